@@ -1,0 +1,60 @@
+"""The engine of one run: events, the fold, machines, the journal and the driver."""
+
+from tether.engine._agent import Agent
+from tether.engine._context import StepContext
+from tether.engine._events import (
+    EffectRecorded,
+    Event,
+    ModelCompleted,
+    ModelFailed,
+    ModelRejected,
+    OutputRejected,
+    RunCreated,
+    RunFinished,
+    RunStatus,
+    RunStatusChanged,
+    SignalReceived,
+    ToolCompleted,
+    ToolFailed,
+    ToolStarted,
+    Transitioned,
+    decode_event,
+    encode_event,
+)
+from tether.engine._machine import Done, Fail, Goto, Machine, State, Transition, Wait
+from tether.engine._state import TERMINAL, TRANSITIONS, RunEvent, RunState, apply, fold
+
+__all__ = [
+    "TERMINAL",
+    "TRANSITIONS",
+    "Agent",
+    "Done",
+    "EffectRecorded",
+    "Event",
+    "Fail",
+    "Goto",
+    "Machine",
+    "ModelCompleted",
+    "ModelFailed",
+    "ModelRejected",
+    "OutputRejected",
+    "RunCreated",
+    "RunEvent",
+    "RunFinished",
+    "RunState",
+    "RunStatus",
+    "RunStatusChanged",
+    "SignalReceived",
+    "State",
+    "StepContext",
+    "ToolCompleted",
+    "ToolFailed",
+    "ToolStarted",
+    "Transition",
+    "Transitioned",
+    "Wait",
+    "apply",
+    "decode_event",
+    "encode_event",
+    "fold",
+]

@@ -1,0 +1,130 @@
+"""``Agent``: instructions, model, tools and loop settings, pinned by a version hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from tether.engine._machine import Machine
+from tether.exceptions import AgentDefinitionError
+from tether.models._types import ModelClient, ModelSettings, ToolSpec
+from tether.tools import RetryPolicy, ToolContract, tool
+
+
+@dataclass(kw_only=True, eq=False)
+class Agent:
+    """What to run: a named agent definition.
+
+    Args:
+        name: Stable name; runs record it and recovery finds the agent by it.
+        instructions: The system prompt (the start of the cache-stable prefix).
+        model: A :class:`ModelClient` or a model id such as ``"local"`` or
+            ``"openai:gpt-4.1-mini"`` (resolved on first use).
+        tools: ``@tool`` contracts or plain typed functions.
+        max_turns: Model calls allowed before the run fails with ``max_turns_exceeded``.
+        output_type: A pydantic model the final answer must validate against.
+        max_output_repairs: Repair turns allowed when the final answer does not validate.
+        model_settings: Sampling settings passed to the provider.
+        model_retry: Retries for retryable model errors (rate limits, 5xx, timeouts).
+        machine: The state machine to run; defaults to ReAct.
+    """
+
+    name: str
+    instructions: str = ""
+    model: ModelClient | str = "local"
+    tools: Sequence[ToolContract | Callable[..., Any]] = ()
+    max_turns: int = 30
+    output_type: type[BaseModel] | None = None
+    max_output_repairs: int = 2
+    model_settings: ModelSettings = field(default_factory=ModelSettings)
+    model_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3))
+    machine: Machine | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise AgentDefinitionError(
+                f"agent name {self.name!r} must be non-empty letters, digits, '-' or '_'"
+            )
+        if self.max_turns < 1:
+            raise AgentDefinitionError(f"agent {self.name!r}: max_turns must be >= 1")
+        contracts: dict[str, ToolContract] = {}
+        for item in self.tools:
+            contract = item if isinstance(item, ToolContract) else tool(item)
+            if contract.name in contracts:
+                raise AgentDefinitionError(
+                    f"agent {self.name!r}: two tools are named {contract.name!r}"
+                )
+            contracts[contract.name] = contract
+        self.registry: dict[str, ToolContract] = contracts
+        if self.machine is None:
+            from tether.engine.loops._react import react_machine
+
+            self.machine = react_machine()
+        self.machine.validate()
+        self._client: ModelClient | None = None if isinstance(self.model, str) else self.model
+
+    @property
+    def client(self) -> ModelClient:
+        """The model client, resolved from the model id on first use."""
+        if self._client is None:
+            from tether.models._resolve import resolve_model
+
+            self._client = resolve_model(self.model)
+        return self._client
+
+    @property
+    def model_id(self) -> str:
+        """The model's id as recorded in the version hash."""
+        return self.model if isinstance(self.model, str) else self.model.model_id
+
+    @cached_property
+    def tool_specs(self) -> list[ToolSpec]:
+        """What the model is told about each tool, in a stable order."""
+        return [c.spec() for c in self.registry.values()]
+
+    @cached_property
+    def output_adapter(self) -> TypeAdapter[Any] | None:
+        """Validator of the final answer, when ``output_type`` is set."""
+        return TypeAdapter(self.output_type) if self.output_type is not None else None
+
+    @cached_property
+    def output_schema(self) -> dict[str, Any] | None:
+        """JSON Schema of the final answer, when ``output_type`` is set."""
+        return self.output_type.model_json_schema() if self.output_type is not None else None
+
+    @cached_property
+    def prefix(self) -> bytes:
+        """The stable prompt prefix (instructions and tool schemas) as canonical JSON."""
+        body = {
+            "instructions": self.instructions,
+            "tools": [s.model_dump() for s in self.tool_specs],
+            "output_schema": self.output_schema,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    @cached_property
+    def prefix_hash(self) -> str:
+        """Hash of :attr:`prefix`; model calls record it to spot cache busts."""
+        return hashlib.sha256(self.prefix).hexdigest()[:16]
+
+    @cached_property
+    def version(self) -> str:
+        """Hash of everything that changes behaviour: pinned by every run at creation."""
+        assert self.machine is not None
+        parts = [
+            self.name,
+            self.prefix.decode(),
+            self.model_id,
+            self.model_settings.model_dump_json(),
+            str(self.max_turns),
+            str(self.max_output_repairs),
+            self.machine.fingerprint(),
+            *(c.schema_fingerprint() for c in self.registry.values()),
+        ]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]

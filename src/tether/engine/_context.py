@@ -1,0 +1,321 @@
+"""``StepContext``: the only door through which a state touches the world.
+
+Every nondeterministic value a state uses (model reply, tool result, clock,
+random id) is an effect with a journal key ``(run_id, step, call_index)``.
+When a step is re-executed after a crash or a wait, an effect whose event is
+already in the log returns the recorded value instead of running again.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tether.engine._events import (
+    EffectRecorded,
+    ModelCompleted,
+    ModelFailed,
+    ToolCompleted,
+    ToolFailed,
+    ToolStarted,
+)
+from tether.engine._machine import Wait
+from tether.exceptions import ModelError
+from tether.models._types import ModelRequest, ModelResponse, StepKind, ToolCall
+from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
+
+if TYPE_CHECKING:
+    from tether.engine._agent import Agent
+    from tether.engine._driver import RunDriver
+    from tether.engine._events import _Event
+    from tether.engine._state import RunState
+
+ToolResult = ToolCompleted | ToolFailed
+
+
+class WaitRequested(Exception):  # noqa: N818  # control flow, not an error
+    """Raised inside a step to park the run (e.g. an uncertain write)."""
+
+    def __init__(self, wait: Wait) -> None:
+        super().__init__(wait.reason)
+        self.wait = wait
+
+
+class StepContext:
+    """What a state handler gets: the folded state, the agent and journaled effects."""
+
+    __slots__ = ("_call", "_driver")
+
+    def __init__(self, driver: RunDriver) -> None:
+        self._driver = driver
+        self._call = 0
+
+    @property
+    def run_id(self) -> str:
+        """The id of the run this step belongs to."""
+        return self._driver.state.run_id
+
+    @property
+    def state(self) -> RunState:
+        """The run's folded state, including this step's effects so far."""
+        return self._driver.state
+
+    @property
+    def agent(self) -> Agent:
+        """The agent definition the run is pinned to."""
+        return self._driver.agent
+
+    @property
+    def step(self) -> int:
+        """The number of the step being executed."""
+        return self._driver.state.step
+
+    def record(self, event: _Event) -> None:
+        """Append a non-effect event (e.g. ``output.rejected``) to this step."""
+        self._driver.record(event)
+
+    def _next_call(self) -> int:
+        index = self._call
+        self._call += 1
+        return index
+
+    # -- generic effects ---------------------------------------------------------------------
+
+    async def effect(self, kind: str, fn: Callable[[], Any | Awaitable[Any]]) -> Any:
+        """Run ``fn`` once per journal key and record its JSON-compatible value."""
+        index = self._next_call()
+        recorded = self.state.journal.get(index)
+        if isinstance(recorded, EffectRecorded):
+            return recorded.value
+        value = fn()
+        if inspect.isawaitable(value):
+            value = await value
+        self.record(EffectRecorded(call=index, kind=kind, value=value))
+        return value
+
+    async def now(self) -> float:
+        """The wall clock, fixed in the journal (replays see the same time)."""
+        return float(await self.effect("clock", time.time))
+
+    async def random_id(self) -> str:
+        """A random id, fixed in the journal."""
+        return str(await self.effect("random", lambda: uuid.uuid4().hex))
+
+    # -- model -------------------------------------------------------------------------------
+
+    def build_request(self, *, step_kind: StepKind = "act") -> ModelRequest:
+        """The next model request: stable prefix (instructions, tools) + the conversation."""
+        agent = self.agent
+        return ModelRequest.model_construct(
+            instructions=agent.instructions,
+            messages=list(self.state.messages),
+            tools=agent.tool_specs,
+            output_schema=agent.output_schema,
+            settings=agent.model_settings,
+            step_kind=step_kind,
+        )
+
+    async def call_model(self, request: ModelRequest) -> ModelResponse:
+        """Call the agent's model through the journal, retrying retryable errors.
+
+        Raises:
+            ModelError: the last attempt failed or the error is not retryable.
+        """
+        index = self._next_call()
+        recorded = self.state.journal.get(index)
+        if isinstance(recorded, ModelCompleted):
+            return recorded.response
+        driver = self._driver
+        client = self.agent.client
+        policy = self.agent.model_retry
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                response = await driver.complete(client, request)
+            except ModelError as exc:
+                will_retry = exc.retryable and attempt < policy.max_attempts
+                self.record(
+                    ModelFailed(
+                        call=index,
+                        model=client.model_id,
+                        error_code=exc.error_code,
+                        message=exc.message,
+                        retryable=exc.retryable,
+                        attempt=attempt,
+                        will_retry=will_retry,
+                        retry_after=exc.retry_after,
+                    )
+                )
+                if not will_retry:
+                    raise
+                await driver.sleep(max(exc.retry_after or 0.0, policy.delay(attempt, driver.rng)))
+                continue
+            latency = (time.perf_counter() - started) * 1000
+            self.record(
+                ModelCompleted(
+                    call=index,
+                    response=response,
+                    latency_ms=round(latency, 3),
+                    attempt=attempt,
+                    prefix_hash=self.agent.prefix_hash,
+                    cost_usd=driver.cost(client.model_id, response),
+                )
+            )
+            return response
+
+    # -- tools -------------------------------------------------------------------------------
+
+    async def call_tools(self, calls: Sequence[ToolCall]) -> list[ToolResult]:
+        """Validate and run tool calls (concurrently), journaled and exactly-once for writes.
+
+        A write tool's ``tool.started`` is committed, together with everything this
+        step recorded so far, before the tool runs. A write that was started but
+        never completed (the process died) is re-issued with the same idempotency
+        key only when the tool declares ``idempotent=True``; otherwise the run waits
+        for a person to resolve it (signal ``resolve_write``).
+        """
+        driver = self._driver
+        state = self.state
+        registry = self.agent.registry
+        results: list[ToolResult | None] = [None] * len(calls)
+        pending: list[tuple[int, int, ToolCall]] = []
+        starts: list[ToolStarted] = []
+        uncertain: list[dict[str, Any]] = []
+        for position, call in enumerate(calls):
+            index = self._next_call()
+            recorded = state.journal.get(index)
+            if isinstance(recorded, ToolCompleted | ToolFailed):
+                results[position] = recorded
+                continue
+            contract = registry.get(call.name)
+            if isinstance(recorded, ToolStarted):
+                resolution = state.write_resolutions.get(call.id)
+                action = resolution.get("action") if resolution else None
+                if action == "completed":
+                    assert resolution is not None
+                    results[position] = self._tool_result(
+                        index, call, _outcome(call, result=resolution.get("result"))
+                    )
+                elif action == "not_performed":
+                    error = ToolError(
+                        error_code=ToolErrorCode.WRITE_NOT_PERFORMED,
+                        message="an operator confirmed this write did not happen",
+                        hint="decide whether to call the tool again",
+                    )
+                    results[position] = self._tool_result(index, call, _outcome(call, error=error))
+                elif action == "retry" or (contract is not None and contract.idempotent):
+                    pending.append((position, index, call))
+                else:
+                    uncertain.append(
+                        {"call_id": call.id, "tool": call.name, "arguments": call.arguments}
+                    )
+                continue
+            if contract is not None and contract.effect == "write":
+                starts.append(
+                    ToolStarted(
+                        call=index,
+                        call_id=call.id,
+                        tool=call.name,
+                        arguments=call.arguments,
+                        idempotency_key=self._idempotency_key(index),
+                    )
+                )
+            pending.append((position, index, call))
+        if uncertain:
+            raise WaitRequested(
+                Wait(
+                    signal="resolve_write",
+                    reason="uncertain_write",
+                    details={
+                        "message": "a write tool was started but the process stopped before it "
+                        "reported; it may or may not have happened. Resolve with signal "
+                        "'resolve_write' {call_id, action: completed|not_performed|retry}.",
+                        "calls": uncertain,
+                    },
+                )
+            )
+        if starts:
+            for event in starts:
+                self.record(event)
+            await driver.flush()
+        if pending:
+            outcomes = await driver.gather(
+                [self._run_tool(index, call) for _position, index, call in pending]
+            )
+            for (position, index, call), outcome in zip(pending, outcomes, strict=True):
+                results[position] = self._tool_result(index, call, outcome)
+        return [r for r in results if r is not None]
+
+    def _idempotency_key(self, index: int) -> str:
+        return f"{self.run_id}:{self.step}:{index}"
+
+    async def _run_tool(self, index: int, call: ToolCall) -> ToolOutcome:
+        state = self.state
+        ctx = ToolContext(
+            run_id=state.run_id,
+            tenant=state.tenant,
+            call_id=call.id,
+            tool_name=call.name,
+            idempotency_key=self._idempotency_key(index),
+            attempt=1,
+            step=state.step,
+        )
+
+        def attempt_failed(error: ToolError, attempt: int, duration_ms: float) -> None:
+            self.record(
+                ToolFailed(
+                    call=index,
+                    call_id=call.id,
+                    tool=call.name,
+                    error=error,
+                    attempt=attempt,
+                    duration_ms=round(duration_ms, 3),
+                    will_retry=True,
+                )
+            )
+
+        return await execute_tool_call(
+            call, self.agent.registry, ctx, on_attempt_failed=attempt_failed
+        )
+
+    def _tool_result(self, index: int, call: ToolCall, outcome: ToolOutcome) -> ToolResult:
+        event: ToolResult
+        if outcome.ok:
+            event = ToolCompleted(
+                call=index,
+                call_id=call.id,
+                tool=call.name,
+                result=outcome.result,
+                attempt=outcome.attempts,
+                duration_ms=round(outcome.duration_ms, 3),
+            )
+        else:
+            assert outcome.error is not None
+            event = ToolFailed(
+                call=index,
+                call_id=call.id,
+                tool=call.name,
+                error=outcome.error,
+                attempt=outcome.attempts,
+                duration_ms=round(outcome.duration_ms, 3),
+            )
+        self.record(event)
+        return event
+
+
+def _outcome(call: ToolCall, *, result: Any = None, error: ToolError | None = None) -> ToolOutcome:
+    """An outcome decided by an operator rather than by running the tool."""
+    return ToolOutcome(
+        call_id=call.id,
+        tool=call.name,
+        ok=error is None,
+        result=result,
+        error=error,
+        attempts=0,
+        duration_ms=0.0,
+    )

@@ -1,0 +1,246 @@
+"""``RunDriver``: executes one run step by step, one commit per step.
+
+The driver owns the run's in-memory state while it runs. ``record`` folds an
+event into that state and buffers it; ``flush`` commits the buffer in one
+store transaction. A step ends with a ``transition`` event (or the run's
+final events) and a flush, so a crash loses at most the step in flight, whose
+effects the journal replays where they were already committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tether.engine._context import StepContext, WaitRequested
+from tether.engine._events import (
+    RunFinished,
+    RunStatus,
+    RunStatusChanged,
+    SignalReceived,
+    Transitioned,
+    _Event,
+    encode_event,
+)
+from tether.engine._machine import Done, Fail, Goto, Wait
+from tether.engine._state import RunEvent, RunState, apply
+from tether.exceptions import ModelError
+from tether.models._types import ModelClient, ModelRequest, ModelResponse, StreamDelta
+from tether.store._base import EventRow, RunUpdate, Store
+
+if TYPE_CHECKING:
+    from tether.engine._agent import Agent
+
+T = TypeVar("T")
+CommitListener = Callable[[str, list[RunEvent]], None]
+DeltaListener = Callable[[str, StreamDelta], None]
+CostFunction = Callable[[str, ModelResponse], float | None]
+
+
+class RunDriver:
+    """Runs one run until it completes, fails, is cancelled or waits."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        agent: Agent,
+        state: RunState,
+        on_commit: CommitListener | None = None,
+        on_delta: DeltaListener | None = None,
+        wants_deltas: Callable[[str], bool] | None = None,
+        cost: CostFunction | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.agent = agent
+        self.state = state
+        self.rng = rng or random.Random()
+        self._pending: list[RunEvent] = []
+        self._on_commit = on_commit
+        self._on_delta = on_delta
+        self._wants_deltas = wants_deltas
+        self._cost = cost
+        self.cancel_reason: str | None = None
+        self.cancel_by: str | None = None
+        self._status_update: RunUpdate | None = None
+
+    # -- event plumbing ----------------------------------------------------------------------
+
+    def record(self, event: _Event) -> None:
+        """Fold an event into the state and buffer it for the next commit."""
+        state = self.state
+        rec = RunEvent(
+            run_id=state.run_id,
+            seq=state.last_seq + 1,
+            step=state.step,
+            ts=time.time(),
+            event=event,  # type: ignore[arg-type]  # every _Event subclass is in the Event union
+        )
+        apply(state, rec)
+        self._pending.append(rec)
+
+    async def flush(self) -> None:
+        """Commit buffered events (and any status change among them) in one transaction."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        update, self._status_update = self._status_update, None
+        rows = [
+            EventRow(rec.seq, rec.step, rec.ts, rec.event.type, encode_event(rec.event))
+            for rec in batch
+        ]
+        await self.store.append(self.state.run_id, rows, update)
+        if self._on_commit is not None:
+            self._on_commit(self.state.run_id, batch)
+
+    def set_status(self, status: RunStatus, reason: str | None, details: Any = None) -> None:
+        """Record a lifecycle change; the next flush also updates the run's summary row."""
+        self.record(
+            RunStatusChanged(
+                previous=self.state.status, status=status, reason=reason, details=details
+            )
+        )
+        self._status_update = RunUpdate(status=status, reason=reason)
+
+    # -- effect helpers used by StepContext -----------------------------------------------------
+
+    async def complete(self, client: ModelClient, request: ModelRequest) -> ModelResponse:
+        """One model call; streamed when someone is listening for live deltas."""
+        run_id = self.state.run_id
+        if self._on_delta is None or self._wants_deltas is None or not self._wants_deltas(run_id):
+            return await client.complete(request)
+        final: ModelResponse | None = None
+        async for piece in client.stream(request):
+            if isinstance(piece, ModelResponse):
+                final = piece
+            else:
+                self._on_delta(run_id, piece)
+        if final is None:
+            raise ModelError(
+                f"{client.model_id}: stream ended without a final response",
+                error_code="malformed_response",
+                retryable=True,
+            )
+        return final
+
+    def cost(self, model_id: str, response: ModelResponse) -> float | None:
+        """USD cost of one reply, when a pricing table knows the model."""
+        return self._cost(model_id, response) if self._cost is not None else None
+
+    async def sleep(self, seconds: float) -> None:
+        """Back off between retries."""
+        await asyncio.sleep(seconds)
+
+    async def gather(self, aws: Sequence[Awaitable[T]]) -> list[T]:
+        """Run effects concurrently; a single one is awaited directly (no task overhead)."""
+        if len(aws) == 1:
+            return [await aws[0]]
+        return list(await asyncio.gather(*aws))
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def drive(self) -> RunState:
+        """Execute steps until the run stops; returns the final state."""
+        state = self.state
+        agent = self.agent
+        machine = agent.machine
+        assert machine is not None
+        while True:
+            if self.cancel_reason is not None:
+                await self._finish_cancelled(self.cancel_reason)
+                return state
+            if state.status in ("pending", "waiting"):
+                self.set_status("running", None)
+            current = machine.states[state.machine_state]
+            ctx = StepContext(self)
+            while True:
+                transition = await self._run_state(current.name, ctx)
+                if isinstance(transition, Goto) and not machine.allows(
+                    current.name, transition.state
+                ):
+                    transition = Fail(
+                        f"state {current.name!r} went to {transition.state!r}, which it does "
+                        f"not declare in next={list(current.next)}",
+                        error_code="illegal_transition",
+                    )
+                if isinstance(transition, Goto) and not transition.commit:
+                    current = machine.states[transition.state]
+                    continue
+                break
+            if isinstance(transition, Goto):
+                self.record(Transitioned(to=transition.state, data=transition.data))
+                await self.flush()
+                continue
+            if isinstance(transition, Wait):
+                if transition.then is not None:
+                    self.record(Transitioned(to=transition.then))
+                self.set_status(
+                    "waiting",
+                    transition.reason,
+                    {"signal": transition.signal, **(transition.details or {})},
+                )
+                await self.flush()
+                return state
+            if isinstance(transition, Done):
+                await self._finish("completed", output=transition.output)
+            else:
+                await self._finish(
+                    "failed",
+                    error={
+                        "error_code": transition.error_code,
+                        "message": transition.reason,
+                        **({"details": transition.details} if transition.details else {}),
+                    },
+                    reason=transition.error_code,
+                )
+            return state
+
+    async def _run_state(self, name: str, ctx: StepContext) -> Done | Fail | Goto | Wait:
+        handler = self.agent.machine.states[name].handler  # type: ignore[union-attr]
+        try:
+            return await handler(ctx)
+        except WaitRequested as request:
+            return request.wait
+        except ModelError as exc:
+            return Fail(
+                f"model call failed: {exc.message}",
+                error_code=f"model_{exc.error_code}",
+                details={"retryable": exc.retryable, "status_code": exc.status_code},
+            )
+        except Exception as exc:
+            return Fail(
+                f"state {name!r} raised {type(exc).__name__}: {exc}",
+                error_code="state_error",
+            )
+
+    async def _finish(
+        self,
+        status: RunStatus,
+        *,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        state = self.state
+        self.record(
+            RunFinished(
+                status=status,
+                output=output,
+                error=error,
+                usage=state.usage,
+                model_calls=state.model_calls,
+                tool_calls=state.tool_calls,
+                cost_usd=round(state.cost_usd, 8),
+            )
+        )
+        self.set_status(status, reason)
+        await self.flush()
+
+    async def _finish_cancelled(self, reason: str) -> None:
+        self.record(SignalReceived(name="cancel", payload={"reason": reason}, by=self.cancel_by))
+        await self._finish("cancelled", error={"error_code": "cancelled", "message": reason},
+                           reason="cancelled")

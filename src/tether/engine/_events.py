@@ -1,0 +1,247 @@
+"""The vocabulary of a run: persisted events, each a pydantic model with a ``type`` discriminator.
+
+Every event carries a schema version ``v``. Reading an event whose type or
+version this code does not know fails fast with :class:`SchemaVersionError`
+instead of guessing. Effect events (model and tool calls, recorded clock and
+random values) carry ``call``: their index inside the step, which with the
+run id and the step number is the journal key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from tether.exceptions import SchemaVersionError
+from tether.models._types import ModelResponse, Usage
+from tether.tools._errors import ToolError
+
+SCHEMA_VERSION = 1
+"""Version 1: the first event schema (run, status, transition, model, tool, effect, signal)."""
+
+RunStatus = Literal["pending", "running", "waiting", "completed", "failed", "cancelled"]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    v: int = SCHEMA_VERSION
+
+
+class RunCreated(_Event):
+    """A run exists: its input, owner and pinned agent version."""
+
+    type: Literal["run.created"] = "run.created"
+    agent: str
+    agent_version: str
+    input: Any
+    tenant: str | None = None
+    parent_run_id: str | None = None
+    initial_state: str
+    prefix_hash: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class RunStatusChanged(_Event):
+    """The run lifecycle moved (see the transition table in ``_state``)."""
+
+    type: Literal["run.status"] = "run.status"
+    previous: RunStatus
+    status: RunStatus
+    reason: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class Transitioned(_Event):
+    """A step ended: the machine goes to ``to`` next. Ends the step in the journal."""
+
+    type: Literal["transition"] = "transition"
+    to: str
+    data: dict[str, Any] | None = None
+
+
+class ModelCompleted(_Event):
+    """A model call returned (journaled effect)."""
+
+    type: Literal["model.completed"] = "model.completed"
+    call: int
+    response: ModelResponse
+    latency_ms: float = 0.0
+    attempt: int = 1
+    prefix_hash: str | None = None
+    cost_usd: float | None = None
+
+
+class ModelFailed(_Event):
+    """One model call attempt failed; ``will_retry`` says whether another attempt follows."""
+
+    type: Literal["model.failed"] = "model.failed"
+    call: int
+    model: str
+    error_code: str
+    message: str
+    retryable: bool
+    attempt: int
+    will_retry: bool = False
+    retry_after: float | None = None
+
+
+class ModelRejected(_Event):
+    """A model reply was neither usable text nor a valid tool call; the model is told why."""
+
+    type: Literal["model.rejected"] = "model.rejected"
+    reason: str
+    hint: str | None = None
+
+
+class ToolStarted(_Event):
+    """A write tool is about to run. Committed before the call so recovery knows it may have run."""
+
+    type: Literal["tool.started"] = "tool.started"
+    call: int
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    idempotency_key: str
+
+
+class ToolCompleted(_Event):
+    """A tool call returned a result (journaled effect)."""
+
+    type: Literal["tool.completed"] = "tool.completed"
+    call: int
+    call_id: str
+    tool: str
+    result: Any
+    attempt: int = 1
+    duration_ms: float = 0.0
+
+
+class ToolFailed(_Event):
+    """A tool call failed with a structured error; final unless ``will_retry``."""
+
+    type: Literal["tool.failed"] = "tool.failed"
+    call: int
+    call_id: str
+    tool: str
+    error: ToolError
+    attempt: int = 1
+    duration_ms: float = 0.0
+    will_retry: bool = False
+
+
+class EffectRecorded(_Event):
+    """A nondeterministic value (clock, random id, custom effect) fixed in the journal."""
+
+    type: Literal["effect.recorded"] = "effect.recorded"
+    call: int
+    kind: str
+    value: Any
+
+
+class SignalReceived(_Event):
+    """Something from outside reached the run: input, cancel, a resolution of a wait."""
+
+    type: Literal["signal.received"] = "signal.received"
+    name: str
+    payload: Any = None
+    by: str | None = None
+
+
+class OutputRejected(_Event):
+    """The final answer failed the agent's output schema; a repair turn may follow."""
+
+    type: Literal["output.rejected"] = "output.rejected"
+    errors: str
+    attempt: int
+
+
+class RunFinished(_Event):
+    """The run reached a terminal status, with its output or error and its totals."""
+
+    type: Literal["run.finished"] = "run.finished"
+    status: RunStatus
+    output: Any = None
+    error: dict[str, Any] | None = None
+    usage: Usage = Field(default_factory=Usage)
+    model_calls: int = 0
+    tool_calls: int = 0
+    cost_usd: float = 0.0
+
+
+Event = Annotated[
+    RunCreated
+    | RunStatusChanged
+    | Transitioned
+    | ModelCompleted
+    | ModelFailed
+    | ModelRejected
+    | ToolStarted
+    | ToolCompleted
+    | ToolFailed
+    | EffectRecorded
+    | SignalReceived
+    | OutputRejected
+    | RunFinished,
+    Field(discriminator="type"),
+]
+
+EffectEvent = ModelCompleted | ToolStarted | ToolCompleted | ToolFailed | EffectRecorded
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_TYPES: frozenset[str] = frozenset(
+    cls.model_fields["type"].default
+    for cls in (
+        RunCreated,
+        RunStatusChanged,
+        Transitioned,
+        ModelCompleted,
+        ModelFailed,
+        ModelRejected,
+        ToolStarted,
+        ToolCompleted,
+        ToolFailed,
+        EffectRecorded,
+        SignalReceived,
+        OutputRejected,
+        RunFinished,
+    )
+)
+
+
+def encode_event(event: _Event) -> bytes:
+    """Serialize an event to the JSON bytes that are persisted."""
+    return event.model_dump_json().encode()
+
+
+def decode_event(data: bytes | str) -> Event:
+    """Parse persisted JSON into an event, failing fast on unknown types or versions."""
+    try:
+        event = _ADAPTER.validate_json(data)
+    except ValidationError as exc:
+        kind = _peek_type(data)
+        if kind is not None and kind not in EVENT_TYPES:
+            raise SchemaVersionError(
+                f"unknown event type {kind!r}: this store was written by a newer Tether; upgrade",
+                event_type=kind,
+            ) from exc
+        raise SchemaVersionError(f"unreadable event: {exc}", event_type=kind) from exc
+    if event.v > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"event {event.type!r} has schema version {event.v}, this code reads up to "
+            f"{SCHEMA_VERSION}: upgrade tether-runtime",
+            event_type=event.type,
+            version=event.v,
+        )
+    return event
+
+
+def _peek_type(data: bytes | str) -> str | None:
+    import json
+
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        return None
+    value = raw.get("type") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None

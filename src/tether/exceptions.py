@@ -1,0 +1,173 @@
+"""Exceptions raised by Tether.
+
+Hierarchy::
+
+    TetherError
+    ├── UserError                  misuse of the library (bad config, bad agent definition)
+    │   ├── ConfigError            a store URL, model id or option that cannot work
+    │   ├── AgentDefinitionError   a machine or agent that cannot be built
+    │   └── MissingExtraError      an optional integration is not installed (also ImportError)
+    ├── RunError                   a problem with one run (carries run_id)
+    │   ├── RunNotFoundError
+    │   ├── AgentVersionMismatchError  resuming under changed code without accepting it
+    │   ├── IllegalTransitionError     a lifecycle transition the table forbids (a bug)
+    │   └── ConcurrentWriteError       another process appended to the same run
+    ├── StoreError                 the store failed or holds something it cannot read
+    │   └── SchemaVersionError     an event or database newer than this code understands
+    └── ModelError                 a model provider failed (classified; see ``ModelErrorCode``)
+
+Tool failures are not exceptions that escape a run: they become
+:class:`tether.tools.ToolError` values the model sees on its next turn.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Stable codes carried by every Tether error (and by structured tool errors)."""
+
+    CONFIG = "config"
+    AGENT_DEFINITION = "agent_definition"
+    MISSING_EXTRA = "missing_extra"
+    RUN_NOT_FOUND = "run_not_found"
+    AGENT_VERSION_MISMATCH = "agent_version_mismatch"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    CONCURRENT_WRITE = "concurrent_write"
+    STORE = "store"
+    SCHEMA_VERSION = "schema_version"
+    MODEL = "model"
+
+
+class TetherError(Exception):
+    """Base of every error Tether raises."""
+
+    code: ErrorCode = ErrorCode.CONFIG
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self.context))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls: type[TetherError], message: str, context: dict[str, Any]) -> TetherError:
+    err = cls.__new__(cls)
+    TetherError.__init__(err, message, **context)
+    for key, value in context.items():
+        setattr(err, key, value)
+    return err
+
+
+class UserError(TetherError):
+    """The library was used in a way that cannot work; the message says how to fix it."""
+
+    code = ErrorCode.CONFIG
+
+
+class ConfigError(UserError):
+    """A store URL, model id or option that cannot work."""
+
+    code = ErrorCode.CONFIG
+
+
+class AgentDefinitionError(UserError):
+    """An agent or machine definition that cannot be built."""
+
+    code = ErrorCode.AGENT_DEFINITION
+
+
+class MissingExtraError(UserError, ImportError):
+    """An optional integration is not installed; the message has the pip line."""
+
+    code = ErrorCode.MISSING_EXTRA
+
+    def __init__(self, extra: str, module: str) -> None:
+        super().__init__(
+            f"{module!r} is not installed. Install it with: pip install \"tether-runtime[{extra}]\"",
+            extra=extra,
+            module=module,
+        )
+        self.extra = extra
+
+
+class RunError(TetherError):
+    """A problem with one run."""
+
+    code = ErrorCode.RUN_NOT_FOUND
+
+    def __init__(self, message: str, *, run_id: str, **context: Any) -> None:
+        super().__init__(message, run_id=run_id, **context)
+        self.run_id = run_id
+
+
+class RunNotFoundError(RunError):
+    """No run with that id exists in the store."""
+
+    code = ErrorCode.RUN_NOT_FOUND
+
+
+class AgentVersionMismatchError(RunError):
+    """A run is pinned to an agent version that differs from the code offered to resume it."""
+
+    code = ErrorCode.AGENT_VERSION_MISMATCH
+
+
+class IllegalTransitionError(RunError):
+    """A run lifecycle transition the transition table forbids. Always a bug."""
+
+    code = ErrorCode.ILLEGAL_TRANSITION
+
+
+class ConcurrentWriteError(RunError):
+    """Another writer appended to the same run: this process lost ownership of it."""
+
+    code = ErrorCode.CONCURRENT_WRITE
+
+
+class StoreError(TetherError):
+    """The store failed, or holds data this code cannot read."""
+
+    code = ErrorCode.STORE
+
+
+class SchemaVersionError(StoreError):
+    """A persisted event or database schema is newer than this code understands."""
+
+    code = ErrorCode.SCHEMA_VERSION
+
+
+class ModelError(TetherError):
+    """A model provider call failed. ``error_code`` classifies it; ``retryable`` says what to do."""
+
+    code = ErrorCode.MODEL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str = "model_error",
+        retryable: bool = False,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(
+            message,
+            error_code=error_code,
+            retryable=retryable,
+            retry_after=retry_after,
+            status_code=status_code,
+            **context,
+        )
+        self.error_code = error_code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status_code = status_code

@@ -1,0 +1,126 @@
+"""``ScriptedModel``: a deterministic model for tests, examples and replays."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from tether.exceptions import ModelError
+from tether.models._types import (
+    ModelRequest,
+    ModelResponse,
+    StreamDelta,
+    ToolCall,
+    Usage,
+)
+
+Reply = ModelResponse | ToolCall | Sequence[ToolCall] | str | None
+Script = Callable[[ModelRequest], Reply | Awaitable[Reply]] | Sequence[Reply]
+
+
+def text(content: str) -> ModelResponse:
+    """A scripted reply that answers with ``content``."""
+    return ModelResponse(text=content, finish_reason="stop")
+
+
+def tool_call(name: str, /, **arguments: Any) -> ToolCall:
+    """A scripted reply that calls tool ``name`` with ``arguments``."""
+    return ToolCall(id="", name=name, arguments=arguments)
+
+
+class ScriptedModel:
+    """Replies from a function of the request, or from a list played in order.
+
+    ``ScriptedModel(fn)`` calls ``fn(request)`` per model turn; ``fn`` returns
+    ``text(...)``, ``tool_call(...)``, a list of tool calls, a ``ModelResponse``
+    or a plain string. ``ScriptedModel([...])`` plays a list, indexed by the
+    number of assistant turns already in the conversation, so a run resumed in
+    a new process continues where it left off. Usage is estimated as one token
+    per four characters so budgets and reports have real numbers to work with.
+    """
+
+    def __init__(self, script: Script, *, model_id: str = "scripted") -> None:
+        self._script = script
+        self._model_id = model_id
+        self.requests: list[ModelRequest] = []
+
+    @property
+    def model_id(self) -> str:
+        """Scripted models share one id, so changing a test script keeps the agent version."""
+        return self._model_id
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Produce the scripted reply for ``request``."""
+        self.requests.append(request)
+        turn = sum([m.role == "assistant" for m in request.messages])
+        if callable(self._script):
+            reply = self._script(request)
+            if inspect.isawaitable(reply):
+                reply = await reply
+        else:
+            if turn >= len(self._script):
+                raise ModelError(
+                    f"scripted model has {len(self._script)} replies; turn {turn + 1} asked for "
+                    "another",
+                    error_code="script_exhausted",
+                )
+            reply = self._script[turn]
+        return self._normalize(reply, turn, request)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamDelta | ModelResponse]:
+        """Yield the reply's text as one delta, then the reply."""
+        response = await self.complete(request)
+        if response.text:
+            yield StreamDelta(kind="text", text=response.text)
+        for i, call in enumerate(response.tool_calls):
+            yield StreamDelta(kind="tool_call", tool_call_index=i, tool_name=call.name)
+        yield response
+
+    def _normalize(self, reply: Any, turn: int, request: ModelRequest) -> ModelResponse:
+        if isinstance(reply, str):
+            response = ModelResponse(text=reply)
+        elif isinstance(reply, ToolCall):
+            response = ModelResponse(tool_calls=[reply], finish_reason="tool_calls")
+        elif isinstance(reply, ModelResponse):
+            response = reply
+        elif reply is None:
+            response = ModelResponse(finish_reason="stop")
+        elif isinstance(reply, Sequence) and all(isinstance(c, ToolCall) for c in reply):
+            response = ModelResponse(tool_calls=list(reply), finish_reason="tool_calls")
+        else:
+            raise ModelError(
+                f"scripted reply of type {type(reply).__name__} is not text, a tool call or a "
+                "list of tool calls",
+                error_code="malformed_response",
+            )
+        calls = [
+            c
+            if c.id
+            else ToolCall.model_construct(
+                id=f"call_{turn}_{i}",
+                name=c.name,
+                arguments=c.arguments,
+                invalid_arguments=c.invalid_arguments,
+            )
+            for i, c in enumerate(response.tool_calls)
+        ]
+        usage = response.usage
+        if usage.input_tokens == 0 and usage.output_tokens == 0:
+            usage = _estimate_usage(request, response)
+        return ModelResponse.model_construct(
+            text=response.text,
+            tool_calls=calls,
+            usage=usage,
+            finish_reason=response.finish_reason,
+            model=self._model_id,
+        )
+
+
+def _estimate_usage(request: ModelRequest, response: ModelResponse) -> Usage:
+    chars = len(request.instructions) + sum([len(m.content or "") for m in request.messages])
+    out = len(response.text or "") + sum([len(c.name) + 16 for c in response.tool_calls])
+    return Usage.model_construct(
+        input_tokens=chars // 4 + 1, output_tokens=out // 4 + 1, cached_input_tokens=0,
+        cache_write_tokens=0,
+    )

@@ -1,0 +1,130 @@
+"""Provider-neutral request and response types shared by every model adapter.
+
+These cross the durable boundary (a model reply is stored in `model.completed`),
+so they are pydantic models with stable field names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
+StepKind = Literal["act", "finalize", "summarize", "plan", "reflect", "other"]
+
+
+class ToolCall(BaseModel):
+    """One tool invocation proposed by the model.
+
+    ``invalid_arguments`` holds the raw text when the provider returned
+    arguments that are not a JSON object; the executor turns that into a
+    structured error the model sees on its next turn.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    invalid_arguments: str | None = None
+
+
+class Usage(BaseModel):
+    """Token usage of one model call (or the sum over a run)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        # model_construct: both sides are validated already; this runs once per model call.
+        return Usage.model_construct(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+
+class Message(BaseModel):
+    """One message of the provider-neutral conversation."""
+
+    role: Role
+    content: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+class ToolSpec(BaseModel):
+    """What a model is told about a tool: name, description, JSON Schema."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSettings(BaseModel):
+    """Sampling settings passed through to the provider."""
+
+    model_config = ConfigDict(extra="allow")
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+
+class ModelRequest(BaseModel):
+    """Everything a provider needs for one call.
+
+    ``instructions`` and ``tools`` form the stable prefix; ``messages`` is the
+    conversation appended after it, never rewritten between turns.
+    """
+
+    instructions: str = ""
+    messages: list[Message] = Field(default_factory=list)
+    tools: list[ToolSpec] = Field(default_factory=list)
+    output_schema: dict[str, Any] | None = None
+    settings: ModelSettings = Field(default_factory=ModelSettings)
+    step_kind: StepKind = "act"
+
+
+class ModelResponse(BaseModel):
+    """A model reply: text, tool calls, or both."""
+
+    text: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    finish_reason: FinishReason = "stop"
+    model: str = ""
+
+
+class StreamDelta(BaseModel):
+    """An ephemeral piece of a streamed reply (never stored)."""
+
+    kind: Literal["text", "tool_call"]
+    text: str = ""
+    tool_call_index: int = 0
+    tool_name: str | None = None
+    arguments_fragment: str = ""
+
+
+@runtime_checkable
+class ModelClient(Protocol):
+    """What a model provider implements.
+
+    ``model_id`` names the model for the agent version hash and for pricing.
+    ``stream`` yields deltas and finally the complete :class:`ModelResponse`.
+    """
+
+    @property
+    def model_id(self) -> str: ...
+
+    async def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamDelta | ModelResponse]: ...

@@ -1,0 +1,557 @@
+"""``Runtime``: starts, drives, recovers and streams runs over one store.
+
+A runtime owns the runs it drives through leases on the store. Runs left
+``running`` by a crashed process are found when their lease expires and
+resumed from their log, here or in any other process sharing the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from tether.engine._agent import Agent
+from tether.engine._driver import RunDriver
+from tether.engine._events import RunCreated, SignalReceived, decode_event
+from tether.engine._state import TERMINAL, RunEvent, RunState, apply
+from tether.exceptions import (
+    AgentVersionMismatchError,
+    RunError,
+    RunNotFoundError,
+    UserError,
+)
+from tether.models._types import ModelResponse, StreamDelta
+from tether.runtime._results import LiveDelta, RunResult
+from tether.store._base import (
+    Durability,
+    EventRow,
+    RunRecord,
+    Store,
+    default_store_url,
+    open_store,
+)
+
+log = logging.getLogger("tether.runtime")
+_STOPPED = frozenset({*TERMINAL, "waiting"})
+_POLL = 0.2
+
+
+def new_run_id() -> str:
+    """A time-ordered run id: sortable in listings, unique across processes."""
+    return f"run_{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
+
+
+def to_run_events(run_id: str, rows: Sequence[EventRow]) -> list[RunEvent]:
+    """Decode stored rows."""
+    return [RunEvent(run_id, r.seq, r.step, r.ts, decode_event(r.data)) for r in rows]
+
+
+class Runtime:
+    """Runs agents durably on a store.
+
+    Args:
+        store: A store URL (``sqlite:///path/tether.db``) or a :class:`Store`;
+            defaults to ``$TETHER_STORE``, else ``sqlite:///.tether/tether.db``.
+        agents: Agents this runtime may resume (recovery finds them by name).
+        durability: ``"FULL"`` (fsync per commit, default) or ``"NORMAL"``.
+        lease_ttl: Seconds a lease lasts without a heartbeat; a crashed process's
+            runs are resumed this long after it died.
+        recover: Resume orphaned runs on entry and keep looking for them.
+        accept_new_version: Resume runs whose agent definition changed since they began.
+        pricing: Maps a model id and reply to its USD cost (see ``tether.models``).
+    """
+
+    def __init__(
+        self,
+        store: str | Store | None = None,
+        *,
+        agents: Sequence[Agent] = (),
+        durability: Durability | None = None,
+        lease_ttl: float = 30.0,
+        recover: bool = True,
+        accept_new_version: bool = False,
+        pricing: Any = None,
+    ) -> None:
+        self.store = open_store(store or default_store_url(), durability=durability)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.lease_ttl = lease_ttl
+        self._recover = recover
+        self._accept_new_version = accept_new_version
+        self._agents: dict[str, Agent] = {}
+        for agent in agents:
+            self.register(agent)
+        self._tasks: dict[str, asyncio.Task[RunState]] = {}
+        self._drivers: dict[str, RunDriver] = {}
+        self._subscribers: dict[str, list[tuple[asyncio.Queue[Any], bool]]] = {}
+        self._known_prefixes: set[str] = set()
+        self._background: list[asyncio.Task[None]] = []
+        self._pricing = pricing
+        self._open = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Runtime:
+        await self.store.open()
+        self._open = True
+        self._background.append(asyncio.create_task(self._heartbeat()))
+        if self._recover:
+            await self.recover()
+            self._background.append(asyncio.create_task(self._recover_loop()))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in list(self._tasks.values()):
+            task.cancel()
+        pending = [*self._background, *self._tasks.values()]
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._background.clear()
+        self._open = False
+        await self.store.close()
+
+    def register(self, agent: Agent) -> None:
+        """Make an agent resumable by this runtime (``start`` registers automatically)."""
+        known = self._agents.get(agent.name)
+        if known is not None and known is not agent and known.version != agent.version:
+            raise UserError(
+                f"two different definitions of agent {agent.name!r} "
+                f"(versions {known.version} and {agent.version}) in one runtime"
+            )
+        self._agents[agent.name] = agent
+
+    # -- starting and resuming ---------------------------------------------------------------
+
+    async def start(
+        self,
+        agent: Agent,
+        input: Any,
+        *,
+        tenant: str | None = None,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> RunHandle:
+        """Create a run of ``agent`` on ``input`` and start driving it in the background."""
+        self._check_open()
+        self.register(agent)
+        assert agent.machine is not None
+        run_id = run_id or new_run_id()
+        now = time.time()
+        created = RunCreated(
+            agent=agent.name,
+            agent_version=agent.version,
+            input=input,
+            tenant=tenant,
+            parent_run_id=parent_run_id,
+            initial_state=agent.machine.initial,
+            prefix_hash=agent.prefix_hash,
+            metadata=metadata,
+        )
+        state = RunState(run_id=run_id)
+        first = RunEvent(run_id, 1, 0, now, created)
+        apply(state, first)
+        if agent.prefix_hash not in self._known_prefixes:
+            await self.store.put_blob(f"prefix:{agent.prefix_hash}", agent.prefix)
+            self._known_prefixes.add(agent.prefix_hash)
+        await self.store.create_run(
+            RunRecord(
+                run_id=run_id,
+                agent=agent.name,
+                agent_version=agent.version,
+                status="pending",
+                created_at=now,
+                updated_at=now,
+                tenant=tenant,
+                parent_run_id=parent_run_id,
+                lease_owner=self.owner,
+                lease_expires_at=now + self.lease_ttl,
+            ),
+            [EventRow(1, 0, now, created.type, created.model_dump_json().encode())],
+        )
+        self._launch(agent, state)
+        return RunHandle(self, run_id)
+
+    def get(self, run_id: str) -> RunHandle:
+        """A handle on an existing run (it need not be driven by this runtime)."""
+        return RunHandle(self, run_id)
+
+    async def resume(
+        self, run_id: str, *, agent: Agent | None = None, accept_new_version: bool | None = None
+    ) -> RunHandle:
+        """Continue a run that is ``running`` but not driven (e.g. after a crash)."""
+        self._check_open()
+        if run_id in self._tasks:
+            return RunHandle(self, run_id)
+        record = await self._record(run_id)
+        if record.status in TERMINAL:
+            return RunHandle(self, run_id)
+        if record.status == "waiting":
+            state = await self.load_state(run_id)
+            signal = (state.wait_details or {}).get("signal")
+            raise RunError(
+                f"run {run_id} is waiting ({state.wait_reason}) for signal {signal!r}; "
+                "send it with Runtime.signal(...) to resume",
+                run_id=run_id,
+            )
+        await self._lease(run_id)
+        state = await self.load_state(run_id)
+        driver = self._driver_for(state, agent, accept_new_version)
+        self._launch(driver.agent, state, driver)
+        return RunHandle(self, run_id)
+
+    async def signal(
+        self, run_id: str, name: str, payload: Any = None, *, by: str | None = None
+    ) -> RunHandle:
+        """Deliver a signal: resumes a waiting run, or cancels (``name="cancel"``) any live run."""
+        self._check_open()
+        if name == "cancel" and run_id in self._drivers:
+            live = self._drivers[run_id]
+            live.cancel_reason = str((payload or {}).get("reason") or "cancelled")
+            live.cancel_by = by
+            return RunHandle(self, run_id)
+        record = await self._record(run_id)
+        if record.status in TERMINAL:
+            raise RunError(
+                f"run {run_id} already {record.status}; signals cannot change it", run_id=run_id
+            )
+        await self._lease(run_id)
+        try:
+            driver = await self._signalled_driver(run_id, name, payload, by)
+        except BaseException:
+            await self.store.release_lease(run_id, self.owner)
+            raise
+        if driver is not None:
+            self._launch(driver.agent, driver.state, driver)
+        return RunHandle(self, run_id)
+
+    async def _signalled_driver(
+        self, run_id: str, name: str, payload: Any, by: str | None
+    ) -> RunDriver | None:
+        """Record a signal on a leased run; returns the driver to continue it, if any."""
+        state = await self.load_state(run_id)
+        if name == "cancel":
+            driver = self._driver_for(state, None, True, strict=False)
+            driver.cancel_reason = str((payload or {}).get("reason") or "cancelled")
+            driver.cancel_by = by
+            await driver.drive()
+            await self.store.release_lease(run_id, self.owner)
+            return None
+        if state.status != "waiting":
+            raise RunError(
+                f"run {run_id} is {state.status}, not waiting; only 'cancel' can be sent now",
+                run_id=run_id,
+            )
+        expected = (state.wait_details or {}).get("signal")
+        if expected is not None and name != expected:
+            raise RunError(
+                f"run {run_id} waits for signal {expected!r}, not {name!r}", run_id=run_id
+            )
+        driver = self._driver_for(state, None, None)
+        driver.record(SignalReceived(name=name, payload=payload, by=by))
+        driver.set_status("running", f"signal:{name}")
+        await driver.flush()
+        return driver
+
+    async def cancel(self, run_id: str, *, reason: str = "cancelled", by: str | None = None) -> None:
+        """Cancel a run at its next step boundary (immediately if it is waiting)."""
+        await self.signal(run_id, "cancel", {"reason": reason}, by=by)
+
+    async def recover(self) -> list[str]:
+        """Resume runs whose owner died (their lease expired); returns the ids resumed."""
+        self._check_open()
+        resumed = []
+        for run_id in await self.store.claim_orphans(self.owner, self.lease_ttl):
+            if run_id in self._tasks:
+                continue
+            try:
+                state = await self.load_state(run_id)
+                driver = self._driver_for(state, None, None)
+            except (UserError, RunError) as exc:
+                log.warning("cannot recover run %s: %s", run_id, exc)
+                await self.store.release_lease(run_id, self.owner)
+                continue
+            self._launch(driver.agent, state, driver)
+            resumed.append(run_id)
+        return resumed
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def load_state(self, run_id: str) -> RunState:
+        """Fold a run's state from its stored events."""
+        rows = await self.store.load_events(run_id)
+        if not rows:
+            raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
+        state = RunState(run_id=run_id)
+        for rec in to_run_events(run_id, rows):
+            apply(state, rec)
+        return state
+
+    async def list_runs(
+        self, *, statuses: Sequence[str] | None = None, agent: str | None = None, limit: int = 50
+    ) -> list[RunRecord]:
+        """Summary rows of runs, newest first."""
+        self._check_open()
+        return await self.store.list_runs(statuses=statuses, agent=agent, limit=limit)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise UserError("the runtime is not open: use `async with Runtime(...) as rt:`")
+
+    async def _record(self, run_id: str) -> RunRecord:
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
+        return record
+
+    async def _lease(self, run_id: str) -> None:
+        if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+            record = await self._record(run_id)
+            raise RunError(
+                f"run {run_id} is leased by {record.lease_owner} until "
+                f"{time.strftime('%H:%M:%S', time.localtime(record.lease_expires_at or 0))}; "
+                "it is being driven by another process",
+                run_id=run_id,
+            )
+
+    def _driver_for(
+        self,
+        state: RunState,
+        agent: Agent | None,
+        accept_new_version: bool | None,
+        *,
+        strict: bool = True,
+    ) -> RunDriver:
+        agent = agent or self._agents.get(state.agent)
+        if agent is None:
+            raise UserError(
+                f"run {state.run_id} belongs to agent {state.agent!r}, which this runtime does "
+                f"not know; pass it in Runtime(agents=[...]) or to resume(agent=...)"
+            )
+        accept = self._accept_new_version if accept_new_version is None else accept_new_version
+        if strict and agent.version != state.agent_version:
+            if not accept:
+                raise AgentVersionMismatchError(
+                    f"run {state.run_id} is pinned to agent {state.agent!r} version "
+                    f"{state.agent_version}, but the code now defines version {agent.version}. "
+                    "Restore the old definition, or resume with accept_new_version=True "
+                    "(CLI: --accept-new-version) to continue under the new one.",
+                    run_id=state.run_id,
+                    pinned=state.agent_version,
+                    offered=agent.version,
+                )
+        driver = RunDriver(
+            store=self.store,
+            agent=agent,
+            state=state,
+            on_commit=self._publish,
+            on_delta=self._publish_delta,
+            wants_deltas=self._wants_deltas,
+            cost=self._cost,
+        )
+        if strict and agent.version != state.agent_version:
+            driver.record(
+                SignalReceived(
+                    name="agent_version_accepted",
+                    payload={"pinned": state.agent_version, "accepted": agent.version},
+                )
+            )
+        return driver
+
+    def _launch(self, agent: Agent, state: RunState, driver: RunDriver | None = None) -> None:
+        if driver is None:
+            driver = self._driver_for(state, agent, None)
+        self._drivers[state.run_id] = driver
+        self._tasks[state.run_id] = asyncio.create_task(
+            self._drive(driver), name=f"tether-run-{state.run_id}"
+        )
+
+    async def _drive(self, driver: RunDriver) -> RunState:
+        run_id = driver.state.run_id
+        try:
+            return await driver.drive()
+        finally:
+            self._tasks.pop(run_id, None)
+            self._drivers.pop(run_id, None)
+            for queue, _ in self._subscribers.get(run_id, ()):
+                queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(run_id, self.owner)
+
+    def _publish(self, run_id: str, events: list[RunEvent]) -> None:
+        for queue, _ in self._subscribers.get(run_id, ()):
+            queue.put_nowait(events)
+
+    def _publish_delta(self, run_id: str, delta: StreamDelta) -> None:
+        for queue, wants in self._subscribers.get(run_id, ()):
+            if wants:
+                queue.put_nowait(LiveDelta(run_id, delta))
+
+    def _wants_deltas(self, run_id: str) -> bool:
+        return any(wants for _, wants in self._subscribers.get(run_id, ()))
+
+    def _cost(self, model_id: str, response: ModelResponse) -> float | None:
+        if self._pricing is None:
+            return None
+        value = self._pricing.cost(model_id, response.usage)
+        return float(value) if value is not None else None
+
+    def _subscribe(self, run_id: str, deltas: bool) -> asyncio.Queue[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._subscribers.setdefault(run_id, []).append((queue, deltas))
+        return queue
+
+    def _unsubscribe(self, run_id: str, queue: asyncio.Queue[Any]) -> None:
+        subs = self._subscribers.get(run_id, [])
+        self._subscribers[run_id] = [s for s in subs if s[0] is not queue]
+        if not self._subscribers[run_id]:
+            del self._subscribers[run_id]
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            with contextlib.suppress(Exception):
+                await self.store.renew_leases(self.owner, list(self._tasks), self.lease_ttl)
+
+    async def _recover_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl)
+            try:
+                await self.recover()
+            except Exception:  # keep looking; a transient store error must not stop recovery
+                log.exception("recovery pass failed")
+
+
+class RunHandle:
+    """A reference to one run: its events, its result, its state."""
+
+    def __init__(self, runtime: Runtime, run_id: str) -> None:
+        self.runtime = runtime
+        self.run_id = run_id
+
+    def __repr__(self) -> str:
+        return f"RunHandle({self.run_id!r})"
+
+    async def result(self, *, timeout: float | None = None) -> RunResult:
+        """Wait until the run stops (finished, or waiting for a signal) and summarize it."""
+        async with asyncio.timeout(timeout):
+            task = self.runtime._tasks.get(self.run_id)
+            if task is not None:
+                state = await asyncio.shield(task)
+            else:
+                while True:
+                    record = await self.runtime._record(self.run_id)
+                    task = self.runtime._tasks.get(self.run_id)
+                    if task is not None:
+                        state = await asyncio.shield(task)
+                        break
+                    if record.status in _STOPPED:
+                        state = await self.runtime.load_state(self.run_id)
+                        break
+                    await asyncio.sleep(_POLL)
+        return RunResult.from_state(state, self._typed_output(state))
+
+    def _typed_output(self, state: RunState) -> Any:
+        agent = self.runtime._agents.get(state.agent)
+        if state.status == "completed" and agent is not None and agent.output_type is not None:
+            return agent.output_type.model_validate(state.output)
+        return None
+
+    async def state(self) -> RunState:
+        """The run's state folded from its stored events."""
+        return await self.runtime.load_state(self.run_id)
+
+    async def events(
+        self, *, after_seq: int = 0, follow: bool = True, deltas: bool = False
+    ) -> AsyncIterator[Any]:
+        """Persisted events in order (then live ones until the run stops).
+
+        With ``deltas=True`` live :class:`LiveDelta` token fragments are interleaved;
+        they are never stored. Resumable: pass the last seen ``seq`` as ``after_seq``.
+        """
+        rt = self.runtime
+        queue = rt._subscribe(self.run_id, deltas) if follow else None
+        last = after_seq
+        try:
+            rows = await rt.store.load_events(self.run_id, after_seq=after_seq)
+            if not rows and after_seq == 0:
+                await rt._record(self.run_id)
+            for rec in to_run_events(self.run_id, rows):
+                yield rec
+                last = rec.seq
+            if queue is None:
+                return
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), _POLL)
+                except TimeoutError:
+                    item = ...
+                if isinstance(item, list):
+                    for rec in item:
+                        if rec.seq > last:
+                            yield rec
+                            last = rec.seq
+                    continue
+                if isinstance(item, LiveDelta):
+                    yield item
+                    continue
+                # Quiet, or the local driver stopped: catch up from the store, stop if done.
+                rows = await rt.store.load_events(self.run_id, after_seq=last)
+                for rec in to_run_events(self.run_id, rows):
+                    yield rec
+                    last = rec.seq
+                record = await rt._record(self.run_id)
+                if (
+                    self.run_id not in rt._tasks
+                    and record.status in _STOPPED
+                    and record.last_seq <= last
+                ):
+                    return
+        finally:
+            if queue is not None:
+                rt._unsubscribe(self.run_id, queue)
+
+
+def run_sync(
+    agent: Agent,
+    input: Any,
+    *,
+    store: str | Store | None = None,
+    tenant: str | None = None,
+    timeout: float | None = None,
+) -> RunResult:
+    """Run an agent to its stopping point from synchronous code.
+
+    Raises:
+        UserError: called from inside a running event loop; use
+            ``await (await rt.start(agent, input)).result()`` there instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise UserError(
+            "run_sync() cannot run inside a running event loop; use "
+            "`async with Runtime(store) as rt: result = await (await rt.start(agent, input))"
+            ".result()` instead"
+        )
+
+    async def main() -> RunResult:
+        async with Runtime(store, agents=[agent], recover=False) as rt:
+            run = await rt.start(agent, input, tenant=tenant)
+            return await run.result(timeout=timeout)
+
+    return asyncio.run(main())
+
+
+__all__ = ["RunHandle", "RunResult", "Runtime", "run_sync"]

@@ -1,0 +1,179 @@
+"""The ``Store`` interface every backend implements, and the URL factory that picks one.
+
+A store knows nothing about event semantics: it persists rows of bytes
+atomically, keeps one summary row per run, leases runs to processes and holds
+content-addressed blobs (shared prompt prefixes). Backends pass the same
+conformance suite (``tests/store``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import parse_qs, urlsplit
+
+from tether.exceptions import ConfigError
+
+Durability = Literal["FULL", "NORMAL"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One persisted event: its sequence number, step, time, type and JSON bytes."""
+
+    seq: int
+    step: int
+    ts: float
+    type: str
+    data: bytes
+
+
+@dataclass(kw_only=True, slots=True)
+class RunRecord:
+    """The summary row of a run, for listing and leasing without reading its log."""
+
+    run_id: str
+    agent: str
+    agent_version: str
+    status: str
+    created_at: float
+    updated_at: float
+    tenant: str | None = None
+    parent_run_id: str | None = None
+    reason: str | None = None
+    last_seq: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """Changes to a run's summary row committed together with its events."""
+
+    status: str | None = None
+    reason: str | None = None
+
+
+class Store(ABC):
+    """Durable home of runs. Every method is safe to call from many coroutines at once."""
+
+    url: str
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Flush pending commits and release connections."""
+
+    @abstractmethod
+    async def create_run(self, record: RunRecord, events: Sequence[EventRow]) -> None:
+        """Insert a new run and its first events in one transaction."""
+
+    @abstractmethod
+    async def append(
+        self, run_id: str, events: Sequence[EventRow], update: RunUpdate | None = None
+    ) -> None:
+        """Append events (and update the summary row) atomically.
+
+        Raises:
+            ConcurrentWriteError: an event with one of these sequence numbers exists,
+                i.e. another writer owns the run.
+            RunNotFoundError: no such run.
+        """
+
+    @abstractmethod
+    async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
+        """Events of a run with ``seq > after_seq``, in order."""
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The summary row of a run, or ``None``."""
+
+    @abstractmethod
+    async def list_runs(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered."""
+
+    @abstractmethod
+    async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
+        """Lease a run to ``owner`` if it is free, expired or already theirs."""
+
+    @abstractmethod
+    async def renew_leases(self, owner: str, run_ids: Sequence[str], ttl: float) -> list[str]:
+        """Extend ``owner``'s leases; returns the ids it still holds."""
+
+    @abstractmethod
+    async def release_lease(self, run_id: str, owner: str) -> None:
+        """Give a lease back (no-op if ``owner`` does not hold it)."""
+
+    @abstractmethod
+    async def claim_orphans(self, owner: str, ttl: float, *, limit: int = 100) -> list[str]:
+        """Lease runs left ``running`` whose lease expired (a crashed process); return their ids."""
+
+    @abstractmethod
+    async def put_blob(self, key: str, data: bytes) -> None:
+        """Store content-addressed bytes once (idempotent)."""
+
+    @abstractmethod
+    async def get_blob(self, key: str) -> bytes | None:
+        """Bytes stored under ``key``, or ``None``."""
+
+    @abstractmethod
+    async def set_flag(self, name: str, value: str | None) -> None:
+        """Set (or clear with ``None``) a runtime-wide flag shared by every process."""
+
+    @abstractmethod
+    async def get_flag(self, name: str) -> str | None:
+        """Read a runtime-wide flag."""
+
+
+def default_store_url() -> str:
+    """``$TETHER_STORE`` if set, else a SQLite file in ``.tether/`` of the working directory."""
+    import os
+
+    return os.environ.get("TETHER_STORE") or "sqlite:///.tether/tether.db"
+
+
+def open_store(url: str | Store, *, durability: Durability | None = None) -> Store:
+    """Build the store a URL names (not yet opened).
+
+    Forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, with
+    ``?synchronous=FULL|NORMAL``; ``postgresql://...`` once that backend lands.
+    """
+    if isinstance(url, Store):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        from tether.store._sqlite import SQLiteStore
+
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if not path:
+            raise ConfigError(
+                f"store URL {url!r} has no file path; use sqlite:///path/to/tether.db",
+                url=url,
+            )
+        query = parse_qs(parts.query)
+        sync = durability or query.get("synchronous", ["FULL"])[0].upper()
+        if sync not in ("FULL", "NORMAL"):
+            raise ConfigError(
+                f"store URL {url!r}: synchronous must be FULL or NORMAL, got {sync!r}", url=url
+            )
+        return SQLiteStore(path, durability=sync)  # type: ignore[arg-type]  # checked above
+    if parts.scheme in ("postgres", "postgresql"):
+        raise ConfigError(
+            "the Postgres store is not built yet; use sqlite:///path/to/tether.db", url=url
+        )
+    raise ConfigError(
+        f"unknown store URL {url!r}; use sqlite:///path/to/tether.db "
+        "(or set $TETHER_STORE)",
+        url=url,
+    )

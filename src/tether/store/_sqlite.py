@@ -1,0 +1,484 @@
+"""SQLite store: WAL, one writer thread, group commit across concurrent runs.
+
+Every write goes through a single writer thread that drains all queued
+commits into one transaction, so 1,000 runs committing at once cost one
+fsync, not 1,000. Reads use their own connections (WAL lets them run beside
+the writer). ``durability="FULL"`` (the default) fsyncs the WAL at every
+commit, so a committed step survives power loss; ``"NORMAL"`` fsyncs only at
+checkpoints: a crash of the process loses nothing, a power cut may lose the
+last commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tether.exceptions import (
+    ConcurrentWriteError,
+    RunNotFoundError,
+    SchemaVersionError,
+    StoreError,
+)
+from tether.store._base import Durability, EventRow, RunRecord, RunUpdate, Store
+
+T = TypeVar("T")
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+_STOP = object()
+_MAX_BATCH = 2048
+
+_RUN_COLUMNS = (
+    "run_id, agent, agent_version, status, created_at, updated_at, tenant, parent_run_id, "
+    "reason, last_seq, lease_owner, lease_expires_at"
+)
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("tether.store.migrations.sqlite")
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        agent=row[1],
+        agent_version=row[2],
+        status=row[3],
+        created_at=row[4],
+        updated_at=row[5],
+        tenant=row[6],
+        parent_run_id=row[7],
+        reason=row[8],
+        last_seq=row[9],
+        lease_owner=row[10],
+        lease_expires_at=row[11],
+    )
+
+
+class SQLiteStore(Store):
+    """The embedded default store: one SQLite file in WAL mode."""
+
+    def __init__(self, path: str | Path, *, durability: Durability = "FULL") -> None:
+        self.path = Path(path)
+        self.durability = durability
+        self.url = f"sqlite:///{self.path}"
+        self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._read_lock = threading.Lock()
+        self._run_ids: dict[str, int] = {}
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.durability}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._read_lock:
+                self._read_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None:
+            raise StoreError("store is not open; use `async with Runtime(...)` or await open()")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StoreError("store is not open; use `async with Runtime(...)` or await open()")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, fut, loop))
+        return await fut
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+
+        def report(exc: BaseException | None) -> None:
+            if exc is None:
+                ready.set_result(None)
+            else:
+                ready.set_exception(exc)
+
+        def start() -> None:
+            try:
+                conn = self._connect()
+                self._migrate(conn)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(report, exc)
+                return
+            loop.call_soon_threadsafe(report, None)
+            self._write_loop(conn)
+
+        self._writer = threading.Thread(target=start, name="tether-sqlite-writer", daemon=True)
+        self._writer.start()
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tether-sqlite-read")
+        try:
+            await ready
+        except BaseException:
+            self._writer = None
+            self._readers.shutdown(wait=False)
+            self._readers = None
+            raise
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            current = row[0] if row else 0
+            migrations = _migrations()
+            latest = migrations[-1][0] if migrations else 0
+            if current > latest:
+                raise SchemaVersionError(
+                    f"database {self.path} is at schema version {current}; this Tether knows up "
+                    f"to {latest}. Upgrade tether-runtime.",
+                    version=current,
+                )
+            for number, sql in migrations:
+                if number > current:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (latest,))
+            else:
+                conn.execute("UPDATE schema_version SET version = ?", (latest,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._jobs.put(_STOP)
+            await asyncio.to_thread(writer.join)
+        readers, self._readers = self._readers, None
+        if readers is not None:
+            readers.shutdown(wait=True)
+        with self._read_lock:
+            for conn in self._read_conns:
+                conn.close()
+            self._read_conns.clear()
+
+    # -- the writer --------------------------------------------------------------------------
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        """Drain queued jobs into one transaction per batch: group commit."""
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is _STOP:
+                    return
+                batch: list[_Job] = [first]  # type: ignore[list-item]  # not _STOP
+                stop = False
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is _STOP:
+                        stop = True
+                        break
+                    batch.append(job)  # type: ignore[arg-type]  # not _STOP
+                self._run_batch(conn, batch)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, fut, _loop in batch:
+                # A savepoint per job: one job's conflict must not undo its neighbours.
+                conn.execute("SAVEPOINT job")
+                try:
+                    value = fn(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append((fut, False, exc))
+                else:
+                    conn.execute("RELEASE job")
+                    results.append((fut, True, value))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            err = StoreError(f"sqlite commit failed: {exc}")
+            results = [(fut, False, err) for fn, fut, _loop in batch]
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for (_fn, _fut, loop), result in zip(batch, results, strict=True):
+            by_loop.setdefault(loop, []).append(result)
+        for loop, items in by_loop.items():
+            # One wake-up per loop per batch, not one per job.
+            try:
+                loop.call_soon_threadsafe(_settle, items)
+            except RuntimeError:
+                pass  # the loop closed; nobody is waiting any more
+
+    # -- runs and events ---------------------------------------------------------------------
+
+    def _run_pk(self, conn: sqlite3.Connection, run_id: str) -> int:
+        pk = self._run_ids.get(run_id)
+        if pk is None:
+            row = conn.execute("SELECT id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(f"no run {run_id!r} in {self.url}", run_id=run_id)
+            pk = int(row[0])
+            self._run_ids[run_id] = pk
+        return pk
+
+    async def create_run(self, record: RunRecord, events: Sequence[EventRow]) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            try:
+                cur = conn.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        record.run_id,
+                        record.agent,
+                        record.agent_version,
+                        record.status,
+                        record.created_at,
+                        record.updated_at,
+                        record.tenant,
+                        record.parent_run_id,
+                        record.reason,
+                        events[-1].seq if events else 0,
+                        record.lease_owner,
+                        record.lease_expires_at,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConcurrentWriteError(
+                    f"run {record.run_id} already exists", run_id=record.run_id
+                ) from exc
+            pk = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)",
+                [(pk, e.seq, e.step, e.ts, e.type, e.data) for e in events],
+            )
+            self._run_ids[record.run_id] = pk
+
+        await self._write(job)
+
+    async def append(
+        self, run_id: str, events: Sequence[EventRow], update: RunUpdate | None = None
+    ) -> None:
+        if not events:
+            return
+
+        def job(conn: sqlite3.Connection) -> None:
+            pk = self._run_pk(conn, run_id)
+            try:
+                conn.executemany(
+                    "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)",
+                    [(pk, e.seq, e.step, e.ts, e.type, e.data) for e in events],
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConcurrentWriteError(
+                    f"run {run_id}: events {events[0].seq}..{events[-1].seq} collide with events "
+                    "another writer appended; this process no longer owns the run",
+                    run_id=run_id,
+                ) from exc
+            last = events[-1]
+            if update is not None and update.status is not None:
+                conn.execute(
+                    "UPDATE runs SET last_seq = ?, updated_at = ?, status = ?, reason = ? "
+                    "WHERE id = ?",
+                    (last.seq, last.ts, update.status, update.reason, pk),
+                )
+            else:
+                conn.execute(
+                    "UPDATE runs SET last_seq = ?, updated_at = ? WHERE id = ?",
+                    (last.seq, last.ts, pk),
+                )
+
+        await self._write(job)
+
+    async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
+        def read(conn: sqlite3.Connection) -> list[EventRow]:
+            rows = conn.execute(
+                "SELECT e.seq, e.step, e.ts, e.type, e.data FROM events e "
+                "JOIN runs r ON r.id = e.run WHERE r.run_id = ? AND e.seq > ? ORDER BY e.seq",
+                (run_id, after_seq),
+            ).fetchall()
+            return [EventRow(seq, step, ts, kind, bytes(data)) for seq, step, ts, kind, data in rows]
+
+        return await self._read(read)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        def read(conn: sqlite3.Connection) -> RunRecord | None:
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            return _record(row) if row else None
+
+        return await self._read(read)
+
+    async def list_runs(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if agent:
+            clauses.append("agent = ?")
+            params.append(agent)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+        params.append(limit)
+
+        def read(conn: sqlite3.Connection) -> list[RunRecord]:
+            return [_record(row) for row in conn.execute(sql, params).fetchall()]
+
+        return await self._read(read)
+
+    # -- leases ------------------------------------------------------------------------------
+
+    async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            cur = conn.execute(
+                "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ? AND "
+                "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
+                (owner, now + ttl, run_id, owner, now),
+            )
+            if cur.rowcount == 0 and not conn.execute(
+                "SELECT 1 FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone():
+                raise RunNotFoundError(f"no run {run_id!r} in {self.url}", run_id=run_id)
+            return cur.rowcount == 1
+
+        return await self._write(job)
+
+    async def renew_leases(self, owner: str, run_ids: Sequence[str], ttl: float) -> list[str]:
+        if not run_ids:
+            return []
+
+        def job(conn: sqlite3.Connection) -> list[str]:
+            held = []
+            expires = time.time() + ttl
+            for run_id in run_ids:
+                cur = conn.execute(
+                    "UPDATE runs SET lease_expires_at = ? WHERE run_id = ? AND lease_owner = ?",
+                    (expires, run_id, owner),
+                )
+                if cur.rowcount:
+                    held.append(run_id)
+            return held
+
+        return await self._write(job)
+
+    async def release_lease(self, run_id: str, owner: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE run_id = ? AND lease_owner = ?",
+                (run_id, owner),
+            )
+
+        await self._write(job)
+
+    async def claim_orphans(self, owner: str, ttl: float, *, limit: int = 100) -> list[str]:
+        def job(conn: sqlite3.Connection) -> list[str]:
+            now = time.time()
+            rows = conn.execute(
+                "SELECT run_id FROM runs WHERE status IN ('pending', 'running') AND "
+                "(lease_owner IS NULL OR lease_expires_at < ?) ORDER BY updated_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            ids = [r[0] for r in rows]
+            conn.executemany(
+                "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ?",
+                [(owner, now + ttl, run_id) for run_id in ids],
+            )
+            return ids
+
+        return await self._write(job)
+
+    # -- blobs and flags ---------------------------------------------------------------------
+
+    async def put_blob(self, key: str, data: bytes) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR IGNORE INTO blobs (key, data) VALUES (?, ?)", (key, data))
+
+        await self._write(job)
+
+    async def get_blob(self, key: str) -> bytes | None:
+        def read(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute("SELECT data FROM blobs WHERE key = ?", (key,)).fetchone()
+            return bytes(row[0]) if row else None
+
+        return await self._read(read)
+
+    async def set_flag(self, name: str, value: str | None) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            if value is None:
+                conn.execute("DELETE FROM flags WHERE name = ?", (name,))
+            else:
+                conn.execute(
+                    "INSERT INTO flags (name, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    (name, value, time.time()),
+                )
+
+        await self._write(job)
+
+    async def get_flag(self, name: str) -> str | None:
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM flags WHERE name = ?", (name,)).fetchone()
+            return str(row[0]) if row else None
+
+        return await self._read(read)
+
+
+def _settle(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in items:
+        if fut.cancelled():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)

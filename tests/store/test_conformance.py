@@ -1,0 +1,164 @@
+"""Store conformance: the behaviour every backend must share."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tether.exceptions import ConcurrentWriteError, RunNotFoundError
+from tether.store import EventRow, RunRecord, RunUpdate, Store
+
+
+def _record(run_id: str, *, status: str = "running", owner: str | None = "A") -> RunRecord:
+    now = time.time()
+    return RunRecord(
+        run_id=run_id,
+        agent="agent",
+        agent_version="v1",
+        status=status,
+        created_at=now,
+        updated_at=now,
+        lease_owner=owner,
+        lease_expires_at=now + 30 if owner else None,
+    )
+
+
+def _rows(first: int, count: int, step: int = 0) -> list[EventRow]:
+    return [
+        EventRow(seq, step, time.time(), "x.test", f'{{"seq":{seq}}}'.encode())
+        for seq in range(first, first + count)
+    ]
+
+
+async def test_create_then_load_returns_events_in_order(store: Store) -> None:
+    """Events come back in sequence order with their bytes intact."""
+    await store.create_run(_record("r1"), _rows(1, 3))
+    rows = await store.load_events("r1")
+    assert [r.seq for r in rows] == [1, 2, 3]
+    assert rows[1].data == b'{"seq":2}'
+    assert (await store.get_run("r1")).last_seq == 3  # type: ignore[union-attr]
+
+
+async def test_append_is_atomic_and_updates_summary(store: Store) -> None:
+    """An append writes all its events and the status change, or nothing."""
+    await store.create_run(_record("r1"), _rows(1, 1))
+    await store.append("r1", _rows(2, 2), RunUpdate(status="waiting", reason="approval"))
+    record = await store.get_run("r1")
+    assert record is not None
+    assert (record.status, record.reason, record.last_seq) == ("waiting", "approval", 3)
+    with pytest.raises(ConcurrentWriteError):
+        # seq 4 is new, seq 3 collides: the whole batch must be rejected.
+        await store.append("r1", [*_rows(4, 1), *_rows(3, 1)], RunUpdate(status="failed"))
+    assert [r.seq for r in await store.load_events("r1")] == [1, 2, 3]
+    assert (await store.get_run("r1")).status == "waiting"  # type: ignore[union-attr]
+
+
+async def test_load_after_seq_resumes_a_stream(store: Store) -> None:
+    """``after_seq`` returns only later events (resumable streaming)."""
+    await store.create_run(_record("r1"), _rows(1, 5))
+    assert [r.seq for r in await store.load_events("r1", after_seq=3)] == [4, 5]
+
+
+async def test_unknown_run_raises_not_found(store: Store) -> None:
+    """Appending to a run that does not exist is an error, reading it is empty."""
+    with pytest.raises(RunNotFoundError):
+        await store.append("nope", _rows(1, 1))
+    assert await store.get_run("nope") is None
+    assert await store.load_events("nope") == []
+
+
+async def test_duplicate_run_id_rejected(store: Store) -> None:
+    """Two runs cannot share an id."""
+    await store.create_run(_record("r1"), _rows(1, 1))
+    with pytest.raises(ConcurrentWriteError):
+        await store.create_run(_record("r1"), _rows(1, 1))
+
+
+async def test_concurrent_appends_group_commit_without_interference(store: Store) -> None:
+    """Many runs appending at once all land; one run's conflict does not undo the others."""
+    for i in range(50):
+        await store.create_run(_record(f"r{i}"), _rows(1, 1))
+    results = await asyncio.gather(
+        *(store.append(f"r{i}", _rows(2, 3)) for i in range(50)),
+        store.append("r0", _rows(2, 1)),  # collides with the batch above for r0 (one wins)
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1 and isinstance(errors[0], ConcurrentWriteError)
+    for i in range(1, 50):
+        assert [r.seq for r in await store.load_events(f"r{i}")] == [1, 2, 3, 4]
+
+
+async def test_list_runs_filters_and_orders_newest_first(store: Store) -> None:
+    """Listing filters by status and agent, newest first."""
+    await store.create_run(_record("a", status="completed"), _rows(1, 1))
+    await asyncio.sleep(0.01)
+    await store.create_run(_record("b", status="waiting"), _rows(1, 1))
+    await asyncio.sleep(0.01)
+    await store.create_run(_record("c", status="completed"), _rows(1, 1))
+    assert [r.run_id for r in await store.list_runs()] == ["c", "b", "a"]
+    assert [r.run_id for r in await store.list_runs(statuses=["completed"])] == ["c", "a"]
+    assert [r.run_id for r in await store.list_runs(limit=1)] == ["c"]
+    assert await store.list_runs(agent="other") == []
+
+
+async def test_leases_exclude_other_owners_until_expiry(store: Store) -> None:
+    """A lease is exclusive until it expires; then another owner may take it."""
+    await store.create_run(_record("r1", owner=None), _rows(1, 1))
+    assert await store.acquire_lease("r1", "A", ttl=0.3)
+    assert await store.acquire_lease("r1", "A", ttl=0.3)  # re-entrant for the holder
+    assert not await store.acquire_lease("r1", "B", ttl=0.3)
+    assert await store.renew_leases("A", ["r1"], ttl=0.3) == ["r1"]
+    assert await store.renew_leases("B", ["r1"], ttl=0.3) == []
+    await asyncio.sleep(0.4)
+    assert await store.acquire_lease("r1", "B", ttl=30)
+    await store.release_lease("r1", "A")  # not A's any more: no effect
+    assert (await store.get_run("r1")).lease_owner == "B"  # type: ignore[union-attr]
+    await store.release_lease("r1", "B")
+    assert (await store.get_run("r1")).lease_owner is None  # type: ignore[union-attr]
+    with pytest.raises(RunNotFoundError):
+        await store.acquire_lease("missing", "A", ttl=1)
+
+
+async def test_claim_orphans_takes_only_expired_running_runs(store: Store) -> None:
+    """Recovery claims pending or running runs whose lease lapsed, never live or finished ones."""
+    await store.create_run(_record("live", owner="A"), _rows(1, 1))
+    await store.create_run(_record("orphan", owner=None), _rows(1, 1))
+    await store.create_run(_record("done", status="completed", owner=None), _rows(1, 1))
+    assert await store.claim_orphans("B", ttl=30) == ["orphan"]
+    assert await store.claim_orphans("C", ttl=30) == []  # B holds it now
+
+
+async def test_blobs_are_content_addressed_and_idempotent(store: Store) -> None:
+    """A blob is stored once; writing the same key again changes nothing."""
+    await store.put_blob("k", b"prefix")
+    await store.put_blob("k", b"prefix")
+    assert await store.get_blob("k") == b"prefix"
+    assert await store.get_blob("missing") is None
+
+
+async def test_flags_are_shared_runtime_wide(store: Store) -> None:
+    """Flags can be set, overwritten and cleared."""
+    assert await store.get_flag("killswitch") is None
+    await store.set_flag("killswitch", "on")
+    await store.set_flag("killswitch", "off")
+    assert await store.get_flag("killswitch") == "off"
+    await store.set_flag("killswitch", None)
+    assert await store.get_flag("killswitch") is None
+
+
+async def test_data_survives_reopen(store: Store) -> None:
+    """What was committed is there after closing and reopening the store."""
+    from tether.store import open_store
+
+    await store.create_run(_record("r1"), _rows(1, 2))
+    await store.close()
+    again = open_store(store.url)
+    await again.open()
+    try:
+        assert [r.seq for r in await again.load_events("r1")] == [1, 2]
+    finally:
+        await again.close()
+    await store.open()
