@@ -6,7 +6,7 @@ append-only event log; state is a fold over it; every step commits once.
 
 from tether.engine import Agent, Done, Fail, Goto, Machine, RunEvent, RunState, StepContext, Wait
 from tether.exceptions import TetherError, UserError
-from tether.runtime import LiveDelta, RunHandle, RunResult, RunUsage, Runtime, run_sync
+from tether.runtime import LiveDelta, RunHandle, RunResult, Runtime, RunUsage, run_sync
 from tether.tools import RetryPolicy, ToolCallError, ToolContext, ToolContract, ToolError, tool
 
 __version__ = "0.1.0"

@@ -91,7 +91,7 @@ class MissingExtraError(UserError, ImportError):
 
     def __init__(self, extra: str, module: str) -> None:
         super().__init__(
-            f"{module!r} is not installed. Install it with: pip install \"tether-runtime[{extra}]\"",
+            f'{module!r} is not installed. Install it with: pip install "tether-runtime[{extra}]"',
             extra=extra,
             module=module,
         )

@@ -210,7 +210,10 @@ class Answer(BaseModel):
 
 async def test_output_type_is_validated_with_bounded_repairs(store_url: str) -> None:
     """An invalid final answer gets a repair turn; a valid one is returned typed."""
-    script = [text('{"order_id": "1234"}'), text('```json\n{"order_id": "1234", "status": "shipped"}\n```')]
+    script = [
+        text('{"order_id": "1234"}'),
+        text('```json\n{"order_id": "1234", "status": "shipped"}\n```'),
+    ]
     agent = Agent(name="typed", model=ScriptedModel(script), output_type=Answer)
     result, events = await _run(agent, store_url)
     assert result.status == "completed"
@@ -260,7 +263,7 @@ async def test_run_sync_refuses_inside_an_event_loop(store_url: str) -> None:
     from tether import UserError, run_sync
 
     agent = Agent(name="s", model=ScriptedModel([text("x")]))
-    with pytest.raises(UserError, match="rt.start"):
+    with pytest.raises(UserError, match=r"rt\.start"):
         run_sync(agent, "x", store=store_url)
 
 

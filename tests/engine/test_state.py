@@ -86,7 +86,9 @@ def test_fold_builds_the_conversation_usage_and_journal() -> None:
             RunStatusChanged(previous="pending", status="running"),
             ModelCompleted(
                 call=0,
-                response=ModelResponse(tool_calls=[call], usage=Usage(input_tokens=10, output_tokens=2)),
+                response=ModelResponse(
+                    tool_calls=[call], usage=Usage(input_tokens=10, output_tokens=2)
+                ),
                 cost_usd=0.5,
             ),
             ToolCompleted(call=1, call_id="c1", tool="lookup", result={"ok": True}),

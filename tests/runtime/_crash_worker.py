@@ -8,9 +8,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from crash_agent import make_agent  # noqa: E402
+from crash_agent import make_agent
 
-from tether import Runtime  # noqa: E402
+from tether import Runtime
 
 
 async def main(store: str, ledger: str, idempotent: bool) -> None:

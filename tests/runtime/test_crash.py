@@ -15,7 +15,7 @@ from tether import Runtime
 from tether.engine import ToolCompleted, ToolStarted
 
 sys.path.insert(0, str(Path(__file__).parent))
-from crash_agent import PAYMENTS, make_agent  # noqa: E402
+from crash_agent import PAYMENTS, make_agent
 
 WORKER = Path(__file__).with_name("_crash_worker.py")
 
@@ -103,7 +103,11 @@ async def test_sigkill_during_non_idempotent_write_escalates_instead_of_guessing
         await rt.signal(
             run_id,
             "resolve_write",
-            {"call_id": uncertain["call_id"], "action": "completed", "result": "payment 1 recorded"},
+            {
+                "call_id": uncertain["call_id"],
+                "action": "completed",
+                "result": "payment 1 recorded",
+            },
             by="ops@example.com",
         )
         result = await rt.get(run_id).result(timeout=30)

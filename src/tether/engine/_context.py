@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 ToolResult = ToolCompleted | ToolFailed
 
 
-class WaitRequested(Exception):  # noqa: N818  # control flow, not an error
+class WaitRequested(Exception):  # control flow, not an error
     """Raised inside a step to park the run (e.g. an uncertain write)."""
 
     def __init__(self, wait: Wait) -> None:

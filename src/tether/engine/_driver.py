@@ -242,5 +242,6 @@ class RunDriver:
 
     async def _finish_cancelled(self, reason: str) -> None:
         self.record(SignalReceived(name="cancel", payload={"reason": reason}, by=self.cancel_by))
-        await self._finish("cancelled", error={"error_code": "cancelled", "message": reason},
-                           reason="cancelled")
+        await self._finish(
+            "cancelled", error={"error_code": "cancelled", "message": reason}, reason="cancelled"
+        )

@@ -89,9 +89,9 @@ class RunState:
     created_at: float = 0.0
     updated_at: float = 0.0
     messages: list[Message] = field(default_factory=list)
-    journal: dict[int, ModelCompleted | ToolStarted | ToolCompleted | ToolFailed | EffectRecorded] = (
-        field(default_factory=dict)
-    )
+    journal: dict[
+        int, ModelCompleted | ToolStarted | ToolCompleted | ToolFailed | EffectRecorded
+    ] = field(default_factory=dict)
     last_reply: ModelResponse | None = None
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0

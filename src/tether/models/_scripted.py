@@ -121,6 +121,8 @@ def _estimate_usage(request: ModelRequest, response: ModelResponse) -> Usage:
     chars = len(request.instructions) + sum([len(m.content or "") for m in request.messages])
     out = len(response.text or "") + sum([len(c.name) + 16 for c in response.tool_calls])
     return Usage.model_construct(
-        input_tokens=chars // 4 + 1, output_tokens=out // 4 + 1, cached_input_tokens=0,
+        input_tokens=chars // 4 + 1,
+        output_tokens=out // 4 + 1,
+        cached_input_tokens=0,
         cache_write_tokens=0,
     )

@@ -107,11 +107,9 @@ class Runtime:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        for task in self._background:
+        pending: list[asyncio.Task[Any]] = [*self._background, *self._tasks.values()]
+        for task in pending:
             task.cancel()
-        for task in list(self._tasks.values()):
-            task.cancel()
-        pending = [*self._background, *self._tasks.values()]
         await asyncio.gather(*pending, return_exceptions=True)
         self._background.clear()
         self._open = False
@@ -260,7 +258,9 @@ class Runtime:
         await driver.flush()
         return driver
 
-    async def cancel(self, run_id: str, *, reason: str = "cancelled", by: str | None = None) -> None:
+    async def cancel(
+        self, run_id: str, *, reason: str = "cancelled", by: str | None = None
+    ) -> None:
         """Cancel a run at its next step boundary (immediately if it is waiting)."""
         await self.signal(run_id, "cancel", {"reason": reason}, by=by)
 
@@ -338,17 +338,16 @@ class Runtime:
                 f"not know; pass it in Runtime(agents=[...]) or to resume(agent=...)"
             )
         accept = self._accept_new_version if accept_new_version is None else accept_new_version
-        if strict and agent.version != state.agent_version:
-            if not accept:
-                raise AgentVersionMismatchError(
-                    f"run {state.run_id} is pinned to agent {state.agent!r} version "
-                    f"{state.agent_version}, but the code now defines version {agent.version}. "
-                    "Restore the old definition, or resume with accept_new_version=True "
-                    "(CLI: --accept-new-version) to continue under the new one.",
-                    run_id=state.run_id,
-                    pinned=state.agent_version,
-                    offered=agent.version,
-                )
+        if strict and agent.version != state.agent_version and not accept:
+            raise AgentVersionMismatchError(
+                f"run {state.run_id} is pinned to agent {state.agent!r} version "
+                f"{state.agent_version}, but the code now defines version {agent.version}. "
+                "Restore the old definition, or resume with accept_new_version=True "
+                "(CLI: --accept-new-version) to continue under the new one.",
+                run_id=state.run_id,
+                pinned=state.agent_version,
+                offered=agent.version,
+            )
         driver = RunDriver(
             store=self.store,
             agent=agent,
@@ -441,7 +440,7 @@ class RunHandle:
     def __repr__(self) -> str:
         return f"RunHandle({self.run_id!r})"
 
-    async def result(self, *, timeout: float | None = None) -> RunResult:
+    async def result(self, *, timeout: float | None = None) -> RunResult:  # noqa: ASYNC109  # mirrors asyncio.wait_for's familiar keyword
         """Wait until the run stops (finished, or waiting for a signal) and summarize it."""
         async with asyncio.timeout(timeout):
             task = self.runtime._tasks.get(self.run_id)

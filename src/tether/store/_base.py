@@ -173,7 +173,6 @@ def open_store(url: str | Store, *, durability: Durability | None = None) -> Sto
             "the Postgres store is not built yet; use sqlite:///path/to/tether.db", url=url
         )
     raise ConfigError(
-        f"unknown store URL {url!r}; use sqlite:///path/to/tether.db "
-        "(or set $TETHER_STORE)",
+        f"unknown store URL {url!r}; use sqlite:///path/to/tether.db (or set $TETHER_STORE)",
         url=url,
     )

@@ -12,6 +12,7 @@ last commits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -246,10 +247,8 @@ class SQLiteStore(Store):
             by_loop.setdefault(loop, []).append(result)
         for loop, items in by_loop.items():
             # One wake-up per loop per batch, not one per job.
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, items)
-            except RuntimeError:
-                pass  # the loop closed; nobody is waiting any more
 
     # -- runs and events ---------------------------------------------------------------------
 
@@ -337,7 +336,9 @@ class SQLiteStore(Store):
                 "JOIN runs r ON r.id = e.run WHERE r.run_id = ? AND e.seq > ? ORDER BY e.seq",
                 (run_id, after_seq),
             ).fetchall()
-            return [EventRow(seq, step, ts, kind, bytes(data)) for seq, step, ts, kind, data in rows]
+            return [
+                EventRow(seq, step, ts, kind, bytes(data)) for seq, step, ts, kind, data in rows
+            ]
 
         return await self._read(read)
 
@@ -384,9 +385,10 @@ class SQLiteStore(Store):
                 "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
                 (owner, now + ttl, run_id, owner, now),
             )
-            if cur.rowcount == 0 and not conn.execute(
-                "SELECT 1 FROM runs WHERE run_id = ?", (run_id,)
-            ).fetchone():
+            if (
+                cur.rowcount == 0
+                and not conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            ):
                 raise RunNotFoundError(f"no run {run_id!r} in {self.url}", run_id=run_id)
             return cur.rowcount == 1
 

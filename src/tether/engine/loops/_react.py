@@ -80,7 +80,9 @@ async def finalize(ctx: StepContext) -> Transition:
                 error_code="output_validation_failed",
             )
         schema = json.dumps(agent.output_schema, separators=(",", ":"))
-        ctx.record(OutputRejected(errors=f"{errors}. Required JSON schema: {schema}", attempt=attempt))
+        ctx.record(
+            OutputRejected(errors=f"{errors}. Required JSON schema: {schema}", attempt=attempt)
+        )
         return Goto("think")
     return Done(adapter.dump_python(value, mode="json"))
 

@@ -1,0 +1,24 @@
+"""Tool contracts and their execution: ``@tool`` turns a typed function into a contract.
+
+The executor validates the model's arguments, enforces timeouts, retries transient
+failures with backoff and returns every problem as a structured :class:`ToolError` the
+model can act on, never as an exception that escapes the run.
+"""
+
+from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
+from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode, TransientToolError
+from tether.tools._executor import ToolOutcome, execute_tool_call, execute_tool_calls
+
+__all__ = [
+    "RetryPolicy",
+    "ToolCallError",
+    "ToolContext",
+    "ToolContract",
+    "ToolError",
+    "ToolErrorCode",
+    "ToolOutcome",
+    "TransientToolError",
+    "execute_tool_call",
+    "execute_tool_calls",
+    "tool",
+]

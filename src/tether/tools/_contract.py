@@ -1,0 +1,344 @@
+"""``@tool``: turn a typed function into a :class:`ToolContract` the executor can run.
+
+A contract is everything the runtime must know before calling a tool: the JSON Schema the
+model is shown, how to validate its arguments, whether the call writes, how long it may
+take, how it is retried, and who owns it. The contract stays callable like the original
+function, so decorated tools remain easy to unit-test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+from pydantic import BaseModel
+
+from tether.exceptions import AgentDefinitionError
+from tether.models._types import ToolSpec
+from tether.tools._schema import SchemaBuildError, build_arguments, split_docstring
+
+Effect = Literal["read", "write"]
+Risk = Literal["low", "medium", "high"]
+ApprovalRule = bool | Callable[[dict[str, Any]], bool]
+
+# The union of what OpenAI, Anthropic and llama.cpp grammars accept as a function name.
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(kw_only=True, slots=True, frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter for transient tool failures.
+
+    Retried: :class:`~tether.tools.TransientToolError` (any ``ToolCallError`` with
+    ``retryable=True``), tool timeouts and ``ConnectionError``. Everything else is permanent.
+
+    Attributes:
+        max_attempts: Total attempts including the first (``1`` disables retries).
+        initial_delay: Backoff cap in seconds before the second attempt.
+        max_delay: Upper bound of any single backoff, in seconds.
+        multiplier: Growth of the cap per attempt.
+        jitter: Full jitter (uniform in ``[0, cap]``) so retrying callers spread out.
+    """
+
+    max_attempts: int = 3
+    initial_delay: float = 0.2
+    max_delay: float = 5.0
+    multiplier: float = 2.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise AgentDefinitionError("RetryPolicy.max_attempts must be at least 1")
+        if self.initial_delay < 0 or self.max_delay < 0:
+            raise AgentDefinitionError("RetryPolicy delays must not be negative")
+        if self.multiplier < 1:
+            raise AgentDefinitionError("RetryPolicy.multiplier must be at least 1")
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        Args:
+            attempt: The attempt that just failed; the first retry follows attempt 1.
+            rng: Source of jitter (a fresh ``random.Random`` when omitted).
+        """
+        try:
+            cap = self.initial_delay * self.multiplier ** max(attempt - 1, 0)
+        except OverflowError:
+            cap = self.max_delay
+        cap = min(cap, self.max_delay)
+        if not self.jitter:
+            return cap
+        return (rng or random.Random()).uniform(0.0, cap)
+
+
+@dataclass(kw_only=True, slots=True, frozen=True)
+class ToolContext:
+    """What a tool learns about the call it serves; declare a parameter of this type to get it.
+
+    The executor passes a new context per attempt (``attempt`` changes); the
+    ``idempotency_key`` stays the same across attempts and across crash recovery, so a
+    write tool can hand it to the system it writes to and be safely re-issued.
+
+    Attributes:
+        run_id: The run making the call.
+        tenant: Tenant of the run, if any.
+        call_id: The model's tool call id.
+        tool_name: Name of the tool being called.
+        idempotency_key: Stable key of this logical call (same on every attempt).
+        attempt: 1-based attempt number within this execution.
+        step: Engine step the call belongs to.
+        metadata: Free-form extras from the engine (shared across attempts).
+    """
+
+    run_id: str
+    call_id: str
+    tool_name: str
+    idempotency_key: str
+    tenant: str | None = None
+    attempt: int = 1
+    step: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True, slots=True, frozen=True, eq=False)
+class ToolContract:
+    """A tool as the runtime sees it: schema, validation, effects and execution limits.
+
+    Build one with :func:`tool`. Calling the contract calls the wrapped function.
+
+    Attributes:
+        name: Name the model calls the tool by.
+        description: What the tool does, shown to the model.
+        parameters: Strict JSON Schema of the arguments.
+        fn: The wrapped function (sync or async).
+        is_async: Whether ``fn`` returns an awaitable.
+        effect: ``"read"`` (safe to re-run) or ``"write"`` (journaled before it runs).
+        risk: Coarse risk class for policy rules.
+        owner: Team or person accountable for the tool.
+        version: Bump when behaviour changes; part of the agent version hash.
+        timeout: Seconds one attempt may take.
+        retry: Backoff for transient failures.
+        idempotent: Whether the tool honours ``ToolContext.idempotency_key``, so a write
+            whose outcome is unknown may be re-issued.
+        requires_approval: ``True``, ``False`` or a predicate over the validated arguments.
+        arguments_model: Pydantic model validating arguments (``None``: accept any object).
+        field_names: ``(model field, parameter name)`` pairs mapping the model to kwargs.
+        context_param: Parameter that receives the :class:`ToolContext`, if any.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    fn: Callable[..., Any]
+    is_async: bool
+    effect: Effect = "read"
+    risk: Risk = "low"
+    owner: str | None = None
+    version: str = "1"
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    idempotent: bool = False
+    requires_approval: ApprovalRule = False
+    arguments_model: type[BaseModel] | None = None
+    field_names: tuple[tuple[str, str], ...] = ()
+    context_param: str | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the wrapped function directly (no validation, timeout or retry)."""
+        return self.fn(*args, **kwargs)
+
+    @property
+    def rerunnable(self) -> bool:
+        """Whether running the call again is safe when its outcome is unknown.
+
+        Reads are; writes only when they honour the idempotency key.
+        """
+        return self.effect == "read" or self.idempotent
+
+    def spec(self) -> ToolSpec:
+        """What the model is told about this tool."""
+        return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate model-supplied arguments and return them as Python keyword arguments.
+
+        Args:
+            arguments: The JSON object the model sent.
+
+        Raises:
+            pydantic.ValidationError: The arguments do not match the schema.
+        """
+        if self.arguments_model is None:
+            return dict(arguments)
+        # The core validator directly: half the cost of model_validate on the hot path.
+        validator = self.arguments_model.__pydantic_validator__
+        values = validator.validate_python(arguments).__dict__
+        return {param: values[internal] for internal, param in self.field_names}
+
+    def approval_required(self, arguments: dict[str, Any]) -> bool:
+        """Whether a call with these (validated) arguments needs human approval."""
+        rule = self.requires_approval
+        return rule(arguments) if callable(rule) else bool(rule)
+
+    def schema_fingerprint(self) -> str:
+        """Stable sha256 of name, version, effect and schema, for the agent version hash."""
+        payload = json.dumps(
+            {
+                "name": self.name,
+                "version": self.version,
+                "effect": self.effect,
+                "parameters": self.parameters,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> ToolContract: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    effect: Effect = "read",
+    risk: Risk = "low",
+    owner: str | None = None,
+    version: str = "1",
+    timeout: float = 30.0,
+    retry: RetryPolicy | None = None,
+    idempotent: bool = False,
+    requires_approval: ApprovalRule = False,
+) -> Callable[[Callable[..., Any]], ToolContract]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    effect: Effect = "read",
+    risk: Risk = "low",
+    owner: str | None = None,
+    version: str = "1",
+    timeout: float = 30.0,
+    retry: RetryPolicy | None = None,
+    idempotent: bool = False,
+    requires_approval: ApprovalRule = False,
+) -> ToolContract | Callable[[Callable[..., Any]], ToolContract]:
+    """Declare a typed function (sync or async) as a tool; use bare or with options.
+
+    The JSON Schema comes from the type hints, the description from the docstring's first
+    paragraph, and per-argument descriptions from its Google-style ``Args:`` section. A
+    parameter annotated :class:`ToolContext` is injected by the executor and hidden from
+    the model.
+
+    Args:
+        fn: The function, when used bare as ``@tool``.
+        name: Tool name (default: the function name).
+        description: Overrides the docstring summary.
+        effect: ``"read"`` or ``"write"``.
+        risk: ``"low"``, ``"medium"`` or ``"high"``.
+        owner: Accountable team or person.
+        version: Contract version; bump it when behaviour changes.
+        timeout: Seconds one attempt may take.
+        retry: Backoff for transient failures (default ``RetryPolicy()``).
+        idempotent: The tool honours ``ToolContext.idempotency_key``.
+        requires_approval: ``True``/``False`` or a predicate over the arguments.
+
+    Raises:
+        AgentDefinitionError: The function or the options cannot make a valid tool.
+    """
+
+    def decorate(func: Callable[..., Any]) -> ToolContract:
+        return _make_contract(
+            func,
+            name=name,
+            description=description,
+            effect=effect,
+            risk=risk,
+            owner=owner,
+            version=version,
+            timeout=timeout,
+            retry=retry if retry is not None else RetryPolicy(),
+            idempotent=idempotent,
+            requires_approval=requires_approval,
+        )
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _make_contract(
+    func: Callable[..., Any],
+    *,
+    name: str | None,
+    description: str | None,
+    effect: Effect,
+    risk: Risk,
+    owner: str | None,
+    version: str,
+    timeout: float,
+    retry: RetryPolicy,
+    idempotent: bool,
+    requires_approval: ApprovalRule,
+) -> ToolContract:
+    """Check the options, build the schema, and wrap ``func`` into a contract."""
+    if isinstance(func, ToolContract):
+        raise AgentDefinitionError(f"tool {func.name!r} is decorated with @tool twice")
+    if not callable(func):
+        raise AgentDefinitionError(f"@tool needs a function, got {type(func).__name__}")
+    tool_name = name if name is not None else getattr(func, "__name__", "")
+
+    def bad(reason: str) -> AgentDefinitionError:
+        return AgentDefinitionError(f"tool {tool_name!r}: {reason}", tool=tool_name)
+
+    if not _TOOL_NAME.match(tool_name):
+        raise bad("name must be 1-64 characters of letters, digits, '_' or '-'")
+    if effect not in ("read", "write"):
+        raise bad(f"effect must be 'read' or 'write', not {effect!r}")
+    if risk not in ("low", "medium", "high"):
+        raise bad(f"risk must be 'low', 'medium' or 'high', not {risk!r}")
+    if not timeout > 0:  # also rejects NaN
+        raise bad(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if not isinstance(retry, RetryPolicy):
+        raise bad("retry must be a RetryPolicy")
+
+    summary, arg_docs = split_docstring(inspect.getdoc(func))
+    try:
+        arguments = build_arguments(
+            func, tool_name=tool_name, context_type=ToolContext, param_descriptions=arg_docs
+        )
+    except SchemaBuildError as exc:
+        raise bad(str(exc)) from exc
+
+    call = getattr(func, "__call__", None)  # noqa: B004 -- async callable objects count too
+    is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call)
+    return ToolContract(
+        name=tool_name,
+        description=description if description is not None else summary,
+        parameters=arguments.parameters,
+        fn=func,
+        is_async=is_async,
+        effect=effect,
+        risk=risk,
+        owner=owner,
+        version=str(version),
+        timeout=float(timeout),
+        retry=retry,
+        idempotent=idempotent,
+        requires_approval=requires_approval,
+        arguments_model=arguments.model,
+        field_names=arguments.field_names,
+        context_param=arguments.context_param,
+    )

@@ -1,0 +1,376 @@
+"""Run tool calls: validate, enforce timeouts, retry transient failures, shape the result.
+
+Every problem a tool call can have — an unknown name, bad arguments, an exception, a
+timeout, a result that is not JSON — becomes a :class:`ToolError` inside a
+:class:`ToolOutcome`, because the model must see it and act on it. Only control flow
+(``asyncio.CancelledError``, ``KeyboardInterrupt``, ...) propagates.
+
+Sync tools run in a worker thread so they never block the event loop. A thread cannot be
+killed: when a sync tool times out the executor stops waiting for it and reports a
+timeout, but the thread runs on until the function returns (it keeps holding one of
+anyio's worker-thread tokens meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import difflib
+import functools
+import random
+import time
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from typing import Any
+
+import anyio.to_thread
+from pydantic import ValidationError
+
+from tether.models._types import ToolCall
+from tether.tools._contract import ToolContext, ToolContract
+from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode
+from tether.tools._serialize import UnserializableResultError, to_json_result
+
+AttemptFailedHook = Callable[[ToolError, int, float], None]
+Sleep = Callable[[float], Awaitable[None]]
+
+_RAW_PREVIEW = 200
+_default_rng = random.Random()
+_perf = time.perf_counter
+
+
+@dataclasses.dataclass(kw_only=True, slots=True)
+class ToolOutcome:
+    """The result of one tool call after validation, retries and serialization.
+
+    Attributes:
+        call_id: The model's tool call id.
+        tool: Tool name as the model sent it.
+        ok: Whether the tool returned a usable result.
+        result: The JSON-compatible result (``None`` when not ok).
+        error: The structured error the model sees (``None`` when ok).
+        attempts: Attempts made; ``0`` when the call was rejected before running.
+        duration_ms: Wall time of the whole call, including retries and backoff.
+    """
+
+    call_id: str
+    tool: str
+    ok: bool
+    result: Any = None
+    error: ToolError | None = None
+    attempts: int
+    duration_ms: float
+
+
+async def execute_tool_call(
+    call: ToolCall,
+    registry: Mapping[str, ToolContract],
+    ctx: ToolContext,
+    *,
+    on_attempt_failed: AttemptFailedHook | None = None,
+    sleep: Sleep | None = None,
+    rng: random.Random | None = None,
+) -> ToolOutcome:
+    """Execute one tool call and report its outcome; tool problems never raise.
+
+    Args:
+        call: The call the model proposed.
+        registry: Tools available to this run, by name.
+        ctx: Context for the call; the executor passes a copy with ``attempt`` set.
+        on_attempt_failed: Called with ``(error, attempt, duration_ms)`` for each failed
+            attempt that will be retried (so the engine can record it).
+        sleep: Backoff sleep (default ``asyncio.sleep``); inject a fake in tests.
+        rng: Jitter source (default: a module-level ``random.Random``).
+
+    Returns:
+        The outcome; ``outcome.error`` says what went wrong when ``outcome.ok`` is false.
+    """
+    start = _perf()
+    contract = registry.get(call.name)
+    if contract is None:
+        return _rejected(call, _unknown_tool(call.name, registry), start)
+    if call.invalid_arguments is not None:
+        return _rejected(call, _unparsed_arguments(call, contract), start)
+    try:
+        kwargs = contract.validate(call.arguments)
+    except ValidationError as exc:
+        return _rejected(call, _invalid_arguments(contract, exc), start)
+
+    policy = contract.retry
+    attempt = 1
+    while True:
+        attempt_ctx = ctx if ctx.attempt == attempt else dataclasses.replace(ctx, attempt=attempt)
+        attempt_start = _perf()
+        error = None
+        try:
+            result = to_json_result(await _invoke(contract, kwargs, attempt_ctx))
+        except UnserializableResultError as exc:
+            error = _unserializable(contract, str(exc))
+        except Exception as exc:  # tool failures only: CancelledError is a BaseException
+            error = _error_from_exception(contract, exc)
+            if error.retryable and not isinstance(exc, ToolCallError) and not contract.rerunnable:
+                error = _uncertain_write(contract, error)
+        if error is None:
+            return ToolOutcome(
+                call_id=call.id,
+                tool=call.name,
+                ok=True,
+                result=result,
+                attempts=attempt,
+                duration_ms=(_perf() - start) * 1000.0,
+            )
+        if not error.retryable or attempt >= policy.max_attempts:
+            return ToolOutcome(
+                call_id=call.id,
+                tool=call.name,
+                ok=False,
+                error=error,
+                attempts=attempt,
+                duration_ms=(_perf() - start) * 1000.0,
+            )
+        if on_attempt_failed is not None:
+            on_attempt_failed(error, attempt, (_perf() - attempt_start) * 1000.0)
+        await (sleep or asyncio.sleep)(policy.delay(attempt, rng or _default_rng))
+        attempt += 1
+
+
+async def execute_tool_calls(
+    calls: Sequence[ToolCall],
+    registry: Mapping[str, ToolContract],
+    ctx_factory: Callable[[ToolCall, int], ToolContext],
+    *,
+    on_attempt_failed: Callable[[ToolCall, ToolError, int, float], None] | None = None,
+    sleep: Sleep | None = None,
+    rng: random.Random | None = None,
+) -> list[ToolOutcome]:
+    """Execute several tool calls concurrently; outcomes come back in call order.
+
+    Args:
+        calls: The calls of one model turn.
+        registry: Tools available to this run, by name.
+        ctx_factory: Builds the context of call ``i`` (``(call, index) -> ToolContext``).
+        on_attempt_failed: Like :func:`execute_tool_call`'s hook, with the call first so
+            concurrent failures can be told apart.
+        sleep: Backoff sleep (default ``asyncio.sleep``).
+        rng: Jitter source.
+    """
+
+    def hook_for(call: ToolCall) -> AttemptFailedHook | None:
+        return None if on_attempt_failed is None else functools.partial(on_attempt_failed, call)
+
+    coros = [
+        execute_tool_call(
+            call,
+            registry,
+            ctx_factory(call, index),
+            on_attempt_failed=hook_for(call),
+            sleep=sleep,
+            rng=rng,
+        )
+        for index, call in enumerate(calls)
+    ]
+    if len(coros) == 1:
+        return [await coros[0]]  # one call needs no extra task
+    return list(await asyncio.gather(*coros))
+
+
+async def _invoke(contract: ToolContract, kwargs: dict[str, Any], ctx: ToolContext) -> Any:
+    """Run one attempt under the contract's timeout (``TimeoutError`` when it expires)."""
+    if contract.context_param is not None:
+        kwargs = {**kwargs, contract.context_param: ctx}
+    deadline = asyncio.get_running_loop().time() + contract.timeout
+    if not contract.is_async:
+        call = functools.partial(contract.fn, **kwargs)
+        return await _before(deadline, anyio.to_thread.run_sync(call, abandon_on_cancel=True))
+    awaitable = contract.fn(**kwargs)
+    if type(awaitable) is not types.CoroutineType:
+        return await _before(deadline, awaitable)
+    # Hot path: a timer costs several microseconds of heap work in the loop, and many
+    # async tools finish without ever suspending. Run the first step here; arm the
+    # deadline (still measured from the start) only if the tool actually has to wait.
+    coro: Coroutine[Any, Any, Any] = awaitable
+    try:
+        pending = coro.send(None)
+    except StopIteration as done:
+        return done.value
+    except TimeoutError as exc:
+        raise _ToolTimeoutError(exc) from exc
+    return await _before(deadline, _Resume(coro, pending))
+
+
+async def _before(deadline: float, awaitable: Awaitable[Any]) -> Any:
+    """Await ``awaitable``; ``TimeoutError`` only if the deadline (loop time) passes."""
+    async with asyncio.timeout_at(deadline):
+        try:
+            return await awaitable
+        except TimeoutError as exc:
+            # The tool's own TimeoutError (e.g. its HTTP client gave up), not ours.
+            raise _ToolTimeoutError(exc) from exc
+    raise AssertionError("unreachable: asyncio.Timeout never suppresses exceptions")
+
+
+class _Resume:
+    """Awaitable that continues a coroutine whose first step already ran.
+
+    It is ``yield from coro`` by hand (PEP 380): values the coroutine yields go up to
+    the task, values and exceptions (cancellation included) the task sends go down.
+    """
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # CancelledError and friends go to the tool
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as done:
+                    return done.value
+
+
+class _ToolTimeoutError(Exception):
+    """Wraps a ``TimeoutError`` raised by the tool so it is not mistaken for ours."""
+
+    def __init__(self, original: TimeoutError) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _error_from_exception(contract: ToolContract, exc: Exception) -> ToolError:
+    """Classify a tool exception as a structured error (retryable or permanent)."""
+    if isinstance(exc, ToolCallError):
+        return ToolError(
+            error_code=str(exc.error_code),
+            message=exc.message,
+            retryable=exc.retryable,
+            hint=exc.hint,
+        )
+    if isinstance(exc, TimeoutError):  # raised by asyncio.timeout: our deadline expired
+        return ToolError(
+            error_code=ToolErrorCode.TIMEOUT.value,
+            message=f"tool {contract.name!r} did not finish within {contract.timeout:g}s",
+            retryable=True,
+            hint="try again, or ask for less work in one call",
+            details={"timeout_s": contract.timeout},
+        )
+    if isinstance(exc, _ToolTimeoutError):
+        return ToolError(
+            error_code=ToolErrorCode.TIMEOUT.value,
+            message=_describe(exc.original),
+            retryable=True,
+        )
+    if isinstance(exc, ConnectionError):
+        return ToolError(
+            error_code=ToolErrorCode.TRANSIENT.value, message=_describe(exc), retryable=True
+        )
+    return ToolError(error_code=ToolErrorCode.TOOL_ERROR.value, message=_describe(exc))
+
+
+def _uncertain_write(contract: ToolContract, error: ToolError) -> ToolError:
+    """Make an unknown-outcome failure of a non-idempotent write permanent.
+
+    A timeout or dropped connection may hide a write that happened. Re-running a write
+    that does not honour idempotency keys could perform it twice, so it is not retried
+    (only an explicit ``TransientToolError`` — the tool vouching it did nothing — is).
+    """
+    details = {**(error.details or {}), "uncertain_write": True}
+    return error.model_copy(
+        update={
+            "retryable": False,
+            "hint": f"{contract.name!r} may or may not have made its change; "
+            "check its effect before calling it again",
+            "details": details,
+        }
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _rejected(call: ToolCall, error: ToolError, start: float) -> ToolOutcome:
+    return ToolOutcome(
+        call_id=call.id,
+        tool=call.name,
+        ok=False,
+        error=error,
+        attempts=0,
+        duration_ms=(_perf() - start) * 1000.0,
+    )
+
+
+def _unknown_tool(name: str, registry: Mapping[str, ToolContract]) -> ToolError:
+    available = sorted(registry)
+    close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
+    ordered = close + [n for n in available if n not in close]
+    if not ordered:
+        hint = "no tools are available; answer without calling a tool"
+    elif close:
+        hint = f"did you mean {close[0]!r}? available tools: {', '.join(ordered)}"
+    else:
+        hint = f"available tools: {', '.join(ordered)}"
+    return ToolError(
+        error_code=ToolErrorCode.UNKNOWN_TOOL.value,
+        message=f"there is no tool named {name!r}",
+        hint=hint,
+        details={"available_tools": ordered},
+    )
+
+
+def _fields_hint(contract: ToolContract) -> str:
+    required = contract.parameters.get("required", [])
+    optional = [p for p in contract.parameters.get("properties", {}) if p not in required]
+    hint = f"required fields: {', '.join(required) or '(none)'}"
+    if optional:
+        hint += f"; optional fields: {', '.join(optional)}"
+    return hint
+
+
+def _unparsed_arguments(call: ToolCall, contract: ToolContract) -> ToolError:
+    raw = call.invalid_arguments or ""
+    preview = raw if len(raw) <= _RAW_PREVIEW else raw[:_RAW_PREVIEW] + "..."
+    return ToolError(
+        error_code=ToolErrorCode.INVALID_ARGUMENTS.value,
+        message=f"arguments for {contract.name!r} are not a JSON object: {preview!r}",
+        hint=f"send arguments as a JSON object matching the schema ({_fields_hint(contract)})",
+    )
+
+
+def _invalid_arguments(contract: ToolContract, exc: ValidationError) -> ToolError:
+    errors = [
+        {"loc": [p if isinstance(p, int) else str(p) for p in e["loc"]], "msg": e["msg"],
+         "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]  # fmt: skip
+    summary = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in errors
+    )
+    return ToolError(
+        error_code=ToolErrorCode.INVALID_ARGUMENTS.value,
+        message=f"invalid arguments for {contract.name!r}: {summary}",
+        hint=f"fix the arguments and call again; {_fields_hint(contract)}",
+        details={"errors": errors},
+    )
+
+
+def _unserializable(contract: ToolContract, what: str) -> ToolError:
+    return ToolError(
+        error_code=ToolErrorCode.UNSERIALIZABLE_RESULT.value,
+        message=f"tool {contract.name!r} returned {what}, which is not JSON-serializable",
+        hint="this is a defect in the tool; do not retry the same call",
+    )
