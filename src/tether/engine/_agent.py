@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -11,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from tether.context import prefix_bytes, prefix_hash
 from tether.engine._machine import Machine
 from tether.exceptions import AgentDefinitionError
 from tether.models._types import ModelClient, ModelSettings, ToolSpec
@@ -101,17 +101,12 @@ class Agent:
     @cached_property
     def prefix(self) -> bytes:
         """The stable prompt prefix (instructions and tool schemas) as canonical JSON."""
-        body = {
-            "instructions": self.instructions,
-            "tools": [s.model_dump() for s in self.tool_specs],
-            "output_schema": self.output_schema,
-        }
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        return prefix_bytes(self.instructions, self.tool_specs, self.output_schema)
 
     @cached_property
     def prefix_hash(self) -> str:
         """Hash of :attr:`prefix`; model calls record it to spot cache busts."""
-        return hashlib.sha256(self.prefix).hexdigest()[:16]
+        return prefix_hash(self.prefix)
 
     @cached_property
     def version(self) -> str:

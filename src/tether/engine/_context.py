@@ -14,10 +14,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tether.context import describe_change, prefix_bytes, prefix_hash
 from tether.engine._events import (
     EffectRecorded,
     ModelCompleted,
     ModelFailed,
+    PrefixChanged,
     ToolCompleted,
     ToolFailed,
     ToolStarted,
@@ -131,6 +133,7 @@ class StepContext:
         driver = self._driver
         client = self.agent.client
         policy = self.agent.model_retry
+        current_prefix = await self._check_prefix(request)
         attempt = 0
         while True:
             attempt += 1
@@ -162,11 +165,35 @@ class StepContext:
                     response=response,
                     latency_ms=round(latency, 3),
                     attempt=attempt,
-                    prefix_hash=self.agent.prefix_hash,
+                    prefix_hash=current_prefix,
                     cost_usd=driver.cost(client.model_id, response),
                 )
             )
             return response
+
+    async def _check_prefix(self, request: ModelRequest) -> str:
+        """Hash the request's stable prefix; warn with ``prefix.changed`` on a cache bust."""
+        agent = self.agent
+        if (
+            request.instructions is agent.instructions
+            and request.tools is agent.tool_specs
+            and request.output_schema is agent.output_schema
+        ):
+            data, current = agent.prefix, agent.prefix_hash  # the common case: nothing to hash
+        else:
+            data = prefix_bytes(request.instructions, request.tools, request.output_schema)
+            current = prefix_hash(data)
+        previous = self.state.last_prefix_hash or self.state.prefix_hash
+        if previous is not None and previous != current:
+            store = self._driver.store
+            old = await store.get_blob(f"prefix:{previous}")
+            await store.put_blob(f"prefix:{current}", data)
+            self.record(
+                PrefixChanged(
+                    previous=previous, current=current, changed=describe_change(old, data)
+                )
+            )
+        return current
 
     # -- tools -------------------------------------------------------------------------------
 

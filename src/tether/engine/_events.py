@@ -86,6 +86,15 @@ class ModelFailed(_Event):
     retry_after: float | None = None
 
 
+class PrefixChanged(_Event):
+    """Warning: this model call's stable prefix differs from the previous call's (a cache bust)."""
+
+    type: Literal["prefix.changed"] = "prefix.changed"
+    previous: str
+    current: str
+    changed: list[str]
+
+
 class ModelRejected(_Event):
     """A model reply was neither usable text nor a valid tool call; the model is told why."""
 
@@ -175,6 +184,7 @@ Event = Annotated[
     | Transitioned
     | ModelCompleted
     | ModelFailed
+    | PrefixChanged
     | ModelRejected
     | ToolStarted
     | ToolCompleted
@@ -197,6 +207,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         Transitioned,
         ModelCompleted,
         ModelFailed,
+        PrefixChanged,
         ModelRejected,
         ToolStarted,
         ToolCompleted,

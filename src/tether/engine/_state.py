@@ -93,6 +93,7 @@ class RunState:
         int, ModelCompleted | ToolStarted | ToolCompleted | ToolFailed | EffectRecorded
     ] = field(default_factory=dict)
     last_reply: ModelResponse | None = None
+    last_prefix_hash: str | None = None
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     model_calls: int = 0
@@ -128,16 +129,16 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.usage = state.usage + ev.response.usage
         state.cost_usd += ev.cost_usd or 0.0
         state.last_reply = ev.response
+        if ev.prefix_hash is not None:
+            state.last_prefix_hash = ev.prefix_hash
         state.messages.append(
-            Message.model_construct(
-                role="assistant", content=ev.response.text, tool_calls=ev.response.tool_calls
-            )
+            Message(role="assistant", content=ev.response.text, tool_calls=ev.response.tool_calls)
         )
     elif isinstance(ev, ToolCompleted):
         state.journal[ev.call] = ev
         state.tool_calls += 1
         state.messages.append(
-            Message.model_construct(
+            Message(
                 role="tool",
                 content=tool_message_content(ev.result),
                 tool_call_id=ev.call_id,
@@ -150,7 +151,7 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.journal[ev.call] = ev
         state.tool_calls += 1
         state.messages.append(
-            Message.model_construct(
+            Message(
                 role="tool",
                 content=ev.error.model_dump_json(exclude_none=True),
                 tool_call_id=ev.call_id,

@@ -8,6 +8,7 @@ from typing import Any
 
 from tether.exceptions import ModelError
 from tether.models._types import (
+    Message,
     ModelRequest,
     ModelResponse,
     StreamDelta,
@@ -40,10 +41,16 @@ class ScriptedModel:
     per four characters so budgets and reports have real numbers to work with.
     """
 
-    def __init__(self, script: Script, *, model_id: str = "scripted") -> None:
+    def __init__(
+        self, script: Script, *, model_id: str = "scripted", keep_requests: bool = True
+    ) -> None:
         self._script = script
         self._model_id = model_id
+        self._keep = keep_requests
         self.requests: list[ModelRequest] = []
+        # Per conversation (keyed by its first message): messages seen, assistant turns,
+        # characters. Conversations only grow, so each request costs O(new messages).
+        self._tally: dict[int, tuple[Message, int, int, int]] = {}
 
     @property
     def model_id(self) -> str:
@@ -52,8 +59,9 @@ class ScriptedModel:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Produce the scripted reply for ``request``."""
-        self.requests.append(request)
-        turn = sum([m.role == "assistant" for m in request.messages])
+        if self._keep:
+            self.requests.append(request)
+        turn, chars = self._count(request)
         if callable(self._script):
             reply = self._script(request)
             if inspect.isawaitable(reply):
@@ -66,7 +74,7 @@ class ScriptedModel:
                     error_code="script_exhausted",
                 )
             reply = self._script[turn]
-        return self._normalize(reply, turn, request)
+        return self._normalize(reply, turn, chars)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamDelta | ModelResponse]:
         """Yield the reply's text as one delta, then the reply."""
@@ -77,7 +85,25 @@ class ScriptedModel:
             yield StreamDelta(kind="tool_call", tool_call_index=i, tool_name=call.name)
         yield response
 
-    def _normalize(self, reply: Any, turn: int, request: ModelRequest) -> ModelResponse:
+    def _count(self, request: ModelRequest) -> tuple[int, int]:
+        """Assistant turns and prompt characters so far, counted incrementally."""
+        messages = request.messages
+        if not messages:
+            return 0, len(request.instructions)
+        first = messages[0]
+        seen, turns, chars = 0, 0, 0
+        known = self._tally.get(id(first))
+        if known is not None and known[0] is first and known[1] <= len(messages):
+            _, seen, turns, chars = known
+        for m in messages[seen:]:
+            turns += m.role == "assistant"
+            chars += len(m.content or "")
+        if len(self._tally) > 10_000:
+            self._tally.clear()
+        self._tally[id(first)] = (first, len(messages), turns, chars)
+        return turns, chars + len(request.instructions)
+
+    def _normalize(self, reply: Any, turn: int, chars: int) -> ModelResponse:
         if isinstance(reply, str):
             response = ModelResponse(text=reply)
         elif isinstance(reply, ToolCall):
@@ -97,7 +123,7 @@ class ScriptedModel:
         calls = [
             c
             if c.id
-            else ToolCall.model_construct(
+            else ToolCall(
                 id=f"call_{turn}_{i}",
                 name=c.name,
                 arguments=c.arguments,
@@ -107,22 +133,12 @@ class ScriptedModel:
         ]
         usage = response.usage
         if usage.input_tokens == 0 and usage.output_tokens == 0:
-            usage = _estimate_usage(request, response)
-        return ModelResponse.model_construct(
+            out = len(response.text or "") + sum([len(c.name) + 16 for c in calls])
+            usage = Usage(input_tokens=chars // 4 + 1, output_tokens=out // 4 + 1)
+        return ModelResponse(
             text=response.text,
             tool_calls=calls,
             usage=usage,
             finish_reason=response.finish_reason,
             model=self._model_id,
         )
-
-
-def _estimate_usage(request: ModelRequest, response: ModelResponse) -> Usage:
-    chars = len(request.instructions) + sum([len(m.content or "") for m in request.messages])
-    out = len(response.text or "") + sum([len(c.name) + 16 for c in response.tool_calls])
-    return Usage.model_construct(
-        input_tokens=chars // 4 + 1,
-        output_tokens=out // 4 + 1,
-        cached_input_tokens=0,
-        cache_write_tokens=0,
-    )

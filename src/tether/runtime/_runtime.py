@@ -27,6 +27,7 @@ from tether.exceptions import (
     RunNotFoundError,
     UserError,
 )
+from tether.models._pricing import DEFAULT_PRICING, PricingTable
 from tether.models._types import ModelResponse, StreamDelta
 from tether.runtime._results import LiveDelta, RunResult
 from tether.store._base import (
@@ -65,7 +66,8 @@ class Runtime:
             runs are resumed this long after it died.
         recover: Resume orphaned runs on entry and keep looking for them.
         accept_new_version: Resume runs whose agent definition changed since they began.
-        pricing: Maps a model id and reply to its USD cost (see ``tether.models``).
+        pricing: Prices per model (``tether.models.PricingTable``); defaults to the
+            built-in table. A model it does not know costs ``None`` (reported as 0).
     """
 
     def __init__(
@@ -77,7 +79,7 @@ class Runtime:
         lease_ttl: float = 30.0,
         recover: bool = True,
         accept_new_version: bool = False,
-        pricing: Any = None,
+        pricing: PricingTable | None = None,
     ) -> None:
         self.store = open_store(store or default_store_url(), durability=durability)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -92,7 +94,7 @@ class Runtime:
         self._subscribers: dict[str, list[tuple[asyncio.Queue[Any], bool]]] = {}
         self._known_prefixes: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
-        self._pricing = pricing
+        self._pricing = pricing if pricing is not None else DEFAULT_PRICING
         self._open = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -399,10 +401,7 @@ class Runtime:
         return any(wants for _, wants in self._subscribers.get(run_id, ()))
 
     def _cost(self, model_id: str, response: ModelResponse) -> float | None:
-        if self._pricing is None:
-            return None
-        value = self._pricing.cost(model_id, response.usage)
-        return float(value) if value is not None else None
+        return self._pricing.cost(model_id, response.usage)
 
     def _subscribe(self, run_id: str, deltas: bool) -> asyncio.Queue[Any]:
         queue: asyncio.Queue[Any] = asyncio.Queue()
