@@ -19,7 +19,7 @@ from typing import Any
 
 from tether.engine._agent import Agent
 from tether.engine._driver import RunDriver
-from tether.engine._events import RunCreated, SignalReceived, decode_event
+from tether.engine._events import RunCreated, SignalReceived, decode_event, encode_event
 from tether.engine._state import TERMINAL, RunEvent, RunState, apply
 from tether.exceptions import (
     AgentVersionMismatchError,
@@ -174,7 +174,7 @@ class Runtime:
                 lease_owner=self.owner,
                 lease_expires_at=now + self.lease_ttl,
             ),
-            [EventRow(1, 0, now, created.type, created.model_dump_json().encode())],
+            [EventRow(1, 0, now, created.type, encode_event(created))],
         )
         self._launch(agent, state)
         return RunHandle(self, run_id)
