@@ -26,7 +26,8 @@ from tether.engine._events import (
 )
 from tether.engine._machine import Wait
 from tether.exceptions import ModelError
-from tether.models._types import ModelRequest, ModelResponse, StepKind, ToolCall
+from tether.models._router import Router
+from tether.models._types import ModelClient, ModelRequest, ModelResponse, StepKind, ToolCall
 from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
 
 if TYPE_CHECKING:
@@ -134,42 +135,52 @@ class StepContext:
         client = self.agent.client
         policy = self.agent.model_retry
         current_prefix = await self._check_prefix(request)
+        # A Router's fallback chain is walked here, not inside the router, so every
+        # attempt on every model is journaled as its own event.
+        chain = client.candidates(request.step_kind) if isinstance(client, Router) else [client]
         attempt = 0
         while True:
-            attempt += 1
-            started = time.perf_counter()
-            try:
-                response = await driver.complete(client, request)
-            except ModelError as exc:
-                will_retry = exc.retryable and attempt < policy.max_attempts
+            for position, candidate in enumerate(chain):
+                attempt += 1
+                started = time.perf_counter()
+                try:
+                    response = await driver.complete(candidate, request)
+                except (ModelError, TimeoutError) as raw:
+                    exc = _as_model_error(candidate, raw)
+                    more = position + 1 < len(chain) or attempt < policy.max_attempts * len(chain)
+                    will_retry = exc.retryable and more
+                    self.record(
+                        ModelFailed(
+                            call=index,
+                            model=candidate.model_id,
+                            error_code=exc.error_code,
+                            message=exc.message,
+                            retryable=exc.retryable,
+                            attempt=attempt,
+                            will_retry=will_retry,
+                            retry_after=exc.retry_after,
+                        )
+                    )
+                    if not will_retry:
+                        raise exc from None
+                    continue
+                latency = (time.perf_counter() - started) * 1000
+                if isinstance(client, Router):
+                    response = response.model_copy(update={"model": candidate.model_id})
                 self.record(
-                    ModelFailed(
+                    ModelCompleted(
                         call=index,
-                        model=client.model_id,
-                        error_code=exc.error_code,
-                        message=exc.message,
-                        retryable=exc.retryable,
+                        response=response,
+                        latency_ms=round(latency, 3),
                         attempt=attempt,
-                        will_retry=will_retry,
-                        retry_after=exc.retry_after,
+                        prefix_hash=current_prefix,
+                        cost_usd=driver.cost(candidate.model_id, response),
                     )
                 )
-                if not will_retry:
-                    raise
-                await driver.sleep(max(exc.retry_after or 0.0, policy.delay(attempt, driver.rng)))
-                continue
-            latency = (time.perf_counter() - started) * 1000
-            self.record(
-                ModelCompleted(
-                    call=index,
-                    response=response,
-                    latency_ms=round(latency, 3),
-                    attempt=attempt,
-                    prefix_hash=current_prefix,
-                    cost_usd=driver.cost(client.model_id, response),
-                )
-            )
-            return response
+                return response
+            # The whole chain failed retryably: back off, then walk it again.
+            rounds = attempt // len(chain)
+            await driver.sleep(max(exc.retry_after or 0.0, policy.delay(rounds, driver.rng)))
 
     async def _check_prefix(self, request: ModelRequest) -> str:
         """Hash the request's stable prefix; warn with ``prefix.changed`` on a cache bust."""
@@ -345,4 +356,13 @@ def _outcome(call: ToolCall, *, result: Any = None, error: ToolError | None = No
         error=error,
         attempts=0,
         duration_ms=0.0,
+    )
+
+
+def _as_model_error(client: ModelClient, exc: ModelError | TimeoutError) -> ModelError:
+    """A provider timeout that escaped the adapter becomes a retryable model error."""
+    if isinstance(exc, ModelError):
+        return exc
+    return ModelError(
+        f"{client.model_id}: no reply before the timeout", error_code="timeout", retryable=True
     )

@@ -71,8 +71,19 @@ def _require_openai() -> None:
         raise MissingExtraError("openai", "openai") from exc
 
 
-def to_openai_messages(instructions: str, messages: list[Message]) -> list[dict[str, Any]]:
-    """Translate the neutral conversation to Chat Completions ``messages``."""
+def to_openai_messages(
+    instructions: str, messages: list[Message], *, tool_call_content: str | None = None
+) -> list[dict[str, Any]]:
+    """Translate the neutral conversation to Chat Completions ``messages``.
+
+    Args:
+        instructions: the system prompt (left out when empty).
+        messages: the neutral conversation.
+        tool_call_content: ``content`` of an assistant message that has tool calls
+            and no text. OpenAI takes ``None``; llama.cpp's Python server rejects
+            ``null`` (and a missing key) there with a 500, so compatible servers
+            get ``""``.
+    """
     out: list[dict[str, Any]] = []
     if instructions:
         out.append({"role": "system", "content": instructions})
@@ -87,6 +98,8 @@ def to_openai_messages(instructions: str, messages: list[Message]) -> list[dict[
         elif message.role == "assistant":
             item = {"role": "assistant", "content": message.content}
             if message.tool_calls:
+                if message.content is None:
+                    item["content"] = tool_call_content
                 item["tool_calls"] = [
                     {
                         "id": call.id,
@@ -129,6 +142,7 @@ def build_chat_request(
     *,
     parallel_tool_calls: bool | None = True,
     max_tokens_field: str = "max_completion_tokens",
+    tool_call_content: str | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments for ``client.chat.completions.create`` (without ``stream``).
 
@@ -139,10 +153,14 @@ def build_chat_request(
             for servers that do not know the field.
         max_tokens_field: ``max_completion_tokens`` for OpenAI, ``max_tokens``
             for compatible servers that only know the older name.
+        tool_call_content: ``content`` of a text-less assistant tool-call message
+            (see :func:`to_openai_messages`).
     """
     body: dict[str, Any] = {
         "model": model,
-        "messages": to_openai_messages(request.instructions, request.messages),
+        "messages": to_openai_messages(
+            request.instructions, request.messages, tool_call_content=tool_call_content
+        ),
     }
     if request.tools:
         body["tools"] = to_openai_tools(request.tools)
@@ -357,11 +375,13 @@ class OpenAIModel:
         return map_openai_errors(provider="openai", model=self.model_id)
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
+        openai_itself = self.base_url is None
         return build_chat_request(
             self.model,
             request,
             parallel_tool_calls=self._parallel_tool_calls,
-            max_tokens_field="max_completion_tokens" if self.base_url is None else "max_tokens",
+            max_tokens_field="max_completion_tokens" if openai_itself else "max_tokens",
+            tool_call_content=None if openai_itself else "",
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:

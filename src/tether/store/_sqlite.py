@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +33,24 @@ from tether.exceptions import (
 from tether.store._base import Durability, EventRow, RunRecord, RunUpdate, Store
 
 T = TypeVar("T")
-_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+_Job = tuple[
+    Callable[[sqlite3.Connection], Any],
+    asyncio.Future[Any],
+    asyncio.AbstractEventLoop,
+    "_Append | None",
+]
+_Result = tuple[asyncio.Future[Any], bool, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Append:
+    """An append job's data, so a batch of appends can be written with one executemany."""
+
+    run_id: str
+    events: Sequence[EventRow]
+    update: RunUpdate | None
+
+
 _STOP = object()
 _MAX_BATCH = 2048
 
@@ -109,12 +127,14 @@ class SQLiteStore(Store):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(
+        self, fn: Callable[[sqlite3.Connection], T], append: _Append | None = None
+    ) -> T:
         if self._writer is None:
             raise StoreError("store is not open; use `async with Runtime(...)` or await open()")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, fut, loop))
+        self._jobs.put((fn, fut, loop, append))
         return await fut
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -221,34 +241,94 @@ class SQLiteStore(Store):
             conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        results: list[_Result] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, fut, _loop in batch:
-                # A savepoint per job: one job's conflict must not undo its neighbours.
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = fn(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    results.append((fut, False, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    results.append((fut, True, value))
+            start = 0
+            while start < len(batch):
+                end = start
+                while end < len(batch) and batch[end][3] is not None:
+                    end += 1
+                if end - start > 1 and self._append_many(conn, batch[start:end], results):
+                    start = end
+                    continue
+                self._run_one(conn, batch[start], results)
+                start += 1
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             err = StoreError(f"sqlite commit failed: {exc}")
-            results = [(fut, False, err) for fn, fut, _loop in batch]
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for (_fn, _fut, loop), result in zip(batch, results, strict=True):
-            by_loop.setdefault(loop, []).append(result)
+            results = [(job[1], False, err) for job in batch]
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
+        for job, result in zip(batch, results, strict=True):
+            by_loop.setdefault(job[2], []).append(result)
         for loop, items in by_loop.items():
             # One wake-up per loop per batch, not one per job.
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, items)
+
+    @staticmethod
+    def _run_one(conn: sqlite3.Connection, job: _Job, results: list[_Result]) -> None:
+        # A savepoint per job: one job's conflict must not undo its neighbours.
+        conn.execute("SAVEPOINT job")
+        try:
+            value = job[0](conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            results.append((job[1], False, exc))
+        else:
+            conn.execute("RELEASE job")
+            results.append((job[1], True, None if job[3] is not None else value))
+
+    def _append_many(
+        self, conn: sqlite3.Connection, jobs: list[_Job], results: list[_Result]
+    ) -> bool:
+        """Write consecutive appends with one executemany per statement.
+
+        The common case under load (hundreds of runs committing a step each) costs
+        a few C-level loops instead of a Python round per job. If anything in the
+        group fails (a conflict), the group is undone and the caller retries the
+        jobs one by one, so only the offending job fails.
+        """
+        conn.execute("SAVEPOINT grp")
+        try:
+            rows: list[tuple[int, int, int, float, str, bytes]] = []
+            progress: list[tuple[int, float, int]] = []
+            status: list[tuple[int, float, str, str | None, int]] = []
+            for job in jobs:
+                append = job[3]
+                assert append is not None
+                pk = self._run_pk(conn, append.run_id)
+                rows.extend((pk, e.seq, e.step, e.ts, e.type, e.data) for e in append.events)
+                last = append.events[-1]
+                if append.update is not None and append.update.status is not None:
+                    status.append(
+                        (last.seq, last.ts, append.update.status, append.update.reason, pk)
+                    )
+                else:
+                    progress.append((last.seq, last.ts, pk))
+            conn.executemany(
+                "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)", rows
+            )
+            if progress:
+                conn.executemany(
+                    "UPDATE runs SET last_seq = ?, updated_at = ? WHERE id = ?", progress
+                )
+            if status:
+                conn.executemany(
+                    "UPDATE runs SET last_seq = ?, updated_at = ?, status = ?, reason = ? "
+                    "WHERE id = ?",
+                    status,
+                )
+        except Exception:
+            conn.execute("ROLLBACK TO grp")
+            conn.execute("RELEASE grp")
+            return False
+        conn.execute("RELEASE grp")
+        results.extend((job[1], True, None) for job in jobs)
+        return True
 
     # -- runs and events ---------------------------------------------------------------------
 
@@ -327,7 +407,7 @@ class SQLiteStore(Store):
                     (last.seq, last.ts, pk),
                 )
 
-        await self._write(job)
+        await self._write(job, _Append(run_id, events, update))
 
     async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
         def read(conn: sqlite3.Connection) -> list[EventRow]:
