@@ -11,10 +11,12 @@ Hierarchy::
     │   ├── RunNotFoundError
     │   ├── AgentVersionMismatchError  resuming under changed code without accepting it
     │   ├── IllegalTransitionError     a lifecycle transition the table forbids (a bug)
-    │   └── ConcurrentWriteError       another process appended to the same run
+    │   ├── ConcurrentWriteError       another process appended to the same run
+    │   └── ApprovalError              an approval for an unknown call, or one already decided
     ├── StoreError                 the store failed or holds something it cannot read
     │   └── SchemaVersionError     an event or database newer than this code understands
-    └── ModelError                 a model provider failed (classified; see ``ModelErrorCode``)
+    ├── ModelError                 a model provider failed (classified; see ``ModelErrorCode``)
+    └── PolicyWarning (a Warning)  a policy rule that can never apply (e.g. names no tool)
 
 Tool failures are not exceptions that escape a run: they become
 :class:`tether.tools.ToolError` values the model sees on its next turn.
@@ -39,6 +41,7 @@ class ErrorCode(StrEnum):
     STORE = "store"
     SCHEMA_VERSION = "schema_version"
     MODEL = "model"
+    APPROVAL = "approval"
 
 
 class TetherError(Exception):
@@ -132,6 +135,12 @@ class ConcurrentWriteError(RunError):
     code = ErrorCode.CONCURRENT_WRITE
 
 
+class ApprovalError(RunError):
+    """An approval or denial that cannot apply: unknown call, already decided, bad arguments."""
+
+    code = ErrorCode.APPROVAL
+
+
 class StoreError(TetherError):
     """The store failed, or holds data this code cannot read."""
 
@@ -171,3 +180,7 @@ class ModelError(TetherError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status_code = status_code
+
+
+class PolicyWarning(UserWarning):
+    """A policy setting that looks wrong but does not stop the agent from being built."""

@@ -28,14 +28,19 @@ ALLOWED = {
     ("pending", "cancelled"),
     ("pending", "failed"),
     ("running", "waiting"),
+    ("running", "escalated"),
     ("running", "completed"),
     ("running", "failed"),
     ("running", "cancelled"),
     ("waiting", "running"),
+    ("waiting", "escalated"),
     ("waiting", "cancelled"),
     ("waiting", "failed"),
+    ("escalated", "running"),
+    ("escalated", "cancelled"),
+    ("escalated", "failed"),
 }
-STATUSES = ["pending", "running", "waiting", "completed", "failed", "cancelled"]
+STATUSES = ["pending", "running", "waiting", "escalated", "completed", "failed", "cancelled"]
 
 
 def _events(*events: object) -> list[RunEvent]:
@@ -47,7 +52,7 @@ def _created() -> RunCreated:
 
 
 def test_transition_table_is_exactly_the_documented_lifecycle() -> None:
-    """pending → running → waiting → running → completed | failed | cancelled, nothing else."""
+    """pending → running → (waiting | escalated) → running → completed | failed | cancelled."""
     table = {(a, b) for a, targets in TRANSITIONS.items() for b in targets}
     assert table == ALLOWED
 
@@ -59,6 +64,7 @@ def test_every_transition_is_checked_by_the_fold(previous: str, status: str) -> 
         "pending": [],
         "running": ["running"],
         "waiting": ["running", "waiting"],
+        "escalated": ["running", "escalated"],
         "completed": ["running", "completed"],
         "failed": ["failed"],
         "cancelled": ["cancelled"],

@@ -3,14 +3,20 @@
 from tether.engine._agent import Agent
 from tether.engine._context import StepContext
 from tether.engine._events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    BudgetWarned,
     EffectRecorded,
     Event,
     ModelCompleted,
     ModelFailed,
+    InjectionFlagged,
     ModelRejected,
     OutputRejected,
+    PolicyDecided,
     PrefixChanged,
     RunCreated,
+    RunEscalated,
     RunFinished,
     RunStatus,
     RunStatusChanged,
@@ -22,25 +28,43 @@ from tether.engine._events import (
     decode_event,
     encode_event,
 )
-from tether.engine._machine import Done, Fail, Goto, Machine, State, Transition, Wait
-from tether.engine._state import TERMINAL, TRANSITIONS, RunEvent, RunState, apply, fold
+from tether.engine._machine import Done, Escalate, Fail, Goto, Machine, State, Transition, Wait
+from tether.engine._state import (
+    PARKED,
+    TERMINAL,
+    TRANSITIONS,
+    Approval,
+    RunEvent,
+    RunState,
+    apply,
+    fold,
+)
 
 __all__ = [
+    "PARKED",
     "TERMINAL",
     "TRANSITIONS",
     "Agent",
+    "Approval",
+    "ApprovalDecided",
+    "ApprovalRequested",
+    "BudgetWarned",
     "Done",
     "EffectRecorded",
+    "Escalate",
     "Event",
     "Fail",
     "Goto",
+    "InjectionFlagged",
     "Machine",
     "ModelCompleted",
     "ModelFailed",
     "ModelRejected",
     "OutputRejected",
+    "PolicyDecided",
     "PrefixChanged",
     "RunCreated",
+    "RunEscalated",
     "RunEvent",
     "RunFinished",
     "RunState",

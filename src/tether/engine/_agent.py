@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
 from tether.context import prefix_bytes, prefix_hash
 from tether.engine._machine import Machine
-from tether.exceptions import AgentDefinitionError
+from tether.exceptions import AgentDefinitionError, PolicyWarning
 from tether.models._types import ModelClient, ModelSettings, ToolSpec
+from tether.policy._policy import Policy
 from tether.tools import RetryPolicy, ToolContract, tool
 
 
@@ -33,6 +36,8 @@ class Agent:
         model_settings: Sampling settings passed to the provider.
         model_retry: Retries for retryable model errors (rate limits, 5xx, timeouts).
         machine: The state machine to run; defaults to ReAct.
+        policy: The deterministic gate: allowlist, rules, budget, loops, approvals,
+            escalation, hooks (see :class:`tether.policy.Policy`).
     """
 
     name: str
@@ -45,6 +50,7 @@ class Agent:
     model_settings: ModelSettings = field(default_factory=ModelSettings)
     model_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3))
     machine: Machine | None = None
+    policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -68,6 +74,21 @@ class Agent:
             self.machine = react_machine()
         self.machine.validate()
         self._client: ModelClient | None = None if isinstance(self.model, str) else self.model
+        self._resolved: dict[str, ModelClient] = {}
+        rules = self.policy.rules
+        if rules is not None and not isinstance(rules, str | Path):
+            for message in rules.unknown_tool_rules(self.registry):
+                warnings.warn(f"agent {self.name!r}: {message}", PolicyWarning, stacklevel=3)
+
+    def resolve(self, model: ModelClient | str) -> ModelClient:
+        """A model client for ``model`` (ids resolved once and cached)."""
+        if not isinstance(model, str):
+            return model
+        if model not in self._resolved:
+            from tether.models._resolve import resolve_model
+
+            self._resolved[model] = resolve_model(model)
+        return self._resolved[model]
 
     @property
     def client(self) -> ModelClient:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tether.context import describe_change, prefix_bytes, prefix_hash
@@ -24,10 +24,18 @@ from tether.engine._events import (
     ToolFailed,
     ToolStarted,
 )
+from tether.engine._gate import (
+    EscalationRequested,
+    Governance,
+    admit_tool_call,
+    gate_model_call,
+    note_use,
+)
 from tether.engine._machine import Wait
 from tether.exceptions import ModelError
 from tether.models._router import Router
 from tether.models._types import ModelClient, ModelRequest, ModelResponse, StepKind, ToolCall
+from tether.policy._policy import call_hook
 from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
 
 if TYPE_CHECKING:
@@ -70,6 +78,19 @@ class StepContext:
     def agent(self) -> Agent:
         """The agent definition the run is pinned to."""
         return self._driver.agent
+
+    @property
+    def governance(self) -> Governance:
+        """Runtime-wide policy inputs (kill switch, tenant rules, secrets, pricing)."""
+        return self._driver.governance
+
+    def model_client(self) -> ModelClient:
+        """The model for the next call: the agent's, or the degrade model after a soft limit."""
+        agent = self.agent
+        degrade = agent.policy.degrade_model
+        if self.state.degraded_to is not None and degrade is not None:
+            return agent.resolve(degrade)
+        return agent.client
 
     @property
     def step(self) -> int:
@@ -132,8 +153,9 @@ class StepContext:
         if isinstance(recorded, ModelCompleted):
             return recorded.response
         driver = self._driver
-        client = self.agent.client
+        client = self.model_client()
         policy = self.agent.model_retry
+        request = await gate_model_call(self, request)
         current_prefix = await self._check_prefix(request)
         # A Router's fallback chain is walked here, not inside the router, so every
         # attempt on every model is journaled as its own event.
@@ -167,6 +189,11 @@ class StepContext:
                 latency = (time.perf_counter() - started) * 1000
                 if isinstance(client, Router):
                     response = response.model_copy(update={"model": candidate.model_id})
+                after_model = self.agent.policy.hooks.after_model
+                if after_model is not None:
+                    replaced = await call_hook(after_model, response)
+                    if isinstance(replaced, ModelResponse):
+                        response = replaced
                 self.record(
                     ModelCompleted(
                         call=index,
@@ -177,6 +204,9 @@ class StepContext:
                         cost_usd=driver.cost(candidate.model_id, response),
                     )
                 )
+                escalate = note_use(self)
+                if escalate is not None:
+                    raise EscalationRequested(escalate)
                 return response
             # The whole chain failed retryably: back off, then walk it again.
             rounds = attempt // len(chain)
@@ -209,21 +239,27 @@ class StepContext:
     # -- tools -------------------------------------------------------------------------------
 
     async def call_tools(self, calls: Sequence[ToolCall]) -> list[ToolResult]:
-        """Validate and run tool calls (concurrently), journaled and exactly-once for writes.
+        """Gate, validate and run tool calls (concurrently), journaled; writes exactly once.
 
-        A write tool's ``tool.started`` is committed, together with everything this
-        step recorded so far, before the tool runs. A write that was started but
-        never completed (the process died) is re-issued with the same idempotency
-        key only when the tool declares ``idempotent=True``; otherwise the run waits
-        for a person to resolve it (signal ``resolve_write``).
+        Each new call passes the policy gate first (see ``_gate``): refused calls
+        become structured errors, calls needing approval park the run until a
+        person decides. A write tool's ``tool.started`` is committed, together
+        with everything this step recorded so far, before the tool runs. A write
+        that was started but never completed (the process died) is re-issued with
+        the same idempotency key only when the tool declares ``idempotent=True``;
+        otherwise the run waits for a person to resolve it (signal ``resolve_write``).
         """
         driver = self._driver
         state = self.state
         registry = self.agent.registry
         results: list[ToolResult | None] = [None] * len(calls)
+        decided: dict[int, tuple[int, ToolCall, ToolOutcome]] = {}
         pending: list[tuple[int, int, ToolCall]] = []
         starts: list[ToolStarted] = []
         uncertain: list[dict[str, Any]] = []
+        awaiting: list[str] = []
+        admitted: dict[str, int] = {}
+        killswitch = _Once(driver.killswitch)
         for position, call in enumerate(calls):
             index = self._next_call()
             recorded = state.journal.get(index)
@@ -232,6 +268,7 @@ class StepContext:
                 continue
             contract = registry.get(call.name)
             if isinstance(recorded, ToolStarted):
+                call = call.model_copy(update={"arguments": recorded.arguments})
                 resolution = state.write_resolutions.get(call.id)
                 action = resolution.get("action") if resolution else None
                 if action == "completed":
@@ -253,16 +290,26 @@ class StepContext:
                         {"call_id": call.id, "tool": call.name, "arguments": call.arguments}
                     )
                 continue
-            if contract is not None and contract.effect == "write":
-                starts.append(
-                    ToolStarted(
-                        call=index,
-                        call_id=call.id,
-                        tool=call.name,
-                        arguments=call.arguments,
-                        idempotency_key=self._idempotency_key(index),
+            if contract is not None and call.invalid_arguments is None:
+                admission = await admit_tool_call(self, call, contract, admitted, killswitch)
+                if admission.kind == "refused":
+                    assert admission.error is not None
+                    decided[position] = (index, call, _outcome(call, error=admission.error))
+                    continue
+                if admission.kind == "await":
+                    awaiting.append(call.id)
+                    continue
+                call = admission.call
+                if contract.effect == "write":
+                    starts.append(
+                        ToolStarted(
+                            call=index,
+                            call_id=call.id,
+                            tool=call.name,
+                            arguments=call.arguments,
+                            idempotency_key=self._idempotency_key(index),
+                        )
                     )
-                )
             pending.append((position, index, call))
         if uncertain:
             raise WaitRequested(
@@ -286,7 +333,22 @@ class StepContext:
                 [self._run_tool(index, call) for _position, index, call in pending]
             )
             for (position, index, call), outcome in zip(pending, outcomes, strict=True):
-                results[position] = self._tool_result(index, call, outcome)
+                decided[position] = (index, call, outcome)
+        # Results join the log (and the conversation) in the order the model asked for them.
+        for position in sorted(decided):
+            index, call, outcome = decided[position]
+            results[position] = self._tool_result(index, call, outcome)
+        if awaiting:
+            raise WaitRequested(
+                Wait(
+                    signal="approval",
+                    reason="approval_required",
+                    details={"calls": awaiting},
+                )
+            )
+        escalate = note_use(self)
+        if escalate is not None:
+            raise EscalationRequested(escalate)
         return [r for r in results if r is not None]
 
     def _idempotency_key(self, index: int) -> str:
@@ -294,6 +356,24 @@ class StepContext:
 
     async def _run_tool(self, index: int, call: ToolCall) -> ToolOutcome:
         state = self.state
+        contract = self.agent.registry.get(call.name)
+        secrets: Mapping[str, str] = {}
+        if contract is not None and contract.credentials:
+            broker = self.governance.secrets
+            try:
+                if broker is None:
+                    raise LookupError("no secrets broker is configured on the runtime")
+                secrets = await broker.aresolve(contract.credentials, tool=call.name)
+            except Exception as exc:
+                return _outcome(
+                    call,
+                    error=ToolError(
+                        error_code="missing_credential",
+                        message=f"{call.name} cannot run: a credential it needs is unavailable",
+                        hint="Tell the user this action is unavailable right now.",
+                        details={"credentials": list(contract.credentials), "why": str(exc)},
+                    ),
+                )
         ctx = ToolContext(
             run_id=state.run_id,
             tenant=state.tenant,
@@ -302,6 +382,7 @@ class StepContext:
             idempotency_key=self._idempotency_key(index),
             attempt=1,
             step=state.step,
+            secrets=secrets,
         )
 
         def attempt_failed(error: ToolError, attempt: int, duration_ms: float) -> None:
@@ -317,9 +398,13 @@ class StepContext:
                 )
             )
 
-        return await execute_tool_call(
+        outcome = await execute_tool_call(
             call, self.agent.registry, ctx, on_attempt_failed=attempt_failed
         )
+        after_tool = self.agent.policy.hooks.after_tool
+        if after_tool is not None and outcome.ok:
+            outcome.result = await call_hook(after_tool, call, outcome.result)
+        return outcome
 
     def _tool_result(self, index: int, call: ToolCall, outcome: ToolOutcome) -> ToolResult:
         event: ToolResult
@@ -366,3 +451,18 @@ def _as_model_error(client: ModelClient, exc: ModelError | TimeoutError) -> Mode
     return ModelError(
         f"{client.model_id}: no reply before the timeout", error_code="timeout", retryable=True
     )
+
+
+class _Once:
+    """Reads the kill switch at most once per batch of tool calls."""
+
+    __slots__ = ("_read", "_value")
+
+    def __init__(self, read: Callable[[], Awaitable[bool]]) -> None:
+        self._read = read
+        self._value: bool | None = None
+
+    async def __call__(self) -> bool:
+        if self._value is None:
+            self._value = await self._read()
+        return self._value

@@ -17,15 +17,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tether.engine._context import StepContext, WaitRequested
 from tether.engine._events import (
+    RunEscalated,
     RunFinished,
     RunStatus,
     RunStatusChanged,
     SignalReceived,
     Transitioned,
     _Event,
+    decode_event,
     encode_event,
 )
-from tether.engine._machine import Done, Fail, Goto, Wait
+from tether.engine._gate import EscalationRequested, GateFailure, Governance
+from tether.engine._machine import Done, Escalate, Fail, Goto, Transition, Wait
 from tether.engine._state import RunEvent, RunState, apply
 from tether.exceptions import ModelError
 from tether.models._types import ModelClient, ModelRequest, ModelResponse, StreamDelta
@@ -54,6 +57,7 @@ class RunDriver:
         wants_deltas: Callable[[str], bool] | None = None,
         cost: CostFunction | None = None,
         rng: random.Random | None = None,
+        governance: Governance | None = None,
     ) -> None:
         self.store = store
         self.agent = agent
@@ -67,18 +71,30 @@ class RunDriver:
         self.cancel_reason: str | None = None
         self.cancel_by: str | None = None
         self._status_update: RunUpdate | None = None
+        self.governance = governance or Governance()
 
     # -- event plumbing ----------------------------------------------------------------------
 
     def record(self, event: _Event) -> None:
-        """Fold an event into the state and buffer it for the next commit."""
+        """Redact, fold into the state and buffer an event for the next commit.
+
+        Redaction happens here, before the fold, so a secret that reached an event
+        (a tool echoing its API key, say) is scrubbed from the store *and* from the
+        conversation the model sees next.
+        """
         state = self.state
+        data = encode_event(event)
+        redactor = self.governance.redactor
+        if redactor is not None and redactor.scan(data):
+            data = redactor.redact_json(data)
+            event = decode_event(data)
         rec = RunEvent(
             run_id=state.run_id,
             seq=state.last_seq + 1,
             step=state.step,
             ts=time.time(),
             event=event,  # type: ignore[arg-type]  # every _Event subclass is in the Event union
+            data=data,
         )
         apply(state, rec)
         self._pending.append(rec)
@@ -90,7 +106,7 @@ class RunDriver:
         batch, self._pending = self._pending, []
         update, self._status_update = self._status_update, None
         rows = [
-            EventRow(rec.seq, rec.step, rec.ts, rec.event.type, encode_event(rec.event))
+            EventRow(rec.seq, rec.step, rec.ts, rec.event.type, rec.data or encode_event(rec.event))
             for rec in batch
         ]
         await self.store.append(self.state.run_id, rows, update)
@@ -131,6 +147,11 @@ class RunDriver:
         """USD cost of one reply, when a pricing table knows the model."""
         return self._cost(model_id, response) if self._cost is not None else None
 
+    async def killswitch(self) -> bool:
+        """Whether the runtime-wide kill switch for write tools is on."""
+        read = self.governance.killswitch
+        return await read() if read is not None else False
+
     async def sleep(self, seconds: float) -> None:
         """Back off between retries."""
         await asyncio.sleep(seconds)
@@ -153,7 +174,7 @@ class RunDriver:
             if self.cancel_reason is not None:
                 await self._finish_cancelled(self.cancel_reason)
                 return state
-            if state.status in ("pending", "waiting"):
+            if state.status in ("pending", "waiting", "escalated"):
                 self.set_status("running", None)
             current = machine.states[state.machine_state]
             ctx = StepContext(self)
@@ -175,6 +196,20 @@ class RunDriver:
                 self.record(Transitioned(to=transition.state, data=transition.data))
                 await self.flush()
                 continue
+            if isinstance(transition, Escalate):
+                if transition.then is not None:
+                    self.record(Transitioned(to=transition.then))
+                self.record(
+                    RunEscalated(
+                        reason=transition.reason,
+                        source=transition.source,
+                        context={**self._handoff_context(), **(transition.context or {})},
+                        suggested_next_step=transition.suggested_next_step,
+                    )
+                )
+                self.set_status("escalated", transition.source, {"signal": "resume"})
+                await self.flush()
+                return state
             if isinstance(transition, Wait):
                 if transition.then is not None:
                     self.record(Transitioned(to=transition.then))
@@ -182,6 +217,9 @@ class RunDriver:
                     "waiting",
                     transition.reason,
                     {"signal": transition.signal, **(transition.details or {})},
+                )
+                self._status_update = RunUpdate(
+                    status="waiting", reason=transition.reason, wake_at=self._wake_at()
                 )
                 await self.flush()
                 return state
@@ -199,12 +237,16 @@ class RunDriver:
                 )
             return state
 
-    async def _run_state(self, name: str, ctx: StepContext) -> Done | Fail | Goto | Wait:
+    async def _run_state(self, name: str, ctx: StepContext) -> Transition:
         handler = self.agent.machine.states[name].handler  # type: ignore[union-attr]
         try:
             return await handler(ctx)
         except WaitRequested as request:
             return request.wait
+        except EscalationRequested as request:
+            return request.escalate
+        except GateFailure as refused:
+            return refused.fail
         except ModelError as exc:
             return Fail(
                 f"model call failed: {exc.message}",
@@ -239,6 +281,28 @@ class RunDriver:
         )
         self.set_status(status, reason)
         await self.flush()
+
+    def _handoff_context(self) -> dict[str, Any]:
+        """What a person needs to pick the run up: the task, last reasoning, recent errors."""
+        state = self.state
+        reply = state.last_reply
+        errors = [
+            m.content
+            for m in state.messages[-6:]
+            if m.role == "tool" and '"error_code"' in (m.content or "")
+        ]
+        return {
+            "task": state.messages[0].content if state.messages else None,
+            "last_reasoning": reply.text if reply is not None else None,
+            "recent_errors": errors,
+            "model_calls": state.model_calls,
+            "tool_calls": state.tool_calls,
+        }
+
+    def _wake_at(self) -> float | None:
+        """When a timer must look at this parked run again (the earliest approval expiry)."""
+        times = [a.request.expires_at for a in self.state.pending_approvals if a.request.expires_at]
+        return min(times) if times else None
 
     async def _finish_cancelled(self, reason: str) -> None:
         self.record(SignalReceived(name="cancel", payload={"reason": reason}, by=self.cancel_by))

@@ -18,9 +18,12 @@ from tether.models._types import ModelResponse, Usage
 from tether.tools._errors import ToolError
 
 SCHEMA_VERSION = 1
-"""Version 1: the first event schema (run, status, transition, model, tool, effect, signal)."""
+"""Version 1: run, status, transition, model, tool, effect, signal, policy, approval,
+budget, escalation and injection events."""
 
-RunStatus = Literal["pending", "running", "waiting", "completed", "failed", "cancelled"]
+RunStatus = Literal[
+    "pending", "running", "waiting", "escalated", "completed", "failed", "cancelled"
+]
 
 
 class _Event(BaseModel):
@@ -39,6 +42,7 @@ class RunCreated(_Event):
     parent_run_id: str | None = None
     initial_state: str
     prefix_hash: str | None = None
+    budget: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
 
 
@@ -165,6 +169,73 @@ class OutputRejected(_Event):
     attempt: int
 
 
+class PolicyDecided(_Event):
+    """The policy gate's verdict on a proposed tool call (recorded unless it is a plain allow)."""
+
+    type: Literal["policy.decided"] = "policy.decided"
+    call_id: str
+    tool: str
+    action: str
+    reason: str
+    rule: str | None = None
+    source: str
+
+
+class ApprovalRequested(_Event):
+    """A call waits for a person: what the agent was doing, the exact action, and why."""
+
+    type: Literal["approval.requested"] = "approval.requested"
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    reason: str
+    rule: str | None = None
+    task: str
+    reasoning: str | None = None
+    expires_at: float | None = None
+    on_expiry: Literal["deny", "escalate"] = "deny"
+
+
+class ApprovalDecided(_Event):
+    """A person (or the expiry timer) approved or denied a call, maybe with changed arguments."""
+
+    type: Literal["approval.decided"] = "approval.decided"
+    call_id: str
+    approved: bool
+    by: str
+    reason: str | None = None
+    arguments: dict[str, Any] | None = None
+
+
+class BudgetWarned(_Event):
+    """A budget crossed its soft threshold; ``degraded_to`` names the cheaper model now used."""
+
+    type: Literal["budget.warned"] = "budget.warned"
+    dimension: str
+    used: float
+    limit: float
+    degraded_to: str | None = None
+
+
+class RunEscalated(_Event):
+    """The run was handed to a person: why, with what context, and what to do next."""
+
+    type: Literal["run.escalated"] = "run.escalated"
+    reason: str
+    source: str
+    context: dict[str, Any] | None = None
+    suggested_next_step: str | None = None
+
+
+class InjectionFlagged(_Event):
+    """A tool output matched known prompt-injection patterns (it is still only data)."""
+
+    type: Literal["injection.flagged"] = "injection.flagged"
+    call_id: str
+    tool: str
+    patterns: list[str]
+
+
 class RunFinished(_Event):
     """The run reached a terminal status, with its output or error and its totals."""
 
@@ -192,6 +263,12 @@ Event = Annotated[
     | EffectRecorded
     | SignalReceived
     | OutputRejected
+    | PolicyDecided
+    | ApprovalRequested
+    | ApprovalDecided
+    | BudgetWarned
+    | RunEscalated
+    | InjectionFlagged
     | RunFinished,
     Field(discriminator="type"),
 ]
@@ -215,6 +292,12 @@ EVENT_TYPES: frozenset[str] = frozenset(
         EffectRecorded,
         SignalReceived,
         OutputRejected,
+        PolicyDecided,
+        ApprovalRequested,
+        ApprovalDecided,
+        BudgetWarned,
+        RunEscalated,
+        InjectionFlagged,
         RunFinished,
     )
 )

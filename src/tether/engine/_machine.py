@@ -58,7 +58,22 @@ class Wait:
     details: dict[str, Any] | None = None
 
 
-Transition = Goto | Done | Fail | Wait
+@dataclass(frozen=True, slots=True)
+class Escalate:
+    """Hand the run to a person: it parks as ``escalated`` with a handoff record.
+
+    A ``resume`` or ``input`` signal continues it, re-entering the current step
+    (or ``then``, when given).
+    """
+
+    reason: str
+    source: str = "agent"
+    suggested_next_step: str | None = None
+    context: dict[str, Any] | None = None
+    then: str | None = None
+
+
+Transition = Goto | Done | Fail | Wait | Escalate
 StateHandler = Callable[["StepContext"], Awaitable[Transition]]
 
 

@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.engine._events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    BudgetWarned,
     EffectRecorded,
     Event,
     ModelCompleted,
     ModelRejected,
     OutputRejected,
     RunCreated,
+    RunEscalated,
     RunFinished,
     RunStatus,
     RunStatusChanged,
@@ -33,8 +37,9 @@ from tether.models._types import Message, ModelResponse, Usage
 
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     "pending": frozenset({"running", "cancelled", "failed"}),
-    "running": frozenset({"waiting", "completed", "failed", "cancelled"}),
-    "waiting": frozenset({"running", "cancelled", "failed"}),
+    "running": frozenset({"waiting", "escalated", "completed", "failed", "cancelled"}),
+    "waiting": frozenset({"running", "escalated", "cancelled", "failed"}),
+    "escalated": frozenset({"running", "cancelled", "failed"}),
     "completed": frozenset(),
     "failed": frozenset(),
     "cancelled": frozenset(),
@@ -42,6 +47,8 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 """Allowed lifecycle moves. Anything else is a bug and raises ``IllegalTransitionError``."""
 
 TERMINAL: frozenset[RunStatus] = frozenset({"completed", "failed", "cancelled"})
+PARKED: frozenset[RunStatus] = frozenset({"waiting", "escalated"})
+"""Stopped but not finished: a signal (approval, input, resume) continues the run."""
 
 
 def check_transition(run_id: str, previous: RunStatus, status: RunStatus) -> None:
@@ -64,11 +71,26 @@ class RunEvent:
     step: int
     ts: float
     event: Event
+    data: bytes = field(default=b"", compare=False, repr=False)
+    """The persisted JSON, when already encoded (live events encode once, at record time)."""
 
     @property
     def type(self) -> str:
         """The event's type discriminator, e.g. ``"tool.completed"``."""
         return self.event.type
+
+
+@dataclass(kw_only=True, slots=True)
+class Approval:
+    """A call that needed a person: the request and, once made, the decision."""
+
+    request: ApprovalRequested
+    decision: ApprovalDecided | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether nobody has decided yet."""
+        return self.decision is None
 
 
 @dataclass(kw_only=True, slots=True)
@@ -106,6 +128,24 @@ class RunState:
     data: dict[str, Any] = field(default_factory=dict)
     write_resolutions: dict[str, dict[str, Any]] = field(default_factory=dict)
     signals: list[SignalReceived] = field(default_factory=list)
+    budget: dict[str, Any] | None = None
+    approvals: dict[str, Approval] = field(default_factory=dict)
+    budget_warned: set[str] = field(default_factory=set)
+    degraded_to: str | None = None
+    escalation: RunEscalated | None = None
+    active_seconds: float = 0.0
+    running_since: float | None = None
+    tool_counts: dict[str, int] = field(default_factory=dict)
+    call_signatures: dict[str, str] = field(default_factory=dict)
+    signature_counts: dict[str, int] = field(default_factory=dict)
+    consecutive_failures: int = 0
+    repeated_replies: int = 0
+    last_reply_signature: str | None = None
+
+    @property
+    def pending_approvals(self) -> list[Approval]:
+        """Approvals requested and not yet decided, in request order."""
+        return [a for a in self.approvals.values() if a.pending]
 
     @property
     def terminal(self) -> bool:
@@ -131,12 +171,22 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.last_reply = ev.response
         if ev.prefix_hash is not None:
             state.last_prefix_hash = ev.prefix_hash
+        reply_signature = _reply_signature(ev.response)
+        if reply_signature == state.last_reply_signature:
+            state.repeated_replies += 1
+        else:
+            state.repeated_replies = 0
+            state.last_reply_signature = reply_signature
+        for call in ev.response.tool_calls:
+            state.call_signatures[call.id] = call_signature(call.name, call.arguments)
         state.messages.append(
             Message(role="assistant", content=ev.response.text, tool_calls=ev.response.tool_calls)
         )
     elif isinstance(ev, ToolCompleted):
         state.journal[ev.call] = ev
         state.tool_calls += 1
+        state.consecutive_failures = 0
+        _count_call(state, ev.call_id, ev.tool)
         state.messages.append(
             Message(
                 role="tool",
@@ -150,6 +200,8 @@ def apply(state: RunState, rec: RunEvent) -> None:
             return
         state.journal[ev.call] = ev
         state.tool_calls += 1
+        state.consecutive_failures += 1
+        _count_call(state, ev.call_id, ev.tool)
         state.messages.append(
             Message(
                 role="tool",
@@ -168,13 +220,23 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.journal[ev.call] = ev
     elif isinstance(ev, RunStatusChanged):
         check_transition(state.run_id, state.status, ev.status)
+        if state.running_since is not None:
+            state.active_seconds += max(0.0, rec.ts - state.running_since)
+            state.running_since = None
         state.status = ev.status
-        if ev.status == "waiting":
+        if ev.status in PARKED:
             state.wait_reason = ev.reason
             state.wait_details = ev.details
         elif ev.status == "running":
+            state.running_since = rec.ts
             state.wait_reason = None
             state.wait_details = None
+            if state.escalation is not None:
+                # A person took the handoff: the counters that escalated start over.
+                state.escalation = None
+                state.consecutive_failures = 0
+                state.repeated_replies = 0
+                state.signature_counts.clear()
     elif isinstance(ev, RunCreated):
         state.agent = ev.agent
         state.agent_version = ev.agent_version
@@ -182,6 +244,7 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.parent_run_id = ev.parent_run_id
         state.input = ev.input
         state.prefix_hash = ev.prefix_hash
+        state.budget = ev.budget
         state.machine_state = ev.initial_state
         state.created_at = rec.ts
         content = ev.input if isinstance(ev.input, str) else json.dumps(ev.input)
@@ -211,6 +274,33 @@ def apply(state: RunState, rec: RunEvent) -> None:
     elif isinstance(ev, RunFinished):
         state.output = ev.output
         state.error = ev.error
+    elif isinstance(ev, ApprovalRequested):
+        state.approvals[ev.call_id] = Approval(request=ev)
+    elif isinstance(ev, ApprovalDecided):
+        state.approvals[ev.call_id].decision = ev
+    elif isinstance(ev, BudgetWarned):
+        state.budget_warned.add(ev.dimension)
+        if ev.degraded_to is not None:
+            state.degraded_to = ev.degraded_to
+    elif isinstance(ev, RunEscalated):
+        state.escalation = ev
+
+
+def call_signature(tool: str, arguments: dict[str, Any]) -> str:
+    """Identity of a call for loop detection: the tool and its canonical arguments."""
+    return tool + json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _reply_signature(response: ModelResponse) -> str:
+    calls = ";".join(call_signature(c.name, c.arguments) for c in response.tool_calls)
+    return f"{response.text or ''}|{calls}"
+
+
+def _count_call(state: RunState, call_id: str, tool: str) -> None:
+    state.tool_counts[tool] = state.tool_counts.get(tool, 0) + 1
+    signature = state.call_signatures.get(call_id)
+    if signature is not None:
+        state.signature_counts[signature] = state.signature_counts.get(signature, 0) + 1
 
 
 def fold(run_id: str, events: Iterable[RunEvent]) -> RunState:

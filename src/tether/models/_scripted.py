@@ -74,7 +74,7 @@ class ScriptedModel:
                     error_code="script_exhausted",
                 )
             reply = self._script[turn]
-        return self._normalize(reply, turn, chars)
+        return self._normalize(reply, turn, chars, request.settings.max_tokens)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamDelta | ModelResponse]:
         """Yield the reply's text as one delta, then the reply."""
@@ -103,7 +103,9 @@ class ScriptedModel:
         self._tally[id(first)] = (first, len(messages), turns, chars)
         return turns, chars + len(request.instructions)
 
-    def _normalize(self, reply: Any, turn: int, chars: int) -> ModelResponse:
+    def _normalize(
+        self, reply: Any, turn: int, chars: int, max_tokens: int | None
+    ) -> ModelResponse:
         if isinstance(reply, str):
             response = ModelResponse(text=reply)
         elif isinstance(reply, ToolCall):
@@ -134,7 +136,11 @@ class ScriptedModel:
         usage = response.usage
         if usage.input_tokens == 0 and usage.output_tokens == 0:
             out = len(response.text or "") + sum([len(c.name) + 16 for c in calls])
-            usage = Usage(input_tokens=chars // 4 + 1, output_tokens=out // 4 + 1)
+            output_tokens = out // 4 + 1
+            if max_tokens is not None:
+                # Like a real provider, never bill (or produce) more than max_tokens.
+                output_tokens = min(output_tokens, max_tokens)
+            usage = Usage(input_tokens=chars // 4 + 1, output_tokens=output_tokens)
         return ModelResponse(
             text=response.text,
             tool_calls=calls,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tether.engine._events import RunStatus
+from tether.engine._events import ApprovalRequested, RunStatus
 from tether.engine._state import RunState
 from tether.models._types import StreamDelta
 
@@ -70,3 +70,31 @@ class LiveDelta:
     run_id: str
     delta: StreamDelta
     type: str = "model.delta"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PendingApproval:
+    """A call waiting for a person: readable in 30 seconds."""
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    reason: str
+    rule: str | None
+    task: str
+    reasoning: str | None
+    expires_at: float | None
+
+    @classmethod
+    def from_request(cls, request: ApprovalRequested) -> PendingApproval:
+        """Summarize an ``approval.requested`` event."""
+        return cls(
+            call_id=request.call_id,
+            tool=request.tool,
+            arguments=request.arguments,
+            reason=request.reason,
+            rule=request.rule,
+            task=request.task,
+            reasoning=request.reasoning,
+            expires_at=request.expires_at,
+        )

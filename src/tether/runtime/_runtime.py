@@ -11,25 +11,41 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
+import secrets as _random
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from tether.engine._agent import Agent
 from tether.engine._driver import RunDriver
-from tether.engine._events import RunCreated, SignalReceived, decode_event, encode_event
-from tether.engine._state import TERMINAL, RunEvent, RunState, apply
+from tether.engine._events import (
+    ApprovalDecided,
+    RunCreated,
+    RunEscalated,
+    SignalReceived,
+    decode_event,
+    encode_event,
+)
+from tether.engine._gate import Governance
+from tether.engine._state import PARKED, TERMINAL, RunEvent, RunState, apply
 from tether.exceptions import (
     AgentVersionMismatchError,
+    ApprovalError,
     RunError,
     RunNotFoundError,
     UserError,
 )
 from tether.models._pricing import DEFAULT_PRICING, PricingTable
 from tether.models._types import ModelResponse, StreamDelta
-from tether.runtime._results import LiveDelta, RunResult
+from tether.observe._redact import Redactor
+from tether.policy._budget import Budget
+from tether.policy._rules import PolicyFile
+from tether.policy._secrets import SecretBroker, default_broker
+from tether.runtime._results import LiveDelta, PendingApproval, RunResult
 from tether.store._base import (
     Durability,
     EventRow,
@@ -40,13 +56,14 @@ from tether.store._base import (
 )
 
 log = logging.getLogger("tether.runtime")
-_STOPPED = frozenset({*TERMINAL, "waiting"})
+_STOPPED = frozenset({*TERMINAL, *PARKED})
+KILLSWITCH = "killswitch"
 _POLL = 0.2
 
 
 def new_run_id() -> str:
     """A time-ordered run id: sortable in listings, unique across processes."""
-    return f"run_{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
+    return f"run_{int(time.time() * 1000):012x}{_random.token_hex(5)}"
 
 
 def to_run_events(run_id: str, rows: Sequence[EventRow]) -> list[RunEvent]:
@@ -68,6 +85,13 @@ class Runtime:
         accept_new_version: Resume runs whose agent definition changed since they began.
         pricing: Prices per model (``tether.models.PricingTable``); defaults to the
             built-in table. A model it does not know costs ``None`` (reported as 0).
+        tenant_policies: Policy files per tenant, applied to every run of that tenant
+            on top of the agent's own policy.
+        secrets: The ``SecretBroker`` that hands tools their credentials (default:
+            environment variables ``TETHER_SECRET_<NAME>``).
+        redactor: Scrubs credential-shaped strings, sensitive field names and every
+            secret the broker handed out from events before they are folded or stored.
+        timer_interval: How often parked runs with due timers (approval expiry) are checked.
     """
 
     def __init__(
@@ -80,9 +104,13 @@ class Runtime:
         recover: bool = True,
         accept_new_version: bool = False,
         pricing: PricingTable | None = None,
+        tenant_policies: Mapping[str, PolicyFile | str | Path] | None = None,
+        secrets: SecretBroker | None = None,
+        redactor: Redactor | None = None,
+        timer_interval: float = 1.0,
     ) -> None:
         self.store = open_store(store or default_store_url(), durability=durability)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{_random.token_hex(3)}"
         self.lease_ttl = lease_ttl
         self._recover = recover
         self._accept_new_version = accept_new_version
@@ -96,6 +124,21 @@ class Runtime:
         self._background: list[asyncio.Task[None]] = []
         self._pricing = pricing if pricing is not None else DEFAULT_PRICING
         self._open = False
+        self._timer_interval = timer_interval
+        rules = {
+            tenant: policy if isinstance(policy, PolicyFile) else PolicyFile.load(policy)
+            for tenant, policy in (tenant_policies or {}).items()
+        }
+        broker = secrets if secrets is not None else default_broker()
+        self.governance = Governance(
+            killswitch=self.killswitch_on,
+            tenant_rules=rules,
+            secrets=broker,
+            redactor=redactor
+            if redactor is not None
+            else Redactor(values_source=broker.known_values),
+            pricing=self._pricing,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -106,6 +149,7 @@ class Runtime:
         if self._recover:
             await self.recover()
             self._background.append(asyncio.create_task(self._recover_loop()))
+            self._background.append(asyncio.create_task(self._timer_loop()))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -138,13 +182,19 @@ class Runtime:
         run_id: str | None = None,
         parent_run_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        budget: Budget | None = None,
     ) -> RunHandle:
-        """Create a run of ``agent`` on ``input`` and start driving it in the background."""
+        """Create a run of ``agent`` on ``input`` and start driving it in the background.
+
+        ``budget`` overrides the agent policy's budget for this run; either is pinned
+        in ``run.created``.
+        """
         self._check_open()
         self.register(agent)
         assert agent.machine is not None
         run_id = run_id or new_run_id()
         now = time.time()
+        pinned = budget or agent.policy.budget
         created = RunCreated(
             agent=agent.name,
             agent_version=agent.version,
@@ -153,6 +203,7 @@ class Runtime:
             parent_run_id=parent_run_id,
             initial_state=agent.machine.initial,
             prefix_hash=agent.prefix_hash,
+            budget=pinned.to_record() if pinned is not None else None,
             metadata=metadata,
         )
         state = RunState(run_id=run_id)
@@ -244,13 +295,26 @@ class Runtime:
             await driver.drive()
             await self.store.release_lease(run_id, self.owner)
             return None
-        if state.status != "waiting":
+        if state.status not in PARKED:
             raise RunError(
                 f"run {run_id} is {state.status}, not waiting; only 'cancel' can be sent now",
                 run_id=run_id,
             )
         expected = (state.wait_details or {}).get("signal")
-        if expected is not None and name != expected:
+        if state.status == "escalated":
+            if name not in ("resume", "input"):
+                raise RunError(
+                    f"run {run_id} is escalated ({state.wait_reason}); continue it with signal "
+                    "'resume' (or 'input' with a message for the agent), or cancel it",
+                    run_id=run_id,
+                )
+        elif expected == "approval":
+            raise RunError(
+                f"run {run_id} waits for approval of {', '.join(_pending_ids(state))}; use "
+                "Runtime.approve(...) / Runtime.deny(...) (CLI: tether approve / tether deny)",
+                run_id=run_id,
+            )
+        elif expected is not None and name != expected:
             raise RunError(
                 f"run {run_id} waits for signal {expected!r}, not {name!r}", run_id=run_id
             )
@@ -265,6 +329,105 @@ class Runtime:
     ) -> None:
         """Cancel a run at its next step boundary (immediately if it is waiting)."""
         await self.signal(run_id, "cancel", {"reason": reason}, by=by)
+
+    async def approve(
+        self,
+        run_id: str,
+        call_id: str,
+        *,
+        by: str,
+        arguments: dict[str, Any] | None = None,
+    ) -> RunHandle:
+        """Approve a pending call (``arguments=`` approves with changes); resumes the run.
+
+        Raises:
+            RunNotFoundError: no such run.
+            ApprovalError: no pending approval ``call_id`` on this run, or the changed
+                arguments do not fit the tool's schema. Nothing changes.
+        """
+        return await self._decide(run_id, call_id, approved=True, by=by, arguments=arguments)
+
+    async def deny(self, run_id: str, call_id: str, *, by: str, reason: str) -> RunHandle:
+        """Deny a pending call; the model is told why and the run continues.
+
+        Raises:
+            RunNotFoundError: no such run.
+            ApprovalError: no pending approval ``call_id`` on this run. Nothing changes.
+        """
+        return await self._decide(run_id, call_id, approved=False, by=by, reason=reason)
+
+    async def _decide(
+        self,
+        run_id: str,
+        call_id: str,
+        *,
+        approved: bool,
+        by: str,
+        arguments: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> RunHandle:
+        self._check_open()
+        await self._record(run_id)
+        await self._lease(run_id)
+        try:
+            state = await self.load_state(run_id)
+            approval = state.approvals.get(call_id)
+            if approval is None:
+                known = ", ".join(state.approvals) or "none"
+                raise ApprovalError(
+                    f"run {run_id} has no approval request for call {call_id!r} (requests: "
+                    f"{known})",
+                    run_id=run_id,
+                    call_id=call_id,
+                )
+            if approval.decision is not None:
+                verdict = "approved" if approval.decision.approved else "denied"
+                raise ApprovalError(
+                    f"call {call_id} of run {run_id} was already {verdict} by "
+                    f"{approval.decision.by}",
+                    run_id=run_id,
+                    call_id=call_id,
+                )
+            driver = self._driver_for(state, None, None)
+            if arguments is not None:
+                contract = driver.agent.registry.get(approval.request.tool)
+                try:
+                    if contract is not None:
+                        contract.validate(arguments)
+                except ValidationError as exc:
+                    raise ApprovalError(
+                        f"changed arguments for {approval.request.tool} do not fit its schema: "
+                        f"{exc.errors(include_url=False)}",
+                        run_id=run_id,
+                        call_id=call_id,
+                    ) from None
+            driver.record(
+                ApprovalDecided(
+                    call_id=call_id, approved=approved, by=by, reason=reason, arguments=arguments
+                )
+            )
+            resume = not state.pending_approvals
+            if resume:
+                driver.set_status("running", f"approval:{call_id}")
+            await driver.flush()
+        except BaseException:
+            await self.store.release_lease(run_id, self.owner)
+            raise
+        if resume:
+            self._launch(driver.agent, state, driver)
+        else:
+            await self.store.release_lease(run_id, self.owner)
+        return RunHandle(self, run_id)
+
+    async def set_killswitch(self, on: bool, *, by: str | None = None) -> None:
+        """Turn the runtime-wide kill switch for write tools on or off (every process)."""
+        self._check_open()
+        await self.store.set_flag(KILLSWITCH, f"on:{by or ''}" if on else None)
+
+    async def killswitch_on(self) -> bool:
+        """Whether write tools are currently denied by the kill switch."""
+        value = await self.store.get_flag(KILLSWITCH)
+        return value is not None and value.startswith("on")
 
     async def recover(self) -> list[str]:
         """Resume runs whose owner died (their lease expired); returns the ids resumed."""
@@ -358,6 +521,7 @@ class Runtime:
             on_delta=self._publish_delta,
             wants_deltas=self._wants_deltas,
             cost=self._cost,
+            governance=self.governance,
         )
         if strict and agent.version != state.agent_version:
             driver.record(
@@ -420,6 +584,67 @@ class Runtime:
             with contextlib.suppress(Exception):
                 await self.store.renew_leases(self.owner, list(self._tasks), self.lease_ttl)
 
+    async def _timer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._timer_interval)
+            try:
+                await self.fire_timers()
+            except Exception:  # keep the timers running through a transient store error
+                log.exception("timer pass failed")
+
+    async def fire_timers(self, now: float | None = None) -> list[str]:
+        """Expire due approval requests (deny or escalate, per policy); returns run ids."""
+        now = time.time() if now is None else now
+        fired = []
+        for run_id in await self.store.claim_due(self.owner, self.lease_ttl, now):
+            if run_id in self._tasks:
+                continue
+            try:
+                state = await self.load_state(run_id)
+                driver = self._driver_for(state, None, None)
+            except (UserError, RunError) as exc:
+                log.warning("cannot fire timers of run %s: %s", run_id, exc)
+                await self.store.release_lease(run_id, self.owner)
+                continue
+            expired = [
+                a
+                for a in state.pending_approvals
+                if a.request.expires_at is not None and a.request.expires_at <= now
+            ]
+            escalate = [a for a in expired if a.request.on_expiry == "escalate"]
+            for approval in expired:
+                if approval.request.on_expiry == "deny":
+                    driver.record(
+                        ApprovalDecided(
+                            call_id=approval.request.call_id,
+                            approved=False,
+                            by="system:expired",
+                            reason="nobody decided before the approval request expired",
+                        )
+                    )
+            if escalate:
+                driver.record(
+                    RunEscalated(
+                        reason=f"approval of {escalate[0].request.tool} expired undecided",
+                        source="approval_expired",
+                        context={"calls": [a.request.call_id for a in escalate]},
+                        suggested_next_step="approve or deny the call, then resume the run",
+                    )
+                )
+                driver.set_status("escalated", "approval_expired", {"signal": "resume"})
+                await driver.flush()
+                await self.store.release_lease(run_id, self.owner)
+            elif not state.pending_approvals:
+                driver.set_status("running", "approval_expired")
+                await driver.flush()
+                self._launch(driver.agent, state, driver)
+            else:
+                driver.set_status(state.status, state.wait_reason, state.wait_details)
+                await driver.flush()
+                await self.store.release_lease(run_id, self.owner)
+            fired.append(run_id)
+        return fired
+
     async def _recover_loop(self) -> None:
         while True:
             await asyncio.sleep(self.lease_ttl)
@@ -467,6 +692,11 @@ class RunHandle:
     async def state(self) -> RunState:
         """The run's state folded from its stored events."""
         return await self.runtime.load_state(self.run_id)
+
+    async def pending_approvals(self) -> list[PendingApproval]:
+        """Calls of this run waiting for a person, with what they need to decide."""
+        state = await self.runtime.load_state(self.run_id)
+        return [PendingApproval.from_request(a.request) for a in state.pending_approvals]
 
     async def events(
         self, *, after_seq: int = 0, follow: bool = True, deltas: bool = False
@@ -517,6 +747,10 @@ class RunHandle:
         finally:
             if queue is not None:
                 rt._unsubscribe(self.run_id, queue)
+
+
+def _pending_ids(state: RunState) -> list[str]:
+    return [a.request.call_id for a in state.pending_approvals]
 
 
 def run_sync(

@@ -50,10 +50,15 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True)
 class RunUpdate:
-    """Changes to a run's summary row committed together with its events."""
+    """Changes to a run's summary row committed together with its events.
+
+    A status change also sets ``wake_at`` (cleared when ``None``): the time a
+    runtime must look at the parked run again, e.g. when an approval expires.
+    """
 
     status: str | None = None
     reason: str | None = None
+    wake_at: float | None = None
 
 
 class Store(ABC):
@@ -118,6 +123,10 @@ class Store(ABC):
     @abstractmethod
     async def claim_orphans(self, owner: str, ttl: float, *, limit: int = 100) -> list[str]:
         """Lease runs left ``running`` whose lease expired (a crashed process); return their ids."""
+
+    @abstractmethod
+    async def claim_due(self, owner: str, ttl: float, now: float, *, limit: int = 100) -> list[str]:
+        """Lease parked runs whose timer (``wake_at``) is due; return their ids."""
 
     @abstractmethod
     async def put_blob(self, key: str, data: bytes) -> None:

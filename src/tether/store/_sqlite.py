@@ -296,16 +296,17 @@ class SQLiteStore(Store):
         try:
             rows: list[tuple[int, int, int, float, str, bytes]] = []
             progress: list[tuple[int, float, int]] = []
-            status: list[tuple[int, float, str, str | None, int]] = []
+            status: list[tuple[int, float, str, str | None, float | None, int]] = []
             for job in jobs:
                 append = job[3]
                 assert append is not None
                 pk = self._run_pk(conn, append.run_id)
                 rows.extend((pk, e.seq, e.step, e.ts, e.type, e.data) for e in append.events)
                 last = append.events[-1]
-                if append.update is not None and append.update.status is not None:
+                update = append.update
+                if update is not None and update.status is not None:
                     status.append(
-                        (last.seq, last.ts, append.update.status, append.update.reason, pk)
+                        (last.seq, last.ts, update.status, update.reason, update.wake_at, pk)
                     )
                 else:
                     progress.append((last.seq, last.ts, pk))
@@ -318,8 +319,8 @@ class SQLiteStore(Store):
                 )
             if status:
                 conn.executemany(
-                    "UPDATE runs SET last_seq = ?, updated_at = ?, status = ?, reason = ? "
-                    "WHERE id = ?",
+                    "UPDATE runs SET last_seq = ?, updated_at = ?, status = ?, reason = ?, "
+                    "wake_at = ? WHERE id = ?",
                     status,
                 )
         except Exception:
@@ -397,9 +398,9 @@ class SQLiteStore(Store):
             last = events[-1]
             if update is not None and update.status is not None:
                 conn.execute(
-                    "UPDATE runs SET last_seq = ?, updated_at = ?, status = ?, reason = ? "
-                    "WHERE id = ?",
-                    (last.seq, last.ts, update.status, update.reason, pk),
+                    "UPDATE runs SET last_seq = ?, updated_at = ?, status = ?, reason = ?, "
+                    "wake_at = ? WHERE id = ?",
+                    (last.seq, last.ts, update.status, update.reason, update.wake_at, pk),
                 )
             else:
                 conn.execute(
@@ -509,6 +510,24 @@ class SQLiteStore(Store):
                 "SELECT run_id FROM runs WHERE status IN ('pending', 'running') AND "
                 "(lease_owner IS NULL OR lease_expires_at < ?) ORDER BY updated_at LIMIT ?",
                 (now, limit),
+            ).fetchall()
+            ids = [r[0] for r in rows]
+            conn.executemany(
+                "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ?",
+                [(owner, now + ttl, run_id) for run_id in ids],
+            )
+            return ids
+
+        return await self._write(job)
+
+    async def claim_due(self, owner: str, ttl: float, now: float, *, limit: int = 100) -> list[str]:
+        def job(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT run_id FROM runs WHERE wake_at IS NOT NULL AND wake_at <= ? AND "
+                "status IN ('waiting', 'escalated') AND "
+                "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?) "
+                "ORDER BY wake_at LIMIT ?",
+                (now, owner, now, limit),
             ).fetchall()
             ids = [r[0] for r in rows]
             conn.executemany(

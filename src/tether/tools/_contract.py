@@ -13,8 +13,9 @@ import inspect
 import json
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal, overload
 
 from pydantic import BaseModel
@@ -29,6 +30,9 @@ ApprovalRule = bool | Callable[[dict[str, Any]], bool]
 
 # The union of what OpenAI, Anthropic and llama.cpp grammars accept as a function name.
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Credential names become environment variable suffixes and file keys: plain identifiers.
+_CREDENTIAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_NO_SECRETS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(kw_only=True, slots=True, frozen=True)
@@ -94,6 +98,9 @@ class ToolContext:
         attempt: 1-based attempt number within this execution.
         step: Engine step the call belongs to.
         metadata: Free-form extras from the engine (shared across attempts).
+        secrets: The credentials the contract declares, resolved by the secrets broker
+            (name to value). Only the tool sees them: they are left out of ``repr``, so
+            they never reach a log line, an event or an error message by accident.
     """
 
     run_id: str
@@ -104,6 +111,8 @@ class ToolContext:
     attempt: int = 1
     step: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    # A shared read-only empty mapping: most tools need no secrets, so no dict per call.
+    secrets: Mapping[str, str] = field(default_factory=lambda: _NO_SECRETS, repr=False)
 
 
 @dataclass(kw_only=True, slots=True, frozen=True, eq=False)
@@ -130,6 +139,8 @@ class ToolContract:
         arguments_model: Pydantic model validating arguments (``None``: accept any object).
         field_names: ``(model field, parameter name)`` pairs mapping the model to kwargs.
         context_param: Parameter that receives the :class:`ToolContext`, if any.
+        credentials: Names of the secrets the tool needs; the broker resolves them at
+            execution time into ``ToolContext.secrets``. Never shown to the model.
     """
 
     name: str
@@ -148,6 +159,11 @@ class ToolContract:
     arguments_model: type[BaseModel] | None = None
     field_names: tuple[tuple[str, str], ...] = ()
     context_param: str | None = None
+    credentials: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Also reached by direct construction, so a list becomes a tuple here too.
+        object.__setattr__(self, "credentials", _check_credentials(self.credentials, self.name))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the wrapped function directly (no validation, timeout or retry)."""
@@ -187,14 +203,21 @@ class ToolContract:
         return rule(arguments) if callable(rule) else bool(rule)
 
     def schema_fingerprint(self) -> str:
-        """Stable sha256 of name, version, effect and schema, for the agent version hash."""
+        """Stable sha256 of name, version, effect, schema and credentials, for the agent version.
+
+        Credentials enter the payload only when declared, so tools without any keep the
+        fingerprint (and pinned runs their agent version) they had before the option existed.
+        """
+        fields: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "effect": self.effect,
+            "parameters": self.parameters,
+        }
+        if self.credentials:
+            fields["credentials"] = sorted(self.credentials)
         payload = json.dumps(
-            {
-                "name": self.name,
-                "version": self.version,
-                "effect": self.effect,
-                "parameters": self.parameters,
-            },
+            fields,
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=True,
@@ -219,6 +242,7 @@ def tool(
     retry: RetryPolicy | None = None,
     idempotent: bool = False,
     requires_approval: ApprovalRule = False,
+    credentials: Iterable[str] = (),
 ) -> Callable[[Callable[..., Any]], ToolContract]: ...
 
 
@@ -236,6 +260,7 @@ def tool(
     retry: RetryPolicy | None = None,
     idempotent: bool = False,
     requires_approval: ApprovalRule = False,
+    credentials: Iterable[str] = (),
 ) -> ToolContract | Callable[[Callable[..., Any]], ToolContract]:
     """Declare a typed function (sync or async) as a tool; use bare or with options.
 
@@ -256,6 +281,8 @@ def tool(
         retry: Backoff for transient failures (default ``RetryPolicy()``).
         idempotent: The tool honours ``ToolContext.idempotency_key``.
         requires_approval: ``True``/``False`` or a predicate over the arguments.
+        credentials: Names of the secrets the tool needs (identifiers such as
+            ``"stripe_key"``), handed to it in ``ToolContext.secrets`` at execution time.
 
     Raises:
         AgentDefinitionError: The function or the options cannot make a valid tool.
@@ -274,6 +301,7 @@ def tool(
             retry=retry if retry is not None else RetryPolicy(),
             idempotent=idempotent,
             requires_approval=requires_approval,
+            credentials=credentials,
         )
 
     return decorate(fn) if fn is not None else decorate
@@ -292,6 +320,7 @@ def _make_contract(
     retry: RetryPolicy,
     idempotent: bool,
     requires_approval: ApprovalRule,
+    credentials: Iterable[str],
 ) -> ToolContract:
     """Check the options, build the schema, and wrap ``func`` into a contract."""
     if isinstance(func, ToolContract):
@@ -313,6 +342,7 @@ def _make_contract(
         raise bad(f"timeout must be a positive number of seconds, not {timeout!r}")
     if not isinstance(retry, RetryPolicy):
         raise bad("retry must be a RetryPolicy")
+    needs = _check_credentials(credentials, tool_name)
 
     summary, arg_docs = split_docstring(inspect.getdoc(func))
     try:
@@ -341,4 +371,26 @@ def _make_contract(
         arguments_model=arguments.model,
         field_names=arguments.field_names,
         context_param=arguments.context_param,
+        credentials=needs,
     )
+
+
+def _check_credentials(credentials: Iterable[str], tool_name: str) -> tuple[str, ...]:
+    """Return the credential names as a tuple without duplicates, or say what is wrong."""
+    if isinstance(credentials, str | bytes):
+        raise AgentDefinitionError(
+            f"tool {tool_name!r}: credentials must be a list of names, "
+            f"e.g. credentials=[{credentials!r}]",
+            tool=tool_name,
+        )
+    names: list[str] = []
+    for name in credentials:
+        if not isinstance(name, str) or not _CREDENTIAL_NAME.match(name):
+            raise AgentDefinitionError(
+                f"tool {tool_name!r}: credential name {name!r} must be an identifier "
+                "(letters, digits and '_', not starting with a digit, at most 64 characters)",
+                tool=tool_name,
+            )
+        if name not in names:
+            names.append(name)
+    return tuple(names)

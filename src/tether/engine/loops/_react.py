@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from tether.engine._context import StepContext
 from tether.engine._events import ModelRejected, OutputRejected
-from tether.engine._machine import Done, Fail, Goto, Machine, Transition
+from tether.engine._gate import check_failures, reject_repeated_reply
+from tether.engine._machine import Done, Escalate, Fail, Goto, Machine, Transition
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
@@ -31,8 +32,16 @@ async def think(ctx: StepContext) -> Transition:
             f"no final answer after max_turns={agent.max_turns} model calls",
             error_code="max_turns_exceeded",
         )
+    escalate = check_failures(ctx)
+    if escalate is not None:
+        return escalate
     reply = await ctx.call_model(ctx.build_request(step_kind="act"))
     if reply.tool_calls:
+        repeated = reject_repeated_reply(ctx)
+        if isinstance(repeated, Escalate):
+            return repeated
+        if repeated:
+            return Goto("think")
         return Goto("act", commit=False)
     if reply.text is None or not reply.text.strip():
         ctx.record(

@@ -1,0 +1,43 @@
+"""The deterministic gate between a proposed action and its execution."""
+
+from tether.policy._budget import Budget, BudgetExceededError
+from tether.policy._decision import Decision, combine
+from tether.policy._policy import (
+    ApprovalSettings,
+    EscalationPolicy,
+    Hooks,
+    LoopPolicy,
+    Policy,
+)
+from tether.policy._rules import PolicyError, PolicyFile, PolicyRule
+from tether.policy._secrets import (
+    EnvSecrets,
+    FileSecrets,
+    MappingSecrets,
+    MissingSecretError,
+    SecretBroker,
+    SecretProvider,
+    default_broker,
+)
+
+__all__ = [
+    "ApprovalSettings",
+    "Budget",
+    "BudgetExceededError",
+    "Decision",
+    "EnvSecrets",
+    "EscalationPolicy",
+    "FileSecrets",
+    "Hooks",
+    "LoopPolicy",
+    "MappingSecrets",
+    "MissingSecretError",
+    "Policy",
+    "PolicyError",
+    "PolicyFile",
+    "PolicyRule",
+    "SecretBroker",
+    "SecretProvider",
+    "combine",
+    "default_broker",
+]

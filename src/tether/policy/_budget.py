@@ -1,0 +1,212 @@
+"""Budgets: hard limits checked *before* every call, so a limit is never overshot.
+
+A run's budget is pinned in ``run.created``. Before a model call the engine
+estimates the call's input tokens (an over-estimate: one token per three
+characters plus framing), caps the reply's ``max_tokens`` to what the output
+budget has left, and prices that worst case; if any limit would be crossed,
+the run ends ``failed`` with ``budget_exceeded`` and a summary of use instead
+of making the call. Providers honour ``max_tokens``, so actual use stays inside.
+Crossing ``soft_ratio`` of a limit records ``budget.warned`` once per
+dimension and may switch the run to a cheaper model or escalate it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tether.models._types import ModelRequest, Usage
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Budget:
+    """Limits of one run. ``None`` means unlimited.
+
+    Args:
+        max_model_calls: Model calls, counting retries.
+        max_tool_calls: Tool calls in total.
+        max_calls_per_tool: Tool calls per tool name.
+        max_input_tokens: Prompt tokens summed over calls (cached ones included).
+        max_output_tokens: Reply tokens summed over calls.
+        max_cost_usd: Dollars, from the runtime's pricing table. A model with no
+            known price cannot be checked, so a cost budget refuses to call it.
+        max_wall_seconds: Seconds spent running (time parked waiting for a person
+            does not count).
+        soft_ratio: Fraction of a limit that triggers ``budget.warned`` (and the
+            policy's ``degrade_model``, if it has one).
+        escalate_on_soft_limit: Hand the run to a person at the soft threshold.
+    """
+
+    max_model_calls: int | None = None
+    max_tool_calls: int | None = None
+    max_calls_per_tool: Mapping[str, int] = field(default_factory=dict)
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    max_cost_usd: float | None = None
+    max_wall_seconds: float | None = None
+    soft_ratio: float = 0.8
+    escalate_on_soft_limit: bool = False
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-compatible form, pinned in ``run.created``."""
+        record = asdict(self)
+        record["max_calls_per_tool"] = dict(self.max_calls_per_tool)
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any] | None) -> Budget | None:
+        """Rebuild a pinned budget."""
+        return None if record is None else cls(**record)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExceededError(Exception):
+    """A call would cross a hard limit; carries the dimension and the use so far."""
+
+    dimension: str
+    message: str
+    usage: dict[str, dict[str, float]]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def estimate_input_tokens(request: ModelRequest) -> int:
+    """A deliberate over-estimate of a request's prompt tokens (chars / 3 + framing)."""
+    chars = len(request.instructions) + sum(len(m.content or "") for m in request.messages)
+    chars += sum(len(t.name) + len(t.description) + len(str(t.parameters)) for t in request.tools)
+    chars += sum(
+        len(c.name) + len(str(c.arguments)) for m in request.messages for c in m.tool_calls
+    )
+    return math.ceil(chars / 3) + 8 * (len(request.messages) + 1)
+
+
+DEFAULT_REPLY_TOKENS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """What a run has used so far, by dimension."""
+
+    model_calls: int
+    tool_calls: int
+    tool_counts: Mapping[str, int]
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    wall_seconds: float
+
+    def summary(self, budget: Budget) -> dict[str, dict[str, float]]:
+        """Used vs limit for every limited dimension."""
+        out: dict[str, dict[str, float]] = {}
+        for dimension, used, limit in self.pairs(budget):
+            out[dimension] = {"used": used, "limit": limit}
+        return out
+
+    def pairs(self, budget: Budget) -> list[tuple[str, float, float]]:
+        """``(dimension, used, limit)`` for every limited dimension."""
+        rows: list[tuple[str, float, float | None]] = [
+            ("model_calls", self.model_calls, budget.max_model_calls),
+            ("tool_calls", self.tool_calls, budget.max_tool_calls),
+            ("input_tokens", self.input_tokens, budget.max_input_tokens),
+            ("output_tokens", self.output_tokens, budget.max_output_tokens),
+            ("cost_usd", round(self.cost_usd, 8), budget.max_cost_usd),
+            ("wall_seconds", round(self.wall_seconds, 3), budget.max_wall_seconds),
+        ]
+        rows.extend(
+            (f"tool_calls:{name}", self.tool_counts.get(name, 0), limit)
+            for name, limit in sorted(budget.max_calls_per_tool.items())
+        )
+        return [(d, u, lim) for d, u, lim in rows if lim is not None]
+
+
+def check_model_call(
+    budget: Budget,
+    use: Use,
+    request: ModelRequest,
+    price: Callable[[Usage], float | None],
+) -> int | None:
+    """Raise if this model call could cross a hard limit; returns the ``max_tokens`` cap.
+
+    Raises:
+        BudgetExceededError: the call is refused.
+    """
+
+    def refuse(dimension: str, why: str) -> BudgetExceededError:
+        return BudgetExceededError(dimension, f"budget exceeded: {why}", use.summary(budget))
+
+    if budget.max_model_calls is not None and use.model_calls + 1 > budget.max_model_calls:
+        raise refuse(
+            "model_calls", f"{use.model_calls} of {budget.max_model_calls} model calls used"
+        )
+    if budget.max_wall_seconds is not None and use.wall_seconds >= budget.max_wall_seconds:
+        raise refuse(
+            "wall_seconds",
+            f"{use.wall_seconds:.1f}s of {budget.max_wall_seconds}s running time used",
+        )
+    estimate = estimate_input_tokens(request)
+    if (
+        budget.max_input_tokens is not None
+        and use.input_tokens + estimate > budget.max_input_tokens
+    ):
+        raise refuse(
+            "input_tokens",
+            f"the next call needs up to {estimate} input tokens; "
+            f"{budget.max_input_tokens - use.input_tokens} of {budget.max_input_tokens} left",
+        )
+    cap = request.settings.max_tokens
+    if budget.max_output_tokens is not None:
+        left = budget.max_output_tokens - use.output_tokens
+        if left <= 0:
+            raise refuse(
+                "output_tokens",
+                f"{use.output_tokens} of {budget.max_output_tokens} output tokens used",
+            )
+        cap = min(cap, left) if cap is not None else left
+    if budget.max_cost_usd is not None:
+        worst = price(Usage(input_tokens=estimate, output_tokens=cap or DEFAULT_REPLY_TOKENS))
+        if worst is None:
+            raise refuse(
+                "cost_usd",
+                "the model has no known price, so a cost budget cannot be enforced; add it to "
+                "the pricing table",
+            )
+        if use.cost_usd + worst > budget.max_cost_usd:
+            raise refuse(
+                "cost_usd",
+                f"the next call could cost up to ${worst:.6f}; "
+                f"${budget.max_cost_usd - use.cost_usd:.6f} of ${budget.max_cost_usd} left",
+            )
+    return cap
+
+
+def check_tool_call(budget: Budget, use: Use, tool: str, pending: Mapping[str, int]) -> None:
+    """Raise if running one more call of ``tool`` would cross a tool-call limit.
+
+    ``pending`` counts calls of this turn already admitted but not yet run.
+    """
+    admitted = sum(pending.values())
+    if budget.max_tool_calls is not None and use.tool_calls + admitted + 1 > budget.max_tool_calls:
+        raise BudgetExceededError(
+            "tool_calls",
+            f"budget exceeded: {budget.max_tool_calls} tool calls allowed",
+            use.summary(budget),
+        )
+    limit = budget.max_calls_per_tool.get(tool)
+    if limit is not None and use.tool_counts.get(tool, 0) + pending.get(tool, 0) + 1 > limit:
+        raise BudgetExceededError(
+            f"tool_calls:{tool}",
+            f"budget exceeded: {limit} calls of {tool!r} allowed",
+            use.summary(budget),
+        )
+
+
+def soft_crossings(budget: Budget, use: Use, warned: set[str]) -> list[tuple[str, float, float]]:
+    """Dimensions that just crossed the soft threshold (not yet warned)."""
+    return [
+        (dimension, used, limit)
+        for dimension, used, limit in use.pairs(budget)
+        if dimension not in warned and limit > 0 and used >= budget.soft_ratio * limit
+    ]

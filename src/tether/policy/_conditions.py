@@ -1,0 +1,730 @@
+"""Conditions on tool-call arguments, compiled once into closures so policy checks stay cheap.
+
+A policy rule's ``when`` is a small expression over the arguments the model proposed::
+
+    amount_cents > 5000 and customer.country not in ["US", "CA"]
+    items[0].sku startswith "GIFT-" or not exists(order_id)
+    reason matches "(?i)\\b(lawyer|lawsuit)\\b"
+
+It is tokenized and parsed by hand (recursive descent) and compiled to nested Python
+closures. Nothing is ever passed to ``eval``/``exec``: a policy file is configuration, and
+configuration must not be able to run code.
+
+Grammar, loosest binding first::
+
+    condition  := or_expr
+    or_expr    := and_expr ("or" and_expr)*
+    and_expr   := not_expr ("and" not_expr)*
+    not_expr   := "not" not_expr | primary
+    primary    := "(" condition ")"
+                | "exists" "(" path ")"
+                | operand [comp_op operand]        # a bare operand tests truthiness
+    comp_op    := "==" | "!=" | ">" | ">=" | "<" | "<="
+                | "in" | "not" "in" | "matches" | "contains" | "startswith" | "endswith"
+    operand    := path | literal
+    path       := NAME ("." NAME | "[" INT "]" | "[" STRING "]")*
+    literal    := INT | FLOAT | STRING | "true" | "false" | "null" | list
+    list       := "[" [literal ("," literal)* [","]] "]"
+
+So ``not`` binds tighter than ``and``, which binds tighter than ``or``; comparisons bind
+tighter than all three (``not a == 1`` is ``not (a == 1)``) and cannot be chained.
+
+Semantics, chosen so a condition never raises while a run is waiting on it:
+
+* A **missing argument path** (absent key, index out of range, stepping into a non-container)
+  makes the comparison that uses it false — including ``!=`` and ``not in``. Write
+  ``not exists(x) or x != "US"`` when absence should count as a match.
+  ``exists(path)`` is true when the path resolves, even to ``null``.
+* A **type mismatch** makes the comparison false: ordering needs two numbers or two strings,
+  ``matches``/``startswith``/``endswith`` need strings, ``in``/``contains`` need a list, a
+  string (substring) or an object (key) on the container side.
+* Equality is JSON-like: ``1 == 1.0`` holds, ``true == 1`` does not, lists and objects
+  compare element by element, values of different types are simply unequal.
+* ``matches`` uses :func:`re.search` (anchor with ``^``/``$``); the pattern must be a string
+  literal and is compiled when the condition is. String tests are case-sensitive.
+* A bare path is true when present and truthy (non-empty, non-zero, not ``false``/``null``).
+
+Names that are words of the language (``and or not in matches contains startswith endswith
+exists true false null``) cannot start a path; they can follow a dot (``meta.in``).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from tether.exceptions import ConfigError
+
+__all__ = ["Condition", "ConditionSyntaxError", "compile_condition"]
+
+Arguments = Mapping[str, Any]
+Predicate = Callable[[Arguments], bool]
+Getter = Callable[[Arguments], Any]
+
+
+class _Missing:
+    """Marker for a path that does not resolve (distinct from a JSON ``null``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Final = _Missing()
+
+_WORD_OPERATORS: Final = frozenset({"in", "matches", "contains", "startswith", "endswith"})
+_KEYWORDS: Final = _WORD_OPERATORS | {"and", "or", "not", "exists", "true", "false", "null"}
+_SYMBOL_OPERATORS: Final = ("==", "!=", ">=", "<=", ">", "<")
+_PYTHON_WORDS: Final = {"True": "true", "False": "false", "None": "null"}
+
+_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER_RE: Final = re.compile(
+    r"-?(?:\d(?:_?\d)*)(?P<frac>\.\d(?:_?\d)*)?(?P<exp>[eE][+-]?\d+)?(?![A-Za-z0-9_.])"
+)
+_ESCAPES: Final = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r"}
+
+
+class ConditionSyntaxError(ConfigError):
+    """A ``when`` condition that cannot be parsed; the message points at the column.
+
+    Attributes:
+        text: The condition source.
+        column: 1-based column of the offending character.
+        problem: What is wrong, without the snippet.
+        snippet: The condition and a caret under the offending column.
+    """
+
+    def __init__(self, problem: str, *, text: str, column: int) -> None:
+        flat = re.sub(r"\s", " ", text)
+        snippet = f"    {flat}\n    {' ' * (column - 1)}^"
+        super().__init__(
+            f"{problem} at column {column}\n{snippet}",
+            problem=problem,
+            text=text,
+            column=column,
+            snippet=snippet,
+        )
+        self.problem = problem
+        self.text = text
+        self.column = column
+        self.snippet = snippet
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str  # "name" | "number" | "string" | "op" | "punct" | "end"
+    value: Any
+    pos: int  # 0-based offset into the condition text
+    text: str  # the raw source of the token
+
+
+def _tokenize(text: str) -> list[_Token]:
+    """Split ``text`` into tokens, rejecting look-alikes from other languages with a hint."""
+    tokens: list[_Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        if ch.isdigit() or (ch == "-" and i + 1 < n and text[i + 1].isdigit()):
+            match = _NUMBER_RE.match(text, i)
+            if match is None:
+                raise ConditionSyntaxError("malformed number", text=text, column=i + 1)
+            raw = match.group()
+            digits = raw.replace("_", "")
+            number: int | float = (
+                float(digits) if match.group("frac") or match.group("exp") else int(digits)
+            )
+            tokens.append(_Token("number", number, i, raw))
+            i = match.end()
+            continue
+        match = _NAME_RE.match(text, i)
+        if match is not None:
+            tokens.append(_Token("name", match.group(), i, match.group()))
+            i = match.end()
+            continue
+        if ch in "\"'":
+            value, end = _read_string(text, i)
+            tokens.append(_Token("string", value, i, text[i:end]))
+            i = end
+            continue
+        two = text[i : i + 2]
+        if two in _SYMBOL_OPERATORS:
+            tokens.append(_Token("op", two, i, two))
+            i += 2
+            continue
+        if ch in "<>":
+            tokens.append(_Token("op", ch, i, ch))
+            i += 1
+            continue
+        if ch in "()[],.":
+            tokens.append(_Token("punct", ch, i, ch))
+            i += 1
+            continue
+        hint = {
+            "=": "unexpected '='; compare with '=='",
+            "!": "unexpected '!'; negate with 'not'",
+            "&": "unexpected '&'; combine with 'and'",
+            "|": "unexpected '|'; combine with 'or'",
+        }.get(ch, f"unexpected character {ch!r}")
+        raise ConditionSyntaxError(hint, text=text, column=i + 1)
+    tokens.append(_Token("end", None, n, ""))
+    return tokens
+
+
+def _read_string(text: str, start: int) -> tuple[str, int]:
+    r"""Read a quoted string at ``start``; return its value and the offset after it.
+
+    ``\\``, ``\"``, ``\'``, ``\n``, ``\t`` and ``\r`` are escapes; any other backslash is kept
+    as written, so regular expressions such as ``"\d+"`` need no doubling.
+    """
+    quote = text[start]
+    out: list[str] = []
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == quote:
+            return "".join(out), i + 1
+        if ch == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+            else:
+                out.append(ch + nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    raise ConditionSyntaxError("unterminated string", text=text, column=start + 1)
+
+
+# -- operands --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Path:
+    steps: tuple[str | int, ...]
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Literal:
+    value: Any
+    pos: int
+
+
+_Operand = _Path | _Literal
+
+
+def _getter(path: _Path) -> Getter:
+    """A closure resolving ``path`` in the arguments, or returning ``_MISSING``."""
+    steps = path.steps
+    first = steps[0]
+    if len(steps) == 1 and isinstance(first, str):
+        # Top-level paths are the common case: one dict lookup, no loop.
+        return lambda arguments: arguments.get(first, _MISSING)
+
+    def get(arguments: Arguments) -> Any:
+        value: Any = arguments
+        for step in steps:
+            if isinstance(step, str):
+                # `type is dict` first: the ABC check behind isinstance(Mapping) is slow.
+                if not (value.__class__ is dict or isinstance(value, Mapping)):
+                    return _MISSING
+                value = value.get(step, _MISSING)
+                if value is _MISSING:
+                    return _MISSING
+            else:
+                if not isinstance(value, list | tuple):
+                    return _MISSING
+                try:
+                    value = value[step]
+                except IndexError:
+                    return _MISSING
+        return value
+
+    return get
+
+
+# -- value semantics -------------------------------------------------------------------------
+
+_NUMBER_TYPES: Final = (int, float)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool)
+
+
+def _equal(left: Any, right: Any) -> bool:
+    """JSON-like equality: numbers compare across int/float, booleans never equal numbers."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    if _is_number(left) and _is_number(right):
+        return bool(left == right)
+    if isinstance(left, str) or isinstance(right, str):
+        return isinstance(left, str) and isinstance(right, str) and left == right
+    if left is None or right is None:
+        return left is right
+    if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+        return len(left) == len(right) and all(map(_equal, left, right))
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
+    try:
+        return type(left) is type(right) and bool(left == right)
+    except Exception:  # a foreign object's __eq__ must not break a policy check
+        return False
+
+
+def _member(needle: Any, haystack: Any) -> bool | None:
+    """Whether ``needle`` is in ``haystack``; ``None`` when the types make the test meaningless."""
+    if isinstance(haystack, list | tuple):
+        return any(_equal(needle, item) for item in haystack)
+    if isinstance(haystack, str):
+        return needle in haystack if isinstance(needle, str) else None
+    if isinstance(haystack, Mapping):
+        return needle in haystack if isinstance(needle, str) else None
+    return None
+
+
+def _same_kind(left: Any, right: Any) -> bool:
+    """Whether ``left`` and ``right`` can be ordered: two numbers or two strings."""
+    return (_is_number(left) and _is_number(right)) or (
+        isinstance(left, str) and isinstance(right, str)
+    )
+
+
+_ORDER: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def _binary(op: str) -> Callable[[Any, Any], bool]:
+    """The general test for ``left op right``, both values present."""
+    if op in _ORDER:
+        compare = _ORDER[op]
+        return lambda left, right: _same_kind(left, right) and compare(left, right)
+    tests: dict[str, Callable[[Any, Any], bool]] = {
+        "==": _equal,
+        "!=": lambda left, right: not _equal(left, right),
+        "in": lambda left, right: _member(left, right) is True,
+        "not in": lambda left, right: _member(left, right) is False,
+        "contains": lambda left, right: _member(right, left) is True,
+        "startswith": lambda left, right: (
+            isinstance(left, str) and isinstance(right, str) and left.startswith(right)
+        ),
+        "endswith": lambda left, right: (
+            isinstance(left, str) and isinstance(right, str) and left.endswith(right)
+        ),
+    }
+    return tests[op]
+
+
+def _equal_to(constant: Any) -> Callable[[Any], bool]:
+    """``value == constant`` with :func:`_equal`'s semantics, specialised on the literal."""
+    if isinstance(constant, str):
+        return lambda value: isinstance(value, str) and value == constant
+    if _is_number(constant):
+        return lambda value: (
+            isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool) and value == constant
+        )
+    if constant is None or isinstance(constant, bool):
+        return lambda value: value is constant
+    return lambda value: _equal(value, constant)
+
+
+def _against(op: str, constant: Any) -> Callable[[Any], bool]:
+    """The test for ``value op constant``, specialised on the literal's type at compile time.
+
+    Each branch gives the same answer as :func:`_binary`; it only skips work the literal's
+    type already decided (this runs before every tool dispatch).
+    """
+    number = _is_number(constant)
+    if op in _ORDER:
+        compare = _ORDER[op]
+        if number:
+            return lambda value: (
+                isinstance(value, _NUMBER_TYPES)
+                and not isinstance(value, bool)
+                and compare(value, constant)
+            )
+        if isinstance(constant, str):
+            return lambda value: isinstance(value, str) and compare(value, constant)
+    elif op in ("==", "!="):
+        equal = _equal_to(constant)
+        if op == "==":
+            return equal
+        return lambda value: not equal(value)
+    elif op in ("in", "not in") and isinstance(constant, tuple):
+        if all(isinstance(item, str) for item in constant):
+            strings = frozenset(constant)
+            # A non-string is never equal to a string: it is simply not in the list.
+            if op == "in":
+                return lambda value: isinstance(value, str) and value in strings
+            return lambda value: not (isinstance(value, str) and value in strings)
+    elif op in ("startswith", "endswith") and isinstance(constant, str):
+        if op == "startswith":
+            return lambda value: isinstance(value, str) and value.startswith(constant)
+        return lambda value: isinstance(value, str) and value.endswith(constant)
+    test = _binary(op)
+    return lambda value: test(value, constant)
+
+
+def _searcher(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+    search = pattern.search
+    return lambda value: isinstance(value, str) and search(value) is not None
+
+
+def _comparison(
+    left: _Operand, op: str, right: _Operand, pattern: re.Pattern[str] | None
+) -> Predicate:
+    """Compile one comparison; a missing path on either side makes it false."""
+    if isinstance(right, _Literal):
+        unary = _against(op, right.value) if pattern is None else _searcher(pattern)
+        if isinstance(left, _Literal):
+            constant = unary(left.value)
+            return lambda arguments: constant
+        steps = left.steps
+        first = steps[0]
+        if len(steps) == 1 and isinstance(first, str):
+            # The most common shape of all (`amount_cents > 5000`): one lookup, one test.
+            def key_vs_literal(arguments: Arguments) -> bool:
+                value = arguments.get(first, _MISSING)
+                return value is not _MISSING and unary(value)
+
+            return key_vs_literal
+        get_path = _getter(left)
+
+        def path_vs_literal(arguments: Arguments) -> bool:
+            value = get_path(arguments)
+            return value is not _MISSING and unary(value)
+
+        return path_vs_literal
+    test = _binary(op)
+    get_right = _getter(right)
+    if isinstance(left, _Literal):
+        left_value = left.value
+
+        def literal_vs_path(arguments: Arguments) -> bool:
+            value = get_right(arguments)
+            return value is not _MISSING and test(left_value, value)
+
+        return literal_vs_path
+    get_left = _getter(left)
+
+    def path_vs_path(arguments: Arguments) -> bool:
+        lhs = get_left(arguments)
+        if lhs is _MISSING:
+            return False
+        rhs = get_right(arguments)
+        return rhs is not _MISSING and test(lhs, rhs)
+
+    return path_vs_path
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+
+class _Parser:
+    """Recursive descent over the token list, building closures as it goes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.index = 0
+
+    @property
+    def token(self) -> _Token:
+        return self.tokens[self.index]
+
+    def peek(self, offset: int = 1) -> _Token:
+        return self.tokens[min(self.index + offset, len(self.tokens) - 1)]
+
+    def advance(self) -> _Token:
+        token = self.tokens[self.index]
+        self.index = min(self.index + 1, len(self.tokens) - 1)
+        return token
+
+    def error(self, problem: str, token: _Token | None = None) -> ConditionSyntaxError:
+        where = token if token is not None else self.token
+        return ConditionSyntaxError(problem, text=self.text, column=where.pos + 1)
+
+    def describe(self, token: _Token) -> str:
+        return "end of condition" if token.kind == "end" else repr(token.text)
+
+    def is_word(self, word: str, token: _Token | None = None) -> bool:
+        token = token if token is not None else self.token
+        return token.kind == "name" and token.value == word
+
+    def expect_punct(self, char: str) -> _Token:
+        if self.token.kind == "punct" and self.token.value == char:
+            return self.advance()
+        raise self.error(f"expected {char!r}, found {self.describe(self.token)}")
+
+    # condition := or_expr, and nothing after it
+    def parse(self) -> Predicate:
+        if self.token.kind == "end":
+            raise self.error("empty condition")
+        predicate = self.parse_or()
+        if self.token.kind != "end":
+            if self.token.kind == "op" or (
+                self.token.kind == "name" and self.token.value in _WORD_OPERATORS
+            ):
+                raise self.error(
+                    f"unexpected {self.describe(self.token)}: comparisons cannot be chained "
+                    "or applied to a parenthesized condition; combine them with 'and'"
+                )
+            raise self.error(
+                f"expected 'and', 'or' or end of condition, found {self.describe(self.token)}"
+            )
+        return predicate
+
+    def parse_or(self) -> Predicate:
+        parts = [self.parse_and()]
+        while self.is_word("or"):
+            self.advance()
+            parts.append(self.parse_and())
+        if len(parts) == 1:
+            return parts[0]
+        alternatives = tuple(parts)
+        return lambda arguments: any(part(arguments) for part in alternatives)
+
+    def parse_and(self) -> Predicate:
+        parts = [self.parse_not()]
+        while self.is_word("and"):
+            self.advance()
+            parts.append(self.parse_not())
+        if len(parts) == 1:
+            return parts[0]
+        if len(parts) == 2:
+            first, second = parts
+            return lambda arguments: first(arguments) and second(arguments)
+        conjuncts = tuple(parts)
+        return lambda arguments: all(part(arguments) for part in conjuncts)
+
+    def parse_not(self) -> Predicate:
+        if self.is_word("not"):
+            self.advance()
+            inner = self.parse_not()
+            return lambda arguments: not inner(arguments)
+        return self.parse_primary()
+
+    def parse_primary(self) -> Predicate:
+        token = self.token
+        if token.kind == "punct" and token.value == "(":
+            self.advance()
+            inner = self.parse_or()
+            self.expect_punct(")")
+            return inner
+        if self.is_word("exists") and self.peek().kind == "punct" and self.peek().value == "(":
+            self.advance()
+            self.advance()
+            if self.token.kind != "name":
+                raise self.error("exists() takes an argument path, such as exists(order.id)")
+            get = _getter(self.parse_path())
+            self.expect_punct(")")
+            return lambda arguments: get(arguments) is not _MISSING
+        left = self.parse_operand()
+        op = self.parse_operator()
+        if op is None:
+            return self.bare(left)
+        right = self.parse_operand()
+        pattern: re.Pattern[str] | None = None
+        if op == "matches":
+            if not (isinstance(right, _Literal) and isinstance(right.value, str)):
+                raise self.error(
+                    "the right side of 'matches' must be a string literal (a regular expression)",
+                    self.tokens[self.index - 1],
+                )
+            try:
+                pattern = re.compile(right.value)
+            except re.error as exc:
+                raise ConditionSyntaxError(
+                    f"invalid regular expression for 'matches': {exc}",
+                    text=self.text,
+                    column=right.pos + 1,
+                ) from None
+        if op in _ORDER:
+            for side in (left, right):
+                if isinstance(side, _Literal) and not (
+                    _is_number(side.value) or isinstance(side.value, str)
+                ):
+                    raise ConditionSyntaxError(
+                        f"{op!r} compares numbers or strings, not {_literal_kind(side.value)}",
+                        text=self.text,
+                        column=side.pos + 1,
+                    )
+        if op in ("startswith", "endswith"):
+            for side in (left, right):
+                if isinstance(side, _Literal) and not isinstance(side.value, str):
+                    raise ConditionSyntaxError(
+                        f"{op!r} tests strings, not {_literal_kind(side.value)}",
+                        text=self.text,
+                        column=side.pos + 1,
+                    )
+        return _comparison(left, op, right, pattern)
+
+    def parse_operator(self) -> str | None:
+        token = self.token
+        if token.kind == "op":
+            self.advance()
+            return str(token.value)
+        if token.kind == "name":
+            if token.value in _WORD_OPERATORS:
+                self.advance()
+                return str(token.value)
+            if token.value == "not" and self.is_word("in", self.peek()):
+                self.advance()
+                self.advance()
+                return "not in"
+        return None
+
+    def bare(self, operand: _Operand) -> Predicate:
+        """A lone operand: a path tests truthiness, ``true``/``false`` are constants."""
+        if isinstance(operand, _Path):
+            get = _getter(operand)
+
+            def truthy(arguments: Arguments) -> bool:
+                value = get(arguments)
+                return value is not _MISSING and bool(value)
+
+            return truthy
+        if isinstance(operand.value, bool):
+            constant = operand.value
+            return lambda arguments: constant
+        written = self.text[operand.pos : self.token.pos].strip()
+        raise self.error(
+            f"expected a comparison operator after {written}, found {self.describe(self.token)}"
+        )
+
+    def parse_operand(self) -> _Operand:
+        token = self.token
+        if token.kind == "name":
+            if token.value in ("true", "false", "null"):
+                self.advance()
+                value = {"true": True, "false": False, "null": None}[token.value]
+                return _Literal(value, token.pos)
+            if token.value in _KEYWORDS:
+                raise self.error(f"expected an argument path or a value, found {token.text!r}")
+            if token.value in _PYTHON_WORDS:
+                raise self.error(f"unknown name {token.text!r}; write {_PYTHON_WORDS[token.value]}")
+            return self.parse_path()
+        if token.kind in ("number", "string") or (token.kind == "punct" and token.value == "["):
+            return _Literal(self.parse_literal(), token.pos)
+        raise self.error(f"expected an argument path or a value, found {self.describe(token)}")
+
+    def parse_path(self) -> _Path:
+        first = self.advance()
+        steps: list[str | int] = [str(first.value)]
+        while True:
+            token = self.token
+            if token.kind != "punct":
+                break
+            if token.value == ".":
+                self.advance()
+                name = self.token
+                if name.kind != "name":
+                    raise self.error(
+                        f"expected a field name after '.', found {self.describe(name)}"
+                    )
+                steps.append(str(self.advance().value))
+            elif token.value == "[":
+                self.advance()
+                index = self.token
+                if index.kind == "number" and isinstance(index.value, int):
+                    steps.append(int(index.value))
+                elif index.kind == "string":
+                    steps.append(str(index.value))
+                else:
+                    raise self.error("expected an integer index or a quoted key inside '[ ]'")
+                self.advance()
+                self.expect_punct("]")
+            else:
+                break
+        return _Path(tuple(steps), first.pos)
+
+    def parse_literal(self) -> Any:
+        token = self.advance()
+        if token.kind in ("number", "string"):
+            return token.value
+        if token.kind == "name" and token.value in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[token.value]
+        if token.kind == "punct" and token.value == "[":
+            items: list[Any] = []
+            while not (self.token.kind == "punct" and self.token.value == "]"):
+                items.append(self.parse_literal())
+                if self.token.kind == "punct" and self.token.value == ",":
+                    self.advance()
+                elif not (self.token.kind == "punct" and self.token.value == "]"):
+                    raise self.error(f"expected ',' or ']', found {self.describe(self.token)}")
+            self.advance()
+            return tuple(items)
+        raise self.error(
+            f"expected a literal value inside a list, found {self.describe(token)}", token
+        )
+
+
+def _literal_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, tuple):
+        return "a list"
+    return type(value).__name__
+
+
+class Condition:
+    """A compiled ``when`` condition: call it with a tool call's arguments to test them.
+
+    Conditions compare equal when their source text is equal.
+
+    Attributes:
+        source: The condition as written in the policy file.
+    """
+
+    __slots__ = ("_test", "source")
+
+    def __init__(self, source: str) -> None:
+        """Parse and compile ``source``.
+
+        Raises:
+            ConditionSyntaxError: The text is not a valid condition.
+        """
+        self.source = source
+        self._test: Predicate = _Parser(source).parse()
+
+    def __call__(self, arguments: Arguments) -> bool:
+        """Whether ``arguments`` satisfy the condition (never raises for any JSON-like input)."""
+        return self._test(arguments)
+
+    def __repr__(self) -> str:
+        return f"Condition({self.source!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Condition):
+            return NotImplemented
+        return self.source == other.source
+
+    def __hash__(self) -> int:
+        return hash(self.source)
+
+
+def compile_condition(source: str) -> Condition:
+    """Compile a ``when`` condition once, so each evaluation is a chain of closure calls.
+
+    Args:
+        source: The condition text, e.g. ``'amount_cents > 5000 and currency == "USD"'``.
+
+    Raises:
+        ConditionSyntaxError: The text is not a valid condition; the error carries the
+            1-based ``column`` and a caret snippet.
+    """
+    return Condition(source)

@@ -1,0 +1,126 @@
+"""``Policy``: everything that governs what a run may do, outside the model.
+
+The model proposes; these settings, evaluated deterministically before every
+tool dispatch and model call, decide. Nothing a model says can widen them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from tether.policy._budget import Budget
+from tether.policy._decision import Decision
+
+if TYPE_CHECKING:
+    from tether.policy._rules import PolicyFile
+
+    from tether.models._types import ModelClient, ModelRequest, ModelResponse, ToolCall
+
+BeforeTool = Callable[["ToolCall", dict[str, Any]], "Decision | Awaitable[Decision | None] | None"]
+AfterTool = Callable[["ToolCall", Any], Any]
+BeforeModel = Callable[["ModelRequest"], "ModelRequest | Decision | Awaitable[Any] | None"]
+AfterModel = Callable[["ModelResponse"], "ModelResponse | Awaitable[Any] | None"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoopPolicy:
+    """Loop detection.
+
+    Args:
+        max_repeated_calls: Calls of one tool with the same arguments before further
+            identical calls are refused with a ``loop_detected`` error.
+        max_repeated_replies: Identical consecutive model replies before the model is
+            told it is repeating itself.
+        escalate_after: Further repeats, after the model was told, before the run
+            is escalated to a person.
+    """
+
+    max_repeated_calls: int = 3
+    max_repeated_replies: int = 3
+    escalate_after: int = 2
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EscalationPolicy:
+    """When a run is handed to a person.
+
+    Args:
+        max_consecutive_tool_failures: Failed tool calls in a row before escalating
+            (``None``: never for this reason).
+    """
+
+    max_consecutive_tool_failures: int | None = 5
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApprovalSettings:
+    """How approval requests behave.
+
+    Args:
+        timeout_seconds: Time a person has to decide (``None``: no expiry).
+        on_expiry: What an expired request becomes: a denial, or an escalation.
+    """
+
+    timeout_seconds: float | None = None
+    on_expiry: Literal["deny", "escalate"] = "deny"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Hooks:
+    """Python hooks for what rules cannot express (sync or async callables).
+
+    ``before_tool(call, arguments)`` may return a :class:`Decision`;
+    ``after_tool(call, result)`` may return a replacement result (e.g. filtered);
+    ``before_model(request)`` may return a changed request or a deny Decision;
+    ``after_model(response)`` may return a replacement response.
+    """
+
+    before_tool: BeforeTool | None = None
+    after_tool: AfterTool | None = None
+    before_model: BeforeModel | None = None
+    after_model: AfterModel | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class Policy:
+    """The deterministic gate of an agent.
+
+    Args:
+        allow_tools: Glob patterns of the tools this agent may call (``None``: all of
+            its tools). A call outside the allowlist is denied.
+        rules: A policy file (path or loaded :class:`PolicyFile`) of rules on tool
+            names and arguments.
+        budget: Hard and soft limits (pinned in each run when it starts).
+        loops: Loop detection settings.
+        escalation: When to hand a run to a person.
+        approvals: Expiry of approval requests.
+        hooks: Python hooks.
+        degrade_model: Model to switch to once a budget's soft threshold is crossed.
+    """
+
+    allow_tools: Sequence[str] | None = None
+    rules: PolicyFile | str | Path | None = None
+    budget: Budget | None = None
+    loops: LoopPolicy = field(default_factory=LoopPolicy)
+    escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
+    hooks: Hooks = field(default_factory=Hooks)
+    degrade_model: ModelClient | str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rules, str | Path):
+            from tether.policy._rules import PolicyFile
+
+            self.rules = PolicyFile.load(self.rules)
+
+
+async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
+    """Call a sync or async hook."""
+    value = hook(*args)
+    if inspect.isawaitable(value):
+        value = await value
+    return value

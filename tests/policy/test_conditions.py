@@ -1,0 +1,350 @@
+"""The ``when`` condition language: grammar, precedence, missing paths, types and errors."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import pytest
+
+from tether.exceptions import ConfigError
+from tether.policy._conditions import Condition, ConditionSyntaxError, compile_condition
+
+ARGS: dict[str, Any] = {
+    "amount_cents": 6000,
+    "ratio": 0.25,
+    "currency": "USD",
+    "customer": {"country": "FR", "tags": ["vip", "b2b"], "name": "Ada Lovelace"},
+    "items": [{"sku": "GIFT-001", "qty": 2}, {"sku": "BOOK-9", "qty": 1}],
+    "reason": "customer mentioned legal action",
+    "urgent": True,
+    "dry_run": False,
+    "note": None,
+    "empty": "",
+    "codes": [1, 2, 3],
+    "meta": {"in": "yes", "x-trace": "abc"},
+}
+
+
+def check(source: str, arguments: dict[str, Any] | None = None) -> bool:
+    return compile_condition(source)(ARGS if arguments is None else arguments)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("amount_cents == 6000", True),
+        ("amount_cents == 6000.0", True),
+        ("amount_cents != 6000", False),
+        ("amount_cents > 5000", True),
+        ("amount_cents > 6000", False),
+        ("amount_cents >= 6000", True),
+        ("amount_cents < 6000", False),
+        ("amount_cents <= 6000", True),
+        ("ratio < 0.5", True),
+        ("ratio == 2.5e-1", True),
+        ("amount_cents > 5_000", True),
+        ("amount_cents > -1", True),
+        ('currency == "USD"', True),
+        ("currency == 'USD'", True),
+        ('currency != "EUR"', True),
+        ('currency < "ZZZ"', True),
+        ("5000 < amount_cents", True),
+    ],
+)
+def test_comparison_operators(source: str, expected: bool) -> None:
+    """``== != > >= < <=`` compare numbers (int and float alike) and strings."""
+    assert check(source) is expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('customer.country in ["US", "CA"]', False),
+        ('customer.country not in ["US", "CA"]', True),
+        ('customer.country in ["FR"]', True),
+        ("amount_cents in [100, 6000]", True),
+        ("amount_cents in [100, 6000.0]", True),
+        ("amount_cents not in [1, 2]", True),
+        ('"vip" in customer.tags', True),
+        ('"gold" in customer.tags', False),
+        ('"Ada" in customer.name', True),
+        ('"country" in customer', True),
+        ("codes == [1, 2, 3]", True),
+        ("codes == [1, 2]", False),
+        ("codes in [[1, 2, 3], [4]]", True),
+        ("amount_cents in []", False),
+        ("amount_cents not in [1, 2,]", True),
+    ],
+)
+def test_membership(source: str, expected: bool) -> None:
+    """``in``/``not in`` test list elements, substrings of a string and keys of an object."""
+    assert check(source) is expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('reason contains "legal"', True),
+        ('reason contains "Legal"', False),
+        ('customer.tags contains "b2b"', True),
+        ("codes contains 2", True),
+        ("codes contains 9", False),
+        ('customer contains "tags"', True),
+        ('items[0].sku startswith "GIFT-"', True),
+        ('items[1].sku startswith "GIFT-"', False),
+        ('customer.name endswith "Lovelace"', True),
+        ('reason matches "leg[a-z]+"', True),
+        ('reason matches "^legal"', False),
+        ('reason matches "(?i)LEGAL"', True),
+        ('items[0].sku matches "^GIFT-\\d{3}$"', True),
+    ],
+)
+def test_string_and_container_operators(source: str, expected: bool) -> None:
+    """``contains``, ``startswith``, ``endswith`` and ``matches`` (``re.search``)."""
+    assert check(source) is expected
+
+
+def test_matches_keeps_unknown_backslashes_for_regexes() -> None:
+    r"""``"\d"`` reaches the regex as ``\d``: patterns need no doubled backslashes."""
+    assert check(r'items[1].sku matches "^BOOK-\d$"')
+    assert check(r'reason matches "\bmention\w+"')
+    assert check(r'"a\"b" == text', {"text": 'a"b'})
+    assert check(r"'it\'s' == text", {"text": "it's"})
+    assert check(r'"a\\b" == text', {"text": "a\\b"})
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("customer.country == 'FR'", True),
+        ("items[0].sku == 'GIFT-001'", True),
+        ("items[1].qty == 1", True),
+        ("items[-1].qty == 1", True),
+        ('customer["country"] == "FR"', True),
+        ('meta["x-trace"] == "abc"', True),
+        ('meta.in == "yes"', True),
+        ("customer.tags[1] == 'b2b'", True),
+    ],
+)
+def test_nested_paths(source: str, expected: bool) -> None:
+    """Paths step into objects with ``.name`` or ``["key"]`` and into lists with ``[i]``."""
+    assert check(source) is expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "missing == 1",
+        "missing != 1",
+        "missing > 1",
+        "missing in [1]",
+        "missing not in [1]",
+        'missing contains "x"',
+        'missing matches "x"',
+        "customer.missing == 'x'",
+        "customer.country.deeper == 'x'",
+        "items[9].sku != 'x'",
+        "items.sku == 'x'",
+        "amount_cents[0] == 1",
+        "amount_cents == missing",
+        "missing == missing",
+        "missing",
+    ],
+)
+def test_missing_path_makes_the_comparison_false(source: str) -> None:
+    """An absent key, an index out of range or stepping into a scalar is false, never an error.
+
+    This holds for ``!=`` and ``not in`` too: absence is not a value that differs.
+    """
+    assert check(source) is False
+
+
+def test_negating_a_missing_comparison_is_true() -> None:
+    """``not`` applies after the comparison, so ``not (missing == 1)`` holds."""
+    assert check("not missing == 1") is True
+    assert check("not exists(missing) or missing != 'US'") is True
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '"abc" > 5',
+        "currency > 5",
+        'amount_cents > "5"',
+        'amount_cents == "6000"',
+        "urgent == 1",
+        "dry_run == 0",
+        "note == 0",
+        'amount_cents contains "6"',
+        "amount_cents startswith '6'",
+        "amount_cents matches '6'",
+        "5 in currency",
+        "currency in 5",
+        "customer > 1",
+        "codes < 5",
+        "5 in customer",
+    ],
+)
+def test_type_mismatch_is_false(source: str) -> None:
+    """Comparing incompatible types is false, never an exception (``true`` is not ``1``)."""
+    assert check(source) is False
+
+
+def test_type_mismatch_on_not_in_is_false_too() -> None:
+    """``not in`` against a non-container is a mismatch, not a negated membership."""
+    assert check("currency not in 5") is False
+    assert check("5 not in currency") is False
+    assert check("amount_cents not in ['6000']") is True  # a list is a list: 6000 is not in it
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("note == null", True),
+        ("urgent == true", True),
+        ("dry_run == false", True),
+        ("dry_run != true", True),
+        ("urgent", True),
+        ("dry_run", False),
+        ("note", False),
+        ("empty", False),
+        ("currency", True),
+        ("true", True),
+        ("false", False),
+        ("exists(note)", True),
+        ("exists(customer.tags)", True),
+        ("exists(items[1])", True),
+        ("exists(items[2])", False),
+        ("exists(customer.missing)", False),
+        ("not exists(missing)", True),
+    ],
+)
+def test_literals_truthiness_and_exists(source: str, expected: bool) -> None:
+    """``true``/``false``/``null``, bare paths test truthiness, ``exists`` tests presence."""
+    assert check(source) is expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # not > and > or
+        ("true or true and false", True),
+        ("(true or true) and false", False),
+        ("not false and false", False),
+        ("not (false and false)", True),
+        ("not true or true", True),
+        ("not (true or true)", False),
+        ("false and true or true", True),
+        ("false and (true or true)", False),
+        ("not not urgent", True),
+        ("not amount_cents > 5000", False),
+        ("amount_cents > 5000 and currency == 'USD' and not dry_run", True),
+        ("amount_cents > 9000 or customer.country == 'FR'", True),
+        ("(((amount_cents > 5000)))", True),
+    ],
+)
+def test_boolean_operators_and_precedence(source: str, expected: bool) -> None:
+    """``not`` binds tighter than ``and``, which binds tighter than ``or``; parentheses group."""
+    assert check(source) is expected
+
+
+def test_same_operand_on_both_sides_compares_two_paths() -> None:
+    """Both sides of a comparison may be argument paths."""
+    arguments = {"refund": 500, "order": {"total": 400}}
+    assert check("refund > order.total", arguments) is True
+    assert check("order.total >= refund", arguments) is False
+
+
+def test_condition_is_reusable_and_compares_by_source() -> None:
+    """A compiled condition is a value: equal when the source is, usable many times."""
+    first = compile_condition("amount_cents > 5000")
+    assert first == Condition("amount_cents > 5000")
+    assert hash(first) == hash(Condition("amount_cents > 5000"))
+    assert first != compile_condition("amount_cents > 1")
+    assert [first({"amount_cents": n}) for n in (1, 6000, 1)] == [False, True, False]
+    assert "amount_cents > 5000" in repr(first)
+
+
+def test_evaluation_accepts_any_mapping_and_never_raises_on_odd_values() -> None:
+    """Arguments can be any mapping; values of foreign types simply do not match."""
+
+    class Weird:
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("boom")
+
+        __hash__ = object.__hash__
+
+    assert check("x == [1]", {"x": Weird()}) is False
+    assert check("x in [1, 'a']", {"x": object()}) is False
+    assert check("x == y", {"x": Weird(), "y": Weird()}) is False
+
+
+@pytest.mark.parametrize(
+    ("source", "column", "fragment"),
+    [
+        ("amount_cents >", 15, "expected an argument path or a value"),
+        ("amount_cents = 5", 14, "compare with '=='"),
+        ("amount_cents > 5 && x", 18, "combine with 'and'"),
+        ("a || b", 3, "combine with 'or'"),
+        ("!a", 1, "negate with 'not'"),
+        ("(a > 1", 7, "expected ')'"),
+        ("a > 1)", 6, "expected 'and', 'or' or end of condition"),
+        ("1 < a < 5", 7, "cannot be chained"),
+        ("a b", 3, "expected 'and', 'or' or end of condition"),
+        ('a == "open', 6, "unterminated string"),
+        ("", 1, "empty condition"),
+        ("   ", 4, "empty condition"),
+        ("a matches b", 11, "must be a string literal"),
+        ('a matches "("', 11, "invalid regular expression"),
+        ("a > null", 5, "compares numbers or strings"),
+        ("a <= [1]", 6, "compares numbers or strings"),
+        ("a startswith 5", 14, "tests strings"),
+        ("a == True", 6, "write true"),
+        ("a == None", 6, "write null"),
+        ("5", 2, "expected a comparison operator after 5"),
+        ('"x"', 4, "expected a comparison operator"),
+        ("a.", 3, "expected a field name after '.'"),
+        ("a[x]", 3, "integer index or a quoted key"),
+        ("[1, 2", 6, "expected ',' or ']'"),
+        ("[1, a] contains 1", 5, "expected a literal value inside a list"),
+        ("exists(5)", 8, "exists() takes an argument path"),
+        ("exists(a", 9, "expected ')'"),
+        ("and", 1, "expected an argument path or a value, found 'and'"),
+        ("a == 1.2.3", 6, "malformed number"),
+        ("a == 12abc", 6, "malformed number"),
+        ("a == @", 6, "unexpected character '@'"),
+        ("a > 1 or", 9, "expected an argument path or a value"),
+    ],
+)
+def test_parse_errors_point_at_the_column(source: str, column: int, fragment: str) -> None:
+    """A malformed condition raises with the 1-based column and a caret under it."""
+    with pytest.raises(ConditionSyntaxError) as info:
+        compile_condition(source)
+    err = info.value
+    assert err.column == column, str(err)
+    assert fragment in err.problem
+    assert f"at column {column}" in str(err)
+    text_line, caret_line = err.snippet.splitlines()
+    assert caret_line.index("^") - 4 == column - 1
+    assert text_line.strip() == source.strip()
+    assert isinstance(err, ConfigError)
+
+
+def test_caret_lines_up_in_a_multiline_condition() -> None:
+    """Newlines are flattened in the snippet so the caret still sits under the column."""
+    with pytest.raises(ConditionSyntaxError) as info:
+        compile_condition("a > 1\nand b ==")
+    err = info.value
+    text_line, caret_line = err.snippet.splitlines()
+    assert text_line == "    a > 1 and b =="
+    assert caret_line == "    " + " " * 14 + "^"
+
+
+def test_syntax_error_round_trips_through_pickle() -> None:
+    """Errors cross process boundaries with their structured fields intact."""
+    with pytest.raises(ConditionSyntaxError) as info:
+        compile_condition("a ==")
+    clone = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(clone, ConditionSyntaxError)
+    assert (clone.column, clone.text, str(clone)) == (5, "a ==", str(info.value))

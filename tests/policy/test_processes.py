@@ -1,0 +1,86 @@
+"""Policy across processes: durable approvals and a store-wide kill switch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tether import Runtime
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _policy_worker import make_agent  # noqa: E402
+
+WORKER = Path(__file__).with_name("_policy_worker.py")
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
+async def test_approval_wait_survives_process_exit_and_is_approved_elsewhere(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run parks for approval, its process exits, another process approves: it completes."""
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv("TETHER_TEST_LEDGER", str(ledger))
+    done = subprocess.run(
+        [sys.executable, str(WORKER), "start", store_url, str(ledger), "9000"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+        check=True,
+    )
+    started = json.loads(done.stdout.strip().splitlines()[-1])
+    assert started["status"] == "waiting"
+    assert not ledger.exists()  # nothing ran without approval
+
+    async with Runtime(store_url, agents=[make_agent()]) as rt:
+        run = rt.get(started["run_id"])
+        (pending,) = await run.pending_approvals()
+        assert pending.arguments == {"order_id": "1234", "amount_cents": 9000}
+        await rt.approve(run.run_id, pending.call_id, by="manager@example.com")
+        result = await run.result(timeout=30)
+    assert result.status == "completed"
+    assert ledger.read_text().splitlines() == ["1234 9000"]
+
+
+async def test_killswitch_set_in_one_process_denies_writes_in_another(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kill switch lives in the store: a running process sees it at its next write."""
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv("TETHER_TEST_LEDGER", str(ledger))
+    go = tmp_path / "go"
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "write", store_url, str(ledger), str(go)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        async with Runtime(store_url, recover=False) as rt:
+            await rt.set_killswitch(True, by="oncall")
+        go.touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report == {"completed": [], "failed": ["denied"], "sources": ["killswitch"]}, err
+    assert not ledger.exists()
+
+    async with Runtime(store_url, agents=[make_agent()]) as rt:
+        await rt.set_killswitch(False)
+        result = await (await rt.start(make_agent(), "refund 100")).result()
+    assert result.status == "completed"
+    assert ledger.read_text().splitlines() == ["1234 100"]
