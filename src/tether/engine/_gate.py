@@ -213,7 +213,8 @@ async def admit_tool_call(
             raise GateFailure(budget_failure(exc)) from None
 
     decision = await decide(ctx, call, contract, killswitch)
-    if decision.action != "allow" or decision.rule is not None:
+    already_asked = decision.action == "require_approval" and call.id in state.approvals
+    if (decision.action != "allow" or decision.rule is not None) and not already_asked:
         ctx.record(
             PolicyDecided(
                 call_id=call.id,

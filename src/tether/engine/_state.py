@@ -255,6 +255,8 @@ def apply(state: RunState, rec: RunEvent) -> None:
             state.messages.append(Message(role="user", content=tool_message_content(ev.payload)))
         elif ev.name == "resolve_write" and isinstance(ev.payload, dict):
             state.write_resolutions[str(ev.payload.get("call_id"))] = ev.payload
+        elif ev.name == "agent_version_accepted" and isinstance(ev.payload, dict):
+            state.agent_version = str(ev.payload.get("accepted", state.agent_version))
     elif isinstance(ev, ModelRejected):
         hint = f" {ev.hint}" if ev.hint else ""
         state.messages.append(

@@ -121,6 +121,7 @@ class Runtime:
         self._drivers: dict[str, RunDriver] = {}
         self._subscribers: dict[str, list[tuple[asyncio.Queue[Any], bool]]] = {}
         self._known_prefixes: set[str] = set()
+        self._crashed: dict[str, BaseException] = {}
         self._background: list[asyncio.Task[None]] = []
         self._pricing = pricing if pricing is not None else DEFAULT_PRICING
         self._open = False
@@ -253,8 +254,12 @@ class Runtime:
                 run_id=run_id,
             )
         await self._lease(run_id)
-        state = await self.load_state(run_id)
-        driver = self._driver_for(state, agent, accept_new_version)
+        try:
+            state = await self.load_state(run_id)
+            driver = self._driver_for(state, agent, accept_new_version)
+        except BaseException:
+            await self.store.release_lease(run_id, self.owner)
+            raise
         self._launch(driver.agent, state, driver)
         return RunHandle(self, run_id)
 
@@ -535,15 +540,23 @@ class Runtime:
     def _launch(self, agent: Agent, state: RunState, driver: RunDriver | None = None) -> None:
         if driver is None:
             driver = self._driver_for(state, agent, None)
+        self._crashed.pop(state.run_id, None)
         self._drivers[state.run_id] = driver
-        self._tasks[state.run_id] = asyncio.create_task(
-            self._drive(driver), name=f"tether-run-{state.run_id}"
-        )
+        task = asyncio.create_task(self._drive(driver), name=f"tether-run-{state.run_id}")
+        # The failure is kept in _crashed for result(); retrieve it so asyncio does not warn.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._tasks[state.run_id] = task
 
     async def _drive(self, driver: RunDriver) -> RunState:
         run_id = driver.state.run_id
         try:
             return await driver.drive()
+        except Exception as exc:
+            # Keep it for result()/events(): the run stays `running` in the store and
+            # another process (or a restart) will resume it from the log.
+            self._crashed[run_id] = exc
+            log.error("driving run %s failed: %s", run_id, exc, exc_info=exc)
+            raise
         finally:
             self._tasks.pop(run_id, None)
             self._drivers.pop(run_id, None)
@@ -673,6 +686,9 @@ class RunHandle:
             else:
                 while True:
                     record = await self.runtime._record(self.run_id)
+                    crashed = self.runtime._crashed.get(self.run_id)
+                    if crashed is not None:
+                        raise crashed
                     task = self.runtime._tasks.get(self.run_id)
                     if task is not None:
                         state = await asyncio.shield(task)
@@ -738,6 +754,9 @@ class RunHandle:
                     yield rec
                     last = rec.seq
                 record = await rt._record(self.run_id)
+                crashed = rt._crashed.get(self.run_id)
+                if crashed is not None:
+                    raise crashed
                 if (
                     self.run_id not in rt._tasks
                     and record.status in _STOPPED

@@ -1,0 +1,467 @@
+"""The ``tether`` command: run agents and watch them stream, list, inspect, resume and signal runs.
+
+Commands: ``run`` (start and stream), ``runs`` (list), ``show`` (timeline),
+``resume`` (continue a run whose process died), ``signal`` (deliver a signal and
+stream the continuation), ``approve`` / ``deny`` (decide a tool call waiting for
+approval). Implementation lives in ``tether._cli``: agent loading, rendering and
+the shared session.
+
+Exit codes, the same for every command:
+
+====  ==============================================================================
+0     the run completed (or a read-only command succeeded)
+1     the run failed or was cancelled
+2     usage error: bad arguments, an agent reference or run id that does not exist, a
+      run that cannot be resumed or signalled as asked (the message says what to do)
+3     the run is parked for a person: waiting for a signal or an approval, or escalated
+      (the output prints the command that continues it)
+130   interrupted (Ctrl-C); the run is left ``running`` and ``tether resume`` continues it
+====  ==============================================================================
+
+Every command reads ``--store URL``, else ``$TETHER_STORE``, else
+``sqlite:///.tether/tether.db`` in the working directory.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from typing import Annotated, Any, get_args
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from tether import Runtime, __version__
+from tether._cli._format import STATUS_STYLE, event_json, format_when, summary_line
+from tether._cli._next import parked_hint
+from tether._cli._render import EventPrinter
+from tether._cli._session import (
+    EXIT_COMPLETED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    EXIT_WAITING,
+    RunView,
+    Session,
+    check_agent,
+    check_version,
+    exit_code,
+    follow,
+    load_log,
+)
+from tether.engine import TERMINAL, RunStatus, fold
+
+__all__ = [
+    "EXIT_COMPLETED",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "EXIT_WAITING",
+    "app",
+    "main",
+]
+
+app = typer.Typer(
+    name="tether",
+    help="Run LLM agents as durable, resumable runs; stream, inspect, resume and signal them.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals of a crashed frame can hold prompts and credentials: never print them.
+    pretty_exceptions_show_locals=False,
+)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="Store URL. Default: $TETHER_STORE, else sqlite:///.tether/tether.db.",
+        show_default=False,
+    ),
+]
+AgentRef = Annotated[
+    str,
+    typer.Argument(
+        metavar="MODULE_OR_FILE:AGENT",
+        help="path/to/file.py:name or package.module:name (an Agent or a function returning one).",
+        show_default=False,
+    ),
+]
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", metavar="WHO", help="Who decides (recorded). Default: your user name."),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print events as JSON lines instead.")]
+AcceptFlag = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new-version",
+        help="Continue under a changed agent definition (the switch is recorded in the log).",
+    ),
+]
+
+
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+"""Statuses ``tether runs --status`` accepts: whatever the engine's lifecycle defines."""
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tether {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Run LLM agents as durable, resumable runs; stream, inspect, resume and signal them."""
+
+
+@app.command()
+def run(
+    agent_ref: AgentRef,
+    task: Annotated[
+        str, typer.Argument(metavar="TASK", help="The run's input: what the agent should do.")
+    ],
+    store: StoreOption = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Tenant the run belongs to.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a run of an agent and stream it until it completes, fails or waits."""
+    session = Session(store, agent_ref=agent_ref)
+    agent = session.load(agent_ref)
+    view = RunView(session, as_json=as_json)
+
+    async def main() -> int:
+        async with session.runtime(agent) as rt:
+            handle = await rt.start(agent, task, tenant=tenant)
+            session.run_id = handle.run_id
+            view.printer.expect_step(0)
+            return await follow(handle, view, after_seq=0)
+
+    session.execute(main())
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to continue.")],
+    agent_ref: AgentRef,
+    accept_new_version: AcceptFlag = False,
+    store: StoreOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Continue a run left running (its process died) and stream it like `run`."""
+    session = Session(store, agent_ref=agent_ref)
+    agent = session.load(agent_ref)
+    view = RunView(session, as_json=as_json)
+
+    async def main() -> int:
+        async with session.runtime(agent, accept_new_version=accept_new_version) as rt:
+            state = await rt.load_state(run_id)
+            check_agent(state, agent, agent_ref)
+            session.run_id = run_id
+            if state.status not in TERMINAL and state.status not in ("pending", "running"):
+                reason = f" ({state.wait_reason})" if state.wait_reason else ""
+                session.fail(
+                    f"run {run_id} is {state.status}{reason}, not left running, so there is "
+                    "nothing to resume",
+                    parked_hint(run_id, state.status, state.wait_details, session.next_steps),
+                )
+            handle = rt.get(run_id)
+            if state.status in TERMINAL:
+                view.note(Text(f"run {run_id} already {state.status}; nothing to resume"))
+                final, log = await load_log(handle)
+                view.summary(final, log)
+                return exit_code(final)
+            check_version(state, agent, agent_ref, accept_new_version=accept_new_version)
+            handle = await rt.resume(run_id, agent=agent, accept_new_version=accept_new_version)
+            # No await between resume() and follow(): the stream subscribes before the driver runs.
+            view.note(
+                Text(
+                    f"resuming run {run_id} (agent {state.agent}) at step {state.step}, "
+                    f"after event {state.last_seq}",
+                    style="bold",
+                )
+            )
+            view.printer.expect_step(state.step)
+            return await follow(handle, view, after_seq=state.last_seq)
+
+    session.execute(main())
+
+
+@app.command()
+def signal(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to signal.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Signal name, e.g. resolve_write, input, cancel.")
+    ],
+    agent_ref: AgentRef,
+    payload: Annotated[
+        str | None, typer.Option("--payload", metavar="JSON", help="Signal payload as JSON.")
+    ] = None,
+    by: ByOption = None,
+    accept_new_version: AcceptFlag = False,
+    store: StoreOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deliver a signal to a run (e.g. resolve_write) and stream what it does next."""
+    session = Session(store, agent_ref=agent_ref)
+    value = _json_option(session, "--payload", payload)
+    agent = session.load(agent_ref)
+    view = RunView(session, as_json=as_json)
+
+    async def main() -> int:
+        async with session.runtime(agent, accept_new_version=accept_new_version) as rt:
+            state = await rt.load_state(run_id)
+            check_agent(state, agent, agent_ref)
+            if name != "cancel" and state.status not in TERMINAL:
+                # Cancelling needs no matching code; the runtime cancels under any version.
+                check_version(state, agent, agent_ref, accept_new_version=accept_new_version)
+            session.run_id = run_id
+            handle = await rt.signal(run_id, name, value, by=_who(by))
+            # No await between signal() and follow(): the stream subscribes before the driver runs.
+            view.note(Text(f"signal {name!r} → run {run_id}", style="bold"))
+            view.printer.expect_step(state.step)
+            return await follow(handle, view, after_seq=state.last_seq)
+
+    session.execute(main())
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run waiting for approval.")],
+    call_id: Annotated[str, typer.Argument(metavar="CALL_ID", help="The tool call to approve.")],
+    agent_ref: AgentRef,
+    arguments: Annotated[
+        str | None,
+        typer.Option(
+            "--arguments", metavar="JSON", help="Approve with these arguments instead (JSON)."
+        ),
+    ] = None,
+    by: ByOption = None,
+    store: StoreOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve a tool call the run is waiting on, and stream the run as it continues."""
+    session = Session(store, agent_ref=agent_ref)
+    changed = _json_option(session, "--arguments", arguments)
+    if changed is not None and not isinstance(changed, dict):
+        session.fail("--arguments must be a JSON object of the tool's arguments")
+    _decide(session, run_id, call_id, approved=True, by=by, arguments=changed, as_json=as_json)
+
+
+@app.command()
+def deny(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run waiting for approval.")],
+    call_id: Annotated[str, typer.Argument(metavar="CALL_ID", help="The tool call to deny.")],
+    agent_ref: AgentRef,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why; the model is told.", show_default=False)
+    ],
+    by: ByOption = None,
+    store: StoreOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deny a tool call the run is waiting on; the model hears why and the run continues."""
+    session = Session(store, agent_ref=agent_ref)
+    _decide(session, run_id, call_id, approved=False, by=by, reason=reason, as_json=as_json)
+
+
+def _decide(
+    session: Session,
+    run_id: str,
+    call_id: str,
+    *,
+    approved: bool,
+    by: str | None,
+    as_json: bool,
+    arguments: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    """Record an approval decision and follow the run if it resumes."""
+    agent_ref = session.next_steps.agent_ref
+    agent = session.load(agent_ref)
+    view = RunView(session, as_json=as_json)
+    who = _who(by)
+
+    async def main() -> int:
+        async with session.runtime(agent) as rt:
+            state = await rt.load_state(run_id)
+            check_agent(state, agent, agent_ref)
+            check_version(state, agent, agent_ref, accept_new_version=False)
+            session.run_id = run_id
+            if approved:
+                handle = await rt.approve(run_id, call_id, by=who, arguments=arguments)
+            else:
+                handle = await rt.deny(run_id, call_id, by=who, reason=reason or "")
+            # No await between the decision and follow(): the stream subscribes first.
+            verdict = "approved" if approved else "denied"
+            view.note(Text(f"{call_id} {verdict} by {who} → run {run_id}", style="bold"))
+            view.printer.expect_step(state.step)
+            return await follow(handle, view, after_seq=state.last_seq)
+
+    session.execute(main())
+
+
+def _who(by: str | None) -> str:
+    """Who acts, for the audit trail: ``--by``, else the local user name."""
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment (containers, CI)
+        return "cli"
+
+
+def _json_option(session: Session, flag: str, raw: str | None) -> Any:
+    """Parse a JSON option, or exit with a usage error showing how to quote it."""
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        session.fail(
+            f"{flag} is not valid JSON ({exc.msg} at character {exc.pos})",
+            f'quote it for your shell, e.g. {flag} \'{{"call_id": "call_0_0", '
+            f'"action": "completed"}}\'',
+        )
+
+
+@app.command()
+def runs(
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help=f"Only runs with this status (repeatable): {', '.join(RUN_STATUSES)}.",
+            show_default=False,
+        ),
+    ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Only runs of this agent.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 50,
+    store: StoreOption = None,
+) -> None:
+    """List runs, newest first: id, agent, status, reason, times and last event."""
+    session = Session(store)
+    unknown = [s for s in status or [] if s not in RUN_STATUSES]
+    if unknown:
+        session.fail(
+            f"unknown status {', '.join(map(repr, unknown))}",
+            f"use one of: {', '.join(RUN_STATUSES)}",
+        )
+    source = session.read_only_store()
+    if source is None:
+        session.out.print(
+            Text(f"no store at {session.store_url} yet, so no runs. ", style="yellow")
+            + Text(
+                'Start one with `tether run FILE.py:AGENT "task"`, or point --store '
+                "(or $TETHER_STORE) at an existing store."
+            )
+        )
+        raise typer.Exit(EXIT_COMPLETED)
+
+    async def main() -> int:
+        async with Runtime(source, recover=False) as rt:
+            records = await rt.list_runs(statuses=status or None, agent=agent, limit=limit)
+        if not records:
+            filters = " matching these filters" if status or agent else ""
+            session.out.print(
+                Text(f"no runs{filters} in {session.store_url}. ", style="yellow")
+                + Text('Start one with `tether run FILE.py:AGENT "task"`.')
+            )
+            return EXIT_COMPLETED
+        table = Table(
+            title=f"runs in {session.store_url}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        # Ids and statuses never shrink (people copy ids, scripts grep them); the rest wraps.
+        id_width = max(len(rec.run_id) for rec in records)
+        table.add_column("run id", no_wrap=True, min_width=id_width, style="cyan")
+        table.add_column("agent", overflow="fold")
+        table.add_column("status", no_wrap=True, min_width=9)
+        table.add_column("reason", overflow="fold")
+        table.add_column("created", no_wrap=True)
+        table.add_column("updated", no_wrap=True)
+        table.add_column("last seq", justify="right")
+        now = time.time()
+        for rec in records:
+            table.add_row(
+                rec.run_id,
+                rec.agent,
+                Text(rec.status, style=STATUS_STYLE.get(rec.status, "")),
+                rec.reason or "",
+                format_when(rec.created_at, now),
+                format_when(rec.updated_at, now),
+                str(rec.last_seq),
+            )
+        session.out.print(table, soft_wrap=False)
+        return EXIT_COMPLETED
+
+    session.execute(main())
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to show.")],
+    store: StoreOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the stored events as JSON lines.")
+    ] = False,
+) -> None:
+    """Print a run's timeline: every step's model calls, tool calls, errors and totals."""
+    session = Session(store)
+    source = session.read_only_store()
+    if source is None:
+        session.fail(
+            f"no run {run_id!r}: there is no store at {session.store_url}",
+            "pass --store URL or set $TETHER_STORE to the store the run was started with",
+        )
+
+    async def main() -> int:
+        async with Runtime(source, recover=False) as rt:
+            log = [rec async for rec in rt.get(run_id).events(follow=False)]
+        if as_json:
+            for rec in log:
+                typer.echo(event_json(rec))
+            return EXIT_COMPLETED
+        state = fold(run_id, log)
+        printer = EventPrinter(session.out, detail=True, next_steps=session.next_steps)
+        for rec in log:
+            printer.event(rec)
+        session.out.print(Text("totals ", style="bold") + summary_line(state, log))
+        if state.status in ("running", "pending"):
+            session.out.print(
+                Text(
+                    f"run {run_id} is {state.status}: if the process driving it died, "
+                    "continue it with ",
+                    style="yellow",
+                )
+                + Text(session.next_steps.resume_command(run_id), style="bold")
+            )
+        return EXIT_COMPLETED
+
+    session.execute(main())
+
+
+def main() -> None:
+    """Entry point of the ``tether`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
