@@ -197,11 +197,11 @@ async def follow(handle: RunHandle, view: RunView, *, after_seq: int) -> int:
         if not crashed:
             raise
         me.uncancel()
-    except TetherError as exc:
+    except TetherError as failure:
         # The runtime re-raises a driver's failure from events(): report it like the watchdog.
-        if handle.runtime._crashed.get(handle.run_id) is not exc:
+        if handle.runtime._crashed.get(handle.run_id) is not failure:
             raise
-        crashed.append(exc)
+        crashed.append(failure)
     finally:
         watchdog.cancel()
         with contextlib.suppress(asyncio.CancelledError):

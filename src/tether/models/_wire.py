@@ -4,6 +4,10 @@ Adapters read SDK replies as plain JSON-shaped dicts (what the provider's
 documentation describes) rather than through each SDK version's typed models,
 so new fields, renamed classes or pydantic serialisation quirks in a newer SDK
 do not break parsing.
+
+Tool results are sent as delimited untrusted data (:func:`tool_result_text`), and a
+request that offers tools gets a notice saying so at the end of its system prompt
+(:func:`system_text`); see ``tether.context._untrusted``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether.models._types import ToolCall
+from tether.context._untrusted import render_tool_output, with_untrusted_notice
+from tether.models._types import Message, ToolCall
 
 EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -64,3 +69,19 @@ def arguments_for_history(call: ToolCall) -> dict[str, Any]:
 def settings_extras(extra: dict[str, Any] | None) -> dict[str, Any]:
     """Provider-specific settings (``ModelSettings`` extras) to send as ``extra_body``."""
     return {k: v for k, v in (extra or {}).items() if v is not None}
+
+
+def tool_result_text(message: Message) -> str:
+    """The content of a tool-role message as sent to a provider: delimited untrusted data.
+
+    ``<tool_output tool="name" trust="untrusted">...</tool_output>``, with any delimiter
+    inside the result neutralised so the result cannot close the wrapper early.
+    """
+    return render_tool_output(message.name, message.content or "")
+
+
+def system_text(instructions: str, *, tools: bool) -> str:
+    """The system prompt to send: the instructions, plus the untrusted-data notice when
+    the request offers tools (the notice depends only on that, so the prefix stays stable).
+    """
+    return with_untrusted_notice(instructions) if tools else instructions

@@ -276,14 +276,16 @@ class Redactor:
         spellings = _spellings(self.field_names)
         self._spellings = spellings
         self._key_cache: dict[str, bool] = {}
-        self._key_gate: re.Pattern[bytes] | None = None
+        self._key_search: Callable[[bytes], re.Match[bytes] | None] | None = None
         self._field_patterns: tuple[re.Pattern[str], ...] = ()
         if spellings:
             # Matched on the reversed, folded bytes so the regex can start at the literal
             # ':' that ends every key: the rare anchor makes a clean event cheap to pass.
-            # The alternatives form a trie so a key is rejected after a character or two.
-            trie = _trie_regex([s[::-1] for s in spellings])
-            self._key_gate = re.compile(f":[\"']\\\\?{trie}".encode())
+            # A trie of quote, optional escape and key, so most keys fail on a character or two.
+            trie = _trie_regex(
+                q + e + s[::-1] for s in spellings for q in ('"', "'") for e in ("", "\\")
+            )
+            self._key_search = re.compile(f":{trie}".encode()).search
             alts = "|".join(re.escape(s).replace("_", "[-_]") for s in spellings)
             self._field_patterns = (
                 re.compile(
@@ -297,17 +299,19 @@ class Redactor:
                     re.IGNORECASE,
                 ),
             )
-        self._run_gated = tuple(p for p in self.patterns if p.long_token)
-        hinted: dict[bytes, list[SecretPattern]] = {}
+        # What scan() confirms, grouped by the cheap gate that must pass first.
+        self._run_gated = tuple(p.found for p in self.patterns if p.long_token)
+        hinted: dict[bytes, list[Callable[[str], bool]]] = {}
         for p in self.patterns:
             if p.hint is not None and not p.long_token:
-                hint = p.hint.encode().translate(_FOLD_TABLE)
-                hinted.setdefault(hint, []).append(p)
-        self._eq_hint = b"=".translate(_FOLD_TABLE)
+                hinted.setdefault(p.hint.encode().translate(_FOLD_TABLE), []).append(p.found)
         if self._field_patterns:
-            hinted.setdefault(self._eq_hint, [])  # name=value; quoted keys go by _key_gate
-        self._hinted = tuple((h, tuple(ps)) for h, ps in hinted.items())
-        self._ungated = tuple(p for p in self.patterns if p.hint is None and not p.long_token)
+            # name=value in text; quoted keys are caught by the key search already.
+            hinted.setdefault(b"=".translate(_FOLD_TABLE), []).append(
+                _searcher(self._field_patterns[1])
+            )
+        self._hinted = tuple((h, tuple(checks)) for h, checks in hinted.items())
+        self._ungated = tuple(p.found for p in self.patterns if p.hint is None and not p.long_token)
 
     # -- checks --------------------------------------------------------------------------
 
@@ -322,27 +326,29 @@ class Redactor:
         """
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
         folded = raw.translate(_FOLD_TABLE)
-        if self._key_gate is not None and self._key_gate.search(folded[::-1]) is not None:
+        # Keys end with '":'; reversed, that literal ':' lets the regex skip ahead in C.
+        key_search = self._key_search
+        if key_search is not None and key_search(folded[::-1]) is not None:
             return True
         text: str | None = None
         if self._run_gated and _RUN_NEEDLE in raw.translate(_RUN_TABLE):
             text = raw.decode("utf-8", "replace")
-            for pattern in self._run_gated:
-                if pattern.found(text):
+            for check in self._run_gated:
+                if check(text):
                     return True
-        for hint, patterns in self._hinted:
+        for hint, checks in self._hinted:
             if hint in folded:
                 if text is None:
                     text = raw.decode("utf-8", "replace")
-                if hint == self._eq_hint and any(p.search(text) for p in self._field_patterns):
-                    return True
-                if any(p.found(text) for p in patterns):
-                    return True
+                for check in checks:
+                    if check(text):
+                        return True
         if self._ungated:
             if text is None:
                 text = raw.decode("utf-8", "replace")
-            if any(p.found(text) for p in self._ungated):
-                return True
+            for check in self._ungated:
+                if check(text):
+                    return True
         if self._values_source is not None:
             for needle in self._values().needles:
                 if needle in raw:
@@ -539,6 +545,11 @@ def _trie_regex(words: Iterable[str]) -> str:
         return body
 
     return f"(?:{emit(trie)})"
+
+
+def _searcher(regex: re.Pattern[str]) -> Callable[[str], bool]:
+    """``regex`` as a predicate: does the text contain a match."""
+    return lambda text: regex.search(text) is not None
 
 
 def _as_pattern(pattern: SecretPattern | re.Pattern[str] | str, index: int) -> SecretPattern:
