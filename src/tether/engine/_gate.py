@@ -183,7 +183,8 @@ async def admit_tool_call(
     state = ctx.state
     policy = ctx.agent.policy
     loops = policy.loops
-    repeats = state.signature_counts.get(call_signature(call.name, call.arguments), 0)
+    signature = state.call_signatures.get(call.id) or call_signature(call.name, call.arguments)
+    repeats = state.signature_counts.get(signature, 0)
     if repeats >= loops.max_repeated_calls:
         if repeats >= loops.max_repeated_calls + loops.escalate_after:
             raise EscalationRequested(
