@@ -15,6 +15,9 @@ PACKAGES = [
     "tether.testing",
     "tether.tools",
     "tether.models",
+    "tether.observe",
+    "tether.policy",
+    "tether.context",
 ]
 
 

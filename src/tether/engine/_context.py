@@ -31,10 +31,11 @@ from tether.engine._gate import (
     gate_model_call,
     note_use,
 )
-from tether.engine._machine import Wait
+from tether.engine._machine import Escalate, Wait
 from tether.exceptions import ModelError
 from tether.models._router import Router
 from tether.models._types import ModelClient, ModelRequest, ModelResponse, StepKind, ToolCall
+from tether.policy._injection import flag_injection
 from tether.policy._policy import call_hook
 from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
 
@@ -335,9 +336,24 @@ class StepContext:
             for (position, index, call), outcome in zip(pending, outcomes, strict=True):
                 decided[position] = (index, call, outcome)
         # Results join the log (and the conversation) in the order the model asked for them.
+        policy = self.agent.policy
+        flagged = False
         for position in sorted(decided):
             index, call, outcome = decided[position]
-            results[position] = self._tool_result(index, call, outcome)
+            result = results[position] = self._tool_result(index, call, outcome)
+            if isinstance(result, ToolCompleted) and policy.injection is not None:
+                flag = flag_injection(policy.injection, call.id, call.name, result.result)
+                if flag is not None:
+                    self.record(flag)
+                    flagged = True
+        if flagged and policy.escalate_on_injection:
+            raise EscalationRequested(
+                Escalate(
+                    "a tool output contains text that tries to instruct the agent",
+                    source="injection",
+                    suggested_next_step="read the flagged tool output; resume if it is harmless",
+                )
+            )
         if awaiting:
             raise WaitRequested(
                 Wait(
@@ -364,14 +380,15 @@ class StepContext:
                 if broker is None:
                     raise LookupError("no secrets broker is configured on the runtime")
                 secrets = await broker.aresolve(contract.credentials, tool=call.name)
-            except Exception as exc:
+            except Exception:
                 return _outcome(
                     call,
                     error=ToolError(
                         error_code="missing_credential",
                         message=f"{call.name} cannot run: a credential it needs is unavailable",
                         hint="Tell the user this action is unavailable right now.",
-                        details={"credentials": list(contract.credentials), "why": str(exc)},
+                        # Names only: the model needs no file paths or variable names.
+                        details={"credentials": list(contract.credentials)},
                     ),
                 )
         ctx = ToolContext(

@@ -9,21 +9,28 @@ Three kinds of secret are recognised:
   kept (``"auth": true`` reveals nothing). In free text the same names are recognised as
   ``name=value`` (env files, query strings, flags) and as quoted keys (``"name": value``,
   JSON or a Python dict inside a string).
-* **Credential-shaped strings**: see :data:`DEFAULT_PATTERNS`. Long tokens are judged
-  by shape: a run of 40 or more base64/base64url characters is a secret when it has a
-  digit and a letter and is either one unbroken alphanumeric word (hex digests, base32
-  and base62 keys) or mixes upper case, lower case and digits (base64). So **hex of 40+
-  characters is treated as a secret** (a sha1 such as a git commit id, a sha256): Tether's
-  own hashes in events are 16 hex characters and unaffected. UUIDs (36 characters),
-  snake_case identifiers, ordinary words, numbers and absolute paths are left alone. A
-  base64 blob such as an inline image is indistinguishable from a key and is redacted.
+* **Credential-shaped strings**: see :data:`DEFAULT_PATTERNS` (OpenAI/Anthropic, Stripe,
+  Slack, GitHub and AWS keys, ``Bearer`` tokens, JWTs, PEM private keys, passwords in
+  URLs, long random tokens). Every one of them contains 20 unbroken token characters,
+  which is what makes the scan cheap; a ``Bearer`` token shorter than that in free text
+  is left alone (under an ``Authorization`` key it is redacted as a field).
+  Long tokens are judged by shape: a run of 40 or more base64/base64url characters is a
+  secret when it has a digit and a letter and is either one unbroken alphanumeric word
+  (hex digests, base32 and base62 keys) or mixes upper case, lower case and digits
+  (base64). So **hex of 40+ characters is treated as a secret** (a sha1 such as a git
+  commit id, a sha256): Tether's own hashes in events are 16 hex characters and
+  unaffected. UUIDs (36 characters), snake_case identifiers, ordinary words, numbers and
+  absolute paths are left alone. A base64 blob such as an inline image is
+  indistinguishable from a key and is redacted.
 * **Exact values** the secrets broker handed out (``values_source``), even when they look
   like nothing in particular (``hunter2hunter2``), longest first.
 
-:meth:`Redactor.scan` is the gate on the hot path of every persisted event: one
-lower-casing pass, a reversed-text regex for sensitive keys, one pass for long tokens and
-a few byte searches, so a clean event costs a few microseconds and is passed through
-untouched by :meth:`Redactor.redact_json`.
+:meth:`Redactor.scan` is the gate on the hot path of every persisted event. On clean data
+it is a few single passes in C and no decoding: fold ASCII case, search the reversed text
+for ``<sensitive key>":`` anchored on the rare ``:``, look for one run of 20 token
+characters, look for ``=``/``@``, and look for each known value. Only when one of these
+hits are the candidate patterns confirmed, so a clean event is passed through untouched
+by :meth:`Redactor.redact_json` without being parsed.
 """
 
 from __future__ import annotations
@@ -93,11 +100,12 @@ class SecretPattern:
             like ``Bearer `` or ``user:`` in a URL, is kept so the result stays readable.
         accept: Further check of the secret (``False`` leaves the match alone), for
             shapes a regex alone cannot judge, like long random-looking tokens.
-        hint: A lower-case literal every match contains; :meth:`Redactor.scan` runs the
-            regex only when the text contains it.
+        hint: A literal every match contains (case-insensitive); :meth:`Redactor.scan`
+            runs the regex only when the text contains it.
         long_token: Every match contains 20 consecutive characters of
             ``[A-Za-z0-9+/_-]``; :meth:`Redactor.scan` looks for such a run once for all
-            patterns that say so. A pattern with neither gate is always searched.
+            patterns that say so (this gate wins over ``hint``). A pattern with neither
+            gate is searched in full on every scan.
     """
 
     name: str
@@ -151,9 +159,11 @@ _NOT_TOKEN_BEFORE = r"(?<![A-Za-z0-9_\-])"
 DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
     SecretPattern(
         name="private_key_block",
-        # An unterminated block (truncated output) is redacted to the end of the text.
+        # Key material must follow (a base64 line within a few header lines), so a bare
+        # header in documentation stays. An unterminated block (truncated output) is
+        # redacted to the end of the text.
         regex=re.compile(
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?=.{0,300}?[A-Za-z0-9+/]{20})"
             r".*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)",
             re.DOTALL,
         ),
@@ -197,13 +207,16 @@ DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
     ),
     SecretPattern(
         name="bearer_token",
-        # A token has a digit or is long, so "the bearer instrument" stays prose.
+        # The token must hold 20 unbroken token characters, as real ones do (JWTs, opaque
+        # OAuth tokens, API keys). That keeps "the bearer instrument" prose and lets
+        # scan() find it with the shared run check instead of one more pass. A shorter
+        # token is still redacted under an "Authorization" key, not in free text.
         regex=re.compile(
-            r"(?i:\bbearer)\s+(?P<secret>(?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~+/-]{8,}=*"
-            r"|[A-Za-z0-9._~+/-]{20,}=*)"
+            r"(?i:\bbearer)\s+(?P<secret>(?=[A-Za-z0-9._~+/-]*?[A-Za-z0-9+/_-]{20})"
+            r"[A-Za-z0-9._~+/-]+=*)"
         ),
         group="secret",
-        hint="bearer",
+        long_token=True,
     ),
     SecretPattern(
         name="url_credentials",
@@ -233,6 +246,8 @@ class _Values:
 
 
 _NO_VALUES = _Values(None, (), (), None)
+
+_Check = Callable[[str], bool]
 
 
 class Redactor:
@@ -281,15 +296,20 @@ class Redactor:
         if spellings:
             # Matched on the reversed, folded bytes so the regex can start at the literal
             # ':' that ends every key: the rare anchor makes a clean event cheap to pass.
-            # A trie of quote, optional escape and key, so most keys fail on a character or two.
+            # A trie of optional space, quote, escapes (JSON nested up to four levels deep)
+            # and key, so most keys fail on a character or two.
             trie = _trie_regex(
-                q + e + s[::-1] for s in spellings for q in ('"', "'") for e in ("", "\\")
+                sp + q + "\\" * escapes + s[::-1]
+                for s in spellings
+                for sp in ("", " ")
+                for q in ('"', "'")
+                for escapes in (0, 1, 3, 7)
             )
             self._key_search = re.compile(f":{trie}".encode()).search
             alts = "|".join(re.escape(s).replace("_", "[-_]") for s in spellings)
             self._field_patterns = (
                 re.compile(
-                    rf"(?P<q>[\"'])[\w.-]*?(?:{alts})(?P=q)\s*:\s*(?P<value>{_QUOTED_VALUE}"
+                    rf"(?P<q>[\"'])[\w.-]*?(?:{alts})(?P=q) ?:\s*(?P<value>{_QUOTED_VALUE}"
                     r"|(?![{\[])(?!(?:true|false|null|none)\b)[^\s,;}\]]+)",
                     re.IGNORECASE,
                 ),
@@ -300,8 +320,8 @@ class Redactor:
                 ),
             )
         # What scan() confirms, grouped by the cheap gate that must pass first.
-        self._run_gated = tuple(p.found for p in self.patterns if p.long_token)
-        hinted: dict[bytes, list[Callable[[str], bool]]] = {}
+        self._run_gated: tuple[_Check, ...] = tuple(p.found for p in self.patterns if p.long_token)
+        hinted: dict[bytes, list[_Check]] = {}
         for p in self.patterns:
             if p.hint is not None and not p.long_token:
                 hinted.setdefault(p.hint.encode().translate(_FOLD_TABLE), []).append(p.found)
@@ -311,7 +331,9 @@ class Redactor:
                 _searcher(self._field_patterns[1])
             )
         self._hinted = tuple((h, tuple(checks)) for h, checks in hinted.items())
-        self._ungated = tuple(p.found for p in self.patterns if p.hint is None and not p.long_token)
+        self._ungated: tuple[_Check, ...] = tuple(
+            p.found for p in self.patterns if p.hint is None and not p.long_token
+        )
 
     # -- checks --------------------------------------------------------------------------
 
@@ -321,8 +343,9 @@ class Redactor:
         Built for the hot path of persisting events: on clean data it does a handful of
         single passes in C and no decoding. It may say ``True`` for a sensitive key name
         whose value turns out to be harmless; it never says ``False`` when
-        :meth:`redact_text` or :meth:`redact_json` would change something (for the
-        built-in patterns; custom ones without a gate are searched in full).
+        :meth:`redact_text` or :meth:`redact_json` would change something (custom
+        patterns without a gate are searched in full; JSON nested inside strings is seen
+        through four levels).
         """
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
         folded = raw.translate(_FOLD_TABLE)
@@ -330,25 +353,15 @@ class Redactor:
         key_search = self._key_search
         if key_search is not None and key_search(folded[::-1]) is not None:
             return True
-        text: str | None = None
+        # A gate that passes only nominates patterns; they are confirmed on the text.
+        checks = self._ungated
         if self._run_gated and _RUN_NEEDLE in raw.translate(_RUN_TABLE):
-            text = raw.decode("utf-8", "replace")
-            for check in self._run_gated:
-                if check(text):
-                    return True
-        for hint, checks in self._hinted:
+            checks += self._run_gated
+        for hint, hinted in self._hinted:
             if hint in folded:
-                if text is None:
-                    text = raw.decode("utf-8", "replace")
-                for check in checks:
-                    if check(text):
-                        return True
-        if self._ungated:
-            if text is None:
-                text = raw.decode("utf-8", "replace")
-            for check in self._ungated:
-                if check(text):
-                    return True
+                checks += hinted
+        if checks and _confirmed(raw, checks):
+            return True
         if self._values_source is not None:
             for needle in self._values().needles:
                 if needle in raw:
@@ -489,12 +502,9 @@ class Redactor:
             if values == cache.values:
                 prepared = _Values(current, cache.values, cache.needles, cache.regex)
             else:
-                needles: dict[bytes, None] = {}
-                for value in values:
-                    # As stored: raw UTF-8, and JSON-escaped both ASCII-only and not.
-                    needles[value.encode("utf-8", "surrogatepass")] = None
-                    needles[json.dumps(value)[1:-1].encode()] = None
-                    needles[json.dumps(value, ensure_ascii=False)[1:-1].encode()] = None
+                needles: dict[bytes, None] = dict.fromkeys(
+                    needle for value in values for needle in _value_needles(value)
+                )
                 regex = re.compile("|".join(map(re.escape, values))) if values else None
                 prepared = _Values(current, values, tuple(needles), regex)
             self._values_cache = prepared
@@ -547,7 +557,57 @@ def _trie_regex(words: Iterable[str]) -> str:
     return f"(?:{emit(trie)})"
 
 
-def _searcher(regex: re.Pattern[str]) -> Callable[[str], bool]:
+_JSON_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_JSON_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+# Characters no JSON encoder escapes (printable ASCII but quote, backslash and slash).
+_UNESCAPED_RUN = re.compile(r"[ !#-.0-\[\]-~]+")
+
+
+def _value_needles(value: str) -> list[bytes]:
+    """Byte strings of which one is in any JSON that holds ``value``, however deeply nested.
+
+    The value's longest stretch that JSON never escapes survives every level of encoding;
+    when that stretch is too short to search for, the value as stored at the first two
+    levels (raw, escaped with and without ``ensure_ascii``, escaped twice) is used.
+    """
+    longest = max(_UNESCAPED_RUN.findall(value), key=len, default="")
+    if len(longest) >= 6 or longest == value:
+        return [longest.encode()]
+    forms = {value}
+    for _ in range(2):
+        forms |= {json.dumps(f, ensure_ascii=a)[1:-1] for f in forms for a in (True, False)}
+    return [f.encode("utf-8", "surrogatepass") for f in sorted(forms)]
+
+
+def _confirmed(raw: bytes, checks: tuple[_Check, ...]) -> bool:
+    """Whether any check finds its pattern in ``raw``, read as text and as JSON.
+
+    Patterns are confirmed on the whole document rather than string by string. When it
+    has escapes they are also tried undone (level by level, for JSON nested in strings),
+    so ``\\u00e9AKIA...`` or ``Bearer\\t...`` look as they will to
+    :meth:`Redactor.redact_value` and a confirmation never misses what redaction would
+    find; the plain reading covers text that merely has backslashes.
+    """
+    text = raw.decode("utf-8", "replace")
+    for _ in range(4):  # JSON in JSON in ...: each reading undoes one level of escapes
+        if any(check(text) for check in checks):
+            return True
+        if "\\" not in text:
+            return False
+        text = _JSON_ESCAPE.sub(_unescape_one, text)
+    return any(check(text) for check in checks)
+
+
+def _unescape_one(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if len(code) == 5:
+        return chr(int(code[1:], 16))
+    return _JSON_ESCAPES.get(code, code)
+
+
+def _searcher(regex: re.Pattern[str]) -> _Check:
     """``regex`` as a predicate: does the text contain a match."""
     return lambda text: regex.search(text) is not None
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tether.policy._budget import Budget
 from tether.policy._decision import Decision
+from tether.policy._injection import InjectionScanner, default_scanner
 
 if TYPE_CHECKING:
-    from tether.policy._rules import PolicyFile
-
     from tether.models._types import ModelClient, ModelRequest, ModelResponse, ToolCall
+    from tether.policy._rules import PolicyFile
 
 BeforeTool = Callable[["ToolCall", dict[str, Any]], "Decision | Awaitable[Decision | None] | None"]
 AfterTool = Callable[["ToolCall", Any], Any]
@@ -100,6 +100,10 @@ class Policy:
         approvals: Expiry of approval requests.
         hooks: Python hooks.
         degrade_model: Model to switch to once a budget's soft threshold is crossed.
+        injection: Scanner that flags prompt-injection patterns in tool outputs
+            (``injection.flagged`` events; ``None`` turns it off). Flagging is a signal,
+            not the defence: the gate decides what runs whatever a tool output says.
+        escalate_on_injection: Hand the run to a person when a tool output is flagged.
     """
 
     allow_tools: Sequence[str] | None = None
@@ -110,6 +114,8 @@ class Policy:
     approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
     hooks: Hooks = field(default_factory=Hooks)
     degrade_model: ModelClient | str | None = None
+    injection: InjectionScanner | None = field(default_factory=default_scanner)
+    escalate_on_injection: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.rules, str | Path):
