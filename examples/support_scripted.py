@@ -99,9 +99,11 @@ async def search_kb(query: str) -> list[dict[str, str]]:
     return [article for _, article in scored[:2]]
 
 
-@tool(effect="write", idempotent=True)
+@tool(effect="write", idempotent=True, requires_approval=lambda args: args["amount_cents"] > 5000)
 async def refund_order(order_id: str, amount_cents: int, ctx: ToolContext) -> dict[str, Any]:
     """Refund an amount on an order to the original payment method.
+
+    Refunds over $50 wait for a person's approval (``tether approve``).
 
     Args:
         order_id: The order number.

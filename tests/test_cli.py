@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -198,8 +199,15 @@ def test_run_shows_tool_errors_with_code_and_hint(store: str) -> None:
 
 
 def test_run_write_tool_shows_started_then_result(store: str) -> None:
-    """A write tool's `started` line (with its idempotency key) precedes its result."""
-    result = tether("run", SUPPORT, "Please refund order 5678", "--store", store)
+    """A refund over $50 waits for approval; approved, its `started` line precedes its result."""
+    waiting = tether("run", SUPPORT, "Please refund order 5678", "--store", store)
+    assert waiting.exit_code == EXIT_WAITING, waiting.output
+    run_id = run_id_of(waiting)
+    call_id = re.search(r"tether approve \S+ (\S+)", waiting.output).group(1)  # type: ignore[union-attr]
+    recorded = tether("approve", run_id, call_id, "--by", "ana", "--store", store)
+    assert recorded.exit_code == EXIT_COMPLETED, recorded.output
+    assert f"{call_id} approved by ana → run {run_id} is running" in recorded.output
+    result = tether("resume", run_id, SUPPORT, "--store", store)
     assert result.exit_code == EXIT_COMPLETED, result.output
     out = result.output
     started = out.index('refund_order(order_id="5678", amount_cents=12900) started')
@@ -516,3 +524,13 @@ def test_version() -> None:
     """`tether --version` prints the package version."""
     result = tether("--version")
     assert result.exit_code == 0 and result.output.startswith("tether ")
+
+
+def test_killswitch_on_off_status(store: str) -> None:
+    """`killswitch on` is visible to every process using the store until `off`."""
+    assert "kill switch off" in tether("killswitch", "status", "--store", store).output
+    on = tether("killswitch", "on", "--by", "oncall", "--store", store)
+    assert on.exit_code == 0 and "kill switch ON" in on.output
+    assert "kill switch ON" in tether("killswitch", "--store", store).output
+    assert "kill switch off" in tether("killswitch", "off", "--store", store).output
+    assert tether("killswitch", "maybe", "--store", store).exit_code == EXIT_USAGE

@@ -27,7 +27,7 @@ from __future__ import annotations
 import getpass
 import json
 import time
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, NoReturn, get_args
 
 import typer
 from rich import box
@@ -87,6 +87,15 @@ AgentRef = Annotated[
     typer.Argument(
         metavar="MODULE_OR_FILE:AGENT",
         help="path/to/file.py:name or package.module:name (an Agent or a function returning one).",
+        show_default=False,
+    ),
+]
+OptionalAgentRef = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[MODULE_OR_FILE:AGENT]",
+        help="The agent, to continue the run here and stream it. Without it the decision is "
+        "recorded and any runtime that has the agent continues the run.",
         show_default=False,
     ),
 ]
@@ -243,7 +252,7 @@ def signal(
 def approve(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run waiting for approval.")],
     call_id: Annotated[str, typer.Argument(metavar="CALL_ID", help="The tool call to approve.")],
-    agent_ref: AgentRef,
+    agent_ref: OptionalAgentRef = None,
     arguments: Annotated[
         str | None,
         typer.Option(
@@ -266,10 +275,10 @@ def approve(
 def deny(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run waiting for approval.")],
     call_id: Annotated[str, typer.Argument(metavar="CALL_ID", help="The tool call to deny.")],
-    agent_ref: AgentRef,
     reason: Annotated[
         str, typer.Option("--reason", help="Why; the model is told.", show_default=False)
     ],
+    agent_ref: OptionalAgentRef = None,
     by: ByOption = None,
     store: StoreOption = None,
     as_json: JsonFlag = False,
@@ -291,10 +300,14 @@ def _decide(
     reason: str | None = None,
 ) -> None:
     """Record an approval decision and follow the run if it resumes."""
+    who = _who(by)
+    if session.agent_ref_given is False:
+        _decide_only(
+            session, run_id, call_id, approved=approved, by=who, arguments=arguments, reason=reason
+        )
     agent_ref = session.next_steps.agent_ref
     agent = session.load(agent_ref)
     view = RunView(session, as_json=as_json)
-    who = _who(by)
 
     async def main() -> int:
         async with session.runtime(agent) as rt:
@@ -311,6 +324,40 @@ def _decide(
             view.note(Text(f"{call_id} {verdict} by {who} → run {run_id}", style="bold"))
             view.printer.expect_step(state.step)
             return await follow(handle, view, after_seq=state.last_seq)
+
+    session.execute(main())
+
+
+def _decide_only(
+    session: Session,
+    run_id: str,
+    call_id: str,
+    *,
+    approved: bool,
+    by: str,
+    arguments: dict[str, Any] | None,
+    reason: str | None,
+) -> NoReturn:
+    """Record a decision without the agent's code: another runtime continues the run."""
+
+    async def main() -> int:
+        async with Runtime(session.store_url, recover=False) as rt:
+            if approved:
+                await rt.approve(run_id, call_id, by=by, arguments=arguments)
+            else:
+                await rt.deny(run_id, call_id, by=by, reason=reason or "")
+            record = await rt.store.get_run(run_id)
+        verdict = "approved" if approved else "denied"
+        status = record.status if record is not None else "unknown"
+        session.out.print(
+            Text(f"{call_id} {verdict} by {by} → run {run_id} is {status}", style="bold")
+        )
+        if status == "running":
+            session.out.print(
+                "It continues in any runtime that has its agent (your application, or "
+                f"`tether resume {run_id} FILE.py:AGENT`)."
+            )
+        return EXIT_COMPLETED
 
     session.execute(main())
 
@@ -340,6 +387,46 @@ def _json_option(session: Session, flag: str, raw: str | None) -> Any:
 
 
 @app.command()
+def killswitch(
+    state: Annotated[
+        str,
+        typer.Argument(
+            metavar="on|off|status",
+            help="Turn write tools off everywhere, on again, or show the switch.",
+        ),
+    ] = "status",
+    by: ByOption = None,
+    store: StoreOption = None,
+) -> None:
+    """The runtime-wide kill switch: `on` denies every write tool in every process now."""
+    session = Session(store)
+    if state not in ("on", "off", "status"):
+        session.fail(f"unknown kill switch state {state!r}", "use: tether killswitch on|off|status")
+
+    async def main() -> int:
+        async with Runtime(session.store_url, recover=False) as rt:
+            if state != "status":
+                await rt.set_killswitch(state == "on", by=_who(by))
+            on = await rt.killswitch_on()
+        if on:
+            session.out.print(
+                Text("kill switch ON: ", style="bold red")
+                + Text(
+                    "every write tool is denied in every process using this store. "
+                    "Turn it off with `tether killswitch off`."
+                )
+            )
+        else:
+            session.out.print(
+                Text("kill switch off: ", style="bold green")
+                + Text("write tools run as their policy allows.")
+            )
+        return EXIT_COMPLETED
+
+    session.execute(main())
+
+
+@app.command()
 def runs(
     status: Annotated[
         list[str] | None,
@@ -352,10 +439,15 @@ def runs(
     ] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="Only runs of this agent.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 50,
+    escalated: Annotated[
+        bool, typer.Option("--escalated", help="Only runs handed to a person (escalated).")
+    ] = False,
     store: StoreOption = None,
 ) -> None:
     """List runs, newest first: id, agent, status, reason, times and last event."""
     session = Session(store)
+    if escalated:
+        status = [*(status or []), "escalated"]
     unknown = [s for s in status or [] if s not in RUN_STATUSES]
     if unknown:
         session.fail(

@@ -84,3 +84,31 @@ async def test_killswitch_set_in_one_process_denies_writes_in_another(
         result = await (await rt.start(make_agent(), "refund 100")).result()
     assert result.status == "completed"
     assert ledger.read_text().splitlines() == ["1234 100"]
+
+
+async def test_approval_recorded_where_the_agent_is_unknown_is_continued_by_a_runtime_that_has_it(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An approver without the agent's code records the decision; recovery elsewhere resumes."""
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv("TETHER_TEST_LEDGER", str(ledger))
+    done = subprocess.run(
+        [sys.executable, str(WORKER), "start", store_url, str(ledger), "9000"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+        check=True,
+    )
+    run_id = json.loads(done.stdout.strip().splitlines()[-1])["run_id"]
+
+    async with Runtime(store_url, recover=False) as approver:  # e.g. `tether approve` alone
+        (pending,) = await approver.get(run_id).pending_approvals()
+        await approver.approve(run_id, pending.call_id, by="manager@example.com")
+        assert (await approver.store.get_run(run_id)).status == "running"  # type: ignore[union-attr]
+    assert not ledger.exists()
+
+    async with Runtime(store_url, agents=[make_agent()]) as worker:  # recovery picks it up
+        result = await worker.get(run_id).result(timeout=30)
+    assert result.status == "completed"
+    assert ledger.read_text().splitlines() == ["1234 9000"]

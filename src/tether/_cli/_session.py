@@ -64,6 +64,7 @@ class Session:
             agent_ref=agent_ref or "FILE.py:AGENT",
         )
         self.run_id: str | None = None
+        self.agent_ref_given = agent_ref is not None
 
     def fail(self, message: str, hint: str | None = None) -> NoReturn:
         """Print one red line (what went wrong, then what to do) and exit with usage error."""

@@ -26,6 +26,8 @@ from tether.engine._events import (
     ApprovalDecided,
     RunCreated,
     RunEscalated,
+    RunStatus,
+    RunStatusChanged,
     SignalReceived,
     decode_event,
     encode_event,
@@ -50,6 +52,7 @@ from tether.store._base import (
     Durability,
     EventRow,
     RunRecord,
+    RunUpdate,
     Store,
     default_store_url,
     open_store,
@@ -393,9 +396,9 @@ class Runtime:
                     run_id=run_id,
                     call_id=call_id,
                 )
-            driver = self._driver_for(state, None, None)
-            if arguments is not None:
-                contract = driver.agent.registry.get(approval.request.tool)
+            agent = self._agents.get(state.agent)
+            if arguments is not None and agent is not None:
+                contract = agent.registry.get(approval.request.tool)
                 try:
                     if contract is not None:
                         contract.validate(arguments)
@@ -406,12 +409,19 @@ class Runtime:
                         run_id=run_id,
                         call_id=call_id,
                     ) from None
-            driver.record(
-                ApprovalDecided(
-                    call_id=call_id, approved=approved, by=by, reason=reason, arguments=arguments
-                )
+            decided = ApprovalDecided(
+                call_id=call_id, approved=approved, by=by, reason=reason, arguments=arguments
             )
-            resume = not state.pending_approvals
+            resume = len(state.pending_approvals) == 1
+            if agent is None:
+                # This process cannot drive the run: record the decision and, if nothing
+                # else is pending, mark it running and free it, so any runtime that has
+                # the agent (recovery picks up unleased running runs) continues it.
+                await self._append_direct(state, [decided], "running" if resume else None)
+                await self.store.release_lease(run_id, self.owner)
+                return RunHandle(self, run_id)
+            driver = self._driver_for(state, agent, None)
+            driver.record(decided)
             if resume:
                 driver.set_status("running", f"approval:{call_id}")
             await driver.flush()
@@ -423,6 +433,21 @@ class Runtime:
         else:
             await self.store.release_lease(run_id, self.owner)
         return RunHandle(self, run_id)
+
+    async def _append_direct(
+        self, state: RunState, events: list[Any], status: RunStatus | None
+    ) -> None:
+        """Append events to a run without driving it (the agent is not known here)."""
+        records = list(events)
+        if status is not None:
+            records.append(RunStatusChanged(previous=state.status, status=status, reason="signal"))
+        rows = []
+        now = time.time()
+        for event in records:
+            apply(state, RunEvent(state.run_id, state.last_seq + 1, state.step, now, event))
+            rows.append(EventRow(state.last_seq, state.step, now, event.type, encode_event(event)))
+        update = RunUpdate(status=status, reason="signal") if status is not None else None
+        await self.store.append(state.run_id, rows, update)
 
     async def set_killswitch(self, on: bool, *, by: str | None = None) -> None:
         """Turn the runtime-wide kill switch for write tools on or off (every process)."""
