@@ -14,6 +14,7 @@ import pytest
 
 anthropic = pytest.importorskip("anthropic")
 
+from tether.context._untrusted import UNTRUSTED_DATA_NOTICE, render_tool_output  # noqa: E402
 from tether.exceptions import MissingExtraError, ModelError  # noqa: E402
 from tether.models._anthropic import AnthropicModel  # noqa: E402
 from tether.models._types import (  # noqa: E402
@@ -109,7 +110,8 @@ async def test_request_builds_system_blocks_tools_and_grouped_tool_results(
     assert body["temperature"] == 0.2
     assert "seed" not in body
     assert body["system"] == [
-        {"type": "text", "text": "You are a weather bot."},
+        # Tools are offered, so the instructions end with the untrusted-data notice.
+        {"type": "text", "text": f"You are a weather bot.\n\n{UNTRUSTED_DATA_NOTICE}"},
         {"type": "text", "text": "The user is in Europe.", "cache_control": EPHEMERAL},
     ]
     assert body["tools"] == [
@@ -144,11 +146,16 @@ async def test_request_builds_system_blocks_tools_and_grouped_tool_results(
             # Both results and the following user text share one user turn, results first.
             "role": "user",
             "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"},
+                # Tool results travel as delimited untrusted data.
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": render_tool_output(None, "18C"),
+                },
                 {
                     "type": "tool_result",
                     "tool_use_id": "toolu_2",
-                    "content": "error: arguments not JSON",
+                    "content": render_tool_output(None, "error: arguments not JSON"),
                 },
                 {"type": "text", "text": "Also, be brief."},
             ],

@@ -15,6 +15,7 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
+from tether.context._untrusted import UNTRUSTED_DATA_NOTICE, render_tool_output  # noqa: E402
 from tether.exceptions import ConfigError, MissingExtraError, ModelError  # noqa: E402
 from tether.models._openai import OpenAIModel  # noqa: E402
 from tether.models._types import (  # noqa: E402
@@ -113,7 +114,8 @@ async def test_request_translates_conversation_tools_and_settings(
     body = server.body()
     assert body["model"] == "gpt-4.1-mini"
     assert body["messages"] == [
-        {"role": "system", "content": "You are terse."},
+        # Tools are offered, so the instructions end with the untrusted-data notice.
+        {"role": "system", "content": f"You are terse.\n\n{UNTRUSTED_DATA_NOTICE}"},
         {"role": "user", "content": "Weather in Paris and Rome?"},
         {
             "role": "assistant",
@@ -132,8 +134,13 @@ async def test_request_translates_conversation_tools_and_settings(
                 },
             ],
         },
-        {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
-        {"role": "tool", "tool_call_id": "call_2", "content": "error: arguments not JSON"},
+        # Tool results travel as delimited untrusted data.
+        {"role": "tool", "tool_call_id": "call_1", "content": render_tool_output(None, "18C")},
+        {
+            "role": "tool",
+            "tool_call_id": "call_2",
+            "content": render_tool_output(None, "error: arguments not JSON"),
+        },
     ]
     assert body["tools"] == [
         {

@@ -14,9 +14,10 @@ and the system prompt of any request that offers tools ends with
 :data:`UNTRUSTED_DATA_NOTICE`, which tells the model that text inside those tags is data.
 
 The content cannot break out of its wrapper: any ``<tool_output`` or ``</tool_output``
-inside it (also spelled with spaces, other letter case, or the full-width and small-form
-angle brackets U+FF1C and U+FE64, which a model reads as the same tag) has its ``<``
-replaced by ``&lt;``, so the only real closing tag is the one added here. The rendering
+inside it (also spelled with spaces, other letter case, full-width or small-form
+brackets and letters, or zero-width characters inside, all of which a model reads as
+the same tag) has its bracket replaced by ``&lt;``, so the only real closing tag is the
+one added here. The rendering
 is a pure function of the tool name and the content, so a conversation re-renders
 byte-identically and provider prefix caches keep hitting.
 
@@ -26,6 +27,7 @@ This module depends on nothing else in Tether, so provider adapters may import i
 from __future__ import annotations
 
 import re
+import unicodedata
 
 __all__ = [
     "TOOL_OUTPUT_TAG",
@@ -45,15 +47,13 @@ UNTRUSTED_DATA_NOTICE = (
 )
 """One paragraph for the end of a system prompt whenever tools are offered."""
 
-# An opening or closing delimiter however it is spelled: "<", U+FF1C (full-width) or U+FE64
-# (small form), optional whitespace and slash, the tag name in any case, and not part of
-# a longer name ("<tool_outputs>" is left alone). Zero-width characters between "<" and
-# the name are allowed too, since a model does not see them.
-_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
-_DELIMITER = re.compile(
-    rf"[<\uff1c\ufe64](?=[\s{_INVISIBLE}]*/?[\s{_INVISIBLE}]*{TOOL_OUTPUT_TAG}(?![\w-]))",
-    re.IGNORECASE,
-)
+# What can start a delimiter: "<", U+FF1C (full-width) and U+FE64 (small form).
+_BRACKETS = re.compile("[<\uff1c\ufe64]")
+# What must follow, once the next few characters are NFKC-folded, stripped of invisible
+# characters and lower-cased: optional whitespace and slash, then the tag name, not part
+# of a longer name ("<tool_outputs>" is left alone).
+_TAG_AFTER = re.compile(rf"\s*/?\s*{TOOL_OUTPUT_TAG}(?![\w-])")
+_LOOKAHEAD = 64
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 _MAX_NAME = 64
 
@@ -61,12 +61,32 @@ _MAX_NAME = 64
 def neutralize_delimiters(content: str) -> str:
     """``content`` with every ``<tool_output`` / ``</tool_output`` made inert (``&lt;...``).
 
-    Only the ``<`` that would start a delimiter changes; all other text, HTML included,
-    is kept as it was.
+    A delimiter counts however it is spelled: other letter case, spaces, full-width or
+    small-form brackets and letters, zero-width characters inside. Only the bracket that
+    would start one changes; all other text, HTML included, is kept as it was.
     """
-    if TOOL_OUTPUT_TAG not in content.lower():  # the common case: nothing to do
+    if _BRACKETS.search(content) is None:  # the common case: nothing to do
         return content
-    return _DELIMITER.sub("&lt;", content)
+    out: list[str] = []
+    last = 0
+    for match in _BRACKETS.finditer(content):
+        start = match.end()
+        if _TAG_AFTER.match(_fold(content[start : start + _LOOKAHEAD])):
+            out.append(content[last : match.start()])
+            out.append("&lt;")
+            last = start
+    if not out:
+        return content
+    out.append(content[last:])
+    return "".join(out)
+
+
+def _fold(text: str) -> str:
+    """``text`` as a reader sees it: compatibility forms folded, invisible characters gone."""
+    if text.isascii():
+        return text.lower()
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return unicodedata.normalize("NFKC", visible).lower()
 
 
 def _attribute(name: str | None) -> str:

@@ -12,7 +12,7 @@ import inspect
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tether.context import describe_change, prefix_bytes, prefix_hash
 from tether.engine._events import (
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from tether.engine._state import RunState
 
 ToolResult = ToolCompleted | ToolFailed
+E = TypeVar("E", bound="_Event")
 
 
 class WaitRequested(Exception):  # control flow, not an error
@@ -98,9 +99,9 @@ class StepContext:
         """The number of the step being executed."""
         return self._driver.state.step
 
-    def record(self, event: _Event) -> None:
-        """Append a non-effect event (e.g. ``output.rejected``) to this step."""
-        self._driver.record(event)
+    def record(self, event: E) -> E:
+        """Append an event to this step; returns it as stored (redacted if it had to be)."""
+        return self._driver.record(event)
 
     def _next_call(self) -> int:
         index = self._call
@@ -118,8 +119,7 @@ class StepContext:
         value = fn()
         if inspect.isawaitable(value):
             value = await value
-        self.record(EffectRecorded(call=index, kind=kind, value=value))
-        return value
+        return self.record(EffectRecorded(call=index, kind=kind, value=value)).value
 
     async def now(self) -> float:
         """The wall clock, fixed in the journal (replays see the same time)."""
@@ -195,7 +195,7 @@ class StepContext:
                     replaced = await call_hook(after_model, response)
                     if isinstance(replaced, ModelResponse):
                         response = replaced
-                self.record(
+                response = self.record(
                     ModelCompleted(
                         call=index,
                         response=response,
@@ -204,7 +204,7 @@ class StepContext:
                         prefix_hash=current_prefix,
                         cost_usd=driver.cost(candidate.model_id, response),
                     )
-                )
+                ).response
                 escalate = note_use(self)
                 if escalate is not None:
                     raise EscalationRequested(escalate)
@@ -444,8 +444,7 @@ class StepContext:
                 attempt=outcome.attempts,
                 duration_ms=round(outcome.duration_ms, 3),
             )
-        self.record(event)
-        return event
+        return self.record(event)
 
 
 def _outcome(call: ToolCall, *, result: Any = None, error: ToolError | None = None) -> ToolOutcome:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tether.engine._agent import Agent
 
 T = TypeVar("T")
+E = TypeVar("E", bound=_Event)
 CommitListener = Callable[[str, list[RunEvent]], None]
 DeltaListener = Callable[[str, StreamDelta], None]
 CostFunction = Callable[[str, ModelResponse], float | None]
@@ -75,8 +76,8 @@ class RunDriver:
 
     # -- event plumbing ----------------------------------------------------------------------
 
-    def record(self, event: _Event) -> None:
-        """Redact, fold into the state and buffer an event for the next commit.
+    def record(self, event: E) -> E:
+        """Redact, fold into the state and buffer an event; returns the event as stored.
 
         Redaction happens here, before the fold, so a secret that reached an event
         (a tool echoing its API key, say) is scrubbed from the store *and* from the
@@ -87,7 +88,7 @@ class RunDriver:
         redactor = self.governance.redactor
         if redactor is not None and redactor.scan(data):
             data = redactor.redact_json(data)
-            event = decode_event(data)
+            event = decode_event(data)  # type: ignore[assignment]  # same type, redacted
         rec = RunEvent(
             run_id=state.run_id,
             seq=state.last_seq + 1,
@@ -98,6 +99,7 @@ class RunDriver:
         )
         apply(state, rec)
         self._pending.append(rec)
+        return event
 
     async def flush(self) -> None:
         """Commit buffered events (and any status change among them) in one transaction."""

@@ -46,7 +46,9 @@ from tether.models._wire import (
     arguments_for_history,
     as_dict,
     settings_extras,
+    system_text,
     tool_call_from_json,
+    tool_result_text,
 )
 
 if TYPE_CHECKING:
@@ -135,7 +137,7 @@ def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
             result = {
                 "type": "tool_result",
                 "tool_use_id": message.tool_call_id or "",
-                "content": message.content or "",
+                "content": tool_result_text(message),
             }
             push("user", [result])
         elif message.role == "system":
@@ -179,7 +181,9 @@ def build_messages_request(
         "max_tokens": request.settings.max_tokens or max_tokens,
         "messages": to_anthropic_messages(request.messages),
     }
-    system = to_anthropic_system(request.instructions, request.messages)
+    system = to_anthropic_system(
+        system_text(request.instructions, tools=bool(request.tools)), request.messages
+    )
     if system:
         system[-1]["cache_control"] = dict(EPHEMERAL)
         body["system"] = system

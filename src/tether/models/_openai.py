@@ -38,7 +38,9 @@ from tether.models._wire import (
     arguments_for_history,
     as_dict,
     settings_extras,
+    system_text,
     tool_call_from_json,
+    tool_result_text,
 )
 
 if TYPE_CHECKING:
@@ -93,7 +95,7 @@ def to_openai_messages(
             item = {
                 "role": "tool",
                 "tool_call_id": message.tool_call_id or "",
-                "content": message.content or "",
+                "content": tool_result_text(message),
             }
         elif message.role == "assistant":
             item = {"role": "assistant", "content": message.content}
@@ -159,7 +161,9 @@ def build_chat_request(
     body: dict[str, Any] = {
         "model": model,
         "messages": to_openai_messages(
-            request.instructions, request.messages, tool_call_content=tool_call_content
+            system_text(request.instructions, tools=bool(request.tools)),
+            request.messages,
+            tool_call_content=tool_call_content,
         ),
     }
     if request.tools:

@@ -2,6 +2,13 @@
 
 from tether.policy._budget import Budget, BudgetExceededError
 from tether.policy._decision import Decision, combine
+from tether.policy._injection import DEFAULT_PATTERNS as DEFAULT_INJECTION_PATTERNS
+from tether.policy._injection import (
+    InjectionPattern,
+    InjectionScanner,
+    default_scanner,
+    flag_injection,
+)
 from tether.policy._policy import (
     ApprovalSettings,
     EscalationPolicy,
@@ -21,6 +28,7 @@ from tether.policy._secrets import (
 )
 
 __all__ = [
+    "DEFAULT_INJECTION_PATTERNS",
     "ApprovalSettings",
     "Budget",
     "BudgetExceededError",
@@ -29,6 +37,8 @@ __all__ = [
     "EscalationPolicy",
     "FileSecrets",
     "Hooks",
+    "InjectionPattern",
+    "InjectionScanner",
     "LoopPolicy",
     "MappingSecrets",
     "MissingSecretError",
@@ -40,4 +50,6 @@ __all__ = [
     "SecretProvider",
     "combine",
     "default_broker",
+    "default_scanner",
+    "flag_injection",
 ]
