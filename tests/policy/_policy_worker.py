@@ -17,7 +17,6 @@ from tether.policy import Policy
 from tether.testing import ScriptedModel, text, tool_call
 
 
-
 @tool(effect="write", idempotent=True, requires_approval=lambda args: args["amount_cents"] > 5000)
 def refund_order(order_id: str, amount_cents: int) -> str:
     """Refund an order (appends to a ledger file: a countable side effect)."""
@@ -35,7 +34,9 @@ def script(req: ModelRequest) -> Any:
 
 def make_agent() -> Agent:
     """The same agent in every process (same version)."""
-    return Agent(name="refunder", model=ScriptedModel(script), tools=[refund_order], policy=Policy())
+    return Agent(
+        name="refunder", model=ScriptedModel(script), tools=[refund_order], policy=Policy()
+    )
 
 
 async def start_and_exit(store: str, amount: int) -> None:
@@ -51,7 +52,10 @@ async def write_when_told(store: str, go_file: str) -> None:
     async with Runtime(store, agents=[make_agent()]) as rt:
         print("ready", flush=True)
         deadline = time.monotonic() + 30
-        while not Path(go_file).exists() and time.monotonic() < deadline:
+        # Another process creates the file: polling is the simplest cross-process signal.
+        while not await asyncio.to_thread(Path(go_file).exists):
+            if time.monotonic() > deadline:
+                break
             await asyncio.sleep(0.02)
         run = await rt.start(make_agent(), "refund 100")
         await run.result(timeout=30)

@@ -141,7 +141,11 @@ async def test_hook_decides_what_rules_cannot(store_url: str) -> None:
             return Decision.deny("VIP orders are handled by humans", rule="vip")
         return None
 
-    script = [tool_call("lookup_order", order_id="vip"), tool_call("lookup_order", order_id="1"), text("k")]
+    script = [
+        tool_call("lookup_order", order_id="vip"),
+        tool_call("lookup_order", order_id="1"),
+        text("k"),
+    ]
     hooks = Hooks(before_tool=before, after_tool=lambda call, result: {"status": result["status"]})
     async with Runtime(store_url) as rt:
         run = await rt.start(_agent(script, hooks=hooks), "x")
@@ -177,7 +181,10 @@ async def test_approval_then_approve_with_changes(store_url: str) -> None:
     assert result.status == "completed"
     assert REFUNDS == [{"order_id": "1234", "amount_cents": 4000}]
     (decided,) = [e for e in events if isinstance(e, ApprovalDecided)]
-    assert decided.by == "ana@support" and decided.arguments == {"order_id": "1234", "amount_cents": 4000}
+    assert decided.by == "ana@support" and decided.arguments == {
+        "order_id": "1234",
+        "amount_cents": 4000,
+    }
 
 
 async def test_deny_path_and_approval_errors_change_nothing(store_url: str) -> None:
@@ -281,10 +288,17 @@ async def test_loop_detection_errors_then_escalates(store_url: str) -> None:
     """The same call with the same arguments is refused after N, escalated if it persists."""
     agent = Agent(
         name="loopy",
-        model=ScriptedModel(lambda req: [tool_call("lookup_order", order_id="1"), tool_call("lookup_order", order_id="1")][: 1 + (len(req.messages) % 2)]),
+        model=ScriptedModel(
+            lambda req: [
+                tool_call("lookup_order", order_id="1"),
+                tool_call("lookup_order", order_id="1"),
+            ][: 1 + (len(req.messages) % 2)]
+        ),
         tools=[lookup_order],
         max_turns=50,
-        policy=Policy(loops=LoopPolicy(max_repeated_calls=2, max_repeated_replies=99, escalate_after=2)),
+        policy=Policy(
+            loops=LoopPolicy(max_repeated_calls=2, max_repeated_replies=99, escalate_after=2)
+        ),
     )
     async with Runtime(store_url) as rt:
         run = await rt.start(agent, "x")
@@ -302,10 +316,14 @@ async def test_repeated_identical_replies_are_rejected(store_url: str) -> None:
     """A model repeating itself is told so, then escalated."""
     agent = Agent(
         name="parrot",
-        model=ScriptedModel(lambda req: tool_call("lookup_order", order_id=str(len(req.messages) // 100))),
+        model=ScriptedModel(
+            lambda req: tool_call("lookup_order", order_id=str(len(req.messages) // 100))
+        ),
         tools=[lookup_order],
         max_turns=50,
-        policy=Policy(loops=LoopPolicy(max_repeated_calls=99, max_repeated_replies=3, escalate_after=1)),
+        policy=Policy(
+            loops=LoopPolicy(max_repeated_calls=99, max_repeated_replies=3, escalate_after=1)
+        ),
     )
     async with Runtime(store_url) as rt:
         run = await rt.start(agent, "x")
@@ -333,7 +351,13 @@ async def test_budget_tool_calls_never_overshot(store_url: str) -> None:
 
 async def test_budget_cost_and_tokens_never_overshot_with_the_pricing_table(store_url: str) -> None:
     """Cost and output tokens stay under their limits: the next call is refused in advance."""
-    pricing = PricingTable({"scripted": Price(input_per_mtok=1000.0, cached_input_per_mtok=100.0, output_per_mtok=4000.0)})
+    pricing = PricingTable(
+        {
+            "scripted": Price(
+                input_per_mtok=1000.0, cached_input_per_mtok=100.0, output_per_mtok=4000.0
+            )
+        }
+    )
     agent = Agent(
         name="c",
         instructions="x" * 400,
@@ -388,7 +412,8 @@ async def test_soft_limit_degrades_to_a_cheaper_model(store_url: str) -> None:
 async def test_tenant_policy_applies_on_top_of_the_agent(store_url: str) -> None:
     """A tenant's policy file denies what the agent alone would allow."""
     tenant_rules = PolicyFile.loads(
-        '[[rules]]\nname = "acme-no-refunds"\ntool = "refund_*"\naction = "deny"\nreason = "acme: refunds by phone"\n'
+        '[[rules]]\nname = "acme-no-refunds"\ntool = "refund_*"\n'
+        'action = "deny"\nreason = "acme: refunds by phone"\n'
     )
     async with Runtime(store_url, tenant_policies={"acme": tenant_rules}) as rt:
         run = await rt.start(_agent(_refund_script(100)), "refund", tenant="acme")
@@ -404,7 +429,10 @@ async def test_tenant_policy_applies_on_top_of_the_agent(store_url: str) -> None
 async def test_killswitch_denies_writes_immediately(store_url: str) -> None:
     """With the kill switch on, write tools are denied; reads still work."""
     script = [
-        [tool_call("lookup_order", order_id="1"), tool_call("refund_order", order_id="1", amount_cents=1)],
+        [
+            tool_call("lookup_order", order_id="1"),
+            tool_call("refund_order", order_id="1", amount_cents=1),
+        ],
         text("ok"),
     ]
     async with Runtime(store_url) as rt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from tether import Runtime
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _policy_worker import make_agent  # noqa: E402
+from _policy_worker import make_agent
 
 WORKER = Path(__file__).with_name("_policy_worker.py")
 
@@ -28,7 +29,8 @@ async def test_approval_wait_survives_process_exit_and_is_approved_elsewhere(
     """A run parks for approval, its process exits, another process approves: it completes."""
     ledger = tmp_path / "ledger.txt"
     monkeypatch.setenv("TETHER_TEST_LEDGER", str(ledger))
-    done = subprocess.run(
+    done = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, str(WORKER), "start", store_url, str(ledger), "9000"],
         capture_output=True,
         text=True,
@@ -57,7 +59,7 @@ async def test_killswitch_set_in_one_process_denies_writes_in_another(
     ledger = tmp_path / "ledger.txt"
     monkeypatch.setenv("TETHER_TEST_LEDGER", str(ledger))
     go = tmp_path / "go"
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220  # started once; the waits below are threaded
         [sys.executable, str(WORKER), "write", store_url, str(ledger), str(go)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -66,11 +68,11 @@ async def test_killswitch_set_in_one_process_denies_writes_in_another(
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
+        assert (await asyncio.to_thread(proc.stdout.readline)).strip() == "ready"
         async with Runtime(store_url, recover=False) as rt:
             await rt.set_killswitch(True, by="oncall")
         go.touch()
-        out, err = proc.communicate(timeout=60)
+        out, err = await asyncio.to_thread(proc.communicate, timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -92,7 +94,8 @@ async def test_approval_recorded_where_the_agent_is_unknown_is_continued_by_a_ru
     """An approver without the agent's code records the decision; recovery elsewhere resumes."""
     ledger = tmp_path / "ledger.txt"
     monkeypatch.setenv("TETHER_TEST_LEDGER", str(ledger))
-    done = subprocess.run(
+    done = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, str(WORKER), "start", store_url, str(ledger), "9000"],
         capture_output=True,
         text=True,

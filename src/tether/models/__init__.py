@@ -6,6 +6,7 @@ Adapters import their SDKs lazily: a missing extra fails with the exact
 
 from tether.models._anthropic import AnthropicModel
 from tether.models._errors import ModelErrorCode
+from tether.models._local import LocalModel, LocalModelStats
 from tether.models._openai import OpenAIModel
 from tether.models._pricing import DEFAULT_PRICING, Price, PricingTable, cost
 from tether.models._resolve import resolve_model
@@ -26,6 +27,8 @@ from tether.models._types import (
 __all__ = [
     "DEFAULT_PRICING",
     "AnthropicModel",
+    "LocalModel",
+    "LocalModelStats",
     "Message",
     "ModelClient",
     "ModelErrorCode",

