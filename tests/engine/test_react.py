@@ -274,3 +274,19 @@ def test_run_sync_runs_to_completion(store_url: str) -> None:
     agent = Agent(name="s", model=ScriptedModel([text("hello")]))
     result = run_sync(agent, "x", store=store_url)
     assert result.status == "completed" and result.output == "hello"
+
+
+async def test_token_deltas_reach_live_subscribers_and_are_never_stored(store_url: str) -> None:
+    """With deltas=True a subscriber sees live fragments before the reply; the log has none."""
+    from tether import LiveDelta
+
+    agent = Agent(name="streamer", model=ScriptedModel([text("hello there")]))
+    async with Runtime(store_url) as rt:
+        run = await rt.start(agent, "hi")
+        live = [item async for item in run.events(deltas=True)]
+        stored = [e.type async for e in run.events(follow=False)]
+    deltas = [i for i in live if isinstance(i, LiveDelta)]
+    assert [d.delta.text for d in deltas] == ["hello there"]
+    kinds = [i.type for i in live]
+    assert kinds.index("model.delta") < kinds.index("model.completed")
+    assert "model.delta" not in stored

@@ -477,3 +477,55 @@ async def test_injection_in_a_tool_output_is_flagged_and_can_escalate(store_url:
         loud = await rt.start(make(True), "summarize ticket 7")
         result = await loud.result()
     assert result.status == "escalated" and result.wait_reason == "injection"
+
+
+async def test_model_can_signal_low_confidence_and_escalate(store_url: str) -> None:
+    """With model_can_escalate, the model gets escalate_to_human; calling it escalates."""
+    from tether.policy import EscalationPolicy
+
+    agent = Agent(
+        name="unsure",
+        model=ScriptedModel(
+            [
+                tool_call(
+                    "escalate_to_human",
+                    reason="the customer mentions a lawyer",
+                    suggested_next_step="route to legal",
+                ),
+                text("a human will follow up"),
+            ]
+        ),
+        policy=Policy(escalation=EscalationPolicy(model_can_escalate=True)),
+    )
+    assert "escalate_to_human" in [s.name for s in agent.tool_specs]
+    async with Runtime(store_url) as rt:
+        run = await rt.start(agent, "my lawyer will call you")
+        result = await run.result()
+        assert result.status == "escalated" and result.wait_reason == "agent"
+        (handoff,) = [e for e in await _events(rt, run.run_id) if isinstance(e, RunEscalated)]
+        assert handoff.reason == "the customer mentions a lawyer"
+        assert handoff.suggested_next_step == "route to legal"
+        await rt.signal(run.run_id, "resume", by="legal@example.com")
+        assert (await run.result()).output == "a human will follow up"
+
+
+async def test_wall_time_budget_stops_a_slow_run(store_url: str) -> None:
+    """Running time is checked before each model call; time parked does not count."""
+
+    @tool
+    async def slow(n: int) -> int:
+        """Takes a while."""
+        await asyncio.sleep(0.15)
+        return n
+
+    agent = Agent(
+        name="slowpoke",
+        model=ScriptedModel(lambda req: tool_call("slow", n=len(req.messages))),
+        tools=[slow],
+        max_turns=100,
+        policy=Policy(budget=Budget(max_wall_seconds=0.3)),
+    )
+    async with Runtime(store_url) as rt:
+        result = await (await rt.start(agent, "x")).result()
+    assert result.status == "failed" and result.error["details"]["dimension"] == "wall_seconds"
+    assert 2 <= result.usage.tool_calls <= 3

@@ -19,6 +19,19 @@ from tether.models._types import ModelClient, ModelSettings, ToolSpec
 from tether.policy._policy import Policy
 from tether.tools import RetryPolicy, ToolContract, tool
 
+ESCALATE_TOOL = "escalate_to_human"
+
+
+def escalate_to_human(reason: str, suggested_next_step: str = "") -> str:
+    """Hand this conversation to a human when you are not confident you can resolve it.
+
+    Args:
+        reason: Why a person should take over.
+        suggested_next_step: What the person should do first.
+    """
+    # Never runs: the engine intercepts calls to this tool and escalates the run.
+    return "escalated"
+
 
 @dataclass(kw_only=True, eq=False)
 class Agent:
@@ -67,6 +80,13 @@ class Agent:
                     f"agent {self.name!r}: two tools are named {contract.name!r}"
                 )
             contracts[contract.name] = contract
+        if self.policy.escalation.model_can_escalate:
+            if ESCALATE_TOOL in contracts:
+                raise AgentDefinitionError(
+                    f"agent {self.name!r}: {ESCALATE_TOOL!r} is reserved for the built-in "
+                    "escalation tool (EscalationPolicy(model_can_escalate=True))"
+                )
+            contracts[ESCALATE_TOOL] = tool(escalate_to_human)
         self.registry: dict[str, ToolContract] = contracts
         if self.machine is None:
             from tether.engine.loops._react import react_machine

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tether.context import describe_change, prefix_bytes, prefix_hash
+from tether.engine._agent import ESCALATE_TOOL
 from tether.engine._events import (
     EffectRecorded,
     ModelCompleted,
@@ -260,6 +261,7 @@ class StepContext:
         uncertain: list[dict[str, Any]] = []
         awaiting: list[str] = []
         admitted: dict[str, int] = {}
+        escalation: ToolCall | None = None
         killswitch = _Once(driver.killswitch)
         for position, call in enumerate(calls):
             index = self._next_call()
@@ -290,6 +292,18 @@ class StepContext:
                     uncertain.append(
                         {"call_id": call.id, "tool": call.name, "arguments": call.arguments}
                     )
+                continue
+            if (
+                call.name == ESCALATE_TOOL
+                and contract is not None
+                and call.invalid_arguments is None
+            ):
+                escalation = call
+                decided[position] = (
+                    index,
+                    call,
+                    _outcome(call, result="a person will take over this conversation"),
+                )
                 continue
             if contract is not None and call.invalid_arguments is None:
                 admission = await admit_tool_call(self, call, contract, admitted, killswitch)
@@ -346,6 +360,15 @@ class StepContext:
                 if flag is not None:
                     self.record(flag)
                     flagged = True
+        if escalation is not None:
+            raise EscalationRequested(
+                Escalate(
+                    str(escalation.arguments.get("reason") or "the agent asked for a person"),
+                    source="agent",
+                    suggested_next_step=str(escalation.arguments.get("suggested_next_step") or "")
+                    or None,
+                )
+            )
         if flagged and policy.escalate_on_injection:
             raise EscalationRequested(
                 Escalate(

@@ -51,9 +51,13 @@ class EscalationPolicy:
     Args:
         max_consecutive_tool_failures: Failed tool calls in a row before escalating
             (``None``: never for this reason).
+        model_can_escalate: Offer the model a built-in ``escalate_to_human`` tool, so it
+            can signal low confidence itself; calling it parks the run as escalated
+            with the model's reason and suggested next step.
     """
 
     max_consecutive_tool_failures: int | None = 5
+    model_can_escalate: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -754,9 +754,25 @@ class RunHandle:
             rows = await rt.store.load_events(self.run_id, after_seq=after_seq)
             if not rows and after_seq == 0:
                 await rt._record(self.run_id)
+            # What arrived live while the history loaded is in the queue, in commit order
+            # with its deltas: take history only up to where the live record begins.
+            backlog: list[Any] = []
+            while queue is not None and not queue.empty():
+                backlog.append(queue.get_nowait())
+            live_from = next((b[0].seq for b in backlog if isinstance(b, list) and b), None)
             for rec in to_run_events(self.run_id, rows):
+                if live_from is not None and rec.seq >= live_from:
+                    break
                 yield rec
                 last = rec.seq
+            for item in backlog:
+                if isinstance(item, list):
+                    for rec in item:
+                        if rec.seq > last:
+                            yield rec
+                            last = rec.seq
+                elif isinstance(item, LiveDelta):
+                    yield item
             if queue is None:
                 return
             while True:
