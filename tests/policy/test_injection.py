@@ -286,3 +286,28 @@ def test_wire_helpers_for_provider_adapters() -> None:
     )
     assert system_text("Be terse.", tools=False) == "Be terse."
     assert system_text("Be terse.", tools=True).endswith(UNTRUSTED_DATA_NOTICE)
+
+
+def test_the_literal_prefilter_never_changes_what_is_found() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from redteam_cases import CASES
+
+    fast = InjectionScanner()
+    full = InjectionScanner()
+    fast.scan("warm up")
+    full.scan("warm up")
+    assert fast._needles  # every built-in pattern yields required literals
+    full._needles = None  # the full scan, no fast reject
+    texts: list[object] = [*EXAMPLES.values(), *BENIGN, *(case.output for case in CASES)]
+    for name, example in EXAMPLES.items():
+        texts += [example.upper(), f"lorem ipsum.\n{example}\nmore text", f"x {example} y"]
+        encoded = base64.b64encode(f"{example} and more padding".encode()).decode()
+        texts.append(f"see {encoded}")
+        assert name in fast.scan(example)
+    for text in texts:
+        assert fast.scan_value(text) == full.scan_value(text), text
+    flagged = [case.id for case in CASES if full.scan_value(case.output)]
+    assert [case.id for case in CASES if fast.scan_value(case.output)] == flagged

@@ -60,6 +60,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import importlib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
@@ -322,6 +323,7 @@ class InjectionScanner:
 
     __slots__ = (
         "_groups",
+        "_needles",
         "_order",
         "_raw",
         "_regexes",
@@ -350,6 +352,7 @@ class InjectionScanner:
         self._groups: dict[str, str] = {}
         self._regexes: tuple[re.Pattern[str], ...] | None = None  # compiled on first scan
         self._raw: re.Pattern[str] | None = None
+        self._needles: tuple[str, ...] | None = None
 
     def _compile_table(self) -> tuple[re.Pattern[str], ...]:
         """Build the combined regexes (~50 ms for the built-in table, once per scanner).
@@ -384,6 +387,7 @@ class InjectionScanner:
         if plain:
             regexes.append(_compile(f"{_start_guard(plain)}(?:{'|'.join(plain)})"))
         self._groups = groups
+        self._needles = _needles(p.regex for p in self.patterns if not p.raw)
         self._raw = _compile("|".join(raw), flags=re.IGNORECASE) if raw else None
         self._regexes = tuple(regexes)  # last: other threads use the rest once this is set
         return self._regexes
@@ -416,9 +420,20 @@ class InjectionScanner:
         regexes = self._regexes if self._regexes is not None else self._compile_table()
         found: set[str] = set()
         groups = self._groups
-        if self._raw is not None and not text.isascii():
-            found.update(groups[g] for g in _matched_groups(self._raw, text))
-        normal = _normalize(text)
+        if text.isascii():
+            normal = text.lower()
+            needles = self._needles
+            if needles is not None:
+                # Fast reject: every pattern needs one of these literals (see _needles).
+                for needle in needles:
+                    if needle in normal:
+                        break
+                else:
+                    return found
+        else:
+            if self._raw is not None:
+                found.update(groups[g] for g in _matched_groups(self._raw, text))
+            normal = _normalize(text)
         for regex in regexes:
             found.update(groups[g] for g in _matched_groups(regex, normal))
         return found
@@ -629,6 +644,202 @@ def _start_guard(alternatives: list[str]) -> str:
     if line_start:
         options.append("^")
     return f"(?={'|'.join(options)})"
+
+
+# The stdlib's regex parser (``re._parser``, Python 3.11+), typed loosely: it has no stubs.
+# It is private: if a future Python changes it, the prefilter is off and every text gets
+# the full scan (detection never depends on it).
+try:
+    _PARSER: Any = importlib.import_module("re._parser")
+    _REPEATS = frozenset({_PARSER.MAX_REPEAT, _PARSER.MIN_REPEAT, _PARSER.POSSESSIVE_REPEAT})
+    _ZERO_WIDTH = frozenset({_PARSER.AT, _PARSER.ASSERT, _PARSER.ASSERT_NOT})
+except (ImportError, AttributeError):  # pragma: no cover - depends on the Python version
+    _PARSER = None
+    _REPEATS = _ZERO_WIDTH = frozenset()
+_MAX_CHOICES = 16  # strings a literal run may spell ("[ \t]x" spells " x" and "\tx")
+_MAX_CLASS = 4  # characters of a class that still extends a run
+# Words so common in ordinary text that a needle made of them rarely rejects anything.
+_COMMON = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "any",
+        "all",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "in",
+        "is",
+        "it",
+        "its",
+        "my",
+        "not",
+        "now",
+        "of",
+        "on",
+        "or",
+        "the",
+        "this",
+        "to",
+        "us",
+        "we",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
+def _needles(regexes: Iterable[str]) -> tuple[str, ...] | None:
+    """Literals one of which every match of every regex holds, or ``None`` if not known.
+
+    The regexes are matched against lower-cased text; when that text is ASCII and holds
+    none of the needles, none of them can match, so the scan stops there. Each regex is
+    split and folded as :meth:`InjectionScanner._compile_table` does, and each top-level
+    alternative must yield a set of needles, or there is no prefilter at all.
+    """
+    found: set[str] = set()
+    for regex in regexes:
+        for alternative in _split_top(regex):
+            needed = _required(_fold(alternative))
+            if needed is None:
+                return None
+            found |= needed
+    # A needle holding a shorter one is redundant: the shorter one is found first.
+    kept = {n for n in found if not any(o != n and o in n for o in found)}
+    return tuple(sorted(kept, key=lambda n: (-len(n), n)))
+
+
+def _required(regex: str) -> frozenset[str] | None:
+    """Strings one of which occurs in the lower-cased ASCII text of every match."""
+    if _PARSER is None:
+        return None
+    try:
+        parsed = _PARSER.parse(regex, re.MULTILINE)
+    except (re.error, RecursionError, OverflowError, AttributeError):
+        return None
+    flags = int(parsed.state.flags)
+    if flags & re.LOCALE:
+        return None
+    return _required_in(parsed, flags)
+
+
+def _unit(op: Any, av: Any, flags: int) -> set[str] | None:
+    """The characters one regex item consumes when it is a literal or a small class."""
+    if op is _PARSER.LITERAL:
+        items = [(op, av)]
+    elif op is _PARSER.IN and len(av) <= _MAX_CLASS:
+        items = av
+    else:
+        return None
+    chars: set[str] = set()
+    for item_op, code in items:
+        if item_op is not _PARSER.LITERAL:
+            return None  # a negation, range or category
+        char = chr(code)
+        if flags & re.IGNORECASE:
+            if not char.isascii():
+                return None  # may match ASCII letters (the Kelvin sign matches "k")
+            char = char.lower()  # the text is lower-cased
+        chars.add(char)
+    return chars
+
+
+def _required_in(items: Any, flags: int) -> frozenset[str] | None:
+    """:func:`_required` for a parsed sequence: the cheapest set among its necessary parts.
+
+    Consecutive literals (and small classes) form runs of known text; a group, a branch
+    or a repeat with a minimum of one gives the strings its own parts require.
+    Zero-width items (``\\b``, ``^``, lookarounds) do not break a run; anything else does.
+    """
+    candidates: list[frozenset[str]] = []
+    run: set[str] = {""}
+    for op, av in items:
+        chars = _unit(op, av, flags)
+        if chars is not None:
+            run = {s + c for s in run for c in chars}
+            if len(run) > _MAX_CHOICES:
+                run = chars
+            continue
+        if op in _ZERO_WIDTH:
+            continue
+        if op in _REPEATS and av[0] >= 1 and len(av[2]) == 1:
+            item_op, item_av = av[2][0]
+            chars = _unit(item_op, item_av, flags)
+            if chars is not None:  # "x+": an x ends the run and starts the next one
+                run = {s + c for s in run for c in chars}
+                if len(run) <= _MAX_CHOICES:
+                    candidates.append(frozenset(run))
+                run = chars
+                continue
+        exact = _exact(op, av, flags)
+        if exact is not None and len(run) * len(exact) <= _MAX_CHOICES:
+            run = {s + e for s in run for e in exact}  # a group of plain words: "(?:a|b)"
+            continue
+        if run != {""}:
+            candidates.append(frozenset(run))
+        run = {""}
+        needed: frozenset[str] | None = None
+        if op is _PARSER.SUBPATTERN:
+            _group, add, remove, sub = av
+            needed = _required_in(sub, (flags | add) & ~remove)
+        elif op is _PARSER.ATOMIC_GROUP:
+            needed = _required_in(av, flags)
+        elif op in _REPEATS and av[0] >= 1:
+            needed = _required_in(av[2], flags)
+        elif op is _PARSER.BRANCH:
+            union: set[str] = set()
+            for branch in av[1]:
+                one = _required_in(branch, flags)
+                if one is None:
+                    break
+                union |= one
+            else:
+                needed = frozenset(union)
+        if needed:
+            candidates.append(needed)
+    if run != {""}:
+        candidates.append(frozenset(run))
+    return min(candidates, key=_needle_cost) if candidates else None
+
+
+def _exact(op: Any, av: Any, flags: int) -> set[str] | None:
+    """Every string a group matches, when it is a few literal words (``(?:a|bc)``)."""
+    if op is _PARSER.SUBPATTERN:
+        _group, add, remove, sub = av
+        flags = (flags | add) & ~remove
+        strings: set[str] = {""}
+        for item_op, item_av in sub:
+            chars = _unit(item_op, item_av, flags)
+            part = chars if chars is not None else _exact(item_op, item_av, flags)
+            if part is None:
+                return None
+            strings = {s + c for s in strings for c in part}
+            if len(strings) > _MAX_CHOICES:
+                return None
+        return strings if "" not in strings else None
+    if op is _PARSER.BRANCH:
+        union: set[str] = set()
+        for branch in av[1]:
+            one = _exact(_PARSER.SUBPATTERN, (None, 0, 0, branch), flags)
+            if one is None:
+                return None
+            union |= one
+        return union if len(union) <= _MAX_CHOICES else None
+    return None
+
+
+def _needle_cost(needles: frozenset[str]) -> int:
+    """How often a set of needles is likely to be found in ordinary text (lower is rarer)."""
+    cost = 0
+    for needle in needles:
+        cost += (400, 200, 40, 6, 2)[min(len(needle), 4)] + (30 if needle in _COMMON else 0)
+    return cost
 
 
 def flag_injection(
