@@ -23,12 +23,8 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
 
-async def test_approval_wait_survives_process_exit_and_is_approved_elsewhere(
-    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A run parks for approval, its process exits, another process approves: it completes."""
-    ledger = tmp_path / "ledger.txt"
-    monkeypatch.setenv("TETHER_TEST_LEDGER", str(ledger))
+async def _park_for_approval(store_url: str, ledger: Path) -> dict[str, str]:
+    """In a separate process: start a 9000-cent refund, let it park for approval, exit."""
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, str(WORKER), "start", store_url, str(ledger), "9000"],
@@ -38,7 +34,17 @@ async def test_approval_wait_survives_process_exit_and_is_approved_elsewhere(
         timeout=60,
         check=True,
     )
-    started = json.loads(done.stdout.strip().splitlines()[-1])
+    started: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return started
+
+
+async def test_approval_wait_survives_process_exit_and_is_approved_elsewhere(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run parks for approval, its process exits, another process approves: it completes."""
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv("TETHER_TEST_LEDGER", str(ledger))
+    started = await _park_for_approval(store_url, ledger)
     assert started["status"] == "waiting"
     assert not ledger.exists()  # nothing ran without approval
 
@@ -94,16 +100,7 @@ async def test_approval_recorded_where_the_agent_is_unknown_is_continued_by_a_ru
     """An approver without the agent's code records the decision; recovery elsewhere resumes."""
     ledger = tmp_path / "ledger.txt"
     monkeypatch.setenv("TETHER_TEST_LEDGER", str(ledger))
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, str(WORKER), "start", store_url, str(ledger), "9000"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=60,
-        check=True,
-    )
-    run_id = json.loads(done.stdout.strip().splitlines()[-1])["run_id"]
+    run_id = (await _park_for_approval(store_url, ledger))["run_id"]
 
     async with Runtime(store_url, recover=False) as approver:  # e.g. `tether approve` alone
         (pending,) = await approver.get(run_id).pending_approvals()
