@@ -87,7 +87,11 @@ def _record(row: tuple[Any, ...]) -> RunRecord:
 
 
 class SQLiteStore(Store):
-    """The embedded default store: one SQLite file in WAL mode."""
+    """The embedded default store: one SQLite file in WAL mode.
+
+    ``commit_count`` and ``write_count`` count committed transactions and the write
+    jobs they carried, so tests and benchmarks can see group commit at work.
+    """
 
     def __init__(self, path: str | Path, *, durability: Durability = "FULL") -> None:
         self.path = Path(path)
@@ -100,6 +104,8 @@ class SQLiteStore(Store):
         self._read_conns: list[sqlite3.Connection] = []
         self._read_lock = threading.Lock()
         self._run_ids: dict[str, int] = {}
+        self.commit_count = 0
+        self.write_count = 0
 
     # -- connections -------------------------------------------------------------------------
 
@@ -255,6 +261,8 @@ class SQLiteStore(Store):
                 self._run_one(conn, batch[start], results)
                 start += 1
             conn.execute("COMMIT")
+            self.commit_count += 1
+            self.write_count += len(batch)
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
