@@ -9,17 +9,18 @@ loop detection stays quiet), and checks that the failure names that dimension.
 
 from __future__ import annotations
 
-import time
-from types import SimpleNamespace
+import sys
+from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tether import Agent, Runtime, tool
 from tether.models import ModelRequest, Price, PricingTable
 from tether.policy import Budget, Policy
 from tether.runtime import RunResult
 from tether.testing import ScriptedModel, tool_call
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _clock import RunClock
 
 FAR = 1_000  # max_turns: never the limit that stops these runs
 
@@ -140,25 +141,20 @@ async def test_max_cost_usd_alone(store_url: str) -> None:
     assert result.usage.model_calls >= 2
 
 
-async def test_max_wall_seconds_alone(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_max_wall_seconds_alone(store_url: str, run_clock: RunClock) -> None:
     """Running time stops the run, measured on a clock the test drives (no sleeping).
 
-    The public API has no clock to inject, so the budget gate's clock
-    (``tether.engine._gate.time``) is replaced: each tool call advances it by ten
-    seconds. With a 25-second budget, the model call after the third tool call is
-    refused: exactly three tool calls, whatever the machine's speed.
+    Each tool call advances the run's clock by ten seconds. With a 25-second budget,
+    the model call after the third tool call is refused: exactly three tool calls,
+    whatever the machine's speed.
     """
-    from tether.engine import _gate
-
-    skew = {"seconds": 0.0}
 
     @tool
     def slow(n: int) -> str:
-        """Takes ten (fake) seconds."""
-        skew["seconds"] += 10.0
+        """Takes ten (clock) seconds."""
+        run_clock.advance(10.0)
         return f"slow {n}"
 
-    monkeypatch.setattr(_gate, "time", SimpleNamespace(time=lambda: time.time() + skew["seconds"]))
     agent = Agent(
         name="slowpoke",
         model=ScriptedModel(lambda req: tool_call("slow", n=len(req.messages))),
@@ -171,3 +167,49 @@ async def test_max_wall_seconds_alone(store_url: str, monkeypatch: pytest.Monkey
     assert use["limit"] == 25
     assert 30 <= use["used"] < 40
     assert result.usage.tool_calls == 3
+
+
+async def test_time_parked_for_approval_does_not_count(store_url: str, run_clock: RunClock) -> None:
+    """An hour waiting for a person costs nothing of the running-time budget.
+
+    Ten clock seconds of work, then the run parks for an approval while the clock
+    jumps an hour; after the approval it works on and stops only when its own
+    running time (30-40 s) crosses the 25-second budget.
+    """
+    refunds: list[str] = []
+
+    @tool
+    def slow(n: int) -> str:
+        """Takes ten (clock) seconds."""
+        run_clock.advance(10.0)
+        return f"slow {n}"
+
+    @tool(effect="write", idempotent=True, requires_approval=True)
+    def refund(order_id: str) -> str:
+        """Refund an order (a person approves every refund)."""
+        refunds.append(order_id)
+        return "refunded"
+
+    def script(req: ModelRequest) -> Any:
+        turn = len(req.messages)
+        return tool_call("refund", order_id="1234") if turn == 3 else tool_call("slow", n=turn)
+
+    agent = Agent(
+        name="patient",
+        model=ScriptedModel(script),
+        tools=[slow, refund],
+        max_turns=FAR,
+        policy=Policy(budget=Budget(max_wall_seconds=25)),
+    )
+    async with Runtime(store_url, recover=False) as rt:
+        run = await rt.start(agent, "go")
+        parked = await run.result(timeout=60)
+        assert parked.status == "waiting", parked
+        (pending,) = await run.pending_approvals()
+        run_clock.advance(3600.0)
+        await rt.approve(run.run_id, pending.call_id, by="ana@example.com")
+        result = await run.result(timeout=60)
+    use = _stopped_for(result, "wall_seconds", "running time")
+    assert 30 <= use["used"] < 40, "time parked was counted as running time"
+    assert refunds == ["1234"]
+    assert result.usage.tool_calls == 4  # slow, refund, slow, slow
