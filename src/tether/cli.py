@@ -6,20 +6,30 @@ stream the continuation), ``approve`` / ``deny`` (decide a tool call waiting for
 approval). Implementation lives in ``tether._cli``: agent loading, rendering and
 the shared session.
 
-Exit codes, the same for every command:
+Exit codes, the same for every command (``tether._cli._exit``):
 
 ====  ==============================================================================
 0     the run completed (or a read-only command succeeded)
 1     the run failed or was cancelled
-2     usage error: bad arguments, an agent reference or run id that does not exist, a
-      run that cannot be resumed or signalled as asked (the message says what to do)
+2     usage error: bad arguments, an agent reference that does not load (missing, not
+      an Agent, or its module raised or called ``sys.exit`` on import), a run id that
+      does not exist, a run that cannot be resumed or signalled as asked
 3     the run is parked for a person: waiting for a signal or an approval, or escalated
       (the output prints the command that continues it)
+4     the store cannot be used: not a database (corrupt), not writable, a directory, or
+      written by a newer Tether (the message says what to do)
+70    internal error: a bug in Tether; one line, the traceback with ``TETHER_TRACEBACK=1``
 130   interrupted (Ctrl-C); the run is left ``running`` and ``tether resume`` continues it
 ====  ==============================================================================
 
+No command prints a traceback for an expected failure: each is one ``error:`` line on
+stderr saying what went wrong and what to do next.
+
 Every command reads ``--store URL``, else ``$TETHER_STORE``, else
 ``sqlite:///.tether/tether.db`` in the working directory.
+
+Startup stays fast (``tether --help`` imports neither the engine nor rich): commands
+import what they need when they run, and help is plain click formatting.
 """
 
 from __future__ import annotations
@@ -27,37 +37,30 @@ from __future__ import annotations
 import getpass
 import json
 import time
-from typing import Annotated, Any, NoReturn, get_args
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich import box
-from rich.table import Table
-from rich.text import Text
 
-from tether import Runtime, __version__
-from tether._cli._format import STATUS_STYLE, event_json, format_when, summary_line
-from tether._cli._next import parked_hint
-from tether._cli._render import EventPrinter
-from tether._cli._session import (
+from tether import __version__
+from tether._cli._exit import (
     EXIT_COMPLETED,
     EXIT_FAILED,
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_STORE,
     EXIT_USAGE,
     EXIT_WAITING,
-    RunView,
-    Session,
-    check_agent,
-    check_version,
-    exit_code,
-    follow,
-    load_log,
 )
-from tether.engine import TERMINAL, RunStatus, fold
+
+if TYPE_CHECKING:
+    from tether._cli._session import Session
 
 __all__ = [
     "EXIT_COMPLETED",
     "EXIT_FAILED",
+    "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
+    "EXIT_STORE",
     "EXIT_USAGE",
     "EXIT_WAITING",
     "app",
@@ -71,6 +74,8 @@ app = typer.Typer(
     add_completion=False,
     # Locals of a crashed frame can hold prompts and credentials: never print them.
     pretty_exceptions_show_locals=False,
+    # Plain click help: rich help formatting alone costs ~50 ms of startup per command.
+    rich_markup_mode=None,
 )
 
 StoreOption = Annotated[
@@ -113,8 +118,17 @@ AcceptFlag = Annotated[
 ]
 
 
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
-"""Statuses ``tether runs --status`` accepts: whatever the engine's lifecycle defines."""
+RUN_STATUSES: tuple[str, ...] = (
+    "pending",
+    "running",
+    "waiting",
+    "escalated",
+    "completed",
+    "failed",
+    "cancelled",
+)
+"""Statuses ``tether runs --status`` accepts: the engine's ``RunStatus``, spelled out so
+the help text needs no engine import (a test holds the two equal)."""
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -149,6 +163,8 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Start a run of an agent and stream it until it completes, fails or waits."""
+    from tether._cli._session import RunView, Session, follow
+
     session = Session(store, agent_ref=agent_ref)
     agent = session.load(agent_ref)
     view = RunView(session, as_json=as_json)
@@ -172,6 +188,20 @@ def resume(
     as_json: JsonFlag = False,
 ) -> None:
     """Continue a run left running (its process died) and stream it like `run`."""
+    from rich.text import Text
+
+    from tether._cli._next import parked_hint
+    from tether._cli._session import (
+        RunView,
+        Session,
+        check_agent,
+        check_version,
+        exit_code,
+        follow,
+        load_log,
+    )
+    from tether.engine import TERMINAL
+
     session = Session(store, agent_ref=agent_ref)
     agent = session.load(agent_ref)
     view = RunView(session, as_json=as_json)
@@ -225,7 +255,12 @@ def signal(
     store: StoreOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Deliver a signal to a run (e.g. resolve_write) and stream what it does next."""
+    """Deliver a signal to a run (such as resolve_write) and stream what it does next."""
+    from rich.text import Text
+
+    from tether._cli._session import RunView, Session, check_agent, check_version, follow
+    from tether.engine import TERMINAL
+
     session = Session(store, agent_ref=agent_ref)
     value = _json_option(session, "--payload", payload)
     agent = session.load(agent_ref)
@@ -264,6 +299,8 @@ def approve(
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a tool call the run is waiting on, and stream the run as it continues."""
+    from tether._cli._session import Session
+
     session = Session(store, agent_ref=agent_ref)
     changed = _json_option(session, "--arguments", arguments)
     if changed is not None and not isinstance(changed, dict):
@@ -284,6 +321,8 @@ def deny(
     as_json: JsonFlag = False,
 ) -> None:
     """Deny a tool call the run is waiting on; the model hears why and the run continues."""
+    from tether._cli._session import Session
+
     session = Session(store, agent_ref=agent_ref)
     _decide(session, run_id, call_id, approved=False, by=by, reason=reason, as_json=as_json)
 
@@ -300,6 +339,10 @@ def _decide(
     reason: str | None = None,
 ) -> None:
     """Record an approval decision and follow the run if it resumes."""
+    from rich.text import Text
+
+    from tether._cli._session import RunView, check_agent, check_version, follow
+
     who = _who(by)
     if session.agent_ref_given is False:
         _decide_only(
@@ -339,6 +382,9 @@ def _decide_only(
     reason: str | None,
 ) -> NoReturn:
     """Record a decision without the agent's code: another runtime continues the run."""
+    from rich.text import Text
+
+    from tether import Runtime
 
     async def main() -> int:
         async with Runtime(session.store_url, recover=False) as rt:
@@ -399,6 +445,11 @@ def killswitch(
     store: StoreOption = None,
 ) -> None:
     """The runtime-wide kill switch: `on` denies every write tool in every process now."""
+    from rich.text import Text
+
+    from tether import Runtime
+    from tether._cli._session import Session
+
     session = Session(store)
     if state not in ("on", "off", "status"):
         session.fail(f"unknown kill switch state {state!r}", "use: tether killswitch on|off|status")
@@ -445,6 +496,14 @@ def runs(
     store: StoreOption = None,
 ) -> None:
     """List runs, newest first: id, agent, status, reason, times and last event."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from tether import Runtime
+    from tether._cli._format import STATUS_STYLE, format_when
+    from tether._cli._session import Session
+
     session = Session(store)
     if escalated:
         status = [*(status or []), "escalated"]
@@ -516,6 +575,14 @@ def show(
     ] = False,
 ) -> None:
     """Print a run's timeline: every step's model calls, tool calls, errors and totals."""
+    from rich.text import Text
+
+    from tether import Runtime
+    from tether._cli._format import event_json, summary_line
+    from tether._cli._render import EventPrinter
+    from tether._cli._session import Session
+    from tether.engine import fold
+
     session = Session(store)
     source = session.read_only_store()
     if source is None:

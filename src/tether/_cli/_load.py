@@ -93,7 +93,7 @@ def _import(source: str, ref: str) -> ModuleType:
         raise _user_code_error(source, exc) from None
     except TetherError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise _user_code_error(source, exc) from None
 
 
@@ -115,7 +115,9 @@ def _import_file(path: Path) -> ModuleType:
     except TetherError:
         sys.modules.pop(name, None)
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        # SystemExit too: a module that exits while being imported (a script's
+        # `sys.exit(main())`) would otherwise end `tether` silently with its code.
         sys.modules.pop(name, None)
         raise _user_code_error(str(path), exc) from None
     return module
@@ -126,6 +128,13 @@ def _user_code_error(source: str, exc: BaseException, *, call: bool = False) -> 
     # The innermost frame outside importlib is where the user's code failed.
     user = [f for f in frames if "importlib" not in f.filename]
     at = f" ({user[-1].filename}, line {user[-1].lineno})" if user else ""
+    if isinstance(exc, SystemExit):
+        what = f"calling {source}()" if call else f"loading {source}"
+        return AgentRefError(
+            f"{what} called sys.exit({exc.code!r}){at}; an agent module must define the "
+            "agent without running a program: move the script part under "
+            '`if __name__ == "__main__":`'
+        )
     if call:
         return AgentRefError(f"calling {source}() raised {type(exc).__name__}: {exc}{at}")
     rerun = f"python {source}" if source.endswith(".py") else f"python -c 'import {source}'"
@@ -154,7 +163,7 @@ def _resolve(module: ModuleType, name: str, where: str) -> Agent:
             built = value()
         except TetherError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise _user_code_error(label, exc, call=True) from None
         if isinstance(built, Agent):
             return built

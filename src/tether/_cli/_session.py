@@ -18,6 +18,15 @@ from rich.console import Console
 from rich.text import Text
 
 from tether import Agent, LiveDelta, RunEvent, RunHandle, RunState, Runtime
+from tether._cli._errors import store_failure
+from tether._cli._exit import (
+    EXIT_COMPLETED,
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    EXIT_WAITING,
+)
 from tether._cli._format import delta_json, event_json, summary_line
 from tether._cli._load import load_agent
 from tether._cli._next import NextSteps
@@ -32,11 +41,6 @@ from tether.exceptions import (
 )
 from tether.store import Store, default_store_url, open_store
 
-EXIT_COMPLETED = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_WAITING = 3
-EXIT_INTERRUPTED = 130
 _PIPE_WIDTH = 120
 _WATCH_INTERVAL = 0.5
 _DRIVEN = frozenset({"pending", "running"})
@@ -66,13 +70,13 @@ class Session:
         self.run_id: str | None = None
         self.agent_ref_given = agent_ref is not None
 
-    def fail(self, message: str, hint: str | None = None) -> NoReturn:
-        """Print one red line (what went wrong, then what to do) and exit with usage error."""
+    def fail(self, message: str, hint: str | None = None, *, code: int = EXIT_USAGE) -> NoReturn:
+        """Print one red line (what went wrong, then what to do) and exit with ``code``."""
         line = Text("error: ", style="bold red") + Text(message, style="red")
         if hint:
             line.append(f" — {hint}", style="red")
         self.err.print(line)
-        raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(code)
 
     def load(self, ref: str) -> Agent:
         """Load the agent a reference names, or exit with a message listing what exists."""
@@ -94,9 +98,33 @@ class Session:
                     style="yellow",
                 )
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        except TetherError as exc:
-            self.fail(exc.message, self._hint(exc))
+        except (typer.Exit, typer.Abort):
+            raise  # a command's own exit (e.g. ``fail`` inside ``main``), already reported
+        except Exception as exc:
+            self.fail_with(exc)
         raise typer.Exit(code)
+
+    def fail_with(self, exc: Exception) -> NoReturn:
+        """Report an exception that ended a command as one line, never a traceback.
+
+        A store that cannot be used exits ``EXIT_STORE``; other Tether errors are usage
+        errors whose message says what to change. Anything else is a bug in Tether:
+        one line and ``EXIT_INTERNAL``, with the traceback only when
+        ``$TETHER_TRACEBACK`` is set (it can hold prompts and arguments).
+        """
+        failure = store_failure(exc, self.store_url)
+        if failure is not None:
+            self.fail(failure.message, failure.hint, code=failure.code)
+        if isinstance(exc, TetherError):
+            self.fail(exc.message, self._hint(exc))
+        if os.environ.get("TETHER_TRACEBACK"):
+            raise exc
+        self.fail(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a bug in Tether; run again with TETHER_TRACEBACK=1 to see where, and "
+            "report it",
+            code=EXIT_INTERNAL,
+        )
 
     def _hint(self, exc: TetherError) -> str | None:
         if isinstance(exc, RunNotFoundError):
@@ -140,6 +168,7 @@ class Session:
             store = open_store(self.store_url)
         except TetherError as exc:
             self.fail(exc.message)
+        # A Store has no public "exists" yet; SQLite's file path is the one way to ask.
         path = getattr(store, "path", None)
         if path is not None and not path.exists():
             return None

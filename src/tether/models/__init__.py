@@ -2,12 +2,14 @@
 
 Adapters import their SDKs lazily: a missing extra fails with the exact
 ``pip install "tether-runtime[...]"`` line when the adapter is built, not on import.
+The adapter classes themselves are imported on first use too (PEP 562), so code
+that never names a provider never loads its adapter module.
 """
 
-from tether.models._anthropic import AnthropicModel
+import importlib as _importlib
+import typing as _typing
+
 from tether.models._errors import ModelErrorCode
-from tether.models._local import LocalModel, LocalModelStats
-from tether.models._openai import OpenAIModel
 from tether.models._pricing import DEFAULT_PRICING, Price, PricingTable, cost
 from tether.models._resolve import resolve_model
 from tether.models._router import Router
@@ -24,7 +26,15 @@ from tether.models._types import (
     Usage,
 )
 
-__all__ = [
+_ADAPTERS = {
+    "AnthropicModel": "tether.models._anthropic",
+    "LocalModel": "tether.models._local",
+    "LocalModelStats": "tether.models._local",
+    "OpenAIModel": "tether.models._openai",
+}
+"""Where each lazily imported adapter name lives."""
+
+_ALL = [
     "DEFAULT_PRICING",
     "AnthropicModel",
     "LocalModel",
@@ -47,3 +57,55 @@ __all__ = [
     "cost",
     "resolve_model",
 ]
+
+if _typing.TYPE_CHECKING:
+    from tether.models._anthropic import AnthropicModel
+    from tether.models._local import LocalModel, LocalModelStats
+    from tether.models._openai import OpenAIModel
+
+    __all__ = [
+        "DEFAULT_PRICING",
+        "AnthropicModel",
+        "LocalModel",
+        "LocalModelStats",
+        "Message",
+        "ModelClient",
+        "ModelErrorCode",
+        "ModelRequest",
+        "ModelResponse",
+        "ModelSettings",
+        "OpenAIModel",
+        "Price",
+        "PricingTable",
+        "Router",
+        "ScriptedModel",
+        "StreamDelta",
+        "ToolCall",
+        "ToolSpec",
+        "Usage",
+        "cost",
+        "resolve_model",
+    ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import an adapter module on first use of its class, and keep the name.
+
+    ``__all__`` is served here too, after loading every adapter: whoever asks for the
+    whole public surface (``from tether.models import *``, documentation tools) gets it.
+    """
+    if name == "__all__":
+        for each in _ADAPTERS:
+            __getattr__(each)
+        globals()["__all__"] = list(_ALL)
+        return globals()["__all__"]
+    home = _ADAPTERS.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tether.models' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_ALL})
