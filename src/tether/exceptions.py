@@ -8,15 +8,25 @@ Hierarchy::
     │   ├── AgentDefinitionError   a machine or agent that cannot be built
     │   └── MissingExtraError      an optional integration is not installed (also ImportError)
     ├── RunError                   a problem with one run (carries run_id)
-    │   ├── RunNotFoundError
+    │   ├── RunNotFoundError           no such run in the store
+    │   ├── RunLeasedError             another process holds the run's lease (it is driving it)
+    │   ├── RunNotWaitingError         a signal or decision for a run that is not parked
+    │   ├── RunParkedError             resume of a parked run: send its signal instead
+    │   ├── RunFinishedError           the run already completed, failed or was cancelled
     │   ├── AgentVersionMismatchError  resuming under changed code without accepting it
     │   ├── IllegalTransitionError     a lifecycle transition the table forbids (a bug)
     │   ├── ConcurrentWriteError       another process appended to the same run
+    │   │   └── LeaseLostError         this process no longer holds the run's lease
     │   └── ApprovalError              an approval for an unknown call, or one already decided
+    ├── BudgetExceededError        a call would cross a hard budget limit (carries dimension)
     ├── StoreError                 the store failed or holds something it cannot read
     │   └── SchemaVersionError     an event or database newer than this code understands
     ├── ModelError                 a model provider failed (classified; see ``ModelErrorCode``)
     └── PolicyWarning (a Warning)  a policy rule that can never apply (e.g. names no tool)
+
+Control flow inside a step (waiting, escalating, a gate refusal, cancellation) is not an
+error: those signals derive from ``BaseException`` (see ``tether.engine``), so a user's
+``except Exception`` in a state handler cannot swallow them.
 
 Tool failures are not exceptions that escape a run: they become
 :class:`tether.tools.ToolError` values the model sees on its next turn.
@@ -34,7 +44,14 @@ class ErrorCode(StrEnum):
     CONFIG = "config"
     AGENT_DEFINITION = "agent_definition"
     MISSING_EXTRA = "missing_extra"
+    RUN = "run"
     RUN_NOT_FOUND = "run_not_found"
+    RUN_LEASED = "run_leased"
+    RUN_NOT_WAITING = "run_not_waiting"
+    RUN_FINISHED = "run_finished"
+    RUN_PARKED = "run_parked"
+    LEASE_LOST = "lease_lost"
+    BUDGET_EXCEEDED = "budget_exceeded"
     AGENT_VERSION_MISMATCH = "agent_version_mismatch"
     ILLEGAL_TRANSITION = "illegal_transition"
     CONCURRENT_WRITE = "concurrent_write"
@@ -102,9 +119,9 @@ class MissingExtraError(UserError, ImportError):
 
 
 class RunError(TetherError):
-    """A problem with one run."""
+    """A problem with one run; subclasses say which, so callers branch on the type."""
 
-    code = ErrorCode.RUN_NOT_FOUND
+    code = ErrorCode.RUN
 
     def __init__(self, message: str, *, run_id: str, **context: Any) -> None:
         super().__init__(message, run_id=run_id, **context)
@@ -115,6 +132,30 @@ class RunNotFoundError(RunError):
     """No run with that id exists in the store."""
 
     code = ErrorCode.RUN_NOT_FOUND
+
+
+class RunLeasedError(RunError):
+    """Another process holds the run's lease: it is driving the run right now."""
+
+    code = ErrorCode.RUN_LEASED
+
+
+class RunNotWaitingError(RunError):
+    """A signal, approval or resume that needs a parked run reached one that is not parked."""
+
+    code = ErrorCode.RUN_NOT_WAITING
+
+
+class RunParkedError(RunError):
+    """The run is parked (waiting or escalated): send the signal it waits for instead."""
+
+    code = ErrorCode.RUN_PARKED
+
+
+class RunFinishedError(RunError):
+    """The run already completed, failed or was cancelled; nothing can change it."""
+
+    code = ErrorCode.RUN_FINISHED
 
 
 class AgentVersionMismatchError(RunError):
@@ -135,16 +176,49 @@ class ConcurrentWriteError(RunError):
     code = ErrorCode.CONCURRENT_WRITE
 
 
+class LeaseLostError(ConcurrentWriteError):
+    """This process no longer holds the run's lease; another may be driving it."""
+
+    code = ErrorCode.LEASE_LOST
+
+
 class ApprovalError(RunError):
     """An approval or denial that cannot apply: unknown call, already decided, bad arguments."""
 
     code = ErrorCode.APPROVAL
 
 
+class BudgetExceededError(TetherError):
+    """A call would cross a hard limit; carries the dimension and the use so far.
+
+    Attributes:
+        dimension: The budget dimension that would be crossed (``"tool_calls"``, ...).
+        usage: Use so far per dimension (``{"tool_calls": {"used": 3, "limit": 3}}``).
+    """
+
+    code = ErrorCode.BUDGET_EXCEEDED
+
+    def __init__(
+        self, dimension: str, message: str, usage: dict[str, dict[str, float]] | None = None
+    ) -> None:
+        super().__init__(message, dimension=dimension, usage=usage or {})
+        self.dimension = dimension
+        self.usage: dict[str, dict[str, float]] = usage or {}
+
+
 class StoreError(TetherError):
-    """The store failed, or holds data this code cannot read."""
+    """The store failed, or holds data this code cannot read.
+
+    ``transient`` is true for failures that go away by themselves (another process holds
+    the database lock, a connection dropped): the engine retries those and resumes the
+    run from its log once the store answers again.
+    """
 
     code = ErrorCode.STORE
+
+    def __init__(self, message: str, *, transient: bool = False, **context: Any) -> None:
+        super().__init__(message, transient=transient, **context)
+        self.transient = transient
 
 
 class SchemaVersionError(StoreError):

@@ -18,7 +18,7 @@ from tether.engine import (
     ToolCompleted,
     ToolFailed,
 )
-from tether.exceptions import ApprovalError, RunNotFoundError
+from tether.exceptions import ApprovalError, RunFinishedError, RunNotFoundError
 from tether.models import ModelRequest, Price, PricingTable
 from tether.policy import Budget, Decision, Hooks, LoopPolicy, Policy, PolicyFile
 from tether.testing import ScriptedModel, text, tool_call
@@ -203,7 +203,7 @@ async def test_deny_path_and_approval_errors_change_nothing(store_url: str) -> N
         assert result.status == "completed"
         assert "refund policy changed" in result.output
         after = len(await _events(rt, run.run_id))
-        with pytest.raises(ApprovalError, match="already denied"):
+        with pytest.raises(RunFinishedError, match="already completed"):
             await rt.deny(run.run_id, pending.call_id, by="lead", reason="again")
         assert len(await _events(rt, run.run_id)) == after > before
     assert REFUNDS == []

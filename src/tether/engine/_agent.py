@@ -17,6 +17,7 @@ from tether.engine._machine import Machine
 from tether.exceptions import AgentDefinitionError, PolicyWarning
 from tether.models._types import ModelClient, ModelSettings, ToolSpec
 from tether.policy._policy import Policy
+from tether.policy._verdict import policy_fingerprint
 from tether.tools import RetryPolicy, ToolContract, tool
 
 ESCALATE_TOOL = "escalate_to_human"
@@ -162,5 +163,6 @@ class Agent:
             str(self.max_output_repairs),
             self.machine.fingerprint(),
             *(c.schema_fingerprint() for c in self.registry.values()),
+            policy_fingerprint(self.policy),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]

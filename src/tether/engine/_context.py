@@ -26,13 +26,14 @@ from tether.engine._events import (
     ToolStarted,
 )
 from tether.engine._gate import (
-    EscalationRequested,
     Governance,
     admit_tool_call,
+    approval_key,
     gate_model_call,
     note_use,
 )
 from tether.engine._machine import Escalate, Wait
+from tether.engine._signals import EscalationRequested, WaitRequested
 from tether.exceptions import ModelError
 from tether.models._router import Router
 from tether.models._types import ModelClient, ModelRequest, ModelResponse, StepKind, ToolCall
@@ -48,14 +49,6 @@ if TYPE_CHECKING:
 
 ToolResult = ToolCompleted | ToolFailed
 E = TypeVar("E", bound="_Event")
-
-
-class WaitRequested(Exception):  # control flow, not an error
-    """Raised inside a step to park the run (e.g. an uncertain write)."""
-
-    def __init__(self, wait: Wait) -> None:
-        super().__init__(wait.reason)
-        self.wait = wait
 
 
 class StepContext:
@@ -272,7 +265,9 @@ class StepContext:
             contract = registry.get(call.name)
             if isinstance(recorded, ToolStarted):
                 call = call.model_copy(update={"arguments": recorded.arguments})
-                resolution = state.write_resolutions.get(call.id)
+                resolution = state.write_resolutions.get(
+                    recorded.idempotency_key
+                ) or state.write_resolutions.get(call.id)
                 action = resolution.get("action") if resolution else None
                 if action == "completed":
                     assert resolution is not None
@@ -287,11 +282,27 @@ class StepContext:
                     )
                     results[position] = self._tool_result(index, call, _outcome(call, error=error))
                 elif action == "retry" or (contract is not None and contract.idempotent):
-                    pending.append((position, index, call))
-                else:
-                    uncertain.append(
-                        {"call_id": call.id, "tool": call.name, "arguments": call.arguments}
+                    # A re-issue goes through the gate like any call: the kill switch, a
+                    # deny rule or a budget can still stop it.
+                    assert contract is not None or action == "retry"
+                    if contract is None:
+                        pending.append((position, index, call))
+                        continue
+                    if _unrecoverable(call.arguments):
+                        uncertain.append(_uncertain(call, recorded, unrecoverable=True))
+                        continue
+                    admission = await admit_tool_call(
+                        self, call, contract, index, admitted, killswitch, reissue=True
                     )
+                    if admission.kind == "refused":
+                        assert admission.error is not None
+                        decided[position] = (index, call, _outcome(call, error=admission.error))
+                    elif admission.kind == "await":
+                        awaiting.append(approval_key(state.step, index))
+                    else:
+                        pending.append((position, index, admission.call))
+                else:
+                    uncertain.append(_uncertain(call, recorded))
                 continue
             if (
                 call.name == ESCALATE_TOOL
@@ -306,13 +317,24 @@ class StepContext:
                 )
                 continue
             if contract is not None and call.invalid_arguments is None:
-                admission = await admit_tool_call(self, call, contract, admitted, killswitch)
+                # Validate and coerce first: the gate, the approver, the journal and the
+                # tool all see the same arguments ("900000" becomes 900000 before any
+                # rule compares it). Arguments that do not validate never run, so the
+                # executor reports them without a gate.
+                try:
+                    normalized = contract.normalize(call.arguments)
+                except Exception:  # reported as a structured error below
+                    pending.append((position, index, call))
+                    continue
+                if normalized != call.arguments:
+                    call = call.model_copy(update={"arguments": normalized})
+                admission = await admit_tool_call(self, call, contract, index, admitted, killswitch)
                 if admission.kind == "refused":
                     assert admission.error is not None
                     decided[position] = (index, call, _outcome(call, error=admission.error))
                     continue
                 if admission.kind == "await":
-                    awaiting.append(call.id)
+                    awaiting.append(approval_key(state.step, index))
                     continue
                 call = admission.call
                 if contract.effect == "write":
@@ -334,7 +356,8 @@ class StepContext:
                     details={
                         "message": "a write tool was started but the process stopped before it "
                         "reported; it may or may not have happened. Resolve with signal "
-                        "'resolve_write' {call_id, action: completed|not_performed|retry}.",
+                        "'resolve_write' {call_id, action: completed|not_performed|retry} "
+                        "(call_id may be the idempotency key).",
                         "calls": uncertain,
                     },
                 )
@@ -468,6 +491,31 @@ class StepContext:
                 duration_ms=round(outcome.duration_ms, 3),
             )
         return self.record(event)
+
+
+def _uncertain(
+    call: ToolCall, started: ToolStarted, *, unrecoverable: bool = False
+) -> dict[str, Any]:
+    """What a person needs to resolve a write that may or may not have happened."""
+    item: dict[str, Any] = {
+        "call_id": call.id,
+        "idempotency_key": started.idempotency_key,
+        "tool": call.name,
+        "arguments": call.arguments,
+    }
+    if unrecoverable:
+        item["problem"] = (
+            "its arguments held a sensitive value that is stored without a key to recover "
+            "it, so it cannot be re-issued; configure a payload key to keep such values"
+        )
+    return item
+
+
+def _unrecoverable(arguments: Any) -> bool:
+    """Whether arguments still hold a sealed value that could not be decrypted."""
+    from tether.observe import has_unrecoverable
+
+    return has_unrecoverable(arguments)
 
 
 def _outcome(call: ToolCall, *, result: Any = None, error: ToolError | None = None) -> ToolOutcome:

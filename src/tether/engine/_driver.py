@@ -13,9 +13,10 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tether.engine._context import StepContext, WaitRequested
+from tether.engine._context import StepContext
 from tether.engine._events import (
     RunEscalated,
     RunFinished,
@@ -27,10 +28,16 @@ from tether.engine._events import (
     decode_event,
     encode_event,
 )
-from tether.engine._gate import EscalationRequested, GateFailure, Governance
+from tether.engine._gate import Governance
 from tether.engine._machine import Done, Escalate, Fail, Goto, Transition, Wait
+from tether.engine._signals import (
+    CancelRequested,
+    EscalationRequested,
+    GateFailure,
+    WaitRequested,
+)
 from tether.engine._state import RunEvent, RunState, apply
-from tether.exceptions import ModelError
+from tether.exceptions import ConcurrentWriteError, ModelError, StoreError
 from tether.models._types import ModelClient, ModelRequest, ModelResponse, StreamDelta
 from tether.store._base import EventRow, RunUpdate, Store
 
@@ -42,6 +49,29 @@ E = TypeVar("E", bound=_Event)
 CommitListener = Callable[[str, list[RunEvent]], None]
 DeltaListener = Callable[[str, StreamDelta], None]
 CostFunction = Callable[[str, ModelResponse], float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRetry:
+    """How long a driver retries a failing append before it gives the step up.
+
+    Args:
+        attempts: Appends tried in all (the first included).
+        base: First backoff in seconds; doubled per attempt, with jitter.
+        cap: Longest single backoff in seconds.
+    """
+
+    attempts: int = 6
+    base: float = 0.05
+    cap: float = 2.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Backoff before retry ``attempt`` (1-based), with full jitter on the upper half."""
+        ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
+        return float(ceiling / 2 + rng.random() * ceiling / 2)
+
+
+_CANCELLED = Fail("cancelled", error_code="cancelled")
 
 
 class RunDriver:
@@ -59,6 +89,8 @@ class RunDriver:
         cost: CostFunction | None = None,
         rng: random.Random | None = None,
         governance: Governance | None = None,
+        owner: str | None = None,
+        store_retry: StoreRetry | None = None,
     ) -> None:
         self.store = store
         self.agent = agent
@@ -73,6 +105,10 @@ class RunDriver:
         self.cancel_by: str | None = None
         self._status_update: RunUpdate | None = None
         self.governance = governance or Governance()
+        self.owner = owner
+        self.store_retry = store_retry or StoreRetry()
+        self._task: asyncio.Task[Any] | None = None
+        self._interruptible = False
 
     # -- event plumbing ----------------------------------------------------------------------
 
@@ -102,18 +138,57 @@ class RunDriver:
         return event
 
     async def flush(self) -> None:
-        """Commit buffered events (and any status change among them) in one transaction."""
+        """Commit buffered events (and any status change among them) in one transaction.
+
+        The batch is kept until the store acknowledges it. A store that fails (locked by
+        another process, an I/O error) is retried with backoff for a while; if the
+        append did land but its acknowledgement was lost, the retry finds exactly these
+        events in the log and takes that as the acknowledgement. A store that stays down
+        raises :class:`StoreError` out of the step: the runtime then drops this driver's
+        in-memory state and resumes the run from its log once the store answers.
+
+        Raises:
+            StoreError: the store kept failing for the whole retry window.
+            ConcurrentWriteError: another writer owns the run (or this one lost the lease).
+        """
         if not self._pending:
             return
-        batch, self._pending = self._pending, []
-        update, self._status_update = self._status_update, None
+        batch = self._pending
+        update = self._status_update
         rows = [
             EventRow(rec.seq, rec.step, rec.ts, rec.event.type, rec.data or encode_event(rec.event))
             for rec in batch
         ]
-        await self.store.append(self.state.run_id, rows, update)
+        run_id = self.state.run_id
+        attempt = 0
+        while True:
+            try:
+                await self.store.append(run_id, rows, update, owner=self.owner)
+                break
+            except ConcurrentWriteError:
+                if attempt and await self._landed(rows):
+                    break  # an earlier attempt committed; only its acknowledgement was lost
+                raise
+            except StoreError as exc:
+                attempt += 1
+                if not exc.transient or attempt >= self.store_retry.attempts:
+                    raise
+                await asyncio.sleep(self.store_retry.delay(attempt, self.rng))
+        self._pending = []
+        self._status_update = None
         if self._on_commit is not None:
-            self._on_commit(self.state.run_id, batch)
+            self._on_commit(run_id, batch)
+
+    async def _landed(self, rows: list[EventRow]) -> bool:
+        """Whether exactly these rows are already in the log (a lost acknowledgement)."""
+        try:
+            stored = await self.store.load_events(self.state.run_id, after_seq=rows[0].seq - 1)
+        except StoreError:
+            return False
+        stored = stored[: len(rows)]
+        return len(stored) == len(rows) and all(
+            a.seq == b.seq and a.data == b.data for a, b in zip(stored, rows, strict=True)
+        )
 
     def set_status(self, status: RunStatus, reason: str | None, details: Any = None) -> None:
         """Record a lifecycle change; the next flush also updates the run's summary row."""
@@ -159,10 +234,35 @@ class RunDriver:
         await asyncio.sleep(seconds)
 
     async def gather(self, aws: Sequence[Awaitable[T]]) -> list[T]:
-        """Run effects concurrently; a single one is awaited directly (no task overhead)."""
-        if len(aws) == 1:
-            return [await aws[0]]
-        return list(await asyncio.gather(*aws))
+        """Run tool calls concurrently; a single one is awaited directly (no task overhead).
+
+        While they run, :meth:`interrupt` (a cancellation) stops them: an async tool gets
+        ``CancelledError`` at its next await, a thread tool is abandoned (its late result
+        is discarded), and the step ends with :class:`CancelRequested`.
+        """
+        self._interruptible = True
+        try:
+            if len(aws) == 1:
+                return [await aws[0]]
+            return list(await asyncio.gather(*aws))
+        except asyncio.CancelledError:
+            task = self._task
+            if self.cancel_reason is not None and task is not None and task.cancelling():
+                task.uncancel()
+                raise CancelRequested(self.cancel_reason) from None
+            raise
+        finally:
+            self._interruptible = False
+
+    def interrupt(self) -> None:
+        """Cancel the tool calls in flight (if any); the run then ends as cancelled."""
+        task = self._task
+        if self._interruptible and task is not None and not task.done():
+            task.cancel()
+
+    def park_update(self, status: RunStatus, reason: str | None) -> None:
+        """Refresh a parked run's summary row (its next timer) without a lifecycle event."""
+        self._status_update = RunUpdate(status=status, reason=reason, wake_at=self._wake_at())
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -172,6 +272,7 @@ class RunDriver:
         agent = self.agent
         machine = agent.machine
         assert machine is not None
+        self._task = asyncio.current_task()
         while True:
             if self.cancel_reason is not None:
                 await self._finish_cancelled(self.cancel_reason)
@@ -182,6 +283,9 @@ class RunDriver:
             ctx = StepContext(self)
             while True:
                 transition = await self._run_state(current.name, ctx)
+                if transition is _CANCELLED:
+                    await self._finish_cancelled(self.cancel_reason or "cancelled")
+                    return state
                 if isinstance(transition, Goto) and not machine.allows(
                     current.name, transition.state
                 ):
@@ -249,6 +353,14 @@ class RunDriver:
             return request.escalate
         except GateFailure as refused:
             return refused.fail
+        except CancelRequested as cancel:
+            self.cancel_reason = self.cancel_reason or cancel.reason
+            return _CANCELLED
+        except (StoreError, ConcurrentWriteError):
+            # Nothing is wrong with the run: the store is. Let it escape the step so the
+            # runtime resumes from the log once the store answers (or stops, if another
+            # process owns the run now).
+            raise
         except ModelError as exc:
             return Fail(
                 f"model call failed: {exc.message}",

@@ -174,6 +174,8 @@ class PolicyDecided(_Event):
 
     type: Literal["policy.decided"] = "policy.decided"
     call_id: str
+    key: str | None = None
+    """Tether's identity of the call (``"step.index"``); the provider's ``call_id`` is a label."""
     tool: str
     action: str
     reason: str
@@ -186,6 +188,13 @@ class ApprovalRequested(_Event):
 
     type: Literal["approval.requested"] = "approval.requested"
     call_id: str
+    """The provider's id of the call: a label only (providers reuse and omit ids)."""
+    approval_id: str | None = None
+    """What a person approves: Tether's identity of the call, ``"step.index"``."""
+    step: int | None = None
+    call: int | None = None
+    args_hash: str | None = None
+    """Hash of the exact, validated arguments the approval covers."""
     tool: str
     arguments: dict[str, Any]
     reason: str
@@ -195,16 +204,29 @@ class ApprovalRequested(_Event):
     expires_at: float | None = None
     on_expiry: Literal["deny", "escalate"] = "deny"
 
+    @property
+    def key(self) -> str:
+        """The approval's identity (``approval_id``; the call id for events before it)."""
+        return self.approval_id or self.call_id
+
 
 class ApprovalDecided(_Event):
     """A person (or the expiry timer) approved or denied a call, maybe with changed arguments."""
 
     type: Literal["approval.decided"] = "approval.decided"
     call_id: str
+    approval_id: str | None = None
+    args_hash: str | None = None
+    """Hash of the arguments the person approved (the edited ones when changed)."""
     approved: bool
     by: str
     reason: str | None = None
     arguments: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        """The approval this decides (``approval_id``; the call id for events before it)."""
+        return self.approval_id or self.call_id
 
 
 class BudgetWarned(_Event):

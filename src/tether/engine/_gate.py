@@ -11,11 +11,10 @@ event with its reason; a plain allow (no rule said anything) is not recorded.
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tether.engine._events import (
     ApprovalRequested,
@@ -24,42 +23,28 @@ from tether.engine._events import (
     PolicyDecided,
 )
 from tether.engine._machine import Escalate, Fail
-from tether.engine._state import RunState, call_signature
+from tether.engine._signals import EscalationRequested, GateFailure
+from tether.engine._state import RunState, args_hash, call_signature
+from tether.exceptions import BudgetExceededError
 from tether.models._pricing import DEFAULT_PRICING, PricingTable
 from tether.models._types import ModelRequest, ToolCall
 from tether.observe._redact import Redactor
 from tether.policy._budget import (
     Budget,
-    BudgetExceededError,
     Use,
     check_model_call,
     check_tool_call,
     soft_crossings,
 )
-from tether.policy._decision import Decision, combine
+from tether.policy._decision import Decision
 from tether.policy._policy import call_hook
 from tether.policy._secrets import SecretBroker
+from tether.policy._verdict import decide_call, hook_failure, loop_verdict
 from tether.tools import ToolContract, ToolError
 
 if TYPE_CHECKING:
     from tether.engine._context import StepContext
     from tether.policy._rules import PolicyFile
-
-
-class EscalationRequested(Exception):  # control flow, not an error
-    """Raised inside a step to hand the run to a person."""
-
-    def __init__(self, escalate: Escalate) -> None:
-        super().__init__(escalate.reason)
-        self.escalate = escalate
-
-
-class GateFailure(Exception):  # control flow, not an error
-    """Raised inside a step when policy ends the run (budget exceeded, model call denied)."""
-
-    def __init__(self, fail: Fail) -> None:
-        super().__init__(fail.reason)
-        self.fail = fail
 
 
 @dataclass(kw_only=True, slots=True)
@@ -176,17 +161,33 @@ async def admit_tool_call(
     ctx: StepContext,
     call: ToolCall,
     contract: ToolContract,
+    index: int,
     admitted: dict[str, int],
     killswitch: Callable[[], Awaitable[bool]],
+    *,
+    reissue: bool = False,
 ) -> Admission:
-    """Decide one proposed call. Raises ``GateFailure`` / ``EscalationRequested`` to stop."""
+    """Decide one proposed call; its arguments are already validated and coerced.
+
+    The approval a call needs is bound to Tether's own identity of the call (the step
+    and the call's index in it, :func:`approval_key`) and to a hash of its exact
+    arguments; the provider's call id is only a label. ``reissue`` marks a write that
+    was started before a crash (or that an operator asked to retry): it goes through
+    the same gate, loop detection aside.
+
+    Raises:
+        GateFailure: a hard budget limit would be crossed.
+        EscalationRequested: policy hands the run to a person.
+    """
     state = ctx.state
     policy = ctx.agent.policy
-    loops = policy.loops
-    signature = state.call_signatures.get(call.id) or call_signature(call.name, call.arguments)
-    repeats = state.signature_counts.get(signature, 0)
-    if repeats >= loops.max_repeated_calls:
-        if repeats >= loops.max_repeated_calls + loops.escalate_after:
+    key = approval_key(state.step, index)
+    if not reissue:
+        loops = policy.loops
+        signature = call_signature(call.name, call.arguments)
+        repeats = state.signature_counts.get(signature, 0)
+        verdict = loop_verdict(repeats, loops.max_repeated_calls, loops.escalate_after)
+        if verdict == "escalate":
             raise EscalationRequested(
                 Escalate(
                     f"the agent keeps calling {call.name} with the same arguments "
@@ -196,16 +197,17 @@ async def admit_tool_call(
                     context={"tool": call.name, "arguments": call.arguments},
                 )
             )
-        return Admission(
-            "refused",
-            call,
-            ToolError(
-                error_code="loop_detected",
-                message=f"{call.name} was already called {repeats} times with these arguments; "
-                "calling it again will not change the result",
-                hint="Use the results you have, try different arguments, or give your answer.",
-            ),
-        )
+        if verdict == "refuse":
+            return Admission(
+                "refused",
+                call,
+                ToolError(
+                    error_code="loop_detected",
+                    message=f"{call.name} was already called {repeats} times with these "
+                    "arguments; calling it again will not change the result",
+                    hint="Use the results you have, try different arguments, or give your answer.",
+                ),
+            )
     budget = pinned_budget(state)
     if budget is not None:
         try:
@@ -214,62 +216,45 @@ async def admit_tool_call(
             raise GateFailure(budget_failure(exc)) from None
 
     decision = await decide(ctx, call, contract, killswitch)
-    already_asked = decision.action == "require_approval" and call.id in state.approvals
-    if (decision.action != "allow" or decision.rule is not None) and not already_asked:
-        ctx.record(
-            PolicyDecided(
-                call_id=call.id,
-                tool=call.name,
-                action=decision.action,
-                reason=decision.reason,
-                rule=decision.rule,
-                source=decision.source,
-            )
-        )
+    approval = state.approvals.get(key)
+    person = state.escalation_decisions.get(key)
+    if (
+        (decision.action != "allow" or decision.rule is not None)
+        and approval is None
+        and person is None
+    ):
+        ctx.record(_policy_event(call, key, decision))
     if decision.action == "deny":
-        return Admission(
-            "refused",
-            call,
-            ToolError(
-                error_code="denied",
-                message=f"policy denied {call.name}: {decision.reason}",
-                hint="Do not retry this call; choose another action or tell the user it is "
-                "not allowed.",
-                details={"rule": decision.rule, "source": decision.source},
-            ),
-        )
+        return Admission("refused", call, _denied(call, decision, reissue=reissue))
     if decision.action == "escalate":
-        raise EscalationRequested(
-            Escalate(
-                decision.reason or f"policy escalates {call.name}",
-                source=f"policy:{decision.rule or decision.source}",
-                suggested_next_step=f"review the proposed {call.name} call and resume or cancel",
-                context={"tool": call.name, "arguments": call.arguments},
-            )
-        )
-    if decision.action == "require_approval":
-        approval = state.approvals.get(call.id)
-        if approval is None:
-            settings = policy.approvals
-            reply = state.last_reply
-            ctx.record(
-                ApprovalRequested(
-                    call_id=call.id,
-                    tool=call.name,
-                    arguments=call.arguments,
-                    reason=decision.reason,
-                    rule=decision.rule,
-                    task=_task_text(state),
-                    reasoning=reply.text if reply is not None else None,
-                    expires_at=(
-                        time.time() + settings.timeout_seconds
-                        if settings.timeout_seconds is not None
-                        else None
-                    ),
-                    on_expiry=settings.on_expiry,
+        if person is None:
+            raise EscalationRequested(
+                Escalate(
+                    decision.reason or f"policy escalates {call.name}",
+                    source=f"policy:{decision.rule or decision.source}",
+                    suggested_next_step=f"review the proposed {call.name} call, then resume "
+                    "with approve=true or approve=false, send input, or cancel",
+                    context={"call": key, "tool": call.name, "arguments": call.arguments},
                 )
             )
+        if not person.get("approved"):
+            return Admission("refused", call, _declined(call, person))
+    elif decision.action == "require_approval":
+        arguments_hash = args_hash(call.arguments)
+        if approval is None:
+            ctx.record(_approval_request(ctx, call, key, index, arguments_hash, decision))
             return Admission("await", call)
+        if approval.request.args_hash not in (None, arguments_hash):
+            return Admission(
+                "refused",
+                call,
+                ToolError(
+                    error_code="approval_mismatch",
+                    message=f"the approval of {key} was given for other arguments than this "
+                    f"{call.name} call has; it does not cover this call",
+                    hint="Propose the call again if it is still needed.",
+                ),
+            )
         if approval.decision is None:
             return Admission("await", call)
         if not approval.decision.approved:
@@ -284,9 +269,49 @@ async def admit_tool_call(
                 ),
             )
         if approval.decision.arguments is not None:
-            call = call.model_copy(update={"arguments": approval.decision.arguments})
+            edited = await _admit_edit(
+                ctx, call, contract, approval.decision.arguments, killswitch, key
+            )
+            if isinstance(edited, Admission):
+                return edited
+            call = edited
     admitted[call.name] = admitted.get(call.name, 0) + 1
     return Admission("run", call)
+
+
+async def _admit_edit(
+    ctx: StepContext,
+    call: ToolCall,
+    contract: ToolContract,
+    arguments: dict[str, Any],
+    killswitch: Callable[[], Awaitable[bool]],
+    key: str,
+) -> ToolCall | Admission:
+    """Validate a person's edited arguments and check them against every rule again.
+
+    An edit is approved by the person who made it, so a rule that only asks for
+    approval is satisfied; a rule that denies or escalates still wins. An edit can never
+    pass a deny rule.
+    """
+    try:
+        normalized = contract.normalize(arguments)
+    except Exception as exc:  # ValidationError or anything a validator raised
+        return Admission(
+            "refused",
+            call,
+            ToolError(
+                error_code="invalid_arguments",
+                message=f"the approved, edited arguments for {call.name} do not fit its "
+                f"schema: {exc}",
+                hint="Tell the user the approved change could not be applied.",
+            ),
+        )
+    edited = call.model_copy(update={"arguments": normalized})
+    decision = await decide(ctx, edited, contract, killswitch)
+    if decision.action in ("deny", "escalate"):
+        ctx.record(_policy_event(edited, key, decision))
+        return Admission("refused", edited, _denied(edited, decision, reissue=False))
+    return edited
 
 
 async def decide(
@@ -295,39 +320,102 @@ async def decide(
     contract: ToolContract,
     killswitch: Callable[[], Awaitable[bool]],
 ) -> Decision:
-    """Combine every source's verdict on one call (most restrictive wins)."""
+    """Gather the inputs (kill switch, tenant rules, hook) and apply the pure decision."""
     policy = ctx.agent.policy
-    decisions: list[Decision] = []
-    if contract.effect == "write" and await killswitch():
-        decisions.append(
-            Decision.deny(
-                "the kill switch is on: no write actions until an operator turns it off",
-                source="killswitch",
-            )
-        )
-    if policy.allow_tools is not None and not any(
-        fnmatch.fnmatchcase(call.name, pattern) for pattern in policy.allow_tools
-    ):
-        decisions.append(
-            Decision.deny(f"{call.name} is not in this agent's allowlist", source="allowlist")
-        )
     tenant = ctx.state.tenant
     tenant_rules = ctx.governance.tenant_rules.get(tenant) if tenant is not None else None
-    for rules in (tenant_rules, policy.rules):
-        if rules is not None and not isinstance(rules, str):
-            decisions.extend(rules.evaluate(call.name, call.arguments))  # type: ignore[union-attr]
-    if contract.approval_required(call.arguments):
-        decisions.append(
-            Decision.require_approval(
-                f"{call.name} requires approval", rule=f"tool:{call.name}", source="contract"
-            )
-        )
     hook = policy.hooks.before_tool
+    verdict: Decision | None = None
     if hook is not None:
-        verdict = await call_hook(hook, call, call.arguments)
-        if isinstance(verdict, Decision):
-            decisions.append(verdict.model_copy(update={"source": "hook"}))
-    return combine(decisions)
+        try:
+            answer = await call_hook(hook, call, call.arguments)
+        except Exception as exc:  # fail closed, never fail the run
+            verdict = hook_failure(call.name, exc)
+        else:
+            verdict = answer if isinstance(answer, Decision) else None
+    killswitch_on = contract.effect == "write" and await killswitch()
+    return decide_call(
+        policy,
+        contract,
+        call.name,
+        call.arguments,
+        killswitch_on=killswitch_on,
+        tenant_rules=tenant_rules,
+        hook_verdict=verdict,
+    )
+
+
+def approval_key(step: int, index: int) -> str:
+    """Tether's identity of a call: its step and its index in the step (``"4.1"``)."""
+    return f"{step}.{index}"
+
+
+def _policy_event(call: ToolCall, key: str, decision: Decision) -> PolicyDecided:
+    return PolicyDecided(
+        call_id=call.id,
+        key=key,
+        tool=call.name,
+        action=decision.action,
+        reason=decision.reason,
+        rule=decision.rule,
+        source=decision.source,
+    )
+
+
+def _approval_request(
+    ctx: StepContext,
+    call: ToolCall,
+    key: str,
+    index: int,
+    arguments_hash: str,
+    decision: Decision,
+) -> ApprovalRequested:
+    state = ctx.state
+    settings = ctx.agent.policy.approvals
+    reply = state.last_reply
+    return ApprovalRequested(
+        approval_id=key,
+        call_id=call.id,
+        step=state.step,
+        call=index,
+        args_hash=arguments_hash,
+        tool=call.name,
+        arguments=call.arguments,
+        reason=decision.reason,
+        rule=decision.rule,
+        task=_task_text(state),
+        reasoning=reply.text if reply is not None else None,
+        expires_at=(
+            time.time() + settings.timeout_seconds if settings.timeout_seconds is not None else None
+        ),
+        on_expiry=settings.on_expiry,
+    )
+
+
+def _denied(call: ToolCall, decision: Decision, *, reissue: bool) -> ToolError:
+    message = f"policy denied {call.name}: {decision.reason}"
+    if reissue:
+        message = (
+            f"{call.name} was started before the process stopped and may or may not have "
+            f"happened; re-issuing it was denied: {decision.reason}"
+        )
+    return ToolError(
+        error_code="denied",
+        message=message,
+        hint="Do not retry this call; choose another action or tell the user it is not allowed.",
+        details={"rule": decision.rule, "source": decision.source},
+    )
+
+
+def _declined(call: ToolCall, person: Mapping[str, Any]) -> ToolError:
+    by = person.get("by") or "a person"
+    reason = person.get("reason")
+    return ToolError(
+        error_code="denied",
+        message=f"{by} declined {call.name} after reviewing the escalation"
+        + (f": {reason}" if reason else ""),
+        hint="Do not retry this call; follow the person's instructions or tell the user.",
+    )
 
 
 def reject_repeated_reply(ctx: StepContext) -> Escalate | bool:

@@ -7,6 +7,7 @@ the two can never disagree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -135,12 +136,20 @@ class RunState:
     escalation: RunEscalated | None = None
     active_seconds: float = 0.0
     running_since: float | None = None
+    escalation_decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """A person's decision on a call that policy escalated, by the call's key."""
+    deferred_messages: list[Message] = field(default_factory=list)
+    """User messages that arrived while tool calls were unanswered: they join after them."""
     tool_counts: dict[str, int] = field(default_factory=dict)
     call_signatures: dict[str, str] = field(default_factory=dict)
     signature_counts: dict[str, int] = field(default_factory=dict)
     consecutive_failures: int = 0
     repeated_replies: int = 0
     last_reply_signature: str | None = None
+
+    def approval_for_call(self, call_id: str) -> list[Approval]:
+        """Approvals whose provider call id is ``call_id`` (several when a provider reused it)."""
+        return [a for a in self.approvals.values() if a.request.call_id == call_id]
 
     @property
     def pending_approvals(self) -> list[Approval]:
@@ -195,6 +204,7 @@ def apply(state: RunState, rec: RunEvent) -> None:
                 name=ev.tool,
             )
         )
+        _release_deferred(state)
     elif isinstance(ev, ToolFailed):
         if ev.will_retry:
             return
@@ -210,6 +220,7 @@ def apply(state: RunState, rec: RunEvent) -> None:
                 name=ev.tool,
             )
         )
+        _release_deferred(state)
     elif isinstance(ev, Transitioned):
         state.step += 1
         state.journal.clear()
@@ -251,8 +262,28 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.messages.append(Message(role="user", content=content))
     elif isinstance(ev, SignalReceived):
         state.signals.append(ev)
+        escalated_call = _escalated_call(state)
         if ev.name == "input":
-            state.messages.append(Message(role="user", content=tool_message_content(ev.payload)))
+            message = Message(role="user", content=tool_message_content(ev.payload))
+            if escalated_call is not None:
+                # A person answered instead of deciding: the escalated call does not run.
+                state.escalation_decisions[escalated_call] = {
+                    "approved": False,
+                    "by": ev.by,
+                    "reason": "a person took over the conversation instead",
+                }
+            if _unanswered_calls(state):
+                state.deferred_messages.append(message)
+            else:
+                state.messages.append(message)
+        elif ev.name == "resume" and escalated_call is not None and isinstance(ev.payload, dict):
+            approved = ev.payload.get("approve", ev.payload.get("approved"))
+            if isinstance(approved, bool):
+                state.escalation_decisions[escalated_call] = {
+                    "approved": approved,
+                    "by": ev.by,
+                    "reason": ev.payload.get("reason"),
+                }
         elif ev.name == "resolve_write" and isinstance(ev.payload, dict):
             state.write_resolutions[str(ev.payload.get("call_id"))] = ev.payload
         elif ev.name == "agent_version_accepted" and isinstance(ev.payload, dict):
@@ -277,15 +308,51 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.output = ev.output
         state.error = ev.error
     elif isinstance(ev, ApprovalRequested):
-        state.approvals[ev.call_id] = Approval(request=ev)
+        state.approvals[ev.key] = Approval(request=ev)
     elif isinstance(ev, ApprovalDecided):
-        state.approvals[ev.call_id].decision = ev
+        approval = state.approvals.get(ev.key)
+        if approval is not None:  # a decision for no known request decides nothing
+            approval.decision = ev
     elif isinstance(ev, BudgetWarned):
         state.budget_warned.add(ev.dimension)
         if ev.degraded_to is not None:
             state.degraded_to = ev.degraded_to
     elif isinstance(ev, RunEscalated):
         state.escalation = ev
+
+
+def args_hash(arguments: dict[str, Any]) -> str:
+    """Hash of a call's exact arguments (canonical JSON): what an approval is bound to."""
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _escalated_call(state: RunState) -> str | None:
+    """The key of the call a policy escalation is about, while the run is escalated on it."""
+    escalation = state.escalation
+    if state.status != "escalated" or escalation is None or not escalation.context:
+        return None
+    key = escalation.context.get("call")
+    return key if isinstance(key, str) else None
+
+
+def _unanswered_calls(state: RunState) -> bool:
+    """Whether the last assistant message has tool calls without results yet."""
+    messages = state.messages
+    results = 0
+    for position in range(len(messages) - 1, -1, -1):
+        message = messages[position]
+        if message.role == "assistant":
+            return results < len(message.tool_calls)
+        if message.role == "tool":
+            results += 1
+    return False
+
+
+def _release_deferred(state: RunState) -> None:
+    if state.deferred_messages and not _unanswered_calls(state):
+        state.messages.extend(state.deferred_messages)
+        state.deferred_messages.clear()
 
 
 def call_signature(tool: str, arguments: dict[str, Any]) -> str:

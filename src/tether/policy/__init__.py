@@ -1,6 +1,7 @@
 """The deterministic gate between a proposed action and its execution."""
 
-from tether.policy._budget import Budget, BudgetExceededError
+from tether.exceptions import BudgetExceededError
+from tether.policy._budget import Budget
 from tether.policy._decision import Decision, combine
 from tether.policy._injection import DEFAULT_PATTERNS as DEFAULT_INJECTION_PATTERNS
 from tether.policy._injection import (

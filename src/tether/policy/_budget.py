@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tether.exceptions import BudgetExceededError
 from tether.models._types import ModelRequest, Usage
 
 
@@ -59,18 +60,6 @@ class Budget:
     def from_record(cls, record: Mapping[str, Any] | None) -> Budget | None:
         """Rebuild a pinned budget."""
         return None if record is None else cls(**record)
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetExceededError(Exception):
-    """A call would cross a hard limit; carries the dimension and the use so far."""
-
-    dimension: str
-    message: str
-    usage: dict[str, dict[str, float]]
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def estimate_input_tokens(request: ModelRequest) -> int:

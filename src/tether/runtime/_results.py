@@ -74,8 +74,14 @@ class LiveDelta:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PendingApproval:
-    """A call waiting for a person: readable in 30 seconds."""
+    """A call waiting for a person: readable in 30 seconds.
 
+    ``approval_id`` is what to pass to ``Runtime.approve``/``deny``: Tether's identity
+    of the exact call (its step and index). ``call_id`` is the provider's label, which
+    providers may reuse or omit.
+    """
+
+    approval_id: str
     call_id: str
     tool: str
     arguments: dict[str, Any]
@@ -89,6 +95,7 @@ class PendingApproval:
     def from_request(cls, request: ApprovalRequested) -> PendingApproval:
         """Summarize an ``approval.requested`` event."""
         return cls(
+            approval_id=request.key,
             call_id=request.call_id,
             tool=request.tool,
             arguments=request.arguments,

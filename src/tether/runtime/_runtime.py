@@ -33,12 +33,18 @@ from tether.engine._events import (
     encode_event,
 )
 from tether.engine._gate import Governance
-from tether.engine._state import PARKED, TERMINAL, RunEvent, RunState, apply
+from tether.engine._state import PARKED, TERMINAL, Approval, RunEvent, RunState, apply, args_hash
 from tether.exceptions import (
     AgentVersionMismatchError,
     ApprovalError,
+    ConcurrentWriteError,
     RunError,
+    RunFinishedError,
+    RunLeasedError,
     RunNotFoundError,
+    RunNotWaitingError,
+    RunParkedError,
+    StoreError,
     UserError,
 )
 from tether.models._pricing import DEFAULT_PRICING, PricingTable
@@ -62,6 +68,8 @@ log = logging.getLogger("tether.runtime")
 _STOPPED = frozenset({*TERMINAL, *PARKED})
 KILLSWITCH = "killswitch"
 _POLL = 0.2
+_MAX_PERMANENT_STORE_FAILURES = 2
+"""Resumes from the log after a store failure that is not transient, before giving up."""
 
 
 def new_run_id() -> str:
@@ -115,6 +123,7 @@ class Runtime:
         self.store = open_store(store or default_store_url(), durability=durability)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{_random.token_hex(3)}"
         self.lease_ttl = lease_ttl
+        self.store_backoff_cap = 5.0
         self._recover = recover
         self._accept_new_version = accept_new_version
         self._agents: dict[str, Agent] = {}
@@ -125,6 +134,7 @@ class Runtime:
         self._subscribers: dict[str, list[tuple[asyncio.Queue[Any], bool]]] = {}
         self._known_prefixes: set[str] = set()
         self._crashed: dict[str, BaseException] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._background: list[asyncio.Task[None]] = []
         self._pricing = pricing if pricing is not None else DEFAULT_PRICING
         self._open = False
@@ -241,52 +251,79 @@ class Runtime:
     async def resume(
         self, run_id: str, *, agent: Agent | None = None, accept_new_version: bool | None = None
     ) -> RunHandle:
-        """Continue a run that is ``running`` but not driven (e.g. after a crash)."""
+        """Continue a run that is ``running`` but not driven (e.g. after a crash).
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunParkedError: the run is parked; send the signal it waits for instead.
+            RunLeasedError: another process holds the run's lease (it is driving it).
+        """
         self._check_open()
         if run_id in self._tasks:
             return RunHandle(self, run_id)
         record = await self._record(run_id)
         if record.status in TERMINAL:
             return RunHandle(self, run_id)
-        if record.status == "waiting":
+        if record.status in PARKED:
             state = await self.load_state(run_id)
             signal = (state.wait_details or {}).get("signal")
-            raise RunError(
-                f"run {run_id} is waiting ({state.wait_reason}) for signal {signal!r}; "
-                "send it with Runtime.signal(...) to resume",
+            raise RunParkedError(
+                f"run {run_id} is {state.status} ({state.wait_reason}) and waits for signal "
+                f"{signal!r}; send it with Runtime.signal(...) (or approve/deny) to continue",
                 run_id=run_id,
+                status=state.status,
+                signal=signal,
             )
-        await self._lease(run_id)
-        try:
+        async with self._leased(run_id) as lease:
             state = await self.load_state(run_id)
             driver = self._driver_for(state, agent, accept_new_version)
-        except BaseException:
-            await self.store.release_lease(run_id, self.owner)
-            raise
+            lease.keep()
         self._launch(driver.agent, state, driver)
         return RunHandle(self, run_id)
 
     async def signal(
         self, run_id: str, name: str, payload: Any = None, *, by: str | None = None
     ) -> RunHandle:
-        """Deliver a signal: resumes a waiting run, or cancels (``name="cancel"``) any live run."""
+        """Deliver a signal: resumes a parked run, or cancels (``name="cancel"``) any live run.
+
+        A refused signal changes nothing: in particular it never releases the lease of a
+        run this or another process is driving.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunFinishedError: the run already ended.
+            RunNotWaitingError: the run is not parked (only ``cancel`` applies now), or it
+                waits for another signal.
+            RunLeasedError: another process holds the run's lease.
+        """
         self._check_open()
-        if name == "cancel" and run_id in self._drivers:
-            live = self._drivers[run_id]
-            live.cancel_reason = str((payload or {}).get("reason") or "cancelled")
-            live.cancel_by = by
+        live = self._drivers.get(run_id)
+        if name == "cancel" and live is not None:
+            self._cancel_live(run_id, live, str((payload or {}).get("reason") or "cancelled"), by)
             return RunHandle(self, run_id)
+        if live is not None:
+            raise RunNotWaitingError(
+                f"run {run_id} is running in this process; only 'cancel' can be sent now",
+                run_id=run_id,
+                status="running",
+            )
         record = await self._record(run_id)
         if record.status in TERMINAL:
-            raise RunError(
-                f"run {run_id} already {record.status}; signals cannot change it", run_id=run_id
+            raise RunFinishedError(
+                f"run {run_id} already {record.status}; signals cannot change it",
+                run_id=run_id,
+                status=record.status,
             )
-        await self._lease(run_id)
-        try:
+        if name != "cancel" and record.status not in PARKED:
+            raise RunNotWaitingError(
+                f"run {run_id} is {record.status}, not waiting; only 'cancel' can be sent now",
+                run_id=run_id,
+                status=record.status,
+            )
+        async with self._leased(run_id) as lease:
             driver = await self._signalled_driver(run_id, name, payload, by)
-        except BaseException:
-            await self.store.release_lease(run_id, self.owner)
-            raise
+            if driver is not None:
+                lease.keep()
         if driver is not None:
             self._launch(driver.agent, driver.state, driver)
         return RunHandle(self, run_id)
@@ -297,34 +334,54 @@ class Runtime:
         """Record a signal on a leased run; returns the driver to continue it, if any."""
         state = await self.load_state(run_id)
         if name == "cancel":
+            if state.terminal:
+                raise RunFinishedError(
+                    f"run {run_id} already {state.status}; signals cannot change it",
+                    run_id=run_id,
+                    status=state.status,
+                )
             driver = self._driver_for(state, None, True, strict=False)
             driver.cancel_reason = str((payload or {}).get("reason") or "cancelled")
             driver.cancel_by = by
             await driver.drive()
-            await self.store.release_lease(run_id, self.owner)
             return None
         if state.status not in PARKED:
-            raise RunError(
+            raise RunNotWaitingError(
                 f"run {run_id} is {state.status}, not waiting; only 'cancel' can be sent now",
                 run_id=run_id,
+                status=state.status,
             )
         expected = (state.wait_details or {}).get("signal")
         if state.status == "escalated":
             if name not in ("resume", "input"):
-                raise RunError(
+                raise RunNotWaitingError(
                     f"run {run_id} is escalated ({state.wait_reason}); continue it with signal "
                     "'resume' (or 'input' with a message for the agent), or cancel it",
                     run_id=run_id,
+                    status=state.status,
+                )
+            call = (state.escalation.context or {}).get("call") if state.escalation else None
+            if name == "resume" and call is not None and not _decides(payload):
+                tool = (state.escalation.context or {}).get("tool") if state.escalation else None
+                raise RunNotWaitingError(
+                    f"run {run_id} was escalated on a {tool} call ({call}); resume it with a "
+                    'decision: payload {"approve": true} to run the call, or '
+                    '{"approve": false, "reason": "..."} to decline it; or send \'input\'',
+                    run_id=run_id,
+                    status=state.status,
                 )
         elif expected == "approval":
-            raise RunError(
+            raise RunNotWaitingError(
                 f"run {run_id} waits for approval of {', '.join(_pending_ids(state))}; use "
                 "Runtime.approve(...) / Runtime.deny(...) (CLI: tether approve / tether deny)",
                 run_id=run_id,
+                status=state.status,
             )
         elif expected is not None and name != expected:
-            raise RunError(
-                f"run {run_id} waits for signal {expected!r}, not {name!r}", run_id=run_id
+            raise RunNotWaitingError(
+                f"run {run_id} waits for signal {expected!r}, not {name!r}",
+                run_id=run_id,
+                status=state.status,
             )
         driver = self._driver_for(state, None, None)
         driver.record(SignalReceived(name=name, payload=payload, by=by))
@@ -335,39 +392,56 @@ class Runtime:
     async def cancel(
         self, run_id: str, *, reason: str = "cancelled", by: str | None = None
     ) -> None:
-        """Cancel a run at its next step boundary (immediately if it is waiting)."""
+        """Cancel a run: a running async tool is interrupted, a parked run ends at once.
+
+        A thread tool cannot be interrupted: it is abandoned and its late result discarded.
+        The cancellation is recorded (``signal.received`` cancel, then ``run.finished``).
+        """
         await self.signal(run_id, "cancel", {"reason": reason}, by=by)
+
+    def _cancel_live(self, run_id: str, driver: RunDriver, reason: str, by: str | None) -> None:
+        driver.cancel_reason = reason
+        driver.cancel_by = by
+        driver.interrupt()
 
     async def approve(
         self,
         run_id: str,
-        call_id: str,
+        approval_id: str,
         *,
         by: str,
         arguments: dict[str, Any] | None = None,
     ) -> RunHandle:
-        """Approve a pending call (``arguments=`` approves with changes); resumes the run.
+        """Approve one pending call (``arguments=`` approves with changes); resumes the run.
+
+        ``approval_id`` is Tether's identity of the call (``PendingApproval.approval_id``,
+        ``"step.index"``). A provider call id is accepted too when exactly one pending
+        approval has it. Changed arguments are validated against the tool's schema here
+        when this runtime knows the agent, and always again, with every policy rule, by
+        the gate before the call runs: an edit can never pass a deny rule.
 
         Raises:
             RunNotFoundError: no such run.
-            ApprovalError: no pending approval ``call_id`` on this run, or the changed
-                arguments do not fit the tool's schema. Nothing changes.
+            RunNotWaitingError: the run is not parked.
+            ApprovalError: no such pending approval (or an ambiguous call id), or the
+                changed arguments do not fit the tool's schema. Nothing changes.
         """
-        return await self._decide(run_id, call_id, approved=True, by=by, arguments=arguments)
+        return await self._decide(run_id, approval_id, approved=True, by=by, arguments=arguments)
 
-    async def deny(self, run_id: str, call_id: str, *, by: str, reason: str) -> RunHandle:
+    async def deny(self, run_id: str, approval_id: str, *, by: str, reason: str) -> RunHandle:
         """Deny a pending call; the model is told why and the run continues.
 
         Raises:
             RunNotFoundError: no such run.
-            ApprovalError: no pending approval ``call_id`` on this run. Nothing changes.
+            RunNotWaitingError: the run is not parked.
+            ApprovalError: no such pending approval. Nothing changes.
         """
-        return await self._decide(run_id, call_id, approved=False, by=by, reason=reason)
+        return await self._decide(run_id, approval_id, approved=False, by=by, reason=reason)
 
     async def _decide(
         self,
         run_id: str,
-        call_id: str,
+        approval_id: str,
         *,
         approved: bool,
         by: str,
@@ -375,63 +449,80 @@ class Runtime:
         reason: str | None = None,
     ) -> RunHandle:
         self._check_open()
-        await self._record(run_id)
-        await self._lease(run_id)
-        try:
+        if run_id in self._drivers:
+            raise RunNotWaitingError(
+                f"run {run_id} is running in this process; it has no pending approval now",
+                run_id=run_id,
+                status="running",
+            )
+        record = await self._record(run_id)
+        if record.status in TERMINAL:
+            raise RunFinishedError(
+                f"run {run_id} already {record.status}; its approvals cannot change",
+                run_id=run_id,
+                status=record.status,
+            )
+        if record.status not in PARKED:
+            raise RunNotWaitingError(
+                f"run {run_id} is {record.status}; approvals apply only to a parked run",
+                run_id=run_id,
+                status=record.status,
+            )
+        resume = False
+        driver: RunDriver | None = None
+        async with self._leased(run_id) as lease:
             state = await self.load_state(run_id)
-            approval = state.approvals.get(call_id)
-            if approval is None:
-                known = ", ".join(state.approvals) or "none"
-                raise ApprovalError(
-                    f"run {run_id} has no approval request for call {call_id!r} (requests: "
-                    f"{known})",
-                    run_id=run_id,
-                    call_id=call_id,
-                )
-            if approval.decision is not None:
-                verdict = "approved" if approval.decision.approved else "denied"
-                raise ApprovalError(
-                    f"call {call_id} of run {run_id} was already {verdict} by "
-                    f"{approval.decision.by}",
-                    run_id=run_id,
-                    call_id=call_id,
-                )
+            approval = _find_approval(state, run_id, approval_id)
+            request = approval.request
             agent = self._agents.get(state.agent)
-            if arguments is not None and agent is not None:
-                contract = agent.registry.get(approval.request.tool)
-                try:
-                    if contract is not None:
-                        contract.validate(arguments)
-                except ValidationError as exc:
+            contract = agent.registry.get(request.tool) if agent is not None else None
+            if arguments is not None:
+                if not isinstance(arguments, dict):
                     raise ApprovalError(
-                        f"changed arguments for {approval.request.tool} do not fit its schema: "
-                        f"{exc.errors(include_url=False)}",
+                        "changed arguments must be a JSON object",
                         run_id=run_id,
-                        call_id=call_id,
-                    ) from None
+                        call_id=request.key,
+                    )
+                if contract is not None:
+                    try:
+                        arguments = contract.normalize(arguments)
+                    except (ValidationError, ValueError, TypeError) as exc:
+                        detail = (
+                            exc.errors(include_url=False)
+                            if isinstance(exc, ValidationError)
+                            else str(exc)
+                        )
+                        raise ApprovalError(
+                            f"changed arguments for {request.tool} do not fit its schema: {detail}",
+                            run_id=run_id,
+                            call_id=request.key,
+                        ) from None
             decided = ApprovalDecided(
-                call_id=call_id, approved=approved, by=by, reason=reason, arguments=arguments
+                call_id=request.call_id,
+                approval_id=request.approval_id,
+                args_hash=args_hash(arguments if arguments is not None else request.arguments),
+                approved=approved,
+                by=by,
+                reason=reason,
+                arguments=arguments,
             )
             resume = len(state.pending_approvals) == 1
             if agent is None:
                 # This process cannot drive the run: record the decision and, if nothing
                 # else is pending, mark it running and free it, so any runtime that has
-                # the agent (recovery picks up unleased running runs) continues it.
+                # the agent (recovery picks up unleased running runs) continues it. The
+                # gate there validates edited arguments and checks every rule again.
                 await self._append_direct(state, [decided], "running" if resume else None)
-                await self.store.release_lease(run_id, self.owner)
                 return RunHandle(self, run_id)
             driver = self._driver_for(state, agent, None)
             driver.record(decided)
             if resume:
-                driver.set_status("running", f"approval:{call_id}")
+                driver.set_status("running", f"approval:{request.key}")
             await driver.flush()
-        except BaseException:
-            await self.store.release_lease(run_id, self.owner)
-            raise
-        if resume:
+            if resume:
+                lease.keep()
+        if resume and driver is not None:
             self._launch(driver.agent, state, driver)
-        else:
-            await self.store.release_lease(run_id, self.owner)
         return RunHandle(self, run_id)
 
     async def _append_direct(
@@ -447,7 +538,7 @@ class Runtime:
             apply(state, RunEvent(state.run_id, state.last_seq + 1, state.step, now, event))
             rows.append(EventRow(state.last_seq, state.step, now, event.type, encode_event(event)))
         update = RunUpdate(status=status, reason="signal") if status is not None else None
-        await self.store.append(state.run_id, rows, update)
+        await self.store.append(state.run_id, rows, update, owner=self.owner)
 
     async def set_killswitch(self, on: bool, *, by: str | None = None) -> None:
         """Turn the runtime-wide kill switch for write tools on or off (every process)."""
@@ -508,15 +599,44 @@ class Runtime:
             raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
         return record
 
-    async def _lease(self, run_id: str) -> None:
-        if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+    @contextlib.asynccontextmanager
+    async def _leased(self, run_id: str) -> AsyncIterator[_LeaseHold]:
+        """Hold a run's lease for one decision.
+
+        The lease is given back afterwards only if this call took it, and only when the
+        decision does not hand the run to a driver (``keep()``). A refused operation
+        (an unknown call id, a run that is not waiting) therefore never releases a lease
+        that a driver here or elsewhere holds.
+
+        Raises:
+            RunLeasedError: another process holds the lease.
+        """
+        async with self._decision_lock(run_id):
             record = await self._record(run_id)
-            raise RunError(
-                f"run {run_id} is leased by {record.lease_owner} until "
-                f"{time.strftime('%H:%M:%S', time.localtime(record.lease_expires_at or 0))}; "
-                "it is being driven by another process",
-                run_id=run_id,
-            )
+            now = time.time()
+            held_before = record.lease_owner == self.owner and (record.lease_expires_at or 0) > now
+            if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+                record = await self._record(run_id)
+                raise RunLeasedError(
+                    f"run {run_id} is leased by {record.lease_owner} until "
+                    f"{time.strftime('%H:%M:%S', time.localtime(record.lease_expires_at or 0))}; "
+                    "it is being driven by another process",
+                    run_id=run_id,
+                    owner=record.lease_owner,
+                )
+            hold = _LeaseHold()
+            try:
+                yield hold
+            finally:
+                if not hold.kept and not held_before and run_id not in self._tasks:
+                    with contextlib.suppress(StoreError):
+                        await self.store.release_lease(run_id, self.owner)
+
+    def _decision_lock(self, run_id: str) -> asyncio.Lock:
+        lock = self._locks.get(run_id)
+        if lock is None:
+            lock = self._locks[run_id] = asyncio.Lock()
+        return lock
 
     def _driver_for(
         self,
@@ -552,6 +672,7 @@ class Runtime:
             wants_deltas=self._wants_deltas,
             cost=self._cost,
             governance=self.governance,
+            owner=self.owner,
         )
         if strict and agent.version != state.agent_version:
             driver.record(
@@ -574,8 +695,25 @@ class Runtime:
 
     async def _drive(self, driver: RunDriver) -> RunState:
         run_id = driver.state.run_id
+        permanent = 0
         try:
-            return await driver.drive()
+            while True:
+                try:
+                    return await driver.drive()
+                except ConcurrentWriteError as exc:
+                    # Another process owns the run now (its lease, or its log moved on):
+                    # stop here without touching it; result() follows it in the store.
+                    log.warning("run %s: %s", run_id, exc)
+                    return driver.state
+                except StoreError as exc:
+                    permanent = 0 if exc.transient else permanent + 1
+                    if permanent > _MAX_PERMANENT_STORE_FAILURES:
+                        raise  # not a hiccup: leave the run `running` for a later recovery
+                    log.warning("run %s: the store failed (%s); resuming from the log", run_id, exc)
+                    reattached = await self._reattach(driver)
+                    if reattached is None:
+                        return driver.state
+                    driver = reattached
         except Exception as exc:
             # Keep it for result()/events(): the run stays `running` in the store and
             # another process (or a restart) will resume it from the log.
@@ -585,10 +723,39 @@ class Runtime:
         finally:
             self._tasks.pop(run_id, None)
             self._drivers.pop(run_id, None)
+            self._locks.pop(run_id, None)
             for queue, _ in self._subscribers.get(run_id, ()):
                 queue.put_nowait(None)
             with contextlib.suppress(Exception):
                 await self.store.release_lease(run_id, self.owner)
+
+    async def _reattach(self, failed: RunDriver) -> RunDriver | None:
+        """Wait for the store to answer, then continue the run from its log.
+
+        The failed driver's in-memory state is dropped: whatever its last append left
+        in the log (nothing, or everything, if only the acknowledgement was lost) is
+        the truth, and the journal replays the step's recorded effects. Returns
+        ``None`` when the run is no longer this process's to drive (another holds the
+        lease) or has stopped.
+        """
+        run_id = failed.state.run_id
+        delay = failed.store_retry.base
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.store_backoff_cap)
+            try:
+                if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+                    return None
+                state = await self.load_state(run_id)
+            except StoreError as exc:
+                log.info("run %s: the store still fails (%s); retrying", run_id, exc)
+                continue
+            if state.status in _STOPPED:
+                return None
+            driver = self._driver_for(state, failed.agent, True)
+            driver.cancel_reason, driver.cancel_by = failed.cancel_reason, failed.cancel_by
+            self._drivers[run_id] = driver
+            return driver
 
     def _publish(self, run_id: str, events: list[RunEvent]) -> None:
         for queue, _ in self._subscribers.get(run_id, ()):
@@ -655,6 +822,7 @@ class Runtime:
                     driver.record(
                         ApprovalDecided(
                             call_id=approval.request.call_id,
+                            approval_id=approval.request.approval_id,
                             approved=False,
                             by="system:expired",
                             reason="nobody decided before the approval request expired",
@@ -665,7 +833,7 @@ class Runtime:
                     RunEscalated(
                         reason=f"approval of {escalate[0].request.tool} expired undecided",
                         source="approval_expired",
-                        context={"calls": [a.request.call_id for a in escalate]},
+                        context={"calls": [a.request.key for a in escalate]},
                         suggested_next_step="approve or deny the call, then resume the run",
                     )
                 )
@@ -677,7 +845,10 @@ class Runtime:
                 await driver.flush()
                 self._launch(driver.agent, state, driver)
             else:
-                driver.set_status(state.status, state.wait_reason, state.wait_details)
+                # Other approvals are still pending: the run stays parked. Only its timer
+                # moves to the next expiry; no lifecycle event (waiting → waiting is not a
+                # transition).
+                driver.park_update(state.status, state.wait_reason)
                 await driver.flush()
                 await self.store.release_lease(run_id, self.owner)
             fired.append(run_id)
@@ -705,23 +876,24 @@ class RunHandle:
     async def result(self, *, timeout: float | None = None) -> RunResult:  # noqa: ASYNC109  # mirrors asyncio.wait_for's familiar keyword
         """Wait until the run stops (finished, or waiting for a signal) and summarize it."""
         async with asyncio.timeout(timeout):
-            task = self.runtime._tasks.get(self.run_id)
-            if task is not None:
-                state = await asyncio.shield(task)
-            else:
-                while True:
-                    record = await self.runtime._record(self.run_id)
-                    crashed = self.runtime._crashed.get(self.run_id)
-                    if crashed is not None:
-                        raise crashed
-                    task = self.runtime._tasks.get(self.run_id)
-                    if task is not None:
-                        state = await asyncio.shield(task)
+            while True:
+                task = self.runtime._tasks.get(self.run_id)
+                if task is not None:
+                    # The driver holds the folded state: no need to re-read the log.
+                    state = await asyncio.shield(task)
+                    if state.status in _STOPPED:
                         break
-                    if record.status in _STOPPED:
-                        state = await self.runtime.load_state(self.run_id)
-                        break
-                    await asyncio.sleep(_POLL)
+                    continue  # this process stopped driving it; follow it in the store
+                record = await self.runtime._record(self.run_id)
+                crashed = self.runtime._crashed.get(self.run_id)
+                if crashed is not None:
+                    raise crashed
+                if self.run_id in self.runtime._tasks:
+                    continue
+                if record.status in _STOPPED:
+                    state = await self.runtime.load_state(self.run_id)
+                    break
+                await asyncio.sleep(_POLL)
         return RunResult.from_state(state, self._typed_output(state))
 
     def _typed_output(self, state: RunState) -> Any:
@@ -810,7 +982,63 @@ class RunHandle:
 
 
 def _pending_ids(state: RunState) -> list[str]:
-    return [a.request.call_id for a in state.pending_approvals]
+    return [a.request.key for a in state.pending_approvals]
+
+
+class _LeaseHold:
+    """Whether a decision handed its lease on to a driver (then it is not released)."""
+
+    __slots__ = ("kept",)
+
+    def __init__(self) -> None:
+        self.kept = False
+
+    def keep(self) -> None:
+        self.kept = True
+
+
+def _decides(payload: Any) -> bool:
+    """Whether a ``resume`` payload carries a person's decision on an escalated call."""
+    if not isinstance(payload, dict):
+        return False
+    return isinstance(payload.get("approve", payload.get("approved")), bool)
+
+
+def _find_approval(state: RunState, run_id: str, approval_id: str) -> Approval:
+    """The pending approval ``approval_id`` names (or a call id, when exactly one has it).
+
+    Raises:
+        ApprovalError: none, several, or one already decided.
+    """
+    approval = state.approvals.get(approval_id)
+    if approval is None:
+        matches = state.approval_for_call(approval_id)
+        pending = [a for a in matches if a.pending]
+        if len(pending) > 1:
+            ids = ", ".join(a.request.key for a in pending)
+            raise ApprovalError(
+                f"run {run_id} has {len(pending)} pending approvals for call id "
+                f"{approval_id!r} (the provider reused it); name one: {ids}",
+                run_id=run_id,
+                call_id=approval_id,
+            )
+        approval = pending[0] if pending else (matches[-1] if matches else None)
+    if approval is None:
+        known = ", ".join(a.request.key for a in state.pending_approvals) or "none"
+        raise ApprovalError(
+            f"run {run_id} has no approval request {approval_id!r} (pending: {known})",
+            run_id=run_id,
+            call_id=approval_id,
+        )
+    if approval.decision is not None:
+        verdict = "approved" if approval.decision.approved else "denied"
+        raise ApprovalError(
+            f"approval {approval.request.key} of run {run_id} was already {verdict} by "
+            f"{approval.decision.by}",
+            run_id=run_id,
+            call_id=approval_id,
+        )
+    return approval
 
 
 def run_sync(

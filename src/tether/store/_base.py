@@ -80,14 +80,27 @@ class Store(ABC):
 
     @abstractmethod
     async def append(
-        self, run_id: str, events: Sequence[EventRow], update: RunUpdate | None = None
+        self,
+        run_id: str,
+        events: Sequence[EventRow],
+        update: RunUpdate | None = None,
+        *,
+        owner: str | None = None,
     ) -> None:
         """Append events (and update the summary row) atomically.
 
+        In the same transaction the store checks that the run's last sequence number is
+        ``events[0].seq - 1`` (nothing was appended behind the writer's back) and, when
+        ``owner`` is given, that ``owner`` still holds the run's lease. A writer that lost
+        its lease can therefore never write.
+
         Raises:
-            ConcurrentWriteError: an event with one of these sequence numbers exists,
-                i.e. another writer owns the run.
+            ConcurrentWriteError: the sequence does not follow on, or an event with one of
+                these sequence numbers exists: another writer owns the run.
+            LeaseLostError: ``owner`` no longer holds the lease (a ConcurrentWriteError).
             RunNotFoundError: no such run.
+            StoreError: the store could not commit (locked, I/O error); nothing is
+                known to be written, and the same append may be retried.
         """
 
     @abstractmethod
@@ -156,7 +169,9 @@ def open_store(url: str | Store, *, durability: Durability | None = None) -> Sto
     """Build the store a URL names (not yet opened).
 
     Forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, with
-    ``?synchronous=FULL|NORMAL``; ``postgresql://...`` once that backend lands.
+    ``?synchronous=FULL|NORMAL`` and ``?busy_timeout=SECONDS`` (how long a write waits
+    for another process's lock before it fails and is retried; default 30);
+    ``postgresql://...`` once that backend lands.
     """
     if isinstance(url, Store):
         return url
@@ -176,7 +191,18 @@ def open_store(url: str | Store, *, durability: Durability | None = None) -> Sto
             raise ConfigError(
                 f"store URL {url!r}: synchronous must be FULL or NORMAL, got {sync!r}", url=url
             )
-        return SQLiteStore(path, durability=sync)  # type: ignore[arg-type]  # checked above
+        busy = query.get("busy_timeout", ["30"])[0]
+        try:
+            busy_timeout = float(busy)
+        except ValueError:
+            busy_timeout = -1.0
+        if not busy_timeout > 0:
+            raise ConfigError(
+                f"store URL {url!r}: busy_timeout must be a positive number of seconds, "
+                f"got {busy!r}",
+                url=url,
+            )
+        return SQLiteStore(path, durability=sync, busy_timeout=busy_timeout)  # type: ignore[arg-type]  # checked above
     if parts.scheme in ("postgres", "postgresql"):
         raise ConfigError(
             "the Postgres store is not built yet; use sqlite:///path/to/tether.db", url=url

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from tether.exceptions import (
     ConcurrentWriteError,
+    LeaseLostError,
     RunNotFoundError,
     SchemaVersionError,
     StoreError,
@@ -49,6 +50,7 @@ class _Append:
     run_id: str
     events: Sequence[EventRow]
     update: RunUpdate | None
+    owner: str | None = None
 
 
 _STOP = object()
@@ -93,9 +95,16 @@ class SQLiteStore(Store):
     jobs they carried, so tests and benchmarks can see group commit at work.
     """
 
-    def __init__(self, path: str | Path, *, durability: Durability = "FULL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durability: Durability = "FULL",
+        busy_timeout: float = 30.0,
+    ) -> None:
         self.path = Path(path)
         self.durability = durability
+        self.busy_timeout = busy_timeout
         self.url = f"sqlite:///{self.path}"
         self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -104,17 +113,22 @@ class SQLiteStore(Store):
         self._read_conns: list[sqlite3.Connection] = []
         self._read_lock = threading.Lock()
         self._run_ids: dict[str, int] = {}
+        # Run ids cached by jobs of the transaction in flight: forgotten if it rolls back,
+        # so a rolled-back create_run never leaves a primary key that does not exist.
+        self._new_run_ids: list[str] = []
         self.commit_count = 0
         self.write_count = 0
 
     # -- connections -------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.durability}")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
@@ -248,6 +262,7 @@ class SQLiteStore(Store):
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         results: list[_Result] = []
+        self._new_run_ids.clear()
         try:
             conn.execute("BEGIN IMMEDIATE")
             start = 0
@@ -264,10 +279,18 @@ class SQLiteStore(Store):
             self.commit_count += 1
             self.write_count += len(batch)
         except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            err = StoreError(f"sqlite commit failed: {exc}")
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            for run_id in self._new_run_ids:
+                self._run_ids.pop(run_id, None)
+            err = StoreError(
+                f"sqlite commit failed: {exc}",
+                transient=_transient(exc),
+                cause=type(exc).__name__,
+            )
             results = [(job[1], False, err) for job in batch]
+        self._new_run_ids.clear()
         by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
         for job, result in zip(batch, results, strict=True):
             by_loop.setdefault(job[2], []).append(result)
@@ -309,6 +332,7 @@ class SQLiteStore(Store):
                 append = job[3]
                 assert append is not None
                 pk = self._run_pk(conn, append.run_id)
+                _check_append(conn, pk, append)
                 rows.extend((pk, e.seq, e.step, e.ts, e.type, e.data) for e in append.events)
                 last = append.events[-1]
                 update = append.update
@@ -349,6 +373,7 @@ class SQLiteStore(Store):
                 raise RunNotFoundError(f"no run {run_id!r} in {self.url}", run_id=run_id)
             pk = int(row[0])
             self._run_ids[run_id] = pk
+            self._new_run_ids.append(run_id)
         return pk
 
     async def create_run(self, record: RunRecord, events: Sequence[EventRow]) -> None:
@@ -381,17 +406,25 @@ class SQLiteStore(Store):
                 [(pk, e.seq, e.step, e.ts, e.type, e.data) for e in events],
             )
             self._run_ids[record.run_id] = pk
+            self._new_run_ids.append(record.run_id)
 
         await self._write(job)
 
     async def append(
-        self, run_id: str, events: Sequence[EventRow], update: RunUpdate | None = None
+        self,
+        run_id: str,
+        events: Sequence[EventRow],
+        update: RunUpdate | None = None,
+        *,
+        owner: str | None = None,
     ) -> None:
         if not events:
             return
+        append = _Append(run_id, events, update, owner)
 
         def job(conn: sqlite3.Connection) -> None:
             pk = self._run_pk(conn, run_id)
+            _check_append(conn, pk, append)
             try:
                 conn.executemany(
                     "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)",
@@ -416,7 +449,7 @@ class SQLiteStore(Store):
                     (last.seq, last.ts, pk),
                 )
 
-        await self._write(job, _Append(run_id, events, update))
+        await self._write(job, append)
 
     async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
         def read(conn: sqlite3.Connection) -> list[EventRow]:
@@ -581,6 +614,44 @@ class SQLiteStore(Store):
             return str(row[0]) if row else None
 
         return await self._read(read)
+
+
+_TRANSIENT = ("locked", "busy", "disk i/o", "unable to open", "interrupted")
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a SQLite failure goes away by itself (a lock held by another process, I/O)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    message = str(exc).lower()
+    return any(word in message for word in _TRANSIENT)
+
+
+def _check_append(conn: sqlite3.Connection, pk: int, append: _Append) -> None:
+    """Refuse an append that does not follow the run's log or whose writer lost the lease.
+
+    Runs inside the append's transaction, so no other writer can slip in between the
+    check and the insert.
+    """
+    row = conn.execute("SELECT last_seq, lease_owner FROM runs WHERE id = ?", (pk,)).fetchone()
+    last_seq, lease_owner = row
+    first = append.events[0].seq
+    if append.owner is not None and lease_owner != append.owner:
+        raise LeaseLostError(
+            f"run {append.run_id}: {append.owner} no longer holds the lease "
+            f"(held by {lease_owner or 'nobody'}); this process must stop driving the run",
+            run_id=append.run_id,
+            owner=append.owner,
+            holder=lease_owner,
+        )
+    if last_seq != first - 1:
+        raise ConcurrentWriteError(
+            f"run {append.run_id}: expected to append after seq {first - 1}, but the log "
+            f"ends at {last_seq}; another writer appended to this run",
+            run_id=append.run_id,
+            expected=first - 1,
+            actual=last_seq,
+        )
 
 
 def _settle(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

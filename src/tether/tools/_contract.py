@@ -218,6 +218,22 @@ class ToolContract:
             fields["credentials"] = sorted(self.credentials)
         payload = json.dumps(
             fields,
+    def normalize(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and coerce arguments into the canonical JSON object that will execute.
+
+        The policy gate, the approver, the journal and the tool all see this same
+        object: ``{"amount_cents": "900000"}`` becomes ``{"amount_cents": 900000}``
+        before any rule compares it. Validating the result again gives the same values.
+
+        Raises:
+            pydantic.ValidationError: The arguments do not match the schema.
+        """
+        if self.arguments_model is None:
+            return dict(arguments)
+        model = self.arguments_model.__pydantic_validator__.validate_python(arguments)
+        dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+        return dumped
+
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=True,
