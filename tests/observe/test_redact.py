@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import time
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from tether.engine._events import ToolCompleted, ToolStarted, decode_event, encode_event
+from tether.engine._events import (
+    RunStatusChanged,
+    ToolCompleted,
+    ToolStarted,
+    decode_event,
+    encode_event,
+)
 from tether.exceptions import ConfigError
-from tether.observe import DEFAULT_FIELDS, DEFAULT_PATTERNS, Redactor, SecretPattern
+from tether.observe import (
+    DEFAULT_FIELDS,
+    DEFAULT_PATTERNS,
+    DEFAULT_STRUCTURAL_KEYS,
+    OFFLOAD_BYTES,
+    Redactor,
+    SecretPattern,
+)
 from tether.policy._secrets import MappingSecrets, SecretBroker
 
 R = "[REDACTED]"
@@ -291,9 +307,9 @@ def test_known_values_are_found_json_escaped() -> None:
 
 def test_short_known_values_are_not_scrubbed() -> None:
     """Values shorter than ``min_value_length`` would destroy unrelated text; they are kept."""
-    redactor = Redactor(values_source=lambda: ["1234", "abcdef"])
-    assert redactor.redact_text("pin 1234 code abcdef") == f"pin 1234 code {R}"
-    assert Redactor(values_source=lambda: ["1234"], min_value_length=4).redact_text("pin 1234") == (
+    redactor = Redactor(values_source=lambda: ["1234", "abc123"])
+    assert redactor.redact_text("pin 1234 code abc123") == f"pin 1234 code {R}"
+    assert Redactor(values_source=lambda: ["x1y2"], min_value_length=4).redact_text("pin x1y2") == (
         f"pin {R}"
     )
 
@@ -381,3 +397,263 @@ def test_redactor_repr_shows_configuration_only() -> None:
     redactor = Redactor(values_source=lambda: ["hunter2hunter2"])
     assert "hunter2hunter2" not in repr(redactor)
     assert "jwt" in repr(redactor)
+
+
+# -- linear time ------------------------------------------------------------------------------
+
+
+def _repeats(node: Any) -> list[tuple[int, Any]]:
+    """``(max, body)`` of every repeat in a parsed regex, outermost first."""
+    from re import _parser as sre_parse  # type: ignore[attr-defined]  # stdlib internals
+
+    found: list[tuple[int, Any]] = []
+    for op, av in node:
+        if op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, sre_parse.POSSESSIVE_REPEAT):
+            found.append((av[1], av[2]))
+            found.extend(_repeats(av[2]))
+        elif op in (sre_parse.SUBPATTERN, sre_parse.ATOMIC_GROUP):
+            found.extend(_repeats(av[-1]))
+        elif op == sre_parse.BRANCH:
+            for branch in av[1]:
+                found.extend(_repeats(branch))
+        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            found.extend(_repeats(av[1]))
+    return found
+
+
+def _all_regexes(redactor: Redactor) -> list[re.Pattern[str]]:
+    regexes = [p.regex for p in redactor.patterns]
+    regexes += [redactor._quoted_field, redactor._assigned_key, redactor._assigned_value]  # type: ignore[list-item]
+    return regexes
+
+
+def test_no_regex_nests_unbounded_quantifiers(redactor: Redactor) -> None:
+    """No unbounded repeat inside another: the shape of catastrophic backtracking."""
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+    for regex in _all_regexes(redactor):
+        tree = sre_parse.parse(regex.pattern, regex.flags)
+        for limit, body in _repeats(tree):
+            if limit == sre_parse.MAXREPEAT:
+                inner = [m for m, _ in _repeats(body) if m == sre_parse.MAXREPEAT]
+                assert not inner, regex.pattern
+
+
+PREFIXED = (
+    "jwt",
+    "openai_anthropic_key",
+    "stripe_key",
+    "slack_token",
+    "github_token",
+    "aws_access_key_id",
+    "url_credentials",
+    "private_key_block",
+)
+
+
+@pytest.mark.parametrize("name", PREFIXED)
+def test_shapes_start_with_their_literal(name: str) -> None:
+    """A shape begins with a literal or a set, never with a lookbehind or a boundary.
+
+    The regex engine then jumps between occurrences of the prefix instead of starting a
+    match at every position; the old ``url_credentials`` began with ``\\b[A-Za-z]`` and a
+    scheme of any length, so each letter of ``a.a.a...`` scanned to the end (quadratic).
+    """
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+    regex = next(p for p in DEFAULT_PATTERNS if p.name == name).regex
+    first_op = sre_parse.parse(regex.pattern, regex.flags)[0][0]
+    assert first_op in (sre_parse.LITERAL, sre_parse.IN), (name, first_op)
+
+
+ADVERSARIAL = {
+    "dotted": lambda n: "a." * (n // 2) + "@",
+    "dashed": lambda n: "a-" * (n // 2) + "@ ://",
+    "form": lambda n: "&".join(f"k{i}=v{i}" for i in range(n // 8)) + "&password=x",
+    "urls": lambda n: "http://user:pw@host/a:b@c " * (n // 26),
+    "scheme_colons": lambda n: "x://" + "a:" * (n // 2) + "@",
+    "quotes": lambda n: "'password': \"" * (n // 14),
+    "assignments": lambda n: "token = " * (n // 8),
+    "bearer": lambda n: "Bearer " + "a." * (n // 2),
+    "short_runs": lambda n: "abcdefghij0123456789abcdefghij01234567 " * (n // 39),
+    "eyj": lambda n: "eyJ" * (n // 3),
+    "pem": lambda n: "-----BEGIN RSA PRIVATE KEY-----\n" + "A" * 30 + " " * n,
+}
+
+
+def _cpu(redactor: Redactor, text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        redactor._scrub(text)
+        redactor.scan(text)
+        best = min(best, time.process_time() - started)
+    return best
+
+
+@pytest.mark.parametrize("shape", sorted(ADVERSARIAL))
+def test_redaction_work_grows_linearly(shape: str) -> None:
+    """Four times the input costs about four times the work, not sixteen (generous bound).
+
+    Not a timing claim (see ``benchmarks/redact.py`` for those): a ratio on the same
+    machine, with a floor so that clock noise on tiny inputs cannot fail it.
+    """
+    redactor = Redactor(values_source=lambda: ["hunter2hunter2"])
+    make = ADVERSARIAL[shape]
+    small, large = _cpu(redactor, make(20_000)), _cpu(redactor, make(80_000))
+    assert large <= max(10 * small, 0.05), (shape, small, large)
+
+
+# -- structure is never rewritten -----------------------------------------------------------
+
+
+def test_a_secret_equal_to_a_structural_value_leaves_the_event_intact() -> None:
+    """A broker value ``"completed"`` no longer rewrites ``type`` or ``status``.
+
+    The whole payload string equal to it is still redacted; prose that merely uses the
+    word is not (a weak value is only matched as a whole string).
+    """
+    redactor = Redactor(values_source=lambda: frozenset({"completed"}))
+    data = encode_event(ToolCompleted(call=0, call_id="call-1", tool="deploy", result="completed"))
+    out = redactor.redact_json(data)
+    event = decode_event(out)
+    assert isinstance(event, ToolCompleted)
+    assert event.type == "tool.completed"
+    assert event.result == R
+    status = encode_event(
+        RunStatusChanged(previous="running", status="completed", reason="the task completed")
+    )
+    assert redactor.redact_json(status) == status
+    assert redactor.redact_text("the task completed") == "the task completed"
+
+
+def test_structural_fields_and_keys_keep_a_strong_secret() -> None:
+    """A secret that equals an id is kept in the id field and in keys, redacted elsewhere."""
+    secret = "call_8f3a2b9c"
+    redactor = Redactor(values_source=lambda: [secret])
+    data = encode_event(
+        ToolStarted(
+            call=0,
+            call_id=secret,
+            tool="lookup",
+            arguments={secret: 1, "q": f"id {secret}"},
+            idempotency_key="run_1:3:0",
+        )
+    )
+    event = decode_event(redactor.redact_json(data))
+    assert isinstance(event, ToolStarted)
+    assert event.call_id == secret
+    assert event.arguments == {secret: 1, "q": f"id {R}"}
+
+
+def test_structural_keys_are_configurable() -> None:
+    """``structural_keys`` names the top-level keys redaction leaves alone."""
+    redactor = Redactor(values_source=lambda: ["hunter2hunter2"], structural_keys={"id"})
+    doc = json.dumps({"id": "hunter2hunter2", "text": "hunter2hunter2"}).encode()
+    assert json.loads(redactor.redact_json(doc)) == {"id": "hunter2hunter2", "text": R}
+    assert "type" in DEFAULT_STRUCTURAL_KEYS and "result" not in DEFAULT_STRUCTURAL_KEYS
+
+
+# -- encoded echoes ---------------------------------------------------------------------------
+
+SECRET = "Tr0ub4dor&3?>~xyz"  # base64 of it holds '+' and '/', so urlsafe differs
+
+
+def _b64(data: bytes, urlsafe: bool = False) -> str:
+    return (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(data).decode()
+
+
+ECHOES = {
+    "as is": SECRET,
+    "upper case": SECRET.upper(),
+    "lower case": SECRET.lower(),
+    "base64": _b64(SECRET.encode()),
+    "base64 unpadded": _b64(SECRET.encode()).rstrip("="),
+    "base64 urlsafe": _b64(SECRET.encode(), urlsafe=True),
+    "base64 of user:secret": _b64(b"user:" + SECRET.encode()),
+    "base64 of u:secret": _b64(b"u:" + SECRET.encode() + b"!"),
+    "base64 of xu:secret, urlsafe": _b64(b"xu:" + SECRET.encode() + b"!!", urlsafe=True),
+    "hex": SECRET.encode().hex(),
+    "hex upper": SECRET.encode().hex().upper(),
+    "percent-encoded": quote(SECRET, safe=""),
+    "percent-encoded lower": quote(SECRET, safe="").lower(),
+    "form-encoded with spaces": quote_plus(f"my {SECRET} x"),
+}
+
+
+def test_urlsafe_base64_of_the_secret_differs_from_standard() -> None:
+    """The echo cases below really exercise both base64 alphabets."""
+    assert _b64(SECRET.encode()) != _b64(SECRET.encode(), urlsafe=True)
+
+
+@pytest.mark.parametrize("form", sorted(ECHOES))
+def test_encoded_echoes_of_a_known_value_are_redacted(form: str) -> None:
+    """A handed-out secret is caught in other case, hex, base64 and percent-encoding."""
+    redactor = Redactor(values_source=lambda: frozenset({SECRET}))
+    echo = ECHOES[form]
+    text = f"tool said [{echo}] done"
+    data = encode_event(ToolCompleted(call=0, call_id="c", tool="t", result=text))
+    assert redactor.scan(data)
+    assert redactor.scan(text)
+    out = redactor.redact_text(text)
+    assert echo not in out
+    assert out.startswith("tool said [") and out.endswith("] done")
+    event = decode_event(redactor.redact_json(data))
+    assert isinstance(event, ToolCompleted)
+    assert event.result == out
+
+
+def test_base64_echo_redacts_its_whole_run() -> None:
+    """The whole base64 word goes, not just the characters that encode the secret."""
+    redactor = Redactor(values_source=lambda: [SECRET])
+    blob = _b64(b"Authorization: user:" + SECRET.encode())
+    assert redactor.redact_text(f"header {blob} end") == f"header {R} end"
+
+
+def test_weak_values_have_no_encoded_echoes() -> None:
+    """A word-like value is not searched for in hex or base64 either."""
+    redactor = Redactor(values_source=lambda: ["sunshine"])
+    text = f"b64 {_b64(b'sunshine')} hex {b'sunshine'.hex()} and sunshine"
+    assert redactor.redact_text(text) == text
+    assert redactor.redact_value({"x": "sunshine"}) == {"x": R}
+
+
+# -- large results ----------------------------------------------------------------------------
+
+
+def test_a_secret_inside_a_large_result_redacts_only_the_secret() -> None:
+    """A 100 KB form-urlencoded result keeps everything but the secrets in it.
+
+    The secrets: a ``password=`` pair, a known value, its base64 echo inside Basic
+    credentials and a password in a URL.
+    """
+    redactor = Redactor(values_source=lambda: ["hunter2hunter2"])
+    half = "&".join(f"k{i}=v{i}" for i in range(6000))
+    basic = _b64(b"admin:hunter2hunter2")
+    result = (
+        f"{half}&password=pw-9&note=hunter2hunter2&auth_header=Basic%20{basic}"
+        f"&url=https://u:pa55@h/&{half}"
+    )
+    data = encode_event(ToolCompleted(call=0, call_id="c", tool="t", result=result))
+    event = decode_event(redactor.redact_json(data))
+    assert isinstance(event, ToolCompleted)
+    assert event.result == (
+        f"{half}&password={R}&note={R}&auth_header=Basic%20{R}&url=https://u:{R}@h/&{half}"
+    )
+    text = f"{half} Authorization: Basic {basic} {half}"
+    assert redactor.redact_text(text) == f"{half} Authorization: Basic {R} {half}"
+
+
+def test_offload_threshold_is_exported() -> None:
+    """The engine runs ``redact_json`` off the event loop above ``OFFLOAD_BYTES``."""
+    assert isinstance(OFFLOAD_BYTES, int) and 4096 <= OFFLOAD_BYTES <= 1 << 20
+
+
+def test_scan_never_misses_an_echo_or_a_shape_in_big_data() -> None:
+    """Above the confirmation limit ``scan`` still says ``True`` for every secret."""
+    redactor = Redactor(values_source=lambda: [SECRET])
+    filler = "lorem ipsum " * 10_000
+    for echo in ECHOES.values():
+        assert redactor.scan(f"{filler}{echo}{filler}")
+    assert redactor.scan(f"{filler}{STRIPE}{filler}")
+    assert not redactor.scan(filler)
