@@ -34,6 +34,7 @@ import what they need when they run, and help is plain click formatting.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import time
@@ -279,6 +280,49 @@ def signal(
             view.note(Text(f"signal {name!r} → run {run_id}", style="bold"))
             view.printer.expect_step(state.step)
             return await follow(handle, view, after_seq=state.last_seq)
+
+    session.execute(main())
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to cancel.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the run's record.")
+    ] = "cancelled from the command line",
+    wait: Annotated[
+        float, typer.Option("--wait", metavar="SECONDS", help="How long to wait for it to end.")
+    ] = 15.0,
+    by: ByOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Cancel a run: a running async tool is interrupted (in whichever process drives it),
+    a thread tool is abandoned, a parked run ends at once. The cancellation is recorded."""
+    from rich.text import Text
+
+    from tether import Runtime
+    from tether._cli._session import Session
+
+    session = Session(store)
+    who = _who(by)
+
+    async def main() -> int:
+        async with Runtime(session.store_url, recover=False) as rt:
+            await rt.cancel(run_id, reason=reason, by=who)
+            deadline = asyncio.get_running_loop().time() + wait
+            while True:
+                record = await rt.store.get_run(run_id)
+                status = record.status if record is not None else "unknown"
+                if status in ("completed", "failed", "cancelled"):
+                    break
+                if asyncio.get_running_loop().time() >= deadline:
+                    session.out.print(
+                        Text(f"cancel requested for run {run_id}; it is still {status}")
+                    )
+                    return EXIT_WAITING
+                await asyncio.sleep(0.1)
+        session.out.print(Text(f"run {run_id} is {status} (by {who})", style="bold"))
+        return EXIT_COMPLETED
 
     session.execute(main())
 

@@ -101,3 +101,6 @@ class FaultyStore(Store):
 
     async def get_flag(self, name: str) -> str | None:
         return await self.inner.get_flag(name)
+
+    async def list_flags(self, prefix: str) -> dict[str, str]:
+        return await self.inner.list_flags(prefix)

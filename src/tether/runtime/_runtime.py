@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets as _random
@@ -26,6 +27,7 @@ from tether.engine._events import (
     ApprovalDecided,
     RunCreated,
     RunEscalated,
+    RunFinished,
     RunStatus,
     RunStatusChanged,
     SignalReceived,
@@ -67,6 +69,7 @@ from tether.store._base import (
 log = logging.getLogger("tether.runtime")
 _STOPPED = frozenset({*TERMINAL, *PARKED})
 KILLSWITCH = "killswitch"
+CANCEL_PREFIX = "cancel:"
 _POLL = 0.2
 _MAX_PERMANENT_STORE_FAILURES = 2
 """Resumes from the log after a store failure that is not transient, before giving up."""
@@ -124,6 +127,7 @@ class Runtime:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{_random.token_hex(3)}"
         self.lease_ttl = lease_ttl
         self.store_backoff_cap = 5.0
+        self._cancel_interval = 1.0
         self._recover = recover
         self._accept_new_version = accept_new_version
         self._agents: dict[str, Agent] = {}
@@ -160,6 +164,7 @@ class Runtime:
         await self.store.open()
         self._open = True
         self._background.append(asyncio.create_task(self._heartbeat()))
+        self._background.append(asyncio.create_task(self._cancel_loop()))
         if self._recover:
             await self.recover()
             self._background.append(asyncio.create_task(self._recover_loop()))
@@ -301,6 +306,20 @@ class Runtime:
         if name == "cancel" and live is not None:
             self._cancel_live(run_id, live, str((payload or {}).get("reason") or "cancelled"), by)
             return RunHandle(self, run_id)
+        if name == "cancel":
+            record = await self._record(run_id)
+            now = time.time()
+            driven_elsewhere = (
+                record.status in ("pending", "running")
+                and record.lease_owner not in (None, self.owner)
+                and (record.lease_expires_at or 0) > now
+            )
+            if driven_elsewhere:
+                # Another process drives it: leave a request in the store; that process
+                # sees it within a second, interrupts the tool in flight and records it.
+                request = {"reason": str((payload or {}).get("reason") or "cancelled"), "by": by}
+                await self.store.set_flag(f"{CANCEL_PREFIX}{run_id}", json.dumps(request))
+                return RunHandle(self, run_id)
         if live is not None:
             raise RunNotWaitingError(
                 f"run {run_id} is running in this process; only 'cancel' can be sent now",
@@ -340,8 +359,27 @@ class Runtime:
                     run_id=run_id,
                     status=state.status,
                 )
+            reason = str((payload or {}).get("reason") or "cancelled")
+            if state.agent not in self._agents:
+                # No agent code here (the CLI): a cancellation needs none. Record it directly.
+                await self._append_direct(
+                    state,
+                    [
+                        SignalReceived(name="cancel", payload={"reason": reason}, by=by),
+                        RunFinished(
+                            status="cancelled",
+                            error={"error_code": "cancelled", "message": reason},
+                            usage=state.usage,
+                            model_calls=state.model_calls,
+                            tool_calls=state.tool_calls,
+                            cost_usd=round(state.cost_usd, 8),
+                        ),
+                    ],
+                    "cancelled",
+                )
+                return None
             driver = self._driver_for(state, None, True, strict=False)
-            driver.cancel_reason = str((payload or {}).get("reason") or "cancelled")
+            driver.cancel_reason = reason
             driver.cancel_by = by
             await driver.drive()
             return None
@@ -782,6 +820,28 @@ class Runtime:
         self._subscribers[run_id] = [s for s in subs if s[0] is not queue]
         if not self._subscribers[run_id]:
             del self._subscribers[run_id]
+
+    async def _cancel_loop(self) -> None:
+        """Act on cancel requests other processes left in the store for runs driven here."""
+        while True:
+            await asyncio.sleep(self._cancel_interval)
+            try:
+                requests = await self.store.list_flags(CANCEL_PREFIX)
+                for name, value in requests.items():
+                    run_id = name.removeprefix(CANCEL_PREFIX)
+                    live = self._drivers.get(run_id)
+                    if live is not None:
+                        request = json.loads(value)
+                        self._cancel_live(
+                            run_id, live, str(request.get("reason")), request.get("by")
+                        )
+                        await self.store.set_flag(name, None)
+                        continue
+                    record = await self.store.get_run(run_id)
+                    if record is None or record.status in _STOPPED:
+                        await self.store.set_flag(name, None)  # served, or nothing to cancel
+            except Exception:  # keep serving cancels through a transient store error
+                log.exception("cancel pass failed")
 
     async def _heartbeat(self) -> None:
         while True:

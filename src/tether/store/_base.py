@@ -157,6 +157,10 @@ class Store(ABC):
     async def get_flag(self, name: str) -> str | None:
         """Read a runtime-wide flag."""
 
+    @abstractmethod
+    async def list_flags(self, prefix: str) -> dict[str, str]:
+        """Every flag whose name starts with ``prefix`` (e.g. cancel requests)."""
+
 
 def default_store_url() -> str:
     """``$TETHER_STORE`` if set, else a SQLite file in ``.tether/`` of the working directory."""

@@ -608,6 +608,16 @@ class SQLiteStore(Store):
 
         await self._write(job)
 
+    async def list_flags(self, prefix: str) -> dict[str, str]:
+        def read(conn: sqlite3.Connection) -> dict[str, str]:
+            rows = conn.execute(
+                "SELECT name, value FROM flags WHERE substr(name, 1, ?) = ?",
+                (len(prefix), prefix),
+            ).fetchall()
+            return {str(name): str(value) for name, value in rows}
+
+        return await self._read(read)
+
     async def get_flag(self, name: str) -> str | None:
         def read(conn: sqlite3.Connection) -> str | None:
             row = conn.execute("SELECT value FROM flags WHERE name = ?", (name,)).fetchone()
