@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _lease_worker import make_agents  # noqa: E402
+from _lease_worker import make_agents
 
-from tether import Runtime  # noqa: E402
+from tether import Runtime
 
 
 async def main(store: str, ttl: float) -> None:

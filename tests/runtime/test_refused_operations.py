@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _lease_worker import CALLS  # noqa: E402
+from _lease_worker import CALLS
 
 HERE = Path(__file__).parent
 TTL = 0.5
