@@ -474,3 +474,56 @@ def test_model_id_and_missing_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "anthropic", None)
     with pytest.raises(MissingExtraError, match=r"tether-runtime\[anthropic\]"):
         AnthropicModel("claude-haiku-4-5")
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "Paris"
+    for _ in range(depth):
+        value = {"city": value}
+    return value
+
+
+async def test_tool_input_nested_600_deep_becomes_invalid_arguments(
+    server: FakeServer, model: AnthropicModel
+) -> None:
+    """A parsed ``input`` past 64 levels is kept as text for the executor to report, so the
+    recorded call never holds data too deep to serialize."""
+    server.add_json(
+        message(
+            [
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": _nested(600)},
+                {"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": _nested(63)},
+            ],
+            stop="tool_use",
+        )
+    )
+    response = await model.complete(conversation())
+    deep, shallow = response.tool_calls
+    assert deep.arguments == {}
+    assert deep.invalid_arguments is not None
+    assert deep.invalid_arguments.startswith('{"city": {"city": ')
+    assert shallow.invalid_arguments is None and shallow.arguments == _nested(63)
+
+
+def test_tool_input_too_deep_for_json_dumps_gets_a_placeholder() -> None:
+    """Input nested 100,000 deep (beyond what ``json.dumps`` can write) still parses."""
+    from tether.models._anthropic import parse_message
+
+    reply = message(
+        [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": _nested(100_000)}],
+        stop="tool_use",
+    )
+    [call] = parse_message(reply, "anthropic:claude").tool_calls
+    assert call.invalid_arguments == "<dict nested deeper than 64 levels>"
+
+
+async def test_streamed_tool_input_nested_1000_deep_becomes_invalid_arguments(
+    server: FakeServer, model: AnthropicModel
+) -> None:
+    """``input_json_delta`` text nested past ``json``'s recursion limit is kept as raw text."""
+    deep = '{"city": ' + "[" * 1000 + "]" * 1000 + "}"
+    server.add_sse(documented_stream([deep[:500], deep[500:]]))
+    items = [item async for item in model.stream(conversation())]
+    final = items[-1]
+    assert isinstance(final, ModelResponse)
+    assert final.tool_calls == [ToolCall(id="toolu_01", name="get_weather", invalid_arguments=deep)]

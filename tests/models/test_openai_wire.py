@@ -536,3 +536,61 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "openai", None)
     with pytest.raises(MissingExtraError, match=r"tether-runtime\[openai\]"):
         OpenAIModel("gpt-4.1-mini")
+
+
+def _deep_arguments(depth: int) -> str:
+    """Argument text whose ``city`` is nested ``depth`` arrays deep."""
+    return '{"city": ' + "[" * depth + '"Paris"' + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("depth", [100, 1000, 100_000])
+async def test_arguments_nested_deep_become_invalid_arguments_not_an_exception(
+    server: FakeServer, model: OpenAIModel, depth: int
+) -> None:
+    """Argument text of any depth parses: past 64 levels it is kept as ``invalid_arguments``
+    (``json.loads`` raises ``RecursionError`` near 1,000 levels; that is caught too)."""
+    deep, shallow = _deep_arguments(depth), _deep_arguments(63)
+    server.add_json(
+        completion(
+            {
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_a",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": deep},
+                    },
+                    {
+                        "id": "call_b",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": shallow},
+                    },
+                ],
+            },
+            finish="tool_calls",
+        )
+    )
+    response = await model.complete(conversation())
+    deep_call, shallow_call = response.tool_calls
+    assert deep_call == ToolCall(id="call_a", name="get_weather", invalid_arguments=deep)
+    assert shallow_call.invalid_arguments is None  # 64 levels in all: still accepted
+
+
+async def test_streamed_arguments_nested_1000_deep_become_invalid_arguments(
+    server: FakeServer, model: OpenAIModel
+) -> None:
+    """The streaming assembler parses fragments with the same guard."""
+    deep = _deep_arguments(1000)
+    call = {"index": 0, "id": "call_a", "type": "function"}
+    server.add_sse(
+        sse_events(
+            (None, chunk({"tool_calls": [{**call, "function": {"name": "get_weather"}}]})),
+            (None, chunk({"tool_calls": [{"index": 0, "function": {"arguments": deep}}]})),
+            (None, chunk({}, finish="tool_calls")),
+            (None, "[DONE]"),
+        )
+    )
+    items = [item async for item in model.stream(conversation())]
+    final = items[-1]
+    assert isinstance(final, ModelResponse)
+    assert final.tool_calls == [ToolCall(id="call_a", name="get_weather", invalid_arguments=deep)]

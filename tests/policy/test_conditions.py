@@ -348,3 +348,92 @@ def test_syntax_error_round_trips_through_pickle() -> None:
     clone = pickle.loads(pickle.dumps(info.value))
     assert isinstance(clone, ConditionSyntaxError)
     assert (clone.column, clone.text, str(clone)) == (5, "a ==", str(info.value))
+
+
+# -- bounds: nesting depth, catastrophic regexes, text length -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "column"),
+    [
+        ("(" * 10_000 + "a == 1" + ")" * 10_000, 33),
+        ("not " * 10_000 + "a", 32 * 4 + 1),
+        ("a in " + "[" * 10_000 + "]" * 10_000, 5 + 33),
+    ],
+    ids=["10000-parens", "10000-nots", "10000-brackets"],
+)
+def test_condition_nested_10000_deep_is_a_syntax_error_not_recursion(
+    source: str, column: int
+) -> None:
+    """Parentheses, ``not`` and list brackets nest at most 32 levels; deeper is a clear error
+    pointing at the 33rd level (not a ``RecursionError``)."""
+    with pytest.raises(ConditionSyntaxError) as info:
+        compile_condition(source)
+    assert "nested deeper than 32 levels" in info.value.problem
+    assert info.value.column == column
+
+
+def test_condition_nested_32_deep_still_compiles() -> None:
+    """The limit leaves room for any condition a person writes."""
+    assert check("(" * 31 + "not " + "amount_cents < 10" + ")" * 31)
+    assert check("not " * 32 + "urgent")
+    assert check("(" * 16 + "not " * 15 + "urgent" + ")" * 16) is False
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("(a+)+$", "quantifier inside a repeated group"),
+        ("(a*)*b", "quantifier inside a repeated group"),
+        ("(.*a){20}", "quantifier inside a repeated group"),
+        (r"^(\w+\s?)*$", "quantifier inside a repeated group"),
+        ("(a|aa)+$", "alternation inside a repeated group"),
+        ("(?i)(cat|Cat)+", "alternation inside a repeated group"),
+        (r"(\w)\1", "backreference"),
+        (r"(?P<q>['\"]).*(?P=q)", "backreference"),
+    ],
+)
+def test_matches_refuses_patterns_that_backtrack_catastrophically(pattern: str, why: str) -> None:
+    """Nested quantifiers, overlapping repeated alternations and backreferences are refused
+    when the condition compiles, with the column of the pattern."""
+    source = f'reason matches "{pattern}"'
+    with pytest.raises(ConditionSyntaxError) as info:
+        compile_condition(source)
+    assert "unsafe regular expression" in info.value.problem
+    assert why in info.value.problem
+    assert info.value.column == source.index('"') + 1
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"(?i)\b(lawyer|lawsuit)\b",
+        r"^GIFT-\d{3}$",
+        r"(\d{3}-)+\d{4}",  # a fixed-width inner quantifier cannot backtrack differently
+        r"(cat|dog)+",  # alternatives start differently
+        r"(\w++\s?)*$",  # possessive inner quantifier
+        r"(?>a+)+b",  # atomic group
+        r"(a+)",
+    ],
+)
+def test_matches_accepts_patterns_that_run_in_bounded_time(pattern: str) -> None:
+    """Ordinary patterns, possessive quantifiers and atomic groups still compile."""
+    compile_condition(f'reason matches "{pattern}"')
+
+
+def test_matches_pattern_nested_too_deep_for_re_is_a_syntax_error() -> None:
+    """A regex with thousands of groups makes ``re`` recurse; that is a clean error too."""
+    with pytest.raises(ConditionSyntaxError, match="nested too deeply"):
+        compile_condition('reason matches "' + "(" * 5000 + "a" + ")" * 5000 + '"')
+
+
+def test_matches_searches_only_the_first_10000_characters() -> None:
+    """A long string is searched as if it ended after ``MAX_MATCH_CHARS`` characters."""
+    from tether.policy._conditions import MAX_MATCH_CHARS
+
+    assert MAX_MATCH_CHARS == 10_000
+    head = compile_condition('reason matches "^x+$"')
+    assert head({"reason": "x" * 50_000}) is True  # "$" matches at the cut
+    needle = compile_condition('reason matches "needle"')
+    assert needle({"reason": "x" * 9_000 + "needle"}) is True
+    assert needle({"reason": "x" * 20_000 + "needle"}) is False

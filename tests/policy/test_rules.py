@@ -765,3 +765,44 @@ def test_support_example_policy() -> None:
         "allow"
     )
     assert policy.decide("lookup_order", {"order_id": "A1"}).action == "allow"
+
+
+# -- bounds: hostile conditions and documents fail at load with file:line ---------------------
+
+
+@pytest.mark.parametrize(
+    ("when", "fragment"),
+    [
+        ("(" * 10_000 + "a == 1" + ")" * 10_000, "nested deeper than 32 levels"),
+        ("not " * 10_000 + "a", "nested deeper than 32 levels"),
+        ('reason matches "(a+)+$"', "unsafe regular expression"),
+        ('reason matches "(a|aa)+"', "unsafe regular expression"),
+        ('reason matches "(.*a){20}"', "unsafe regular expression"),
+        ('reason matches "(\\\\w)\\\\1"', "backreference"),
+    ],
+    ids=["10000-parens", "10000-nots", "nested-plus", "overlapping-alternation", "counted",
+         "backreference"],
+)  # fmt: skip
+def test_hostile_when_condition_is_a_policy_error_with_file_and_line(
+    when: str, fragment: str
+) -> None:
+    """Deep nesting and catastrophic regexes are refused at load as ``file:line`` errors."""
+    text = (
+        f'version = 1\n\n[[rules]]\nname = "hostile"\ntool = "*"\n'
+        f"when = '{when}'\naction = \"deny\"\n"
+    )
+    err = load_error(text)
+    assert err.line == 3
+    assert err.rule == "hostile"
+    assert fragment in err.problem
+    assert str(err).startswith("policy.toml:3:")
+
+
+def test_toml_nested_10000_deep_is_a_policy_error_with_a_line() -> None:
+    """An array nested past tomllib's recursion limit is a PolicyError, not a RecursionError."""
+    text = 'version = 1\n\n[[rules]]\nname = "x"\ntool = "*"\naction = "deny"\nx = ' + (
+        "[" * 10_000 + "]" * 10_000
+    )
+    err = load_error(text)
+    assert "nested too deeply" in err.problem
+    assert err.line == 7

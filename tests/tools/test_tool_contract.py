@@ -410,3 +410,31 @@ def test_retry_policy_rejects_impossible_settings(options: dict[str, Any]) -> No
     """A policy that could never run or would shrink delays is a definition error."""
     with pytest.raises(AgentDefinitionError):
         RetryPolicy(**options)
+
+
+def test_max_result_bytes_defaults_to_one_megabyte_and_can_be_set() -> None:
+    """Every tool has a result cap: 1 MB unless ``@tool(max_result_bytes=...)`` says otherwise."""
+
+    @tool
+    def plain() -> str:
+        """Plain."""
+        return ""
+
+    @tool(max_result_bytes=4096)
+    def small() -> str:
+        """Small."""
+        return ""
+
+    assert plain.max_result_bytes == 1_000_000
+    assert small.max_result_bytes == 4096
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "1MB", True])
+def test_max_result_bytes_must_be_a_positive_int(bad: Any) -> None:
+    """A cap that is not a positive int is a definition error naming the option."""
+    with pytest.raises(AgentDefinitionError, match="max_result_bytes"):
+
+        @tool(max_result_bytes=bad)
+        def capped() -> str:
+            """Capped."""
+            return ""

@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 import datetime
+import itertools
 import json
 import math
 import random
@@ -578,3 +579,243 @@ async def test_single_call_batch_and_empty_batch() -> None:
     )
     assert [(o.ok, o.result) for o in one] == [(True, "12:00")]
     assert await execute_tool_calls([], REGISTRY, lambda call, i: make_ctx()) == []
+
+
+# -- bad input never kills a run: deep nesting, endless results, oversized results ------------
+
+
+def _nested_dict(depth: int, leaf: Any = 1) -> Any:
+    """``{"a": {"a": ... leaf}}`` with ``depth`` dicts, built without recursion."""
+    value = leaf
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def _nested_list(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@tool(retry=NO_RETRY)
+def take_anything(payload: Any = None) -> str:
+    """Accept any JSON value."""
+    return "ran"
+
+
+@pytest.mark.parametrize("payload", [_nested_dict(600), _nested_list(600), _nested_dict(100_000)])
+async def test_arguments_nested_600_deep_become_invalid_arguments_error(payload: Any) -> None:
+    """Arguments nested past ``MAX_ARGUMENT_DEPTH`` are refused before validation, unrun."""
+    outcome = await run(take_anything, {"payload": payload})
+    error = error_of(outcome)
+    assert error.error_code == "invalid_arguments"
+    assert "nested deeper than 64 levels" in error.message
+    assert error.hint is not None and "payload" in error.hint
+    assert outcome.attempts == 0
+
+
+async def test_arguments_at_the_depth_limit_are_accepted() -> None:
+    """63 levels under the arguments object (64 in all) still reach the tool."""
+    outcome = await run(take_anything, {"payload": _nested_dict(63)})
+    assert outcome.ok and outcome.result == "ran"
+
+
+async def test_argument_text_nested_1000_deep_explains_the_depth_limit() -> None:
+    """Unparseable argument text that is too deep says so instead of "not a JSON object"."""
+    raw = '{"payload": ' + "[" * 1000 + "]" * 1000 + "}"
+    call = ToolCall(id="call-1", name="take_anything", invalid_arguments=raw)
+    outcome = await execute_tool_call(call, {"take_anything": take_anything}, make_ctx())
+    error = error_of(outcome)
+    assert error.error_code == "invalid_arguments"
+    assert "nested deeper than 64 levels" in error.message
+
+
+async def test_recursive_model_arguments_nested_too_deep_are_refused() -> None:
+    """A self-referencing argument type cannot be used to make validation recurse 1000 deep."""
+
+    class Node(BaseModel):
+        child: "Node | None" = None
+
+    Node.model_rebuild()
+
+    @tool(retry=NO_RETRY)
+    def walk(node: Node) -> int:
+        """Walk a tree."""
+        return 0
+
+    deep: Any = None
+    for _ in range(1000):
+        deep = {"child": deep}
+    error = error_of(await run(walk, {"node": deep}))
+    assert error.error_code == "invalid_arguments"
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize("value", [_nested_dict(600), _nested_list(600)])
+async def test_result_nested_600_deep_becomes_structured_error(is_async: bool, value: Any) -> None:
+    """A result nested past ``MAX_RESULT_DEPTH`` is an error, not a ``RecursionError``."""
+
+    def produce() -> Any:
+        """Return deep data."""
+        return value
+
+    async def produce_async() -> Any:
+        """Return deep data."""
+        return value
+
+    contract = tool(produce_async if is_async else produce, name="produce", retry=NO_RETRY)
+    error = error_of(await run(contract))
+    assert error.error_code == "unserializable_result"
+    assert "nested deeper than 100 levels" in error.message
+
+
+async def test_result_at_the_depth_limit_is_accepted() -> None:
+    """A result of exactly 100 levels is kept whole."""
+
+    @tool
+    async def produce() -> Any:
+        """Return data 100 levels deep."""
+        return _nested_dict(100)
+
+    outcome = await run(produce)
+    assert outcome.ok and outcome.result == _nested_dict(100)
+
+
+def _endless() -> Any:
+    n = 0
+    while True:
+        n += 1
+        yield {"n": n}
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_infinite_generator_result_becomes_result_too_large(is_async: bool) -> None:
+    """An endless generator is consumed only up to the byte cap, then reported."""
+
+    def produce() -> Any:
+        """Return an endless generator."""
+        return _endless()
+
+    async def produce_async() -> Any:
+        """Return an endless generator."""
+        return _endless()
+
+    contract = tool(
+        produce_async if is_async else produce,
+        name="produce",
+        retry=RetryPolicy(max_attempts=3),
+        max_result_bytes=10_000,
+    )
+    outcome = await run(contract)
+    error = error_of(outcome)
+    assert error.error_code == "result_too_large"
+    assert error.retryable is False and outcome.attempts == 1
+    assert error.hint is not None and "less" in error.hint
+    assert error.details == {"limit": "bytes", "max": 10_000}
+
+
+async def test_huge_iterator_result_stops_at_the_default_cap() -> None:
+    """``range(10**12)`` or a 10-million item ``repeat`` is refused, not materialized."""
+
+    @tool(retry=NO_RETRY)
+    def produce(kind: str) -> Any:
+        """Return a huge iterable."""
+        return range(10**12) if kind == "range" else itertools.repeat("item", 10_000_000)
+
+    for kind in ("range", "repeat"):
+        error = error_of(await run(produce, {"kind": kind}))
+        assert error.error_code == "result_too_large"
+        assert error.details == {"limit": "bytes", "max": 1_000_000}
+
+
+async def test_finite_generator_and_set_results_become_lists() -> None:
+    """Iterators within the cap are still converted, item by item."""
+
+    @tool
+    async def produce() -> Any:
+        """Return lazy values."""
+        return {"squares": (n * n for n in range(4)), "tags": {"a"}, "span": range(3)}
+
+    outcome = await run(produce)
+    assert outcome.ok
+    assert outcome.result == {"squares": [0, 1, 4, 9], "tags": ["a"], "span": [0, 1, 2]}
+
+
+async def test_slow_generator_of_sync_tool_is_cut_by_its_timeout() -> None:
+    """Consuming a generator is part of the attempt: it is bounded by the tool's timeout,
+    and the worker thread stops consuming soon after the deadline instead of running on."""
+    produced: list[int] = []
+
+    def trickle() -> Any:
+        n = 0
+        while True:
+            time.sleep(0.0001)
+            produced.append(n)
+            n += 1
+            yield n
+
+    @tool(timeout=0.2, retry=NO_RETRY)
+    def produce() -> Any:
+        """Return a slow endless generator."""
+        return trickle()
+
+    error = error_of(await run(produce))
+    assert error.error_code == "timeout"
+    await asyncio.sleep(0.5)
+    settled = len(produced)
+    await asyncio.sleep(0.2)
+    assert len(produced) == settled  # the thread has stopped pulling items
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x" * 5_000_000, ["y" * 1000] * 5000, {f"k{i}": "v" * 100 for i in range(20_000)}],
+    ids=["5mb-string", "list", "dict"],
+)
+async def test_result_over_the_size_cap_becomes_result_too_large(value: Any) -> None:
+    """A result whose JSON passes 1 MB is an error with a hint; nothing is truncated."""
+
+    @tool(retry=NO_RETRY)
+    async def produce() -> Any:
+        """Return too much."""
+        return value
+
+    error = error_of(await run(produce))
+    assert error.error_code == "result_too_large"
+    assert "1,000,000 bytes" in error.message
+    assert error.hint is not None
+
+
+async def test_max_result_bytes_of_the_contract_sets_the_cap() -> None:
+    """``@tool(max_result_bytes=...)`` lowers (or raises) the cap for one tool."""
+
+    @tool(max_result_bytes=100, retry=NO_RETRY)
+    def small(n: int) -> str:
+        """Return n characters."""
+        return "z" * n
+
+    assert (await run(small, {"n": 50})).ok
+    error = error_of(await run(small, {"n": 500}))
+    assert error.error_code == "result_too_large"
+    assert error.details == {"limit": "bytes", "max": 100}
+
+    @tool(max_result_bytes=10_000_000, retry=NO_RETRY)
+    def big() -> str:
+        """Return 5 MB."""
+        return "z" * 5_000_000
+
+    assert (await run(big)).ok
+
+
+async def test_integer_too_long_for_json_text_is_unserializable() -> None:
+    """An int json.dumps would refuse (over 4300 digits) is caught here, not at persistence."""
+
+    @tool(retry=NO_RETRY)
+    async def produce() -> Any:
+        """Return a huge number."""
+        return {"n": 10**10_000}
+
+    error = error_of(await run(produce))
+    assert error.error_code == "unserializable_result"

@@ -24,7 +24,6 @@ outputs reject it as an invalid request.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -44,10 +43,12 @@ from tether.models._types import (
 from tether.models._wire import (
     EMPTY_OBJECT_SCHEMA,
     arguments_for_history,
+    arguments_text,
     as_dict,
     settings_extras,
     system_text,
     tool_call_from_json,
+    tool_call_from_object,
     tool_result_text,
 )
 
@@ -234,14 +235,10 @@ def _finish_reason(raw: str | None, has_tool_calls: bool) -> FinishReason:
 
 
 def _tool_call_from_input(block: dict[str, Any]) -> ToolCall:
-    data = block.get("input")
+    # The API promises an object; anything else (or one nested too deep) is kept as text
+    # for the executor to report.
     call_id, name = str(block.get("id") or ""), str(block.get("name") or "")
-    if data is None:
-        return ToolCall(id=call_id, name=name)
-    if not isinstance(data, dict):
-        # The API promises an object; keep anything else for the executor to report.
-        return ToolCall(id=call_id, name=name, invalid_arguments=json.dumps(data))
-    return ToolCall(id=call_id, name=name, arguments=data)
+    return tool_call_from_object(call_id, name, block.get("input"))
 
 
 def parse_message(data: dict[str, Any], model_id: str) -> ModelResponse:
@@ -306,7 +303,7 @@ class MessageStreamAssembler:
         ordinal = len(self._tools)
         initial = block.get("input")
         # The start event carries ``input: {}``; arguments arrive as input_json_delta.
-        fragments = [] if not initial else [json.dumps(initial)]
+        fragments = [] if not initial else [arguments_text(initial)]
         self._tools[index] = {
             "ordinal": ordinal,
             "id": str(block.get("id") or ""),

@@ -62,6 +62,7 @@ from tether.models._types import (
     StreamDelta,
     Usage,
 )
+from tether.models._wire import MAX_ARGUMENT_DEPTH, nesting_cut
 
 __all__ = ["DEFAULT_MODEL_FILE", "DEFAULT_MODEL_PACKAGE", "LocalModel", "LocalModelStats"]
 
@@ -600,7 +601,12 @@ class LocalModel:
             raw = llama.detokenize(output).decode("utf-8", errors="replace")
 
         first_call = 1 + sum(len(m.tool_calls) for m in request.messages)
-        reply = parse_reply(raw, first_call_index=first_call, structured=structured)
+        # JSON nested past the argument limit (+1 for the {"tool", "arguments"} wrapper) is
+        # parsed as cut off at that bracket, so json never recurses deep enough to fail.
+        cut = nesting_cut(raw, MAX_ARGUMENT_DEPTH + 1)
+        reply = parse_reply(
+            raw if cut is None else raw[:cut], first_call_index=first_call, structured=structured
+        )
         plain_answer = not structured and raw.startswith('{"final_answer":"')
         if looped and plain_answer and not reply.complete:
             # A looping plain answer: its first copy, up to its last full sentence.

@@ -13,12 +13,24 @@ request that offers tools gets a notice saying so at the end of its system promp
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Final
 
 from tether.context._untrusted import render_tool_output, with_untrusted_notice
 from tether.models._types import Message, ToolCall
 
 EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+MAX_ARGUMENT_DEPTH: Final = 64
+"""Levels of objects/arrays tool-call arguments may nest (the arguments object is level 1).
+
+Deeper arguments are kept as ``invalid_arguments`` and reported to the model: no tool
+schema needs them, and ~250 levels is where pydantic refuses to serialize the event that
+records the call (``json`` gives up near 1,000 with ``RecursionError``).
+"""
+
+# A JSON string (escapes included) or one bracket, for measuring nesting in raw text.
+_STRING_OR_BRACKET: Final = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
 
 
 def as_dict(obj: object) -> dict[str, Any]:
@@ -30,7 +42,12 @@ def as_dict(obj: object) -> dict[str, Any]:
         raise TypeError(f"expected a mapping or an SDK model, got {type(obj).__name__}")
     # warnings=False: SDK objects are built without validation, so pydantic may
     # warn about values outside the declared types; we only read known keys.
-    data = dump(mode="json", by_alias=True, warnings=False)
+    try:
+        data = dump(mode="json", by_alias=True, warnings=False)
+    except (TypeError, ValueError):
+        # JSON mode refuses data nested ~250+ deep (a tool input the model nested absurdly);
+        # python mode does not, and the parsers only read plain keys and values.
+        data = dump(mode="python", by_alias=True, warnings=False)
     if not isinstance(data, dict):
         raise TypeError(f"{type(obj).__name__}.model_dump() did not return a dict")
     return data
@@ -48,11 +65,83 @@ def tool_call_from_json(call_id: str, name: str, raw: str | None) -> ToolCall:
         return ToolCall(id=call_id, name=name)
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # json's parser recurses once per level
         return ToolCall(id=call_id, name=name, invalid_arguments=raw)
-    if not isinstance(parsed, dict):
+    if not isinstance(parsed, dict) or nesting_exceeds(parsed, MAX_ARGUMENT_DEPTH):
         return ToolCall(id=call_id, name=name, invalid_arguments=raw)
     return ToolCall(id=call_id, name=name, arguments=parsed)
+
+
+def tool_call_from_object(call_id: str, name: str, data: object) -> ToolCall:
+    """Build a ToolCall from arguments a provider sent already parsed (Anthropic's ``input``).
+
+    ``None`` means "no arguments"; anything but an object of at most
+    :data:`MAX_ARGUMENT_DEPTH` levels is kept as text in ``invalid_arguments``.
+    """
+    if data is None:
+        return ToolCall(id=call_id, name=name)
+    if isinstance(data, dict) and not nesting_exceeds(data, MAX_ARGUMENT_DEPTH):
+        return ToolCall(id=call_id, name=name, arguments=data)
+    return ToolCall(id=call_id, name=name, invalid_arguments=arguments_text(data))
+
+
+def arguments_text(data: object) -> str:
+    """Parsed arguments back as JSON text, or a placeholder when ``json`` cannot write them.
+
+    ``json.dumps`` recurses once per level: data nested ~1,000 deep raises ``RecursionError``.
+    """
+    try:
+        return json.dumps(data)
+    except (RecursionError, TypeError, ValueError):
+        return f"<{type(data).__name__} nested deeper than {MAX_ARGUMENT_DEPTH} levels>"
+
+
+def nesting_exceeds(value: object, limit: int) -> bool:
+    """Whether dicts and lists in ``value`` nest more than ``limit`` levels deep.
+
+    ``{"a": [1]}`` is 2 levels; a scalar is 0. Iterative, so no input depth can exhaust
+    the stack, and a cycle counts as too deep instead of looping forever.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list | tuple))
+    return False
+
+
+def text_nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether brackets in JSON ``text`` (outside strings) nest more than ``limit`` deep.
+
+    For explaining why argument text was refused; works on text ``json`` cannot parse.
+    """
+    return nesting_cut(text, limit) is not None
+
+
+def nesting_cut(text: str, limit: int) -> int | None:
+    """The offset just past the first bracket of ``text`` that nests deeper than ``limit``.
+
+    ``None`` when the JSON text (or what there is of it) stays within ``limit`` levels.
+    Brackets inside strings do not count. ``text[:cut]`` is a cut-off JSON text that
+    ``json.loads`` rejects with ``ValueError`` before it can recurse too deep.
+    """
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return match.end()
+        elif token in ("]", "}"):
+            depth -= 1
+    return None
 
 
 def arguments_for_history(call: ToolCall) -> dict[str, Any]:

@@ -42,6 +42,15 @@ Semantics, chosen so a condition never raises while a run is waiting on it:
   compare element by element, values of different types are simply unequal.
 * ``matches`` uses :func:`re.search` (anchor with ``^``/``$``); the pattern must be a string
   literal and is compiled when the condition is. String tests are case-sensitive.
+  Because it runs on text the model wrote, ``matches`` is bounded: patterns that can
+  backtrack catastrophically are refused when the condition is compiled (a quantifier
+  inside a quantified group such as ``(a+)+`` or ``(.*a){20}``, an alternation inside a
+  quantified group whose alternatives can start alike such as ``(a|aa)+``, and
+  backreferences), and a pattern only sees the first :data:`MAX_MATCH_CHARS` characters of
+  a string (as if the string ended there, so ``$`` matches at the cut). A possessive
+  (``a++``) or atomic (``(?>...)``) inner quantifier does not backtrack and is accepted.
+* A condition nests at most :data:`MAX_CONDITION_DEPTH` levels of parentheses, ``not`` and
+  list brackets; deeper text is a :class:`ConditionSyntaxError`, never a ``RecursionError``.
 * A bare path is true when present and truthy (non-empty, non-zero, not ``false``/``null``).
 
 Names that are words of the language (``and or not in matches contains startswith endswith
@@ -50,6 +59,7 @@ exists true false null``) cannot start a path; they can follow a dot (``meta.in`
 
 from __future__ import annotations
 
+import importlib
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -58,7 +68,26 @@ from typing import Any, Final
 
 from tether.exceptions import ConfigError
 
-__all__ = ["Condition", "ConditionSyntaxError", "compile_condition"]
+__all__ = [
+    "MAX_CONDITION_DEPTH",
+    "MAX_MATCH_CHARS",
+    "Condition",
+    "ConditionSyntaxError",
+    "compile_condition",
+]
+
+MAX_CONDITION_DEPTH: Final = 32
+"""Levels of ``(``, ``not`` and ``[`` a condition may nest; the parser recurses per level."""
+
+MAX_MATCH_CHARS: Final = 10_000
+"""Characters of a string that ``matches`` searches (a bound on polynomial backtracking)."""
+
+# The regex parser behind re.compile: private, but the only faithful reading of a pattern's
+# structure (3.11-3.13). Without it the static check is skipped; the length cap remains.
+try:
+    _sre: Any = importlib.import_module("re._parser")
+except ImportError:  # pragma: no cover - a Python without re._parser
+    _sre = None
 
 Arguments = Mapping[str, Any]
 Predicate = Callable[[Arguments], bool]
@@ -379,7 +408,62 @@ def _against(op: str, constant: Any) -> Callable[[Any], bool]:
 
 def _searcher(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
     search = pattern.search
-    return lambda value: isinstance(value, str) and search(value) is not None
+    # endpos bounds the work without copying the string.
+    return lambda value: isinstance(value, str) and search(value, 0, MAX_MATCH_CHARS) is not None
+
+
+def _regex_hazard(source: str) -> str | None:
+    """Why ``source`` could backtrack catastrophically, or ``None`` if it cannot.
+
+    Walks the parsed pattern iteratively. Refused: a variable-length quantifier inside a
+    group that is itself repeated (``(a+)+``, ``(a*)*``, ``(.*a){20}``); inside a repeated
+    group, an alternation whose alternatives do not each start with a different literal
+    character (``(a|aa)+``); and backreferences (``(\\w)\\1``), which no linear engine
+    supports either. Possessive quantifiers and atomic groups never backtrack into their
+    body, so quantifiers inside them (or the groups themselves) are fine.
+    """
+    if _sre is None:  # pragma: no cover - a Python without re._parser
+        return None
+    repeats = (_sre.MAX_REPEAT, _sre.MIN_REPEAT)
+    stack: list[tuple[Any, bool]] = [(_sre.parse(source), False)]
+    while stack:
+        items, in_repeat = stack.pop()
+        for op, av in items:
+            if op in repeats:
+                low, high, body = av
+                if in_repeat and high > 1 and low != high:
+                    return "a quantifier inside a repeated group (such as '(a+)+')"
+                stack.append((body, in_repeat or high > 1))
+            elif op is _sre.POSSESSIVE_REPEAT or op is _sre.ATOMIC_GROUP:
+                stack.append((av[2] if op is _sre.POSSESSIVE_REPEAT else av, False))
+            elif op is _sre.SUBPATTERN:
+                stack.append((av[3], in_repeat))
+            elif op is _sre.BRANCH:
+                branches = av[1]
+                if in_repeat and not _distinct_starts(branches):
+                    return (
+                        "an alternation inside a repeated group whose alternatives can match "
+                        "the same text (such as '(a|aa)+')"
+                    )
+                stack.extend((branch, in_repeat) for branch in branches)
+            elif op is _sre.ASSERT or op is _sre.ASSERT_NOT:
+                stack.append((av[1], in_repeat))
+            elif op is _sre.GROUPREF or op is _sre.GROUPREF_EXISTS:
+                return "a backreference (such as '\\1')"
+    return None
+
+
+def _distinct_starts(branches: list[Any]) -> bool:
+    """Whether every alternative starts with a literal character no other one starts with.
+
+    Compared case-folded, so a case-insensitive flag anywhere cannot make two alike.
+    """
+    starts: set[str] = set()
+    for branch in branches:
+        if not len(branch) or branch[0][0] is not _sre.LITERAL:
+            return False
+        starts.add(chr(branch[0][1]).lower())
+    return len(starts) == len(branches)
 
 
 def _comparison(
@@ -439,6 +523,17 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0  # open "(", "not" and "[" around the current token
+
+    def enter(self, token: _Token) -> None:
+        """Count one more level of nesting; the parser recurses per level, so it is capped."""
+        self.depth += 1
+        if self.depth > MAX_CONDITION_DEPTH:
+            raise self.error(
+                f"condition nested deeper than {MAX_CONDITION_DEPTH} levels of parentheses, "
+                "'not' and lists",
+                token,
+            )
 
     @property
     def token(self) -> _Token:
@@ -511,17 +606,19 @@ class _Parser:
 
     def parse_not(self) -> Predicate:
         if self.is_word("not"):
-            self.advance()
+            self.enter(self.advance())
             inner = self.parse_not()
+            self.depth -= 1
             return lambda arguments: not inner(arguments)
         return self.parse_primary()
 
     def parse_primary(self) -> Predicate:
         token = self.token
         if token.kind == "punct" and token.value == "(":
-            self.advance()
+            self.enter(self.advance())
             inner = self.parse_or()
             self.expect_punct(")")
+            self.depth -= 1
             return inner
         if self.is_word("exists") and self.peek().kind == "punct" and self.peek().value == "(":
             self.advance()
@@ -543,14 +640,7 @@ class _Parser:
                     "the right side of 'matches' must be a string literal (a regular expression)",
                     self.tokens[self.index - 1],
                 )
-            try:
-                pattern = re.compile(right.value)
-            except re.error as exc:
-                raise ConditionSyntaxError(
-                    f"invalid regular expression for 'matches': {exc}",
-                    text=self.text,
-                    column=right.pos + 1,
-                ) from None
+            pattern = self.compile_pattern(right)
         if op in _ORDER:
             for side in (left, right):
                 if isinstance(side, _Literal) and not (
@@ -570,6 +660,28 @@ class _Parser:
                         column=side.pos + 1,
                     )
         return _comparison(left, op, right, pattern)
+
+    def compile_pattern(self, literal: _Literal) -> re.Pattern[str]:
+        """Compile the regular expression of ``matches``, refusing ones that can blow up."""
+
+        def bad(problem: str) -> ConditionSyntaxError:
+            return ConditionSyntaxError(problem, text=self.text, column=literal.pos + 1)
+
+        try:
+            pattern = re.compile(literal.value)
+            hazard = _regex_hazard(literal.value)
+        except re.error as exc:
+            raise bad(f"invalid regular expression for 'matches': {exc}") from None
+        except RecursionError:  # re's own parser recurses per group
+            raise bad("regular expression for 'matches' nested too deeply") from None
+        if hazard is not None:
+            raise bad(
+                f"unsafe regular expression for 'matches' (it can take exponential time): "
+                f"it has {hazard}; "
+                "rewrite it without the nesting, or make the inner quantifier possessive "
+                "('a++') or atomic ('(?>...)')"
+            )
+        return pattern
 
     def parse_operator(self) -> str | None:
         token = self.token
@@ -657,6 +769,7 @@ class _Parser:
         if token.kind == "name" and token.value in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[token.value]
         if token.kind == "punct" and token.value == "[":
+            self.enter(token)
             items: list[Any] = []
             while not (self.token.kind == "punct" and self.token.value == "]"):
                 items.append(self.parse_literal())
@@ -665,6 +778,7 @@ class _Parser:
                 elif not (self.token.kind == "punct" and self.token.value == "]"):
                     raise self.error(f"expected ',' or ']', found {self.describe(self.token)}")
             self.advance()
+            self.depth -= 1
             return tuple(items)
         raise self.error(
             f"expected a literal value inside a list, found {self.describe(token)}", token

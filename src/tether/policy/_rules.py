@@ -45,6 +45,9 @@ _CACHE_LIMIT: Final = 1024
 
 _RULES_HEADER: Final = re.compile(r"^[ \t]*\[\[[ \t]*rules[ \t]*\]\][ \t]*(?:#.*)?$", re.M)
 _TOML_POSITION: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+# For locating over-deep nesting that made tomllib recurse too far: strings, then brackets.
+_TOML_STRING_OR_BRACKET: Final = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|[\[\]{}]')
+_TOML_MAX_DEPTH: Final = 100
 
 
 class PolicyError(ConfigError):
@@ -216,6 +219,12 @@ class PolicyFile:
             raise PolicyError(
                 f"invalid TOML: {message}", path=source, line=line, column=column
             ) from exc
+        except RecursionError:  # tomllib recurses once per nested array or inline table
+            raise PolicyError(
+                "invalid TOML: arrays or inline tables nested too deeply",
+                path=source,
+                line=_deep_nesting_line(text),
+            ) from None
         return _Loader(text, source).build(document)
 
     def evaluate(self, tool_name: str, arguments: Mapping[str, Any]) -> list[Decision]:
@@ -291,6 +300,20 @@ class PolicyFile:
         if len(self._by_tool) < _CACHE_LIMIT:
             self._by_tool[tool_name] = found
         return found
+
+
+def _deep_nesting_line(text: str) -> int | None:
+    """The 1-based line where brackets outside strings first nest past ``_TOML_MAX_DEPTH``."""
+    depth = 0
+    for match in _TOML_STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > _TOML_MAX_DEPTH:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in ("]", "}"):
+            depth -= 1
+    return None
 
 
 def _has_magic(glob: str) -> bool:

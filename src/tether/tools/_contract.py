@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from tether.exceptions import AgentDefinitionError
 from tether.models._types import ToolSpec
 from tether.tools._schema import SchemaBuildError, build_arguments, split_docstring
+from tether.tools._serialize import DEFAULT_MAX_RESULT_BYTES
 
 Effect = Literal["read", "write"]
 Risk = Literal["low", "medium", "high"]
@@ -141,6 +142,8 @@ class ToolContract:
         context_param: Parameter that receives the :class:`ToolContext`, if any.
         credentials: Names of the secrets the tool needs; the broker resolves them at
             execution time into ``ToolContext.secrets``. Never shown to the model.
+        max_result_bytes: Cap on the JSON text of one result; a larger result becomes a
+            ``result_too_large`` error (never a truncated one).
     """
 
     name: str
@@ -160,6 +163,7 @@ class ToolContract:
     field_names: tuple[tuple[str, str], ...] = ()
     context_param: str | None = None
     credentials: tuple[str, ...] = ()
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
 
     def __post_init__(self) -> None:
         # Also reached by direct construction, so a list becomes a tuple here too.
@@ -197,6 +201,22 @@ class ToolContract:
         values = validator.validate_python(arguments).__dict__
         return {param: values[internal] for internal, param in self.field_names}
 
+    def normalize(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and coerce arguments into the canonical JSON object that will execute.
+
+        The policy gate, the approver, the journal and the tool all see this same
+        object: ``{"amount_cents": "900000"}`` becomes ``{"amount_cents": 900000}``
+        before any rule compares it. Validating the result again gives the same values.
+
+        Raises:
+            pydantic.ValidationError: The arguments do not match the schema.
+        """
+        if self.arguments_model is None:
+            return dict(arguments)
+        model = self.arguments_model.__pydantic_validator__.validate_python(arguments)
+        dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+        return dumped
+
     def approval_required(self, arguments: dict[str, Any]) -> bool:
         """Whether a call with these (validated) arguments needs human approval."""
         rule = self.requires_approval
@@ -218,22 +238,6 @@ class ToolContract:
             fields["credentials"] = sorted(self.credentials)
         payload = json.dumps(
             fields,
-    def normalize(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate and coerce arguments into the canonical JSON object that will execute.
-
-        The policy gate, the approver, the journal and the tool all see this same
-        object: ``{"amount_cents": "900000"}`` becomes ``{"amount_cents": 900000}``
-        before any rule compares it. Validating the result again gives the same values.
-
-        Raises:
-            pydantic.ValidationError: The arguments do not match the schema.
-        """
-        if self.arguments_model is None:
-            return dict(arguments)
-        model = self.arguments_model.__pydantic_validator__.validate_python(arguments)
-        dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
-        return dumped
-
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=True,
@@ -259,6 +263,7 @@ def tool(
     idempotent: bool = False,
     requires_approval: ApprovalRule = False,
     credentials: Iterable[str] = (),
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
 ) -> Callable[[Callable[..., Any]], ToolContract]: ...
 
 
@@ -277,6 +282,7 @@ def tool(
     idempotent: bool = False,
     requires_approval: ApprovalRule = False,
     credentials: Iterable[str] = (),
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
 ) -> ToolContract | Callable[[Callable[..., Any]], ToolContract]:
     """Declare a typed function (sync or async) as a tool; use bare or with options.
 
@@ -299,6 +305,8 @@ def tool(
         requires_approval: ``True``/``False`` or a predicate over the arguments.
         credentials: Names of the secrets the tool needs (identifiers such as
             ``"stripe_key"``), handed to it in ``ToolContext.secrets`` at execution time.
+        max_result_bytes: Cap on the JSON text of one result (default 1 MB); a larger
+            result reaches the model as a ``result_too_large`` error.
 
     Raises:
         AgentDefinitionError: The function or the options cannot make a valid tool.
@@ -318,6 +326,7 @@ def tool(
             idempotent=idempotent,
             requires_approval=requires_approval,
             credentials=credentials,
+            max_result_bytes=max_result_bytes,
         )
 
     return decorate(fn) if fn is not None else decorate
@@ -337,6 +346,7 @@ def _make_contract(
     idempotent: bool,
     requires_approval: ApprovalRule,
     credentials: Iterable[str],
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
 ) -> ToolContract:
     """Check the options, build the schema, and wrap ``func`` into a contract."""
     if isinstance(func, ToolContract):
@@ -358,6 +368,8 @@ def _make_contract(
         raise bad(f"timeout must be a positive number of seconds, not {timeout!r}")
     if not isinstance(retry, RetryPolicy):
         raise bad("retry must be a RetryPolicy")
+    if type(max_result_bytes) is not int or max_result_bytes < 1:
+        raise bad(f"max_result_bytes must be a positive int, not {max_result_bytes!r}")
     needs = _check_credentials(credentials, tool_name)
 
     summary, arg_docs = split_docstring(inspect.getdoc(func))
@@ -388,6 +400,7 @@ def _make_contract(
         field_names=arguments.field_names,
         context_param=arguments.context_param,
         credentials=needs,
+        max_result_bytes=max_result_bytes,
     )
 
 

@@ -17,6 +17,7 @@ class ToolErrorCode(StrEnum):
     TOOL_ERROR = "tool_error"
     TRANSIENT = "transient"
     UNSERIALIZABLE_RESULT = "unserializable_result"
+    RESULT_TOO_LARGE = "result_too_large"
     DENIED = "denied"
     UNCERTAIN_WRITE = "uncertain_write"
     WRITE_NOT_PERFORMED = "write_not_performed"

@@ -9,6 +9,13 @@ Sync tools run in a worker thread so they never block the event loop. A thread c
 killed: when a sync tool times out the executor stops waiting for it and reports a
 timeout, but the thread runs on until the function returns (it keeps holding one of
 anyio's worker-thread tokens meanwhile).
+
+Bad input never gets further than a structured error: arguments nested deeper than
+``MAX_ARGUMENT_DEPTH`` are refused before validation, and a result is converted to JSON
+inside the attempt's timeout (in the worker thread, for a sync tool) under the
+contract's ``max_result_bytes`` cap and the ``MAX_RESULT_DEPTH`` limit: an endless
+generator or a 5 MB string becomes ``result_too_large``, a cycle or 600-deep data
+``unserializable_result``, rather than a hang or a crash.
 """
 
 from __future__ import annotations
@@ -27,9 +34,14 @@ import anyio.to_thread
 from pydantic import ValidationError
 
 from tether.models._types import ToolCall
+from tether.models._wire import MAX_ARGUMENT_DEPTH, nesting_exceeds, text_nesting_exceeds
 from tether.tools._contract import ToolContext, ToolContract
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode
-from tether.tools._serialize import UnserializableResultError, to_json_result
+from tether.tools._serialize import (
+    ResultTooLargeError,
+    UnserializableResultError,
+    to_json_result,
+)
 
 AttemptFailedHook = Callable[[ToolError, int, float], None]
 Sleep = Callable[[float], Awaitable[None]]
@@ -91,10 +103,14 @@ async def execute_tool_call(
         return _rejected(call, _unknown_tool(call.name, registry), start)
     if call.invalid_arguments is not None:
         return _rejected(call, _unparsed_arguments(call, contract), start)
+    if nesting_exceeds(call.arguments, MAX_ARGUMENT_DEPTH):
+        return _rejected(call, _too_deep_arguments(contract), start)
     try:
         kwargs = contract.validate(call.arguments)
     except ValidationError as exc:
         return _rejected(call, _invalid_arguments(contract, exc), start)
+    except RecursionError:  # a validator of the tool's own that recurses per level
+        return _rejected(call, _too_deep_arguments(contract), start)
 
     policy = contract.retry
     attempt = 1
@@ -103,7 +119,9 @@ async def execute_tool_call(
         attempt_start = _perf()
         error = None
         try:
-            result = to_json_result(await _invoke(contract, kwargs, attempt_ctx))
+            result = await _invoke(contract, kwargs, attempt_ctx)
+        except ResultTooLargeError as exc:
+            error = _too_large(contract, exc)
         except UnserializableResultError as exc:
             error = _unserializable(contract, str(exc))
         except Exception as exc:  # tool failures only: CancelledError is a BaseException
@@ -175,16 +193,30 @@ async def execute_tool_calls(
 
 
 async def _invoke(contract: ToolContract, kwargs: dict[str, Any], ctx: ToolContext) -> Any:
-    """Run one attempt under the contract's timeout (``TimeoutError`` when it expires)."""
+    """Run one attempt and convert its result to JSON, under the contract's timeout.
+
+    Raises:
+        TimeoutError: The deadline passed.
+        ResultTooLargeError: The result passes the contract's size caps.
+        UnserializableResultError: The result has no faithful JSON form.
+    """
     if contract.context_param is not None:
         kwargs = {**kwargs, contract.context_param: ctx}
     deadline = asyncio.get_running_loop().time() + contract.timeout
+    # Conversion may consume an iterator, which is the tool's code running: it gets the
+    # same deadline, measured on the clock a worker thread can read.
+    convert = functools.partial(
+        to_json_result,
+        max_bytes=contract.max_result_bytes,
+        deadline=time.monotonic() + contract.timeout,
+    )
     if not contract.is_async:
-        call = functools.partial(contract.fn, **kwargs)
+        call = functools.partial(_call_and_convert, contract.fn, kwargs, convert)
         return await _before(deadline, anyio.to_thread.run_sync(call, abandon_on_cancel=True))
+    # An async tool's result is converted on the loop: bounded work, by the caps.
     awaitable = contract.fn(**kwargs)
     if type(awaitable) is not types.CoroutineType:
-        return await _before(deadline, awaitable)
+        return convert(await _before(deadline, awaitable))
     # Hot path: a timer costs several microseconds of heap work in the loop, and many
     # async tools finish without ever suspending. Run the first step here; arm the
     # deadline (still measured from the start) only if the tool actually has to wait.
@@ -192,10 +224,17 @@ async def _invoke(contract: ToolContract, kwargs: dict[str, Any], ctx: ToolConte
     try:
         pending = coro.send(None)
     except StopIteration as done:
-        return done.value
+        return convert(done.value)
     except TimeoutError as exc:
         raise _ToolTimeoutError(exc) from exc
-    return await _before(deadline, _Resume(coro, pending))
+    return convert(await _before(deadline, _Resume(coro, pending)))
+
+
+def _call_and_convert(
+    fn: Callable[..., Any], kwargs: dict[str, Any], convert: Callable[[Any], Any]
+) -> Any:
+    """A sync tool's whole attempt, run in the worker thread: the call, then the conversion."""
+    return convert(fn(**kwargs))
 
 
 async def _before(deadline: float, awaitable: Awaitable[Any]) -> Any:
@@ -343,11 +382,23 @@ def _fields_hint(contract: ToolContract) -> str:
 
 def _unparsed_arguments(call: ToolCall, contract: ToolContract) -> ToolError:
     raw = call.invalid_arguments or ""
+    if text_nesting_exceeds(raw, MAX_ARGUMENT_DEPTH):
+        return _too_deep_arguments(contract)
     preview = raw if len(raw) <= _RAW_PREVIEW else raw[:_RAW_PREVIEW] + "..."
     return ToolError(
         error_code=ToolErrorCode.INVALID_ARGUMENTS.value,
         message=f"arguments for {contract.name!r} are not a JSON object: {preview!r}",
         hint=f"send arguments as a JSON object matching the schema ({_fields_hint(contract)})",
+    )
+
+
+def _too_deep_arguments(contract: ToolContract) -> ToolError:
+    return ToolError(
+        error_code=ToolErrorCode.INVALID_ARGUMENTS.value,
+        message=f"arguments for {contract.name!r} are nested deeper than "
+        f"{MAX_ARGUMENT_DEPTH} levels of objects and arrays",
+        hint=f"send arguments as a flat JSON object matching the schema ({_fields_hint(contract)})",
+        details={"max_depth": MAX_ARGUMENT_DEPTH},
     )
 
 
@@ -373,4 +424,14 @@ def _unserializable(contract: ToolContract, what: str) -> ToolError:
         error_code=ToolErrorCode.UNSERIALIZABLE_RESULT.value,
         message=f"tool {contract.name!r} returned {what}, which is not JSON-serializable",
         hint="this is a defect in the tool; do not retry the same call",
+    )
+
+
+def _too_large(contract: ToolContract, exc: ResultTooLargeError) -> ToolError:
+    return ToolError(
+        error_code=ToolErrorCode.RESULT_TOO_LARGE.value,
+        message=f"tool {contract.name!r} returned {exc}, more than the runtime accepts",
+        hint="ask for less in one call (a narrower query, a smaller page or a summary); "
+        "repeating the same call gets the same result",
+        details={"limit": exc.limit, "max": exc.maximum},
     )
