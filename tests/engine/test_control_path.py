@@ -455,3 +455,22 @@ async def test_completed_tool_results_are_journaled_once(store_url: str) -> None
         events = await _events(rt, run.run_id)
     assert len([e for e in events if isinstance(e, ToolCompleted)]) == 1
     assert EXECUTED == [{"order_id": "1", "amount_cents": 6000}]
+
+
+async def test_a_custom_model_client_sending_600_deep_arguments_does_not_fail_the_run(
+    store_url: str,
+) -> None:
+    """Arguments too deep to store become invalid_arguments the model sees (no crash)."""
+    deep: Any = 1
+    for _ in range(600):
+        deep = {"a": deep}
+    reply = ModelResponse(
+        tool_calls=[ToolCall(id="c1", name="refund_order", arguments={"order_id": deep})],
+        finish_reason="tool_calls",
+    )
+    async with Runtime(store_url) as rt:
+        run = await rt.start(_agent(_then_answer(reply)), "refund")
+        result = await run.result()
+    assert result.status == "completed"
+    assert "deeper than 64" in result.output
+    assert EXECUTED == []

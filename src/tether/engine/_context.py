@@ -182,6 +182,8 @@ class StepContext:
                         raise exc from None
                     continue
                 latency = (time.perf_counter() - started) * 1000
+                if response.tool_calls:
+                    response = _bounded(response)
                 if isinstance(client, Router):
                     response = response.model_copy(update={"model": candidate.model_id})
                 after_model = self.agent.policy.hooks.after_model
@@ -271,7 +273,7 @@ class StepContext:
                 action = resolution.get("action") if resolution else None
                 if action == "completed":
                     assert resolution is not None
-                    results[position] = self._tool_result(
+                    results[position] = await self._tool_result(
                         index, call, _outcome(call, result=resolution.get("result"))
                     )
                 elif action == "not_performed":
@@ -280,7 +282,9 @@ class StepContext:
                         message="an operator confirmed this write did not happen",
                         hint="decide whether to call the tool again",
                     )
-                    results[position] = self._tool_result(index, call, _outcome(call, error=error))
+                    results[position] = await self._tool_result(
+                        index, call, _outcome(call, error=error)
+                    )
                 elif action == "retry" or (contract is not None and contract.idempotent):
                     # A re-issue goes through the gate like any call: the kill switch, a
                     # deny rule or a budget can still stop it.
@@ -315,6 +319,32 @@ class StepContext:
                     call,
                     _outcome(call, result="a person will take over this conversation"),
                 )
+                continue
+            if (
+                contract is not None
+                and contract.effect == "write"
+                and call.invalid_arguments is None
+                and _unrecoverable(call.arguments)
+            ):
+                # A sensitive argument was stored without a key to recover it (see
+                # ``_protect``): a person decides; the write never runs with a placeholder.
+                resolution = state.write_resolutions.get(call.id) or {}
+                if resolution.get("action") == "completed":
+                    decided[position] = (
+                        index,
+                        call,
+                        _outcome(call, result=resolution.get("result")),
+                    )
+                elif resolution.get("action") in ("not_performed", "retry"):
+                    error = ToolError(
+                        error_code=ToolErrorCode.WRITE_NOT_PERFORMED,
+                        message="this call was not made: a sensitive argument could not be "
+                        "recovered after a restart",
+                        hint="ask the user to provide the value again if the action is needed",
+                    )
+                    decided[position] = (index, call, _outcome(call, error=error))
+                else:
+                    uncertain.append(_uncertain(call, None, unrecoverable=True))
                 continue
             if contract is not None and call.invalid_arguments is None:
                 # Validate and coerce first: the gate, the approver, the journal and the
@@ -377,7 +407,7 @@ class StepContext:
         flagged = False
         for position in sorted(decided):
             index, call, outcome = decided[position]
-            result = results[position] = self._tool_result(index, call, outcome)
+            result = results[position] = await self._tool_result(index, call, outcome)
             if isinstance(result, ToolCompleted) and policy.injection is not None:
                 flag = flag_injection(policy.injection, call.id, call.name, result.result)
                 if flag is not None:
@@ -469,7 +499,7 @@ class StepContext:
             outcome.result = await call_hook(after_tool, call, outcome.result)
         return outcome
 
-    def _tool_result(self, index: int, call: ToolCall, outcome: ToolOutcome) -> ToolResult:
+    async def _tool_result(self, index: int, call: ToolCall, outcome: ToolOutcome) -> ToolResult:
         event: ToolResult
         if outcome.ok:
             event = ToolCompleted(
@@ -490,19 +520,56 @@ class StepContext:
                 attempt=outcome.attempts,
                 duration_ms=round(outcome.duration_ms, 3),
             )
-        return self.record(event)
+        # A tool output can be large and is scanned for secrets: off the loop if so.
+        return self._driver.record(event, protected=await self._driver.protect(event))
+
+
+MAX_ARGUMENT_DEPTH = 64
+"""Tool-call arguments nested deeper than this become a structured error, not an event
+that cannot be stored (pydantic refuses to serialize a few hundred levels)."""
+
+
+def _bounded(response: ModelResponse) -> ModelResponse:
+    """Replace tool calls whose arguments nest too deeply by calls the executor refuses."""
+    calls = response.tool_calls
+    if not any(_deeper_than(c.arguments, MAX_ARGUMENT_DEPTH) for c in calls):
+        return response
+    fixed = [
+        ToolCall(
+            id=c.id,
+            name=c.name,
+            invalid_arguments=f"(arguments nested deeper than {MAX_ARGUMENT_DEPTH} levels)",
+        )
+        if _deeper_than(c.arguments, MAX_ARGUMENT_DEPTH)
+        else c
+        for c in calls
+    ]
+    return response.model_copy(update={"tool_calls": fixed})
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Iterative depth check (a recursive one could itself overflow the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def _uncertain(
-    call: ToolCall, started: ToolStarted, *, unrecoverable: bool = False
+    call: ToolCall, started: ToolStarted | None, *, unrecoverable: bool = False
 ) -> dict[str, Any]:
-    """What a person needs to resolve a write that may or may not have happened."""
-    item: dict[str, Any] = {
-        "call_id": call.id,
-        "idempotency_key": started.idempotency_key,
-        "tool": call.name,
-        "arguments": call.arguments,
-    }
+    """What a person needs to resolve a write that may have happened, or cannot run as asked."""
+    item: dict[str, Any] = {"call_id": call.id, "tool": call.name, "arguments": call.arguments}
+    if started is not None:
+        item["idempotency_key"] = started.idempotency_key
+    else:
+        item["started"] = False
     if unrecoverable:
         item["problem"] = (
             "its arguments held a sensitive value that is stored without a key to recover "

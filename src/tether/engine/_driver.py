@@ -25,7 +25,6 @@ from tether.engine._events import (
     SignalReceived,
     Transitioned,
     _Event,
-    decode_event,
     encode_event,
 )
 from tether.engine._gate import Governance
@@ -112,19 +111,17 @@ class RunDriver:
 
     # -- event plumbing ----------------------------------------------------------------------
 
-    def record(self, event: E) -> E:
-        """Redact, fold into the state and buffer an event; returns the event as stored.
+    def record(self, event: E, *, protected: tuple[E, bytes] | None = None) -> E:
+        """Fold an event into the state and buffer it; returns the event as folded.
 
-        Redaction happens here, before the fold, so a secret that reached an event
-        (a tool echoing its API key, say) is scrubbed from the store *and* from the
-        conversation the model sees next.
+        The fold sees what happened (a tool's real arguments); the buffer holds the
+        sealed bytes that will be persisted (see ``_protect``). ``protected`` passes
+        a pair :meth:`protect` already computed (off the loop, for a large payload).
         """
         state = self.state
-        data = encode_event(event)
-        redactor = self.governance.redactor
-        if redactor is not None and redactor.scan(data):
-            data = redactor.redact_json(data)
-            event = decode_event(data)  # type: ignore[assignment]  # same type, redacted
+        event, data = (
+            protected if protected is not None else self.governance.protection.protect(event)  # type: ignore[assignment]  # same event type back
+        )
         rec = RunEvent(
             run_id=state.run_id,
             seq=state.last_seq + 1,
@@ -136,6 +133,10 @@ class RunDriver:
         apply(state, rec)
         self._pending.append(rec)
         return event
+
+    async def protect(self, event: E) -> tuple[E, bytes]:
+        """Seal an event for the store, in a worker thread when it is large."""
+        return await self.governance.protection.aprotect(event)  # type: ignore[return-value]  # same type back
 
     async def flush(self) -> None:
         """Commit buffered events (and any status change among them) in one transaction.

@@ -23,12 +23,12 @@ from tether.engine._events import (
     PolicyDecided,
 )
 from tether.engine._machine import Escalate, Fail
+from tether.engine._protect import PayloadProtection
 from tether.engine._signals import EscalationRequested, GateFailure
 from tether.engine._state import RunState, args_hash, call_signature
 from tether.exceptions import BudgetExceededError
 from tether.models._pricing import DEFAULT_PRICING, PricingTable
 from tether.models._types import ModelRequest, ToolCall
-from tether.observe._redact import Redactor
 from tether.policy._budget import (
     Budget,
     Use,
@@ -54,7 +54,7 @@ class Governance:
     killswitch: Callable[[], Awaitable[bool]] | None = None
     tenant_rules: Mapping[str, PolicyFile] = field(default_factory=dict)
     secrets: SecretBroker | None = None
-    redactor: Redactor | None = None
+    protection: PayloadProtection = field(default_factory=PayloadProtection)
     pricing: PricingTable = field(default_factory=lambda: DEFAULT_PRICING)
 
 

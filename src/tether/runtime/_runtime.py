@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -35,6 +35,7 @@ from tether.engine._events import (
     encode_event,
 )
 from tether.engine._gate import Governance
+from tether.engine._protect import PayloadProtection
 from tether.engine._state import PARKED, TERMINAL, Approval, RunEvent, RunState, apply, args_hash
 from tether.exceptions import (
     AgentVersionMismatchError,
@@ -51,7 +52,8 @@ from tether.exceptions import (
 )
 from tether.models._pricing import DEFAULT_PRICING, PricingTable
 from tether.models._types import ModelResponse, StreamDelta
-from tether.observe._redact import Redactor
+from tether.observe import AESGCMCodec, PayloadCodec, Redactor
+from tether.observe._codec import KEY_ENV
 from tether.policy._budget import Budget
 from tether.policy._rules import PolicyFile
 from tether.policy._secrets import SecretBroker, default_broker
@@ -80,9 +82,47 @@ def new_run_id() -> str:
     return f"run_{int(time.time() * 1000):012x}{_random.token_hex(5)}"
 
 
-def to_run_events(run_id: str, rows: Sequence[EventRow]) -> list[RunEvent]:
-    """Decode stored rows."""
-    return [RunEvent(run_id, r.seq, r.step, r.ts, decode_event(r.data)) for r in rows]
+def to_run_events(
+    run_id: str, rows: Sequence[EventRow], protection: PayloadProtection | None = None
+) -> list[RunEvent]:
+    """Decode stored rows; with ``protection``, sealed values are opened for execution."""
+    if protection is None:
+        return [RunEvent(run_id, r.seq, r.step, r.ts, decode_event(r.data)) for r in rows]
+    return [
+        RunEvent(run_id, r.seq, r.step, r.ts, decode_event(protection.restore(r.data)))
+        for r in rows
+    ]
+
+
+_PROTECTED = (b'"$sealed"', b'"$redacted"', b"[REDACTED]")
+
+
+def _as_persisted(rec: RunEvent) -> RunEvent:
+    """The event as the store holds it (differs from the folded one only if it was sealed)."""
+    if rec.data and any(mark in rec.data for mark in _PROTECTED):
+        return RunEvent(rec.run_id, rec.seq, rec.step, rec.ts, decode_event(rec.data), rec.data)
+    return rec
+
+
+def _default_codec(store: Store) -> PayloadCodec | None:
+    """``$TETHER_PAYLOAD_KEY``, else a key file beside a SQLite database, else none."""
+    if os.environ.get(KEY_ENV, "").strip():
+        return AESGCMCodec.from_env(KEY_ENV)
+    path = getattr(store, "path", None)
+    if not isinstance(path, Path):
+        return None
+    key_file = path.parent / "payload.key"
+    try:
+        if not key_file.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(AESGCMCodec.generate_key())
+        return AESGCMCodec.from_base64(key_file.read_text(), key_id=f"file:{key_file.name}")
+    except FileExistsError:  # another process created it first: read theirs
+        return AESGCMCodec.from_base64(key_file.read_text(), key_id=f"file:{key_file.name}")
+    except OSError:  # a read-only or odd location: references only, writes park if needed
+        return None
 
 
 class Runtime:
@@ -103,8 +143,16 @@ class Runtime:
             on top of the agent's own policy.
         secrets: The ``SecretBroker`` that hands tools their credentials (default:
             environment variables ``TETHER_SECRET_<NAME>``).
-        redactor: Scrubs credential-shaped strings, sensitive field names and every
-            secret the broker handed out from events before they are folded or stored.
+        redactor: Finds what must not leave the process: credential-shaped strings,
+            sensitive field names and every secret the broker handed out. Such values
+            are sealed in the store and masked where people see them; the run itself
+            keeps the real values (a tool gets the real password).
+        payload_codec: Encrypts sealed values so they can be recovered for execution
+            (after approval, after a crash, in another process). ``"auto"`` (default):
+            ``$TETHER_PAYLOAD_KEY`` if set, else for a SQLite store a key file
+            ``payload.key`` beside the database (created once, mode 0600; keep it out of
+            backups of the database). ``None``: store references only; a write whose
+            sensitive argument cannot be recovered then parks as an uncertain write.
         timer_interval: How often parked runs with due timers (approval expiry) are checked.
     """
 
@@ -121,6 +169,7 @@ class Runtime:
         tenant_policies: Mapping[str, PolicyFile | str | Path] | None = None,
         secrets: SecretBroker | None = None,
         redactor: Redactor | None = None,
+        payload_codec: PayloadCodec | Literal["auto"] | None = "auto",
         timer_interval: float = 1.0,
     ) -> None:
         self.store = open_store(store or default_store_url(), durability=durability)
@@ -152,9 +201,15 @@ class Runtime:
             killswitch=self.killswitch_on,
             tenant_rules=rules,
             secrets=broker,
-            redactor=redactor
-            if redactor is not None
-            else Redactor(values_source=broker.known_values),
+            protection=PayloadProtection(
+                redactor=redactor
+                if redactor is not None
+                else Redactor(values_source=broker.known_values),
+                codec=_default_codec(self.store) if payload_codec == "auto" else payload_codec,
+                known_values=Redactor(
+                    field_names=(), patterns=(), values_source=broker.known_values
+                ),
+            ),
             pricing=self._pricing,
         )
 
@@ -614,7 +669,7 @@ class Runtime:
         if not rows:
             raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
         state = RunState(run_id=run_id)
-        for rec in to_run_events(run_id, rows):
+        for rec in to_run_events(run_id, rows, self.governance.protection):
             apply(state, rec)
         return state
 
@@ -796,8 +851,13 @@ class Runtime:
             return driver
 
     def _publish(self, run_id: str, events: list[RunEvent]) -> None:
-        for queue, _ in self._subscribers.get(run_id, ()):
-            queue.put_nowait(events)
+        subscribers = self._subscribers.get(run_id)
+        if not subscribers:
+            return
+        # Subscribers see events as persisted (sealed, masked), never the run's own copy.
+        shown = [_as_persisted(rec) for rec in events]
+        for queue, _ in subscribers:
+            queue.put_nowait(shown)
 
     def _publish_delta(self, run_id: str, delta: StreamDelta) -> None:
         for queue, wants in self._subscribers.get(run_id, ()):

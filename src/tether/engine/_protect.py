@@ -1,0 +1,164 @@
+"""What an event looks like in the store, and what the run folds: never the same question.
+
+Redaction protects what leaves the process (the store, exports, traces, the UI) and
+never changes what executes. So the driver folds the event as it happened (a tool gets
+the real password, an approver edits the real arguments) and persists a *sealed* copy:
+every sensitive value (a sensitive field name, a credential shape, a value the secrets
+broker handed out) is encrypted by the payload codec, whose key lives outside the store,
+or, without a codec, replaced by a ``$redacted`` reference. Loading a run unseals what
+the codec can decrypt; what it cannot stays a marker, and a write whose arguments still
+hold one parks as an uncertain write instead of running with a placeholder.
+
+One exception to "fold what happened": values the secrets broker handed to a tool are
+credentials the model never needs, so a tool output that echoes one (raw or encoded)
+is scrubbed before it joins the conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tether.engine._events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    ModelCompleted,
+    ToolCompleted,
+    ToolFailed,
+    ToolStarted,
+    _Event,
+    decode_event,
+    encode_event,
+)
+from tether.observe import (
+    DEFAULT_STRUCTURAL_KEYS,
+    OFFLOAD_BYTES,
+    PayloadCodec,
+    Redactor,
+    UnrecoverableValueError,
+    unseal,
+)
+
+_EXECUTES = (ToolStarted, ApprovalRequested, ApprovalDecided)
+"""Events whose ``arguments`` will run: sealed whole, never masked (so are tool calls')."""
+_TOOL_OUTPUT = (ToolCompleted, ToolFailed)
+_MARKERS = (b'"$sealed"', b'"$redacted"')
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadProtection:
+    """Seals events for the store and unseals them for execution.
+
+    Args:
+        redactor: Finds sensitive values (names, shapes, known values).
+        codec: Encrypts them recoverably; ``None`` stores references instead.
+        known_values: A redactor of only the broker's values, for tool outputs the
+            model will read (``None``: nothing is scrubbed from the conversation).
+    """
+
+    redactor: Redactor | None = None
+    codec: PayloadCodec | None = None
+    known_values: Redactor | None = None
+
+    def protect(self, event: _Event) -> tuple[_Event, bytes]:
+        """The event to fold and the bytes to persist (a few µs when there is no secret)."""
+        data = encode_event(event)
+        redactor = self.redactor
+        if redactor is None or not redactor.scan(data):
+            return event, data
+        return self._seal(event, data)
+
+    async def aprotect(self, event: _Event) -> tuple[_Event, bytes]:
+        """:meth:`protect`, in a worker thread when the payload is large (no loop stall)."""
+        data = encode_event(event)
+        redactor = self.redactor
+        if redactor is None:
+            return event, data
+        if len(data) > OFFLOAD_BYTES:
+            if not await asyncio.to_thread(redactor.scan, data):
+                return event, data
+            return await asyncio.to_thread(self._seal, event, data)
+        if not redactor.scan(data):
+            return event, data
+        return self._seal(event, data)
+
+    def restore(self, data: bytes) -> bytes:
+        """Persisted bytes with every marker the codec can open turned back into its value."""
+        if not any(marker in data for marker in _MARKERS):
+            return data
+        restored = _unseal_what_we_can(json.loads(data), self.codec)
+        return json.dumps(restored, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def _seal(self, event: _Event, data: bytes) -> tuple[_Event, bytes]:
+        redactor = self.redactor
+        assert redactor is not None
+        obj: dict[str, Any] = json.loads(data)
+        fold = event
+        if isinstance(event, _TOOL_OUTPUT) and self.known_values is not None:
+            cleaned = self.known_values.redact_value(obj)
+            if cleaned is not obj:
+                obj = cleaned
+                fold = decode_event(json.dumps(obj))
+        envelope = {k: obj.pop(k) for k in list(obj) if k in DEFAULT_STRUCTURAL_KEYS}
+        # Arguments that will run are sealed whole (exact text back, or a reference that
+        # parks the call); the rest is text for people, masked when there is no key.
+        arguments = _take_arguments(event, obj)
+        sealed_args = [redactor.seal(a, self.codec) for a in arguments]
+        rest = redactor.seal(obj, self.codec, mask_text=self.codec is None)
+        persisted = _put_arguments(event, {**envelope, **rest}, sealed_args)
+        encoded = _dumps(persisted)
+        if not _decodes(encoded):
+            # A marker landed in a typed text field (a reply that *is* a secret): show
+            # that part masked instead, so the log always reads back.
+            rest = redactor.for_display(obj)
+            encoded = _dumps(_put_arguments(event, {**envelope, **rest}, sealed_args))
+        return fold, encoded
+
+
+def _take_arguments(event: _Event, obj: dict[str, Any]) -> list[Any]:
+    """Remove and return the argument objects of an event (they are sealed whole)."""
+    if isinstance(event, ModelCompleted):
+        calls = obj.get("response", {}).get("tool_calls") or []
+        return [call.pop("arguments", {}) for call in calls]
+    if isinstance(event, _EXECUTES) and "arguments" in obj:
+        return [obj.pop("arguments")]
+    return []
+
+
+def _put_arguments(event: _Event, obj: dict[str, Any], arguments: list[Any]) -> dict[str, Any]:
+    if not arguments:
+        return obj
+    if isinstance(event, ModelCompleted):
+        for call, value in zip(obj["response"]["tool_calls"], arguments, strict=True):
+            call["arguments"] = value
+    else:
+        obj["arguments"] = arguments[0]
+    return obj
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        decode_event(data)
+    except Exception:  # any failure means: not readable as stored
+        return False
+    return True
+
+
+def _unseal_what_we_can(obj: Any, codec: PayloadCodec | None) -> Any:
+    if isinstance(obj, Mapping):
+        if "$sealed" in obj or "$redacted" in obj:
+            try:
+                return unseal(obj, codec)
+            except UnrecoverableValueError:
+                return obj
+        return {key: _unseal_what_we_can(value, codec) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_unseal_what_we_can(item, codec) for item in obj]
+    return obj
