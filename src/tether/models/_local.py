@@ -32,18 +32,20 @@ from __future__ import annotations
 import asyncio
 import codecs
 import concurrent.futures
+import contextlib
 import importlib
 import importlib.resources
 import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tether.exceptions import ConfigError, MissingExtraError, TetherError
+from tether.models._embed import Embedder
 from tether.models._errors import ModelErrorCode, model_error
 from tether.models._prompt import (
     ParsedReply,
@@ -55,6 +57,8 @@ from tether.models._prompt import (
     parse_reply,
     reply_continuation,
 )
+from tether.models._routed import RoutedTurns, RoutingMode, uses_routing
+from tether.models._routing import DEFAULT_ANSWER_EXAMPLES, ExampleRouter
 from tether.models._types import (
     FinishReason,
     ModelRequest,
@@ -115,6 +119,10 @@ class LocalModelStats:
         total_s: Seconds for the whole call on the worker thread, same basis
             (the prefill after the reply included).
         load_s: Seconds spent loading the model during this call (0 if loaded).
+        route: On the routed path (tools with examples), what the call did: the
+            tool it called, ``"answer"`` (a reply without a tool), ``"quote"``
+            (an answer quoting a tool result) or ``"ask:<tool>"`` (a question for an
+            argument the user has not given); ``None`` on the plain path.
     """
 
     prompt_tokens: int
@@ -126,6 +134,7 @@ class LocalModelStats:
     ttft_s: float
     total_s: float
     load_s: float = 0.0
+    route: str | None = None
 
     @property
     def reuse_ratio(self) -> float:
@@ -237,6 +246,37 @@ def _whole_sentences(text: str) -> str:
     return text[: end + 1] if end > 0 else text.rstrip()
 
 
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def without_extra_buffer_types(llama_cpp: Any) -> Iterator[None]:
+    """Load models without llama.cpp's extra CPU buffer types (AMX, weight repacking).
+
+    On a CPU with AMX (Sapphire Rapids and later) llama.cpp stores Q4_1 weights
+    in its AMX buffer type, and every batch of more than one token then died
+    with SIGSEGV in ``libggml-cpu`` (llama-cpp-python 0.3.36, in a container:
+    a general protection fault in ``dmesg``); one-token batches worked. Plain
+    CPU buffers work everywhere, and a 135M model loses little without them.
+    ``Llama`` takes no such option, so its default model params are patched
+    for the duration of the load (under a lock: loads on other threads wait).
+    """
+    module = getattr(llama_cpp, "llama_cpp", llama_cpp)
+    original = module.llama_model_default_params
+
+    def params() -> Any:
+        value = original()
+        value.use_extra_bufts = False
+        return value
+
+    with _PARAMS_LOCK:
+        module.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            module.llama_model_default_params = original
+
+
 def _metered_llama_class(llama_cpp: Any) -> Any:
     """Subclass ``Llama`` to count the tokens it really evaluates.
 
@@ -254,7 +294,7 @@ def _metered_llama_class(llama_cpp: Any) -> Any:
     return MeteredLlama
 
 
-class LocalModel:
+class LocalModel(RoutedTurns):
     """A ``ModelClient`` for a GGUF model run in process (SmolLM2-135M by default).
 
     Args:
@@ -269,6 +309,22 @@ class LocalModel:
         max_tokens: Default reply budget; ``request.settings.max_tokens``
             overrides it.
         verbose: Let llama.cpp print its logs to stderr.
+        routing: How a turn is decided when the request's tools carry examples
+            (``@tool(examples=[...])``): ``"examples"`` routes each user message
+            to the tool (or to a plain answer) whose example messages are
+            nearest by embedding, grounds the arguments in the user's own
+            words and answers by quoting the tool result (see
+            :mod:`tether.models._routing`); ``"model"`` lets the model pick the
+            route under a grammar instead (weaker: measured in
+            ``benchmarks/local_model.py``); ``"off"`` always uses one
+            constrained reply. Tools without examples use one reply anyway.
+        embedder: Embeds messages for routing; defaults to the same GGUF in
+            llama.cpp's embedding mode (:class:`~tether.models.LlamaEmbedder`),
+            loaded on first use.
+        answer_examples: Messages that get an answer without a tool (the
+            "answer" route); defaults to greetings, thanks and chit-chat
+            (:data:`~tether.models.DEFAULT_ANSWER_EXAMPLES`).
+        route_k: Nearest examples that vote on a route.
 
     The model is loaded on the first call (or by :meth:`load`), never in
     ``__init__``, so constructing one is free.
@@ -284,6 +340,10 @@ class LocalModel:
         temperature: float = 0.0,
         max_tokens: int = 256,
         verbose: bool = False,
+        routing: RoutingMode = "examples",
+        embedder: Embedder | None = None,
+        answer_examples: Sequence[str] | None = None,
+        route_k: int = 1,
     ) -> None:
         self._path = Path(model_path) if model_path is not None else None
         self.n_ctx = n_ctx
@@ -292,6 +352,16 @@ class LocalModel:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.verbose = verbose
+        if routing not in ("examples", "model", "off"):
+            raise ConfigError(f"routing must be 'examples', 'model' or 'off', not {routing!r}")
+        self.routing: RoutingMode = routing
+        self.answer_examples = tuple(
+            DEFAULT_ANSWER_EXAMPLES if answer_examples is None else answer_examples
+        )
+        self.route_k = route_k
+        self._embedder = embedder
+        self._router: ExampleRouter | None = None
+        self._routed_tokens = [0, 0]
         self.last_stats: LocalModelStats | None = None
         """Measurements of the most recently finished call (any caller's)."""
         self._llama: Any = None
@@ -422,14 +492,15 @@ class LocalModel:
             )
         started = time.perf_counter()
         try:
-            llama = _metered_llama_class(llama_cpp)(
-                model_path=str(path),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                seed=self.seed,
-                verbose=self.verbose,
-            )
+            with without_extra_buffer_types(llama_cpp):
+                llama = _metered_llama_class(llama_cpp)(
+                    model_path=str(path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    seed=self.seed,
+                    verbose=self.verbose,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ConfigError(
                 f"Could not load the local model from {path}: the file is not a valid GGUF "
@@ -521,9 +592,46 @@ class LocalModel:
         with self._lock:
             load_s = self._ensure_loaded()
             try:
+                if uses_routing(request, self.routing):
+                    return self._generate_routed(request, on_text, cancel, load_s)
                 return self._generate(request, on_text, cancel, load_s)
             except RuntimeError as exc:  # llama_decode / tokenize failures
                 raise model_error(ModelErrorCode.SERVER_ERROR, f"llama.cpp failed: {exc}") from exc
+
+    def _generate_routed(
+        self,
+        request: ModelRequest,
+        on_text: Callable[[str], None] | None,
+        cancel: threading.Event,
+        load_s: float,
+    ) -> ModelResponse:
+        started = time.perf_counter()
+        evaluated_before = self._llama.evaluated_tokens
+        response, route = self._routed_reply(request, on_text, cancel)
+        total = time.perf_counter() - started
+        prompt, output = self._routed_tokens
+        evaluated = self._llama.evaluated_tokens - evaluated_before
+        self.last_stats = LocalModelStats(
+            prompt_tokens=prompt,
+            evaluated_tokens=evaluated,
+            cached_tokens=max(0, prompt - evaluated),
+            output_tokens=output,
+            prefilled_tokens=0,
+            stopped_repeating=False,
+            ttft_s=total,
+            total_s=total,
+            load_s=load_s,
+            route=route,
+        )
+        return response.model_copy(
+            update={
+                "usage": Usage(
+                    input_tokens=prompt,
+                    output_tokens=output,
+                    cached_input_tokens=max(0, prompt - evaluated),
+                )
+            }
+        )
 
     def _generate(
         self,

@@ -8,12 +8,13 @@ function, so decorated tools remain easy to unit-test.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, overload
@@ -21,6 +22,7 @@ from typing import Any, Literal, overload
 from pydantic import BaseModel
 
 from tether.exceptions import AgentDefinitionError
+from tether.models._routing import ExampleToolSpec
 from tether.models._types import ToolSpec
 from tether.tools._schema import SchemaBuildError, build_arguments, split_docstring
 from tether.tools._serialize import DEFAULT_MAX_RESULT_BYTES
@@ -144,6 +146,8 @@ class ToolContract:
             execution time into ``ToolContext.secrets``. Never shown to the model.
         max_result_bytes: Cap on the JSON text of one result; a larger result becomes a
             ``result_too_large`` error (never a truncated one).
+        examples: Example user messages this tool serves, for example-based routing on
+            the local model (see ``tether.models.LocalModel``).
     """
 
     name: str
@@ -164,14 +168,20 @@ class ToolContract:
     context_param: str | None = None
     credentials: tuple[str, ...] = ()
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    examples: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Also reached by direct construction, so a list becomes a tuple here too.
         object.__setattr__(self, "credentials", _check_credentials(self.credentials, self.name))
+        object.__setattr__(self, "examples", _check_examples(self.examples, self.name))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the wrapped function directly (no validation, timeout or retry)."""
         return self.fn(*args, **kwargs)
+
+    def with_examples(self, examples: Sequence[str]) -> ToolContract:
+        """This contract with routing examples (itself when there are none)."""
+        return dataclasses.replace(self, examples=tuple(examples)) if examples else self
 
     @property
     def rerunnable(self) -> bool:
@@ -182,7 +192,14 @@ class ToolContract:
         return self.effect == "read" or self.idempotent
 
     def spec(self) -> ToolSpec:
-        """What the model is told about this tool."""
+        """What the model is told about this tool (with its routing examples, if any)."""
+        if self.examples:
+            return ExampleToolSpec(
+                name=self.name,
+                description=self.description,
+                parameters=self.parameters,
+                examples=list(self.examples),
+            )
         return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
 
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,6 +281,7 @@ def tool(
     requires_approval: ApprovalRule = False,
     credentials: Iterable[str] = (),
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    examples: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], ToolContract]: ...
 
 
@@ -283,6 +301,7 @@ def tool(
     requires_approval: ApprovalRule = False,
     credentials: Iterable[str] = (),
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    examples: Sequence[str] = (),
 ) -> ToolContract | Callable[[Callable[..., Any]], ToolContract]:
     """Declare a typed function (sync or async) as a tool; use bare or with options.
 
@@ -307,6 +326,8 @@ def tool(
             ``"stripe_key"``), handed to it in ``ToolContext.secrets`` at execution time.
         max_result_bytes: Cap on the JSON text of one result (default 1 MB); a larger
             result reaches the model as a ``result_too_large`` error.
+        examples: Messages a user might send that this tool serves (``"Where is my
+            order?"``). The local model routes by them; remote models never see them.
 
     Raises:
         AgentDefinitionError: The function or the options cannot make a valid tool.
@@ -327,7 +348,7 @@ def tool(
             requires_approval=requires_approval,
             credentials=credentials,
             max_result_bytes=max_result_bytes,
-        )
+        ).with_examples(examples)
 
     return decorate(fn) if fn is not None else decorate
 
@@ -423,3 +444,16 @@ def _check_credentials(credentials: Iterable[str], tool_name: str) -> tuple[str,
         if name not in names:
             names.append(name)
     return tuple(names)
+
+
+def _check_examples(examples: Sequence[str], tool_name: str) -> tuple[str, ...]:
+    """Return the routing examples as a tuple of non-empty strings, or say what is wrong."""
+    if isinstance(examples, str | bytes) or not all(
+        isinstance(e, str) and e.strip() for e in examples
+    ):
+        raise AgentDefinitionError(
+            f"tool {tool_name!r}: examples must be a list of non-empty messages, "
+            'e.g. examples=["Where is my order?"]',
+            tool=tool_name,
+        )
+    return tuple(examples)

@@ -1,0 +1,378 @@
+"""The local model's routed turn: route, ground, answer (see :mod:`tether.models._routing`).
+
+:class:`RoutedTurns` is mixed into :class:`~tether.models.LocalModel`. It runs
+on the model's worker thread with the llama context loaded, and is used when
+the request's tools carry routing examples (``@tool(examples=[...])``):
+
+- a user message is **routed**: by its nearest examples (``routing="examples"``,
+  the default), or by the model choosing a route name under a grammar
+  (``routing="model"``, kept for comparison);
+- a tool's arguments are **grounded**: each one is chosen from spans of the
+  user's messages, by the words around them when they decide, else by the
+  model under a grammar that admits only those spans;
+- after a tool result the answer **quotes** the result; without a tool the
+  model answers in a sentence that may not contain a digit.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from tether.models._embed import Embedder, LlamaEmbedder
+from tether.models._prompt import ChatTurn, PromptSegment, assistant_content, chatml_segments
+from tether.models._routing import (
+    ExampleRouter,
+    Span,
+    argument_candidates,
+    choice_grammar,
+    find_spans,
+    groundable,
+    missing_argument_text,
+    quote_result,
+    tool_examples,
+)
+from tether.models._types import (
+    FinishReason,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+
+__all__ = ["RoutedTurns", "RoutingMode", "uses_routing"]
+
+RoutingMode = Literal["examples", "model", "off"]
+
+_ANSWER_TOKENS = 48
+_CHOICE_TOKENS = 24
+# A reply without a tool may not contain a digit: it has looked nothing up, so
+# any number in it (an order id, a date, an amount) would be made up.
+_NO_DIGITS_GRAMMAR = "root ::= [^0-9\\x00-\\x1F]+\n"
+_ANSWER_NOTE = (
+    "Reply to the customer in one short, friendly sentence. You have not looked anything "
+    "up: never state order details, dates, amounts, statuses or places."
+)
+_ROUTE_NOTE = (
+    "Decide what to do with the customer's message. Options:\n{options}\n"
+    "Reply with the option name only."
+)
+_ANSWER_OPTION = "answer"
+
+
+def uses_routing(request: ModelRequest, mode: RoutingMode) -> bool:
+    """Whether a request takes the routed path: routing on, plain answers, tools with examples."""
+    return (
+        mode != "off"
+        and request.output_schema is None
+        and any(tool_examples(t) for t in request.tools)
+    )
+
+
+def _first_sentence_or_two(text: str) -> str:
+    text = " ".join(text.split())
+    ends = [i for i, c in enumerate(text) if c in ".!?"]
+    if len(ends) >= 2:
+        return text[: ends[1] + 1]
+    if ends:
+        return text[: ends[0] + 1]
+    return text
+
+
+class RoutedTurns:
+    """Route, ground and answer on a loaded llama context (mixed into ``LocalModel``)."""
+
+    # Provided by LocalModel.
+    _llama: Any
+    _llama_cpp: Any
+    _grammars: dict[str, Any]
+    n_threads: int
+    seed: int
+    routing: RoutingMode
+    answer_examples: tuple[str, ...]
+    route_k: int
+    _embedder: Embedder | None
+    _router: ExampleRouter | None
+    _routed_tokens: list[int]
+
+    if TYPE_CHECKING:
+
+        @property
+        def model_id(self) -> str: ...
+
+        @property
+        def model_path(self) -> Any: ...
+
+        def _tokenize_text(self, text: str, *, special: bool) -> list[int]: ...
+
+        def _grammar_for(self, schema: dict[str, Any]) -> Any: ...
+
+    # ------------------------------------------------------------------ the turn
+
+    def _routed_reply(
+        self,
+        request: ModelRequest,
+        on_text: Callable[[str], None] | None,
+        cancel: threading.Event,
+    ) -> tuple[ModelResponse, str]:
+        """One routed turn: a grounded tool call, a quoted result or a short answer.
+
+        Returns the response and the route taken (a tool name, ``"answer"``,
+        ``"quote"`` or ``"ask"``), for stats.
+        """
+        self._routed_tokens = [0, 0]  # prompt tokens, output tokens of model sub-calls
+        messages = request.messages
+        last = messages[-1] if messages else None
+        first_call = 1 + sum(len(m.tool_calls) for m in messages)
+        if last is not None and last.role == "tool":
+            name = last.name or self._call_name(messages, last.tool_call_id) or "tool"
+            return self._answer(quote_result(name, last.content or ""), on_text), "quote"
+        if request.step_kind == "finalize" or last is None or last.role != "user":
+            return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
+        text = last.content or ""
+        route = self._route(request, text, cancel)
+        tool = next((t for t in request.tools if t.name == route), None)
+        if tool is None:
+            return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
+        if not groundable(tool.parameters):
+            call = self._free_arguments(request, tool, first_call, cancel)
+        else:
+            grounded = self._ground(request, tool, text, cancel)
+            if isinstance(grounded, str):
+                return self._answer(grounded, on_text), f"ask:{tool.name}"
+            call = ToolCall(id=f"call_{first_call}", name=tool.name, arguments=grounded)
+        content = assistant_content(None, [call])
+        if on_text is not None:
+            on_text(content)
+        return self._response(None, [call], "tool_calls"), tool.name
+
+    @staticmethod
+    def _call_name(messages: Sequence[Message], call_id: str | None) -> str | None:
+        for message in messages:
+            for call in message.tool_calls:
+                if call.id == call_id:
+                    return call.name
+        return None
+
+    def _response(
+        self, text: str | None, calls: list[ToolCall], finish: FinishReason
+    ) -> ModelResponse:
+        prompt, output = self._routed_tokens
+        return ModelResponse(
+            text=text,
+            tool_calls=calls,
+            usage=Usage(input_tokens=prompt, output_tokens=output),
+            finish_reason=finish,
+            model=self.model_id,
+        )
+
+    def _answer(self, text: str, on_text: Callable[[str], None] | None) -> ModelResponse:
+        if on_text is not None:
+            on_text(assistant_content(text, []))
+        return self._response(text, [], "stop")
+
+    # ------------------------------------------------------------------ route
+
+    def _route(self, request: ModelRequest, text: str, cancel: threading.Event) -> str | None:
+        if self.routing == "model":
+            options = "\n".join(
+                f"- {t.name}: {' '.join(t.description.split())}" for t in request.tools
+            )
+            options += (
+                f"\n- {_ANSWER_OPTION}: reply directly without a tool "
+                "(greetings, thanks, small talk, anything else)"
+            )
+            turns = [
+                ChatTurn(role="system", content=_ROUTE_NOTE.format(options=options)),
+                ChatTurn(role="user", content=text),
+            ]
+            names = [t.name for t in request.tools if t.name != _ANSWER_OPTION]
+            choice = self._choose(turns, "", [*names, _ANSWER_OPTION], cancel)
+            return None if choice == _ANSWER_OPTION else choice
+        routes: dict[str | None, Sequence[str]] = {}
+        for tool in request.tools:
+            examples = tool_examples(tool)
+            # A tool without examples stays reachable through its description.
+            routes[tool.name] = examples or ((tool.description,) if tool.description else ())
+        routes[None] = self.answer_examples
+        return self._example_router().route(text, routes).route
+
+    def _example_router(self) -> ExampleRouter:
+        if self._router is None:
+            embedder = self._embedder or LlamaEmbedder(self.model_path, n_threads=self.n_threads)
+            self._embedder = embedder
+            self._router = ExampleRouter(embedder, k=self.route_k)
+        return self._router
+
+    # ------------------------------------------------------------------ ground
+
+    def _ground(
+        self, request: ModelRequest, tool: ToolSpec, text: str, cancel: threading.Event
+    ) -> dict[str, Any] | str:
+        """Arguments chosen from the user's spans, or the question asking for a missing one."""
+        latest = find_spans(text)
+        earlier = [
+            span
+            for m in request.messages[:-1]
+            if m.role == "user"
+            for span in find_spans(m.content or "")
+        ]
+        props: Mapping[str, Any] = tool.parameters.get("properties") or {}
+        required = list(tool.parameters.get("required") or [])
+        arguments: dict[str, Any] = {}
+        used: list[Span] = []
+        partial = f'{{"tool":{json.dumps(tool.name)},"arguments":{{'
+        for name in required:
+            schema = props.get(name) or {}
+            values = argument_candidates(name, schema, latest, used) or argument_candidates(
+                name, schema, earlier, used
+            )
+            if not values:
+                return missing_argument_text(name, schema)
+            if len(values) == 1:
+                value = values[0]
+            else:
+                options = [json.dumps(v, ensure_ascii=False) for v in values]
+                prefix = f"{partial}{json.dumps(name)}:"
+                turns = self._argument_turns(request, tool, text)
+                value = values[options.index(self._choose(turns, prefix, options, cancel))]
+            arguments[name] = value
+            used.extend(s for s in [*latest, *earlier] if s.value == value)
+            partial += f"{json.dumps(name)}:{json.dumps(value, ensure_ascii=False)},"
+        return arguments
+
+    @staticmethod
+    def _argument_turns(request: ModelRequest, tool: ToolSpec, text: str) -> list[ChatTurn]:
+        from tether.models._prompt import tool_signature
+
+        system = (
+            f"{request.instructions.strip()}\n\nCall this tool for the customer's message:\n"
+            f"{tool_signature(tool)}\nReply with one JSON object."
+        )
+        return [ChatTurn(role="system", content=system), ChatTurn(role="user", content=text)]
+
+    def _free_arguments(
+        self, request: ModelRequest, tool: ToolSpec, first_call: int, cancel: threading.Event
+    ) -> ToolCall:
+        """Arguments the grounding cannot choose (objects, lists): the tool's schema decides."""
+        from tether.models._prompt import _parameters_schema
+
+        defs: dict[str, Any] = {}
+        params = _parameters_schema(tool, defs, 0)
+        if defs:
+            params = {**params, "$defs": defs}
+        grammar = self._grammar_for(params)
+        turns = self._argument_turns(request, tool, request.messages[-1].content or "")
+        prefix = f'{{"tool":{json.dumps(tool.name)},"arguments":'
+        raw, _ = self._sample(self._prompt_tokens(turns, prefix), grammar, 256, None, cancel)
+        try:
+            arguments = json.loads(raw)
+        except ValueError:
+            return ToolCall(id=f"call_{first_call}", name=tool.name, invalid_arguments=raw)
+        return ToolCall(id=f"call_{first_call}", name=tool.name, arguments=arguments)
+
+    # ------------------------------------------------------------------ answer
+
+    def _free_answer(
+        self,
+        request: ModelRequest,
+        on_text: Callable[[str], None] | None,
+        cancel: threading.Event,
+    ) -> ModelResponse:
+        """A short reply without a tool, in plain chat, under a no-digits grammar."""
+        skills = "; ".join(
+            " ".join(t.description.split()).rstrip(".") for t in request.tools if t.description
+        )
+        system = request.instructions.strip() + "\n\n" + _ANSWER_NOTE
+        if skills:
+            system += f" You can help with: {skills}."
+        turns = [ChatTurn(role="system", content=system)]
+        for m in request.messages:
+            if m.role == "user" or (m.role == "assistant" and m.content and not m.tool_calls):
+                turns.append(ChatTurn(role=m.role, content=m.content or ""))
+        grammar = self._gbnf_grammar(_NO_DIGITS_GRAMMAR)
+        raw, complete = self._sample(
+            self._prompt_tokens(turns, ""), grammar, _ANSWER_TOKENS, None, cancel
+        )
+        text = _first_sentence_or_two(raw) or "How can I help you?"
+        if on_text is not None:
+            on_text(assistant_content(text, []))
+        return self._response(text, [], "stop" if complete or text != raw else "length")
+
+    # ------------------------------------------------------------------ llama helpers
+
+    def _prompt_tokens(self, turns: Sequence[ChatTurn], prefix: str) -> list[int]:
+        tokens: list[int] = self._llama.tokenize(b"", add_bos=True, special=True)
+        segments = chatml_segments(turns)
+        if prefix:
+            segments.append(PromptSegment(text=prefix, special=False))
+        for segment in segments:
+            if segment.text:
+                tokens += self._tokenize_text(segment.text, special=segment.special)
+        return tokens
+
+    def _gbnf_grammar(self, gbnf: str) -> Any:
+        key = "gbnf:" + gbnf
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            grammar = self._llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+            self._grammars[key] = grammar
+        return grammar
+
+    def _choose(
+        self, turns: Sequence[ChatTurn], prefix: str, options: list[str], cancel: threading.Event
+    ) -> str:
+        """Let the model pick one of ``options`` (greedy, under a grammar of exactly them)."""
+        grammar = self._gbnf_grammar(choice_grammar(options))
+        raw, _ = self._sample(
+            self._prompt_tokens(turns, prefix), grammar, _CHOICE_TOKENS, None, cancel
+        )
+        if raw in options:
+            return raw
+        return next((o for o in options if o.startswith(raw)), options[0])
+
+    def _sample(
+        self,
+        tokens: list[int],
+        grammar: Any,
+        max_tokens: int,
+        on_text: Callable[[str], None] | None,
+        cancel: threading.Event,
+    ) -> tuple[str, bool]:
+        """Greedy constrained generation; returns the text and whether it ended by itself."""
+        from tether.models._local import _LOOP_MIN_SPAN, loop_start
+
+        llama = self._llama
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pieces: list[str] = []
+        produced = 0
+        output: list[int] = []
+        complete = False
+        generator = llama.generate(tokens, temp=0.0, repeat_penalty=1.0, grammar=grammar)
+        try:
+            for token in generator:
+                if self._llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
+                    complete = True
+                    break
+                produced += 1
+                output.append(token)
+                piece = decoder.decode(llama.detokenize([token]))
+                if piece:
+                    pieces.append(piece)
+                    if on_text is not None:
+                        on_text(piece)
+                if produced >= max_tokens or cancel.is_set():
+                    break
+                if produced >= _LOOP_MIN_SPAN and loop_start(output) is not None:
+                    break  # a degenerate repetition ("# # # # ..."): stop here
+        finally:
+            generator.close()
+        pieces.append(decoder.decode(b"", final=True))
+        self._routed_tokens[0] += len(tokens)
+        self._routed_tokens[1] += produced
+        return "".join(pieces), complete

@@ -1,0 +1,495 @@
+"""Example-based routing and argument grounding for small local models, as pure functions.
+
+A 135M model asked to pick a tool *and* write its arguments in one constrained
+reply copies whatever the prompt shows it: digits from a worked example become
+the order id, a city from the example ends up in the answer, and the first tool
+in the list wins too often. The local model therefore splits a turn in three
+steps, each as small as it can be:
+
+1. **route**: the customer's message is compared with example messages of each
+   tool (``@tool(examples=[...])``) and of "answer without a tool"; the nearest
+   examples by embedding (any :class:`~tether.models.Embedder`) decide
+   (:class:`ExampleRouter`);
+2. **ground**: each argument is chosen from spans of the user's own messages
+   (:func:`find_spans`, :func:`argument_candidates`): an id-like string must be
+   a token the user typed, a number a number the user typed. No span, no call;
+   the model asks for what is missing instead (:func:`missing_argument_text`);
+3. **answer**: after a tool result, the answer quotes the result's fields
+   (:func:`quote_result`), so it cannot invent a place, a number or a status.
+
+Nothing here touches llama.cpp; :mod:`tether.models._local` runs the steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field
+
+from tether.models._embed import Embedder
+from tether.models._types import ToolSpec
+
+__all__ = [
+    "DEFAULT_ANSWER_EXAMPLES",
+    "ExampleRouter",
+    "ExampleToolSpec",
+    "RouteDecision",
+    "Span",
+    "argument_candidates",
+    "choice_grammar",
+    "find_spans",
+    "groundable",
+    "missing_argument_text",
+    "quote_result",
+    "rank_candidates",
+    "tool_examples",
+]
+
+
+class ExampleToolSpec(ToolSpec):
+    """A :class:`ToolSpec` that also carries example user messages for routing.
+
+    ``@tool(examples=[...])`` produces one. Remote providers never see the
+    examples (their adapters send name, description and parameters only); the
+    local model routes with them. They are part of the agent's prefix and so of
+    its version hash.
+    """
+
+    examples: list[str] = Field(default_factory=list)
+
+
+def tool_examples(spec: ToolSpec) -> tuple[str, ...]:
+    """The routing examples a tool spec carries (none for a plain ``ToolSpec``)."""
+    examples = getattr(spec, "examples", None) or ()
+    return tuple(str(e) for e in examples if str(e).strip())
+
+
+DEFAULT_ANSWER_EXAMPLES: tuple[str, ...] = (
+    "Hi",
+    "Hello there!",
+    "Good morning",
+    "Hey, how are you?",
+    "Thanks, that's all",
+    "Thank you so much for your help!",
+    "Bye!",
+    "Who are you?",
+    "What can you do?",
+    "Are you a human?",
+    "Tell me a joke",
+    "Nice talking to you",
+)
+"""Messages answered without a tool: greetings, thanks and chit-chat (the built-in set)."""
+
+
+# ---------------------------------------------------------------------------
+# Routing
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteDecision:
+    """Where a message goes: a tool name, or ``None`` for "answer without a tool".
+
+    ``scores`` holds every route's score (the answer route under ``""``), for
+    logs and benchmarks.
+    """
+
+    route: str | None
+    scores: dict[str, float]
+
+
+def _normalize(vector: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+class ExampleRouter:
+    """Route a message to the route whose example messages are nearest (k-nearest neighbours).
+
+    Args:
+        embedder: Any :class:`Embedder`; example embeddings are cached per text.
+        k: Neighbours that vote; each votes with its cosine similarity. The
+            route with the most weight wins (ties: the single nearest).
+    """
+
+    def __init__(self, embedder: Embedder, *, k: int = 3) -> None:
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        self.embedder = embedder
+        self.k = k
+        self._cache: dict[str, list[float]] = {}
+
+    def _vectors(self, texts: Sequence[str]) -> list[list[float]]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
+                self._cache[text] = _normalize(vector)
+        return [self._cache[t] for t in texts]
+
+    def route(self, message: str, routes: Mapping[str | None, Sequence[str]]) -> RouteDecision:
+        """Pick the route for ``message`` among ``routes`` (route → example messages)."""
+        labelled = [(label, text) for label, texts in routes.items() for text in texts]
+        if not labelled:
+            return RouteDecision(route=None, scores={})
+        vectors = self._vectors([message, *(text for _, text in labelled)])
+        query, examples = vectors[0], vectors[1:]
+        sims = [sum(a * b for a, b in zip(query, v, strict=True)) for v in examples]
+        order = sorted(range(len(sims)), key=lambda i: -sims[i])
+        votes: dict[str | None, float] = {}
+        for i in order[: self.k]:
+            label = labelled[i][0]
+            votes[label] = votes.get(label, 0.0) + sims[i]
+        best_single: dict[str | None, float] = {}
+        for i in order:
+            best_single.setdefault(labelled[i][0], sims[i])
+        winner = max(votes, key=lambda label: (votes[label], best_single[label]))
+        scores = {
+            ("" if label is None else label): round(best_single[label], 4) for label in routes
+        }
+        return RouteDecision(route=winner, scores=scores)
+
+
+# ---------------------------------------------------------------------------
+# Grounding: argument values must come from the user's own words
+
+SpanKind = Literal["id", "number", "word"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Span:
+    """A candidate argument value found in a user message.
+
+    ``value`` is what the argument would be (``"A-1029"`` for ``#A-1029``, an
+    ``int`` for a number); ``before`` / ``after`` are the lower-cased words
+    around it, used to tell an order id from an amount.
+    """
+
+    text: str
+    value: str | int
+    kind: SpanKind
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+
+
+_TOKEN = re.compile(r"[#$€£]?[A-Za-z0-9][A-Za-z0-9_-]*(?:\.\d+)?")
+_CONTEXT_WORDS = 3
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "after",
+        "again",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "get",
+        "got",
+        "had",
+        "has",
+        "have",
+        "hello",
+        "hey",
+        "hi",
+        "how",
+        "i",
+        "i'm",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "just",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "please",
+        "so",
+        "than",
+        "thanks",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "up",
+        "us",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+    ]
+)
+# Words around a span that say "this is an id / a number of something".
+_ID_MARKERS = frozenset({"#", "id", "number", "no", "nr", "num", "ref", "reference", "code"})
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in re.findall(r"#|[A-Za-z]+", text)]
+
+
+def find_spans(text: str) -> list[Span]:
+    """Find the values a user message offers: id-like tokens, numbers and content words.
+
+    - ``id``: a token with a digit (``1234``, ``#A-1029`` → ``A-1029``, ``B-7``);
+    - ``number``: a whole number (also an ``id``: ``1234`` is both), amounts
+      written with a currency sign (``$20`` → 20, and ``$20.50`` → 2050 cents);
+    - ``word``: a word of three letters or more that is not a stopword.
+    """
+    spans: list[Span] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        before = tuple(_words(text[: match.start()])[-_CONTEXT_WORDS:])
+        after = tuple(_words(text[match.end() :])[:_CONTEXT_WORDS])
+        if token.startswith("#"):
+            before = (*before, "#")
+        bare = token.lstrip("#$€£").rstrip("-_")
+        if not bare:
+            continue
+        if any(c.isdigit() for c in bare):
+            currency = token[0] in "$€£"
+            if re.fullmatch(r"\d+", bare):
+                spans.append(
+                    Span(text=token, value=int(bare), kind="number", before=before, after=after)
+                )
+                if currency:
+                    cents = int(bare) * 100
+                    spans.append(
+                        Span(
+                            text=token, value=cents, kind="number", before=before, after=("cents",)
+                        )
+                    )
+            elif currency and re.fullmatch(r"\d+\.\d{1,2}", bare):
+                whole, frac = bare.split(".")
+                cents = int(whole) * 100 + int(frac.ljust(2, "0"))
+                spans.append(
+                    Span(text=token, value=cents, kind="number", before=before, after=("cents",))
+                )
+                continue
+            if "." not in bare:
+                spans.append(Span(text=token, value=bare, kind="id", before=before, after=after))
+        elif len(bare) >= 3 and bare.isalpha() and bare.lower() not in _STOPWORDS:
+            spans.append(
+                Span(text=token, value=bare.lower(), kind="word", before=before, after=after)
+            )
+    return spans
+
+
+_ID_PARAM = re.compile(r"(^|_)(id|ids|number|no|code|sku|ref|reference|key|uuid)$")
+
+
+def _param_kind(name: str, schema: Mapping[str, Any]) -> SpanKind | Literal["enum"] | None:
+    """What kind of span grounds a parameter; ``None`` when it cannot be grounded."""
+    if "enum" in schema or "const" in schema or schema.get("type") == "boolean":
+        return "enum"
+    kind = schema.get("type")
+    if kind in ("integer", "number"):
+        return "number"
+    if kind != "string" or "format" in schema:
+        return None
+    description = str(schema.get("description", "")).lower()
+    if _ID_PARAM.search(name.lower()) or re.search(r"\b(id|number|code)\b", description):
+        return "id"
+    return "word"
+
+
+def groundable(parameters: Mapping[str, Any]) -> bool:
+    """Whether every required parameter can be grounded (strings, numbers, enums, booleans)."""
+    props = parameters.get("properties") or {}
+    for name in parameters.get("required") or []:
+        schema = props.get(name)
+        if not isinstance(schema, Mapping) or _param_kind(name, schema) is None:
+            return False
+    return True
+
+
+def argument_candidates(
+    name: str, schema: Mapping[str, Any], spans: Sequence[Span], used: Sequence[Span] = ()
+) -> list[Any]:
+    """The values a parameter may take: enum members, or values of the user's spans.
+
+    Spans already given to an earlier argument (``used``) are left out, so one
+    number cannot be both the order id and the amount. A float parameter takes
+    the user's whole numbers.
+    """
+    kind = _param_kind(name, schema)
+    if kind == "enum":
+        if "enum" in schema:
+            return list(schema["enum"])
+        if "const" in schema:
+            return [schema["const"]]
+        return [True, False]
+    if kind is None:
+        return []
+    taken = {(s.text, s.before, s.after) for s in used}
+    values: list[Any] = []
+    for span in rank_candidates(name, [s for s in spans if s.kind == kind], taken=taken):
+        if span.value not in values:
+            values.append(span.value)
+    return values
+
+
+def _name_words(name: str) -> set[str]:
+    words = {w for w in re.split(r"[_\W]+", name.lower()) if w}
+    if words & _ID_MARKERS:
+        words |= _ID_MARKERS
+    return words
+
+
+def rank_candidates(
+    name: str, spans: Sequence[Span], *, taken: set[tuple[str, tuple[str, ...], tuple[str, ...]]]
+) -> list[Span]:
+    """Order spans best first for a parameter: by words of its name found next to them.
+
+    ``order 5678`` ranks ``5678`` first for ``order_id``; ``9000 cents`` ranks
+    ``9000`` first for ``amount_cents``. Only the spans with the best score are
+    returned (several when the context does not decide).
+    """
+    words = _name_words(name)
+    free = [s for s in spans if (s.text, s.before, s.after) not in taken]
+    if not free:
+        return []
+    taken_texts = {t[0] for t in taken}
+    free = [s for s in free if s.text not in taken_texts] or free
+
+    def score(span: Span) -> int:
+        near = set(span.before[-2:]) | set(span.after[:1])
+        return len(words & near)
+
+    best = max(score(s) for s in free)
+    return [s for s in free if score(s) == best]
+
+
+def _gbnf_literal(text: str) -> str:
+    escaped = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
+    return f'"{escaped}"'
+
+
+def choice_grammar(options: Sequence[str]) -> str:
+    """A GBNF grammar whose only sentences are ``options`` (exact strings).
+
+    Used to make the model pick a route name or one grounded argument value
+    (each option then is the value's compact JSON, e.g. ``"\\"5678\\""``).
+    """
+    if not options:
+        raise ValueError("choice_grammar needs at least one option")
+    return "root ::= " + " | ".join(_gbnf_literal(o) for o in dict.fromkeys(options)) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Faithful answers
+
+_MAX_QUOTE = 600
+_EXAMPLE_TAIL = re.compile(
+    r"[,;(]?\s*(?:e\.g\.|\bfor example\b|\bsuch as\b|\bfor instance\b).*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _human(key: str) -> str:
+    return key.replace("_", " ").strip()
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return " ".join(value.split())
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _quote(value: Any) -> str:
+    if isinstance(value, Mapping):
+        parts = [f"{_human(str(k))} {_quote(v)}" for k, v in value.items() if v is not None]
+        return ", ".join(p for p in parts if p.strip())
+    if isinstance(value, list):
+        items = [_quote(v) for v in value if v is not None]
+        return " ".join(i if i.endswith((".", "!", "?")) else f"{i}." for i in items if i)
+    return _scalar(value)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def quote_result(tool_name: str, content: str) -> str:
+    """Answer with the tool result itself: its fields and values, nothing added.
+
+    A dict becomes ``"Order id 1234, status shipped, eta 2026-11-25."``, a list
+    of texts the texts, a structured tool error its message. Every value in
+    the answer is a value of the result, so the answer cannot invent one.
+    """
+    try:
+        value: Any = json.loads(content)
+    except ValueError:
+        value = content
+    if isinstance(value, Mapping) and "error_code" in value and "message" in value:
+        return _sentence(f"Sorry, I could not complete that: {_scalar(value['message'])}")
+    text = _quote(value)
+    if not text:
+        return f"{tool_name} returned nothing."
+    if len(text) > _MAX_QUOTE:
+        text = text[:_MAX_QUOTE].rsplit(" ", 1)[0] + " ..."
+    return _sentence(text)
+
+
+def missing_argument_text(name: str, schema: Mapping[str, Any]) -> str:
+    """Ask the user for an argument that no span of their messages could ground.
+
+    The parameter's description is used without its examples (``e.g.
+    "1234"``), which the user never wrote.
+    """
+    description = _EXAMPLE_TAIL.sub("", str(schema.get("description", ""))).strip().rstrip(".,;:")
+    wanted = description or f"the {_human(name)}"
+    wanted = wanted[0].lower() + wanted[1:]
+    return f"I can help with that, but I need {wanted}. Could you tell me?"
