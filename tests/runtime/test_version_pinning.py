@@ -8,7 +8,12 @@ agent: the runtime must refuse, and the run must stay as it was.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +38,16 @@ def lookup_order_v2(order_id: str, include_history: bool = False) -> str:
 
 @tool(effect="write")
 def refund_order(order_id: str, amount_cents: int) -> str:
+    """Refund an order."""
+    return "refunded"
+
+
+@tool(
+    name="refund_order",
+    effect="write",
+    requires_approval=lambda args: args["amount_cents"] > 5000,
+)
+def refund_order_with_approval(order_id: str, amount_cents: int) -> str:
     """Refund an order."""
     return "refunded"
 
@@ -78,6 +93,7 @@ def _agent(
 CHANGES: dict[str, Callable[[], Agent]] = {
     "tool added": lambda: _agent(tools=[lookup_order]),
     "tool schema changed": lambda: _agent(tools=[lookup_order_v2, refund_order]),
+    "tool now needs approval": lambda: _agent(tools=[lookup_order, refund_order_with_approval]),
     "model changed": lambda: _agent(model_id="model-b"),
     "policy rules changed": lambda: _agent(policy=Policy(rules=STRICT)),
     "policy allowlist changed": lambda: _agent(policy=Policy(allow_tools=["lookup_order"])),
@@ -112,3 +128,36 @@ async def test_changed_definition_does_not_take_over_a_live_run(
         kinds = [e.type async for e in rt.get(run.run_id).events(follow=False)]
     assert state.status == "waiting"
     assert "signal.received" not in kinds  # nothing was recorded by the refused runtime
+
+
+def _versions_in_a_new_process(hash_seed: str) -> dict[str, str]:
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); "
+        "from test_version_pinning import CHANGES, _agent; "
+        "print(json.dumps({'original': _agent().version, "
+        "**{name: make().version for name, make in CHANGES.items()}}))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    versions: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return versions
+
+
+def test_every_process_computes_the_same_version() -> None:
+    """The version is a pure function of the definition: the same in every process.
+
+    Another process (a worker, a restart, ``tether approve``) must recognise a run's
+    agent; a hash that depends on the process (string hash seeds, object ids, set
+    order) would refuse every run it did not start.
+    """
+    here = {"original": _agent().version, **{n: make().version for n, make in CHANGES.items()}}
+    assert _versions_in_a_new_process("1") == here
+    assert _versions_in_a_new_process("2") == here
