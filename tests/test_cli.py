@@ -442,17 +442,21 @@ def test_approval_wait_prints_commands_and_deny_continues(store: str, tmp_path: 
     waiting = tether("run", ref, "refund 5678", "--store", store)
     assert waiting.exit_code == EXIT_WAITING, waiting.output
     run_id = run_id_of(waiting)
-    assert "needs approval" in waiting.output
-    assert f"tether approve {run_id} call_0_0 --store {store} {ref}" in waiting.output
+    # The id a person approves is Tether's "step.index"; the provider's call id is a label.
+    approval = re.search(r"waiting for approval of (\d+\.\d+)", waiting.output)
+    assert approval is not None, waiting.output
+    key = approval.group(1)
+    assert f"needs approval: refund requires approval  [{key}]" in waiting.output
+    assert f"tether approve {run_id} {key} --store {store} {ref}" in waiting.output
 
     refused = tether("resume", run_id, ref, "--store", store)
     assert refused.exit_code == EXIT_USAGE and "tether approve" in refused.output
 
     denied = tether(
-        "deny", run_id, "call_0_0", ref, "--reason", "too large", "--by", "ana", "--store", store
+        "deny", run_id, key, ref, "--reason", "too large", "--by", "ana", "--store", store
     )
     assert denied.exit_code == EXIT_COMPLETED, denied.output
-    assert "call_0_0 denied by ana: too large" in denied.output
+    assert f"{key} denied by ana: too large" in denied.output
     assert "tool said:" in denied.output and "too large" in denied.output
 
 

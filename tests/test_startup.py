@@ -63,7 +63,7 @@ def test_using_the_library_loads_no_model_sdk() -> None:
 
 
 def test_tether_help_loads_neither_engine_nor_rich() -> None:
-    """`tether --help` needs typer only: commands import the runtime when they run."""
+    """`tether --help` needs typer only: commands import the runtime (and asyncio) when they run."""
     modules = modules_after(
         "import contextlib, io, sys\n"
         "sys.argv = ['tether', '--help']\n"
@@ -71,7 +71,8 @@ def test_tether_help_loads_neither_engine_nor_rich() -> None:
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    main()\n"
     )
-    for package in (*SDKS, "tether.engine", "tether.runtime", "tether.store", "rich", "pydantic"):
+    heavy = ("tether.engine", "tether.runtime", "tether.store", "rich", "pydantic", "asyncio")
+    for package in (*SDKS, *heavy):
         assert not loaded(modules, package), f"tether --help loaded {package}"
 
 

@@ -34,9 +34,9 @@ import what they need when they run, and help is plain click formatting.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
+import os
 import time
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -298,6 +298,8 @@ def cancel(
 ) -> None:
     """Cancel a run: a running async tool is interrupted (in whichever process drives it),
     a thread tool is abandoned, a parked run ends at once. The cancellation is recorded."""
+    import asyncio
+
     from rich.text import Text
 
     from tether import Runtime
@@ -662,8 +664,21 @@ def show(
 
 
 def main() -> None:
-    """Entry point of the ``tether`` console script."""
-    app()
+    """Entry point of the ``tether`` console script.
+
+    Commands report their own failures; this catches what escapes them (a bug before
+    a command's run starts), so even that is one line and ``EXIT_INTERNAL``.
+    """
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("TETHER_TRACEBACK"):
+            raise
+        from tether._cli._errors import internal_failure
+
+        failure = internal_failure(exc)
+        typer.echo(f"error: {failure.message} — {failure.hint}", err=True)
+        raise SystemExit(failure.code) from None
 
 
 if __name__ == "__main__":

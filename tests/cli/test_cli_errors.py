@@ -307,6 +307,24 @@ def test_unexpected_error_is_one_line_and_exit_70(
         tether("runs", "--store", store)
 
 
+def test_error_before_a_command_runs_is_one_line_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What escapes a command (here: building its session) is still one line and exit 70."""
+    import tether.cli
+    from tether._cli._session import Session
+
+    def broken(self: Session, store: str | None, *, agent_ref: str | None = None) -> None:
+        raise KeyError("COLUMNS")
+
+    monkeypatch.setattr(Session, "__init__", broken)
+    monkeypatch.setattr(sys, "argv", ["tether", "runs"])
+    with pytest.raises(SystemExit) as exited:
+        tether.cli.main()
+    assert exited.value.code == EXIT_INTERNAL
+    assert_one_error_line(capsys.readouterr().err, "internal error: KeyError: 'COLUMNS'")
+
+
 def test_exit_codes_are_documented() -> None:
     """Every exit code the CLI exports is in the table of ``tether.cli``'s docstring."""
     import tether.cli

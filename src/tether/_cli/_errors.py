@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tether._cli._exit import EXIT_STORE
+from tether._cli._exit import EXIT_INTERNAL, EXIT_STORE
 from tether.exceptions import SchemaVersionError, StoreError, TetherError
 
 _FRESH = "or point --store (or $TETHER_STORE) at another file"
@@ -63,6 +63,16 @@ def store_failure(exc: BaseException, store_url: str) -> Failure | None:
             code=EXIT_STORE,
         )
     return None
+
+
+def internal_failure(exc: BaseException) -> Failure:
+    """An exception nothing expected: a bug in Tether, reported as one line."""
+    return Failure(
+        message=f"internal error: {type(exc).__name__}: {exc}",
+        hint="this is a bug in Tether; run again with TETHER_TRACEBACK=1 to see where, and "
+        "report it",
+        code=EXIT_INTERNAL,
+    )
 
 
 def _sqlite_failure(exc: Exception, path: Path | None, where: str) -> Failure:

@@ -190,11 +190,14 @@ class EventPrinter:
             args: dict[str, Any] = raw if isinstance(raw, dict) else {}
             call = call_text(str(get("tool")), args, self.limits.arguments)
             text = Text(f"✋ {call} needs approval: {get('reason')}", style="yellow")
-            self._line("approve", "yellow", text + Text(f"  [{get('call_id')}]", style="dim"))
+            # The id `tether approve` takes: Tether's "step.index" (provider ids are labels).
+            approval = get("approval_id") or get("call_id")
+            self._line("approve", "yellow", text + Text(f"  [{approval}]", style="dim"))
         elif kind == "approval.decided":
             approved = bool(get("approved"))
             verdict, style = ("approved", "green") if approved else ("denied", "red")
-            text = Text(f"{get('call_id')} {verdict} by {get('by')}", style=style)
+            approval = get("approval_id") or get("call_id")
+            text = Text(f"{approval} {verdict} by {get('by')}", style=style)
             if get("reason"):
                 text.append(f": {get('reason')}")
             if get("arguments") is not None:

@@ -18,11 +18,10 @@ from rich.console import Console
 from rich.text import Text
 
 from tether import Agent, LiveDelta, RunEvent, RunHandle, RunState, Runtime
-from tether._cli._errors import store_failure
+from tether._cli._errors import internal_failure, store_failure
 from tether._cli._exit import (
     EXIT_COMPLETED,
     EXIT_FAILED,
-    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     EXIT_WAITING,
@@ -84,6 +83,8 @@ class Session:
             return load_agent(ref)
         except TetherError as exc:
             self.fail(exc.message)
+        except Exception as exc:  # a bug while looking for the agent: still one line
+            self.fail_with(exc)
 
     def execute(self, main: Coroutine[Any, Any, int]) -> NoReturn:
         """Run a command's coroutine; expected errors become one red line and exit code 2."""
@@ -119,12 +120,8 @@ class Session:
             self.fail(exc.message, self._hint(exc))
         if os.environ.get("TETHER_TRACEBACK"):
             raise exc
-        self.fail(
-            f"internal error: {type(exc).__name__}: {exc}",
-            "this is a bug in Tether; run again with TETHER_TRACEBACK=1 to see where, and "
-            "report it",
-            code=EXIT_INTERNAL,
-        )
+        failure = internal_failure(exc)
+        self.fail(failure.message, failure.hint, code=failure.code)
 
     def _hint(self, exc: TetherError) -> str | None:
         if isinstance(exc, RunNotFoundError):
