@@ -292,3 +292,13 @@ else:
         """Property: sealing then unsealing any JSON value gives it back exactly."""
         sealed = _REDACTOR.seal(value, _CODEC)
         assert unseal(json.loads(json.dumps(sealed)), _CODEC) == value
+
+
+def test_unrecoverable_error_pickles_with_its_context() -> None:
+    """It crosses process boundaries like every Tether error."""
+    import pickle
+
+    err = UnrecoverableValueError("gone", reason="unknown_key", kid="k1")
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, UnrecoverableValueError)
+    assert (back.context["reason"], back.context["kid"]) == ("unknown_key", "k1")

@@ -657,3 +657,11 @@ def test_scan_never_misses_an_echo_or_a_shape_in_big_data() -> None:
         assert redactor.scan(f"{filler}{echo}{filler}")
     assert redactor.scan(f"{filler}{STRIPE}{filler}")
     assert not redactor.scan(filler)
+
+
+def test_known_values_leave_a_clean_event_unparsed() -> None:
+    """With broker values and their encoded forms, a clean event is still passed through."""
+    values = frozenset({"hunter2-Hunter2-xyz", SECRET})
+    redactor = Redactor(values_source=lambda: values)
+    assert not redactor.scan(CLEAN_EVENT)
+    assert redactor.redact_json(CLEAN_EVENT) is CLEAN_EVENT

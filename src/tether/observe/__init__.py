@@ -8,6 +8,7 @@ percent-encoded). :meth:`Redactor.seal` stores what must stay executable as
 """
 
 from tether.observe._codec import (
+    KEY_ENV,
     AESGCMCodec,
     PayloadCodec,
     UnrecoverableValueError,
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_FIELDS",
     "DEFAULT_PATTERNS",
     "DEFAULT_STRUCTURAL_KEYS",
+    "KEY_ENV",
     "OFFLOAD_BYTES",
     "AESGCMCodec",
     "PayloadCodec",
