@@ -14,7 +14,7 @@ import pytest
 
 anthropic = pytest.importorskip("anthropic")
 
-from tether.context._untrusted import UNTRUSTED_DATA_NOTICE, render_tool_output  # noqa: E402
+from tether.context import UNTRUSTED_DATA_NOTICE, render_tool_output  # noqa: E402
 from tether.exceptions import MissingExtraError, ModelError  # noqa: E402
 from tether.models._anthropic import AnthropicModel  # noqa: E402
 from tether.models._types import (  # noqa: E402

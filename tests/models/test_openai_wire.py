@@ -15,7 +15,7 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
-from tether.context._untrusted import UNTRUSTED_DATA_NOTICE, render_tool_output  # noqa: E402
+from tether.context import UNTRUSTED_DATA_NOTICE, render_tool_output  # noqa: E402
 from tether.exceptions import ConfigError, MissingExtraError, ModelError  # noqa: E402
 from tether.models._openai import OpenAIModel  # noqa: E402
 from tether.models._types import (  # noqa: E402

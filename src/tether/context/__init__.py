@@ -1,8 +1,13 @@
-"""Prompt assembly: the cache-stable prefix and how it changed."""
+"""Prompt assembly: the cache-stable prefix and how it changed.
+
+How tool output is framed as untrusted data is part of each provider's wire format, so
+it lives in ``tether.models``; it is re-exported here, where prompt assembly is read.
+"""
 
 from tether.context._prefix import describe_change, prefix_bytes, prefix_hash
-from tether.context._untrusted import (
+from tether.models import (
     UNTRUSTED_DATA_NOTICE,
+    neutralize_delimiters,
     render_tool_output,
     with_untrusted_notice,
 )
@@ -10,6 +15,7 @@ from tether.context._untrusted import (
 __all__ = [
     "UNTRUSTED_DATA_NOTICE",
     "describe_change",
+    "neutralize_delimiters",
     "prefix_bytes",
     "prefix_hash",
     "render_tool_output",

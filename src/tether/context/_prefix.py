@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tether.models._types import ToolSpec
+from tether.models import ToolSpec
 
 
 def prefix_bytes(

@@ -1,7 +1,7 @@
 """The engine of one run: events, the fold, machines, the journal and the driver."""
 
 from tether.engine._agent import Agent
-from tether.engine._context import StepContext
+from tether.engine._driver import RunDriver
 from tether.engine._events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -28,7 +28,16 @@ from tether.engine._events import (
     decode_event,
     encode_event,
 )
-from tether.engine._machine import Done, Escalate, Fail, Goto, Machine, State, Transition, Wait
+from tether.engine._gate import Governance
+from tether.engine._machine import Machine, State
+from tether.engine._protect import PayloadProtection
+from tether.engine._signals import (
+    CancelRequested,
+    EscalationRequested,
+    GateFailure,
+    StepSignal,
+    WaitRequested,
+)
 from tether.engine._state import (
     PARKED,
     TERMINAL,
@@ -37,8 +46,11 @@ from tether.engine._state import (
     RunEvent,
     RunState,
     apply,
+    args_hash,
     fold,
 )
+from tether.engine._step import StepContext, StepHost
+from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition, Wait
 
 __all__ = [
     "PARKED",
@@ -49,21 +61,27 @@ __all__ = [
     "ApprovalDecided",
     "ApprovalRequested",
     "BudgetWarned",
+    "CancelRequested",
     "Done",
     "EffectRecorded",
     "Escalate",
+    "EscalationRequested",
     "Event",
     "Fail",
+    "GateFailure",
     "Goto",
+    "Governance",
     "InjectionFlagged",
     "Machine",
     "ModelCompleted",
     "ModelFailed",
     "ModelRejected",
     "OutputRejected",
+    "PayloadProtection",
     "PolicyDecided",
     "PrefixChanged",
     "RunCreated",
+    "RunDriver",
     "RunEscalated",
     "RunEvent",
     "RunFinished",
@@ -73,13 +91,17 @@ __all__ = [
     "SignalReceived",
     "State",
     "StepContext",
+    "StepHost",
+    "StepSignal",
     "ToolCompleted",
     "ToolFailed",
     "ToolStarted",
     "Transition",
     "Transitioned",
     "Wait",
+    "WaitRequested",
     "apply",
+    "args_hash",
     "decode_event",
     "encode_event",
     "fold",

@@ -13,25 +13,13 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from tether.context import prefix_bytes, prefix_hash
+from tether.engine._escalate import ESCALATE_TOOL, escalate_to_human
 from tether.engine._machine import Machine
+from tether.engine.loops import react_machine
 from tether.exceptions import AgentDefinitionError, PolicyWarning
-from tether.models._types import ModelClient, ModelSettings, ToolSpec
-from tether.policy._policy import Policy
-from tether.policy._verdict import policy_fingerprint
+from tether.models import ModelClient, ModelSettings, ToolSpec
+from tether.policy import Policy, policy_fingerprint
 from tether.tools import RetryPolicy, ToolContract, tool
-
-ESCALATE_TOOL = "escalate_to_human"
-
-
-def escalate_to_human(reason: str, suggested_next_step: str = "") -> str:
-    """Hand this conversation to a human when you are not confident you can resolve it.
-
-    Args:
-        reason: Why a person should take over.
-        suggested_next_step: What the person should do first.
-    """
-    # Never runs: the engine intercepts calls to this tool and escalates the run.
-    return "escalated"
 
 
 @dataclass(kw_only=True, eq=False)
@@ -90,8 +78,6 @@ class Agent:
             contracts[ESCALATE_TOOL] = tool(escalate_to_human)
         self.registry: dict[str, ToolContract] = contracts
         if self.machine is None:
-            from tether.engine.loops._react import react_machine
-
             self.machine = react_machine()
         self.machine.validate()
         self._client: ModelClient | None = None if isinstance(self.model, str) else self.model
@@ -106,7 +92,7 @@ class Agent:
         if not isinstance(model, str):
             return model
         if model not in self._resolved:
-            from tether.models._resolve import resolve_model
+            from tether.models import resolve_model
 
             self._resolved[model] = resolve_model(model)
         return self._resolved[model]
@@ -115,7 +101,7 @@ class Agent:
     def client(self) -> ModelClient:
         """The model client, resolved from the model id on first use."""
         if self._client is None:
-            from tether.models._resolve import resolve_model
+            from tether.models import resolve_model
 
             self._client = resolve_model(self.model)
         return self._client

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tether.engine._context import StepContext
 from tether.engine._events import (
     RunEscalated,
     RunFinished,
@@ -28,7 +27,6 @@ from tether.engine._events import (
     encode_event,
 )
 from tether.engine._gate import Governance
-from tether.engine._machine import Done, Escalate, Fail, Goto, Transition, Wait
 from tether.engine._signals import (
     CancelRequested,
     EscalationRequested,
@@ -36,9 +34,11 @@ from tether.engine._signals import (
     WaitRequested,
 )
 from tether.engine._state import RunEvent, RunState, apply
+from tether.engine._step import StepContext
+from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition, Wait
 from tether.exceptions import ConcurrentWriteError, ModelError, StoreError
-from tether.models._types import ModelClient, ModelRequest, ModelResponse, StreamDelta
-from tether.store._base import EventRow, RunUpdate, Store
+from tether.models import ModelClient, ModelRequest, ModelResponse, StreamDelta
+from tether.store import EventRow, RunUpdate, Store
 
 if TYPE_CHECKING:
     from tether.engine._agent import Agent

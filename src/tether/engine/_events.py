@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tether.exceptions import SchemaVersionError
-from tether.models._types import ModelResponse, Usage
-from tether.tools._errors import ToolError
+from tether.models import ModelResponse, Usage
+from tether.tools import ToolError
 
 SCHEMA_VERSION = 1
 """Version 1: run, status, transition, model, tool, effect, signal, policy, approval,

@@ -22,29 +22,30 @@ from tether.engine._events import (
     ModelRejected,
     PolicyDecided,
 )
-from tether.engine._machine import Escalate, Fail
 from tether.engine._protect import PayloadProtection
 from tether.engine._signals import EscalationRequested, GateFailure
 from tether.engine._state import RunState, args_hash, call_signature
+from tether.engine._transitions import Escalate, Fail
 from tether.exceptions import BudgetExceededError
-from tether.models._pricing import DEFAULT_PRICING, PricingTable
-from tether.models._types import ModelRequest, ToolCall
-from tether.policy._budget import (
+from tether.models import DEFAULT_PRICING, ModelRequest, PricingTable, ToolCall
+from tether.policy import (
     Budget,
+    Decision,
+    SecretBroker,
     Use,
+    call_hook,
     check_model_call,
     check_tool_call,
+    decide_call,
+    hook_failure,
+    loop_verdict,
     soft_crossings,
 )
-from tether.policy._decision import Decision
-from tether.policy._policy import call_hook
-from tether.policy._secrets import SecretBroker
-from tether.policy._verdict import decide_call, hook_failure, loop_verdict
 from tether.tools import ToolContract, ToolError
 
 if TYPE_CHECKING:
-    from tether.engine._context import StepContext
-    from tether.policy._rules import PolicyFile
+    from tether.engine._step import StepContext
+    from tether.policy import PolicyFile
 
 
 @dataclass(kw_only=True, slots=True)

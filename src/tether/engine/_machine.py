@@ -11,69 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition, Wait
 from tether.exceptions import AgentDefinitionError
 
 if TYPE_CHECKING:
-    from tether.engine._context import StepContext
+    from tether.engine._step import StepContext
 
 
-@dataclass(frozen=True, slots=True)
-class Goto:
-    """Move to ``state``. ``commit=False`` continues in the same step (no commit in between)."""
-
-    state: str
-    commit: bool = True
-    data: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """Finish the run successfully with ``output``."""
-
-    output: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class Fail:
-    """Finish the run as failed, with a stable ``error_code`` and a reason a person can read."""
-
-    reason: str
-    error_code: str = "failed"
-    details: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """Park the run until ``signal`` arrives.
-
-    With ``then`` the step ends and the run continues at that state after the
-    signal; without it the current step is re-entered (its journal intact).
-    """
-
-    signal: str
-    reason: str
-    then: str | None = None
-    details: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Escalate:
-    """Hand the run to a person: it parks as ``escalated`` with a handoff record.
-
-    A ``resume`` or ``input`` signal continues it, re-entering the current step
-    (or ``then``, when given).
-    """
-
-    reason: str
-    source: str = "agent"
-    suggested_next_step: str | None = None
-    context: dict[str, Any] | None = None
-    then: str | None = None
-
-
-Transition = Goto | Done | Fail | Wait | Escalate
 StateHandler = Callable[["StepContext"], Awaitable[Transition]]
 
 
@@ -184,3 +130,16 @@ class Machine:
             if st.terminal:
                 lines.append(f"    {st.name} --> [*]")
         return "\n".join(lines)
+
+
+__all__ = [
+    "Done",
+    "Escalate",
+    "Fail",
+    "Goto",
+    "Machine",
+    "State",
+    "StateHandler",
+    "Transition",
+    "Wait",
+]

@@ -8,7 +8,7 @@ step boundary and turns each into the transition it carries.
 
 from __future__ import annotations
 
-from tether.engine._machine import Escalate, Fail, Wait
+from tether.engine._transitions import Escalate, Fail, Wait
 
 
 class StepSignal(BaseException):  # a signal, not an error

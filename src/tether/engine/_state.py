@@ -34,7 +34,7 @@ from tether.engine._events import (
     Transitioned,
 )
 from tether.exceptions import IllegalTransitionError
-from tether.models._types import Message, ModelResponse, Usage
+from tether.models import Message, ModelResponse, Usage
 
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     "pending": frozenset({"running", "cancelled", "failed"}),

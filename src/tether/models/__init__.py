@@ -13,18 +13,26 @@ from tether.models._errors import ModelErrorCode
 from tether.models._pricing import DEFAULT_PRICING, Price, PricingTable, cost
 from tether.models._resolve import resolve_model
 from tether.models._router import Router
-from tether.models._scripted import ScriptedModel
+from tether.models._scripted import ScriptedModel, text, tool_call
 from tether.models._types import (
     Message,
     ModelClient,
     ModelRequest,
     ModelResponse,
     ModelSettings,
+    StepKind,
     StreamDelta,
     ToolCall,
     ToolSpec,
     Usage,
 )
+from tether.models._untrusted import (
+    UNTRUSTED_DATA_NOTICE,
+    neutralize_delimiters,
+    render_tool_output,
+    with_untrusted_notice,
+)
+from tether.models._wire import MAX_ARGUMENT_DEPTH, nesting_exceeds, text_nesting_exceeds
 
 _ADAPTERS = {
     "AnthropicModel": "tether.models._anthropic",
@@ -36,6 +44,8 @@ _ADAPTERS = {
 
 _ALL = [
     "DEFAULT_PRICING",
+    "MAX_ARGUMENT_DEPTH",
+    "UNTRUSTED_DATA_NOTICE",
     "AnthropicModel",
     "LocalModel",
     "LocalModelStats",
@@ -50,12 +60,20 @@ _ALL = [
     "PricingTable",
     "Router",
     "ScriptedModel",
+    "StepKind",
     "StreamDelta",
     "ToolCall",
     "ToolSpec",
     "Usage",
     "cost",
+    "nesting_exceeds",
+    "neutralize_delimiters",
+    "render_tool_output",
     "resolve_model",
+    "text",
+    "text_nesting_exceeds",
+    "tool_call",
+    "with_untrusted_notice",
 ]
 
 if _typing.TYPE_CHECKING:
@@ -65,6 +83,8 @@ if _typing.TYPE_CHECKING:
 
     __all__ = [
         "DEFAULT_PRICING",
+        "MAX_ARGUMENT_DEPTH",
+        "UNTRUSTED_DATA_NOTICE",
         "AnthropicModel",
         "LocalModel",
         "LocalModelStats",
@@ -79,12 +99,20 @@ if _typing.TYPE_CHECKING:
         "PricingTable",
         "Router",
         "ScriptedModel",
+        "StepKind",
         "StreamDelta",
         "ToolCall",
         "ToolSpec",
         "Usage",
         "cost",
+        "nesting_exceeds",
+        "neutralize_delimiters",
+        "render_tool_output",
         "resolve_model",
+        "text",
+        "text_nesting_exceeds",
+        "tool_call",
+        "with_untrusted_notice",
     ]
 
 

@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any, Final
 
-from tether.context._untrusted import render_tool_output, with_untrusted_notice
+from tether.models._untrusted import render_tool_output, with_untrusted_notice
 from tether.models._types import Message, ToolCall
 
 EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}

@@ -1,7 +1,7 @@
 """The deterministic gate between a proposed action and its execution."""
 
 from tether.exceptions import BudgetExceededError
-from tether.policy._budget import Budget
+from tether.policy._budget import Budget, Use, check_model_call, check_tool_call, soft_crossings
 from tether.policy._decision import Decision, combine
 from tether.policy._injection import DEFAULT_PATTERNS as DEFAULT_INJECTION_PATTERNS
 from tether.policy._injection import (
@@ -16,6 +16,7 @@ from tether.policy._policy import (
     Hooks,
     LoopPolicy,
     Policy,
+    call_hook,
 )
 from tether.policy._rules import PolicyError, PolicyFile, PolicyRule
 from tether.policy._secrets import (
@@ -27,6 +28,7 @@ from tether.policy._secrets import (
     SecretProvider,
     default_broker,
 )
+from tether.policy._verdict import decide_call, hook_failure, loop_verdict, policy_fingerprint
 
 __all__ = [
     "DEFAULT_INJECTION_PATTERNS",
@@ -49,8 +51,17 @@ __all__ = [
     "PolicyRule",
     "SecretBroker",
     "SecretProvider",
+    "Use",
+    "call_hook",
+    "check_model_call",
+    "check_tool_call",
     "combine",
+    "decide_call",
     "default_broker",
     "default_scanner",
     "flag_injection",
+    "hook_failure",
+    "loop_verdict",
+    "policy_fingerprint",
+    "soft_crossings",
 ]

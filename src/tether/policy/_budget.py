@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tether.exceptions import BudgetExceededError
-from tether.models._types import ModelRequest, Usage
+from tether.models import ModelRequest, Usage
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -17,7 +17,7 @@ from tether.policy._decision import Decision
 from tether.policy._injection import InjectionScanner, default_scanner
 
 if TYPE_CHECKING:
-    from tether.models._types import ModelClient, ModelRequest, ModelResponse, ToolCall
+    from tether.models import ModelClient, ModelRequest, ModelResponse, ToolCall
     from tether.policy._rules import PolicyFile
 
 BeforeTool = Callable[["ToolCall", dict[str, Any]], "Decision | Awaitable[Decision | None] | None"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tether.engine._events import ApprovalRequested, RunStatus
-from tether.engine._state import RunState
-from tether.models._types import StreamDelta
+from tether.engine import ApprovalRequested, RunState, RunStatus
+from tether.models import StreamDelta
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

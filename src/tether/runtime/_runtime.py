@@ -21,22 +21,28 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from tether.engine._agent import Agent
-from tether.engine._driver import RunDriver
-from tether.engine._events import (
+from tether.engine import (
+    PARKED,
+    TERMINAL,
+    Agent,
+    Approval,
     ApprovalDecided,
+    Governance,
+    PayloadProtection,
     RunCreated,
+    RunDriver,
     RunEscalated,
+    RunEvent,
     RunFinished,
+    RunState,
     RunStatus,
     RunStatusChanged,
     SignalReceived,
+    apply,
+    args_hash,
     decode_event,
     encode_event,
 )
-from tether.engine._gate import Governance
-from tether.engine._protect import PayloadProtection
-from tether.engine._state import PARKED, TERMINAL, Approval, RunEvent, RunState, apply, args_hash
 from tether.exceptions import (
     AgentVersionMismatchError,
     ApprovalError,
@@ -50,15 +56,11 @@ from tether.exceptions import (
     StoreError,
     UserError,
 )
-from tether.models._pricing import DEFAULT_PRICING, PricingTable
-from tether.models._types import ModelResponse, StreamDelta
-from tether.observe import AESGCMCodec, PayloadCodec, Redactor
-from tether.observe._codec import KEY_ENV
-from tether.policy._budget import Budget
-from tether.policy._rules import PolicyFile
-from tether.policy._secrets import SecretBroker, default_broker
+from tether.models import DEFAULT_PRICING, ModelResponse, PricingTable, StreamDelta
+from tether.observe import KEY_ENV, AESGCMCodec, PayloadCodec, Redactor
+from tether.policy import Budget, PolicyFile, SecretBroker, default_broker
 from tether.runtime._results import LiveDelta, PendingApproval, RunResult
-from tether.store._base import (
+from tether.store import (
     Durability,
     EventRow,
     RunRecord,

@@ -6,9 +6,8 @@ from tether.store._base import (
     RunRecord,
     RunUpdate,
     Store,
-    default_store_url,
-    open_store,
 )
+from tether.store._open import default_store_url, open_store
 
 __all__ = [
     "Durability",

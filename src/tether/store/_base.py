@@ -12,9 +12,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qs, urlsplit
-
-from tether.exceptions import ConfigError
 
 Durability = Literal["FULL", "NORMAL"]
 
@@ -160,58 +157,3 @@ class Store(ABC):
     @abstractmethod
     async def list_flags(self, prefix: str) -> dict[str, str]:
         """Every flag whose name starts with ``prefix`` (e.g. cancel requests)."""
-
-
-def default_store_url() -> str:
-    """``$TETHER_STORE`` if set, else a SQLite file in ``.tether/`` of the working directory."""
-    import os
-
-    return os.environ.get("TETHER_STORE") or "sqlite:///.tether/tether.db"
-
-
-def open_store(url: str | Store, *, durability: Durability | None = None) -> Store:
-    """Build the store a URL names (not yet opened).
-
-    Forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, with
-    ``?synchronous=FULL|NORMAL`` and ``?busy_timeout=SECONDS`` (how long a write waits
-    for another process's lock before it fails and is retried; default 30);
-    ``postgresql://...`` once that backend lands.
-    """
-    if isinstance(url, Store):
-        return url
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        from tether.store._sqlite import SQLiteStore
-
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        if not path:
-            raise ConfigError(
-                f"store URL {url!r} has no file path; use sqlite:///path/to/tether.db",
-                url=url,
-            )
-        query = parse_qs(parts.query)
-        sync = durability or query.get("synchronous", ["FULL"])[0].upper()
-        if sync not in ("FULL", "NORMAL"):
-            raise ConfigError(
-                f"store URL {url!r}: synchronous must be FULL or NORMAL, got {sync!r}", url=url
-            )
-        busy = query.get("busy_timeout", ["30"])[0]
-        try:
-            busy_timeout = float(busy)
-        except ValueError:
-            busy_timeout = -1.0
-        if not busy_timeout > 0:
-            raise ConfigError(
-                f"store URL {url!r}: busy_timeout must be a positive number of seconds, "
-                f"got {busy!r}",
-                url=url,
-            )
-        return SQLiteStore(path, durability=sync, busy_timeout=busy_timeout)  # type: ignore[arg-type]  # checked above
-    if parts.scheme in ("postgres", "postgresql"):
-        raise ConfigError(
-            "the Postgres store is not built yet; use sqlite:///path/to/tether.db", url=url
-        )
-    raise ConfigError(
-        f"unknown store URL {url!r}; use sqlite:///path/to/tether.db (or set $TETHER_STORE)",
-        url=url,
-    )

@@ -1,5 +1,5 @@
 """Deterministic doubles for tests: a scripted model and its reply builders."""
 
-from tether.models._scripted import ScriptedModel, text, tool_call
+from tether.models import ScriptedModel, text, tool_call
 
 __all__ = ["ScriptedModel", "text", "tool_call"]

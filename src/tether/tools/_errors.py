@@ -65,16 +65,20 @@ class ToolCallError(Exception):
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # The class travels too, so a pickled TransientToolError (or a user's subclass)
+        # comes back as itself, not as a plain ToolCallError.
         return (
             _rebuild_call_error,
-            (self.message, self.retryable, self.hint, self.error_code),
+            (type(self), self.message, self.retryable, self.hint, self.error_code),
         )
 
 
 def _rebuild_call_error(
-    message: str, retryable: bool, hint: str | None, error_code: str
+    cls: type[ToolCallError], message: str, retryable: bool, hint: str | None, error_code: str
 ) -> ToolCallError:
-    return ToolCallError(message, retryable=retryable, hint=hint, error_code=error_code)
+    err = cls.__new__(cls)
+    ToolCallError.__init__(err, message, retryable=retryable, hint=hint, error_code=error_code)
+    return err
 
 
 class TransientToolError(ToolCallError):

@@ -33,8 +33,7 @@ from typing import Any
 import anyio.to_thread
 from pydantic import ValidationError
 
-from tether.models._types import ToolCall
-from tether.models._wire import MAX_ARGUMENT_DEPTH, nesting_exceeds, text_nesting_exceeds
+from tether.models import MAX_ARGUMENT_DEPTH, ToolCall, nesting_exceeds, text_nesting_exceeds
 from tether.tools._contract import ToolContext, ToolContract
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode
 from tether.tools._serialize import (

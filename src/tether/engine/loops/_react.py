@@ -15,10 +15,11 @@ import re
 
 from pydantic import ValidationError
 
-from tether.engine._context import StepContext
 from tether.engine._events import ModelRejected, OutputRejected
 from tether.engine._gate import check_failures, reject_repeated_reply
-from tether.engine._machine import Done, Escalate, Fail, Goto, Machine, Transition
+from tether.engine._machine import Machine
+from tether.engine._step import StepContext
+from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 

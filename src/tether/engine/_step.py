@@ -12,10 +12,10 @@ import inspect
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tether.context import describe_change, prefix_bytes, prefix_hash
-from tether.engine._agent import ESCALATE_TOOL
+from tether.engine._escalate import ESCALATE_TOOL
 from tether.engine._events import (
     EffectRecorded,
     ModelCompleted,
@@ -32,23 +32,64 @@ from tether.engine._gate import (
     gate_model_call,
     note_use,
 )
-from tether.engine._machine import Escalate, Wait
 from tether.engine._signals import EscalationRequested, WaitRequested
+from tether.engine._transitions import Escalate, Wait
 from tether.exceptions import ModelError
-from tether.models._router import Router
-from tether.models._types import ModelClient, ModelRequest, ModelResponse, StepKind, ToolCall
-from tether.policy._injection import flag_injection
-from tether.policy._policy import call_hook
+from tether.models import ModelClient, ModelRequest, ModelResponse, Router, StepKind, ToolCall
+from tether.policy import call_hook, flag_injection
 from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
 
 if TYPE_CHECKING:
+    import random
+
     from tether.engine._agent import Agent
-    from tether.engine._driver import RunDriver
     from tether.engine._events import _Event
     from tether.engine._state import RunState
 
 ToolResult = ToolCompleted | ToolFailed
 E = TypeVar("E", bound="_Event")
+T = TypeVar("T")
+
+
+class StepHost(Protocol):
+    """What a step needs from whoever executes it (the ``RunDriver`` implements it).
+
+    A narrow seam: the folded state, the pinned agent and runtime-wide inputs as plain
+    data, plus the few effects only the executor can perform (record into the log,
+    commit, call a model, sleep, run tool calls concurrently).
+    """
+
+    state: RunState
+    agent: Agent
+    governance: Governance
+    rng: random.Random
+
+    @property
+    def store(self) -> BlobStore: ...
+
+    def record(self, event: E, *, protected: tuple[E, bytes] | None = None) -> E: ...
+
+    async def protect(self, event: E) -> tuple[E, bytes]: ...
+
+    async def flush(self) -> None: ...
+
+    async def complete(self, client: ModelClient, request: ModelRequest) -> ModelResponse: ...
+
+    def cost(self, model_id: str, response: ModelResponse) -> float | None: ...
+
+    async def killswitch(self) -> bool: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    async def gather(self, aws: Sequence[Awaitable[T]]) -> list[T]: ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed blobs (shared prompt prefixes): the part of a store a step uses."""
+
+    async def get_blob(self, key: str) -> bytes | None: ...
+
+    async def put_blob(self, key: str, data: bytes) -> None: ...
 
 
 class StepContext:
@@ -56,8 +97,8 @@ class StepContext:
 
     __slots__ = ("_call", "_driver")
 
-    def __init__(self, driver: RunDriver) -> None:
-        self._driver = driver
+    def __init__(self, host: StepHost) -> None:
+        self._driver = host
         self._call = 0
 
     @property
