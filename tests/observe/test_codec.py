@@ -302,3 +302,19 @@ def test_unrecoverable_error_pickles_with_its_context() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert isinstance(back, UnrecoverableValueError)
     assert (back.context["reason"], back.context["kid"]) == ("unknown_key", "k1")
+
+
+def test_lenient_unseal_keeps_what_it_cannot_open(redactor: Redactor, codec: AESGCMCodec) -> None:
+    """``strict=False`` opens what it can, keeps other markers, and unwraps ``$literal``."""
+    other = AESGCMCodec(os.urandom(32))
+    data = {
+        "mine": redactor.seal({"token": "t-1"}, codec),
+        "theirs": redactor.seal({"token": "t-2"}, other),
+        "gone": redactor.seal({"token": "t-3"}),
+        "look": redactor.seal({"$sealed": "x"}, codec),
+    }
+    out = unseal(data, codec, strict=False)
+    assert out["mine"] == {"token": "t-1"}
+    assert out["theirs"] == data["theirs"] and out["gone"] == data["gone"]
+    assert out["look"] == {"$sealed": "x"}
+    assert has_unrecoverable(out["theirs"], codec) and has_unrecoverable(out["gone"], codec)

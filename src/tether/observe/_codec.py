@@ -229,14 +229,29 @@ def is_marker(obj: object) -> bool:
     return isinstance(obj, dict) and (SEALED in obj or REDACTED in obj)
 
 
-def unseal(obj: Any, codec: PayloadCodec | None) -> Any:
+def unseal(obj: Any, codec: PayloadCodec | None, *, strict: bool = True) -> Any:
     """``obj`` with every marker turned back into the exact original value.
 
+    With ``strict=False`` a marker that cannot be opened is left in place (and
+    ``$literal`` wrappers are still undone), for loading a log whose older values were
+    sealed under a key this process does not hold; :func:`has_unrecoverable` on the result
+    then says whether anything is missing.
+
     Raises:
-        UnrecoverableValueError: A ``$redacted`` marker, a ``$sealed`` marker with a key id
-            the codec does not hold (or no codec), or a token that does not decrypt.
+        UnrecoverableValueError: (``strict`` only) A ``$redacted`` marker, a ``$sealed``
+            marker with a key id the codec does not hold (or no codec), or a token that
+            does not decrypt.
     """
-    return _walk_markers(obj, lambda marker: _open(marker, codec))
+    if strict:
+        return _walk_markers(obj, lambda marker: _open(marker, codec))
+
+    def open_or_keep(marker: Mapping[str, Any]) -> Any:
+        try:
+            return _open(marker, codec)
+        except UnrecoverableValueError:
+            return marker
+
+    return _walk_markers(obj, open_or_keep)
 
 
 def has_unrecoverable(obj: Any, codec: PayloadCodec | None = None) -> bool:
