@@ -282,6 +282,21 @@ def test_agent_module_by_name_that_raises_at_import(tmp_path: Path) -> None:
     )
 
 
+# -- runs that cannot do what was asked ------------------------------------------------------
+
+
+def test_signal_to_a_finished_run_points_at_its_timeline(tmp_path: Path) -> None:
+    """A finished run refuses signals (RunFinishedError): exit 2, pointing at `tether show`."""
+    store = f"sqlite:///{tmp_path}/t.db"
+    done = tether("run", SUPPORT, "Where is order 1234?", "--store", store)
+    assert done.exit_code == 0, done.output
+    run_id = next(word for word in done.output.split() if word.startswith("run_"))
+    late = tether("signal", run_id, "input", SUPPORT, "--payload", '"hi"', "--store", store)
+    assert late.exit_code == EXIT_USAGE, late.output
+    assert "already completed" in late.output
+    assert f"see what happened with `tether show {run_id} --store {store}`" in late.output
+
+
 # -- anything else --------------------------------------------------------------------------
 
 

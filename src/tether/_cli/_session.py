@@ -33,8 +33,12 @@ from tether._cli._render import EventPrinter
 from tether.engine import TERMINAL, fold
 from tether.exceptions import (
     AgentVersionMismatchError,
+    ApprovalError,
     RunError,
+    RunFinishedError,
+    RunLeasedError,
     RunNotFoundError,
+    RunNotWaitingError,
     TetherError,
     UserError,
 )
@@ -124,25 +128,22 @@ class Session:
         self.fail(failure.message, failure.hint, code=failure.code)
 
     def _hint(self, exc: TetherError) -> str | None:
+        flag = self.next_steps.store_flag
         if isinstance(exc, RunNotFoundError):
-            return f"list the runs in this store with `tether runs{self.next_steps.store_flag}`"
-        if isinstance(exc, AgentVersionMismatchError):
-            return None  # the runtime's message already names --accept-new-version
-        if isinstance(exc, RunError) and "already" in exc.message:
-            return f"see what happened with `tether show {exc.run_id}{self.next_steps.store_flag}`"
-        # RunError carries no reason code yet, so the lease and state cases are told apart
-        # by the runtime's wording (reported as an API gap).
-        if isinstance(exc, RunError) and "leased by" in exc.message:
+            return f"list the runs in this store with `tether runs{flag}`"
+        if isinstance(exc, RunFinishedError | ApprovalError):
+            return f"see what happened with `tether show {exc.run_id}{flag}`"
+        if isinstance(exc, RunLeasedError):
             return (
-                "wait for that process (watch with "
-                f"`tether show {exc.run_id}{self.next_steps.store_flag}`), or, if it died, "
-                "run this again once its lease has expired"
+                f"wait for that process (watch with `tether show {exc.run_id}{flag}`), or, "
+                "if it died, run this again once its lease has expired"
             )
-        if isinstance(exc, RunError) and "not waiting" in exc.message:
+        if isinstance(exc, RunNotWaitingError):
             return (
                 "if the process driving it died, continue it with "
                 f"`{self.next_steps.resume_command(exc.run_id)}`"
             )
+        # AgentVersionMismatchError and RunParkedError name what to do in their message.
         return None
 
     def runtime(self, agent: Agent | None = None, *, accept_new_version: bool = False) -> Runtime:
