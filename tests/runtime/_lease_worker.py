@@ -28,7 +28,7 @@ from tether.policy import ApprovalSettings, Policy
 from tether.testing import ScriptedModel, text, tool_call
 
 CALLS = 3
-TOOL_SECONDS = 1.0  # each call outlasts the lease TTL the tests use
+TOOL_SECONDS = 1.5  # each call outlasts the lease TTL the tests use
 
 
 def _ledger() -> Path:

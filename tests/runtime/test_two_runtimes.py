@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _lease_worker import CALLS, TOOL_SECONDS, _refund_script, make_agents, refund_order
 
 WORKER = Path(__file__).with_name("_lease_worker.py")
-TTL = 0.5  # every tool call (TOOL_SECONDS) outlasts it; the whole run lasts many TTLs
+TTL = 1.0  # every tool call (TOOL_SECONDS) outlasts it; the whole run lasts many TTLs
 DEADLINE = 120.0  # bounds a hung test only
 
 
