@@ -46,8 +46,8 @@ async def test_a_thousand_concurrent_runs_share_commits(store_url: str) -> None:
         writes = store.write_count - writes_before
     assert [r.status for r in results] == ["completed"] * RUNS
     assert all(r.usage.tool_calls == 1 for r in results)
-    # Every run creates itself and commits at least its model, tool and final steps.
-    assert writes >= 3 * RUNS, (writes, commits)
+    # Every run is created, then commits its steps: at least two writes per run.
+    assert writes >= 2 * RUNS, (writes, commits)
     assert commits <= writes / 10, f"{commits} commits for {writes} writes: group commit is off"
 
 
