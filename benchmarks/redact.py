@@ -13,8 +13,9 @@ that knows two broker values, as the runtime builds it. Inputs:
 
 Also times :meth:`~tether.observe.Redactor.scan` on a clean 900-byte event (the hot path
 of every persisted event) with and without known values. Prints one JSON object on
-stdout: milliseconds per call (best of ``--repeat``) and µs per scan. The exit code is 0
-whatever the numbers; the target (10 MB in under 1 s) is reported as ``ok_10mb``.
+stdout: milliseconds per call (best of ``--repeat``; wall clock, and CPU time, which a
+busy machine inflates less) and µs per scan. The exit code is 0
+whatever the numbers; the target (10 MB in under 1 s of CPU) is reported as ``ok_10mb``.
 
     python benchmarks/redact.py
     python benchmarks/redact.py --repeat 1 --sizes 300000,400000
@@ -97,20 +98,27 @@ def main() -> int:
 
     out: dict[str, object] = {"offload_bytes": OFFLOAD_BYTES, "redact_json_ms": {}}
     table: dict[str, dict[str, float]] = {}
+    cpu_table: dict[str, dict[str, float]] = {}
     for name, make in CASES.items():
         for size in sizes:
             data = _event(make(size))
-            best = float("inf")
+            best = best_cpu = float("inf")
             for _ in range(args.repeat):
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 redacted = redactor.redact_json(data)
                 best = min(best, time.perf_counter() - started)
+                best_cpu = min(best_cpu, time.process_time() - started_cpu)
             if name == "form":
                 assert SECRET.encode() not in redacted and b"pw-9" not in redacted
                 assert len(redacted) > len(data) * 0.9  # the secret went, not the result
             table.setdefault(name, {})[str(size)] = round(best * 1000, 1)
-            print(f"{name} {size}: {best * 1000:.1f} ms", file=sys.stderr)
+            cpu_table.setdefault(name, {})[str(size)] = round(best_cpu * 1000, 1)
+            print(
+                f"{name} {size}: {best * 1000:.1f} ms ({best_cpu * 1000:.1f} ms CPU)",
+                file=sys.stderr,
+            )
     out["redact_json_ms"] = table
+    out["redact_json_cpu_ms"] = cpu_table
 
     scans: dict[str, float] = {}
     for label, scanner in (("no_values", Redactor()), ("two_values", redactor)):
@@ -120,9 +128,9 @@ def main() -> int:
         scans[label] = round(best / number * 1e6, 2)
     out["scan_clean_event_us"] = scans
     out["clean_event_bytes"] = len(CLEAN_EVENT)
-    ten_mb = [t.get("10000000") for t in table.values() if "10000000" in t]
-    if ten_mb:
-        out["ok_10mb"] = all(ms is not None and ms < 1000 for ms in ten_mb)
+    ten_mb = [t["10000000"] for t in cpu_table.values() if "10000000" in t]
+    if ten_mb:  # CPU time: on a loaded machine the wall clock also counts other processes
+        out["ok_10mb"] = all(ms < 1000 for ms in ten_mb)
     print(json.dumps(out, indent=2))
     return 0
 

@@ -789,11 +789,12 @@ class Redactor:
         values = self._values()
         if values.echoes:
             lowered = text.lower() if any(e.folded for e in values.echoes) else text
+            aligned = len(lowered) == len(text)  # then a position in one is one in the other
             for echo in values.echoes:
-                if echo.gate not in (lowered if echo.folded else text):
+                haystack = lowered if echo.folded else text
+                if echo.gate not in haystack:
                     continue
-                for match in echo.regex.finditer(text):
-                    span = match.span()
+                for span in _echo_spans(echo, text, haystack if aligned else None):
                     spans.append(span)
                     if echo.alphabet:
                         grow[span] = echo.alphabet
@@ -965,6 +966,28 @@ def _echoes(value: str) -> list[_Echo]:
             )
         )
     return echoes
+
+
+def _echo_spans(echo: _Echo, text: str, lowered: str | None) -> Iterator[tuple[int, int]]:
+    """Where ``echo`` occurs in ``text``: what ``echo.regex.finditer`` finds.
+
+    A case-insensitive regex cannot skip ahead to its literal; when the lower-cased text
+    lines up with the text, a substring search for the gate (the whole form, lower-cased)
+    finds the candidates and the regex only confirms each one.
+    """
+    if lowered is None or not echo.folded:
+        for found in echo.regex.finditer(text):
+            yield found.span()
+        return
+    gate, confirm = echo.gate, echo.regex.match
+    at = lowered.find(gate)
+    while at != -1:
+        match = confirm(text, at)
+        if match is None:
+            at = lowered.find(gate, at + 1)
+            continue
+        yield match.span()
+        at = lowered.find(gate, max(match.end(), at + 1))
 
 
 def _long_runs(
