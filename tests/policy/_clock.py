@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
 
 
 class RunClock:
-    """The wall clock the engine reads, ahead of the real one by ``skew`` seconds.
+    """The wall clock, ahead of the real one by ``skew`` seconds the test adds.
 
-    Tether has no public clock to inject, so this stands in for the ``time``
-    module of the two places that measure a run's running time: the driver (event
-    timestamps, hence time parked) and the budget gate (time running now).
-    Everything else (``monotonic``, ``sleep``) is the real ``time`` module.
+    Tether has no clock to inject, so the ``run_clock`` fixture replaces
+    ``time.time`` itself for the test: every reader (event timestamps, the budget
+    gate, decisions on parked runs, leases) sees the same clock jump, as if real
+    time had passed. ``monotonic`` and ``sleep``, which asyncio uses, stay real.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, real: Callable[[], float] = time.time) -> None:
+        self._real = real
         self.skew = 0.0
 
     def advance(self, seconds: float) -> None:
         self.skew += seconds
 
     def time(self) -> float:
-        return time.time() + self.skew
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
+        return self._real() + self.skew

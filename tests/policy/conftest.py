@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,7 @@ from _clock import RunClock
 
 @pytest.fixture
 def run_clock(monkeypatch: pytest.MonkeyPatch) -> RunClock:
-    """Make the engine's running-time measurements read a clock the test advances."""
-    from tether.engine import _driver, _gate
-
-    clock = RunClock()
-    monkeypatch.setattr(_driver, "time", clock)
-    monkeypatch.setattr(_gate, "time", clock)
+    """Make ``time.time`` a clock the test advances (and restore it afterwards)."""
+    clock = RunClock(time.time)
+    monkeypatch.setattr(time, "time", clock.time)
     return clock
