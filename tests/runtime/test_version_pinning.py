@@ -21,7 +21,7 @@ from tether import Agent, Runtime, tool
 from tether.engine import Done, Machine, StepContext, Wait
 from tether.exceptions import AgentVersionMismatchError
 from tether.policy import Policy, PolicyFile
-from tether.testing import ScriptedModel
+from tether.testing import ScriptedModel, tool_call
 
 
 @tool
@@ -161,3 +161,33 @@ def test_every_process_computes_the_same_version() -> None:
     here = {"original": _agent().version, **{n: make().version for n, make in CHANGES.items()}}
     assert _versions_in_a_new_process("1") == here
     assert _versions_in_a_new_process("2") == here
+
+
+def _approval_agent(model_id: str) -> Agent:
+    """A ReAct agent whose only move is a refund that waits for a person."""
+    return Agent(
+        name="refunder",
+        model=ScriptedModel(
+            lambda req: tool_call("refund_order", order_id="1234", amount_cents=9000),
+            model_id=model_id,
+        ),
+        tools=[refund_order_with_approval],
+    )
+
+
+async def test_changed_definition_does_not_take_over_an_approval(store_url: str) -> None:
+    """Approving a run pinned to another version is refused, and the approval stays pending."""
+    async with Runtime(store_url) as rt:
+        run = await rt.start(_approval_agent("model-a"), "refund 90 dollars")
+        assert (await run.result()).status == "waiting"
+        (pending,) = await run.pending_approvals()
+
+    async with Runtime(store_url, agents=[_approval_agent("model-b")]) as rt:
+        with pytest.raises(AgentVersionMismatchError):
+            await rt.approve(run.run_id, pending.call_id, by="ana@example.com")
+        state = await rt.load_state(run.run_id)
+        still = await rt.get(run.run_id).pending_approvals()
+        kinds = [e.type async for e in rt.get(run.run_id).events(follow=False)]
+    assert state.status == "waiting"
+    assert [p.call_id for p in still] == [pending.call_id]
+    assert "approval.decided" not in kinds
