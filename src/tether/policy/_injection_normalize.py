@@ -1,0 +1,218 @@
+"""What the injection patterns see: normalised text, and the text hidden by encodings.
+
+:func:`normalize` undoes the tricks that change how text looks without changing how a
+model reads it: Unicode compatibility forms (full-width letters), invisible characters
+(zero-width spaces, joiners, soft hyphens, bidi controls), ASCII smuggled in Unicode tag
+characters, and Cyrillic or Greek letters standing in for Latin ones. The result is
+lower-cased, so patterns are written in lower case.
+
+:func:`decoded_views` yields the readings a model could also take from the text when it
+is encoded: base64 runs (whole or split into lines), HTML character references,
+percent-encoding, leetspeak (``1gn0r3``), spaced-out letters (``i g n o r e``) and ROT13
+when the text announces it. Each is cheap to detect and produced only when detected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import html
+import re
+import unicodedata
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = [
+    "decoded_blobs",
+    "decoded_views",
+    "discusses_attacks",
+    "has_encoding_hint",
+    "normalize",
+    "strings",
+    "without_quotes",
+]
+
+# Cyrillic and Greek letters that look like Latin ones, folded before matching.
+_CONFUSABLES = str.maketrans(
+    "\u0430\u0432\u0435\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445"
+    "\u0456\u0458\u0455\u0501\u051b\u051d\u0261\u0410\u0412\u0415\u041a\u041c"
+    "\u041d\u041e\u0420\u0421\u0422\u0425\u0406\u0408\u0405\u03b1\u03bf\u03c1"
+    "\u03b5\u03b9\u03ba\u03bd\u03c4\u03c5\u0391\u0392\u0395\u0396\u0397\u0399"
+    "\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7",
+    "abekmhopctyxijsdqwgABEKMHOPCTXIJSaopeikvtuABEZHIKMNOPTYX",
+)
+_LOOKALIKE = re.compile("[" + "".join(chr(c) for c in _CONFUSABLES) + "]")
+_LETTERS = re.compile(r"[^\W\d_]+")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+# Removed before matching (a model does not see them either). Tag characters smuggle
+# ASCII (U+E0041 is an invisible "A"), so they are mapped to the letters they hide.
+_INVISIBLE = re.compile(
+    "[\u00ad\u200b-\u200f\u2060-\u2064\u202a-\u202e\u2066-\u2069\ufeff\U000e0000-\U000e007f]"
+)
+_TAGS = re.compile("[\U000e0020-\U000e007e]+")
+
+# Starts with a character class so the search runs in C's fast loop; greedy, so a match
+# always spans a whole run. Runs separated only by whitespace are decoded together: an
+# attacker splits a payload into short lines (under the redactor's 40-character
+# long-token rule, which would otherwise replace it before any model saw it).
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_MIN_BLOB = 24
+_MAX_BLOBS = 64
+
+# Leetspeak: a token holding letters and the digits or signs that stand for letters.
+_LEET = str.maketrans("013457@$8", "oieastasb")
+_LEET_TOKEN = re.compile(r"(?<![\w@$])(?=[\w@$]*?[a-z])(?=[\w@$]*?[013457@$])[\w@$]+")
+# Spaced-out letters: three or more single letters joined by one repeated separator.
+_SPACED = re.compile(r"(?<![^\W_])[^\W_](?P<sep>[ ./_-])[^\W_](?:(?P=sep)[^\W_])+(?![^\W_])")
+_SEPARATORS = re.compile(r"[ ./_-]")
+_ENTITY = re.compile(r"&(?:#x?[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});")
+_PERCENT = re.compile(r"%[0-9a-f]{2}")
+_ROT13 = re.compile(r"\brot-?13\b")
+
+_LEET_HINT = re.compile(r"[a-z][013457]+[a-z]")
+_SPACED_HINT = re.compile(r"(?<![^\W_])[^\W_][ ./_-][^\W_][ ./_-][^\W_](?![^\W_])")
+
+
+def has_encoding_hint(normal: str) -> bool:
+    """Whether :func:`decoded_views` may yield anything for this normalised text."""
+    return (
+        ("&" in normal and _ENTITY.search(normal) is not None)
+        or ("%" in normal and _PERCENT.search(normal) is not None)
+        or ("rot" in normal and _ROT13.search(normal) is not None)
+        or _LEET_HINT.search(normal) is not None
+        or _SPACED_HINT.search(normal) is not None
+    )
+
+
+# Greek and Cyrillic letters; the ones without a Latin twin mark real Greek/Cyrillic text.
+_GREEK_CYRILLIC = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
+
+
+def normalize(text: str) -> str:
+    """What the patterns see: NFKC, look-alikes folded, hidden tag text revealed, lower case."""
+    if text.isascii():
+        return text.lower()
+    if _TAGS.search(text):
+        text = _TAGS.sub(lambda m: " " + "".join(chr(ord(c) - 0xE0000) for c in m.group()), text)
+    if _INVISIBLE.search(text):
+        text = _INVISIBLE.sub("", text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    if _LOOKALIKE.search(text):
+        text = _fold_lookalikes(text)
+    return text.lower()
+
+
+def _fold_lookalikes(text: str) -> str:
+    """Latin look-alikes made Latin: everywhere, or in real Cyrillic/Greek text only in
+    words that also hold Latin letters (so Russian words stay Russian)."""
+    if not _is_native_text(text):
+        return text.translate(_CONFUSABLES)
+    return _LETTERS.sub(
+        lambda m: (
+            m.group().translate(_CONFUSABLES) if _ASCII_LETTER.search(m.group()) else m.group()
+        ),
+        text,
+    )
+
+
+def _is_native_text(text: str) -> bool:
+    """Whether ``text`` holds Greek or Cyrillic letters that have no Latin twin."""
+    return any(not _LOOKALIKE.match(char) for char in _GREEK_CYRILLIC.findall(text))
+
+
+# Quoted spans: "...", '...' (not an apostrophe inside a word), curly quotes, guillemets.
+_QUOTED = re.compile(
+    "\"[^\"\n]{1,300}\"|(?<![a-z0-9])'[^'\n]{1,300}'(?![a-z0-9])"
+    "|\u201c[^\u201d\n]{1,300}\u201d|\u2018[^\u2019\n]{1,300}\u2019|\u00ab[^\u00bb\n]{1,300}\u00bb"
+)
+_DISCUSSION = re.compile(
+    r"\b(?:attack(?:s|er|ers)?|injection|jailbreaks?|phishing|malicious|adversarial|"
+    r"red[\s-]team\w*|for\s+example|such\s+as|e\.g\.)"
+)
+
+
+def discusses_attacks(normal: str) -> bool:
+    """Whether the text talks *about* attacks (security writing, awareness notes, papers)."""
+    return _DISCUSSION.search(normal) is not None
+
+
+def without_quotes(normal: str) -> str:
+    """The text with quoted spans blanked: what it says, not what it quotes."""
+    return _QUOTED.sub(" ", normal)
+
+
+def decoded_views(normal: str) -> Iterator[str]:
+    """Readings of the normalised text hidden by an encoding, each normalised in turn.
+
+    HTML character references, percent-encoding, ROT13 (only when the text names it),
+    leetspeak tokens and spaced-out letters. Base64 is separate (:func:`decoded_blobs`):
+    it is case-sensitive, so it is read from the text as received.
+    """
+    if "&" in normal and _ENTITY.search(normal):
+        yield normalize(html.unescape(normal))
+    if "%" in normal and len(_PERCENT.findall(normal, 0, 4096)) >= 3:
+        yield normalize(urllib.parse.unquote_plus(normal))
+    if "rot" in normal and _ROT13.search(normal):
+        yield codecs.encode(normal, "rot13")
+    if _LEET_HINT.search(normal):
+        yield _LEET_TOKEN.sub(lambda m: m.group().translate(_LEET), normal)
+    if _SPACED.search(normal):
+        yield _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), normal)
+
+
+def decoded_blobs(text: str) -> Iterator[str]:
+    """Printable text hidden in base64 (standard or URL-safe), whole runs or split ones."""
+    groups: list[list[str]] = []
+    end = -1
+    for match in _BASE64.finditer(text):
+        if groups and text[end : match.start()].isspace():
+            groups[-1].append(match.group())
+        elif len(groups) < _MAX_BLOBS:
+            groups.append([match.group()])
+        else:
+            break
+        end = match.end()
+    for group in groups:
+        joined = _decode("".join(group)) if sum(map(len, group)) >= _MIN_BLOB else None
+        if joined is not None:
+            yield joined
+        elif len(group) > 1:
+            for piece in group:
+                decoded = _decode(piece) if len(piece) >= _MIN_BLOB else None
+                if decoded is not None:
+                    yield decoded
+
+
+def _decode(blob: str) -> str | None:
+    """The text a base64 blob decodes to, when it is mostly printable text with a space."""
+    if "_" in blob or "-" in blob:
+        blob = blob.replace("-", "+").replace("_", "/")
+    blob = blob.rstrip("=")
+    blob += "=" * (-len(blob) % 4)
+    try:
+        decoded = base64.b64decode(blob, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    printable = sum(c.isprintable() or c.isspace() for c in decoded)
+    if decoded and printable >= 0.9 * len(decoded) and " " in decoded:
+        return decoded
+    return None
+
+
+def strings(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string in JSON-like data, keys included (bounded depth)."""
+    if depth > 32:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from strings(item, depth + 1)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from strings(item, depth + 1)

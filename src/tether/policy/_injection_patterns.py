@@ -1,0 +1,596 @@
+"""The built-in table of prompt-injection patterns, and the type of one pattern.
+
+Each pattern names one *cue*: a way text written at a model tends to give itself away.
+Strong cues (``ignore all previous instructions``, ``<|im_start|>system``, "a message
+from the user to you, the assistant") flag a text on their own. Weak cues are common in
+attacks but also turn up in ordinary text ("send the contract to legal@example.com",
+"developer mode", "the user's password"); a text is flagged when it shows two different
+weak cues, or a weak one and a strong one. Attacks written by people who have not seen
+this table still tend to stack cues: they address the model, name a tool, point at a
+destination and ask for secrecy, in some order and some language.
+
+The regexes run on normalised, lower-cased text (see ``_injection_normalize``). Every
+gap between words is bounded (``[^\\n]{0,40}?``) and no quantifier is nested inside
+another one that can match the same text, so matching stays linear in the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_PATTERNS", "InjectionPattern"]
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionPattern:
+    """One named pattern of injected instructions.
+
+    Args:
+        name: An identifier (``[A-Za-z_][A-Za-z0-9_]*``), reported when the pattern matches.
+        regex: A Python regex, matched against the normalised, lower-cased text: write it
+            in lower case (a regex with upper-case letters is wrapped in ``(?i:...)``,
+            which works but is slower). It may not define named groups or global inline
+            flags (it is joined with the others), nor match empty text.
+        description: What it catches, for people reading a flag.
+        raw: Match the text as received, before normalisation removes invisible
+            characters (only patterns that look for those need it).
+        weak: A cue that ordinary text shows too: it flags a text only together with a
+            different pattern (see the module notes).
+    """
+
+    name: str
+    regex: str
+    description: str = ""
+    raw: bool = False
+    """Match the text as received instead of the normalised text (for hidden characters)."""
+    weak: bool = False
+    """Flag only together with another pattern."""
+
+
+_GAP = r"[^\n]{0,60}?"  # a bounded, same-line gap between the words of a phrase
+_NEAR = r"[^\n]{0,40}?"
+_OBJECTS = (
+    r"(?:instructions?|instr\w*ions|\w{1,3}nstruct\w*|prompts?|rules|directions|directives?|"
+    r"guidelines|guidance|text|content|input|inputs|conversation|tasks|statements|objectives|"
+    r"goals|"
+    r"guardrails|polic(?:y|ies)|restrictions|constraints|programming|training|context|"
+    r"orders|commands|request|task)"
+)
+# Words for the model reading the text. "agent" is left out: support agents are people.
+_AI = (
+    r"\b(?:ai|assistant|llm|chatbot|bot|copilot|gpt(?:-?\d[\w.]*)?|chatgpt|claude|gemini|"
+    r"language\s+model|ai\s+(?:agent|system|model)|model)s?"
+)
+_AI_ML = (
+    r"(?:asistente|assistente|assistenten?|assistant|ассистент\w*|помощник\w*|ai\s*助手|助手|"
+    r"アシスタント|어시스턴트)"
+)
+_TOOL_NAME = r"[`'\"]?[a-z][a-z0-9]*(?:[_.][a-z0-9]+)+[`'\"]?"  # send_money, os.system
+# Tool names that write: an imperative to call one of these is an instruction to act.
+_WRITE_TOOL = (
+    r"[`'\"]?(?:send|delete|remove|refund|transfer|charge|grant|share|update|reset|create|add|"
+    r"invite|disable|execute|pay|wire|post|upload|forward|purchase|buy|cancel|approve|mark|set|"
+    r"change|move|write|book)_[a-z_]+[`'\"]?"
+)
+_CALL = (
+    r"(?:call|invoke|run|execute|trigger|use|ejecuta\w*|llama\w*|rufe|execute\w*|exécute\w*|"
+    r"appelle\w*)"
+)
+_SECRET = (
+    r"\b(?:passwords?|passcodes?|passphrases?|credentials?|api[\s_-]?keys?|secret[\s_-]?keys?|"
+    r"private[\s_-]?keys?|access[\s_-]?tokens?|session[\s_-]?tokens?|auth[\s_-]?tokens?|"
+    r"ssh[\s_-]?keys?|id_rsa|authorized_keys|2fa\s+codes?|one-time\s+codes?|otp|"
+    r"verification\s+codes?|security\s+codes?|ssn|social\s+security|"
+    r"passport\s+(?:details|numbers?|scans?)|card\s+(?:numbers?|details)|cvv|saved\s+cards)"
+    # inside snake_case names (OPENAI_API_KEY, admin_password) and paths
+    r"|_(?:passwords?|api_?keys?|secret_?keys?|access_?tokens?|private_?keys?)\b"
+    r"|\.env\b|/etc/passwd"
+)
+_DESTINATION = (
+    r"[<`'\"(]?(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://|www\.|ftp://|t\.me/|\+\d[\d -]{7,}\d|"
+    r"\b\d{3}[ -]\d{3,4}[ -]\d{4}\b|"
+    r"[a-z]{2}\d{2}(?:[ ]?[0-9a-z]{4}){3,})"
+)
+
+DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
+    # -- strong cues ---------------------------------------------------------------------
+    InjectionPattern(
+        "ignore_instructions",
+        r"\b(?:ignore|ignoring|forget|disregard|overrule|override|bypass|abandon|discard|erase|"
+        r"drop|reset|set\s+aside|pay\s+no\s+attention\s+to|stop\s+following|nevermind|"
+        r"never\s+mind|do\s+not\s+follow|don'?t\s+follow|never\s+follow)\b"
+        rf"{_NEAR}\b(?:previous|prior|above|earlier|preceding|original|initial|old|former|"
+        r"existing|system|safety|given|received|current|your|all|the\s+user'?s?)\b"
+        rf"[^\n]{{0,25}}?\b{_OBJECTS}\b"
+        r"|\bstop\s+everything\b"
+        r"|\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all|anything)\b[^\n]{0,30}?"
+        r"\b(?:above|before|prior|earlier|previously)\b"
+        r"|\bignore\s+(?:the\s+|all\s+(?:of\s+)?(?:the\s+)?)?above\b"
+        r"|\b(?:ignore|disregard|forget)\s+(?:the|these|those|all|any)\s+(?:instructions?|rules|"
+        r"prompts?|directions|guidelines)\s+(?:(?:given|written|provided|stated|listed)\s+)?"
+        r"(?:above|before|earlier|previously)\b"
+        r"|\b(?:drop|stop|abandon|forget)\s+(?:whatever|everything|what)\s+you\s+(?:were|are)\s+"
+        r"doing\b"
+        r"|\b(?:instructions?|rules|directives?)\s+(?:supersede|override|replace)s?\s+(?:all|any|"
+        r"the|your)\b"
+        r"|\b(?:ignore|disregard|forget)\s+what\s+(?:the\s+user|you\s+(?:were|have\s+been))\b"
+        r"|\b(?:previous|prior|earlier|above|original|initial|old|former|your|the|these|all)\s+"
+        r"(?:instructions?|prompts?|rules|directives|guidance|guidelines|directions)\b"
+        r"[^\n]{0,40}?\b(?:no\s+longer\s+(?:appl\w*|valid|count|matter)|(?:are|is|were|was|have\s+"
+        r"been)\s+(?:now\s+)?(?:null|void|cancel+ed|revoked|obsolete|deprecated|outdated|invalid|"
+        r"superseded|overridden|disabled|a\s+mistake|fake|injected|(?:written|planted)\s+by)|"
+        r"do\s+not\s+count|don'?t\s+count|(?:can|should|must)\s+be\s+ignored)",
+        "ignore (all) previous instructions / the instructions above are void",
+    ),
+    InjectionPattern(
+        "ignore_instructions_translated",
+        r"\b(?:ignora|ignorez|olvida|omite|descarta|ignorier\w*|vergiss|missachte\w*|oublie[rsz]?|"
+        r"dimentica|esque[çc]a|desconsidere|negeer|vergeet|zignoruj|ignoruj|zapomnij)\b"
+        r"[^\n]{0,40}?\b(?:instrucciones|indicaciones|anweisungen|instruktionen|vorgaben|consignes|"
+        r"directives|istruzioni|indicazioni|instru[çc][õo]es|orienta[çc][õo]es|instructies|"
+        r"aanwijzingen|instrukcje|polecenia|instructions)\b"
+        r"|\bignore\b[^\n]{0,40}?\b(?:instrucciones|consignes|instru[çc][õo]es|orienta[çc][õo]es|"
+        r"(?:toutes\s+)?(?:les|tes|vos)\s+instructions)\b"
+        r"|\bolvida\s+(?:todo\s+)?lo\s+que\s+te\s+(?:dijeron|han\s+dicho|dije)"
+        r"|\b(?:talimatlar[\u0131i]|yönergeleri|yonergeleri)\b[^\n]{0,20}?\b(?:yok\s+say|g[öo]rmezden\s+gel|unut)"
+        r"|(?:игнорир\w*|забудь\w*|не\s+обращай\s+внимания)[^\n]{0,40}?(?:инструкци\w*|указани\w*|"
+        r"правил\w*|команд\w*)"
+        r"|(?:忽略|无视|忽视|忘记|忘掉|不要理会)[^\n]{0,10}?(?:指令|指示|说明|规则|提示|命令)"
+        r"|(?:指示|命令|ルール|プロンプト)[^\n]{0,10}?(?:無視|忘れ)"
+        r"|(?:지시|명령|지침|규칙)[^\n]{0,10}?(?:무시|잊어)"
+        r"|(?:تجاهل|انس)[^\n]{0,20}?(?:التعليمات|الأوامر|التوجيهات)"
+        r"|(?:निर्देशों|निर्देश)[^\n]{0,20}?(?:अनदेखा|नजरअंदाज|भूल)"
+        r"|\b(?:bỏ\s+qua|phớt\s+lờ|quên)\b[^\n]{0,30}?(?:hướng\s+dẫn|chỉ\s+thị)",
+        "ignore the previous instructions, in other languages",
+    ),
+    InjectionPattern(
+        "disregard_instructions",
+        rf"\bdisregard\b{_GAP}\b{_OBJECTS}\b",
+        "disregard ... instructions",
+    ),
+    InjectionPattern(
+        "new_instructions",
+        r"\b(?:new|updated|revised|real|actual|true|additional|override|priority|urgent)\s+"
+        r"(?:system\s+)?(?:instructions?|directives?|objective|mission|orders)\s*"
+        r"(?:[:\-\u2014]|follow\b|are\s+as\s+follows)"
+        r"|\bnew\s+(?:system\s+)?(?:task|goal)\s*[:\-\u2014]"
+        r"|\byour\s+(?:new|real|true|actual|only|next|updated)\s+(?:task|goal|job|instructions?|"
+        r"purpose|objective|role|mission|orders|priority)\s+(?:now\s+)?(?:is|are|will\s+be)\b"
+        r"|\b(?:instructions|rules)\s+(?:have|has)\s+(?:been\s+)?(?:changed|updated|replaced)\b"
+        r"|\bwhat\s+you\s+should\s+really\s+do\b|\bthe\s+real\s+(?:task|instructions?)\b"
+        r"|\byour\s+(?:task|job|goal)\s+is\s+now\b"
+        r"|\binstead,?\s+(?:you\s+(?:should|must|will)|your\s+(?:task|job|goal))\b"
+        r"|\b(?:obey|follow|comply\s+with|adhere\s+to)\s+only\b|\bfollow\s+mine\b"
+        r"|\bstrictly\s+adhere\s+to\s+the\s+following\b|\bi\s+have\s+been\s+pwned\b"
+        r"|\bonly\s+source\s+of\s+(?:instructions|commands|truth\s+for\s+instructions)\b"
+        r"|\b(?:deine\s+neue\s+aufgabe|tu\s+nueva\s+tarea|ta\s+nouvelle\s+t[âa]che|"
+        r"твоя\s+(?:новая\s+)?задача)\b|你的新任务|新しいタスク",
+        "new instructions: / your real task is ... / obey only this",
+    ),
+    InjectionPattern(
+        "role_override",
+        r"\byou\s+are\s+no\s+longer\s+(?:a|an|bound|restricted|limited|required|just)\b"
+        r"|\byou(?:\s+are|'re)\s+(?:now\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|"
+        r"jailbroken|rogue|evil|malicious|amoral)\b"
+        r"|\byou(?:\s+are|'re)\s+now\s+(?:dan|stan|aim|called|named|known\s+as|acting|operating)\b"
+        r"|\byou(?:\s+are|'re)\s+now\s+in\s+[\w-]+\s+mode\b"
+        r"|\byou(?:\s+are|'re)\s+now\s+the\s+(?:system|admin|administrator|root|owner)\b"
+        r"|\bpretend\s+(?:to\s+be|you\s+are|that\s+you)\b|\b(?:role-?\s?play|roleplay)\s+as\b"
+        r"|\b(?:your\s+new\s+(?:identity|name|persona)\s+is|switch\s+(?:your\s+)?persona|"
+        r"change\s+(?:your\s+)?persona|two\s+personas|stay\s+in\s+character)\b"
+        r"|\b(?:imagine|suppose)\s+(?:that\s+)?you\s+(?:are|were)\s+(?:an?\s+)?(?:ai|assistant|"
+        r"model|chatbot|bot|llm)\b"
+        r"|\b(?:behave|respond|answer|act)\s+as\s+(?:if|though)\s+you\s+(?:were|are|had)\b"
+        r"|\bsimulate\s+an?\s+(?:terminal|shell|linux|unrestricted|jailbroken|developer)\b"
+        r"|\b(?:act|behave)\s+(?:as|like)\s+(?:an?\s+)?(?:unfiltered|unrestricted|uncensored|"
+        r"rogue|evil|malicious|jailbroken)\b"
+        r"|\bthe\s+(?:assistant|ai|model|agent)\s+(?:is\s+)?(?:henceforth|from\s+now\s+on)\b"
+        r"|\b(?:du\s+bist\s+jetzt|ahora\s+eres|tu\s+es\s+maintenant|d'ora\s+in\s+poi\s+sei|"
+        r"теперь\s+ты)\b|从现在开始[\uff0c,]?\s*你是|今からあなたは",
+        "you are now DAN / pretend you are / roleplay as",
+    ),
+    InjectionPattern(
+        "developer_mode",
+        r"\bjailbr(?:eak|oken)\b"
+        r"|\b(?:dan|stan|aim|jailbreak|god|unrestricted|unfiltered|evil|chaos)\s+mode\b",
+        "jailbreak / DAN mode / do anything now",
+    ),
+    InjectionPattern(
+        "tool_directive",
+        rf"{_AI}\b{_NEAR}\b{_CALL}\s+(?:the\s+)?(?:tool\s+|function\s+)?{_TOOL_NAME}"
+        rf"|\b{_CALL}\s+(?:the\s+)?(?:tool|function)\s+{_TOOL_NAME}\s+(?:with|to|on|for|and|using)\b"
+        rf"|\b{_CALL}\s+(?:the\s+)?(?:(?:[\w-]+\s+)?(?:tool|function)\s*:?\s*)?"
+        r"[`'\"]?[a-z][\w.]*\s*\(\s*[a-z_]+\s*="
+        rf"|\b(?:call|invoke|execute|trigger|run)\s+{_WRITE_TOOL}(?!\s*\(\s*\))"
+        r"|^[ \t]*(?:\d[.)][ \t]*|step[ \t]+\d+[ \t]*:[ \t]*)?"
+        rf"{_WRITE_TOOL}\s+(?:to|for|on|with)\b"
+        r"|\binvoke\s+tool\s*=|\bexecute\s+tool\s+call\b|\btool\s+calls?\s+in\s+order\b"
+        r"|\byou\s+have\s+access\s+to\s+(?:a|an|the)\s+(?:tool|function)\b"
+        r"|[\"'](?:tool|tool_name|function|function_call|tool_call|action)[\"']\s*:\s*[\"'{]"
+        rf"|[\"']name[\"']\s*:\s*{_WRITE_TOOL}[^\n]{{0,60}}?[\"'](?:arguments|args|parameters|"
+        r"params|input)[\"']"
+        r"|<\s*/?\s*(?:tool_call|function_call|tool_use|function\s*=)"
+        r"|^[ \t]*action[ \t]*:[ \t]*[a-z_]+[ \t]*\n[ \t]*action[ \t]+input[ \t]*:"
+        r"|\b(?:tool_call|function_call|tool_use)\b\s*[:=({\"']",
+        "assistant must call send_money(...) / a spelled-out tool call",
+    ),
+    InjectionPattern(
+        "exfiltrate_url",
+        r"\b(?:curl|wget)\b[^\n]{0,100}?(?:\$\(|`|\bcat\s)|\b(?:curl|wget)\b[^\n]{0,100}?\|\s*"
+        r"(?:ba|z)?sh\b",
+        "curl/wget that ships local data out, or pipes a download into a shell",
+    ),
+    InjectionPattern(
+        "markdown_exfiltration",
+        r"!\[[^\]\n]{0,100}\]\(\s*https?://[^)\s]{0,300}[?&][^)\s]{0,300}=",
+        "a markdown image whose URL carries a query string (data leaves when it renders)",
+    ),
+    InjectionPattern(
+        "exfiltrate",
+        r"\bexfiltrat\w*|\bexfil\b|\bleak\s+(?:the|all|your|any|their|this|these|those|it)\b",
+        "exfiltrate / leak the ...",
+    ),
+    InjectionPattern(
+        "reveal_secrets",
+        r"\b(?:reveal|print|show|output|repeat|display|dump|leak|share|tell\s+me|give\s+me|"
+        r"include|paste|list|send|email|forward|expose|return|echo|disclose|provide|post|write|"
+        r"copy|translate|summari[sz]e|recite|spell\s+out)\s+"
+        r"(?:me\s+|us\s+)?(?:(?:all|any|of|every|each)\s+)*(?:your|the|its|their|all|any)\s+"
+        r"(?:[\w-]+\s+){0,2}?[\w-]*?(?:instructions|(?:system\s+)?prompt|secrets?|api[\s_-]?keys?|"
+        r"credentials?|passwords?|passphrases?|tokens?|(?:secret|private|access)\s+keys?|"
+        r"env(?:ironment)?\s+variables|config(?:uration)?)\b"
+        r"|\b(?:summari[sz]e|repeat|print|show|reveal|output|list)\s+your\s+rules\b"
+        r"|\b(?:repeat|print|output|show|reveal|display|write|copy|recite)\b[^\n]{0,30}?"
+        r"\b(?:the\s+)?(?:words|text|everything)\s+(?:above|before\s+this)\b"
+        r"|\bwhat\s+(?:were|are)\s+you\s+(?:told|instructed|programmed)\b"
+        r"|(?:输出|显示|告诉我|打印|给我看)[^\n]{0,10}?(?:系统提示|系统指令|初始指令)"
+        r"|(?:システムプロンプト|初期指示)[^\n]{0,10}?(?:表示|出力|教え)"
+        r"|(?:выведи|покажи|раскрой|напиши)[^\n]{0,20}?(?:системн\w+\s+(?:промпт|инструкци\w+|"
+        r"сообщени\w+)|сво[иё]\s+инструкци\w+)"
+        r"|\b(?:muestra|revela|imprime)\s+(?:tu|tus|el)\s+(?:prompt|instrucciones)\b"
+        r"|\b(?:zeige?|gib)\s+(?:mir\s+)?(?:deinen?|den)\s+(?:system-?prompt|anweisungen)\b",
+        "reveal your instructions / prompt / secrets / API key",
+    ),
+    InjectionPattern(
+        "fake_role_tag",
+        r"</?\s*(?:system|instructions?|assistant|developer|user|sys|admin|administrator|im_start|"
+        r"im_end|tool_output|tool_result|function_results?|information|important|info|"
+        r"[a-z]+_(?:instructions?|message|prompt)|admin_\w+|system_\w+)\b[^>\n]{0,100}>"
+        r"|<\|\s*(?:im_start|im_end|system|user|assistant|endoftext|start_header_id|"
+        r"end_header_id|eot_id)\s*\|>|\[/?(?:inst|sys)\]|<<\s*/?sys\s*>>"
+        r"|\[system\]\s*\(#|\[\[\s*(?:system|admin|developer|assistant)\s*\]\]"
+        r"|(?:#{2,}|={2,}|-{2,}|<<)[ \t]*(?:begin[ \t]+|end[ \t]+)?(?:system|admin|developer)"
+        r"(?:[ \t_]+(?:message|notice|override|prompt|instructions?|directive|update))?[ \t]*"
+        r"(?:#{2,}|={2,}|-{2,}|>>)"
+        r"|\[[ \t]*(?:system|admin|developer|operator)[ \t]+(?:message|notice|override|prompt|"
+        r"instructions?|directive|update|mode[ \t]+enabled)[^\]\n]{0,40}\]"
+        r"|#{2,}[ \t]*\([ \t]*system_message[ \t]*\)|^[ \t]*```[ \t]*system\b"
+        r"|<!--[ \t]*(?:system|assistant|admin|developer|instructions?)\b"
+        r"|^[ \t]*#{1,6}[ \t]*(?:system|assistant)[ \t]*:?[ \t]*$"
+        r"|^[ \t]*#{1,6}[ \t]*(?:instructions?|response|input)[ \t]*:[ \t]*$"
+        r"|^[ \t]*#{1,6}[ \t]*(?:system|admin|developer)[ \t]+(?:override|message|prompt|notice|"
+        r"update)\b"
+        r"|^[ \t]*(?:\*\*|__|\[)?(?:system|assistant|developer)(?:\*\*|__|\])?[ \t]*:[ \t]*"
+        r"(?:you|ignore|disregard|forget|new|override|from\s+now|always|never|do\s+not|"
+        r"call|send|reveal|the\s+(?:assistant|ai|model|user)|user\s+has)\b"
+        r"|(?:^|>)[ \t]*system[ \t]*:[ \t]*(?:you|ignore|disregard|new|override|from\s+now|"
+        r"the\s+(?:assistant|ai|model))\b"
+        r"|^[ \t]*(?:system|admin)\s*(?:message|prompt|notice|override)[^\n:]{0,30}:[ \t]*"
+        r"(?:the\s+)?(?:assistant|ai|model|all)\b",
+        "<system>, <|im_start|>, [INST], [system](#context), '### SYSTEM ###', 'SYSTEM:' lines",
+    ),
+    InjectionPattern(
+        "claimed_authorization",
+        r"\b(?:user|customer|owner|admin|administrator|manager|operator|ceo|cfo|security\s+team|"
+        r"account\s+holder|account\s+owner)\s+(?:has\s+|have\s+)?(?:already|explicitly|"
+        r"previously)\s+(?:authori[sz]ed|approved|consented\s+to|pre-?approved|signed\s+off\s+on)"
+        r"\b"
+        r"|\b(?:approval|authori[sz]ation|override|admin|bypass|clearance)\s+"
+        r"(?:token|code|key|id|pin|phrase)\s*(?:is\s*)?[:=#]"
+        r"|\bno\s+(?:further\s+)?(?:approval|confirmation|authori[sz]ation)\s+"
+        r"(?:is\s+)?(?:needed|required|necessary)\b"
+        r"|\b(?:approval|confirmation)\s+(?:is\s+)?not\s+(?:required|needed|necessary)\b"
+        r"|\bi\s+(?:pre-?)?(?:authori[sz]ed|approved?)\s+(?:it|this|all|every|them)\b",
+        "the user already approved this / approval token: ... / no approval needed",
+    ),
+    InjectionPattern(
+        "bypass_controls",
+        r"\b(?:skip|bypass|circumvent|disable|turn\s+off|switch\s+off|ignore)\s+(?:the\s+|any\s+|"
+        r"all\s+|your\s+)?(?:approval|confirmation|verification|review|safety|security|human)\s+"
+        r"(?:steps?|checks?|dialogs?|prompts?|process|filters?|settings?|requirements?|gates?)\b"
+        r"|\bwithout\s+(?:any\s+|further\s+|additional\s+)?(?:checks|checking|verification|"
+        r"confirmation|approval|asking)\b[^\n]{0,20}?(?:$|[.!;])"
+        r"|\b(?:ignore|bypass|disregard)\s+(?:the\s+|your\s+|all\s+|any\s+)?(?:content|safety|"
+        r"usage|openai|anthropic)\s+(?:polic(?:y|ies)|guidelines|rules|filters?)\b"
+        r"|\b(?:turn\s+off|disable)\s+(?:the\s+|all\s+|your\s+)?(?:safety|content)\s+"
+        r"(?:checks?|filters?|settings?)\b"
+        r"|\b(?:no\s+longer|not|never)\s+(?:required|needed|necessary|needs?|requires?)\b"
+        rf"{_GAP}\b(?:approval|confirmation|authori[sz]ation|verification)\b"
+        r"|(?:ohne\s+r[üu]ckfrage|sin\s+confirmaci[óo]n|sans\s+confirmation|不经用户确认|"
+        r"确认なしで|確認なしで|사용자\s*확인\s*없이|без\s+подтверждени\w+)",
+        "skip the approval step / without further checks",
+    ),
+    InjectionPattern(
+        "addressed_to_ai",
+        r"\b(?:attention|note|message|instructions?|important|notice|memo|reminder|nb|hint|info|"
+        r"todo|fixme|action\s+item|pending\s+task|update|request|directive|communication|"
+        r"checklist|priority\s+directive|ps)\s*(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+|"
+        rf"an?\s+|every\s+)?(?:automated\s+|integrated\s+)?{_AI}\b"
+        rf"|\b(?:todo|fixme|nb|ps|hint|reminder|note|notice|attention|important)\s*[:\-\u2014]\s*"
+        rf"(?:the\s+)?{_AI}\b"
+        r"|\b(?:dear|hey|hello|hi)[ \t]+(?:ai|assistant|llm|chatbot|bot|gpt|claude|copilot|"
+        r"ai\s+agent)\b(?![ \t]+(?:team|group|department|developers))"
+        r"|\b(?:ai|assistant|llm|language\s+model|bot|copilot|gpt|claude|ai\s+agents?|agents)"
+        r"[ \t]*[:,][ \t]*(?:you\s+must|please|ignore|do\s+not|don'?t|you\s+should|now|call|run|"
+        r"invoke|execute|use|send|forward|silently|immediately|always|never|remember|before|"
+        r"first|add|delete|transfer|wire|reveal|print|tell|include|append|reply|respond|"
+        r"summari[sz]e|say|book|buy|grant|share|post|email|your\s+user)\b"
+        r"|\bif\s+you\s+are\s+an?\s+(?:ai|llm|language\s+model|assistant|agent)\b"
+        rf"|^[ \t]*to[ \t]*:[ \t]*(?:the\s+|your\s+)?{_AI}\b"
+        rf"|\bto\s+you,?\s+(?:the\s+)?{_AI}|\bfrom\s+me,\s[^\n]{{0,40}}?\bto\s+you\b"
+        r"|\b(?:message|note|instructions?|communication|request|directive|notice|words)\s+from\b"
+        r"[^\n]{0,50}?\bto\s+(?:you\b|the\s+(?:ai|assistant|agent|model|llm|bot)|any\s+(?:ai|"
+        r"assistant|automated|llm)|all\s+(?:ai|assistants|agents|llms)|integrated|llms?\b|"
+        r"ai\s+(?:agents?|systems?|assistants?))"
+        r"|\bit'?s\s+me,?\s+(?:the|your)\s+user\b|\bas\s+(?:the|your)\s+(?:user|owner),?\s+i\b"
+        r"|\b(?:this\s+is|it'?s|i\s+am|i'?m)\s+(?:your|the)\s+(?:operator|developer|creator|"
+        r"supervisor|principal)\b"
+        r"|\b(?:for|to)\s+(?:the\s+)?(?:model|ai|assistant|llm)\s+(?:processing|reading|handling)\b"
+        rf"|(?:para\s+ti|a\s+ti|an\s+dich|à\s+toi|тебе|给你|あなたへ)[,\uff0c]?\s*[(\uff08]?\s*"
+        rf"(?:el\s+|den\s+|l')?{_AI_ML}",
+        "text addressed to the AI reading it (a note to the assistant, a message to you, GPT-4)",
+    ),
+    InjectionPattern(
+        "conceal_from_user",
+        r"\b(?:do\s+not|don'?t|never|without)\s+(?:tell|telling|inform|informing|mention|"
+        r"mentioning|alert|alerting|notify|notifying|ask|asking|warn|warning|bother|bothering)\s+"
+        r"(?:(?:this|it|them)\s+(?:to\s+)?)?(?:the\s+)?(?:user|human|operator|account\s+owner|"
+        r"a\s+human|for\s+(?:approval|confirmation|permission))\b"
+        r"|\b(?:do\s+not|don'?t)\s+let\s+the\s+(?:user|human)\s+know\b"
+        r"|\bno\s+need\s+to\s+(?:bother|tell|inform|ask|involve)\s+the\s+(?:user|human)\b"
+        r"|\bso\s+(?:that\s+)?(?:there\s+is\s+no\s+trace|nobody\s+(?:knows|notices)|the\s+user\s+"
+        r"(?:doesn'?t|does\s+not|won'?t)\s+(?:see|notice|know))\b"
+        r"|\bdelete\s+(?:it|this|the\s+(?:message|email|mail))\s+from\s+the\s+sent\b"
+        r"|\b(?:user|human)\s+(?:never|must\s+not|should\s+not|shouldn'?t)\s+(?:finds?\s+out|"
+        r"knows?|sees?|learns?)\b"
+        r"|\b(?:silently|secretly|covertly)\s+(?:call|send|run|execute|forward|refund|delete|"
+        r"charge|transfer|email|add|remove|change|update|install|share|grant|approve|buy|book|"
+        r"post|wire|pay)\b"
+        r"|\bne\s+dis\s+rien\s+à\s+l'utilisateur|\bno\s+le\s+digas\s+(?:nada\s+)?al\s+usuario"
+        r"|\bsag\s+(?:dem\s+)?(?:benutzer|nutzer)\s+nichts|не\s+говори\s+пользовател\w+"
+        r"|不要告诉用户|ユーザーに(?:は)?(?:言わ|知らせ)ないで",
+        "do not tell the user / silently do X",
+    ),
+    InjectionPattern(
+        "task_hijack",
+        r"\bbefore\s+you\s+(?:can\s+)?(?:solve|complete|finish|continue\s+with|proceed\s+with|"
+        r"start|do|answer|respond\s+to|reply\s+to|work\s+on|handle|resolve)\s+(?:the|this|that|"
+        r"your|my|any|with\s+the)\s+(?:[\w-]+\s+){0,2}?(?:task|request|question|job|assignment|"
+        r"query)\b"
+        r"|\b(?:before|prior\s+to)\s+(?:solving|completing|finishing|answering|replying|"
+        r"responding|returning|summari[sz]ing|continuing|proceeding|doing|resolving)\b"
+        r"[^\n]{0,40}?\b(?:task|request|question|the\s+user|anything|with\s+any)\b"
+        r"|\bthe\s+task\s+(?:that\s+)?i\s+gave\s+you\b"
+        r"|\b(?:cannot|can'?t)\s+(?:finish|complete|answer|resolve|proceed\s+with)\s+the\s+"
+        r"user'?s\s+(?:request|task|question)\b"
+        r"|\bthe\s+user\s+must\s+not\s+be\s+answered\b"
+        r"|\bantes\s+de\s+(?:poder\s+)?(?:resolver|completar|terminar|realizar)\s+(?:la|a)\s+"
+        r"(?:tarea|tarefa)|\bbevor\s+du\s+(?:die\s+)?aufgabe"
+        r"|\bavant\s+de\s+(?:pouvoir\s+)?(?:r[ée]soudre|terminer|accomplir)\s+(?:la|ta)\s+t[âa]che"
+        r"|прежде\s+чем\s+(?:выполнить|решить)\s+задач\w*"
+        r"|(?:タスク|課題)を?(?:解決|完了|実行)する前に|(?:解决|完成)[^\n]{0,12}?任务之前",
+        "before you can solve the task I gave you, first do X",
+    ),
+    InjectionPattern(
+        "decode_and_follow",
+        rf"\b(?:decode|base64|rot13|deobfuscate|decrypt|unscramble)\b{_GAP}"
+        r"\b(?:follow|execute|obey|run|do\s+what|carry\s+out|comply|act\s+on|perform)\b",
+        "decode this and follow it",
+    ),
+    InjectionPattern(
+        "invisible_characters",
+        "(?<=[A-Za-z])[\u200b-\u200d\u2060-\u2064]+(?=[A-Za-z])|[\u202d\u202e]"
+        "|(?<![\U0001f3f4\U000e0020-\U000e007e])[\U000e0000-\U000e007f]|(?<=.)\ufeff",
+        "zero-width characters inside words, bidi overrides, tag characters (hidden text)",
+        raw=True,
+    ),
+    # -- weak cues -----------------------------------------------------------------------
+    InjectionPattern(
+        "persona_shift",
+        r"\b(?:from\s+now\s+on|henceforth|from\s+this\s+point(?:\s+on)?|from\s+here\s+on)\b,?\s+"
+        r"(?:you|the\s+(?:assistant|ai|model|agent))\s+(?:will|must|are|shall|should|obey|only|"
+        r"answer|respond|act|ignore|never|always)\b"
+        r"|\bact\s+(?:as|like)\s+(?:a|an|the|if|my|though|your)\b"
+        r"|\byou\s+(?:have\s+been|are\s+being)\s+(?:upgraded|switched|converted|promoted)\b"
+        r"|\byou\s+are\s+tasked\s+with\b"
+        r"|\b(?:a\s+partir\s+de\s+ahora|ab\s+sofort|desormais|désormais|d'ora\s+in\s+poi|"
+        r"\u0441\s+этого\s+момента)\b|从现在开始|今後",
+        "from now on you will ... / act as ...",
+        weak=True,
+    ),
+    InjectionPattern(
+        "mode_switch",
+        r"\b(?:developer|dev|debug|admin|administrator|sudo|superuser|maintenance|root|pro|"
+        r"unsafe|expert)\s+mode\b",
+        "developer / admin / maintenance mode",
+        weak=True,
+    ),
+    InjectionPattern(
+        "unrestricted",
+        r"\b(?:no|without(?:\s+any)?|free\s+of|all)\s+(?:content\s+|safety\s+)?(?:filters|"
+        r"restrictions|limits|limitations|guidelines|guardrails|censorship)\b"
+        r"|\brestrictions\s+(?:are|have\s+been)\s+(?:lifted|removed|disabled)\b"
+        r"|\b(?:senza|sin|ohne|sans)\s+(?:restrizioni|restricciones|l[íi]mites|einschr[äa]nkungen|"
+        r"restrictions|limites)\b|\buneingeschr[äa]nkt\w*|без\s+ограничений"
+        r"|没有任何限制|没有限制|不受限制|制限のない|制限なし|제한\s*없는",
+        "no restrictions / without any filters",
+        weak=True,
+    ),
+    InjectionPattern(
+        "system_prompt",
+        r"\bsystem\s+(?:prompt|message|override|instructions?|directive)\b"
+        r"|\bsystem(?:prompt|nachricht|anweisung)\b|\b(?:prompt|mensaje)\s+del\s+sistema\b"
+        r"|\b(?:message|prompt)\s+syst[èe]me\b|системн\w+\s+(?:промпт|сообщени\w*|инструкци\w*)"
+        r"|系统提示|系统消息|系統訊息|システムプロンプト|システムメッセージ|시스템\s*(?:메시지|프롬프트)"
+        r"|[\"']role[\"']\s*:\s*[\"']system[\"']",
+        "mentions the system prompt or a system message",
+        weak=True,
+    ),
+    InjectionPattern(
+        "role_line",
+        r"^[ \t]*\b(?:system|sys|admin|developer|assistant|human|user|ai)[ \t]*:"
+        r"|^[ \t]*(?:thought|observation|action)[ \t]*:",
+        "a line that starts like a chat-transcript turn ('assistant:', 'Thought:')",
+        weak=True,
+    ),
+    InjectionPattern(
+        "addressed_to_agent",
+        r"\b(?:note|message|reminder|instructions?|todo|attention|hint|nb|ps|checklist)\s*"
+        r"(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+)?agents?\b"
+        r"|\b(?:dear|hey|hi|hello)\s+agent\b"
+        r"|\bthe\s+(?:\w+\s+)?agent\s+(?:\w+\s+){0,3}?(?:must|should|needs\s+to|is\s+to|will)\b"
+        r"|\bthe\s+(?:assistant|ai|model)\s+(?:must|should|needs\s+to|is\s+(?:instructed|"
+        r"required|allowed|permitted)\s+to|may\s+now|will\s+now)\b"
+        r"|asistente|assistente|assistenten?|ассистент\w*|助手|アシスタント|어시스턴트",
+        "a note to the agent / the agent must ...",
+        weak=True,
+    ),
+    InjectionPattern(
+        "tool_call",
+        rf"\b{_CALL}\s+(?:the\s+)?(?:tool\s+|function\s+)?{_TOOL_NAME}\s*\(\s*[\w\"'{{]"
+        r"|\b(?:tool|function)\s+(?:should|must|needs\s+to)\s+be\s+(?:used|called|invoked|run)\b"
+        rf"|\b(?:tool|function)\s+(?:named|called)\s+{_TOOL_NAME}"
+        rf"|\buse\s+(?:the\s+)?{_WRITE_TOOL}"
+        rf"|\b{_CALL}\s+(?:the\s+)?{_TOOL_NAME}\s+(?:(?:tool|function|endpoint)\s+)?"
+        r"(?:on|with|to|for|and)\b"
+        rf"|\b{_CALL}\s+(?:the\s+)?['\"`][a-z][\w.-]*['\"`]\s+(?:tool|function|endpoint|api)\s+with\b"
+        r"|[\"']name[\"']\s*:\s*[\"'][a-z]+_[a-z_]+[\"'][^\n]{0,60}?[\"'](?:arguments|args|"
+        r"parameters|params|input)[\"']"
+        r"|\b(?:next\s+action|next\s+step\s+is|tool\s+request|tool\s+calls?|function\s+calls?|"
+        r"the\s+following\s+(?:arguments|parameters))\b"
+        r"|\b(?:with|use|using|via)\s+your\s+[\w-]+\s+(?:tool|access|plugin)\b",
+        "call send_money(recipient=...) / use delete_file on ... / a JSON tool call",
+        weak=True,
+    ),
+    InjectionPattern(
+        "write_call",
+        rf"{_WRITE_TOOL}\(\s*[\w\"'{{]",
+        "a call of a tool that writes, with arguments: send_money(recipient=...)",
+        weak=True,
+    ),
+    InjectionPattern(
+        "todo_note",
+        r"(?<![#/-])(?<![#/-][ \t])\b(?:todo|fixme|to-do|pendiente)\s*"
+        r"(?:[:(\[\-\u2014]|for\b|f[üu]r\b|para\b)"
+        r"|\b(?:action\s+item|pending\s+task|open\s+item|follow-up|automation\s+note)\b",
+        "a TODO or follow-up note",
+        weak=True,
+    ),
+    InjectionPattern(
+        "prerequisite",
+        r"\bfirst\s+things\s+first\b|\bpre-?task\b|\bprerequisite\s+for\b|\bstep\s+0\b"
+        r"|\brequired\s+first\s+action\b|\bmandatory\s+to\b"
+        r"|\bplease\s+do\s+the\s+following\s+first\b"
+        r"|\bcarry\s+on\s+with\s+what\s+you\s+were\s+doing\b"
+        r"|\bbefore\s+(?:doing\s+)?anything\s+else\b|\buntil\s+you\s+have\b"
+        r"|\bbefore\s+you\s+(?:answer|reply|respond)\b[^\n]{0,10}?\bfirst\b"
+        r"|\b(?:cannot|can'?t|must\s+not)\s+be\s+(?:answered|resolved|completed)\s+until\b"
+        r"|\b(?:your|the|my)\s+(?:current\s+|original\s+|initial\s+)task\b"
+        r"|\bthe\s+user\s+(?:forgot\s+to\s+mention|wants\s+you\s+to)\b"
+        r"|\bin\s+order\s+to\s+(?:read|see|access|view)\s+the\s+rest\b",
+        "do this first, then carry on with your task",
+        weak=True,
+    ),
+    InjectionPattern(
+        "data_sink",
+        r"\b(?:send|forward|share|post|upload|email|e-mail|transfer|wire|copy|leak|paste|submit|"
+        r"export|attach|bcc|cc|fetch|open|invite|add|envía|envie|sende|envoie|invia|stuur)\s+"
+        rf"(?!to\b|at\b|with\b)(?:[^\n]{{0,80}}?\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+)?"
+        rf"{_DESTINATION}"
+        r"|<img\s[^>\n]{0,200}?src\s*=\s*[\"']?https?://[^\"'\s>]{0,300}[?&]",
+        "send/forward/share ... to an address, URL or account; an image URL with a query",
+        weak=True,
+    ),
+    InjectionPattern(
+        "suspicious_destination",
+        r"\b(?:pastebin|gist|webhook\.site|requestcatcher|requestbin|transfer\.sh|ngrok|"
+        r"interact\.sh|t\.me/\w+)\b|\b(?:https?|ftp)://\d{1,3}(?:\.\d{1,3}){3}\b"
+        r"|\bhttps?://[^\s?#]{1,200}[?&][\w-]{1,30}=(?:\{[^}\n]{0,40}\}|\[[^\]\n]{0,40}\]|<[^>\n]{0,40}>|data\b|token\b|"
+        r"secret\b|summary\b|password\b|(?=\s))",
+        "a paste site, webhook catcher or bare IP; a URL with a placeholder for data",
+        weak=True,
+    ),
+    InjectionPattern(
+        "url_payload",
+        r"\b(?:append|add|include|insert|put|encode|attach)\b[^\n]{0,60}?\b(?:to|in|into|as)\s+"
+        r"(?:the\s+|this\s+|a\s+|an\s+)?(?:url|link|query\s+string|image\s+url|request)\b"
+        r"|!\[[^\]\n]{0,100}\]\(\s*https?://",
+        "put data into a URL or link; a markdown image from another site",
+        weak=True,
+    ),
+    InjectionPattern(
+        "secret_mention",
+        _SECRET,
+        "passwords, keys, tokens, one-time codes, card or identity numbers",
+        weak=True,
+    ),
+    InjectionPattern(
+        "agent_context",
+        r"\bthe\s+user(?:'s|s'|s)\b|\b(?:in|into|to|from|of)\s+your\s+(?:answer|reply|response|summary|"
+        r"output|environment|env|configuration|config|settings|memory|context|prompt|"
+        r"instructions)\b"
+        r"|\b(?:post|send|forward|share|upload|copy|email|summari[sz]e|leak)\s+(?:the|this|our|"
+        r"your)\s+(?:[\w-]+\s+)?(?:conversation|chat(?:\s+(?:log|history|transcript))?)\b",
+        "talks about the user, your answer or your environment (the model's world)",
+        weak=True,
+    ),
+    InjectionPattern(
+        "concealment",
+        r"\b(?:do\s+not|don'?t|never)\s+(?:tell|inform|mention|alert|notify|warn)\s+"
+        r"(?:anyone|them|the\s+customer)\b|\bquietly\b|\bno\s+trace\b"
+        r"|\bhide\s+(?:this|it|the)\b|\bwithout\s+mentioning\b|\bkeep\s+this\s+between\s+us\b"
+        r"|\bin\s+the\s+background\b|\bnever\s+finds?\s+out\b",
+        "keep it quiet / leave no trace",
+        weak=True,
+    ),
+    InjectionPattern(
+        "approval_claim",
+        r"\b(?:user|customer|owner|admin|administrator|manager|operator|ceo|cfo|compliance\s+team|"
+        r"security\s+team|account\s+holder|account\s+owner)\s+(?:has\s+|have\s+)?"
+        r"(?:authori[sz]ed|approved|consented|pre-?approved|signed\s+off)\b"
+        r"|\bpre-?(?:approved|authori[sz]ed)\b"
+        r"|\b(?:action|request|call|refund|transfer|operation|charge|deletion|payment)\s+"
+        r"(?:is|has\s+been|was)\s+(?:already\s+)?(?:pre-?)?(?:authori[sz]ed|approved|verified)\b"
+        r"|\bverification\s+has\s+been\s+completed\b|\bsignature\s+verified\b"
+        r"|\bhas\s+(?:the\s+)?authority\s+to\b|\bi\s+approve\s+it\b",
+        "the manager approved this / pre-approved / verification completed",
+        weak=True,
+    ),
+    InjectionPattern(
+        "permission_waived",
+        r"\b(?:don'?t|do\s+not|won'?t)\s+need\s+(?:to\s+ask\s+for\s+)?(?:permission|approval|"
+        r"confirmation)\b|\bno\s+need\s+to\s+(?:ask|confirm|check|verify)\b"
+        r"|\b(?:authori[sz]ed\s+override|official\s+communication)\b",
+        "you don't need permission / no need to check",
+        weak=True,
+    ),
+    InjectionPattern(
+        "authority_claim",
+        r"\b(?:message|note|instructions?|communication|request|directive|notice)\s+from\s+"
+        r"(?:the\s+|your\s+)?(?:administrator|admin|developer|owner|account\s+owner|user|"
+        r"it\s+department|security\s+team|headquarters|ceo|operator|creators?|management)\b"
+        r"|\b(?:on\s+behalf\s+of|as\s+requested\s+by|at\s+the\s+request\s+of)\s+(?:the\s+|your\s+)?"
+        r"(?:user|owner|admin|administrator|account\s+holder|principal)\b"
+        r"|\byour\s+(?:user|principal|owner)\s+(?:asked|wants|instructed|requested)\b",
+        "a message from the administrator / the developer / the user, or on their behalf",
+        weak=True,
+    ),
+    InjectionPattern(
+        "obey",
+        r"\b(?:obey|obeys|comply\s+with|compliance\s+is\s+mandatory|all\s+(?:ai\s+)?"
+        r"(?:assistants|agents)\s+must)\b",
+        "obey / comply with",
+        weak=True,
+    ),
+)
+"""The built-in patterns, in reporting order."""

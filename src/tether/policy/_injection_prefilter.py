@@ -1,0 +1,379 @@
+"""Literal prefilters for the injection scanner: what every match must contain.
+
+:func:`needles` reads each pattern with the stdlib's regex parser and derives literals
+one of which every match holds (``ignore`` for ``\\bignore\\s+...``, ``\\bai`` where a
+pattern needs the word "ai", not any "ai" as in "email"). :class:`LiteralGate` finds
+them in a few microseconds; :class:`CueCounter` tells whether literals of two different
+weak patterns occur. A text that passes neither cannot be flagged, so the full scan is
+skipped: the common case of a clean tool result costs one or two regex searches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from tether.policy._injection_regex import (
+    _PARSER,
+    _REPEATS,
+    _ZERO_WIDTH,
+    WORD_START,
+    fold,
+    split_top,
+    trie,
+)
+
+__all__ = ["CueCounter", "LiteralGate", "needles"]
+
+_MAX_CHOICES = 48  # strings a literal run may spell ("[ \t]x" spells " x" and "\tx")
+_MAX_CLASS = 4  # characters of a class that still extends a run
+# Words so common in ordinary text that a needle made of them rarely rejects anything.
+_COMMON = frozenset(
+    [
+        "a",
+        "about",
+        "after",
+        "all",
+        "an",
+        "and",
+        "any",
+        "anything",
+        "are",
+        "as",
+        "at",
+        "be",
+        "before",
+        "by",
+        "call",
+        "can",
+        "card",
+        "code",
+        "do",
+        "first",
+        "for",
+        "from",
+        "has",
+        "have",
+        "here",
+        "hi",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "know",
+        "may",
+        "me",
+        "my",
+        "new",
+        "no",
+        "not",
+        "now",
+        "of",
+        "on",
+        "only",
+        "or",
+        "our",
+        "please",
+        "run",
+        "send",
+        "set",
+        "so",
+        "that",
+        "the",
+        "then",
+        "there",
+        "this",
+        "to",
+        "us",
+        "use",
+        "user",
+        "we",
+        "what",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
+def needles(regexes: Iterable[str]) -> tuple[str, ...] | None:
+    """Literals one of which every match of every regex holds, or ``None`` if not known.
+
+    The regexes are matched against lower-cased text; when that text is ASCII and holds
+    none of the needles, none of them can match, so the scan stops there. Each regex is
+    split and folded as :meth:`InjectionScanner._compile_table` does, and each top-level
+    alternative must yield a set of needles, or there is no prefilter at all.
+    """
+    found: set[str] = set()
+    for regex in regexes:
+        for alternative in split_top(regex):
+            needed = _required(fold(alternative))
+            if needed is None:
+                return None
+            found |= needed
+    found = {n.removeprefix(WORD_START) if _bad_marker(n) else n for n in found}
+    # A needle holding a shorter one is redundant: the shorter one is found first.
+    kept = {n for n in found if not any(o != n and o in n for o in found)}
+    return tuple(sorted(kept, key=lambda n: (-len(n), n)))
+
+
+def _bad_marker(needle: str) -> bool:
+    """A word-start marker before a non-word character (``\\b.`` would mean the opposite)."""
+    return needle.startswith(WORD_START) and not needle[1:2].isalnum() and needle[1:2] != "_"
+
+
+def _required(regex: str) -> frozenset[str] | None:
+    """Strings one of which occurs in the lower-cased ASCII text of every match."""
+    if _PARSER is None:
+        return None
+    try:
+        parsed = _PARSER.parse(regex, re.MULTILINE)
+    except (re.error, RecursionError, OverflowError, AttributeError):
+        return None
+    flags = int(parsed.state.flags)
+    if flags & re.LOCALE:
+        return None
+    return _required_in(parsed, flags)
+
+
+def _unit(op: Any, av: Any, flags: int) -> set[str] | None:
+    """The characters one regex item consumes when it is a literal or a small class."""
+    if op is _PARSER.LITERAL:
+        items = [(op, av)]
+    elif op is _PARSER.IN and len(av) <= _MAX_CLASS:
+        items = av
+    else:
+        return None
+    chars: set[str] = set()
+    for item_op, code in items:
+        if item_op is not _PARSER.LITERAL:
+            return None  # a negation, range or category
+        char = chr(code)
+        if flags & re.IGNORECASE:
+            if not char.isascii():
+                return None  # may match ASCII letters (the Kelvin sign matches "k")
+            char = char.lower()  # the text is lower-cased
+        chars.add(char)
+    return chars
+
+
+def _required_in(items: Any, flags: int, start: str = "") -> frozenset[str] | None:
+    """:func:`_required` for a parsed sequence: the cheapest set among its necessary parts.
+
+    Consecutive literals (and small classes) form runs of known text; a group, a branch
+    or a repeat with a minimum of one gives the strings its own parts require.
+    Zero-width items (``\\b``, ``^``, lookarounds) do not break a run; anything else does.
+    """
+    candidates: list[frozenset[str]] = []
+    run: set[str] = {start}
+    for op, av in items:
+        chars = _unit(op, av, flags)
+        if chars is not None:
+            longer = {s + c for s in run for c in chars}
+            if len(longer) > _MAX_CHOICES:
+                if run not in ({""}, {WORD_START}):
+                    candidates.append(frozenset(run))
+                longer = chars
+            run = longer
+            continue
+        if op is _PARSER.AT and av is _PARSER.AT_BOUNDARY and run == {""}:
+            run = {WORD_START}  # what follows starts a word: "\bai" is rarer than "ai"
+            continue
+        if op in _ZERO_WIDTH:
+            continue
+        if op in _REPEATS and av[0] >= 1 and len(av[2]) == 1:
+            item_op, item_av = av[2][0]
+            chars = _unit(item_op, item_av, flags)
+            if chars is not None:  # "x+": an x ends the run and starts the next one
+                run = {s + c for s in run for c in chars}
+                if len(run) <= _MAX_CHOICES:
+                    candidates.append(frozenset(run))
+                run = {WORD_START} if all(c.isspace() for c in chars) else chars
+                continue
+        exact = _exact(op, av, flags)
+        if exact is not None and len(run) * len(exact) <= _MAX_CHOICES:
+            run = {s + e for s in run for e in exact}  # a group of plain words: "(?:a|b)"
+            continue
+        inner = WORD_START if run == {WORD_START} else ""  # a group right after \b
+        if run not in ({""}, {WORD_START}):
+            candidates.append(frozenset(run))
+        run = {""}
+        needed: frozenset[str] | None = None
+        if op is _PARSER.SUBPATTERN:
+            _group, add, remove, sub = av
+            needed = _required_in(sub, (flags | add) & ~remove, inner)
+        elif op is _PARSER.ATOMIC_GROUP:
+            needed = _required_in(av, flags, inner)
+        elif op in _REPEATS and av[0] >= 1:
+            needed = _required_in(av[2], flags, inner)
+        elif op is _PARSER.BRANCH:
+            union: set[str] = set()
+            for branch in av[1]:
+                one = _required_in(branch, flags, inner)
+                if one is None:
+                    break
+                union |= one
+            else:
+                needed = frozenset(union)
+        if needed:
+            candidates.append(needed)
+        if op in _REPEATS and av[0] >= 1 and _is_space(av[2]):
+            run = {WORD_START}  # after "\\s+" a word starts (if what follows is a word)
+    if run not in ({""}, {WORD_START}):
+        candidates.append(frozenset(run))
+    return min(candidates, key=_needle_cost) if candidates else None
+
+
+def _is_space(items: Any) -> bool:
+    """Whether a parsed sequence is one whitespace item (``\\s``, ``[ \\t]``, a space)."""
+    if len(items) != 1:
+        return False
+    op, av = items[0]
+    if op is _PARSER.LITERAL:
+        return chr(av).isspace()
+    if op is _PARSER.IN:
+        return all(
+            (item_op is _PARSER.LITERAL and chr(code).isspace())
+            or (item_op is _PARSER.CATEGORY and code is _PARSER.CATEGORY_SPACE)
+            for item_op, code in av
+        )
+    return False
+
+
+def _exact(op: Any, av: Any, flags: int) -> set[str] | None:
+    """Every string a group matches, when it is a few literal words (``(?:a|bc)``)."""
+    if op is _PARSER.SUBPATTERN:
+        _group, add, remove, sub = av
+        flags = (flags | add) & ~remove
+        strings: set[str] = {""}
+        for item_op, item_av in sub:
+            chars = _unit(item_op, item_av, flags)
+            part = chars if chars is not None else _exact(item_op, item_av, flags)
+            if part is None:
+                return None
+            strings = {s + c for s in strings for c in part}
+            if len(strings) > _MAX_CHOICES:
+                return None
+        return strings if "" not in strings else None
+    if op is _PARSER.BRANCH:
+        union: set[str] = set()
+        for branch in av[1]:
+            one = _exact(_PARSER.SUBPATTERN, (None, 0, 0, branch), flags)
+            if one is None:
+                return None
+            union |= one
+        return union if len(union) <= _MAX_CHOICES else None
+    return None
+
+
+def _needle_cost(needles: frozenset[str]) -> int:
+    """How often a set of needles is likely to be found in ordinary text (lower is rarer)."""
+    cost = 0
+    for needle in needles:
+        word_start = needle.startswith(WORD_START)
+        text = needle.removeprefix(WORD_START)
+        one = (10_000, 3_000, 400, 60, 10)[min(len(text) + word_start, 4)]
+        cost += one + (300 if text.strip() in _COMMON else 0)
+    return cost
+
+
+class LiteralGate:
+    """Whether a text holds any of some literals, in a few microseconds.
+
+    One trie regex per kind of literal: those that start a word (searched as
+    ``\\b(?:trie)``), the other ASCII ones, and the non-ASCII ones (searched only in
+    non-ASCII text, where alone they can occur). Kept apart because CPython's regex
+    search skips ahead fast only when every branch starts with a known character, and a
+    single ``\\b`` branch turns that off: joined, the three cost about seven times more.
+    """
+
+    __slots__ = ("_anywhere", "_foreign", "_word_start")
+
+    def __init__(self, literals: Iterable[str]) -> None:
+        word_start, anywhere, foreign = _partition(literals)
+        self._word_start = re.compile(rf"\b(?:{trie(word_start)})") if word_start else None
+        self._anywhere = re.compile(trie(anywhere)) if anywhere else None
+        self._foreign = re.compile(trie(foreign)) if foreign else None
+
+    def search(self, text: str) -> bool:
+        """Whether one of the literals occurs in ``text``."""
+        if self._word_start is not None and self._word_start.search(text) is not None:
+            return True
+        if self._anywhere is not None and self._anywhere.search(text) is not None:
+            return True
+        return (
+            self._foreign is not None
+            and not text.isascii()
+            and self._foreign.search(text) is not None
+        )
+
+    def finditer(self, text: str) -> Iterator[str]:
+        """Each literal found (the shortest at each position), overlapping ones too."""
+        regexes = [self._word_start, self._anywhere]
+        if not text.isascii():
+            regexes.append(self._foreign)
+        for regex in regexes:
+            if regex is None:
+                continue
+            pos = 0
+            while (match := regex.search(text, pos)) is not None:
+                yield match.group()
+                pos = match.start() + 1
+
+
+def _partition(literals: Iterable[str]) -> tuple[list[str], list[str], list[str]]:
+    """Literals split into word-start ASCII ones (marker dropped), other ASCII, non-ASCII."""
+    word_start: list[str] = []
+    anywhere: list[str] = []
+    foreign: list[str] = []
+    for literal in literals:
+        plain = literal.removeprefix(WORD_START)
+        if not plain.isascii():
+            foreign.append(plain)  # the word-start marker is dropped: weaker, still sound
+        elif plain != literal:
+            word_start.append(plain)
+        else:
+            anywhere.append(plain)
+    return word_start, anywhere, foreign
+
+
+class CueCounter:
+    """Tells whether literals of two different patterns occur in a text.
+
+    Weak patterns flag a text only in pairs, so a text in which at most one weak
+    pattern's literals occur can be passed over. The count is an upper bound: a literal
+    found is credited to every pattern with a literal that starts with it (a trie
+    reports the shortest one at a position), and overlapping literals are all seen.
+    """
+
+    __slots__ = ("_gate", "_owners")
+
+    def __init__(self, needles_by_name: dict[str, tuple[str, ...]]) -> None:
+        plain_by_name = {
+            name: {n.removeprefix(WORD_START) for n in found}
+            for name, found in needles_by_name.items()
+        }
+        owners: dict[str, frozenset[str]] = {}
+        for found in plain_by_name.values():
+            for needle in found:
+                if needle not in owners:
+                    owners[needle] = frozenset(
+                        name
+                        for name, others in plain_by_name.items()
+                        if any(other.startswith(needle) for other in others)
+                    )
+        self._owners = owners
+        self._gate = LiteralGate(n for found in needles_by_name.values() for n in found)
+
+    def at_least_two(self, text: str) -> bool:
+        """Whether literals of two or more different patterns may occur in ``text``."""
+        seen: set[str] = set()
+        for needle in self._gate.finditer(text):
+            seen |= self._owners[needle]
+            if len(seen) >= 2:
+                return True
+        return False

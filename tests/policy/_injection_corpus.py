@@ -1,0 +1,145 @@
+"""The injection corpus: attacks and benign tool outputs, split into tuning and held-out sets.
+
+``injection_corpus/attacks.jsonl`` holds payloads (``id``, ``family``, ``language``,
+``encoding``, ``text``; encoded ones also carry the ``decoded`` text they were made
+from). ``injection_corpus/benign.jsonl`` holds realistic tool outputs (``id``, ``kind``,
+``text``) written to be hard: imperative sentences addressed to people, documentation
+that names tools and APIs, security writing, code, logs, other languages.
+
+The held-out fifth is chosen by a hash of each id, fixed before any pattern was tuned,
+so adding rows never moves an existing row between sets. Tune patterns on
+:func:`tuning`; :func:`held_out` is for measuring only (``benchmarks/redteam.py`` and the
+threshold test in ``test_injection.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+CORPUS = Path(__file__).parent / "injection_corpus"
+HELD_OUT_FRACTION = 5  # one row in five
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One row of the corpus: an attack (``family`` set) or a benign output (``kind`` set)."""
+
+    id: str
+    text: str
+    attack: bool
+    family: str = ""
+    language: str = ""
+    encoding: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Attacks and benign samples of one side of the split."""
+
+    attacks: tuple[Sample, ...]
+    benign: tuple[Sample, ...]
+
+
+def is_held_out(sample_id: str) -> bool:
+    """Whether a row belongs to the held-out fifth (a hash of its id, never its content)."""
+    digest = hashlib.sha256(sample_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % HELD_OUT_FRACTION == 0
+
+
+@cache
+def load() -> tuple[tuple[Sample, ...], tuple[Sample, ...]]:
+    """Every attack and every benign sample, in file order."""
+    attacks = tuple(
+        Sample(
+            id=row["id"],
+            text=row["text"],
+            attack=True,
+            family=row["family"],
+            language=row["language"],
+            encoding=row["encoding"],
+        )
+        for row in _rows("attacks.jsonl")
+    )
+    benign = tuple(
+        Sample(id=row["id"], text=row["text"], attack=False, kind=row["kind"])
+        for row in _rows("benign.jsonl")
+    )
+    return attacks, benign
+
+
+def split(side: Literal["tuning", "held_out"]) -> Split:
+    """One side of the split: ``"tuning"`` (four fifths) or ``"held_out"`` (one fifth)."""
+    want = side == "held_out"
+    attacks, benign = load()
+    return Split(
+        attacks=tuple(s for s in attacks if is_held_out(s.id) == want),
+        benign=tuple(s for s in benign if is_held_out(s.id) == want),
+    )
+
+
+def tuning() -> Split:
+    """The four fifths patterns may be tuned on."""
+    return split("tuning")
+
+
+def held_out() -> Split:
+    """The fifth kept out of tuning: measure on it, never tune on it."""
+    return split("held_out")
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    rows = []
+    with (CORPUS / name).open(encoding="utf-8") as file:
+        for line in file:
+            if line.strip():
+                rows.append(json.loads(line))
+    ids = [row["id"] for row in rows]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{name}: ids are not unique")
+    return rows
+
+
+def evaluate(scan: Callable[[str], list[str]], side: Split) -> dict[str, Any]:
+    """Recall on the attacks and false-positive rate on the benign samples of one side.
+
+    ``scan`` is :meth:`InjectionScanner.scan` (a non-empty result means flagged). Returns
+    counts, rates, recall per family, language and encoding, and the ids missed and
+    falsely flagged.
+    """
+    missed = [s for s in side.attacks if not scan(s.text)]
+    false_positives = [s for s in side.benign if scan(s.text)]
+    caught = len(side.attacks) - len(missed)
+    return {
+        "attacks": len(side.attacks),
+        "benign": len(side.benign),
+        "recall": round(caught / len(side.attacks), 4) if side.attacks else None,
+        "false_positive_rate": (
+            round(len(false_positives) / len(side.benign), 4) if side.benign else None
+        ),
+        "false_positives": len(false_positives),
+        "recall_by_family": _recall_by(side.attacks, missed, "family"),
+        "recall_by_language": _recall_by(side.attacks, missed, "language"),
+        "recall_by_encoding": _recall_by(side.attacks, missed, "encoding"),
+        "missed_ids": [s.id for s in missed],
+        "false_positive_ids": [s.id for s in false_positives],
+    }
+
+
+def _recall_by(attacks: tuple[Sample, ...], missed: list[Sample], field: str) -> dict[str, str]:
+    """``caught/total`` per value of one field, sorted by value."""
+    total: dict[str, int] = {}
+    lost: dict[str, int] = {}
+    for sample in attacks:
+        key = getattr(sample, field)
+        total[key] = total.get(key, 0) + 1
+    for sample in missed:
+        key = getattr(sample, field)
+        lost[key] = lost.get(key, 0) + 1
+    return {key: f"{total[key] - lost.get(key, 0)}/{total[key]}" for key in sorted(total)}
