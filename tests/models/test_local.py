@@ -7,11 +7,13 @@ are marked ``slow``. Load-failure tests need llama-cpp-python but no model.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -320,3 +322,87 @@ async def test_a_prompt_beyond_the_context_window_is_a_model_error(model: LocalM
         await model.complete(_ask(huge))
     assert info.value.error_code == "context_length"
     assert not info.value.retryable
+
+
+# --------------------------------------------------------------------- routed path (the main job)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support.py"
+
+
+@pytest.fixture(scope="module")
+def support() -> Any:
+    """The main job's agent (examples/support.py): its tools carry routing examples."""
+    spec = importlib.util.spec_from_file_location("support_example_for_tests", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.agent
+
+
+def _support_request(agent: Any, *messages: Message) -> ModelRequest:
+    return ModelRequest(
+        instructions=agent.instructions, tools=agent.tool_specs, messages=list(messages)
+    )
+
+
+def _user(text: str) -> Message:
+    return Message(role="user", content=text)
+
+
+@pytest.mark.slow
+async def test_routing_sends_an_order_question_to_lookup_with_the_users_id(
+    model: LocalModel, support: Any
+) -> None:
+    for question, order_id in [
+        ("Where is my order 5678?", "5678"),
+        ("Any news on #A-1029?", "A-1029"),
+    ]:
+        reply = await model.complete(_support_request(support, _user(question)))
+        assert [(c.name, c.arguments) for c in reply.tool_calls] == [
+            ("lookup_order", {"order_id": order_id})
+        ]
+        assert model.last_stats is not None and model.last_stats.route == "lookup_order"
+
+
+@pytest.mark.slow
+async def test_a_policy_question_never_proposes_a_write(model: LocalModel, support: Any) -> None:
+    for question in ("What is your returns policy?", "How long does shipping take?"):
+        reply = await model.complete(_support_request(support, _user(question)))
+        assert [c.name for c in reply.tool_calls] == ["policies"]
+
+
+@pytest.mark.slow
+async def test_grounding_never_calls_with_an_id_the_user_did_not_type(
+    model: LocalModel, support: Any
+) -> None:
+    for question in (
+        "Where is my order?",
+        "Has order 9012 shipped yet?",
+        "I want my money back for order 5678, 9000 cents",
+        "Refund order 9012 please",
+    ):
+        reply = await model.complete(_support_request(support, _user(question)))
+        for call in reply.tool_calls:
+            for value in call.arguments.values():
+                assert str(value) in question, (question, call)
+        if not reply.tool_calls:  # nothing to ground: it asks, and invents no number
+            assert reply.text and not any(c.isdigit() for c in reply.text)
+
+
+@pytest.mark.slow
+async def test_the_answer_quotes_the_tool_result(model: LocalModel, support: Any) -> None:
+    request = _support_request(support, _user("Where is my order 1234?"))
+    reply = await model.complete(request)
+    answer = await model.complete(_with_result(request, reply, RESULT))
+    assert answer.text == "Order id 1234, status shipped, eta 2026-11-25."
+    assert model.last_stats is not None and model.last_stats.route == "quote"
+
+
+@pytest.mark.slow
+async def test_a_greeting_gets_an_answer_without_a_tool_or_a_number(
+    model: LocalModel, support: Any
+) -> None:
+    reply = await model.complete(_support_request(support, _user("Hi there!")))
+    assert not reply.tool_calls
+    assert reply.text and not any(c.isdigit() for c in reply.text)
+    assert model.last_stats is not None and model.last_stats.route == "answer"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import jsonschema
 import pytest
 from pydantic import BaseModel
 
+from tether.engine import Agent
+from tether.exceptions import AgentDefinitionError
 from tether.models._prompt import (
     IM_END,
     IM_START,
@@ -23,7 +26,20 @@ from tether.models._prompt import (
     reply_continuation,
     tool_signature,
 )
+from tether.models._routed import uses_routing
+from tether.models._routing import (
+    ExampleRouter,
+    ExampleToolSpec,
+    argument_candidates,
+    choice_grammar,
+    find_spans,
+    groundable,
+    missing_argument_text,
+    quote_result,
+    tool_examples,
+)
 from tether.models._types import Message, ModelRequest, ToolCall, ToolSpec
+from tether.tools import tool
 
 LOOKUP = ToolSpec(
     name="lookup_order",
@@ -321,3 +337,150 @@ def test_assistant_content_renders_calls_else_the_answer() -> None:
     assert assistant_content("ignored", [call]) == format_tool_call(call)
     assert assistant_content("Shipped.", []) == '{"final_answer":"Shipped."}'
     assert assistant_content('{"a":1}', [], structured=True) == '{"final_answer":{"a":1}}'
+
+
+# --------------------------------------------------------------------- routing and grounding
+
+
+ORDER_ID = {"type": "string", "description": 'The order number, e.g. "1234".'}
+AMOUNT = {"type": "integer", "description": "The amount to refund, in cents."}
+
+
+def _ids(message: str) -> list[Any]:
+    return argument_candidates("order_id", ORDER_ID, find_spans(message))
+
+
+@pytest.mark.parametrize(
+    ("message", "ids"),
+    [
+        ("Where is my order 5678?", ["5678"]),
+        ("What about order #A-1029?", ["A-1029"]),
+        ("Status of order 100245 please", ["100245"]),
+        ("order no. 77, shipped yet?", ["77"]),
+        ("Where is my order?", []),
+        ("How long does shipping take?", []),
+    ],
+)
+def test_an_id_argument_can_only_be_a_token_the_user_typed(message: str, ids: list[str]) -> None:
+    assert _ids(message) == ids
+    assert all(value in message for value in ids)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Where is my order 1234?",
+        "I want my money back for order 5678, 9000 cents",
+        "Can u look up ord #A-1029 thx",
+        "refund $20.50 on 31 please",
+        "What is your returns policy?",
+        "Hi!",
+    ],
+)
+def test_grounding_never_offers_an_id_that_is_not_in_the_message(message: str) -> None:
+    for value in _ids(message):
+        assert str(value) in message
+    numbers = argument_candidates("amount_cents", AMOUNT, find_spans(message))
+    digits = "".join(c for c in message if c.isdigit())
+    for number in numbers:
+        assert str(number) in digits  # $20.50 offers 2050 cents: the same digits
+
+
+def test_the_words_around_a_number_tell_the_order_id_from_the_amount() -> None:
+    spans = find_spans("Please refund 9000 cents on order 5678")
+    assert argument_candidates("order_id", ORDER_ID, spans) == ["5678"]
+    used = [s for s in spans if s.value in ("5678", 5678)]
+    assert argument_candidates("amount_cents", AMOUNT, spans, used) == [9000]
+
+
+def test_one_number_cannot_ground_two_arguments() -> None:
+    spans = find_spans("Refund order 9012 please")
+    assert argument_candidates("order_id", ORDER_ID, spans) == ["9012"]
+    used = [s for s in spans if s.value in ("9012", 9012)]
+    assert argument_candidates("amount_cents", AMOUNT, spans, used) == []
+
+
+def test_a_currency_amount_is_offered_in_cents_too() -> None:
+    spans = find_spans("please refund $20.50")
+    assert 2050 in argument_candidates("amount_cents", AMOUNT, spans)
+
+
+def test_enums_and_booleans_are_grounded_by_their_schema_and_objects_are_not() -> None:
+    assert argument_candidates("topic", {"enum": ["a", "b"]}, []) == ["a", "b"]
+    assert argument_candidates("flag", {"type": "boolean"}, []) == [True, False]
+    assert groundable({"properties": {"x": {"type": "string"}}, "required": ["x"]})
+    assert not groundable({"properties": {"x": {"type": "object"}}, "required": ["x"]})
+
+
+def test_the_choice_grammar_admits_exactly_the_options() -> None:
+    gbnf = choice_grammar(['"5678"', '"A-1029"', 'say "hi"\\'])
+    assert gbnf == 'root ::= "\\"5678\\"" | "\\"A-1029\\"" | "say \\"hi\\"\\\\"\n'
+    llama_cpp = pytest.importorskip("llama_cpp")
+    llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)  # compiles without a model
+    with pytest.raises(ValueError, match="at least one"):
+        choice_grammar([])
+
+
+def test_the_answer_quotes_the_result_and_adds_no_value() -> None:
+    result = '{"order_id":"1234","status":"shipped","eta":"2026-11-25","note":null}'
+    answer = quote_result("lookup_order", result)
+    assert answer == "Order id 1234, status shipped, eta 2026-11-25."
+    assert quote_result("policies", '["Returns are free.", "Ships in 3 days"]') == (
+        "Returns are free. Ships in 3 days."
+    )
+    error = '{"error_code":"order_not_found","message":"no order \'55\'","retryable":false}'
+    assert quote_result("lookup_order", error) == "Sorry, I could not complete that: no order '55'."
+
+
+def test_asking_for_a_missing_argument_never_shows_the_schema_example() -> None:
+    text = missing_argument_text("order_id", ORDER_ID)
+    assert text == "I can help with that, but I need the order number. Could you tell me?"
+    assert "1234" not in text
+
+
+class _BagOfWords:
+    """A test embedder: one dimension per vocabulary word."""
+
+    VOCAB = ("order", "where", "status", "return", "policy", "hello", "thanks")
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [[float(w in t.lower()) + 1e-3 for w in self.VOCAB] for t in texts]
+
+
+def test_the_router_picks_the_route_of_the_nearest_examples() -> None:
+    router = ExampleRouter(_BagOfWords(), k=1)
+    routes: dict[str | None, Sequence[str]] = {
+        "lookup_order": ["Where is my order?", "Order status"],
+        "policies": ["What is your return policy?"],
+        None: ["Hello", "Thanks"],
+    }
+    assert router.route("where's order 12?", routes).route == "lookup_order"
+    assert router.route("the return policy, please", routes).route == "policies"
+    assert router.route("hello!", routes).route is None
+
+
+def test_tool_examples_reach_the_spec_and_the_agent_version() -> None:
+    def lookup_order(order_id: str) -> str:
+        """Look up an order."""
+        return order_id
+
+    plain = tool(lookup_order)
+    routed = tool(examples=["Where is my order?"])(lookup_order)
+    assert not isinstance(plain.spec(), ExampleToolSpec)
+    assert tool_examples(routed.spec()) == ("Where is my order?",)
+    assert tool_examples(plain.spec()) == ()
+    version = Agent(name="a", tools=[plain]).version
+    assert Agent(name="a", tools=[routed]).version != version
+    assert Agent(name="a", tools=[tool(lookup_order)]).version == version
+    with pytest.raises(AgentDefinitionError, match="examples"):
+        tool(examples="Where is my order?")(lookup_order)  # type: ignore[arg-type]
+
+
+def test_only_requests_with_example_tools_take_the_routed_path() -> None:
+    routed = ExampleToolSpec(name="lookup_order", examples=["Where is my order?"])
+    request = ModelRequest(tools=[LOOKUP, routed])
+    assert uses_routing(request, "examples")
+    assert uses_routing(request, "model")
+    assert not uses_routing(request, "off")
+    assert not uses_routing(ModelRequest(tools=[LOOKUP]), "examples")
+    assert not uses_routing(request.model_copy(update={"output_schema": {}}), "examples")
