@@ -151,6 +151,64 @@ def fsync_probe(directory: Path, commits: int = 200) -> dict[str, float]:
     return out
 
 
+FLOOR_ROW_BYTES = 900
+"""The physical floor's row: about what one Tether turn stores (three events, ~0.9 KB)."""
+
+
+def _floor_payload(turn: int) -> str:
+    head = f'{{"turn": {turn}, "data": "'
+    return (head + _FILLER * (FLOOR_ROW_BYTES // len(_FILLER) + 1))[: FLOOR_ROW_BYTES - 2] + '"}'
+
+
+def run_floor(*, path: Path, durability: str, turns: int, n: int) -> dict[str, Any]:
+    """The physical floor: one ~900-byte row inserted and committed per turn, nothing else.
+
+    Same file system (the benchmark's work directory), WAL and ``synchronous`` as the
+    store under test; one plain ``sqlite3`` connection in this thread, ``BEGIN IMMEDIATE``
+    / ``INSERT`` / ``COMMIT`` per turn. A durable engine cannot do better than this loop
+    one turn at a time; Tether's sequential turns/s is reported as a fraction of it.
+    """
+    remove_db(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={durability}")
+        conn.execute(
+            "CREATE TABLE turns (id INTEGER PRIMARY KEY, run INTEGER NOT NULL, data TEXT NOT NULL)"
+        )
+        payloads = [_floor_payload(t) for t in range(turns)]
+        clock = Stopwatch()
+        for t, payload in enumerate(payloads):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO turns (run, data) VALUES (?, ?)", (t // n, payload))
+            conn.execute("COMMIT")
+        clock.stop()
+    finally:
+        conn.close()
+    total = file_bytes(path)
+    return {
+        "system": "floor",
+        "mode": "sequential",
+        "runs": None,
+        "N": n,
+        "durability": durability,
+        "turns": turns,
+        "seconds": round(clock.wall, 4),
+        "turns_per_s": round(turns / clock.wall, 1) if clock.wall > 0 else None,
+        "process_cpu_seconds": round(clock.cpu, 3),
+        "cpu_us_per_turn": round(clock.cpu / turns * 1e6, 1) if turns else None,
+        "commit_us": round(clock.wall / turns * 1e6, 1) if turns else None,
+        "row_bytes": len(payloads[0].encode()) if payloads else FLOOR_ROW_BYTES,
+        "bytes_per_turn": round(total / turns, 1) if turns else None,
+        "store": {
+            "engine": "sqlite3: BEGIN IMMEDIATE; INSERT one row; COMMIT (per turn)",
+            "journal_mode": "WAL",
+            "synchronous": durability,
+            "file_bytes_after_wal_checkpoint": total,
+        },
+    }
+
+
 def load_average() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -204,6 +262,9 @@ def result_row(
         # CPU time of this process (all threads) over wall time: well below 1 in a CPU-bound
         # configuration means other processes took the cores.
         "process_cpu_seconds": round(cpu_seconds, 3),
+        # Process CPU time (all threads: the event loop, a store's writer and reader threads)
+        # per turn: the engine's cost with the disk's waiting taken out.
+        "cpu_us_per_turn": round(cpu_seconds / turns * 1e6, 1) if turns else None,
         "bytes_per_turn": round(bytes_per_turn, 1),
         "raw_event_json_bytes_per_turn": round(raw_per_turn, 1),
         "ratio": round(bytes_per_turn / raw_per_turn, 3) if raw_per_turn else None,

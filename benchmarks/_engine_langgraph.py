@@ -230,7 +230,10 @@ def warm_up(workdir: Path) -> None:
     saver = SqliteSaver(conn)
     graph = make_graph(5, saver)
     for i in range(3):
-        _check(graph.invoke({"messages": [("user", USER_INPUT)]}, _config(f"w{i}", 5)), 5)
+        out = graph.invoke(
+            {"messages": [("user", USER_INPUT)]}, _config(f"w{i}", 5), durability="sync"
+        )
+        _check(out, 5)
     conn.close()
     asyncio.run(_concurrent(path, "NORMAL", 5, 20, "sync", lambda _: None))
     remove_db(path)
