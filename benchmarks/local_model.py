@@ -9,7 +9,8 @@ A message is **right** when the run called the expected tool with the expected
 arguments (or no tool when none is expected) AND its answer is faithful: every
 number, place name and order-status word in the answer occurs in the tool
 results, the arguments or the customer's message. A write nobody asked for is
-counted separately (target: 0). Each routing mode of ``LocalModel`` is
+counted separately (target: 0), and so is a write whose arguments are not all
+in the message (an amount or id the model made up). Each routing mode of ``LocalModel`` is
 measured: ``examples`` (embedding kNN over ``@tool(examples=...)``, the
 default), ``model`` (the model picks the route under a grammar; same grounding
 and answers) and ``off`` (one constrained reply per turn, the old path).
@@ -335,9 +336,9 @@ async def _eval_case(
         first is not None and first["arguments"] == case["arguments"]
     )
     answer = result.output if isinstance(result.output, str) else ""
-    sources = " ".join(
-        [case["message"], json.dumps(calls), *(json.dumps(r, default=str) for r in results)]
-    )
+    # What the answer may draw on: the customer's words and the tool results (not the
+    # call arguments: an id the model made up is no source for the answer).
+    sources = " ".join([case["message"], *(json.dumps(r, default=str) for r in results)])
     invented = unfaithful_terms(answer, sources)
     writes = [c for c in calls if c["tool"] == "refund_order"]
     waiting_write = result.status == "waiting" and bool(writes)
@@ -361,6 +362,9 @@ async def _eval_case(
         "invented": invented,
         "right": bool(tool_ok and args_ok and not invented and finished),
         "unasked_write": bool(writes) and not case.get("write", False),
+        "invented_write": any(
+            str(v) not in case["message"] for w in writes for v in w["arguments"].values()
+        ),
         "route": route_stats,
         "route_ok": None if route_stats is None else route == expected_route,
         "seconds": round(seconds, 3),
@@ -381,6 +385,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "faithful": _rate(rows, "faithful"),
         "route_accuracy": _rate(rows, "route_ok"),
         "unasked_writes": sum(r["unasked_write"] for r in rows),
+        "writes_with_invented_arguments": sum(r["invented_write"] for r in rows),
         "median_s": sorted(r["seconds"] for r in rows)[len(rows) // 2] if rows else None,
     }
 

@@ -39,7 +39,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -322,7 +322,10 @@ class LocalModel(RoutedTurns):
             llama.cpp's embedding mode (:class:`~tether.models.LlamaEmbedder`),
             loaded on first use.
         answer_examples: Messages that get an answer without a tool (the
-            "answer" route); defaults to greetings, thanks and chit-chat
+            "answer" route): a list (the model writes the reply, in a sentence
+            without digits) or a mapping of message to reply (the reply of the
+            nearest example is given; ``{skills}`` in it becomes what the tools
+            do). Defaults to greetings, thanks and chit-chat with their replies
             (:data:`~tether.models.DEFAULT_ANSWER_EXAMPLES`).
         route_k: Nearest examples that vote on a route.
 
@@ -342,7 +345,7 @@ class LocalModel(RoutedTurns):
         verbose: bool = False,
         routing: RoutingMode = "examples",
         embedder: Embedder | None = None,
-        answer_examples: Sequence[str] | None = None,
+        answer_examples: Sequence[str] | Mapping[str, str] | None = None,
         route_k: int = 1,
     ) -> None:
         self._path = Path(model_path) if model_path is not None else None
@@ -355,9 +358,9 @@ class LocalModel(RoutedTurns):
         if routing not in ("examples", "model", "off"):
             raise ConfigError(f"routing must be 'examples', 'model' or 'off', not {routing!r}")
         self.routing: RoutingMode = routing
-        self.answer_examples = tuple(
-            DEFAULT_ANSWER_EXAMPLES if answer_examples is None else answer_examples
-        )
+        answers = DEFAULT_ANSWER_EXAMPLES if answer_examples is None else answer_examples
+        self.answer_replies: dict[str, str] = dict(answers) if isinstance(answers, Mapping) else {}
+        self.answer_examples = tuple(answers)
         self.route_k = route_k
         self._embedder = embedder
         self._router: ExampleRouter | None = None

@@ -33,6 +33,7 @@ from tether.models._routing import (
     groundable,
     missing_argument_text,
     quote_result,
+    skills_text,
     tool_examples,
 )
 from tether.models._types import (
@@ -95,6 +96,7 @@ class RoutedTurns:
     seed: int
     routing: RoutingMode
     answer_examples: tuple[str, ...]
+    answer_replies: dict[str, str]
     route_k: int
     _embedder: Embedder | None
     _router: ExampleRouter | None
@@ -135,9 +137,13 @@ class RoutedTurns:
         if request.step_kind == "finalize" or last is None or last.role != "user":
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
         text = last.content or ""
-        route = self._route(request, text, cancel)
+        route, nearest = self._route(request, text, cancel)
         tool = next((t for t in request.tools if t.name == route), None)
         if tool is None:
+            reply = self.answer_replies.get(nearest or "")
+            if reply is not None:
+                reply = reply.replace("{skills}", skills_text(request.tools))
+                return self._answer(reply, on_text), _ANSWER_OPTION
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
         if not groundable(tool.parameters):
             call = self._free_arguments(request, tool, first_call, cancel)
@@ -178,7 +184,10 @@ class RoutedTurns:
 
     # ------------------------------------------------------------------ route
 
-    def _route(self, request: ModelRequest, text: str, cancel: threading.Event) -> str | None:
+    def _route(
+        self, request: ModelRequest, text: str, cancel: threading.Event
+    ) -> tuple[str | None, str | None]:
+        """The route for ``text`` (a tool name, ``None`` to answer) and its nearest example."""
         if self.routing == "model":
             options = "\n".join(
                 f"- {t.name}: {' '.join(t.description.split())}" for t in request.tools
@@ -193,14 +202,15 @@ class RoutedTurns:
             ]
             names = [t.name for t in request.tools if t.name != _ANSWER_OPTION]
             choice = self._choose(turns, "", [*names, _ANSWER_OPTION], cancel)
-            return None if choice == _ANSWER_OPTION else choice
+            return (None, None) if choice == _ANSWER_OPTION else (choice, None)
         routes: dict[str | None, Sequence[str]] = {}
         for tool in request.tools:
             examples = tool_examples(tool)
             # A tool without examples stays reachable through its description.
             routes[tool.name] = examples or ((tool.description,) if tool.description else ())
         routes[None] = self.answer_examples
-        return self._example_router().route(text, routes).route
+        decision = self._example_router().route(text, routes)
+        return decision.route, decision.nearest
 
     def _example_router(self) -> ExampleRouter:
         if self._router is None:

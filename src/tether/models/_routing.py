@@ -27,6 +27,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import Field
@@ -47,6 +48,7 @@ __all__ = [
     "missing_argument_text",
     "quote_result",
     "rank_candidates",
+    "skills_text",
     "tool_examples",
 ]
 
@@ -69,21 +71,48 @@ def tool_examples(spec: ToolSpec) -> tuple[str, ...]:
     return tuple(str(e) for e in examples if str(e).strip())
 
 
-DEFAULT_ANSWER_EXAMPLES: tuple[str, ...] = (
-    "Hi",
-    "Hello there!",
-    "Good morning",
-    "Hey, how are you?",
-    "Thanks, that's all",
-    "Thank you so much for your help!",
-    "Bye!",
-    "Who are you?",
-    "What can you do?",
-    "Are you a human?",
-    "Tell me a joke",
-    "Nice talking to you",
+_HELLO = "Hello! How can I help you today?"
+_WELCOME = "You're welcome! Is there anything else I can help with?"
+_BYE = "Goodbye, and thanks for getting in touch!"
+_WHO = "I'm the support assistant. I can {skills}."
+_ELSE = "Sorry, I can't help with that. I can {skills}."
+
+DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
+    {
+        "Hi": _HELLO,
+        "Hello there!": _HELLO,
+        "Good morning": _HELLO,
+        "Hey, how are you?": _HELLO,
+        "Thanks, that's all": _WELCOME,
+        "Thank you so much for your help!": _WELCOME,
+        "Bye!": _BYE,
+        "Nice talking to you": _BYE,
+        "Who are you?": _WHO,
+        "What can you do?": _WHO,
+        "Are you a human?": _WHO,
+        "Tell me a joke": _ELSE,
+        "Can you write me a poem?": _ELSE,
+        "What do you think about football?": _ELSE,
+        "What is the meaning of life?": _ELSE,
+    }
 )
-"""Messages answered without a tool: greetings, thanks and chit-chat (the built-in set)."""
+"""Messages answered without a tool (greetings, thanks, chit-chat), each with its reply.
+
+A reply names no fact, so it cannot be wrong; ``{skills}`` becomes what the
+agent's tools do (:func:`skills_text`).
+"""
+
+
+def skills_text(tools: Sequence[ToolSpec]) -> str:
+    """What the tools do, from the first clause of each description (``"look up one order"``)."""
+    clauses = []
+    for spec in tools:
+        first = re.split(r"[.:;]", " ".join(spec.description.split()), maxsplit=1)[0].strip()
+        if first:
+            clauses.append(first[0].lower() + first[1:])
+    if not clauses:
+        return "answer questions"
+    return clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + " or " + clauses[-1]
 
 
 # ---------------------------------------------------------------------------
@@ -95,11 +124,12 @@ class RouteDecision:
     """Where a message goes: a tool name, or ``None`` for "answer without a tool".
 
     ``scores`` holds every route's score (the answer route under ``""``), for
-    logs and benchmarks.
+    logs and benchmarks; ``nearest`` is the winning route's nearest example.
     """
 
     route: str | None
     scores: dict[str, float]
+    nearest: str | None = None
 
 
 def _normalize(vector: Sequence[float]) -> list[float]:
@@ -150,7 +180,8 @@ class ExampleRouter:
         scores = {
             ("" if label is None else label): round(best_single[label], 4) for label in routes
         }
-        return RouteDecision(route=winner, scores=scores)
+        nearest = next(labelled[i][1] for i in order if labelled[i][0] == winner)
+        return RouteDecision(route=winner, scores=scores, nearest=nearest)
 
 
 # ---------------------------------------------------------------------------
