@@ -9,10 +9,12 @@ that never names a provider never loads its adapter module.
 import importlib as _importlib
 import typing as _typing
 
+from tether.models._embed import Embedder, LlamaEmbedder
 from tether.models._errors import ModelErrorCode
 from tether.models._pricing import DEFAULT_PRICING, Price, PricingTable, cost
 from tether.models._resolve import resolve_model
 from tether.models._router import Router
+from tether.models._routing import DEFAULT_ANSWER_EXAMPLES, ExampleRouter, ExampleToolSpec
 from tether.models._scripted import ScriptedModel, text, tool_call
 from tether.models._types import (
     Message,
@@ -43,10 +45,15 @@ _ADAPTERS = {
 """Where each lazily imported adapter name lives."""
 
 _ALL = [
+    "DEFAULT_ANSWER_EXAMPLES",
     "DEFAULT_PRICING",
     "MAX_ARGUMENT_DEPTH",
     "UNTRUSTED_DATA_NOTICE",
     "AnthropicModel",
+    "Embedder",
+    "ExampleRouter",
+    "ExampleToolSpec",
+    "LlamaEmbedder",
     "LocalModel",
     "LocalModelStats",
     "Message",
@@ -82,10 +89,15 @@ if _typing.TYPE_CHECKING:
     from tether.models._openai import OpenAIModel
 
     __all__ = [
+        "DEFAULT_ANSWER_EXAMPLES",
         "DEFAULT_PRICING",
         "MAX_ARGUMENT_DEPTH",
         "UNTRUSTED_DATA_NOTICE",
         "AnthropicModel",
+        "Embedder",
+        "ExampleRouter",
+        "ExampleToolSpec",
+        "LlamaEmbedder",
         "LocalModel",
         "LocalModelStats",
         "Message",

@@ -24,6 +24,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from tether.exceptions import ConfigError
+from tether.models._llama import (
+    DEFAULT_MODEL_FILE,
+    DEFAULT_MODEL_PACKAGE,
+    import_llama_cpp,
+    packaged_model_path,
+    without_extra_buffer_types,
+)
 
 __all__ = ["DEFAULT_TEMPLATE", "Embedder", "LlamaEmbedder"]
 
@@ -78,14 +85,8 @@ class LlamaEmbedder:
 
     def _load(self) -> Any:
         if self._llama is None:
-            from tether.models._local import (
-                _import_llama_cpp,
-                default_model_path,
-                without_extra_buffer_types,
-            )
-
-            llama_cpp = _import_llama_cpp()
-            path = self._path or default_model_path()
+            llama_cpp = import_llama_cpp()
+            path = self._path or packaged_model_path(DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_FILE)
             try:
                 with without_extra_buffer_types(llama_cpp):
                     self._llama = llama_cpp.Llama(

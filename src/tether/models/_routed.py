@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from tether.models._embed import Embedder, LlamaEmbedder
+from tether.models._llama import _LOOP_MIN_SPAN, loop_start
 from tether.models._prompt import ChatTurn, PromptSegment, assistant_content, chatml_segments
 from tether.models._routing import (
     ExampleRouter,
@@ -355,8 +356,6 @@ class RoutedTurns:
         cancel: threading.Event,
     ) -> tuple[str, bool]:
         """Greedy constrained generation; returns the text and whether it ended by itself."""
-        from tether.models._local import _LOOP_MIN_SPAN, loop_start
-
         llama = self._llama
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pieces: list[str] = []

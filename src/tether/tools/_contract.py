@@ -22,8 +22,7 @@ from typing import Any, Literal, overload
 from pydantic import BaseModel
 
 from tether.exceptions import AgentDefinitionError
-from tether.models._routing import ExampleToolSpec
-from tether.models._types import ToolSpec
+from tether.models import ExampleToolSpec, ToolSpec
 from tether.tools._schema import SchemaBuildError, build_arguments, split_docstring
 from tether.tools._serialize import DEFAULT_MAX_RESULT_BYTES
 
