@@ -18,9 +18,10 @@ leaked, 0 otherwise.
 false-positive rate on realistic benign tool outputs, for the held-out fifth (never used
 to tune patterns: the figure that says how the scanner generalises) and the tuning four
 fifths separately, with recall per attack family, language and encoding.
-``scan_microseconds`` times one scan of a clean ~200-character tool result (rejected by
-the prefilter), and the mean over the benign corpus, with ``timeit``. ``--corpus`` prints
-only that part (no runs, a second or two).
+``scan_microseconds`` times scans with ``timeit`` (best of five): a clean JSON record the
+prefilter rejects, a clean order email that gets the full scan, the mean over the benign
+corpus, and how many benign texts the prefilter turns away. ``--corpus`` prints only that
+part (no runs, a few seconds).
 
     python benchmarks/redteam.py
     python benchmarks/redteam.py --table
@@ -47,16 +48,20 @@ except ImportError:  # running from a checkout without `pip install -e .`
 sys.path.insert(0, str(_ROOT / "tests" / "policy"))
 
 import _injection_corpus  # noqa: E402
-from redteam_cases import run_redteam  # noqa: E402
 
 from tether.policy._injection import InjectionScanner  # noqa: E402
+from tether.policy._injection_normalize import normalize  # noqa: E402
 
-# A clean tool result of ~200 characters, the common case the prefilter must make cheap.
+# Clean tool results of ~150-200 characters, the common case the prefilter must make cheap.
 CLEAN = (
     "Your order #1234 has shipped and will arrive Tuesday. Tracking number "
     "1Z999AA10123456784. Contact support@example.com if anything looks wrong with the "
     "delivery, or reply to this email."
-)
+)  # two weak-cue words ("email", "reply"): it gets the full scan
+CLEAN_JSON = (
+    '{"order_id": "A-1234", "status": "delivered", "total_cents": 12000, "items": '
+    '[{"sku": "SKU-231", "qty": 2}], "updated": "2024-05-01T10:00:00Z"}'
+)  # no cue at all: the prefilter rejects it
 
 
 def corpus_report() -> dict[str, Any]:
@@ -66,14 +71,27 @@ def corpus_report() -> dict[str, Any]:
     held_out = _injection_corpus.evaluate(scanner.scan, _injection_corpus.held_out())
     tuning = _injection_corpus.evaluate(scanner.scan, _injection_corpus.tuning())
     benign = [s.text for s in _injection_corpus.load()[1]]
+    # Which texts the prefilter alone turns away (a private hook, for measuring only).
+    cues = scanner._cues
+    rejected = [t for t in benign if cues is not None and not cues.may_flag(normalize(t))]
     return {
         "held_out": held_out,
         "tuning": tuning,
         "scan_microseconds": {
-            "clean_200_chars": _microseconds(lambda: scanner.scan(CLEAN)),
-            "benign_corpus_mean": _microseconds(lambda: [scanner.scan(t) for t in benign])
-            / len(benign),
+            "clean_json_143_chars_prefilter_rejects": _microseconds(
+                lambda: scanner.scan(CLEAN_JSON)
+            ),
+            "clean_order_184_chars_full_scan": _microseconds(lambda: scanner.scan(CLEAN)),
+            "benign_corpus_mean": round(
+                _microseconds(lambda: [scanner.scan(t) for t in benign]) / len(benign), 2
+            ),
             "benign_mean_chars": round(sum(map(len, benign)) / len(benign)),
+            "benign_rejected_by_prefilter": f"{len(rejected)}/{len(benign)}",
+            "prefiltered_mean": round(
+                _microseconds(lambda: [scanner.scan(t) for t in rejected]) / len(rejected), 2
+            )
+            if rejected
+            else None,
         },
     }
 
@@ -89,6 +107,8 @@ async def _main(table: bool, corpus_only: bool) -> int:
     if corpus_only:
         print(json.dumps({"injection_corpus": corpus_report()}, indent=2))
         return 0
+    from redteam_cases import run_redteam  # the runs need the whole runtime; --corpus does not
+
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tether-redteam-") as directory:
         report = await run_redteam(Path(directory))

@@ -23,20 +23,28 @@ The pieces:
   look-alike letters folded, lower case) and the text hidden by encodings (base64, HTML
   references, percent-encoding, leetspeak, spaced-out letters, announced ROT13). A hit in
   hidden text also reports ``encoded_instructions``, itself a cue.
-* ``_injection_regex``: the plumbing that joins the table into a few regexes and derives
-  the prefilter.
+* ``_injection_regex``: the plumbing that joins the table into a few regexes (tries of
+  literal prefixes, so a table of hundreds of alternatives costs about what a few do).
+* ``_injection_prefilter``: the literals every pattern needs, read off the regexes, and
+  the one-pass check that a text may be flagged at all.
 
-Speed: one combined prefilter regex (a trie of the literals every pattern needs, plus the
-cheap signs of an encoding) rejects clean text in a few microseconds; only text that
-passes it gets the full scan (~0.1-0.3 microseconds per character). Gaps inside patterns
-are bounded, so hostile input cannot cause catastrophic backtracking, and texts over
-``max_chars`` are scanned at their start and end only.
+Speed: a text in which no strong pattern's literal occurs, and the literals of at most
+one weak pattern, with no sign of an encoding, is turned away after one trie search
+(~5-15 microseconds for 150 characters); the rest get the full scan (~0.2-0.4
+microseconds per character). Weak cues are everyday words ("email", "reply"), so most
+prose gets the full scan: this scanner is about twice as slow as the one it replaced,
+for several times the patterns. Gaps inside patterns are bounded, so hostile input cannot
+cause catastrophic backtracking, and texts over ``max_chars`` are scanned at their start
+and end only.
 
-Measured on ``tests/policy/injection_corpus`` (``python benchmarks/redteam.py --corpus``):
-see ``benchmarks/README.md``. Known misses: plain requests with no cue at all ("please
-share my folder with x@example.com" in a product review) read exactly like the
-imperative sentences people write to each other. Known false positives: security writing
-that quotes attacks, documentation that spells out tool calls addressed to an assistant.
+Measured on ``tests/policy/injection_corpus`` with ``python benchmarks/redteam.py
+--corpus`` (figures in ``benchmarks/README.md``): recall on the held-out fifth 0.85 at 0%
+false positives, on the tuning four fifths 0.94 at 0%. Known misses: plain requests with
+no cue at all ("please share my folder with x@example.com" in a product review) read
+exactly like the imperative sentences people write to each other. Known false positive
+risks: security writing that quotes attacks outside quotation marks, documentation that
+spells out tool calls addressed to an assistant. Two patterns whose matches start at the
+same character may be reported as one: the result is a set of signals, not a count.
 
 Tune with ``InjectionScanner(extra=[...])`` to add patterns, or pass ``patterns=`` to
 replace the table (``DEFAULT_PATTERNS`` filtered by name, say).
@@ -118,7 +126,6 @@ class InjectionScanner:
 
     __slots__ = (
         "_cues",
-        "_gate",
         "_groups",
         "_needles",
         "_order",
@@ -155,61 +162,28 @@ class InjectionScanner:
         self._raw: re.Pattern[str] | None = None
         self._raw_on_ascii = False
         self._needles: LiteralGate | None = None
-        self._gate: LiteralGate | None = None
         self._cues: CueCounter | None = None
-        self._single: dict[str, re.Pattern[str]] = {}
+        self._single: dict[str, list[re.Pattern[str]]] = {}
 
     def _compile_table(self) -> tuple[re.Pattern[str], ...]:
         """Build the combined regexes and the prefilter (once per scanner, ~0.1 s).
 
-        Every top-level alternative becomes its own group ``g<n>``, mapped back to its
-        pattern's name. Alternatives that start with ``\\b`` and a literal word go into
-        one regex with a branch per first letter (see ``first_char_split``), so at a
-        word start only the alternatives for that letter are tried; literal-led ones
-        into a second such regex; those whose first character is otherwise known share a
-        third, guarded by a class of those characters; the rest (none in the built-in
-        table) a fourth; ``raw`` patterns a fifth, on the text as received.
+        Every top-level alternative becomes a group ``g<n>`` (split further by its leading
+        words), mapped back to its pattern's name; see :func:`_table_regexes`. ``raw``
+        patterns get their own regex, run on the text as received.
         """
         groups: dict[str, str] = {}
-        tables: dict[tuple[bool, bool], list[tuple[str, str, str]]] = {}
-        plain: list[str] = []
-        unguarded: list[str] = []
-        first: set[str] = set()
+        items: list[tuple[str, str, bool]] = []
         raw: list[str] = []
         for p in self.patterns:
             for alternative in split_top(p.regex):
-                if p.raw:
-                    group = f"g{len(groups)}"
-                    groups[group] = p.name
-                    raw.append(f"(?P<{group}>{alternative})")
-                    continue
-                folded = fold(alternative)
-                entries = prefix_entries(folded) if folded == alternative else None
-                if entries is not None:
-                    # Weak and strong cues in separate tables: at one position a regex
-                    # reports one alternative, and a weak one must not hide a strong one.
-                    key = (folded.startswith("\\b"), p.weak)
-                    for prefix, rest in entries:
-                        group = f"g{len(groups)}"
-                        groups[group] = p.name
-                        tables.setdefault(key, []).append((prefix, group, rest))
-                    continue
                 group = f"g{len(groups)}"
                 groups[group] = p.name
-                chars = start_guard(folded)
-                if chars is None:
-                    unguarded.append(f"(?P<{group}>{folded})")
+                if p.raw:
+                    raw.append(f"(?P<{group}>{alternative})")
                 else:
-                    plain.append(f"(?P<{group}>{folded})")
-                    first |= chars
-        regexes = []
-        for (word_start, _weak), entries_ in sorted(tables.items()):
-            table = prefix_table(entries_)
-            regexes.append(compile_table_regex(f"\\b{table}" if word_start else table))
-        if plain:
-            regexes.append(compile_table_regex(f"{guard(first)}(?:{'|'.join(plain)})"))
-        if unguarded:
-            regexes.append(compile_table_regex("|".join(unguarded)))
+                    items.append((group, alternative, p.weak))
+        regexes = _table_regexes(items, groups)
         self._groups = groups
         self._prefilters()
         if raw:
@@ -220,20 +194,16 @@ class InjectionScanner:
         return self._regexes
 
     def _prefilters(self) -> None:
-        """The literal prefilters: ``_needles`` (some pattern may match), ``_gate`` and
-        ``_cues`` (the text may be flagged: a strong pattern's literal or a sign of an
-        encoding, or literals of two different weak patterns). Off when some pattern
-        yields no literals (then every text gets the full scan)."""
+        """The literal prefilters: ``_needles`` (some pattern may match) and ``_cues`` (the
+        text may be flagged: a strong pattern's literal, or literals of two different weak
+        patterns). Off when some pattern yields no literals (every text gets the full
+        scan then)."""
         by_name = {p.name: needles([p.regex]) for p in self.patterns if not p.raw}
         if not by_name or any(found is None for found in by_name.values()):
             return
         known = {name: found for name, found in by_name.items() if found is not None}
         self._needles = LiteralGate(n for found in known.values() for n in found)
-        weak = {name: found for name, found in known.items() if name in self._weak}
-        self._gate = LiteralGate(
-            n for name, found in known.items() if name not in weak for n in found
-        )
-        self._cues = CueCounter(weak)
+        self._cues = CueCounter(known, weak=self._weak)
 
     def scan(self, text: str) -> list[str]:
         """Names of the patterns ``text`` matches, in table order (empty: not flagged).
@@ -253,27 +223,26 @@ class InjectionScanner:
             found.update(self._groups[g] for g in matched_groups(self._raw, text))
         normal = normalize(text)
         blobs = [normalize(blob) for blob in decoded_blobs(text)] if self.decode_base64 else []
+        hinted = self.decode_base64 and has_encoding_hint(normal)
         if (
             not found
             and not blobs
-            and self._gate is not None
+            and not hinted
             and self._cues is not None
-            and not self._gate.search(normal)
-            and not (self.decode_base64 and has_encoding_hint(normal))
-            and not self._cues.at_least_two(normal)
+            and not self._cues.may_flag(normal)
         ):
             return []  # the fast path: nothing here can add up to a flag
-        found |= self._find(normal)
+        found |= self._find(normal, gated=False)
         texts = [normal]
-        if self.decode_base64:
-            hidden: set[str] = set()
+        if hinted:
             texts += decoded_views(normal)
-            texts += blobs
-            for view in texts[1:]:
-                hidden |= self._find(view)
-            if hidden - found:
-                found |= hidden
-                found.add(ENCODED_NAME)
+        texts += blobs
+        hidden: set[str] = set()
+        for view in texts[1:]:
+            hidden |= self._find(view)
+        if hidden - found:
+            found |= hidden
+            found.add(ENCODED_NAME)
         if len(found) == 1 and found <= self._weak:
             found |= self._other_weak(found, texts)
         if not self._flags(found, normal):
@@ -304,10 +273,14 @@ class InjectionScanner:
                 weak += 1
         return bool(strong) or weak >= 2
 
-    def _find(self, normal: str) -> set[str]:
-        """Names of the (non-raw) patterns matching normalised text."""
+    def _find(self, normal: str, *, gated: bool = True) -> set[str]:
+        """Names of the (non-raw) patterns matching normalised text.
+
+        ``gated``: first check that some pattern's literal occurs (skip it when the caller
+        already knows one does).
+        """
         regexes = self._regexes if self._regexes is not None else self._compile_table()
-        if self._needles is not None and not self._needles.search(normal):
+        if gated and self._needles is not None and not self._needles.search(normal):
             return set()  # every pattern needs one of the literals (see needles())
         groups = self._groups
         found: set[str] = set()
@@ -323,13 +296,18 @@ class InjectionScanner:
         one more cue would flag the text, which is when this runs.
         """
         more: set[str] = set()
+        candidates = None if self._cues is None else self._cues.owners(texts)
         for p in self.patterns:
             if not p.weak or p.raw or p.name in found:
                 continue
+            if candidates is not None and p.name not in candidates:
+                continue  # none of its literals occurs: it cannot match
             single = self._single.get(p.name)
             if single is None:
-                single = self._single[p.name] = compile_table_regex(fold(p.regex))
-            if any(single.search(t) for t in texts):
+                alone = {f"s{i}": p.name for i in range(len(split_top(p.regex)))}
+                items = [(g, a, True) for g, a in zip(alone, split_top(p.regex), strict=True)]
+                single = self._single[p.name] = _table_regexes(items, alone)
+            if any(regex.search(t) for regex in single for t in texts):
                 more.add(p.name)
                 break  # one more is all the verdict needs
         return more
@@ -342,6 +320,62 @@ class InjectionScanner:
 
     def __repr__(self) -> str:
         return f"InjectionScanner(patterns={[p.name for p in self.patterns]!r})"
+
+
+def _table_regexes(
+    items: list[tuple[str, str, bool]], groups: dict[str, str]
+) -> list[re.Pattern[str]]:
+    """The regexes for (group, alternative, weak) items; ``groups`` gains the split groups.
+
+    An alternative that starts with literal text (``\\bignore``, ``(?:send|post)``,
+    ``<|``) is split per option and goes into a trie of literal prefixes: one for those
+    after ``\\b`` (tried only where a word starts, a cheap check) and one for the others
+    (every branch starts with a literal, so the search skips ahead in C); each for strong
+    and for weak cues apart (at one position a regex reports one alternative, and a weak
+    cue must not hide a strong one).
+    Alternatives that start at a line start share a regex tried only there; those whose
+    first character is otherwise known, one guarded by a class of those characters; the
+    rest (none in the built-in table) one more.
+    """
+    tables: dict[tuple[bool, bool], list[tuple[str, str, str]]] = {}
+    plain: list[str] = []
+    unguarded: list[str] = []
+    line_start: list[str] = []
+    first: set[str] = set()
+    for group, alternative, weak in items:
+        name = groups.pop(group)
+        folded = fold(alternative)
+        entries = prefix_entries(folded) if folded == alternative else None
+        word_start = folded.startswith("\\b")
+        if entries is not None and (
+            not word_start or all(prefix[0].isalnum() or prefix[0] == "_" for prefix, _ in entries)
+        ):
+            table = tables.setdefault((word_start, weak), [])
+            for prefix, rest in entries:
+                split = f"{group}_{len(table)}"
+                groups[split] = name
+                table.append((prefix, split, rest))
+            continue
+        groups[group] = name
+        chars = start_guard(folded)
+        if chars is None:
+            unguarded.append(f"(?P<{group}>{folded})")
+        elif chars == {"^"}:
+            line_start.append(f"(?P<{group}>{folded})")
+        else:
+            plain.append(f"(?P<{group}>{folded})")
+            first |= chars
+    regexes = [
+        compile_table_regex(("\\b" if word_start else "") + prefix_table(entries))
+        for (word_start, _weak), entries in sorted(tables.items())
+    ]
+    if line_start:
+        regexes.append(compile_table_regex(f"^(?:{'|'.join(line_start)})"))
+    if plain:
+        regexes.append(compile_table_regex(f"{guard(first)}(?:{'|'.join(plain)})"))
+    if unguarded:
+        regexes.append(compile_table_regex("|".join(unguarded)))
+    return regexes
 
 
 @functools.cache

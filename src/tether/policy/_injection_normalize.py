@@ -71,8 +71,11 @@ _ENTITY = re.compile(r"&(?:#x?[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});")
 _PERCENT = re.compile(r"%[0-9a-f]{2}")
 _ROT13 = re.compile(r"\brot-?13\b")
 
-_LEET_HINT = re.compile(r"[a-z][013457]+[a-z]")
-_SPACED_HINT = re.compile(r"(?<![^\W_])[^\W_][ ./_-][^\W_][ ./_-][^\W_](?![^\W_])")
+# Both hints start with a class of characters that are rare in prose (leet digits, the
+# separators), so CPython's search skips ahead in C instead of trying every position;
+# the lookbehind then checks what came before. A hint only decides whether to look closer.
+_LEET_HINT = re.compile(r"[013457](?<=[a-z][013457])[013457]*[a-z]")
+_SPACED_HINT = re.compile(r"[ ./_-](?<=[^\W_][ ./_-])[^\W_][ ./_-][^\W_](?![^\W_])")
 
 
 def has_encoding_hint(normal: str) -> bool:

@@ -67,11 +67,12 @@ _AI_ML = (
 )
 _TOOL_NAME = r"[`'\"]?[a-z][a-z0-9]*(?:[_.][a-z0-9]+)+[`'\"]?"  # send_money, os.system
 # Tool names that write: an imperative to call one of these is an instruction to act.
-_WRITE_TOOL = (
-    r"[`'\"]?(?:send|delete|remove|refund|transfer|charge|grant|share|update|reset|create|add|"
-    r"invite|disable|execute|pay|wire|post|upload|forward|purchase|buy|cancel|approve|mark|set|"
-    r"change|move|write|book)_[a-z_]+[`'\"]?"
+_WRITE_NAME = (
+    r"(?:send|delete|remove|refund|transfer|charge|grant|share|update|reset|create|add|invite|"
+    r"disable|execute|pay|wire|post|upload|forward|purchase|buy|cancel|approve|mark|set|change|"
+    r"move|write|book)_[a-z_]+"
 )
+_WRITE_TOOL = rf"[`'\"]?{_WRITE_NAME}[`'\"]?"
 _CALL = (
     r"(?:call|invoke|run|execute|trigger|use|ejecuta\w*|llama\w*|rufe|execute\w*|exécute\w*|"
     r"appelle\w*)"
@@ -474,14 +475,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "write_call",
-        rf"{_WRITE_TOOL}\(\s*[\w\"'{{]",
+        rf"\b{_WRITE_NAME}\(\s*[\w\"'{{]",
         "a call of a tool that writes, with arguments: send_money(recipient=...)",
         weak=True,
     ),
     InjectionPattern(
         "todo_note",
-        r"(?<![#/-])(?<![#/-][ \t])\b(?:todo|fixme|to-do|pendiente)\s*"
-        r"(?:[:(\[\-\u2014]|for\b|f[üu]r\b|para\b)"
+        r"\b(?:todo|fixme|to-do|pendiente)\s*(?:[(\[]|for\b|f[üu]r\b|para\b|[:\-\u2014]\s*"
+        r"(?:the\s+)?agents?\b)"
         r"|\b(?:action\s+item|pending\s+task|open\s+item|follow-up|automation\s+note)\b",
         "a TODO or follow-up note",
         weak=True,

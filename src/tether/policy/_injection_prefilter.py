@@ -18,6 +18,8 @@ from tether.policy._injection_regex import (
     _PARSER,
     _REPEATS,
     _ZERO_WIDTH,
+    STARTED_WORD,
+    WORD_END,
     WORD_START,
     fold,
     split_top,
@@ -115,15 +117,30 @@ def needles(regexes: Iterable[str]) -> tuple[str, ...] | None:
             if needed is None:
                 return None
             found |= needed
-    found = {n.removeprefix(WORD_START) if _bad_marker(n) else n for n in found}
+    found = {_fix_markers(n) for n in found}
     # A needle holding a shorter one is redundant: the shorter one is found first.
     kept = {n for n in found if not any(o != n and o in n for o in found)}
     return tuple(sorted(kept, key=lambda n: (-len(n), n)))
 
 
-def _bad_marker(needle: str) -> bool:
-    """A word-start marker before a non-word character (``\\b.`` would mean the opposite)."""
-    return needle.startswith(WORD_START) and not needle[1:2].isalnum() and needle[1:2] != "_"
+def _fix_markers(needle: str) -> str:
+    """Word-boundary markers kept only where ``\\b`` means what they say: a start marker
+    before a word character, an end marker after one (``\\b.`` means the opposite)."""
+    if needle.startswith(WORD_START) and not _is_word_char(needle[1:2]):
+        needle = needle[1:]
+    chars = [
+        c for i, c in enumerate(needle) if c != WORD_END or (i and _is_word_char(needle[i - 1]))
+    ]
+    return "".join(chars)
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _plain(needle: str) -> str:
+    """A needle without its markers: the text it matches."""
+    return needle.replace(WORD_START, "").replace(WORD_END, "")
 
 
 def _required(regex: str) -> frozenset[str] | None:
@@ -180,8 +197,11 @@ def _required_in(items: Any, flags: int, start: str = "") -> frozenset[str] | No
                 longer = chars
             run = longer
             continue
-        if op is _PARSER.AT and av is _PARSER.AT_BOUNDARY and run == {""}:
-            run = {WORD_START}  # what follows starts a word: "\bai" is rarer than "ai"
+        if op is _PARSER.AT and av is _PARSER.AT_BOUNDARY:
+            if run == {""}:
+                run = {WORD_START}  # what follows starts a word: "\bai" is rarer than "ai"
+            elif run != {WORD_START} and all(_is_word_char(s[-1:]) for s in run):
+                run = {s + WORD_END for s in run}  # and here one ends: "\bai\b"
             continue
         if op in _ZERO_WIDTH:
             continue
@@ -199,6 +219,9 @@ def _required_in(items: Any, flags: int, start: str = "") -> frozenset[str] | No
             run = {s + e for s in run for e in exact}  # a group of plain words: "(?:a|b)"
             continue
         inner = WORD_START if run == {WORD_START} else ""  # a group right after \b
+        ends_word = op in _REPEATS and av[0] >= 1 and _is_space(av[2])
+        if ends_word and all(_is_word_char(s[-1:]) for s in run):
+            run = {s + WORD_END for s in run}  # "ai\s+": the word ends before the space
         if run not in ({""}, {WORD_START}):
             candidates.append(frozenset(run))
         run = {""}
@@ -221,7 +244,7 @@ def _required_in(items: Any, flags: int, start: str = "") -> frozenset[str] | No
                 needed = frozenset(union)
         if needed:
             candidates.append(needed)
-        if op in _REPEATS and av[0] >= 1 and _is_space(av[2]):
+        if ends_word:
             run = {WORD_START}  # after "\\s+" a word starts (if what follows is a word)
     if run not in ({""}, {WORD_START}):
         candidates.append(frozenset(run))
@@ -274,9 +297,9 @@ def _needle_cost(needles: frozenset[str]) -> int:
     """How often a set of needles is likely to be found in ordinary text (lower is rarer)."""
     cost = 0
     for needle in needles:
-        word_start = needle.startswith(WORD_START)
-        text = needle.removeprefix(WORD_START)
-        one = (10_000, 3_000, 400, 60, 10)[min(len(text) + word_start, 4)]
+        text = _plain(needle)
+        markers = len(needle) - len(text)
+        one = (10_000, 3_000, 400, 60, 10)[min(len(text) + markers, 4)]
         cost += one + (300 if text.strip() in _COMMON else 0)
     return cost
 
@@ -284,26 +307,25 @@ def _needle_cost(needles: frozenset[str]) -> int:
 class LiteralGate:
     """Whether a text holds any of some literals, in a few microseconds.
 
-    One trie regex per kind of literal: those that start a word (searched as
-    ``\\b(?:trie)``), the other ASCII ones, and the non-ASCII ones (searched only in
-    non-ASCII text, where alone they can occur). Kept apart because CPython's regex
-    search skips ahead fast only when every branch starts with a known character, and a
-    single ``\\b`` branch turns that off: joined, the three cost about seven times more.
+    One trie regex for the ASCII literals and one for the others (searched only in
+    non-ASCII text, where alone they can occur). Every branch of a trie starts with a
+    literal character (a word start is checked after the first character), because
+    CPython's search skips ahead in C only then: a single leading ``\\b`` branch makes it
+    try every position, about seven times slower.
     """
 
-    __slots__ = ("_anywhere", "_foreign", "_word_start")
+    __slots__ = ("_ascii", "_foreign")
 
     def __init__(self, literals: Iterable[str]) -> None:
         word_start, anywhere, foreign = _partition(literals)
-        self._word_start = re.compile(rf"\b(?:{trie(word_start)})") if word_start else None
-        self._anywhere = re.compile(trie(anywhere)) if anywhere else None
+        # "\bai" becomes "a(?<!\w.)i": every branch of the trie starts with a literal.
+        ascii_ = [w[:1] + STARTED_WORD + w[1:] for w in word_start] + anywhere
+        self._ascii = re.compile(trie(ascii_)) if ascii_ else None
         self._foreign = re.compile(trie(foreign)) if foreign else None
 
     def search(self, text: str) -> bool:
         """Whether one of the literals occurs in ``text``."""
-        if self._word_start is not None and self._word_start.search(text) is not None:
-            return True
-        if self._anywhere is not None and self._anywhere.search(text) is not None:
+        if self._ascii is not None and self._ascii.search(text) is not None:
             return True
         return (
             self._foreign is not None
@@ -313,7 +335,7 @@ class LiteralGate:
 
     def finditer(self, text: str) -> Iterator[str]:
         """Each literal found (the shortest at each position), overlapping ones too."""
-        regexes = [self._word_start, self._anywhere]
+        regexes = [self._ascii]
         if not text.isascii():
             regexes.append(self._foreign)
         for regex in regexes:
@@ -331,31 +353,32 @@ def _partition(literals: Iterable[str]) -> tuple[list[str], list[str], list[str]
     anywhere: list[str] = []
     foreign: list[str] = []
     for literal in literals:
-        plain = literal.removeprefix(WORD_START)
-        if not plain.isascii():
-            foreign.append(plain)  # the word-start marker is dropped: weaker, still sound
-        elif plain != literal:
-            word_start.append(plain)
+        if not _plain(literal).isascii():
+            foreign.append(_plain(literal))  # markers dropped: weaker, still sound
+        elif literal.startswith(WORD_START):
+            word_start.append(literal[1:])
         else:
-            anywhere.append(plain)
+            anywhere.append(literal)
     return word_start, anywhere, foreign
 
 
 class CueCounter:
-    """Tells whether literals of two different patterns occur in a text.
+    """Tells, in one pass over a text, whether it may be flagged at all.
 
-    Weak patterns flag a text only in pairs, so a text in which at most one weak
-    pattern's literals occur can be passed over. The count is an upper bound: a literal
-    found is credited to every pattern with a literal that starts with it (a trie
-    reports the shortest one at a position), and overlapping literals are all seen.
+    A text is flagged by a strong pattern, or by two different weak ones; a pattern can
+    only match where one of its literals occurs. So a text in which no strong pattern's
+    literal occurs, and literals of at most one weak pattern, is passed over. The count
+    is an upper bound: a literal found is credited to every pattern with a literal that
+    starts with it (a trie reports the shortest one at a position), and overlapping
+    literals are all seen.
     """
 
-    __slots__ = ("_gate", "_owners")
+    __slots__ = ("_gate", "_owners", "_strong")
 
-    def __init__(self, needles_by_name: dict[str, tuple[str, ...]]) -> None:
+    def __init__(self, needles_by_name: dict[str, tuple[str, ...]], weak: Iterable[str]) -> None:
+        weak = frozenset(weak)
         plain_by_name = {
-            name: {n.removeprefix(WORD_START) for n in found}
-            for name, found in needles_by_name.items()
+            name: {_plain(n) for n in found} for name, found in needles_by_name.items()
         }
         owners: dict[str, frozenset[str]] = {}
         for found in plain_by_name.values():
@@ -367,7 +390,29 @@ class CueCounter:
                         if any(other.startswith(needle) for other in others)
                     )
         self._owners = owners
+        self._strong = frozenset(needles_by_name) - weak
         self._gate = LiteralGate(n for found in needles_by_name.values() for n in found)
+
+    def may_flag(self, text: str) -> bool:
+        """Whether a strong pattern's literal, or literals of two weak ones, occur in ``text``."""
+        seen: set[str] = set()
+        strong = self._strong
+        for needle in self._gate.finditer(text):
+            names = self._owners[needle]
+            if not names.isdisjoint(strong):
+                return True
+            seen |= names
+            if len(seen) >= 2:
+                return True
+        return False
+
+    def owners(self, texts: Iterable[str]) -> set[str]:
+        """Every pattern that has a literal (or one starting with it) in one of ``texts``."""
+        found: set[str] = set()
+        for text in texts:
+            for needle in self._gate.finditer(text):
+                found |= self._owners[needle]
+        return found
 
     def at_least_two(self, text: str) -> bool:
         """Whether literals of two or more different patterns may occur in ``text``."""

@@ -106,6 +106,15 @@ def _group_end(regex: str) -> int | None:
 
 WORD_START = "\x00"
 """Marks a needle that starts a word (it followed ``\\b`` in its pattern)."""
+WORD_END = "\x01"
+"""Marks the end of a word inside a needle (it was followed by ``\\b`` or whitespace)."""
+STARTED_WORD = "\x02"
+"""Marks, after a needle's first character, that this character started a word.
+
+Emitted as ``(?<!\\w.)`` (the character before it is no word character), so a trie can
+begin every branch with a literal character, which lets CPython's search skip ahead in C,
+where a leading ``\\b`` would make it try every position."""
+_TRIE_MARKS = {WORD_START: r"\b", WORD_END: r"\b", STARTED_WORD: r"(?<!\w.)"}
 
 
 def trie(words: Iterable[str]) -> str:
@@ -121,7 +130,7 @@ def trie(words: Iterable[str]) -> str:
         if "" in node:
             return ""  # a shorter word already matches: longer ones add nothing
         options = [
-            (r"\b" if char == WORD_START else re.escape(char)) + emit(child)
+            _TRIE_MARKS.get(char, re.escape(char)) + emit(child)
             for char, child in sorted(node.items())
         ]
         return options[0] if len(options) == 1 else f"(?:{'|'.join(options)})"
@@ -258,6 +267,7 @@ def _non_ascii_start(op: Any, av: Any, *, flags: int) -> bool:
 
 _SPECIAL = "\\[(.^$|?*+{)"
 _QUANTIFIERS = ("?", "*", "+", "{")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def prefix_entries(alternative: str) -> list[tuple[str, str]] | None:
@@ -291,9 +301,13 @@ def _literal_prefix(option: str) -> tuple[str, str]:
     while i < len(option):
         if option[i] == "\\":
             escaped = option[i + 1 : i + 2]
-            if not escaped or escaped.isalnum():
+            code = option[i + 2 : i + 6]
+            if escaped == "u" and len(code) == 4 and all(c in _HEX for c in code):
+                char, width = chr(int(code, 16)), 6  # \u0441
+            elif not escaped or escaped.isalnum():
                 break
-            char, width = escaped, 2
+            else:
+                char, width = escaped, 2
         elif option[i] in _SPECIAL:
             break
         else:
@@ -311,6 +325,7 @@ def prefix_table(entries: list[tuple[str, str, str]]) -> str:
     The engine walks the literal prefixes one character at a time (CPython checks a
     branch's leading literal before entering it), so at each position only alternatives
     whose prefix matches there are tried: a table of hundreds costs about what a few do.
+    A prefix may hold :data:`STARTED_WORD` after its first character (for ``\\b``).
     """
     root: dict[str, Any] = {}
     for prefix, group, rest in entries:
@@ -321,7 +336,11 @@ def prefix_table(entries: list[tuple[str, str, str]]) -> str:
 
     def emit(node: dict[str, Any]) -> str:
         parts = [f"(?P<{group}>{rest})" for group, rest in node.get("", [])]
-        parts += [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        parts += [
+            _TRIE_MARKS.get(char, re.escape(char)) + emit(child)
+            for char, child in sorted(node.items())
+            if char
+        ]
         return f"(?:{'|'.join(parts)})"
 
     return emit(root)
