@@ -316,12 +316,12 @@ class LiteralGate:
 
     __slots__ = ("_ascii", "_foreign")
 
-    def __init__(self, literals: Iterable[str]) -> None:
+    def __init__(self, literals: Iterable[str], *, longest: bool = False) -> None:
         word_start, anywhere, foreign = _partition(literals)
         # "\bai" becomes "a(?<!\w.)i": every branch of the trie starts with a literal.
         ascii_ = [w[:1] + STARTED_WORD + w[1:] for w in word_start] + anywhere
-        self._ascii = re.compile(trie(ascii_)) if ascii_ else None
-        self._foreign = re.compile(trie(foreign)) if foreign else None
+        self._ascii = re.compile(trie(ascii_, longest=longest)) if ascii_ else None
+        self._foreign = re.compile(trie(foreign, longest=longest)) if foreign else None
 
     def search(self, text: str) -> bool:
         """Whether one of the literals occurs in ``text``."""
@@ -367,10 +367,10 @@ class CueCounter:
 
     A text is flagged by a strong pattern, or by two different weak ones; a pattern can
     only match where one of its literals occurs. So a text in which no strong pattern's
-    literal occurs, and literals of at most one weak pattern, is passed over. The count
-    is an upper bound: a literal found is credited to every pattern with a literal that
-    starts with it (a trie reports the shortest one at a position), and overlapping
-    literals are all seen.
+    literal occurs, and literals of at most one weak pattern, is passed over. The trie
+    reports the longest literal at a position, which is credited to every pattern with
+    that literal or one it starts with (they occur there too); overlapping literals are
+    all seen. Word-boundary marks are ignored here, so the count is an upper bound.
     """
 
     __slots__ = ("_gate", "_owners", "_strong")
@@ -380,18 +380,20 @@ class CueCounter:
         plain_by_name = {
             name: {_plain(n) for n in found} for name, found in needles_by_name.items()
         }
-        owners: dict[str, frozenset[str]] = {}
-        for found in plain_by_name.values():
+        exact: dict[str, set[str]] = {}
+        for name, found in plain_by_name.items():
             for needle in found:
-                if needle not in owners:
-                    owners[needle] = frozenset(
-                        name
-                        for name, others in plain_by_name.items()
-                        if any(other.startswith(needle) for other in others)
-                    )
-        self._owners = owners
+                exact.setdefault(needle, set()).add(name)
+        self._owners = {
+            needle: frozenset(
+                name for other, names in exact.items() if needle.startswith(other) for name in names
+            )
+            for needle in exact
+        }
         self._strong = frozenset(needles_by_name) - weak
-        self._gate = LiteralGate(n for found in needles_by_name.values() for n in found)
+        self._gate = LiteralGate(
+            (n for found in needles_by_name.values() for n in found), longest=True
+        )
 
     def may_flag(self, text: str) -> bool:
         """Whether a strong pattern's literal, or literals of two weak ones, occur in ``text``."""

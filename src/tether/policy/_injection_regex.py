@@ -117,8 +117,12 @@ where a leading ``\\b`` would make it try every position."""
 _TRIE_MARKS = {WORD_START: r"\b", WORD_END: r"\b", STARTED_WORD: r"(?<!\w.)"}
 
 
-def trie(words: Iterable[str]) -> str:
-    """A regex matching any of ``words`` as a prefix, factored by common prefix."""
+def trie(words: Iterable[str], *, longest: bool = False) -> str:
+    """A regex matching any of ``words``, factored by common prefix.
+
+    By default it stops at the shortest word at a position (enough to know one occurs);
+    with ``longest`` it goes on to the longest one there.
+    """
     trie: dict[str, Any] = {}
     for word in sorted(set(words)):
         node = trie
@@ -127,12 +131,18 @@ def trie(words: Iterable[str]) -> str:
         node[""] = {}
 
     def emit(node: dict[str, Any]) -> str:
-        if "" in node:
+        ends = "" in node
+        if ends and not longest:
             return ""  # a shorter word already matches: longer ones add nothing
         options = [
             _TRIE_MARKS.get(char, re.escape(char)) + emit(child)
             for char, child in sorted(node.items())
+            if char
         ]
+        if not options:
+            return ""
+        if ends:
+            return f"(?:{'|'.join(options)})?"
         return options[0] if len(options) == 1 else f"(?:{'|'.join(options)})"
 
     return emit(trie)
