@@ -17,6 +17,7 @@ and answers) and ``off`` (one constrained reply per turn, the old path).
 
     python benchmarks/local_model.py --eval > local_model_eval.json
     python benchmarks/local_model.py --eval --modes examples --split heldout
+    python benchmarks/local_model.py --embeddings   # routing alone, per embedding variant
 
 Without ``--eval`` it measures KV-cache prefix reuse and time to first token over a
 10-turn run:
@@ -432,6 +433,46 @@ async def run_eval(
     return report
 
 
+def run_embedding_grid(cases: list[dict[str, Any]], threads: int | None) -> dict[str, Any]:
+    """Routing alone, per embedding variant: pooling x template x k (nearest examples).
+
+    The routes are the main job's tools and the built-in answer examples; a
+    message is routed right when it goes to its expected tool (``route`` in the
+    data, else ``tool``; ``null`` is the answer route).
+    """
+    from tether.models import DEFAULT_ANSWER_EXAMPLES, ExampleRouter, LlamaEmbedder
+    from tether.models._embed import DEFAULT_TEMPLATE
+
+    example = _load_example()
+    routes: dict[str | None, list[str]] = {
+        c.name: list(c.examples) for c in example.agent.registry.values()
+    }
+    routes[None] = list(DEFAULT_ANSWER_EXAMPLES)
+    variants = [
+        ("mean", "{text}"),
+        ("last", "{text}"),
+        ("mean", DEFAULT_TEMPLATE),
+        ("last", DEFAULT_TEMPLATE),
+        ("last", 'This customer message: "{text}" means in one word:"'),
+    ]
+    rows = []
+    for pooling, template in variants:
+        embedder = LlamaEmbedder(n_threads=threads, pooling=pooling, template=template)  # type: ignore[arg-type]
+        for k in (1, 3, 5):
+            router = ExampleRouter(embedder, k=k)
+            row: dict[str, Any] = {"pooling": pooling, "template": template, "k": k}
+            for split in ("dev", "heldout"):
+                chosen = [c for c in cases if c["split"] == split]
+                right = sum(
+                    router.route(c["message"], routes).route == c.get("route", c.get("tool"))
+                    for c in chosen
+                )
+                row[split] = f"{right}/{len(chosen)}"
+            rows.append(row)
+        embedder.close()
+    return {"routing_by_embedding": rows}
+
+
 def main() -> None:
     """Parse arguments, run the benchmark, print JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -439,6 +480,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     parser.add_argument("--eval", action="store_true", help="run the support eval set instead")
+    parser.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="route the eval set by each embedding variant (pooling, template, k)",
+    )
     parser.add_argument(
         "--modes",
         default="examples,model,off",
@@ -454,7 +500,9 @@ def main() -> None:
     if progress is not None:
         progress.start()
     try:
-        if args.eval:
+        if args.embeddings:
+            result = run_embedding_grid(load_cases(Path(args.data), None), args.threads)
+        elif args.eval:
             cases = load_cases(Path(args.data), args.split)
             modes = [m.strip() for m in args.modes.split(",") if m.strip()]
             result = asyncio.run(run_eval(cases, modes, args.threads, progress))

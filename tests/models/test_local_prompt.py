@@ -386,8 +386,16 @@ def test_grounding_never_offers_an_id_that_is_not_in_the_message(message: str) -
         assert str(number) in digits  # $20.50 offers 2050 cents: the same digits
 
 
-def test_the_words_around_a_number_tell_the_order_id_from_the_amount() -> None:
-    spans = find_spans("Please refund 9000 cents on order 5678")
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Please refund 9000 cents on order 5678",
+        "I want my money back for order 5678, 9000 cents",
+        "refund order #5678 for 9000 cents",
+    ],
+)
+def test_the_words_around_a_number_tell_the_order_id_from_the_amount(message: str) -> None:
+    spans = find_spans(message)
     assert argument_candidates("order_id", ORDER_ID, spans) == ["5678"]
     used = [s for s in spans if s.value in ("5678", 5678)]
     assert argument_candidates("amount_cents", AMOUNT, spans, used) == [9000]

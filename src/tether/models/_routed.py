@@ -11,7 +11,14 @@ the request's tools carry routing examples (``@tool(examples=[...])``):
   user's messages, by the words around them when they decide, else by the
   model under a grammar that admits only those spans;
 - after a tool result the answer **quotes** the result; without a tool the
-  model answers in a sentence that may not contain a digit.
+  reply of the nearest answer example is given (or, for answer examples given
+  as a plain list, the model answers in a sentence that may not contain a digit).
+
+Measured on the main job (``benchmarks/local_model.py --eval``, 46 customer
+messages, 16 of them held out from tuning): routed by examples 43/46 right
+(dev 30/30, held out 13/16), 0 writes nobody asked for, every answer faithful;
+routed by the model under a grammar (same grounding and answers) 26/46; one
+constrained reply per turn (``routing="off"``) 11/46 with 4 unasked refunds.
 """
 
 from __future__ import annotations
@@ -253,7 +260,8 @@ class RoutedTurns:
                 turns = self._argument_turns(request, tool, text)
                 value = values[options.index(self._choose(turns, prefix, options, cancel))]
             arguments[name] = value
-            used.extend(s for s in [*latest, *earlier] if s.value == value)
+            # The span is spent: as an id or as a number ("5678" and 5678 alike).
+            used.extend(s for s in [*latest, *earlier] if str(s.value) == str(value))
             partial += f"{json.dumps(name)}:{json.dumps(value, ensure_ascii=False)},"
         return arguments
 

@@ -296,7 +296,8 @@ _ID_MARKERS = frozenset({"#", "id", "number", "no", "nr", "num", "ref", "referen
 
 
 def _words(text: str) -> list[str]:
-    return [w.lower() for w in re.findall(r"#|[A-Za-z]+", text)]
+    """Lower-cased words, ``#``, and ``0`` for any number (so it separates, never matches)."""
+    return ["0" if w[0].isdigit() else w.lower() for w in re.findall(r"#|[A-Za-z]+|\d+", text)]
 
 
 def find_spans(text: str) -> list[Span]:
@@ -424,8 +425,9 @@ def rank_candidates(
     free = [s for s in free if s.text not in taken_texts] or free
 
     def score(span: Span) -> int:
-        near = set(span.before[-2:]) | set(span.after[:1])
-        return len(words & near)
+        # The word right next to the span counts double: "order 5678, 9000 cents".
+        adjacent = set(span.before[-1:]) | set(span.after[:1])
+        return 2 * len(words & adjacent) + len(words & set(span.before[-2:-1]))
 
     best = max(score(s) for s in free)
     return [s for s in free if score(s) == best]
