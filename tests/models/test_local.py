@@ -406,3 +406,21 @@ async def test_a_greeting_gets_an_answer_without_a_tool_or_a_number(
     assert not reply.tool_calls
     assert reply.text and not any(c.isdigit() for c in reply.text)
     assert model.last_stats is not None and model.last_stats.route == "answer"
+
+
+@pytest.mark.slow
+async def test_an_answer_to_the_question_for_an_argument_goes_to_the_tool_that_asked(
+    model: LocalModel, support: Any
+) -> None:
+    first = _user("Refund order 9012 please")
+    ask = await model.complete(_support_request(support, first))
+    assert not ask.tool_calls and ask.text and "amount" in ask.text
+    reply = Message(role="assistant", content=ask.text)
+    answer = await model.complete(_support_request(support, first, reply, _user("2000 cents")))
+    assert [(c.name, c.arguments) for c in answer.tool_calls] == [
+        ("refund_order", {"order_id": "9012", "amount_cents": 2000})
+    ]
+    other = await model.complete(
+        _support_request(support, first, reply, _user("What is your returns policy?"))
+    )
+    assert [c.name for c in other.tool_calls] == ["policies"]

@@ -145,7 +145,13 @@ class RoutedTurns:
         if request.step_kind == "finalize" or last is None or last.role != "user":
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
         text = last.content or ""
-        route, nearest = self._route(request, text, cancel)
+        asked = self._pending_question(request, text)
+        route: str | None
+        nearest: str | None
+        if asked is not None:  # the user answers the question asked for a tool's argument
+            route, nearest = asked[0].name, None
+        else:
+            route, nearest = self._route(request, text, cancel)
         tool = next((t for t in request.tools if t.name == route), None)
         if tool is None:
             reply = self.answer_replies.get(nearest or "")
@@ -156,7 +162,9 @@ class RoutedTurns:
         if not groundable(tool.parameters):
             call = self._free_arguments(request, tool, first_call, cancel)
         else:
-            grounded = self._ground(request, tool, text, cancel)
+            grounded = self._ground(
+                request, tool, text, cancel, asked=asked[1] if asked is not None else None
+            )
             if isinstance(grounded, str):
                 return self._answer(grounded, on_text), f"ask:{tool.name}"
             call = ToolCall(id=f"call_{first_call}", name=tool.name, arguments=grounded)
@@ -164,6 +172,28 @@ class RoutedTurns:
         if on_text is not None:
             on_text(content)
         return self._response(None, [call], "tool_calls"), tool.name
+
+    @staticmethod
+    def _pending_question(request: ModelRequest, text: str) -> tuple[ToolSpec, str] | None:
+        """The tool and argument the previous reply asked for, if this message supplies it.
+
+        After "I need the order number", a reply of "It's 1234" goes to the tool
+        that needed it, whatever its nearest examples say.
+        """
+        messages = request.messages
+        if len(messages) < 2 or messages[-2].role != "assistant" or messages[-2].tool_calls:
+            return None
+        previous = messages[-2].content or ""
+        spans = find_spans(text)
+        for tool in request.tools:
+            props: Mapping[str, Any] = tool.parameters.get("properties") or {}
+            for name in tool.parameters.get("required") or []:
+                schema = props.get(name) or {}
+                if previous == missing_argument_text(name, schema) and argument_candidates(
+                    name, schema, spans
+                ):
+                    return tool, name
+        return None
 
     @staticmethod
     def _call_name(messages: Sequence[Message], call_id: str | None) -> str | None:
@@ -230,9 +260,20 @@ class RoutedTurns:
     # ------------------------------------------------------------------ ground
 
     def _ground(
-        self, request: ModelRequest, tool: ToolSpec, text: str, cancel: threading.Event
+        self,
+        request: ModelRequest,
+        tool: ToolSpec,
+        text: str,
+        cancel: threading.Event,
+        *,
+        asked: str | None = None,
     ) -> dict[str, Any] | str:
-        """Arguments chosen from the user's spans, or the question asking for a missing one."""
+        """Arguments chosen from the user's spans, or the question asking for a missing one.
+
+        Spans of the latest message come first, except when it answers a question
+        for the argument ``asked``: then only that argument prefers the latest
+        message, and the others keep what the user said before.
+        """
         latest = find_spans(text)
         earlier = [
             span
@@ -247,8 +288,9 @@ class RoutedTurns:
         partial = f'{{"tool":{json.dumps(tool.name)},"arguments":{{'
         for name in required:
             schema = props.get(name) or {}
-            values = argument_candidates(name, schema, latest, used) or argument_candidates(
-                name, schema, earlier, used
+            first, then = (earlier, latest) if asked not in (None, name) else (latest, earlier)
+            values = argument_candidates(name, schema, first, used) or argument_candidates(
+                name, schema, then, used
             )
             if not values:
                 return missing_argument_text(name, schema)
