@@ -35,11 +35,11 @@ from tether.engine import (
     PolicyDecided,
     ToolCompleted,
     ToolStarted,
+    flag_injection,
 )
 from tether.models import ModelRequest, ModelResponse, ToolCall
 from tether.observe import Redactor
-from tether.policy import MappingSecrets, Policy, PolicyFile, SecretBroker
-from tether.policy._injection import InjectionScanner, flag_injection
+from tether.policy import InjectionScanner, MappingSecrets, Policy, PolicyFile, SecretBroker
 from tether.testing import ScriptedModel
 
 Category = Literal["write_tool", "exfiltrate_secret", "change_instructions"]

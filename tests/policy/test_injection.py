@@ -17,7 +17,7 @@ from tether.context import (
     render_tool_output,
     with_untrusted_notice,
 )
-from tether.engine import InjectionFlagged
+from tether.engine import InjectionFlagged, flag_injection
 from tether.exceptions import ConfigError
 from tether.models import Message
 from tether.models._wire import system_text, tool_result_text
@@ -26,7 +26,6 @@ from tether.policy._injection import (
     InjectionPattern,
     InjectionScanner,
     default_scanner,
-    flag_injection,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))

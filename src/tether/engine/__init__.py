@@ -49,7 +49,7 @@ from tether.engine._state import (
     args_hash,
     fold,
 )
-from tether.engine._step import StepContext, StepHost
+from tether.engine._step import StepContext, StepHost, flag_injection
 from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition, Wait
 
 __all__ = [
@@ -104,5 +104,6 @@ __all__ = [
     "args_hash",
     "decode_event",
     "encode_event",
+    "flag_injection",
     "fold",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -149,6 +150,40 @@ class Agent:
             str(self.max_output_repairs),
             self.machine.fingerprint(),
             *(c.schema_fingerprint() for c in self.registry.values()),
+            *(_contract_settings(c) for c in self.registry.values()),
             policy_fingerprint(self.policy),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def _contract_settings(contract: ToolContract) -> str:
+    """A tool's behaviour beyond its schema (approval, timeout, retries...) for the version.
+
+    An approval predicate is a Python callable: its qualified name and a digest of its
+    bytecode stand in for it (stable across processes of the same Python).
+    """
+    rule = contract.requires_approval
+    approval: Any = bool(rule)
+    if callable(rule):
+        code = getattr(rule, "__code__", None)
+        body = (
+            ""
+            if code is None
+            else hashlib.sha256(
+                code.co_code + repr(code.co_consts).encode() + repr(code.co_names).encode()
+            ).hexdigest()[:16]
+        )
+        name = getattr(rule, "__qualname__", type(rule).__name__)
+        # Not the module: the same file is "__main__" in one process, a module in another.
+        approval = f"{name}:{body}"
+    settings = {
+        "requires_approval": approval,
+        "timeout": contract.timeout,
+        "risk": contract.risk,
+        "idempotent": contract.idempotent,
+        "retry": repr(contract.retry),
+        "owner": contract.owner,
+        "max_result_bytes": getattr(contract, "max_result_bytes", None),
+        "examples": list(getattr(contract, "examples", ())),
+    }
+    return json.dumps(settings, sort_keys=True, default=str)

@@ -33,7 +33,7 @@ from tether.engine._signals import (
     GateFailure,
     WaitRequested,
 )
-from tether.engine._state import RunEvent, RunState, apply
+from tether.engine._state import PARKED, TERMINAL, RunEvent, RunState, apply
 from tether.engine._step import StepContext
 from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition, Wait
 from tether.exceptions import ConcurrentWriteError, ModelError, StoreError
@@ -71,6 +71,7 @@ class StoreRetry:
 
 
 _CANCELLED = Fail("cancelled", error_code="cancelled")
+_LET_GO: frozenset[str] = frozenset({*TERMINAL, *PARKED})
 
 
 class RunDriver:
@@ -106,6 +107,8 @@ class RunDriver:
         self.governance = governance or Governance()
         self.owner = owner
         self.store_retry = store_retry or StoreRetry()
+        self.lease_released = False
+        """Whether a commit of this driver gave the run's lease back (it stopped or parked)."""
         self._task: asyncio.Task[Any] | None = None
         self._interruptible = False
 
@@ -177,6 +180,8 @@ class RunDriver:
                 await asyncio.sleep(self.store_retry.delay(attempt, self.rng))
         self._pending = []
         self._status_update = None
+        if update is not None and update.release_lease:
+            self.lease_released = True
         if self._on_commit is not None:
             self._on_commit(run_id, batch)
 
@@ -198,7 +203,10 @@ class RunDriver:
                 previous=self.state.status, status=status, reason=reason, details=details
             )
         )
-        self._status_update = RunUpdate(status=status, reason=reason)
+        # A run that stops or parks gives its lease back in the same commit.
+        self._status_update = RunUpdate(
+            status=status, reason=reason, release_lease=status in _LET_GO
+        )
 
     # -- effect helpers used by StepContext -----------------------------------------------------
 
@@ -263,7 +271,9 @@ class RunDriver:
 
     def park_update(self, status: RunStatus, reason: str | None) -> None:
         """Refresh a parked run's summary row (its next timer) without a lifecycle event."""
-        self._status_update = RunUpdate(status=status, reason=reason, wake_at=self._wake_at())
+        self._status_update = RunUpdate(
+            status=status, reason=reason, wake_at=self._wake_at(), release_lease=True
+        )
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -326,7 +336,10 @@ class RunDriver:
                     {"signal": transition.signal, **(transition.details or {})},
                 )
                 self._status_update = RunUpdate(
-                    status="waiting", reason=transition.reason, wake_at=self._wake_at()
+                    status="waiting",
+                    reason=transition.reason,
+                    wake_at=self._wake_at(),
+                    release_lease=True,
                 )
                 await self.flush()
                 return state

@@ -185,7 +185,8 @@ async def admit_tool_call(
     key = approval_key(state.step, index)
     if not reissue:
         loops = policy.loops
-        signature = call_signature(call.name, call.arguments)
+        # The signature the fold counts with (computed once, from the model's reply).
+        signature = state.call_signatures.get(call.id) or call_signature(call.name, call.arguments)
         repeats = state.signature_counts.get(signature, 0)
         verdict = loop_verdict(repeats, loops.max_repeated_calls, loops.escalate_after)
         if verdict == "escalate":

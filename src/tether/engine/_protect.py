@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +37,6 @@ from tether.observe import (
     OFFLOAD_BYTES,
     PayloadCodec,
     Redactor,
-    UnrecoverableValueError,
     unseal,
 )
 
@@ -152,13 +150,5 @@ def _decodes(data: bytes) -> bool:
 
 
 def _unseal_what_we_can(obj: Any, codec: PayloadCodec | None) -> Any:
-    if isinstance(obj, Mapping):
-        if "$sealed" in obj or "$redacted" in obj:
-            try:
-                return unseal(obj, codec)
-            except UnrecoverableValueError:
-                return obj
-        return {key: _unseal_what_we_can(value, codec) for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [_unseal_what_we_can(item, codec) for item in obj]
-    return obj
+    """Open every marker the codec can; leave the others (they stay unrecoverable)."""
+    return unseal(obj, codec, strict=False)

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tether.engine._events import (
     ApprovalDecided,
@@ -189,7 +189,7 @@ def apply(state: RunState, rec: RunEvent) -> None:
         for call in ev.response.tool_calls:
             state.call_signatures[call.id] = call_signature(call.name, call.arguments)
         state.messages.append(
-            Message(role="assistant", content=ev.response.text, tool_calls=ev.response.tool_calls)
+            _message("assistant", ev.response.text, tool_calls=ev.response.tool_calls)
         )
     elif isinstance(ev, ToolCompleted):
         state.journal[ev.call] = ev
@@ -197,12 +197,7 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.consecutive_failures = 0
         _count_call(state, ev.call_id, ev.tool)
         state.messages.append(
-            Message(
-                role="tool",
-                content=tool_message_content(ev.result),
-                tool_call_id=ev.call_id,
-                name=ev.tool,
-            )
+            _message("tool", tool_message_content(ev.result), tool_call_id=ev.call_id, name=ev.tool)
         )
         _release_deferred(state)
     elif isinstance(ev, ToolFailed):
@@ -213,9 +208,9 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.consecutive_failures += 1
         _count_call(state, ev.call_id, ev.tool)
         state.messages.append(
-            Message(
-                role="tool",
-                content=ev.error.model_dump_json(exclude_none=True),
+            _message(
+                "tool",
+                ev.error.model_dump_json(exclude_none=True),
                 tool_call_id=ev.call_id,
                 name=ev.tool,
             )
@@ -319,6 +314,24 @@ def apply(state: RunState, rec: RunEvent) -> None:
             state.degraded_to = ev.degraded_to
     elif isinstance(ev, RunEscalated):
         state.escalation = ev
+
+
+def _message(
+    role: Literal["user", "assistant", "tool"],
+    content: str | None,
+    *,
+    tool_calls: list[Any] | None = None,
+    tool_call_id: str | None = None,
+    name: str | None = None,
+) -> Message:
+    """A conversation message from event data."""
+    return Message(
+        role=role,
+        content=content,
+        tool_calls=tool_calls if tool_calls is not None else [],
+        tool_call_id=tool_call_id,
+        name=name,
+    )
 
 
 def args_hash(arguments: dict[str, Any]) -> str:

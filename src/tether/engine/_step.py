@@ -18,6 +18,7 @@ from tether.context import describe_change, prefix_bytes, prefix_hash
 from tether.engine._escalate import ESCALATE_TOOL
 from tether.engine._events import (
     EffectRecorded,
+    InjectionFlagged,
     ModelCompleted,
     ModelFailed,
     PrefixChanged,
@@ -36,7 +37,7 @@ from tether.engine._signals import EscalationRequested, WaitRequested
 from tether.engine._transitions import Escalate, Wait
 from tether.exceptions import ModelError
 from tether.models import ModelClient, ModelRequest, ModelResponse, Router, StepKind, ToolCall
-from tether.policy import call_hook, flag_injection
+from tether.policy import InjectionScanner, call_hook
 from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
 
 if TYPE_CHECKING:
@@ -600,6 +601,22 @@ def _deeper_than(value: Any, limit: int) -> bool:
         elif isinstance(item, list | tuple):
             stack.extend((v, depth + 1) for v in item)
     return False
+
+
+def flag_injection(
+    scanner: InjectionScanner | None, call_id: str, tool: str, result: Any
+) -> InjectionFlagged | None:
+    """The ``injection.flagged`` event for one tool result, or ``None`` when it is clean.
+
+    Call it with the result as recorded for every new ``tool.completed``. The scanner
+    (policy) names the patterns; the engine records them.
+    """
+    if scanner is None:
+        return None
+    patterns = scanner.scan_value(result)
+    if not patterns:
+        return None
+    return InjectionFlagged(call_id=call_id, tool=tool, patterns=patterns)
 
 
 def _uncertain(

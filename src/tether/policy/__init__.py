@@ -8,7 +8,6 @@ from tether.policy._injection import (
     InjectionPattern,
     InjectionScanner,
     default_scanner,
-    flag_injection,
 )
 from tether.policy._policy import (
     ApprovalSettings,
@@ -59,7 +58,6 @@ __all__ = [
     "decide_call",
     "default_broker",
     "default_scanner",
-    "flag_injection",
     "hook_failure",
     "loop_verdict",
     "policy_fingerprint",

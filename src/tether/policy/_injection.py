@@ -57,7 +57,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tether.exceptions import ConfigError
 from tether.policy._injection_normalize import (
@@ -83,16 +83,12 @@ from tether.policy._injection_regex import (
     start_guard,
 )
 
-if TYPE_CHECKING:
-    from tether.engine._events import InjectionFlagged
-
 __all__ = [
     "DEFAULT_PATTERNS",
     "ENCODED_NAME",
     "InjectionPattern",
     "InjectionScanner",
     "default_scanner",
-    "flag_injection",
 ]
 
 _BUILTIN = frozenset(DEFAULT_PATTERNS)
@@ -383,23 +379,6 @@ def _table_regexes(
 def default_scanner() -> InjectionScanner:
     """The shared scanner with the built-in patterns (compiled on its first scan)."""
     return InjectionScanner()
-
-
-def flag_injection(
-    scanner: InjectionScanner | None, call_id: str, tool: str, result: Any
-) -> InjectionFlagged | None:
-    """The ``injection.flagged`` event for one tool result, or ``None`` when it is clean.
-
-    Call it with the result as recorded (after redaction) for every new ``tool.completed``.
-    """
-    if scanner is None:
-        return None
-    patterns = scanner.scan_value(result)
-    if not patterns:
-        return None
-    from tether.engine._events import InjectionFlagged  # the engine sits above policy
-
-    return InjectionFlagged(call_id=call_id, tool=tool, patterns=patterns)
 
 
 def _as_pattern(item: InjectionPattern | tuple[str, str]) -> InjectionPattern:

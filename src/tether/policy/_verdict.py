@@ -125,7 +125,7 @@ def policy_fingerprint(policy: Policy) -> str:
 
     Covers the allowlist, the rules (their content), the budget, loop, escalation and
     approval settings and the injection settings. Hooks are Python callables: their
-    qualified names are included, not their code.
+    qualified names are included, not their code or module.
     """
     import json
 
@@ -162,10 +162,10 @@ def _fields(obj: Any) -> dict[str, Any]:
 
 
 def _qualname(fn: Any) -> str | None:
+    # Not the module: the same file is "__main__" in one process and a module in another.
     if fn is None:
         return None
-    module = getattr(fn, "__module__", "")
-    return f"{module}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+    return str(getattr(fn, "__qualname__", type(fn).__name__))
 
 
 __all__: Sequence[str] = [

@@ -1,6 +1,7 @@
 """Scheduling runs: the runtime, run handles and results."""
 
+from tether.runtime._handle import RunHandle
 from tether.runtime._results import LiveDelta, RunResult, RunUsage
-from tether.runtime._runtime import RunHandle, Runtime, run_sync
+from tether.runtime._runtime import Runtime, run_sync
 
 __all__ = ["LiveDelta", "RunHandle", "RunResult", "RunUsage", "Runtime", "run_sync"]

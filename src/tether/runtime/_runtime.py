@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
 import secrets as _random
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
-
-from pydantic import ValidationError
 
 from tether.engine import (
     PARKED,
     TERMINAL,
     Agent,
-    Approval,
     ApprovalDecided,
     Governance,
     PayloadProtection,
@@ -33,25 +31,17 @@ from tether.engine import (
     RunDriver,
     RunEscalated,
     RunEvent,
-    RunFinished,
     RunState,
-    RunStatus,
-    RunStatusChanged,
     SignalReceived,
     apply,
-    args_hash,
     decode_event,
     encode_event,
 )
 from tether.exceptions import (
     AgentVersionMismatchError,
-    ApprovalError,
     ConcurrentWriteError,
     RunError,
-    RunFinishedError,
-    RunLeasedError,
     RunNotFoundError,
-    RunNotWaitingError,
     RunParkedError,
     StoreError,
     UserError,
@@ -59,22 +49,20 @@ from tether.exceptions import (
 from tether.models import DEFAULT_PRICING, ModelResponse, PricingTable, StreamDelta
 from tether.observe import KEY_ENV, AESGCMCodec, PayloadCodec, Redactor
 from tether.policy import Budget, PolicyFile, SecretBroker, default_broker
-from tether.runtime._results import LiveDelta, PendingApproval, RunResult
+from tether.runtime._control import CANCEL_PREFIX, RunControl
+from tether.runtime._handle import _STOPPED, RunHandle, to_run_events
+from tether.runtime._results import LiveDelta, RunResult
 from tether.store import (
     Durability,
     EventRow,
     RunRecord,
-    RunUpdate,
     Store,
     default_store_url,
     open_store,
 )
 
 log = logging.getLogger("tether.runtime")
-_STOPPED = frozenset({*TERMINAL, *PARKED})
 KILLSWITCH = "killswitch"
-CANCEL_PREFIX = "cancel:"
-_POLL = 0.2
 _MAX_PERMANENT_STORE_FAILURES = 2
 """Resumes from the log after a store failure that is not transient, before giving up."""
 
@@ -84,16 +72,25 @@ def new_run_id() -> str:
     return f"run_{int(time.time() * 1000):012x}{_random.token_hex(5)}"
 
 
-def to_run_events(
-    run_id: str, rows: Sequence[EventRow], protection: PayloadProtection | None = None
-) -> list[RunEvent]:
-    """Decode stored rows; with ``protection``, sealed values are opened for execution."""
-    if protection is None:
-        return [RunEvent(run_id, r.seq, r.step, r.ts, decode_event(r.data)) for r in rows]
-    return [
-        RunEvent(run_id, r.seq, r.step, r.ts, decode_event(protection.restore(r.data)))
-        for r in rows
-    ]
+_GC_TUNED = False
+
+
+def _tune_gc() -> None:
+    """Make the cyclic GC cheap for a long-lived runtime (once per process).
+
+    Everything imported and built so far (modules, classes, agents) is moved to the
+    permanent generation, so collections stop traversing it; the young generation
+    collects less often, since a turn allocates many short-lived objects that plain
+    reference counting already frees. Cycles are still collected.
+    """
+    global _GC_TUNED
+    if _GC_TUNED:
+        return
+    _GC_TUNED = True
+    gc.collect()
+    gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], 50_000), threshold[1], threshold[2])
 
 
 _PROTECTED = (b'"$sealed"', b'"$redacted"', b"[REDACTED]")
@@ -127,7 +124,7 @@ def _default_codec(store: Store) -> PayloadCodec | None:
         return None
 
 
-class Runtime:
+class Runtime(RunControl):
     """Runs agents durably on a store.
 
     Args:
@@ -220,6 +217,7 @@ class Runtime:
     async def __aenter__(self) -> Runtime:
         await self.store.open()
         self._open = True
+        _tune_gc()
         self._background.append(asyncio.create_task(self._heartbeat()))
         self._background.append(asyncio.create_task(self._cancel_loop()))
         if self._recover:
@@ -306,6 +304,9 @@ class Runtime:
         self._launch(agent, state)
         return RunHandle(self, run_id)
 
+    def _handle(self, run_id: str) -> RunHandle:
+        return RunHandle(self, run_id)
+
     def get(self, run_id: str) -> RunHandle:
         """A handle on an existing run (it need not be driven by this runtime)."""
         return RunHandle(self, run_id)
@@ -342,298 +343,6 @@ class Runtime:
             lease.keep()
         self._launch(driver.agent, state, driver)
         return RunHandle(self, run_id)
-
-    async def signal(
-        self, run_id: str, name: str, payload: Any = None, *, by: str | None = None
-    ) -> RunHandle:
-        """Deliver a signal: resumes a parked run, or cancels (``name="cancel"``) any live run.
-
-        A refused signal changes nothing: in particular it never releases the lease of a
-        run this or another process is driving.
-
-        Raises:
-            RunNotFoundError: no such run.
-            RunFinishedError: the run already ended.
-            RunNotWaitingError: the run is not parked (only ``cancel`` applies now), or it
-                waits for another signal.
-            RunLeasedError: another process holds the run's lease.
-        """
-        self._check_open()
-        live = self._drivers.get(run_id)
-        if name == "cancel" and live is not None:
-            self._cancel_live(run_id, live, str((payload or {}).get("reason") or "cancelled"), by)
-            return RunHandle(self, run_id)
-        if name == "cancel":
-            record = await self._record(run_id)
-            now = time.time()
-            driven_elsewhere = (
-                record.status in ("pending", "running")
-                and record.lease_owner not in (None, self.owner)
-                and (record.lease_expires_at or 0) > now
-            )
-            if driven_elsewhere:
-                # Another process drives it: leave a request in the store; that process
-                # sees it within a second, interrupts the tool in flight and records it.
-                request = {"reason": str((payload or {}).get("reason") or "cancelled"), "by": by}
-                await self.store.set_flag(f"{CANCEL_PREFIX}{run_id}", json.dumps(request))
-                return RunHandle(self, run_id)
-        if live is not None:
-            raise RunNotWaitingError(
-                f"run {run_id} is running in this process; only 'cancel' can be sent now",
-                run_id=run_id,
-                status="running",
-            )
-        record = await self._record(run_id)
-        if record.status in TERMINAL:
-            raise RunFinishedError(
-                f"run {run_id} already {record.status}; signals cannot change it",
-                run_id=run_id,
-                status=record.status,
-            )
-        if name != "cancel" and record.status not in PARKED:
-            raise RunNotWaitingError(
-                f"run {run_id} is {record.status}, not waiting; only 'cancel' can be sent now",
-                run_id=run_id,
-                status=record.status,
-            )
-        async with self._leased(run_id) as lease:
-            driver = await self._signalled_driver(run_id, name, payload, by)
-            if driver is not None:
-                lease.keep()
-        if driver is not None:
-            self._launch(driver.agent, driver.state, driver)
-        return RunHandle(self, run_id)
-
-    async def _signalled_driver(
-        self, run_id: str, name: str, payload: Any, by: str | None
-    ) -> RunDriver | None:
-        """Record a signal on a leased run; returns the driver to continue it, if any."""
-        state = await self.load_state(run_id)
-        if name == "cancel":
-            if state.terminal:
-                raise RunFinishedError(
-                    f"run {run_id} already {state.status}; signals cannot change it",
-                    run_id=run_id,
-                    status=state.status,
-                )
-            reason = str((payload or {}).get("reason") or "cancelled")
-            if state.agent not in self._agents:
-                # No agent code here (the CLI): a cancellation needs none. Record it directly.
-                await self._append_direct(
-                    state,
-                    [
-                        SignalReceived(name="cancel", payload={"reason": reason}, by=by),
-                        RunFinished(
-                            status="cancelled",
-                            error={"error_code": "cancelled", "message": reason},
-                            usage=state.usage,
-                            model_calls=state.model_calls,
-                            tool_calls=state.tool_calls,
-                            cost_usd=round(state.cost_usd, 8),
-                        ),
-                    ],
-                    "cancelled",
-                )
-                return None
-            driver = self._driver_for(state, None, True, strict=False)
-            driver.cancel_reason = reason
-            driver.cancel_by = by
-            await driver.drive()
-            return None
-        if state.status not in PARKED:
-            raise RunNotWaitingError(
-                f"run {run_id} is {state.status}, not waiting; only 'cancel' can be sent now",
-                run_id=run_id,
-                status=state.status,
-            )
-        expected = (state.wait_details or {}).get("signal")
-        if state.status == "escalated":
-            if name not in ("resume", "input"):
-                raise RunNotWaitingError(
-                    f"run {run_id} is escalated ({state.wait_reason}); continue it with signal "
-                    "'resume' (or 'input' with a message for the agent), or cancel it",
-                    run_id=run_id,
-                    status=state.status,
-                )
-            call = (state.escalation.context or {}).get("call") if state.escalation else None
-            if name == "resume" and call is not None and not _decides(payload):
-                tool = (state.escalation.context or {}).get("tool") if state.escalation else None
-                raise RunNotWaitingError(
-                    f"run {run_id} was escalated on a {tool} call ({call}); resume it with a "
-                    'decision: payload {"approve": true} to run the call, or '
-                    '{"approve": false, "reason": "..."} to decline it; or send \'input\'',
-                    run_id=run_id,
-                    status=state.status,
-                )
-        elif expected == "approval":
-            raise RunNotWaitingError(
-                f"run {run_id} waits for approval of {', '.join(_pending_ids(state))}; use "
-                "Runtime.approve(...) / Runtime.deny(...) (CLI: tether approve / tether deny)",
-                run_id=run_id,
-                status=state.status,
-            )
-        elif expected is not None and name != expected:
-            raise RunNotWaitingError(
-                f"run {run_id} waits for signal {expected!r}, not {name!r}",
-                run_id=run_id,
-                status=state.status,
-            )
-        driver = self._driver_for(state, None, None)
-        driver.record(SignalReceived(name=name, payload=payload, by=by))
-        driver.set_status("running", f"signal:{name}")
-        await driver.flush()
-        return driver
-
-    async def cancel(
-        self, run_id: str, *, reason: str = "cancelled", by: str | None = None
-    ) -> None:
-        """Cancel a run: a running async tool is interrupted, a parked run ends at once.
-
-        A thread tool cannot be interrupted: it is abandoned and its late result discarded.
-        The cancellation is recorded (``signal.received`` cancel, then ``run.finished``).
-        """
-        await self.signal(run_id, "cancel", {"reason": reason}, by=by)
-
-    def _cancel_live(self, run_id: str, driver: RunDriver, reason: str, by: str | None) -> None:
-        driver.cancel_reason = reason
-        driver.cancel_by = by
-        driver.interrupt()
-
-    async def approve(
-        self,
-        run_id: str,
-        approval_id: str,
-        *,
-        by: str,
-        arguments: dict[str, Any] | None = None,
-    ) -> RunHandle:
-        """Approve one pending call (``arguments=`` approves with changes); resumes the run.
-
-        ``approval_id`` is Tether's identity of the call (``PendingApproval.approval_id``,
-        ``"step.index"``). A provider call id is accepted too when exactly one pending
-        approval has it. Changed arguments are validated against the tool's schema here
-        when this runtime knows the agent, and always again, with every policy rule, by
-        the gate before the call runs: an edit can never pass a deny rule.
-
-        Raises:
-            RunNotFoundError: no such run.
-            RunNotWaitingError: the run is not parked.
-            ApprovalError: no such pending approval (or an ambiguous call id), or the
-                changed arguments do not fit the tool's schema. Nothing changes.
-        """
-        return await self._decide(run_id, approval_id, approved=True, by=by, arguments=arguments)
-
-    async def deny(self, run_id: str, approval_id: str, *, by: str, reason: str) -> RunHandle:
-        """Deny a pending call; the model is told why and the run continues.
-
-        Raises:
-            RunNotFoundError: no such run.
-            RunNotWaitingError: the run is not parked.
-            ApprovalError: no such pending approval. Nothing changes.
-        """
-        return await self._decide(run_id, approval_id, approved=False, by=by, reason=reason)
-
-    async def _decide(
-        self,
-        run_id: str,
-        approval_id: str,
-        *,
-        approved: bool,
-        by: str,
-        arguments: dict[str, Any] | None = None,
-        reason: str | None = None,
-    ) -> RunHandle:
-        self._check_open()
-        if run_id in self._drivers:
-            raise RunNotWaitingError(
-                f"run {run_id} is running in this process; it has no pending approval now",
-                run_id=run_id,
-                status="running",
-            )
-        record = await self._record(run_id)
-        if record.status in TERMINAL:
-            raise RunFinishedError(
-                f"run {run_id} already {record.status}; its approvals cannot change",
-                run_id=run_id,
-                status=record.status,
-            )
-        if record.status not in PARKED:
-            raise RunNotWaitingError(
-                f"run {run_id} is {record.status}; approvals apply only to a parked run",
-                run_id=run_id,
-                status=record.status,
-            )
-        resume = False
-        driver: RunDriver | None = None
-        async with self._leased(run_id) as lease:
-            state = await self.load_state(run_id)
-            approval = _find_approval(state, run_id, approval_id)
-            request = approval.request
-            agent = self._agents.get(state.agent)
-            contract = agent.registry.get(request.tool) if agent is not None else None
-            if arguments is not None:
-                if not isinstance(arguments, dict):
-                    raise ApprovalError(
-                        "changed arguments must be a JSON object",
-                        run_id=run_id,
-                        call_id=request.key,
-                    )
-                if contract is not None:
-                    try:
-                        arguments = contract.normalize(arguments)
-                    except (ValidationError, ValueError, TypeError) as exc:
-                        detail = (
-                            exc.errors(include_url=False)
-                            if isinstance(exc, ValidationError)
-                            else str(exc)
-                        )
-                        raise ApprovalError(
-                            f"changed arguments for {request.tool} do not fit its schema: {detail}",
-                            run_id=run_id,
-                            call_id=request.key,
-                        ) from None
-            decided = ApprovalDecided(
-                call_id=request.call_id,
-                approval_id=request.approval_id,
-                args_hash=args_hash(arguments if arguments is not None else request.arguments),
-                approved=approved,
-                by=by,
-                reason=reason,
-                arguments=arguments,
-            )
-            resume = len(state.pending_approvals) == 1
-            if agent is None:
-                # This process cannot drive the run: record the decision and, if nothing
-                # else is pending, mark it running and free it, so any runtime that has
-                # the agent (recovery picks up unleased running runs) continues it. The
-                # gate there validates edited arguments and checks every rule again.
-                await self._append_direct(state, [decided], "running" if resume else None)
-                return RunHandle(self, run_id)
-            driver = self._driver_for(state, agent, None)
-            driver.record(decided)
-            if resume:
-                driver.set_status("running", f"approval:{request.key}")
-            await driver.flush()
-            if resume:
-                lease.keep()
-        if resume and driver is not None:
-            self._launch(driver.agent, state, driver)
-        return RunHandle(self, run_id)
-
-    async def _append_direct(
-        self, state: RunState, events: list[Any], status: RunStatus | None
-    ) -> None:
-        """Append events to a run without driving it (the agent is not known here)."""
-        records = list(events)
-        if status is not None:
-            records.append(RunStatusChanged(previous=state.status, status=status, reason="signal"))
-        rows = []
-        now = time.time()
-        for event in records:
-            apply(state, RunEvent(state.run_id, state.last_seq + 1, state.step, now, event))
-            rows.append(EventRow(state.last_seq, state.step, now, event.type, encode_event(event)))
-        update = RunUpdate(status=status, reason="signal") if status is not None else None
-        await self.store.append(state.run_id, rows, update, owner=self.owner)
 
     async def set_killswitch(self, on: bool, *, by: str | None = None) -> None:
         """Turn the runtime-wide kill switch for write tools on or off (every process)."""
@@ -694,45 +403,6 @@ class Runtime:
             raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
         return record
 
-    @contextlib.asynccontextmanager
-    async def _leased(self, run_id: str) -> AsyncIterator[_LeaseHold]:
-        """Hold a run's lease for one decision.
-
-        The lease is given back afterwards only if this call took it, and only when the
-        decision does not hand the run to a driver (``keep()``). A refused operation
-        (an unknown call id, a run that is not waiting) therefore never releases a lease
-        that a driver here or elsewhere holds.
-
-        Raises:
-            RunLeasedError: another process holds the lease.
-        """
-        async with self._decision_lock(run_id):
-            record = await self._record(run_id)
-            now = time.time()
-            held_before = record.lease_owner == self.owner and (record.lease_expires_at or 0) > now
-            if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
-                record = await self._record(run_id)
-                raise RunLeasedError(
-                    f"run {run_id} is leased by {record.lease_owner} until "
-                    f"{time.strftime('%H:%M:%S', time.localtime(record.lease_expires_at or 0))}; "
-                    "it is being driven by another process",
-                    run_id=run_id,
-                    owner=record.lease_owner,
-                )
-            hold = _LeaseHold()
-            try:
-                yield hold
-            finally:
-                if not hold.kept and not held_before and run_id not in self._tasks:
-                    with contextlib.suppress(StoreError):
-                        await self.store.release_lease(run_id, self.owner)
-
-    def _decision_lock(self, run_id: str) -> asyncio.Lock:
-        lock = self._locks.get(run_id)
-        if lock is None:
-            lock = self._locks[run_id] = asyncio.Lock()
-        return lock
-
     def _driver_for(
         self,
         state: RunState,
@@ -747,8 +417,24 @@ class Runtime:
                 f"run {state.run_id} belongs to agent {state.agent!r}, which this runtime does "
                 f"not know; pass it in Runtime(agents=[...]) or to resume(agent=...)"
             )
+        if strict:
+            self._check_version(state, agent, accept_new_version)
+        driver = self._new_driver(state, agent)
+        if strict and agent.version != state.agent_version:
+            driver.record(
+                SignalReceived(
+                    name="agent_version_accepted",
+                    payload={"pinned": state.agent_version, "accepted": agent.version},
+                )
+            )
+        return driver
+
+    def _check_version(
+        self, state: RunState, agent: Agent, accept_new_version: bool | None
+    ) -> None:
+        """Refuse to continue a run under an agent definition it is not pinned to."""
         accept = self._accept_new_version if accept_new_version is None else accept_new_version
-        if strict and agent.version != state.agent_version and not accept:
+        if agent.version != state.agent_version and not accept:
             raise AgentVersionMismatchError(
                 f"run {state.run_id} is pinned to agent {state.agent!r} version "
                 f"{state.agent_version}, but the code now defines version {agent.version}. "
@@ -758,7 +444,9 @@ class Runtime:
                 pinned=state.agent_version,
                 offered=agent.version,
             )
-        driver = RunDriver(
+
+    def _new_driver(self, state: RunState, agent: Agent) -> RunDriver:
+        return RunDriver(
             store=self.store,
             agent=agent,
             state=state,
@@ -769,14 +457,6 @@ class Runtime:
             governance=self.governance,
             owner=self.owner,
         )
-        if strict and agent.version != state.agent_version:
-            driver.record(
-                SignalReceived(
-                    name="agent_version_accepted",
-                    payload={"pinned": state.agent_version, "accepted": agent.version},
-                )
-            )
-        return driver
 
     def _launch(self, agent: Agent, state: RunState, driver: RunDriver | None = None) -> None:
         if driver is None:
@@ -821,8 +501,9 @@ class Runtime:
             self._locks.pop(run_id, None)
             for queue, _ in self._subscribers.get(run_id, ()):
                 queue.put_nowait(None)
-            with contextlib.suppress(Exception):
-                await self.store.release_lease(run_id, self.owner)
+            if not driver.lease_released:  # else the final commit already gave it back
+                with contextlib.suppress(Exception):
+                    await self.store.release_lease(run_id, self.owner)
 
     async def _reattach(self, failed: RunDriver) -> RunDriver | None:
         """Wait for the store to answer, then continue the run from its log.
@@ -960,8 +641,7 @@ class Runtime:
                     )
                 )
                 driver.set_status("escalated", "approval_expired", {"signal": "resume"})
-                await driver.flush()
-                await self.store.release_lease(run_id, self.owner)
+                await driver.flush()  # releases the lease in the same commit
             elif not state.pending_approvals:
                 driver.set_status("running", "approval_expired")
                 await driver.flush()
@@ -971,8 +651,7 @@ class Runtime:
                 # moves to the next expiry; no lifecycle event (waiting → waiting is not a
                 # transition).
                 driver.park_update(state.status, state.wait_reason)
-                await driver.flush()
-                await self.store.release_lease(run_id, self.owner)
+                await driver.flush()  # releases the lease in the same commit
             fired.append(run_id)
         return fired
 
@@ -983,184 +662,6 @@ class Runtime:
                 await self.recover()
             except Exception:  # keep looking; a transient store error must not stop recovery
                 log.exception("recovery pass failed")
-
-
-class RunHandle:
-    """A reference to one run: its events, its result, its state."""
-
-    def __init__(self, runtime: Runtime, run_id: str) -> None:
-        self.runtime = runtime
-        self.run_id = run_id
-
-    def __repr__(self) -> str:
-        return f"RunHandle({self.run_id!r})"
-
-    async def result(self, *, timeout: float | None = None) -> RunResult:  # noqa: ASYNC109  # mirrors asyncio.wait_for's familiar keyword
-        """Wait until the run stops (finished, or waiting for a signal) and summarize it."""
-        async with asyncio.timeout(timeout):
-            while True:
-                task = self.runtime._tasks.get(self.run_id)
-                if task is not None:
-                    # The driver holds the folded state: no need to re-read the log.
-                    state = await asyncio.shield(task)
-                    if state.status in _STOPPED:
-                        break
-                    continue  # this process stopped driving it; follow it in the store
-                record = await self.runtime._record(self.run_id)
-                crashed = self.runtime._crashed.get(self.run_id)
-                if crashed is not None:
-                    raise crashed
-                if self.run_id in self.runtime._tasks:
-                    continue
-                if record.status in _STOPPED:
-                    state = await self.runtime.load_state(self.run_id)
-                    break
-                await asyncio.sleep(_POLL)
-        return RunResult.from_state(state, self._typed_output(state))
-
-    def _typed_output(self, state: RunState) -> Any:
-        agent = self.runtime._agents.get(state.agent)
-        if state.status == "completed" and agent is not None and agent.output_type is not None:
-            return agent.output_type.model_validate(state.output)
-        return None
-
-    async def state(self) -> RunState:
-        """The run's state folded from its stored events."""
-        return await self.runtime.load_state(self.run_id)
-
-    async def pending_approvals(self) -> list[PendingApproval]:
-        """Calls of this run waiting for a person, with what they need to decide."""
-        state = await self.runtime.load_state(self.run_id)
-        return [PendingApproval.from_request(a.request) for a in state.pending_approvals]
-
-    async def events(
-        self, *, after_seq: int = 0, follow: bool = True, deltas: bool = False
-    ) -> AsyncIterator[Any]:
-        """Persisted events in order (then live ones until the run stops).
-
-        With ``deltas=True`` live :class:`LiveDelta` token fragments are interleaved;
-        they are never stored. Resumable: pass the last seen ``seq`` as ``after_seq``.
-        """
-        rt = self.runtime
-        queue = rt._subscribe(self.run_id, deltas) if follow else None
-        last = after_seq
-        try:
-            rows = await rt.store.load_events(self.run_id, after_seq=after_seq)
-            if not rows and after_seq == 0:
-                await rt._record(self.run_id)
-            # What arrived live while the history loaded is in the queue, in commit order
-            # with its deltas: take history only up to where the live record begins.
-            backlog: list[Any] = []
-            while queue is not None and not queue.empty():
-                backlog.append(queue.get_nowait())
-            live_from = next((b[0].seq for b in backlog if isinstance(b, list) and b), None)
-            for rec in to_run_events(self.run_id, rows):
-                if live_from is not None and rec.seq >= live_from:
-                    break
-                yield rec
-                last = rec.seq
-            for item in backlog:
-                if isinstance(item, list):
-                    for rec in item:
-                        if rec.seq > last:
-                            yield rec
-                            last = rec.seq
-                elif isinstance(item, LiveDelta):
-                    yield item
-            if queue is None:
-                return
-            while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), _POLL)
-                except TimeoutError:
-                    item = ...
-                if isinstance(item, list):
-                    for rec in item:
-                        if rec.seq > last:
-                            yield rec
-                            last = rec.seq
-                    continue
-                if isinstance(item, LiveDelta):
-                    yield item
-                    continue
-                # Quiet, or the local driver stopped: catch up from the store, stop if done.
-                rows = await rt.store.load_events(self.run_id, after_seq=last)
-                for rec in to_run_events(self.run_id, rows):
-                    yield rec
-                    last = rec.seq
-                record = await rt._record(self.run_id)
-                crashed = rt._crashed.get(self.run_id)
-                if crashed is not None:
-                    raise crashed
-                if (
-                    self.run_id not in rt._tasks
-                    and record.status in _STOPPED
-                    and record.last_seq <= last
-                ):
-                    return
-        finally:
-            if queue is not None:
-                rt._unsubscribe(self.run_id, queue)
-
-
-def _pending_ids(state: RunState) -> list[str]:
-    return [a.request.key for a in state.pending_approvals]
-
-
-class _LeaseHold:
-    """Whether a decision handed its lease on to a driver (then it is not released)."""
-
-    __slots__ = ("kept",)
-
-    def __init__(self) -> None:
-        self.kept = False
-
-    def keep(self) -> None:
-        self.kept = True
-
-
-def _decides(payload: Any) -> bool:
-    """Whether a ``resume`` payload carries a person's decision on an escalated call."""
-    if not isinstance(payload, dict):
-        return False
-    return isinstance(payload.get("approve", payload.get("approved")), bool)
-
-
-def _find_approval(state: RunState, run_id: str, approval_id: str) -> Approval:
-    """The pending approval ``approval_id`` names (or a call id, when exactly one has it).
-
-    Raises:
-        ApprovalError: none, several, or one already decided.
-    """
-    approval = state.approvals.get(approval_id)
-    if approval is None:
-        matches = state.approval_for_call(approval_id)
-        pending = [a for a in matches if a.pending]
-        if len(pending) > 1:
-            ids = ", ".join(a.request.key for a in pending)
-            raise ApprovalError(
-                f"run {run_id} has {len(pending)} pending approvals for call id "
-                f"{approval_id!r} (the provider reused it); name one: {ids}",
-                run_id=run_id,
-                call_id=approval_id,
-            )
-        approval = pending[0] if pending else (matches[-1] if matches else None)
-    if approval is None:
-        known = ", ".join(a.request.key for a in state.pending_approvals) or "none"
-        raise ApprovalError(
-            f"run {run_id} has no approval request {approval_id!r} (pending: {known})",
-            run_id=run_id,
-            call_id=approval_id,
-        )
-    if approval.decision is not None:
-        verdict = "approved" if approval.decision.approved else "denied"
-        raise ApprovalError(
-            f"approval {approval.request.key} of run {run_id} was already {verdict} by "
-            f"{approval.decision.by}",
-            run_id=run_id,
-            call_id=approval_id,
-        )
-    return approval
 
 
 def run_sync(

@@ -56,6 +56,8 @@ class RunUpdate:
     status: str | None = None
     reason: str | None = None
     wake_at: float | None = None
+    release_lease: bool = False
+    """Give the writer's lease back in the same transaction (a run that stops or parks)."""
 
 
 class Store(ABC):

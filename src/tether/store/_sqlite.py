@@ -55,6 +55,8 @@ class _Append:
 
 _STOP = object()
 _MAX_BATCH = 2048
+_GATHER_ROUNDS = 8
+"""Times the writer lets other threads run while its queue keeps growing, before a commit."""
 
 _RUN_COLUMNS = (
     "run_id, agent, agent_version, status, created_at, updated_at, tenant, parent_run_id, "
@@ -238,11 +240,25 @@ class SQLiteStore(Store):
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         """Drain queued jobs into one transaction per batch: group commit."""
+        last_size = 1
         try:
             while True:
                 first = self._jobs.get()
                 if first is _STOP:
                     return
+                # Let the event loop thread run for a moment (it may be busy resuming
+                # runs whose last commit just settled): the jobs it queues meanwhile join
+                # this transaction. When the loop is idle this returns at once.
+                waiting = -1
+                # Only under load (jobs already waiting, or the last batch was shared): a
+                # lone writer, one run at a time, commits at once.
+                rounds = _GATHER_ROUNDS if self._jobs.qsize() or last_size > 1 else 0
+                for _ in range(rounds):
+                    time.sleep(0)
+                    queued = self._jobs.qsize()
+                    if queued == waiting:
+                        break  # nothing more is coming right now
+                    waiting = queued
                 batch: list[_Job] = [first]  # type: ignore[list-item]  # not _STOP
                 stop = False
                 while len(batch) < _MAX_BATCH:
@@ -255,6 +271,7 @@ class SQLiteStore(Store):
                         break
                     batch.append(job)  # type: ignore[arg-type]  # not _STOP
                 self._run_batch(conn, batch)
+                last_size = len(batch)
                 if stop:
                     return
         finally:
@@ -282,8 +299,7 @@ class SQLiteStore(Store):
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            for run_id in self._new_run_ids:
-                self._run_ids.pop(run_id, None)
+            self._forget_new_runs()
             err = StoreError(
                 f"sqlite commit failed: {exc}",
                 transient=_transient(exc),
@@ -291,6 +307,14 @@ class SQLiteStore(Store):
             )
             results = [(job[1], False, err) for job in batch]
         self._new_run_ids.clear()
+        self._settle_all(batch, results)
+
+    def _forget_new_runs(self) -> None:
+        for run_id in self._new_run_ids:
+            self._run_ids.pop(run_id, None)
+
+    @staticmethod
+    def _settle_all(batch: list[_Job], results: list[_Result]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
         for job, result in zip(batch, results, strict=True):
             by_loop.setdefault(job[2], []).append(result)
@@ -308,7 +332,7 @@ class SQLiteStore(Store):
         except Exception as exc:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
-            results.append((job[1], False, exc))
+            results.append((job[1], False, _as_store_error(exc)))
         else:
             conn.execute("RELEASE job")
             results.append((job[1], True, None if job[3] is not None else value))
@@ -326,35 +350,20 @@ class SQLiteStore(Store):
         conn.execute("SAVEPOINT grp")
         try:
             rows: list[tuple[int, int, int, float, str, bytes]] = []
-            progress: list[tuple[int, float, int]] = []
-            status: list[tuple[int, float, str, str | None, float | None, int]] = []
+            advances: list[tuple[Any, ...]] = []
             for job in jobs:
                 append = job[3]
                 assert append is not None
                 pk = self._run_pk(conn, append.run_id)
-                _check_append(conn, pk, append)
                 rows.extend((pk, e.seq, e.step, e.ts, e.type, e.data) for e in append.events)
-                last = append.events[-1]
-                update = append.update
-                if update is not None and update.status is not None:
-                    status.append(
-                        (last.seq, last.ts, update.status, update.reason, update.wake_at, pk)
-                    )
-                else:
-                    progress.append((last.seq, last.ts, pk))
+                advances.append(_advance_params(pk, append))
+            # Each UPDATE matches only if the log ends where the writer expects and it
+            # still holds the lease: fewer rows changed means one job must go alone.
+            if conn.executemany(_ADVANCE, advances).rowcount != len(jobs):
+                raise ConcurrentWriteError("a run in the group moved", run_id="")
             conn.executemany(
                 "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)", rows
             )
-            if progress:
-                conn.executemany(
-                    "UPDATE runs SET last_seq = ?, updated_at = ? WHERE id = ?", progress
-                )
-            if status:
-                conn.executemany(
-                    "UPDATE runs SET last_seq = ?, updated_at = ?, status = ?, reason = ?, "
-                    "wake_at = ? WHERE id = ?",
-                    status,
-                )
         except Exception:
             conn.execute("ROLLBACK TO grp")
             conn.execute("RELEASE grp")
@@ -424,7 +433,9 @@ class SQLiteStore(Store):
 
         def job(conn: sqlite3.Connection) -> None:
             pk = self._run_pk(conn, run_id)
-            _check_append(conn, pk, append)
+            if conn.execute(_ADVANCE, _advance_params(pk, append)).rowcount != 1:
+                _check_append(conn, pk, append)  # raises with the reason
+                raise ConcurrentWriteError(f"run {run_id}: the log moved", run_id=run_id)
             try:
                 conn.executemany(
                     "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)",
@@ -436,18 +447,6 @@ class SQLiteStore(Store):
                     "another writer appended; this process no longer owns the run",
                     run_id=run_id,
                 ) from exc
-            last = events[-1]
-            if update is not None and update.status is not None:
-                conn.execute(
-                    "UPDATE runs SET last_seq = ?, updated_at = ?, status = ?, reason = ?, "
-                    "wake_at = ? WHERE id = ?",
-                    (last.seq, last.ts, update.status, update.reason, update.wake_at, pk),
-                )
-            else:
-                conn.execute(
-                    "UPDATE runs SET last_seq = ?, updated_at = ? WHERE id = ?",
-                    (last.seq, last.ts, pk),
-                )
 
         await self._write(job, append)
 
@@ -624,6 +623,50 @@ class SQLiteStore(Store):
             return str(row[0]) if row else None
 
         return await self._read(read)
+
+
+_ADVANCE = (
+    "UPDATE runs SET last_seq = ?, updated_at = ?, "
+    "status = CASE WHEN ? THEN ? ELSE status END, "
+    "reason = CASE WHEN ? THEN ? ELSE reason END, "
+    "wake_at = CASE WHEN ? THEN ? ELSE wake_at END, "
+    "lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, "
+    "lease_expires_at = CASE WHEN ? THEN NULL ELSE lease_expires_at END "
+    "WHERE id = ? AND last_seq = ? AND (? IS NULL OR lease_owner = ?)"
+)
+"""Move a run's summary row to the end of an append, only if the log ends where the
+writer expects and the writer holds the lease: the check and the write are one
+statement, in the append's transaction."""
+
+
+def _advance_params(pk: int, append: _Append) -> tuple[Any, ...]:
+    last = append.events[-1]
+    update = append.update
+    has_status = update is not None and update.status is not None
+    release = update is not None and update.release_lease
+    return (
+        last.seq,
+        last.ts,
+        has_status,
+        update.status if update is not None else None,
+        has_status,
+        update.reason if update is not None else None,
+        has_status,
+        update.wake_at if update is not None else None,
+        release,
+        release,
+        pk,
+        append.events[0].seq - 1,
+        append.owner,
+        append.owner,
+    )
+
+
+def _as_store_error(exc: Exception) -> Exception:
+    """A raw SQLite error from a job becomes a StoreError (transient when it is a lock)."""
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"sqlite: {exc}", transient=_transient(exc), cause=type(exc).__name__)
+    return exc
 
 
 _TRANSIENT = ("locked", "busy", "disk i/o", "unable to open", "interrupted")
