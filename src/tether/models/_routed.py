@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tether.models._embed import Embedder, LlamaEmbedder
 from tether.models._llama import _LOOP_MIN_SPAN, loop_start
-from tether.models._prompt import ChatTurn, PromptSegment, assistant_content, chatml_segments
+from tether.models._prompt import (
+    ChatTurn,
+    PromptSegment,
+    _parameters_schema,
+    assistant_content,
+    chatml_segments,
+    tool_signature,
+)
 from tether.models._routing import (
     ExampleRouter,
     Span,
@@ -133,7 +140,7 @@ class RoutedTurns:
         """One routed turn: a grounded tool call, a quoted result or a short answer.
 
         Returns the response and the route taken (a tool name, ``"answer"``,
-        ``"quote"`` or ``"ask"``), for stats.
+        ``"quote"`` or ``"ask:<tool>"``), for stats.
         """
         self._routed_tokens = [0, 0]  # prompt tokens, output tokens of model sub-calls
         messages = request.messages
@@ -309,8 +316,6 @@ class RoutedTurns:
 
     @staticmethod
     def _argument_turns(request: ModelRequest, tool: ToolSpec, text: str) -> list[ChatTurn]:
-        from tether.models._prompt import tool_signature
-
         system = (
             f"{request.instructions.strip()}\n\nCall this tool for the customer's message:\n"
             f"{tool_signature(tool)}\nReply with one JSON object."
@@ -321,8 +326,6 @@ class RoutedTurns:
         self, request: ModelRequest, tool: ToolSpec, first_call: int, cancel: threading.Event
     ) -> ToolCall:
         """Arguments the grounding cannot choose (objects, lists): the tool's schema decides."""
-        from tether.models._prompt import _parameters_schema
-
         defs: dict[str, Any] = {}
         params = _parameters_schema(tool, defs, 0)
         if defs:
