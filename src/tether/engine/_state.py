@@ -180,14 +180,15 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.last_reply = ev.response
         if ev.prefix_hash is not None:
             state.last_prefix_hash = ev.prefix_hash
-        reply_signature = _reply_signature(ev.response)
+        signatures = [call_signature(c.name, c.arguments) for c in ev.response.tool_calls]
+        reply_signature = f"{ev.response.text or ''}|{';'.join(signatures)}"
         if reply_signature == state.last_reply_signature:
             state.repeated_replies += 1
         else:
             state.repeated_replies = 0
             state.last_reply_signature = reply_signature
-        for call in ev.response.tool_calls:
-            state.call_signatures[call.id] = call_signature(call.name, call.arguments)
+        for call, signature in zip(ev.response.tool_calls, signatures, strict=True):
+            state.call_signatures[call.id] = signature
         state.messages.append(
             _message("assistant", ev.response.text, tool_calls=ev.response.tool_calls)
         )
@@ -371,11 +372,6 @@ def _release_deferred(state: RunState) -> None:
 def call_signature(tool: str, arguments: dict[str, Any]) -> str:
     """Identity of a call for loop detection: the tool and its canonical arguments."""
     return tool + json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _reply_signature(response: ModelResponse) -> str:
-    calls = ";".join(call_signature(c.name, c.arguments) for c in response.tool_calls)
-    return f"{response.text or ''}|{calls}"
 
 
 def _count_call(state: RunState, call_id: str, tool: str) -> None:

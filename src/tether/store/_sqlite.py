@@ -282,6 +282,11 @@ class SQLiteStore(Store):
         self._new_run_ids.clear()
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if len(batch) == 1:
+                self._run_alone(conn, batch[0], results)
+                self._new_run_ids.clear()
+                self._settle_all(batch, results)
+                return
             start = 0
             while start < len(batch):
                 end = start
@@ -308,6 +313,24 @@ class SQLiteStore(Store):
             results = [(job[1], False, err) for job in batch]
         self._new_run_ids.clear()
         self._settle_all(batch, results)
+
+    def _run_alone(self, conn: sqlite3.Connection, job: _Job, results: list[_Result]) -> None:
+        """One job in its own transaction: no neighbour to protect, so no savepoint.
+
+        The transaction is open. A failure of the job rolls it back and is reported as
+        the job's own error; a failed COMMIT is reported as a StoreError.
+        """
+        try:
+            value = job[0](conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            self._forget_new_runs()
+            results.append((job[1], False, _as_store_error(exc)))
+            return
+        conn.execute("COMMIT")
+        self.commit_count += 1
+        self.write_count += 1
+        results.append((job[1], True, None if job[3] is not None else value))
 
     def _forget_new_runs(self) -> None:
         for run_id in self._new_run_ids:
