@@ -114,4 +114,4 @@ async def test_undeclared_transition_fails_the_run_cleanly(store_url: str) -> No
     agent = Agent(name="bad", model=ScriptedModel([]), machine=machine)
     async with Runtime(store_url) as rt:
         result = await (await rt.start(agent, "x")).result()
-    assert result.status == "failed" and result.error["error_code"] == "illegal_transition"
+    assert result.status == "failed" and result.error.error_code == "illegal_transition"

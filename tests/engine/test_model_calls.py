@@ -67,8 +67,8 @@ async def test_non_retryable_error_fails_the_run_with_its_classification(store_u
     model = Flaky("a", [ModelError("bad key", error_code="auth", status_code=401)])
     result, events = await _events(Agent(name="r", model=model, model_retry=FAST), store_url)
     assert result.status == "failed"
-    assert result.error["error_code"] == "model_auth"
-    assert "bad key" in result.error["message"]
+    assert result.error.error_code == "model_auth"
+    assert "bad key" in result.error.message
     assert model.calls == 1
     assert [e.will_retry for e in events if isinstance(e, ModelFailed)] == [False]
 
@@ -77,7 +77,7 @@ async def test_exhausted_retries_fail_the_run_never_hang(store_url: str) -> None
     """A provider that keeps failing ends the run after max_attempts, with a reason."""
     model = Flaky("a", [_rate_limited() for _ in range(10)])
     result, events = await _events(Agent(name="r", model=model, model_retry=FAST), store_url)
-    assert result.status == "failed" and result.error["error_code"] == "model_rate_limited"
+    assert result.status == "failed" and result.error.error_code == "model_rate_limited"
     assert model.calls == 3
     assert [e.will_retry for e in events if isinstance(e, ModelFailed)] == [True, True, False]
 

@@ -185,7 +185,7 @@ async def test_unusable_scripted_reply_fails_the_run_with_a_reason(store_url: st
     agent = Agent(name="bad", model=ScriptedModel([42]))  # type: ignore[list-item]
     result, events = await _run(agent, store_url)
     assert result.status == "failed"
-    assert result.error["error_code"] == "model_malformed_response"
+    assert result.error.error_code == "model_malformed_response"
     assert events[-1].type == "run.status" and events[-1].event.status == "failed"
 
 
@@ -199,7 +199,7 @@ async def test_max_turns_ends_the_run(store_url: str) -> None:
     )
     result, _ = await _run(agent, store_url)
     assert result.status == "failed"
-    assert result.error["error_code"] == "max_turns_exceeded"
+    assert result.error.error_code == "max_turns_exceeded"
     assert result.usage.model_calls == 3
 
 
@@ -228,7 +228,7 @@ async def test_output_type_is_validated_with_bounded_repairs(store_url: str) -> 
     )
     result, events = await _run(never, store_url)
     assert result.status == "failed"
-    assert result.error["error_code"] == "output_validation_failed"
+    assert result.error.error_code == "output_validation_failed"
     assert [e.type for e in events].count("output.rejected") == 2
 
 

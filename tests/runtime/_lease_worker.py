@@ -98,7 +98,8 @@ async def start(store: str, ttl: float) -> None:
         run = await rt.start(slow, "look things up")
         _say({"run_id": run.run_id})
         result = await run.result(timeout=120)
-        _say({"status": result.status, "output": result.output, "error": result.error})
+        error = result.error.model_dump(mode="json") if result.error else None
+        _say({"status": result.status, "output": result.output, "error": error})
 
 
 async def standby(store: str, ttl: float, stop_file: Path) -> None:

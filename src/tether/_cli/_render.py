@@ -362,9 +362,10 @@ class EventPrinter:
         if ev.status == "completed":
             self._print(answer_panel(ev.output), soft_wrap=False)
         elif ev.status == "failed":
-            self._print(error_panel(ev.error), soft_wrap=False)
+            error = ev.error.model_dump(mode="json") if ev.error is not None else None
+            self._print(error_panel(error), soft_wrap=False)
         else:
-            message = (ev.error or {}).get("message") or ev.status
+            message = (ev.error.message if ev.error is not None else None) or ev.status
             self._line("run", "magenta", Text(f"■ {ev.status}: {message}", style="magenta"))
 
     # -- layout ------------------------------------------------------------------------------

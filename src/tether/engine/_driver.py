@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tether.engine._events import (
     RunEscalated,
+    RunFailure,
+    RunFailureCode,
     RunFinished,
     RunStatus,
     RunStatusChanged,
@@ -348,11 +350,11 @@ class RunDriver:
             else:
                 await self._finish(
                     "failed",
-                    error={
-                        "error_code": transition.error_code,
-                        "message": transition.reason,
-                        **({"details": transition.details} if transition.details else {}),
-                    },
+                    error=RunFailure(
+                        error_code=transition.error_code,
+                        message=transition.reason,
+                        details=transition.details or None,
+                    ),
                     reason=transition.error_code,
                 )
             return state
@@ -392,7 +394,7 @@ class RunDriver:
         status: RunStatus,
         *,
         output: Any = None,
-        error: dict[str, Any] | None = None,
+        error: RunFailure | None = None,
         reason: str | None = None,
     ) -> None:
         state = self.state
@@ -435,5 +437,7 @@ class RunDriver:
     async def _finish_cancelled(self, reason: str) -> None:
         self.record(SignalReceived(name="cancel", payload={"reason": reason}, by=self.cancel_by))
         await self._finish(
-            "cancelled", error={"error_code": "cancelled", "message": reason}, reason="cancelled"
+            "cancelled",
+            error=RunFailure(error_code=RunFailureCode.CANCELLED, message=reason),
+            reason="cancelled",
         )

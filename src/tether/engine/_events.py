@@ -9,9 +9,10 @@ run id and the step number is the journal key.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from tether.exceptions import SchemaVersionError
 from tether.models import ModelResponse, Usage
@@ -258,13 +259,61 @@ class InjectionFlagged(_Event):
     patterns: list[str]
 
 
+class RunFailureCode(StrEnum):
+    """Why a run failed or was cancelled: the stable codes the engine itself records.
+
+    ``model_*`` codes carry the model error's classification. A user's machine may
+    end with its own ``Fail(error_code=...)``; such a code is kept as the string it is.
+    """
+
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    MAX_TURNS_EXCEEDED = "max_turns_exceeded"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    STATE_ERROR = "state_error"
+    POLICY_DENIED = "policy_denied"
+    OUTPUT_VALIDATION_FAILED = "output_validation_failed"
+    MODEL_ERROR = "model_model_error"
+    MODEL_RATE_LIMITED = "model_rate_limited"
+    MODEL_OVERLOADED = "model_overloaded"
+    MODEL_SERVER_ERROR = "model_server_error"
+    MODEL_TIMEOUT = "model_timeout"
+    MODEL_CONNECTION = "model_connection"
+    MODEL_MALFORMED_RESPONSE = "model_malformed_response"
+    MODEL_CONTEXT_LENGTH = "model_context_length"
+    MODEL_INVALID_REQUEST = "model_invalid_request"
+    MODEL_AUTH = "model_auth"
+    MODEL_QUOTA_EXCEEDED = "model_quota_exceeded"
+
+
+class RunFailure(BaseModel):
+    """How a run ended badly: a stable code to branch on, words for people, and details."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_code: RunFailureCode | str
+    message: str = ""
+    details: dict[str, Any] | None = None
+
+    @field_validator("error_code", mode="before")
+    @classmethod
+    def _known_code(cls, value: Any) -> Any:
+        if isinstance(value, str) and not isinstance(value, RunFailureCode):
+            try:
+                return RunFailureCode(value)
+            except ValueError:
+                return value
+        return value
+
+
 class RunFinished(_Event):
     """The run reached a terminal status, with its output or error and its totals."""
 
     type: Literal["run.finished"] = "run.finished"
     status: RunStatus
     output: Any = None
-    error: dict[str, Any] | None = None
+    error: RunFailure | None = None
     usage: Usage = Field(default_factory=Usage)
     model_calls: int = 0
     tool_calls: int = 0

@@ -24,6 +24,7 @@ from tether.engine._events import (
     OutputRejected,
     RunCreated,
     RunEscalated,
+    RunFailure,
     RunFinished,
     RunStatus,
     RunStatusChanged,
@@ -123,7 +124,7 @@ class RunState:
     tool_calls: int = 0
     output_repairs: int = 0
     output: Any = None
-    error: dict[str, Any] | None = None
+    error: RunFailure | None = None
     wait_reason: str | None = None
     wait_details: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)

@@ -26,6 +26,8 @@ from tether.engine import (
     Governance,
     RunDriver,
     RunEvent,
+    RunFailure,
+    RunFailureCode,
     RunFinished,
     RunState,
     RunStatus,
@@ -174,7 +176,7 @@ class RunControl:
                         SignalReceived(name="cancel", payload={"reason": reason}, by=by),
                         RunFinished(
                             status="cancelled",
-                            error={"error_code": "cancelled", "message": reason},
+                            error=RunFailure(error_code=RunFailureCode.CANCELLED, message=reason),
                             usage=state.usage,
                             model_calls=state.model_calls,
                             tool_calls=state.tool_calls,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tether.engine import ApprovalRequested, RunState, RunStatus
+from tether.engine import ApprovalRequested, RunFailure, RunState, RunStatus
 from tether.models import StreamDelta
 
 
@@ -28,7 +28,8 @@ class RunResult:
     run_id: str
     status: RunStatus
     output: Any = None
-    error: dict[str, Any] | None = None
+    error: RunFailure | None = None
+    """Why it failed or was cancelled: ``error_code`` (a ``RunFailureCode``), ``message``."""
     usage: RunUsage
     steps: int = 0
     wait_reason: str | None = None
