@@ -203,3 +203,19 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
         assert _violations("layers") and _violations("public") and _violations("forbidden")
     finally:
         planted.unlink()
+
+
+def test_the_cli_reads_no_private_attribute_of_other_objects() -> None:
+    """``tether.cli`` and ``tether._cli`` use the runtime's public API only."""
+    found = []
+    for path in [SRC / "cli.py", *sorted((SRC / "_cli").glob("*.py"))]:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                found.append(f"{path.name}:{node.lineno} .{node.attr}")
+    assert not found, "private attributes read by the CLI:\n" + "\n".join(found)

@@ -313,7 +313,7 @@ def cancel(
             await rt.cancel(run_id, reason=reason, by=who)
             deadline = asyncio.get_running_loop().time() + wait
             while True:
-                record = await rt.store.get_run(run_id)
+                record = await rt.get_run(run_id)
                 status = record.status if record is not None else "unknown"
                 if status in ("completed", "failed", "cancelled"):
                     break
@@ -438,7 +438,7 @@ def _decide_only(
                 await rt.approve(run_id, call_id, by=by, arguments=arguments)
             else:
                 await rt.deny(run_id, call_id, by=by, reason=reason or "")
-            record = await rt.store.get_run(run_id)
+            record = await rt.get_run(run_id)
         verdict = "approved" if approved else "denied"
         status = record.status if record is not None else "unknown"
         session.out.print(

@@ -227,7 +227,7 @@ async def follow(handle: RunHandle, view: RunView, *, after_seq: int) -> int:
         me.uncancel()
     except TetherError as failure:
         # The runtime re-raises a driver's failure from events(): report it like the watchdog.
-        if handle.runtime._crashed.get(handle.run_id) is not failure:
+        if handle.driver_error() is not failure:
             raise
         crashed.append(failure)
     finally:
@@ -271,7 +271,7 @@ async def _watch_driver(
                     raise exc
                 crashed.append(exc)
                 break
-            record = await rt.store.get_run(handle.run_id)
+            record = await rt.get_run(handle.run_id)
             if record is None or record.status not in _DRIVEN or record.lease_owner == rt.owner:
                 continue
             crashed.append(

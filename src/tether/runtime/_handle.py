@@ -68,6 +68,15 @@ class RunHandle:
             return agent.output_type.model_validate(state.output)
         return None
 
+    def driver_error(self) -> BaseException | None:
+        """Why this process's driver of the run died, if it did (the run stays ``running``
+        in the store, for a restart or another process to resume)."""
+        return self.runtime._crashed.get(self.run_id)
+
+    def driven_here(self) -> bool:
+        """Whether this process is driving the run right now."""
+        return self.run_id in self.runtime._tasks
+
     async def state(self) -> RunState:
         """The run's state folded from its stored events."""
         return await self.runtime.load_state(self.run_id)

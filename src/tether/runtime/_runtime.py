@@ -384,6 +384,11 @@ class Runtime(RunControl):
             apply(state, rec)
         return state
 
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """A run's summary row (status, lease, last sequence number), or ``None``."""
+        self._check_open()
+        return await self.store.get_run(run_id)
+
     async def list_runs(
         self, *, statuses: Sequence[str] | None = None, agent: str | None = None, limit: int = 50
     ) -> list[RunRecord]:
