@@ -264,6 +264,7 @@ class LocalModel(RoutedTurns):
         self._embedder = embedder
         self._router: ExampleRouter | None = None
         self._routed_tokens = [0, 0]
+        self._routed_read = 0
         self.last_stats: LocalModelStats | None = None
         """Measurements of the most recently finished call (any caller's)."""
         self._llama: Any = None
@@ -513,10 +514,17 @@ class LocalModel(RoutedTurns):
         total = time.perf_counter() - started
         prompt, output = self._routed_tokens
         evaluated = self._llama.evaluated_tokens - evaluated_before
+        cached = max(0, prompt - evaluated)
+        # Input: what the model read (prompts of the choices it made, the message it
+        # embedded to route). Output: the reply's tokens, also when the runtime
+        # wrote it from the choices (a grounded call, a quoted result).
+        read = prompt + self._routed_read
+        content = assistant_content(response.text, response.tool_calls)
+        written = output or len(self._tokenize_text(content, special=False))
         self.last_stats = LocalModelStats(
             prompt_tokens=prompt,
             evaluated_tokens=evaluated,
-            cached_tokens=max(0, prompt - evaluated),
+            cached_tokens=cached,
             output_tokens=output,
             prefilled_tokens=0,
             stopped_repeating=False,
@@ -527,11 +535,7 @@ class LocalModel(RoutedTurns):
         )
         return response.model_copy(
             update={
-                "usage": Usage(
-                    input_tokens=prompt,
-                    output_tokens=output,
-                    cached_input_tokens=max(0, prompt - evaluated),
-                )
+                "usage": Usage(input_tokens=read, output_tokens=written, cached_input_tokens=cached)
             }
         )
 

@@ -116,6 +116,7 @@ class RoutedTurns:
     _embedder: Embedder | None
     _router: ExampleRouter | None
     _routed_tokens: list[int]
+    _routed_read: int
 
     if TYPE_CHECKING:
 
@@ -143,6 +144,7 @@ class RoutedTurns:
         ``"quote"`` or ``"ask:<tool>"``), for stats.
         """
         self._routed_tokens = [0, 0]  # prompt tokens, output tokens of model sub-calls
+        self._routed_read = 0  # tokens of the message embedded for routing
         messages = request.messages
         last = messages[-1] if messages else None
         first_call = 1 + sum(len(m.tool_calls) for m in messages)
@@ -255,6 +257,8 @@ class RoutedTurns:
             routes[tool.name] = examples or ((tool.description,) if tool.description else ())
         routes[None] = self.answer_examples
         decision = self._example_router().route(text, routes)
+        # The message was read by the model (embedded): count it as input.
+        self._routed_read += len(self._tokenize_text(text, special=False))
         return decision.route, decision.nearest
 
     def _example_router(self) -> ExampleRouter:
