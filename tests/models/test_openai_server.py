@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -191,13 +190,12 @@ async def test_prompt_longer_than_the_window_is_context_length(llama_server: str
     )
 
 
-async def test_closed_port_is_a_quick_retryable_connection_error() -> None:
-    started = time.monotonic()
+async def test_closed_port_is_a_retryable_connection_error_not_a_timeout() -> None:
+    """A refused connection is classified as such (not waited out as a timeout)."""
     async with openai_model(f"http://127.0.0.1:{closed_port()}/v1", timeout=5) as model:
         with pytest.raises(ModelError) as info:
             await model.complete(ask("hi"))
     assert (info.value.error_code, info.value.retryable) == ("connection", True)
-    assert time.monotonic() - started < 5
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -507,25 +507,3 @@ async def test_model_can_signal_low_confidence_and_escalate(store_url: str) -> N
         assert handoff.suggested_next_step == "route to legal"
         await rt.signal(run.run_id, "resume", by="legal@example.com")
         assert (await run.result()).output == "a human will follow up"
-
-
-async def test_wall_time_budget_stops_a_slow_run(store_url: str) -> None:
-    """Running time is checked before each model call; time parked does not count."""
-
-    @tool
-    async def slow(n: int) -> int:
-        """Takes a while."""
-        await asyncio.sleep(0.15)
-        return n
-
-    agent = Agent(
-        name="slowpoke",
-        model=ScriptedModel(lambda req: tool_call("slow", n=len(req.messages))),
-        tools=[slow],
-        max_turns=100,
-        policy=Policy(budget=Budget(max_wall_seconds=0.3)),
-    )
-    async with Runtime(store_url) as rt:
-        result = await (await rt.start(agent, "x")).result()
-    assert result.status == "failed" and result.error.details["dimension"] == "wall_seconds"
-    assert 2 <= result.usage.tool_calls <= 3
