@@ -28,6 +28,7 @@ from tether.engine._events import (
     ToolCompleted,
     ToolFailed,
     ToolStarted,
+    Transitioned,
     _Event,
     decode_event,
     encode_event,
@@ -65,7 +66,9 @@ class PayloadProtection:
         """The event to fold and the bytes to persist (a few µs when there is no secret)."""
         data = encode_event(event)
         redactor = self.redactor
-        if redactor is None or not redactor.scan(data):
+        if redactor is None or (type(event) is Transitioned and event.data is None):
+            return event, data  # a bare step boundary holds nothing but a state name
+        if not redactor.scan(data):
             return event, data
         return self._seal(event, data)
 

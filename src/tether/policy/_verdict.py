@@ -14,7 +14,7 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tether.policy._decision import Decision, combine
+from tether.policy._decision import ALLOW, Decision, combine
 
 if TYPE_CHECKING:
     from tether.policy._policy import Policy
@@ -61,7 +61,9 @@ def decide_call(
         if rules is None or isinstance(rules, str):
             continue
         decisions.extend(evaluate_rules(rules, tool, arguments))  # type: ignore[arg-type]  # Path is loaded in Policy.__post_init__
-    decisions.append(approval_requirement(contract, tool, arguments))
+    required = approval_requirement(contract, tool, arguments)
+    if required is not ALLOW:
+        decisions.append(required)
     if hook_verdict is not None:
         decisions.append(hook_verdict.model_copy(update={"source": "hook"}))
     return combine(decisions)
@@ -99,7 +101,7 @@ def approval_requirement(
         return Decision.require_approval(
             f"{tool} requires approval", rule=f"tool:{tool}", source="contract"
         )
-    return Decision.allow()
+    return ALLOW
 
 
 def hook_failure(tool: str, exc: BaseException) -> Decision:
