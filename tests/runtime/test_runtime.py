@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tether import Agent, Runtime, tool
-from tether.engine import Done, Machine, StepContext, Wait
+from tether.engine import Done, Machine, RunFailureCode, StepContext, Wait
 from tether.exceptions import AgentVersionMismatchError, RunError, RunNotFoundError, UserError
 from tether.testing import ScriptedModel, text, tool_call
 
@@ -95,7 +95,9 @@ async def test_cancel_waiting_and_running_runs(store_url: str) -> None:
         gate.set()
         result = await running.result(timeout=10)
         assert result.status == "cancelled"
-        assert result.error == {"error_code": "cancelled", "message": "operator stop"}
+        assert result.error is not None
+        assert (result.error.error_code, result.error.message) == ("cancelled", "operator stop")
+        assert result.error.error_code is RunFailureCode.CANCELLED
         with pytest.raises(RunError, match="already cancelled"):
             await rt.signal(running.run_id, "input", "x")
 
