@@ -16,8 +16,8 @@ import json
 import re
 from typing import Any, Final
 
-from tether.models._untrusted import render_tool_output, with_untrusted_notice
 from tether.models._types import Message, ToolCall
+from tether.models._untrusted import render_tool_output, with_untrusted_notice
 
 EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
