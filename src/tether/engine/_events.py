@@ -377,10 +377,33 @@ EVENT_TYPES: frozenset[str] = frozenset(
 def encode_event(event: _Event) -> bytes:
     """Serialize an event to the JSON bytes that are persisted.
 
-    ``None`` fields are left out (every such field defaults to ``None``), which
-    keeps the log about 10% smaller without losing anything on decode.
+    ``None`` fields are left out (every such field defaults to ``None``), and so are
+    the defaults of the per-turn events that are almost always default (a first
+    attempt, zero cached tokens): the log of a turn stays small, and decoding gives the
+    same event back. ``v`` and ``type`` are always written.
     """
-    return event.model_dump_json(exclude_none=True).encode()
+    kind = type(event)
+    if kind is ModelCompleted:
+        exclude = _turn_defaults(event.attempt, event.response.usage)  # type: ignore[attr-defined]
+    elif kind is ToolCompleted or kind is ToolFailed:
+        exclude = _FIRST_ATTEMPT if event.attempt == 1 else None  # type: ignore[attr-defined]
+    else:
+        exclude = None
+    return event.model_dump_json(exclude_none=True, exclude=exclude).encode()
+
+
+_FIRST_ATTEMPT: dict[str, Any] = {"attempt": True}
+_ZERO_CACHE = {"cached_input_tokens", "cache_write_tokens"}
+
+
+def _turn_defaults(attempt: int, usage: Usage) -> dict[str, Any] | None:
+    zeros = {name for name in _ZERO_CACHE if getattr(usage, name) == 0}
+    exclude: dict[str, Any] = {}
+    if attempt == 1:
+        exclude["attempt"] = True
+    if zeros:
+        exclude["response"] = {"usage": zeros}
+    return exclude or None
 
 
 def decode_event(data: bytes | str) -> Event:
