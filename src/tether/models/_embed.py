@@ -17,9 +17,12 @@ pooling 30/30 dev, 13-15/16 held out depending on the template's wording.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -40,6 +43,22 @@ class Embedder(Protocol):
     """Turns texts into vectors; similar texts should get similar (cosine) vectors."""
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+@contextlib.contextmanager
+def _quiet_pooling_notice() -> Iterator[None]:
+    """Drop llama.cpp's "model default pooling_type is [-1], but [3] was specified".
+
+    It is logged at error level whenever a pooling type is chosen for a model
+    that declares none (every chat model), and would print on every first
+    routed turn of ``tether run``. Anything else written meanwhile is passed on.
+    """
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        yield
+    kept = [line for line in buffer.getvalue().splitlines(True) if "pooling_type" not in line]
+    if kept:
+        sys.stderr.write("".join(kept))
 
 
 DEFAULT_TEMPLATE = 'This sentence: "{text}" means in one word:"'
@@ -88,7 +107,7 @@ class LlamaEmbedder:
             llama_cpp = import_llama_cpp()
             path = self._path or packaged_model_path(DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_FILE)
             try:
-                with without_extra_buffer_types(llama_cpp):
+                with without_extra_buffer_types(llama_cpp), _quiet_pooling_notice():
                     self._llama = llama_cpp.Llama(
                         model_path=str(path),
                         embedding=True,
