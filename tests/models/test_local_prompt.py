@@ -465,6 +465,7 @@ def test_the_router_picks_the_route_of_the_nearest_examples() -> None:
     assert router.route("where's order 12?", routes).route == "lookup_order"
     assert router.route("the return policy, please", routes).route == "policies"
     assert router.route("hello!", routes).route is None
+    assert len(router._cache) == 5  # the examples only: routed messages are not kept
 
 
 def test_tool_examples_reach_the_spec_and_the_agent_version() -> None:

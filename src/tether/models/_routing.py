@@ -141,7 +141,8 @@ class ExampleRouter:
     """Route a message to the route whose example messages are nearest (k-nearest neighbours).
 
     Args:
-        embedder: Any :class:`Embedder`; example embeddings are cached per text.
+        embedder: Any :class:`Embedder`; example embeddings are cached per text
+            (messages being routed are not).
         k: Neighbours that vote; each votes with its cosine similarity. The
             route with the most weight wins (ties: the single nearest).
     """
@@ -165,8 +166,10 @@ class ExampleRouter:
         labelled = [(label, text) for label, texts in routes.items() for text in texts]
         if not labelled:
             return RouteDecision(route=None, scores={})
-        vectors = self._vectors([message, *(text for _, text in labelled)])
-        query, examples = vectors[0], vectors[1:]
+        # Examples are embedded once and cached; messages are not (the cache
+        # would grow with every message a long-running process routes).
+        examples = self._vectors([text for _, text in labelled])
+        query = _normalize(self.embedder.embed([message])[0])
         sims = [sum(a * b for a, b in zip(query, v, strict=True)) for v in examples]
         order = sorted(range(len(sims)), key=lambda i: -sims[i])
         votes: dict[str | None, float] = {}
