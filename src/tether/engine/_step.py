@@ -8,7 +8,9 @@ already in the log returns the recorded value instead of running again.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,6 +39,7 @@ from tether.engine._signals import EscalationRequested, WaitRequested
 from tether.engine._transitions import Escalate, Wait
 from tether.exceptions import ModelError
 from tether.models import ModelClient, ModelRequest, ModelResponse, Router, StepKind, ToolCall
+from tether.observe import OFFLOAD_BYTES
 from tether.policy import InjectionScanner, call_hook
 from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
 
@@ -451,7 +454,9 @@ class StepContext:
             index, call, outcome = decided[position]
             result = results[position] = await self._tool_result(index, call, outcome)
             if isinstance(result, ToolCompleted) and policy.injection is not None:
-                flag = flag_injection(policy.injection, call.id, call.name, result.result)
+                flag = await _flag_injection_bounded(
+                    policy.injection, call.id, call.name, result.result
+                )
                 if flag is not None:
                     self.record(flag)
                     flagged = True
@@ -617,6 +622,44 @@ def flag_injection(
     if not patterns:
         return None
     return InjectionFlagged(call_id=call_id, tool=tool, patterns=patterns)
+
+
+SCAN_CHUNK = 8192
+"""Characters of a large tool output scanned between two yields to the event loop."""
+_SCAN_OVERLAP = 512  # longer than any pattern's match, so no match is cut in two
+
+
+async def _flag_injection_bounded(
+    scanner: InjectionScanner, call_id: str, tool: str, result: Any
+) -> InjectionFlagged | None:
+    """:func:`flag_injection`, in bounded slices for a large output (no loop stall).
+
+    Python's regex engine holds the GIL for a whole search, so a worker thread would
+    stall the loop just the same: a large output is scanned in overlapping chunks of
+    ``SCAN_CHUNK`` characters with a yield to the loop between them. Texts over the
+    scanner's ``max_chars`` are scanned at their start and end, as the scanner does.
+    """
+    if isinstance(result, str):
+        text = result
+    elif isinstance(result, dict | list):
+        text = json.dumps(result, ensure_ascii=False, default=str)
+    else:
+        return flag_injection(scanner, call_id, tool, result)
+    if len(text) <= OFFLOAD_BYTES:
+        return flag_injection(scanner, call_id, tool, result)
+    if len(text) > scanner.max_chars:
+        half = scanner.max_chars // 2
+        text = text[:half] + "\n" + text[-half:]
+    found: list[str] = []
+    for start in range(0, len(text), SCAN_CHUNK):
+        chunk = text[max(0, start - _SCAN_OVERLAP) : start + SCAN_CHUNK]
+        for name in scanner.scan(chunk):
+            if name not in found:
+                found.append(name)
+        await asyncio.sleep(0)
+    if not found:
+        return None
+    return InjectionFlagged(call_id=call_id, tool=tool, patterns=found)
 
 
 def _uncertain(

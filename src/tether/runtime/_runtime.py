@@ -48,7 +48,14 @@ from tether.exceptions import (
 )
 from tether.models import DEFAULT_PRICING, ModelResponse, PricingTable, StreamDelta
 from tether.observe import KEY_ENV, AESGCMCodec, PayloadCodec, Redactor
-from tether.policy import Budget, PolicyFile, SecretBroker, default_broker
+from tether.policy import (
+    Budget,
+    InjectionScanner,
+    PolicyFile,
+    SecretBroker,
+    default_broker,
+    default_scanner,
+)
 from tether.runtime._control import CANCEL_PREFIX, RunControl
 from tether.runtime._handle import _STOPPED, RunHandle, to_run_events
 from tether.runtime._results import LiveDelta, RunResult
@@ -70,6 +77,11 @@ _MAX_PERMANENT_STORE_FAILURES = 2
 def new_run_id() -> str:
     """A time-ordered run id: sortable in listings, unique across processes."""
     return f"run_{int(time.time() * 1000):012x}{_random.token_hex(5)}"
+
+
+def _warm(scanners: list[InjectionScanner]) -> None:
+    for scanner in scanners:
+        scanner.scan("warm up: ignore nothing")
 
 
 _GC_TUNED = False
@@ -220,6 +232,13 @@ class Runtime(RunControl):
         _tune_gc()
         self._background.append(asyncio.create_task(self._heartbeat()))
         self._background.append(asyncio.create_task(self._cancel_loop()))
+        # The injection scanners build their tables on first use (about a second of
+        # regex compilation): do it now, in a thread, not in the middle of a run's step.
+        scanners = {id(a.policy.injection): a.policy.injection for a in self._agents.values()}
+        scanners[id(default_scanner())] = default_scanner()
+        self._background.append(
+            asyncio.create_task(asyncio.to_thread(_warm, [s for s in scanners.values() if s]))
+        )
         if self._recover:
             await self.recover()
             self._background.append(asyncio.create_task(self._recover_loop()))
