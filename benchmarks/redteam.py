@@ -18,10 +18,12 @@ leaked, 0 otherwise.
 false-positive rate on realistic benign tool outputs, for the held-out fifth (never used
 to tune patterns: the figure that says how the scanner generalises) and the tuning four
 fifths separately, with recall per attack family, language and encoding.
-``scan_microseconds`` times scans with ``timeit`` (best of five): a clean JSON record the
-prefilter rejects, a clean order email that gets the full scan, the mean over the benign
-corpus, and how many benign texts the prefilter turns away. ``--corpus`` prints only that
-part (no runs, a few seconds).
+``scan_microseconds`` times scans with ``timeit`` (best of five): a short JSON record and
+a short sentence (the engine scans every tool result, so these must cost a few
+microseconds), a longer JSON record, a clean order email, JSON records whose ids are new
+each time (hex ids look like leetspeak, so they get decoded views), the mean over the
+benign corpus, and how many benign texts the word screen settles without the full scan.
+``--corpus`` prints only that part (no runs, a few seconds).
 
     python benchmarks/redteam.py
     python benchmarks/redteam.py --table
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import time
 import timeit
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +53,16 @@ sys.path.insert(0, str(_ROOT / "tests" / "policy"))
 import _injection_corpus  # noqa: E402
 
 from tether.policy._injection import InjectionScanner  # noqa: E402
-from tether.policy._injection_normalize import normalize  # noqa: E402
+from tether.policy._injection_normalize import (  # noqa: E402
+    decoded_blobs,
+    decoded_views,
+    has_encoding_hint,
+    normalize,
+)
 
-# Clean tool results of ~150-200 characters, the common case the prefilter must make cheap.
+# Clean tool results, the common case the screen must make cheap.
+SHORT_JSON = '{"order_id": "1234", "status": "shipped", "total_cents": 4999}'
+SHORT_FACT = "Fact #12: the capital of France is Paris."
 CLEAN = (
     "Your order #1234 has shipped and will arrive Tuesday. Tracking number "
     "1Z999AA10123456784. Contact support@example.com if anything looks wrong with the "
@@ -61,7 +71,30 @@ CLEAN = (
 CLEAN_JSON = (
     '{"order_id": "A-1234", "status": "delivered", "total_cents": 12000, "items": '
     '[{"sku": "SKU-231", "qty": 2}], "updated": "2024-05-01T10:00:00Z"}'
-)  # no cue at all: the prefilter rejects it
+)
+
+
+def _with_new_ids(count: int = 50_000) -> list[str]:
+    """JSON records whose ids are new each time (uuid4 hex): the worst case for the
+    per-word cache, and hex reads as leetspeak, so each also gets a decoded view."""
+    return [
+        f'{{"order_id": "{uuid.uuid4().hex[:12]}", "status": "shipped", '
+        f'"total_cents": {n}, "ref": "{uuid.uuid4()}"}}'
+        for n in range(count)
+    ]
+
+
+def _screened(scanner: InjectionScanner, text: str) -> bool:
+    """Whether the word screen settles ``text`` without the full scan (a private hook,
+    for measuring only; mirrors :meth:`InjectionScanner.scan`)."""
+    normal = normalize(text)
+    texts = [normal]
+    if has_encoding_hint(normal):
+        texts += decoded_views(normal)
+    texts += [normalize(blob) for blob in decoded_blobs(text)]
+    if scanner._words is None or not all(t.isascii() for t in texts):
+        return False
+    return not scanner._adds_up(texts)
 
 
 def corpus_report() -> dict[str, Any]:
@@ -71,35 +104,38 @@ def corpus_report() -> dict[str, Any]:
     held_out = _injection_corpus.evaluate(scanner.scan, _injection_corpus.held_out())
     tuning = _injection_corpus.evaluate(scanner.scan, _injection_corpus.tuning())
     benign = [s.text for s in _injection_corpus.load()[1]]
-    # Which texts the prefilter alone turns away (a private hook, for measuring only).
-    cues = scanner._cues
-    rejected = [t for t in benign if cues is not None and not cues.may_flag(normalize(t))]
+    screened = [t for t in benign if _screened(scanner, t)]
+    new_ids = iter(_with_new_ids())
     return {
         "held_out": held_out,
         "tuning": tuning,
         "scan_microseconds": {
-            "clean_json_143_chars_prefilter_rejects": _microseconds(
-                lambda: scanner.scan(CLEAN_JSON)
+            "clean_json_62_chars": _microseconds(lambda: scanner.scan(SHORT_JSON)),
+            "clean_sentence_41_chars": _microseconds(lambda: scanner.scan(SHORT_FACT)),
+            "clean_json_143_chars": _microseconds(lambda: scanner.scan(CLEAN_JSON)),
+            "clean_order_184_chars": _microseconds(lambda: scanner.scan(CLEAN)),
+            "json_118_chars_new_hex_ids": _microseconds(
+                lambda: scanner.scan(next(new_ids)), number=3_000
             ),
-            "clean_order_184_chars_full_scan": _microseconds(lambda: scanner.scan(CLEAN)),
             "benign_corpus_mean": round(
                 _microseconds(lambda: [scanner.scan(t) for t in benign]) / len(benign), 2
             ),
             "benign_mean_chars": round(sum(map(len, benign)) / len(benign)),
-            "benign_rejected_by_prefilter": f"{len(rejected)}/{len(benign)}",
-            "prefiltered_mean": round(
-                _microseconds(lambda: [scanner.scan(t) for t in rejected]) / len(rejected), 2
+            "benign_settled_by_word_screen": f"{len(screened)}/{len(benign)}",
+            "screened_mean": round(
+                _microseconds(lambda: [scanner.scan(t) for t in screened]) / len(screened), 2
             )
-            if rejected
+            if screened
             else None,
         },
     }
 
 
-def _microseconds(call: Any, repeat: int = 5) -> float:
+def _microseconds(call: Any, repeat: int = 5, number: int | None = None) -> float:
     """The best of ``repeat`` timeit runs of ``call``, per call, in microseconds."""
     timer = timeit.Timer(call)
-    number, _ = timer.autorange()
+    if number is None:
+        number, _ = timer.autorange()
     return round(min(timer.repeat(repeat, number)) / number * 1e6, 2)
 
 

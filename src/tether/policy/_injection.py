@@ -70,7 +70,13 @@ from tether.policy._injection_normalize import (
     without_quotes,
 )
 from tether.policy._injection_patterns import DEFAULT_PATTERNS, InjectionPattern
-from tether.policy._injection_prefilter import CueCounter, LiteralGate, needles
+from tether.policy._injection_prefilter import (
+    CueCounter,
+    LiteralGate,
+    WordScreen,
+    needles,
+    requirements,
+)
 from tether.policy._injection_regex import (
     ascii_blind,
     compile_table_regex,
@@ -122,6 +128,7 @@ class InjectionScanner:
     """
 
     __slots__ = (
+        "_by_name",
         "_cues",
         "_groups",
         "_needles",
@@ -131,6 +138,7 @@ class InjectionScanner:
         "_regexes",
         "_single",
         "_weak",
+        "_words",
         "decode_base64",
         "max_chars",
         "patterns",
@@ -161,6 +169,8 @@ class InjectionScanner:
         self._needles: LiteralGate | None = None
         self._cues: CueCounter | None = None
         self._single: dict[str, list[re.Pattern[str]]] = {}
+        self._words: WordScreen | None = None
+        self._by_name = {p.name: p for p in table}
 
     def _compile_table(self) -> tuple[re.Pattern[str], ...]:
         """Build the combined regexes and the prefilter (once per scanner, ~0.1 s).
@@ -201,6 +211,9 @@ class InjectionScanner:
         known = {name: found for name, found in by_name.items() if found is not None}
         self._needles = LiteralGate(n for found in known.values() for n in found)
         self._cues = CueCounter(known, weak=self._weak)
+        every = {p.name: requirements(p.regex) for p in self.patterns if not p.raw}
+        if all(found is not None for found in every.values()):
+            self._words = WordScreen({k: v for k, v in every.items() if v is not None})
 
     def scan(self, text: str) -> list[str]:
         """Names of the patterns ``text`` matches, in table order (empty: not flagged).
@@ -220,20 +233,17 @@ class InjectionScanner:
             found.update(self._groups[g] for g in matched_groups(self._raw, text))
         normal = normalize(text)
         blobs = [normalize(blob) for blob in decoded_blobs(text)] if self.decode_base64 else []
-        hinted = self.decode_base64 and has_encoding_hint(normal)
-        if (
-            not found
-            and not blobs
-            and not hinted
-            and self._cues is not None
-            and not self._cues.may_flag(normal)
-        ):
-            return []  # the fast path: nothing here can add up to a flag
-        found |= self._find(normal, gated=False)
         texts = [normal]
-        if hinted:
+        if self.decode_base64 and has_encoding_hint(normal):
             texts += decoded_views(normal)
         texts += blobs
+        if not found and self._cues is not None:
+            if self._words is not None and all(t.isascii() for t in texts):
+                if not self._adds_up(texts):
+                    return []  # the fast path: nothing here adds up to a flag
+            elif len(texts) == 1 and not self._cues.may_flag(normal):
+                return []  # nothing here can add up to a flag
+        found |= self._find(normal, gated=False)
         hidden: set[str] = set()
         for view in texts[1:]:
             hidden |= self._find(view)
@@ -270,6 +280,57 @@ class InjectionScanner:
                 weak += 1
         return bool(strong) or weak >= 2
 
+    def _adds_up(self, texts: list[str]) -> bool:
+        """Whether ``texts`` (the normalised text, then its decoded views, all ASCII) may be
+        flagged: a strong pattern matches one of them, or two weak ones do (a match in a
+        view counts one more, for :data:`ENCODED_NAME`).
+
+        Only the patterns :class:`WordScreen` names for a text are tried on it, each alone,
+        until the verdict is known. Alone, a pattern is found wherever it matches (the
+        combined regexes of the full scan find a subset of that, and
+        :meth:`_other_weak` only adds patterns that match alone), so when this says no
+        the full scan cannot flag the text either.
+        """
+        words = self._words
+        assert words is not None  # only called when the screen exists
+        weak_names = self._weak
+        found = [words.names(t, view=i > 0) for i, t in enumerate(texts)]
+        candidates = [names for names in found if names is not None]
+        if len(candidates) < len(found):
+            return True  # too many new ids to read cheaply: the full scan decides
+        possible = set().union(*candidates)
+        in_view = any(candidates[1:])
+        if possible <= weak_names and len(possible) + in_view < 2:
+            return False  # not enough cues even if every candidate matched
+        by_name = self._by_name
+        for text, names in zip(texts, candidates, strict=True):
+            for name in names - weak_names:
+                if any(regex.search(text) for regex in self._alone(by_name[name])):
+                    return True
+        matched: set[str] = set()
+        hidden = False
+        for i, (text, names) in enumerate(zip(texts, candidates, strict=True)):
+            for name in names & weak_names:
+                if (name in matched and (hidden or not i)) or not any(
+                    regex.search(text) for regex in self._alone(by_name[name])
+                ):
+                    continue
+                matched.add(name)
+                hidden = hidden or i > 0
+                if len(matched) + hidden >= 2:
+                    return True
+        return False
+
+    def _alone(self, p: InjectionPattern) -> list[re.Pattern[str]]:
+        """The regexes of one pattern on its own (compiled on first use)."""
+        single = self._single.get(p.name)
+        if single is None:
+            alternatives = split_top(p.regex)
+            alone = {f"s{i}": p.name for i in range(len(alternatives))}
+            items = [(g, a, p.weak) for g, a in zip(alone, alternatives, strict=True)]
+            single = self._single[p.name] = _table_regexes(items, alone)
+        return single
+
     def _find(self, normal: str, *, gated: bool = True) -> set[str]:
         """Names of the (non-raw) patterns matching normalised text.
 
@@ -299,12 +360,7 @@ class InjectionScanner:
                 continue
             if candidates is not None and p.name not in candidates:
                 continue  # none of its literals occurs: it cannot match
-            single = self._single.get(p.name)
-            if single is None:
-                alone = {f"s{i}": p.name for i in range(len(split_top(p.regex)))}
-                items = [(g, a, True) for g, a in zip(alone, split_top(p.regex), strict=True)]
-                single = self._single[p.name] = _table_regexes(items, alone)
-            if any(regex.search(t) for regex in single for t in texts):
+            if any(regex.search(t) for regex in self._alone(p) for t in texts):
                 more.add(p.name)
                 break  # one more is all the verdict needs
         return more

@@ -59,6 +59,13 @@ _TAGS = re.compile("[\U000e0020-\U000e007e]+")
 # long-token rule, which would otherwise replace it before any model saw it).
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _MIN_BLOB = 24
+# ASCII bytes of the base64 alphabets as "a", the rest as spaces: a text without 16 "a"s
+# in a row holds no run, which bytes.translate and a substring test tell in C.
+_BASE64_BYTES = bytes(
+    ord("a") if chr(c) in "+/_-" or (chr(c).isascii() and chr(c).isalnum()) else ord(" ")
+    for c in range(256)
+)
+_BASE64_RUN = b"a" * 16
 _MAX_BLOBS = 64
 
 # Leetspeak: a token holding letters and the digits or signs that stand for letters.
@@ -168,6 +175,8 @@ def decoded_views(normal: str) -> Iterator[str]:
 
 def decoded_blobs(text: str) -> Iterator[str]:
     """Printable text hidden in base64 (standard or URL-safe), whole runs or split ones."""
+    if text.isascii() and _BASE64_RUN not in text.encode("ascii").translate(_BASE64_BYTES):
+        return
     groups: list[list[str]] = []
     end = -1
     for match in _BASE64.finditer(text):

@@ -72,6 +72,8 @@ _WRITE_NAME = (
     r"disable|execute|pay|wire|post|upload|forward|purchase|buy|cancel|approve|mark|set|change|"
     r"move|write|book)_[a-z_]+"
 )
+# The parameter list of a signature (``send_money(recipient, amount)``): documentation.
+_SIGNATURE = r"\s*[a-z_]{1,30}\s*(?:,\s*[a-z_]{1,30}\s*){0,8}\)"
 _WRITE_TOOL = rf"[`'\"]?{_WRITE_NAME}[`'\"]?"
 _CALL = (
     r"(?:call|invoke|run|execute|trigger|use|ejecuta\w*|llama\w*|rufe|execute\w*|exécute\w*|"
@@ -106,7 +108,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bstop\s+everything\b"
         r"|\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all|anything)\b[^\n]{0,30}?"
         r"\b(?:above|before|prior|earlier|previously)\b"
-        r"|\bignore\s+(?:the\s+|all\s+(?:of\s+)?(?:the\s+)?)?above\b"
+        r"|\bignore\s+(?:the\s+|all\s+(?:of\s+)?(?:the\s+)?)?above\b(?!\s+(?:warnings?|errors?|"
+        r"lines?|logs?|output|code|examples?|links?|sections?|figures?|numbers?|tables?))"
+        r"|\bno\s+matter\s+what\s+you\s+(?:were|have\s+been|are|got)\s+(?:told|instructed|asked)\b"
         r"|\b(?:ignore|disregard|forget)\s+(?:the|these|those|all|any)\s+(?:instructions?|rules|"
         r"prompts?|directions|guidelines)\s+(?:(?:given|written|provided|stated|listed)\s+)?"
         r"(?:above|before|earlier|previously)\b"
@@ -115,6 +119,12 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:instructions?|rules|directives?)\s+(?:supersede|override|replace)s?\s+(?:all|any|"
         r"the|your)\b"
         r"|\b(?:ignore|disregard|forget)\s+what\s+(?:the\s+user|you\s+(?:were|have\s+been))\b"
+        r"|\b(?:ignore|disregard|forget)\s+(?:everything|all|anything|whatever)\s+(?:that\s+)?"
+        r"you(?:'ve|\s+have|\s+were|\s+had\s+been)\s+(?:been\s+)?(?:told|given|instructed)\s+"
+        r"(?:so\s+far|until\s+now|before|earlier|previously|and\s+instead)\b"
+        r"|\b(?:ignore|disregard|forget|set\s+aside|override|discard|drop)\s+(?:all\s+)?"
+        r"(?:the\s+|your\s+|any\s+)?(?:instructions?|rules|directions|guidelines|orders|prompts?)"
+        r"\s+(?:you\s+(?:were|have\s+been|got)\s+(?:given|told)|(?:given|provided)\s+to\s+you)\b"
         r"|\b(?:previous|prior|earlier|above|original|initial|old|former|your|the|these|all)\s+"
         r"(?:instructions?|prompts?|rules|directives|guidance|guidelines|directions)\b"
         r"[^\n]{0,40}?\b(?:no\s+longer\s+(?:appl\w*|valid|count|matter)|(?:are|is|were|was|have\s+"
@@ -155,6 +165,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:system\s+)?(?:instructions?|directives?|objective|mission|orders)\s*"
         r"(?:[:\-\u2014]|follow\b|are\s+as\s+follows)"
         r"|\bnew\s+(?:system\s+)?(?:task|goal)\s*[:\-\u2014]"
+        r"|\btakes?\s+precedence\s+over\s+(?:the\s+|any\s+|all\s+)?(?:user|your|previous|prior|"
+        r"other|earlier)\b"
         r"|\byour\s+(?:new|real|true|actual|only|next|updated)\s+(?:task|goal|job|instructions?|"
         r"purpose|objective|role|mission|orders|priority)\s+(?:now\s+)?(?:is|are|will\s+be)\b"
         r"|\b(?:instructions|rules)\s+(?:have|has)\s+(?:been\s+)?(?:changed|updated|replaced)\b"
@@ -202,7 +214,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"|\b{_CALL}\s+(?:the\s+)?(?:tool|function)\s+{_TOOL_NAME}\s+(?:with|to|on|for|and|using)\b"
         rf"|\b{_CALL}\s+(?:the\s+)?(?:(?:[\w-]+\s+)?(?:tool|function)\s*:?\s*)?"
         r"[`'\"]?[a-z][\w.]*\s*\(\s*[a-z_]+\s*="
-        rf"|\b(?:call|invoke|execute|trigger|run)\s+{_WRITE_TOOL}(?!\s*\(\s*\))"
+        rf"|\b(?:call|invoke|execute|trigger|run)\s+{_WRITE_TOOL}(?![a-z_])"
+        r"(?!\s*\(\s*(?:\)|[a-z_]{1,30}\s*(?:,\s*[a-z_]{1,30}\s*){0,8}\)))"
+        r"|\b(?:run|execute)\s+(?:this|it|that)\s+(?:with|using|via)\s+your\s+[\w-]+\s+tool\b"
         r"|^[ \t]*(?:\d[.)][ \t]*|step[ \t]+\d+[ \t]*:[ \t]*)?"
         rf"{_WRITE_TOOL}\s+(?:to|for|on|with)\b"
         r"|\binvoke\s+tool\s*=|\bexecute\s+tool\s+call\b|\btool\s+calls?\s+in\s+order\b"
@@ -210,8 +224,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|[\"'](?:tool|tool_name|function|function_call|tool_call|action)[\"']\s*:\s*[\"'{]"
         rf"|[\"']name[\"']\s*:\s*{_WRITE_TOOL}[^\n]{{0,60}}?[\"'](?:arguments|args|parameters|"
         r"params|input)[\"']"
-        r"|<\s*/?\s*(?:tool_call|function_call|tool_use|function\s*=)"
-        r"|^[ \t]*action[ \t]*:[ \t]*[a-z_]+[ \t]*\n[ \t]*action[ \t]+input[ \t]*:"
+        r"|<\s*/?\s*(?:tool_call|function_call|tool_use|function\s*=)|<\s*(?:tool|invoke)\s*>"
+        rf"|^[ \t]*action[ \t]*:[ \t]*{_WRITE_NAME}[ \t]*\n[ \t]*action[ \t]+input[ \t]*:"
         r"|\b(?:tool_call|function_call|tool_use)\b\s*[:=({\"']",
         "assistant must call send_money(...) / a spelled-out tool call",
     ),
@@ -233,7 +247,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "reveal_secrets",
-        r"\b(?:reveal|print|show|output|repeat|display|dump|leak|share|tell\s+me|give\s+me|"
+        # Not after "never" / "do not": that is advice ("never send your password to anyone").
+        r"(?<!never\s)(?<!not\s)(?<!n't\s)\b(?:reveal|print|show|output|repeat|display|dump|leak|share|tell\s+me|give\s+me|"
         r"include|paste|list|send|email|forward|expose|return|echo|disclose|provide|post|write|"
         r"copy|translate|summari[sz]e|recite|spell\s+out)\s+"
         r"(?:me\s+|us\s+)?(?:(?:all|any|of|every|each)\s+)*(?:your|the|its|their|all|any)\s+"
@@ -263,7 +278,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|(?:#{2,}|={2,}|-{2,}|<<)[ \t]*(?:begin[ \t]+|end[ \t]+)?(?:system|admin|developer)"
         r"(?:[ \t_]+(?:message|notice|override|prompt|instructions?|directive|update))?[ \t]*"
         r"(?:#{2,}|={2,}|-{2,}|>>)"
-        r"|\[[ \t]*(?:system|admin|developer|operator)[ \t]+(?:message|notice|override|prompt|"
+        r"|\[[ \t]*(?:system|admin|developer|operator|assistant)[ \t]+"
+        r"(?:message|notice|override|prompt|"
         r"instructions?|directive|update|mode[ \t]+enabled)[^\]\n]{0,40}\]"
         r"|#{2,}[ \t]*\([ \t]*system_message[ \t]*\)|^[ \t]*```[ \t]*system\b"
         r"|<!--[ \t]*(?:system|assistant|admin|developer|instructions?)\b"
@@ -327,6 +343,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"first|add|delete|transfer|wire|reveal|print|tell|include|append|reply|respond|"
         r"summari[sz]e|say|book|buy|grant|share|post|email|your\s+user)\b"
         r"|\bif\s+you\s+are\s+an?\s+(?:ai|llm|language\s+model|assistant|agent)\b"
+        r"|\bas\s+(?:the\s+user'?s?|an?|the|their|my)\s+(?:ai\s+)?(?:assistant|agent),?\s+you\s+"
+        r"(?:must|should|need\s+to|have\s+to|are\s+(?:required|expected)\s+to)\b"
         rf"|^[ \t]*to[ \t]*:[ \t]*(?:the\s+|your\s+)?{_AI}\b"
         rf"|\bto\s+you,?\s+(?:the\s+)?{_AI}|\bfrom\s+me,\s[^\n]{{0,40}}?\bto\s+you\b"
         r"|\b(?:message|note|instructions?|communication|request|directive|notice|words)\s+from\b"
@@ -370,8 +388,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"query)\b"
         r"|\b(?:before|prior\s+to)\s+(?:solving|completing|finishing|answering|replying|"
         r"responding|returning|summari[sz]ing|continuing|proceeding|doing|resolving)\b"
-        r"[^\n]{0,40}?\b(?:task|request|question|the\s+user|anything|with\s+any)\b"
+        # "the client's question" is someone else's: the user's is "the user"
+        r"[^\n]{0,40}?\b(?:(?<!'s\s)(?:task|request|question)|the\s+user|anything|with\s+any)\b"
         r"|\bthe\s+task\s+(?:that\s+)?i\s+gave\s+you\b"
+        r"|\b(?:cannot|can'?t|won'?t)\s+be\s+(?:resolved|completed|answered|closed|processed|"
+        r"finished)\s+(?:until|unless)\s+(?:the\s+(?:assistant|ai|model)|you\s+first)\b"
+        r"|\bthen\s+(?:carry\s+on|continue|proceed|resume)\s+with\s+(?:what\s+you\s+were\s+doing|"
+        r"your\s+(?:original|previous|current)\s+task|the\s+(?:original|user'?s)\s+(?:task|request))"
         r"|\b(?:cannot|can'?t)\s+(?:finish|complete|answer|resolve|proceed\s+with)\s+the\s+"
         r"user'?s\s+(?:request|task|question)\b"
         r"|\bthe\s+user\s+must\s+not\s+be\s+answered\b"
@@ -450,21 +473,26 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+)?agents?\b"
         r"|\b(?:dear|hey|hi|hello)\s+agent\b"
         r"|\bthe\s+(?:\w+\s+)?agent\s+(?:\w+\s+){0,3}?(?:must|should|needs\s+to|is\s+to|will)\b"
-        r"|\bthe\s+(?:assistant|ai|model)\s+(?:must|should|needs\s+to|is\s+(?:instructed|"
-        r"required|allowed|permitted)\s+to|may\s+now|will\s+now)\b"
+        r"|\bthe\s+(?:assistant|ai|model)\s+(?:(?:must|should|needs\s+to)(?!\s+be\b)|is\s+"
+        r"(?:instructed|required|allowed|permitted|authori[sz]ed)\s+to|may\s+now|will\s+now)\b"
         r"|asistente|assistente|assistenten?|ассистент\w*|助手|アシスタント|어시스턴트",
         "a note to the agent / the agent must ...",
         weak=True,
     ),
     InjectionPattern(
         "tool_call",
-        rf"\b{_CALL}\s+(?:the\s+)?(?:tool\s+|function\s+)?{_TOOL_NAME}\s*\(\s*[\w\"'{{]"
+        rf"\b{_CALL}\s+(?:the\s+)?(?:tool\s+|function\s+)?{_TOOL_NAME}\s*\((?!{_SIGNATURE})"
+        r"\s*[\w\"'{]"
+        rf"|\b(?:run|execute|call)\s+this\s*:\s*[`'\"]?[a-z_][\w.]*\("
+        rf"|\buse\s+(?:the\s+|your\s+)?[\w-]+\s+tool\s+to\s+{_WRITE_NAME}"
         r"|\b(?:tool|function)\s+(?:should|must|needs\s+to)\s+be\s+(?:used|called|invoked|run)\b"
         rf"|\b(?:tool|function)\s+(?:named|called)\s+{_TOOL_NAME}"
         rf"|\buse\s+(?:the\s+)?{_WRITE_TOOL}"
         rf"|\b{_CALL}\s+(?:the\s+)?{_TOOL_NAME}\s+(?:(?:tool|function|endpoint)\s+)?"
         r"(?:on|with|to|for|and)\b"
-        rf"|\b{_CALL}\s+(?:the\s+)?['\"`][a-z][\w.-]*['\"`]\s+(?:tool|function|endpoint|api)\s+with\b"
+        rf"|\b{_CALL}\s+(?:the\s+)?['\"`][a-z][\w.-]*['\"`]\s+(?:tool|function|endpoint|api)\s+"
+        r"(?:with|and\s+set|and\s+pass|setting)\b"
+        r"|\b(?:execute|run|call)\s+(?:it\s+|this\s+)?(?:immediately|right\s+away|right\s+now)\b"
         r"|[\"']name[\"']\s*:\s*[\"'][a-z]+_[a-z_]+[\"'][^\n]{0,60}?[\"'](?:arguments|args|"
         r"parameters|params|input)[\"']"
         r"|\b(?:next\s+action|next\s+step\s+is|tool\s+request|tool\s+calls?|function\s+calls?|"
@@ -475,8 +503,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "write_call",
-        rf"\b{_WRITE_NAME}\(\s*[\w\"'{{]",
+        rf"\b{_WRITE_NAME}\((?!{_SIGNATURE})\s*[\w\"'{{]",
         "a call of a tool that writes, with arguments: send_money(recipient=...)",
+        weak=True,
+    ),
+    InjectionPattern(
+        "call_arguments",
+        r"\bwith\s+(?:the\s+)?(?:arguments?\s+|params?\s+|parameters?\s+)?[a-z_]{2,30}\s*=\s*"
+        r"[^\s,]{1,60},?\s+(?:and\s+)?[a-z_]{2,30}\s*=",
+        "with recipient=..., amount=...: arguments spelled out for a call",
         weak=True,
     ),
     InjectionPattern(
@@ -490,12 +525,18 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "prerequisite",
         r"\bfirst\s+things\s+first\b|\bpre-?task\b|\bprerequisite\s+for\b|\bstep\s+0\b"
+        r"|\b(?:ai|assistant|model|llm)\)?\s+(?:must|needs\s+to|has\s+to|should)\s+first\b"
+        r"|\b(?:before|prior\s+to)\s+(?:answering|replying|responding|continuing|proceeding)\b"
+        r"|\bunless\s+it\s+first\b"
         r"|\brequired\s+first\s+action\b|\bmandatory\s+to\b"
         r"|\bplease\s+do\s+the\s+following\s+first\b"
         r"|\bcarry\s+on\s+with\s+what\s+you\s+were\s+doing\b"
         r"|\bbefore\s+(?:doing\s+)?anything\s+else\b|\buntil\s+you\s+have\b"
         r"|\bbefore\s+you\s+(?:answer|reply|respond)\b[^\n]{0,10}?\bfirst\b"
-        r"|\b(?:cannot|can'?t|must\s+not)\s+be\s+(?:answered|resolved|completed)\s+until\b"
+        r"|\b(?:cannot|can'?t|must\s+not)\s+be\s+(?:answered|resolved|completed)\s+(?:until|unless)\b"
+        r"|\bonly\s+(?:answer|respond|reply|proceed|continue)\b[^\n]{0,40}?\b(?:after|once)\s+you\b"
+        r"|\b(?:do|complete|finish)\s+(?:this|that|it)\s+(?:first|before\s+(?:answering|replying|"
+        r"responding))\b|\bunless\s+you\s+first\b"
         r"|\b(?:your|the|my)\s+(?:current\s+|original\s+|initial\s+)task\b"
         r"|\bthe\s+user\s+(?:forgot\s+to\s+mention|wants\s+you\s+to)\b"
         r"|\bin\s+order\s+to\s+(?:read|see|access|view)\s+the\s+rest\b",
@@ -504,7 +545,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "data_sink",
-        r"\b(?:send|forward|share|post|upload|email|e-mail|transfer|wire|copy|leak|paste|submit|"
+        r"\b(?:send|forward|share|post|upload|email|e-mail|transfer|transmit|wire|copy|leak|paste|"
+        r"submit|leite|leiten|mail|sync|envoyez|envoyer|"
         r"export|attach|bcc|cc|fetch|open|invite|add|envía|envie|sende|envoie|invia|stuur)\s+"
         rf"(?!to\b|at\b|with\b)(?:[^\n]{{0,80}}?\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+)?"
         rf"{_DESTINATION}"
@@ -533,6 +575,29 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "secret_mention",
         _SECRET,
         "passwords, keys, tokens, one-time codes, card or identity numbers",
+        weak=True,
+    ),
+    InjectionPattern(
+        "bulk_data",
+        r"\b(?:all|every|each)\s+(?:of\s+)?(?:the\s+|your\s+|their\s+|his\s+|her\s+|my\s+)?"
+        r"(?:(?:user'?s?|customer'?s?)\s+)?(?:saved\s+)?(?:e-?mails?|messages?|mails|files?|"
+        r"documents?|contacts?|conversations?|chats?|notes|photos?|records?|attachments?|"
+        r"passwords?|credentials?|addresses|phone\s+numbers|transactions)\b"
+        # "all emails about the offsite": scoped to a topic, the way people ask
+        r"(?!\s+(?:about|regarding|concerning|related\s+to|on\s+the|for\s+the|re:))"
+        r"|\bthe\s+(?:full\s+|entire\s+|whole\s+)?contents?\s+of\b"
+        r"|\b(?:the\s+)?user'?s\s+(?:contacts|inbox|e-?mails|files|documents|messages|calendar|"
+        r"address\s+book|(?:recent\s+)?transactions|home\s+address|location)\b"
+        r"|\bcopy\s+of\s+(?:this|the|our|your)\s+(?:conversation|chat|thread)\b"
+        r"|\b(?:inbox|address\s+book|contact\s+list|customer\s+(?:list|database|data|records)|"
+        r"payroll\s+(?:spreadsheets?|files?|data|records|exports?)|bank\s+statements?|"
+        r"chat\s+(?:history|logs)|conversation\s+history|"
+        r"browsing\s+history|date\s+of\s+birth)\b"
+        r"|(?:^|[\s\"'(])~/[\w.-]+"
+        r"|\b(?:todos\s+los|todas\s+las)\s+(?:documentos|correos|archivos|mensajes|contactos)\b"
+        r"|\balle\s+(?:e-?mails|dateien|dokumente|nachrichten|kontakte)\b"
+        r"|\b(?:tous\s+les|toutes\s+les)\s+(?:e-?mails|fichiers|documents|messages|contacts)\b",
+        "all the emails / files / contacts, an inbox, a customer database: private data in bulk",
         weak=True,
     ),
     InjectionPattern(
@@ -571,7 +636,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "permission_waived",
         r"\b(?:don'?t|do\s+not|won'?t)\s+need\s+(?:to\s+ask\s+for\s+)?(?:permission|approval|"
         r"confirmation)\b|\bno\s+need\s+to\s+(?:ask|confirm|check|verify)\b"
-        r"|\b(?:authori[sz]ed\s+override|official\s+communication)\b",
+        r"|\b(?:authori[sz]ed\s+override|official\s+communication)\b"
+        r"|\b(?:don'?t|do\s+not)\s+wait\s+for\b[^\n]{0,30}?\b(?:confirm|approv|sign-?off)",
         "you don't need permission / no need to check",
         weak=True,
     ),
@@ -582,7 +648,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"it\s+department|security\s+team|headquarters|ceo|operator|creators?|management)\b"
         r"|\b(?:on\s+behalf\s+of|as\s+requested\s+by|at\s+the\s+request\s+of)\s+(?:the\s+|your\s+)?"
         r"(?:user|owner|admin|administrator|account\s+holder|principal)\b"
-        r"|\byour\s+(?:user|principal|owner)\s+(?:asked|wants|instructed|requested)\b",
+        r"|\byour\s+(?:user|principal|owner)\s+(?:asked|wants|instructed|requested)\b"
+        r"|\bon\s+(?:the\s+|your\s+)?(?:user'?s|owner'?s|account\s+holder'?s|principal'?s)\s+behalf\b"
+        r"|\b(?:urgent|request|orders?|instructions?|directive)\s+(?:comes?\s+)?from\s+(?:the\s+)?"
+        r"(?:ceo|cfo|owner|admin|administrator|it\s+department|platform\s+operator|operator)\b"
+        r"|\bverified\s+(?:sender|source|request|instruction)\b",
         "a message from the administrator / the developer / the user, or on their behalf",
         weak=True,
     ),

@@ -26,7 +26,7 @@ from tether.policy._injection_regex import (
     trie,
 )
 
-__all__ = ["CueCounter", "LiteralGate", "needles"]
+__all__ = ["CueCounter", "LiteralGate", "WordScreen", "needles"]
 
 _MAX_CHOICES = 48  # strings a literal run may spell ("[ \t]x" spells " x" and "\tx")
 _MAX_CLASS = 4  # characters of a class that still extends a run
@@ -145,6 +145,13 @@ def _plain(needle: str) -> str:
 
 def _required(regex: str) -> frozenset[str] | None:
     """Strings one of which occurs in the lower-cased ASCII text of every match."""
+    every = _required_all(regex)
+    return None if every is None else min(every, key=_needle_cost)
+
+
+def _required_all(regex: str) -> list[frozenset[str]] | None:
+    """Every set of strings of which the text of each match holds one (all of them
+    necessary at once), or ``None`` if none is known."""
     if _PARSER is None:
         return None
     try:
@@ -154,7 +161,21 @@ def _required(regex: str) -> frozenset[str] | None:
     flags = int(parsed.state.flags)
     if flags & re.LOCALE:
         return None
-    return _required_in(parsed, flags)
+    every: list[frozenset[str]] = []
+    _required_in(parsed, flags, every=every)
+    return every or None
+
+
+def requirements(regex: str) -> list[list[frozenset[str]]] | None:
+    """Per top-level alternative of ``regex``, the sets of literals each match must hold
+    one of, every set at once; ``None`` when some alternative yields none."""
+    alternatives: list[list[frozenset[str]]] = []
+    for alternative in split_top(regex):
+        every = _required_all(fold(alternative))
+        if every is None:
+            return None
+        alternatives.append([frozenset(_fix_markers(n) for n in found) for found in every])
+    return alternatives
 
 
 def _unit(op: Any, av: Any, flags: int) -> set[str] | None:
@@ -178,7 +199,9 @@ def _unit(op: Any, av: Any, flags: int) -> set[str] | None:
     return chars
 
 
-def _required_in(items: Any, flags: int, start: str = "") -> frozenset[str] | None:
+def _required_in(
+    items: Any, flags: int, start: str = "", every: list[frozenset[str]] | None = None
+) -> frozenset[str] | None:
     """:func:`_required` for a parsed sequence: the cheapest set among its necessary parts.
 
     Consecutive literals (and small classes) form runs of known text; a group, a branch
@@ -248,6 +271,8 @@ def _required_in(items: Any, flags: int, start: str = "") -> frozenset[str] | No
             run = {WORD_START}  # after "\\s+" a word starts (if what follows is a word)
     if run not in ({""}, {WORD_START}):
         candidates.append(frozenset(run))
+    if every is not None:
+        every.extend(candidates)
     return min(candidates, key=_needle_cost) if candidates else None
 
 
@@ -424,3 +449,228 @@ class CueCounter:
             if len(seen) >= 2:
                 return True
         return False
+
+
+# Bytes of ASCII text that are not word characters (``\w``) become spaces, so a
+# ``bytes.split()`` yields the words a ``\b`` sees, in C.
+_NOT_WORD = bytes(
+    c if chr(c).isascii() and (chr(c).isalnum() or c == ord("_")) else ord(" ") for c in range(256)
+)
+_MAX_CACHED_WORDS = 1 << 16
+_MAX_NEW_IDS = 1
+_DIGIT = re.compile(rb"[0-9]")
+
+
+def _word_piece(needle: str) -> tuple[str, bool, bool] | None:
+    """The longest run of word characters in a needle, and whether a word starts before it
+    and ends after it (``"\\x00user's"`` gives ``("user", True, True)``): any match of the
+    needle holds a word with that start or end. ``None`` when the needle has no word
+    character (``"<!--"``)."""
+    pieces: list[tuple[str, bool, bool]] = []
+    start = 0
+    n = len(needle)
+    while start < n:
+        if not _is_word_char(needle[start]):
+            start += 1
+            continue
+        end = start
+        while end < n and _is_word_char(needle[end]):
+            end += 1
+        before = needle[start - 1] if start else ""
+        after = needle[end] if end < n else ""
+        pieces.append((needle[start:end], before != "", after != ""))
+        start = end
+    if not pieces:
+        return None
+    return max(pieces, key=lambda piece: (len(piece[0]), piece[1], piece[2]))
+
+
+def _by_prefix(table: dict[str, frozenset[int]]) -> dict[str, frozenset[int]]:
+    """For each literal, the ids of every literal it starts with (itself included)."""
+    return {
+        word: frozenset(i for other, ids in table.items() if word.startswith(other) for i in ids)
+        for word in table
+    }
+
+
+def _overlapping(regex: re.Pattern[str], text: str) -> Iterator[str]:
+    """Each match of a trie, searching again one character after each match's start (a
+    lookahead would find them too, but turns off the search's skipping ahead in C)."""
+    pos = 0
+    while (match := regex.search(text, pos)) is not None:
+        yield match.group()
+        pos = match.start() + 1
+
+
+class WordScreen:
+    """Which patterns may match ASCII text, by its words: a few microseconds.
+
+    A pattern may match only where, for one of its top-level alternatives, every set of
+    literals that alternative needs (:func:`requirements`: a verb, then "your", then
+    "password") has one literal in the text; all of them, not only the rarest set as
+    :class:`CueCounter` checks. Each ASCII literal is reduced to a run of word characters
+    it holds and where that run sits in its word (the whole word, its start, its end,
+    anywhere), so what a word satisfies depends on the word alone and is cached per
+    word. A text is then its set of words (``bytes.translate`` and ``split``, in C)
+    looked up in that cache. Literals without a word character are searched in the
+    text. The reduction only loosens the literals: every pattern that matches a text is
+    among those named.
+    """
+
+    __slots__ = (
+        "_alt_name",
+        "_alt_needs",
+        "_alts_of",
+        "_cache",
+        "_exact",
+        "_inner",
+        "_inner_owners",
+        "_loose_of",
+        "_loose_triggers",
+        "_numbers",
+        "_prefix",
+        "_prefix_owners",
+        "_suffix",
+        "_suffix_owners",
+    )
+
+    def __init__(self, requirements_by_name: dict[str, list[list[frozenset[str]]]]) -> None:
+        tables: tuple[dict[str, set[int]], ...] = ({}, {}, {}, {})
+        loose: dict[str, set[int]] = {}
+        alt_name: list[str] = []
+        alt_needs: list[frozenset[int]] = []
+        alts_of: dict[int, set[int]] = {}
+        need_id = 0
+        for name, alternatives in requirements_by_name.items():
+            for sets in alternatives:
+                ids = []
+                # An alternative is looked at only when its rarest requirement is met.
+                rank = min(range(len(sets)), key=lambda i: _needle_cost(sets[i]))
+                for i, found in enumerate(sets):
+                    ids.append(need_id)
+                    if i == rank:
+                        alts_of.setdefault(need_id, set()).add(len(alt_name))
+                    for needle in found:
+                        text = _plain(needle)
+                        if not text.isascii():
+                            continue  # cannot occur in ASCII text
+                        piece = _word_piece(needle)
+                        if piece is None:
+                            loose.setdefault(text, set()).add(need_id)
+                            continue
+                        word, starts, ends = piece
+                        table = tables[(2 if starts else 0) + (1 if ends else 0)]
+                        table.setdefault(word, set()).add(need_id)
+                    need_id += 1
+                alt_name.append(name)
+                alt_needs.append(frozenset(ids[:rank] + ids[rank + 1 :]))
+        inner, suffix, prefix, exact = ({k: frozenset(v) for k, v in t.items()} for t in tables)
+        self._alt_name = alt_name
+        self._alt_needs = alt_needs
+        self._alts_of = {k: frozenset(v) for k, v in alts_of.items()}
+        self._exact = exact
+        self._prefix = re.compile(trie(prefix, longest=True)) if prefix else None
+        self._prefix_owners = _by_prefix(prefix)
+        backwards = {word[::-1]: ids for word, ids in suffix.items()}
+        self._suffix = re.compile(trie(backwards, longest=True)) if backwards else None
+        self._suffix_owners = _by_prefix(backwards)
+        # The longest inner literal at each position, credited to every inner literal it
+        # starts with (they occur there too).
+        self._inner = re.compile(trie(inner, longest=True)) if inner else None
+        self._inner_owners = _by_prefix(inner)
+        self._loose_of: dict[int, list[str]] = {}
+        for literal, owners in sorted(loose.items()):
+            for need in owners:
+                self._loose_of.setdefault(need, []).append(literal)
+        self._loose_triggers = [
+            (literal, alts)
+            for literal, owners in sorted(loose.items())
+            if (alts := self._triggered(frozenset(owners)))
+        ]
+        self._cache: dict[bytes, tuple[frozenset[int], frozenset[int]]] = {}
+        # Literals made of digits ("0" of "step 0"), all a number can hold.
+        self._numbers = [
+            (word.encode("ascii"), (frozenset(ids), self._triggered(frozenset(ids))))
+            for table in tables
+            for word, ids in sorted(table.items())
+            if word.isdigit()
+        ]
+
+    def names(self, text: str, *, view: bool = False) -> set[str] | None:
+        """Every pattern that may match ASCII ``text`` (a superset of those that do).
+
+        ``None`` when the text holds more than a few words never seen before that look
+        like ids ("a3f9c2", or any new word of a decoded view, say a hex id read as
+        leetspeak): they are seldom seen twice, so reading each costs more than the full
+        scan this screen is there to save.
+        """
+        cache = self._cache
+        words = []
+        touched: set[int] = set()
+        misses = 0
+        for word in set(text.encode("ascii").translate(_NOT_WORD).split()):
+            entry = cache.get(word)
+            if entry is None:
+                if word.isdigit():  # numbers are many and hold only the digit literals
+                    for digits, entry in self._numbers:
+                        if digits in word:
+                            words.append(entry[0])
+                            touched |= entry[1]
+                    continue
+                if view or (not word.isalpha() and _DIGIT.search(word) is not None):
+                    misses += 1
+                    if misses > _MAX_NEW_IDS:
+                        return None
+                entry = self._entry(word.decode("ascii"))
+                if len(cache) >= _MAX_CACHED_WORDS:
+                    cache.clear()  # rebuilt at a few microseconds a word as texts come in
+                cache[word] = entry
+            words.append(entry[0])
+            if entry[1]:
+                touched |= entry[1]
+        for literal, alts in self._loose_triggers:
+            if literal in text:
+                touched |= alts
+        if not touched:
+            return set()
+        found: set[str] = set()
+        loose_of = self._loose_of
+        for alt in touched:
+            name = self._alt_name[alt]
+            if name in found:
+                continue
+            for need in self._alt_needs[alt]:  # the rarest one is met: it triggered alt
+                if not any(need in ids for ids in words) and not any(
+                    literal in text for literal in loose_of.get(need, ())
+                ):
+                    break
+            else:
+                found.add(name)
+        return found
+
+    def _triggered(self, ids: frozenset[int]) -> frozenset[int]:
+        """The alternatives whose rarest requirement is among ``ids``."""
+        alts_of = self._alts_of
+        return frozenset(alt for need in ids for alt in alts_of.get(need, ()))
+
+    def _entry(self, word: str) -> tuple[frozenset[int], frozenset[int]]:
+        """A word's cache entry: the requirements it meets, the alternatives it triggers."""
+        ids = self._word_needs(word)
+        return ids, self._triggered(ids)
+
+    def _word_needs(self, word: str) -> frozenset[int]:
+        """The requirements one word meets (by a literal it may hold)."""
+        found: set[int] = set()
+        hit = self._exact.get(word)
+        if hit:
+            found |= hit
+        # A plain trie finds the longest literal the word starts (or, reversed, ends)
+        # with; every literal that one starts with is there too.
+        if self._prefix is not None and (match := self._prefix.match(word)) is not None:
+            found |= self._prefix_owners[match.group()]
+        if self._suffix is not None and (match := self._suffix.match(word[::-1])) is not None:
+            found |= self._suffix_owners[match.group()]
+        if self._inner is not None:
+            for literal in _overlapping(self._inner, word):
+                found |= self._inner_owners[literal]
+        return frozenset(found)
