@@ -70,6 +70,7 @@ _MAX_BLOBS = 64
 
 # Leetspeak: a token holding letters and the digits or signs that stand for letters.
 _LEET = str.maketrans("013457@$8", "oieastasb")
+_HEX_TOKEN = re.compile(r"[0-9a-f]+")  # an id or a hash, not leetspeak
 _LEET_TOKEN = re.compile(r"(?<![\w@$])(?=[\w@$]*?[a-z])(?=[\w@$]*?[013457@$])[\w@$]+")
 # Spaced-out letters: three or more single letters joined by one repeated separator.
 _SPACED = re.compile(r"(?<![^\W_])[^\W_](?P<sep>[ ./_-])[^\W_](?:(?P=sep)[^\W_])+(?![^\W_])")
@@ -168,9 +169,17 @@ def decoded_views(normal: str) -> Iterator[str]:
     if "rot" in normal and _ROT13.search(normal):
         yield codecs.encode(normal, "rot13")
     if _LEET_HINT.search(normal):
-        yield _LEET_TOKEN.sub(lambda m: m.group().translate(_LEET), normal)
+        leet = _LEET_TOKEN.sub(_unleet, normal)
+        if leet != normal:
+            yield leet
     if _SPACED.search(normal):
         yield _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), normal)
+
+
+def _unleet(match: re.Match[str]) -> str:
+    """A leetspeak token read as letters; hex ids and hashes ("9f3a0c") are left alone."""
+    token = match.group()
+    return token if _HEX_TOKEN.fullmatch(token) else token.translate(_LEET)
 
 
 def decoded_blobs(text: str) -> Iterator[str]:

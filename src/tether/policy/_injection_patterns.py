@@ -586,14 +586,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # "all emails about the offsite": scoped to a topic, the way people ask
         r"(?!\s+(?:about|regarding|concerning|related\s+to|on\s+the|for\s+the|re:))"
         r"|\bthe\s+(?:full\s+|entire\s+|whole\s+)?contents?\s+of\b"
-        r"|\b(?:the\s+)?user'?s\s+(?:contacts|inbox|e-?mails|files|documents|messages|calendar|"
+        r"|\buser'?s\s+(?:contacts|inbox|e-?mails|files|documents|messages|calendar|"
         r"address\s+book|(?:recent\s+)?transactions|home\s+address|location)\b"
         r"|\bcopy\s+of\s+(?:this|the|our|your)\s+(?:conversation|chat|thread)\b"
         r"|\b(?:inbox|address\s+book|contact\s+list|customer\s+(?:list|database|data|records)|"
         r"payroll\s+(?:spreadsheets?|files?|data|records|exports?)|bank\s+statements?|"
         r"chat\s+(?:history|logs)|conversation\s+history|"
         r"browsing\s+history|date\s+of\s+birth)\b"
-        r"|(?:^|[\s\"'(])~/[\w.-]+"
+        r"|~/(?<![\w~]~/)[\w.-]"
         r"|\b(?:todos\s+los|todas\s+las)\s+(?:documentos|correos|archivos|mensajes|contactos)\b"
         r"|\balle\s+(?:e-?mails|dateien|dokumente|nachrichten|kontakte)\b"
         r"|\b(?:tous\s+les|toutes\s+les)\s+(?:e-?mails|fichiers|documents|messages|contacts)\b",

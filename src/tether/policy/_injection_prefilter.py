@@ -457,8 +457,9 @@ _NOT_WORD = bytes(
     c if chr(c).isascii() and (chr(c).isalnum() or c == ord("_")) else ord(" ") for c in range(256)
 )
 _MAX_CACHED_WORDS = 1 << 16
-_MAX_NEW_IDS = 1
+_MAX_NEW_IDS = 100
 _DIGIT = re.compile(rb"[0-9]")
+_HEX = b"0123456789abcdef"
 
 
 def _word_piece(needle: str) -> tuple[str, bool, bool] | None:
@@ -523,6 +524,7 @@ class WordScreen:
         "_alts_of",
         "_cache",
         "_exact",
+        "_hex",
         "_inner",
         "_inner_owners",
         "_loose_of",
@@ -588,6 +590,14 @@ class WordScreen:
             if (alts := self._triggered(frozenset(owners)))
         ]
         self._cache: dict[bytes, tuple[frozenset[int], frozenset[int]]] = {}
+        # Literals made of hex digits, by kind (0 anywhere, 1 word end, 2 word start,
+        # 3 whole word): all a hex id can hold.
+        self._hex = [
+            (word.encode("ascii"), kind, (frozenset(ids), self._triggered(frozenset(ids))))
+            for kind, table in enumerate(tables)
+            for word, ids in sorted(table.items())
+            if not word.encode("ascii").strip(_HEX)
+        ]
         # Literals made of digits ("0" of "step 0"), all a number can hold.
         self._numbers = [
             (word.encode("ascii"), (frozenset(ids), self._triggered(frozenset(ids))))
@@ -617,6 +627,22 @@ class WordScreen:
                             words.append(entry[0])
                             touched |= entry[1]
                     continue
+                if not word.isalpha() and not word.strip(_HEX):
+                    # A hex id or hash ("a3f9c2"): seldom seen twice, and it can only hold
+                    # the few literals made of hex digits, looked for directly.
+                    for piece, kind, entry in self._hex:
+                        if (
+                            (piece in word)
+                            if kind == 0
+                            else word.startswith(piece)
+                            if kind == 2
+                            else word.endswith(piece)
+                            if kind == 1
+                            else word == piece
+                        ):
+                            words.append(entry[0])
+                            touched |= entry[1]
+                    continue
                 if view or (not word.isalpha() and _DIGIT.search(word) is not None):
                     misses += 1
                     if misses > _MAX_NEW_IDS:
@@ -634,17 +660,15 @@ class WordScreen:
         if not touched:
             return set()
         found: set[str] = set()
+        met = set().union(*words)
         loose_of = self._loose_of
         for alt in touched:
             name = self._alt_name[alt]
             if name in found:
                 continue
-            for need in self._alt_needs[alt]:  # the rarest one is met: it triggered alt
-                if not any(need in ids for ids in words) and not any(
-                    literal in text for literal in loose_of.get(need, ())
-                ):
-                    break
-            else:
+            # The rarest requirement is met (it touched alt); the others must be too.
+            missing = self._alt_needs[alt] - met
+            if all(any(literal in text for literal in loose_of.get(n, ())) for n in missing):
                 found.add(name)
         return found
 
