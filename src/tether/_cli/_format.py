@@ -41,8 +41,24 @@ STATUS_ICON = {
 
 
 def to_json(value: Any) -> str:
-    """Compact one-line JSON for display (non-JSON values fall back to ``str``)."""
-    return json.dumps(value, ensure_ascii=False, default=str)
+    """Compact one-line JSON for display (non-JSON values fall back to ``str``).
+
+    A value the store holds sealed (encrypted, or a reference) is shown as
+    ``"[sealed]"``/``"[redacted]"``, never as its ciphertext.
+    """
+    return json.dumps(_shown(value), ensure_ascii=False, default=str)
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "$sealed" in value and set(value) <= {"$sealed", "kid"}:
+            return "[sealed]"
+        if "$redacted" in value and len(value) == 1:
+            return "[redacted]"
+        return {key: _shown(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shown(item) for item in value]
+    return value
 
 
 def clip(text: str, limit: int) -> str:
