@@ -295,6 +295,12 @@ class InjectionScanner:
         assert words is not None  # only called when the screen exists
         weak_names = self._weak
         found = [words.names(t, view=i > 0) for i, t in enumerate(texts)]
+        if len(found) == 1:  # the common case, settled early
+            names = found[0]
+            if names is None:
+                return True
+            if not names or (len(names) == 1 and names <= weak_names):
+                return False
         candidates = [names for names in found if names is not None]
         if len(candidates) < len(found):
             return True  # too many new ids to read cheaply: the full scan decides

@@ -650,7 +650,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:user|owner|admin|administrator|account\s+holder|principal)\b"
         r"|\byour\s+(?:user|principal|owner)\s+(?:asked|wants|instructed|requested)\b"
         r"|\bon\s+(?:the\s+|your\s+)?(?:user'?s|owner'?s|account\s+holder'?s|principal'?s)\s+behalf\b"
-        r"|\b(?:urgent|request|orders?|instructions?|directive)\s+(?:comes?\s+)?from\s+(?:the\s+)?"
+        r"|\b(?:urgent|request|instructions?|directive)\s+(?:comes?\s+)?from\s+(?:the\s+)?"
         r"(?:ceo|cfo|owner|admin|administrator|it\s+department|platform\s+operator|operator)\b"
         r"|\bverified\s+(?:sender|source|request|instruction)\b",
         "a message from the administrator / the developer / the user, or on their behalf",

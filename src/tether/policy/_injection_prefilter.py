@@ -660,15 +660,20 @@ class WordScreen:
         if not touched:
             return set()
         found: set[str] = set()
-        met = set().union(*words)
+        # Few alternatives: look each requirement up in the words; many: in their union.
+        met = set().union(*words) if len(touched) > 4 else None
         loose_of = self._loose_of
         for alt in touched:
             name = self._alt_name[alt]
             if name in found:
                 continue
             # The rarest requirement is met (it touched alt); the others must be too.
-            missing = self._alt_needs[alt] - met
-            if all(any(literal in text for literal in loose_of.get(n, ())) for n in missing):
+            for need in self._alt_needs[alt]:
+                if (
+                    need not in met if met is not None else all(need not in w for w in words)
+                ) and not any(literal in text for literal in loose_of.get(need, ())):
+                    break
+            else:
                 found.add(name)
         return found
 
