@@ -25,27 +25,34 @@ The pieces:
   hidden text also reports ``encoded_instructions``, itself a cue.
 * ``_injection_regex``: the plumbing that joins the table into a few regexes (tries of
   literal prefixes, so a table of hundreds of alternatives costs about what a few do).
-* ``_injection_prefilter``: the literals every pattern needs, read off the regexes, and
-  the one-pass check that a text may be flagged at all.
+* ``_injection_prefilter``: the literals every pattern needs, read off the regexes; the
+  word screen that names, from the words of a text, the patterns that may match it; and
+  the one-pass literal check used for other text.
 
-Speed: a text in which no strong pattern's literal occurs, and the literals of at most
-one weak pattern, with no sign of an encoding, is turned away after one trie search
-(~15 microseconds for 150 characters); the rest get the full scan (~0.3 microseconds
-per character). Many patterns need everyday words ("call", "note", "email"), so most
-prose gets the full scan: this scanner is about 2.3 times slower than the one it
-replaced, for twice the patterns and the decoded views. Gaps inside patterns are
-bounded, so hostile input cannot cause catastrophic backtracking (a 1 MB hostile text
-takes at most ~3 s), and texts over ``max_chars`` are scanned at their start and end
-only.
+Speed: every tool result is scanned, so clean text must be cheap. For ASCII text (and
+its decoded views) the word screen of ``_injection_prefilter`` names the patterns whose
+required literals all occur, word by word from a per-word cache (~1-3 microseconds); those
+few are searched alone until the verdict is known (a strong one matching, or two weak
+ones), and only a text that may be flagged gets the full scan (~0.3 microseconds per
+character). Measured with ``benchmarks/redteam.py --corpus`` (2 vCPUs, load ~1): a
+62-character JSON record ~4.7 us, a 41-character sentence ~6.4 us (it says "capital",
+which holds "api"), a clean 184-character order email ~47 us, JSON carrying fresh uuids
+~36 us, the benign corpus ~78 us on average (237 characters), against ~7.5, ~21, ~58, ~62
+and ~95 us before the screen. Hex ids are not read as leetspeak (they used to cost a
+decoded view and a full scan each). Gaps inside patterns are bounded, so hostile input
+cannot cause catastrophic backtracking (a 1 MB hostile text takes at most ~3 s), and texts
+over ``max_chars`` are scanned at their start and end only.
 
-Measured on ``tests/policy/injection_corpus`` with ``python benchmarks/redteam.py
---corpus`` (figures in ``benchmarks/README.md``): recall on the held-out fifth 0.85 at 0%
-false positives, on the tuning four fifths 0.94 at 0%. Known misses: plain requests with
-no cue at all ("please share my folder with x@example.com" in a product review) read
-exactly like the imperative sentences people write to each other. Known false positive
-risks: security writing that quotes attacks outside quotation marks, documentation that
-spells out tool calls addressed to an assistant. Two patterns whose matches start at the
-same character may be reported as one: the result is a set of signals, not a count.
+Measured on ``tests/policy/injection_corpus`` (figures in ``benchmarks/README.md``):
+recall on the held-out fifth 0.877 (64 of 73) at 0% false positives, on the tuning four
+fifths 0.97 at 0.4%. Known misses: plain requests with no cue at all ("please share my
+folder with x@example.com" in a product review) read exactly like the imperative
+sentences people write to each other. Known false positive risks: security writing that
+quotes attacks outside quotation marks, documentation that spells out tool calls
+addressed to an assistant (a ReAct "Action:/Action Input:" example that also says "tool
+call"), a guide for human office assistants ("As the team's assistant, you should ...").
+Two patterns whose matches start at the same character may be reported as one: the
+result is a set of signals, not a count.
 
 Tune with ``InjectionScanner(extra=[...])`` to add patterns, or pass ``patterns=`` to
 replace the table (``DEFAULT_PATTERNS`` filtered by name, say).

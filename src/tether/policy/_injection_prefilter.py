@@ -5,7 +5,14 @@ one of which every match holds (``ignore`` for ``\\bignore\\s+...``, ``\\bai`` w
 pattern needs the word "ai", not any "ai" as in "email"). :class:`LiteralGate` finds
 them in a few microseconds; :class:`CueCounter` tells whether literals of two different
 weak patterns occur. A text that passes neither cannot be flagged, so the full scan is
-skipped: the common case of a clean tool result costs one or two regex searches.
+skipped.
+
+:func:`requirements` goes further: per top-level alternative, *every* set of literals a
+match needs (a verb, then "your", then "password"), not only the rarest one.
+:class:`WordScreen` checks them from the words of an ASCII text through a per-word cache,
+so a clean tool result costs a ``bytes.translate``, a ``split`` and a few dictionary
+look-ups; the scanner then searches only the patterns it names. Every step loosens, never
+tightens, what a literal requires: the screen names every pattern that matches.
 """
 
 from __future__ import annotations
