@@ -35,10 +35,10 @@ required literals all occur, word by word from a per-word cache (~1-3 microsecon
 few are searched alone until the verdict is known (a strong one matching, or two weak
 ones), and only a text that may be flagged gets the full scan (~0.3 microseconds per
 character). Measured with ``benchmarks/redteam.py --corpus`` (2 vCPUs, load ~1): a
-62-character JSON record ~4.7 us, a 41-character sentence ~6.4 us (it says "capital",
-which holds "api"), a clean 184-character order email ~47 us, JSON carrying fresh uuids
-~36 us, the benign corpus ~78 us on average (237 characters), against ~7.5, ~21, ~58, ~62
-and ~95 us before the screen. Hex ids are not read as leetspeak (they used to cost a
+62-character JSON record ~4.7 us, a 41-character sentence ~5.7 us (it says "capital",
+which holds "api"), a clean 184-character order email ~46 us, JSON carrying fresh uuids
+~37 us, the benign corpus ~75-82 us on average (237 characters), against ~7.5, ~21, ~58,
+~62 and ~95 us before the screen. Hex ids are not read as leetspeak (they used to cost a
 decoded view and a full scan each). Gaps inside patterns are bounded, so hostile input
 cannot cause catastrophic backtracking (a 1 MB hostile text takes at most ~3 s), and texts
 over ``max_chars`` are scanned at their start and end only.

@@ -676,10 +676,19 @@ class WordScreen:
                 continue
             # The rarest requirement is met (it touched alt); the others must be too.
             for need in self._alt_needs[alt]:
-                if (
-                    need not in met if met is not None else all(need not in w for w in words)
-                ) and not any(literal in text for literal in loose_of.get(need, ())):
-                    break
+                if met is not None:
+                    if need in met:
+                        continue
+                else:
+                    hit = False
+                    for ids in words:  # a plain loop: a generator costs more here
+                        if need in ids:
+                            hit = True
+                            break
+                    if hit:
+                        continue
+                if not any(literal in text for literal in loose_of.get(need, ())):
+                    break  # a requirement no word meets
             else:
                 found.add(name)
         return found
