@@ -128,25 +128,12 @@ class RunControl:
                 request = {"reason": str((payload or {}).get("reason") or "cancelled"), "by": by}
                 await self.store.set_flag(f"{CANCEL_PREFIX}{run_id}", json.dumps(request))
                 return self._handle(run_id)
-        if live is not None:
-            raise RunNotWaitingError(
-                f"run {run_id} is running in this process; only 'cancel' can be sent now",
-                run_id=run_id,
-                status="running",
-            )
-        record = await self._record(run_id)
-        if record.status in TERMINAL:
-            raise RunFinishedError(
-                f"run {run_id} already {record.status}; signals cannot change it",
-                run_id=run_id,
-                status=record.status,
-            )
-        if name != "cancel" and record.status not in PARKED:
-            raise RunNotWaitingError(
-                f"run {run_id} is {record.status}, not waiting; only 'cancel' can be sent now",
-                run_id=run_id,
-                status=record.status,
-            )
+        await self._refuse_unless_parked(
+            run_id,
+            finished="signals cannot change it",
+            not_parked="not waiting; only 'cancel' can be sent now",
+            parked_only=name != "cancel",
+        )
         async with self._leased(run_id) as lease:
             driver = await self._signalled_driver(run_id, name, payload, by)
             if driver is not None:
@@ -300,25 +287,11 @@ class RunControl:
         reason: str | None = None,
     ) -> RunHandle:
         self._check_open()
-        if run_id in self._drivers:
-            raise RunNotWaitingError(
-                f"run {run_id} is running in this process; it has no pending approval now",
-                run_id=run_id,
-                status="running",
-            )
-        record = await self._record(run_id)
-        if record.status in TERMINAL:
-            raise RunFinishedError(
-                f"run {run_id} already {record.status}; its approvals cannot change",
-                run_id=run_id,
-                status=record.status,
-            )
-        if record.status not in PARKED:
-            raise RunNotWaitingError(
-                f"run {run_id} is {record.status}; approvals apply only to a parked run",
-                run_id=run_id,
-                status=record.status,
-            )
+        await self._refuse_unless_parked(
+            run_id,
+            finished="its approvals cannot change",
+            not_parked="approvals apply only to a parked run",
+        )
         resume = False
         driver: RunDriver | None = None
         async with self._leased(run_id) as lease:
@@ -373,6 +346,37 @@ class RunControl:
         if resume and driver is not None:
             self._launch(driver.agent, state, driver)
         return self._handle(run_id)
+
+    async def _refuse_unless_parked(
+        self, run_id: str, *, finished: str, not_parked: str, parked_only: bool = True
+    ) -> None:
+        """Refuse, before any lease is touched, a decision the run's status rules out.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunNotWaitingError: this process is driving it, or (``parked_only``) it is
+                not parked.
+            RunFinishedError: it already ended.
+        """
+        if run_id in self._drivers:
+            raise RunNotWaitingError(
+                f"run {run_id} is running in this process; {not_parked}",
+                run_id=run_id,
+                status="running",
+            )
+        record = await self._record(run_id)
+        if record.status in TERMINAL:
+            raise RunFinishedError(
+                f"run {run_id} already {record.status}; {finished}",
+                run_id=run_id,
+                status=record.status,
+            )
+        if parked_only and record.status not in PARKED:
+            raise RunNotWaitingError(
+                f"run {run_id} is {record.status}, {not_parked}",
+                run_id=run_id,
+                status=record.status,
+            )
 
     async def _append_to_parked(
         self, state: RunState, events: list[Any], status: RunStatus | None, reason: str
