@@ -50,6 +50,7 @@ from tether.engine._state import (
     apply,
     args_hash,
     fold,
+    run_finished,
 )
 from tether.engine._step import StepContext, StepHost, flag_injection
 from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition, Wait
@@ -110,4 +111,5 @@ __all__ = [
     "encode_event",
     "flag_injection",
     "fold",
+    "run_finished",
 ]

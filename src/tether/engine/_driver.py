@@ -20,7 +20,6 @@ from tether.engine._events import (
     RunEscalated,
     RunFailure,
     RunFailureCode,
-    RunFinished,
     RunStatus,
     RunStatusChanged,
     SignalReceived,
@@ -35,7 +34,7 @@ from tether.engine._signals import (
     GateFailure,
     WaitRequested,
 )
-from tether.engine._state import PARKED, TERMINAL, RunEvent, RunState, apply
+from tether.engine._state import PARKED, TERMINAL, RunEvent, RunState, apply, run_finished
 from tether.engine._step import StepContext
 from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition, Wait
 from tether.exceptions import ConcurrentWriteError, ModelError, StoreError
@@ -205,9 +204,13 @@ class RunDriver:
                 previous=self.state.status, status=status, reason=reason, details=details
             )
         )
-        # A run that stops or parks gives its lease back in the same commit.
+        # A run that stops or parks gives its lease back in the same commit; a waiting
+        # run also tells timers when to look at it again (its earliest approval expiry).
         self._status_update = RunUpdate(
-            status=status, reason=reason, release_lease=status in _LET_GO
+            status=status,
+            reason=reason,
+            wake_at=self._wake_at() if status == "waiting" else None,
+            release_lease=status in _LET_GO,
         )
 
     # -- effect helpers used by StepContext -----------------------------------------------------
@@ -337,12 +340,6 @@ class RunDriver:
                     transition.reason,
                     {"signal": transition.signal, **(transition.details or {})},
                 )
-                self._status_update = RunUpdate(
-                    status="waiting",
-                    reason=transition.reason,
-                    wake_at=self._wake_at(),
-                    release_lease=True,
-                )
                 await self.flush()
                 return state
             if isinstance(transition, Done):
@@ -397,18 +394,7 @@ class RunDriver:
         error: RunFailure | None = None,
         reason: str | None = None,
     ) -> None:
-        state = self.state
-        self.record(
-            RunFinished(
-                status=status,
-                output=output,
-                error=error,
-                usage=state.usage,
-                model_calls=state.model_calls,
-                tool_calls=state.tool_calls,
-                cost_usd=round(state.cost_usd, 8),
-            )
-        )
+        self.record(run_finished(self.state, status, output=output, error=error))
         self.set_status(status, reason)
         await self.flush()
 

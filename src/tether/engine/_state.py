@@ -336,6 +336,25 @@ def _message(
     )
 
 
+def run_finished(
+    state: RunState,
+    status: RunStatus,
+    *,
+    output: Any = None,
+    error: RunFailure | None = None,
+) -> RunFinished:
+    """The ``run.finished`` event that ends ``state``'s run, with its totals."""
+    return RunFinished(
+        status=status,
+        output=output,
+        error=error,
+        usage=state.usage,
+        model_calls=state.model_calls,
+        tool_calls=state.tool_calls,
+        cost_usd=round(state.cost_usd, 8),
+    )
+
+
 def args_hash(arguments: dict[str, Any]) -> str:
     """Hash of a call's exact arguments (canonical JSON): what an approval is bound to."""
     canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)

@@ -38,8 +38,17 @@ from tether.engine._gate import (
 from tether.engine._signals import EscalationRequested, WaitRequested
 from tether.engine._transitions import Escalate, Wait
 from tether.exceptions import ModelError
-from tether.models import ModelClient, ModelRequest, ModelResponse, Router, StepKind, ToolCall
-from tether.observe import OFFLOAD_BYTES
+from tether.models import (
+    MAX_ARGUMENT_DEPTH,
+    ModelClient,
+    ModelRequest,
+    ModelResponse,
+    Router,
+    StepKind,
+    ToolCall,
+    nesting_exceeds,
+)
+from tether.observe import OFFLOAD_BYTES, has_unrecoverable
 from tether.policy import InjectionScanner, call_hook
 from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
 
@@ -316,28 +325,22 @@ class StepContext:
                     recorded.idempotency_key
                 ) or state.write_resolutions.get(call.id)
                 action = resolution.get("action") if resolution else None
-                if action == "completed":
-                    assert resolution is not None
-                    results[position] = await self._tool_result(
-                        index, call, _outcome(call, result=resolution.get("result"))
-                    )
-                elif action == "not_performed":
-                    error = ToolError(
-                        error_code=ToolErrorCode.WRITE_NOT_PERFORMED,
-                        message="an operator confirmed this write did not happen",
-                        hint="decide whether to call the tool again",
-                    )
-                    results[position] = await self._tool_result(
-                        index, call, _outcome(call, error=error)
-                    )
+                settled = _resolved(
+                    call,
+                    resolution,
+                    not_performed=("not_performed",),
+                    message="an operator confirmed this write did not happen",
+                    hint="decide whether to call the tool again",
+                )
+                if settled is not None:
+                    results[position] = await self._tool_result(index, call, settled)
                 elif action == "retry" or (contract is not None and contract.idempotent):
                     # A re-issue goes through the gate like any call: the kill switch, a
                     # deny rule or a budget can still stop it.
-                    assert contract is not None or action == "retry"
                     if contract is None:
                         pending.append((position, index, call))
                         continue
-                    if _unrecoverable(call.arguments):
+                    if has_unrecoverable(call.arguments):
                         uncertain.append(_uncertain(call, recorded, unrecoverable=True))
                         continue
                     admission = await admit_tool_call(
@@ -369,25 +372,20 @@ class StepContext:
                 contract is not None
                 and contract.effect == "write"
                 and call.invalid_arguments is None
-                and _unrecoverable(call.arguments)
+                and has_unrecoverable(call.arguments)
             ):
                 # A sensitive argument was stored without a key to recover it (see
                 # ``_protect``): a person decides; the write never runs with a placeholder.
-                resolution = state.write_resolutions.get(call.id) or {}
-                if resolution.get("action") == "completed":
-                    decided[position] = (
-                        index,
-                        call,
-                        _outcome(call, result=resolution.get("result")),
-                    )
-                elif resolution.get("action") in ("not_performed", "retry"):
-                    error = ToolError(
-                        error_code=ToolErrorCode.WRITE_NOT_PERFORMED,
-                        message="this call was not made: a sensitive argument could not be "
-                        "recovered after a restart",
-                        hint="ask the user to provide the value again if the action is needed",
-                    )
-                    decided[position] = (index, call, _outcome(call, error=error))
+                settled = _resolved(
+                    call,
+                    state.write_resolutions.get(call.id),
+                    not_performed=("not_performed", "retry"),  # nothing to retry with
+                    message="this call was not made: a sensitive argument could not be "
+                    "recovered after a restart",
+                    hint="ask the user to provide the value again if the action is needed",
+                )
+                if settled is not None:
+                    decided[position] = (index, call, settled)
                 else:
                     uncertain.append(_uncertain(call, None, unrecoverable=True))
                 continue
@@ -452,10 +450,11 @@ class StepContext:
         flagged = False
         for position in sorted(decided):
             index, call, outcome = decided[position]
-            result = results[position] = await self._tool_result(index, call, outcome)
+            result, size = await self._record_tool_result(index, call, outcome)
+            results[position] = result
             if isinstance(result, ToolCompleted) and policy.injection is not None:
                 flag = await _flag_injection_bounded(
-                    policy.injection, call.id, call.name, result.result
+                    policy.injection, call.id, call.name, result.result, size
                 )
                 if flag is not None:
                     self.record(flag)
@@ -547,6 +546,12 @@ class StepContext:
         return outcome
 
     async def _tool_result(self, index: int, call: ToolCall, outcome: ToolOutcome) -> ToolResult:
+        return (await self._record_tool_result(index, call, outcome))[0]
+
+    async def _record_tool_result(
+        self, index: int, call: ToolCall, outcome: ToolOutcome
+    ) -> tuple[ToolResult, int]:
+        """Record a call's result; returns the event and the size of its stored bytes."""
         event: ToolResult
         if outcome.ok:
             event = ToolCompleted(
@@ -568,18 +573,18 @@ class StepContext:
                 duration_ms=round(outcome.duration_ms, 3),
             )
         # A tool output can be large and is scanned for secrets: off the loop if so.
-        return self._driver.record(event, protected=await self._driver.protect(event))
-
-
-MAX_ARGUMENT_DEPTH = 64
-"""Tool-call arguments nested deeper than this become a structured error, not an event
-that cannot be stored (pydantic refuses to serialize a few hundred levels)."""
+        protected = await self._driver.protect(event)
+        return self._driver.record(event, protected=protected), len(protected[1])
 
 
 def _bounded(response: ModelResponse) -> ModelResponse:
-    """Replace tool calls whose arguments nest too deeply by calls the executor refuses."""
+    """Replace tool calls whose arguments nest too deeply by calls the executor refuses.
+
+    A custom model client may build such calls directly (adapters already refuse them);
+    pydantic cannot serialize a few hundred levels, so the reply could not be stored.
+    """
     calls = response.tool_calls
-    if not any(_deeper_than(c.arguments, MAX_ARGUMENT_DEPTH) for c in calls):
+    if not any(nesting_exceeds(c.arguments, MAX_ARGUMENT_DEPTH) for c in calls):
         return response
     fixed = [
         ToolCall(
@@ -587,25 +592,11 @@ def _bounded(response: ModelResponse) -> ModelResponse:
             name=c.name,
             invalid_arguments=f"(arguments nested deeper than {MAX_ARGUMENT_DEPTH} levels)",
         )
-        if _deeper_than(c.arguments, MAX_ARGUMENT_DEPTH)
+        if nesting_exceeds(c.arguments, MAX_ARGUMENT_DEPTH)
         else c
         for c in calls
     ]
     return response.model_copy(update={"tool_calls": fixed})
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Iterative depth check (a recursive one could itself overflow the stack)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend((v, depth + 1) for v in item)
-    return False
 
 
 def flag_injection(
@@ -630,7 +621,7 @@ _SCAN_OVERLAP = 512  # longer than any pattern's match, so no match is cut in tw
 
 
 async def _flag_injection_bounded(
-    scanner: InjectionScanner, call_id: str, tool: str, result: Any
+    scanner: InjectionScanner, call_id: str, tool: str, result: Any, size: int
 ) -> InjectionFlagged | None:
     """:func:`flag_injection`, in bounded slices for a large output (no loop stall).
 
@@ -638,15 +629,11 @@ async def _flag_injection_bounded(
     stall the loop just the same: a large output is scanned in overlapping chunks of
     ``SCAN_CHUNK`` characters with a yield to the loop between them. Texts over the
     scanner's ``max_chars`` are scanned at their start and end, as the scanner does.
+    ``size`` is the length of the recorded event, so a small result costs no extra work.
     """
-    if isinstance(result, str):
-        text = result
-    elif isinstance(result, dict | list):
-        text = json.dumps(result, ensure_ascii=False, default=str)
-    else:
+    if size <= OFFLOAD_BYTES or not isinstance(result, str | dict | list):
         return flag_injection(scanner, call_id, tool, result)
-    if len(text) <= OFFLOAD_BYTES:
-        return flag_injection(scanner, call_id, tool, result)
+    text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
     if len(text) > scanner.max_chars:
         half = scanner.max_chars // 2
         text = text[:half] + "\n" + text[-half:]
@@ -660,6 +647,25 @@ async def _flag_injection_bounded(
     if not found:
         return None
     return InjectionFlagged(call_id=call_id, tool=tool, patterns=found)
+
+
+def _resolved(
+    call: ToolCall,
+    resolution: dict[str, Any] | None,
+    *,
+    not_performed: tuple[str, ...],
+    message: str,
+    hint: str,
+) -> ToolOutcome | None:
+    """The outcome an operator's ``resolve_write`` decided for a call, if it decided one."""
+    action = resolution.get("action") if resolution else None
+    if action == "completed":
+        assert resolution is not None
+        return _outcome(call, result=resolution.get("result"))
+    if action in not_performed:
+        error = ToolError(error_code=ToolErrorCode.WRITE_NOT_PERFORMED, message=message, hint=hint)
+        return _outcome(call, error=error)
+    return None
 
 
 def _uncertain(
@@ -677,13 +683,6 @@ def _uncertain(
             "it, so it cannot be re-issued; configure a payload key to keep such values"
         )
     return item
-
-
-def _unrecoverable(arguments: Any) -> bool:
-    """Whether arguments still hold a sealed value that could not be decrypted."""
-    from tether.observe import has_unrecoverable
-
-    return has_unrecoverable(arguments)
 
 
 def _outcome(call: ToolCall, *, result: Any = None, error: ToolError | None = None) -> ToolOutcome:

@@ -28,13 +28,13 @@ from tether.engine import (
     RunEvent,
     RunFailure,
     RunFailureCode,
-    RunFinished,
     RunState,
     RunStatus,
     RunStatusChanged,
     SignalReceived,
     apply,
     args_hash,
+    run_finished,
 )
 from tether.exceptions import (
     ApprovalError,
@@ -161,13 +161,10 @@ class RunControl:
                     state,
                     [
                         SignalReceived(name="cancel", payload={"reason": reason}, by=by),
-                        RunFinished(
-                            status="cancelled",
+                        run_finished(
+                            state,
+                            "cancelled",
                             error=RunFailure(error_code=RunFailureCode.CANCELLED, message=reason),
-                            usage=state.usage,
-                            model_calls=state.model_calls,
-                            tool_calls=state.tool_calls,
-                            cost_usd=round(state.cost_usd, 8),
                         ),
                     ],
                     "cancelled",

@@ -124,13 +124,11 @@ def _default_codec(store: Store) -> PayloadCodec | None:
         return None
     key_file = path.parent / "payload.key"
     try:
-        if not key_file.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # it exists (maybe another process's)
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(AESGCMCodec.generate_key())
-        return AESGCMCodec.from_base64(key_file.read_text(), key_id=f"file:{key_file.name}")
-    except FileExistsError:  # another process created it first: read theirs
         return AESGCMCodec.from_base64(key_file.read_text(), key_id=f"file:{key_file.name}")
     except OSError:  # a read-only or odd location: references only, writes park if needed
         return None

@@ -382,12 +382,15 @@ class SQLiteStore(Store):
                 advances.append(_advance_params(pk, append))
             # Each UPDATE matches only if the log ends where the writer expects and it
             # still holds the lease: fewer rows changed means one job must go alone.
-            if conn.executemany(_ADVANCE, advances).rowcount != len(jobs):
-                raise ConcurrentWriteError("a run in the group moved", run_id="")
-            conn.executemany(
-                "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)", rows
-            )
+            moved = conn.executemany(_ADVANCE, advances).rowcount != len(jobs)
+            if not moved:
+                conn.executemany(
+                    "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)",
+                    rows,
+                )
         except Exception:
+            moved = True
+        if moved:
             conn.execute("ROLLBACK TO grp")
             conn.execute("RELEASE grp")
             return False
@@ -704,10 +707,9 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _check_append(conn: sqlite3.Connection, pk: int, append: _Append) -> None:
-    """Refuse an append that does not follow the run's log or whose writer lost the lease.
+    """Say why an append's conditional UPDATE matched no row: a lost lease or a moved log.
 
-    Runs inside the append's transaction, so no other writer can slip in between the
-    check and the insert.
+    Runs inside the append's transaction, after ``_ADVANCE`` refused it.
     """
     row = conn.execute("SELECT last_seq, lease_owner FROM runs WHERE id = ?", (pk,)).fetchone()
     last_seq, lease_owner = row
