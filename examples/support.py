@@ -14,7 +14,7 @@ Point ``model`` at ``"openai:gpt-4.1-mini"`` (or any OpenAI-compatible server) f
 real work; the agent definition does not change (remote models ignore the examples).
 
 ``refund_order`` is a write tool: every refund waits for a person's approval
-(``tether approve RUN_ID CALL_ID``) -- a small model proposes writes nobody asked
+(``tether approve RUN_ID APPROVAL_ID``) -- a small model proposes writes nobody asked
 for more often than a large one -- and it honours its idempotency key so a crash
 mid-refund never refunds twice.
 """

@@ -332,7 +332,13 @@ def cancel(
 @app.command()
 def approve(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run waiting for approval.")],
-    call_id: Annotated[str, typer.Argument(metavar="CALL_ID", help="The tool call to approve.")],
+    call_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="APPROVAL_ID",
+            help="The id the run printed for the call (step.index, e.g. 0.1).",
+        ),
+    ],
     agent_ref: OptionalAgentRef = None,
     arguments: Annotated[
         str | None,
@@ -357,7 +363,13 @@ def approve(
 @app.command()
 def deny(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run waiting for approval.")],
-    call_id: Annotated[str, typer.Argument(metavar="CALL_ID", help="The tool call to deny.")],
+    call_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="APPROVAL_ID",
+            help="The id the run printed for the call (step.index, e.g. 0.1).",
+        ),
+    ],
     reason: Annotated[
         str, typer.Option("--reason", help="Why; the model is told.", show_default=False)
     ],
