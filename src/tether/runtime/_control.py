@@ -94,6 +94,9 @@ class RunControl:
     def _handle(self, run_id: str) -> RunHandle:
         raise NotImplementedError
 
+    def _publish(self, run_id: str, events: list[RunEvent]) -> None:
+        raise NotImplementedError
+
     async def signal(
         self, run_id: str, name: str, payload: Any = None, *, by: str | None = None
     ) -> RunHandle:
@@ -390,12 +393,16 @@ class RunControl:
         rows = []
         now = time.time()
         protection = self.governance.protection
+        applied: list[RunEvent] = []
         for event in records:
             folded, data = protection.protect(event)
-            apply(state, RunEvent(state.run_id, state.last_seq + 1, state.step, now, folded, data))  # type: ignore[arg-type]  # every _Event subclass is in the Event union
+            rec = RunEvent(state.run_id, state.last_seq + 1, state.step, now, folded, data)  # type: ignore[arg-type]  # every _Event subclass is in the Event union
+            apply(state, rec)
+            applied.append(rec)
             rows.append(EventRow(state.last_seq, state.step, now, event.type, data))
         update = RunUpdate(status=status, reason=reason) if status is not None else None
         await self.store.append(state.run_id, rows, update, owner=self.owner)
+        self._publish(state.run_id, applied)
 
     @contextlib.asynccontextmanager
     async def _leased(self, run_id: str) -> AsyncIterator[_LeaseHold]:

@@ -16,7 +16,7 @@ import os
 import secrets as _random
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,6 +69,12 @@ from tether.store import (
 )
 
 log = logging.getLogger("tether.runtime")
+RunObserver = Callable[[str, Sequence[RunEvent]], None]
+"""Called with ``(run_id, events)`` after each commit of any run this runtime drives.
+
+Events are shown as persisted (sealed values stay sealed). An observer runs on the
+event loop, must be quick and must not raise; exceptions are logged and dropped.
+"""
 KILLSWITCH = "killswitch"
 _MAX_PERMANENT_STORE_FAILURES = 2
 """Resumes from the log after a store failure that is not transient, before giving up."""
@@ -163,6 +169,8 @@ class Runtime(RunControl):
             backups of the database). ``None``: store references only; a write whose
             sensitive argument cannot be recovered then parks as an uncertain write.
         timer_interval: How often parked runs with due timers (approval expiry) are checked.
+        observers: Callables told of every commit of every run driven here (telemetry,
+            metrics); see :data:`RunObserver`. More can be added with ``add_observer``.
     """
 
     def __init__(
@@ -180,6 +188,7 @@ class Runtime(RunControl):
         redactor: Redactor | None = None,
         payload_codec: PayloadCodec | Literal["auto"] | None = "auto",
         timer_interval: float = 1.0,
+        observers: Sequence[RunObserver] = (),
     ) -> None:
         self.store = open_store(store or default_store_url(), durability=durability)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{_random.token_hex(3)}"
@@ -194,6 +203,7 @@ class Runtime(RunControl):
         self._tasks: dict[str, asyncio.Task[RunState]] = {}
         self._drivers: dict[str, RunDriver] = {}
         self._subscribers: dict[str, list[tuple[asyncio.Queue[Any], bool]]] = {}
+        self._observers: list[RunObserver] = list(observers)
         self._known_prefixes: set[str] = set()
         self._crashed: dict[str, BaseException] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -318,6 +328,7 @@ class Runtime(RunControl):
             ),
             [EventRow(1, 0, now, created.type, encode_event(created))],
         )
+        self._publish(run_id, [first])
         self._launch(agent, state)
         return RunHandle(self, run_id)
 
@@ -555,14 +566,23 @@ class Runtime(RunControl):
             self._drivers[run_id] = driver
             return driver
 
+    def add_observer(self, observer: RunObserver) -> None:
+        """Tell ``observer`` of every commit of every run driven here from now on."""
+        self._observers.append(observer)
+
     def _publish(self, run_id: str, events: list[RunEvent]) -> None:
         subscribers = self._subscribers.get(run_id)
-        if not subscribers:
+        if not subscribers and not self._observers:
             return
         # Subscribers see events as persisted (sealed, masked), never the run's own copy.
         shown = [_as_persisted(rec) for rec in events]
-        for queue, _ in subscribers:
+        for queue, _ in subscribers or ():
             queue.put_nowait(shown)
+        for observer in self._observers:
+            try:
+                observer(run_id, shown)
+            except Exception:
+                log.exception("run observer %r failed on %s; the run goes on", observer, run_id)
 
     def _publish_delta(self, run_id: str, delta: StreamDelta) -> None:
         for queue, wants in self._subscribers.get(run_id, ()):
