@@ -339,6 +339,11 @@ class Runtime(RunControl):
         """A handle on an existing run (it need not be driven by this runtime)."""
         return RunHandle(self, run_id)
 
+    @property
+    def active_runs(self) -> frozenset[str]:
+        """Ids of the runs this runtime drives right now (started, resumed or recovered)."""
+        return frozenset(self._tasks)
+
     async def resume(
         self, run_id: str, *, agent: Agent | None = None, accept_new_version: bool | None = None
     ) -> RunHandle:
