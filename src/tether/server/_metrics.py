@@ -1,39 +1,497 @@
-"""Prometheus metrics at ``/metrics`` (issue 9, item 5). Work in progress: the router's
-signature is final; the metric set is being filled in."""
+"""Prometheus metrics at ``/metrics``: what the runs of one runtime did, and what waits now.
+
+Two sources, chosen for cost and for truth across restarts:
+
+- **Counters and histograms** are fed by a runtime observer from the events each commit
+  persists (constant work per event, no store calls on that path). They count what
+  happened in this process since it started, as Prometheus counters do.
+- **Gauges of what is outstanding** (approvals pending, runs parked, the queue) are read
+  from the store when ``/metrics`` is scraped, so they stay right after a restart or when
+  another process drives some of the runs.
+
+A run this process did not create (recovered, or resumed by an approval) is first seen
+without its ``run.created``: its agent and creation time are read once from the store in
+the background, and its events are counted when that answer arrives (a scrape waits for
+such look-ups, so it never reports half of a commit).
+
+Each router has its own ``CollectorRegistry``: two apps in one process never collide.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
+from tether.engine import (
+    ApprovalDecided,
+    ApprovalRequested,
+    ModelCompleted,
+    ModelFailed,
+    PolicyDecided,
+    RunCreated,
+    RunEscalated,
+    RunEvent,
+    RunFinished,
+    ToolCompleted,
+    ToolFailed,
+    decode_event,
+)
 from tether.runtime import Runtime
+from tether.store import EventRow
+
+log = logging.getLogger("tether.server.metrics")
+
+SCAN_LIMIT = 10_000
+"""Unfinished runs read from the store per scrape (the gauges cover at most this many)."""
+LAG_INTERVAL = 0.25
+"""Seconds between two event-loop lag probes."""
+_MAX_TRACKED = 100_000
+"""Unfinished runs whose agent is remembered; the oldest is forgotten beyond this."""
+_APPROVAL_TYPES = ("approval.requested", "approval.decided")
+_UNKNOWN = "unknown"
+
+_MODEL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
+_TOOL_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+_APPROVAL_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
+_RUN_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400)
+_COUNT_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89)
+
+
+@dataclass(slots=True)
+class _RunInfo:
+    agent: str
+    created_at: float | None
+    requested_at: dict[str, float] = field(default_factory=dict)
+    """When each pending approval of the run was requested, by approval key."""
+
+
+class RunMetrics:
+    """The metrics of one runtime, in a registry of their own.
+
+    ``observe`` is the runtime observer; ``refresh`` reads the outstanding-work gauges
+    from the store; ``render`` gives the Prometheus text exposition.
+    """
+
+    def __init__(self, runtime: Runtime, registry: CollectorRegistry | None = None) -> None:
+        self.runtime = runtime
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self._runs: dict[str, _RunInfo] = {}
+        self._unresolved: dict[str, list[RunEvent]] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
+        self._approval_counts: dict[str, tuple[int, int]] = {}
+        """Pending approvals of a waiting run, by run id: ``(last_seq, count)``."""
+        self._input_tokens: dict[tuple[str, str], int] = {}
+        self._cache_read_tokens: dict[tuple[str, str], int] = {}
+        self._lag_task: asyncio.Task[None] | None = None
+
+        self.runs_started = Counter(
+            "tether_runs_started", "Runs created by this process.", ["agent"], registry=r
+        )
+        self.runs_finished = Counter(
+            "tether_runs_finished",
+            "Runs that reached a final status (completed, failed, cancelled).",
+            ["agent", "status"],
+            registry=r,
+        )
+        self.run_failures = Counter(
+            "tether_run_failures",
+            "Failed or cancelled runs by error code.",
+            ["agent", "code"],
+            registry=r,
+        )
+        self.escalations = Counter(
+            "tether_escalations",
+            "Runs handed to a person, by what escalated them.",
+            ["agent", "source"],
+            registry=r,
+        )
+        self.model_calls = Counter(
+            "tether_model_calls", "Model calls that returned.", ["agent", "model"], registry=r
+        )
+        self.model_errors = Counter(
+            "tether_model_errors",
+            "Failed model call attempts, by error code.",
+            ["agent", "model", "code"],
+            registry=r,
+        )
+        self.tool_calls = Counter(
+            "tether_tool_calls",
+            "Tool call attempts by outcome: ok, error (final) or retry (another attempt follows).",
+            ["agent", "tool", "outcome"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "tether_model_tokens",
+            "Model tokens by type: input (all prompt tokens, cache reads and writes "
+            "included), output, cache_read, cache_write.",
+            ["agent", "model", "type"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "tether_model_cost_usd",
+            "Model cost in US dollars (models without a price count 0).",
+            ["agent", "model"],
+            registry=r,
+        )
+        self.cache_ratio = Gauge(
+            "tether_prefix_cache_ratio",
+            "Share of input tokens read from the provider's prefix cache since start.",
+            ["agent", "model"],
+            registry=r,
+        )
+        self.approvals_requested = Counter(
+            "tether_approvals_requested",
+            "Tool calls that asked a person for approval.",
+            ["agent", "tool"],
+            registry=r,
+        )
+        self.approvals_decided = Counter(
+            "tether_approvals_decided",
+            "Approval decisions: approved, denied or expired (denied by the timer).",
+            ["agent", "decision"],
+            registry=r,
+        )
+        self.policy_decisions = Counter(
+            "tether_policy_decisions",
+            "Recorded policy verdicts on proposed tool calls.",
+            ["agent", "action"],
+            registry=r,
+        )
+        self.model_seconds = Histogram(
+            "tether_model_call_seconds",
+            "Latency of model calls.",
+            ["agent", "model"],
+            buckets=_MODEL_BUCKETS,
+            registry=r,
+        )
+        self.tool_seconds = Histogram(
+            "tether_tool_call_seconds",
+            "Duration of tool call attempts.",
+            ["agent", "tool"],
+            buckets=_TOOL_BUCKETS,
+            registry=r,
+        )
+        self.approval_seconds = Histogram(
+            "tether_approval_wait_seconds",
+            "Time from an approval request to its decision (requests seen by this process).",
+            ["agent"],
+            buckets=_APPROVAL_BUCKETS,
+            registry=r,
+        )
+        self.run_seconds = Histogram(
+            "tether_run_duration_seconds",
+            "Wall time from a run's creation to its final status, parked time included.",
+            ["agent", "status"],
+            buckets=_RUN_BUCKETS,
+            registry=r,
+        )
+        self.run_tool_calls = Histogram(
+            "tether_run_tool_calls",
+            "Tool calls per finished run.",
+            ["agent"],
+            buckets=_COUNT_BUCKETS,
+            registry=r,
+        )
+        self.run_model_calls = Histogram(
+            "tether_run_model_calls",
+            "Model calls per finished run.",
+            ["agent"],
+            buckets=_COUNT_BUCKETS,
+            registry=r,
+        )
+        self.approvals_pending = Gauge(
+            "tether_approvals_pending",
+            "Approval requests waiting for a person (read from the store at scrape time).",
+            ["agent"],
+            registry=r,
+        )
+        self.runs_unfinished = Gauge(
+            "tether_runs",
+            "Unfinished runs in the store by status: pending, running, waiting, escalated.",
+            ["agent", "status"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "tether_queue_depth",
+            "Runs ready to step that no process drives: pending or running with no live "
+            "lease (a new run not yet picked up, or a crashed owner's run awaiting recovery).",
+            registry=r,
+        )
+        self.runs_active = Gauge(
+            "tether_runs_active", "Runs this process is driving right now.", registry=r
+        )
+        self.loop_lag = Gauge(
+            "tether_event_loop_lag_seconds",
+            "How late the event loop woke a sleeping task (latest probe).",
+            registry=r,
+        )
+        self.scrape_errors = Counter(
+            "tether_metrics_store_errors",
+            "Scrapes whose store-read gauges could not be refreshed.",
+            registry=r,
+        )
+
+    # -- the observer: every commit, constant work per event ----------------------------
+
+    def observe(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        """Count a commit's events (the runtime observer; never touches the store)."""
+        if not events:
+            return
+        info = self._runs.get(run_id)
+        if info is None:
+            first = events[0].event
+            if isinstance(first, RunCreated):
+                info = self._track(run_id, _RunInfo(first.agent, events[0].ts))
+            else:
+                self._defer(run_id, events)
+                return
+        for rec in events:
+            self._count(run_id, info, rec)
+
+    def _track(self, run_id: str, info: _RunInfo) -> _RunInfo:
+        if len(self._runs) >= _MAX_TRACKED:  # a run parked here forever must not leak
+            del self._runs[next(iter(self._runs))]
+        self._runs[run_id] = info
+        return info
+
+    def _defer(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        waiting = self._unresolved.get(run_id)
+        if waiting is not None:
+            waiting.extend(events)
+            return
+        self._unresolved[run_id] = list(events)
+        task = asyncio.get_running_loop().create_task(self._resolve(run_id))
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    async def _resolve(self, run_id: str) -> None:
+        agent, created_at = _UNKNOWN, None
+        try:
+            record = await self.runtime.store.get_run(run_id)
+        except Exception as exc:  # the counts matter more than the label
+            log.warning("metrics: cannot read run %s (%s); counted as agent unknown", run_id, exc)
+        else:
+            if record is not None:
+                agent, created_at = record.agent, record.created_at
+        events = self._unresolved.pop(run_id, [])
+        info = self._runs.get(run_id) or self._track(run_id, _RunInfo(agent, created_at))
+        for rec in events:
+            self._count(run_id, info, rec)
+
+    def _count(self, run_id: str, info: _RunInfo, rec: RunEvent) -> None:
+        ev = rec.event
+        agent = info.agent
+        if isinstance(ev, ModelCompleted):
+            usage = ev.response.usage
+            model = ev.response.model or _UNKNOWN
+            self.model_calls.labels(agent, model).inc()
+            self.model_seconds.labels(agent, model).observe(ev.latency_ms / 1000)
+            tokens = self.tokens
+            tokens.labels(agent, model, "input").inc(usage.input_tokens)
+            tokens.labels(agent, model, "output").inc(usage.output_tokens)
+            tokens.labels(agent, model, "cache_read").inc(usage.cached_input_tokens)
+            tokens.labels(agent, model, "cache_write").inc(usage.cache_write_tokens)
+            self.cost.labels(agent, model).inc(ev.cost_usd or 0.0)
+            key = (agent, model)
+            seen = self._input_tokens[key] = self._input_tokens.get(key, 0) + usage.input_tokens
+            read = self._cache_read_tokens.get(key, 0) + usage.cached_input_tokens
+            self._cache_read_tokens[key] = read
+            self.cache_ratio.labels(agent, model).set(read / seen if seen else 0.0)
+        elif isinstance(ev, ToolCompleted | ToolFailed):
+            if isinstance(ev, ToolCompleted):
+                outcome = "ok"
+            else:
+                outcome = "retry" if ev.will_retry else "error"
+            self.tool_calls.labels(agent, ev.tool, outcome).inc()
+            self.tool_seconds.labels(agent, ev.tool).observe(ev.duration_ms / 1000)
+        elif isinstance(ev, ModelFailed):
+            self.model_errors.labels(agent, ev.model or _UNKNOWN, ev.error_code).inc()
+        elif isinstance(ev, PolicyDecided):
+            self.policy_decisions.labels(agent, ev.action).inc()
+        elif isinstance(ev, ApprovalRequested):
+            self.approvals_requested.labels(agent, ev.tool).inc()
+            info.requested_at[ev.key] = rec.ts
+        elif isinstance(ev, ApprovalDecided):
+            if ev.by == "system:expired":
+                decision = "expired"
+            else:
+                decision = "approved" if ev.approved else "denied"
+            self.approvals_decided.labels(agent, decision).inc()
+            requested = info.requested_at.pop(ev.key, None)
+            if requested is not None:
+                self.approval_seconds.labels(agent).observe(max(rec.ts - requested, 0.0))
+        elif isinstance(ev, RunEscalated):
+            # "policy:<rule>" counts as "policy": the kind, not the rule, keeps series few.
+            self.escalations.labels(agent, ev.source.split(":", 1)[0]).inc()
+        elif isinstance(ev, RunCreated):
+            self.runs_started.labels(agent).inc()
+        elif isinstance(ev, RunFinished):
+            self.runs_finished.labels(agent, ev.status).inc()
+            if ev.error is not None:
+                self.run_failures.labels(agent, str(ev.error.error_code)).inc()
+            self.run_tool_calls.labels(agent).observe(ev.tool_calls)
+            self.run_model_calls.labels(agent).observe(ev.model_calls)
+            if info.created_at is not None:
+                duration = max(rec.ts - info.created_at, 0.0)
+                self.run_seconds.labels(agent, ev.status).observe(duration)
+            self._runs.pop(run_id, None)
+
+    # -- scrape time: what is outstanding, from the store -------------------------------
+
+    async def refresh(self) -> None:
+        """Wait for pending agent look-ups, then read the outstanding-work gauges."""
+        if self._lookups:
+            await asyncio.gather(*list(self._lookups), return_exceptions=True)
+        self.runs_active.set(len(self.runtime.active_runs))
+        if self._lag_task is None:  # no lifespan ran: take one probe now
+            self.loop_lag.set(await _probe_lag(0.0))
+        try:
+            await self._refresh_store_gauges()
+        except Exception as exc:  # a scrape still reports what the process counted
+            self.scrape_errors.inc()
+            log.warning("metrics: cannot read outstanding runs from the store: %s", exc)
+
+    async def _refresh_store_gauges(self) -> None:
+        store = self.runtime.store
+        records = await store.list_runs(
+            statuses=["pending", "running", "waiting", "escalated"], limit=SCAN_LIMIT
+        )
+        now = time.time()
+        by_status: dict[tuple[str, str], int] = {}
+        pending: dict[str, int] = {}
+        queued = 0
+        counts: dict[str, tuple[int, int]] = {}
+        for record in records:
+            key = (record.agent, record.status)
+            by_status[key] = by_status.get(key, 0) + 1
+            if record.status in ("pending", "running"):
+                if record.lease_owner is None or (record.lease_expires_at or 0.0) <= now:
+                    queued += 1
+            elif record.status == "waiting" and record.reason == "approval_required":
+                cached = self._approval_counts.get(record.run_id)
+                if cached is None or cached[0] != record.last_seq:
+                    rows = await store.load_events(record.run_id)
+                    cached = (record.last_seq, _pending_approvals(rows))
+                counts[record.run_id] = cached
+                pending[record.agent] = pending.get(record.agent, 0) + cached[1]
+        # Set every gauge at once, without awaiting in between: a concurrent scrape
+        # never sees a half-updated set.
+        self._approval_counts = counts
+        self.runs_unfinished.clear()
+        for (agent, status), n in by_status.items():
+            self.runs_unfinished.labels(agent, status).set(n)
+        self.approvals_pending.clear()
+        for agent, n in pending.items():
+            self.approvals_pending.labels(agent).set(n)
+        self.queue_depth.set(queued)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+    # -- event-loop lag -----------------------------------------------------------------
+
+    def start_lag_monitor(self) -> None:
+        """Probe the event loop's lag every ``LAG_INTERVAL`` seconds until stopped."""
+        if self._lag_task is None:
+            self._lag_task = asyncio.get_running_loop().create_task(
+                self._lag_loop(), name="tether-metrics-loop-lag"
+            )
+
+    async def stop(self) -> None:
+        """Stop the lag monitor and any agent look-up still in flight."""
+        tasks = [*self._lookups, *([self._lag_task] if self._lag_task else [])]
+        self._lag_task = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _lag_loop(self) -> None:
+        while True:
+            self.loop_lag.set(await _probe_lag(LAG_INTERVAL))
+
+
+async def _probe_lag(interval: float) -> float:
+    """How much later than asked ``asyncio.sleep(interval)`` returned."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await asyncio.sleep(interval)
+    return max(loop.time() - began - interval, 0.0)
+
+
+def _pending_approvals(rows: Sequence[EventRow]) -> int:
+    """Approvals requested and not decided in a run's log (only approval rows are decoded)."""
+    open_keys: set[str] = set()
+    for row in rows:
+        if row.type not in _APPROVAL_TYPES:
+            continue
+        event = decode_event(row.data)
+        if isinstance(event, ApprovalRequested):
+            open_keys.add(event.key)
+        elif isinstance(event, ApprovalDecided):
+            open_keys.discard(event.key)
+    return len(open_keys)
+
+
+def _unauthorized() -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": {
+                "code": "unauthorized",
+                "message": "/metrics needs the metrics token: send "
+                "'Authorization: Bearer <token>' with the value given to --metrics-token",
+            }
+        },
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def metrics_router(runtime: Runtime, token: str | None) -> APIRouter:
-    """A router serving ``GET /metrics``; it registers its observer on ``runtime``."""
-    registry = CollectorRegistry(auto_describe=True)
-    started = Counter("tether_runs_started", "Runs started", ["agent"], registry=registry)
+    """A router serving ``GET /metrics`` for ``runtime``, open unless ``token`` is given.
 
-    def observe(run_id: str, events: object) -> None:
-        for rec in events:  # type: ignore[attr-defined]
-            if rec.event.type == "run.created":
-                started.labels(rec.event.agent).inc()
+    It registers its observer on ``runtime`` itself, and its lifespan runs the
+    event-loop lag monitor (FastAPI merges a router's lifespan into the app's).
+    """
+    metrics = RunMetrics(runtime)
+    runtime.add_observer(metrics.observe)
+    expected = f"Bearer {token}".encode() if token is not None else None
 
-    runtime.add_observer(observe)
-    router = APIRouter()
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        metrics.start_lag_monitor()
+        try:
+            yield
+        finally:
+            await metrics.stop()
+
+    router = APIRouter(lifespan=lifespan)
 
     @router.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        if token is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return JSONResponse(
-                    {"error": {"code": "unauthorized", "message": "send Authorization: Bearer <metrics token>"}},
-                    status_code=401,
-                )
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def scrape(request: Request) -> Response:
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _unauthorized()
+        await metrics.refresh()
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -1,0 +1,296 @@
+"""``/metrics``: real runs counted from their events, outstanding work read from the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+
+from tether import Agent, Runtime, tool
+from tether.engine import ModelCompleted
+from tether.models import ModelResponse, Price, PricingTable, Usage
+from tether.policy import Policy, PolicyFile
+from tether.server import _metrics
+from tether.server._metrics import metrics_router
+from tether.store import RunRecord
+from tether.testing import ScriptedModel, text, tool_call
+
+PRICES = PricingTable({"scripted": Price(1.0, 0.25, 4.0)})
+
+ESCALATE = PolicyFile.loads(
+    """
+version = 1
+
+[[rules]]
+name = "review-refunds"
+tool = "refund"
+action = "escalate"
+reason = "Refunds are reviewed by a person."
+""",
+    source="escalate.toml",
+)
+
+
+@tool
+def lookup(order_id: str) -> str:
+    """Look an order up."""
+    return f"order {order_id}: shipped"
+
+
+@tool(effect="write", requires_approval=True)
+def refund(order_id: str) -> str:
+    """Refund an order."""
+    return f"refunded {order_id}"
+
+
+def _helper() -> Agent:
+    cached = ModelResponse(
+        text="shipped", usage=Usage(input_tokens=100, output_tokens=10, cached_input_tokens=80)
+    )
+    return Agent(
+        name="helper",
+        model=ScriptedModel([tool_call("lookup", order_id="7"), cached]),
+        tools=[lookup],
+    )
+
+
+def _refunder() -> Agent:
+    return Agent(
+        name="refunder",
+        model=ScriptedModel([tool_call("refund", order_id="A1"), text("refunded")]),
+        tools=[refund],
+    )
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def _scrape(client: httpx.AsyncClient, **headers: str) -> Samples:
+    response = await client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return samples
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    """A sample's value; 0 when the series is absent (a gauge cleared, a counter not begun)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
+
+
+def _app(runtime: Runtime, token: str | None = None) -> FastAPI:
+    app = FastAPI()
+    app.include_router(metrics_router(runtime, token))
+    return app
+
+
+async def test_runs_tools_tokens_cost_and_approvals_are_counted(store_url: str) -> None:
+    """A completed, a failed, an escalated and a parked run show up by agent and status."""
+    async with Runtime(store_url, pricing=PRICES) as rt, _client(_app(rt)) as client:
+        helper = await rt.start(_helper(), "where is order 7?")
+        broken = await rt.start(Agent(name="broken", model=ScriptedModel([42])), "hi")  # type: ignore[list-item]
+        escalating = Agent(
+            name="reviewed",
+            model=ScriptedModel([tool_call("refund", order_id="B2")]),
+            tools=[refund],
+            policy=Policy(rules=ESCALATE),
+        )
+        escalated = await rt.start(escalating, "refund B2")
+        parked = await rt.start(_refunder(), "refund A1")
+        assert (await helper.result(timeout=30)).status == "completed"
+        assert (await broken.result(timeout=30)).status == "failed"
+        assert (await escalated.result(timeout=30)).status == "escalated"
+        assert (await parked.result(timeout=30)).status == "waiting"
+
+        m = await _scrape(client)
+        for agent in ("helper", "broken", "reviewed", "refunder"):
+            assert _value(m, "tether_runs_started_total", agent=agent) == 1
+        assert _value(m, "tether_runs_finished_total", agent="helper", status="completed") == 1
+        assert _value(m, "tether_runs_finished_total", agent="broken", status="failed") == 1
+        assert (
+            _value(m, "tether_run_failures_total", agent="broken", code="model_malformed_response")
+            == 1
+        )
+        assert _value(m, "tether_runs_finished_total", agent="refunder", status="completed") == 0
+        assert _value(m, "tether_escalations_total", agent="reviewed", source="policy") == 1
+        assert _value(m, "tether_runs", agent="reviewed", status="escalated") == 1
+        assert _value(m, "tether_runs", agent="refunder", status="waiting") == 1
+        assert _value(m, "tether_approvals_pending", agent="refunder") == 1
+        assert _value(m, "tether_approvals_requested_total", agent="refunder", tool="refund") == 1
+
+        # Tools: one lookup, counted per call and per finished run.
+        assert (
+            _value(m, "tether_tool_calls_total", agent="helper", tool="lookup", outcome="ok") == 1
+        )
+        assert _value(m, "tether_tool_call_seconds_count", agent="helper", tool="lookup") == 1
+        assert _value(m, "tether_run_tool_calls_count", agent="helper") == 1
+        assert _value(m, "tether_run_tool_calls_sum", agent="helper") == 1
+        assert _value(m, "tether_run_tool_calls_bucket", agent="helper", le="0.0") == 0
+        assert _value(m, "tether_run_tool_calls_bucket", agent="helper", le="1.0") == 1
+
+        # Tokens and cost match what the run recorded, call by call.
+        stored = [e.event async for e in rt.get(helper.run_id).events(follow=False)]
+        calls = [e for e in stored if isinstance(e, ModelCompleted)]
+        assert len(calls) == 2
+        model = {"agent": "helper", "model": "scripted"}
+        assert _value(m, "tether_model_calls_total", **model) == 2
+        assert _value(m, "tether_model_call_seconds_count", **model) == 2
+        inputs = sum(c.response.usage.input_tokens for c in calls)
+        outputs = sum(c.response.usage.output_tokens for c in calls)
+        assert _value(m, "tether_model_tokens_total", **model, type="input") == inputs
+        assert _value(m, "tether_model_tokens_total", **model, type="output") == outputs
+        assert _value(m, "tether_model_tokens_total", **model, type="cache_read") == 80
+        assert _value(m, "tether_prefix_cache_ratio", **model) == pytest.approx(80 / inputs)
+        cost = sum(c.cost_usd or 0.0 for c in calls)
+        assert cost > 0
+        assert _value(m, "tether_model_cost_usd_total", **model) == pytest.approx(cost)
+        assert (
+            _value(m, "tether_run_duration_seconds_count", agent="helper", status="completed") == 1
+        )
+
+        [pending] = await parked.pending_approvals()
+        await rt.approve(parked.run_id, pending.approval_id, by="ana")
+        assert (await rt.get(parked.run_id).result(timeout=30)).status == "completed"
+
+        m = await _scrape(client)
+        assert _value(m, "tether_approvals_pending", agent="refunder") == 0
+        assert _value(m, "tether_runs", agent="refunder", status="waiting") == 0
+        assert (
+            _value(m, "tether_approvals_decided_total", agent="refunder", decision="approved") == 1
+        )
+        assert _value(m, "tether_approval_wait_seconds_count", agent="refunder") == 1
+        assert _value(m, "tether_runs_finished_total", agent="refunder", status="completed") == 1
+        assert (
+            _value(m, "tether_tool_calls_total", agent="refunder", tool="refund", outcome="ok") == 1
+        )
+        assert _value(m, "tether_runs_active") == 0
+        assert _value(m, "tether_queue_depth") == 0
+        assert ("tether_event_loop_lag_seconds", frozenset()) in m
+
+
+async def test_a_restarted_process_reports_pending_approvals_and_labels_resumed_runs(
+    store_url: str,
+) -> None:
+    """Pending approvals come from the store, and a run resumed here keeps its agent label."""
+    async with Runtime(store_url) as rt:
+        parked = await rt.start(_refunder(), "refund A1")
+        assert (await parked.result(timeout=30)).status == "waiting"
+
+    async with Runtime(store_url, agents=[_refunder()]) as rt, _client(_app(rt)) as client:
+        m = await _scrape(client)
+        assert _value(m, "tether_approvals_pending", agent="refunder") == 1
+        assert _value(m, "tether_runs_started_total", agent="refunder") == 0
+
+        [pending] = await rt.get(parked.run_id).pending_approvals()
+        await rt.approve(parked.run_id, pending.approval_id, by="ana")
+        assert (await rt.get(parked.run_id).result(timeout=30)).status == "completed"
+
+        m = await _scrape(client)
+        assert _value(m, "tether_approvals_pending", agent="refunder") == 0
+        assert (
+            _value(m, "tether_approvals_decided_total", agent="refunder", decision="approved") == 1
+        )
+        assert _value(m, "tether_runs_finished_total", agent="refunder", status="completed") == 1
+        # Its creation time came from the store, so the whole run's duration is known.
+        assert (
+            _value(m, "tether_run_duration_seconds_count", agent="refunder", status="completed")
+            == 1
+        )
+        assert not any(labels and ("agent", "unknown") in labels for _, labels in m)
+
+
+async def test_queue_depth_counts_runs_that_no_live_process_drives(store_url: str) -> None:
+    """A run left running by a dead owner (lease expired) waits in the queue."""
+    async with Runtime(store_url, recover=False) as rt, _client(_app(rt)) as client:
+        now = time.time()
+        for run_id, owner, expires in [
+            ("run_orphan", "dead-host", now - 60),
+            ("run_unleased", None, None),
+            ("run_live", "live-host", now + 3600),
+        ]:
+            record = RunRecord(
+                run_id=run_id,
+                agent="helper",
+                agent_version="v1",
+                status="running",
+                created_at=now,
+                updated_at=now,
+                lease_owner=owner,
+                lease_expires_at=expires,
+            )
+            await rt.store.create_run(record, [])
+        m = await _scrape(client)
+    assert _value(m, "tether_queue_depth") == 2
+    assert _value(m, "tether_runs", agent="helper", status="running") == 3
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [(None, 401), ("Bearer wrong", 401), ("secret", 401), ("Bearer secret", 200)],
+)
+async def test_the_metrics_token_is_required_when_set(
+    store_url: str, header: str | None, status: int
+) -> None:
+    async with Runtime(store_url) as rt, _client(_app(rt, token="secret")) as client:
+        headers = {"Authorization": header} if header is not None else {}
+        response = await client.get("/metrics", headers=headers)
+    assert response.status_code == status
+    if status == 401:
+        assert response.json()["error"]["code"] == "unauthorized"
+        assert "tether_" not in response.text
+    else:
+        assert "tether_runs_started" in response.text
+
+
+async def test_without_a_token_metrics_are_open_and_two_apps_do_not_collide(
+    store_url: str,
+) -> None:
+    async with Runtime(store_url) as rt:
+        first, second = _app(rt), _app(rt)  # each has its own registry
+        run = await rt.start(_helper(), "where is order 7?")
+        await run.result(timeout=30)
+        for app in (first, second):
+            async with _client(app) as client:
+                m = await _scrape(client)
+            assert _value(m, "tether_runs_finished_total", agent="helper", status="completed") == 1
+
+
+async def test_the_lifespan_runs_the_event_loop_lag_probe_and_stops_it(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_metrics, "LAG_INTERVAL", 0.0)
+    async with Runtime(store_url) as rt:
+        app = _app(rt)
+        async with app.router.lifespan_context(app):
+            [probe] = [t for t in asyncio.all_tasks() if t.get_name() == "tether-metrics-loop-lag"]
+            for _ in range(3):
+                await asyncio.sleep(0)
+            async with _client(app) as client:
+                m = await _scrape(client)
+            assert _value(m, "tether_event_loop_lag_seconds") >= 0
+        assert probe.cancelled()
+
+
+def test_observer_counts_only_what_it_is_given() -> None:
+    """The observer tolerates an empty commit (nothing to count, no store call)."""
+    metrics = _metrics.RunMetrics(runtime=_NoRuntime())  # type: ignore[arg-type]
+    metrics.observe("run_x", [])
+    assert b"tether_runs_started" in metrics.render()
+
+
+class _NoRuntime:
+    store: Any = None
+    active_runs: Sequence[str] = ()
