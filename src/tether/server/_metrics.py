@@ -82,6 +82,20 @@ class _RunInfo:
     """When each pending approval of the run was requested, by approval key."""
 
 
+@dataclass(slots=True)
+class _ModelSeries:
+    calls: Counter
+    seconds: Histogram
+    input: Counter
+    output: Counter
+    cache_read: Counter
+    cache_write: Counter
+    cost: Counter
+    cache_ratio: Gauge
+    input_total: int = 0
+    cache_read_total: int = 0
+
+
 class RunMetrics:
     """The metrics of one runtime, in a registry of their own.
 
@@ -98,8 +112,8 @@ class RunMetrics:
         self._lookups: set[asyncio.Task[None]] = set()
         self._approval_counts: dict[str, tuple[int, int]] = {}
         """Pending approvals of a waiting run, by run id: ``(last_seq, count)``."""
-        self._input_tokens: dict[tuple[str, str], int] = {}
-        self._cache_read_tokens: dict[tuple[str, str], int] = {}
+        self._model_series: dict[tuple[str, str], _ModelSeries] = {}
+        """The children of every per-model metric, found once: a model call is the hot path."""
         self._lag_task: asyncio.Task[None] | None = None
 
         self.runs_started = Counter(
@@ -296,25 +310,38 @@ class RunMetrics:
         for rec in events:
             self._count(run_id, info, rec)
 
+    def _new_model_series(self, agent: str, model: str) -> _ModelSeries:
+        series = _ModelSeries(
+            calls=self.model_calls.labels(agent, model),
+            seconds=self.model_seconds.labels(agent, model),
+            input=self.tokens.labels(agent, model, "input"),
+            output=self.tokens.labels(agent, model, "output"),
+            cache_read=self.tokens.labels(agent, model, "cache_read"),
+            cache_write=self.tokens.labels(agent, model, "cache_write"),
+            cost=self.cost.labels(agent, model),
+            cache_ratio=self.cache_ratio.labels(agent, model),
+        )
+        self._model_series[agent, model] = series
+        return series
+
     def _count(self, run_id: str, info: _RunInfo, rec: RunEvent) -> None:
         ev = rec.event
         agent = info.agent
         if isinstance(ev, ModelCompleted):
             usage = ev.response.usage
-            model = ev.response.model or _UNKNOWN
-            self.model_calls.labels(agent, model).inc()
-            self.model_seconds.labels(agent, model).observe(ev.latency_ms / 1000)
-            tokens = self.tokens
-            tokens.labels(agent, model, "input").inc(usage.input_tokens)
-            tokens.labels(agent, model, "output").inc(usage.output_tokens)
-            tokens.labels(agent, model, "cache_read").inc(usage.cached_input_tokens)
-            tokens.labels(agent, model, "cache_write").inc(usage.cache_write_tokens)
-            self.cost.labels(agent, model).inc(ev.cost_usd or 0.0)
-            key = (agent, model)
-            seen = self._input_tokens[key] = self._input_tokens.get(key, 0) + usage.input_tokens
-            read = self._cache_read_tokens.get(key, 0) + usage.cached_input_tokens
-            self._cache_read_tokens[key] = read
-            self.cache_ratio.labels(agent, model).set(read / seen if seen else 0.0)
+            key = (agent, ev.response.model or _UNKNOWN)
+            series = self._model_series.get(key) or self._new_model_series(*key)
+            series.calls.inc()
+            series.seconds.observe(ev.latency_ms / 1000)
+            series.input.inc(usage.input_tokens)
+            series.output.inc(usage.output_tokens)
+            series.cache_read.inc(usage.cached_input_tokens)
+            series.cache_write.inc(usage.cache_write_tokens)
+            series.cost.inc(ev.cost_usd or 0.0)
+            series.input_total += usage.input_tokens
+            series.cache_read_total += usage.cached_input_tokens
+            if series.input_total:
+                series.cache_ratio.set(series.cache_read_total / series.input_total)
         elif isinstance(ev, ToolCompleted | ToolFailed):
             if isinstance(ev, ToolCompleted):
                 outcome = "ok"
