@@ -20,6 +20,7 @@ from tether.server import _metrics
 from tether.server._metrics import metrics_router
 from tether.store import RunRecord
 from tether.testing import ScriptedModel, text, tool_call
+from tether.tools import ToolCallError
 
 PRICES = PricingTable({"scripted": Price(1.0, 0.25, 4.0)})
 
@@ -235,6 +236,37 @@ async def test_queue_depth_counts_runs_that_no_live_process_drives(store_url: st
         m = await _scrape(client)
     assert _value(m, "tether_queue_depth") == 2
     assert _value(m, "tether_runs", agent="helper", status="running") == 3
+
+
+@tool
+def flaky(order_id: str) -> str:
+    """Always fails, with an error the model can act on."""
+    raise ToolCallError(f"order {order_id} is locked", error_code="locked")
+
+
+async def test_failed_tool_calls_and_denied_approvals_are_counted(store_url: str) -> None:
+    agent = Agent(
+        name="unlucky",
+        model=ScriptedModel(
+            [tool_call("flaky", order_id="1"), tool_call("refund", order_id="1"), text("sorry")]
+        ),
+        tools=[flaky, refund],
+    )
+    async with Runtime(store_url) as rt, _client(_app(rt)) as client:
+        run = await rt.start(agent, "refund 1")
+        assert (await run.result(timeout=30)).status == "waiting"
+        [pending] = await run.pending_approvals()
+        await rt.deny(run.run_id, pending.approval_id, by="ana", reason="not today")
+        assert (await rt.get(run.run_id).result(timeout=30)).status == "completed"
+        m = await _scrape(client)
+    assert _value(m, "tether_tool_calls_total", agent="unlucky", tool="flaky", outcome="error") == 1
+    assert _value(m, "tether_tool_calls_total", agent="unlucky", tool="refund", outcome="ok") == 0
+    assert (
+        _value(m, "tether_tool_calls_total", agent="unlucky", tool="refund", outcome="denied") == 1
+    )
+    assert _value(m, "tether_approvals_decided_total", agent="unlucky", decision="denied") == 1
+    assert _value(m, "tether_approvals_pending", agent="unlucky") == 0
+    assert _value(m, "tether_runs_finished_total", agent="unlucky", status="completed") == 1
 
 
 @pytest.mark.parametrize(

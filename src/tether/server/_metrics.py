@@ -60,6 +60,8 @@ log = logging.getLogger("tether.server.metrics")
 
 SCAN_LIMIT = 10_000
 """Unfinished runs read from the store per scrape (the gauges cover at most this many)."""
+LOOKUP_WAIT = 2.0
+"""Seconds a scrape waits for the agent look-ups of newly seen runs to finish."""
 LAG_INTERVAL = 0.25
 """Seconds between two event-loop lag probes."""
 _MAX_TRACKED = 100_000
@@ -148,7 +150,8 @@ class RunMetrics:
         )
         self.tool_calls = Counter(
             "tether_tool_calls",
-            "Tool call attempts by outcome: ok, error (final) or retry (another attempt follows).",
+            "Tool call attempts by outcome: ok, error (final), retry (another attempt follows) "
+            "or denied (refused by a person or the policy; it did not run).",
             ["agent", "tool", "outcome"],
             registry=r,
         )
@@ -307,8 +310,11 @@ class RunMetrics:
                 agent, created_at = record.agent, record.created_at
         events = self._unresolved.pop(run_id, [])
         info = self._runs.get(run_id) or self._track(run_id, _RunInfo(agent, created_at))
-        for rec in events:
-            self._count(run_id, info, rec)
+        try:
+            for rec in events:
+                self._count(run_id, info, rec)
+        except Exception:  # like a runtime observer: log, never leave a failed task behind
+            log.exception("metrics: counting the events of run %s failed", run_id)
 
     def _new_model_series(self, agent: str, model: str) -> _ModelSeries:
         series = _ModelSeries(
@@ -345,8 +351,10 @@ class RunMetrics:
         elif isinstance(ev, ToolCompleted | ToolFailed):
             if isinstance(ev, ToolCompleted):
                 outcome = "ok"
-            else:
-                outcome = "retry" if ev.will_retry else "error"
+            elif ev.will_retry:
+                outcome = "retry"
+            else:  # a call a person or the policy refused never ran: not a tool error
+                outcome = "denied" if ev.error.error_code == "denied" else "error"
             self.tool_calls.labels(agent, ev.tool, outcome).inc()
             self.tool_seconds.labels(agent, ev.tool).observe(ev.duration_ms / 1000)
         elif isinstance(ev, ModelFailed):
@@ -385,8 +393,8 @@ class RunMetrics:
 
     async def refresh(self) -> None:
         """Wait for pending agent look-ups, then read the outstanding-work gauges."""
-        if self._lookups:
-            await asyncio.gather(*list(self._lookups), return_exceptions=True)
+        if self._lookups:  # a slow store delays the labels, never the scrape for long
+            await asyncio.wait(list(self._lookups), timeout=LOOKUP_WAIT)
         self.runs_active.set(len(self.runtime.active_runs))
         if self._lag_task is None:  # no lifespan ran: take one probe now
             self.loop_lag.set(await _probe_lag(0.0))
