@@ -316,6 +316,31 @@ async def test_the_lifespan_runs_the_event_loop_lag_probe_and_stops_it(
         assert probe.cancelled()
 
 
+async def test_a_real_server_serves_metrics_with_its_lag_probe_running(store_url: str) -> None:
+    """Under uvicorn the router's lifespan starts the lag probe and stops it on shutdown."""
+    import uvicorn
+
+    async with Runtime(store_url) as rt:
+        app = _app(rt, token="secret")
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning")
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        try:
+            while not server.started and not serving.done():  # noqa: ASYNC110  # uvicorn offers a flag, no event
+                await asyncio.sleep(0.01)
+            assert server.started
+            [probe] = [t for t in asyncio.all_tasks() if t.get_name() == "tether-metrics-loop-lag"]
+            port = server.servers[0].sockets[0].getsockname()[1]
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                assert (await client.get("/metrics")).status_code == 401
+                m = await _scrape(client, Authorization="Bearer secret")
+            assert ("tether_event_loop_lag_seconds", frozenset()) in m
+        finally:
+            server.should_exit = True
+            await serving
+    assert probe.cancelled()
+
+
 def test_observer_counts_only_what_it_is_given() -> None:
     """The observer tolerates an empty commit (nothing to count, no store call)."""
     metrics = _metrics.RunMetrics(runtime=_NoRuntime())  # type: ignore[arg-type]
