@@ -341,6 +341,23 @@ async def test_a_real_server_serves_metrics_with_its_lag_probe_running(store_url
     assert probe.cancelled()
 
 
+async def test_create_app_serves_metrics_behind_its_token(store_url: str) -> None:
+    """The real app includes the router: its observer counts runs, its token guards it."""
+    from tether.server import create_app
+
+    async with Runtime(store_url) as rt:
+        app = create_app(rt, {"helper": _helper()}, metrics_token="secret")
+        async with app.router.lifespan_context(app), _client(app) as client:
+            run = await rt.start(_helper(), "where is order 7?")
+            assert (await run.result(timeout=30)).status == "completed"
+            unauthorized = await client.get("/metrics", headers={"Authorization": "Bearer no"})
+            assert unauthorized.status_code == 401
+            assert unauthorized.json()["error"]["code"] == "unauthorized"
+            m = await _scrape(client, Authorization="Bearer secret")
+    assert _value(m, "tether_runs_finished_total", agent="helper", status="completed") == 1
+    assert _value(m, "tether_tool_calls_total", agent="helper", tool="lookup", outcome="ok") == 1
+
+
 def test_observer_counts_only_what_it_is_given() -> None:
     """The observer tolerates an empty commit (nothing to count, no store call)."""
     metrics = _metrics.RunMetrics(runtime=_NoRuntime())  # type: ignore[arg-type]
