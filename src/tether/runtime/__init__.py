@@ -1,7 +1,20 @@
 """Scheduling runs: the runtime, run handles and results."""
 
+from tether.runtime._audit import AuditEntry, AuditReport, audit_run
 from tether.runtime._handle import RunHandle
 from tether.runtime._results import LiveDelta, RunResult, RunUsage
-from tether.runtime._runtime import RunObserver, Runtime, run_sync
+from tether.runtime._runtime import RunObserver, Runtime, new_run_id, run_sync
 
-__all__ = ["LiveDelta", "RunHandle", "RunObserver", "RunResult", "RunUsage", "Runtime", "run_sync"]
+__all__ = [
+    "AuditEntry",
+    "AuditReport",
+    "LiveDelta",
+    "RunHandle",
+    "RunObserver",
+    "RunResult",
+    "RunUsage",
+    "Runtime",
+    "audit_run",
+    "new_run_id",
+    "run_sync",
+]

@@ -18,13 +18,20 @@ Durability = Literal["FULL", "NORMAL"]
 
 @dataclass(frozen=True, slots=True)
 class EventRow:
-    """One persisted event: its sequence number, step, time, type and JSON bytes."""
+    """One persisted event: its sequence number, step, time, type and JSON bytes.
+
+    ``prev_hash`` and ``hash`` are the event's links in its run's hash chain
+    (``tether.store._chain``). Writers leave them ``None``: the store computes them as it
+    inserts the row. Only :meth:`Store.load_event_chain` reads them back.
+    """
 
     seq: int
     step: int
     ts: float
     type: str
     data: bytes
+    prev_hash: bytes | None = None
+    hash: bytes | None = None
 
 
 @dataclass(kw_only=True, slots=True)
@@ -43,6 +50,20 @@ class RunRecord:
     last_seq: int = 0
     lease_owner: str | None = None
     lease_expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventChain:
+    """A run's whole stored log with its hash links, for verification.
+
+    ``predates_chain``: the run was created before its store began chaining events, so
+    rows without hashes at its start are legacy, not tampering.
+    """
+
+    run_id: str
+    rows: list[EventRow]
+    last_seq: int
+    predates_chain: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +126,18 @@ class Store(ABC):
     @abstractmethod
     async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
         """Events of a run with ``seq > after_seq``, in order."""
+
+    async def load_event_chain(self, run_id: str) -> EventChain | None:
+        """A run's stored events with their hash links, or ``None`` if there is no such run.
+
+        A backend that does not chain events returns rows without hashes, marked as
+        predating the chain: verification then reports them as not chained.
+        """
+        record = await self.get_run(run_id)
+        if record is None:
+            return None
+        rows = await self.load_events(run_id)
+        return EventChain(run_id, rows, record.last_seq, predates_chain=True)
 
     @abstractmethod
     async def get_run(self, run_id: str) -> RunRecord | None:

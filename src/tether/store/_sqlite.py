@@ -31,7 +31,8 @@ from tether.exceptions import (
     SchemaVersionError,
     StoreError,
 )
-from tether.store._base import Durability, EventRow, RunRecord, RunUpdate, Store
+from tether.store._base import Durability, EventChain, EventRow, RunRecord, RunUpdate, Store
+from tether.store._chain import event_hash, genesis_hash, run_key
 
 T = TypeVar("T")
 _Job = tuple[
@@ -69,7 +70,10 @@ def _migrations() -> list[tuple[int, str]]:
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+            # Whole-line comments are dropped: a ";" in one must not split a statement.
+            lines = entry.read_text().splitlines()
+            sql = "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+            found.append((int(entry.name.split("_", 1)[0]), sql))
     return sorted(found)
 
 
@@ -118,6 +122,12 @@ class SQLiteStore(Store):
         # Run ids cached by jobs of the transaction in flight: forgotten if it rolls back,
         # so a rolled-back create_run never leaves a primary key that does not exist.
         self._new_run_ids: list[str] = []
+        # The hash chain's head per run (primary key -> (seq, hash of that event)), so an
+        # append needs no read to link its first event. Used only when the seq matches the
+        # append's predecessor; forgotten like the run ids when a transaction or savepoint
+        # rolls back (``_heads_set`` lists the keys set since the transaction began).
+        self._heads: dict[int, tuple[int, bytes]] = {}
+        self._heads_set: list[int] = []
         self.commit_count = 0
         self.write_count = 0
 
@@ -280,6 +290,7 @@ class SQLiteStore(Store):
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         results: list[_Result] = []
         self._new_run_ids.clear()
+        self._heads_set.clear()
         try:
             conn.execute("BEGIN IMMEDIATE")
             if len(batch) == 1:
@@ -335,6 +346,13 @@ class SQLiteStore(Store):
     def _forget_new_runs(self) -> None:
         for run_id in self._new_run_ids:
             self._run_ids.pop(run_id, None)
+        self._forget_heads(0)
+
+    def _forget_heads(self, mark: int) -> None:
+        """Drop chain heads set since ``mark`` (their writes were rolled back)."""
+        for pk in self._heads_set[mark:]:
+            self._heads.pop(pk, None)
+        del self._heads_set[mark:]
 
     @staticmethod
     def _settle_all(batch: list[_Job], results: list[_Result]) -> None:
@@ -346,15 +364,16 @@ class SQLiteStore(Store):
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, items)
 
-    @staticmethod
-    def _run_one(conn: sqlite3.Connection, job: _Job, results: list[_Result]) -> None:
+    def _run_one(self, conn: sqlite3.Connection, job: _Job, results: list[_Result]) -> None:
         # A savepoint per job: one job's conflict must not undo its neighbours.
         conn.execute("SAVEPOINT job")
+        mark = len(self._heads_set)
         try:
             value = job[0](conn)
         except Exception as exc:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
+            self._forget_heads(mark)
             results.append((job[1], False, _as_store_error(exc)))
         else:
             conn.execute("RELEASE job")
@@ -371,28 +390,27 @@ class SQLiteStore(Store):
         jobs one by one, so only the offending job fails.
         """
         conn.execute("SAVEPOINT grp")
+        mark = len(self._heads_set)
         try:
-            rows: list[tuple[int, int, int, float, str, bytes]] = []
+            rows: list[tuple[Any, ...]] = []
             advances: list[tuple[Any, ...]] = []
             for job in jobs:
                 append = job[3]
                 assert append is not None
                 pk = self._run_pk(conn, append.run_id)
-                rows.extend((pk, e.seq, e.step, e.ts, e.type, e.data) for e in append.events)
+                rows.extend(self._chained(conn, pk, append.run_id, append.events))
                 advances.append(_advance_params(pk, append))
             # Each UPDATE matches only if the log ends where the writer expects and it
             # still holds the lease: fewer rows changed means one job must go alone.
             moved = conn.executemany(_ADVANCE, advances).rowcount != len(jobs)
             if not moved:
-                conn.executemany(
-                    "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)",
-                    rows,
-                )
+                conn.executemany(_INSERT_EVENTS, rows)
         except Exception:
             moved = True
         if moved:
             conn.execute("ROLLBACK TO grp")
             conn.execute("RELEASE grp")
+            self._forget_heads(mark)
             return False
         conn.execute("RELEASE grp")
         results.extend((job[1], True, None) for job in jobs)
@@ -410,6 +428,40 @@ class SQLiteStore(Store):
             self._run_ids[run_id] = pk
             self._new_run_ids.append(run_id)
         return pk
+
+    def _chained(
+        self, conn: sqlite3.Connection, pk: int, run_id: str, events: Sequence[EventRow]
+    ) -> list[tuple[Any, ...]]:
+        """The rows to insert for ``events``, each linked into the run's hash chain.
+
+        The predecessor's hash comes from the cached head when it is for the right seq,
+        else from one read of that row (a run last written by another process, or
+        before a restart). A predecessor without a hash (written before the chain
+        existed) or without a row (nothing before seq 1) links to the genesis value.
+        """
+        if not events:
+            return []
+        before = events[0].seq - 1
+        cached = self._heads.get(pk)
+        if cached is not None and cached[0] == before:
+            prev = cached[1]
+        else:
+            row: tuple[Any, ...] | None = None
+            if before > 0:
+                row = conn.execute(
+                    "SELECT hash FROM events WHERE run = ? AND seq = ?", (pk, before)
+                ).fetchone()
+            linked = row[0] if row is not None else None
+            prev = bytes(linked) if linked is not None else genesis_hash(run_id)
+        key = run_key(run_id)
+        rows: list[tuple[Any, ...]] = []
+        for e in events:
+            digest = event_hash(prev, key, e.seq, e.step, e.ts, e.type, e.data)
+            rows.append((pk, e.seq, e.step, e.ts, e.type, e.data, prev, digest))
+            prev = digest
+        self._heads[pk] = (events[-1].seq, prev)
+        self._heads_set.append(pk)
+        return rows
 
     async def create_run(self, record: RunRecord, events: Sequence[EventRow]) -> None:
         def job(conn: sqlite3.Connection) -> None:
@@ -436,10 +488,7 @@ class SQLiteStore(Store):
                     f"run {record.run_id} already exists", run_id=record.run_id
                 ) from exc
             pk = int(cur.lastrowid or 0)
-            conn.executemany(
-                "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)",
-                [(pk, e.seq, e.step, e.ts, e.type, e.data) for e in events],
-            )
+            conn.executemany(_INSERT_EVENTS, self._chained(conn, pk, record.run_id, events))
             self._run_ids[record.run_id] = pk
             self._new_run_ids.append(record.run_id)
 
@@ -463,10 +512,7 @@ class SQLiteStore(Store):
                 _check_append(conn, pk, append)  # raises with the reason
                 raise ConcurrentWriteError(f"run {run_id}: the log moved", run_id=run_id)
             try:
-                conn.executemany(
-                    "INSERT INTO events (run, seq, step, ts, type, data) VALUES (?,?,?,?,?,?)",
-                    [(pk, e.seq, e.step, e.ts, e.type, e.data) for e in events],
-                )
+                conn.executemany(_INSERT_EVENTS, self._chained(conn, pk, run_id, events))
             except sqlite3.IntegrityError as exc:
                 raise ConcurrentWriteError(
                     f"run {run_id}: events {events[0].seq}..{events[-1].seq} collide with events "
@@ -486,6 +532,44 @@ class SQLiteStore(Store):
             return [
                 EventRow(seq, step, ts, kind, bytes(data)) for seq, step, ts, kind, data in rows
             ]
+
+        return await self._read(read)
+
+    async def load_event_chain(self, run_id: str) -> EventChain | None:
+        def read(conn: sqlite3.Connection) -> EventChain | None:
+            # One read transaction: the summary row and the log agree with each other.
+            conn.execute("BEGIN")
+            try:
+                run = conn.execute(
+                    "SELECT id, last_seq, created_at FROM runs WHERE run_id = ?", (run_id,)
+                ).fetchone()
+                if run is None:
+                    return None
+                rows = conn.execute(
+                    "SELECT seq, step, ts, type, data, prev_hash, hash FROM events "
+                    "WHERE run = ? ORDER BY seq",
+                    (run[0],),
+                ).fetchall()
+                since = conn.execute("SELECT min(since) FROM event_chain").fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+            return EventChain(
+                run_id,
+                [
+                    EventRow(
+                        seq,
+                        step,
+                        ts,
+                        kind,
+                        bytes(data),
+                        None if prev is None else bytes(prev),
+                        None if digest is None else bytes(digest),
+                    )
+                    for seq, step, ts, kind, data, prev, digest in rows
+                ],
+                int(run[1]),
+                predates_chain=since is None or float(run[2]) < float(since),
+            )
 
         return await self._read(read)
 
@@ -650,6 +734,11 @@ class SQLiteStore(Store):
 
         return await self._read(read)
 
+
+_INSERT_EVENTS = (
+    "INSERT INTO events (run, seq, step, ts, type, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)"
+)
+"""An event row with its two hash-chain links, all in one INSERT."""
 
 _ADVANCE = (
     "UPDATE runs SET last_seq = ?, updated_at = ?, "
