@@ -153,11 +153,16 @@
     if (!response.ok) {
       const error = (data && data.error) || {};
       const detail = data && !data.error && data.detail ? asText(data.detail) : "";
-      const err = new ApiError(
-        response.status,
-        error.code || `http_${response.status}`,
-        error.message || detail || `${response.status} ${response.statusText}`,
-      );
+      let message = error.message || detail || `${response.status} ${response.statusText}`;
+      // Field-level details (a refused edit names the argument and what is wrong with it).
+      if (Array.isArray(error.details)) {
+        const lines = error.details.slice(0, 8).map((d) =>
+          d && typeof d === "object" && "msg" in d
+            ? `${Array.isArray(d.loc) ? d.loc.join(".") : ""}: ${asText(d.msg)}`
+            : asText(d));
+        if (lines.length) message += `\n${lines.join("\n")}`;
+      }
+      const err = new ApiError(response.status, error.code || `http_${response.status}`, message);
       if (response.status === 401) needKey(err.message);
       throw err;
     }
@@ -165,7 +170,7 @@
   }
 
   function errorText(err) {
-    if (err instanceof ApiError) return `${err.message} (${err.status || "no response"} ${err.code})`;
+    if (err instanceof ApiError) return `${err.status || "no response"} ${err.code}: ${err.message}`;
     return String(err && err.message ? err.message : err);
   }
 

@@ -1,0 +1,300 @@
+"""The browser UI end to end, in a real headless Chromium driven by Playwright.
+
+A real uvicorn serves ``create_app`` over a SQLite file store on 127.0.0.1. One run
+of an agent whose write tool needs approval is started through the API; in the
+browser a person enters a key, finds the run, opens its timeline (the call waits),
+approves it from the inbox in a second tab, and watches the first tab's timeline
+reach ``completed`` live over SSE, without a reload. Tool output carrying an
+``<img onerror>`` payload must appear as text and never run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+import tether.server
+from tether import Agent, Runtime, tool
+from tether.models import ModelRequest, ModelResponse, Usage
+from tether.store import new_api_key
+from tether.testing import ScriptedModel, text, tool_call
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+XSS = '<img src=x onerror="window.__pwned = 1">'
+TIMEOUT_MS = 20_000  # generous bound for a loaded CI machine, not a timing claim
+
+
+@tool(effect="write", requires_approval=True)
+def send_email(to: str, subject: str, body: str) -> str:
+    """Send an email to a customer."""
+    return f"queued {XSS} for {to}: {subject}"
+
+
+def _support_script(request: ModelRequest) -> Any:
+    """Propose the email (with a thought), then answer with the tool's result."""
+    last = request.messages[-1]
+    if last.role == "tool":
+        return ModelResponse(
+            text=f"Done: {last.content}",
+            usage=Usage(input_tokens=1480, cached_input_tokens=1152, output_tokens=31),
+        )
+    call = tool_call("send_email", to="ana@example.com", subject="Your refund", body="Refunded.")
+    return ModelResponse(
+        text="The customer asked for a refund receipt, so I will email it to them.",
+        tool_calls=[call],
+        usage=Usage(input_tokens=1210, output_tokens=42),
+        finish_reason="tool_calls",
+    )
+
+
+SUPPORT = Agent(name="support", model=ScriptedModel(_support_script), tools=[send_email])
+HELPER = Agent(name="helper", model=ScriptedModel([text("looked it up")]))
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Debian chromium is missing: apt-get install chromium (.ci/run does)")
+    return path
+
+
+@dataclass
+class Served:
+    """A live server: its base URL, a key for tenant acme, and a way into its loop."""
+
+    url: str
+    key: str
+    loop: asyncio.AbstractEventLoop
+    runtime: Runtime
+
+    def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` on the server's loop (where the runtime lives) and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+
+async def _create_key(runtime: Runtime, tenant: str, scopes: list[str]) -> str:
+    record, key = new_api_key(tenant, scopes, label="ui test")
+    await runtime.store.create_api_key(record)
+    return key
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn that says when it listens (instead of being polled for it)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.up = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            self.up.set()
+
+
+@pytest.fixture
+def served(store_url: str) -> Iterator[Served]:
+    """uvicorn on a free 127.0.0.1 port, in a thread with its own loop and runtime."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    ready: Future[Served] = Future()
+    holder: dict[str, _Uvicorn] = {}
+
+    async def main() -> None:
+        try:
+            async with Runtime(store_url) as runtime:
+                app = tether.server.create_app(runtime, {"support": SUPPORT, "helper": HELPER})
+                config = uvicorn.Config(app, log_level="warning", lifespan="on")
+                server = _Uvicorn(config)
+                holder["server"] = server
+                key = await _create_key(
+                    runtime, "acme", ["runs:read", "runs:write", "approvals:write"]
+                )
+                serving = asyncio.create_task(server.serve(sockets=[sock]))
+                up = asyncio.create_task(server.up.wait())
+                await asyncio.wait([serving, up], return_when=asyncio.FIRST_COMPLETED)
+                if not server.up.is_set():
+                    up.cancel()
+                    await serving  # raises what stopped it
+                    raise RuntimeError("uvicorn stopped before it started serving")
+                loop = asyncio.get_running_loop()
+                ready.set_result(Served(f"http://127.0.0.1:{port}", key, loop, runtime))
+                await serving
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="ui-server")
+    thread.start()
+    try:
+        yield ready.result(timeout=60)
+    finally:
+        if "server" in holder:
+            holder["server"].should_exit = True
+        thread.join(timeout=60)
+        sock.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _start_run(served: Served, input: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {served.key}"}
+    with httpx.Client(base_url=served.url, headers=headers, timeout=30) as client:
+        response = client.post("/v1/runs", json={"agent": "support", "input": input})
+        assert response.status_code == 201, response.text
+        run: dict[str, Any] = response.json()
+        # Wait on the run itself (it parks for the approval), not on a clock.
+        for _ in range(600):
+            run = client.get(f"/v1/runs/{run['run_id']}").json()
+            if run["status"] == "waiting":
+                return run
+            time.sleep(0.05)
+    pytest.fail(f"the run never parked for its approval: {run}")
+
+
+def _enter_key(page: Page, served: Served) -> None:
+    page.goto(f"{served.url}/ui")
+    expect(page.locator("#view-key")).to_be_visible()
+    page.fill("#key-input", served.key)
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#view-key")).to_be_hidden()
+
+
+def test_runs_timeline_inbox_approve_and_live_completion(served: Served, browser: Browser) -> None:
+    """Key → runs list → timeline (waiting) → approve with edits from the inbox → the open
+    timeline shows the run completed over SSE, and hostile tool output stays text."""
+    run = _start_run(served, f"Email Ana her refund receipt {XSS}")
+    run_id = run["run_id"]
+    child = served.call(
+        served.runtime.start(HELPER, "find the receipt", tenant="acme", parent_run_id=run_id)
+    )
+    served.call(child.result(timeout=30))
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # The page asks for a key first and keeps it for the session (this tab).
+    _enter_key(page, served)
+    assert page.evaluate("sessionStorage.getItem('tether.apiKey')") == served.key
+
+    # Runs list: the run, waiting; the status filter narrows it.
+    row = page.locator(f"#runs-body tr[data-run-id='{run_id}']")
+    expect(row).to_contain_text("waiting")
+    expect(row).to_contain_text("support")
+    page.select_option("#filter-status", "completed")
+    page.click("#run-filters button[type=submit]")
+    expect(row).to_have_count(0)
+    expect(page.locator(f"#runs-body tr[data-run-id='{child.run_id}']")).to_be_visible()
+    page.select_option("#filter-status", "waiting")
+    page.click("#run-filters button[type=submit]")
+    expect(row).to_be_visible()
+
+    # Run page: the call waits for approval; the child run hangs under it.
+    row.locator("a").click()
+    expect(page.locator("#run-status-badge")).to_have_text("waiting")
+    request = page.locator(".ev[data-type='approval.requested']")
+    expect(request).to_contain_text("send_email")
+    expect(request).to_contain_text("waiting for a decision")
+    expect(page.locator(".ev[data-type='model.completed']").first).to_contain_text("1,210 in")
+    expect(page.locator(f"#child-tree li[data-run-id='{child.run_id}']")).to_contain_text("helper")
+    page.evaluate("window.__sameDocument = true")  # gone if anything reloads this tab
+
+    # The inbox, in a second tab (a new tab asks for the key again).
+    inbox = context.new_page()
+    inbox.on("pageerror", lambda exc: errors.append(str(exc)))
+    _enter_key(inbox, served)
+    inbox.click("#nav-approvals")
+    card = inbox.locator(f"article.approval[data-run-id='{run_id}']")
+    expect(card).to_contain_text(f"Email Ana her refund receipt {XSS}")  # the task, as text
+    expect(card).to_contain_text("so I will email it to them")  # the model's last reasoning
+    expect(card).to_contain_text("Needs approval:")
+    arguments = card.locator("textarea.args")
+    assert json.loads(arguments.input_value()) == {
+        "to": "ana@example.com",
+        "subject": "Your refund",
+        "body": "Refunded.",
+    }
+
+    # Edits that are not JSON, or that the tool's schema refuses, are errors shown inline.
+    arguments.fill("{not json")
+    card.locator("button.approve-edits").click()
+    expect(card.locator(".error")).to_contain_text("not valid JSON")
+    arguments.fill(json.dumps({"to": "ana@example.com", "subject": "x", "body": "y", "cc": 1}))
+    card.locator("button.approve-edits").click()
+    expect(card.locator(".error")).to_contain_text("422")
+    expect(page.locator("#run-status-badge")).to_have_text("waiting")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    inbox.screenshot(path=str(ARTIFACTS / "ui-approvals.png"), full_page=True)
+
+    # Approve with valid edits and a reason.
+    edited = {"to": "ana@example.com", "subject": "Your refund receipt", "body": "Refunded."}
+    arguments.fill(json.dumps(edited))
+    card.locator("input.reason").fill("receipt checked by ana")
+    card.locator("button.approve-edits").click()
+    expect(card.locator(".outcome")).to_contain_text("Approved with edits")
+
+    # Back in the first tab, untouched: the timeline followed the run to its end.
+    expect(page.locator("#run-status-badge")).to_have_text("completed")
+    finished = page.locator(".ev[data-type='run.finished']")
+    expect(finished).to_contain_text("Done: queued")
+    decided = page.locator(".ev[data-type='approval.decided']")
+    expect(decided).to_contain_text("approved")
+    expect(decided).to_contain_text("Your refund receipt")
+    expect(request).to_contain_text("approved")
+    result = page.locator(".ev[data-type='tool.completed'] pre.result")
+    expect(result).to_contain_text(f"{XSS} for ana@example.com: Your refund receipt")
+    expect(page.locator("#run-totals")).to_contain_text("Prefix-cache ratio")
+    assert page.evaluate("window.__sameDocument") is True
+
+    # Hostile strings were text everywhere: no element made from them, nothing ran.
+    assert page.locator("main img").count() == 0
+    assert inbox.locator("main img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert inbox.evaluate("window.__pwned") is None
+    assert errors == []
+
+    page.screenshot(path=str(ARTIFACTS / "ui-run.png"), full_page=True)
+    inbox.close()
+    context.close()
+
+
+def test_a_wrong_key_is_refused_and_asked_for_again(served: Served, browser: Browser) -> None:
+    """A key the server rejects is not kept: the page says so and asks again."""
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{served.url}/ui")
+    page.fill("#key-input", "tk_nope_wrong")
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#key-error")).to_contain_text("Key rejected", timeout=TIMEOUT_MS)
+    expect(page.locator("#view-key")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('tether.apiKey')") is None
+    page.close()
