@@ -5,6 +5,11 @@ shape and by the exact values the secrets broker handed out (also hex-, base64- 
 percent-encoded). :meth:`Redactor.seal` stores what must stay executable as
 ``$sealed`` markers encrypted by a :class:`PayloadCodec` (:class:`AESGCMCodec`), which
 :func:`unseal` turns back into the exact original values.
+
+:class:`Tracing` (turned on by :func:`enable_tracing`) exports runs as OpenTelemetry spans
+after the GenAI semantic conventions; trace ids derive from run ids
+(:func:`run_trace_id`), so a run resumed elsewhere continues its trace. OpenTelemetry is
+imported only when tracing is turned on.
 """
 
 from tether.observe._codec import (
@@ -23,18 +28,50 @@ from tether.observe._redact import (
     Redactor,
     SecretPattern,
 )
+from tether.observe._trace_context import (
+    attach_tool_trace,
+    detach_tool_trace,
+    format_traceparent,
+    propagation_active,
+    run_span_id,
+    run_trace_id,
+    tool_call_key,
+    tool_span_id,
+    tool_traceparent,
+)
+from tether.observe._tracing import (
+    CAPTURE_CONTENT_ENV,
+    HistoryLoader,
+    TracedEvent,
+    Tracing,
+    enable_tracing,
+)
 
 __all__ = [
+    "CAPTURE_CONTENT_ENV",
     "DEFAULT_FIELDS",
     "DEFAULT_PATTERNS",
     "DEFAULT_STRUCTURAL_KEYS",
     "KEY_ENV",
     "OFFLOAD_BYTES",
     "AESGCMCodec",
+    "HistoryLoader",
     "PayloadCodec",
     "Redactor",
     "SecretPattern",
+    "TracedEvent",
+    "Tracing",
     "UnrecoverableValueError",
+    "attach_tool_trace",
+    "detach_tool_trace",
+    "enable_tracing",
+    "format_traceparent",
     "has_unrecoverable",
+    "propagation_active",
+    "run_span_id",
+    "run_trace_id",
+    "tool_call_key",
+    "tool_span_id",
+    "tool_traceparent",
     "unseal",
 ]

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from tether.exceptions import AgentDefinitionError
 from tether.models import ExampleToolSpec, ToolSpec
+from tether.observe import tool_traceparent
 from tether.tools._schema import SchemaBuildError, build_arguments, split_docstring
 from tether.tools._serialize import DEFAULT_MAX_RESULT_BYTES
 
@@ -115,6 +116,17 @@ class ToolContext:
     metadata: dict[str, Any] = field(default_factory=dict)
     # A shared read-only empty mapping: most tools need no secrets, so no dict per call.
     secrets: Mapping[str, str] = field(default_factory=lambda: _NO_SECRETS, repr=False)
+
+    @property
+    def traceparent(self) -> str:
+        """The W3C ``traceparent`` of this call's ``execute_tool`` span (same on every attempt).
+
+        Its trace id is the run's (``tether.observe.run_trace_id``), so a request a tool
+        sends with this header joins the run's trace. While tracing is on, the same span
+        context is also the current OpenTelemetry context during the call, so clients
+        instrumented by OpenTelemetry propagate it without being told.
+        """
+        return tool_traceparent(self.run_id, self.idempotency_key)
 
 
 @dataclass(kw_only=True, slots=True, frozen=True, eq=False)

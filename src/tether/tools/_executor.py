@@ -34,6 +34,7 @@ import anyio.to_thread
 from pydantic import ValidationError
 
 from tether.models import MAX_ARGUMENT_DEPTH, ToolCall, nesting_exceeds, text_nesting_exceeds
+from tether.observe import attach_tool_trace, detach_tool_trace
 from tether.tools._contract import ToolContext, ToolContract
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode
 from tether.tools._serialize import (
@@ -117,6 +118,8 @@ async def execute_tool_call(
         attempt_ctx = ctx if ctx.attempt == attempt else dataclasses.replace(ctx, attempt=attempt)
         attempt_start = _perf()
         error = None
+        # The call's span context is current while the tool runs (a no-op while tracing is off).
+        trace_token = attach_tool_trace(ctx.run_id, ctx.idempotency_key)
         try:
             result = await _invoke(contract, kwargs, attempt_ctx)
         except ResultTooLargeError as exc:
@@ -127,6 +130,8 @@ async def execute_tool_call(
             error = _error_from_exception(contract, exc)
             if error.retryable and not isinstance(exc, ToolCallError) and not contract.rerunnable:
                 error = _uncertain_write(contract, error)
+        finally:
+            detach_tool_trace(trace_token)
         if error is None:
             return ToolOutcome(
                 call_id=call.id,
