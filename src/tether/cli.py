@@ -3,7 +3,8 @@
 Commands: ``run`` (start and stream), ``runs`` (list), ``show`` (timeline),
 ``resume`` (continue a run whose process died), ``signal`` (deliver a signal and
 stream the continuation), ``approve`` / ``deny`` (decide a tool call waiting for
-approval). Implementation lives in ``tether._cli``: agent loading, rendering and
+approval), ``audit`` (decisions and side effects, and the log's hash chain checked).
+Implementation lives in ``tether._cli``: agent loading, rendering and
 the shared session.
 
 Exit codes, the same for every command (``tether._cli._exit``):
@@ -18,6 +19,8 @@ Exit codes, the same for every command (``tether._cli._exit``):
       (the output prints the command that continues it)
 4     the store cannot be used: not a database (corrupt), not writable, a directory, or
       written by a newer Tether (the message says what to do)
+5     ``tether audit --verify``: the run's stored log was changed, or events were removed
+      or reordered (the message names the first bad sequence number)
 70    internal error: a bug in Tether; one line, the traceback with ``TETHER_TRACEBACK=1``
 130   interrupted (Ctrl-C); the run is left ``running`` and ``tether resume`` continues it
 ====  ==============================================================================
@@ -49,6 +52,7 @@ from tether._cli._exit import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_STORE,
+    EXIT_TAMPERED,
     EXIT_USAGE,
     EXIT_WAITING,
 )
@@ -62,6 +66,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_STORE",
+    "EXIT_TAMPERED",
     "EXIT_USAGE",
     "EXIT_WAITING",
     "app",
@@ -622,6 +627,25 @@ def runs(
         return EXIT_COMPLETED
 
     session.execute(main())
+
+
+@app.command()
+def audit(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to audit.")],
+    store: StoreOption = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Exit 5 if any stored event was changed, removed or reordered (hash chain).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """A run's decisions and side effects (who approved what), and whether its log is intact."""
+    from tether._cli._audit import audit_command
+
+    audit_command(run_id, store, verify=verify, as_json=as_json)
 
 
 @app.command()

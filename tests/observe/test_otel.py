@@ -478,3 +478,22 @@ def test_trace_identity_is_a_fixed_function_of_the_run_and_the_call() -> None:
     assert ctx.traceparent == "00-255b78c006b338fa05f8021b903df682-426d7935a68f0e17-01"
     assert ctx.traceparent == tool_traceparent("run_1", tool_call_key("run_1", 3, 0))
     assert format_traceparent(1, 2, sampled=False) == f"00-{1:032x}-{2:016x}-00"
+
+
+async def test_tracing_built_before_the_global_provider_is_set_uses_it_once_it_is(
+    store_url: str, otel: Exported, tracings: list[Tracing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's proxy cannot pin span ids; the real provider, once installed, does."""
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.ProxyTracerProvider)
+    tracing = Tracing()
+    tracings.append(tracing)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: otel.provider)
+    script = [tool_call("lookup", order_id="A1"), text("ok")]
+    agent = Agent(name="late", model=ScriptedModel(script), tools=[lookup])
+    async with Runtime(store_url, observers=[tracing]) as rt:
+        run = await rt.start(agent, "where is A1?")
+        assert (await run.result(timeout=30)).status == "completed"
+    root = otel.one("invoke_agent late")
+    assert root.context is not None and root.context.span_id == run_span_id(run.run_id)
+    tool_span = otel.one("execute_tool lookup")
+    assert tool_span.parent is not None and tool_span.parent.span_id == run_span_id(run.run_id)

@@ -16,6 +16,9 @@ EXIT_WAITING = 3
 EXIT_STORE = 4
 """The store cannot be opened, read or written: not a database, not writable, a
 directory, or a schema from a newer Tether."""
+EXIT_TAMPERED = 5
+"""``tether audit --verify``: the run's stored log was changed, removed from or reordered
+(its hash chain breaks); the message names the first bad sequence number."""
 EXIT_INTERNAL = 70
 """A bug in Tether (``EX_SOFTWARE``); ``TETHER_TRACEBACK=1`` shows where."""
 EXIT_INTERRUPTED = 130

@@ -187,16 +187,8 @@ class Tracing:
     ) -> None:
         from opentelemetry import trace
 
-        provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-        self.tracer: Tracer = provider.get_tracer("tether", _version())
-        self._provider = provider
-        self._ids: _PinnedIds | None = None
-        inner = getattr(self.tracer, "id_generator", None)
-        if isinstance(inner, _PinnedIds):  # a tracer another Tracing already pinned
-            self._ids = inner
-        elif inner is not None:
-            self._ids = _PinnedIds(inner)
-            self.tracer.id_generator = self._ids  # type: ignore[attr-defined]  # SDK tracer
+        self._global = tracer_provider is None
+        self._bind(tracer_provider if tracer_provider is not None else trace.get_tracer_provider())
         if capture_content is None:
             capture_content = os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in _CAPTURE_ON
         self.capture_content = capture_content
@@ -210,6 +202,18 @@ class Tracing:
         self._closed = False
         if propagate:
             _activate(+1)
+
+    def _bind(self, provider: TracerProvider) -> None:
+        """Use ``provider``'s tracer, with the span ids that must be derived pinned on it."""
+        self._provider = provider
+        self.tracer: Tracer = provider.get_tracer("tether", _version())
+        self._ids: _PinnedIds | None = None
+        inner = getattr(self.tracer, "id_generator", None)
+        if isinstance(inner, _PinnedIds):  # a tracer another Tracing already pinned
+            self._ids = inner
+        elif inner is not None:
+            self._ids = _PinnedIds(inner)
+            self.tracer.id_generator = self._ids  # type: ignore[attr-defined]  # an SDK tracer
 
     # -- the observer ------------------------------------------------------------------------
 
@@ -325,6 +329,13 @@ class Tracing:
             )
             ctx = trace.set_span_in_context(trace.NonRecordingSpan(parent))
         ids = self._ids
+        if ids is None and self._global:
+            # Built before the application installed its provider (the API's proxy hands
+            # out tracers whose ids cannot be pinned): use the real one once it exists.
+            provider = trace.get_tracer_provider()
+            if provider is not self._provider and _is_configured(provider):
+                self._bind(provider)
+                ids = self._ids
         if ids is not None:
             ids.pin(trace_id if root else None, span_id)
         try:
