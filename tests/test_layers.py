@@ -2,7 +2,8 @@
 
 * **Layers:** a package imports only packages below it (or itself)::
 
-      cli, _cli, testing           people and programs come in here
+      cli, _cli                    people come in here (``tether serve`` starts the server)
+      server, testing              programs come in here
       runtime                      many runs
       engine                       one run
       policy, context, memory      decisions, prompt assembly, long-term memory
@@ -34,8 +35,8 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "tether"
 
 RANK = {
-    "cli": 7,
-    "_cli": 7,
+    "cli": 8,
+    "_cli": 8,
     "testing": 7,
     "server": 7,
     "runtime": 6,

@@ -699,6 +699,70 @@ def show(
     session.execute(main())
 
 
+@app.command()
+def serve(
+    agents_ref: Annotated[
+        str,
+        typer.Option(
+            "--agents",
+            metavar="FILE_OR_MODULE",
+            help="path/to/file.py or package.module: every Agent it defines is served by "
+            "its name (FILE.py:NAME serves one).",
+            show_default=False,
+        ),
+    ],
+    store: StoreOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port.")] = 8000,
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-token",
+            metavar="TOKEN",
+            help="Require 'Authorization: Bearer TOKEN' on /metrics (open otherwise).",
+            envvar="TETHER_METRICS_TOKEN",
+        ),
+    ] = None,
+) -> None:
+    """Serve agents over HTTP: runs, live event streams, approvals, the UI and /metrics.
+
+    The server also drives its runs: recovery, approval timers and approved runs
+    continue inside it. Clients need an API key (`tether keys create`).
+    """
+    from tether._cli._serve import listen, load_agents
+    from tether._cli._serve import serve as serve_forever
+    from tether._cli._session import Session
+    from tether.exceptions import TetherError
+
+    session = Session(store)
+    try:
+        agents = load_agents(agents_ref)
+    except TetherError as exc:
+        session.fail(exc.message)
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        session.fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "pick another --port or --host, or stop what uses it",
+        )
+    session.execute(
+        serve_forever(
+            agents, session.store_url, sock, metrics_token=metrics_token, say=session.out.print
+        )
+    )
+
+
+def _register_groups() -> None:
+    """Command groups that live in their own modules (they import only typer here)."""
+    from tether._cli._keys import keys_app
+
+    app.add_typer(keys_app, name="keys")
+
+
+_register_groups()
+
+
 def main() -> None:
     """Entry point of the ``tether`` console script.
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from tether.exceptions import StoreError
 from tether.store import EventRow, RunRecord, RunUpdate, Store
@@ -71,9 +72,14 @@ class FaultyStore(Store):
         return await self.inner.get_run(run_id)
 
     async def list_runs(
-        self, *, statuses: Sequence[str] | None = None, agent: str | None = None, limit: int = 50
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+        **filters: Any,
     ) -> list[RunRecord]:
-        return await self.inner.list_runs(statuses=statuses, agent=agent, limit=limit)
+        return await self.inner.list_runs(statuses=statuses, agent=agent, limit=limit, **filters)
 
     async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
         return await self.inner.acquire_lease(run_id, owner, ttl)

@@ -62,6 +62,7 @@ from tether.runtime._results import LiveDelta, RunResult
 from tether.store import (
     Durability,
     EventRow,
+    RunCursor,
     RunRecord,
     Store,
     default_store_url,
@@ -423,11 +424,46 @@ class Runtime(RunControl):
         return await self.store.get_run(run_id)
 
     async def list_runs(
-        self, *, statuses: Sequence[str] | None = None, agent: str | None = None, limit: int = 50
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+        tenant: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: RunCursor | None = None,
     ) -> list[RunRecord]:
-        """Summary rows of runs, newest first."""
+        """Summary rows of runs, newest first.
+
+        ``since``/``until`` bound the creation time (unix seconds); ``cursor`` continues a
+        listing after the ``(created_at, run_id)`` of the previous page's last run.
+        """
         self._check_open()
-        return await self.store.list_runs(statuses=statuses, agent=agent, limit=limit)
+        return await self.store.list_runs(
+            statuses=statuses,
+            agent=agent,
+            limit=limit,
+            tenant=tenant,
+            since=since,
+            until=until,
+            cursor=cursor,
+        )
+
+    def subscribe(self, run_id: str, *, deltas: bool = False) -> asyncio.Queue[Any]:
+        """Follow a run driven here as it commits: the queue receives each commit's events
+        (a list of :class:`~tether.engine.RunEvent`, as persisted), with ``deltas``
+        :class:`LiveDelta` items too, and ``None`` when the local driver stops.
+
+        The queue is unbounded and filled without waiting, so a subscriber never slows the
+        run: drain it promptly, and :meth:`unsubscribe` when done. Runs driven by another
+        process publish nothing here; read their log from the store.
+        """
+        return self._subscribe(run_id, deltas)
+
+    def unsubscribe(self, run_id: str, queue: asyncio.Queue[Any]) -> None:
+        """Stop filling a queue :meth:`subscribe` returned."""
+        self._unsubscribe(run_id, queue)
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -4,24 +4,32 @@ from tether.store._base import (
     Durability,
     EventChain,
     EventRow,
+    RunCursor,
     RunRecord,
     RunUpdate,
     Store,
 )
 from tether.store._chain import ChainVerdict, event_hash, genesis_hash, run_key, verify_chain
+from tether.store._keys import API_SCOPES, ApiKey, api_key_id, hash_api_key, new_api_key
 from tether.store._open import default_store_url, open_store
 
 __all__ = [
+    "API_SCOPES",
+    "ApiKey",
     "ChainVerdict",
     "Durability",
     "EventChain",
     "EventRow",
+    "RunCursor",
     "RunRecord",
     "RunUpdate",
     "Store",
+    "api_key_id",
     "default_store_url",
     "event_hash",
     "genesis_hash",
+    "hash_api_key",
+    "new_api_key",
     "open_store",
     "run_key",
     "verify_chain",

@@ -13,7 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from tether.store._keys import ApiKey
+
 Durability = Literal["FULL", "NORMAL"]
+RunCursor = tuple[float, str]
+"""A place in a newest-first run listing: ``(created_at, run_id)`` of the last run seen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +154,17 @@ class Store(ABC):
         statuses: Sequence[str] | None = None,
         agent: str | None = None,
         limit: int = 50,
+        tenant: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: RunCursor | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered."""
+        """Runs, newest first (by ``created_at``, then ``run_id``), optionally filtered.
+
+        ``since``/``until`` bound ``created_at`` (inclusive, exclusive); ``cursor`` is the
+        ``(created_at, run_id)`` of the last run of the previous page: only runs after
+        it in this order are returned.
+        """
 
     @abstractmethod
     async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
@@ -192,3 +205,35 @@ class Store(ABC):
     @abstractmethod
     async def list_flags(self, prefix: str) -> dict[str, str]:
         """Every flag whose name starts with ``prefix`` (e.g. cancel requests)."""
+
+    # -- the HTTP API's keys (optional: a backend without them cannot serve HTTP) -------------
+
+    async def create_api_key(self, key: ApiKey) -> None:
+        """Store a new API key (its hash, tenant and scopes)."""
+        raise NotImplementedError(f"{type(self).__name__} does not store API keys")
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        """The API key with this id (revoked ones too), or ``None``."""
+        raise NotImplementedError(f"{type(self).__name__} does not store API keys")
+
+    async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
+        """API keys, oldest first, optionally of one tenant (revoked ones too)."""
+        raise NotImplementedError(f"{type(self).__name__} does not store API keys")
+
+    async def revoke_api_key(self, key_id: str, *, at: float | None = None) -> bool:
+        """Revoke a key; ``False`` if there is no such key (revoking twice is fine)."""
+        raise NotImplementedError(f"{type(self).__name__} does not store API keys")
+
+    async def claim_idempotency_key(
+        self, tenant: str, key: str, run_id: str, request_hash: str
+    ) -> tuple[str, str]:
+        """Bind ``(tenant, key)`` to ``run_id`` unless it is bound already.
+
+        Returns the ``(run_id, request_hash)`` the key is bound to: this call's own if it
+        won, the first caller's otherwise. Two concurrent claims never both win.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not store idempotency keys")
+
+    async def release_idempotency_key(self, tenant: str, key: str, run_id: str) -> None:
+        """Unbind a key this caller claimed for ``run_id`` (its run could not be started)."""
+        raise NotImplementedError(f"{type(self).__name__} does not store idempotency keys")

@@ -31,8 +31,17 @@ from tether.exceptions import (
     SchemaVersionError,
     StoreError,
 )
-from tether.store._base import Durability, EventChain, EventRow, RunRecord, RunUpdate, Store
+from tether.store._base import (
+    Durability,
+    EventChain,
+    EventRow,
+    RunCursor,
+    RunRecord,
+    RunUpdate,
+    Store,
+)
 from tether.store._chain import event_hash, genesis_hash, run_key
+from tether.store._keys import ApiKey
 
 T = TypeVar("T")
 _Job = tuple[
@@ -588,6 +597,10 @@ class SQLiteStore(Store):
         statuses: Sequence[str] | None = None,
         agent: str | None = None,
         limit: int = 50,
+        tenant: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: RunCursor | None = None,
     ) -> list[RunRecord]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -597,8 +610,23 @@ class SQLiteStore(Store):
         if agent:
             clauses.append("agent = ?")
             params.append(agent)
+        if tenant is not None:
+            clauses.append("tenant = ?")
+            params.append(tenant)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("created_at < ?")
+            params.append(until)
+        if cursor is not None:
+            # Strictly after the previous page's last run in (created_at, run_id) DESC order.
+            clauses.append("(created_at < ? OR (created_at = ? AND run_id < ?))")
+            params.extend((cursor[0], cursor[0], cursor[1]))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql = (
+            f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, run_id DESC LIMIT ?"
+        )
         params.append(limit)
 
         def read(conn: sqlite3.Connection) -> list[RunRecord]:
@@ -734,6 +762,86 @@ class SQLiteStore(Store):
 
         return await self._read(read)
 
+    # -- API keys and idempotency keys (the HTTP API) ---------------------------------------
+
+    async def create_api_key(self, key: ApiKey) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                (
+                    key.key_id,
+                    key.secret_hash,
+                    key.tenant,
+                    " ".join(key.scopes),
+                    key.label,
+                    key.created_at,
+                    key.revoked_at,
+                ),
+            )
+
+        await self._write(job)
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        def read(conn: sqlite3.Connection) -> ApiKey | None:
+            row = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)
+            ).fetchone()
+            return _api_key(row) if row else None
+
+        return await self._read(read)
+
+    async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
+        def read(conn: sqlite3.Connection) -> list[ApiKey]:
+            rows = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE ? IS NULL OR tenant = ? "
+                "ORDER BY created_at, key_id",
+                (tenant, tenant),
+            ).fetchall()
+            return [_api_key(row) for row in rows]
+
+        return await self._read(read)
+
+    async def revoke_api_key(self, key_id: str, *, at: float | None = None) -> bool:
+        when = time.time() if at is None else at
+
+        def job(conn: sqlite3.Connection) -> bool:
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                (when, key_id),
+            )
+            found = conn.execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+            return found is not None
+
+        return await self._write(job)
+
+    async def claim_idempotency_key(
+        self, tenant: str, key: str, run_id: str, request_hash: str
+    ) -> tuple[str, str]:
+        def job(conn: sqlite3.Connection) -> tuple[str, str]:
+            # One writer, one transaction: the INSERT either lands or meets the first
+            # claim's row, which the SELECT then returns.
+            conn.execute(
+                "INSERT OR IGNORE INTO idempotency_keys "
+                "(tenant, key, run_id, request_hash, created_at) VALUES (?,?,?,?,?)",
+                (tenant, key, run_id, request_hash, time.time()),
+            )
+            row = conn.execute(
+                "SELECT run_id, request_hash FROM idempotency_keys WHERE tenant = ? AND key = ?",
+                (tenant, key),
+            ).fetchone()
+            return str(row[0]), str(row[1])
+
+        return await self._write(job)
+
+    async def release_idempotency_key(self, tenant: str, key: str, run_id: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "DELETE FROM idempotency_keys WHERE tenant = ? AND key = ? AND run_id = ?",
+                (tenant, key, run_id),
+            )
+
+        await self._write(job)
+
 
 _INSERT_EVENTS = (
     "INSERT INTO events (run, seq, step, ts, type, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)"
@@ -752,6 +860,21 @@ _ADVANCE = (
 """Move a run's summary row to the end of an append, only if the log ends where the
 writer expects and the writer holds the lease: the check and the write are one
 statement, in the append's transaction."""
+
+
+_KEY_COLUMNS = "key_id, secret_hash, tenant, scopes, label, created_at, revoked_at"
+
+
+def _api_key(row: tuple[Any, ...]) -> ApiKey:
+    return ApiKey(
+        key_id=row[0],
+        secret_hash=row[1],
+        tenant=row[2],
+        scopes=tuple(str(row[3]).split()),
+        label=row[4],
+        created_at=row[5],
+        revoked_at=row[6],
+    )
 
 
 def _advance_params(pk: int, append: _Append) -> tuple[Any, ...]:

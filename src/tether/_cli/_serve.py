@@ -1,0 +1,90 @@
+"""``tether serve``: the HTTP API (and UI, and metrics) over one store, driving its runs.
+
+The agents come from a file or module: every ``Agent`` it defines at module level is
+served by its name (``FILE.py:NAME`` serves just that one). The process is a full
+runtime: it recovers runs whose process died, fires approval timers and continues
+runs once they are approved, whether the decision came over HTTP or from the CLI.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from tether import Agent
+from tether._cli._load import AgentRefError, _import, load_agent
+
+
+def load_agents(ref: str) -> list[Agent]:
+    """The agents ``ref`` names: ``FILE_OR_MODULE`` (all its agents) or ``...:NAME``.
+
+    Raises:
+        AgentRefError: nothing loads, no agent is defined, or two share a name.
+    """
+    source, sep, name = ref.rpartition(":")
+    if sep and name and len(source) > 1:
+        return [load_agent(ref)]
+    module = _import(ref, ref)
+    found: dict[str, Agent] = {}
+    for value in vars(module).values():
+        if not isinstance(value, Agent) or found.get(value.name) is value:
+            continue
+        if value.name in found:
+            raise AgentRefError(f"{ref} defines two different agents named {value.name!r}")
+        found[value.name] = value
+    if not found:
+        raise AgentRefError(
+            f"{ref} defines no Agent at module level (expected e.g. "
+            "`support = Agent(name='support', ...)`)"
+        )
+    return list(found.values())
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (raises ``OSError`` if it is taken or not ours)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def serve(
+    agents: list[Agent],
+    store_url: str,
+    sock: socket.socket,
+    *,
+    metrics_token: str | None,
+    say: Callable[[str], object],
+) -> int:
+    """Open a runtime on the store and serve the app on ``sock`` until interrupted."""
+    import uvicorn
+
+    from tether import Runtime
+    from tether.server import create_app
+
+    async with Runtime(store_url, agents=agents) as runtime:
+        app = create_app(runtime, {a.name: a for a in agents}, metrics_token=metrics_token)
+        host, port = sock.getsockname()[:2]
+        shown_host = f"[{host}]" if ":" in host else host
+        names = ", ".join(sorted(a.name for a in agents))
+        say(f"serving {names} on http://{shown_host}:{port} (store {store_url})")
+        say("API: /v1 (see /openapi.json) · UI: /ui · metrics: /metrics · health: /healthz")
+        if not await runtime.store.list_api_keys():
+            say(
+                "no API keys yet: create one with `tether keys create --tenant NAME "
+                f"--scopes runs:read,runs:write,approvals:write --store {store_url}`"
+            )
+        config = uvicorn.Config(
+            app,
+            log_level="info",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            server_header=False,
+        )
+        await uvicorn.Server(config).serve(sockets=[sock])
+    return 0

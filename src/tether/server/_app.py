@@ -1,0 +1,570 @@
+"""The HTTP API: runs, their events over SSE, signals and approvals, per tenant.
+
+``create_app(runtime, agents)`` serves the given agents by name on an open runtime,
+which keeps driving, recovering and timing out runs on its own. Every route under
+``/v1`` needs an API key (``_auth``); every run it touches must belong to the key's
+tenant, or it answers 404 as if the run did not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import math
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from tether.engine import Agent, ApprovalDecided, ApprovalRequested, decode_event
+from tether.runtime import Runtime, audit_run, new_run_id
+from tether.server._auth import Principal, require
+from tether.server._errors import ApiError, BodyLimit, install_error_handlers
+from tether.server._models import (
+    ApprovalList,
+    ApprovalOut,
+    CancelRun,
+    CreateRun,
+    Decision,
+    ErrorOut,
+    Health,
+    RunList,
+    RunOut,
+    RunStatusName,
+    SendSignal,
+)
+from tether.server._sse import EventStream, RunStreams, shown
+from tether.store import RunCursor, RunRecord
+
+_MAX_SEQ = 2**62
+RunId = Annotated[str, Path(min_length=1, max_length=200, description="The run's id.")]
+_REPLAY_WAIT = 10.0
+"""Seconds a retried POST waits for the run its idempotency key's first request starts."""
+_APPROVAL_SCAN = 1000
+"""Waiting runs read per approvals listing."""
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing, wrong or revoked API key."},
+    403: {"model": ErrorOut, "description": "The key lacks the scope this needs."},
+    422: {"model": ErrorOut, "description": "The request does not fit the schema."},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "No such run for this key's tenant."}
+}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "The run's status rules this out now."}
+}
+
+
+def create_app(
+    runtime: Runtime,
+    agents: Mapping[str, Agent],
+    *,
+    metrics_token: str | None = None,
+    max_body_bytes: int = 1_048_576,
+    sse_buffer_bytes: int = 1 << 20,
+    sse_overflow_grace: float = 10.0,
+    sse_poll: float = 0.5,
+    sse_keepalive: float = 15.0,
+) -> FastAPI:
+    """The FastAPI app serving ``agents`` (by name) on ``runtime``.
+
+    Args:
+        runtime: An open :class:`~tether.runtime.Runtime`; the caller opens and closes
+            it (``tether serve`` does). It drives, recovers and times out the runs.
+        agents: The agents clients may start, by name (each is registered with the
+            runtime, so runs of them are recovered here too).
+        metrics_token: When given, ``/metrics`` requires ``Authorization: Bearer <token>``.
+        max_body_bytes: Larger request bodies are refused with 413.
+        sse_buffer_bytes: How far (in bytes of frames) an SSE client may fall behind
+            before it is sent ``overflow`` and disconnected.
+        sse_overflow_grace: Seconds an overflowed client has to read its last frames.
+        sse_poll: Seconds of silence after which a stream reads the store (runs driven
+            by other processes).
+        sse_keepalive: Seconds between keep-alive comments on an idle stream.
+    """
+    for agent in agents.values():
+        runtime.register(agent)
+    streams = RunStreams(
+        runtime,
+        buffer_bytes=sse_buffer_bytes,
+        overflow_grace=sse_overflow_grace,
+        poll=sse_poll,
+        keepalive=sse_keepalive,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await streams.close()
+
+    app = FastAPI(
+        title="Tether",
+        summary="Durable LLM agent runs over HTTP: start, stream, signal, approve.",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.agents = dict(agents)
+    app.state.streams = streams
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.include_router(_health_router(runtime))
+    app.include_router(_api_router(runtime, dict(agents), streams))
+    _include_optional_routers(app, runtime, metrics_token)
+    return app
+
+
+def _version() -> str:
+    from tether import __version__
+
+    return __version__
+
+
+def _include_optional_routers(app: FastAPI, runtime: Runtime, metrics_token: str | None) -> None:
+    """``/metrics`` and ``/ui``, each from its own module of this package."""
+    from tether.server._metrics import metrics_router
+    from tether.server._ui import ui_router
+
+    app.include_router(metrics_router(runtime, metrics_token))
+    app.include_router(ui_router())
+
+
+# -- health ---------------------------------------------------------------------------------
+
+
+def _health_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        """The process is up."""
+        return Health(status="ok")
+
+    @router.get(
+        "/readyz",
+        response_model=Health,
+        responses={503: {"model": ErrorOut, "description": "The store does not answer."}},
+    )
+    async def readyz() -> Health:
+        """The store answers: the server can take requests."""
+        try:
+            async with asyncio.timeout(5):
+                await runtime.store.get_flag("readyz")
+        except Exception as exc:
+            raise ApiError(503, "not_ready", f"the store does not answer: {exc}") from None
+        return Health(status="ready")
+
+    return router
+
+
+# -- the API --------------------------------------------------------------------------------
+
+
+def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams) -> APIRouter:
+    router = APIRouter(prefix="/v1", responses=_ERRORS)
+    store = runtime.store
+    read = Depends(require("runs:read"))
+    write = Depends(require("runs:write"))
+    decide = Depends(require("approvals:write"))
+
+    async def scoped_run(principal: Principal, run_id: str) -> RunRecord:
+        """The run, if the key's tenant may see it; else 404 (as if it did not exist)."""
+        record = await runtime.get_run(run_id)
+        if record is None or not principal.sees(record.tenant):
+            raise ApiError(404, "run_not_found", f"no run {run_id!r} for this API key's tenant")
+        return record
+
+    async def current(run_id: str) -> RunOut:
+        record = await runtime.get_run(run_id)
+        assert record is not None  # runs are never deleted
+        return RunOut.of(record)
+
+    def tenant_filter(principal: Principal, tenant: str | None) -> str | None:
+        if tenant is None:
+            return None if principal.admin else principal.tenant
+        if not principal.sees(tenant):
+            raise ApiError(403, "forbidden", "only an admin key may list another tenant's runs")
+        return tenant
+
+    @router.post(
+        "/runs",
+        status_code=201,
+        response_model=RunOut,
+        tags=["runs"],
+        responses={
+            200: {
+                "model": RunOut,
+                "description": "Replayed: the run this Idempotency-Key started before.",
+            },
+            404: {"model": ErrorOut, "description": "No served agent has that name."},
+            409: {
+                "model": ErrorOut,
+                "description": "The key's first request is still starting its run; retry.",
+            },
+        },
+    )
+    async def create_run(
+        body: CreateRun,
+        principal: Principal = write,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=255,
+                description="Retries with the same key never start a second run.",
+            ),
+        ] = None,
+    ) -> Any:
+        """Start a run of a served agent for the key's tenant."""
+        agent = agents.get(body.agent)
+        if agent is None:
+            served = ", ".join(sorted(agents)) or "none"
+            raise ApiError(
+                404,
+                "agent_not_found",
+                f"no agent named {body.agent!r} is served here (served: {served})",
+            )
+        run_id = new_run_id()
+        if idempotency_key is not None:
+            digest = hashlib.sha256(
+                json.dumps([body.agent, body.input], ensure_ascii=False).encode()
+            ).hexdigest()
+            owner, owner_digest = await store.claim_idempotency_key(
+                principal.tenant, idempotency_key, run_id, digest
+            )
+            if owner != run_id:
+                if owner_digest != digest:
+                    raise ApiError(
+                        422,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used "
+                        "with a different request body; use a new key for a new run",
+                    )
+                record = await _wait_for_run(runtime, owner)
+                return JSONResponse(
+                    RunOut.of(record).model_dump(mode="json"),
+                    status_code=200,
+                    headers={"Idempotent-Replayed": "true"},
+                )
+        try:
+            await runtime.start(
+                agent,
+                body.input,
+                tenant=principal.tenant,
+                run_id=run_id,
+                metadata={"api_key": principal.key_id},
+            )
+        except BaseException:
+            if idempotency_key is not None:
+                with contextlib.suppress(Exception):
+                    await store.release_idempotency_key(principal.tenant, idempotency_key, run_id)
+            raise
+        return await current(run_id)
+
+    @router.get("/runs", response_model=RunList, tags=["runs"])
+    async def list_runs(
+        principal: Principal = read,
+        status: Annotated[
+            list[RunStatusName] | None, Query(description="Only these statuses (repeatable).")
+        ] = None,
+        agent: Annotated[str | None, Query(max_length=200)] = None,
+        since: Annotated[
+            float | None, Query(allow_inf_nan=False, description="Created at or after (unix s).")
+        ] = None,
+        until: Annotated[
+            float | None, Query(allow_inf_nan=False, description="Created before (unix s).")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[
+            str | None, Query(max_length=600, description="`next_cursor` of the last page.")
+        ] = None,
+        tenant: Annotated[
+            str | None, Query(max_length=200, description="Another tenant (admin keys only).")
+        ] = None,
+    ) -> RunList:
+        """Runs of the key's tenant, newest first, a page at a time."""
+        records = await runtime.list_runs(
+            statuses=status or None,
+            agent=agent,
+            limit=limit + 1,
+            tenant=tenant_filter(principal, tenant),
+            since=since,
+            until=until,
+            cursor=_decode_cursor(cursor) if cursor else None,
+        )
+        page = records[:limit]
+        more = len(records) > limit
+        return RunList(
+            runs=[RunOut.of(r) for r in page],
+            next_cursor=_encode_cursor((page[-1].created_at, page[-1].run_id)) if more else None,
+        )
+
+    @router.get("/runs/{run_id}", response_model=RunOut, tags=["runs"], responses=_NOT_FOUND)
+    async def get_run(run_id: RunId, principal: Principal = read) -> RunOut:
+        """One run's summary."""
+        return RunOut.of(await scoped_run(principal, run_id))
+
+    @router.get(
+        "/runs/{run_id}/events",
+        response_class=EventStream,
+        tags=["runs"],
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
+            400: {"model": ErrorOut, "description": "A bad Last-Event-ID."},
+            **_NOT_FOUND,
+        },
+    )
+    async def run_events(
+        run_id: RunId,
+        principal: Principal = read,
+        after: Annotated[
+            int | None, Query(ge=0, le=_MAX_SEQ, description="Resume after this seq.")
+        ] = None,
+        deltas: Annotated[bool, Query(description="Include live token deltas.")] = False,
+        last_event_id: Annotated[
+            str | None,
+            Header(alias="Last-Event-ID", description="Resume after this seq (wins over after)."),
+        ] = None,
+    ) -> EventStream:
+        """The run's events as Server-Sent Events: stored ones after the given position,
+        then live ones, until the run finishes or parks (``event: end``)."""
+        position = after or 0
+        if last_event_id is not None:
+            position = _parse_last_event_id(last_event_id)
+        await scoped_run(principal, run_id)
+        return streams.response(run_id, after=position, deltas=deltas)
+
+    @router.post(
+        "/runs/{run_id}/cancel",
+        response_model=RunOut,
+        tags=["runs"],
+        responses={**_NOT_FOUND, **_CONFLICT},
+    )
+    async def cancel_run(
+        run_id: RunId,
+        principal: Principal = write,
+        body: Annotated[CancelRun | None, Body()] = None,
+    ) -> RunOut:
+        """Cancel a run: a running tool is interrupted, a parked run ends at once."""
+        await scoped_run(principal, run_id)
+        reason = (body.reason if body else None) or "cancelled over the API"
+        await runtime.cancel(run_id, reason=reason, by=principal.by)
+        return await current(run_id)
+
+    @router.post(
+        "/runs/{run_id}/signals/{name}",
+        response_model=RunOut,
+        tags=["runs"],
+        responses={**_NOT_FOUND, **_CONFLICT},
+    )
+    async def send_signal(
+        run_id: RunId,
+        name: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")],
+        principal: Principal = write,
+        body: Annotated[SendSignal | None, Body()] = None,
+    ) -> RunOut:
+        """Deliver a signal (``input``, ``resume``, ``resolve_write``, ``cancel``...)."""
+        await scoped_run(principal, run_id)
+        await runtime.signal(run_id, name, body.payload if body else None, by=principal.by)
+        return await current(run_id)
+
+    @router.get("/approvals", response_model=ApprovalList, tags=["approvals"])
+    async def list_approvals(
+        principal: Principal = read,
+        tenant: Annotated[
+            str | None, Query(max_length=200, description="Another tenant (admin keys only).")
+        ] = None,
+    ) -> ApprovalList:
+        """Calls waiting for a person in the key's tenant, oldest request first."""
+        records = await runtime.list_runs(
+            statuses=["waiting"], tenant=tenant_filter(principal, tenant), limit=_APPROVAL_SCAN
+        )
+        found: list[ApprovalOut] = []
+        for record in records:
+            found.extend(await _pending(runtime, record))
+        found.sort(key=lambda a: a.requested_at)
+        return ApprovalList(approvals=found)
+
+    @router.post(
+        "/approvals/{run_id}/{approval_id}",
+        response_model=RunOut,
+        tags=["approvals"],
+        responses={
+            404: {"model": ErrorOut, "description": "No such run or pending call."},
+            **_CONFLICT,
+        },
+    )
+    async def decide_approval(
+        run_id: RunId,
+        approval_id: Annotated[str, Path(min_length=1, max_length=200)],
+        body: Decision,
+        principal: Principal = decide,
+    ) -> RunOut:
+        """Approve (maybe with changed arguments) or deny a call waiting for approval."""
+        await scoped_run(principal, run_id)
+        state = await runtime.load_state(run_id)
+        approval = state.approvals.get(approval_id)
+        if approval is None:
+            pending = [a for a in state.approval_for_call(approval_id) if a.pending]
+            approval = pending[0] if len(pending) == 1 else None
+        if approval is None:
+            known = ", ".join(a.request.key for a in state.pending_approvals) or "none"
+            raise ApiError(
+                404,
+                "approval_not_found",
+                f"run {run_id} has no pending approval {approval_id!r} (pending: {known})",
+            )
+        if approval.decision is not None:
+            raise ApiError(
+                409,
+                "approval_decided",
+                f"approval {approval.request.key} of run {run_id} was already decided by "
+                f"{approval.decision.by}",
+            )
+        arguments = body.arguments
+        if body.decision == "deny":
+            if arguments is not None:
+                raise ApiError(422, "invalid_request", "arguments go with 'approve' only")
+            await runtime.deny(
+                run_id, approval.request.key, by=principal.by, reason=body.reason or "denied"
+            )
+            return await current(run_id)
+        if arguments is not None:
+            arguments = _validated(agents.get(state.agent), approval.request, arguments)
+        await runtime.approve(run_id, approval.request.key, by=principal.by, arguments=arguments)
+        return await current(run_id)
+
+    @router.get("/runs/{run_id}/audit", tags=["runs"], responses=_NOT_FOUND)
+    async def run_audit(run_id: RunId, principal: Principal = read) -> dict[str, Any]:
+        """The run's decisions and side effects in order, with its hash chain verified."""
+        await scoped_run(principal, run_id)
+        report = await audit_run(runtime, run_id)
+        return report.to_json()
+
+    return router
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+async def _wait_for_run(runtime: Runtime, run_id: str) -> RunRecord:
+    """The run an earlier request with the same idempotency key is starting."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _REPLAY_WAIT
+    while True:
+        record = await runtime.get_run(run_id)
+        if record is not None:
+            return record
+        if loop.time() >= deadline:
+            raise ApiError(
+                409,
+                "idempotency_key_in_progress",
+                "the first request with this Idempotency-Key is still starting its run; retry",
+            )
+        await asyncio.sleep(0.05)
+
+
+def _validated(
+    agent: Agent | None, request: ApprovalRequested, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """Changed arguments, checked against the tool's schema (422 if they do not fit)."""
+    contract = agent.registry.get(request.tool) if agent is not None else None
+    if contract is None:
+        return arguments  # checked by the gate when a runtime with the agent continues
+    try:
+        return contract.normalize(arguments)
+    except ValidationError as exc:
+        details = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False)
+        ]
+        raise ApiError(
+            422,
+            "invalid_arguments",
+            f"the changed arguments do not fit {request.tool}'s schema; nothing was decided",
+            details=details,
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise ApiError(
+            422,
+            "invalid_arguments",
+            f"the changed arguments do not fit {request.tool}'s schema ({exc}); nothing was "
+            "decided",
+        ) from None
+
+
+async def _pending(runtime: Runtime, record: RunRecord) -> list[ApprovalOut]:
+    """A waiting run's undecided approval requests, as stored (sealed values masked)."""
+    requested: dict[str, tuple[ApprovalRequested, float]] = {}
+    for row in await runtime.store.load_events(record.run_id):
+        if not row.type.startswith("approval."):
+            continue
+        event = decode_event(row.data)
+        if isinstance(event, ApprovalRequested):
+            requested[event.key] = (event, row.ts)
+        elif isinstance(event, ApprovalDecided):
+            requested.pop(event.key, None)
+    return [
+        ApprovalOut(
+            run_id=record.run_id,
+            agent=record.agent,
+            approval_id=request.key,
+            call_id=request.call_id,
+            tool=request.tool,
+            arguments=shown(request.arguments),
+            reason=request.reason,
+            rule=request.rule,
+            task=request.task,
+            reasoning=request.reasoning,
+            expires_at=request.expires_at,
+            requested_at=ts,
+        )
+        for request, ts in requested.values()
+    ]
+
+
+def _encode_cursor(cursor: RunCursor) -> str:
+    raw = json.dumps([cursor[0], cursor[1]]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(text: str) -> RunCursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        created_at, run_id = json.loads(raw)
+        if (
+            isinstance(created_at, int | float)
+            and not isinstance(created_at, bool)
+            and math.isfinite(created_at)
+            and isinstance(run_id, str)
+        ):
+            return float(created_at), run_id
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise ApiError(
+        400,
+        "invalid_cursor",
+        "the cursor is not one this API returned; pass next_cursor from the previous page as it is",
+    )
+
+
+def _parse_last_event_id(value: str) -> int:
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or int(text) > _MAX_SEQ:
+        raise ApiError(
+            400,
+            "invalid_last_event_id",
+            f"Last-Event-ID must be the id of an event this stream sent (a sequence "
+            f"number), got {value[:40]!r}",
+        )
+    return int(text)

@@ -1,0 +1,431 @@
+"""A run's events as resumable Server-Sent Events, to any number of clients.
+
+One :class:`_RunFeed` per followed run (and per delta preference) subscribes to the
+runtime once and fans each commit out to its clients, each frame encoded once and
+shared. A client first replays the stored log after its position (``Last-Event-ID``
+or ``?after=``), then takes live frames from its own buffer, skipping what it already
+sent and filling any gap from the store: sequence numbers are contiguous, so a client
+never misses a stored event, whatever the timing of its join.
+
+Nothing a client does reaches the run: the runtime fills the feed's queue without
+waiting, and the feed appends to each client's buffer without waiting. A buffer is
+bounded (bytes of frames not yet handed to the socket): a client that falls that far
+behind has its buffer dropped and is sent ``event: overflow`` with the position to
+resume from, then disconnected. A client that does not even read that frame within
+``overflow_grace`` seconds is cut off.
+
+Runs driven by another process publish nothing here: a feed that hears nothing for
+``poll`` seconds reads the store, and also ends the stream once the run is parked or
+finished and every stored event was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from typing import Any
+
+import anyio
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from tether.engine import PARKED, TERMINAL, RunEvent, encode_event
+from tether.runtime import LiveDelta, Runtime
+from tether.store import EventRow, RunRecord
+
+log = logging.getLogger("tether.server.sse")
+
+_STOPPED = frozenset({*TERMINAL, *PARKED})
+_CHUNK = 64 * 1024
+"""Replayed history is sent in writes of about this many bytes."""
+_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # reverse proxies: do not buffer the stream
+}
+
+
+# -- frames -------------------------------------------------------------------------------
+
+
+def shown(value: Any) -> Any:
+    """A sealed value without its ciphertext: ``{"$sealed": true}`` keeps the marker."""
+    if isinstance(value, dict):
+        if "$sealed" in value and set(value) <= {"$sealed", "kid"}:
+            return {"$sealed": True}
+        return {key: shown(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shown(item) for item in value]
+    return value
+
+
+def shown_json(data: bytes) -> bytes:
+    """Persisted event JSON as clients see it (sealed values keep only their marker)."""
+    if b'"$sealed"' not in data:
+        return data
+    return json.dumps(shown(json.loads(data)), separators=(",", ":")).encode()
+
+
+def event_frame(seq: int, step: int, ts: float, kind: str, data: bytes) -> bytes:
+    """One stored event as an SSE frame; its ``id`` is the sequence number."""
+    return b'id: %d\nevent: %s\ndata: {"seq":%d,"step":%d,"ts":%s,"type":%s,"data":%s}\n\n' % (
+        seq,
+        kind.encode(),
+        seq,
+        step,
+        repr(ts).encode(),
+        json.dumps(kind).encode(),
+        shown_json(data),
+    )
+
+
+def _row_frame(row: EventRow) -> bytes:
+    return event_frame(row.seq, row.step, row.ts, row.type, row.data)
+
+
+def _live_frame(rec: RunEvent) -> bytes:
+    return event_frame(rec.seq, rec.step, rec.ts, rec.type, rec.data or encode_event(rec.event))
+
+
+def _control_frame(kind: bytes, payload: dict[str, Any]) -> bytes:
+    return b"event: %s\ndata: %s\n\n" % (kind, json.dumps(payload).encode())
+
+
+def end_frame(status: str | None, last_seq: int) -> bytes:
+    """The last frame of a stream whose run stopped (finished or parked)."""
+    return _control_frame(b"end", {"status": status, "last_seq": last_seq})
+
+
+def overflow_frame(resume_after: int) -> bytes:
+    """The last frame to a client that fell too far behind: where to resume."""
+    return _control_frame(b"overflow", {"resume_after": resume_after})
+
+
+# -- per-client buffers and per-run feeds -------------------------------------------------
+
+
+class _End:
+    __slots__ = ("last_seq", "status")
+
+    def __init__(self, status: str | None, last_seq: int) -> None:
+        self.status = status
+        self.last_seq = last_seq
+
+
+_Item = tuple[int, bytes] | _End
+"""A frame and its sequence number (``0`` for a delta), or the end of the run's stream."""
+
+
+class _Client:
+    """One connection's bounded buffer of frames not yet handed to its socket."""
+
+    __slots__ = ("cancel", "feed", "items", "limit", "overflowed", "size", "wake", "watchdog")
+
+    def __init__(self, feed: _RunFeed, limit: int) -> None:
+        self.feed = feed
+        self.items: deque[_Item] = deque()
+        self.size = 0
+        self.limit = limit
+        self.wake = asyncio.Event()
+        self.overflowed = False
+        self.cancel: anyio.CancelScope | None = None
+        self.watchdog: asyncio.TimerHandle | None = None
+
+    def push(self, item: _Item) -> None:
+        if self.overflowed:
+            return
+        if isinstance(item, tuple):
+            self.size += len(item[1])
+            if self.size > self.limit:
+                self.overflow()
+                return
+        self.items.append(item)
+        self.wake.set()
+
+    def overflow(self) -> None:
+        self.overflowed = True
+        self.items.clear()
+        self.size = 0
+        self.wake.set()
+        self.feed.leave(self)
+        if self.cancel is not None:
+            scope = self.cancel
+            grace = self.feed.streams.overflow_grace
+            self.watchdog = asyncio.get_running_loop().call_later(grace, scope.cancel)
+
+    def take(self) -> list[_Item]:
+        items = list(self.items)
+        self.items.clear()
+        self.size = 0
+        return items
+
+
+class _RunFeed:
+    """One run's live commits, fanned out to every client following it."""
+
+    def __init__(self, streams: RunStreams, run_id: str, deltas: bool) -> None:
+        self.streams = streams
+        self.run_id = run_id
+        self.deltas = deltas
+        self.clients: set[_Client] = set()
+        self.last = 0
+        # Subscribed now, before any client reads history: nothing committed from here on
+        # can pass unseen (and the clients fill whatever came before from the store).
+        self.queue = streams.runtime.subscribe(run_id, deltas=deltas)
+        self.task = asyncio.get_running_loop().create_task(
+            self._pump(), name=f"tether-sse-{run_id}"
+        )
+
+    def leave(self, client: _Client) -> None:
+        self.clients.discard(client)
+        if not self.clients and not self.task.done():
+            self.task.cancel()
+
+    def _send(self, item: _Item) -> None:
+        for client in list(self.clients):
+            client.push(item)
+
+    def _events(self, events: list[RunEvent]) -> None:
+        for rec in events:
+            if rec.seq > self.last:
+                self.last = rec.seq
+                self._send((rec.seq, _live_frame(rec)))
+
+    def _rows(self, rows: list[EventRow]) -> None:
+        for row in rows:
+            if row.seq > self.last:
+                self.last = row.seq
+                self._send((row.seq, _row_frame(row)))
+
+    async def _pump(self) -> None:
+        runtime = self.streams.runtime
+        store = runtime.store
+        handle = runtime.get(self.run_id)
+        queue = self.queue
+        try:
+            record = await store.get_run(self.run_id)
+            self.last = record.last_seq if record is not None else 0
+            look = True  # at once: the run may have stopped already
+            while self.clients:
+                if not look:
+                    try:
+                        item = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        item = None
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(self.streams.poll):
+                                item = await queue.get()
+                    if isinstance(item, list):
+                        self._events(item)
+                        continue
+                    if isinstance(item, LiveDelta):
+                        self._send((0, _delta_frame(item)))
+                        continue
+                # Quiet, or the driver here stopped: read the store; end if the run stopped.
+                look = False
+                try:
+                    self._rows(await store.load_events(self.run_id, after_seq=self.last))
+                    record = await store.get_run(self.run_id)
+                except Exception as exc:  # keep streaming through a store hiccup
+                    log.warning("stream of run %s: cannot read the store: %s", self.run_id, exc)
+                    continue
+                if _ended(record, self.last) and not handle.driven_here():
+                    self._send(_End(record.status if record else None, self.last))
+                    return
+        except Exception:
+            # A bug, not a client's doing: tell every client to reconnect where it is.
+            log.exception("stream of run %s failed; its clients are told to resume", self.run_id)
+            for client in list(self.clients):
+                client.overflow()
+        finally:
+            runtime.unsubscribe(self.run_id, queue)
+            self.streams._forget(self)
+
+
+def _ended(record: RunRecord | None, last: int) -> bool:
+    return record is None or (record.status in _STOPPED and record.last_seq <= last)
+
+
+def _delta_frame(item: LiveDelta) -> bytes:
+    return b"event: delta\ndata: %s\n\n" % item.delta.model_dump_json().encode()
+
+
+class RunStreams:
+    """The live feeds of one app: at most one per run and delta preference.
+
+    Args:
+        runtime: The open runtime whose runs are streamed.
+        buffer_bytes: How many bytes of frames a client may lag behind before it is sent
+            ``overflow`` and disconnected.
+        overflow_grace: Seconds an overflowed client has to read its last frames.
+        poll: Seconds of silence after which a feed reads the store (runs driven by
+            another process, and the end of a stream).
+        keepalive: Seconds between comment lines on an idle stream.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        buffer_bytes: int = 1 << 20,
+        overflow_grace: float = 10.0,
+        poll: float = 0.5,
+        keepalive: float = 15.0,
+    ) -> None:
+        self.runtime = runtime
+        self.buffer_bytes = buffer_bytes
+        self.overflow_grace = overflow_grace
+        self.poll = poll
+        self.keepalive = keepalive
+        self._feeds: dict[tuple[str, bool], _RunFeed] = {}
+
+    def _join(self, run_id: str, deltas: bool) -> _Client:
+        feed = self._feeds.get((run_id, deltas))
+        if feed is None:
+            feed = self._feeds[(run_id, deltas)] = _RunFeed(self, run_id, deltas)
+        client = _Client(feed, self.buffer_bytes)
+        feed.clients.add(client)
+        return client
+
+    def _forget(self, feed: _RunFeed) -> None:
+        key = (feed.run_id, feed.deltas)
+        if self._feeds.get(key) is feed:
+            del self._feeds[key]
+
+    @property
+    def clients(self) -> int:
+        """Connections streaming right now."""
+        return sum(len(feed.clients) for feed in self._feeds.values())
+
+    async def close(self) -> None:
+        """Stop every feed (the app is shutting down)."""
+        feeds = list(self._feeds.values())
+        for feed in feeds:
+            feed.task.cancel()
+        await asyncio.gather(*(feed.task for feed in feeds), return_exceptions=True)
+
+    def response(self, run_id: str, *, after: int, deltas: bool) -> EventStream:
+        """The streaming response for one client of ``run_id``, resuming after ``after``."""
+        return EventStream(self, run_id, after=after, deltas=deltas)
+
+
+class EventStream(Response):
+    """``text/event-stream`` of one run for one client (an ASGI response)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, streams: RunStreams, run_id: str, *, after: int, deltas: bool) -> None:
+        # No body and so no Content-Length (Response.__init__ would declare 0 bytes).
+        self.status_code = 200
+        self.background = None
+        self.init_headers(_HEADERS)
+        self.streams = streams
+        self.run_id = run_id
+        self.after = after
+        self.deltas = deltas
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = self.streams._join(self.run_id, self.deltas)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async with anyio.create_task_group() as group:
+                client.cancel = group.cancel_scope
+                group.start_soon(_watch_disconnect, receive, group.cancel_scope)
+                await self._stream(client, send)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                group.cancel_scope.cancel()
+        finally:
+            client.feed.leave(client)
+            if client.watchdog is not None:
+                client.watchdog.cancel()
+
+    async def _stream(self, client: _Client, send: Send) -> None:
+        store = self.streams.runtime.store
+        loop = asyncio.get_running_loop()
+        sent = self.after
+
+        async def flush(frames: list[bytes], upto: int) -> None:
+            nonlocal sent
+            if frames:
+                await send(
+                    {"type": "http.response.body", "body": b"".join(frames), "more_body": True}
+                )
+            sent = upto
+
+        async def fill(mark: int, below: int, frames: list[bytes]) -> int:
+            """Stored events after ``mark`` and before ``below``, appended to ``frames``."""
+            for row in await store.load_events(self.run_id, after_seq=mark):
+                if row.seq >= below:
+                    break
+                frames.append(_row_frame(row))
+                mark = row.seq
+            return mark
+
+        # The stored log first, in chunks.
+        frames: list[bytes] = [b"retry: 2000\n\n"]
+        size = 0
+        mark = sent
+        for row in await store.load_events(self.run_id, after_seq=sent):
+            frame = _row_frame(row)
+            frames.append(frame)
+            size += len(frame)
+            mark = row.seq
+            if size >= _CHUNK:
+                await flush(frames, mark)
+                frames, size = [], 0
+        await flush(frames, mark)
+
+        # Then live frames, until the run stops, the client leaves or falls behind.
+        keepalive = self.streams.keepalive
+        while True:
+            if client.overflowed:
+                await send(
+                    {"type": "http.response.body", "body": overflow_frame(sent), "more_body": True}
+                )
+                return
+            if not client.items:
+                client.wake.clear()
+                timer = loop.call_later(keepalive, client.wake.set)
+                try:
+                    await client.wake.wait()
+                finally:
+                    timer.cancel()
+                if not client.items and not client.overflowed:
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": b": keepalive\n\n",
+                            "more_body": True,
+                        }
+                    )
+                continue
+            frames = []
+            mark = sent
+            for item in client.take():
+                if isinstance(item, _End):
+                    if item.last_seq > mark:
+                        mark = await fill(mark, item.last_seq + 1, frames)
+                    frames.append(end_frame(item.status, mark))
+                    await flush(frames, mark)
+                    return
+                seq, frame = item
+                if seq == 0:  # a delta: live only, no position
+                    frames.append(frame)
+                    continue
+                if seq <= mark:
+                    continue  # already sent (from the stored log)
+                if seq > mark + 1:
+                    mark = await fill(mark, seq, frames)
+                frames.append(frame)
+                mark = seq
+            await flush(frames, mark)
+
+
+async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    """Stop the stream as soon as the client goes away."""
+    with contextlib.suppress(Exception):
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    scope.cancel()
