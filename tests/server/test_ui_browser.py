@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import socket
 import threading
@@ -63,6 +64,7 @@ def _support_script(request: ModelRequest) -> Any:
 
 SUPPORT = Agent(name="support", model=ScriptedModel(_support_script), tools=[send_email])
 HELPER = Agent(name="helper", model=ScriptedModel([text("looked it up")]))
+AGENTS = {"support": SUPPORT, "helper": HELPER}
 
 
 def _chromium() -> str:
@@ -118,7 +120,7 @@ def served(store_url: str) -> Iterator[Served]:
     async def main() -> None:
         try:
             async with Runtime(store_url) as runtime:
-                app = tether.server.create_app(runtime, {"support": SUPPORT, "helper": HELPER})
+                app = tether.server.create_app(runtime, AGENTS)
                 config = uvicorn.Config(app, log_level="warning", lifespan="on")
                 server = _Uvicorn(config)
                 holder["server"] = server
@@ -161,10 +163,10 @@ def browser() -> Iterator[Browser]:
             browser.close()
 
 
-def _start_run(served: Served, input: str) -> dict[str, Any]:
+def _start_run(served: Served, input: str, agent: str = "support") -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {served.key}"}
     with httpx.Client(base_url=served.url, headers=headers, timeout=30) as client:
-        response = client.post("/v1/runs", json={"agent": "support", "input": input})
+        response = client.post("/v1/runs", json={"agent": agent, "input": input})
         assert response.status_code == 201, response.text
         run: dict[str, Any] = response.json()
         # Wait on the run itself (it parks for the approval), not on a clock.
@@ -297,4 +299,154 @@ def test_a_wrong_key_is_refused_and_asked_for_again(served: Served, browser: Bro
     expect(page.locator("#key-error")).to_contain_text("Key rejected", timeout=TIMEOUT_MS)
     expect(page.locator("#view-key")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('tether.apiKey')") is None
+    page.close()
+
+
+def _frame(seq: int, step: int, kind: str, data: dict[str, Any], *, split: bool = False) -> str:
+    """One stored event as the server frames it, with CRLF line ends (valid SSE too)."""
+    body = json.dumps(
+        {"seq": seq, "step": step, "ts": 1_700_000_000.0 + seq, "type": kind, "data": data}
+    )
+    if split:  # one event's JSON over two data: lines, which SSE joins with a newline
+        head, tail = body.split(', "type"', 1)
+        lines = f'data: {head},\r\ndata: "type"{tail}'
+    else:
+        lines = f"data: {body}"
+    return f"id: {seq}\r\nevent: {kind}\r\n{lines}\r\n\r\n"
+
+
+def test_a_dropped_stream_resumes_from_last_event_id_without_gaps_or_repeats(
+    served: Served, browser: Browser
+) -> None:
+    """The timeline's SSE reader (fetch, not EventSource) resumes with Last-Event-ID after
+    a drop and after an overflow, shows each event once, and shows sealed values as
+    [sealed]. The event stream here is scripted in the browser, frame by frame."""
+    run_id = "run_scripted"
+    call = {"to": "ana@example.com", "subject": "hi", "body": "b"}
+    streams = [
+        # 1st connection: three events (one split over two data: lines), then a drop.
+        ": keep-alive comment\r\n\r\n"
+        + _frame(
+            1,
+            0,
+            "run.created",
+            {"agent": "support", "agent_version": "v1", "input": "hello", "initial_state": "think"},
+        )
+        + _frame(
+            2,
+            0,
+            "model.completed",
+            {
+                "call": 0,
+                "latency_ms": 12.5,
+                "response": {
+                    "text": "thinking",
+                    "tool_calls": [{"id": "c1", "name": "send_email", "arguments": call}],
+                    "usage": {"input_tokens": 200, "cached_input_tokens": 150, "output_tokens": 9},
+                    "finish_reason": "tool_calls",
+                    "model": "m",
+                },
+            },
+            split=True,
+        )
+        + _frame(
+            3,
+            0,
+            "tool.started",
+            {
+                "call": 1,
+                "call_id": "c1",
+                "tool": "send_email",
+                "arguments": call,
+                "idempotency_key": "k",
+            },
+        ),
+        # 2nd: a repeat of 3 (ignored), event 4 with a sealed result, then an overflow.
+        _frame(
+            3,
+            0,
+            "tool.started",
+            {
+                "call": 1,
+                "call_id": "c1",
+                "tool": "send_email",
+                "arguments": call,
+                "idempotency_key": "k",
+            },
+        )
+        + 'event: delta\r\ndata: {"text": "Sen"}\r\n\r\n'
+        + _frame(
+            4,
+            0,
+            "tool.completed",
+            {
+                "call": 1,
+                "call_id": "c1",
+                "tool": "send_email",
+                "result": {"token": {"$sealed": True}, "note": XSS},
+            },
+        )
+        + 'event: overflow\r\ndata: {"resume_after": 4}\r\n\r\n',
+        # 3rd: the end of the run.
+        _frame(
+            5,
+            1,
+            "run.finished",
+            {
+                "status": "completed",
+                "output": "sent",
+                "usage": {"input_tokens": 200, "output_tokens": 9, "cached_input_tokens": 150},
+                "model_calls": 1,
+                "tool_calls": 1,
+                "cost_usd": 0.5,
+            },
+        )
+        + 'event: end\r\ndata: {"status": "completed", "last_seq": 5}\r\n\r\n',
+    ]
+    resumed_from: list[str | None] = []
+    authorized: list[bool] = []
+    summary = {
+        "run_id": run_id,
+        "agent": "support",
+        "agent_version": "v1",
+        "tenant": "acme",
+        "status": "completed",
+        "reason": None,
+        "created_at": 1_700_000_000.0,
+        "updated_at": 1_700_000_005.0,
+        "last_seq": 5,
+        "parent_run_id": None,
+    }
+
+    def events(route: Any) -> None:
+        headers = route.request.headers
+        authorized.append(headers.get("authorization") == f"Bearer {served.key}")
+        resumed_from.append(headers.get("last-event-id"))
+        body = streams[len(resumed_from) - 1] if len(resumed_from) <= len(streams) else ""
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+    def run(route: Any) -> None:
+        route.fulfill(status=200, json=summary)
+
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.route(re.compile(rf".*/v1/runs/{run_id}/events.*"), events)
+    page.route(re.compile(rf".*/v1/runs/{run_id}$"), run)
+    _enter_key(page, served)
+    page.goto(f"{served.url}/ui#/runs/{run_id}")
+    finished = page.locator(".ev[data-type='run.finished']")
+    expect(finished).to_contain_text("sent", timeout=TIMEOUT_MS)
+    assert resumed_from == [None, "3", "4"]
+    assert authorized == [True, True, True]
+    seqs = page.locator(".ev").evaluate_all("rows => rows.map(r => r.dataset.seq)")
+    assert seqs == ["1", "2", "3", "4", "5"]
+    model = page.locator(".ev[data-type='model.completed']")
+    expect(model).to_contain_text("200 in · 150 cached · 9 out")
+    expect(model).to_contain_text("cache 75.0%")
+    result = page.locator(".ev[data-type='tool.completed'] pre.result")
+    expect(result).to_contain_text('"token": "[sealed]"')
+    expect(result).to_contain_text('"note": "<img src=x onerror=')
+    assert page.locator("main img").count() == 0
+    expect(page.locator("#run-status-badge")).to_have_text("completed")
+    expect(page.locator("#run-totals")).to_contain_text("$0.5000")
     page.close()

@@ -236,6 +236,7 @@
     $("key-input").value = "";
     setError($("key-error"), "");
     route();
+    countApprovals();
   });
 
   $("forget-key").addEventListener("click", () => {
@@ -516,13 +517,15 @@
 
     const timeline = new Timeline($("timeline"), $("run-totals"));
     let run = null;
+    let seen = null; // status and reason of the last run.status event shown
     let alive = true;
     let childTimer = null;
 
     function showRun(next) {
       run = next;
       $("run-agent").textContent = run.agent;
-      setStatus(run.status, run.reason);
+      // The summary row keeps the last reason it had; the timeline knows this status's own.
+      setStatus(run.status, seen && seen.status === run.status ? seen.reason : run.reason);
       const meta = [
         ["Run", run.run_id],
         ["Agent version", run.agent_version],
@@ -597,8 +600,14 @@
     const stream = followRun(runId, {
       event(rec) {
         timeline.add(rec);
-        if (rec.type === "run.status") setStatus(rec.data.status, rec.data.reason);
-        if (rec.type === "run.finished") setStatus(rec.data.status, run && run.reason);
+        if (rec.type === "run.status") {
+          seen = { status: rec.data.status, reason: rec.data.reason || null };
+          setStatus(seen.status, seen.reason);
+        }
+        if (rec.type === "run.finished") {
+          seen = { status: rec.data.status, reason: null };
+          setStatus(rec.data.status, null);
+        }
         if (rec.type === "model.completed") show($("live-text"), false);
         showPending(timeline.pending());
       },
@@ -609,7 +618,9 @@
         show(box, true);
       },
       end(info) {
-        if (info && info.status) setStatus(info.status, run && run.reason);
+        if (info && info.status && !(seen && seen.status === info.status)) {
+          setStatus(info.status, null);
+        }
       },
       run(next) {
         showRun(next);
