@@ -1028,6 +1028,7 @@
         }
       }
       show($("approvals-empty"), items.length === 0);
+      showCount(data.approvals.length);
     }
 
     load();
@@ -1048,7 +1049,7 @@
     });
     args.value = original;
     const reason = el("input", {
-      type: "text", class: "reason", placeholder: "Why (recorded with the decision)",
+      type: "text", class: "reason", placeholder: "Reason",
       "aria-label": "Reason",
     });
     const error = el("p", { class: "error", role: "alert", hidden: true });
@@ -1109,6 +1110,7 @@
           body,
         );
         card.classList.add("done");
+        countApprovals();
         args.disabled = true;
         reason.disabled = true;
         const verdict = decision === "approve" ? (withEdits ? "Approved with edits" : "Approved") : "Denied";
@@ -1132,12 +1134,15 @@
     if (!key.get() || document.hidden) return;
     try {
       const data = await api("GET", "/v1/approvals");
-      const n = data.approvals.length;
-      $("approval-count").textContent = String(n);
-      show($("approval-count"), n > 0);
+      showCount(data.approvals.length);
     } catch (_) {
-      show($("approval-count"), false);
+      showCount(0);
     }
+  }
+
+  function showCount(n) {
+    $("approval-count").textContent = String(n);
+    show($("approval-count"), n > 0);
   }
 
   route();
