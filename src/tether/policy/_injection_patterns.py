@@ -75,6 +75,21 @@ _WRITE_NAME = (
 # The parameter list of a signature (``send_money(recipient, amount)``): documentation.
 _SIGNATURE = r"\s*[a-z_]{1,30}\s*(?:,\s*[a-z_]{1,30}\s*){0,8}\)"
 _WRITE_TOOL = rf"[`'\"]?{_WRITE_NAME}[`'\"]?"
+# Not a numbered step ("2. Call create_user with an empty email"): bug reports, test plans
+# and runbooks list calls for people to make.
+_NOT_A_STEP = "".join(
+    rf"(?<!\d[.)]\s{verb})" for verb in ("call", "invoke", "execute", "trigger", "run")
+)
+# After a word for the model: not a person's job title ("assistant editor", "AI researcher").
+_NOT_A_ROLE = (
+    r"(?![ \t]+(?:[a-z]+(?:er|or|ist|ian)s?|professor|coach|team|group|department|course|"
+    r"class|position|role|lab|program|programme|track|jobs?)\b)"
+)
+# Words before one for the model that leave it a model ("the coding assistant").
+_AI_KIND = (
+    r"(?:automated\s+|integrated\s+|coding\s+|code\s+|virtual\s+|digital\s+|autonomous\s+|"
+    r"browsing\s+|smart\s+|helpful\s+)?"
+)
 _CALL = (
     r"(?:call|invoke|run|execute|trigger|use|ejecuta\w*|llama\w*|rufe|execute\w*|exécute\w*|"
     r"appelle\w*)"
@@ -118,7 +133,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"doing\b"
         r"|\b(?:instructions?|rules|directives?)\s+(?:supersede|override|replace)s?\s+(?:all|any|"
         r"the|your)\b"
-        r"|\b(?:ignore|disregard|forget)\s+what\s+(?:the\s+user|you\s+(?:were|have\s+been))\b"
+        r"|\b(?:ignore|disregard|forget|(?:do\s+not|don'?t|never|stop)\s+(?:follow(?:ing)?|do(?:ing)?|"
+        r"obey(?:ing)?))\s+what\s+(?:the\s+user|you\s+(?:were|have\s+been|got))\b"
         r"|\b(?:ignore|disregard|forget)\s+(?:everything|all|anything|whatever)\s+(?:that\s+)?"
         r"you(?:'ve|\s+have|\s+were|\s+had\s+been)\s+(?:been\s+)?(?:told|given|instructed)\s+"
         r"(?:so\s+far|until\s+now|before|earlier|previously|and\s+instead)\b"
@@ -127,26 +143,41 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\s+(?:you\s+(?:were|have\s+been|got)\s+(?:given|told)|(?:given|provided)\s+to\s+you)\b"
         r"|\b(?:previous|prior|earlier|above|original|initial|old|former|your|the|these|all)\s+"
         r"(?:instructions?|prompts?|rules|directives|guidance|guidelines|directions)\b"
-        r"[^\n]{0,40}?\b(?:no\s+longer\s+(?:appl\w*|valid|count|matter)|(?:are|is|were|was|have\s+"
+        r"[^\n]{0,60}?\b(?:no\s+longer\s+(?:appl\w*|valid|count|matter)|(?:are|is|were|was|have\s+"
         r"been)\s+(?:now\s+)?(?:null|void|cancel+ed|revoked|obsolete|deprecated|outdated|invalid|"
-        r"superseded|overridden|disabled|a\s+mistake|fake|injected|(?:written|planted)\s+by)|"
-        r"do\s+not\s+count|don'?t\s+count|(?:can|should|must)\s+be\s+ignored)",
+        r"superseded|overridden|disabled|a\s+mistake|fake|injected|(?:written|planted)\s+by|"
+        r"(?:only\s+|just\s+|merely\s+)?(?:a\s+)?(?:test|decoy|trap|distraction))\b|"
+        r"do\s+not\s+count|don'?t\s+count|(?:can|should|must)\s+be\s+ignored)"
+        r"|\b(?:set|put|push|leave|lay)\s+(?:all\s+)?(?:the|your|any|those|these)\s+(?:previous\s+|"
+        r"prior\s+|earlier\s+|original\s+|above\s+|preceding\s+|existing\s+)?"
+        rf"{_OBJECTS}\s+(?:aside|to\s+one\s+side|behind\s+you)\b",
         "ignore (all) previous instructions / the instructions above are void",
     ),
     InjectionPattern(
         "ignore_instructions_translated",
-        r"\b(?:ignora|ignorez|olvida|omite|descarta|ignorier\w*|vergiss|missachte\w*|oublie[rsz]?|"
-        r"dimentica|esque[çc]a|desconsidere|negeer|vergeet|zignoruj|ignoruj|zapomnij)\b"
+        # "vergessen Sie nicht" is "don't forget"
+        r"\b(?:ignor[aá]|ignorez|olvid[aá]|omit[eí]|descart[aá]|ignorier\w*|vergiss|vergessen(?!\s+(?:sie\s+)?nicht)|"
+        r"missachte\w*|übergehe\w*|oublie[rsz]?|trascura|dimentica|esque[çc]a|desconsidere|negeer|"
+        r"vergeet|zignoruj|ignoruj|zapomnij)\b"
         r"[^\n]{0,40}?\b(?:instrucciones|indicaciones|anweisungen|instruktionen|vorgaben|consignes|"
         r"directives|istruzioni|indicazioni|instru[çc][õo]es|orienta[çc][õo]es|instructies|"
         r"aanwijzingen|instrukcje|polecenia|instructions)\b"
         r"|\bignore\b[^\n]{0,40}?\b(?:instrucciones|consignes|instru[çc][õo]es|orienta[çc][õo]es|"
         r"(?:toutes\s+)?(?:les|tes|vos)\s+instructions)\b"
-        r"|\bolvida\s+(?:todo\s+)?lo\s+que\s+te\s+(?:dijeron|han\s+dicho|dije)"
+        r"|\bolvida\s+(?:todo\s+)?lo\s+que\s+te\s+(?:dijeron|han\s+dicho)"
+        r"|\b(?:dimentica|ignora|olvida|oublie|vergiss|esque[çc]a|ignorier\w*)\s+(?:tutto|todo|tout|"
+        r"alles|tudo)\b[^\n]{0,30}?\b(?:detto|dicho|dit|gesagt|dito|disseram|dijeron|ricevuto|recibido)\b"
+        r"|\b(?:ignora|olvida|dimentica|oublie[rsz]?|ignorez|vergiss|vergessen|ignorier\w*|esque[çc]a|"
+        r"no\s+sigas|non\s+seguire|ne\s+suivez\s+pas|ne\s+suis\s+pas|befolge\s+nicht)\b[^\n]{0,30}?"
+        r"\b(?:bisherigen|vorherigen|vorigen|früheren|obigen|ursprünglichen|precedenti|anteriori|"
+        r"anteriores|previas|pr[ée]c[ée]dentes|ant[ée]rieures|initiales)\b"
         r"|\b(?:talimatlar[\u0131i]|yönergeleri|yonergeleri)\b[^\n]{0,20}?\b(?:yok\s+say|g[öo]rmezden\s+gel|unut)"
-        r"|(?:игнорир\w*|забудь\w*|не\s+обращай\s+внимания)[^\n]{0,40}?(?:инструкци\w*|указани\w*|"
+        r"|(?:игнорир\w*|забудь\w*|не\s+обращай\s+внимания|не\s+слушай\w*|не\s+следуй\w*|"
+        r"не\s+выполняй\w*|отмени\w*)[^\n]{0,40}?(?:инструкци\w*|указани\w*|предыдущ\w*|"
         r"правил\w*|команд\w*)"
         r"|(?:忽略|无视|忽视|忘记|忘掉|不要理会)[^\n]{0,10}?(?:指令|指示|说明|规则|提示|命令)"
+        r"|(?:前面|之前|上面|以上|先前|此前)[^\n]{0,10}?(?:内容|指令|指示|说明|规则|要求|命令)"
+        r"[^\n]{0,6}?(?:不用管|别管|不要管|不用理|作废|无效|忽略|无视)"
         r"|(?:指示|命令|ルール|プロンプト)[^\n]{0,10}?(?:無視|忘れ)"
         r"|(?:지시|명령|지침|규칙)[^\n]{0,10}?(?:무시|잊어)"
         r"|(?:تجاهل|انس)[^\n]{0,20}?(?:التعليمات|الأوامر|التوجيهات)"
@@ -165,6 +196,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:system\s+)?(?:instructions?|directives?|objective|mission|orders)\s*"
         r"(?:[:\-\u2014]|follow\b|are\s+as\s+follows)"
         r"|\bnew\s+(?:system\s+)?(?:task|goal)\s*[:\-\u2014]"
+        r"|\b(?:this|it|these)\s+(?:message\s+|note\s+|notice\s+|instruction\s+)?(?:overrides?|"
+        r"supersedes?|outranks?)\s+(?:the\s+user\b(?!'s)|your\s+(?:instructions|rules|orders|user)|"
+        r"(?:all|any)\s+(?:previous|prior|other|earlier)\s+(?:instructions|requests|orders))"
         r"|\btakes?\s+precedence\s+over\s+(?:the\s+|any\s+|all\s+)?(?:user|your|previous|prior|"
         r"other|earlier)\b"
         r"|\byour\s+(?:new|real|true|actual|only|next|updated)\s+(?:task|goal|job|instructions?|"
@@ -173,7 +207,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bwhat\s+you\s+should\s+really\s+do\b|\bthe\s+real\s+(?:task|instructions?)\b"
         r"|\byour\s+(?:task|job|goal)\s+is\s+now\b"
         r"|\binstead,?\s+(?:you\s+(?:should|must|will)|your\s+(?:task|job|goal))\b"
-        r"|\b(?:obey|follow|comply\s+with|adhere\s+to)\s+only\b|\bfollow\s+mine\b"
+        r"|\b(?:obey|obeys|follows?|compl(?:y|ies)\s+with|adheres?\s+to)\s+only\b|\bfollow\s+mine\b"
         r"|\bstrictly\s+adhere\s+to\s+the\s+following\b|\bi\s+have\s+been\s+pwned\b"
         r"|\bonly\s+source\s+of\s+(?:instructions|commands|truth\s+for\s+instructions)\b"
         r"|\b(?:deine\s+neue\s+aufgabe|tu\s+nueva\s+tarea|ta\s+nouvelle\s+t[âa]che|"
@@ -186,9 +220,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\byou(?:\s+are|'re)\s+(?:now\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|"
         r"jailbroken|rogue|evil|malicious|amoral)\b"
         r"|\byou(?:\s+are|'re)\s+now\s+(?:dan|stan|aim|called|named|known\s+as|acting|operating)\b"
+        r"|\byou(?:\s+are|'re)\s+now\s+[\w-]{0,20}(?:bot|gpt|ai)\b(?!\s+(?:team|group|department))"
         r"|\byou(?:\s+are|'re)\s+now\s+in\s+[\w-]+\s+mode\b"
         r"|\byou(?:\s+are|'re)\s+now\s+the\s+(?:system|admin|administrator|root|owner)\b"
-        r"|\bpretend\s+(?:to\s+be|you\s+are|that\s+you)\b|\b(?:role-?\s?play|roleplay)\s+as\b"
+        r"|\bpretend\s+(?:to\s+be|you\s+are|that\s+you(?:\s+are)?|you're)\s+(?:an?\s+|the\s+)?"
+        r"(?:ai|assistant|model|chatbot|bot|llm|unrestricted|unfiltered|uncensored|evil|jailbroken|"
+        r"dan|free|not\s+an?\s+(?:ai|assistant|model)|have\s+no|my|[\w-]*gpt|root|superuser|sudo|"
+        r"admin|administrator|sysadmin|system|developer|god)\b"
+        r"|\b(?:role-?\s?play|roleplay)\s+as\b"
         r"|\b(?:your\s+new\s+(?:identity|name|persona)\s+is|switch\s+(?:your\s+)?persona|"
         r"change\s+(?:your\s+)?persona|two\s+personas|stay\s+in\s+character)\b"
         r"|\b(?:imagine|suppose)\s+(?:that\s+)?you\s+(?:are|were)\s+(?:an?\s+)?(?:ai|assistant|"
@@ -214,31 +253,34 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"|\b{_CALL}\s+(?:the\s+)?(?:tool|function)\s+{_TOOL_NAME}\s+(?:with|to|on|for|and|using)\b"
         rf"|\b{_CALL}\s+(?:the\s+)?(?:(?:[\w-]+\s+)?(?:tool|function)\s*:?\s*)?"
         r"[`'\"]?[a-z][\w.]*\s*\(\s*[a-z_]+\s*="
-        rf"|\b(?:call|invoke|execute|trigger|run)\s+{_WRITE_TOOL}(?![a-z_])"
+        rf"|\b(?:call|invoke|execute|trigger|run){_NOT_A_STEP}\s+{_WRITE_TOOL}(?![a-z_])"
         r"(?!\s*\(\s*(?:\)|[a-z_]{1,30}\s*(?:,\s*[a-z_]{1,30}\s*){0,8}\)))"
         r"|\b(?:run|execute)\s+(?:this|it|that)\s+(?:with|using|via)\s+your\s+[\w-]+\s+tool\b"
         r"|^[ \t]*(?:\d[.)][ \t]*|step[ \t]+\d+[ \t]*:[ \t]*)?"
         rf"{_WRITE_TOOL}\s+(?:to|for|on|with)\b"
         r"|\binvoke\s+tool\s*=|\bexecute\s+tool\s+call\b|\btool\s+calls?\s+in\s+order\b"
         r"|\byou\s+have\s+access\s+to\s+(?:a|an|the)\s+(?:tool|function)\b"
-        r"|[\"'](?:tool|tool_name|function|function_call|tool_call|action)[\"']\s*:\s*[\"'{]"
-        rf"|[\"']name[\"']\s*:\s*{_WRITE_TOOL}[^\n]{{0,60}}?[\"'](?:arguments|args|parameters|"
-        r"params|input)[\"']"
         r"|<\s*/?\s*(?:tool_call|function_call|tool_use|function\s*=)|<\s*(?:tool|invoke)\s*>"
         rf"|^[ \t]*action[ \t]*:[ \t]*{_WRITE_NAME}[ \t]*\n[ \t]*action[ \t]+input[ \t]*:"
-        r"|\b(?:tool_call|function_call|tool_use)\b\s*[:=({\"']",
+        rf"|\b(?:functions|default_api|tools)\.{_WRITE_NAME}\s*\("
+        rf"|\b(?:call|invoke|execute|trigger|run)\s+the\s+{_WRITE_TOOL}\s+(?:tool|function)\b"
+        # a call record naming a tool that writes, with no outcome: a request, not a log line
+        rf"|[\"']name[\"']\s*:\s*{_WRITE_TOOL}[^\n]{{0,60}}?[\"'](?:arguments|args|parameters|"
+        r"params|input)[\"'](?![^\n]{0,300}?[\"'](?:result|status|output|error|latency_ms|"
+        r"duration_ms|started_at|finished_at)[\"']\s*:)",
         "assistant must call send_money(...) / a spelled-out tool call",
     ),
     InjectionPattern(
         "exfiltrate_url",
-        r"\b(?:curl|wget)\b[^\n]{0,100}?(?:\$\(|`|\bcat\s)|\b(?:curl|wget)\b[^\n]{0,100}?\|\s*"
-        r"(?:ba|z)?sh\b",
-        "curl/wget that ships local data out, or pipes a download into a shell",
+        r"\b(?:curl|wget)\b[^\n]{0,100}?(?:\$\(|`|\bcat\s)",
+        "curl/wget that ships local data out",
     ),
     InjectionPattern(
         "markdown_exfiltration",
-        r"!\[[^\]\n]{0,100}\]\(\s*https?://[^)\s]{0,300}[?&][^)\s]{0,300}=",
-        "a markdown image whose URL carries a query string (data leaves when it renders)",
+        r"!\[[^\]\n]{0,100}\]\(\s*https?://[^)\s?]{0,300}\?(?:[^)\s]{0,200}[?&])?[\w-]{1,30}="
+        r"(?:[^)\s&]{0,40}?(?:[{}\[\]<>$]|%7b|%3c|%5b|data|secret|token|password|summary|"
+        r"conversation|chat|history|payload|api_?key|credential|here\b)|\s*\))",
+        "a markdown image whose URL carries data or a placeholder (data leaves when it renders)",
     ),
     InjectionPattern(
         "exfiltrate",
@@ -264,6 +306,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|(?:выведи|покажи|раскрой|напиши)[^\n]{0,20}?(?:системн\w+\s+(?:промпт|инструкци\w+|"
         r"сообщени\w+)|сво[иё]\s+инструкци\w+)"
         r"|\b(?:muestra|revela|imprime)\s+(?:tu|tus|el)\s+(?:prompt|instrucciones)\b"
+        r"|\bwhat\s+(?:does|do|is|are|did)\s+your\s+(?:hidden|secret|internal|initial|original|system|"
+        r"underlying|confidential|real)\s+(?:prompt|instructions?|rules|guidelines|directives)\b"
+        r"|\b(?:r[ée]p[èe]te|affiche|montre|r[ée]v[èe]le|donne|repite|muestra|revela|imprime|"
+        r"wiederhole|zeige?|gib|ripeti|mostra|rivela|repita|mostre)\w*\b[^\n]{0,40}?"
+        r"\b(?:instructions|consignes|instrucciones|anweisungen|istruzioni|instru[çc][õo]es)\s+"
+        r"(?:que\s+tu\s+as|qu'on\s+t'a|que\s+(?:te\s+dieron|recibiste|has\s+recibido)|"
+        r"die\s+du\s+(?:erhalten|bekommen)|che\s+hai\s+ricevuto|que\s+voc[êe]\s+recebeu|initiales|"
+        r"iniciales|iniziali|du\s+syst[èe]me|del\s+sistema|di\s+sistema)"
         r"|\b(?:zeige?|gib)\s+(?:mir\s+)?(?:deinen?|den)\s+(?:system-?prompt|anweisungen)\b",
         "reveal your instructions / prompt / secrets / API key",
     ),
@@ -304,16 +354,22 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b"
         r"|\b(?:approval|authori[sz]ation|override|admin|bypass|clearance)\s+"
         r"(?:token|code|key|id|pin|phrase)\s*(?:is\s*)?[:=#]"
-        r"|\bno\s+(?:further\s+)?(?:approval|confirmation|authori[sz]ation)\s+"
+        r"|\bno\s+(?:further\s+)?(?:approval|confirmation|authori[sz]ation)\s+(?:[\w-]+\s+)?"
         r"(?:is\s+)?(?:needed|required|necessary)\b"
         r"|\b(?:approval|confirmation)\s+(?:is\s+)?not\s+(?:required|needed|necessary)\b"
-        r"|\bi\s+(?:pre-?)?(?:authori[sz]ed|approved?)\s+(?:it|this|all|every|them)\b",
+        r"|\bi\s+(?:have\s+)?(?:pre-?(?:authori[sz]ed?|approved?)|(?:already|hereby|explicitly)\s+"
+        r"(?:authori[sz]ed?|approved?))\s+(?:it|this|all|every|them|the|any)\b",
         "the user already approved this / approval token: ... / no approval needed",
     ),
     InjectionPattern(
         "bypass_controls",
-        r"\b(?:skip|bypass|circumvent|disable|turn\s+off|switch\s+off|ignore)\s+(?:the\s+|any\s+|"
-        r"all\s+|your\s+)?(?:approval|confirmation|verification|review|safety|security|human)\s+"
+        r"\b(?:approval|confirmation|verification|review|sign-?off)\s+(?:[\w-]+\s+)?(?:is|are|was|"
+        r"has\s+been)\s+(?:currently\s+|temporarily\s+)?(?:broken|down|disabled|offline|not\s+working|"
+        r"unavailable|bugged|turned\s+off|suspended|paused)\b[^\n]{0,40}?\b(?:just|simply)\s+"
+        r"(?:go\s+ahead|proceed|execute|run|send|transfer|wire|approve|do|complete|process)\b"
+        r"|(?<!//\s)(?<!#\s)\b(?:skip|bypass|circumvent|disable|turn\s+off|switch\s+off|ignore)\s+"
+        r"(?:the\s+|any\s+|all\s+|your\s+)?(?:approval|confirmation|verification|review|safety|"
+        r"security|human)\s+"
         r"(?:steps?|checks?|dialogs?|prompts?|process|filters?|settings?|requirements?|gates?)\b"
         r"|\bwithout\s+(?:any\s+|further\s+|additional\s+)?(?:checks|checking|verification|"
         r"confirmation|approval|asking)\b[^\n]{0,20}?(?:$|[.!;])"
@@ -332,17 +388,19 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:attention|note|message|instructions?|important|notice|memo|reminder|nb|hint|info|"
         r"todo|fixme|action\s+item|pending\s+task|update|request|directive|communication|"
         r"checklist|priority\s+directive|ps)\s*(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+|"
-        rf"an?\s+|every\s+)?(?:automated\s+|integrated\s+)?{_AI}\b"
+        rf"an?\s+|every\s+)?{_AI_KIND}{_AI}\b{_NOT_A_ROLE}"
         rf"|\b(?:todo|fixme|nb|ps|hint|reminder|note|notice|attention|important)\s*[:\-\u2014]\s*"
-        rf"(?:the\s+)?{_AI}\b"
+        rf"(?:the\s+)?{_AI_KIND}{_AI}\b{_NOT_A_ROLE}"
         r"|\b(?:dear|hey|hello|hi)[ \t]+(?:ai|assistant|llm|chatbot|bot|gpt|claude|copilot|"
         r"ai\s+agent)\b(?![ \t]+(?:team|group|department|developers))"
+        # said to it ("Assistant, please ..."), not of someone ("as the team's assistant, you")
         r"|\b(?:ai|assistant|llm|language\s+model|bot|copilot|gpt|claude|ai\s+agents?|agents)"
+        r"(?<!'s\sassistant)(?<!\sas\san\sassistant)(?<!\sas\sa\sbot)"
         r"[ \t]*[:,][ \t]*(?:you\s+must|please|ignore|do\s+not|don'?t|you\s+should|now|call|run|"
         r"invoke|execute|use|send|forward|silently|immediately|always|never|remember|before|"
         r"first|add|delete|transfer|wire|reveal|print|tell|include|append|reply|respond|"
         r"summari[sz]e|say|book|buy|grant|share|post|email|your\s+user)\b"
-        r"|\bif\s+you\s+are\s+an?\s+(?:ai|llm|language\s+model|assistant|agent)\b"
+        rf"|\bif\s+you\s+are\s+an?\s+(?:ai|llm|language\s+model|assistant|agent)\b{_NOT_A_ROLE}"
         r"|\bas\s+(?:the\s+user'?s?|an?|the|their|my)\s+(?:ai\s+)?(?:assistant|agent),?\s+you\s+"
         r"(?:must|should|need\s+to|have\s+to|are\s+(?:required|expected)\s+to)\b"
         rf"|^[ \t]*to[ \t]*:[ \t]*(?:the\s+|your\s+)?{_AI}\b"
@@ -398,6 +456,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:cannot|can'?t)\s+(?:finish|complete|answer|resolve|proceed\s+with)\s+the\s+"
         r"user'?s\s+(?:request|task|question)\b"
         r"|\bthe\s+user\s+must\s+not\s+be\s+answered\b"
+        r"|\bantes\s+de\s+(?:contestar|responder|atender)\s+(?:al|a\s+la|a\s+o|ao)\s+"
+        r"(?:usuari[oa]|usu[áa]ri[oa]|cliente)\b"
+        r"|\bavant\s+de\s+r[ée]pondre\s+[àa]\s+l'utilisat(?:eur|rice)"
+        r"|\bbevor\s+du\s+(?:dem\s+)?(?:benutzer|nutzer)\s+antwortest"
+        r"|\bprima\s+di\s+rispondere\s+all'utente"
         r"|\bantes\s+de\s+(?:poder\s+)?(?:resolver|completar|terminar|realizar)\s+(?:la|a)\s+"
         r"(?:tarea|tarefa)|\bbevor\s+du\s+(?:die\s+)?aufgabe"
         r"|\bavant\s+de\s+(?:pouvoir\s+)?(?:r[ée]soudre|terminer|accomplir)\s+(?:la|ta)\s+t[âa]che"
@@ -424,8 +487,12 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:from\s+now\s+on|henceforth|from\s+this\s+point(?:\s+on)?|from\s+here\s+on)\b,?\s+"
         r"(?:you|the\s+(?:assistant|ai|model|agent))\s+(?:will|must|are|shall|should|obey|only|"
         r"answer|respond|act|ignore|never|always)\b"
-        r"|\bact\s+(?:as|like)\s+(?:a|an|the|if|my|though|your)\b"
-        r"|\byou\s+(?:have\s+been|are\s+being)\s+(?:upgraded|switched|converted|promoted)\b"
+        r"|\b(?:act|behave)\s+(?:as|like)\s+(?:a|an|the|if|my|though|your)\b"
+        r"|\bpretend\s+(?:to\s+be|you\s+are|that\s+you|you're)\b"
+        r"|\bbehave\s+as\s+[\w-]*(?:gpt|bot|ai)\b"
+        r"|\bfor\s+the\s+rest\s+of\s+(?:this|the|our)\s+(?:chat|conversation|session|thread)\b"
+        r"|\byou(?:'ve|\s+have)\s+been\s+(?:upgraded|switched|converted|promoted|unlocked|reassigned)\b"
+        r"|\byou\s+are\s+being\s+(?:upgraded|switched|converted|promoted)\b"
         r"|\byou\s+are\s+tasked\s+with\b"
         r"|\b(?:a\s+partir\s+de\s+ahora|ab\s+sofort|desormais|désormais|d'ora\s+in\s+poi|"
         r"\u0441\s+этого\s+момента)\b|从现在开始|今後",
@@ -453,6 +520,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "system_prompt",
         r"\bsystem\s+(?:prompt|message|override|instructions?|directive)\b"
+        r"|\byour\s+(?:hidden|secret|internal|initial|original|underlying|confidential|pre-?set)\s+"
+        r"(?:prompt|instructions|rules|guidelines|configuration|directives)\b"
         r"|\bsystem(?:prompt|nachricht|anweisung)\b|\b(?:prompt|mensaje)\s+del\s+sistema\b"
         r"|\b(?:message|prompt)\s+syst[èe]me\b|системн\w+\s+(?:промпт|сообщени\w*|инструкци\w*)"
         r"|系统提示|系统消息|系統訊息|システムプロンプト|システムメッセージ|시스템\s*(?:메시지|프롬프트)"
@@ -471,6 +540,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "addressed_to_agent",
         r"\b(?:note|message|reminder|instructions?|todo|attention|hint|nb|ps|checklist)\s*"
         r"(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+)?agents?\b"
+        r"|\b(?:to|for)\s+(?:the\s+|any\s+|all\s+)?automated\s+(?:systems?|agents?|tools?|readers?|"
+        r"processes|parsers?|assistants?|pipelines?)\b"
         r"|\b(?:dear|hey|hi|hello)\s+agent\b"
         r"|\bthe\s+(?:\w+\s+)?agent\s+(?:\w+\s+){0,3}?(?:must|should|needs\s+to|is\s+to|will)\b"
         r"|\bthe\s+(?:assistant|ai|model)\s+(?:(?:must|should|needs\s+to)(?!\s+be\b)|is\s+"
@@ -486,8 +557,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"|\b(?:run|execute|call)\s+this\s*:\s*[`'\"]?[a-z_][\w.]*\("
         rf"|\buse\s+(?:the\s+|your\s+)?[\w-]+\s+tool\s+to\s+{_WRITE_NAME}"
         r"|\b(?:tool|function)\s+(?:should|must|needs\s+to)\s+be\s+(?:used|called|invoked|run)\b"
+        r"|\byou\s+(?:must|should|need\s+to|have\s+to|are\s+required\s+to)\s+(?:now\s+|immediately\s+)?"
+        r"(?:execute|run|call|invoke)\s*:"
         rf"|\b(?:tool|function)\s+(?:named|called)\s+{_TOOL_NAME}"
-        rf"|\buse\s+(?:the\s+)?{_WRITE_TOOL}"
+        rf"|\b(?:use|using|via)\s+(?:the\s+)?{_WRITE_TOOL}"
+        r"|\buse\s+(?:the\s+|your\s+)[\w-]+\s+(?:tool|plugin|function)\s*[:,]"
         rf"|\b{_CALL}\s+(?:the\s+)?{_TOOL_NAME}\s+(?:(?:tool|function|endpoint)\s+)?"
         r"(?:on|with|to|for|and)\b"
         rf"|\b{_CALL}\s+(?:the\s+)?['\"`][a-z][\w.-]*['\"`]\s+(?:tool|function|endpoint|api)\s+"
@@ -495,7 +569,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:execute|run|call)\s+(?:it\s+|this\s+)?(?:immediately|right\s+away|right\s+now)\b"
         r"|[\"']name[\"']\s*:\s*[\"'][a-z]+_[a-z_]+[\"'][^\n]{0,60}?[\"'](?:arguments|args|"
         r"parameters|params|input)[\"']"
-        r"|\b(?:next\s+action|next\s+step\s+is|tool\s+request|tool\s+calls?|function\s+calls?|"
+        r"|[\"'](?:tool|tool_name|function|function_call|tool_call|action)[\"']\s*:\s*[\"'{]"
+        r"|\b(?:tool_call|function_call|tool_use)\b\s*[:=({\"']"
+        r"|\b(?:next\s+action|next\s+step\s+is|tool\s+request|"
+        r"(?:following|this|these|next|below)\s+(?:tool|function)\s+calls?|"
+        r"(?:tool|function)\s+calls?\s*[:(]|"
         r"the\s+following\s+(?:arguments|parameters))\b"
         r"|\b(?:with|use|using|via)\s+your\s+[\w-]+\s+(?:tool|access|plugin)\b",
         "call send_money(recipient=...) / use delete_file on ... / a JSON tool call",
@@ -509,8 +587,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "call_arguments",
-        r"\bwith\s+(?:the\s+)?(?:arguments?\s+|params?\s+|parameters?\s+)?[a-z_]{2,30}\s*=\s*"
-        r"[^\s,]{1,60},?\s+(?:and\s+)?[a-z_]{2,30}\s*=",
+        r"(?:\bwith|:)\s+(?:the\s+)?(?:arguments?\s+|params?\s+|parameters?\s+)?[a-z_]{2,30}\s*=\s*"
+        r"(?:'[^'\n]{1,60}'|\"[^\"\n]{1,60}\"|[^\s,]{1,60}),?\s+(?:and\s+)?[a-z_]{2,30}\s*="
+        r"|\b(?:to|recipient|recipients|email|dest\w*|target|url|webhook|forward_to|cc|bcc)\s*=\s*"
+        rf"{_DESTINATION}",
         "with recipient=..., amount=...: arguments spelled out for a call",
         weak=True,
     ),
@@ -527,6 +607,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\bfirst\s+things\s+first\b|\bpre-?task\b|\bprerequisite\s+for\b|\bstep\s+0\b"
         r"|\b(?:ai|assistant|model|llm)\)?\s+(?:must|needs\s+to|has\s+to|should)\s+first\b"
         r"|\b(?:before|prior\s+to)\s+(?:answering|replying|responding|continuing|proceeding)\b"
+        r"(?!\s+(?:any\s+)?(?:questions?|queries|requests?|tickets?)\s+(?:about|on|regarding|related|"
+        r"that|which|from))"
         r"|\bunless\s+it\s+first\b"
         r"|\brequired\s+first\s+action\b|\bmandatory\s+to\b"
         r"|\bplease\s+do\s+the\s+following\s+first\b"
@@ -539,16 +621,25 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"responding))\b|\bunless\s+you\s+first\b"
         r"|\b(?:your|the|my)\s+(?:current\s+|original\s+|initial\s+)task\b"
         r"|\bthe\s+user\s+(?:forgot\s+to\s+mention|wants\s+you\s+to)\b"
-        r"|\bin\s+order\s+to\s+(?:read|see|access|view)\s+the\s+rest\b",
+        r"|\b(?:read|see|access|view|unlock)\s+the\s+rest\s+of\s+(?:this|the)\b"
+        r"|\bonly\s+be\s+able\s+to\b[^\n]{0,60}?\b(?:after|once)\s+you\b"
+        r"|\bcan\s+only\s+be\s+(?:displayed|shown|read|accessed|answered|completed|unlocked|viewed|"
+        r"processed)\s+(?:after|once|when)\s+(?:you|the\s+(?:assistant|ai|model|agent))\b",
         "do this first, then carry on with your task",
         weak=True,
     ),
     InjectionPattern(
         "data_sink",
         r"\b(?:send|forward|share|post|upload|email|e-mail|transfer|transmit|wire|copy|leak|paste|"
-        r"submit|leite|leiten|mail|sync|envoyez|envoyer|"
+        r"submit|leite|leiten|mail|sync|envoyez|envoyer|partagez|partager|partage|comparte|"
+        r"compartir|teile|teilen|condividi|manda|mande|mandar|mandá|"
+        r"sending|forwarding|sharing|posting|uploading|emailing|transferring|copying|pasting|"
+        r"submitting|leaking|"
         r"export|attach|bcc|cc|fetch|open|invite|add|envía|envie|sende|envoie|invia|stuur)\s+"
-        rf"(?!to\b|at\b|with\b)(?:[^\n]{{0,80}}?\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+)?"
+        # "send a POST request to https://...": how API docs describe a call, not data leaving
+        r"(?!to\b|at\b|with\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
+        r"head|api|http|graphql)?\s*requests?\b)"
+        rf"(?:[^\n]{{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|[,:][ \t]*))?"
         rf"{_DESTINATION}"
         r"|<img\s[^>\n]{0,200}?src\s*=\s*[\"']?https?://[^\"'\s>]{0,300}[?&]",
         "send/forward/share ... to an address, URL or account; an image URL with a query",
@@ -559,16 +650,25 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:pastebin|gist|webhook\.site|requestcatcher|requestbin|transfer\.sh|ngrok|"
         r"interact\.sh|t\.me/\w+)\b|\b(?:https?|ftp)://\d{1,3}(?:\.\d{1,3}){3}\b"
         r"|\bhttps?://[^\s?#]{1,200}[?&][\w-]{1,30}=(?:\{[^}\n]{0,40}\}|\[[^\]\n]{0,40}\]|<[^>\n]{0,40}>|data\b|token\b|"
-        r"secret\b|summary\b|password\b|(?=\s))",
+        r"secret\b|summary\b|password\b|(?=\s|$)|[\w%-]{0,40}?(?:secret|token|password|summary|"
+        r"history|conversation|payload|api_?key|credential))",
         "a paste site, webhook catcher or bare IP; a URL with a placeholder for data",
         weak=True,
     ),
     InjectionPattern(
         "url_payload",
         r"\b(?:append|add|include|insert|put|encode|attach)\b[^\n]{0,60}?\b(?:to|in|into|as)\s+"
-        r"(?:the\s+|this\s+|a\s+|an\s+)?(?:url|link|query\s+string|image\s+url|request)\b"
+        r"(?:the\s+|this\s+|a\s+|an\s+)?(?:(?:get|post|http|web)\s+)?(?:url|link|query\s+string|"
+        r"image\s+url|request|webhook)\b"
         r"|!\[[^\]\n]{0,100}\]\(\s*https?://",
         "put data into a URL or link; a markdown image from another site",
+        weak=True,
+    ),
+    InjectionPattern(
+        "remote_script",
+        r"\b(?:curl|wget)\b[^\n]{0,100}?\|\s*(?:sudo\s+)?(?:ba|z)?sh\b"
+        r"|\b(?:iwr|invoke-webrequest|irm|invoke-restmethod)\b[^\n]{0,100}?\|\s*iex\b",
+        "a download piped into a shell (install guides do it too)",
         weak=True,
     ),
     InjectionPattern(
@@ -586,6 +686,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # "all emails about the offsite": scoped to a topic, the way people ask
         r"(?!\s+(?:about|regarding|concerning|related\s+to|on\s+the|for\s+the|re:))"
         r"|\bthe\s+(?:full\s+|entire\s+|whole\s+)?contents?\s+of\b"
+        r"|\b(?:this|the|our|your)\s+(?:whole|entire|full|complete)\s+(?:conversation|chat|thread|"
+        r"session|history|transcript)\b"
+        r"|\beverything\s+(?:that\s+)?(?:the\s+user|they|you)\s+(?:has\s+|have\s+)?(?:told|said|"
+        r"shared|typed|written|sent|given)\b"
         r"|\buser'?s\s+(?:contacts|inbox|e-?mails|files|documents|messages|calendar|"
         r"address\s+book|(?:recent\s+)?transactions|home\s+address|location)\b"
         r"|\bcopy\s+of\s+(?:this|the|our|your)\s+(?:conversation|chat|thread)\b"
@@ -603,8 +707,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "agent_context",
         r"\bthe\s+user(?:'s|s'|s)\b|\b(?:in|into|to|from|of)\s+your\s+(?:answer|reply|response|summary|"
-        r"output|environment|env|configuration|config|settings|memory|context|prompt|"
-        r"instructions)\b"
+        r"output|memory|context|prompt|instructions)\b"
+        r"|\bof\s+your\s+(?:environment|env|configuration|config|settings|system)\b"
+        r"|\b(?:value|contents?)\s+of\s+[^\n]{0,40}?\bin\s+your\s+(?:environment|env|"
+        r"configuration|config|settings)\b"
         r"|\b(?:post|send|forward|share|upload|copy|email|summari[sz]e|leak)\s+(?:the|this|our|"
         r"your)\s+(?:[\w-]+\s+)?(?:conversation|chat(?:\s+(?:log|history|transcript))?)\b",
         "talks about the user, your answer or your environment (the model's world)",
@@ -615,7 +721,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:do\s+not|don'?t|never)\s+(?:tell|inform|mention|alert|notify|warn)\s+"
         r"(?:anyone|them|the\s+customer)\b|\bquietly\b|\bno\s+trace\b"
         r"|\bhide\s+(?:this|it|the)\b|\bwithout\s+mentioning\b|\bkeep\s+this\s+between\s+us\b"
-        r"|\bin\s+the\s+background\b|\bnever\s+finds?\s+out\b",
+        r"|\bin\s+the\s+background\b|\bnever\s+finds?\s+out\b"
+        r"|\b(?:delete|erase|clear|wipe|remove|purge|truncate)\s+(?:the\s+|all\s+|any\s+)?"
+        r"(?:audit|access|activity|security|sent|command|shell)\s+(?:logs?|trails?|history|folder|items)\b",
         "keep it quiet / leave no trace",
         weak=True,
     ),
@@ -624,11 +732,19 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:user|customer|owner|admin|administrator|manager|operator|ceo|cfo|compliance\s+team|"
         r"security\s+team|account\s+holder|account\s+owner)\s+(?:has\s+|have\s+)?"
         r"(?:authori[sz]ed|approved|consented|pre-?approved|signed\s+off)\b"
+        r"|\b(?:consent|approval|confirmation|permission|authori[sz]ation)\s+(?:from\s+[^\n]{0,30}?\s+)?"
+        r"(?:is|has\s+been|was)\s+(?:implied|assumed|implicit|granted|on\s+file)\b"
+        r"|\b(?:whitelisted|allowlisted|pre-?cleared|greenlit|cleared)\s+(?:this|the|your)\s+"
+        r"(?:action|request|transfer|operation|call|payment|refund)\b"
+        r"|\btreat\s+(?:this|it|the\s+[\w-]+)\s+(?:[\w-]+\s+)?as\s+(?:(?:my|your|explicit|written|"
+        r"formal|full|prior)\s+)*(?:consent|approval|authori[sz]ation|confirmation|permission|"
+        r"sign-?off)\b"
         r"|\bpre-?(?:approved|authori[sz]ed)\b"
         r"|\b(?:action|request|call|refund|transfer|operation|charge|deletion|payment)\s+"
         r"(?:is|has\s+been|was)\s+(?:already\s+)?(?:pre-?)?(?:authori[sz]ed|approved|verified)\b"
         r"|\bverification\s+has\s+been\s+completed\b|\bsignature\s+verified\b"
-        r"|\bhas\s+(?:the\s+)?authority\s+to\b|\bi\s+approve\s+it\b",
+        r"|\bhas\s+(?:the\s+)?authority\s+to\b"
+        r"|\bi\s+(?:pre-?)?(?:authori[sz]ed?|approved?)\s+(?:it|this|all|every|them)\b",
         "the manager approved this / pre-approved / verification completed",
         weak=True,
     ),
@@ -637,7 +753,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:don'?t|do\s+not|won'?t)\s+need\s+(?:to\s+ask\s+for\s+)?(?:permission|approval|"
         r"confirmation)\b|\bno\s+need\s+to\s+(?:ask|confirm|check|verify)\b"
         r"|\b(?:authori[sz]ed\s+override|official\s+communication)\b"
-        r"|\b(?:don'?t|do\s+not)\s+wait\s+for\b[^\n]{0,30}?\b(?:confirm|approv|sign-?off)",
+        r"|\b(?:don'?t|do\s+not)\s+(?:wait|pause|stop|hold)\s+for\b[^\n]{0,30}?\b(?:confirm|approv|"
+        r"sign-?off|permission)"
+        r"|--(?:no-confirm\w*|skip-confirm\w*|skip-approval|no-prompt|yes-i-am-sure)\b",
         "you don't need permission / no need to check",
         weak=True,
     ),
@@ -652,7 +770,17 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bon\s+(?:the\s+|your\s+)?(?:user'?s|owner'?s|account\s+holder'?s|principal'?s)\s+behalf\b"
         r"|\b(?:urgent|request|instructions?|directive)\s+(?:comes?\s+)?from\s+(?:the\s+)?"
         r"(?:ceo|cfo|owner|admin|administrator|it\s+department|platform\s+operator|operator)\b"
-        r"|\bverified\s+(?:sender|source|request|instruction)\b",
+        r"|\bverified\s+(?:sender|source|request|instruction)\b"
+        r"|\b(?:human|person|people|team|operator|user)s?\s+(?:who\s+(?:is|are)\s+)?(?:supervising|"
+        r"overseeing|monitoring|running|operating|controlling|deploying)\s+you\b"
+        r"|\b(?:telling|asking|instructing|ordering|authori[sz]ing)\s+you\b[^\n]{0,30}?\b(?:through|"
+        r"via|in|with|by)\s+(?:this|these)\s+(?:document|page|file|email|message|note|text|ticket|"
+        r"comment|review|lines?)\b"
+        r"|\b(?:consent|approval|authori[sz]ation|permission|confirmation)\s+from\s+(?:the\s+|your\s+)?"
+        r"(?:user|owner|account\s+holder|account\s+owner|admin|administrator|principal|customer)\b"
+        r"|\b(?:message|note|mensaje|nota|nachricht)\s+(?:de\s+l'|del\s+|vom\s+|de\s+la\s+)"
+        r"(?:administrat\w*|admin|propri[ée]taire|due[ñn]o|inhaber|d[ée]veloppeur|desarrollador|"
+        r"entwickler)",
         "a message from the administrator / the developer / the user, or on their behalf",
         weak=True,
     ),
