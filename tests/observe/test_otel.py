@@ -497,3 +497,47 @@ async def test_tracing_built_before_the_global_provider_is_set_uses_it_once_it_i
     assert root.context is not None and root.context.span_id == run_span_id(run.run_id)
     tool_span = otel.one("execute_tool lookup")
     assert tool_span.parent is not None and tool_span.parent.span_id == run_span_id(run.run_id)
+
+
+async def test_a_run_span_includes_what_other_processes_did_between_its_ends(
+    store_url: str, otel: Exported, tracings: list[Tracing]
+) -> None:
+    """Seen here: the start and the end. Elsewhere: an approval. The run span has all."""
+    agent = Agent(
+        name="two_refunds",
+        model=ScriptedModel(
+            [
+                tool_call("refund", order_id="A1"),
+                tool_call("refund", order_id="B2"),
+                text("both refunded"),
+            ]
+        ),
+        tools=[refund],
+    )
+    current: dict[str, Runtime] = {}
+    tracing = traced(
+        otel, tracings, history=lambda run_id: current["rt"].get(run_id).events(follow=False)
+    )
+
+    async def approve(rt: Runtime, run_id: str, by: str) -> str:
+        [pending] = await rt.get(run_id).pending_approvals()
+        await rt.approve(run_id, pending.approval_id, by=by)
+        return (await rt.get(run_id).result(timeout=30)).status
+
+    async with Runtime(store_url, observers=[tracing]) as rt:
+        run = await rt.start(agent, "refund A1 and B2")
+        assert (await run.result(timeout=30)).status == "waiting"
+    async with Runtime(store_url, agents=[agent]) as rt:  # untraced
+        assert await approve(rt, run.run_id, "bo") == "waiting"
+    async with Runtime(store_url, agents=[agent], observers=[tracing]) as rt:
+        current["rt"] = rt
+        assert await approve(rt, run.run_id, "ana") == "completed"
+        await tracing.flush()
+
+    root = otel.one("invoke_agent two_refunds")
+    approvers = [
+        dict(e.attributes or {})["tether.approval.by"]
+        for e in root.events
+        if e.name == "approval.decided"
+    ]
+    assert approvers == ["bo", "ana"]

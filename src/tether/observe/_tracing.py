@@ -21,8 +21,9 @@ call's span id is a hash of its idempotency key (see ``_trace_context``). Child 
 exported as they commit, each a child of the run span; the run span itself is exported
 once, by the process that commits ``run.finished``. A run that parks in one process and
 is resumed by another (after an approval, a crash) therefore forms one trace under one
-run span, whichever processes export its parts. The process that finishes a run whose
-beginning it did not see reads the run's log from the store to build the run span.
+run span, whichever processes export its parts. The process that finishes a run of which
+it did not see every event (sequence numbers tell) reads the run's log from the store to
+build the run span.
 A run that never finishes has no run span: its children wait under a missing parent,
 as backends show for any trace still in flight. Pinning ids uses the OpenTelemetry SDK's
 tracer; other tracer implementations get the deterministic trace id but their own span ids.
@@ -116,6 +117,9 @@ class _RunTrace:
 
     created: Any = None
     created_ts: float | None = None
+    last_seq: int = 0
+    complete: bool = True
+    """Whether every event of the run so far went by here (else the log is read at the end)."""
     provider: str | None = None
     model: str | None = None
     span_events: list[tuple[str, float, dict[str, Any]]] = field(default_factory=list)
@@ -227,6 +231,9 @@ class Tracing:
             if len(self._runs) > _MAX_RUNS:
                 self._runs.popitem(last=False)
         for rec in events:
+            if rec.seq != run.last_seq + 1:
+                run.complete = False  # another process (or an earlier life) committed these
+            run.last_seq = rec.seq
             kind = rec.event.type
             if kind == "run.finished":
                 self._runs.pop(run_id, None)
@@ -476,7 +483,7 @@ class Tracing:
     # -- the run span ------------------------------------------------------------------------
 
     def _finish(self, run: _RunTrace, rec: TracedEvent) -> None:
-        if run.created is not None or self._history is None:
+        if run.complete or self._history is None:
             self._run_span(run, rec)
             return
         try:
