@@ -450,3 +450,56 @@ def test_a_dropped_stream_resumes_from_last_event_id_without_gaps_or_repeats(
     expect(page.locator("#run-status-badge")).to_have_text("completed")
     expect(page.locator("#run-totals")).to_contain_text("$0.5000")
     page.close()
+
+
+def test_the_tenant_filter_is_for_admin_keys(served: Served, browser: Browser) -> None:
+    """An admin key lists any tenant's runs by the tenant filter; a tenant key asking for
+    another tenant gets the API's refusal on the page, and never those runs."""
+    mine = _start_run(served, "acme's task")["run_id"]
+    theirs = served.call(served.runtime.start(HELPER, "globex's task", tenant="globex"))
+    served.call(theirs.result(timeout=30))
+    admin = served.call(_create_key(served.runtime, "ops", ["admin"]))
+
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    _enter_key(page, served)
+    expect(page.locator(f"#runs-body tr[data-run-id='{mine}']")).to_be_visible()
+    expect(page.locator(f"#runs-body tr[data-run-id='{theirs.run_id}']")).to_have_count(0)
+    page.fill("#filter-tenant", "globex")
+    page.click("#run-filters button[type=submit]")
+    expect(page.locator("#runs-error")).to_contain_text("403")
+    expect(page.locator(f"#runs-body tr[data-run-id='{theirs.run_id}']")).to_have_count(0)
+
+    page.click("#forget-key")
+    expect(page.locator("#view-key")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('tether.apiKey')") is None
+    page.fill("#key-input", admin)
+    page.click("#key-form button[type=submit]")
+    both = page.locator("#runs-body tr")
+    expect(page.locator(f"#runs-body tr[data-run-id='{theirs.run_id}']")).to_be_visible()
+    expect(page.locator(f"#runs-body tr[data-run-id='{mine}']")).to_be_visible()
+    page.fill("#filter-tenant", "globex")
+    page.click("#run-filters button[type=submit]")
+    expect(both).to_have_count(1)
+    expect(both).to_contain_text("globex")
+    page.close()
+
+
+def test_ui_assets_are_served_from_the_package_with_a_strict_policy(served: Served) -> None:
+    """/ui and its JS and CSS come from the package, no-inline-script CSP; nothing else."""
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        page = client.get("/ui")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "unsafe-inline" not in page.headers["content-security-policy"]
+        assert '<script src="/ui/app.js"' in page.text
+        assert "http://" not in page.text and "https://" not in page.text  # no CDN
+        script = client.get("/ui/app.js")
+        assert script.headers["content-type"].startswith("text/javascript")
+        assert "innerHTML" not in script.text
+        assert client.get("/ui/app.css").headers["content-type"].startswith("text/css")
+        for path in ("/ui/nope.js", "/ui/..%2F_ui.py", "/ui/index.html"):
+            missing = client.get(path)
+            assert missing.status_code == 404, path
+            assert "error" in missing.json()

@@ -209,6 +209,7 @@
     if (current) current();
     current = null;
     key.clear();
+    $("run-filters").reset(); // a new key is a new view of the runs
     for (const view of document.querySelectorAll(".view")) show(view, false);
     show($("nav"), false);
     show($("forget-key"), false);
