@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tether import Agent, RetryPolicy, Runtime, tool
-from tether.exceptions import MissingExtraError, ModelError
+from tether.exceptions import MissingExtraError, ModelError, UserError
 from tether.models import ModelRequest, ModelResponse, StreamDelta, ToolCall, Usage
 from tether.observe import (
     CAPTURE_CONTENT_ENV,
@@ -541,3 +541,36 @@ async def test_a_run_span_includes_what_other_processes_did_between_its_ends(
         if e.name == "approval.decided"
     ]
     assert approvers == ["bo", "ana"]
+
+
+def test_enable_tracing_builds_and_installs_a_provider_from_the_otel_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No provider configured: one is built from OTEL_* and installed, owned by the Tracing."""
+    installed: list[Any] = []
+    observers: list[Any] = []
+
+    class FakeRuntime:
+        def add_observer(self, observer: Any) -> None:
+            observers.append(observer)
+
+        def get(self, run_id: str) -> Any:
+            raise AssertionError("not reached")
+
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.ProxyTracerProvider)
+    monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "support-desk")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    tracing = enable_tracing(FakeRuntime())
+    try:
+        [provider] = installed
+        assert isinstance(provider, TracerProvider)
+        assert provider.resource.attributes["service.name"] == "support-desk"
+        assert observers == [tracing] and propagation_active()
+    finally:
+        tracing.close()
+    assert not propagation_active()
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
+    with pytest.raises(UserError, match="OTEL_TRACES_EXPORTER='zipkin'"):
+        enable_tracing(FakeRuntime())
