@@ -729,12 +729,18 @@ def serve(
     The server also drives its runs: recovery, approval timers and approved runs
     continue inside it. Clients need an API key (`tether keys create`).
     """
-    from tether._cli._serve import listen, load_agents
-    from tether._cli._serve import serve as serve_forever
     from tether._cli._session import Session
     from tether.exceptions import TetherError
 
     session = Session(store)
+    try:
+        from tether._cli._serve import listen, load_agents
+        from tether._cli._serve import serve as serve_forever
+    except ImportError as exc:
+        session.fail(
+            f"tether serve needs the [server] extra ({exc.name} is missing)",
+            'pip install "tether-runtime[server]"',
+        )
     try:
         agents = load_agents(agents_ref)
     except TetherError as exc:

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from tether import Agent, Runtime
 from tether.server import create_app
@@ -39,11 +40,18 @@ class LiveServer:
     """A running server: its URL, its loop and its runtime."""
 
     def __init__(
-        self, url: str, loop: asyncio.AbstractEventLoop, runtime: Runtime, server: _Uvicorn
+        self,
+        url: str,
+        loop: asyncio.AbstractEventLoop,
+        runtime: Runtime,
+        app: FastAPI,
+        server: _Uvicorn,
     ) -> None:
         self.url = url
+        self.port = int(url.rsplit(":", 1)[1])
         self.loop = loop
         self.runtime = runtime
+        self.app = app
         self._server = server
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
@@ -69,10 +77,18 @@ def live_server(
     *,
     app_options: Mapping[str, Any] | None = None,
     runtime_options: Mapping[str, Any] | None = None,
+    send_buffer: int | None = None,
 ) -> Iterator[LiveServer]:
-    """Serve ``agents`` over HTTP until the block ends."""
+    """Serve ``agents`` over HTTP until the block ends.
+
+    ``send_buffer`` sets the kernel send buffer of every accepted connection (they
+    inherit it from the listening socket), so a client that stops reading pushes back
+    on the server after a few kilobytes instead of megabytes.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     ready: Future[LiveServer] = Future()
@@ -92,9 +108,7 @@ def live_server(
                     await serving  # raises why it did not start
                     raise RuntimeError("uvicorn stopped before it listened")
                 loop = asyncio.get_running_loop()
-                ready.set_result(
-                    LiveServer(f"http://127.0.0.1:{port}", loop, runtime, server)
-                )
+                ready.set_result(LiveServer(f"http://127.0.0.1:{port}", loop, runtime, app, server))
                 await serving
         except BaseException as exc:
             if not ready.done():

@@ -8,11 +8,37 @@ runs once they are approved, whether the decision came over HTTP or from the CLI
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+
+import uvicorn
 
 from tether import Agent
 from tether._cli._load import AgentRefError, _import, load_agent
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopped by SIGINT or SIGTERM as its normal end (exit 0).
+
+    uvicorn re-raises the signal once it has shut down, which would turn every stop
+    into an "interrupted" exit; a server has no other way to end.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def load_agents(ref: str) -> list[Agent]:
@@ -62,8 +88,6 @@ async def serve(
     say: Callable[[str], object],
 ) -> int:
     """Open a runtime on the store and serve the app on ``sock`` until interrupted."""
-    import uvicorn
-
     from tether import Runtime
     from tether.server import create_app
 
@@ -86,5 +110,5 @@ async def serve(
             timeout_graceful_shutdown=5,
             server_header=False,
         )
-        await uvicorn.Server(config).serve(sockets=[sock])
+        await _Server(config).serve(sockets=[sock])
     return 0

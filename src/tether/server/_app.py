@@ -317,6 +317,7 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
     @router.get(
         "/runs/{run_id}/events",
         response_class=EventStream,
+        status_code=200,
         tags=["runs"],
         responses={
             200: {"content": {"text/event-stream": {}}, "description": "The event stream."},

@@ -1,0 +1,181 @@
+"""``tether keys`` and ``tether serve`` from the command line.
+
+Keys: the new key alone on the last line of ``create``, only its hash in the database,
+``list`` without secrets, ``revoke`` taking effect on a live server. Serve: a real
+``tether serve`` process serving every agent of a file, driving the runs it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from _live import live_server
+from typer.testing import CliRunner
+
+from tether import Agent
+from tether.cli import app
+from tether.store import hash_api_key
+from tether.testing import ScriptedModel, text
+
+HELLO = Agent(name="hello", model=ScriptedModel(lambda request: text("hi")))
+
+
+def _keys(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["keys", *args])
+    return result.exit_code, result.output
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    db = tmp_path / "tether.db"
+    store = f"sqlite:///{db}"
+    code, out = _keys(
+        "create", "--store", store, "--tenant", "acme", "--scopes", "runs:read,runs:write"
+    )
+    assert code == 0, out
+    key = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"tk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}", key), out
+    key_id = key.split("_")[1]
+    assert key not in "\n".join(out.strip().splitlines()[:-1])  # shown once, on its own line
+
+    # Only the hash is stored: not in the table, not anywhere in the database's files.
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT key_id, secret_hash, tenant, scopes FROM api_keys").fetchall()
+    assert rows == [(key_id, hash_api_key(key), "acme", "runs:read runs:write")]
+    secret = key.rsplit("_", 1)[1].encode()
+    for path in tmp_path.iterdir():
+        assert secret not in path.read_bytes(), path
+
+    code, out = _keys("list", "--store", store)
+    assert code == 0 and key_id in out and "acme" in out and "runs:read,runs:write" in out
+    assert secret.decode() not in out
+
+    with live_server(store, [HELLO]) as srv, httpx.Client(base_url=srv.url) as client:
+        auth = {"Authorization": f"Bearer {key}"}
+        assert client.get("/v1/runs", headers=auth).status_code == 200
+        code, out = _keys("revoke", key_id, "--store", store)
+        assert code == 0 and f"revoked API key {key_id}" in out
+        response = client.get("/v1/runs", headers=auth)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+
+    code, out = _keys("revoke", "0000000000000000", "--store", store)
+    assert code == 2 and "no API key" in out
+
+
+def test_keys_create_refuses_unknown_scopes(tmp_path: Path) -> None:
+    code, out = _keys(
+        "create", "--store", f"sqlite:///{tmp_path}/t.db", "--tenant", "a", "--scopes", "root"
+    )
+    assert code == 2 and "unknown scope" in out
+
+
+AGENTS = """
+from tether import Agent
+from tether.testing import ScriptedModel, text
+
+greeter = Agent(name="greeter", model=ScriptedModel(lambda request: text("hello there")))
+helper = Agent(name="helper", model=ScriptedModel(lambda request: text("at your service")))
+not_an_agent = 42
+"""
+
+
+def test_tether_serve_serves_every_agent_of_a_file(tmp_path: Path) -> None:
+    (tmp_path / "agents.py").write_text(AGENTS)
+    store = f"sqlite:///{tmp_path}/tether.db"
+    _, out = _keys(
+        "create", "--store", store, "--tenant", "acme", "--scopes", "runs:read,runs:write"
+    )
+    key = out.strip().splitlines()[-1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tether.cli",
+            "serve",
+            "--agents",
+            "agents.py",
+            "--store",
+            store,
+            "--port",
+            "0",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"serving greeter, helper on (http://127\.0\.0\.1:\d+)", first)
+        assert match, first
+        with httpx.Client(
+            base_url=match.group(1), headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            run = client.post("/v1/runs", json={"agent": "helper", "input": "help"}).json()
+            while client.get(f"/v1/runs/{run['run_id']}").json()["status"] != "completed":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            unknown = client.post("/v1/runs", json={"agent": "not_an_agent", "input": "x"})
+            assert unknown.status_code == 404
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_tether_serve_says_what_is_wrong(tmp_path: Path) -> None:
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    result = CliRunner().invoke(
+        app,
+        ["serve", "--agents", str(tmp_path / "empty.py"), "--store", f"sqlite:///{tmp_path}/t.db"],
+    )
+    assert result.exit_code == 2 and "defines no Agent" in result.output
+    with socket_in_use() as port:
+        (tmp_path / "one.py").write_text(AGENTS)
+        result = CliRunner().invoke(
+            app,
+            [
+                "serve",
+                "--agents",
+                str(tmp_path / "one.py"),
+                "--port",
+                str(port),
+                "--store",
+                f"sqlite:///{tmp_path}/t.db",
+            ],
+        )
+        assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+@contextlib.contextmanager
+def socket_in_use() -> Iterator[int]:
+    """A port some other socket already listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
