@@ -387,9 +387,61 @@ def test_a_dropped_stream_resumes_from_last_event_id_without_gaps_or_repeats(
             },
         )
         + 'event: overflow\r\ndata: {"resume_after": 4}\r\n\r\n',
-        # 3rd: the end of the run.
+        # 3rd: a retried model call, a retried then refused tool, an escalation, the end.
         _frame(
             5,
+            1,
+            "model.failed",
+            {
+                "call": 0,
+                "model": "m",
+                "error_code": "rate_limited",
+                "message": "slow down",
+                "retryable": True,
+                "attempt": 1,
+                "will_retry": True,
+                "retry_after": 2.0,
+            },
+        )
+        + _frame(
+            6,
+            1,
+            "tool.failed",
+            {
+                "call": 1,
+                "call_id": "c2",
+                "tool": "fetch_page",
+                "error": {"error_code": "transient", "message": "reset", "retryable": True},
+                "attempt": 1,
+                "duration_ms": 40.0,
+                "will_retry": True,
+            },
+        )
+        + _frame(
+            7,
+            1,
+            "policy.decided",
+            {
+                "call_id": "c3",
+                "tool": "wire_money",
+                "action": "deny",
+                "reason": "never by an agent",
+                "rule": "no-wires",
+                "source": "policy_file",
+            },
+        )
+        + _frame(
+            8,
+            1,
+            "run.escalated",
+            {
+                "reason": "customer threatens legal action",
+                "source": "classifier",
+                "suggested_next_step": "hand to legal",
+            },
+        )
+        + _frame(
+            9,
             1,
             "run.finished",
             {
@@ -401,7 +453,7 @@ def test_a_dropped_stream_resumes_from_last_event_id_without_gaps_or_repeats(
                 "cost_usd": 0.5,
             },
         )
-        + 'event: end\r\ndata: {"status": "completed", "last_seq": 5}\r\n\r\n',
+        + 'event: end\r\ndata: {"status": "completed", "last_seq": 9}\r\n\r\n',
     ]
     resumed_from: list[str | None] = []
     authorized: list[bool] = []
@@ -413,8 +465,8 @@ def test_a_dropped_stream_resumes_from_last_event_id_without_gaps_or_repeats(
         "status": "completed",
         "reason": None,
         "created_at": 1_700_000_000.0,
-        "updated_at": 1_700_000_005.0,
-        "last_seq": 5,
+        "updated_at": 1_700_000_009.0,
+        "last_seq": 9,
         "parent_run_id": None,
     }
 
@@ -439,7 +491,15 @@ def test_a_dropped_stream_resumes_from_last_event_id_without_gaps_or_repeats(
     assert resumed_from == [None, "3", "4"]
     assert authorized == [True, True, True]
     seqs = page.locator(".ev").evaluate_all("rows => rows.map(r => r.dataset.seq)")
-    assert seqs == ["1", "2", "3", "4", "5"]
+    assert seqs == [str(seq) for seq in range(1, 10)]
+    expect(page.locator(".ev[data-seq='5']")).to_contain_text("[rate_limited] slow down")
+    expect(page.locator(".ev[data-seq='5']")).to_contain_text("retrying after 2 s")
+    expect(page.locator(".ev[data-seq='6']")).to_contain_text("fetch_page [transient] reset")
+    expect(page.locator(".ev[data-seq='6']")).to_contain_text("retrying")
+    expect(page.locator(".ev[data-seq='7']")).to_contain_text("deny wire_money")
+    expect(page.locator(".ev[data-seq='7']")).to_contain_text("[rule no-wires]")
+    expect(page.locator(".ev[data-seq='8']")).to_contain_text("customer threatens legal action")
+    expect(page.locator(".ev[data-seq='8']")).to_contain_text("suggested: hand to legal")
     model = page.locator(".ev[data-type='model.completed']")
     expect(model).to_contain_text("200 in · 150 cached · 9 out")
     expect(model).to_contain_text("cache 75.0%")
@@ -503,3 +563,35 @@ def test_ui_assets_are_served_from_the_package_with_a_strict_policy(served: Serv
             missing = client.get(path)
             assert missing.status_code == 404, path
             assert "error" in missing.json()
+
+
+def test_deny_with_a_reason_and_cancel_from_the_run_page(served: Served, browser: Browser) -> None:
+    """Deny from the inbox: the model is told the reason and the run goes on to completion.
+    Cancel from the run page: the open timeline shows the run cancelled."""
+    denied = _start_run(served, "email Ana")["run_id"]
+    doomed = _start_run(served, "email Bob")["run_id"]
+
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    _enter_key(page, served)
+    page.goto(f"{served.url}/ui#/approvals?run={denied}")
+    expect(page.locator("#approvals-filter")).to_contain_text(denied)
+    expect(page.locator("article.approval")).to_have_count(1)
+    card = page.locator(f"article.approval[data-run-id='{denied}']")
+    card.locator("input.reason").fill("Ana asked not to be emailed")
+    card.locator("button.deny").click()
+    expect(card.locator(".outcome")).to_contain_text("Denied")
+    card.locator(".outcome a").click()
+    expect(page.locator("#run-status-badge")).to_have_text("completed")
+    decided = page.locator(".ev[data-type='approval.decided']")
+    expect(decided).to_contain_text("denied")
+    expect(decided).to_contain_text("Ana asked not to be emailed")
+    expect(page.locator(".ev[data-type='tool.failed']")).to_contain_text("send_email [denied]")
+
+    page.goto(f"{served.url}/ui#/runs/{doomed}")
+    expect(page.locator("#run-status-badge")).to_have_text("waiting")
+    page.once("dialog", lambda dialog: dialog.accept("not needed any more"))
+    page.click("#run-cancel")
+    expect(page.locator("#run-status-badge")).to_have_text("cancelled")
+    expect(page.locator("#run-cancel")).to_be_hidden()
+    page.close()
