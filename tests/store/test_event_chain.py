@@ -82,7 +82,7 @@ def _db(tmp_path: Path) -> tuple[str, Path]:
 def _rows(path: Path, run_id: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(path) as conn:
         return conn.execute(
-            "SELECT e.seq, e.step, e.ts, e.type, e.data, e.prev_hash, e.hash FROM events e "
+            "SELECT e.seq, e.step, e.ts, e.type, e.data, e.hash FROM events e "
             "JOIN runs r ON r.id = e.run WHERE r.run_id = ? ORDER BY e.seq",
             (run_id,),
         ).fetchall()
@@ -113,7 +113,7 @@ def _documented_hash(prev: bytes, run_id: str, row: tuple[Any, ...]) -> bytes:
         + kind_b
         + struct.pack(">Q", len(data))
         + bytes(data)
-    ).digest()
+    ).digest()[:16]
 
 
 # -- an untouched run --------------------------------------------------------------------------
@@ -126,12 +126,12 @@ async def test_every_event_links_to_the_one_before_in_the_documented_encoding(
     run_id = await _approved_run(url)
     rows = _rows(path, run_id)
     assert len(rows) >= 10
-    prev = hashlib.sha256(b"tether.genesis.v1\x00" + run_id.encode()).digest()
+    prev = hashlib.sha256(b"tether.genesis.v1\x00" + run_id.encode()).digest()[:16]
     assert genesis_hash(run_id) == prev
     for row in rows:
-        assert bytes(row[5]) == prev, f"seq {row[0]} does not link to its predecessor"
-        assert bytes(row[6]) == _documented_hash(prev, run_id, row), f"seq {row[0]}"
-        prev = bytes(row[6])
+        assert len(row[5]) == 16
+        assert bytes(row[5]) == _documented_hash(prev, run_id, row), f"seq {row[0]}"
+        prev = bytes(row[5])
 
 
 async def test_an_untouched_run_verifies_and_names_who_approved(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ async def test_an_untouched_run_verifies_and_names_who_approved(tmp_path: Path) 
     report = await _audit(url, run_id)
     assert report.verified and report.first_bad_seq is None and report.problem is None
     assert report.unchained_before is None
-    assert report.head == bytes(_rows(path, run_id)[-1][6]).hex()
+    assert report.head == bytes(_rows(path, run_id)[-1][5]).hex()
     assert (report.agent, report.tenant, report.status) == ("refunds", "acme", "completed")
     kinds = [e.kind for e in report.entries]
     assert kinds[0] == "run.started" and kinds[-2:] == ["run.finished", "status"]
@@ -246,7 +246,7 @@ async def test_a_stripped_hash_in_a_chained_run_is_tampering(tmp_path: Path) -> 
     """Removing the hashes cannot pass an event off as written before the chain existed."""
     url, path = _db(tmp_path)
     run_id = await _approved_run(url)
-    _tamper(path, "UPDATE events SET hash = NULL, prev_hash = NULL WHERE seq <= 2")
+    _tamper(path, "UPDATE events SET hash = NULL WHERE seq <= 2")
     report = await _audit(url, run_id)
     assert (report.verified, report.first_bad_seq) == (False, 1)
     assert report.unchained_before is None
@@ -261,7 +261,7 @@ async def test_an_event_moved_to_another_run_is_caught(tmp_path: Path) -> None:
         ids = dict(conn.execute("SELECT run_id, id FROM runs").fetchall())
         conn.execute("DELETE FROM events WHERE run = ? AND seq = 2", (ids[second],))
         conn.execute(
-            "INSERT INTO events SELECT ?, seq, step, ts, type, data, prev_hash, hash "
+            "INSERT INTO events SELECT ?, seq, step, ts, type, data, hash "
             "FROM events WHERE run = ? AND seq = 2",
             (ids[second], ids[first]),
         )
@@ -421,7 +421,8 @@ async def test_a_legacy_run_that_continues_is_chained_from_its_first_new_event(
     verdict = await _verdict(url, "old")
     assert (verdict.ok, verdict.unchained_before, verdict.checked) == (True, 4, 3)
     rows = _rows(path, "old")
-    assert bytes(rows[3][5]) == genesis_hash("old")  # the first chained event starts a chain
+    # The first chained event starts a chain: it links to the genesis value.
+    assert bytes(rows[3][5]) == _documented_hash(genesis_hash("old"), "old", rows[3])
 
     _tamper(path, "UPDATE events SET data = x'7b7d' WHERE seq = 5")
     verdict = await _verdict(url, "old")
@@ -460,7 +461,7 @@ def test_verify_chain_compares_the_log_with_last_seq(last_seq: int, first_bad: i
     for seq in (1, 2, 3):
         data = f'{{"seq":{seq}}}'.encode()
         digest = event_hash(prev, run_key("r"), seq, 0, 1.5, "x", data)
-        rows.append(EventRow(seq, 0, 1.5, "x", data, prev, digest))
+        rows.append(EventRow(seq, 0, 1.5, "x", data, digest))
         prev = digest
     verdict = verify_chain("r", rows, last_seq)
     assert verdict.first_bad_seq == first_bad

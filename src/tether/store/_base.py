@@ -24,9 +24,9 @@ RunCursor = tuple[float, str]
 class EventRow:
     """One persisted event: its sequence number, step, time, type and JSON bytes.
 
-    ``prev_hash`` and ``hash`` are the event's links in its run's hash chain
-    (``tether.store._chain``). Writers leave them ``None``: the store computes them as it
-    inserts the row. Only :meth:`Store.load_event_chain` reads them back.
+    ``hash`` is the event's link in its run's hash chain (``tether.store._chain``).
+    Writers leave it ``None``: the store computes it as it inserts the row. Only
+    :meth:`Store.load_event_chain` reads it back.
     """
 
     seq: int
@@ -34,7 +34,6 @@ class EventRow:
     ts: float
     type: str
     data: bytes
-    prev_hash: bytes | None = None
     hash: bytes | None = None
 
 
@@ -58,7 +57,7 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True)
 class EventChain:
-    """A run's whole stored log with its hash links, for verification.
+    """A run's whole stored log with its hashes, for verification.
 
     ``predates_chain``: the run was created before its store began chaining events, so
     rows without hashes at its start are legacy, not tampering.
@@ -132,7 +131,7 @@ class Store(ABC):
         """Events of a run with ``seq > after_seq``, in order."""
 
     async def load_event_chain(self, run_id: str) -> EventChain | None:
-        """A run's stored events with their hash links, or ``None`` if there is no such run.
+        """A run's stored events with their hashes, or ``None`` if there is no such run.
 
         A backend that does not chain events returns rows without hashes, marked as
         predating the chain: verification then reports them as not chained.

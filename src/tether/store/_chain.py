@@ -1,30 +1,37 @@
 """The hash chain over a run's events: what makes the log tamper-evident.
 
-Every event row stores ``prev_hash``, the hash of the event before it, and ``hash``,
-the SHA-256 of its own content and ``prev_hash``. The first event of a run links to a
-genesis value derived from the run id. Changing, removing or reordering any stored
-event breaks the chain at that event (or, for a removed last event, at the run's
-``last_seq``), and :func:`verify_chain` names the first sequence number that breaks.
+Every event row stores ``hash``: a hash over the hash of the event before it and over
+its own content. The first event of a run links to a genesis value derived from the
+run id. Changing, removing or reordering any stored event breaks the chain at that
+event (or, for a removed last event, at the run's ``last_seq``), and
+:func:`verify_chain` names the first sequence number that breaks.
 
-The chain is computed by the store's writer as it inserts the rows, in the same
-statement: it costs one SHA-256 per event and no extra write.
+The store's writer computes the chain as it inserts the rows, in the same statement:
+one SHA-256 per event and no extra write (it keeps each run's last hash in memory, so
+linking needs no read either). Two choices keep the store small, because a turn's
+store bytes have a budget (``benchmarks/engine.py``): the predecessor's hash is not
+stored again on each row (it is the previous row's ``hash``), and a hash is SHA-256
+truncated to 16 bytes (128 bits, still far out of reach of forging). The chain adds
+about 17 bytes per event, where a full ``prev_hash`` + ``hash`` pair added 72.
 
-Canonical encoding (version 1). All integers are big-endian::
+Canonical encoding (version 1). ``H(x)`` is the first 16 bytes of SHA-256(x); all
+integers are big-endian::
 
-    genesis(run_id) = SHA-256( b"tether.genesis.v1\\x00" || utf8(run_id) )
+    genesis(run_id) = H( b"tether.genesis.v1" 0x00 || utf8(run_id) )
 
-    hash = SHA-256( b"tether.event.v1\\x00"
-                    || prev_hash                      (32 bytes)
-                    || u32(len(utf8(run_id))) || utf8(run_id)
-                    || i64(seq) || i64(step) || f64(ts)   (IEEE 754 double)
-                    || u32(len(utf8(type)))   || utf8(type)
-                    || u64(len(data))         || data )    (the stored JSON bytes)
+    hash = H( b"tether.event.v1" 0x00
+              || prev                              (16 bytes: the previous event's hash,
+                                                    the genesis value for the first)
+              || u32(len(utf8(run_id))) || utf8(run_id)
+              || i64(seq) || i64(step) || f64(ts)  (ts as an IEEE 754 double)
+              || u32(len(utf8(type)))   || utf8(type)
+              || u64(len(data))         || data )   (the stored JSON bytes)
 
-Rows written before the chain existed have no hashes. Such rows are accepted only at
+Rows written before the chain existed have no hash. Such rows are accepted only at
 the start of a run that was created before its store began chaining
 (``predates_chain``), and are reported as "not chained before seq N": they cannot be
 verified, but they are not called tampering. The first chained row after them links
-to the genesis value. A row without hashes anywhere else is tampering.
+to the genesis value. A row without a hash anywhere else is tampering.
 
 What the chain does not do: it has no secret, so someone who rewrites a run's whole
 log and recomputes every hash (and the run's ``last_seq``) is not detected by the
@@ -43,6 +50,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tether.store._base import EventRow
 
+HASH_BYTES = 16
+"""Length of every hash in the chain: SHA-256 truncated to 128 bits."""
+
 _GENESIS = b"tether.genesis.v1\x00"
 _EVENT = b"tether.event.v1\x00"
 _U32 = struct.Struct(">I")
@@ -51,8 +61,8 @@ _U64 = struct.Struct(">Q")
 
 
 def genesis_hash(run_id: str) -> bytes:
-    """The value a run's first event links to (its ``prev_hash``)."""
-    return hashlib.sha256(_GENESIS + run_id.encode()).digest()
+    """The value a run's first event links to."""
+    return hashlib.sha256(_GENESIS + run_id.encode()).digest()[:HASH_BYTES]
 
 
 def run_key(run_id: str) -> bytes:
@@ -62,15 +72,15 @@ def run_key(run_id: str) -> bytes:
 
 
 def event_hash(
-    prev_hash: bytes, key: bytes, seq: int, step: int, ts: float, kind: str, data: bytes
+    prev: bytes, key: bytes, seq: int, step: int, ts: float, kind: str, data: bytes
 ) -> bytes:
-    """The hash of one event; ``key`` is :func:`run_key` of its run."""
+    """The hash of one event linked to ``prev``; ``key`` is :func:`run_key` of its run."""
     raw_kind = kind.encode()
     return hashlib.sha256(
         b"".join(
             (
                 _EVENT,
-                prev_hash,
+                prev,
                 key,
                 _NUMBERS.pack(seq, step, ts),
                 _U32.pack(len(raw_kind)),
@@ -79,7 +89,7 @@ def event_hash(
                 data,
             )
         )
-    ).digest()
+    ).digest()[:HASH_BYTES]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +100,8 @@ class ChainVerdict:
     chain can tell; otherwise ``first_bad_seq`` is the first sequence number that breaks
     it and ``problem`` says how. ``unchained_before`` is set when the run's first
     events predate the chain (events ``1 .. unchained_before - 1`` cannot be verified).
-    ``head`` is the hash of the last chained event (hex), to anchor elsewhere.
+    ``checked`` counts the events verified; ``head`` is the hash of the last chained
+    event (hex), to anchor elsewhere.
     """
 
     ok: bool
@@ -127,23 +138,20 @@ def verify_chain(
                 return _bad(expected, f"event {expected} is missing", unchained_before, chained)
             return _bad(seq, f"event {seq} is out of order", unchained_before, chained)
         expected = seq + 1
-        if row.hash is None or row.prev_hash is None:
+        if row.hash is None:
             if predates_chain and chained == 0:
                 unchained_before = seq + 1
                 continue
             return _bad(seq, f"event {seq} has no hash", unchained_before, chained)
-        if row.prev_hash != prev:
-            return _bad(
-                seq,
-                f"event {seq} does not follow event {seq - 1}: an event before it was "
-                "changed, removed or reordered",
-                unchained_before,
-                chained,
-            )
         data = row.data if isinstance(row.data, bytes) else bytes(row.data)
         digest = event_hash(prev, key, seq, row.step, row.ts, row.type, data)
         if digest != row.hash:
-            return _bad(seq, f"event {seq} was changed or moved", unchained_before, chained)
+            return _bad(
+                seq,
+                f"event {seq} was changed or moved (or an event before it was removed)",
+                unchained_before,
+                chained,
+            )
         prev = head = digest
         chained += 1
     if last_seq >= expected:

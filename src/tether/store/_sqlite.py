@@ -466,7 +466,7 @@ class SQLiteStore(Store):
         rows: list[tuple[Any, ...]] = []
         for e in events:
             digest = event_hash(prev, key, e.seq, e.step, e.ts, e.type, e.data)
-            rows.append((pk, e.seq, e.step, e.ts, e.type, e.data, prev, digest))
+            rows.append((pk, e.seq, e.step, e.ts, e.type, e.data, digest))
             prev = digest
         self._heads[pk] = (events[-1].seq, prev)
         self._heads_set.append(pk)
@@ -555,8 +555,7 @@ class SQLiteStore(Store):
                 if run is None:
                     return None
                 rows = conn.execute(
-                    "SELECT seq, step, ts, type, data, prev_hash, hash FROM events "
-                    "WHERE run = ? ORDER BY seq",
+                    "SELECT seq, step, ts, type, data, hash FROM events WHERE run = ? ORDER BY seq",
                     (run[0],),
                 ).fetchall()
                 since = conn.execute("SELECT min(since) FROM event_chain").fetchone()[0]
@@ -571,10 +570,9 @@ class SQLiteStore(Store):
                         ts,
                         kind,
                         bytes(data),
-                        None if prev is None else bytes(prev),
                         None if digest is None else bytes(digest),
                     )
-                    for seq, step, ts, kind, data, prev, digest in rows
+                    for seq, step, ts, kind, data, digest in rows
                 ],
                 int(run[1]),
                 predates_chain=since is None or float(run[2]) < float(since),
@@ -843,10 +841,8 @@ class SQLiteStore(Store):
         await self._write(job)
 
 
-_INSERT_EVENTS = (
-    "INSERT INTO events (run, seq, step, ts, type, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)"
-)
-"""An event row with its two hash-chain links, all in one INSERT."""
+_INSERT_EVENTS = "INSERT INTO events (run, seq, step, ts, type, data, hash) VALUES (?,?,?,?,?,?,?)"
+"""An event row with its hash-chain link, in one INSERT."""
 
 _ADVANCE = (
     "UPDATE runs SET last_seq = ?, updated_at = ?, "

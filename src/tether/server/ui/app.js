@@ -1100,6 +1100,11 @@
           setError(error, "The arguments must be a JSON object.");
           return;
         }
+        if (JSON.stringify(parsed).includes('"[sealed]"')) {
+          // The page never holds a sealed value, so it cannot send one back unchanged.
+          setError(error, "Sealed values cannot be edited here: approve as proposed, or deny.");
+          return;
+        }
         body.arguments = parsed;
       }
       if (reason.value.trim()) body.reason = reason.value.trim();

@@ -1,7 +1,6 @@
 -- 0004: the hash chain over each run's events (see tether/store/_chain.py).
--- Both columns are written by the same INSERT as the event: the chain costs no extra write.
--- Rows written before this migration keep NULL hashes: "not chained before seq N".
-ALTER TABLE events ADD COLUMN prev_hash BLOB;
+-- Written by the same INSERT as the event: the chain costs no extra write.
+-- Rows written before this migration keep a NULL hash: "not chained before seq N".
 ALTER TABLE events ADD COLUMN hash BLOB;
 
 -- When this store began chaining: runs created before it may start with unchained rows,
