@@ -34,6 +34,7 @@ from tether.observe import (
     run_trace_id,
     tool_call_key,
     tool_traceparent,
+    tracing_requested,
 )
 from tether.testing import ScriptedModel, text, tool_call
 from tether.tools import ToolCallError, ToolContext
@@ -574,3 +575,20 @@ def test_enable_tracing_builds_and_installs_a_provider_from_the_otel_environment
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
     with pytest.raises(UserError, match="OTEL_TRACES_EXPORTER='zipkin'"):
         enable_tracing(FakeRuntime())
+
+
+@pytest.mark.parametrize(
+    ("environ", "wanted"),
+    [
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, False),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, False),
+    ],
+)
+def test_tracing_is_requested_by_the_standard_environment(
+    environ: dict[str, str], wanted: bool
+) -> None:
+    assert tracing_requested(environ) is wanted

@@ -45,6 +45,7 @@ from tether.observe._tracing import (
     TracedEvent,
     Tracing,
     enable_tracing,
+    tracing_requested,
 )
 
 __all__ = [
@@ -73,5 +74,6 @@ __all__ = [
     "tool_call_key",
     "tool_span_id",
     "tool_traceparent",
+    "tracing_requested",
     "unseal",
 ]

@@ -47,7 +47,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -703,6 +703,26 @@ def enable_tracing(
     tracing._owns_provider = owns
     runtime.add_observer(tracing)
     return tracing
+
+
+def tracing_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the standard ``OTEL_*`` environment asks for traces to be exported.
+
+    True when ``OTEL_TRACES_EXPORTER`` names an exporter other than ``none``, or an OTLP
+    endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``),
+    unless ``OTEL_SDK_DISABLED`` is ``true``. For entry points such as ``tether serve``:
+    ``enable_tracing(runtime) if tracing_requested() else None``.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter:
+        return exporter != "none"
+    return any(
+        env.get(name, "").strip()
+        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
 
 
 def _is_configured(provider: object) -> bool:
