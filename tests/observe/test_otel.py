@@ -6,6 +6,7 @@ a ``TracerProvider`` passed explicitly (the global provider is never set here).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -47,6 +48,8 @@ CONTENT_KEYS = (
     "gen_ai.tool.call.result",
 )
 MODEL_ID = "openai:gpt-4o@http://llm.internal:8080/v1"
+WORKER = Path(__file__).with_name("_otel_worker.py")
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 class Exported:
@@ -592,3 +595,46 @@ def test_tracing_is_requested_by_the_standard_environment(
     environ: dict[str, str], wanted: bool
 ) -> None:
     assert tracing_requested(environ) is wanted
+
+
+async def test_a_run_parked_by_another_process_continues_its_trace_here(
+    store_url: str, otel: Exported, tracings: list[Tracing]
+) -> None:
+    """A separate interpreter starts the run and exports its chat span; this one finishes it."""
+    sys.path.insert(0, str(WORKER.parent))
+    try:
+        from _otel_worker import make_agent
+    finally:
+        sys.path.remove(str(WORKER.parent))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(WORKER),
+        store_url,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *sys.path])},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    there = json.loads(out.decode().strip().splitlines()[-1])
+    assert there["status"] == "waiting"
+    run_id = there["run_id"]
+
+    async with Runtime(store_url, agents=[make_agent()]) as rt:
+        tracing = enable_tracing(rt, otel.provider)
+        tracings.append(tracing)
+        [pending] = await rt.get(run_id).pending_approvals()
+        await rt.approve(run_id, pending.approval_id, by="ana")
+        assert (await rt.get(run_id).result(timeout=30)).status == "completed"
+        await tracing.flush()
+
+    trace_id, run_span = run_trace_id(run_id), run_span_id(run_id)
+    [chat_there] = there["spans"]
+    assert chat_there["name"] == "chat scripted"
+    assert (chat_there["trace_id"], chat_there["parent"]) == (trace_id, run_span)
+    root = otel.one("invoke_agent wire")
+    assert root.context is not None
+    assert (root.context.trace_id, root.context.span_id) == (trace_id, run_span)
+    for span in (otel.one("execute_tool wire_refund"), *otel.named("chat scripted")):
+        assert span.context is not None and span.context.trace_id == trace_id
+        assert span.parent is not None and span.parent.span_id == run_span
