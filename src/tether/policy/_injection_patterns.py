@@ -131,13 +131,17 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:above|before|earlier|previously)\b"
         r"|\b(?:drop|stop|abandon|forget)\s+(?:whatever|everything|what)\s+you\s+(?:were|are)\s+"
         r"doing\b"
-        r"|\b(?:instructions?|rules|directives?)\s+(?:supersede|override|replace)s?\s+(?:all|any|"
+        r"|\b(?:instructions?|rules|directives?)\s+(?:supersede|override|replace)s?\s+(?:every|each|"
+        r"earlier|previous|prior|old|existing|all|any|"
         r"the|your)\b"
-        r"|\b(?:ignore|disregard|forget|(?:do\s+not|don'?t|never|stop)\s+(?:follow(?:ing)?|do(?:ing)?|"
-        r"obey(?:ing)?))\s+what\s+(?:the\s+user|you\s+(?:were|have\s+been|got))\b"
-        r"|\b(?:ignore|disregard|forget)\s+(?:everything|all|anything|whatever)\s+(?:that\s+)?"
-        r"you(?:'ve|\s+have|\s+were|\s+had\s+been)\s+(?:been\s+)?(?:told|given|instructed)\s+"
-        r"(?:so\s+far|until\s+now|before|earlier|previously|and\s+instead)\b"
+        r"|\b(?:ignore|disregard|forget(?:\s+about)?|never\s+mind|nevermind|don'?t\s+worry\s+about|"
+        r"(?:do\s+not|don'?t|never|stop)\s+(?:follow(?:ing)?|do(?:ing)?|obey(?:ing)?))\s+what\s+"
+        r"(?:the\s+user\b|you\s+(?:were|have\s+been|got)\b)"
+        r"|\b(?:ignore|disregard|forget|(?:put|set|push|cast)\s+aside|throw\s+(?:away|out)|scrap|"
+        r"scratch|discard|dismiss|abandon|drop)\s+(?:everything|all|anything|whatever)\s+(?:that\s+)?"
+        r"you(?:'ve|\s+have|\s+were|\s+had\s+been)\s+(?:been\s+)?(?:told|given|instructed|taught)\b"
+        r"(?:\s+(?:so\s+far|until\s+now|before|earlier|previously|and\s+instead|up\s+to\s+(?:now|here)|"
+        r"by\s+(?:anyone|the\s+user|your))\b|\s*(?:[.;,]|$)|\s+and\b)"
         r"|\b(?:ignore|disregard|forget|set\s+aside|override|discard|drop)\s+(?:all\s+)?"
         r"(?:the\s+|your\s+|any\s+)?(?:instructions?|rules|directions|guidelines|orders|prompts?)"
         r"\s+(?:you\s+(?:were|have\s+been|got)\s+(?:given|told)|(?:given|provided)\s+to\s+you)\b"
@@ -147,7 +151,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"been)\s+(?:now\s+)?(?:null|void|cancel+ed|revoked|obsolete|deprecated|outdated|invalid|"
         r"superseded|overridden|disabled|a\s+mistake|fake|injected|(?:written|planted)\s+by|"
         r"(?:only\s+|just\s+|merely\s+)?(?:a\s+)?(?:test|decoy|trap|distraction))\b|"
-        r"do\s+not\s+count|don'?t\s+count|(?:can|should|must)\s+be\s+ignored)"
+        r"do\s+not\s+count|don'?t\s+count|(?:can|should|must)\s+be\s+ignored|"
+        r"(?:so\s+|please\s+)?(?:ignore|drop|forget|discard|disregard|skip)\s+(?:them|those|it)\b)"
+        r"|\b(?:the|this|that)\s+(?:text|content|message|paragraph|prompt|section)\s+(?:above|before\s+"
+        r"this|earlier)\b[^\n]{0,30}?\b(?:was|were|is)\s+(?:planted|injected|inserted|forged|faked)\b"
         r"|\b(?:set|put|push|leave|lay)\s+(?:all\s+)?(?:the|your|any|those|these)\s+(?:previous\s+|"
         r"prior\s+|earlier\s+|original\s+|above\s+|preceding\s+|existing\s+)?"
         rf"{_OBJECTS}\s+(?:aside|to\s+one\s+side|behind\s+you)\b",
@@ -171,6 +178,17 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"no\s+sigas|non\s+seguire|ne\s+suivez\s+pas|ne\s+suis\s+pas|befolge\s+nicht)\b[^\n]{0,30}?"
         r"\b(?:bisherigen|vorherigen|vorigen|früheren|obigen|ursprünglichen|precedenti|anteriori|"
         r"anteriores|previas|pr[ée]c[ée]dentes|ant[ée]rieures|initiales)\b"
+        r"|\b(?:bisherigen|vorherigen|früheren|alten|ursprünglichen)\s+(?:anweisungen|vorgaben|"
+        r"instruktionen|regeln|befehle)\s+(?:sind|gelten)\s+(?:ab\s+sofort\s+|jetzt\s+)?(?:ungültig|"
+        r"nichtig|aufgehoben|nicht\s+mehr)"
+        r"|\binstrucciones\s+(?:anteriores|previas|originales)\s+(?:ya\s+no\s+(?:aplican|valen|son)|"
+        r"(?:quedan|est[áa]n|son)\s+(?:anuladas|canceladas|inv[áa]lidas|sin\s+efecto))"
+        r"|\binstructions\s+(?:pr[ée]c[ée]dentes|ant[ée]rieures|initiales)\s+(?:sont|ne\s+sont\s+plus)\s+"
+        r"(?:nulles|annul[ée]es|caduques|valables|valides)"
+        r"|\b(?:deja\s+de\s+lado|haz\s+caso\s+omiso\s+(?:a|de)|no\s+hagas\s+caso\s+(?:a|de)|"
+        r"pasa\s+por\s+alto|laisse\s+de\s+c[ôo]t[ée]|lass\s+(?:die|deine|alle)|non\s+tenere\s+conto\s+"
+        r"(?:delle|di))\b[^\n]{0,30}?\b(?:instrucciones|indicaciones|consignes|instructions|"
+        r"anweisungen|vorgaben|istruzioni)\b"
         r"|\b(?:talimatlar[\u0131i]|yönergeleri|yonergeleri)\b[^\n]{0,20}?\b(?:yok\s+say|g[öo]rmezden\s+gel|unut)"
         r"|(?:игнорир\w*|забудь\w*|не\s+обращай\s+внимания|не\s+слушай\w*|не\s+следуй\w*|"
         r"не\s+выполняй\w*|отмени\w*)[^\n]{0,40}?(?:инструкци\w*|указани\w*|предыдущ\w*|"
@@ -192,10 +210,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "new_instructions",
-        r"\b(?:new|updated|revised|real|actual|true|additional|override|priority|urgent)\s+"
+        r"\b(?:new|updated|revised|real|actual|true|genuine|correct|proper|additional|override|"
+        r"priority|urgent)\s+"
         r"(?:system\s+)?(?:instructions?|directives?|objective|mission|orders)\s*"
         r"(?:[:\-\u2014]|follow\b|are\s+as\s+follows)"
         r"|\bnew\s+(?:system\s+)?(?:task|goal)\s*[:\-\u2014]"
+        r"|\bonly\s+(?:takes?|accepts?|follows?|obeys?|listens?\s+to)\s+(?:orders|instructions|commands|"
+        r"directions)\s+(?:from|found\s+in|in)\b"
         r"|\b(?:this|it|these)\s+(?:message\s+|note\s+|notice\s+|instruction\s+)?(?:overrides?|"
         r"supersedes?|outranks?)\s+(?:the\s+user\b(?!'s)|your\s+(?:instructions|rules|orders|user)|"
         r"(?:all|any)\s+(?:previous|prior|other|earlier)\s+(?:instructions|requests|orders))"
@@ -237,7 +258,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:act|behave)\s+(?:as|like)\s+(?:an?\s+)?(?:unfiltered|unrestricted|uncensored|"
         r"rogue|evil|malicious|jailbroken)\b"
         r"|\bthe\s+(?:assistant|ai|model|agent)\s+(?:is\s+)?(?:henceforth|from\s+now\s+on)\b"
-        r"|\b(?:du\s+bist\s+jetzt|ahora\s+eres|tu\s+es\s+maintenant|d'ora\s+in\s+poi\s+sei|"
+        r"|\b(?:play|become|be)\s+(?:an?\s+)?(?:ai|assistant|bot|model|chatbot|llm)\s+(?:called|named)\b"
+        r"|\byou(?:'re|\s+are)\s+[\w-]{0,20}(?:bot|gpt|ai)\s+now\b"
+        r"|\b(?:du\s+bist\s+(?:ab\s+)?(?:jetzt|sofort|nun)|ahora\s+eres|tu\s+es\s+maintenant|d'ora\s+in\s+poi\s+sei|"
         r"теперь\s+ты)\b|从现在开始[\uff0c,]?\s*你是|今からあなたは",
         "you are now DAN / pretend you are / roleplay as",
     ),
@@ -306,6 +329,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|(?:выведи|покажи|раскрой|напиши)[^\n]{0,20}?(?:системн\w+\s+(?:промпт|инструкци\w+|"
         r"сообщени\w+)|сво[иё]\s+инструкци\w+)"
         r"|\b(?:muestra|revela|imprime)\s+(?:tu|tus|el)\s+(?:prompt|instrucciones)\b"
+        r"|\b(?:which|what)\b[^\n]{0,30}?\b(?:passwords?|passcodes?|api[\s_-]?keys?|tokens?|secrets?|"
+        r"credentials?|pins?)\b[^\n]{0,30}?\b(?:in|from)\s+your\s+(?:settings|config\w*|environment|"
+        r"env|memory|prompt|system|instructions|context)\b"
         r"|\bwhat\s+(?:does|do|is|are|did)\s+your\s+(?:hidden|secret|internal|initial|original|system|"
         r"underlying|confidential|real)\s+(?:prompt|instructions?|rules|guidelines|directives)\b"
         r"|\b(?:r[ée]p[èe]te|affiche|montre|r[ée]v[èe]le|donne|repite|muestra|revela|imprime|"
@@ -331,7 +357,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\[[ \t]*(?:system|admin|developer|operator|assistant)[ \t]+"
         r"(?:message|notice|override|prompt|"
         r"instructions?|directive|update|mode[ \t]+enabled)[^\]\n]{0,40}\]"
-        r"|#{2,}[ \t]*\([ \t]*system_message[ \t]*\)|^[ \t]*```[ \t]*system\b"
+        r"|#{2,}[ \t]*\([ \t]*system_message[ \t]*\)"
+        r"|^[ \t]*```[ \t]*(?:system|admin|developer|root|sudo|override|instructions?)[ \t]*$"
         r"|<!--[ \t]*(?:system|assistant|admin|developer|instructions?)\b"
         r"|^[ \t]*#{1,6}[ \t]*(?:system|assistant)[ \t]*:?[ \t]*$"
         r"|^[ \t]*#{1,6}[ \t]*(?:instructions?|response|input)[ \t]*:[ \t]*$"
@@ -373,12 +400,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:steps?|checks?|dialogs?|prompts?|process|filters?|settings?|requirements?|gates?)\b"
         r"|\bwithout\s+(?:any\s+|further\s+|additional\s+)?(?:checks|checking|verification|"
         r"confirmation|approval|asking)\b[^\n]{0,20}?(?:$|[.!;])"
-        r"|\b(?:ignore|bypass|disregard)\s+(?:the\s+|your\s+|all\s+|any\s+)?(?:content|safety|"
+        r"|\b(?:ignore|bypass|disregard|skip)\s+(?:the\s+|your\s+|all\s+|any\s+)?(?:content|safety|"
         r"usage|openai|anthropic)\s+(?:polic(?:y|ies)|guidelines|rules|filters?)\b"
         r"|\b(?:turn\s+off|disable)\s+(?:the\s+|all\s+|your\s+)?(?:safety|content)\s+"
         r"(?:checks?|filters?|settings?)\b"
         r"|\b(?:no\s+longer|not|never)\s+(?:required|needed|necessary|needs?|requires?)\b"
         rf"{_GAP}\b(?:approval|confirmation|authori[sz]ation|verification)\b"
+        r"|(?:不经|不經|无需|無需|未经|未經)[^\n]{0,4}?(?:用户|用戶|使用者)?(?:的)?(?:确认|確認|同意|批准|许可|許可)"
         r"|(?:ohne\s+r[üu]ckfrage|sin\s+confirmaci[óo]n|sans\s+confirmation|不经用户确认|"
         r"确认なしで|確認なしで|사용자\s*확인\s*없이|без\s+подтверждени\w+)",
         "skip the approval step / without further checks",
@@ -399,7 +427,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"[ \t]*[:,][ \t]*(?:you\s+must|please|ignore|do\s+not|don'?t|you\s+should|now|call|run|"
         r"invoke|execute|use|send|forward|silently|immediately|always|never|remember|before|"
         r"first|add|delete|transfer|wire|reveal|print|tell|include|append|reply|respond|"
-        r"summari[sz]e|say|book|buy|grant|share|post|email|your\s+user)\b"
+        r"summari[sz]e|say|book|buy|grant|share|post|email|text|message|export|upload|change|update|"
+        r"make|give|set|cancel|open|pay|move|mark|approve|download|install|your\s+user)\b"
+        r"|\b(?:whatever|whichever|any|every|each)\s+(?:ai\s+|llm\s+|automated\s+)?(?:agent|assistant|"
+        r"model|ai|bot|llm)\s+(?:that\s+|who\s+)?(?:reads?|reading|processes|processing|sees|handles|"
+        r"handling|summari[sz]es|summari[sz]ing)\s+(?:this|these)\b"
         rf"|\bif\s+you\s+are\s+an?\s+(?:ai|llm|language\s+model|assistant|agent)\b{_NOT_A_ROLE}"
         r"|\bas\s+(?:the\s+user'?s?|an?|the|their|my)\s+(?:ai\s+)?(?:assistant|agent),?\s+you\s+"
         r"(?:must|should|need\s+to|have\s+to|are\s+(?:required|expected)\s+to)\b"
@@ -484,9 +516,12 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     # -- weak cues -----------------------------------------------------------------------
     InjectionPattern(
         "persona_shift",
-        r"\b(?:from\s+now\s+on|henceforth|from\s+this\s+point(?:\s+on)?|from\s+here\s+on)\b,?\s+"
-        r"(?:you|the\s+(?:assistant|ai|model|agent))\s+(?:will|must|are|shall|should|obey|only|"
-        r"answer|respond|act|ignore|never|always)\b"
+        r"\b(?:from\s+now\s+on|henceforth|from\s+this\s+point(?:\s+on)?|from\s+here\s+on|"
+        r"starting\s+(?:now|today|immediately)|as\s+of\s+now|effective\s+immediately)\b,?\s+"
+        r"(?:you(?:'ll|'re)?|the\s+(?:assistant|ai|model|agent|bot))\b"
+        r"|\byou\s+(?:now\s+)?(?:run|operate|function)\s+as\b|\bforget\s+(?:about\s+)?being\s+an?\b"
+        r"|\bthe\s+(?:assistant|ai|model|bot)\s+(?:now\s+)?(?:goes\s+by|is\s+(?:now\s+)?(?:called|"
+        r"named|known\s+as))\b|\b(?:ab\s+jetzt|ab\s+sofort)\b"
         r"|\b(?:act|behave)\s+(?:as|like)\s+(?:a|an|the|if|my|though|your)\b"
         r"|\bpretend\s+(?:to\s+be|you\s+are|that\s+you|you're)\b"
         r"|\bbehave\s+as\s+[\w-]*(?:gpt|bot|ai)\b"
@@ -509,10 +544,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "unrestricted",
         r"\b(?:no|without(?:\s+any)?|free\s+of|all)\s+(?:content\s+|safety\s+)?(?:filters|"
-        r"restrictions|limits|limitations|guidelines|guardrails|censorship)\b"
+        r"restrictions|limits|limitations|guidelines|guardrails|censorship|rules|boundaries|morals|"
+        r"ethics)\b|\bnever\s+(?:refuses?|says?\s+no|declines?|rejects?)\b"
         r"|\brestrictions\s+(?:are|have\s+been)\s+(?:lifted|removed|disabled)\b"
         r"|\b(?:senza|sin|ohne|sans)\s+(?:restrizioni|restricciones|l[íi]mites|einschr[äa]nkungen|"
-        r"restrictions|limites)\b|\buneingeschr[äa]nkt\w*|без\s+ограничений"
+        r"restrictions|limites|grenzen|regeln|reglas|regole|r[èe]gles|limiti)\b|\buneingeschr[äa]nkt\w*|без\s+ограничений"
         r"|没有任何限制|没有限制|不受限制|制限のない|制限なし|제한\s*없는",
         "no restrictions / without any filters",
         weak=True,
@@ -524,7 +560,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:prompt|instructions|rules|guidelines|configuration|directives)\b"
         r"|\bsystem(?:prompt|nachricht|anweisung)\b|\b(?:prompt|mensaje)\s+del\s+sistema\b"
         r"|\b(?:message|prompt)\s+syst[èe]me\b|системн\w+\s+(?:промпт|сообщени\w*|инструкци\w*)"
-        r"|系统提示|系统消息|系統訊息|システムプロンプト|システムメッセージ|시스템\s*(?:메시지|프롬프트)"
+        r"|系统提示|系统消息|系統訊息|系统公告|系統公告|系统通知|系統通知|系统指令|系統指令|システムプロンプト|システムメッセージ|시스템\s*(?:메시지|프롬프트)"
         r"|[\"']role[\"']\s*:\s*[\"']system[\"']",
         "mentions the system prompt or a system message",
         weak=True,
@@ -543,7 +579,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:to|for)\s+(?:the\s+|any\s+|all\s+)?automated\s+(?:systems?|agents?|tools?|readers?|"
         r"processes|parsers?|assistants?|pipelines?)\b"
         r"|\b(?:dear|hey|hi|hello)\s+agent\b"
-        r"|\bthe\s+(?:\w+\s+)?agent\s+(?:\w+\s+){0,3}?(?:must|should|needs\s+to|is\s+to|will)\b"
+        r"|\bthe\s+(?:\w+\s+)?agent\s+(?:\w+\s+){0,3}?(?:must|should|needs\s+to|has\s+to|is\s+to|"
+        r"will)\b"
+        r"|\b(?:para\s+(?:el\s+|o\s+)?agente|per\s+l'agente|pour\s+l'agent|f[üu]r\s+den\s+agenten)\b"
         r"|\bthe\s+(?:assistant|ai|model)\s+(?:(?:must|should|needs\s+to)(?!\s+be\b)|is\s+"
         r"(?:instructed|required|allowed|permitted|authori[sz]ed)\s+to|may\s+now|will\s+now)\b"
         r"|asistente|assistente|assistenten?|ассистент\w*|助手|アシスタント|어시스턴트",
@@ -581,23 +619,32 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "write_call",
-        rf"\b{_WRITE_NAME}\((?!{_SIGNATURE})\s*[\w\"'{{]",
+        rf"\b{_WRITE_NAME}\((?!{_SIGNATURE})\s*[\w\"'{{]"
+        r"|\b(?:send|delete|remove|refund|transfer|charge|grant|share|pay|wire|post|upload|forward|"
+        r"purchase|buy|approve|invite)\(\s*[a-z_]{2,30}\s*=",
         "a call of a tool that writes, with arguments: send_money(recipient=...)",
         weak=True,
     ),
     InjectionPattern(
         "call_arguments",
-        r"(?:\bwith|:)\s+(?:the\s+)?(?:arguments?\s+|params?\s+|parameters?\s+)?[a-z_]{2,30}\s*=\s*"
+        r"\bwith\s+(?:the\s+)?(?:arguments?\s+|params?\s+|parameters?\s+)?[a-z_]{2,30}\s*=\s*"
         r"(?:'[^'\n]{1,60}'|\"[^\"\n]{1,60}\"|[^\s,]{1,60}),?\s+(?:and\s+)?[a-z_]{2,30}\s*="
-        r"|\b(?:to|recipient|recipients|email|dest\w*|target|url|webhook|forward_to|cc|bcc)\s*=\s*"
+        r"|\b(?:tool|function|plugin|api)\b[^\n]{0,20}?:\s*[a-z_]{2,30}\s*=\s*"
+        r"(?:'[^'\n]{1,60}'|\"[^\"\n]{1,60}\"|[^\s,]{1,60}),\s*(?:and\s+)?[a-z_]{2,30}\s*="
+        # keyword arguments that move money or credentials: (to_account="...", amount=9800)
+        r"|\(\s*(?:[a-z_]{2,30}\s*=\s*(?:'[^'\n]{0,60}'|\"[^\"\n]{0,60}\"|[\w.-]{1,60})\s*,\s*)?"
+        r"\b(?:amount|iban|account|recipient|payee|to_[a-z_]+|password|email)\s*=\s*"
+        r"(?:'[^'\n]{0,60}'|\"[^\"\n]{0,60}\"|[\w.-]{1,60})\s*,\s*[a-z_]{2,30}\s*="
+        r"|\b(?:to|recipient|recipients|email|dest|destination|target|url|webhook|forward_to|cc|bcc)"
+        r"\b\s*=\s*"
         rf"{_DESTINATION}",
         "with recipient=..., amount=...: arguments spelled out for a call",
         weak=True,
     ),
     InjectionPattern(
         "todo_note",
-        r"\b(?:todo|fixme|to-do|pendiente)\s*(?:[(\[]|for\b|f[üu]r\b|para\b|[:\-\u2014]\s*"
-        r"(?:the\s+)?agents?\b)"
+        r"\b(?:todo|fixme|hack|to-do|pendiente|pendente|[àa]\s+faire|da\s+fare|a\s+fazer)\s*"
+        r"(?:[(\[]|for\b|f[üu]r\b|para\b|per\b|pour\b|[:\-\u2014]\s*(?:the\s+)?agents?\b)"
         r"|\b(?:action\s+item|pending\s+task|open\s+item|follow-up|automation\s+note)\b",
         "a TODO or follow-up note",
         weak=True,
@@ -614,7 +661,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bplease\s+do\s+the\s+following\s+first\b"
         r"|\bcarry\s+on\s+with\s+what\s+you\s+were\s+doing\b"
         r"|\bbefore\s+(?:doing\s+)?anything\s+else\b|\buntil\s+you\s+have\b"
-        r"|\bbefore\s+you\s+(?:answer|reply|respond)\b[^\n]{0,10}?\bfirst\b"
+        r"|\bbefore\s+you\s+(?:answer|reply|respond)\b[^\n]{0,30}?\bfirst\b"
         r"|\b(?:cannot|can'?t|must\s+not)\s+be\s+(?:answered|resolved|completed)\s+(?:until|unless)\b"
         r"|\bonly\s+(?:answer|respond|reply|proceed|continue)\b[^\n]{0,40}?\b(?:after|once)\s+you\b"
         r"|\b(?:do|complete|finish)\s+(?:this|that|it)\s+(?:first|before\s+(?:answering|replying|"
@@ -634,13 +681,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"submit|leite|leiten|mail|sync|envoyez|envoyer|partagez|partager|partage|comparte|"
         r"compartir|teile|teilen|condividi|manda|mande|mandar|mandá|"
         r"sending|forwarding|sharing|posting|uploading|emailing|transferring|copying|pasting|"
-        r"submitting|leaking|"
+        r"submitting|leaking|text|put|place|publish|push|save|store|"
         r"export|attach|bcc|cc|fetch|open|invite|add|envía|envie|sende|envoie|invia|stuur)\s+"
         # "send a POST request to https://...": how API docs describe a call, not data leaving
         r"(?!to\b|at\b|with\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
         r"head|api|http|graphql)?\s*requests?\b)"
         rf"(?:[^\n]{{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|[,:][ \t]*))?"
         rf"{_DESTINATION}"
+        r"|\b(?:into|in|to|on|as)\s+(?:a|the)\s+public\s+(?:comment|post|review|channel|repo\w*|gist|"
+        r"page|forum|issue|thread|section|link)\b"
         r"|<img\s[^>\n]{0,200}?src\s*=\s*[\"']?https?://[^\"'\s>]{0,300}[?&]",
         "send/forward/share ... to an address, URL or account; an image URL with a query",
         weak=True,
@@ -672,6 +721,16 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         weak=True,
     ),
     InjectionPattern(
+        "access_grant",
+        r"\b(?:give|grant|assign)\s+[^\n]{0,40}?\b(?:edit|editor|write|admin|administrator|owner|"
+        r"ownership|full|root|elevated)\s+(?:rights|access|permissions?|privileges|role)\b"
+        r"|\b(?:make|promote)\s+[^\n]{0,40}?\b(?:an?\s+)?(?:owner|co-?owner|admin|administrator|"
+        r"superuser)\s+(?:of|on|for|to|in)\b"
+        r"|\bgrant\s+(?:the\s+)?role\b",
+        "give someone edit rights / make them an owner: access changes",
+        weak=True,
+    ),
+    InjectionPattern(
         "secret_mention",
         _SECRET,
         "passwords, keys, tokens, one-time codes, card or identity numbers",
@@ -693,10 +752,12 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\buser'?s\s+(?:contacts|inbox|e-?mails|files|documents|messages|calendar|"
         r"address\s+book|(?:recent\s+)?transactions|home\s+address|location)\b"
         r"|\bcopy\s+of\s+(?:this|the|our|your)\s+(?:conversation|chat|thread)\b"
-        r"|\b(?:inbox|address\s+book|contact\s+list|customer\s+(?:list|database|data|records)|"
+        r"|\binternal\s+(?:pricing|documents?|memos?|financials|roadmap|spreadsheets?|wiki|"
+        r"salary|salaries)\b"
+        r"|\b(?:inbox|address\s+book|contacts?\s+book|phone\s?book|contact\s+list|customer\s+(?:list|database|data|records)|"
         r"payroll\s+(?:spreadsheets?|files?|data|records|exports?)|bank\s+statements?|"
         r"chat\s+(?:history|logs)|conversation\s+history|"
-        r"browsing\s+history|date\s+of\s+birth)\b"
+        r"browsing\s+history|date\s+of\s+birth|home\s+address(?:es)?)\b"
         r"|~/(?<![\w~]~/)[\w.-]"
         r"|\b(?:todos\s+los|todas\s+las)\s+(?:documentos|correos|archivos|mensajes|contactos)\b"
         r"|\balle\s+(?:e-?mails|dateien|dokumente|nachrichten|kontakte)\b"
@@ -723,7 +784,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bhide\s+(?:this|it|the)\b|\bwithout\s+mentioning\b|\bkeep\s+this\s+between\s+us\b"
         r"|\bin\s+the\s+background\b|\bnever\s+finds?\s+out\b"
         r"|\b(?:delete|erase|clear|wipe|remove|purge|truncate)\s+(?:the\s+|all\s+|any\s+)?"
-        r"(?:audit|access|activity|security|sent|command|shell)\s+(?:logs?|trails?|history|folder|items)\b",
+        r"(?:audit|access|activity|security|command|shell)\s+(?:logs?|trails?|history)\b"
+        r"|\b(?:delete|erase|clear|wipe|remove|purge)\s+(?:it|them|this|the\s+\w+)\s+from\s+(?:the\s+)?sent\b",
         "keep it quiet / leave no trace",
         weak=True,
     ),
@@ -770,7 +832,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bon\s+(?:the\s+|your\s+)?(?:user'?s|owner'?s|account\s+holder'?s|principal'?s)\s+behalf\b"
         r"|\b(?:urgent|request|instructions?|directive)\s+(?:comes?\s+)?from\s+(?:the\s+)?"
         r"(?:ceo|cfo|owner|admin|administrator|it\s+department|platform\s+operator|operator)\b"
-        r"|\bverified\s+(?:sender|source|request|instruction)\b"
+        r"|\bverified\s+(?:sender|source|request|instruction|directive|order|command|message)\b"
+        r"|\bfrom\s+(?:the\s+)?(?:it|security|it\s+security|compliance|legal|engineering|trust\s+and\s+"
+        r"safety|trust\s+&\s+safety)\s+(?:team\s+|department\s+|desk\s+)?here\b"
         r"|\b(?:human|person|people|team|operator|user)s?\s+(?:who\s+(?:is|are)\s+)?(?:supervising|"
         r"overseeing|monitoring|running|operating|controlling|deploying)\s+you\b"
         r"|\b(?:telling|asking|instructing|ordering|authori[sz]ing)\s+you\b[^\n]{0,30}?\b(?:through|"
@@ -787,7 +851,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "obey",
         r"\b(?:obey|obeys|comply\s+with|compliance\s+is\s+mandatory|all\s+(?:ai\s+)?"
-        r"(?:assistants|agents)\s+must)\b",
+        r"(?:assistants|agents)\s+must)\b"
+        r"|\b(?:carry\s+out|execute|follow|obey|fulfil+|perform)\s+(?:every|each|all|any)\s+(?:[\w-]+\s+)?"
+        r"(?:request|requests|instruction|instructions|command|commands|order|orders)\s+"
+        r"(?:you\s+(?:see|read|find|receive|get)|in\s+"
+        r"(?:tool|this|the|documents?))\b"
+        r"|\b(?:do|follow)\s+(?:exactly\s+)?(?:what|as)\s+(?:i\s+(?:say|tell\s+you|instruct)|(?:this|the)\s+"
+        r"(?:page|document|file|email|message|note|text)\s+says)\b",
         "obey / comply with",
         weak=True,
     ),
