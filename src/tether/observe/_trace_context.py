@@ -15,6 +15,7 @@ the run's trace. While it is off, that costs one function call and nothing is im
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any, cast
 
@@ -30,11 +31,13 @@ def _nonzero(value: int) -> int:
     return value or 1  # an all-zero id is invalid in W3C trace context
 
 
+@functools.lru_cache(maxsize=4096)  # asked for on every span and tool call of a run
 def run_trace_id(run_id: str) -> int:
     """The 128-bit trace id of a run: the same in every process that touches the run."""
     return _nonzero(int.from_bytes(_digest("trace", run_id)[:16], "big"))
 
 
+@functools.lru_cache(maxsize=4096)
 def run_span_id(run_id: str) -> int:
     """The 64-bit span id of a run's ``invoke_agent`` span (the parent of its other spans)."""
     return _nonzero(int.from_bytes(_digest("run", run_id)[:8], "big"))

@@ -42,6 +42,7 @@ This module imports OpenTelemetry only when a :class:`Tracing` is built, never w
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -325,16 +326,8 @@ class Tracing:
         from opentelemetry import context, trace
 
         trace_id = run_trace_id(run_id)
-        if root:
-            ctx = context.Context()  # never a child of whatever the caller has current
-        else:
-            parent = trace.SpanContext(
-                trace_id,
-                run_span_id(run_id),
-                is_remote=False,
-                trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
-            )
-            ctx = trace.set_span_in_context(trace.NonRecordingSpan(parent))
+        # The root is never a child of whatever the caller has current.
+        ctx = context.Context() if root else _run_context(run_id)
         ids = self._ids
         if ids is None and self._global:
             # Built before the application installed its provider (the API's proxy hands
@@ -622,6 +615,21 @@ def _span_event(kind: str, ev: Any) -> dict[str, Any] | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _run_context(run_id: str) -> Any:
+    """An OpenTelemetry context whose current span is the run span (the children's parent)."""
+    from opentelemetry import trace
+
+    parent = trace.SpanContext(
+        run_trace_id(run_id),
+        run_span_id(run_id),
+        is_remote=False,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(parent))
+
+
+@functools.lru_cache(maxsize=256)  # a runtime uses a handful of model ids
 def _model_parts(model_id: str) -> tuple[str, str, str | None, int | None]:
     """``(provider, model, server address, server port)`` of a Tether model id."""
     head, sep, rest = model_id.partition(":")
