@@ -38,7 +38,7 @@ from tether.engine._state import PARKED, TERMINAL, RunEvent, RunState, apply, ru
 from tether.engine._step import StepContext
 from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition, Wait
 from tether.exceptions import ConcurrentWriteError, ModelError, StoreError
-from tether.models import ModelClient, ModelRequest, ModelResponse, StreamDelta
+from tether.models import ModelClient, ModelRequest, ModelResponse, StreamDelta, construct_trusted
 from tether.store import EventRow, RunUpdate, Store
 
 if TYPE_CHECKING:
@@ -315,7 +315,11 @@ class RunDriver:
                     continue
                 break
             if isinstance(transition, Goto):
-                self.record(Transitioned(to=transition.state, data=transition.data))
+                self.record(
+                    construct_trusted(Transitioned, to=transition.state)
+                    if transition.data is None
+                    else Transitioned(to=transition.state, data=transition.data)
+                )
                 await self.flush()
                 continue
             if isinstance(transition, Escalate):

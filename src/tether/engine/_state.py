@@ -35,7 +35,7 @@ from tether.engine._events import (
     Transitioned,
 )
 from tether.exceptions import IllegalTransitionError
-from tether.models import Message, ModelResponse, Usage
+from tether.models import Message, ModelResponse, Usage, construct_trusted
 
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     "pending": frozenset({"running", "cancelled", "failed"}),
@@ -326,8 +326,9 @@ def _message(
     tool_call_id: str | None = None,
     name: str | None = None,
 ) -> Message:
-    """A conversation message from event data."""
-    return Message(
+    """A conversation message from event data (already validated: constructed, not checked)."""
+    return construct_trusted(
+        Message,
         role=role,
         content=content,
         tool_calls=tool_calls if tool_calls is not None else [],

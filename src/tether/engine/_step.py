@@ -46,6 +46,7 @@ from tether.models import (
     Router,
     StepKind,
     ToolCall,
+    construct_trusted,
     nesting_exceeds,
 )
 from tether.observe import OFFLOAD_BYTES, has_unrecoverable
@@ -182,7 +183,8 @@ class StepContext:
     def build_request(self, *, step_kind: StepKind = "act") -> ModelRequest:
         """The next model request: stable prefix (instructions, tools) + the conversation."""
         agent = self.agent
-        return ModelRequest.model_construct(
+        return construct_trusted(
+            ModelRequest,
             instructions=agent.instructions,
             messages=list(self.state.messages),
             tools=agent.tool_specs,
@@ -246,7 +248,9 @@ class StepContext:
                     if isinstance(replaced, ModelResponse):
                         response = replaced
                 response = self.record(
-                    ModelCompleted(
+                    # Fields from validated objects and the engine's own numbers.
+                    construct_trusted(
+                        ModelCompleted,
                         call=index,
                         response=response,
                         latency_ms=round(latency, 3),
@@ -554,7 +558,8 @@ class StepContext:
         """Record a call's result; returns the event and the size of its stored bytes."""
         event: ToolResult
         if outcome.ok:
-            event = ToolCompleted(
+            event = construct_trusted(
+                ToolCompleted,
                 call=index,
                 call_id=call.id,
                 tool=call.name,

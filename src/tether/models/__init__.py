@@ -27,6 +27,7 @@ from tether.models._types import (
     ToolCall,
     ToolSpec,
     Usage,
+    construct_trusted,
 )
 from tether.models._untrusted import (
     UNTRUSTED_DATA_NOTICE,
@@ -72,6 +73,7 @@ _ALL = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "construct_trusted",
     "cost",
     "nesting_exceeds",
     "neutralize_delimiters",
@@ -116,6 +118,7 @@ if _typing.TYPE_CHECKING:
         "ToolCall",
         "ToolSpec",
         "Usage",
+        "construct_trusted",
         "cost",
         "nesting_exceeds",
         "neutralize_delimiters",

@@ -14,7 +14,10 @@ from tether.models._types import (
     StreamDelta,
     ToolCall,
     Usage,
+    construct_trusted,
 )
+
+_NO_USAGE = Usage()
 
 Reply = ModelResponse | ToolCall | Sequence[ToolCall] | str | None
 Script = Callable[[ModelRequest], Reply | Awaitable[Reply]] | Sequence[Reply]
@@ -27,7 +30,10 @@ def text(content: str) -> ModelResponse:
 
 def tool_call(name: str, /, **arguments: Any) -> ToolCall:
     """A scripted reply that calls tool ``name`` with ``arguments``."""
-    return ToolCall(id="", name=name, arguments=arguments)
+    if not isinstance(name, str):
+        raise TypeError(f"tool_call() needs the tool's name as a string, not {name!r}")
+    # Keyword arguments are always a dict with string keys: nothing left to validate.
+    return construct_trusted(ToolCall, id="", name=name, arguments=arguments)
 
 
 class ScriptedModel:
@@ -109,7 +115,13 @@ class ScriptedModel:
         if isinstance(reply, str):
             response = ModelResponse(text=reply)
         elif isinstance(reply, ToolCall):
-            response = ModelResponse(tool_calls=[reply], finish_reason="tool_calls")
+            response = construct_trusted(
+                ModelResponse,
+                text=None,
+                tool_calls=[reply],
+                usage=_NO_USAGE,
+                finish_reason="tool_calls",
+            )
         elif isinstance(reply, ModelResponse):
             response = reply
         elif reply is None:
@@ -122,10 +134,13 @@ class ScriptedModel:
                 "list of tool calls",
                 error_code="malformed_response",
             )
+        # Everything below is built from already-validated objects: construct, do not
+        # validate again (a scripted turn is the engine benchmark's model).
         calls = [
             c
             if c.id
-            else ToolCall(
+            else construct_trusted(
+                ToolCall,
                 id=f"call_{turn}_{i}",
                 name=c.name,
                 arguments=c.arguments,
@@ -140,8 +155,15 @@ class ScriptedModel:
             if max_tokens is not None:
                 # Like a real provider, never bill (or produce) more than max_tokens.
                 output_tokens = min(output_tokens, max_tokens)
-            usage = Usage(input_tokens=chars // 4 + 1, output_tokens=output_tokens)
-        return ModelResponse(
+            usage = construct_trusted(
+                Usage,
+                input_tokens=chars // 4 + 1,
+                output_tokens=output_tokens,
+                cached_input_tokens=0,
+                cache_write_tokens=0,
+            )
+        return construct_trusted(
+            ModelResponse,
             text=response.text,
             tool_calls=calls,
             usage=usage,

@@ -6,10 +6,52 @@ so they are pydantic models with stable field names.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+M = TypeVar("M", bound=BaseModel)
+
+_TEMPLATES: dict[
+    type[BaseModel], tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]
+] = {}
+
+
+def _template(
+    cls: type[BaseModel],
+) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    static: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for name, info in cls.model_fields.items():
+        static[name] = None if info.is_required() else info.default
+        if info.default_factory is not None:
+            factories.append((name, info.default_factory))  # type: ignore[arg-type]  # no validated-data factories here
+    _TEMPLATES[cls] = (static, tuple(factories))
+    return _TEMPLATES[cls]
+
+
+def construct_trusted(cls: type[M], /, **fields: Any) -> M:
+    """An instance of ``cls`` from values that are already valid, without validating them.
+
+    For the hot path only (an event per model or tool call, a message per fold): the
+    values come from validated objects or from the engine itself. Unlike
+    ``model_construct`` (which resolves every default in Python on each call) the
+    defaults are computed once per class. Every required field must be given.
+    """
+    template = _TEMPLATES.get(cls) or _template(cls)
+    values = template[0].copy()
+    for name, factory in template[1]:
+        if name not in fields:
+            values[name] = factory()
+    values.update(fields)
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
@@ -41,7 +83,9 @@ class Usage(BaseModel):
     cache_write_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
+        # Sums of validated ints: nothing to validate (the fold adds one per model call).
+        return construct_trusted(
+            Usage,
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
