@@ -10,6 +10,7 @@ effects the journal replays where they were already committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -72,6 +73,14 @@ class StoreRetry:
 
 
 _CANCELLED = Fail("cancelled", error_code="cancelled")
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    """Mark an overlapped commit's failure as seen: the next flush raises it, or the run ended."""
+    if not task.cancelled():
+        task.exception()
+
+
 _LET_GO: frozenset[str] = frozenset({*TERMINAL, *PARKED})
 
 
@@ -112,6 +121,7 @@ class RunDriver:
         """Whether a commit of this driver gave the run's lease back (it stopped or parked)."""
         self._task: asyncio.Task[Any] | None = None
         self._interruptible = False
+        self._inflight: asyncio.Future[None] | None = None
 
     # -- event plumbing ----------------------------------------------------------------------
 
@@ -142,24 +152,55 @@ class RunDriver:
         """Seal an event for the store, in a worker thread when it is large."""
         return await self.governance.protection.aprotect(event)  # type: ignore[return-value]  # same type back
 
-    async def flush(self) -> None:
+    async def flush(self, *, wait: bool = True) -> None:
         """Commit buffered events (and any status change among them) in one transaction.
 
-        The batch is kept until the store acknowledges it. A store that fails (locked by
-        another process, an I/O error) is retried with backoff for a while; if the
-        append did land but its acknowledgement was lost, the retry finds exactly these
-        events in the log and takes that as the acknowledgement. A store that stays down
-        raises :class:`StoreError` out of the step: the runtime then drops this driver's
-        in-memory state and resumes the run from its log once the store answers.
+        Commits of one run land in order: a flush first waits for the one before it.
+        ``wait=False`` hands the batch to the store and returns at once (a step
+        boundary with nothing to protect: the next step's model call or read-only tool
+        calls overlap the commit's fsync). Whatever must be durable before it happens
+        (a write tool's ``tool.started``, parking, escalating, finishing) flushes with
+        ``wait=True``, which also settles any commit still in flight. A crash before an
+        overlapped commit lands loses only work that had no effect outside the process:
+        the run resumes from the last commit and redoes it.
+
+        A store that fails (locked by another process, an I/O error) is retried with
+        backoff for a while; if the append did land but its acknowledgement was lost, the
+        retry finds exactly these events in the log and takes that as the
+        acknowledgement. A store that stays down raises :class:`StoreError` out of the
+        step (for an overlapped commit, out of the next flush): the runtime then drops this
+        driver's in-memory state and resumes the run from its log once the store answers.
 
         Raises:
             StoreError: the store kept failing for the whole retry window.
             ConcurrentWriteError: another writer owns the run (or this one lost the lease).
         """
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            await inflight
         if not self._pending:
             return
-        batch = self._pending
-        update = self._status_update
+        batch, self._pending = self._pending, []
+        update, self._status_update = self._status_update, None
+        if wait:
+            await self._commit(batch, update)
+            return
+        task = asyncio.ensure_future(self._commit(batch, update))
+        task.add_done_callback(_retrieve)
+        self._inflight = task
+
+    def _watched(self) -> bool:
+        wants = self._wants_deltas
+        return wants is not None and wants(self.state.run_id)
+
+    async def settle(self) -> None:
+        """Wait for a commit still in flight; its failure is not raised (the run is ending)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            with contextlib.suppress(Exception):
+                await inflight
+
+    async def _commit(self, batch: list[RunEvent], update: RunUpdate | None) -> None:
         rows = [
             EventRow(rec.seq, rec.step, rec.ts, rec.event.type, rec.data or encode_event(rec.event))
             for rec in batch
@@ -179,8 +220,6 @@ class RunDriver:
                 if not exc.transient or attempt >= self.store_retry.attempts:
                     raise
                 await asyncio.sleep(self.store_retry.delay(attempt, self.rng))
-        self._pending = []
-        self._status_update = None
         if update is not None and update.release_lease:
             self.lease_released = True
         if self._on_commit is not None:
@@ -284,6 +323,14 @@ class RunDriver:
 
     async def drive(self) -> RunState:
         """Execute steps until the run stops; returns the final state."""
+        try:
+            return await self._drive()
+        finally:
+            # Stopped by an error or cancelled: let a commit in flight land before the
+            # runtime reads the log or resumes the run elsewhere.
+            await self.settle()
+
+    async def _drive(self) -> RunState:
         state = self.state
         agent = self.agent
         machine = agent.machine
@@ -320,7 +367,10 @@ class RunDriver:
                     if transition.data is None
                     else Transitioned(to=transition.state, data=transition.data)
                 )
-                await self.flush()
+                # Overlap this commit with the next step, unless someone watches live
+                # deltas: they must not see the next reply stream before this step's
+                # events.
+                await self.flush(wait=self._watched())
                 continue
             if isinstance(transition, Escalate):
                 if transition.then is not None:
