@@ -638,3 +638,27 @@ async def test_a_run_parked_by_another_process_continues_its_trace_here(
     for span in (otel.one("execute_tool wire_refund"), *otel.named("chat scripted")):
         assert span.context is not None and span.context.trace_id == trace_id
         assert span.parent is not None and span.parent.span_id == run_span
+
+
+async def test_a_failed_run_is_an_error_run_span_with_its_failure_code(
+    store_url: str, otel: Exported, tracings: list[Tracing]
+) -> None:
+    tracing = traced(otel, tracings)
+
+    class Refusing(ScriptedModel):
+        async def complete(self, request: ModelRequest) -> ModelResponse:
+            raise ModelError("bad key", error_code="auth", retryable=False)
+
+        async def stream(self, request: ModelRequest) -> AsyncIterator[StreamDelta | ModelResponse]:
+            yield await self.complete(request)
+
+    agent = Agent(name="doomed", model=Refusing([text("never")]))
+    async with Runtime(store_url, observers=[tracing]) as rt:
+        run = await rt.start(agent, "hello")
+        assert (await run.result(timeout=30)).status == "failed"
+    root = otel.one("invoke_agent doomed")
+    assert root.status.status_code is StatusCode.ERROR
+    assert attrs(root)["error.type"] == "model_auth"
+    assert attrs(root)["tether.run.status"] == "failed"
+    [chat] = otel.named("chat scripted")
+    assert chat.status.status_code is StatusCode.ERROR and attrs(chat)["error.type"] == "auth"
