@@ -28,8 +28,11 @@ from tether.models import ModelRequest, ModelResponse, StreamDelta, ToolCall, Us
 from tether.observe import (
     CAPTURE_CONTENT_ENV,
     Tracing,
+    attach_span,
+    detach_tool_trace,
     enable_tracing,
     format_traceparent,
+    model_span_id,
     propagation_active,
     run_span_id,
     run_trace_id,
@@ -662,3 +665,31 @@ async def test_a_failed_run_is_an_error_run_span_with_its_failure_code(
     assert attrs(root)["tether.run.status"] == "failed"
     [chat] = otel.named("chat scripted")
     assert chat.status.status_code is StatusCode.ERROR and attrs(chat)["error.type"] == "auth"
+
+
+async def test_chat_span_ids_are_known_before_the_call_so_a_client_can_join_them(
+    store_url: str, otel: Exported, tracings: list[Tracing]
+) -> None:
+    """model_span_id(run, step, call, attempt) is the chat span's id; attach_span uses it."""
+    tracing = traced(otel, tracings)
+    script = [tool_call("lookup", order_id="A1"), text("ok")]
+    agent = Agent(name="ids", model=ScriptedModel(script), tools=[lookup])
+    async with Runtime(store_url, observers=[tracing]) as rt:
+        run = await rt.start(agent, "where is A1?")
+        assert (await run.result(timeout=30)).status == "completed"
+        stored = [e async for e in run.events(follow=False)]
+    expected = {
+        model_span_id(run.run_id, e.step, e.event.call, e.event.attempt)
+        for e in stored
+        if e.event.type == "model.completed"
+    }
+    assert {s.context.span_id for s in otel.named("chat scripted") if s.context} == expected
+
+    span_id = next(iter(expected))
+    token = attach_span(run.run_id, span_id)
+    try:
+        current = trace.get_current_span().get_span_context()
+        assert (current.trace_id, current.span_id) == (run_trace_id(run.run_id), span_id)
+    finally:
+        detach_tool_trace(token)
+    assert not trace.get_current_span().get_span_context().is_valid

@@ -75,11 +75,23 @@ def attach_tool_trace(run_id: str, call_key: str) -> object | None:
     """
     if not _active:
         return None
+    return attach_span(run_id, tool_span_id(call_key))
+
+
+def attach_span(run_id: str, span_id: int) -> object | None:
+    """Make span ``span_id`` of the run's trace current (e.g. a ``chat`` span during its call).
+
+    For code that runs on behalf of a span exported later from events: OpenTelemetry-
+    instrumented clients called meanwhile become its children. Returns a token for
+    :func:`detach_tool_trace`, or ``None`` at once while no tracing observer is active.
+    """
+    if not _active:
+        return None
     from opentelemetry import context, trace
 
     span_context = trace.SpanContext(
         run_trace_id(run_id),
-        tool_span_id(call_key),
+        span_id,
         is_remote=False,
         trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
     )
@@ -87,7 +99,7 @@ def attach_tool_trace(run_id: str, call_key: str) -> object | None:
 
 
 def detach_tool_trace(token: object | None) -> None:
-    """Undo :func:`attach_tool_trace` (``None`` is a no-op)."""
+    """Undo :func:`attach_tool_trace` or :func:`attach_span` (``None`` is a no-op)."""
     if token is None:
         return
     from opentelemetry import context
