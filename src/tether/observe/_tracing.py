@@ -76,7 +76,6 @@ _CAPTURE_ON = frozenset({"true", "1", "yes", "on", "span_only", "span_and_event"
 _MAX_SPAN_EVENTS = 128  # the SDK's default limit per span
 _MAX_RUNS = 10_000
 """Runs whose beginning is kept in memory; older ones are rebuilt from the log at the end."""
-_PARKED = frozenset({"waiting", "escalated"})
 _PROVIDERS = {
     "openai": "openai",
     "anthropic": "anthropic",
@@ -172,9 +171,9 @@ class Tracing:
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true``.
         redactor: Masks credential shapes in captured content once more (default: a
             plain :class:`Redactor`; :func:`enable_tracing` passes the runtime's).
-        history: Reads a run's stored events, to build the run span of a run whose
-            beginning this process did not see. Without it such a run span starts at
-            the first event seen here.
+        history: Reads a run's stored events, to build the run span of a run of which
+            this process did not see every event. Without it such a run span holds only
+            what was seen here (and starts at the first event seen).
         propagate: Make each tool call's span context current while the tool runs, so
             OpenTelemetry-instrumented clients inside tools join the run's trace.
         max_content_chars: Longer content attributes are cut to this many characters.
@@ -300,8 +299,6 @@ class Tracing:
             attributes = _span_event(kind, ev)
             if attributes is not None:
                 self._add_span_event(run, kind, rec.ts, attributes)
-            if kind == "run.status" and ev.status in _PARKED:
-                run.arguments.clear()  # what is left was never executed in this segment
 
     def _add_span_event(self, run: _RunTrace, name: str, ts: float, attrs: dict[str, Any]) -> None:
         if len(run.span_events) >= _MAX_SPAN_EVENTS:
