@@ -536,7 +536,7 @@ class Tracing:
                     )
                 )
         error = ev.error
-        if error is not None:
+        if error is not None and ev.status == "failed":  # cancelled is not an error here
             attributes["error.type"] = str(error.error_code)
         if self.capture_content:
             if created is not None:
