@@ -10,6 +10,10 @@ The held-out fifth is chosen by a hash of each id, fixed before any pattern was 
 so adding rows never moves an existing row between sets. Tune patterns on
 :func:`tuning`; :func:`held_out` is for measuring only (``benchmarks/redteam.py`` and the
 threshold test in ``test_injection.py``).
+
+Rows written after the split was fixed are numbered from 201 (``family-201``...) and only
+take ids that hash to the tuning side (:func:`added_later`): they are written to tune on,
+so none of them may join the held-out set, which stays the rows nobody tuned on.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ class Split:
 
     attacks: tuple[Sample, ...]
     benign: tuple[Sample, ...]
+
+
+def added_later(sample_id: str) -> bool:
+    """Whether a row was written after the split was fixed (numbered 201 and up)."""
+    return int(sample_id.rsplit("-", 1)[1]) >= 201
 
 
 def is_held_out(sample_id: str) -> bool:

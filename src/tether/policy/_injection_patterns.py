@@ -91,7 +91,7 @@ _AI_KIND = (
     r"browsing\s+|smart\s+|helpful\s+)?"
 )
 _CALL = (
-    r"(?:call|invoke|run|execute|trigger|use|ejecuta\w*|llama\w*|rufe|execute\w*|exécute\w*|"
+    r"(?:call|invoke|run|execute|trigger|use|hit|ping|ejecuta\w*|llama\w*|rufe|execute\w*|exécute\w*|"
     r"appelle\w*)"
 )
 _SECRET = (
@@ -198,7 +198,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"[^\n]{0,6}?(?:不用管|别管|不要管|不用理|作废|无效|忽略|无视)"
         r"|(?:指示|命令|ルール|プロンプト)[^\n]{0,10}?(?:無視|忘れ)"
         r"|(?:지시|명령|지침|규칙)[^\n]{0,10}?(?:무시|잊어)"
-        r"|(?:تجاهل|انس)[^\n]{0,20}?(?:التعليمات|الأوامر|التوجيهات)"
+        r"|(?:تجاهل|انس)[^\n]{0,20}?(?:ال)?(?:تعليمات|أوامر|توجيهات)"
         r"|(?:निर्देशों|निर्देश)[^\n]{0,20}?(?:अनदेखा|नजरअंदाज|भूल)"
         r"|\b(?:bỏ\s+qua|phớt\s+lờ|quên)\b[^\n]{0,30}?(?:hướng\s+dẫn|chỉ\s+thị)",
         "ignore the previous instructions, in other languages",
@@ -215,6 +215,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:system\s+)?(?:instructions?|directives?|objective|mission|orders)\s*"
         r"(?:[:\-\u2014]|follow\b|are\s+as\s+follows)"
         r"|\bnew\s+(?:system\s+)?(?:task|goal)\s*[:\-\u2014]"
+        r"|\b(?:overrides?|supersedes?|outranks?|takes?\s+precedence\s+over|trumps?)\s+(?:anything|"
+        r"everything|whatever|all|any)\s+(?:that\s+)?(?:the\s+user|you(?:r\s+user)?)\b"
         r"|\bonly\s+(?:takes?|accepts?|follows?|obeys?|listens?\s+to)\s+(?:orders|instructions|commands|"
         r"directions)\s+(?:from|found\s+in|in)\b"
         r"|\b(?:this|it|these)\s+(?:message\s+|note\s+|notice\s+|instruction\s+)?(?:overrides?|"
@@ -267,7 +269,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "developer_mode",
         r"\bjailbr(?:eak|oken)\b"
-        r"|\b(?:dan|stan|aim|jailbreak|god|unrestricted|unfiltered|evil|chaos)\s+mode\b",
+        r"|\b(?:dan|stan|aim|jailbreak|evil|chaos)\s+mode\b",
         "jailbreak / DAN mode / do anything now",
     ),
     InjectionPattern(
@@ -315,7 +317,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # Not after "never" / "do not": that is advice ("never send your password to anyone").
         r"(?<!never\s)(?<!not\s)(?<!n't\s)\b(?:reveal|print|show|output|repeat|display|dump|leak|share|tell\s+me|give\s+me|"
         r"include|paste|list|send|email|forward|expose|return|echo|disclose|provide|post|write|"
-        r"copy|translate|summari[sz]e|recite|spell\s+out)\s+"
+        r"copy|translate|summari[sz]e|recite|spell(?:\s+out)?)\s+"
         r"(?:me\s+|us\s+)?(?:(?:all|any|of|every|each)\s+)*(?:your|the|its|their|all|any)\s+"
         r"(?:[\w-]+\s+){0,2}?[\w-]*?(?:instructions|(?:system\s+)?prompt|secrets?|api[\s_-]?keys?|"
         r"credentials?|passwords?|passphrases?|tokens?|(?:secret|private|access)\s+keys?|"
@@ -323,9 +325,12 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:summari[sz]e|repeat|print|show|reveal|output|list)\s+your\s+rules\b"
         r"|\b(?:repeat|print|output|show|reveal|display|write|copy|recite)\b[^\n]{0,30}?"
         r"\b(?:the\s+)?(?:words|text|everything)\s+(?:above|before\s+this)\b"
+        r"|\b(?:repeat|print|output|show|reveal|display|write|copy|recite|quote)\b[^\n]{0,40}?"
+        r"\b(?:everything|all|what)\s+(?:that\s+)?you\s+(?:were|have\s+been)\s+(?:given|told|"
+        r"instructed|shown)\b"
         r"|\bwhat\s+(?:were|are)\s+you\s+(?:told|instructed|programmed)\b"
         r"|(?:输出|显示|告诉我|打印|给我看)[^\n]{0,10}?(?:系统提示|系统指令|初始指令)"
-        r"|(?:システムプロンプト|初期指示)[^\n]{0,10}?(?:表示|出力|教え)"
+        r"|(?:システムプロンプト|初期指示)[^\n]{0,16}?(?:表示|出力|教え|書き出|書いて|見せ)"
         r"|(?:выведи|покажи|раскрой|напиши)[^\n]{0,20}?(?:системн\w+\s+(?:промпт|инструкци\w+|"
         r"сообщени\w+)|сво[иё]\s+инструкци\w+)"
         r"|\b(?:muestra|revela|imprime)\s+(?:tu|tus|el)\s+(?:prompt|instrucciones)\b"
@@ -347,7 +352,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "fake_role_tag",
         r"</?\s*(?:system|instructions?|assistant|developer|user|sys|admin|administrator|im_start|"
         r"im_end|tool_output|tool_result|function_results?|information|important|info|"
-        r"[a-z]+_(?:instructions?|message|prompt)|admin_\w+|system_\w+)\b[^>\n]{0,100}>"
+        r"[a-z]+_(?:instructions?|message|prompt|note|notice|directive|command)|admin_\w+|system_\w+)\b"
+        r"[^>\n]{0,100}>"
+        r"|<[a-z_]{1,30}\s[^>\n]{0,60}?\b(?:from|author|role|sender|by)\s*=\s*[\"']?(?:user|system|admin|"
+        r"developer|assistant|owner|operator)\b[^>\n]{0,60}>"
         r"|<\|\s*(?:im_start|im_end|system|user|assistant|endoftext|start_header_id|"
         r"end_header_id|eot_id)\s*\|>|\[/?(?:inst|sys)\]|<<\s*/?sys\s*>>"
         r"|\[system\]\s*\(#|\[\[\s*(?:system|admin|developer|assistant)\s*\]\]"
@@ -359,7 +367,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"instructions?|directive|update|mode[ \t]+enabled)[^\]\n]{0,40}\]"
         r"|#{2,}[ \t]*\([ \t]*system_message[ \t]*\)"
         r"|^[ \t]*```[ \t]*(?:system|admin|developer|root|sudo|override|instructions?)[ \t]*$"
-        r"|<!--[ \t]*(?:system|assistant|admin|developer|instructions?)\b"
+        r"|<!--[ \t]*(?:system|assistant|admin|developer|instructions?)[ \t]*(?:[:\-\u2014>]|"
+        r"(?:message|note|notice|prompt|override|directive|instructions?)\b)"
         r"|^[ \t]*#{1,6}[ \t]*(?:system|assistant)[ \t]*:?[ \t]*$"
         r"|^[ \t]*#{1,6}[ \t]*(?:instructions?|response|input)[ \t]*:[ \t]*$"
         r"|^[ \t]*#{1,6}[ \t]*(?:system|admin|developer)[ \t]+(?:override|message|prompt|notice|"
@@ -394,6 +403,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"has\s+been)\s+(?:currently\s+|temporarily\s+)?(?:broken|down|disabled|offline|not\s+working|"
         r"unavailable|bugged|turned\s+off|suspended|paused)\b[^\n]{0,40}?\b(?:just|simply)\s+"
         r"(?:go\s+ahead|proceed|execute|run|send|transfer|wire|approve|do|complete|process)\b"
+        r"|\b(?:switched|turned|disabled|removed|lifted|suspended|disabling|removing|lifting|"
+        r"switching|turning)\s+(?:off\s+)?(?:all\s+(?:of\s+)?)?your\s+(?:safety\s+|content\s+|security\s+)?"
+        r"(?:limits|filters|restrictions|guardrails|rules|checks|safeguards)\b"
         r"|(?<!//\s)(?<!#\s)\b(?:skip|bypass|circumvent|disable|turn\s+off|switch\s+off|ignore)\s+"
         r"(?:the\s+|any\s+|all\s+|your\s+)?(?:approval|confirmation|verification|review|safety|"
         r"security|human)\s+"
@@ -415,7 +427,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "addressed_to_ai",
         r"\b(?:attention|note|message|instructions?|important|notice|memo|reminder|nb|hint|info|"
         r"todo|fixme|action\s+item|pending\s+task|update|request|directive|communication|"
-        r"checklist|priority\s+directive|ps)\s*(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+|"
+        r"checklist|priority\s+directive|ps|p\.s\.?)\s*(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+|"
         rf"an?\s+|every\s+)?{_AI_KIND}{_AI}\b{_NOT_A_ROLE}"
         rf"|\b(?:todo|fixme|nb|ps|hint|reminder|note|notice|attention|important)\s*[:\-\u2014]\s*"
         rf"(?:the\s+)?{_AI_KIND}{_AI}\b{_NOT_A_ROLE}"
@@ -432,7 +444,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:whatever|whichever|any|every|each)\s+(?:ai\s+|llm\s+|automated\s+)?(?:agent|assistant|"
         r"model|ai|bot|llm)\s+(?:that\s+|who\s+)?(?:reads?|reading|processes|processing|sees|handles|"
         r"handling|summari[sz]es|summari[sz]ing)\s+(?:this|these)\b"
-        rf"|\bif\s+you\s+are\s+an?\s+(?:ai|llm|language\s+model|assistant|agent)\b{_NOT_A_ROLE}"
+        rf"|\bif\s+(?:you|it|they)\s+(?:are|is)\s+an?\s+(?:ai|llm|language\s+model|assistant|agent)\b{_NOT_A_ROLE}"
+        r"|\b(?:owner|user|admin|administrator|developer|operator|creator|boss|principal|human)\s+to\s+"
+        r"(?:the\s+)?(?:ai|assistant|model|llm)\b(?![ \t]+(?:team|group|department|developers))"
         r"|\bas\s+(?:the\s+user'?s?|an?|the|their|my)\s+(?:ai\s+)?(?:assistant|agent),?\s+you\s+"
         r"(?:must|should|need\s+to|have\s+to|are\s+(?:required|expected)\s+to)\b"
         rf"|^[ \t]*to[ \t]*:[ \t]*(?:the\s+|your\s+)?{_AI}\b"
@@ -457,12 +471,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"a\s+human|for\s+(?:approval|confirmation|permission))\b"
         r"|\b(?:do\s+not|don'?t)\s+let\s+the\s+(?:user|human)\s+know\b"
         r"|\bno\s+need\s+to\s+(?:bother|tell|inform|ask|involve)\s+the\s+(?:user|human)\b"
-        r"|\bso\s+(?:that\s+)?(?:there\s+is\s+no\s+trace|nobody\s+(?:knows|notices)|the\s+user\s+"
-        r"(?:doesn'?t|does\s+not|won'?t)\s+(?:see|notice|know))\b"
+        r"|\bso\s+(?:that\s+)?(?:there\s+is\s+no\s+trace|(?:nobody|no\s+one)\s+(?:knows|notices|can\s+"
+        r"tell|finds\s+out|will\s+(?:know|notice))|the\s+user\s+(?:doesn'?t|does\s+not|won'?t|never)\s+"
+        r"(?:sees?|notices?|knows?))\b"
+        r"|\b(?:never|doesn'?t|won'?t|does\s+not|will\s+not)\s+(?:shows?\s+up|appears?)\s+(?:for|to)\s+"
+        r"the\s+user\b"
         r"|\bdelete\s+(?:it|this|the\s+(?:message|email|mail))\s+from\s+the\s+sent\b"
         r"|\b(?:user|human)\s+(?:never|must\s+not|should\s+not|shouldn'?t)\s+(?:finds?\s+out|"
         r"knows?|sees?|learns?)\b"
-        r"|\b(?:silently|secretly|covertly)\s+(?:call|send|run|execute|forward|refund|delete|"
+        r"|\b(?:silently|secretly|covertly|quietly|discreetly|stealthily)\s+(?:call|send|run|execute|forward|refund|delete|"
         r"charge|transfer|email|add|remove|change|update|install|share|grant|approve|buy|book|"
         r"post|wire|pay)\b"
         r"|\bne\s+dis\s+rien\s+à\s+l'utilisateur|\bno\s+le\s+digas\s+(?:nada\s+)?al\s+usuario"
@@ -537,7 +554,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "mode_switch",
         r"\b(?:developer|dev|debug|admin|administrator|sudo|superuser|maintenance|root|pro|"
-        r"unsafe|expert)\s+mode\b",
+        r"unsafe|expert|god|unrestricted|unfiltered)\s+mode\b",
         "developer / admin / maintenance mode",
         weak=True,
     ),
@@ -581,6 +598,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:dear|hey|hi|hello)\s+agent\b"
         r"|\bthe\s+(?:\w+\s+)?agent\s+(?:\w+\s+){0,3}?(?:must|should|needs\s+to|has\s+to|is\s+to|"
         r"will)\b"
+        r"|\b(?:until|unless)\s+the\s+(?:assistant|ai|model|agent)\s+(?:has\s+)?(?:first\s+)?"
+        r"(?:gives|sends|issues|pays|transfers|refunds|grants|shares|deletes|posts|emails|calls|runs|"
+        r"given|sent|issued|paid|transferred|refunded|granted|shared|deleted|posted|emailed|called)\b"
         r"|\b(?:para\s+(?:el\s+|o\s+)?agente|per\s+l'agente|pour\s+l'agent|f[üu]r\s+den\s+agenten)\b"
         r"|\bthe\s+(?:assistant|ai|model)\s+(?:(?:must|should|needs\s+to)(?!\s+be\b)|is\s+"
         r"(?:instructed|required|allowed|permitted|authori[sz]ed)\s+to|may\s+now|will\s+now)\b"
@@ -598,7 +618,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\byou\s+(?:must|should|need\s+to|have\s+to|are\s+required\s+to)\s+(?:now\s+|immediately\s+)?"
         r"(?:execute|run|call|invoke)\s*:"
         rf"|\b(?:tool|function)\s+(?:named|called)\s+{_TOOL_NAME}"
-        rf"|\b(?:use|using|via)\s+(?:the\s+)?{_WRITE_TOOL}"
+        rf"|\b(?:use|using|via|with)\s+(?:the\s+)?{_WRITE_TOOL}"
         r"|\buse\s+(?:the\s+|your\s+)[\w-]+\s+(?:tool|plugin|function)\s*[:,]"
         rf"|\b{_CALL}\s+(?:the\s+)?{_TOOL_NAME}\s+(?:(?:tool|function|endpoint)\s+)?"
         r"(?:on|with|to|for|and)\b"
@@ -660,15 +680,16 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\brequired\s+first\s+action\b|\bmandatory\s+to\b"
         r"|\bplease\s+do\s+the\s+following\s+first\b"
         r"|\bcarry\s+on\s+with\s+what\s+you\s+were\s+doing\b"
-        r"|\bbefore\s+(?:doing\s+)?anything\s+else\b|\buntil\s+you\s+have\b"
+        r"|\bbefore\s+(?:doing\s+|you\s+do\s+)?anything\s+else\b|\buntil\s+you\s+have\b"
         r"|\bbefore\s+you\s+(?:answer|reply|respond)\b[^\n]{0,30}?\bfirst\b"
         r"|\b(?:cannot|can'?t|must\s+not)\s+be\s+(?:answered|resolved|completed)\s+(?:until|unless)\b"
         r"|\bonly\s+(?:answer|respond|reply|proceed|continue)\b[^\n]{0,40}?\b(?:after|once)\s+you\b"
-        r"|\b(?:do|complete|finish)\s+(?:this|that|it)\s+(?:first|before\s+(?:answering|replying|"
-        r"responding))\b|\bunless\s+you\s+first\b"
+        r"|\b(?:do|complete|finish|handle)\s+(?:this|that|it)\s+(?:first|before\s+(?:answering|replying|"
+        r"responding|you\s+(?:answer|reply|respond)))\b|\bunless\s+you\s+first\b"
         r"|\b(?:your|the|my)\s+(?:current\s+|original\s+|initial\s+)task\b"
+        r"|\byour\s+(?:original|initial|current|assigned)\s+(?:assignment|job|goal|mission|objective)\b"
         r"|\bthe\s+user\s+(?:forgot\s+to\s+mention|wants\s+you\s+to)\b"
-        r"|\b(?:read|see|access|view|unlock)\s+the\s+rest\s+of\s+(?:this|the)\b"
+        r"|\b(?:read|see|access|view|unlock)\s+the\s+(?:rest|remainder)\b(?:\s+of\s+(?:this|the)\b)?"
         r"|\bonly\s+be\s+able\s+to\b[^\n]{0,60}?\b(?:after|once)\s+you\b"
         r"|\bcan\s+only\s+be\s+(?:displayed|shown|read|accessed|answered|completed|unlocked|viewed|"
         r"processed)\s+(?:after|once|when)\s+(?:you|the\s+(?:assistant|ai|model|agent))\b",
@@ -682,12 +703,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"compartir|teile|teilen|condividi|manda|mande|mandar|mandá|"
         r"sending|forwarding|sharing|posting|uploading|emailing|transferring|copying|pasting|"
         r"submitting|leaking|text|put|place|publish|push|save|store|"
-        r"export|attach|bcc|cc|fetch|open|invite|add|envía|envie|sende|envoie|invia|stuur)\s+"
+        r"export|attach|bcc|cc|fetch|open|invite|add|envía|envie|sende|senden|schicke|schick|schicken|übermittle|envoie|invia|stuur)\s+"
         # "send a POST request to https://...": how API docs describe a call, not data leaving
         r"(?!to\b|at\b|with\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
         r"head|api|http|graphql)?\s*requests?\b)"
         rf"(?:[^\n]{{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|[,:][ \t]*))?"
         rf"{_DESTINATION}"
+        rf"|\bget\s+[^\n]{{0,60}}?\bover\s+to\s+{_DESTINATION}"
         r"|\b(?:into|in|to|on|as)\s+(?:a|the)\s+public\s+(?:comment|post|review|channel|repo\w*|gist|"
         r"page|forum|issue|thread|section|link)\b"
         r"|<img\s[^>\n]{0,200}?src\s*=\s*[\"']?https?://[^\"'\s>]{0,300}[?&]",
@@ -696,7 +718,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "suspicious_destination",
-        r"\b(?:pastebin|gist|webhook\.site|requestcatcher|requestbin|transfer\.sh|ngrok|"
+        r"\b(?:pastebin|gist|mailinator|guerrillamail|webhook\.site|requestcatcher|requestbin|transfer\.sh|ngrok|"
         r"interact\.sh|t\.me/\w+)\b|\b(?:https?|ftp)://\d{1,3}(?:\.\d{1,3}){3}\b"
         r"|\bhttps?://[^\s?#]{1,200}[?&][\w-]{1,30}=(?:\{[^}\n]{0,40}\}|\[[^\]\n]{0,40}\]|<[^>\n]{0,40}>|data\b|token\b|"
         r"secret\b|summary\b|password\b|(?=\s|$)|[\w%-]{0,40}?(?:secret|token|password|summary|"
@@ -709,6 +731,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:append|add|include|insert|put|encode|attach)\b[^\n]{0,60}?\b(?:to|in|into|as)\s+"
         r"(?:the\s+|this\s+|a\s+|an\s+)?(?:(?:get|post|http|web)\s+)?(?:url|link|query\s+string|"
         r"image\s+url|request|webhook)\b"
+        r"|\b(?:add|include|insert|append|put|paste)\s+(?:this|the|a|our)\s+link\b"
+        r"|\b(?:replac\w+|swap\w*|substitut\w+|fill\w*\s+in)\b[^\n]{0,40}?\b(?:with|for|by)\s+(?:the\s+)?"
+        r"user'?s\b"
         r"|!\[[^\]\n]{0,100}\]\(\s*https?://",
         "put data into a URL or link; a markdown image from another site",
         weak=True,
@@ -718,6 +743,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:curl|wget)\b[^\n]{0,100}?\|\s*(?:sudo\s+)?(?:ba|z)?sh\b"
         r"|\b(?:iwr|invoke-webrequest|irm|invoke-restmethod)\b[^\n]{0,100}?\|\s*iex\b",
         "a download piped into a shell (install guides do it too)",
+        weak=True,
+    ),
+    InjectionPattern(
+        "context_reset",
+        r"\b(?:nothing|none\s+of\s+(?:the\s+)?(?:text|what))\s+(?:written\s+|said\s+|stated\s+)?(?:above|"
+        r"before|earlier|prior)\b[^\n]{0,20}?\b(?:matters?|counts?|applies|is\s+(?:valid|relevant))\b"
+        r"|\byou(?:'ve|\s+have)\s+been\s+(?:assigned|tasked|instructed|ordered|reassigned)\s+(?:to|with)\b"
+        r"|\bstop\s+(?:working\s+on|doing)\s+(?:your|the)\s+(?:original|current|initial|assigned)\b",
+        "nothing above matters / you've been assigned to ...: what came before is dismissed",
         weak=True,
     ),
     InjectionPattern(
@@ -754,7 +788,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bcopy\s+of\s+(?:this|the|our|your)\s+(?:conversation|chat|thread)\b"
         r"|\binternal\s+(?:pricing|documents?|memos?|financials|roadmap|spreadsheets?|wiki|"
         r"salary|salaries)\b"
-        r"|\b(?:inbox|address\s+book|contacts?\s+book|phone\s?book|contact\s+list|customer\s+(?:list|database|data|records)|"
+        # a template slot for the conversation or a secret ({{chat_history}}), led by "{{"
+        r"|\{\{\s*(?=[\w.]{0,30}?(?:chat|conversation|history|messages|context|memory|secret|api_?key|"
+        r"user_|password))[\w.]{1,40}\s*\}\}"
+        r"|\b(?:inbox|address\s+book|contacts?\s+book|phone\s?book|contact\s+list|customer\s+(?:list|"
+        r"database|data|records|exports?)|"
         r"payroll\s+(?:spreadsheets?|files?|data|records|exports?)|bank\s+statements?|"
         r"chat\s+(?:history|logs)|conversation\s+history|"
         r"browsing\s+history|date\s+of\s+birth|home\s+address(?:es)?)\b"
@@ -793,7 +831,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "approval_claim",
         r"\b(?:user|customer|owner|admin|administrator|manager|operator|ceo|cfo|compliance\s+team|"
         r"security\s+team|account\s+holder|account\s+owner)\s+(?:has\s+|have\s+)?"
-        r"(?:authori[sz]ed|approved|consented|pre-?approved|signed\s+off)\b"
+        r"(?:authori[sz]ed|approved|consented|agreed|pre-?approved|signed\s+off)\b"
+        r"|\b(?:already\s+)?(?:gave|given|has\s+given)\s+(?:the\s+|us\s+the\s+|their\s+)?(?:green\s+light|"
+        r"go-?ahead|thumbs\s+up|sign-?off)\b"
         r"|\b(?:consent|approval|confirmation|permission|authori[sz]ation)\s+(?:from\s+[^\n]{0,30}?\s+)?"
         r"(?:is|has\s+been|was)\s+(?:implied|assumed|implicit|granted|on\s+file)\b"
         r"|\b(?:whitelisted|allowlisted|pre-?cleared|greenlit|cleared)\s+(?:this|the|your)\s+"
@@ -817,7 +857,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:authori[sz]ed\s+override|official\s+communication)\b"
         r"|\b(?:don'?t|do\s+not)\s+(?:wait|pause|stop|hold)\s+for\b[^\n]{0,30}?\b(?:confirm|approv|"
         r"sign-?off|permission)"
-        r"|--(?:no-confirm\w*|skip-confirm\w*|skip-approval|no-prompt|yes-i-am-sure)\b",
+        r"|--(?:no-confirm\w*|skip-confirm\w*|skip-approval|no-prompt|yes-i-am-sure)\b"
+        r"|\b(?:skip|bypass)\s+(?:the\s+)?(?:review|approval|sign-?off|checks?)\b"
+        r"|\b(?:stop|quit)\s+asking\b|\b(?:don'?t|do\s+not)\s+ask\s+(?:me\s+)?again\b",
         "you don't need permission / no need to check",
         weak=True,
     ),
@@ -833,6 +875,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:urgent|request|instructions?|directive)\s+(?:comes?\s+)?from\s+(?:the\s+)?"
         r"(?:ceo|cfo|owner|admin|administrator|it\s+department|platform\s+operator|operator)\b"
         r"|\bverified\s+(?:sender|source|request|instruction|directive|order|command|message)\b"
+        r"|\b(?:the\s+person|the\s+one|whoever)\s+(?:you(?:'re|\s+are)\s+(?:working\s+for|helping|assisting|"
+        r"acting\s+for)|you\s+work\s+for)\b"
+        r"|\b(?:your|the)\s+(?:developers?|creators?|operators?|admins?|administrators?|owners?)\s+here\b"
+        r"|\b(?:directive|instruction|message|order|request)\s+(?:is|comes)\s+from\s+the\s+"
+        r"(?:platform\s+)?(?:operator|admin|administrator|developer|owner)\b"
         r"|\bfrom\s+(?:the\s+)?(?:it|security|it\s+security|compliance|legal|engineering|trust\s+and\s+"
         r"safety|trust\s+&\s+safety)\s+(?:team\s+|department\s+|desk\s+)?here\b"
         r"|\b(?:human|person|people|team|operator|user)s?\s+(?:who\s+(?:is|are)\s+)?(?:supervising|"
@@ -853,8 +900,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:obey|obeys|comply\s+with|compliance\s+is\s+mandatory|all\s+(?:ai\s+)?"
         r"(?:assistants|agents)\s+must)\b"
         r"|\b(?:carry\s+out|execute|follow|obey|fulfil+|perform)\s+(?:every|each|all|any)\s+(?:[\w-]+\s+)?"
-        r"(?:request|requests|instruction|instructions|command|commands|order|orders)\s+"
-        r"(?:you\s+(?:see|read|find|receive|get)|in\s+"
+        r"(?:request|requests|instruction|instructions|command|commands|order|orders|action|actions|"
+        r"step|steps)\s+(?:(?:that\s+)?(?:this|the)\s+(?:file|page|document|email|note|text|message)\s+"
+        r"(?:lists?|says|contains|describes|gives)|you\s+(?:see|read|find|receive|get)|in\s+"
         r"(?:tool|this|the|documents?))\b"
         r"|\b(?:do|follow)\s+(?:exactly\s+)?(?:what|as)\s+(?:i\s+(?:say|tell\s+you|instruct)|(?:this|the)\s+"
         r"(?:page|document|file|email|message|note|text)\s+says)\b",
