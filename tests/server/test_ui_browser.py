@@ -553,11 +553,12 @@ def test_ui_assets_are_served_from_the_package_with_a_strict_policy(served: Serv
         assert page.headers["content-type"].startswith("text/html")
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert "unsafe-inline" not in page.headers["content-security-policy"]
-        assert '<script src="/ui/app.js"' in page.text
+        assert '<script type="module" src="/ui/app.js"' in page.text
         assert "http://" not in page.text and "https://" not in page.text  # no CDN
-        script = client.get("/ui/app.js")
-        assert script.headers["content-type"].startswith("text/javascript")
-        assert "innerHTML" not in script.text
+        for module in ("app", "api", "dom", "timeline"):
+            script = client.get(f"/ui/{module}.js")
+            assert script.headers["content-type"].startswith("text/javascript")
+            assert "innerHTML" not in script.text and "insertAdjacentHTML" not in script.text
         assert client.get("/ui/app.css").headers["content-type"].startswith("text/css")
         for path in ("/ui/nope.js", "/ui/..%2F_ui.py", "/ui/index.html"):
             missing = client.get(path)

@@ -1,9 +1,10 @@
 """The browser UI at ``/ui``: static HTML, JS and CSS shipped in the package.
 
-No build step and no network fetches: the three files under ``ui/`` are read
-from the installed package and served as they are. The page asks for an API
-key, keeps it in ``sessionStorage`` and calls the same ``/v1`` API as every
-other client, so the UI itself needs no authentication: it holds no data.
+No build step and no network fetches: the files under ``ui/`` (a page, plain JS
+modules and a stylesheet) are read from the installed package and served as they
+are. The page asks for an API key, keeps it in ``sessionStorage`` and calls the
+same ``/v1`` API as every other client, so the UI itself needs no authentication:
+it holds no data.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ __all__ = ["ui_router"]
 _ASSETS: dict[str, str] = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "api.js": "text/javascript; charset=utf-8",
+    "dom.js": "text/javascript; charset=utf-8",
+    "timeline.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 
@@ -36,7 +40,7 @@ def _read(name: str) -> bytes:
 
 
 def ui_router() -> APIRouter:
-    """Routes serving the UI: ``/ui`` (the page) and ``/ui/{asset}`` (its JS and CSS)."""
+    """Routes serving the UI: ``/ui`` (the page) and ``/ui/{asset}`` (its JS modules and CSS)."""
     router = APIRouter(include_in_schema=False)
     headers = {
         "Content-Security-Policy": _CSP,
