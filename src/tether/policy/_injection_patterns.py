@@ -62,8 +62,9 @@ _AI = (
     r"language\s+model|ai\s+(?:agent|system|model)|model)s?"
 )
 _AI_ML = (
-    r"(?:asistente|assistente|assistenten?|assistant|ассистент\w*|помощник\w*|ai\s*助手|助手|"
-    r"アシスタント|어시스턴트)"
+    r"(?:asistente|assistente|assistenten?|assistant|ki-assistent\w*|asistan\w*|yapay\s+zek[aâ]|"
+    r"ассистент\w*|асистент\w*|помощник\w*|ai\s*助手|助手|アシスタント|어시스턴트|"
+    r"βοηθ[όο]\w*|עוזר|دستیار|مساعد|ผู้ช่วย)"
 )
 _TOOL_NAME = r"[`'\"]?[a-z][a-z0-9]*(?:[_.][a-z0-9]+)+[`'\"]?"  # send_money, os.system
 # Tool names that write: an imperative to call one of these is an instruction to act.
@@ -103,6 +104,10 @@ _SECRET = (
     # inside snake_case names (OPENAI_API_KEY, admin_password) and paths
     r"|_(?:passwords?|api_?keys?|secret_?keys?|access_?tokens?|private_?keys?)\b"
     r"|\.env\b|/etc/passwd"
+    r"|\b(?:contraseñas?|senhas?|mot\s+de\s+passe|passw[öo]rter|passwort|kennwort|wachtwoord|"
+    r"has[łl]o|hesla|heslo|l[öo]senord|adgangskode|salasana|kata\s+sandi|mật\s+khẩu|şifre\w*|"
+    r"parola|clave\s+api|chave\s+(?:de\s+)?api|cl[ée]\s+api|api-schlüssel|парол\w*|κωδικ\w*)\b"
+    r"|סיסמ\w*|رمز\s+عبور|كلمة\s+(?:ال)?مرور|รหัสผ่าน|पासवर्ड|비밀번호|パスワード|密码|密碼"
 )
 _DESTINATION = (
     r"[<`'\"(]?(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://|www\.|ftp://|t\.me/|\+\d[\d -]{7,}\d|"
@@ -135,9 +140,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"earlier|previous|prior|old|existing|all|any|"
         r"the|your)\b"
         r"|\b(?:ignore|disregard|forget(?:\s+about)?|never\s+mind|nevermind|don'?t\s+worry\s+about|"
-        r"(?:do\s+not|don'?t|never|stop)\s+(?:follow(?:ing)?|do(?:ing)?|obey(?:ing)?))\s+what\s+"
+        r"do\s+not\s+(?:follow|do|obey)|don'?t\s+(?:follow|do|obey)|never\s+(?:follow|do|obey)|"
+        r"stop\s+(?:following|doing|obeying))\s+what\s+"
         r"(?:the\s+user\b|you\s+(?:were|have\s+been|got)\b)"
-        r"|\b(?:ignore|disregard|forget|(?:put|set|push|cast)\s+aside|throw\s+(?:away|out)|scrap|"
+        r"|\b(?:ignore|disregard|forget|put\s+aside|set\s+aside|push\s+aside|cast\s+aside|"
+        r"throw\s+(?:away|out)|scrap|"
         r"scratch|discard|dismiss|abandon|drop)\s+(?:everything|all|anything|whatever)\s+(?:that\s+)?"
         r"you(?:'ve|\s+have|\s+were|\s+had\s+been)\s+(?:been\s+)?(?:told|given|instructed|taught)\b"
         r"(?:\s+(?:so\s+far|until\s+now|before|earlier|previously|and\s+instead|up\s+to\s+(?:now|here)|"
@@ -200,6 +207,18 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|(?:지시|명령|지침|규칙)[^\n]{0,10}?(?:무시|잊어)"
         r"|(?:تجاهل|انس)[^\n]{0,20}?(?:ال)?(?:تعليمات|أوامر|توجيهات)"
         r"|(?:निर्देशों|निर्देश)[^\n]{0,20}?(?:अनदेखा|नजरअंदाज|भूल)"
+        r"|\bignorera\b[^\n]{0,30}?\b(?:instruktioner(?:na)?|anvisningar(?:na)?)\b"
+        r"|\b(?:ignorer|glem)\b[^\n]{0,30}?\b(?:instruktioner(?:ne)?|instruksjoner(?:ne)?|instruksjonene)\b"
+        r"|\b(?:abaikan|lupakan|acuhkan)\b[^\n]{0,30}?\b(?:instruksi|perintah|petunjuk|arahan)\b"
+        r"|\b(?:ignoruj|ignorujte|zapome[ňn]|zapome[ňn]te)\b[^\n]{0,30}?\b(?:pokyny|instrukce|p[řr][íi]kazy)\b"
+        r"|\b(?:ignor[ăa]|ignora[țt]i|uit[ăa])\b[^\n]{0,30}?\binstruc[țt]iuni\w*"
+        r"|\b(?:unohda|ohita)\b[^\n]{0,30}?\b(?:ohjeet|ohjeita|k[äa]skyt)\b"
+        r"|\b(?:hagyd\s+figyelmen\s+k[íi]v[üu]l|felejtsd\s+el)\b[^\n]{0,30}?\butas[íi]t[áa]s\w*"
+        r"|(?:ігноруй\w*|забудь\w*|не\s+зважай\w*)[^\n]{0,40}?(?:інструкці\w*|вказівк\w*|команд\w*)"
+        r"|(?:αγνόησ\w*|αγνοήστε|ξέχασ\w*|ξεχάστε)[^\n]{0,40}?(?:οδηγ\w*|εντολ\w*)"
+        r"|(?:התעלם|התעלמי|התעלמו|שכח|שכחי)[^\n]{0,30}?(?:הוראות|ההוראות|הנחיות|ההנחיות)"
+        r"|(?:دستورالعمل|دستورات)[^\n]{0,30}?(?:نادیده|فراموش)"
+        r"|(?:ไม่ต้องสนใจ|เพิกเฉย|ลืม)[^\n]{0,20}?(?:คำสั่ง|คำแนะนำ)"
         r"|\b(?:bỏ\s+qua|phớt\s+lờ|quên)\b[^\n]{0,30}?(?:hướng\s+dẫn|chỉ\s+thị)",
         "ignore the previous instructions, in other languages",
     ),
@@ -278,6 +297,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"|\b{_CALL}\s+(?:the\s+)?(?:tool|function)\s+{_TOOL_NAME}\s+(?:with|to|on|for|and|using)\b"
         rf"|\b{_CALL}\s+(?:the\s+)?(?:(?:[\w-]+\s+)?(?:tool|function)\s*:?\s*)?"
         r"[`'\"]?[a-z][\w.]*\s*\(\s*[a-z_]+\s*="
+        rf"|\b(?:ejecuta|llama\s+a|invoca|rufe|f[üu]hre|ex[ée]cute|appelle|chiama|esegui|chame|"
+        rf"execute|wywo[łl]aj|uruchom|anropa|k[öo]r|jalankan|panggil)\s+{_WRITE_TOOL}(?![a-z_])"
+        rf"|(?:调用|呼叫|执行|運行|运行|実行|呼び出|호출|실행)\s*(?:して|하여)?\s*{_WRITE_TOOL}"
         rf"|\b(?:call|invoke|execute|trigger|run){_NOT_A_STEP}\s+{_WRITE_TOOL}(?![a-z_])"
         r"(?!\s*\(\s*(?:\)|[a-z_]{1,30}\s*(?:,\s*[a-z_]{1,30}\s*){0,8}\)))"
         r"|\b(?:run|execute)\s+(?:this|it|that)\s+(?:with|using|via)\s+your\s+[\w-]+\s+tool\b"
@@ -330,6 +352,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"instructed|shown)\b"
         r"|\bwhat\s+(?:were|are)\s+you\s+(?:told|instructed|programmed)\b"
         r"|(?:输出|显示|告诉我|打印|给我看)[^\n]{0,10}?(?:系统提示|系统指令|初始指令)"
+        r"|(?:시스템\s*프롬프트|초기\s*지시)[^\n]{0,16}?(?:출력|보여|알려|공개)"
+        r"|\b(?:mostre|mostra|revele|exiba|imprima)\s+(?:o\s+)?(?:seu\s+|teu\s+)?prompt\s+(?:de|do)\s+sistema"
         r"|(?:システムプロンプト|初期指示)[^\n]{0,16}?(?:表示|出力|教え|書き出|書いて|見せ)"
         r"|(?:выведи|покажи|раскрой|напиши)[^\n]{0,20}?(?:системн\w+\s+(?:промпт|инструкци\w+|"
         r"сообщени\w+)|сво[иё]\s+инструкци\w+)"
@@ -393,6 +417,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bno\s+(?:further\s+)?(?:approval|confirmation|authori[sz]ation)\s+(?:[\w-]+\s+)?"
         r"(?:is\s+)?(?:needed|required|necessary)\b"
         r"|\b(?:approval|confirmation)\s+(?:is\s+)?not\s+(?:required|needed|necessary)\b"
+        r"|\b(?:nutzer|benutzer|kunde|inhaber)\s+hat\s+(?:das\s+|dies\s+|es\s+)?(?:bereits|schon)\s+"
+        r"(?:genehmigt|zugestimmt|freigegeben|autorisiert)"
+        r"|\b(?:el\s+usuario|o\s+usu[áa]rio|l'utilisateur|l'utente)\s+(?:ya|j[áa]|a\s+d[ée]j[àa]|ha\s+gi[àa])\s+"
+        r"(?:lo\s+|o\s+|l'|la\s+)?(?:aprob[óo]|autoriz[óo]|aprovou|autorizou|approuv[ée]|autoris[ée]|"
+        r"approvato|autorizzato)"
         r"|\bi\s+(?:have\s+)?(?:pre-?(?:authori[sz]ed?|approved?)|(?:already|hereby|explicitly)\s+"
         r"(?:authori[sz]ed?|approved?))\s+(?:it|this|all|every|them|the|any)\b",
         "the user already approved this / approval token: ... / no approval needed",
@@ -406,7 +435,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:switched|turned|disabled|removed|lifted|suspended|disabling|removing|lifting|"
         r"switching|turning)\s+(?:off\s+)?(?:all\s+(?:of\s+)?)?your\s+(?:safety\s+|content\s+|security\s+)?"
         r"(?:limits|filters|restrictions|guardrails|rules|checks|safeguards)\b"
-        r"|(?<!//\s)(?<!#\s)\b(?:skip|bypass|circumvent|disable|turn\s+off|switch\s+off|ignore)\s+"
+        # not a code comment saying what the code does ("// bypass the approval step for admins")
+        r"|\b(?:skip|bypass|circumvent|disable|turn\s+off|switch\s+off|ignore)"
+        r"(?<!//\sskip)(?<!#\sskip)(?<!//\sbypass)(?<!#\sbypass)(?<!//\sdisable)(?<!#\sdisable)"
+        r"(?<!//\signore)(?<!#\signore)\s+"
         r"(?:the\s+|any\s+|all\s+|your\s+)?(?:approval|confirmation|verification|review|safety|"
         r"security|human)\s+"
         r"(?:steps?|checks?|dialogs?|prompts?|process|filters?|settings?|requirements?|gates?)\b"
@@ -459,6 +491,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:this\s+is|it'?s|i\s+am|i'?m)\s+(?:your|the)\s+(?:operator|developer|creator|"
         r"supervisor|principal)\b"
         r"|\b(?:for|to)\s+(?:the\s+)?(?:model|ai|assistant|llm)\s+(?:processing|reading|handling)\b"
+        rf"|\b(?:nota|note|nachricht|hinweis|mensaje|mensagem|messaggio|aviso|avviso|notiz|not|bericht)"
+        rf"\s+(?:per|para|f[üu]r|pour|an|voor|à|a)\s+(?:l'|el\s+|o\s+|den\s+|die\s+|la\s+|il\s+|de\s+)?"
+        rf"{_AI_ML}"
         rf"|(?:para\s+ti|a\s+ti|an\s+dich|à\s+toi|тебе|给你|あなたへ)[,\uff0c]?\s*[(\uff08]?\s*"
         rf"(?:el\s+|den\s+|l')?{_AI_ML}",
         "text addressed to the AI reading it (a note to the assistant, a message to you, GPT-4)",
@@ -514,7 +549,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:tarea|tarefa)|\bbevor\s+du\s+(?:die\s+)?aufgabe"
         r"|\bavant\s+de\s+(?:pouvoir\s+)?(?:r[ée]soudre|terminer|accomplir)\s+(?:la|ta)\s+t[âa]che"
         r"|прежде\s+чем\s+(?:выполнить|решить)\s+задач\w*"
-        r"|(?:タスク|課題)を?(?:解決|完了|実行)する前に|(?:解决|完成)[^\n]{0,12}?任务之前",
+        r"|(?:जवाब|उत्तर)\s+देने\s+से\s+पहले|(?:답변|대답)하기\s*전에"
+        r"|(?:タスク|課題)を?(?:(?:解決|完了|実行|開始)する|始める)前に|(?:解决|完成)[^\n]{0,12}?任务之前",
         "before you can solve the task I gave you, first do X",
     ),
     InjectionPattern(
@@ -546,6 +582,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\byou(?:'ve|\s+have)\s+been\s+(?:upgraded|switched|converted|promoted|unlocked|reassigned)\b"
         r"|\byou\s+are\s+being\s+(?:upgraded|switched|converted|promoted)\b"
         r"|\byou\s+are\s+tasked\s+with\b"
+        r"|\b(?:mulai\s+(?:sekarang|saat\s+ini)|a\s+partir\s+de\s+agora|od\s+teraz|fr[åa]n\s+och\s+med\s+nu|"
+        r"vanaf\s+nu)\b|これから(?:は)?あなたは|지금부터|从现在起"
         r"|\b(?:a\s+partir\s+de\s+ahora|ab\s+sofort|desormais|désormais|d'ora\s+in\s+poi|"
         r"\u0441\s+этого\s+момента)\b|从现在开始|今後",
         "from now on you will ... / act as ...",
@@ -564,6 +602,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"restrictions|limits|limitations|guidelines|guardrails|censorship|rules|boundaries|morals|"
         r"ethics)\b|\bnever\s+(?:refuses?|says?\s+no|declines?|rejects?)\b"
         r"|\brestrictions\s+(?:are|have\s+been)\s+(?:lifted|removed|disabled)\b"
+        r"|\btanpa\s+(?:batasan|aturan|filter)\b|\bsem\s+(?:restri[çc][õo]es|limites|regras)\b"
+        r"|\bbez\s+(?:omezen[íi]|ogranicze[ńn])\b|\bk\u0131s\u0131tlamas\u0131z\b|\bs\u0131n\u0131rs\u0131z\b"
         r"|\b(?:senza|sin|ohne|sans)\s+(?:restrizioni|restricciones|l[íi]mites|einschr[äa]nkungen|"
         r"restrictions|limites|grenzen|regeln|reglas|regole|r[èe]gles|limiti)\b|\buneingeschr[äa]nkt\w*|без\s+ограничений"
         r"|没有任何限制|没有限制|不受限制|制限のない|制限なし|제한\s*없는",
@@ -604,7 +644,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:para\s+(?:el\s+|o\s+)?agente|per\s+l'agente|pour\s+l'agent|f[üu]r\s+den\s+agenten)\b"
         r"|\bthe\s+(?:assistant|ai|model)\s+(?:(?:must|should|needs\s+to)(?!\s+be\b)|is\s+"
         r"(?:instructed|required|allowed|permitted|authori[sz]ed)\s+to|may\s+now|will\s+now)\b"
-        r"|asistente|assistente|assistenten?|ассистент\w*|助手|アシスタント|어시스턴트",
+        r"|asistente|assistente|assistenten?|ki-assistent\w*|asistan\w*|yapay\s+zek[aâ]|ассистент\w*|"
+        r"асистент\w*|助手|アシスタント|어시스턴트|βοηθ[όο]\w*|دستیار|ผู้ช่วย",
         "a note to the agent / the agent must ...",
         weak=True,
     ),
@@ -621,7 +662,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"|\b(?:use|using|via|with)\s+(?:the\s+)?{_WRITE_TOOL}"
         r"|\buse\s+(?:the\s+|your\s+)[\w-]+\s+(?:tool|plugin|function)\s*[:,]"
         rf"|\b{_CALL}\s+(?:the\s+)?{_TOOL_NAME}\s+(?:(?:tool|function|endpoint)\s+)?"
-        r"(?:on|with|to|for|and)\b"
+        r"(?:on|with|to|for|and|con|mit|avec|com|z|med|dengan)\b"
         rf"|\b{_CALL}\s+(?:the\s+)?['\"`][a-z][\w.-]*['\"`]\s+(?:tool|function|endpoint|api)\s+"
         r"(?:with|and\s+set|and\s+pass|setting)\b"
         r"|\b(?:execute|run|call)\s+(?:it\s+|this\s+)?(?:immediately|right\s+away|right\s+now)\b"
@@ -630,8 +671,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|[\"'](?:tool|tool_name|function|function_call|tool_call|action)[\"']\s*:\s*[\"'{]"
         r"|\b(?:tool_call|function_call|tool_use)\b\s*[:=({\"']"
         r"|\b(?:next\s+action|next\s+step\s+is|tool\s+request|"
-        r"(?:following|this|these|next|below)\s+(?:tool|function)\s+calls?|"
-        r"(?:tool|function)\s+calls?\s*[:(]|"
+        r"following\s+(?:tool|function)\s+calls?|this\s+(?:tool|function)\s+calls?|"
+        r"these\s+(?:tool|function)\s+calls?|next\s+(?:tool|function)\s+calls?|"
+        r"below\s+(?:tool|function)\s+calls?|tool\s+calls?\s*[:(]|function\s+calls?\s*[:(]|"
         r"the\s+following\s+(?:arguments|parameters))\b"
         r"|\b(?:with|use|using|via)\s+your\s+[\w-]+\s+(?:tool|access|plugin)\b",
         "call send_money(recipient=...) / use delete_file on ... / a JSON tool call",
@@ -663,7 +705,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "todo_note",
-        r"\b(?:todo|fixme|hack|to-do|pendiente|pendente|[àa]\s+faire|da\s+fare|a\s+fazer)\s*"
+        r"\b(?:todo|fixme|hack|to-do|pendiente|pendente|a\s+faire|à\s+faire|da\s+fare|a\s+fazer)\s*"
         r"(?:[(\[]|for\b|f[üu]r\b|para\b|per\b|pour\b|[:\-\u2014]\s*(?:the\s+)?agents?\b)"
         r"|\b(?:action\s+item|pending\s+task|open\s+item|follow-up|automation\s+note)\b",
         "a TODO or follow-up note",
@@ -700,7 +742,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "data_sink",
         r"\b(?:send|forward|share|post|upload|email|e-mail|transfer|transmit|wire|copy|leak|paste|"
         r"submit|leite|leiten|mail|sync|envoyez|envoyer|partagez|partager|partage|comparte|"
-        r"compartir|teile|teilen|condividi|manda|mande|mandar|mandá|"
+        r"compartir|teile|teilen|condividi|manda|mande|mandar|mandá|inoltra|inoltre|verstuur|"
+        r"wyślij|wyslij|prześlij|skicka|kirim|kirimkan|gửi|pošli|odešli|gönder|przelej|przelew|"
+        r"überweise|überweisen|transfiere|transfira|vire|bonifico|trasferisci|"
         r"sending|forwarding|sharing|posting|uploading|emailing|transferring|copying|pasting|"
         r"submitting|leaking|text|put|place|publish|push|save|store|"
         r"export|attach|bcc|cc|fetch|open|invite|add|envía|envie|sende|senden|schicke|schick|schicken|übermittle|envoie|invia|stuur)\s+"
@@ -710,8 +754,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"(?:[^\n]{{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|[,:][ \t]*))?"
         rf"{_DESTINATION}"
         rf"|\bget\s+[^\n]{{0,60}}?\bover\s+to\s+{_DESTINATION}"
-        r"|\b(?:into|in|to|on|as)\s+(?:a|the)\s+public\s+(?:comment|post|review|channel|repo\w*|gist|"
-        r"page|forum|issue|thread|section|link)\b"
+        r"|\bpublic\s+(?:comment|channel|repo\w*|gist|forum|thread|link)\b"
+        r"|(?:отправ\w*|перешли\w*|пришли\w*|надішли\w*|відправ\w*|στείλ\w*|שלח\w*|أرسل|ارسل|ส่ง|"
+        r"发送|发到|发给|转发|寄给)[^\n]{0,80}?"
+        rf"{_DESTINATION}"
+        # the address first (Japanese, Korean, Hindi, Persian, Turkish), matched from its "@"
+        r"|@[a-z0-9-]+(?:\.[a-z0-9-]+)+[^\n]{0,12}?(?:に送|へ送|に転送|으로\s*보내|로\s*보내|으로\s*전송|पर\s+भेज|को\s+भेज|"
+        r"بفرست|ارسال\s+کن|adresine\s+g[öo]nder|'?[ae]\s+g[öo]nder)"
         r"|<img\s[^>\n]{0,200}?src\s*=\s*[\"']?https?://[^\"'\s>]{0,300}[?&]",
         "send/forward/share ... to an address, URL or account; an image URL with a query",
         weak=True,
@@ -799,6 +848,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|~/(?<![\w~]~/)[\w.-]"
         r"|\b(?:todos\s+los|todas\s+las)\s+(?:documentos|correos|archivos|mensajes|contactos)\b"
         r"|\balle\s+(?:e-?mails|dateien|dokumente|nachrichten|kontakte)\b"
+        r"|\btutt[ei]\s+(?:le\s+|i\s+)?(?:e-?mails?|mail|file|documenti|messaggi|contatti|conversazioni)\b"
+        r"|\btod[oa]s\s+(?:os|as)\s+(?:e-?mails|arquivos|documentos|mensagens|contatos)\b"
+        r"|جميع\s+(?:ال)?(?:رسائل|ملفات|مستندات|جهات)"
         r"|\b(?:tous\s+les|toutes\s+les)\s+(?:e-?mails|fichiers|documents|messages|contacts)\b",
         "all the emails / files / contacts, an inbox, a customer database: private data in bulk",
         weak=True,
@@ -832,7 +884,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:user|customer|owner|admin|administrator|manager|operator|ceo|cfo|compliance\s+team|"
         r"security\s+team|account\s+holder|account\s+owner)\s+(?:has\s+|have\s+)?"
         r"(?:authori[sz]ed|approved|consented|agreed|pre-?approved|signed\s+off)\b"
-        r"|\b(?:already\s+)?(?:gave|given|has\s+given)\s+(?:the\s+|us\s+the\s+|their\s+)?(?:green\s+light|"
+        r"|\b(?:gave|given|has\s+given)\s+(?:the\s+|us\s+the\s+|their\s+)?(?:green\s+light|"
         r"go-?ahead|thumbs\s+up|sign-?off)\b"
         r"|\b(?:consent|approval|confirmation|permission|authori[sz]ation)\s+(?:from\s+[^\n]{0,30}?\s+)?"
         r"(?:is|has\s+been|was)\s+(?:implied|assumed|implicit|granted|on\s+file)\b"
@@ -859,7 +911,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"sign-?off|permission)"
         r"|--(?:no-confirm\w*|skip-confirm\w*|skip-approval|no-prompt|yes-i-am-sure)\b"
         r"|\b(?:skip|bypass)\s+(?:the\s+)?(?:review|approval|sign-?off|checks?)\b"
-        r"|\b(?:stop|quit)\s+asking\b|\b(?:don'?t|do\s+not)\s+ask\s+(?:me\s+)?again\b",
+        r"|\b(?:stop|quit)\s+asking\b|\b(?:don'?t|do\s+not)\s+ask\s+(?:me\s+)?again\b"
+        r"|\bnie\s+pytaj\b|\bbez\s+pytania\b|\bohne\s+(?:nach)?zufragen\b|\bfrag\s+nicht\b"
+        r"|\bsin\s+preguntar\b|\bno\s+preguntes\b|\bsem\s+perguntar\b|\bsans\s+demander\b"
+        r"|\bsenza\s+chiedere\b|\bsormadan\b|\bfr[åa]ga\s+inte\b|\btanpa\s+bertanya\b"
+        r"|不要问用户|无需询问|確認せずに|묻지\s*말고|बिना\s+पूछे",
         "you don't need permission / no need to check",
         weak=True,
     ),
