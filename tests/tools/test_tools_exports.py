@@ -18,6 +18,10 @@ def test_expected_names_are_exported() -> None:
     """The names other layers rely on are importable from ``tether.tools``."""
     assert set(tether.tools.__all__) == {
         "RetryPolicy",
+        "Sandbox",
+        "SandboxLimits",
+        "SandboxResult",
+        "SandboxUnavailableError",
         "ToolCallError",
         "ToolContext",
         "ToolContract",
@@ -27,5 +31,7 @@ def test_expected_names_are_exported() -> None:
         "TransientToolError",
         "execute_tool_call",
         "execute_tool_calls",
+        "make_python_exec",
+        "python_exec",
         "tool",
     }

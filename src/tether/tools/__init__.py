@@ -8,9 +8,15 @@ model can act on, never as an exception that escapes the run.
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode, TransientToolError
 from tether.tools._executor import ToolOutcome, execute_tool_call, execute_tool_calls
+from tether.tools._python_exec import make_python_exec, python_exec
+from tether.tools._sandbox import Sandbox, SandboxLimits, SandboxResult, SandboxUnavailableError
 
 __all__ = [
     "RetryPolicy",
+    "Sandbox",
+    "SandboxLimits",
+    "SandboxResult",
+    "SandboxUnavailableError",
     "ToolCallError",
     "ToolContext",
     "ToolContract",
@@ -20,5 +26,7 @@ __all__ = [
     "TransientToolError",
     "execute_tool_call",
     "execute_tool_calls",
+    "make_python_exec",
+    "python_exec",
     "tool",
 ]
