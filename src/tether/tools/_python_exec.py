@@ -20,13 +20,8 @@ from typing import Any
 
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError, ToolErrorCode
-from tether.tools._sandbox import (
-    INSTALL_HINT,
-    Sandbox,
-    SandboxLimits,
-    SandboxUnavailableError,
-    describe_limit,
-)
+from tether.tools._sandbox import INSTALL_HINT, Sandbox, SandboxUnavailableError
+from tether.tools._sandbox_process import SandboxLimits, describe_limit
 
 POOL_SIZE_ENV = "TETHER_SANDBOX_POOL"
 """Interpreters the default sandbox keeps warm (default 2; 0 starts each on demand)."""
