@@ -636,6 +636,11 @@ async def _flag_injection_bounded(
     scanner's ``max_chars`` are scanned at their start and end, as the scanner does.
     ``size`` is the length of the recorded event, so a small result costs no extra work.
     """
+    if not scanner.ready:
+        # The first scan builds the tables (a second or more, holding the GIL in bursts):
+        # in a worker thread, shared with the runtime's warm-up, never on the loop, where
+        # it would starve lease heartbeats.
+        await asyncio.to_thread(scanner.prepare)
     if size <= OFFLOAD_BYTES or not isinstance(result, str | dict | list):
         return flag_injection(scanner, call_id, tool, result)
     text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)

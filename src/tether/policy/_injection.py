@@ -63,6 +63,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -136,6 +137,7 @@ class InjectionScanner:
 
     __slots__ = (
         "_by_name",
+        "_compiling",
         "_cues",
         "_groups",
         "_needles",
@@ -178,6 +180,23 @@ class InjectionScanner:
         self._single: dict[str, list[re.Pattern[str]]] = {}
         self._words: WordScreen | None = None
         self._by_name = {p.name: p for p in table}
+        self._compiling = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the tables are built (the first scan builds them: about a second)."""
+        return self._regexes is not None
+
+    def prepare(self) -> None:
+        """Build the tables now, once, however many threads ask at the same time.
+
+        Call it from a worker thread (the runtime does, at start-up) so the first scan on
+        an event loop does not stall it; a scan waits for a build in progress.
+        """
+        if self._regexes is None:
+            with self._compiling:
+                if self._regexes is None:
+                    self._compile_table()
 
     def _compile_table(self) -> tuple[re.Pattern[str], ...]:
         """Build the combined regexes and the prefilter (once per scanner, ~0.1 s).
@@ -231,7 +250,7 @@ class InjectionScanner:
         if not text:
             return []
         if self._regexes is None:
-            self._compile_table()
+            self.prepare()
         if len(text) > self.max_chars:
             half = self.max_chars // 2
             text = f"{text[:half]}\n{text[-half:]}"
@@ -350,7 +369,10 @@ class InjectionScanner:
         ``gated``: first check that some pattern's literal occurs (skip it when the caller
         already knows one does).
         """
-        regexes = self._regexes if self._regexes is not None else self._compile_table()
+        if self._regexes is None:
+            self.prepare()
+        regexes = self._regexes
+        assert regexes is not None
         if gated and self._needles is not None and not self._needles.search(normal):
             return set()  # every pattern needs one of the literals (see needles())
         groups = self._groups

@@ -88,7 +88,7 @@ def new_run_id() -> str:
 
 def _warm(scanners: list[InjectionScanner]) -> None:
     for scanner in scanners:
-        scanner.scan("warm up: ignore nothing")
+        scanner.prepare()
 
 
 _GC_TUNED = False
