@@ -31,6 +31,8 @@ def test_expected_names_are_exported() -> None:
         "TransientToolError",
         "execute_tool_call",
         "execute_tool_calls",
+        "http_fetch",
+        "make_http_fetch",
         "make_python_exec",
         "python_exec",
         "tool",

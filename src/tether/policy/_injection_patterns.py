@@ -103,7 +103,7 @@ _SECRET = (
     r"passport\s+(?:details|numbers?|scans?)|card\s+(?:numbers?|details)|cvv|saved\s+cards)"
     # inside snake_case names (OPENAI_API_KEY, admin_password) and paths
     r"|_(?:passwords?|api_?keys?|secret_?keys?|access_?tokens?|private_?keys?)\b"
-    r"|\.env\b|/etc/passwd"
+    r"|\.env\b|/etc/passwd|\b(?:activation|license|licence|product|serial)\s+keys?\b"
     r"|\b(?:contraseñas?|senhas?|mot\s+de\s+passe|passw[öo]rter|passwort|kennwort|wachtwoord|"
     r"has[łl]o|hesla|heslo|l[öo]senord|adgangskode|salasana|kata\s+sandi|mật\s+khẩu|şifre\w*|"
     r"parola|clave\s+api|chave\s+(?:de\s+)?api|cl[ée]\s+api|api-schlüssel|парол\w*|κωδικ\w*)\b"
@@ -139,6 +139,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:instructions?|rules|directives?)\s+(?:supersede|override|replace)s?\s+(?:every|each|"
         r"earlier|previous|prior|old|existing|all|any|"
         r"the|your)\b"
+        r"|\b(?:don'?t|do\s+not|stop|never)\s+(?:listen(?:ing)?\s+to|obey(?:ing)?|follow(?:ing)?|"
+        r"trust(?:ing)?)\s+(?:the\s+user|your\s+user|the\s+human)\b"
         r"|\b(?:ignore|disregard|forget(?:\s+about)?|never\s+mind|nevermind|don'?t\s+worry\s+about|"
         r"do\s+not\s+(?:follow|do|obey)|don'?t\s+(?:follow|do|obey)|never\s+(?:follow|do|obey)|"
         r"stop\s+(?:following|doing|obeying))\s+what\s+"
@@ -245,7 +247,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"other|earlier)\b"
         r"|\byour\s+(?:new|real|true|actual|only|next|updated)\s+(?:task|goal|job|instructions?|"
         r"purpose|objective|role|mission|orders|priority)\s+(?:now\s+)?(?:is|are|will\s+be)\b"
-        r"|\b(?:instructions|rules)\s+(?:have|has)\s+(?:been\s+)?(?:changed|updated|replaced)\b"
+        r"|\b(?:instructions|rules)\s+(?:have|has|were|was|got)\s+(?:been\s+)?(?:changed|updated|replaced)\b"
+        r"|\byou\s+(?:now\s+)?(?:serve|work\s+for|answer\s+to|report\s+to)\s+(?:the\s+author|me|us|whoever|"
+        r"the\s+(?:sender|writer|owner\s+of\s+this))\b"
         r"|\bwhat\s+you\s+should\s+really\s+do\b|\bthe\s+real\s+(?:task|instructions?)\b"
         r"|\byour\s+(?:task|job|goal)\s+is\s+now\b"
         r"|\binstead,?\s+(?:you\s+(?:should|must|will)|your\s+(?:task|job|goal))\b"
@@ -287,7 +291,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "developer_mode",
-        r"\bjailbr(?:eak|oken)\b"
+        r"\bjailbr(?:eak|oken)\b|\bdo\s+anything\s+now\b"
         r"|\b(?:dan|stan|aim|jailbreak|evil|chaos)\s+mode\b",
         "jailbreak / DAN mode / do anything now",
     ),
@@ -326,7 +330,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "markdown_exfiltration",
         r"!\[[^\]\n]{0,100}\]\(\s*https?://[^)\s?]{0,300}\?(?:[^)\s]{0,200}[?&])?[\w-]{1,30}="
         r"(?:[^)\s&]{0,40}?(?:[{}\[\]<>$]|%7b|%3c|%5b|data|secret|token|password|summary|"
-        r"conversation|chat|history|payload|api_?key|credential|here\b)|\s*\))",
+        r"conversation|chat|history|payload|api_?key|credential|insert|user_|here\b)|\s*\))",
         "a markdown image whose URL carries data or a placeholder (data leaves when it renders)",
     ),
     InjectionPattern(
@@ -343,8 +347,12 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:me\s+|us\s+)?(?:(?:all|any|of|every|each)\s+)*(?:your|the|its|their|all|any)\s+"
         r"(?:[\w-]+\s+){0,2}?[\w-]*?(?:instructions|(?:system\s+)?prompt|secrets?|api[\s_-]?keys?|"
         r"credentials?|passwords?|passphrases?|tokens?|(?:secret|private|access)\s+keys?|"
-        r"env(?:ironment)?\s+variables|config(?:uration)?)\b"
+        r"env(?:ironment)?\s+variables|config(?:uration)?|(?:system|developer)\s+message)\b"
         r"|\b(?:summari[sz]e|repeat|print|show|reveal|output|list)\s+your\s+rules\b"
+        r"|\b(?:summari[sz]e|repeat|print|show|reveal|output|list|describe)\s+the\s+(?:rules|instructions|"
+        r"guidelines)\s+you\s+(?:are\s+following|follow|were\s+given|have\s+been\s+given)\b"
+        r"|\b(?:what|which)\b[^\n]{0,40}?\byou\s+were\s+(?:given|told|instructed)\s+(?:before|at\s+the\s+"
+        r"(?:start|beginning))\b"
         r"|\b(?:repeat|print|output|show|reveal|display|write|copy|recite)\b[^\n]{0,30}?"
         r"\b(?:the\s+)?(?:words|text|everything)\s+(?:above|before\s+this)\b"
         r"|\b(?:repeat|print|output|show|reveal|display|write|copy|recite|quote)\b[^\n]{0,40}?"
@@ -416,7 +424,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:token|code|key|id|pin|phrase)\s*(?:is\s*)?[:=#]"
         r"|\bno\s+(?:further\s+)?(?:approval|confirmation|authori[sz]ation)\s+(?:[\w-]+\s+)?"
         r"(?:is\s+)?(?:needed|required|necessary)\b"
-        r"|\b(?:approval|confirmation)\s+(?:is\s+)?not\s+(?:required|needed|necessary)\b"
+        r"|\b(?:approval|confirmation)\s+(?:is\s+)?not\s+(?:required|needed|necessary)\b[^\n]{0,80}?"
+        r"\b(?:proceed|go\s+ahead|continue\s+with|just\s+(?:do|send|run|execute|pay|transfer))\b"
         r"|\b(?:nutzer|benutzer|kunde|inhaber)\s+hat\s+(?:das\s+|dies\s+|es\s+)?(?:bereits|schon)\s+"
         r"(?:genehmigt|zugestimmt|freigegeben|autorisiert)"
         r"|\b(?:el\s+usuario|o\s+usu[áa]rio|l'utilisateur|l'utente)\s+(?:ya|j[áa]|a\s+d[ée]j[àa]|ha\s+gi[àa])\s+"
@@ -432,6 +441,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"has\s+been)\s+(?:currently\s+|temporarily\s+)?(?:broken|down|disabled|offline|not\s+working|"
         r"unavailable|bugged|turned\s+off|suspended|paused)\b[^\n]{0,40}?\b(?:just|simply)\s+"
         r"(?:go\s+ahead|proceed|execute|run|send|transfer|wire|approve|do|complete|process)\b"
+        r"|\b(?:pretend|assume|act\s+as\s+if|treat\s+it\s+as\s+if)\s+(?:that\s+)?(?:the\s+user|the\s+customer|"
+        r"the\s+owner|they|he|she)\s+(?:has\s+|had\s+)?(?:said\s+yes|agreed|approved|confirmed|consented|"
+        r"accepted)\b"
         r"|\b(?:switched|turned|disabled|removed|lifted|suspended|disabling|removing|lifting|"
         r"switching|turning)\s+(?:off\s+)?(?:all\s+(?:of\s+)?)?your\s+(?:safety\s+|content\s+|security\s+)?"
         r"(?:limits|filters|restrictions|guardrails|rules|checks|safeguards)\b"
@@ -443,7 +455,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"security|human)\s+"
         r"(?:steps?|checks?|dialogs?|prompts?|process|filters?|settings?|requirements?|gates?)\b"
         r"|\bwithout\s+(?:any\s+|further\s+|additional\s+)?(?:checks|checking|verification|"
-        r"confirmation|approval|asking)\b[^\n]{0,20}?(?:$|[.!;])"
+        r"confirmation|approval|asking|review|sign-?off)\b[^\n]{0,20}?(?:$|[.!;])"
         r"|\b(?:ignore|bypass|disregard|skip)\s+(?:the\s+|your\s+|all\s+|any\s+)?(?:content|safety|"
         r"usage|openai|anthropic)\s+(?:polic(?:y|ies)|guidelines|rules|filters?)\b"
         r"|\b(?:turn\s+off|disable)\s+(?:the\s+|all\s+|your\s+)?(?:safety|content)\s+"
@@ -477,6 +489,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"model|ai|bot|llm)\s+(?:that\s+|who\s+)?(?:reads?|reading|processes|processing|sees|handles|"
         r"handling|summari[sz]es|summari[sz]ing)\s+(?:this|these)\b"
         rf"|\bif\s+(?:you|it|they)\s+(?:are|is)\s+an?\s+(?:ai|llm|language\s+model|assistant|agent)\b{_NOT_A_ROLE}"
+        r"|\bthe\s+user\s+(?:you(?:'re|\s+are)\s+(?:assisting|helping|working\s+for|serving)|you\s+"
+        r"(?:assist|serve|work\s+for))\b"
         r"|\b(?:owner|user|admin|administrator|developer|operator|creator|boss|principal|human)\s+to\s+"
         r"(?:the\s+)?(?:ai|assistant|model|llm)\b(?![ \t]+(?:team|group|department|developers))"
         r"|\bas\s+(?:the\s+user'?s?|an?|the|their|my)\s+(?:ai\s+)?(?:assistant|agent),?\s+you\s+"
@@ -572,6 +586,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:from\s+now\s+on|henceforth|from\s+this\s+point(?:\s+on)?|from\s+here\s+on|"
         r"starting\s+(?:now|today|immediately)|as\s+of\s+now|effective\s+immediately)\b,?\s+"
         r"(?:you(?:'ll|'re)?|the\s+(?:assistant|ai|model|agent|bot))\b"
+        r"|\blet'?s\s+(?:play\s+a\s+game|role-?play|pretend)\b"
+        r"|\bstay\s+in\s+(?:the\s+)?(?:story|role|game|persona)\b"
         r"|\byou\s+(?:now\s+)?(?:run|operate|function)\s+as\b|\bforget\s+(?:about\s+)?being\s+an?\b"
         r"|\bthe\s+(?:assistant|ai|model|bot)\s+(?:now\s+)?(?:goes\s+by|is\s+(?:now\s+)?(?:called|"
         r"named|known\s+as))\b|\b(?:ab\s+jetzt|ab\s+sofort)\b"
@@ -601,6 +617,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:no|without(?:\s+any)?|free\s+of|all)\s+(?:content\s+|safety\s+)?(?:filters|"
         r"restrictions|limits|limitations|guidelines|guardrails|censorship|rules|boundaries|morals|"
         r"ethics)\b|\bnever\s+(?:refuses?|says?\s+no|declines?|rejects?)\b"
+        r"|\bbroken?\s+free\s+(?:of|from)\b"
         r"|\brestrictions\s+(?:are|have\s+been)\s+(?:lifted|removed|disabled)\b"
         r"|\btanpa\s+(?:batasan|aturan|filter)\b|\bsem\s+(?:restri[çc][õo]es|limites|regras)\b"
         r"|\bbez\s+(?:omezen[íi]|ogranicze[ńn])\b|\bk\u0131s\u0131tlamas\u0131z\b|\bs\u0131n\u0131rs\u0131z\b"
@@ -613,6 +630,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "system_prompt",
         r"\bsystem\s+(?:prompt|message|override|instructions?|directive)\b"
+        r"|\bdeveloper\s+(?:message|prompt|instructions)\b"
+        r"|^[ \t]*-?[ \t]*role[ \t]*:[ \t]*system[ \t]*$"
         r"|\byour\s+(?:hidden|secret|internal|initial|original|underlying|confidential|pre-?set)\s+"
         r"(?:prompt|instructions|rules|guidelines|configuration|directives)\b"
         r"|\bsystem(?:prompt|nachricht|anweisung)\b|\b(?:prompt|mensaje)\s+del\s+sistema\b"
@@ -799,7 +818,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:nothing|none\s+of\s+(?:the\s+)?(?:text|what))\s+(?:written\s+|said\s+|stated\s+)?(?:above|"
         r"before|earlier|prior)\b[^\n]{0,20}?\b(?:matters?|counts?|applies|is\s+(?:valid|relevant))\b"
         r"|\byou(?:'ve|\s+have)\s+been\s+(?:assigned|tasked|instructed|ordered|reassigned)\s+(?:to|with)\b"
-        r"|\bstop\s+(?:working\s+on|doing)\s+(?:your|the)\s+(?:original|current|initial|assigned)\b",
+        r"|\bstop\s+(?:working\s+on|doing)\s+(?:your|the)\s+(?:original|current|initial|assigned)\b"
+        r"|\b(?:every|all|the|your)\s+(?:rules?|instructions?|guidelines)\s+you\s+(?:were|have\s+been|got)\s+"
+        r"(?:given|told)\b",
         "nothing above matters / you've been assigned to ...: what came before is dismissed",
         weak=True,
     ),
@@ -828,6 +849,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # "all emails about the offsite": scoped to a topic, the way people ask
         r"(?!\s+(?:about|regarding|concerning|related\s+to|on\s+the|for\s+the|re:))"
         r"|\bthe\s+(?:full\s+|entire\s+|whole\s+)?contents?\s+of\b"
+        r"|\b(?:every|each|all)\s+(?:reply|replies|message|messages|e-?mails?|response|responses)\s+you\s+"
+        r"(?:send|draft|write|compose|receive)\b"
         r"|\b(?:this|the|our|your)\s+(?:whole|entire|full|complete)\s+(?:conversation|chat|thread|"
         r"session|history|transcript)\b"
         r"|\beverything\s+(?:that\s+)?(?:the\s+user|they|you)\s+(?:has\s+|have\s+)?(?:told|said|"
@@ -873,6 +896,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:anyone|them|the\s+customer)\b|\bquietly\b|\bno\s+trace\b"
         r"|\bhide\s+(?:this|it|the)\b|\bwithout\s+mentioning\b|\bkeep\s+this\s+between\s+us\b"
         r"|\bin\s+the\s+background\b|\bnever\s+finds?\s+out\b"
+        r"|\b(?:disable|turn\s+off|stop|pause|suspend)\s+(?:the\s+|all\s+)?(?:logging|audit\s+logs?|"
+        r"monitoring|alerts|alerting|notifications)\b"
         r"|\b(?:delete|erase|clear|wipe|remove|purge|truncate)\s+(?:the\s+|all\s+|any\s+)?"
         r"(?:audit|access|activity|security|command|shell)\s+(?:logs?|trails?|history)\b"
         r"|\b(?:delete|erase|clear|wipe|remove|purge)\s+(?:it|them|this|the\s+\w+)\s+from\s+(?:the\s+)?sent\b",
@@ -898,6 +923,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:is|has\s+been|was)\s+(?:already\s+)?(?:pre-?)?(?:authori[sz]ed|approved|verified)\b"
         r"|\bverification\s+has\s+been\s+completed\b|\bsignature\s+verified\b"
         r"|\bhas\s+(?:the\s+)?authority\s+to\b"
+        r"|\b(?:admin|administrator|override|master|root|bypass)\s+(?:override\s+)?(?:code|key|token|pin)\b"
+        r"|\b(?:reviewer|approver|manager|supervisor)\s+is\s+(?:on\s+holiday|on\s+vacation|away|out\s+of\s+"
+        r"office|unavailable|offline|not\s+available)\b"
         r"|\bi\s+(?:pre-?)?(?:authori[sz]ed?|approved?)\s+(?:it|this|all|every|them)\b",
         "the manager approved this / pre-approved / verification completed",
         weak=True,
@@ -911,6 +939,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"sign-?off|permission)"
         r"|--(?:no-confirm\w*|skip-confirm\w*|skip-approval|no-prompt|yes-i-am-sure)\b"
         r"|\b(?:skip|bypass)\s+(?:the\s+)?(?:review|approval|sign-?off|checks?)\b"
+        r"|\b(?:approval|confirmation)\s+(?:is\s+)?not\s+(?:required|needed|necessary)\b"
+        r"|\b(?:confirm|confirmed|force|skip_confirmation|skip_approval|approved|bypass_approval)\s*=\s*"
+        r"(?:true|yes)\b"
+        r"|\b(?:approve|authori[sz]e|sign\s+off\s+on)\s+(?:it|this|them)\s+yourself\b"
+        r"|\bmark\s+[^\n]{0,30}?\bas\s+(?:approved|paid|verified)\b[^\n]{0,30}?\byourself\b"
         r"|\b(?:stop|quit)\s+asking\b|\b(?:don'?t|do\s+not)\s+ask\s+(?:me\s+)?again\b"
         r"|\bnie\s+pytaj\b|\bbez\s+pytania\b|\bohne\s+(?:nach)?zufragen\b|\bfrag\s+nicht\b"
         r"|\bsin\s+preguntar\b|\bno\s+preguntes\b|\bsem\s+perguntar\b|\bsans\s+demander\b"
@@ -960,6 +993,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"step|steps)\s+(?:(?:that\s+)?(?:this|the)\s+(?:file|page|document|email|note|text|message)\s+"
         r"(?:lists?|says|contains|describes|gives)|you\s+(?:see|read|find|receive|get)|in\s+"
         r"(?:tool|this|the|documents?))\b"
+        r"|\bfollow\s+my\s+(?:orders|commands)\b|\blisten\s+(?:only\s+)?to\s+me\b"
         r"|\b(?:do|follow)\s+(?:exactly\s+)?(?:what|as)\s+(?:i\s+(?:say|tell\s+you|instruct)|(?:this|the)\s+"
         r"(?:page|document|file|email|message|note|text)\s+says)\b",
         "obey / comply with",

@@ -8,6 +8,7 @@ model can act on, never as an exception that escapes the run.
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode, TransientToolError
 from tether.tools._executor import ToolOutcome, execute_tool_call, execute_tool_calls
+from tether.tools._fetch import http_fetch, make_http_fetch
 from tether.tools._python_exec import make_python_exec, python_exec
 from tether.tools._sandbox import Sandbox, SandboxUnavailableError
 from tether.tools._sandbox_process import SandboxLimits, SandboxResult
@@ -27,6 +28,8 @@ __all__ = [
     "TransientToolError",
     "execute_tool_call",
     "execute_tool_calls",
+    "http_fetch",
+    "make_http_fetch",
     "make_python_exec",
     "python_exec",
     "tool",

@@ -1,0 +1,676 @@
+"""``http_fetch``: a ready tool that fetches a URL without becoming an SSRF proxy.
+
+A model that can name any URL can aim the runtime at the machine it runs on, the
+private network around it and the cloud metadata service. So the tool decides where it
+connects before it connects, and connects only there:
+
+1. The URL is parsed once, as httpx parses it. Only ``http`` and ``https``; no
+   credentials in the URL; ports 80 and 443 unless the destination is allowlisted.
+2. The host becomes addresses *here*: every numeric spelling the C resolver accepts
+   (``2130706433``, ``0177.0.0.1``, ``0x7f.1``, ``127.1``, IPv6 literals) is parsed
+   locally the way ``inet_aton`` does, and a name goes to the resolver (injectable;
+   ``getaddrinfo`` off the event loop by default). If ANY address is loopback,
+   link-local, private, CGNAT, multicast, reserved, documentation, unspecified, a cloud
+   metadata address, or an IPv6 form embedding one of those (IPv4-mapped, -compatible,
+   -translated, NAT64, 6to4, Teredo), the URL is refused, unless allowlisted.
+3. The request goes to the checked IP literal: the OS never resolves the name again, so
+   an answer that changes after the check (DNS rebinding) is never used. The original
+   name travels in the ``Host`` header and as the TLS SNI name (httpcore's
+   ``sni_hostname`` extension), against which the certificate is verified.
+4. Redirects are followed by hand, each hop checked and pinned again; the count is
+   bounded. Environment proxies, ``.netrc`` and cookies are never used.
+5. The body is streamed and cut at ``max_bytes`` (also after decompression), the whole
+   fetch has one deadline, and only a short allowlist of response headers comes back.
+
+Every refusal is a :class:`ToolCallError` with code ``url_refused`` and a hint the
+model can act on; network failures and timeouts are retryable tool errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import hashlib
+import inspect
+import ipaddress
+import re
+import socket
+import ssl
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tether.exceptions import AgentDefinitionError
+from tether.tools._contract import RetryPolicy, ToolContract, tool
+from tether.tools._errors import ToolCallError
+
+if TYPE_CHECKING:
+    import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], Awaitable[Sequence[str]] | Sequence[str]]
+"""``(host, port) -> addresses``: the text of every address the name resolves to."""
+
+USER_AGENT = "tether-http-fetch/1"
+REFUSED = "url_refused"
+DEFAULT_PORTS = (80, 443)
+
+_HINT_REFUSED = (
+    "Only public http(s) URLs can be fetched. Do not retry this URL or another spelling "
+    "of the same address; ask the user for a public URL or tell them it cannot be fetched."
+)
+# Response headers worth showing the model. Everything else (set-cookie, auth
+# challenges, tokens, internal routing headers) is dropped: an allowlist, not a denylist.
+_KEPT_HEADERS = frozenset(
+    {
+        "cache-control",
+        "content-disposition",
+        "content-language",
+        "content-length",
+        "content-type",
+        "date",
+        "etag",
+        "expires",
+        "last-modified",
+        "retry-after",
+    }
+)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_UNAVAILABLE = frozenset({429, 502, 503, 504})
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
+_TEXT_SUFFIXES = ("+json", "+xml")
+_NAME = re.compile(r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$")
+# WHATWG URL: a host whose last label is a number is an IPv4 address or invalid.
+_NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
+
+_V4 = ipaddress.IPv4Network
+_V6 = ipaddress.IPv6Network
+_METADATA = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+# Named explicitly so the verdict does not depend on which Python patch release decides
+# ``is_global``; the reason strings are what the model and the operator read.
+_BLOCKED: tuple[tuple[IPNetwork, str], ...] = (
+    (_V4("0.0.0.0/8"), "unspecified"),
+    (_V4("127.0.0.0/8"), "loopback"),
+    (_V4("169.254.0.0/16"), "link-local"),
+    (_V4("10.0.0.0/8"), "private"),
+    (_V4("172.16.0.0/12"), "private"),
+    (_V4("192.168.0.0/16"), "private"),
+    (_V4("100.64.0.0/10"), "carrier-grade NAT"),
+    (_V4("192.0.0.0/24"), "reserved"),
+    (_V4("192.0.2.0/24"), "documentation"),
+    (_V4("198.51.100.0/24"), "documentation"),
+    (_V4("203.0.113.0/24"), "documentation"),
+    (_V4("198.18.0.0/15"), "benchmarking"),
+    (_V4("192.88.99.0/24"), "reserved"),
+    (_V4("224.0.0.0/4"), "multicast"),
+    (_V4("240.0.0.0/4"), "reserved"),
+    (_V6("::/128"), "unspecified"),
+    (_V6("::1/128"), "loopback"),
+    (_V6("fe80::/10"), "link-local"),
+    (_V6("fec0::/10"), "site-local"),
+    (_V6("fc00::/7"), "private"),
+    (_V6("ff00::/8"), "multicast"),
+    (_V6("2001:db8::/32"), "documentation"),
+    (_V6("3fff::/20"), "documentation"),
+    (_V6("100::/64"), "discard"),
+    (_V6("64:ff9b:1::/48"), "local NAT64"),
+)
+_NAT64 = _V6("64:ff9b::/96")
+_SIIT = _V6("::ffff:0:0:0/96")
+
+
+class ArtifactSink(Protocol):
+    """Where a large body is kept whole: anything with ``put_blob``, e.g. a Tether store."""
+
+    async def put_blob(self, key: str, data: bytes) -> None: ...
+
+
+def _refused(message: str, hint: str = _HINT_REFUSED) -> ToolCallError:
+    return ToolCallError(message, error_code=REFUSED, hint=hint)
+
+
+# -- addresses -----------------------------------------------------------------------------
+
+
+def parse_ipv4_loose(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address ``inet_aton`` makes of ``host``, or ``None`` if it is not one.
+
+    One to four parts, each decimal, octal (leading ``0``) or hex (``0x``); the last part
+    fills the remaining bytes: ``127.1``, ``0x7f.1``, ``0177.0.0.1`` and ``2130706433``
+    are all 127.0.0.1.
+    """
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers: list[int] = []
+    for part in parts:
+        if part[:2] in ("0x", "0X"):
+            digits, base = part[2:] or "0", 16
+        elif len(part) > 1 and part.startswith("0"):
+            digits, base = part[1:], 8
+        else:
+            digits, base = part, 10
+        try:
+            numbers.append(int(digits, base))
+        except ValueError:
+            return None
+        if not digits.isalnum():  # int() also takes "_", "+" and spaces
+            return None
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (4 - len(head)):
+        return None
+    value = last
+    for i, n in enumerate(head):
+        value += n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)
+
+
+def blocked_reason(address: IPAddress) -> str | None:
+    """Why connecting to ``address`` would leave the public internet, or ``None``."""
+    if address in _METADATA:
+        return "a cloud metadata address"
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            reason = blocked_reason(embedded)
+            if reason is not None:
+                return f"an IPv6 form of {embedded}, {reason}"
+            if address.ipv4_mapped or address in _NAT64 or address in _SIIT or _compat(address):
+                return None  # the connection really goes to the public IPv4 address
+    for network, reason in _BLOCKED:
+        if address.version == network.version and address in network:
+            return reason
+    if address.is_multicast:
+        return "multicast"
+    if not address.is_global:
+        return "not a public address"
+    return None
+
+
+def _compat(address: ipaddress.IPv6Address) -> bool:
+    """Deprecated IPv4-compatible ``::a.b.c.d`` (not ``::`` or ``::1``)."""
+    return int(address) >> 32 == 0 and int(address) > 1
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, compatible, NAT64, SIIT, 6to4, Teredo)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64 or address in _SIIT or _compat(address):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client; Teredo itself is refused as non-global
+    return None
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    """The address a host that is written as one means; ``None`` for a name.
+
+    Raises:
+        ToolCallError: The host looks numeric but is no address the resolver would take.
+    """
+    if ":" in host:
+        try:
+            return ipaddress.IPv6Address(host.replace("%25", "%"))
+        except ValueError:
+            raise _refused(f"{host!r} is not a valid IPv6 address") from None
+    last = host.rstrip(".").rsplit(".", 1)[-1]
+    if _NUMERIC_LABEL.match(last):
+        address = parse_ipv4_loose(host.rstrip("."))
+        if address is None:
+            raise _refused(f"{host!r} looks like a numeric address but is not a valid one")
+        return address
+    return None
+
+
+# -- the allowlist -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Allowlist:
+    networks: tuple[IPNetwork, ...]
+    names: tuple[str, ...]  # exact names, or ".suffix" for "*.suffix"
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> _Allowlist:
+        if isinstance(entries, str):
+            raise AgentDefinitionError(f"allow must be a list, e.g. allow=[{entries!r}]")
+        networks: list[IPNetwork] = []
+        names: list[str] = []
+        for entry in entries:
+            if not isinstance(entry, str) or not entry.strip():
+                raise AgentDefinitionError(f"allow entry {entry!r} must be a CIDR or a host name")
+            text = entry.strip().lower().rstrip(".")
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+                continue
+            except ValueError:
+                pass
+            bare = text[2:] if text.startswith("*.") else text
+            if not _NAME.match(bare) or _NUMERIC_LABEL.match(bare.rsplit(".", 1)[-1]):
+                raise AgentDefinitionError(
+                    f"allow entry {entry!r} is neither a network (10.0.0.0/8) "
+                    "nor a host name (api.internal, *.corp.example)"
+                )
+            names.append("." + bare if text.startswith("*.") else bare)
+        return cls(networks=tuple(networks), names=tuple(names))
+
+    def has_name(self, host: str) -> bool:
+        return any(
+            host.endswith(name) if name.startswith(".") else host == name for name in self.names
+        )
+
+    def has_address(self, address: IPAddress) -> bool:
+        return any(address.version == net.version and address in net for net in self.networks)
+
+
+async def _system_resolver(host: str, port: int) -> list[str]:
+    """``getaddrinfo`` through the event loop (a worker thread): never blocks the loop."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+# -- the fetcher ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: httpx.URL
+    sni: str  # the name TLS sends and verifies the certificate against
+    port: int
+    addresses: tuple[IPAddress, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Fetcher:
+    allow: _Allowlist
+    ports: frozenset[int]
+    max_bytes: int
+    timeout: float
+    max_redirects: int
+    summary_chars: int
+    resolver: Resolver
+    verify: ssl.SSLContext | bool
+    artifacts: ArtifactSink | None
+
+    async def fetch(self, url: str) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._follow(url)
+        except TimeoutError:
+            raise ToolCallError(
+                f"fetching {url} took longer than {self.timeout:g} s",
+                retryable=True,
+                error_code="fetch_timeout",
+                hint="The site is slow or not answering; try again later or another source.",
+            ) from None
+
+    async def _follow(self, url: str) -> dict[str, Any]:
+        import httpx  # lazily: importing tether stays fast
+
+        visited: list[str] = []
+        current = self._parse(url)
+        while True:
+            try:
+                target = await self._check(current)
+            except ToolCallError as exc:
+                if visited and exc.error_code == REFUSED:
+                    raise _refused(f"redirect to {current} refused: {exc.message}") from None
+                raise
+            async with self._client(target) as client:
+                response = await self._send(client, target)
+                try:
+                    location = response.headers.get("location")
+                    if response.status_code in _REDIRECTS and location:
+                        if len(visited) >= self.max_redirects:
+                            raise ToolCallError(
+                                f"more than {self.max_redirects} redirects from {url}",
+                                error_code="too_many_redirects",
+                                hint="The site redirects in a loop; try its final address.",
+                            )
+                        visited.append(str(current))
+                        try:
+                            current = self._parse(location, base=current)
+                        except ToolCallError as exc:
+                            message = f"redirect to {location!r} refused: {exc.message}"
+                            raise _refused(message) from None
+                        continue
+                    if response.status_code in _UNAVAILABLE:
+                        raise ToolCallError(
+                            f"{current} answered {response.status_code}",
+                            retryable=True,
+                            error_code="upstream_unavailable",
+                            hint="The site is busy or down; try again later.",
+                        )
+                    return await self._result(current, response, visited)
+                except httpx.HTTPError as exc:
+                    raise _network_error(str(current), exc) from None
+                finally:
+                    await response.aclose()
+
+    def _parse(self, url: str, base: httpx.URL | None = None) -> httpx.URL:
+        """The URL as httpx will send it (``url`` relative to ``base``), or a refusal."""
+        import httpx
+
+        try:
+            parsed = httpx.URL(url) if base is None else base.join(url)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise _refused(f"{url!r} is not a valid URL: {exc}{_meaning(url)}") from None
+        if parsed.scheme not in ("http", "https"):
+            raise _refused(f"scheme {parsed.scheme or '(none)'!r} refused: only http and https")
+        if parsed.userinfo:
+            raise _refused("URLs with credentials (user:password@) are refused")
+        if not parsed.host:
+            raise _refused(f"{url!r} has no host")
+        return parsed.copy_with(fragment=None)
+
+    async def _check(self, url: httpx.URL) -> _Target:
+        """Resolve the host and judge every address; the target is pinned to them."""
+        raw = url.raw_host.decode("ascii", "replace").lower()
+        # One trailing dot is the absolute form of the same name ("localhost.").
+        host = raw[:-1] if raw.endswith(".") and ":" not in raw else raw
+        port = url.port if url.port is not None else 443 if url.scheme == "https" else 80
+        literal = _literal_address(host)
+        if literal is None:
+            if not _NAME.match(host):
+                raise _refused(f"host {host!r} is not a valid host name")
+            # RFC 6761: these names are this machine, whatever a resolver says.
+            is_local = host == "localhost" or host.endswith(".localhost")
+            if is_local and not self.allow.has_name(host):
+                raise _refused(f"host {host!r} is this machine (loopback)")
+            addresses = await self._resolve(host, port)
+        else:
+            addresses = (literal,)
+        name_allowed = literal is None and self.allow.has_name(host)
+        for address in addresses:
+            if name_allowed and not (address.is_unspecified or address.is_multicast):
+                continue
+            if self.allow.has_address(address):
+                continue
+            reason = blocked_reason(address)
+            if reason is not None:
+                if literal is None:
+                    raise _refused(f"{host} resolves to {address}, which is {reason}")
+                spelled = "" if url.host == str(address) else f" ({address})"
+                raise _refused(f"{url.host}{spelled} is {reason}")
+        allowlisted = name_allowed or all(self.allow.has_address(a) for a in addresses)
+        if port not in self.ports and not allowlisted:
+            ports = ", ".join(str(p) for p in sorted(self.ports))
+            raise _refused(f"port {port} refused: only {ports} for public hosts")
+        # TLS names what the URL names; a literal is named by the address it means.
+        sni = host if literal is None else str(literal)
+        return _Target(url=url, sni=sni, port=port, addresses=addresses)
+
+    async def _resolve(self, host: str, port: int) -> tuple[IPAddress, ...]:
+        try:
+            if inspect.iscoroutinefunction(self.resolver):
+                found = await self.resolver(host, port)
+            else:  # a blocking resolver (getaddrinfo-like) never runs on the event loop
+                answer = await asyncio.to_thread(self.resolver, host, port)
+                found = await answer if inspect.isawaitable(answer) else answer
+        except socket.gaierror as exc:
+            retry = exc.errno == socket.EAI_AGAIN
+            raise ToolCallError(
+                f"cannot resolve {host}: {exc.strerror or exc}",
+                retryable=retry,
+                error_code="host_not_found",
+                hint=None if retry else "Check the spelling of the address.",
+            ) from None
+        except OSError as exc:
+            raise ToolCallError(f"cannot resolve {host}: {exc}", retryable=True) from None
+        addresses: list[IPAddress] = []
+        for text in found:
+            try:
+                address = ipaddress.ip_address(str(text))
+            except ValueError:
+                raise _refused(f"{host} resolves to {text!r}, not an address") from None
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise ToolCallError(f"{host} has no addresses", error_code="host_not_found")
+        return tuple(addresses)
+
+    def _client(self, target: _Target) -> httpx.AsyncClient:
+        import httpx
+
+        return httpx.AsyncClient(
+            verify=self.verify,
+            trust_env=False,  # no proxy from the environment (it would bypass the pin), no .netrc
+            follow_redirects=False,
+            timeout=httpx.Timeout(self.timeout),
+        )
+
+    async def _send(self, client: httpx.AsyncClient, target: _Target) -> httpx.Response:
+        """Send the GET to a checked address, trying the next one when a connect fails."""
+        import httpx
+
+        error: httpx.HTTPError | None = None
+        netloc = target.url.netloc.decode("ascii")
+        for address in target.addresses:
+            pinned = target.url.copy_with(host=str(address))
+            request = client.build_request(
+                "GET",
+                pinned,
+                headers={
+                    "Host": netloc,
+                    "User-Agent": USER_AGENT,
+                    "Accept": "text/html, text/plain, application/json, */*;q=0.5",
+                    "Accept-Encoding": "identity",
+                },
+                # TLS names the original host: SNI and certificate verification use it.
+                extensions={"sni_hostname": target.sni},
+            )
+            try:
+                return await client.send(request, stream=True)
+            except httpx.ConnectError as exc:
+                error = exc
+            except httpx.HTTPError as exc:
+                raise _network_error(str(target.url), exc) from None
+        assert error is not None
+        raise _network_error(str(target.url), error)
+
+    async def _result(
+        self, url: httpx.URL, response: httpx.Response, visited: list[str]
+    ) -> dict[str, Any]:
+        content_type = response.headers.get("content-type", "")
+        body, truncated = await self._read(response)
+        result: dict[str, Any] = {"url": str(url), "status": response.status_code}
+        if visited:
+            result["redirected_from"] = visited
+        result["content_type"] = content_type
+        result["headers"] = {
+            k.lower(): v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS
+        }
+        result["bytes"] = len(body)
+        result["truncated"] = truncated
+        notes: list[str] = []
+        if truncated:
+            notes.append(f"body cut at max_bytes={self.max_bytes}; the rest was not read")
+        large = False
+        if _is_text(content_type) or not content_type:
+            text = body.decode(_charset(content_type), errors="replace")
+            if len(text) > self.summary_chars:
+                large = True
+                notes.append(f"showing the first {self.summary_chars} of {len(text)} characters")
+                text = text[: self.summary_chars]
+            result["text"] = text
+        else:
+            large = bool(body)
+            notes.append(f"binary body ({content_type}, {len(body)} bytes) not shown")
+        if large and self.artifacts is not None:
+            digest = hashlib.sha256(body).hexdigest()
+            handle = f"artifact:sha256:{digest}"
+            await self.artifacts.put_blob(handle, body)
+            result["artifact"] = handle
+        elif large:
+            notes.append("no artifact store is configured, so the full body was not kept")
+        if notes:
+            result["note"] = "; ".join(notes)
+        return result
+
+    async def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
+        """Stream up to ``max_bytes`` of (decoded) body and stop: the rest is never read."""
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        inflate: Any = None
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+        elif encoding not in ("identity", ""):
+            raise ToolCallError(
+                f"the body is {encoding}-encoded, which http_fetch does not decode",
+                error_code="unsupported_encoding",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        raw_size = 0
+        async for raw in response.aiter_raw():
+            raw_size += len(raw)
+            if inflate is not None:
+                try:
+                    data = inflate.decompress(raw, self.max_bytes - size + 1)
+                except zlib.error:
+                    raise ToolCallError("the compressed body is corrupt") from None
+            else:
+                data = raw
+            chunks.append(data)
+            size += len(data)
+            if size > self.max_bytes or raw_size > self.max_bytes:
+                return b"".join(chunks)[: self.max_bytes], True
+        return b"".join(chunks), False
+
+
+def _meaning(url: str) -> str:
+    """For a URL httpx rejects, what its host would mean to the C resolver, if it is bad."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    address = parse_ipv4_loose(host.rstrip("."))
+    reason = blocked_reason(address) if address is not None else None
+    return f" (its host means {address}, {reason})" if reason else ""
+
+
+def _is_text(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media.startswith(_TEXT_TYPES) or media.endswith(_TEXT_SUFFIXES)
+
+
+def _charset(content_type: str) -> str:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            name = value.strip().strip("\"'")
+            try:
+                return codecs.lookup(name).name
+            except LookupError:
+                break
+    return "utf-8"
+
+
+def _network_error(url: str, exc: httpx.HTTPError) -> ToolCallError:
+    """A transport failure as a retryable tool error (timeouts keep their own code)."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return ToolCallError(
+            f"fetching {url} timed out ({type(exc).__name__})",
+            retryable=True,
+            error_code="fetch_timeout",
+            hint="The site is slow or not answering; try again later or another source.",
+        )
+    return ToolCallError(
+        f"fetching {url} failed: {type(exc).__name__}: {exc}",
+        retryable=True,
+        error_code="fetch_failed",
+        hint="The site could not be reached; try again later or another source.",
+    )
+
+
+def make_http_fetch(
+    *,
+    allow: Iterable[str] = (),
+    ports: Iterable[int] = DEFAULT_PORTS,
+    max_bytes: int = 1_000_000,
+    timeout: float = 20.0,
+    max_redirects: int = 5,
+    summary_chars: int = 20_000,
+    resolver: Resolver | None = None,
+    verify: ssl.SSLContext | bool = True,
+    artifacts: ArtifactSink | None = None,
+    name: str = "http_fetch",
+) -> ToolContract:
+    """Build an ``http_fetch`` tool with its own allowlist and limits.
+
+    Args:
+        allow: Networks (``"10.1.0.0/16"``, ``"127.0.0.1/32"``) or host names
+            (``"api.internal"``, ``"*.corp.example"``) that may be fetched although
+            private. An allowlisted destination may use any port; a name on the list may
+            resolve to any unicast address.
+        ports: Ports public hosts may use (default 80 and 443).
+        max_bytes: Most body bytes read (after decompression); the rest is never read.
+        timeout: Seconds for the whole fetch, redirects included.
+        max_redirects: Most redirects followed, each checked like the first URL.
+        summary_chars: Most characters of text returned; a longer body is summarised.
+        resolver: ``(host, port) -> [address, ...]``, sync or async (default:
+            ``getaddrinfo`` in a worker thread). Numeric hosts never reach it.
+        verify: TLS verification: ``True`` (system CAs), an ``ssl.SSLContext`` (e.g. a
+            private CA for an internal API) or ``False``.
+        artifacts: Keeps a large body whole (``put_blob``, e.g. a Tether store); the
+            result carries its handle. Without one, the summary notes the body is not kept.
+        name: The tool's name.
+
+    Raises:
+        AgentDefinitionError: An option is invalid.
+    """
+    if type(max_bytes) is not int or max_bytes < 1:
+        raise AgentDefinitionError(f"max_bytes must be a positive int, not {max_bytes!r}")
+    if not timeout > 0:
+        raise AgentDefinitionError(f"timeout must be a positive number, not {timeout!r}")
+    if type(max_redirects) is not int or max_redirects < 0:
+        raise AgentDefinitionError(f"max_redirects must be an int >= 0, not {max_redirects!r}")
+    if type(summary_chars) is not int or summary_chars < 1:
+        raise AgentDefinitionError(f"summary_chars must be a positive int, not {summary_chars!r}")
+    port_set = frozenset(ports)
+    if not all(type(p) is int and 0 < p < 65536 for p in port_set):
+        raise AgentDefinitionError(f"ports must be TCP ports, not {sorted(port_set)!r}")
+    fetcher = _Fetcher(
+        allow=_Allowlist.parse(allow),
+        ports=port_set,
+        max_bytes=max_bytes,
+        timeout=float(timeout),
+        max_redirects=max_redirects,
+        summary_chars=summary_chars,
+        resolver=resolver if resolver is not None else _system_resolver,
+        verify=verify,
+        artifacts=artifacts,
+    )
+
+    async def http_fetch(url: str) -> dict[str, Any]:
+        """Fetch a public web page or API by URL and return its status, headers and text.
+
+        Local, private and cloud-metadata addresses are refused.
+
+        Args:
+            url: Absolute http:// or https:// URL.
+        """
+        return await fetcher.fetch(url)
+
+    return tool(
+        name=name,
+        effect="read",
+        # Our own deadline fires first, as a structured fetch_timeout.
+        timeout=float(timeout) + 5.0,
+        retry=RetryPolicy(max_attempts=2),
+        owner="tether",
+    )(http_fetch)
+
+
+http_fetch = make_http_fetch()
+"""A ready ``http_fetch`` tool: public http(s) URLs only, 1 MB, 20 s, 5 redirects."""
