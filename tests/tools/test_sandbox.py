@@ -8,6 +8,7 @@ nothing got out; ``test_escape_set_counts`` prints ``contained / attempted``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -139,6 +140,22 @@ async def test_run_command_runs_a_program_with_the_same_limits(sandbox: Sandbox)
     """run_command execs a program from the sandbox's PATH in the scratch directory."""
     result = await sandbox.run_command(["sh", "-c", "pwd; echo hi >&2; exit 4"])
     assert (result.stdout, result.stderr, result.exit_code) == ("/sandbox/work\n", "hi\n", 4)
+
+
+async def test_cancelling_a_call_kills_its_sandbox(sandbox: Sandbox) -> None:
+    """A cancelled call (e.g. the executor's timeout) leaves no process and no slot behind."""
+    code = "import os, time\nprint(os.getuid(), flush=True)\nos.fork()\ntime.sleep(600)"
+    task = asyncio.create_task(sandbox.run_python(code, run_id="cancelled"))
+    await asyncio.to_thread(_wait_for, lambda: bool(sandbox._busy_slots))  # it is running
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(_wait_for, lambda: not sandbox._busy_slots)
+    uid = os.stat(sandbox._run_path("cancelled")).st_uid
+    if os.geteuid() == 0:
+        assert _processes_of(uid) == []
+    assert (await sandbox.run_python("print(1)", run_id="cancelled")).stdout == "1\n"
+    sandbox.close_run("cancelled")
 
 
 async def test_warm_pool_serves_fresh_interpreters(tmp_path: Path) -> None:
@@ -574,7 +591,11 @@ def _leftovers(result: SandboxResult) -> list[int]:
     first = result.stdout.split("\n", 1)[0]
     if os.geteuid() != 0 or not first.isdigit() or int(first) == 0:
         return []
-    uid, pids = int(first), []
+    return _processes_of(int(first))
+
+
+def _processes_of(uid: int) -> list[int]:
+    pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:

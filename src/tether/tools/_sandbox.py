@@ -346,8 +346,8 @@ class Sandbox:
             with self._lock:
                 self._busy_slots.add(warm.slot)
             work = warm.slot / "work"
-            os.rename(scratch.path, work)
             try:
+                os.rename(scratch.path, work)
                 header = {
                     "env": {"HOME": WORKDIR if warm.sandboxed else str(work)},
                     # Unsandboxed, the interpreter may live where only Tether's user can
@@ -402,6 +402,10 @@ class Sandbox:
                 uid = self._new_owner(path)
             except FileExistsError:  # a run resumed by a new process keeps its files
                 uid = os.lstat(path).st_uid if self._privileged else None
+                if uid == os.geteuid() and self._privileged:  # never run code as root
+                    remove_tree(path)
+                    os.mkdir(path, 0o700)
+                    uid = self._new_owner(path)
             scratch = self._runs[run_id] = _RunScratch(path=path, uid=uid)
             return scratch
 
@@ -507,13 +511,12 @@ class Sandbox:
 
     def _probe(self) -> str | None:
         """``None`` when bubblewrap can start a sandbox here, else why not."""
-        if not self._bwrap:
-            return "bubblewrap (bwrap) is not installed"
-        slot = None
+        if not self._bwrap or not os.access(self._bwrap, os.X_OK):
+            return f"bubblewrap ({self._bwrap or 'bwrap'}) is not installed"
+        warm = None
         try:
             self._ensure_root()
             warm = self._spawn(sandboxed=True)
-            slot = warm.slot
             header: dict[str, object] = {
                 "env": {},
                 "uid": None,
@@ -521,12 +524,14 @@ class Sandbox:
                 "cwd": "/",
                 "argv": None,
             }
-            out, err = warm.proc.communicate(json.dumps(header).encode() + b"\nprint(1)", 30)
+            payload = json.dumps(header).encode() + b"\nprint(1)"
+            out, err = warm.proc.communicate(payload, timeout=30)
         except (OSError, subprocess.SubprocessError) as exc:
             return f"bubblewrap failed to start ({exc})"
         finally:
-            if slot is not None:
-                remove_tree(slot)
+            if warm is not None:
+                kill_sandbox(warm.proc, namespace=True)
+                remove_tree(warm.slot)
         if warm.proc.returncode != 0 or out.strip() != b"1":
             detail = err.decode("utf-8", "replace").strip()[-300:]
             return f"bubblewrap cannot create a sandbox here ({detail or 'no output'})"

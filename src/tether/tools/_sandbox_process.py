@@ -86,6 +86,8 @@ class SandboxLimits:
         output_bytes: Bytes kept of stdout and of stderr each; the rest is counted and
             dropped, and the output ends with a note saying so.
         tmp_bytes: Size of the private ``/tmp`` (a tmpfs, so it counts against memory).
+            Fixed per :class:`~tether.tools.Sandbox` (its warm interpreters are started
+            before any call), so only the sandbox's own limits set it.
     """
 
     cpu_seconds: int = 10
