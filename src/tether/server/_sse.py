@@ -114,41 +114,92 @@ class _End:
         self.last_seq = last_seq
 
 
-_Item = tuple[int, bytes] | _End
-"""A frame and its sequence number (``0`` for a delta), or the end of the run's stream."""
+class _Batch:
+    """Frames published together, joined once for every client.
+
+    ``frames`` pairs each frame with its sequence number (``0`` for a delta).
+    ``first``/``last`` bound the stored events in it; ``whole`` says they are
+    contiguous, so a client that has sent up to ``first - 1`` sends ``blob`` as it is.
+    """
+
+    __slots__ = ("blob", "first", "frames", "last", "whole")
+
+    def __init__(self, frames: list[tuple[int, bytes]]) -> None:
+        self.frames = frames
+        self.blob = b"".join(frame for _, frame in frames)
+        seqs = [seq for seq, _ in frames if seq]
+        self.first = seqs[0] if seqs else 0
+        self.last = seqs[-1] if seqs else 0
+        self.whole = not seqs or self.last - self.first + 1 == len(seqs)
+
+
+_Item = _Batch | _End
+_QUIET = object()
+"""Nothing arrived in time (the runtime's queue itself says ``None`` when a driver stops)."""
+"""Frames to send, or the end of the run's stream."""
 
 
 class _Client:
     """One connection's bounded buffer of frames not yet handed to its socket."""
 
-    __slots__ = ("cancel", "feed", "items", "limit", "overflowed", "size", "wake", "watchdog")
+    __slots__ = (
+        "cancel",
+        "feed",
+        "items",
+        "limit",
+        "overflowed",
+        "pinged",
+        "size",
+        "waiter",
+        "watchdog",
+    )
 
     def __init__(self, feed: _RunFeed, limit: int) -> None:
         self.feed = feed
         self.items: deque[_Item] = deque()
         self.size = 0
         self.limit = limit
-        self.wake = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
+        self.pinged = False
         self.cancel: anyio.CancelScope | None = None
         self.watchdog: asyncio.TimerHandle | None = None
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until something is pushed, the client overflows or a keep-alive is due."""
+        if self.items or self.overflowed or self.pinged:
+            return
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
 
     def push(self, item: _Item) -> None:
         if self.overflowed:
             return
-        if isinstance(item, tuple):
-            self.size += len(item[1])
+        if isinstance(item, _Batch):
+            self.size += len(item.blob)
             if self.size > self.limit:
                 self.overflow()
                 return
         self.items.append(item)
-        self.wake.set()
+        self._wake()
+
+    def ping(self) -> None:
+        self.pinged = True
+        self._wake()
 
     def overflow(self) -> None:
         self.overflowed = True
         self.items.clear()
         self.size = 0
-        self.wake.set()
+        self._wake()
         self.feed.leave(self)
         if self.cancel is not None:
             scope = self.cancel
@@ -159,6 +210,7 @@ class _Client:
         items = list(self.items)
         self.items.clear()
         self.size = 0
+        self.pinged = False
         return items
 
 
@@ -187,46 +239,75 @@ class _RunFeed:
         for client in list(self.clients):
             client.push(item)
 
-    def _events(self, events: list[RunEvent]) -> None:
+    def _add_events(self, events: list[RunEvent], frames: list[tuple[int, bytes]]) -> None:
         for rec in events:
             if rec.seq > self.last:
                 self.last = rec.seq
-                self._send((rec.seq, _live_frame(rec)))
+                frames.append((rec.seq, _live_frame(rec)))
 
-    def _rows(self, rows: list[EventRow]) -> None:
+    def _add_rows(self, rows: list[EventRow], frames: list[tuple[int, bytes]]) -> None:
         for row in rows:
             if row.seq > self.last:
                 self.last = row.seq
-                self._send((row.seq, _row_frame(row)))
+                frames.append((row.seq, _row_frame(row)))
+
+    def _add(self, item: Any, frames: list[tuple[int, bytes]]) -> bool:
+        """Take one item of the runtime's queue; ``False`` if it asks for a store look."""
+        if isinstance(item, list):
+            self._add_events(item, frames)
+            return True
+        if isinstance(item, LiveDelta):
+            frames.append((0, _delta_frame(item)))
+            return True
+        return False
+
+    async def _next(self, within: float) -> Any:
+        """The queue's next item, or ``_QUIET`` after ``within`` seconds of silence."""
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            if within <= 0:
+                return _QUIET
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                return await self.queue.get()
+        return _QUIET
 
     async def _pump(self) -> None:
         runtime = self.streams.runtime
         store = runtime.store
         handle = runtime.get(self.run_id)
-        queue = self.queue
+        loop = asyncio.get_running_loop()
+        coalesce = self.streams.coalesce
         try:
             record = await store.get_run(self.run_id)
             self.last = record.last_seq if record is not None else 0
             look = True  # at once: the run may have stopped already
             while self.clients:
                 if not look:
-                    try:
-                        item = queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        item = None
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(self.streams.poll):
-                                item = await queue.get()
-                    if isinstance(item, list):
-                        self._events(item)
-                        continue
-                    if isinstance(item, LiveDelta):
-                        self._send((0, _delta_frame(item)))
+                    frames: list[tuple[int, bytes]] = []
+                    look = not self._add(await self._next(self.streams.poll), frames)
+                    # What else is queued, and what follows within ``coalesce`` seconds,
+                    # goes out with it: one write per client instead of one per commit.
+                    until = loop.time() + coalesce
+                    while frames and not look:
+                        item = await self._next(until - loop.time())
+                        if item is _QUIET:
+                            break
+                        look = not self._add(item, frames)
+                    if frames:
+                        self._send(_Batch(frames))
+                    if not look:
                         continue
                 # Quiet, or the driver here stopped: read the store; end if the run stopped.
                 look = False
                 try:
-                    self._rows(await store.load_events(self.run_id, after_seq=self.last))
+                    frames = []
+                    self._add_rows(
+                        await store.load_events(self.run_id, after_seq=self.last), frames
+                    )
+                    if frames:
+                        self._send(_Batch(frames))
                     record = await store.get_run(self.run_id)
                 except Exception as exc:  # keep streaming through a store hiccup
                     log.warning("stream of run %s: cannot read the store: %s", self.run_id, exc)
@@ -240,7 +321,7 @@ class _RunFeed:
             for client in list(self.clients):
                 client.overflow()
         finally:
-            runtime.unsubscribe(self.run_id, queue)
+            runtime.unsubscribe(self.run_id, self.queue)
             self.streams._forget(self)
 
 
@@ -273,13 +354,16 @@ class RunStreams:
         overflow_grace: float = 10.0,
         poll: float = 0.5,
         keepalive: float = 15.0,
+        coalesce: float = 0.0,
     ) -> None:
         self.runtime = runtime
+        self.coalesce = coalesce
         self.buffer_bytes = buffer_bytes
         self.overflow_grace = overflow_grace
         self.poll = poll
         self.keepalive = keepalive
         self._feeds: dict[tuple[str, bool], _RunFeed] = {}
+        self._pinger: asyncio.Task[None] | None = None
 
     def _join(self, run_id: str, deltas: bool) -> _Client:
         feed = self._feeds.get((run_id, deltas))
@@ -287,7 +371,21 @@ class RunStreams:
             feed = self._feeds[(run_id, deltas)] = _RunFeed(self, run_id, deltas)
         client = _Client(feed, self.buffer_bytes)
         feed.clients.add(client)
+        if self._pinger is None or self._pinger.done():
+            self._pinger = asyncio.get_running_loop().create_task(self._ping())
         return client
+
+    async def _ping(self) -> None:
+        """Every ``keepalive`` seconds, have each idle stream send a comment line.
+
+        One timer for all streams, not one per client and wait.
+        """
+        while self._feeds:
+            await asyncio.sleep(self.keepalive)
+            for feed in list(self._feeds.values()):
+                for client in list(feed.clients):
+                    if not client.items:
+                        client.ping()
 
     def _forget(self, feed: _RunFeed) -> None:
         key = (feed.run_id, feed.deltas)
@@ -301,10 +399,12 @@ class RunStreams:
 
     async def close(self) -> None:
         """Stop every feed (the app is shutting down)."""
-        feeds = list(self._feeds.values())
-        for feed in feeds:
-            feed.task.cancel()
-        await asyncio.gather(*(feed.task for feed in feeds), return_exceptions=True)
+        tasks = [feed.task for feed in self._feeds.values()]
+        if self._pinger is not None:
+            tasks.append(self._pinger)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def response(self, run_id: str, *, after: int, deltas: bool) -> EventStream:
         """The streaming response for one client of ``run_id``, resuming after ``after``."""
@@ -343,7 +443,6 @@ class EventStream(Response):
 
     async def _stream(self, client: _Client, send: Send) -> None:
         store = self.streams.runtime.store
-        loop = asyncio.get_running_loop()
         sent = self.after
 
         async def flush(frames: list[bytes], upto: int) -> None:
@@ -378,28 +477,18 @@ class EventStream(Response):
         await flush(frames, mark)
 
         # Then live frames, until the run stops, the client leaves or falls behind.
-        keepalive = self.streams.keepalive
         while True:
+            await client.wait()
             if client.overflowed:
                 await send(
                     {"type": "http.response.body", "body": overflow_frame(sent), "more_body": True}
                 )
                 return
-            if not client.items:
-                client.wake.clear()
-                timer = loop.call_later(keepalive, client.wake.set)
-                try:
-                    await client.wake.wait()
-                finally:
-                    timer.cancel()
-                if not client.items and not client.overflowed:
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "body": b": keepalive\n\n",
-                            "more_body": True,
-                        }
-                    )
+            if not client.items:  # idle for a keep-alive period
+                client.pinged = False
+                await send(
+                    {"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True}
+                )
                 continue
             frames = []
             mark = sent
@@ -410,16 +499,20 @@ class EventStream(Response):
                     frames.append(end_frame(item.status, mark))
                     await flush(frames, mark)
                     return
-                seq, frame = item
-                if seq == 0:  # a delta: live only, no position
-                    frames.append(frame)
+                if item.whole and item.first in (0, mark + 1):
+                    frames.append(item.blob)  # the usual case: exactly what comes next
+                    mark = item.last or mark
                     continue
-                if seq <= mark:
-                    continue  # already sent (from the stored log)
-                if seq > mark + 1:
-                    mark = await fill(mark, seq, frames)
-                frames.append(frame)
-                mark = seq
+                for seq, frame in item.frames:
+                    if seq == 0:  # a delta: live only, no position
+                        frames.append(frame)
+                        continue
+                    if seq <= mark:
+                        continue  # already sent (from the stored log)
+                    if seq > mark + 1:
+                        mark = await fill(mark, seq, frames)
+                    frames.append(frame)
+                    mark = seq
             await flush(frames, mark)
 
 
