@@ -33,7 +33,7 @@ from tether.tools import (
     http_fetch,
     make_http_fetch,
 )
-from tether.tools._fetch import blocked_reason, parse_ipv4_loose
+from tether.tools._fetch_address import blocked_reason, parse_ipv4_loose
 
 BIG = 50 * 1024 * 1024
 CHUNK = 64 * 1024

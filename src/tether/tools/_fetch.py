@@ -33,7 +33,6 @@ import codecs
 import hashlib
 import inspect
 import ipaddress
-import re
 import socket
 import ssl
 import zlib
@@ -44,12 +43,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tether.exceptions import AgentDefinitionError
 from tether.tools._contract import RetryPolicy, ToolContract, tool
 from tether.tools._errors import ToolCallError
+from tether.tools._fetch_address import (
+    HOST_NAME,
+    Allowlist,
+    IPAddress,
+    blocked_reason,
+    literal_address,
+    parse_ipv4_loose,
+)
 
 if TYPE_CHECKING:
     import httpx
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[Sequence[str]] | Sequence[str]]
 """``(host, port) -> addresses``: the text of every address the name resolves to."""
 
@@ -81,46 +86,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _UNAVAILABLE = frozenset({429, 502, 503, 504})
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 _TEXT_SUFFIXES = ("+json", "+xml")
-_NAME = re.compile(r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$")
-# WHATWG URL: a host whose last label is a number is an IPv4 address or invalid.
-_NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
-
-_V4 = ipaddress.IPv4Network
-_V6 = ipaddress.IPv6Network
-_METADATA = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
-# Named explicitly so the verdict does not depend on which Python patch release decides
-# ``is_global``; the reason strings are what the model and the operator read.
-_BLOCKED: tuple[tuple[IPNetwork, str], ...] = (
-    (_V4("0.0.0.0/8"), "unspecified"),
-    (_V4("127.0.0.0/8"), "loopback"),
-    (_V4("169.254.0.0/16"), "link-local"),
-    (_V4("10.0.0.0/8"), "private"),
-    (_V4("172.16.0.0/12"), "private"),
-    (_V4("192.168.0.0/16"), "private"),
-    (_V4("100.64.0.0/10"), "carrier-grade NAT"),
-    (_V4("192.0.0.0/24"), "reserved"),
-    (_V4("192.0.2.0/24"), "documentation"),
-    (_V4("198.51.100.0/24"), "documentation"),
-    (_V4("203.0.113.0/24"), "documentation"),
-    (_V4("198.18.0.0/15"), "benchmarking"),
-    (_V4("192.88.99.0/24"), "reserved"),
-    (_V4("224.0.0.0/4"), "multicast"),
-    (_V4("240.0.0.0/4"), "reserved"),
-    (_V6("::/128"), "unspecified"),
-    (_V6("::1/128"), "loopback"),
-    (_V6("fe80::/10"), "link-local"),
-    (_V6("fec0::/10"), "site-local"),
-    (_V6("fc00::/7"), "private"),
-    (_V6("ff00::/8"), "multicast"),
-    (_V6("2001:db8::/32"), "documentation"),
-    (_V6("3fff::/20"), "documentation"),
-    (_V6("100::/64"), "discard"),
-    (_V6("64:ff9b:1::/48"), "local NAT64"),
-)
-_NAT64 = _V6("64:ff9b::/96")
-_SIIT = _V6("::ffff:0:0:0/96")
 
 
 class ArtifactSink(Protocol):
@@ -131,143 +96,6 @@ class ArtifactSink(Protocol):
 
 def _refused(message: str, hint: str = _HINT_REFUSED) -> ToolCallError:
     return ToolCallError(message, error_code=REFUSED, hint=hint)
-
-
-# -- addresses -----------------------------------------------------------------------------
-
-
-def parse_ipv4_loose(host: str) -> ipaddress.IPv4Address | None:
-    """The IPv4 address ``inet_aton`` makes of ``host``, or ``None`` if it is not one.
-
-    One to four parts, each decimal, octal (leading ``0``) or hex (``0x``); the last part
-    fills the remaining bytes: ``127.1``, ``0x7f.1``, ``0177.0.0.1`` and ``2130706433``
-    are all 127.0.0.1.
-    """
-    parts = host.split(".")
-    if not 1 <= len(parts) <= 4:
-        return None
-    numbers: list[int] = []
-    for part in parts:
-        if part[:2] in ("0x", "0X"):
-            digits, base = part[2:] or "0", 16
-        elif len(part) > 1 and part.startswith("0"):
-            digits, base = part[1:], 8
-        else:
-            digits, base = part, 10
-        try:
-            numbers.append(int(digits, base))
-        except ValueError:
-            return None
-        if not digits.isalnum():  # int() also takes "_", "+" and spaces
-            return None
-    *head, last = numbers
-    if any(n > 255 for n in head) or last >= 256 ** (4 - len(head)):
-        return None
-    value = last
-    for i, n in enumerate(head):
-        value += n << (8 * (3 - i))
-    return ipaddress.IPv4Address(value)
-
-
-def blocked_reason(address: IPAddress) -> str | None:
-    """Why connecting to ``address`` would leave the public internet, or ``None``."""
-    if address in _METADATA:
-        return "a cloud metadata address"
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
-            reason = blocked_reason(embedded)
-            if reason is not None:
-                return f"an IPv6 form of {embedded}, {reason}"
-            if address.ipv4_mapped or address in _NAT64 or address in _SIIT or _compat(address):
-                return None  # the connection really goes to the public IPv4 address
-    for network, reason in _BLOCKED:
-        if address.version == network.version and address in network:
-            return reason
-    if address.is_multicast:
-        return "multicast"
-    if not address.is_global:
-        return "not a public address"
-    return None
-
-
-def _compat(address: ipaddress.IPv6Address) -> bool:
-    """Deprecated IPv4-compatible ``::a.b.c.d`` (not ``::`` or ``::1``)."""
-    return int(address) >> 32 == 0 and int(address) > 1
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries (mapped, compatible, NAT64, SIIT, 6to4, Teredo)."""
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address in _NAT64 or address in _SIIT or _compat(address):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address.teredo is not None:
-        return address.teredo[1]  # the client; Teredo itself is refused as non-global
-    return None
-
-
-def _literal_address(host: str) -> IPAddress | None:
-    """The address a host that is written as one means; ``None`` for a name.
-
-    Raises:
-        ToolCallError: The host looks numeric but is no address the resolver would take.
-    """
-    if ":" in host:
-        try:
-            return ipaddress.IPv6Address(host.replace("%25", "%"))
-        except ValueError:
-            raise _refused(f"{host!r} is not a valid IPv6 address") from None
-    last = host.rstrip(".").rsplit(".", 1)[-1]
-    if _NUMERIC_LABEL.match(last):
-        address = parse_ipv4_loose(host.rstrip("."))
-        if address is None:
-            raise _refused(f"{host!r} looks like a numeric address but is not a valid one")
-        return address
-    return None
-
-
-# -- the allowlist -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Allowlist:
-    networks: tuple[IPNetwork, ...]
-    names: tuple[str, ...]  # exact names, or ".suffix" for "*.suffix"
-
-    @classmethod
-    def parse(cls, entries: Iterable[str]) -> _Allowlist:
-        if isinstance(entries, str):
-            raise AgentDefinitionError(f"allow must be a list, e.g. allow=[{entries!r}]")
-        networks: list[IPNetwork] = []
-        names: list[str] = []
-        for entry in entries:
-            if not isinstance(entry, str) or not entry.strip():
-                raise AgentDefinitionError(f"allow entry {entry!r} must be a CIDR or a host name")
-            text = entry.strip().lower().rstrip(".")
-            try:
-                networks.append(ipaddress.ip_network(text, strict=False))
-                continue
-            except ValueError:
-                pass
-            bare = text[2:] if text.startswith("*.") else text
-            if not _NAME.match(bare) or _NUMERIC_LABEL.match(bare.rsplit(".", 1)[-1]):
-                raise AgentDefinitionError(
-                    f"allow entry {entry!r} is neither a network (10.0.0.0/8) "
-                    "nor a host name (api.internal, *.corp.example)"
-                )
-            names.append("." + bare if text.startswith("*.") else bare)
-        return cls(networks=tuple(networks), names=tuple(names))
-
-    def has_name(self, host: str) -> bool:
-        return any(
-            host.endswith(name) if name.startswith(".") else host == name for name in self.names
-        )
-
-    def has_address(self, address: IPAddress) -> bool:
-        return any(address.version == net.version and address in net for net in self.networks)
 
 
 async def _system_resolver(host: str, port: int) -> list[str]:
@@ -289,7 +117,7 @@ class _Target:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Fetcher:
-    allow: _Allowlist
+    allow: Allowlist
     ports: frozenset[int]
     max_bytes: int
     timeout: float
@@ -376,9 +204,12 @@ class _Fetcher:
         # One trailing dot is the absolute form of the same name ("localhost.").
         host = raw[:-1] if raw.endswith(".") and ":" not in raw else raw
         port = url.port if url.port is not None else 443 if url.scheme == "https" else 80
-        literal = _literal_address(host)
+        try:
+            literal = literal_address(host)
+        except ValueError as exc:
+            raise _refused(str(exc)) from None
         if literal is None:
-            if not _NAME.match(host):
+            if not HOST_NAME.match(host):
                 raise _refused(f"host {host!r} is not a valid host name")
             # RFC 6761: these names are this machine, whatever a resolver says.
             is_local = host == "localhost" or host.endswith(".localhost")
@@ -641,7 +472,7 @@ def make_http_fetch(
     if not all(type(p) is int and 0 < p < 65536 for p in port_set):
         raise AgentDefinitionError(f"ports must be TCP ports, not {sorted(port_set)!r}")
     fetcher = _Fetcher(
-        allow=_Allowlist.parse(allow),
+        allow=Allowlist.parse(allow),
         ports=port_set,
         max_bytes=max_bytes,
         timeout=float(timeout),
