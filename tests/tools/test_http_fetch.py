@@ -12,6 +12,8 @@ import ipaddress
 import json
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -208,6 +210,7 @@ async def _refusal(fetch: ToolContract, url: str) -> ToolCallError:
         ("http://0x1g.0.0.1/", "not a valid one"),
         ("http://999.0.0.1/", "not a valid"),
         ("http://%31%32%37.0.0.1/", "not a valid one"),
+        ("http://\uff11\uff12\uff17.0.0.1/", "not a valid URL"),
         ("http://exa_mple!.com/", "not a valid host name"),
         ("file:///etc/passwd", "scheme 'file'"),
         ("ftp://example.com/pub", "scheme 'ftp'"),
@@ -232,6 +235,13 @@ async def test_default_tool_refuses_private_and_odd_urls(url: str, reason: str) 
     assert error.hint is not None and "public" in error.hint
 
 
+def test_importing_the_tools_does_not_import_httpx() -> None:
+    """httpx loads on the first fetch, not when ``tether.tools`` is imported."""
+    probe = "import sys, tether.tools; print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 async def test_the_ready_tool_refuses_loopback_without_asking_dns() -> None:
     """``http_fetch`` itself (the default instance) refuses 127.0.0.1 and [::1]."""
     for url in ("http://127.0.0.1/", "http://[::1]/", "http://169.254.169.254/"):
@@ -247,7 +257,7 @@ def test_numeric_host_forms_parse_as_inet_aton_does() -> None:
     for form in ("127.0.0.1", "2130706433", "0177.0.0.1", "0x7f.1", "127.1", "0x7F000001"):
         assert parse_ipv4_loose(form) == ipaddress.IPv4Address("127.0.0.1"), form
     assert parse_ipv4_loose("1.65536") == ipaddress.IPv4Address("1.1.0.0")
-    for bad in ("1.2.3.4.5", "256.0.0.1", "08.0.0.1", "1_0.0.0.1", "", "1..2", "0x1g"):
+    for bad in ("1.2.3.4.5", "256.0.0.1", "08.0.0.1", "1_0.0.0.1", "", "1..2", "0x1g", "\uff11.1"):
         assert parse_ipv4_loose(bad) is None, bad
 
 

@@ -71,7 +71,7 @@ def parse_ipv4_loose(host: str) -> ipaddress.IPv4Address | None:
     are all 127.0.0.1.
     """
     parts = host.split(".")
-    if not 1 <= len(parts) <= 4:
+    if not host.isascii() or not 1 <= len(parts) <= 4:  # int() also reads fullwidth digits
         return None
     numbers: list[int] = []
     for part in parts:
