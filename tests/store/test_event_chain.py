@@ -104,14 +104,14 @@ def _documented_hash(prev: bytes, run_id: str, row: tuple[Any, ...]) -> bytes:
     return hashlib.sha256(
         b"tether.event.v1\x00"
         + prev
-        + struct.pack(">I", len(rid))
-        + rid
         + struct.pack(">q", seq)
         + struct.pack(">q", step)
         + struct.pack(">d", ts)
+        + struct.pack(">I", len(rid))
         + struct.pack(">I", len(kind_b))
-        + kind_b
         + struct.pack(">Q", len(data))
+        + rid
+        + kind_b
         + bytes(data)
     ).digest()[:16]
 

@@ -20,12 +20,14 @@ integers are big-endian::
     genesis(run_id) = H( b"tether.genesis.v1" 0x00 || utf8(run_id) )
 
     hash = H( b"tether.event.v1" 0x00
-              || prev                              (16 bytes: the previous event's hash,
-                                                    the genesis value for the first)
-              || u32(len(utf8(run_id))) || utf8(run_id)
-              || i64(seq) || i64(step) || f64(ts)  (ts as an IEEE 754 double)
-              || u32(len(utf8(type)))   || utf8(type)
-              || u64(len(data))         || data )   (the stored JSON bytes)
+              || prev                  (16 bytes: the previous event's hash, or the
+                                        genesis value for the first event)
+              || i64(seq) || i64(step) || f64(ts)          (ts as an IEEE 754 double)
+              || u32(len(utf8(run_id))) || u32(len(utf8(type))) || u64(len(data))
+              || utf8(run_id) || utf8(type) || data )      (data: the stored JSON bytes)
+
+The fixed-size fields come first and every variable-length field's length precedes
+them all, so one ``struct.pack`` frames an event and no two events encode alike.
 
 Rows written before the chain existed have no hash. Such rows are accepted only at
 the start of a run that was created before its store began chaining
@@ -55,9 +57,7 @@ HASH_BYTES = 16
 
 _GENESIS = b"tether.genesis.v1\x00"
 _EVENT = b"tether.event.v1\x00"
-_U32 = struct.Struct(">I")
-_NUMBERS = struct.Struct(">qqd")
-_U64 = struct.Struct(">Q")
+_FRAME = struct.Struct(f">{HASH_BYTES}sqqdIIQ")
 
 
 def genesis_hash(run_id: str) -> bytes:
@@ -66,9 +66,8 @@ def genesis_hash(run_id: str) -> bytes:
 
 
 def run_key(run_id: str) -> bytes:
-    """The run id as it enters every event hash: length-prefixed UTF-8 (compute once per run)."""
-    raw = run_id.encode()
-    return _U32.pack(len(raw)) + raw
+    """The run id as it enters every event hash, UTF-8 (compute it once per run)."""
+    return run_id.encode()
 
 
 def event_hash(
@@ -76,20 +75,8 @@ def event_hash(
 ) -> bytes:
     """The hash of one event linked to ``prev``; ``key`` is :func:`run_key` of its run."""
     raw_kind = kind.encode()
-    return hashlib.sha256(
-        b"".join(
-            (
-                _EVENT,
-                prev,
-                key,
-                _NUMBERS.pack(seq, step, ts),
-                _U32.pack(len(raw_kind)),
-                raw_kind,
-                _U64.pack(len(data)),
-                data,
-            )
-        )
-    ).digest()[:HASH_BYTES]
+    frame = _FRAME.pack(prev, seq, step, ts, len(key), len(raw_kind), len(data))
+    return hashlib.sha256(b"".join((_EVENT, frame, key, raw_kind, data))).digest()[:HASH_BYTES]
 
 
 @dataclass(frozen=True, slots=True)
