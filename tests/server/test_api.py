@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 from _live import LiveServer, live_server
 from _sse_client import Frame, read_frames
 
-from tether import Agent, tool
+from tether import Agent, Runtime, tool
 from tether.models import ModelRequest
 from tether.policy import EscalationPolicy, Policy
 from tether.testing import ScriptedModel, text, tool_call
@@ -545,3 +545,30 @@ def test_bodies_over_the_limit_are_413(keys: Keys) -> None:
 def test_unknown_paths_and_methods_are_json(keys: Keys) -> None:
     _error(keys.acme.get("/v1/nothing"), 404, "not_found")
     _error(keys.acme.delete("/v1/runs"), 405, "method_not_allowed")
+
+
+def test_stream_of_a_run_driven_by_another_process(srv: LiveServer, keys: Keys) -> None:
+    """A run another runtime drives publishes nothing here: the stream reads it from the
+    store as it grows and still delivers every event, then ends."""
+    started: Future[str] = Future()
+
+    async def drive() -> None:
+        async with Runtime(srv.runtime.store.url, recover=False) as other:
+            handle = await other.start(TICKER, "elsewhere", tenant="acme")
+            started.set_result(handle.run_id)
+            await handle.result(timeout=60)
+
+    driver = threading.Thread(target=lambda: asyncio.run(drive()))
+    driver.start()
+    try:
+        run_id = started.result(timeout=30)
+        frames = read_frames(keys.acme, f"/v1/runs/{run_id}/events")
+    finally:
+        driver.join(60)
+    assert frames[-1].event == "end" and frames[-1].json()["status"] == "completed"
+    assert _events(frames) == _stored(srv, run_id)
+    assert not srv.call(_driven_here(srv, run_id))
+
+
+async def _driven_here(srv: LiveServer, run_id: str) -> bool:
+    return srv.runtime.get(run_id).driven_here()

@@ -135,3 +135,31 @@ def test_slow_client_overflows_without_slowing_the_run(srv: LiveServer) -> None:
         assert [(int(f.id), json.loads(f.data)["data"]) for f in got if f.id] == [
             (row.seq, json.loads(row.data)) for row in stored
         ]
+
+
+@tool
+async def nap(seconds: float) -> str:
+    """Wait a while."""
+    await asyncio.sleep(seconds)
+    return "rested"
+
+
+NAPPER = Agent(
+    name="napper", model=ScriptedModel([tool_call("nap", seconds=1.0), text("awake")]), tools=[nap]
+)
+
+
+def test_an_idle_stream_carries_keepalive_comments(store_url: str) -> None:
+    """While the run is quiet (a long tool call), the stream sends comment lines, which
+    SSE clients ignore, so proxies and clients see the connection is alive."""
+    with live_server(store_url, [NAPPER], app_options={"sse_keepalive": 0.2}) as srv:
+        key = srv.key("acme", ["runs:read", "runs:write"])
+        with httpx.Client(
+            base_url=srv.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as client:
+            run = client.post("/v1/runs", json={"agent": "napper", "input": "rest"}).json()
+            with client.stream("GET", f"/v1/runs/{run['run_id']}/events") as response:
+                body = "".join(response.iter_text())
+    assert body.count(": keepalive\n\n") >= 2
+    frames, _ = parse(body)
+    assert frames[-1].event == "end" and frames[-1].json()["status"] == "completed"
