@@ -227,7 +227,9 @@ def under_usr(path: str) -> bool:
 def python_paths(python: str) -> list[str]:
     """Directories the interpreter needs, outside ``/usr`` (mounted read-only anyway)."""
     real = os.path.realpath(python)
-    candidates = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(real))}
+    candidates = {os.path.dirname(os.path.dirname(real))}
+    if real == os.path.realpath(sys.executable):  # this interpreter: its venv and its base
+        candidates |= {sys.prefix, sys.base_prefix}
     candidates |= {os.path.realpath(c) for c in candidates}
     if not any(real.startswith(c.rstrip("/") + "/") for c in candidates):
         candidates.add(os.path.dirname(real))
