@@ -18,6 +18,7 @@ PACKAGES = [
     "tether.observe",
     "tether.policy",
     "tether.context",
+    "tether.server",
 ]
 
 

@@ -5,11 +5,11 @@ endpoint contract is in ``CONTRACT.md`` beside this file. FastAPI and uvicorn co
 from the ``[server]`` extra: ``pip install "tether-runtime[server]"``.
 """
 
-from tether.exceptions import MissingExtraError
-
 try:
     import fastapi  # noqa: F401  # fail here, with the install line, not deep in a module
 except ImportError as exc:  # pragma: no cover - exercised without the extra only
+    from tether.exceptions import MissingExtraError
+
     raise MissingExtraError("server", exc.name or "fastapi") from exc
 
 from tether.server._app import create_app
