@@ -162,11 +162,11 @@ async def test_warm_pool_serves_fresh_interpreters(tmp_path: Path) -> None:
     """Pooled interpreters answer calls; no interpreter ever serves two of them."""
     with Sandbox(limits=LIMITS, pool_size=2, scratch_root=tmp_path) as box:
         box.start_pool()
-        _wait_for(lambda: len(box._pool) == 2)
+        await asyncio.to_thread(_wait_for, lambda: len(box._pool) == 2)
         first = await box.run_python("import builtins\nbuiltins.MARK = 1\nprint('a')")
         second = await box.run_python("import builtins\nprint(hasattr(builtins, 'MARK'))")
         assert (first.stdout, second.stdout) == ("a\n", "False\n")
-        _wait_for(lambda: len(box._pool) == 2)  # refilled behind the calls
+        await asyncio.to_thread(_wait_for, lambda: len(box._pool) == 2)  # refilled
     assert box._pool == type(box._pool)()
     assert not list((tmp_path / "slots").iterdir())
 
