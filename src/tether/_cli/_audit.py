@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tether._cli._exit import EXIT_COMPLETED, EXIT_TAMPERED
-from tether._cli._format import clip, format_time, to_json
+from tether._cli._format import clip, format_when, to_json
 from tether._cli._session import Session
 from tether.runtime import AuditEntry, AuditReport, Runtime, audit_run
 
@@ -91,7 +91,7 @@ def _print(session: Session, report: AuditReport) -> None:
         style = _KIND_STYLE.get(entry.kind, "")
         table.add_row(
             str(entry.seq),
-            format_time(entry.ts),
+            format_when(entry.ts),
             Text(entry.kind, style=style),
             Text(entry.summary),
             Text(_details(entry), style="dim"),
