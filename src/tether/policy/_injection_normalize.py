@@ -101,8 +101,17 @@ def has_encoding_hint(normal: str) -> bool:
 _GREEK_CYRILLIC = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
 
 
+# A line break inside a sentence (hard-wrapped mail, a narrow text box): the next line
+# goes on with a lower-case word that is not a "role:" label. Patterns keep to one line,
+# so a wrapped sentence is joined back before they see it.
+_SOFT_BREAK = re.compile(r"(?<=[^\W_]|[,;])[ \t]*\n[ \t]*(?=[a-z](?![\w'-]*:))")
+
+
 def normalize(text: str) -> str:
-    """What the patterns see: NFKC, look-alikes folded, hidden tag text revealed, lower case."""
+    """What the patterns see: NFKC, look-alikes folded, hidden tag text revealed, wrapped
+    sentences joined, lower case."""
+    if "\n" in text:
+        text = _SOFT_BREAK.sub(" ", text)
     if text.isascii():
         return text.lower()
     if _TAGS.search(text):

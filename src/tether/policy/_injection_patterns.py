@@ -424,8 +424,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:token|code|key|id|pin|phrase)\s*(?:is\s*)?[:=#]"
         r"|\bno\s+(?:further\s+)?(?:approval|confirmation|authori[sz]ation)\s+(?:[\w-]+\s+)?"
         r"(?:is\s+)?(?:needed|required|necessary)\b"
+        # ... followed by an order: a new clause that starts with a verb that acts
         r"|\b(?:approval|confirmation)\s+(?:is\s+)?not\s+(?:required|needed|necessary)\b[^\n]{0,80}?"
-        r"\b(?:proceed|go\s+ahead|continue\s+with|just\s+(?:do|send|run|execute|pay|transfer))\b"
+        r"(?:[.;:,!]\s*|\bso\s+|\bjust\s+|\bplease\s+|\band\s+)(?:proceed|go|send|transfer|pay|wire|execute|"
+        r"run|approve|process|refund|delete|share|forward|complete|continue|do|make|grant|reset|issue)\b"
         r"|\b(?:nutzer|benutzer|kunde|inhaber)\s+hat\s+(?:das\s+|dies\s+|es\s+)?(?:bereits|schon)\s+"
         r"(?:genehmigt|zugestimmt|freigegeben|autorisiert)"
         r"|\b(?:el\s+usuario|o\s+usu[áa]rio|l'utilisateur|l'utente)\s+(?:ya|j[áa]|a\s+d[ée]j[àa]|ha\s+gi[àa])\s+"
