@@ -693,3 +693,31 @@ async def test_chat_span_ids_are_known_before_the_call_so_a_client_can_join_them
     finally:
         detach_tool_trace(token)
     assert not trace.get_current_span().get_span_context().is_valid
+
+
+async def test_a_provider_client_called_during_a_model_call_joins_its_chat_span(
+    store_url: str, otel: Exported, tracings: list[Tracing]
+) -> None:
+    """An instrumented model client's HTTP span nests under the attempt's chat span."""
+    from opentelemetry import trace
+
+    tracing = traced(otel, tracings)
+    tracer = otel.provider.get_tracer("provider-http-client")
+    replies = [tool_call("lookup", order_id="A1"), text("done")]
+
+    def script(request: Any) -> Any:
+        with tracer.start_as_current_span("POST /v1/chat/completions"):
+            pass
+        return replies[sum(m.role == "assistant" for m in request.messages)]
+
+    agent = Agent(name="chatty", model=ScriptedModel(script), tools=[lookup])
+    async with Runtime(store_url, observers=[tracing]) as rt:
+        run = await rt.start(agent, "where is A1")
+        assert (await run.result(timeout=30)).status == "completed"
+    chats = {s.context.span_id for s in otel.named("chat scripted") if s.context is not None}
+    http = otel.named("POST /v1/chat/completions")
+    assert len(http) == 2 and len(chats) == 2
+    for span in http:
+        assert span.parent is not None and span.parent.span_id in chats
+        assert span.context is not None and span.context.trace_id == run_trace_id(run.run_id)
+    assert not trace.get_current_span().get_span_context().is_valid

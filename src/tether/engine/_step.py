@@ -49,7 +49,14 @@ from tether.models import (
     construct_trusted,
     nesting_exceeds,
 )
-from tether.observe import OFFLOAD_BYTES, has_unrecoverable
+from tether.observe import (
+    OFFLOAD_BYTES,
+    attach_span,
+    detach_tool_trace,
+    has_unrecoverable,
+    model_span_id,
+    tool_call_key,
+)
 from tether.policy import InjectionScanner, call_hook
 from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
 
@@ -216,6 +223,11 @@ class StepContext:
             for position, candidate in enumerate(chain):
                 attempt += 1
                 started = time.perf_counter()
+                # The chat span (exported later, from this call's event) is current
+                # meanwhile, so an instrumented provider client joins the run's trace.
+                trace = attach_span(
+                    self.run_id, model_span_id(self.run_id, self.step, index, attempt)
+                )
                 try:
                     response = await driver.complete(candidate, request)
                 except (ModelError, TimeoutError) as raw:
@@ -237,6 +249,8 @@ class StepContext:
                     if not will_retry:
                         raise exc from None
                     continue
+                finally:
+                    detach_tool_trace(trace)
                 latency = (time.perf_counter() - started) * 1000
                 if response.tool_calls:
                     response = _bounded(response)
@@ -494,7 +508,8 @@ class StepContext:
         return [r for r in results if r is not None]
 
     def _idempotency_key(self, index: int) -> str:
-        return f"{self.run_id}:{self.step}:{index}"
+        # The tool's execute_tool span id derives from it: one format, in observe.
+        return tool_call_key(self.run_id, self.step, index)
 
     async def _run_tool(self, index: int, call: ToolCall) -> ToolOutcome:
         state = self.state
