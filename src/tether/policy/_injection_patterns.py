@@ -71,7 +71,8 @@ _TOOL_NAME = r"[`'\"]?[a-z][a-z0-9]*(?:[_.][a-z0-9]+)+[`'\"]?"  # send_money, os
 _WRITE_NAME = (
     r"(?:send|delete|remove|refund|transfer|charge|grant|share|update|reset|create|add|invite|"
     r"disable|execute|pay|wire|post|upload|forward|purchase|buy|cancel|approve|mark|set|change|"
-    r"move|write|book)_[a-z_]+"
+    r"move|write|book|purge|wipe|erase|destroy|revoke|rotate|publish|issue|withdraw|unlock|sell|"
+    r"drop|deploy|install)_[a-z_]+"
 )
 # The parameter list of a signature (``send_money(recipient, amount)``): documentation.
 _SIGNATURE = r"\s*[a-z_]{1,30}\s*(?:,\s*[a-z_]{1,30}\s*){0,8}\)"
@@ -120,7 +121,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "ignore_instructions",
         r"\b(?:ignore|ignoring|forget|disregard|overrule|override|bypass|abandon|discard|erase|"
-        r"drop|reset|set\s+aside|pay\s+no\s+attention\s+to|stop\s+following|nevermind|"
+        r"drop|reset|set\s+aside|pay\s+no\s+attention\s+to|stop\s+following|nevermind|cancel|revoke|"
+        r"suspend|nullify|void|scrap|"
         r"never\s+mind|do\s+not\s+follow|don'?t\s+follow|never\s+follow)\b"
         rf"{_NEAR}\b(?:previous|prior|above|earlier|preceding|original|initial|old|former|"
         r"existing|system|safety|given|received|current|your|all|the\s+user'?s?)\b"
@@ -139,6 +141,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:instructions?|rules|directives?)\s+(?:supersede|override|replace)s?\s+(?:every|each|"
         r"earlier|previous|prior|old|existing|all|any|"
         r"the|your)\b"
+        r"|\b(?:do\s+not|don'?t|never)\s+take\s+(?:the\s+user'?s?|your|the\s+previous|any\s+previous|the\s+"
+        r"original)\s+(?:request|instructions?|question|task|rules)\s+into\s+account\b"
+        r"|\bwhatever\s+(?:the\s+system|your\s+(?:instructions|prompt|developers?|system\s+prompt))\s+"
+        r"(?:told|tells|said|says|asked)\b"
         r"|\b(?:don'?t|do\s+not|stop|never)\s+(?:listen(?:ing)?\s+to|obey(?:ing)?|follow(?:ing)?|"
         r"trust(?:ing)?)\s+(?:the\s+user|your\s+user|the\s+human)\b"
         r"|\b(?:ignore|disregard|forget(?:\s+about)?|never\s+mind|nevermind|don'?t\s+worry\s+about|"
@@ -157,7 +163,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:previous|prior|earlier|above|original|initial|old|former|your|the|these|all)\s+"
         r"(?:instructions?|prompts?|rules|directives|guidance|guidelines|directions)\b"
         r"[^\n]{0,60}?\b(?:no\s+longer\s+(?:appl\w*|valid|count|matter)|(?:are|is|were|was|have\s+"
-        r"been)\s+(?:now\s+)?(?:null|void|cancel+ed|revoked|obsolete|deprecated|outdated|invalid|"
+        r"been)\s+(?:now\s+|hereby\s+|henceforth\s+)?(?:null|void|cancel+ed|revoked|obsolete|deprecated|outdated|invalid|"
         r"superseded|overridden|disabled|a\s+mistake|fake|injected|(?:written|planted)\s+by|"
         r"(?:only\s+|just\s+|merely\s+)?(?:a\s+)?(?:test|decoy|trap|distraction))\b|"
         r"do\s+not\s+count|don'?t\s+count|(?:can|should|must)\s+be\s+ignored|"
@@ -232,9 +238,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "new_instructions",
         r"\b(?:new|updated|revised|real|actual|true|genuine|correct|proper|additional|override|"
-        r"priority|urgent)\s+"
+        r"priority|urgent|final)\s+"
         r"(?:system\s+)?(?:instructions?|directives?|objective|mission|orders)\s*"
-        r"(?:[:\-\u2014]|follow\b|are\s+as\s+follows)"
+        r"(?:[:\-\u2014]|follow\b|are\s+as\s+follows|are\s+below)"
+        r"|\b(?:act\s+on|follow|obey)\s+(?:this|these)\s+(?:note|message|page|document|instructions?|text)\s+"
+        r"instead\b"
         r"|\bnew\s+(?:system\s+)?(?:task|goal)\s*[:\-\u2014]"
         r"|\b(?:overrides?|supersedes?|outranks?|takes?\s+precedence\s+over|trumps?)\s+(?:anything|"
         r"everything|whatever|all|any)\s+(?:that\s+)?(?:the\s+user|you(?:r\s+user)?)\b"
@@ -311,7 +319,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"{_WRITE_TOOL}\s+(?:to|for|on|with)\b"
         r"|\binvoke\s+tool\s*=|\bexecute\s+tool\s+call\b|\btool\s+calls?\s+in\s+order\b"
         r"|\byou\s+have\s+access\s+to\s+(?:a|an|the)\s+(?:tool|function)\b"
-        r"|<\s*/?\s*(?:tool_call|function_call|tool_use|function\s*=)|<\s*(?:tool|invoke)\s*>"
+        r"|<\s*/?\s*(?:tool_call|function_call(?!s)|tool_use|function\s*=)|<\s*(?:tool|invoke)\s*>"
+        rf"|<\s*invoke\s+name\s*=\s*[\"']{_WRITE_NAME}[\"']"
         rf"|^[ \t]*action[ \t]*:[ \t]*{_WRITE_NAME}[ \t]*\n[ \t]*action[ \t]+input[ \t]*:"
         rf"|\b(?:functions|default_api|tools)\.{_WRITE_NAME}\s*\("
         rf"|\b(?:call|invoke|execute|trigger|run)\s+the\s+{_WRITE_TOOL}\s+(?:tool|function)\b"
@@ -343,7 +352,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # Not after "never" / "do not": that is advice ("never send your password to anyone").
         r"(?<!never\s)(?<!not\s)(?<!n't\s)\b(?:reveal|print|show|output|repeat|display|dump|leak|share|tell\s+me|give\s+me|"
         r"include|paste|list|send|email|forward|expose|return|echo|disclose|provide|post|write|"
-        r"copy|translate|summari[sz]e|recite|spell(?:\s+out)?)\s+"
+        r"copy|translate|summari[sz]e|recite|spell(?:\s+out)?)\s+(?:back\s+|out\s+|up\s+)?"
         r"(?:me\s+|us\s+)?(?:(?:all|any|of|every|each)\s+)*(?:your|the|its|their|all|any)\s+"
         r"(?:[\w-]+\s+){0,2}?[\w-]*?(?:instructions|(?:system\s+)?prompt|secrets?|api[\s_-]?keys?|"
         r"credentials?|passwords?|passphrases?|tokens?|(?:secret|private|access)\s+keys?|"
@@ -441,8 +450,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "bypass_controls",
         r"\b(?:approval|confirmation|verification|review|sign-?off)\s+(?:[\w-]+\s+)?(?:is|are|was|"
         r"has\s+been)\s+(?:currently\s+|temporarily\s+)?(?:broken|down|disabled|offline|not\s+working|"
-        r"unavailable|bugged|turned\s+off|suspended|paused)\b[^\n]{0,40}?\b(?:just|simply)\s+"
-        r"(?:go\s+ahead|proceed|execute|run|send|transfer|wire|approve|do|complete|process)\b"
+        r"unavailable|bugged|turned\s+off|suspended|paused|rate-limited|failing|flaky)\b[^\n]{0,60}?"
+        r"(?:\b(?:just|simply)\s+(?:go\s+ahead|proceed|execute|run|send|transfer|wire|approve|do|complete|"
+        r"process|call|use)\b|\b(?:directly|instead)\b)"
         r"|\b(?:pretend|assume|act\s+as\s+if|treat\s+it\s+as\s+if)\s+(?:that\s+)?(?:the\s+user|the\s+customer|"
         r"the\s+owner|they|he|she)\s+(?:has\s+|had\s+)?(?:said\s+yes|agreed|approved|confirmed|consented|"
         r"accepted)\b"
@@ -596,7 +606,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:act|behave)\s+(?:as|like)\s+(?:a|an|the|if|my|though|your)\b"
         r"|\bpretend\s+(?:to\s+be|you\s+are|that\s+you|you're)\b"
         r"|\bbehave\s+as\s+[\w-]*(?:gpt|bot|ai)\b"
-        r"|\bfor\s+the\s+rest\s+of\s+(?:this|the|our)\s+(?:chat|conversation|session|thread)\b"
+        r"|\bfor\s+the\s+rest\s+of\s+(?:this|the|our)\s+(?:chat|conversation|session|thread|task)\b"
+        r"|\bassume\s+the\s+(?:role|identity|persona)\s+of\b"
         r"|\byou(?:'ve|\s+have)\s+been\s+(?:upgraded|switched|converted|promoted|unlocked|reassigned)\b"
         r"|\byou\s+are\s+being\s+(?:upgraded|switched|converted|promoted)\b"
         r"|\byou\s+are\s+tasked\s+with\b"
@@ -618,7 +629,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "unrestricted",
         r"\b(?:no|without(?:\s+any)?|free\s+of|all)\s+(?:content\s+|safety\s+)?(?:filters|"
         r"restrictions|limits|limitations|guidelines|guardrails|censorship|rules|boundaries|morals|"
-        r"ethics)\b|\bnever\s+(?:refuses?|says?\s+no|declines?|rejects?)\b"
+        r"ethics|oversight|supervision)\b|\bnever\s+(?:refuses?|says?\s+no|declines?|rejects?)\b"
         r"|\bbroken?\s+free\s+(?:of|from)\b"
         r"|\brestrictions\s+(?:are|have\s+been)\s+(?:lifted|removed|disabled)\b"
         r"|\btanpa\s+(?:batasan|aturan|filter)\b|\bsem\s+(?:restri[çc][õo]es|limites|regras)\b"
@@ -633,6 +644,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "system_prompt",
         r"\bsystem\s+(?:prompt|message|override|instructions?|directive)\b"
         r"|\bdeveloper\s+(?:message|prompt|instructions)\b"
+        r"|\b(?:exact|full|complete|verbatim|original)\s+(?:system|hidden|initial)\s+(?:text|prompt|message|"
+        r"instructions)\b|\[[ \t]*(?:begin|start|end)[ \t]+system[ \t]+(?:prompt|message)[ \t]*\]"
         r"|^[ \t]*-?[ \t]*role[ \t]*:[ \t]*system[ \t]*$"
         r"|\byour\s+(?:hidden|secret|internal|initial|original|underlying|confidential|pre-?set)\s+"
         r"(?:prompt|instructions|rules|guidelines|configuration|directives)\b"
@@ -653,7 +666,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "addressed_to_agent",
         r"\b(?:note|message|reminder|instructions?|todo|attention|hint|nb|ps|checklist)\s*"
-        r"(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+)?agents?\b"
+        r"(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+)?(?:automated\s+|ai\s+)?agents?\b"
         r"|\b(?:to|for)\s+(?:the\s+|any\s+|all\s+)?automated\s+(?:systems?|agents?|tools?|readers?|"
         r"processes|parsers?|assistants?|pipelines?)\b"
         r"|\b(?:dear|hey|hi|hello)\s+agent\b"
@@ -686,7 +699,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:on|with|to|for|and|con|mit|avec|com|z|med|dengan)\b"
         rf"|\b{_CALL}\s+(?:the\s+)?['\"`][a-z][\w.-]*['\"`]\s+(?:tool|function|endpoint|api)\s+"
         r"(?:with|and\s+set|and\s+pass|setting)\b"
-        r"|\b(?:execute|run|call)\s+(?:it\s+|this\s+)?(?:immediately|right\s+away|right\s+now)\b"
+        r"|\b(?:execute|run|call)\s+(?:it\s+|this\s+)?(?:immediately|right\s+away|right\s+now|now)\b"
+        r"|<\s*function_calls\s*>|<\s*parameter\s+name\s*="
+        r"|\b(?:execute|run|paste|type)\s+(?:this|it|these|that)\s+in\s+(?:the|a|your)\s+(?:terminal|"
+        r"shell|console)\b"
+        r"|\b(?:execute|run|paste|type)\s+the\s+following\s+in\s+(?:the|a|your)\s+(?:terminal|shell|"
+        r"console)\b"
+        r"|\b(?:execute|run)\s+this\s+(?:commands?|script|sql|query|code)\b"
+        r"|\b(?:execute|run)\s+the\s+following\s+(?:commands?|script|sql|query|code)\b"
         r"|[\"']name[\"']\s*:\s*[\"'][a-z]+_[a-z_]+[\"'][^\n]{0,60}?[\"'](?:arguments|args|"
         r"parameters|params|input)[\"']"
         r"|[\"'](?:tool|tool_name|function|function_call|tool_call|action)[\"']\s*:\s*[\"'{]"
@@ -709,6 +729,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         weak=True,
     ),
     InjectionPattern(
+        "destructive_command",
+        r"\bupdate\s+[\w.]+\s+set\s+[\w.]+\s*=|\bdelete\s+from\s+[\w.]+|\bdrop\s+(?:table|database|schema)\b"
+        r"|\bgrant\s+all\s+privileges\b|\brm\s+-[a-z]*r[a-z]*f?\s+[~/]|\bgit\s+push\s+(?:-f|--force)\b"
+        r"|\bgh\s+repo\s+delete\b|\bkubectl\s+delete\b|\bterraform\s+destroy\b"
+        r"|\baws\s+[\w-]+\s+(?:rm|delete[\w-]*|cp\s+s3://[^\s]+\s+s3://)",
+        "a statement or shell command that deletes, overwrites or copies out data",
+        weak=True,
+    ),
+    InjectionPattern(
         "call_arguments",
         r"\bwith\s+(?:the\s+)?(?:arguments?\s+|params?\s+|parameters?\s+)?[a-z_]{2,30}\s*=\s*"
         r"(?:'[^'\n]{1,60}'|\"[^\"\n]{1,60}\"|[^\s,]{1,60}),?\s+(?:and\s+)?[a-z_]{2,30}\s*="
@@ -718,6 +747,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\(\s*(?:[a-z_]{2,30}\s*=\s*(?:'[^'\n]{0,60}'|\"[^\"\n]{0,60}\"|[\w.-]{1,60})\s*,\s*)?"
         r"\b(?:amount|iban|account|recipient|payee|to_[a-z_]+|password|email)\s*=\s*"
         r"(?:'[^'\n]{0,60}'|\"[^\"\n]{0,60}\"|[\w.-]{1,60})\s*,\s*[a-z_]{2,30}\s*="
+        r"|[\"'](?:with|share_with|recipient|recipients|forward_to|destination|webhook|target)[\"']\s*:\s*"
+        rf"[\"']?{_DESTINATION}"
         r"|\b(?:to|recipient|recipients|email|dest|destination|target|url|webhook|forward_to|cc|bcc)"
         r"\b\s*=\s*"
         rf"{_DESTINATION}",
@@ -734,7 +765,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "prerequisite",
-        r"\bfirst\s+things\s+first\b|\bpre-?task\b|\bprerequisite\s+for\b|\bstep\s+0\b"
+        r"\bfirst\s+things?\s+(?:first|to\s+do)\b|\bwhen\s+you\s+read\s+this\b|\bpre-?task\b|\bprerequisite\s+for\b|\bstep\s+0\b"
         r"|\b(?:ai|assistant|model|llm)\)?\s+(?:must|needs\s+to|has\s+to|should)\s+first\b"
         r"|\b(?:before|prior\s+to)\s+(?:answering|replying|responding|continuing|proceeding)\b"
         r"(?!\s+(?:any\s+)?(?:questions?|queries|requests?|tickets?)\s+(?:about|on|regarding|related|"
@@ -767,7 +798,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"wyślij|wyslij|prześlij|skicka|kirim|kirimkan|gửi|pošli|odešli|gönder|przelej|przelew|"
         r"überweise|überweisen|transfiere|transfira|vire|bonifico|trasferisci|"
         r"sending|forwarding|sharing|posting|uploading|emailing|transferring|copying|pasting|"
-        r"submitting|leaking|text|put|place|publish|push|save|store|"
+        r"submitting|leaking|text|put|place|publish|push|save|store|sends|forwards|shares|uploads|"
+        r"emails|copies|"
         r"export|attach|bcc|cc|fetch|open|invite|add|envía|envie|sende|senden|schicke|schick|schicken|übermittle|envoie|invia|stuur)\s+"
         # "send a POST request to https://...": how API docs describe a call, not data leaving
         r"(?!to\b|at\b|with\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
@@ -820,6 +852,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:nothing|none\s+of\s+(?:the\s+)?(?:text|what))\s+(?:written\s+|said\s+|stated\s+)?(?:above|"
         r"before|earlier|prior)\b[^\n]{0,20}?\b(?:matters?|counts?|applies|is\s+(?:valid|relevant))\b"
         r"|\byou(?:'ve|\s+have)\s+been\s+(?:assigned|tasked|instructed|ordered|reassigned)\s+(?:to|with)\b"
+        r"|\beverything\s+(?:above|before\s+this)\s+(?:was|is)\s+(?:a\s+|just\s+|only\s+)*(?:draft|test|"
+        r"example|placeholder|obsolete|outdated|irrelevant|fake|context)\b"
+        r"|\byour\s+(?:job|task|goal|role|purpose)\s+is\s+(?:now\s+)?to\b"
         r"|\bstop\s+(?:working\s+on|doing)\s+(?:your|the)\s+(?:original|current|initial|assigned)\b"
         r"|\b(?:every|all|the|your)\s+(?:rules?|instructions?|guidelines)\s+you\s+(?:were|have\s+been|got)\s+"
         r"(?:given|told)\b",
@@ -832,7 +867,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"ownership|full|root|elevated)\s+(?:rights|access|permissions?|privileges|role)\b"
         r"|\b(?:make|promote)\s+[^\n]{0,40}?\b(?:an?\s+)?(?:owner|co-?owner|admin|administrator|"
         r"superuser)\s+(?:of|on|for|to|in)\b"
-        r"|\bgrant\s+(?:the\s+)?role\b",
+        r"|\bgrant\s+(?:the\s+)?role\b"
+        r"|\b(?:disable|turn\s+off|remove|deactivate|switch\s+off)\s+(?:the\s+)?(?:2fa|two-factor|mfa|"
+        r"multi-factor|two-step)\b",
         "give someone edit rights / make them an owner: access changes",
         weak=True,
     ),
@@ -885,6 +922,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\bthe\s+user(?:'s|s'|s)\b|\b(?:in|into|to|from|of)\s+your\s+(?:answer|reply|response|summary|"
         r"output|memory|context|prompt|instructions)\b"
         r"|\bof\s+your\s+(?:environment|env|configuration|config|settings|system)\b"
+        r"|\b(?:list|name|enumerate|describe)\s+(?:every|all|each)\s+(?:of\s+)?(?:the\s+)?(?:tools?|functions?)\s+"
+        r"you\s+(?:have|can\s+(?:use|call)|are\s+given)\b"
         r"|\b(?:value|contents?)\s+of\s+[^\n]{0,40}?\bin\s+your\s+(?:environment|env|"
         r"configuration|config|settings)\b"
         r"|\b(?:post|send|forward|share|upload|copy|email|summari[sz]e|leak)\s+(?:the|this|our|"
@@ -939,7 +978,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:authori[sz]ed\s+override|official\s+communication)\b"
         r"|\b(?:don'?t|do\s+not)\s+(?:wait|pause|stop|hold)\s+for\b[^\n]{0,30}?\b(?:confirm|approv|"
         r"sign-?off|permission)"
-        r"|--(?:no-confirm\w*|skip-confirm\w*|skip-approval|no-prompt|yes-i-am-sure)\b"
+        r"|--(?:no-confirm\w*|skip-confirm\w*|skip-approval|no-prompt|yes-i-am-sure|yes)\b"
+        r"|\bexempt\s+from\s+(?:the\s+)?(?:approval|review|confirmation|verification|sign-?off)\b"
         r"|\b(?:skip|bypass)\s+(?:the\s+)?(?:review|approval|sign-?off|checks?)\b"
         r"|\b(?:approval|confirmation)\s+(?:is\s+)?not\s+(?:required|needed|necessary)\b"
         r"|\b(?:confirm|confirmed|force|skip_confirmation|skip_approval|approved|bypass_approval)\s*=\s*"
@@ -975,6 +1015,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"safety|trust\s+&\s+safety)\s+(?:team\s+|department\s+|desk\s+)?here\b"
         r"|\b(?:human|person|people|team|operator|user)s?\s+(?:who\s+(?:is|are)\s+)?(?:supervising|"
         r"overseeing|monitoring|running|operating|controlling|deploying)\s+you\b"
+        r"|\b(?:message|note|notice|instruction|directive|text)\s+(?:inserted|added|placed|written|sent)\s+by\s+"
+        r"(?:openai|anthropic|google|deepmind|microsoft|meta|the\s+(?:developers?|operator|administrator|system))\b"
+        r"|\b(?:the\s+user|your\s+user|your\s+owner|your\s+principal)\s+(?:asked|wants|told|instructed)\s+me\s+"
+        r"to\s+(?:tell|ask|let|remind|inform)\s+you\b"
         r"|\b(?:telling|asking|instructing|ordering|authori[sz]ing)\s+you\b[^\n]{0,30}?\b(?:through|"
         r"via|in|with|by)\s+(?:this|these)\s+(?:document|page|file|email|message|note|text|ticket|"
         r"comment|review|lines?)\b"
