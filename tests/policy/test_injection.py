@@ -448,13 +448,13 @@ def test_tuning_set_recall_and_false_positives() -> None:
 
 def test_held_out_false_positives_and_recall_floor() -> None:
     """On the fifth never tuned on: at most 1% false positives; recall no worse than last
-    measured (0.877, 64 of 73), so a change cannot quietly lose it."""
+    measured (0.890, 65 of 73), so a change cannot quietly lose it."""
     report = corpus.evaluate(SCANNER.scan, corpus.held_out())
     assert report["false_positive_rate"] <= 0.01, report["false_positive_ids"]
-    assert report["recall"] >= 0.87
+    assert report["recall"] >= 0.89
 
 
-@pytest.mark.xfail(reason="held-out recall is 0.877 (64/73), short of the 0.90 target", strict=True)
+@pytest.mark.xfail(reason="held-out recall is 0.890 (65/73), short of the 0.90 target", strict=True)
 def test_held_out_recall_reaches_the_target() -> None:
     """The issue's target on the held-out fifth: recall >= 90% (false positives <= 1%)."""
     report = corpus.evaluate(SCANNER.scan, corpus.held_out())

@@ -34,23 +34,25 @@ its decoded views) the word screen of ``_injection_prefilter`` names the pattern
 required literals all occur, word by word from a per-word cache (~1-3 microseconds); those
 few are searched alone until the verdict is known (a strong one matching, or two weak
 ones), and only a text that may be flagged gets the full scan (~0.3 microseconds per
-character). Measured with ``benchmarks/redteam.py --corpus`` (2 vCPUs, load ~1): a
-62-character JSON record ~4.7 us, a 41-character sentence ~5.7 us (it says "capital",
-which holds "api"), a clean 184-character order email ~46 us, JSON carrying fresh uuids
-~37 us, the benign corpus ~75-82 us on average (237 characters), against ~7.5, ~21, ~58,
-~62 and ~95 us before the screen. Hex ids are not read as leetspeak (they used to cost a
-decoded view and a full scan each). Gaps inside patterns are bounded, so hostile input
-cannot cause catastrophic backtracking (a 1 MB hostile text takes at most ~3 s), and texts
-over ``max_chars`` are scanned at their start and end only.
+character). Measured in CPU time (2 vCPUs, best of 7, ``benchmarks/README.md``): a
+62-character JSON record ~5 us, a 41-character sentence ~6 us (it says "capital", which
+holds "api"), a clean 184-character order email ~59 us (it gets the full scan), JSON
+carrying fresh uuids ~40 us, the original benign corpus ~110 us on average. Hex ids are
+not read as leetspeak (they used to cost a decoded view and a full scan each). Gaps
+inside patterns are bounded, so hostile input cannot cause catastrophic backtracking (a
+1 MB hostile text takes at most ~3 s), and texts over ``max_chars`` are scanned at their
+start and end only.
 
 Measured on ``tests/policy/injection_corpus`` (figures in ``benchmarks/README.md``):
-recall on the held-out fifth 0.877 (64 of 73) at 0% false positives, on the tuning four
-fifths 0.97 at 0.4%. Known misses: plain requests with no cue at all ("please share my
-folder with x@example.com" in a product review) read exactly like the imperative
-sentences people write to each other. Known false positive risks: security writing that
-quotes attacks outside quotation marks, documentation that spells out tool calls
-addressed to an assistant (a ReAct "Action:/Action Input:" example that also says "tool
-call"), a guide for human office assistants ("As the team's assistant, you should ...").
+recall on the held-out fifth 0.890 (65 of 73) at 0% false positives, on the tuning side
+0.98 at 0% (674 attacks, 649 benign, most of them written from outside the table and
+measured before the table was changed for them: fresh batches were caught at only
+0.52-0.67 before that, which is the better guess at what a stranger's wording gets).
+Known misses: plain requests with no cue at all ("please share my folder with
+x@example.com" in a product review) read exactly like the imperative sentences people
+write to each other. Known false positive risks: security writing that quotes attacks
+outside quotation marks, documentation that spells out tool calls addressed to an
+assistant, and text that names this table's cues for its own reasons.
 Two patterns whose matches start at the same character may be reported as one: the
 result is a set of signals, not a count.
 
