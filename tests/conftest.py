@@ -62,3 +62,51 @@ def pytest_make_collect_report(
     """Turn a module skipped at import (``importorskip``) into a collection error."""
     outcome = yield
     _fail_skip(outcome.get_result())
+
+
+# -- Postgres: one throwaway cluster per session, one fresh database per test -----------------
+
+STORE_BACKENDS = [
+    b.strip() for b in os.environ.get("TETHER_TEST_STORES", "sqlite").split(",") if b.strip()
+]
+"""Store backends under test (``TETHER_TEST_STORES``, comma-separated, default ``sqlite``)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (never skip) ``@pytest.mark.postgres`` tests unless postgres is under test."""
+    if "postgres" in STORE_BACKENDS:
+        return
+    kept = [item for item in items if item.get_closest_marker("postgres") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Generator[Any, None, None]:
+    """A real Postgres started for this session on 127.0.0.1 (``tests/_postgres.py``)."""
+    from _postgres import start_cluster, stop_cluster
+
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        stop_cluster(cluster)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> Generator[str, None, None]:
+    """URL of a fresh, empty database on the session's cluster."""
+    url: str = postgres_cluster.new_database()
+    yield url
+    postgres_cluster.drop_database(url)
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store URL of each backend under test (``TETHER_TEST_STORES``)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/tether.db"
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    pytest.fail(f"unknown store backend {request.param!r} in TETHER_TEST_STORES")

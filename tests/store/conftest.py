@@ -1,29 +1,23 @@
 """The store under test: every backend runs the same conformance suite.
 
-``TETHER_TEST_STORES`` picks backends (comma-separated, default ``sqlite``);
-a later Postgres backend joins by adding ``postgres`` here.
+``TETHER_TEST_STORES`` picks backends (comma-separated, default ``sqlite``):
+``sqlite`` is a file in the test's temporary directory, ``postgres`` a fresh
+database on a real cluster started for the session (``tests/_postgres.py``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from tether.store import Store, open_store
 
-BACKENDS = [b.strip() for b in os.environ.get("TETHER_TEST_STORES", "sqlite").split(",") if b]
 
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+@pytest.fixture
+async def store(any_store_url: str) -> AsyncIterator[Store]:
     """An opened, empty store of each configured backend."""
-    if request.param == "sqlite":
-        backend = open_store(f"sqlite:///{tmp_path}/conformance.db")
-    else:
-        pytest.fail(f"unknown store backend {request.param!r} in TETHER_TEST_STORES")
+    backend = open_store(any_store_url)
     await backend.open()
     try:
         yield backend

@@ -8,6 +8,7 @@ conformance suite (``tests/store``).
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -184,6 +185,15 @@ class Store(ABC):
     @abstractmethod
     async def claim_due(self, owner: str, ttl: float, now: float, *, limit: int = 100) -> list[str]:
         """Lease parked runs whose timer (``wake_at``) is due; return their ids."""
+
+    async def wait_for_work(self, timeout: float) -> None:  # noqa: ASYNC109  # a poll interval, not a deadline
+        """Wait until a run may have become claimable, or at most ``timeout`` seconds.
+
+        A recovery loop calls this between claim passes. A backend that is told about
+        new work (Postgres ``LISTEN/NOTIFY``: a new unleased run, a lease given back on a
+        live run, a timer set) returns early; this default polls: it sleeps the timeout.
+        """
+        await asyncio.sleep(timeout)
 
     @abstractmethod
     async def put_blob(self, key: str, data: bytes) -> None:

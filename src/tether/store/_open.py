@@ -20,7 +20,9 @@ def open_store(url: str | Store, *, durability: Durability | None = None) -> Sto
     Forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, with
     ``?synchronous=FULL|NORMAL`` and ``?busy_timeout=SECONDS`` (how long a write waits
     for another process's lock before it fails and is retried; default 30);
-    ``postgresql://...`` once that backend lands.
+    ``postgresql://user:pass@host:5432/db`` (or ``postgres://``), with libpq's query
+    options and Tether's ``?pool_size=N`` (connections per process, default 10) and
+    ``?pool_timeout=SECONDS`` (default 10).
     """
     if isinstance(url, Store):
         return url
@@ -53,10 +55,13 @@ def open_store(url: str | Store, *, durability: Durability | None = None) -> Sto
             )
         return SQLiteStore(path, durability=sync, busy_timeout=busy_timeout)  # type: ignore[arg-type]  # checked above
     if parts.scheme in ("postgres", "postgresql"):
-        raise ConfigError(
-            "the Postgres store is not built yet; use sqlite:///path/to/tether.db", url=url
-        )
+        # Imported here: psycopg loads only for a Postgres URL (a missing [postgres] extra
+        # fails with the pip line).
+        from tether.store._postgres import PostgresStore
+
+        return PostgresStore(url)
     raise ConfigError(
-        f"unknown store URL {url!r}; use sqlite:///path/to/tether.db (or set $TETHER_STORE)",
+        f"unknown store URL {url!r}; use sqlite:///path/to/tether.db or "
+        "postgresql://user:pass@host/db (or set $TETHER_STORE)",
         url=url,
     )

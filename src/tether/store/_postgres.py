@@ -1,0 +1,763 @@
+"""Postgres store: psycopg 3 async over a pool, leases shared by workers on many machines.
+
+Each append is one transaction whose first statement is a conditional UPDATE of the
+run's summary row: it matches only if the log ends where the writer expects and the
+writer still holds the lease, and it locks the row, so the check and the write cannot
+be separated by another worker. The same statement returns the hash of the event the
+append links to, so the hash chain costs no extra round trip.
+
+Lease times use the database's clock (``clock_timestamp()``), never a worker's: one
+clock decides when a lease has expired, whatever the skew between machines.
+``claim_orphans`` and ``claim_due`` pick rows with ``FOR UPDATE SKIP LOCKED``, so two
+workers claiming at once never wait for each other and never both claim one run.
+
+A change that makes a run claimable (a new unleased run, a lease given back on a live
+run, a timer set) sends ``NOTIFY tether_work`` in its transaction; :meth:`wait_for_work`
+listens on a connection of its own and returns early when one arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tether.exceptions import (
+    ConcurrentWriteError,
+    ConfigError,
+    LeaseLostError,
+    MissingExtraError,
+    RunNotFoundError,
+    SchemaVersionError,
+    StoreError,
+)
+from tether.store._base import EventChain, EventRow, RunCursor, RunRecord, RunUpdate, Store
+from tether.store._chain import event_hash, genesis_hash, run_key
+from tether.store._keys import ApiKey
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg.rows import TupleRow
+    from psycopg_pool import AsyncConnectionPool
+except ImportError as exc:  # pragma: no cover - exercised without the extra only
+    raise MissingExtraError("postgres", exc.name or "psycopg") from exc
+
+log = logging.getLogger("tether.store")
+
+T = TypeVar("T")
+_Conn = psycopg.AsyncConnection[TupleRow]
+
+CHANNEL = "tether_work"
+"""The ``NOTIFY`` channel a change that makes a run claimable is announced on."""
+
+_MIGRATION_LOCK = 0x7E7E_0001
+"""Advisory lock key: two workers starting at once migrate one after the other."""
+
+_CLAIMABLE = ("pending", "running")
+_NOW = "extract(epoch FROM clock_timestamp())::float8"
+_RUN_COLUMNS = (
+    "run_id, agent, agent_version, status, created_at, updated_at, tenant, parent_run_id, "
+    "reason, last_seq, lease_owner, lease_expires_at"
+)
+_KEY_COLUMNS = "key_id, secret_hash, tenant, scopes, label, created_at, revoked_at"
+_POOL_OPTIONS = ("pool_size", "pool_timeout")
+
+
+def _migrations() -> list[tuple[int, list[str]]]:
+    folder = resources.files("tether.store.migrations.postgres")
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            # Whole-line comments are dropped: a ";" in one must not split a statement.
+            lines = entry.read_text().splitlines()
+            sql = "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+            statements = [s for s in sql.split(";") if s.strip()]
+            found.append((int(entry.name.split("_", 1)[0]), statements))
+    return sorted(found)
+
+
+def _record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        agent=row[1],
+        agent_version=row[2],
+        status=row[3],
+        created_at=row[4],
+        updated_at=row[5],
+        tenant=row[6],
+        parent_run_id=row[7],
+        reason=row[8],
+        last_seq=row[9],
+        lease_owner=row[10],
+        lease_expires_at=row[11],
+    )
+
+
+def _api_key(row: Sequence[Any]) -> ApiKey:
+    return ApiKey(
+        key_id=row[0],
+        secret_hash=row[1],
+        tenant=row[2],
+        scopes=tuple(str(row[3]).split()),
+        label=row[4],
+        created_at=row[5],
+        revoked_at=row[6],
+    )
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _split_url(url: str) -> tuple[str, dict[str, str]]:
+    """The libpq conninfo URL and Tether's own pool options (``pool_size``, ``pool_timeout``)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in query if k in _POOL_OPTIONS}
+    rest = [(k, v) for k, v in query if k not in _POOL_OPTIONS]
+    return urlunsplit(parts._replace(query=urlencode(rest))), ours
+
+
+_NOT_TRANSIENT_CLASSES = ("28", "3D", "42")
+"""Authorization, unknown database, and SQL errors: waiting will not fix those."""
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a Postgres failure goes away by itself: a lost connection, a server
+    restarting or shutting down, a serialization failure or deadlock, no free connection."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate or ""
+    return not state.startswith(_NOT_TRANSIENT_CLASSES)
+
+
+class PostgresStore(Store):
+    """Runs in a Postgres database shared by every worker of a fleet.
+
+    ``url`` is a libpq URL (``postgresql://user:pass@host:5432/db``, ``postgres://``
+    works too); two query options are Tether's own and not passed on: ``pool_size``
+    (most connections this process opens, default 10) and ``pool_timeout`` (seconds an
+    operation waits for a free connection or a reconnect before it fails as a transient
+    :class:`~tether.exceptions.StoreError`, default 10).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conninfo, options = _split_url(url)
+        try:
+            self.pool_size = int(options.get("pool_size", "10"))
+            self.pool_timeout = float(options.get("pool_timeout", "10"))
+        except ValueError:
+            self.pool_size = self.pool_timeout = -1
+        if self.pool_size < 1 or not self.pool_timeout > 0:
+            raise ConfigError(
+                f"store URL {_safe_url(url)!r}: pool_size must be a positive integer and "
+                "pool_timeout a positive number of seconds",
+                url=_safe_url(url),
+            )
+        self._where = _safe_url(url)
+        self._pool: AsyncConnectionPool[_Conn] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._work = asyncio.Event()
+        self._work_seen = 0
+        self._work_count = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            # The migration runs on a connection of its own: a refused connection (no such
+            # database, a wrong password) fails here with the server's own words.
+            conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, connect_timeout=int(self.pool_timeout) or 1
+            )
+            async with conn:
+                await self._migrate(conn)
+        except psycopg.Error as exc:
+            raise self._error("cannot open", exc) from exc
+        pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self.pool_size,
+            kwargs={"autocommit": True},
+            # A connection is checked as it leaves the pool: after a Postgres restart the
+            # dead ones are replaced instead of failing the next operations.
+            check=AsyncConnectionPool.check_connection,
+            timeout=self.pool_timeout,
+            name="tether",
+            open=False,
+        )
+        await pool.open(wait=False)
+        self._pool = pool
+
+    async def _migrate(self, conn: _Conn) -> None:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+            )
+            row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
+            current = int(row[0]) if row else 0
+            migrations = _migrations()
+            latest = migrations[-1][0] if migrations else 0
+            if current > latest:
+                raise SchemaVersionError(
+                    f"database {self._where} is at schema version {current}; this Tether "
+                    f"knows up to {latest}. Upgrade tether-runtime.",
+                    version=current,
+                    supported=latest,
+                )
+            for number, statements in migrations:
+                if number > current:
+                    for statement in statements:
+                        await conn.execute(statement)
+            if row is None:
+                await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (latest,))
+            elif latest != current:
+                await conn.execute("UPDATE schema_version SET version = %s", (latest,))
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    # -- running SQL -------------------------------------------------------------------------
+
+    def _error(self, what: str, exc: psycopg.Error) -> StoreError:
+        transient = _transient(exc)
+        message = str(exc).strip() or type(exc).__name__
+        return StoreError(
+            f"postgres {self._where}: {what}: {message}",
+            transient=transient,
+            cause=type(exc).__name__,
+            sqlstate=exc.sqlstate,
+        )
+
+    async def _run(self, what: str, fn: Callable[[_Conn], Awaitable[T]]) -> T:
+        """Run ``fn`` on a pooled connection; a driver error becomes a StoreError."""
+        pool = self._pool
+        if pool is None:
+            raise StoreError("store is not open; use `async with Runtime(...)` or await open()")
+        try:
+            async with pool.connection() as conn:
+                return await fn(conn)
+        except psycopg.Error as exc:
+            raise self._error(what, exc) from exc
+
+    async def _rows(
+        self, what: str, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[TupleRow]:
+        async def read(conn: _Conn) -> list[TupleRow]:
+            return await (await conn.execute(sql, params)).fetchall()
+
+        return await self._run(what, read)
+
+    async def _one(self, what: str, sql: str, params: Sequence[Any]) -> TupleRow | None:
+        rows = await self._rows(what, sql, params)
+        return rows[0] if rows else None
+
+    # -- runs and events ---------------------------------------------------------------------
+
+    @staticmethod
+    def _chained(
+        pk: int, run_id: str, prev: bytes | None, events: Sequence[EventRow]
+    ) -> list[tuple[Any, ...]]:
+        """The rows to insert for ``events``, linked into the run's hash chain after ``prev``
+        (the hash of the event before the first; the genesis value when there is none)."""
+        link = prev if prev is not None else genesis_hash(run_id)
+        key = run_key(run_id)
+        rows: list[tuple[Any, ...]] = []
+        for e in events:
+            link = event_hash(link, key, e.seq, e.step, e.ts, e.type, e.data)
+            rows.append((pk, e.seq, e.step, e.ts, e.type, e.data, link))
+        return rows
+
+    async def create_run(self, record: RunRecord, events: Sequence[EventRow]) -> None:
+        async def job(conn: _Conn) -> None:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES "
+                    "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+                    "ON CONFLICT (run_id) DO NOTHING RETURNING id",
+                    (
+                        record.run_id,
+                        record.agent,
+                        record.agent_version,
+                        record.status,
+                        record.created_at,
+                        record.updated_at,
+                        record.tenant,
+                        record.parent_run_id,
+                        record.reason,
+                        events[-1].seq if events else 0,
+                        record.lease_owner,
+                        record.lease_expires_at,
+                    ),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    raise ConcurrentWriteError(
+                        f"run {record.run_id} already exists", run_id=record.run_id
+                    )
+                if events:
+                    await cur.executemany(
+                        _INSERT_EVENTS, self._chained(int(row[0]), record.run_id, None, events)
+                    )
+                if record.status in _CLAIMABLE and record.lease_owner is None:
+                    await _notify(conn, record.run_id)
+
+        await self._run("create_run", job)
+
+    async def append(
+        self,
+        run_id: str,
+        events: Sequence[EventRow],
+        update: RunUpdate | None = None,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        if not events:
+            return
+        has_status = update is not None and update.status is not None
+        release = update is not None and update.release_lease
+        params = {
+            "last": events[-1].seq,
+            "ts": events[-1].ts,
+            "has_status": has_status,
+            "status": update.status if update is not None else None,
+            "reason": update.reason if update is not None else None,
+            "wake_at": update.wake_at if update is not None else None,
+            "release": release,
+            "run_id": run_id,
+            "before": events[0].seq - 1,
+            "owner": owner,
+        }
+
+        async def job(conn: _Conn) -> None:
+            async with conn.transaction():
+                cur = await conn.execute(_ADVANCE, params)
+                row = await cur.fetchone()
+                if row is None:
+                    await _refuse(conn, run_id, events[0].seq, owner, self._where)
+                    raise ConcurrentWriteError(f"run {run_id}: the log moved", run_id=run_id)
+                pk, prev, status, lease_owner, wake_at = row
+                try:
+                    await cur.executemany(
+                        _INSERT_EVENTS,
+                        self._chained(int(pk), run_id, prev and bytes(prev), events),
+                    )
+                except pg_errors.UniqueViolation as exc:
+                    raise ConcurrentWriteError(
+                        f"run {run_id}: events {events[0].seq}..{events[-1].seq} collide with "
+                        "events another writer appended; this process no longer owns the run",
+                        run_id=run_id,
+                    ) from exc
+                if (status in _CLAIMABLE and lease_owner is None) or (
+                    has_status and wake_at is not None
+                ):
+                    await _notify(conn, run_id)
+
+        await self._run("append", job)
+
+    async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
+        rows = await self._rows(
+            "load_events",
+            "SELECT e.seq, e.step, e.ts, e.type, e.data FROM events e "
+            "JOIN runs r ON r.id = e.run WHERE r.run_id = %s AND e.seq > %s ORDER BY e.seq",
+            (run_id, after_seq),
+        )
+        return [EventRow(seq, step, ts, kind, bytes(data)) for seq, step, ts, kind, data in rows]
+
+    async def load_event_chain(self, run_id: str) -> EventChain | None:
+        async def read(conn: _Conn) -> EventChain | None:
+            # One snapshot: the summary row and the log agree with each other.
+            async with conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                run = await (
+                    await conn.execute(
+                        "SELECT id, last_seq, created_at FROM runs WHERE run_id = %s", (run_id,)
+                    )
+                ).fetchone()
+                if run is None:
+                    return None
+                rows = await (
+                    await conn.execute(
+                        "SELECT seq, step, ts, type, data, hash FROM events WHERE run = %s "
+                        "ORDER BY seq",
+                        (run[0],),
+                    )
+                ).fetchall()
+                since_row = await (
+                    await conn.execute("SELECT min(since) FROM event_chain")
+                ).fetchone()
+            since = since_row[0] if since_row else None
+            return EventChain(
+                run_id,
+                [
+                    EventRow(
+                        seq, step, ts, kind, bytes(data), None if digest is None else bytes(digest)
+                    )
+                    for seq, step, ts, kind, data, digest in rows
+                ],
+                int(run[1]),
+                predates_chain=since is None or float(run[2]) < float(since),
+            )
+
+        return await self._run("load_event_chain", read)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        row = await self._one(
+            "get_run", f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,)
+        )
+        return _record(row) if row else None
+
+    async def list_runs(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+        tenant: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: RunCursor | None = None,
+    ) -> list[RunRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if statuses:
+            clauses.append("status = ANY(%s)")
+            params.append(list(statuses))
+        if agent:
+            clauses.append("agent = %s")
+            params.append(agent)
+        if tenant is not None:
+            clauses.append("tenant = %s")
+            params.append(tenant)
+        if since is not None:
+            clauses.append("created_at >= %s")
+            params.append(since)
+        if until is not None:
+            clauses.append("created_at < %s")
+            params.append(until)
+        if cursor is not None:
+            # Strictly after the previous page's last run in (created_at, run_id) DESC order.
+            clauses.append("(created_at, run_id) < (%s, %s)")
+            params.extend((cursor[0], cursor[1]))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        params.append(limit)
+        rows = await self._rows(
+            "list_runs",
+            f"SELECT {_RUN_COLUMNS} FROM runs {where} "
+            "ORDER BY created_at DESC, run_id DESC LIMIT %s",
+            params,
+        )
+        return [_record(row) for row in rows]
+
+    # -- leases ------------------------------------------------------------------------------
+
+    async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
+        async def job(conn: _Conn) -> bool:
+            cur = await conn.execute(
+                f"WITH clock AS (SELECT {_NOW} AS now) "
+                "UPDATE runs SET lease_owner = %(owner)s, lease_expires_at = clock.now + %(ttl)s "
+                "FROM clock WHERE run_id = %(run_id)s AND (lease_owner IS NULL "
+                "OR lease_owner = %(owner)s OR lease_expires_at < clock.now) RETURNING 1",
+                {"owner": owner, "ttl": float(ttl), "run_id": run_id},
+            )
+            if await cur.fetchone() is not None:
+                return True
+            found = await (
+                await conn.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,))
+            ).fetchone()
+            if found is None:
+                raise RunNotFoundError(f"no run {run_id!r} in {self._where}", run_id=run_id)
+            return False
+
+        return await self._run("acquire_lease", job)
+
+    async def renew_leases(self, owner: str, run_ids: Sequence[str], ttl: float) -> list[str]:
+        if not run_ids:
+            return []
+        # The rows are locked in id order: two workers renewing overlapping lists cannot
+        # deadlock on each other.
+        rows = await self._rows(
+            "renew_leases",
+            f"UPDATE runs SET lease_expires_at = {_NOW} + %s WHERE id IN ("
+            "SELECT id FROM runs WHERE lease_owner = %s AND run_id = ANY(%s) "
+            "ORDER BY id FOR UPDATE) AND lease_owner = %s RETURNING run_id",
+            (float(ttl), owner, list(run_ids), owner),
+        )
+        held = {row[0] for row in rows}
+        return [run_id for run_id in run_ids if run_id in held]
+
+    async def release_lease(self, run_id: str, owner: str) -> None:
+        async def job(conn: _Conn) -> None:
+            async with conn.transaction():
+                row = await (
+                    await conn.execute(
+                        "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL "
+                        "WHERE run_id = %s AND lease_owner = %s RETURNING status",
+                        (run_id, owner),
+                    )
+                ).fetchone()
+                if row is not None and row[0] in _CLAIMABLE:
+                    await _notify(conn, run_id)  # a live run left behind: someone take it
+
+        await self._run("release_lease", job)
+
+    async def claim_orphans(self, owner: str, ttl: float, *, limit: int = 100) -> list[str]:
+        rows = await self._rows(
+            "claim_orphans",
+            f"WITH clock AS (SELECT {_NOW} AS now), picked AS ("
+            "SELECT runs.id FROM runs, clock WHERE status IN ('pending', 'running') AND "
+            "(lease_owner IS NULL OR lease_expires_at < clock.now) "
+            "ORDER BY updated_at LIMIT %(limit)s FOR UPDATE OF runs SKIP LOCKED) "
+            "UPDATE runs SET lease_owner = %(owner)s, lease_expires_at = clock.now + %(ttl)s "
+            "FROM picked, clock WHERE runs.id = picked.id RETURNING runs.run_id, runs.updated_at",
+            {"limit": limit, "owner": owner, "ttl": float(ttl)},
+        )
+        return [row[0] for row in sorted(rows, key=lambda r: (r[1], r[0]))]
+
+    async def claim_due(self, owner: str, ttl: float, now: float, *, limit: int = 100) -> list[str]:
+        rows = await self._rows(
+            "claim_due",
+            "WITH picked AS (SELECT id FROM runs WHERE wake_at IS NOT NULL AND "
+            "wake_at <= %(now)s AND status IN ('waiting', 'escalated') AND "
+            "(lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < %(now)s) "
+            "ORDER BY wake_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+            "UPDATE runs SET lease_owner = %(owner)s, lease_expires_at = %(until)s "
+            "FROM picked WHERE runs.id = picked.id RETURNING runs.run_id, runs.wake_at",
+            {"now": float(now), "owner": owner, "limit": limit, "until": float(now + ttl)},
+        )
+        return [row[0] for row in sorted(rows, key=lambda r: (r[1], r[0]))]
+
+    async def wait_for_work(self, timeout: float) -> None:  # noqa: ASYNC109  # a poll interval, not a deadline
+        """Return when a run may have become claimable (``NOTIFY``), or after ``timeout``.
+
+        A notification that arrived since the previous call returns at once, so one sent
+        between a claim pass and this call is not missed. While the listening connection
+        is down (Postgres restarting) this falls back to waiting out the timeout.
+        """
+        if self._pool is None:
+            raise StoreError("store is not open; use `async with Runtime(...)` or await open()")
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="tether-pg-listen")
+        if self._work_count != self._work_seen:
+            self._work_seen = self._work_count
+            return
+        event = self._work
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        self._work_seen = self._work_count
+
+    def _wake(self) -> None:
+        self._work_count += 1
+        event, self._work = self._work, asyncio.Event()
+        event.set()
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True, connect_timeout=int(self.pool_timeout) or 1
+                )
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    backoff = 0.1
+                    self._wake()  # anything may have changed while nobody listened
+                    async for _ in conn.notifies():
+                        self._wake()
+            except psycopg.Error as exc:
+                log.info("postgres listener for %s lost its connection: %s", self._where, exc)
+            self._wake()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    # -- blobs and flags ---------------------------------------------------------------------
+
+    async def put_blob(self, key: str, data: bytes) -> None:
+        await self._rows(
+            "put_blob",
+            "INSERT INTO blobs (key, data) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING "
+            "RETURNING 1",
+            (key, data),
+        )
+
+    async def get_blob(self, key: str) -> bytes | None:
+        row = await self._one("get_blob", "SELECT data FROM blobs WHERE key = %s", (key,))
+        return bytes(row[0]) if row else None
+
+    async def set_flag(self, name: str, value: str | None) -> None:
+        if value is None:
+            await self._rows("set_flag", "DELETE FROM flags WHERE name = %s RETURNING 1", (name,))
+            return
+        await self._rows(
+            "set_flag",
+            f"INSERT INTO flags (name, value, updated_at) VALUES (%s, %s, {_NOW}) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at RETURNING 1",
+            (name, value),
+        )
+
+    async def get_flag(self, name: str) -> str | None:
+        row = await self._one("get_flag", "SELECT value FROM flags WHERE name = %s", (name,))
+        return str(row[0]) if row else None
+
+    async def list_flags(self, prefix: str) -> dict[str, str]:
+        rows = await self._rows(
+            "list_flags",
+            "SELECT name, value FROM flags WHERE left(name, %s) = %s",
+            (len(prefix), prefix),
+        )
+        return {str(name): str(value) for name, value in rows}
+
+    # -- API keys and idempotency keys (the HTTP API) ---------------------------------------
+
+    async def create_api_key(self, key: ApiKey) -> None:
+        await self._rows(
+            "create_api_key",
+            f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING 1",
+            (
+                key.key_id,
+                key.secret_hash,
+                key.tenant,
+                " ".join(key.scopes),
+                key.label,
+                key.created_at,
+                key.revoked_at,
+            ),
+        )
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        row = await self._one(
+            "get_api_key", f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = %s", (key_id,)
+        )
+        return _api_key(row) if row else None
+
+    async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
+        rows = await self._rows(
+            "list_api_keys",
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE %(tenant)s::text IS NULL "
+            "OR tenant = %(tenant)s ORDER BY created_at, key_id",
+            {"tenant": tenant},
+        )
+        return [_api_key(row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str, *, at: float | None = None) -> bool:
+        async def job(conn: _Conn) -> bool:
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE api_keys SET revoked_at = "
+                    f"COALESCE(%s, {_NOW}) WHERE key_id = %s AND revoked_at IS NULL",
+                    (at, key_id),
+                )
+                found = await (
+                    await conn.execute("SELECT 1 FROM api_keys WHERE key_id = %s", (key_id,))
+                ).fetchone()
+            return found is not None
+
+        return await self._run("revoke_api_key", job)
+
+    async def claim_idempotency_key(
+        self, tenant: str, key: str, run_id: str, request_hash: str
+    ) -> tuple[str, str]:
+        async def job(conn: _Conn) -> tuple[str, str]:
+            # Read committed: the INSERT waits for a concurrent claim of the same key to
+            # settle, then either lands or meets its row, which the SELECT returns.
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO idempotency_keys (tenant, key, run_id, request_hash, created_at) "
+                    f"VALUES (%s, %s, %s, %s, {_NOW}) ON CONFLICT (tenant, key) DO NOTHING",
+                    (tenant, key, run_id, request_hash),
+                )
+                row = await (
+                    await conn.execute(
+                        "SELECT run_id, request_hash FROM idempotency_keys "
+                        "WHERE tenant = %s AND key = %s",
+                        (tenant, key),
+                    )
+                ).fetchone()
+            assert row is not None
+            return str(row[0]), str(row[1])
+
+        return await self._run("claim_idempotency_key", job)
+
+    async def release_idempotency_key(self, tenant: str, key: str, run_id: str) -> None:
+        await self._rows(
+            "release_idempotency_key",
+            "DELETE FROM idempotency_keys WHERE tenant = %s AND key = %s AND run_id = %s "
+            "RETURNING 1",
+            (tenant, key, run_id),
+        )
+
+
+_INSERT_EVENTS = (
+    "INSERT INTO events (run, seq, step, ts, type, data, hash) VALUES (%s,%s,%s,%s,%s,%s,%s)"
+)
+"""An event row with its hash-chain link, in one INSERT."""
+
+_ADVANCE = (
+    "UPDATE runs SET last_seq = %(last)s, updated_at = %(ts)s, "
+    "status = CASE WHEN %(has_status)s THEN %(status)s::text ELSE status END, "
+    "reason = CASE WHEN %(has_status)s THEN %(reason)s::text ELSE reason END, "
+    "wake_at = CASE WHEN %(has_status)s THEN %(wake_at)s::float8 ELSE wake_at END, "
+    "lease_owner = CASE WHEN %(release)s THEN NULL ELSE lease_owner END, "
+    "lease_expires_at = CASE WHEN %(release)s THEN NULL ELSE lease_expires_at END "
+    "WHERE run_id = %(run_id)s AND last_seq = %(before)s "
+    "AND (%(owner)s::text IS NULL OR lease_owner = %(owner)s) "
+    "RETURNING id, (SELECT hash FROM events WHERE run = runs.id AND seq = %(before)s), "
+    "status, lease_owner, wake_at"
+)
+"""Move a run's summary row to the end of an append, only if the log ends where the
+writer expects and the writer holds the lease; the row stays locked until the append
+commits. Returns the hash the append's first event links to."""
+
+
+async def _notify(conn: _Conn, run_id: str) -> None:
+    """Announce a claimable run; Postgres delivers it when the transaction commits."""
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, run_id))
+
+
+async def _refuse(conn: _Conn, run_id: str, first: int, owner: str | None, where: str) -> None:
+    """Say why an append's conditional UPDATE matched no row: no run, a lost lease, or a
+    moved log. Runs inside the append's transaction."""
+    row = await (
+        await conn.execute("SELECT last_seq, lease_owner FROM runs WHERE run_id = %s", (run_id,))
+    ).fetchone()
+    if row is None:
+        raise RunNotFoundError(f"no run {run_id!r} in {where}", run_id=run_id)
+    last_seq, lease_owner = row
+    if owner is not None and lease_owner != owner:
+        raise LeaseLostError(
+            f"run {run_id}: {owner} no longer holds the lease "
+            f"(held by {lease_owner or 'nobody'}); this process must stop driving the run",
+            run_id=run_id,
+            owner=owner,
+            holder=lease_owner,
+        )
+    if last_seq != first - 1:
+        raise ConcurrentWriteError(
+            f"run {run_id}: expected to append after seq {first - 1}, but the log "
+            f"ends at {last_seq}; another writer appended to this run",
+            run_id=run_id,
+            expected=first - 1,
+            actual=last_seq,
+        )
