@@ -20,6 +20,12 @@ from crash_agent import PAYMENTS, make_agent
 WORKER = Path(__file__).with_name("_crash_worker.py")
 
 
+@pytest.fixture
+def store_url(any_store_url: str) -> str:
+    """Each backend of ``TETHER_TEST_STORES``: the crash tests hold for Postgres too."""
+    return any_store_url
+
+
 def _start_and_kill(store_url: str, ledger: Path, mode: str, *, after_lines: int) -> str:
     """Run the worker until the ledger has ``after_lines`` lines, then SIGKILL it."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
