@@ -157,7 +157,13 @@ def run_config(
         )
     total = file_bytes(path)
     tables = table_bytes(path)
-    events, raw = query_one(path, "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM events")
+    # The raw JSON the engine wrote: the data column keeps it without the head the type
+    # column implies (`{"v":1,"type":"...",`), which is added back here.
+    events, raw = query_one(
+        path,
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(data) + CASE WHEN substr(data, 1, 1) = X'7B' "
+        'THEN 0 ELSE LENGTH(\'{"v":1,"type":"\' || type || \'",\') END), 0) FROM events',
+    )
     stored_runs = query_one(path, "SELECT COUNT(*) FROM runs")[0]
     blob_bytes = query_one(path, "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM blobs")[0]
     turns = runs * n

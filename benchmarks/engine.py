@@ -832,7 +832,8 @@ def main(argv: list[str] | None = None) -> int:
             "event loop",
             "bytes_per_turn": "growth of the SQLite file (db + WAL after PRAGMA "
             "wal_checkpoint(TRUNCATE)) from the empty schema, divided by turns",
-            "raw_event_json_bytes_per_turn": "tether: sum(length(events.data)) / turns; "
+            "raw_event_json_bytes_per_turn": "tether: the events' JSON as written (the data "
+            "column plus the type head SQLite does not store twice) / turns; "
             "langgraph: serialized checkpoint + metadata + "
             "writes payload / turns",
             "langgraph_invoke_durability": args.lg_durability if "langgraph" in systems else None,

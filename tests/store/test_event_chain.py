@@ -99,7 +99,12 @@ def _tamper(path: Path, sql: str, *params: Any) -> None:
 
 def _documented_hash(prev: bytes, run_id: str, row: tuple[Any, ...]) -> bytes:
     """The encoding as ``tether/store/_chain.py`` documents it, written out again."""
-    seq, step, ts, kind, data = row[:5]
+    seq, step, ts, kind, stored = row[:5]
+    # The data column omits the `{"v":1,"type":"<type>",` head its type column implies;
+    # the chain covers the event's JSON as written, head included.
+    data = bytes(stored)
+    if not data.startswith(b"{"):
+        data = b'{"v":1,"type":"' + kind.encode() + b'",' + data
     rid, kind_b = run_id.encode(), kind.encode()
     return hashlib.sha256(
         b"tether.event.v1\x00"

@@ -24,7 +24,10 @@ integers are big-endian::
                                         genesis value for the first event)
               || i64(seq) || i64(step) || f64(ts)          (ts as an IEEE 754 double)
               || u32(len(utf8(run_id))) || u32(len(utf8(type))) || u64(len(data))
-              || utf8(run_id) || utf8(type) || data )      (data: the stored JSON bytes)
+              || utf8(run_id) || utf8(type) || data )      (data: the event's JSON as written)
+
+``data`` is the JSON the engine wrote, whatever form a backend keeps it in (SQLite
+stores it without the ``{"v":1,"type":...,`` head its type column implies).
 
 The fixed-size fields come first and every variable-length field's length precedes
 them all, so one ``struct.pack`` frames an event and no two events encode alike.
