@@ -8,7 +8,8 @@ startup, the program, and moving the run's scratch directory in and out. Measure
 - ``warm``: ``pool_size=2``: each call takes an interpreter already waiting on stdin
   (the benchmark lets the pool refill between calls, so every call finds one ready;
   back-to-back calls faster than the refill fall back to a cold start);
-- ``python_only``: ``python -I -c pass`` with no sandbox, the interpreter's own floor.
+- ``python_only``: ``python -I -S -c pass`` with no sandbox (the sandbox's interpreter
+  flags), the floor a cold start cannot beat.
 
     python benchmarks/sandbox.py               # 50 calls per mode
     python benchmarks/sandbox.py --calls 200
@@ -73,7 +74,7 @@ def _python_only(calls: int) -> list[float]:
     samples = []
     for _ in range(calls):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
+        subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
         samples.append((time.perf_counter() - start) * 1000)
     return samples
 

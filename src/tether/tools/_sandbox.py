@@ -491,7 +491,7 @@ class Sandbox:
             # bwrap's own environment is readable as /proc/1/environ in the sandbox.
             env = {"PATH": base_env("/")["PATH"]}
         else:
-            argv = [self._python, "-I", "-B", "-c", BOOTSTRAP]
+            argv = [self._python, "-I", "-S", "-B", "-c", BOOTSTRAP]
             env = base_env(str(slot / "work"))
         try:
             proc = subprocess.Popen(

@@ -39,9 +39,13 @@ UID_RANGES = ((1 << 30, (1 << 31) - 1), (61184, 65519))
 # dropping privileges if it can: unsandboxed, its parents may be closed to the run's
 # uid; sandboxed, root without CAP_DAC_OVERRIDE cannot enter the run's dir), drop
 # to the run's uid, apply the limits, then run the program. Nothing of the user's runs
-# before the limits are set.
+# before the limits are set. ``-S`` then site-packages on ``sys.path`` by hand: installed
+# packages import as usual, but no ``.pth`` file runs (they import dozens of modules,
+# which costs more than the sandbox itself at start and at exit, and run host code
+# before the limits apply).
 BOOTSTRAP = r"""
-import ctypes, json, os, resource, sys
+import ctypes, json, os, resource, site, sys
+sys.path += [p for p in site.getsitepackages() if os.path.isdir(p)]
 h = json.loads(sys.stdin.buffer.readline())
 body = sys.stdin.buffer.read()
 os.environ.update(h["env"])
@@ -207,7 +211,7 @@ def bwrap_argv(
     ]
     for key, value in base_env(WORKDIR).items():
         args += ["--setenv", key, value]
-    return [*args, python, "-I", "-B", "-c", BOOTSTRAP]
+    return [*args, python, "-I", "-S", "-B", "-c", BOOTSTRAP]
 
 
 def base_env(home: str) -> dict[str, str]:
