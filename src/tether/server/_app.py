@@ -72,7 +72,6 @@ def create_app(
     sse_overflow_grace: float = 10.0,
     sse_poll: float = 0.5,
     sse_keepalive: float = 15.0,
-    sse_coalesce: float = 0.0,
 ) -> FastAPI:
     """The FastAPI app serving ``agents`` (by name) on ``runtime``.
 
@@ -89,9 +88,6 @@ def create_app(
         sse_poll: Seconds of silence after which a stream reads the store (runs driven
             by other processes).
         sse_keepalive: Seconds between keep-alive comments on an idle stream.
-        sse_coalesce: Seconds a stream waits for more commits before writing (0: what
-            is already queued goes out together, nothing waits). Fewer, larger writes
-            let one run feed more clients, at this much added latency.
     """
     for agent in agents.values():
         runtime.register(agent)
@@ -101,7 +97,6 @@ def create_app(
         overflow_grace=sse_overflow_grace,
         poll=sse_poll,
         keepalive=sse_keepalive,
-        coalesce=sse_coalesce,
     )
 
     @contextlib.asynccontextmanager

@@ -266,8 +266,7 @@ class _RunFeed:
         try:
             return self.queue.get_nowait()
         except asyncio.QueueEmpty:
-            if within <= 0:
-                return _QUIET
+            pass
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
                 return await self.queue.get()
@@ -277,8 +276,6 @@ class _RunFeed:
         runtime = self.streams.runtime
         store = runtime.store
         handle = runtime.get(self.run_id)
-        loop = asyncio.get_running_loop()
-        coalesce = self.streams.coalesce
         try:
             record = await store.get_run(self.run_id)
             self.last = record.last_seq if record is not None else 0
@@ -287,14 +284,9 @@ class _RunFeed:
                 if not look:
                     frames: list[tuple[int, bytes]] = []
                     look = not self._add(await self._next(self.streams.poll), frames)
-                    # What else is queued, and what follows within ``coalesce`` seconds,
-                    # goes out with it: one write per client instead of one per commit.
-                    until = loop.time() + coalesce
-                    while frames and not look:
-                        item = await self._next(until - loop.time())
-                        if item is _QUIET:
-                            break
-                        look = not self._add(item, frames)
+                    # What else is queued already goes out with it: one write per client.
+                    while frames and not look and not self.queue.empty():
+                        look = not self._add(self.queue.get_nowait(), frames)
                     if frames:
                         self._send(_Batch(frames))
                     if not look:
@@ -354,10 +346,8 @@ class RunStreams:
         overflow_grace: float = 10.0,
         poll: float = 0.5,
         keepalive: float = 15.0,
-        coalesce: float = 0.0,
     ) -> None:
         self.runtime = runtime
-        self.coalesce = coalesce
         self.buffer_bytes = buffer_bytes
         self.overflow_grace = overflow_grace
         self.poll = poll
