@@ -108,7 +108,9 @@ class Sandbox:
             ``TETHER_SANDBOX_ALLOW_UNSANDBOXED=1``; rlimits and the timeout still apply,
             nothing else does.
         scratch_root: Directory of the scratch directories (``TETHER_SANDBOX_DIR``, else
-            ``$TMPDIR/tether-sandbox-<uid>``).
+            ``$TMPDIR/tether-sandbox-<uid>``). Files are capped one by one
+            (``file_size_bytes``), their total is not: in production, a size-capped
+            filesystem of its own keeps a program from filling the host's disk.
         scratch_ttl: Seconds after its last use when a run's scratch directory counts as
             abandoned and is removed (a run that ended without ``close_run``).
         bwrap: Path of the ``bwrap`` binary (found on ``PATH`` by default).
