@@ -169,6 +169,8 @@ class PostgresStore(Store):
         self._pool: AsyncConnectionPool[_Conn] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._work = asyncio.Event()
+        self._listening = asyncio.Event()
+        """Set while the listener's ``LISTEN`` is in place (a test waits for it)."""
         self._work_seen = 0
         self._work_count = 0
 
@@ -581,12 +583,14 @@ class PostgresStore(Store):
                 )
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self._listening.set()
                     backoff = 0.1
                     self._wake()  # anything may have changed while nobody listened
                     async for _ in conn.notifies():
                         self._wake()
             except psycopg.Error as exc:
                 log.info("postgres listener for %s lost its connection: %s", self._where, exc)
+            self._listening.clear()
             self._wake()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
