@@ -356,12 +356,31 @@ async def test_routing_sends_an_order_question_to_lookup_with_the_users_id(
     for question, order_id in [
         ("Where is my order 5678?", "5678"),
         ("Any news on #A-1029?", "A-1029"),
+        ("is order 77 still coming?", "77"),  # a stranger's trial: it went to policies
     ]:
         reply = await model.complete(_support_request(support, _user(question)))
         assert [(c.name, c.arguments) for c in reply.tool_calls] == [
             ("lookup_order", {"order_id": order_id})
         ]
         assert model.last_stats is not None and model.last_stats.route == "lookup_order"
+
+
+def test_policies_returns_only_the_articles_on_the_topic_or_names_the_topics() -> None:
+    """A stranger's trial got all four articles for "ship to Canada?", "can I return
+    shoes?" and an order question: a topic gets its own article, anything else a clear
+    "no article on that" with the topics there are."""
+    spec = importlib.util.spec_from_file_location("support_example_policies", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    articles = module.ARTICLES
+    assert module.search_kb("ship") == [articles["shipping"]]
+    assert module.search_kb("return") == [articles["returns"]]
+    assert module.search_kb("international delivery") == [articles["shipping"]]
+    (nothing,) = module.search_kb("order")
+    assert nothing.startswith("We have no article on 'order'")
+    assert all(topic in nothing for topic in articles)
+    assert not any(article in nothing for article in articles.values())
 
 
 @pytest.mark.slow
