@@ -22,10 +22,12 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from tether import __version__
 from tether.engine import Agent, ApprovalDecided, ApprovalRequested, decode_event
 from tether.runtime import Runtime, audit_run, new_run_id
 from tether.server._auth import Principal, require
 from tether.server._errors import ApiError, BodyLimit, install_error_handlers
+from tether.server._metrics import metrics_router
 from tether.server._models import (
     ApprovalList,
     ApprovalOut,
@@ -40,6 +42,7 @@ from tether.server._models import (
     SendSignal,
 )
 from tether.server._sse import EventStream, RunStreams, shown
+from tether.server._ui import ui_router
 from tether.store import RunCursor, RunRecord
 
 _MAX_SEQ = 2**62
@@ -109,7 +112,7 @@ def create_app(
     app = FastAPI(
         title="Tether",
         summary="Durable LLM agent runs over HTTP: start, stream, signal, approve.",
-        version=_version(),
+        version=__version__,
         lifespan=lifespan,
     )
     app.state.runtime = runtime
@@ -119,23 +122,9 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.include_router(_health_router(runtime))
     app.include_router(_api_router(runtime, dict(agents), streams))
-    _include_optional_routers(app, runtime, metrics_token)
-    return app
-
-
-def _version() -> str:
-    from tether import __version__
-
-    return __version__
-
-
-def _include_optional_routers(app: FastAPI, runtime: Runtime, metrics_token: str | None) -> None:
-    """``/metrics`` and ``/ui``, each from its own module of this package."""
-    from tether.server._metrics import metrics_router
-    from tether.server._ui import ui_router
-
     app.include_router(metrics_router(runtime, metrics_token))
     app.include_router(ui_router())
+    return app
 
 
 # -- health ---------------------------------------------------------------------------------
