@@ -134,9 +134,9 @@ class _Batch:
 
 
 _Item = _Batch | _End
+"""Frames to send, or the end of the run's stream."""
 _QUIET = object()
 """Nothing arrived in time (the runtime's queue itself says ``None`` when a driver stops)."""
-"""Frames to send, or the end of the run's stream."""
 
 
 class _Client:
