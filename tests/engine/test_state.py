@@ -39,6 +39,12 @@ ALLOWED = {
     ("escalated", "running"),
     ("escalated", "cancelled"),
     ("escalated", "failed"),
+    # a run that crashed its worker too often at one step (the runtime's quarantine)
+    ("pending", "quarantined"),
+    ("running", "quarantined"),
+    ("quarantined", "running"),
+    ("quarantined", "cancelled"),
+    ("quarantined", "failed"),
 }
 STATUSES = ["pending", "running", "waiting", "escalated", "completed", "failed", "cancelled"]
 

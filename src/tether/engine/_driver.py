@@ -119,6 +119,8 @@ class RunDriver:
         self.store_retry = store_retry or StoreRetry()
         self.lease_released = False
         """Whether a commit of this driver gave the run's lease back (it stopped or parked)."""
+        self.stop_requested = False
+        """Stop at the next step boundary, the run left as it is (a draining worker)."""
         self._task: asyncio.Task[Any] | None = None
         self._interruptible = False
         self._inflight: asyncio.Future[None] | None = None
@@ -340,7 +342,12 @@ class RunDriver:
             if self.cancel_reason is not None:
                 await self._finish_cancelled(self.cancel_reason)
                 return state
-            if state.status in ("pending", "waiting", "escalated"):
+            if self.stop_requested:
+                # A step boundary: the last step is committed (the flush waits for an
+                # overlapped commit), so another process can continue from the log.
+                await self.flush()
+                return state
+            if state.status in ("pending", "waiting", "escalated", "quarantined"):
                 self.set_status("running", None)
             current = machine.states[state.machine_state]
             ctx = StepContext(self)

@@ -23,7 +23,14 @@ SCHEMA_VERSION = 1
 budget, escalation and injection events."""
 
 RunStatus = Literal[
-    "pending", "running", "waiting", "escalated", "completed", "failed", "cancelled"
+    "pending",
+    "running",
+    "waiting",
+    "escalated",
+    "quarantined",
+    "completed",
+    "failed",
+    "cancelled",
 ]
 
 

@@ -38,10 +38,13 @@ from tether.exceptions import IllegalTransitionError
 from tether.models import Message, ModelResponse, Usage, construct_trusted
 
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
-    "pending": frozenset({"running", "cancelled", "failed"}),
-    "running": frozenset({"waiting", "escalated", "completed", "failed", "cancelled"}),
+    "pending": frozenset({"running", "quarantined", "cancelled", "failed"}),
+    "running": frozenset(
+        {"waiting", "escalated", "quarantined", "completed", "failed", "cancelled"}
+    ),
     "waiting": frozenset({"running", "escalated", "cancelled", "failed"}),
     "escalated": frozenset({"running", "cancelled", "failed"}),
+    "quarantined": frozenset({"running", "cancelled", "failed"}),
     "completed": frozenset(),
     "failed": frozenset(),
     "cancelled": frozenset(),
@@ -49,8 +52,12 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 """Allowed lifecycle moves. Anything else is a bug and raises ``IllegalTransitionError``."""
 
 TERMINAL: frozenset[RunStatus] = frozenset({"completed", "failed", "cancelled"})
-PARKED: frozenset[RunStatus] = frozenset({"waiting", "escalated"})
-"""Stopped but not finished: a signal (approval, input, resume) continues the run."""
+PARKED: frozenset[RunStatus] = frozenset({"waiting", "escalated", "quarantined"})
+"""Stopped but not finished: a signal (approval, input, resume) continues the run.
+
+A ``quarantined`` run crashed its worker (or its driver) too often at the same step; it
+is never claimed again until a person sends ``resume`` (after fixing the cause) or
+cancels it."""
 
 
 def check_transition(run_id: str, previous: RunStatus, status: RunStatus) -> None:
