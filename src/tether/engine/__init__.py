@@ -5,6 +5,7 @@ from tether.engine._driver import RunDriver
 from tether.engine._events import (
     ApprovalDecided,
     ApprovalRequested,
+    BreakerChanged,
     BudgetWarned,
     EffectRecorded,
     Event,
@@ -63,6 +64,7 @@ __all__ = [
     "Approval",
     "ApprovalDecided",
     "ApprovalRequested",
+    "BreakerChanged",
     "BudgetWarned",
     "CancelRequested",
     "Done",

@@ -20,7 +20,7 @@ from tether.tools import ToolError
 
 SCHEMA_VERSION = 1
 """Version 1: run, status, transition, model, tool, effect, signal, policy, approval,
-budget, escalation and injection events."""
+budget, escalation, injection and breaker events."""
 
 RunStatus = Literal[
     "pending",
@@ -266,6 +266,24 @@ class InjectionFlagged(_Event):
     patterns: list[str]
 
 
+class BreakerChanged(_Event):
+    """A tool's circuit breaker moved (``closed``, ``open``, ``half_open``), seen by this run.
+
+    ``key`` is the breaker: a tool name, or ``mcp:SERVER`` for all of a server's tools.
+    Breakers live in the runtime process, not in the run: the event records what this
+    run observed (and why), it does not change the run's state.
+    """
+
+    type: Literal["breaker.changed"] = "breaker.changed"
+    key: str
+    tool: str
+    previous: Literal["closed", "open", "half_open"]
+    current: Literal["closed", "open", "half_open"]
+    reason: str
+    failures: int = 0
+    retry_after: float | None = None
+
+
 class RunFailureCode(StrEnum):
     """Why a run failed or was cancelled: the stable codes the engine itself records.
 
@@ -347,6 +365,7 @@ Event = Annotated[
     | BudgetWarned
     | RunEscalated
     | InjectionFlagged
+    | BreakerChanged
     | RunFinished,
     Field(discriminator="type"),
 ]
@@ -376,6 +395,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         BudgetWarned,
         RunEscalated,
         InjectionFlagged,
+        BreakerChanged,
         RunFinished,
     )
 )

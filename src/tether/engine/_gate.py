@@ -3,21 +3,25 @@
 Before a tool call runs, its verdict is the most restrictive of: loop
 detection, budgets, the kill switch (write tools), the agent's allowlist, the
 tenant's and the agent's policy rules, the tool contract's approval
-requirement and the ``before_tool`` hook. Before a model call, budgets are
-checked against a worst-case estimate and ``max_tokens`` is capped, so a hard
-limit is never overshot. Every non-trivial verdict is a ``policy.decided``
-event with its reason; a plain allow (no rule said anything) is not recorded.
+requirement and the ``before_tool`` hook. An admitted call then passes the
+process's circuit breakers and rate limits (:func:`guard_tool_call`), whose
+transitions are ``breaker.changed`` events of the run that saw them. Before a
+model call, budgets are checked against a worst-case estimate and ``max_tokens``
+is capped, so a hard limit is never overshot. Every non-trivial verdict is a
+``policy.decided`` event with its reason; a plain allow (no rule said anything)
+is not recorded.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from tether.engine._events import (
     ApprovalRequested,
+    BreakerChanged,
     BudgetWarned,
     ModelRejected,
     PolicyDecided,
@@ -29,9 +33,13 @@ from tether.engine._transitions import Escalate, Fail
 from tether.exceptions import BudgetExceededError
 from tether.models import DEFAULT_PRICING, ModelRequest, PricingTable, ToolCall
 from tether.policy import (
+    BreakerChange,
     Budget,
     Decision,
+    GuardTicket,
+    GuardVerdict,
     SecretBroker,
+    ToolGuard,
     Use,
     call_hook,
     check_model_call,
@@ -40,8 +48,9 @@ from tether.policy import (
     hook_failure,
     loop_verdict,
     soft_crossings,
+    tool_limit_error,
 )
-from tether.tools import ToolContract, ToolError
+from tether.tools import ToolContract, ToolError, ToolOutcome
 
 if TYPE_CHECKING:
     from tether.engine._step import StepContext
@@ -57,6 +66,7 @@ class Governance:
     secrets: SecretBroker | None = None
     protection: PayloadProtection = field(default_factory=PayloadProtection)
     pricing: PricingTable = field(default_factory=lambda: DEFAULT_PRICING)
+    guard: ToolGuard = field(default_factory=ToolGuard)
 
 
 @dataclass(slots=True)
@@ -215,7 +225,21 @@ async def admit_tool_call(
         try:
             check_tool_call(budget, current_use(state), call.name, admitted)
         except BudgetExceededError as exc:
-            raise GateFailure(budget_failure(exc)) from None
+            if budget.on_tool_limit != "refuse":
+                raise GateFailure(budget_failure(exc)) from None
+            # A ceiling: this call is not made, and the model can still answer.
+            ctx.record(
+                PolicyDecided(
+                    call_id=call.id,
+                    key=key,
+                    tool=call.name,
+                    action="deny",
+                    reason=exc.message,
+                    rule=exc.dimension,
+                    source="budget",
+                )
+            )
+            return Admission("refused", call, tool_limit_error(exc))
 
     decision = await decide(ctx, call, contract, killswitch)
     approval = state.approvals.get(key)
@@ -345,6 +369,42 @@ async def decide(
         tenant_rules=tenant_rules,
         hook_verdict=verdict,
     )
+
+
+def guard_tool_call(ctx: StepContext, contract: ToolContract) -> GuardVerdict:
+    """Ask the process's breakers and rate limits about an admitted call; record transitions.
+
+    The verdict's error (``circuit_open``, ``rate_limited``) is the call's result when
+    set: the tool is not called. Otherwise the caller waits ``verdict.wait`` seconds,
+    runs the call and hands the outcome to :func:`settle_tool_call`.
+    """
+    verdict = ctx.governance.guard.admit(contract, policy=ctx.agent.policy, tenant=ctx.state.tenant)
+    _record_breaker_changes(ctx, verdict.changes)
+    return verdict
+
+
+def settle_tool_call(ctx: StepContext, ticket: GuardTicket, outcome: ToolOutcome | None) -> None:
+    """Count a guarded call's outcome against its breaker (``None``: it never finished)."""
+    if outcome is None:
+        changes = ctx.governance.guard.settle(ticket, None, called=False)
+    else:
+        changes = ctx.governance.guard.settle(ticket, outcome.error, called=outcome.attempts > 0)
+    _record_breaker_changes(ctx, changes)
+
+
+def _record_breaker_changes(ctx: StepContext, changes: Sequence[BreakerChange]) -> None:
+    for change in changes:
+        ctx.record(
+            BreakerChanged(
+                key=change.key,
+                tool=change.tool,
+                previous=change.previous,
+                current=change.current,
+                reason=change.reason,
+                failures=change.failures,
+                retry_after=change.retry_after,
+            )
+        )
 
 
 def approval_key(step: int, index: int) -> str:

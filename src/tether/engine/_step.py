@@ -33,7 +33,9 @@ from tether.engine._gate import (
     admit_tool_call,
     approval_key,
     gate_model_call,
+    guard_tool_call,
     note_use,
+    settle_tool_call,
 )
 from tether.engine._signals import EscalationRequested, WaitRequested
 from tether.engine._transitions import Escalate, Wait
@@ -57,7 +59,7 @@ from tether.observe import (
     model_span_id,
     tool_call_key,
 )
-from tether.policy import InjectionScanner, call_hook
+from tether.policy import GuardVerdict, InjectionScanner, call_hook
 from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
 
 if TYPE_CHECKING:
@@ -328,6 +330,7 @@ class StepContext:
         uncertain: list[dict[str, Any]] = []
         awaiting: list[str] = []
         admitted: dict[str, int] = {}
+        guarded: dict[int, GuardVerdict] = {}
         escalation: ToolCall | None = None
         killswitch = _Once(driver.killswitch)
         for position, call in enumerate(calls):
@@ -428,6 +431,14 @@ class StepContext:
                     awaiting.append(approval_key(state.step, index))
                     continue
                 call = admission.call
+                # Breakers and rate limits last, so a refused or parked call takes no
+                # token; a refusal is the call's result, and the tool is not called.
+                verdict = guard_tool_call(self, contract)
+                if verdict.error is not None:
+                    decided[position] = (index, call, _outcome(call, error=verdict.error))
+                    continue
+                if verdict.ticket is not None or verdict.wait > 0:
+                    guarded[index] = verdict
                 if contract.effect == "write":
                     starts.append(
                         ToolStarted(
@@ -459,7 +470,12 @@ class StepContext:
             await driver.flush()
         if pending:
             outcomes = await driver.gather(
-                [self._run_tool(index, call) for _position, index, call in pending]
+                [
+                    self._run_guarded(index, call, guarded[index])
+                    if index in guarded
+                    else self._run_tool(index, call)
+                    for _position, index, call in pending
+                ]
             )
             for (position, index, call), outcome in zip(pending, outcomes, strict=True):
                 decided[position] = (index, call, outcome)
@@ -510,6 +526,18 @@ class StepContext:
     def _idempotency_key(self, index: int) -> str:
         # The tool's execute_tool span id derives from it: one format, in observe.
         return tool_call_key(self.run_id, self.step, index)
+
+    async def _run_guarded(self, index: int, call: ToolCall, verdict: GuardVerdict) -> ToolOutcome:
+        """Wait for the call's rate-limit token, run it, and tell its breaker the outcome."""
+        outcome: ToolOutcome | None = None
+        try:
+            if verdict.wait > 0:
+                await self._driver.sleep(verdict.wait)
+            outcome = await self._run_tool(index, call)
+            return outcome
+        finally:
+            if verdict.ticket is not None:
+                settle_tool_call(self, verdict.ticket, outcome)
 
     async def _run_tool(self, index: int, call: ToolCall) -> ToolOutcome:
         state = self.state

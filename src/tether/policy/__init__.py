@@ -3,6 +3,17 @@
 from tether.exceptions import BudgetExceededError
 from tether.policy._budget import Budget, Use, check_model_call, check_tool_call, soft_crossings
 from tether.policy._decision import Decision, combine
+from tether.policy._guards import (
+    BreakerChange,
+    GuardTicket,
+    GuardVerdict,
+    ToolGuard,
+    breaker_for,
+    breaker_key,
+    counts_as_failure,
+    rate_limit_for,
+    tool_limit_error,
+)
 from tether.policy._injection import DEFAULT_PATTERNS as DEFAULT_INJECTION_PATTERNS
 from tether.policy._injection import (
     InjectionPattern,
@@ -32,12 +43,15 @@ from tether.policy._verdict import decide_call, hook_failure, loop_verdict, poli
 __all__ = [
     "DEFAULT_INJECTION_PATTERNS",
     "ApprovalSettings",
+    "BreakerChange",
     "Budget",
     "BudgetExceededError",
     "Decision",
     "EnvSecrets",
     "EscalationPolicy",
     "FileSecrets",
+    "GuardTicket",
+    "GuardVerdict",
     "Hooks",
     "InjectionPattern",
     "InjectionScanner",
@@ -50,16 +64,22 @@ __all__ = [
     "PolicyRule",
     "SecretBroker",
     "SecretProvider",
+    "ToolGuard",
     "Use",
+    "breaker_for",
+    "breaker_key",
     "call_hook",
     "check_model_call",
     "check_tool_call",
     "combine",
+    "counts_as_failure",
     "decide_call",
     "default_broker",
     "default_scanner",
     "hook_failure",
     "loop_verdict",
     "policy_fingerprint",
+    "rate_limit_for",
     "soft_crossings",
+    "tool_limit_error",
 ]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from tether.exceptions import BudgetExceededError
+from tether.exceptions import BudgetExceededError, UserError
 from tether.models import ModelRequest, Usage
 
 
@@ -38,6 +38,10 @@ class Budget:
         soft_ratio: Fraction of a limit that triggers ``budget.warned`` (and the
             policy's ``degrade_model``, if it has one).
         escalate_on_soft_limit: Hand the run to a person at the soft threshold.
+        on_tool_limit: What a call over ``max_tool_calls`` or ``max_calls_per_tool``
+            does: ``"fail"`` ends the run with ``budget_exceeded``; ``"refuse"`` makes
+            them a ceiling: the call is not made, the model gets a ``tool_call_limit``
+            error and the run goes on, so it can still answer.
     """
 
     max_model_calls: int | None = None
@@ -49,11 +53,22 @@ class Budget:
     max_wall_seconds: float | None = None
     soft_ratio: float = 0.8
     escalate_on_soft_limit: bool = False
+    on_tool_limit: Literal["fail", "refuse"] = "fail"
+
+    def __post_init__(self) -> None:
+        if self.on_tool_limit not in ("fail", "refuse"):
+            raise UserError(
+                f"Budget.on_tool_limit must be 'fail' or 'refuse', not {self.on_tool_limit!r}"
+            )
 
     def to_record(self) -> dict[str, Any]:
         """JSON-compatible form, pinned in ``run.created``."""
         record = asdict(self)
         record["max_calls_per_tool"] = dict(self.max_calls_per_tool)
+        if self.on_tool_limit == "fail":
+            # Left out at its default: budgets from before the option keep their record
+            # (and the agents using them their version).
+            del record["on_tool_limit"]
         return record
 
     @classmethod

@@ -7,7 +7,7 @@ tool dispatch and model call, decide. Nothing a model says can widen them.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tether.policy._budget import Budget
 from tether.policy._decision import Decision
 from tether.policy._injection import InjectionScanner, default_scanner
+from tether.tools import Breaker, RateLimit
 
 if TYPE_CHECKING:
     from tether.models import ModelClient, ModelRequest, ModelResponse, ToolCall
@@ -108,6 +109,18 @@ class Policy:
             (``injection.flagged`` events; ``None`` turns it off). Flagging is a signal,
             not the defence: the gate decides what runs whatever a tool output says.
         escalate_on_injection: Hand the run to a person when a tool output is flagged.
+        breakers: Circuit breakers for tools whose contract sets none, by tool name, by
+            breaker key (``"mcp:SERVER"``: one breaker for all of a server's tools) or by
+            glob (``"*"``). See :class:`tether.tools.Breaker`.
+        rate_limits: Rate limits for tools whose contract sets none, keyed the same way
+            (an ``"mcp:SERVER"`` limit is one bucket shared by the server's tools).
+        tenant_rate_limit: Tool calls per period of each tenant (one bucket per tenant,
+            shared by every run of the process whose agent sets it).
+
+    Breakers and rate limits hold their state per runtime process and are not part of
+    the agent version (they can be tuned without pinning runs to a new version); the
+    tool-call ceiling of a run is ``budget`` (``Budget(max_tool_calls=...,
+    on_tool_limit="refuse")``).
     """
 
     allow_tools: Sequence[str] | None = None
@@ -120,6 +133,9 @@ class Policy:
     degrade_model: ModelClient | str | None = None
     injection: InjectionScanner | None = field(default_factory=default_scanner)
     escalate_on_injection: bool = False
+    breakers: Mapping[str, Breaker] = field(default_factory=dict)
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    tenant_rate_limit: RateLimit | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.rules, str | Path):

@@ -9,11 +9,14 @@ from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode, TransientToolError
 from tether.tools._executor import ToolOutcome, execute_tool_call, execute_tool_calls
 from tether.tools._fetch import http_fetch, make_http_fetch
+from tether.tools._limits import Breaker, RateLimit
 from tether.tools._python_exec import make_python_exec, python_exec
 from tether.tools._sandbox import Sandbox, SandboxUnavailableError
 from tether.tools._sandbox_process import SandboxLimits, SandboxResult
 
 __all__ = [
+    "Breaker",
+    "RateLimit",
     "RetryPolicy",
     "Sandbox",
     "SandboxLimits",

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from tether.exceptions import AgentDefinitionError
 from tether.models import ExampleToolSpec, ToolSpec
 from tether.observe import tool_traceparent
+from tether.tools._limits import Breaker, RateLimit
 from tether.tools._schema import SchemaBuildError, build_arguments, split_docstring
 from tether.tools._serialize import DEFAULT_MAX_RESULT_BYTES
 
@@ -159,6 +160,10 @@ class ToolContract:
             ``result_too_large`` error (never a truncated one).
         examples: Example user messages this tool serves, for example-based routing on
             the local model (see ``tether.models.LocalModel``).
+        breaker: Circuit breaker of the tool (``None``: none, unless the agent's policy
+            or the runtime sets one). Operational: not part of the agent version.
+        rate_limit: Calls per period this tool may make in one runtime process
+            (``None``: unlimited, unless the agent's policy sets one).
     """
 
     name: str
@@ -180,6 +185,8 @@ class ToolContract:
     credentials: tuple[str, ...] = ()
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     examples: tuple[str, ...] = ()
+    breaker: Breaker | None = None
+    rate_limit: RateLimit | None = None
 
     def __post_init__(self) -> None:
         # Also reached by direct construction, so a list becomes a tuple here too.
@@ -283,7 +290,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     effect: Effect = "read",
-    risk: Risk = "low",
+    risk: Risk | None = None,
     owner: str | None = None,
     version: str = "1",
     timeout: float = 30.0,
@@ -293,6 +300,8 @@ def tool(
     credentials: Iterable[str] = (),
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
     examples: Sequence[str] = (),
+    breaker: Breaker | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> Callable[[Callable[..., Any]], ToolContract]: ...
 
 
@@ -303,7 +312,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     effect: Effect = "read",
-    risk: Risk = "low",
+    risk: Risk | None = None,
     owner: str | None = None,
     version: str = "1",
     timeout: float = 30.0,
@@ -313,6 +322,8 @@ def tool(
     credentials: Iterable[str] = (),
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
     examples: Sequence[str] = (),
+    breaker: Breaker | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> ToolContract | Callable[[Callable[..., Any]], ToolContract]:
     """Declare a typed function (sync or async) as a tool; use bare or with options.
 
@@ -326,7 +337,8 @@ def tool(
         name: Tool name (default: the function name).
         description: Overrides the docstring summary.
         effect: ``"read"`` or ``"write"``.
-        risk: ``"low"``, ``"medium"`` or ``"high"``.
+        risk: ``"low"``, ``"medium"`` or ``"high"`` (default: ``"medium"`` for a write,
+            ``"low"`` for a read).
         owner: Accountable team or person.
         version: Contract version; bump it when behaviour changes.
         timeout: Seconds one attempt may take.
@@ -339,6 +351,10 @@ def tool(
             result reaches the model as a ``result_too_large`` error.
         examples: Messages a user might send that this tool serves (``"Where is my
             order?"``). The local model routes by them; remote models never see them.
+        breaker: A :class:`~tether.tools.Breaker`: after that many consecutive failed
+            calls the tool is not called for a while; the model gets ``circuit_open``.
+        rate_limit: A :class:`~tether.tools.RateLimit` on this tool's calls (per runtime
+            process); a call over it gets ``rate_limited`` with ``retry_after``.
 
     Raises:
         AgentDefinitionError: The function or the options cannot make a valid tool.
@@ -350,7 +366,7 @@ def tool(
             name=name,
             description=description,
             effect=effect,
-            risk=risk,
+            risk=risk if risk is not None else default_risk(effect),
             owner=owner,
             version=version,
             timeout=timeout,
@@ -359,6 +375,8 @@ def tool(
             requires_approval=requires_approval,
             credentials=credentials,
             max_result_bytes=max_result_bytes,
+            breaker=breaker,
+            rate_limit=rate_limit,
         ).with_examples(examples)
 
     return decorate(fn) if fn is not None else decorate
@@ -379,6 +397,8 @@ def _make_contract(
     requires_approval: ApprovalRule,
     credentials: Iterable[str],
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    breaker: Breaker | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> ToolContract:
     """Check the options, build the schema, and wrap ``func`` into a contract."""
     if isinstance(func, ToolContract):
@@ -402,6 +422,10 @@ def _make_contract(
         raise bad("retry must be a RetryPolicy")
     if type(max_result_bytes) is not int or max_result_bytes < 1:
         raise bad(f"max_result_bytes must be a positive int, not {max_result_bytes!r}")
+    if breaker is not None and not isinstance(breaker, Breaker):
+        raise bad("breaker must be a Breaker, e.g. Breaker(failures=5, reset_after=30)")
+    if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+        raise bad("rate_limit must be a RateLimit, e.g. RateLimit(calls=10, per=1.0)")
     needs = _check_credentials(credentials, tool_name)
 
     summary, arg_docs = split_docstring(inspect.getdoc(func))
@@ -433,7 +457,14 @@ def _make_contract(
         context_param=arguments.context_param,
         credentials=needs,
         max_result_bytes=max_result_bytes,
+        breaker=breaker,
+        rate_limit=rate_limit,
     )
+
+
+def default_risk(effect: str) -> Risk:
+    """The risk class a tool gets when it declares none: a write is ``"medium"``."""
+    return "medium" if effect == "write" else "low"
 
 
 def _check_credentials(credentials: Iterable[str], tool_name: str) -> tuple[str, ...]:

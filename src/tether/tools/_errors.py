@@ -22,6 +22,9 @@ class ToolErrorCode(StrEnum):
     UNCERTAIN_WRITE = "uncertain_write"
     WRITE_NOT_PERFORMED = "write_not_performed"
     CANCELLED = "cancelled"
+    CIRCUIT_OPEN = "circuit_open"
+    RATE_LIMITED = "rate_limited"
+    TOOL_CALL_LIMIT = "tool_call_limit"
 
 
 class ToolError(BaseModel):
