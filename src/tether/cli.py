@@ -761,8 +761,10 @@ def serve(
 
 def _register_groups() -> None:
     """Command groups that live in their own modules (they import only typer here)."""
+    from tether._cli._fixtures import fixtures_app
     from tether._cli._keys import keys_app
 
+    app.add_typer(fixtures_app, name="fixtures")
     app.add_typer(keys_app, name="keys")
 
 

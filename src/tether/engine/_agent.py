@@ -20,7 +20,7 @@ from tether.engine.loops import react_machine
 from tether.exceptions import AgentDefinitionError, PolicyWarning
 from tether.models import ModelClient, ModelSettings, ToolSpec
 from tether.policy import Policy, policy_fingerprint
-from tether.tools import RetryPolicy, ToolContract, tool
+from tether.tools import Catalog, RetryPolicy, ToolContract, flatten_catalogs, tool
 
 
 @dataclass(kw_only=True, eq=False)
@@ -32,7 +32,8 @@ class Agent:
         instructions: The system prompt (the start of the cache-stable prefix).
         model: A :class:`ModelClient` or a model id such as ``"local"`` or
             ``"openai:gpt-4.1-mini"`` (resolved on first use).
-        tools: ``@tool`` contracts or plain typed functions.
+        tools: ``@tool`` contracts, plain typed functions or a
+            :class:`~tether.tools.Catalog` (a router tool opens its domains on demand).
         max_turns: Model calls allowed before the run fails with ``max_turns_exceeded``.
         output_type: A pydantic model the final answer must validate against.
         max_output_repairs: Repair turns allowed when the final answer does not validate.
@@ -46,7 +47,7 @@ class Agent:
     name: str
     instructions: str = ""
     model: ModelClient | str = "local"
-    tools: Sequence[ToolContract | Callable[..., Any]] = ()
+    tools: Sequence[ToolContract | Catalog | Callable[..., Any]] = ()
     max_turns: int = 30
     output_type: type[BaseModel] | None = None
     max_output_repairs: int = 2
@@ -63,7 +64,9 @@ class Agent:
         if self.max_turns < 1:
             raise AgentDefinitionError(f"agent {self.name!r}: max_turns must be >= 1")
         contracts: dict[str, ToolContract] = {}
-        for item in self.tools:
+        # A catalog's domain tools join the registry but stay out of the prompt's prefix.
+        items, self.tool_domains = flatten_catalogs(self.tools)
+        for item in items:
             contract = item if isinstance(item, ToolContract) else tool(item)
             if contract.name in contracts:
                 raise AgentDefinitionError(
@@ -114,8 +117,12 @@ class Agent:
 
     @cached_property
     def tool_specs(self) -> list[ToolSpec]:
-        """What the model is told about each tool, in a stable order."""
-        return [c.spec() for c in self.registry.values()]
+        """What the model is told about each tool, in a stable order.
+
+        A catalog's domain tools are left out: the router's result describes them.
+        """
+        hidden = self.tool_domains
+        return [c.spec() for c in self.registry.values() if c.name not in hidden]
 
     @cached_property
     def output_adapter(self) -> TypeAdapter[Any] | None:

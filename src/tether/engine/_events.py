@@ -136,6 +136,8 @@ class ToolCompleted(_Event):
     result: Any = None
     attempt: int = 1
     duration_ms: float = 0.0
+    simulated: bool | None = None
+    """``True`` when a ``ToolSimulator`` answered from recorded I/O (the tool never ran)."""
 
 
 class ToolFailed(_Event):
@@ -149,6 +151,8 @@ class ToolFailed(_Event):
     attempt: int = 1
     duration_ms: float = 0.0
     will_retry: bool = False
+    simulated: bool | None = None
+    """``True`` when a ``ToolSimulator`` answered (a replayed error, or ``not_simulated``)."""
 
 
 class EffectRecorded(_Event):

@@ -60,7 +60,15 @@ from tether.observe import (
     tool_call_key,
 )
 from tether.policy import GuardVerdict, InjectionScanner, call_hook
-from tether.tools import ToolContext, ToolError, ToolErrorCode, ToolOutcome, execute_tool_call
+from tether.tools import (
+    ToolContext,
+    ToolError,
+    ToolErrorCode,
+    ToolOutcome,
+    closed_catalog_error,
+    execute_tool_call,
+    is_simulated,
+)
 
 if TYPE_CHECKING:
     import random
@@ -410,6 +418,14 @@ class StepContext:
                 else:
                     uncertain.append(_uncertain(call, None, unrecoverable=True))
                 continue
+            closed = (
+                closed_catalog_error(call.name, self.agent.tool_domains, state.messages)
+                if contract is not None and self.agent.tool_domains
+                else None
+            )
+            if closed is not None:  # a catalog's tool whose domain the model has not opened
+                decided[position] = (index, call, _outcome(call, error=closed))
+                continue
             if contract is not None and call.invalid_arguments is None:
                 # Validate and coerce first: the gate, the approver, the journal and the
                 # tool all see the same arguments ("900000" becomes 900000 before any
@@ -600,6 +616,12 @@ class StepContext:
     ) -> tuple[ToolResult, int]:
         """Record a call's result; returns the event and the size of its stored bytes."""
         event: ToolResult
+        # Marked only when the simulator answered: a refusal by the gate is never simulated.
+        simulated = (
+            True
+            if outcome.attempts > 0 and is_simulated(self.agent.registry.get(call.name))
+            else None
+        )
         if outcome.ok:
             event = construct_trusted(
                 ToolCompleted,
@@ -609,6 +631,7 @@ class StepContext:
                 result=outcome.result,
                 attempt=outcome.attempts,
                 duration_ms=round(outcome.duration_ms, 3),
+                simulated=simulated,
             )
         else:
             assert outcome.error is not None
@@ -619,6 +642,7 @@ class StepContext:
                 error=outcome.error,
                 attempt=outcome.attempts,
                 duration_ms=round(outcome.duration_ms, 3),
+                simulated=simulated,
             )
         # A tool output can be large and is scanned for secrets: off the loop if so.
         protected = await self._driver.protect(event)

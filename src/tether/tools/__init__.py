@@ -5,6 +5,12 @@ failures with backoff and returns every problem as a structured :class:`ToolErro
 model can act on, never as an exception that escapes the run.
 """
 
+from tether.tools._catalog import (
+    CATALOG_CLOSED,
+    Catalog,
+    closed_catalog_error,
+    flatten_catalogs,
+)
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode, TransientToolError
 from tether.tools._executor import ToolOutcome, execute_tool_call, execute_tool_calls
@@ -13,10 +19,27 @@ from tether.tools._limits import Breaker, RateLimit
 from tether.tools._python_exec import make_python_exec, python_exec
 from tether.tools._sandbox import Sandbox, SandboxUnavailableError
 from tether.tools._sandbox_process import SandboxLimits, SandboxResult
+from tether.tools._simulator import (
+    FIXTURES_FORMAT,
+    FIXTURES_VERSION,
+    NOT_SIMULATED,
+    Fixtures,
+    RecordedCall,
+    ToolSimulator,
+    by_fields,
+    is_simulated,
+)
 
 __all__ = [
+    "CATALOG_CLOSED",
+    "FIXTURES_FORMAT",
+    "FIXTURES_VERSION",
+    "NOT_SIMULATED",
     "Breaker",
+    "Catalog",
+    "Fixtures",
     "RateLimit",
+    "RecordedCall",
     "RetryPolicy",
     "Sandbox",
     "SandboxLimits",
@@ -28,10 +51,15 @@ __all__ = [
     "ToolError",
     "ToolErrorCode",
     "ToolOutcome",
+    "ToolSimulator",
     "TransientToolError",
+    "by_fields",
+    "closed_catalog_error",
     "execute_tool_call",
     "execute_tool_calls",
+    "flatten_catalogs",
     "http_fetch",
+    "is_simulated",
     "make_http_fetch",
     "make_python_exec",
     "python_exec",
