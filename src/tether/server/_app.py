@@ -41,7 +41,7 @@ from tether.server._models import (
     RunStatusName,
     SendSignal,
 )
-from tether.server._sse import EventStream, RunStreams, shown
+from tether.server._sse import DirectSend, EventStream, RunStreams, shown
 from tether.server._ui import ui_router
 from tether.store import RunCursor, RunRecord
 
@@ -120,6 +120,7 @@ def create_app(
     app.state.streams = streams
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(DirectSend)  # the outermost of ours: see its docstring
     app.include_router(_health_router(runtime))
     app.include_router(_api_router(runtime, dict(agents), streams))
     app.include_router(metrics_router(runtime, metrics_token))

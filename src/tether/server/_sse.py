@@ -30,7 +30,7 @@ from typing import Any
 
 import anyio
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tether.engine import PARKED, TERMINAL, RunEvent, encode_event
 from tether.runtime import LiveDelta, Runtime
@@ -401,6 +401,28 @@ class RunStreams:
         return EventStream(self, run_id, after=after, deltas=deltas)
 
 
+_DIRECT_SEND = "tether.sse.send"
+
+
+class DirectSend:
+    """Keep the server's own ``send`` in the scope, for event streams to write frames with.
+
+    Between a response and the server, Starlette's exception handlers each wrap ``send``
+    (to learn whether a response started): a coroutine call per layer per write, a
+    sizeable share of a frame's cost when one commit goes to a thousand clients. A stream
+    starts its response through the wrapped ``send`` (so the handlers know it started)
+    and writes its frames through this one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[_DIRECT_SEND] = send
+        await self.app(scope, receive, send)
+
+
 class EventStream(Response):
     """``text/event-stream`` of one run for one client (an ASGI response)."""
 
@@ -420,6 +442,7 @@ class EventStream(Response):
         client = self.streams._join(self.run_id, self.deltas)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            send = scope.get(_DIRECT_SEND, send)
             async with anyio.create_task_group() as group:
                 client.cancel = group.cancel_scope
                 group.start_soon(_watch_disconnect, receive, group.cancel_scope)
