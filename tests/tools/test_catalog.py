@@ -21,8 +21,8 @@ from tether.exceptions import AgentDefinitionError
 from tether.models import ModelRequest
 from tether.policy import Policy, PolicyFile
 from tether.testing import ScriptedModel, text, tool_call
-from tether.tools import CATALOG_CLOSED, Catalog, ToolSimulator
-from tether.tools._catalog import opened_domains
+from tether.tools import Catalog, ToolSimulator
+from tether.tools._catalog import CATALOG_CLOSED, opened_domains
 
 CALLS: list[str] = []
 

@@ -23,13 +23,8 @@ from tether.exceptions import UserError
 from tether.models import ModelRequest
 from tether.policy import Policy, PolicyFile
 from tether.testing import ScriptedModel, text, tool_call
-from tether.tools import (
-    FIXTURES_VERSION,
-    NOT_SIMULATED,
-    ToolCallError,
-    ToolSimulator,
-    by_fields,
-)
+from tether.tools import ToolCallError, ToolSimulator, by_fields
+from tether.tools._simulator import FIXTURES_VERSION, NOT_SIMULATED
 
 CALLS: list[str] = []
 

@@ -5,12 +5,7 @@ failures with backoff and returns every problem as a structured :class:`ToolErro
 model can act on, never as an exception that escapes the run.
 """
 
-from tether.tools._catalog import (
-    CATALOG_CLOSED,
-    Catalog,
-    closed_catalog_error,
-    flatten_catalogs,
-)
+from tether.tools._catalog import Catalog, closed_catalog_error, flatten_catalogs
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode, TransientToolError
 from tether.tools._executor import ToolOutcome, execute_tool_call, execute_tool_calls
@@ -20,9 +15,6 @@ from tether.tools._python_exec import make_python_exec, python_exec
 from tether.tools._sandbox import Sandbox, SandboxUnavailableError
 from tether.tools._sandbox_process import SandboxLimits, SandboxResult
 from tether.tools._simulator import (
-    FIXTURES_FORMAT,
-    FIXTURES_VERSION,
-    NOT_SIMULATED,
     Fixtures,
     RecordedCall,
     ToolSimulator,
@@ -31,10 +23,6 @@ from tether.tools._simulator import (
 )
 
 __all__ = [
-    "CATALOG_CLOSED",
-    "FIXTURES_FORMAT",
-    "FIXTURES_VERSION",
-    "NOT_SIMULATED",
     "Breaker",
     "Catalog",
     "Fixtures",

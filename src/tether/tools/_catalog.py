@@ -31,9 +31,9 @@ from typing import Any
 from tether.exceptions import AgentDefinitionError
 from tether.models import Message
 from tether.tools._contract import ToolContract, tool
-from tether.tools._errors import ToolCallError, ToolError
+from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode
 
-CATALOG_CLOSED = "catalog_closed"
+CATALOG_CLOSED = ToolErrorCode.CATALOG_CLOSED.value
 """The ``error_code`` of a call to a tool whose domain is not open in the run."""
 
 OPENED_KEY = "catalog_opened"

@@ -25,6 +25,10 @@ class ToolErrorCode(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     RATE_LIMITED = "rate_limited"
     TOOL_CALL_LIMIT = "tool_call_limit"
+    NOT_SIMULATED = "not_simulated"
+    """A ``ToolSimulator`` has no recording for the call (the tool never runs)."""
+    CATALOG_CLOSED = "catalog_closed"
+    """The tool's catalog domain is not open in the run (``open_catalog`` it first)."""
 
 
 class ToolError(BaseModel):

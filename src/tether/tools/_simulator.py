@@ -55,14 +55,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tether.exceptions import UserError
 from tether.tools._catalog import is_router
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
-from tether.tools._errors import ToolCallError, ToolError
+from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode
 
 FIXTURES_FORMAT = "tether.fixtures"
 FIXTURES_VERSION = 1
 """Version 1: one entry per final tool call (tool, arguments, result or error, effect,
 order, attempts), with the run id and agent version."""
 
-NOT_SIMULATED = "not_simulated"
+NOT_SIMULATED = ToolErrorCode.NOT_SIMULATED.value
 """The ``error_code`` of a call the simulator has no recording for."""
 
 SIMULATED_SUFFIX = "+simulated"
