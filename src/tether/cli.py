@@ -129,6 +129,7 @@ RUN_STATUSES: tuple[str, ...] = (
     "running",
     "waiting",
     "escalated",
+    "quarantined",
     "completed",
     "failed",
     "cancelled",
@@ -755,6 +756,61 @@ def serve(
     session.execute(
         serve_forever(
             agents, session.store_url, sock, metrics_token=metrics_token, say=session.out.print
+        )
+    )
+
+
+@app.command()
+def worker(
+    agents_ref: Annotated[
+        str,
+        typer.Option(
+            "--agents",
+            metavar="FILE_OR_MODULE",
+            help="path/to/file.py or package.module: every Agent it defines is served by "
+            "its name (FILE.py:NAME serves one).",
+            show_default=False,
+        ),
+    ],
+    store: StoreOption = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Runs driven at once by this worker.")
+    ] = 100,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(
+            "--lease-ttl",
+            min=0.1,
+            metavar="SECONDS",
+            help="How long a run stays this worker's without a heartbeat; a dead worker's "
+            "runs are taken over after about this long.",
+        ),
+    ] = 30.0,
+) -> None:
+    """Execute runs from the store as one worker of a fleet, until SIGTERM drains it.
+
+    Runs started by clients (Runtime(worker=False), the HTTP API) and runs left by
+    workers that died are claimed here, fairly across tenants. The first SIGTERM or
+    Ctrl-C finishes each run's current step and gives it back; a second exits at once.
+    """
+    from tether._cli._load import load_agents
+    from tether._cli._session import Session
+    from tether._cli._worker import work
+    from tether.exceptions import TetherError
+
+    session = Session(store)
+    try:
+        agents = load_agents(agents_ref)
+    except TetherError as exc:
+        session.fail(exc.message)
+    session.execute(
+        work(
+            agents,
+            session.store_url,
+            concurrency=concurrency,
+            lease_ttl=lease_ttl,
+            say=session.out.print,
+            console=session.err,
         )
     )
 

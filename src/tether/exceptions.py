@@ -19,6 +19,7 @@ Hierarchy::
     │   │   └── LeaseLostError         this process no longer holds the run's lease
     │   └── ApprovalError              an approval for an unknown call, or one already decided
     ├── BudgetExceededError        a call would cross a hard budget limit (carries dimension)
+    ├── RunQueueFullError          too many runs wait to be executed (carries retry_after)
     ├── StoreError                 the store failed or holds something it cannot read
     │   └── SchemaVersionError     an event or database newer than this code understands
     ├── ModelError                 a model provider failed (classified; see ``ModelErrorCode``)
@@ -59,6 +60,7 @@ class ErrorCode(StrEnum):
     SCHEMA_VERSION = "schema_version"
     MODEL = "model"
     APPROVAL = "approval"
+    QUEUE_FULL = "queue_full"
 
 
 class TetherError(Exception):
@@ -204,6 +206,26 @@ class BudgetExceededError(TetherError):
         super().__init__(message, dimension=dimension, usage=usage or {})
         self.dimension = dimension
         self.usage: dict[str, dict[str, float]] = usage or {}
+
+
+class RunQueueFullError(TetherError):
+    """Too many runs already wait to be executed: try again after ``retry_after`` seconds.
+
+    Attributes:
+        retry_after: Seconds after which a retry may be accepted (an estimate).
+        pending: Runs waiting when the start was refused.
+        limit: The bound they passed (``Runtime(max_pending=...)``).
+    """
+
+    code = ErrorCode.QUEUE_FULL
+
+    def __init__(
+        self, message: str, *, retry_after: float, pending: int, limit: int, **context: Any
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, pending=pending, limit=limit, **context)
+        self.retry_after = retry_after
+        self.pending = pending
+        self.limit = limit
 
 
 class StoreError(TetherError):

@@ -26,6 +26,7 @@ STATUS_STYLE = {
     "failed": "red",
     "cancelled": "magenta",
     "escalated": "bold yellow",
+    "quarantined": "bold red",
 }
 STATUS_ICON = {
     "pending": "·",
@@ -35,6 +36,7 @@ STATUS_ICON = {
     "failed": "✘",
     "cancelled": "■",
     "escalated": "⚠",
+    "quarantined": "☣",
 }
 
 # -- small formatters ------------------------------------------------------------------------

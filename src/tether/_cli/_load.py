@@ -68,6 +68,31 @@ def load_agent(ref: str) -> Agent:
     return _resolve(module, name, where)
 
 
+def load_agents(ref: str) -> list[Agent]:
+    """The agents ``ref`` names: ``FILE_OR_MODULE`` (all its agents) or ``...:NAME``.
+
+    Raises:
+        AgentRefError: nothing loads, no agent is defined, or two share a name.
+    """
+    source, sep, name = ref.rpartition(":")
+    if sep and name and len(source) > 1:
+        return [load_agent(ref)]
+    module = _import(ref, ref)
+    found: dict[str, Agent] = {}
+    for value in vars(module).values():
+        if not isinstance(value, Agent) or found.get(value.name) is value:
+            continue
+        if value.name in found:
+            raise AgentRefError(f"{ref} defines two different agents named {value.name!r}")
+        found[value.name] = value
+    if not found:
+        raise AgentRefError(
+            f"{ref} defines no Agent at module level (expected e.g. "
+            "`support = Agent(name='support', ...)`)"
+        )
+    return list(found.values())
+
+
 def _import(source: str, ref: str) -> ModuleType:
     path = Path(source)
     is_file = source.endswith(".py") or os.sep in source or "/" in source

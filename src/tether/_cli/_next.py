@@ -93,6 +93,11 @@ def parked_hint(run_id: str, status: str, details: Any, nxt: NextSteps) -> str:
     signal = str(info.get("signal") or "SIGNAL")
     if status == "escalated":
         return f"hand it back with: {nxt.signal_command(run_id, 'resume')}"
+    if status == "quarantined":
+        return (
+            "it crashed its worker repeatedly (see `tether events`); fix the cause, then "
+            f"continue it with: {nxt.signal_command(run_id, 'resume')} (or cancel it)"
+        )
     if signal == "approval":
         calls = info.get("calls") if isinstance(info.get("calls"), list) else None
         call_id = str(calls[0]) if calls else "CALL_ID"

@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from tether import Agent
-from tether._cli._load import AgentRefError, _import, load_agent
+
+# Re-exported: `tether serve` and `tether worker` load their agents the same way.
+from tether._cli._load import load_agents as load_agents
 
 
 class _Server(uvicorn.Server):
@@ -39,31 +41,6 @@ class _Server(uvicorn.Server):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-
-def load_agents(ref: str) -> list[Agent]:
-    """The agents ``ref`` names: ``FILE_OR_MODULE`` (all its agents) or ``...:NAME``.
-
-    Raises:
-        AgentRefError: nothing loads, no agent is defined, or two share a name.
-    """
-    source, sep, name = ref.rpartition(":")
-    if sep and name and len(source) > 1:
-        return [load_agent(ref)]
-    module = _import(ref, ref)
-    found: dict[str, Agent] = {}
-    for value in vars(module).values():
-        if not isinstance(value, Agent) or found.get(value.name) is value:
-            continue
-        if value.name in found:
-            raise AgentRefError(f"{ref} defines two different agents named {value.name!r}")
-        found[value.name] = value
-    if not found:
-        raise AgentRefError(
-            f"{ref} defines no Agent at module level (expected e.g. "
-            "`support = Agent(name='support', ...)`)"
-        )
-    return list(found.values())
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -43,6 +43,7 @@ from tether.exceptions import (
     RunError,
     RunNotFoundError,
     RunParkedError,
+    RunQueueFullError,
     StoreError,
     UserError,
 )
@@ -57,6 +58,17 @@ from tether.policy import (
     default_scanner,
 )
 from tether.runtime._control import CANCEL_PREFIX, RunControl
+from tether.runtime._fleet import (
+    CLAIMED,
+    CRASHED,
+    RELEASED,
+    Candidate,
+    attempts_at,
+    claimable,
+    executing,
+    fair_order,
+    priority_of,
+)
 from tether.runtime._handle import _STOPPED, RunHandle, to_run_events
 from tether.runtime._results import LiveDelta, RunResult
 from tether.store import (
@@ -79,6 +91,10 @@ event loop, must be quick and must not raise; exceptions are logged and dropped.
 KILLSWITCH = "killswitch"
 _MAX_PERMANENT_STORE_FAILURES = 2
 """Resumes from the log after a store failure that is not transient, before giving up."""
+_SCAN_LIMIT = 1000
+"""Runs a claim pass looks at (``pending``/``running``, newest first) to choose fairly."""
+_CLAIM_BATCH = 100
+"""Runs one claim pass takes at most (the rest wait for the next pass, or another worker)."""
 
 
 def new_run_id() -> str:
@@ -172,6 +188,21 @@ class Runtime(RunControl):
         timer_interval: How often parked runs with due timers (approval expiry) are checked.
         observers: Callables told of every commit of every run driven here (telemetry,
             metrics); see :data:`RunObserver`. More can be added with ``add_observer``.
+        worker: Execute runs here (default). ``False`` makes a pure client: it starts,
+            signals, approves, cancels and reads runs, and executes none of them; the runs
+            it starts stay ``pending`` with no lease until a worker (``tether worker``, or
+            any runtime with ``worker=True`` and the agent) claims them.
+        concurrency: The most runs this process drives at once (``None``: no cap). Runs
+            beyond it wait ``pending`` for a free slot, here or in another worker.
+        tenant_concurrency: The most runs of one tenant executing at once across every
+            worker on the store (an int for every tenant, or a mapping per tenant).
+        max_pending: Backpressure: when this many runs already wait to be executed,
+            ``start`` raises :class:`~tether.exceptions.RunQueueFullError` instead of
+            queueing without limit (counted in the store, so across every process).
+        quarantine_after: A run claimed this many times at the same step (its worker or
+            driver kept dying there) is ``quarantined`` instead of being retried again.
+        claim_interval: How often a worker looks for runs to claim (default: every
+            second, or every ``lease_ttl`` if that is shorter).
     """
 
     def __init__(
@@ -190,8 +221,28 @@ class Runtime(RunControl):
         payload_codec: PayloadCodec | Literal["auto"] | None = "auto",
         timer_interval: float = 1.0,
         observers: Sequence[RunObserver] = (),
+        worker: bool = True,
+        concurrency: int | None = None,
+        tenant_concurrency: int | Mapping[str, int] | None = None,
+        max_pending: int | None = None,
+        quarantine_after: int = 3,
+        claim_interval: float | None = None,
     ) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise UserError(f"concurrency must be at least 1, not {concurrency}")
+        if quarantine_after < 1:
+            raise UserError(f"quarantine_after must be at least 1, not {quarantine_after}")
         self.store = open_store(store or default_store_url(), durability=durability)
+        self.worker = worker
+        self.concurrency = concurrency
+        self.max_pending = max_pending
+        self.quarantine_after = quarantine_after
+        self._tenant_concurrency = tenant_concurrency
+        self._claim_interval = claim_interval if claim_interval is not None else min(1.0, lease_ttl)
+        self._draining = False
+        self._priorities: dict[str, int] = {}
+        self._served: dict[str | None, int] = {}
+        self._serve_count = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{_random.token_hex(3)}"
         self.lease_ttl = lease_ttl
         self.store_backoff_cap = 5.0
@@ -238,6 +289,8 @@ class Runtime(RunControl):
     async def __aenter__(self) -> Runtime:
         await self.store.open()
         self._open = True
+        if not self.worker:
+            return self  # a pure client: no drivers, so nothing to beat, cancel or recover
         _tune_gc()
         self._background.append(asyncio.create_task(self._heartbeat()))
         self._background.append(asyncio.create_task(self._cancel_loop()))
@@ -294,8 +347,12 @@ class Runtime(RunControl):
         self._check_open()
         self.register(agent)
         assert agent.machine is not None
+        await self._check_queue()
         run_id = run_id or new_run_id()
         now = time.time()
+        # Driven here only by a worker with a free slot; otherwise the run waits, unleased,
+        # for whichever worker claims it first.
+        drive_here = self.worker and not self._draining and self._free_slots() > 0
         pinned = budget or agent.policy.budget
         created = RunCreated(
             agent=agent.name,
@@ -324,14 +381,38 @@ class Runtime(RunControl):
                 updated_at=now,
                 tenant=tenant,
                 parent_run_id=parent_run_id,
-                lease_owner=self.owner,
-                lease_expires_at=now + self.lease_ttl,
+                lease_owner=self.owner if drive_here else None,
+                lease_expires_at=now + self.lease_ttl if drive_here else None,
             ),
             [EventRow(1, 0, now, created.type, encode_event(created))],
         )
         self._publish(run_id, [first])
-        self._launch(agent, state)
+        if drive_here:
+            self._launch(agent, state)
         return RunHandle(self, run_id)
+
+    def _free_slots(self) -> int:
+        if self.concurrency is None:
+            return 1_000_000
+        return self.concurrency - len(self._tasks)
+
+    async def _check_queue(self) -> None:
+        """Refuse a new run when ``max_pending`` runs already wait to be executed."""
+        if self.max_pending is None:
+            return
+        waiting = await self.store.list_runs(statuses=["pending"], limit=self.max_pending)
+        now = time.time()
+        queued = sum(1 for r in waiting if claimable(r, now))
+        if queued >= self.max_pending:
+            retry_after = max(1.0, self._claim_interval * 2)
+            raise RunQueueFullError(
+                f"{queued} runs already wait to be executed (max_pending={self.max_pending}); "
+                f"retry in {retry_after:.0f} s, or add workers (`tether worker`) to drain "
+                "the queue faster",
+                retry_after=retry_after,
+                pending=queued,
+                limit=self.max_pending,
+            )
 
     def _handle(self, run_id: str) -> RunHandle:
         return RunHandle(self, run_id)
@@ -389,22 +470,149 @@ class Runtime(RunControl):
         return value is not None and value.startswith("on")
 
     async def recover(self) -> list[str]:
-        """Resume runs whose owner died (their lease expired); returns the ids resumed."""
+        """Claim runs that need a driver and drive them here; returns the ids claimed.
+
+        Those are runs whose owner died (their lease expired) and runs a client started
+        (``pending``, no lease). A worker claims no more than its free slots, fairly
+        (see :mod:`tether.runtime._fleet`: priority, then the tenant with the fewest runs
+        executing), and sets aside (``quarantined``) a run that keeps killing whoever
+        drives it.
+        """
         self._check_open()
+        if not self.worker or self._draining:
+            return []
+        slots = min(self._free_slots(), _CLAIM_BATCH)
+        if slots <= 0:
+            return []
+        now = time.time()
+        scan = await self.store.list_runs(statuses=["pending", "running"], limit=_SCAN_LIMIT)
+        waiting = [r for r in scan if claimable(r, now) and r.run_id not in self._tasks]
+        candidates = [
+            Candidate(r.run_id, r.tenant, await self._priority(r.run_id), r.created_at)
+            for r in waiting
+        ]
+        live = {r.run_id for r in waiting}
+        self._priorities = {k: v for k, v in self._priorities.items() if k in live}
+        chosen = [
+            c.run_id
+            for c in fair_order(
+                candidates,
+                slots,
+                running=executing(scan, now),
+                tenant_cap=self._tenant_cap,
+                last_served=self._served,
+            )
+        ]
+        tenants = {r.run_id: r.tenant for r in waiting}
+        if len(scan) >= _SCAN_LIMIT and len(chosen) < slots:
+            # More runs than one look shows: take the oldest claimable ones too (the store
+            # orders those), so nothing beyond the window waits forever.
+            extra = await self.store.claim_orphans(
+                self.owner, self.lease_ttl, limit=slots - len(chosen)
+            )
+            chosen += [run_id for run_id in extra if run_id not in chosen]
         resumed = []
-        for run_id in await self.store.claim_orphans(self.owner, self.lease_ttl):
+        for run_id in chosen:
             if run_id in self._tasks:
                 continue
+            if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+                continue  # another worker was quicker
+            if run_id in self._tasks:
+                continue  # this process took it meanwhile (a signal, resume)
             try:
-                state = await self.load_state(run_id)
-                driver = self._driver_for(state, None, None)
-            except (UserError, RunError) as exc:
+                if await self._adopt(run_id):
+                    resumed.append(run_id)
+                    self._serve_count += 1
+                    self._served[tenants.get(run_id)] = self._serve_count
+            except (UserError, RunError, StoreError) as exc:
                 log.warning("cannot recover run %s: %s", run_id, exc)
-                await self.store.release_lease(run_id, self.owner)
-                continue
-            self._launch(driver.agent, state, driver)
-            resumed.append(run_id)
+                with contextlib.suppress(Exception):
+                    await self.store.release_lease(run_id, self.owner)
         return resumed
+
+    async def _adopt(self, run_id: str) -> bool:
+        """Drive a run this process just leased, unless it is done or poisoned."""
+        rows = await self.store.load_events(run_id)
+        if not rows:
+            raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
+        state = RunState(run_id=run_id)
+        for rec in to_run_events(run_id, rows, self.governance.protection):
+            apply(state, rec)
+        if state.status not in ("pending", "running"):
+            await self.store.release_lease(run_id, self.owner)  # it stopped meanwhile
+            return False
+        driver = self._driver_for(state, None, None)
+        attempts = attempts_at(rows, state.step)
+        deaths = attempts.deaths + (0 if attempts.fresh else 1)
+        if deaths >= self.quarantine_after:
+            cause = attempts.error or (
+                "the process driving it stopped without releasing it (killed or crashed)"
+            )
+            log.error(
+                "run %s quarantined: its driver died %d times at step %d; last error: %s",
+                run_id,
+                deaths,
+                state.step,
+                cause,
+            )
+            driver.set_status(
+                "quarantined",
+                "poisoned",
+                {
+                    "signal": "resume",
+                    "attempts": deaths,
+                    "step": state.step,
+                    "error": cause,
+                },
+            )
+            await driver.flush()  # releases the lease in the same commit
+            return False
+        # Mark the attempt before driving, so a crash during it still counts.
+        driver.record(
+            SignalReceived(
+                name=CLAIMED,
+                payload={"fresh": attempts.fresh, "deaths": deaths, "step": state.step},
+                by=self.owner,
+            )
+        )
+        await driver.flush()
+        self._launch(driver.agent, state, driver)
+        return True
+
+    async def _priority(self, run_id: str) -> int:
+        known = self._priorities.get(run_id)
+        if known is None:
+            rows = await self.store.load_events(run_id, after_seq=0)
+            created = decode_event(rows[0].data) if rows else None
+            metadata = created.metadata if isinstance(created, RunCreated) else None
+            known = self._priorities[run_id] = priority_of(metadata)
+        return known
+
+    def _tenant_cap(self, tenant: str | None) -> int | None:
+        caps = self._tenant_concurrency
+        if caps is None or isinstance(caps, int):
+            return caps
+        return caps.get(tenant or "")
+
+    async def drain(self) -> None:
+        """Stop claiming runs and let each run driven here stop after its current step.
+
+        Every step already begun is finished and committed; then the run's lease is given
+        back with the run left ``pending``/``running``, so any worker continues it from
+        its log. Returns once no run is driven here. Runs started meanwhile wait
+        ``pending`` for another worker.
+        """
+        self._draining = True
+        for driver in list(self._drivers.values()):
+            driver.stop_requested = True
+        tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def draining(self) -> bool:
+        """Whether :meth:`drain` was called: this runtime claims and starts no more runs."""
+        return self._draining
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -536,6 +744,8 @@ class Runtime(RunControl):
         if driver is None:
             driver = self._driver_for(state, agent, None)
         self._crashed.pop(state.run_id, None)
+        if self._draining:
+            driver.stop_requested = True  # e.g. a run approved while this worker drains
         self._drivers[state.run_id] = driver
         task = asyncio.create_task(self._drive(driver), name=f"tether-run-{state.run_id}")
         # The failure is kept in _crashed for result(); retrieve it so asyncio does not warn.
@@ -548,7 +758,17 @@ class Runtime(RunControl):
         try:
             while True:
                 try:
-                    return await driver.drive()
+                    state = await driver.drive()
+                    if driver.stop_requested and state.status in ("pending", "running"):
+                        # Given back unharmed by a draining worker: not an attempt that
+                        # failed, so the quarantine count at this step starts over.
+                        driver.record(
+                            SignalReceived(
+                                name=RELEASED, payload={"reason": "drain"}, by=self.owner
+                            )
+                        )
+                        await driver.flush()
+                    return state
                 except ConcurrentWriteError as exc:
                     # Another process owns the run now (its lease, or its log moved on):
                     # stop here without touching it; result() follows it in the store.
@@ -568,6 +788,7 @@ class Runtime(RunControl):
             # another process (or a restart) will resume it from the log.
             self._crashed[run_id] = exc
             log.error("driving run %s failed: %s", run_id, exc, exc_info=exc)
+            await self._note_crash(driver, exc)
             raise
         finally:
             self._tasks.pop(run_id, None)
@@ -578,6 +799,28 @@ class Runtime(RunControl):
             if not driver.lease_released:  # else the final commit already gave it back
                 with contextlib.suppress(Exception):
                     await self.store.release_lease(run_id, self.owner)
+
+    async def _note_crash(self, failed: RunDriver, exc: Exception) -> None:
+        """Record why a driver died in the run's log (the quarantine quotes it); best effort.
+
+        The failed driver's buffered events are dropped: the note goes on top of the log as
+        committed, by a fresh driver, while this process still holds the lease.
+        """
+        if isinstance(exc, StoreError):
+            return  # the store is the trouble: writing to it is unlikely to work
+        try:
+            state = await self.load_state(failed.state.run_id)
+            note = self._new_driver(state, failed.agent)
+            note.record(
+                SignalReceived(
+                    name=CRASHED,
+                    payload={"error": f"{type(exc).__name__}: {exc}"[:2000]},
+                    by=self.owner,
+                )
+            )
+            await note.flush()
+        except Exception:
+            log.warning("could not record the crash of run %s", failed.state.run_id)
 
     async def _reattach(self, failed: RunDriver) -> RunDriver | None:
         """Wait for the store to answer, then continue the run from its log.
@@ -686,7 +929,9 @@ class Runtime(RunControl):
     async def fire_timers(self, now: float | None = None) -> list[str]:
         """Expire due approval requests (deny or escalate, per policy); returns run ids."""
         now = time.time() if now is None else now
-        fired = []
+        fired: list[str] = []
+        if self._draining:
+            return fired
         for run_id in await self.store.claim_due(self.owner, self.lease_ttl, now):
             if run_id in self._tasks:
                 continue
@@ -740,7 +985,7 @@ class Runtime(RunControl):
 
     async def _recover_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.lease_ttl)
+            await asyncio.sleep(self._claim_interval)
             try:
                 await self.recover()
             except Exception:  # keep looking; a transient store error must not stop recovery
