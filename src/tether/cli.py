@@ -815,6 +815,28 @@ def worker(
     )
 
 
+@app.command()
+def tools(
+    agents_ref: Annotated[
+        str,
+        typer.Option(
+            "--agents",
+            metavar="FILE_OR_MODULE",
+            help="path/to/file.py or package.module: every Agent it defines (FILE.py:NAME: one).",
+            show_default=False,
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the registry as one JSON document.")
+    ] = False,
+) -> None:
+    """List every tool of the agents: owner, effect, risk, version, schema hash, approval
+    rule, rate limit, breaker and source (native, mcp:SERVER or builtin)."""
+    from tether._cli._tools import tools_command
+
+    tools_command(agents_ref, as_json=as_json)
+
+
 def _register_groups() -> None:
     """Command groups that live in their own modules (they import only typer here)."""
     from tether._cli._fixtures import fixtures_app

@@ -217,6 +217,11 @@ class EventPrinter:
             patterns = ", ".join(str(p) for p in get("patterns") or [])
             text = Text(f"⚠ {get('tool')} result looks like a prompt injection: {patterns}")
             self._line("inject", "yellow", text + Text(f"  [{get('call_id')}]", style="dim"))
+        elif kind == "breaker.changed":
+            current = get("current")
+            style = {"open": "red", "half_open": "yellow"}.get(str(current), "green")
+            text = Text(f"circuit of {get('key')} {get('previous')} → {current}: {get('reason')}")
+            self._line("breaker", style, text)
         elif kind == "prefix.changed":
             changed = ", ".join(str(c) for c in get("changed") or [])
             self._line("prefix", "yellow", Text(f"prompt prefix changed ({changed}): cache miss"))

@@ -54,6 +54,7 @@ from tether.policy import (
     InjectionScanner,
     PolicyFile,
     SecretBroker,
+    ToolGuard,
     default_broker,
     default_scanner,
 )
@@ -203,6 +204,9 @@ class Runtime(RunControl):
             driver kept dying there) is ``quarantined`` instead of being retried again.
         claim_interval: How often a worker looks for runs to claim (default: every
             second, or every ``lease_ttl`` if that is shorter).
+        tool_guard: The circuit breakers and rate-limit buckets of this process's tool
+            calls (default: a fresh :class:`~tether.policy.ToolGuard` per runtime); pass
+            one to set a default breaker or to inject a clock.
     """
 
     def __init__(
@@ -227,6 +231,7 @@ class Runtime(RunControl):
         max_pending: int | None = None,
         quarantine_after: int = 3,
         claim_interval: float | None = None,
+        tool_guard: ToolGuard | None = None,
     ) -> None:
         if concurrency is not None and concurrency < 1:
             raise UserError(f"concurrency must be at least 1, not {concurrency}")
@@ -282,6 +287,7 @@ class Runtime(RunControl):
                 ),
             ),
             pricing=self._pricing,
+            guard=tool_guard if tool_guard is not None else ToolGuard(),
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
