@@ -200,6 +200,11 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
                 "model": ErrorOut,
                 "description": "The key's first request is still starting its run; retry.",
             },
+            429: {
+                "model": ErrorOut,
+                "description": "Too many runs wait for a worker (backpressure); retry after "
+                "the Retry-After header's seconds.",
+            },
         },
     )
     async def create_run(

@@ -10,6 +10,7 @@ JSON parser) reads it.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,6 +28,7 @@ from tether.exceptions import (
     RunLeasedError,
     RunNotFoundError,
     RunNotWaitingError,
+    RunQueueFullError,
     StoreError,
     TetherError,
     UserError,
@@ -107,6 +109,10 @@ def from_tether_error(exc: TetherError) -> ApiError:
         return ApiError(409, "agent_version_mismatch", message)
     if isinstance(exc, ApprovalError):
         return ApiError(422, "approval_refused", message)
+    if isinstance(exc, RunQueueFullError):
+        # Backpressure: the queue of runs waiting for a worker passed its bound.
+        wait = str(max(1, math.ceil(exc.retry_after)))
+        return ApiError(429, "queue_full", message, headers={"Retry-After": wait})
     if isinstance(exc, StoreError):
         return ApiError(503, "store_unavailable", f"the store failed: {message}; retry later")
     if isinstance(exc, RunError | UserError):
@@ -154,7 +160,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def tether_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, TetherError)
         err = from_tether_error(exc)
-        return error_response(err.status, err.code, err.message)
+        return error_response(err.status, err.code, err.message, headers=err.headers)
 
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)

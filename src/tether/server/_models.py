@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from tether.store import RunRecord
 
 RunStatusName = Literal[
-    "pending", "running", "waiting", "escalated", "completed", "failed", "cancelled"
+    "pending",
+    "running",
+    "waiting",
+    "escalated",
+    "quarantined",
+    "completed",
+    "failed",
+    "cancelled",
 ]
 
 
