@@ -20,7 +20,15 @@ from tether.engine.loops import react_machine
 from tether.exceptions import AgentDefinitionError, PolicyWarning
 from tether.models import ModelClient, ModelSettings, ToolSpec
 from tether.policy import Policy, policy_fingerprint
-from tether.tools import Catalog, RetryPolicy, ToolContract, flatten_catalogs, tool
+from tether.tools import (
+    Catalog,
+    MCPServer,
+    RetryPolicy,
+    ToolContract,
+    expand_tools,
+    flatten_catalogs,
+    tool,
+)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -32,7 +40,8 @@ class Agent:
         instructions: The system prompt (the start of the cache-stable prefix).
         model: A :class:`ModelClient` or a model id such as ``"local"`` or
             ``"openai:gpt-4.1-mini"`` (resolved on first use).
-        tools: ``@tool`` contracts, plain typed functions or a
+        tools: ``@tool`` contracts, plain typed functions or :class:`~tether.tools.MCPServer` s
+            (whose tools join from the server's tool-list snapshot), or a
             :class:`~tether.tools.Catalog` (a router tool opens its domains on demand).
         max_turns: Model calls allowed before the run fails with ``max_turns_exceeded``.
         output_type: A pydantic model the final answer must validate against.
@@ -47,7 +56,7 @@ class Agent:
     name: str
     instructions: str = ""
     model: ModelClient | str = "local"
-    tools: Sequence[ToolContract | Catalog | Callable[..., Any]] = ()
+    tools: Sequence[ToolContract | MCPServer | Catalog | Callable[..., Any]] = ()
     max_turns: int = 30
     output_type: type[BaseModel] | None = None
     max_output_repairs: int = 2
@@ -66,8 +75,8 @@ class Agent:
         contracts: dict[str, ToolContract] = {}
         # A catalog's domain tools join the registry but stay out of the prompt's prefix.
         items, self.tool_domains = flatten_catalogs(self.tools)
-        for item in items:
-            contract = item if isinstance(item, ToolContract) else tool(item)
+        # MCP servers' tools come from their snapshot, after the native ones (see expand_tools).
+        for contract in expand_tools(items):
             if contract.name in contracts:
                 raise AgentDefinitionError(
                     f"agent {self.name!r}: two tools are named {contract.name!r}"

@@ -11,6 +11,13 @@ from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode, Transi
 from tether.tools._executor import ToolOutcome, execute_tool_call, execute_tool_calls
 from tether.tools._fetch import http_fetch, make_http_fetch
 from tether.tools._limits import Breaker, RateLimit
+from tether.tools._mcp import (
+    MCPConnectionLostError,
+    MCPServer,
+    MCPToolContract,
+    expand_tools,
+    mcp_servers,
+)
 from tether.tools._python_exec import make_python_exec, python_exec
 from tether.tools._sandbox import Sandbox, SandboxUnavailableError
 from tether.tools._sandbox_process import SandboxLimits, SandboxResult
@@ -26,6 +33,9 @@ __all__ = [
     "Breaker",
     "Catalog",
     "Fixtures",
+    "MCPConnectionLostError",
+    "MCPServer",
+    "MCPToolContract",
     "RateLimit",
     "RecordedCall",
     "RetryPolicy",
@@ -45,11 +55,13 @@ __all__ = [
     "closed_catalog_error",
     "execute_tool_call",
     "execute_tool_calls",
+    "expand_tools",
     "flatten_catalogs",
     "http_fetch",
     "is_simulated",
     "make_http_fetch",
     "make_python_exec",
+    "mcp_servers",
     "python_exec",
     "tool",
 ]
