@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -187,27 +186,3 @@ def attempts_at(rows: Sequence[EventRow], step: int) -> Attempts:
     if last is not None and last.type == "signal.received":
         fresh = _payload(last).get("name") == RELEASED
     return Attempts(deaths, fresh, error)
-
-
-class TokenBucket:
-    """A rate limit in one process: ``rate`` units per ``per`` seconds, bursts to ``burst``.
-
-    ``acquire(n)`` returns how long to wait before ``n`` units are available and takes
-    them (a caller then sleeps that long); a wait of 0 means go now.
-    """
-
-    def __init__(self, rate: float, *, per: float = 60.0, burst: float | None = None) -> None:
-        if rate <= 0 or per <= 0:
-            raise ValueError("a token bucket needs a positive rate and period")
-        self.rate = rate / per
-        self.capacity = burst if burst is not None else rate
-        self._tokens = self.capacity
-        self._at = time.monotonic()
-
-    def acquire(self, n: float = 1.0, *, now: float | None = None) -> float:
-        """Take ``n`` units; returns the seconds to wait before using them."""
-        now = time.monotonic() if now is None else now
-        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        self._tokens -= n
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
