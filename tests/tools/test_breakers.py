@@ -343,3 +343,61 @@ def test_tool_rejects_a_breaker_that_is_not_one() -> None:
     """``@tool(breaker=5)`` names the type to use."""
     with pytest.raises(AgentDefinitionError, match="breaker must be a Breaker"):
         tool(name="lookup", breaker=5)(lambda q: q)  # type: ignore[arg-type]  # the wrong type is the test
+
+
+async def test_breaker_moves_are_events_of_the_run_span(store_url: str) -> None:
+    """Exported to OpenTelemetry as ``breaker.changed`` events of the run that saw them."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tether.observe import Tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    FAILURES["left"] = 1
+    guard = ToolGuard(clock=FakeClock(), default_breaker=Breaker(failures=1, reset_after=5))
+    try:
+        async with Runtime(store_url, observers=[tracing], tool_guard=guard) as rt:
+            plain = dataclasses.replace(track_order, breaker=None)
+            await _one_call(rt, _agent([plain]))
+    finally:
+        tracing.close()
+        provider.shutdown()
+    (run_span,) = [s for s in exporter.get_finished_spans() if s.name == "invoke_agent shipping"]
+    (event,) = [e for e in run_span.events if e.name == "breaker.changed"]
+    assert dict(event.attributes or {}) == {
+        "tether.breaker.key": "track_order",
+        "gen_ai.tool.name": "track_order",
+        "tether.breaker.from": "closed",
+        "tether.breaker.to": "open",
+        "tether.reason": "1 consecutive failed calls (last: track_order, transient: "
+        "the shipping service answered 503)",
+    }
+
+
+def test_tether_show_prints_the_breaker_move(store_url: str) -> None:
+    """The timeline has one line per move: which circuit, from, to, and why."""
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from tether.cli import app
+
+    FAILURES["left"] = 1
+    guard = ToolGuard(clock=FakeClock(), default_breaker=Breaker(failures=1, reset_after=5))
+    plain = dataclasses.replace(track_order, breaker=None)
+
+    async def one_run() -> str:
+        async with Runtime(store_url, tool_guard=guard) as rt:
+            run = await rt.start(_agent([plain]), "where is A1?")
+            await run.result()
+            return run.run_id
+
+    run_id = asyncio.run(one_run())
+    result = CliRunner().invoke(app, ["show", run_id, "--store", store_url])
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stdout.splitlines() if "breaker" in line]
+    assert "circuit of track_order closed → open: 1 consecutive failed calls" in line

@@ -609,6 +609,10 @@ def _span_event(kind: str, ev: Any) -> dict[str, Any] | None:
         return {"tether.output.attempt": ev.attempt}
     if kind == "prefix.changed":
         return {"tether.prefix.changed": list(ev.changed)}
+    if kind == "breaker.changed":
+        return {"tether.breaker.key": ev.key, "gen_ai.tool.name": ev.tool,
+                "tether.breaker.from": ev.previous, "tether.breaker.to": ev.current,
+                "tether.reason": ev.reason}  # fmt: skip
     return None
 
 
