@@ -841,9 +841,11 @@ def _register_groups() -> None:
     """Command groups that live in their own modules (they import only typer here)."""
     from tether._cli._fixtures import fixtures_app
     from tether._cli._keys import keys_app
+    from tether._cli._mcp import mcp_app
 
     app.add_typer(fixtures_app, name="fixtures")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(mcp_app, name="mcp")
 
 
 _register_groups()

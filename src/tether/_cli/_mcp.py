@@ -1,0 +1,381 @@
+"""``tether mcp serve``: the tools of an agents module, served to MCP clients.
+
+The tools every agent in ``--agents FILE_OR_MODULE`` registers are listed and called
+over stdio (the default) or streamable HTTP on 127.0.0.1 (``--http --port N``). Each
+call passes through the same gate as a call in a run of the agent that owns the tool:
+
+- the arguments are validated and coerced by the contract (``invalid_arguments``);
+- the agent's allowlist, policy rules and ``before_tool`` hook decide (``denied``);
+- a call that needs approval (the contract's rule, a ``require_approval`` or
+  ``escalate`` rule) is **not run**: the client gets an ``approval_required`` error,
+  since there is no run here for a person to approve;
+- the agent's budget limits on tool calls apply per connected client (each MCP session
+  counts its own calls, ``budget_exceeded`` past the limit);
+- the executor runs it with the contract's timeout, retries and result cap.
+
+Served calls are not journaled (there is no run); start a run for an audited trail.
+With ``--store URL`` each agent is also served as a tool, ``run_{agent}``, that starts
+a run on that store and returns its output (or where it parked, for a person).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from tether import Agent, Runtime
+    from tether.tools import ToolContract
+
+mcp_app = typer.Typer(
+    name="mcp",
+    help="Model Context Protocol: serve the tools of your agents to MCP clients.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+_MAX_CLIENTS = 10_000
+
+
+@dataclass(slots=True)
+class ServedTool:
+    """One tool as MCP clients see it, and the agent whose policy governs it."""
+
+    name: str
+    agent: Agent
+    contract: ToolContract
+
+
+@dataclass(slots=True)
+class _ClientUse:
+    """What one MCP client has called so far (the budget's tool-call dimensions)."""
+
+    tool_calls: int = 0
+    tool_counts: dict[str, int] = field(default_factory=dict)
+
+    def as_use(self, cls: Any) -> Any:
+        """The policy's ``Use`` with only tool calls counted (there is no model here)."""
+        return cls(
+            model_calls=0,
+            tool_calls=self.tool_calls,
+            tool_counts=self.tool_counts,
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd=0.0,
+            wall_seconds=0.0,
+        )
+
+
+class ToolGateway:
+    """The tools of some agents, each call gated by its agent's policy, per client.
+
+    Args:
+        agents: The agents whose tools are served. A tool name two agents define
+            differently is served as ``{agent}_{tool}`` for each of them.
+        runtime: When given, each agent is also a tool ``run_{agent}`` that starts a run.
+    """
+
+    def __init__(self, agents: Sequence[Agent], runtime: Runtime | None = None) -> None:
+        self.agents = list(agents)
+        self.runtime = runtime
+        owners: dict[str, list[tuple[Agent, ToolContract]]] = {}
+        for agent in self.agents:
+            for name, contract in agent.registry.items():
+                owners.setdefault(name, []).append((agent, contract))
+        self.tools: dict[str, ServedTool] = {}
+        for name, pairs in owners.items():
+            if len({id(c) for _, c in pairs}) == 1:
+                agent, contract = pairs[0]
+                self.tools[name] = ServedTool(name, agent, contract)
+            else:
+                for agent, contract in pairs:
+                    served = f"{agent.name}_{name}"
+                    self.tools[served] = ServedTool(served, agent, contract)
+        self.run_tools: dict[str, Agent] = (
+            {f"run_{a.name}": a for a in self.agents} if runtime is not None else {}
+        )
+        self._clients: dict[object, _ClientUse] = {}
+
+    def list_tools(self) -> list[dict[str, Any]]:
+        """The served tools in MCP wire form (name, description, inputSchema, annotations)."""
+        listed = [
+            {
+                "name": served.name,
+                "description": served.contract.description,
+                "inputSchema": served.contract.parameters,
+                "annotations": {
+                    "readOnlyHint": served.contract.effect == "read",
+                    "destructiveHint": served.contract.effect == "write",
+                },
+            }
+            for served in self.tools.values()
+        ]
+        listed.extend(
+            {
+                "name": name,
+                "description": f"Start a run of the agent {agent.name!r} on `input` and "
+                "return its output (or where it waits for a person).",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {"input": {"type": "string"}},
+                    "required": ["input"],
+                    "additionalProperties": False,
+                },
+            }
+            for name, agent in self.run_tools.items()
+        )
+        return listed
+
+    async def call(self, client: object, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Gate and run one call for ``client``; returns ``{"ok", "result" | "error"}``."""
+        if name in self.run_tools:
+            return await self._run_agent(self.run_tools[name], arguments)
+        served = self.tools.get(name)
+        if served is None:
+            return _error("unknown_tool", f"there is no tool named {name!r}")
+        return await self._call_tool(client, served, arguments)
+
+    async def _call_tool(
+        self, client: object, served: ServedTool, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        from pydantic import ValidationError
+
+        from tether.exceptions import BudgetExceededError
+        from tether.models import ToolCall
+        from tether.policy import (
+            Decision,
+            Use,
+            call_hook,
+            check_tool_call,
+            decide_call,
+            hook_failure,
+        )
+        from tether.tools import ToolContext, execute_tool_call
+
+        agent, contract = served.agent, served.contract
+        tool_name = contract.name
+        try:
+            normalized = contract.normalize(arguments)
+        except (ValidationError, RecursionError) as exc:
+            return _error("invalid_arguments", f"invalid arguments for {served.name!r}: {exc}")
+        call = ToolCall(id=f"mcp_{uuid.uuid4().hex[:12]}", name=tool_name, arguments=normalized)
+        use = self._use(client)
+        budget = agent.policy.budget
+        if budget is not None:
+            try:
+                check_tool_call(budget, use.as_use(Use), tool_name, {})
+            except BudgetExceededError as exc:
+                return _error("budget_exceeded", exc.message)
+        hook = agent.policy.hooks.before_tool
+        verdict = None
+        if hook is not None:
+            try:
+                answer = await call_hook(hook, call, call.arguments)
+            except Exception as exc:  # fail closed, as in a run
+                verdict = hook_failure(tool_name, exc)
+            else:
+                verdict = answer if isinstance(answer, Decision) else None
+        decision = decide_call(
+            agent.policy, contract, tool_name, normalized, killswitch_on=False, hook_verdict=verdict
+        )
+        if decision.action == "deny":
+            return _error("denied", f"{served.name} was denied: {decision.reason}")
+        if decision.action in ("require_approval", "escalate"):
+            return _error(
+                "approval_required",
+                f"{served.name} needs a person's approval ({decision.reason}); it was not run",
+                hint="ask a person, or have a Tether run make this call where it can be approved",
+            )
+        secrets: dict[str, str] = {}
+        if contract.credentials:
+            from tether.policy import default_broker
+
+            try:
+                secrets = await default_broker().aresolve(contract.credentials, tool=tool_name)
+            except Exception as exc:
+                return _error("missing_secret", str(exc))
+        use.tool_calls += 1
+        use.tool_counts[tool_name] = use.tool_counts.get(tool_name, 0) + 1
+        ctx = ToolContext(
+            run_id="mcp",
+            call_id=call.id,
+            tool_name=tool_name,
+            idempotency_key=call.id,
+            secrets=secrets,
+        )
+        outcome = await execute_tool_call(call, {tool_name: contract}, ctx)
+        if outcome.ok:
+            return {"ok": True, "result": outcome.result}
+        assert outcome.error is not None
+        return {"ok": False, "error": outcome.error.model_dump(exclude_none=True)}
+
+    async def _run_agent(self, agent: Agent, arguments: dict[str, Any]) -> dict[str, Any]:
+        task = arguments.get("input")
+        if not isinstance(task, str) or set(arguments) != {"input"}:
+            return _error("invalid_arguments", "send {'input': '<what the agent should do>'}")
+        assert self.runtime is not None
+        handle = await self.runtime.start(agent, task)
+        result = await handle.result()
+        if result.status == "completed":
+            return {"ok": True, "result": result.output}
+        if result.status in ("waiting", "escalated"):
+            return _error(
+                "run_parked",
+                f"run {result.run_id} of {agent.name!r} is {result.status}"
+                + (f" ({result.wait_reason})" if result.wait_reason else ""),
+                hint=f"a person continues it (tether show {result.run_id}); the server "
+                "finishes it once approved",
+            )
+        message = result.error.message if result.error is not None else result.status
+        return _error("run_failed", f"run {result.run_id} of {agent.name!r} ended: {message}")
+
+    def _use(self, client: object) -> _ClientUse:
+        key = client if isinstance(client, str) else id(client)
+        use = self._clients.get(key)
+        if use is None:
+            if len(self._clients) >= _MAX_CLIENTS:  # forget the oldest client
+                self._clients.pop(next(iter(self._clients)))
+            use = self._clients[key] = _ClientUse()
+        return use
+
+
+def _error(code: str, message: str, *, hint: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"error_code": code, "message": message}
+    if hint is not None:
+        error["hint"] = hint
+    return {"ok": False, "error": error}
+
+
+def build_server(gateway: ToolGateway) -> Any:
+    """The MCP SDK's low-level ``Server`` answering ``tools/list`` and ``tools/call``."""
+    from mcp import types
+    from mcp.server.lowlevel import Server
+
+    async def list_tools(ctx: Any, params: Any) -> Any:
+        return types.ListToolsResult.model_validate({"tools": gateway.list_tools()})
+
+    async def call_tool(ctx: Any, params: Any) -> Any:
+        outcome = await gateway.call(_client_key(ctx), params.name, dict(params.arguments or {}))
+        if outcome["ok"]:
+            result = outcome["result"]
+            shown = result if isinstance(result, str) else json.dumps(result, default=str)
+            data: dict[str, Any] = {"content": [{"type": "text", "text": shown}]}
+            if isinstance(result, dict):
+                data["structuredContent"] = result
+            return types.CallToolResult.model_validate(data)
+        text = json.dumps(outcome["error"])
+        return types.CallToolResult.model_validate(
+            {"content": [{"type": "text", "text": text}], "isError": True}
+        )
+
+    return Server("tether", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+def _client_key(ctx: Any) -> object:
+    """Who is calling: the MCP session id over HTTP, the connection otherwise (stdio)."""
+    request = getattr(ctx, "request", None)
+    headers = getattr(request, "headers", None)
+    session_id = headers.get("mcp-session-id") if headers is not None else None
+    return f"http:{session_id}" if session_id else ctx.session
+
+
+async def serve_stdio(gateway: ToolGateway) -> None:
+    """Serve over this process's stdin and stdout until the client disconnects."""
+    from mcp.server.stdio import stdio_server
+
+    server = build_server(gateway)
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
+async def serve_http(gateway: ToolGateway, port: int, say: Any) -> None:
+    """Serve streamable HTTP on ``127.0.0.1:port`` at ``/mcp`` until interrupted."""
+    import uvicorn
+
+    server = build_server(gateway)
+    app = server.streamable_http_app(host="127.0.0.1")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    say(f"serving {len(gateway.list_tools())} tools over MCP on http://127.0.0.1:{port}/mcp")
+    await uvicorn.Server(config).serve()
+
+
+async def _serve(
+    agents: list[Agent], *, http: bool, port: int, store_url: str | None, say: Any
+) -> int:
+    from tether import Runtime
+
+    if store_url is None:
+        gateway = ToolGateway(agents)
+        await (serve_http(gateway, port, say) if http else serve_stdio(gateway))
+        return 0
+    async with Runtime(store_url, agents=agents) as runtime:
+        gateway = ToolGateway(agents, runtime)
+        await (serve_http(gateway, port, say) if http else serve_stdio(gateway))
+    return 0
+
+
+@mcp_app.command("serve")
+def serve(
+    agents_ref: Annotated[
+        str,
+        typer.Option(
+            "--agents",
+            metavar="FILE_OR_MODULE",
+            help="path/to/file.py or package.module: the tools of every Agent it defines.",
+            show_default=False,
+        ),
+    ],
+    http: Annotated[
+        bool, typer.Option("--http", help="Serve streamable HTTP on 127.0.0.1 (not stdio).")
+    ] = False,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="HTTP port.")] = 8765,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            metavar="URL",
+            help="Also serve each agent as a tool run_{agent} that starts a run on this store.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the agents' tools over MCP, each call gated by its agent's policy.
+
+    Stdio by default (for an MCP client that starts this command); --http serves
+    streamable HTTP at http://127.0.0.1:PORT/mcp. A call that needs approval is not
+    run: the client gets an approval_required error.
+    """
+    import asyncio
+    import sys
+
+    from tether._cli._exit import EXIT_INTERRUPTED, EXIT_USAGE
+    from tether._cli._load import load_agents
+    from tether.exceptions import TetherError
+
+    def fail(message: str) -> None:
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+
+    try:
+        import mcp  # noqa: F401  -- presence check: fail with the install line
+    except ImportError:
+        fail("tether mcp serve needs the [mcp] extra: pip install 'tether-runtime[mcp]'")
+    try:
+        agents = load_agents(agents_ref)
+    except TetherError as exc:
+        fail(exc.message)
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)  # stdout belongs to the protocol on stdio
+
+    try:
+        code = asyncio.run(_serve(agents, http=http, port=port, store_url=store, say=say))
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    raise typer.Exit(code)
