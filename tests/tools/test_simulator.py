@@ -134,7 +134,9 @@ def test_export_writes_the_documented_format(recorded: tuple[str, list[Any], Pat
     ]
     # The write's arguments are the journaled, coerced ones: "900" became 900.
     assert calls[2]["arguments"] == {"order_id": "A1", "amount_cents": 900}
-    assert calls[0]["result"]["n"] == 1 and calls[1]["result"]["n"] == 2
+    # Two identical lookups, two different answers (the counter moved): replay order matters.
+    # (The second ran concurrently with the refund, so its n is 2 or 3.)
+    assert calls[0]["result"]["n"] == 1 and calls[1]["result"]["n"] in (2, 3)
     assert calls[3]["error"]["error_code"] == "tool_error"
     assert calls[3]["error"]["hint"] == "check the sku"
 
