@@ -401,3 +401,19 @@ def test_tether_show_prints_the_breaker_move(store_url: str) -> None:
     assert result.exit_code == 0, result.output
     (line,) = [line for line in result.stdout.splitlines() if "breaker" in line]
     assert "circuit of track_order closed → open: 1 consecutive failed calls" in line
+
+
+async def test_the_audit_record_names_the_breaker_move(store_url: str) -> None:
+    """``tether audit`` lists the move among the run's decisions."""
+    from tether.runtime import audit_run
+
+    FAILURES["left"] = 1
+    guard = ToolGuard(clock=FakeClock(), default_breaker=Breaker(failures=1, reset_after=5))
+    plain = dataclasses.replace(track_order, breaker=None)
+    async with Runtime(store_url, tool_guard=guard) as rt:
+        run = await rt.start(_agent([plain]), "where is A1?")
+        await run.result()
+        report = await audit_run(rt, run.run_id)
+    (entry,) = [e for e in report.entries if e.kind == "breaker.changed"]
+    assert entry.summary.startswith("circuit of track_order closed -> open: 1 consecutive")
+    assert (entry.fields["previous"], entry.fields["current"]) == ("closed", "open")

@@ -38,6 +38,7 @@ _KIND_STYLE = {
     "escalation": "yellow",
     "cancellation": "yellow",
     "injection.flagged": "red",
+    "breaker.changed": "yellow",
     "unreadable": "bold red",
     "run.finished": "bold",
 }

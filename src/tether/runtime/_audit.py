@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tether.engine import (
     ApprovalDecided,
     ApprovalRequested,
+    BreakerChanged,
     BudgetWarned,
     InjectionFlagged,
     PolicyDecided,
@@ -297,6 +298,17 @@ class _Builder:
                 call_id=event.call_id,
                 tool=event.tool,
                 patterns=list(event.patterns),
+            )
+        elif isinstance(event, BreakerChanged):
+            self._entry(
+                row,
+                "breaker.changed",
+                f"circuit of {event.key} {event.previous} -> {event.current}: {event.reason}",
+                key=event.key,
+                tool=event.tool,
+                previous=event.previous,
+                current=event.current,
+                reason=event.reason,
             )
         elif isinstance(event, RunFinished):
             error = event.error
