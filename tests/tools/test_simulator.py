@@ -305,3 +305,30 @@ def test_export_of_a_missing_run_is_one_error_line(store_url: str) -> None:
     assert result.exit_code == EXIT_USAGE
     assert "Traceback" not in result.output
     assert "tether runs" in result.stderr
+
+
+def test_export_keeps_sealed_values_sealed() -> None:
+    """A sealed argument or result is exported as its marker; its ciphertext never is."""
+    from types import SimpleNamespace
+
+    from tether._cli._fixtures import export_fixtures
+    from tether.engine import ModelCompleted, RunCreated, ToolCompleted, ToolStarted
+    from tether.models import ModelResponse, ToolCall
+
+    sealed = {"$sealed": "Q0lQSEVSVEVYVA==", "kid": "k1"}
+    call = ToolCall(id="c1", name="refund_order", arguments={"order_id": "A1"})
+    events = [
+        RunCreated(agent="orders", agent_version="v1", initial_state="think"),
+        ModelCompleted(call=0, response=ModelResponse(tool_calls=[call])),
+        ToolStarted(call=1, call_id="c1", tool="refund_order", idempotency_key="k",
+                    arguments={"order_id": "A1", "card": sealed}),
+        ToolCompleted(call=1, call_id="c1", tool="refund_order", result={"token": sealed}),
+    ]  # fmt: skip
+    log = [SimpleNamespace(event=e, seq=i + 1, step=1) for i, e in enumerate(events)]
+    doc = export_fixtures("r1", log)
+    text = json.dumps(doc)
+    assert "Q0lQSEVSVEVYVA" not in text and '"k1"' not in text
+    (entry,) = doc["calls"]
+    assert entry["arguments"] == {"order_id": "A1", "card": {"$sealed": True}}
+    assert entry["result"] == {"token": {"$sealed": True}}
+    assert (entry["effect"], doc["agent_version"]) == ("write", "v1")

@@ -56,6 +56,7 @@ from tether.exceptions import UserError
 from tether.tools._catalog import is_router
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode
+from tether.tools._mcp import MCPServer
 
 FIXTURES_FORMAT = "tether.fixtures"
 FIXTURES_VERSION = 1
@@ -372,7 +373,7 @@ class ToolSimulator:
                 items.append(self.simulate(registry.get(item.name, item)))
             elif hasattr(item, "map_tools"):  # a Catalog: simulate inside each domain
                 items.append(item.map_tools(self.simulate))
-            elif hasattr(item, "contracts") and hasattr(item, "name"):  # an MCP server
+            elif isinstance(item, MCPServer):
                 items.extend(
                     self.simulate(c)
                     for c in registry.values()
