@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +150,38 @@ def test_a_schema_change_changes_the_schema_hash_and_the_agent_version() -> None
     bumped = dataclasses.replace(lookup, version="2")
     assert bumped.schema_fingerprint() != lookup.schema_fingerprint()
     assert agent(bumped).version != agent(lookup).version
+
+
+def test_a_real_mcp_servers_tools_are_listed_with_their_server(tmp_path: Path) -> None:
+    """An agent with an MCP server (started over stdio): each tool is ``mcp:shop``."""
+    shop = Path(__file__).parents[1] / "tools" / "mcp_servers" / "shop.py"
+    agents = tmp_path / "mcp_agents.py"
+    agents.write_text(
+        "import sys\n"
+        "from tether import Agent\n"
+        "from tether.testing import ScriptedModel, text\n"
+        "from tether.tools import MCPServer\n"
+        f"shop = MCPServer.stdio([sys.executable, {str(shop)!r}], name='shop',\n"
+        "                        effects={'search': 'read'})\n"
+        "agent = Agent(name='mcp', model=ScriptedModel([text('hi')]), tools=[shop])\n"
+    )
+    # A real process: the stdio client hands the server the real stderr (CliRunner has none).
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "tether.cli", "tools", "--agents", str(agents), "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    tools = _tools(json.loads(result.stdout), "mcp")
+    assert {t["source"] for t in tools.values()} == {"mcp:shop"}
+    assert (tools["search"]["effect"], tools["search"]["approval"]["contract"]) == ("read", "never")
+    assert (tools["refund"]["effect"], tools["refund"]["approval"]["contract"]) == (
+        "write",
+        "always",
+    )
+    assert tools["search"]["breaker"] is None

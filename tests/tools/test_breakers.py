@@ -417,3 +417,46 @@ async def test_the_audit_record_names_the_breaker_move(store_url: str) -> None:
     (entry,) = [e for e in report.entries if e.kind == "breaker.changed"]
     assert entry.summary.startswith("circuit of track_order closed -> open: 1 consecutive")
     assert (entry.fields["previous"], entry.fields["current"]) == ("closed", "open")
+
+
+async def test_a_real_mcp_server_that_hangs_opens_one_breaker_for_all_its_tools(
+    store_url: str,
+) -> None:
+    """A stdio MCP server's timed-out call opens ``mcp:shop``; its other tools are then refused."""
+    import sys
+    from pathlib import Path
+
+    from tether.tools import MCPServer
+
+    shop = Path(__file__).with_name("mcp_servers") / "shop.py"
+    server = MCPServer.stdio(
+        [sys.executable, str(shop)],
+        name="shop",
+        effects={"hang": "read", "search": "read"},
+        timeout=0.5,
+        retry=RetryPolicy(max_attempts=1),
+    )
+    await server.refresh()
+    policy = Policy(breakers={"mcp:shop": Breaker(failures=1, reset_after=60)})
+
+    def calling(call: Any) -> Agent:
+        name = f"mcp-{call.name}"
+        return Agent(
+            name=name,
+            model=ScriptedModel(_answer_with_result(call)),
+            tools=[server],
+            policy=policy,
+        )
+
+    try:
+        async with Runtime(store_url, tool_guard=ToolGuard(clock=FakeClock())) as rt:
+            events, hung = await _one_call(rt, calling(tool_call("hang")))
+            assert hung.error.error_code == "timeout"
+            (opened,) = [e for e in events if isinstance(e, BreakerChanged)]
+            assert (opened.key, opened.tool, opened.current) == ("mcp:shop", "hang", "open")
+            _events, refused = await _one_call(rt, calling(tool_call("search", query="mugs")))
+            assert refused.error.error_code == "circuit_open"
+            assert refused.attempt == 0
+            assert "MCP server shop is unavailable" in refused.error.message
+    finally:
+        await server.aclose()
