@@ -223,3 +223,41 @@ async def test_simulated_catalog_agent_keeps_its_shape(store_url: str) -> None:
     assert completed[1].result == {"recorded": True}
     assert CALLS == []
     assert json.loads(json.dumps(completed[0].result))["catalog_opened"] == "billing"
+
+
+@tool(effect="write", requires_approval=True)
+def cancel_shipment(tracking_number: str) -> str:
+    """Cancel a shipment."""
+    CALLS.append(f"cancel {tracking_number}")
+    return f"cancelled {tracking_number}"
+
+
+async def test_a_run_resumed_in_a_new_runtime_keeps_its_opened_domain(store_url: str) -> None:
+    """Open a domain, park on an approval of one of its tools, approve from a fresh runtime:
+    the run continues with the domain open (read back from the log) and the tool runs."""
+    turns = [
+        tool_call("open_catalog", domain="shipping"),
+        tool_call("cancel_shipment", tracking_number="Z1"),
+    ]
+
+    def make() -> Agent:
+        def script(req: ModelRequest) -> Any:
+            done = sum(m.role == "assistant" for m in req.messages)
+            return turns[done] if done < len(turns) else text("done")
+
+        catalog = Catalog(domains={"shipping": [track_parcel, cancel_shipment]})
+        return Agent(name="shipper", model=ScriptedModel(script), tools=[catalog])
+
+    async with Runtime(store_url) as rt:
+        run = await rt.start(make(), "cancel Z1")
+        assert (await run.result()).status == "waiting"
+        (pending,) = await run.pending_approvals()
+    assert CALLS == []
+    async with Runtime(store_url, agents=[make()]) as rt:
+        await rt.approve(run.run_id, pending.approval_id, by="ana")
+        assert (await rt.get(run.run_id).result()).status == "completed"
+        log = [e async for e in rt.get(run.run_id).events(follow=False)]
+    assert CALLS == ["cancel Z1"]
+    assert not any(
+        isinstance(r.event, ToolFailed) and r.event.error.error_code == CATALOG_CLOSED for r in log
+    )
