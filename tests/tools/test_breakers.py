@@ -315,6 +315,26 @@ def test_one_trial_at_a_time_and_a_call_that_never_ran_frees_it() -> None:
     assert (closed.previous, closed.current) == ("half_open", "closed")
 
 
+def test_a_trial_whose_outcome_never_comes_back_stops_holding_the_breaker() -> None:
+    """A trial admitted but never settled (its step ended first) holds it for reset_after only."""
+    clock = FakeClock()
+    guard = ToolGuard(clock=clock)
+    for _ in range(2):
+        verdict = guard.admit(track_order, policy=None, tenant=None)
+        assert verdict.ticket is not None
+        guard.settle(verdict.ticket, _DOWN)
+    clock.advance(30)
+    lost = guard.admit(track_order, policy=None, tenant=None)
+    assert lost.ticket is not None and lost.ticket.probe  # never settled
+    clock.advance(29)
+    assert guard.admit(track_order, policy=None, tenant=None).error is not None
+    clock.advance(1)
+    retry = guard.admit(track_order, policy=None, tenant=None)
+    assert retry.error is None and retry.ticket is not None and retry.ticket.probe
+    (closed,) = guard.settle(retry.ticket, None)
+    assert closed.current == "closed"
+
+
 def test_a_success_resets_the_count_of_consecutive_failures() -> None:
     """Failures must be consecutive: fail, succeed, fail stays closed with failures=2."""
     guard = ToolGuard(clock=FakeClock())

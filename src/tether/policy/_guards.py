@@ -89,6 +89,7 @@ class _BreakerState:
     failures: int = 0
     opened_at: float = 0.0
     probing: bool = False
+    probe_started: float = 0.0
     last_error: str | None = None
 
 
@@ -150,8 +151,12 @@ class ToolGuard:
                 if remaining > 0:
                     return GuardVerdict(error=_circuit_open(tool, key, state, remaining))
             elif state.state == "half_open" and state.probing:
-                retry = min(breaker.reset_after, contract.timeout)
-                return GuardVerdict(error=_circuit_open(tool, key, state, retry, trial=True))
+                # A trial holds the breaker for at most reset_after: one whose outcome never
+                # came back (its step ended before the call ran) cannot block it for good.
+                held = state.probe_started + breaker.reset_after - now
+                if held > 0:
+                    retry = min(held, contract.timeout)
+                    return GuardVerdict(error=_circuit_open(tool, key, state, retry, trial=True))
         buckets: list[tuple[str, _Bucket]] = []
         limit, scope_key = rate_limit_for(contract, policy)
         if limit is not None:
@@ -188,6 +193,7 @@ class ToolGuard:
             )
         if state.state == "half_open":
             state.probing = probe = True
+            state.probe_started = now
         return GuardVerdict(
             wait=wait, ticket=GuardTicket(key, tool, breaker, probe), changes=changes
         )
