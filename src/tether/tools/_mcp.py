@@ -45,16 +45,23 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from tether.exceptions import AgentDefinitionError
 from tether.tools._contract import Effect, RetryPolicy, Risk, ToolContract, tool
 from tether.tools._errors import ToolCallError, TransientToolError
+from tether.tools._mcp_session import (
+    PING_TIMEOUT,
+    Connection,
+    Http,
+    Stdio,
+    list_tools,
+    open_session,
+)
 from tether.tools._serialize import DEFAULT_MAX_RESULT_BYTES
 
 if TYPE_CHECKING:
-    from mcp import ClientSession
+    pass
 
 INSTALL_HINT = "pip install 'tether-runtime[mcp]'"
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _MAX_MESSAGE = 2000
-_PING_TIMEOUT = 5.0
 
 
 def require_mcp() -> None:
@@ -118,19 +125,6 @@ def _validation_error(problems: Sequence[tuple[tuple[Any, ...], str]]) -> Valida
     return ValidationError.from_exception_data("arguments", details)
 
 
-@dataclass(kw_only=True, slots=True, frozen=True)
-class _Stdio:
-    command: tuple[str, ...]
-    env: Mapping[str, str] | None
-    cwd: str | None
-
-
-@dataclass(kw_only=True, slots=True, frozen=True)
-class _Http:
-    url: str
-    headers: Mapping[str, str] | None
-
-
 class MCPServer:
     """An MCP server whose tools join an agent's registry; build with :meth:`stdio` or :meth:`http`.
 
@@ -141,7 +135,7 @@ class MCPServer:
 
     def __init__(
         self,
-        transport: _Stdio | _Http,
+        transport: Stdio | Http,
         *,
         name: str,
         effects: Mapping[str, Effect] | None = None,
@@ -194,7 +188,7 @@ class MCPServer:
         """Set when the server announced ``notifications/tools/list_changed``."""
         self._listing: list[dict[str, Any]] | None = None
         self._contracts: list[MCPToolContract] | None = None
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
@@ -233,7 +227,7 @@ class MCPServer:
                 f"MCP server {name!r}: command must be a non-empty list of strings, "
                 "e.g. ['python', 'server.py']"
             )
-        transport = _Stdio(command=tuple(command), env=dict(env) if env else None, cwd=cwd)
+        transport = Stdio(command=tuple(command), env=dict(env) if env else None, cwd=cwd)
         return cls(transport, name=name, effects=effects, default_effect=default_effect, **options)
 
     @classmethod
@@ -259,13 +253,13 @@ class MCPServer:
         """
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise AgentDefinitionError(f"MCP server {name!r}: url must be http(s), not {url!r}")
-        transport = _Http(url=url, headers=dict(headers) if headers else None)
+        transport = Http(url=url, headers=dict(headers) if headers else None)
         return cls(transport, name=name, effects=effects, default_effect=default_effect, **options)
 
     def __repr__(self) -> str:
         where = (
             " ".join(self.transport.command)
-            if isinstance(self.transport, _Stdio)
+            if isinstance(self.transport, Stdio)
             else self.transport.url
         )
         return f"MCPServer(name={self.name!r}, {where!r})"
@@ -302,7 +296,7 @@ class MCPServer:
         Agents built afterwards see the new snapshot; agents already built keep theirs.
         """
         conn = await self._connection()
-        listing = await _list_tools(conn.session_or_raise())
+        listing = await list_tools(conn.session_or_raise())
         changed = listing != self._listing
         if changed or self._contracts is None:
             self._snapshot(listing)
@@ -315,8 +309,8 @@ class MCPServer:
 
     async def _list_once(self) -> list[dict[str, Any]]:
         async with contextlib.AsyncExitStack() as stack:
-            session = await _open_session(self, stack, message_handler=None)
-            return await _list_tools(session)
+            session = await open_session(self, stack, message_handler=None)
+            return await list_tools(session)
 
     def _contract(self, entry: dict[str, Any]) -> MCPToolContract:
         remote = str(entry["name"])
@@ -385,7 +379,7 @@ class MCPServer:
         conn.last_ok = time.monotonic()
         return _shape(self.name, tool, result)
 
-    def _call_error(self, conn: _Connection, tool: str, exc: Exception) -> Exception:
+    def _call_error(self, conn: Connection, tool: str, exc: Exception) -> Exception:
         from mcp import types
 
         code = getattr(exc, "code", None)
@@ -421,12 +415,12 @@ class MCPServer:
     async def ping(self) -> None:
         """Check the server answers (connecting first if needed)."""
         conn = await self._connection()
-        async with asyncio.timeout(_PING_TIMEOUT):
+        async with asyncio.timeout(PING_TIMEOUT):
             await conn.session_or_raise().send_ping()
 
     # -- the session ------------------------------------------------------------------------
 
-    async def _connection(self) -> _Connection:
+    async def _connection(self) -> Connection:
         loop = asyncio.get_running_loop()
         if self._lock is None or self._lock_loop is not loop:
             self._lock, self._lock_loop = asyncio.Lock(), loop
@@ -445,7 +439,7 @@ class MCPServer:
                 await conn.close()
                 conn = self._conn = None
             if conn is None:
-                conn = _Connection(self)
+                conn = Connection(self)
                 try:
                     await conn.open()
                 except asyncio.CancelledError:
@@ -472,197 +466,6 @@ class MCPServer:
 
     def _on_list_changed(self) -> None:
         self.tools_changed = True
-
-
-class _Connection:
-    """One live session, owned by a background task that entered its context managers.
-
-    The SDK's transports and session are anyio context managers that must be exited by
-    the task that entered them; calls from run tasks use the session concurrently.
-    """
-
-    def __init__(self, server: MCPServer) -> None:
-        self.server = server
-        self.loop = asyncio.get_running_loop()
-        self.session: ClientSession | None = None
-        self.dead = False
-        self.suspect = False
-        self.busy = 0
-        self.last_ok = time.monotonic()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def session_or_raise(self) -> ClientSession:
-        if self.session is None or self.dead:
-            raise TransientToolError(
-                f"MCP server {self.server.name!r} is not connected",
-                hint="the call was not sent; try again",
-            )
-        return self.session
-
-    async def open(self) -> None:
-        ready: asyncio.Future[None] = self.loop.create_future()
-        self._task = asyncio.create_task(self._own(ready), name=f"mcp:{self.server.name}")
-        try:
-            await ready
-        except BaseException:
-            await self.close()
-            raise
-
-    async def _own(self, ready: asyncio.Future[None]) -> None:
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                session = await _open_session(self.server, stack, message_handler=self._on_message)
-                # Caches the output schemas the SDK validates results against.
-                async with asyncio.timeout(self.server.connect_timeout):
-                    await session.list_tools()
-                self.session = session
-                self.last_ok = time.monotonic()
-                ready.set_result(None)
-                await self._watch(session)
-        except Exception as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-        finally:
-            self.dead = True
-            self.session = None
-            if not ready.done():
-                ready.cancel()
-
-    async def _watch(self, session: ClientSession) -> None:
-        """Ping the server while the session is idle; stop on close or a failed ping."""
-        interval = self.server.health_interval
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self._stop.wait()
-                    return
-            if self.busy:
-                continue
-            try:
-                async with asyncio.timeout(_PING_TIMEOUT):
-                    await session.send_ping()
-            except Exception:
-                return  # dead: the next call reconnects
-            self.last_ok = time.monotonic()
-
-    async def _on_message(self, message: Any) -> None:
-        root = getattr(message, "root", message)
-        if getattr(root, "method", None) == "notifications/tools/list_changed":
-            self.server._on_list_changed()
-
-    def needs_check(self, interval: float) -> bool:
-        if self.transport_closed():
-            self.kill()
-            return False
-        return self.suspect or time.monotonic() - self.last_ok > interval
-
-    def transport_closed(self) -> bool:
-        """Whether the session already saw its transport end (a server that exited).
-
-        Reads the SDK dispatcher's private flag (best effort; ``False`` when absent), so
-        a call after a crash reconnects first instead of failing as possibly in flight.
-        """
-        dispatcher = getattr(self.session, "_dispatcher", None)
-        return bool(getattr(dispatcher, "_closed", False))
-
-    async def healthy(self) -> bool:
-        session = self.session
-        if session is None:
-            return False
-        try:
-            async with asyncio.timeout(_PING_TIMEOUT):
-                await session.send_ping()
-        except Exception:
-            return False
-        self.suspect = False
-        self.last_ok = time.monotonic()
-        return True
-
-    def kill(self) -> None:
-        """Mark the session dead and have its owner close it."""
-        self.dead = True
-        self._stop.set()
-
-    async def close(self) -> None:
-        self.kill()
-        task = self._task
-        if task is not None and not task.done():
-            # Bounded: the SDK's stdio shutdown escalates to SIGKILL within a few seconds.
-            done, _ = await asyncio.wait({task}, timeout=10.0)
-            if not done:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-
-async def _open_session(
-    server: MCPServer,
-    stack: contextlib.AsyncExitStack,
-    *,
-    message_handler: Any,
-) -> ClientSession:
-    """Start the transport and an initialized session on ``stack``."""
-    from mcp import ClientSession
-
-    transport = server.transport
-    if isinstance(transport, _Stdio):
-        from mcp import StdioServerParameters, stdio_client
-
-        params = StdioServerParameters(
-            command=transport.command[0],
-            args=list(transport.command[1:]),
-            env=dict(transport.env) if transport.env else None,
-            cwd=transport.cwd,
-        )
-        read, write = await stack.enter_async_context(stdio_client(params))
-    else:
-        read, write = await stack.enter_async_context(await _http_client(transport, stack))
-    session = await stack.enter_async_context(
-        ClientSession(read, write, message_handler=message_handler)
-    )
-    async with asyncio.timeout(server.connect_timeout):
-        await session.initialize()
-    return session
-
-
-async def _http_client(transport: _Http, stack: contextlib.AsyncExitStack) -> Any:
-    """The SDK's streamable-HTTP transport with the configured headers.
-
-    The HTTP client is ours to close (the SDK closes only a client it created), so it
-    goes on ``stack`` first and closes after the transport.
-    """
-    from mcp.client import streamable_http
-
-    headers = dict(transport.headers) if transport.headers else None
-    modern = getattr(streamable_http, "streamable_http_client", None)
-    if modern is not None:
-        from mcp.shared._httpx_utils import create_mcp_http_client
-
-        client = await stack.enter_async_context(create_mcp_http_client(headers=headers))
-        return modern(transport.url, http_client=client)
-    return streamable_http.streamablehttp_client(  # type: ignore[attr-defined]  # mcp 1.x
-        transport.url, headers=headers
-    )
-
-
-async def _list_tools(session: ClientSession) -> list[dict[str, Any]]:
-    """Every tool the server lists (all pages, at most 100), in wire form."""
-    from mcp import types
-
-    tools: list[dict[str, Any]] = []
-    cursor: str | None = None
-    for _ in range(100):
-        params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
-        result = await session.list_tools(params=params)
-        tools.extend(
-            t.model_dump(by_alias=True, mode="json", exclude_none=True) for t in result.tools
-        )
-        data = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-        cursor = data.get("nextCursor")
-        if not cursor:
-            break
-    return tools
 
 
 def _remote_call(server: MCPServer, remote: str) -> Callable[..., Any]:
