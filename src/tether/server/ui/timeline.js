@@ -261,6 +261,10 @@ export class Timeline {
           d.context ? el("div", { class: "field" }, el("span", { class: "k", text: "context" }), pre(d.context)) : null,
         );
         break;
+      case "breaker.changed":
+        this.row(rec, d.current === "closed" ? "k-ok" : "k-warn", "breaker",
+          `circuit of ${d.key} ${d.previous} → ${d.current}: ${asText(d.reason)}`);
+        break;
       case "injection.flagged":
         this.row(rec, "k-warn", "inject",
           `⚠ ${d.tool} result looks like a prompt injection: ${(d.patterns || []).join(", ")} `,
