@@ -44,7 +44,15 @@ DEADLINE = 120.0  # bounds a hung test only
 class Worker:
     """One ``tether worker`` process; ``owner`` is its runtime's lease owner."""
 
-    def __init__(self, store_url: str, ledger: Path, *, ttl: float = TTL, **env: str) -> None:
+    def __init__(
+        self,
+        store_url: str,
+        ledger: Path,
+        *,
+        ttl: float = TTL,
+        concurrency: int = 50,
+        **env: str,
+    ) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -58,7 +66,7 @@ class Worker:
                 "--lease-ttl",
                 str(ttl),
                 "--concurrency",
-                "50",
+                str(concurrency),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -221,8 +229,9 @@ def test_three_workers_on_one_sqlite_file_share_runs_and_a_killed_ones_runs_fini
     ledger, db = tmp_path / "ledger.db", _db(store_url)
     orders = [f"order-{i}" for i in range(24)]
     slow = {"TETHER_TEST_LOOKUP_SECONDS": "1.0"}
-    with workers(*(Worker(store_url, ledger, **slow) for _ in range(3))) as fleet:
-        run_ids = _start(store_url, "payer", orders)  # all three compete for them
+    # 8 slots each for 24 runs: no worker can take them all, so all three share them.
+    with workers(*(Worker(store_url, ledger, concurrency=8, **slow) for _ in range(3))) as fleet:
+        run_ids = _start(store_url, "payer", orders)
         victim = fleet[0]
 
         def victim_holds_runs() -> bool:
@@ -350,6 +359,14 @@ def test_a_run_that_kills_every_worker_is_quarantined_after_three_deaths(
     )
     assert listed.returncode == 0, listed.stderr
     assert run_id in listed.stdout
+
+    async def resume() -> None:  # after fixing the cause, a person sends it back
+        async with Runtime(store_url, worker=False) as client:
+            await client.signal(run_id, "resume", by="ops")
+
+    asyncio.run(resume())
+    record = _runs(db)[0]
+    assert (record.status, record.lease_owner) == ("running", None)  # claimable again
 
 
 def test_a_client_with_max_pending_refuses_new_runs_with_a_typed_error(store_url: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tether import Runtime
-from tether.engine import RunEvent, SignalReceived, encode_event
+from tether.engine import RunEvent, RunStatusChanged, SignalReceived, encode_event
 from tether.runtime._fleet import (
     CLAIMED,
     CRASHED,
@@ -120,6 +120,13 @@ def test_deaths_count_only_at_the_same_step_and_a_drain_starts_over() -> None:
     assert attempts_at(rows, 0).deaths == 0
     drained = attempts_at([*rows, _signal(6, 1, RELEASED, {"reason": "drain"})], 1)
     assert (drained.deaths, drained.fresh, drained.error) == (0, True, None)
+    quarantined = RunStatusChanged(previous="running", status="quarantined", reason="poisoned")
+    resumed = [
+        *rows,
+        EventRow(6, 1, 6.0, quarantined.type, encode_event(quarantined)),
+        _signal(7, 1, "resume"),
+    ]
+    assert attempts_at(resumed, 1).deaths == 0  # a resumed run gets its attempts again
 
 
 def test_a_worker_claims_interactive_runs_before_a_batch_backlog(store_url: str) -> None:

@@ -164,14 +164,19 @@ def attempts_at(rows: Sequence[EventRow], step: int) -> Attempts:
 
     Progress moves a run to a later step, so only deaths at the same step count: a run
     killed once at each of many steps is unlucky, not poisoned. A drain hands the run
-    back unharmed and starts the count over.
+    back unharmed and starts the count over; so does a quarantine (a person who resumes
+    the run gets ``quarantine_after`` more attempts).
     """
     deaths = 0
     error: str | None = None
     for row in rows:
-        if row.type != "signal.received" or row.step != step:
+        if row.step != step or row.type not in ("signal.received", "run.status"):
             continue
         data = _payload(row)
+        if row.type == "run.status":
+            if data.get("status") == "quarantined":
+                deaths, error = 0, None  # a person resumed it after this: count afresh
+            continue
         name = data.get("name")
         found = data.get("payload")
         payload: dict[str, Any] = found if isinstance(found, dict) else {}

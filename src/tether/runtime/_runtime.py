@@ -246,6 +246,7 @@ class Runtime(RunControl):
         self._claim_interval = claim_interval if claim_interval is not None else min(1.0, lease_ttl)
         self._draining = False
         self._priorities: dict[str, int] = {}
+        self._refused: dict[str, float] = {}
         self._served: dict[str | None, int] = {}
         self._serve_count = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{_random.token_hex(3)}"
@@ -492,7 +493,17 @@ class Runtime(RunControl):
             return []
         now = time.time()
         scan = await self.store.list_runs(statuses=["pending", "running"], limit=_SCAN_LIMIT)
-        waiting = [r for r in scan if claimable(r, now) and r.run_id not in self._tasks]
+        # Only runs of agents served here (workers may serve different agents on one
+        # store), and not those this process just failed to take up (a version mismatch).
+        self._refused = {k: t for k, t in self._refused.items() if t > now}
+        waiting = [
+            r
+            for r in scan
+            if claimable(r, now)
+            and r.agent in self._agents
+            and r.run_id not in self._tasks
+            and r.run_id not in self._refused
+        ]
         candidates = [
             Candidate(r.run_id, r.tenant, await self._priority(r.run_id), r.created_at)
             for r in waiting
@@ -532,6 +543,7 @@ class Runtime(RunControl):
                     self._served[tenants.get(run_id)] = self._serve_count
             except (UserError, RunError, StoreError) as exc:
                 log.warning("cannot recover run %s: %s", run_id, exc)
+                self._refused[run_id] = time.time() + self.lease_ttl
                 with contextlib.suppress(Exception):
                     await self.store.release_lease(run_id, self.owner)
         return resumed
