@@ -181,6 +181,25 @@ async def test_a_postgres_restart_mid_run_is_transient_and_corrupts_nothing(
         await store.close()
 
 
+async def test_after_a_restart_an_idle_pool_answers_the_next_operation(
+    postgres_cluster: Any, postgres_url: str
+) -> None:
+    """Connections that sat idle through a restart are dropped as they leave the pool
+    (a check that costs no round trip), so the next operations just work."""
+    store = open_store(f"{postgres_url}?pool_size=4")
+    await store.open()
+    try:
+        await store.create_run(_record("r1", owner="W"), _rows(1, 1))
+        # Fill the pool with connections that will all be dead after the restart.
+        await asyncio.gather(*(store.get_run("r1") for _ in range(8)))
+        await asyncio.to_thread(postgres_cluster.restart)
+        for seq in range(2, 12):
+            await store.append("r1", _rows(seq, 1), owner="W")
+        assert [r.seq for r in await store.load_events("r1")] == list(range(1, 12))
+    finally:
+        await store.close()
+
+
 async def test_operations_while_postgres_is_down_fail_as_transient(
     postgres_cluster: Any, postgres_url: str
 ) -> None:

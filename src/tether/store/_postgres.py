@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from tether.exceptions import (
     ConcurrentWriteError,
@@ -122,10 +122,16 @@ def _safe_url(url: str) -> str:
 def _split_url(url: str) -> tuple[str, dict[str, str]]:
     """The libpq conninfo URL and Tether's own pool options (``pool_size``, ``pool_timeout``)."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {k: v for k, v in query if k in _POOL_OPTIONS}
-    rest = [(k, v) for k, v in query if k not in _POOL_OPTIONS]
-    return urlunsplit(parts._replace(query=urlencode(rest))), ours
+    ours: dict[str, str] = {}
+    rest: list[str] = []
+    for pair in parts.query.split("&") if parts.query else []:
+        # libpq's options pass through as written (re-encoding would turn spaces into "+").
+        parsed = parse_qsl(pair, keep_blank_values=True)
+        if parsed and parsed[0][0] in _POOL_OPTIONS:
+            ours[parsed[0][0]] = parsed[0][1]
+        else:
+            rest.append(pair)
+    return urlunsplit(parts._replace(query="&".join(rest))), ours
 
 
 _NOT_TRANSIENT_CLASSES = ("28", "3D", "42")
@@ -196,7 +202,7 @@ class PostgresStore(Store):
             kwargs={"autocommit": True},
             # A connection is checked as it leaves the pool: after a Postgres restart the
             # dead ones are replaced instead of failing the next operations.
-            check=AsyncConnectionPool.check_connection,
+            check=_check_connection,
             timeout=self.pool_timeout,
             name="tether",
             open=False,
@@ -353,28 +359,30 @@ class PostgresStore(Store):
         }
 
         async def job(conn: _Conn) -> None:
-            async with conn.transaction():
-                cur = await conn.execute(_ADVANCE, params)
-                row = await cur.fetchone()
-                if row is None:
-                    await _refuse(conn, run_id, events[0].seq, owner, self._where)
-                    raise ConcurrentWriteError(f"run {run_id}: the log moved", run_id=run_id)
-                pk, prev, status, lease_owner, wake_at = row
-                try:
+            # Two round trips: BEGIN and the conditional UPDATE go out together and its
+            # answer is awaited; the INSERTs, the NOTIFY and the COMMIT go out together.
+            try:
+                async with conn.pipeline(), conn.transaction():
+                    cur = await conn.execute(_ADVANCE, params)
+                    row = await cur.fetchone()
+                    if row is None:
+                        await _refuse(conn, run_id, events[0].seq, owner, self._where)
+                        raise ConcurrentWriteError(f"run {run_id}: the log moved", run_id=run_id)
+                    pk, prev, status, lease_owner, wake_at = row
                     await cur.executemany(
                         _INSERT_EVENTS,
                         self._chained(int(pk), run_id, prev and bytes(prev), events),
                     )
-                except pg_errors.UniqueViolation as exc:
-                    raise ConcurrentWriteError(
-                        f"run {run_id}: events {events[0].seq}..{events[-1].seq} collide with "
-                        "events another writer appended; this process no longer owns the run",
-                        run_id=run_id,
-                    ) from exc
-                if (status in _CLAIMABLE and lease_owner is None) or (
-                    has_status and wake_at is not None
-                ):
-                    await _notify(conn, run_id)
+                    if (status in _CLAIMABLE and lease_owner is None) or (
+                        has_status and wake_at is not None
+                    ):
+                        await _notify(conn, run_id)
+            except pg_errors.UniqueViolation as exc:
+                raise ConcurrentWriteError(
+                    f"run {run_id}: events {events[0].seq}..{events[-1].seq} collide with "
+                    "events another writer appended; this process no longer owns the run",
+                    run_id=run_id,
+                ) from exc
 
         await self._run("append", job)
 
@@ -733,6 +741,20 @@ _ADVANCE = (
 """Move a run's summary row to the end of an append, only if the log ends where the
 writer expects and the writer holds the lease; the row stays locked until the append
 commits. Returns the hash the append's first event links to."""
+
+
+async def _check_connection(conn: _Conn) -> None:
+    """A liveness check that costs no round trip: read what the server sent while the
+    connection sat idle. A server that shut down or restarted has closed the socket, and
+    reading says so (libpq's socket never blocks). Raising makes the pool drop it."""
+    pgconn = conn.pgconn
+    # The first read may return the server's goodbye ("terminating connection due to
+    # administrator command"), the second then meets the closed socket and raises.
+    for _ in range(2):
+        pgconn.consume_input()  # raises OperationalError on a closed connection
+        pgconn.is_busy()  # parses what was read
+    if pgconn.status != psycopg.pq.ConnStatus.OK:
+        raise psycopg.OperationalError("the connection is broken")
 
 
 async def _notify(conn: _Conn, run_id: str) -> None:
