@@ -89,14 +89,15 @@ not_an_agent = 42
 """
 
 
-def test_tether_serve_serves_every_agent_of_a_file(tmp_path: Path) -> None:
+def _serve_one_run(tmp_path: Path, **env_extra: str) -> str:
+    """Serve agents.py, complete one run through the API, stop with SIGINT; the output."""
     (tmp_path / "agents.py").write_text(AGENTS)
     store = f"sqlite:///{tmp_path}/tether.db"
     _, out = _keys(
         "create", "--store", store, "--tenant", "acme", "--scopes", "runs:read,runs:write"
     )
     key = out.strip().splitlines()[-1]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -140,12 +141,29 @@ def test_tether_serve_serves_every_agent_of_a_file(tmp_path: Path) -> None:
             assert unknown.status_code == 404
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+        return first + proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_tether_serve_serves_every_agent_of_a_file(tmp_path: Path) -> None:
+    out = _serve_one_run(tmp_path, OTEL_TRACES_EXPORTER="none")
+    assert "tracing:" not in out
+
+
+def test_tether_serve_exports_spans_when_otel_variables_ask(tmp_path: Path) -> None:
+    """The standard OTEL_* variables turn tracing on: the run's spans reach the exporter."""
+    out = _serve_one_run(
+        tmp_path, OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="tether-serve-test"
+    )
+    assert "tracing: spans exported" in out
+    assert '"name": "invoke_agent helper"' in out
+    assert '"name": "chat scripted"' in out
+    assert "tether-serve-test" in out
 
 
 def test_tether_serve_says_what_is_wrong(tmp_path: Path) -> None:

@@ -66,6 +66,7 @@ async def serve(
 ) -> int:
     """Open a runtime on the store and serve the app on ``sock`` until interrupted."""
     from tether import Runtime
+    from tether.observe import enable_tracing, tracing_requested
     from tether.server import create_app
 
     async with Runtime(store_url, agents=agents) as runtime:
@@ -87,5 +88,14 @@ async def serve(
             timeout_graceful_shutdown=5,
             server_header=False,
         )
-        await _Server(config).serve(sockets=[sock])
+        # OpenTelemetry when the standard OTEL_* variables ask for it (needs [otel]).
+        tracing = enable_tracing(runtime) if tracing_requested() else None
+        if tracing is not None:
+            say("tracing: spans exported as OTEL_* configures them")
+        try:
+            await _Server(config).serve(sockets=[sock])
+        finally:
+            if tracing is not None:
+                await tracing.flush()  # a run span rebuilt from the log needs the store
+                tracing.close()
     return 0
