@@ -241,11 +241,18 @@ def test_approve_with_edited_arguments(keys: Keys) -> None:
         "run_not_waiting",
     )
     approved = keys.acme.post(
-        url, json={"decision": "approve", "arguments": {"order_id": "A-1", "amount_cents": "450"}}
+        url,
+        json={
+            "decision": "approve",
+            "arguments": {"order_id": "A-1", "amount_cents": "450"},
+            "reason": "half: the customer kept one item",
+        },
     )
     assert approved.status_code == 200, approved.text
     _until(keys.acme, run["run_id"], "completed")
     assert {"order_id": "A-1", "amount_cents": 450} in REFUNDS
+    audit = keys.acme.get(f"/v1/runs/{run['run_id']}/audit").json()
+    assert "half: the customer kept one item" in json.dumps(audit["entries"])
     _error(keys.acme.post(url, json={"decision": "approve"}), 409)
     inbox = keys.acme.get("/v1/approvals").json()["approvals"]
     assert run["run_id"] not in [a["run_id"] for a in inbox]

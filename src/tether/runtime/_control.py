@@ -249,8 +249,11 @@ class RunControl:
         *,
         by: str,
         arguments: dict[str, Any] | None = None,
+        reason: str | None = None,
     ) -> RunHandle:
         """Approve one pending call (``arguments=`` approves with changes); resumes the run.
+
+        ``reason`` (optional) is recorded with the decision, for the audit trail.
 
         ``approval_id`` is Tether's identity of the call (``PendingApproval.approval_id``,
         ``"step.index"``). A provider call id is accepted too when exactly one pending
@@ -264,7 +267,9 @@ class RunControl:
             ApprovalError: no such pending approval (or an ambiguous call id), or the
                 changed arguments do not fit the tool's schema. Nothing changes.
         """
-        return await self._decide(run_id, approval_id, approved=True, by=by, arguments=arguments)
+        return await self._decide(
+            run_id, approval_id, approved=True, by=by, arguments=arguments, reason=reason
+        )
 
     async def deny(self, run_id: str, approval_id: str, *, by: str, reason: str) -> RunHandle:
         """Deny a pending call; the model is told why and the run continues.

@@ -437,7 +437,13 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
             return await current(run_id)
         if arguments is not None:
             arguments = _validated(agents.get(state.agent), approval.request, arguments)
-        await runtime.approve(run_id, approval.request.key, by=principal.by, arguments=arguments)
+        await runtime.approve(
+            run_id,
+            approval.request.key,
+            by=principal.by,
+            arguments=arguments,
+            reason=body.reason,
+        )
         return await current(run_id)
 
     @router.get("/runs/{run_id}/audit", tags=["runs"], responses=_NOT_FOUND)
