@@ -18,13 +18,24 @@ from typing import Any
 import psycopg
 import pytest
 
+from tether import Agent, Runtime, tool
 from tether.exceptions import (
     ConcurrentWriteError,
     LeaseLostError,
     SchemaVersionError,
     StoreError,
 )
-from tether.store import EventRow, RunRecord, RunUpdate, Store, open_store, verify_chain
+from tether.models import ModelRequest
+from tether.runtime import audit_run
+from tether.store import (
+    EventRow,
+    RunRecord,
+    RunUpdate,
+    Store,
+    open_store,
+    verify_chain,
+)
+from tether.testing import ScriptedModel, text, tool_call
 
 pytestmark = pytest.mark.postgres
 
@@ -265,6 +276,47 @@ async def test_a_tampered_event_breaks_the_chain_at_its_seq(postgres_url: str) -
         assert (verdict.ok, verdict.first_bad_seq) == (False, 5)
     finally:
         await store.close()
+
+
+@tool(effect="write", requires_approval=True)
+def send_refund(order_id: str, amount_cents: int) -> str:
+    """Refund an order."""
+    return f"refunded {amount_cents} cents on {order_id}"
+
+
+def _refund_script(req: ModelRequest) -> Any:
+    if not any(m.role == "tool" for m in req.messages):
+        return tool_call("send_refund", order_id="A1", amount_cents=900)
+    return text("refund sent")
+
+
+async def test_a_real_run_on_postgres_audits_as_intact_then_tampered(postgres_url: str) -> None:
+    """An agent run with an approval, stored in Postgres, verifies with ``audit_run``; an
+    edit made with plain SQL is named at its seq."""
+    agent = Agent(name="refunds", model=ScriptedModel(_refund_script), tools=[send_refund])
+    async with Runtime(postgres_url) as rt:
+        run = await rt.start(agent, "refund order A1", tenant="acme")
+        assert (await run.result()).status == "waiting"
+        (pending,) = await run.pending_approvals()
+        await rt.approve(run.run_id, pending.approval_id, by="ana")
+        assert (await rt.get(run.run_id).result()).status == "completed"
+        report = await audit_run(rt, run.run_id)
+    assert report.verified and report.unchained_before is None
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT e.seq, e.hash FROM events e JOIN runs r ON r.id = e.run "
+            "WHERE r.run_id = %s ORDER BY e.seq",
+            (run.run_id,),
+        ).fetchall()
+        assert report.head == bytes(rows[-1][1]).hex()
+        conn.execute(
+            "UPDATE events SET data = convert_to('{\"tampered\":true}', 'UTF8') "
+            "WHERE seq = 3 AND run = (SELECT id FROM runs WHERE run_id = %s)",
+            (run.run_id,),
+        )
+    async with Runtime(postgres_url, recover=False) as rt:
+        report = await audit_run(rt, run.run_id)
+    assert (report.verified, report.first_bad_seq) == (False, 3)
 
 
 async def test_an_idle_worker_is_woken_by_notify_when_a_run_becomes_claimable(

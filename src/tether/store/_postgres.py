@@ -209,6 +209,8 @@ class PostgresStore(Store):
         )
         await pool.open(wait=False)
         self._pool = pool
+        # Fresh wake-up events for this event loop (a store may be reopened in another).
+        self._work, self._listening = asyncio.Event(), asyncio.Event()
 
     async def _migrate(self, conn: _Conn) -> None:
         async with conn.transaction():
