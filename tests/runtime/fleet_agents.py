@@ -4,7 +4,8 @@
 honours idempotency keys: its effects go to a ledger database (``$TETHER_TEST_LEDGER``)
 keyed by the key, so a test can count effects applied and invocations separately.
 ``poison`` calls a tool that kills the process driving it (SIGKILL), every time.
-``quick`` answers at once (fairness and backpressure tests).
+``quick`` answers at once (fairness and backpressure tests); ``refunder`` parks for
+approval of a refund.
 """
 
 from __future__ import annotations
@@ -76,3 +77,26 @@ def _poison(req: ModelRequest) -> Any:
 payer = Agent(name="payer", model=ScriptedModel(_pay), tools=[lookup, charge], max_turns=10)
 poison = Agent(name="poison", model=ScriptedModel(_poison), tools=[explode], max_turns=10)
 quick = Agent(name="quick", model=ScriptedModel(lambda req: text("done")), max_turns=2)
+
+
+@tool(effect="write", idempotent=True, requires_approval=True, retry=None)
+def refund(order_id: str, ctx: ToolContext) -> str:
+    """Refund an order once per idempotency key; a person approves every refund."""
+    conn = _ledger()
+    try:
+        conn.execute(
+            "INSERT OR IGNORE INTO effects VALUES (?, ?, ?)",
+            (ctx.idempotency_key, order_id, os.getpid()),
+        )
+    finally:
+        conn.close()
+    return f"refunded {order_id}"
+
+
+def _refund(req: ModelRequest) -> Any:
+    if req.messages[-1].role == "tool":
+        return text("refunded")
+    return tool_call("refund", order_id=str(req.messages[0].content))
+
+
+refunder = Agent(name="refunder", model=ScriptedModel(_refund), tools=[refund], max_turns=4)

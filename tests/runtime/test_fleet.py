@@ -414,3 +414,29 @@ def test_a_flooding_tenant_does_not_starve_another(store_url: str, tmp_path: Pat
             assert len(done_a) <= 50, f"{len(done_a)} of A's runs ran before B's 5"
 
     asyncio.run(main())
+
+
+def test_a_client_that_approves_a_run_hands_it_to_a_worker_instead_of_driving_it(
+    tmp_path: Path, store_url: str
+) -> None:
+    """A pure client knows the agent (it started the run) yet, on approval, gives the run
+    back unleased; the worker process executes the approved refund, once."""
+    ledger, db = tmp_path / "ledger.db", _db(store_url)
+
+    async def start_and_approve() -> str:
+        async with Runtime(store_url, worker=False) as client:
+            run = await client.start(fleet_agents.refunder, "order-7")
+            parked = await run.result(timeout=DEADLINE)  # the worker parks it for approval
+            assert parked.status == "waiting"
+            state = await client.load_state(run.run_id)
+            approval = state.pending_approvals[0].request.approval_id
+            await client.approve(run.run_id, approval, by="ops")
+            assert client.active_runs == frozenset()  # approved, but not driven here
+            return run.run_id
+
+    with workers(Worker(store_url, ledger)) as (worker,):
+        run_id = asyncio.run(start_and_approve())
+        _poll(lambda: _runs(db)[0].status == "completed", "the worker to finish the refund")
+    assert [run for _, run in _effects(ledger)] == ["order-7"]
+    drivers = {d["by"] for _, _, d in _log(db, run_id) if d.get("name") == CLAIMED}
+    assert drivers == {worker.owner}  # claimed twice (started, then approved), one worker

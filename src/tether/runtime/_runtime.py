@@ -247,6 +247,7 @@ class Runtime(RunControl):
         self._draining = False
         self._priorities: dict[str, int] = {}
         self._refused: dict[str, float] = {}
+        self._handovers: set[asyncio.Task[None]] = set()
         self._served: dict[str | None, int] = {}
         self._serve_count = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{_random.token_hex(3)}"
@@ -319,7 +320,9 @@ class Runtime(RunControl):
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*self._handovers, return_exceptions=True)  # let them finish
         self._background.clear()
+        self._handovers.clear()
         self._open = False
         await self.store.close()
 
@@ -759,6 +762,13 @@ class Runtime(RunControl):
         )
 
     def _launch(self, agent: Agent, state: RunState, driver: RunDriver | None = None) -> None:
+        if not self.worker:
+            # A pure client drives nothing, even a run it just resumed with a signal or an
+            # approval: it gives the lease back and the run (`running`) goes to a worker.
+            handover = asyncio.create_task(self.store.release_lease(state.run_id, self.owner))
+            self._handovers.add(handover)
+            handover.add_done_callback(self._handovers.discard)
+            return
         if driver is None:
             driver = self._driver_for(state, agent, None)
         self._crashed.pop(state.run_id, None)
