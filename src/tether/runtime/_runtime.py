@@ -410,7 +410,11 @@ class Runtime(RunControl):
         """Refuse a new run when ``max_pending`` runs already wait to be executed."""
         if self.max_pending is None:
             return
-        waiting = await self.store.list_runs(statuses=["pending"], limit=self.max_pending)
+        # Pending runs a worker has just leased are starting, not waiting: look a little
+        # past the bound so they do not hide waiting ones.
+        waiting = await self.store.list_runs(
+            statuses=["pending"], limit=self.max_pending + _CLAIM_BATCH
+        )
         now = time.time()
         queued = sum(1 for r in waiting if claimable(r, now))
         if queued >= self.max_pending:
