@@ -150,3 +150,30 @@ def test_a_missing_agents_file_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("error:")
+
+
+def test_a_tool_name_two_agents_define_differently_is_served_per_agent() -> None:
+    """Shared contracts are served once; different ones as ``{agent}_{tool}``."""
+    from tether import Agent, tool
+    from tether._cli._mcp import ToolGateway
+    from tether.testing import ScriptedModel
+
+    @tool
+    def shared(x: str) -> str:
+        """Shared by both agents."""
+        return x
+
+    def lookup_for(agent: str) -> Any:
+        @tool(name="lookup")
+        def lookup(x: str) -> str:
+            """Agent-specific lookup."""
+            return f"{agent}:{x}"
+
+        return lookup
+
+    agents = [
+        Agent(name=n, model=ScriptedModel([]), tools=[shared, lookup_for(n)]) for n in ("a", "b")
+    ]
+    gateway = ToolGateway(agents)
+    assert set(gateway.tools) == {"shared", "a_lookup", "b_lookup"}
+    assert gateway.tools["b_lookup"].agent is agents[1]
