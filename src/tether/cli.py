@@ -724,6 +724,14 @@ def serve(
             envvar="TETHER_METRICS_TOKEN",
         ),
     ] = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Also execute runs here (default), or serve the API alone and leave the "
+            "runs to `tether worker` processes on the same store.",
+        ),
+    ] = True,
 ) -> None:
     """Serve agents over HTTP: runs, live event streams, approvals, the UI and /metrics.
 
@@ -755,7 +763,12 @@ def serve(
         )
     session.execute(
         serve_forever(
-            agents, session.store_url, sock, metrics_token=metrics_token, say=session.out.print
+            agents,
+            session.store_url,
+            sock,
+            metrics_token=metrics_token,
+            say=session.out.print,
+            worker=worker,
         )
     )
 

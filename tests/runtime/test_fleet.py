@@ -440,3 +440,85 @@ def test_a_client_that_approves_a_run_hands_it_to_a_worker_instead_of_driving_it
     assert [run for _, run in _effects(ledger)] == ["order-7"]
     drivers = {d["by"] for _, _, d in _log(db, run_id) if d.get("name") == CLAIMED}
     assert drivers == {worker.owner}  # claimed twice (started, then approved), one worker
+
+
+def test_serve_no_worker_runs_the_api_alone_and_a_worker_executes_its_runs(
+    tmp_path: Path, store_url: str
+) -> None:
+    """``tether serve --no-worker`` starts runs it never executes; a worker does."""
+    import httpx
+
+    ledger, db = tmp_path / "ledger.db", _db(store_url)
+    env = {**os.environ, "TETHER_TEST_LEDGER": str(ledger), "PYTHONUNBUFFERED": "1"}
+    cli = [sys.executable, "-m", "tether.cli"]
+    made = subprocess.run(
+        [
+            *cli,
+            "keys",
+            "create",
+            "--store",
+            store_url,
+            "--tenant",
+            "acme",
+            "--scopes",
+            "runs:read,runs:write",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=DEADLINE,
+    )
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip().splitlines()[-1]
+    serve = subprocess.Popen(
+        [
+            *cli,
+            "serve",
+            "--no-worker",
+            "--agents",
+            str(AGENTS),
+            "--store",
+            store_url,
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert serve.stdout is not None
+        found = re.search(r"on (http://127\.0\.0\.1:\d+)", serve.stdout.readline())
+        assert found is not None
+        assert "API only (--no-worker)" in serve.stdout.readline()
+        auth = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=found.group(1), headers=auth, timeout=30) as api:
+            _poll(lambda: _healthy(api), "the server to answer")
+            run = api.post("/v1/runs", json={"agent": "quick", "input": "hi"}).json()
+            assert run["status"] == "pending"
+            record = _runs(db)[0]
+            assert (record.status, record.lease_owner) == ("pending", None)
+            with workers(Worker(store_url, ledger)):
+                _poll(
+                    lambda: api.get(f"/v1/runs/{run['run_id']}").json()["status"] == "completed",
+                    "the worker to complete the run",
+                )
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=DEADLINE) == 0
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+        if serve.stdout is not None:
+            serve.stdout.close()
+
+
+def _healthy(api: object) -> bool:
+    import httpx
+
+    assert isinstance(api, httpx.Client)
+    try:
+        return api.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False

@@ -63,18 +63,25 @@ async def serve(
     *,
     metrics_token: str | None,
     say: Callable[[str], object],
+    worker: bool = True,
 ) -> int:
-    """Open a runtime on the store and serve the app on ``sock`` until interrupted."""
+    """Open a runtime on the store and serve the app on ``sock`` until interrupted.
+
+    ``worker=False`` serves the API alone: its runtime is a pure client, and the runs it
+    starts wait for ``tether worker`` processes on the same store.
+    """
     from tether import Runtime
     from tether.observe import enable_tracing, tracing_requested
     from tether.server import create_app
 
-    async with Runtime(store_url, agents=agents) as runtime:
+    async with Runtime(store_url, agents=agents, worker=worker) as runtime:
         app = create_app(runtime, {a.name: a for a in agents}, metrics_token=metrics_token)
         host, port = sock.getsockname()[:2]
         shown_host = f"[{host}]" if ":" in host else host
         names = ", ".join(sorted(a.name for a in agents))
         say(f"serving {names} on http://{shown_host}:{port} (store {store_url})")
+        if not worker:
+            say(f"API only (--no-worker): runs wait for `tether worker --store {store_url}`")
         say("API: /v1 (see /openapi.json) · UI: /ui · metrics: /metrics · health: /healthz")
         if not await runtime.store.list_api_keys():
             say(
