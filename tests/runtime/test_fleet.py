@@ -345,7 +345,9 @@ def test_a_run_that_kills_every_worker_is_quarantined_after_three_deaths(
             break
     record = _runs(db)[0]
     assert record.status == "quarantined"
-    assert 3 <= deaths <= 4  # a crash before the first commit may land one step earlier
+    # Three at the poisoned step; up to two more at the step before it when the kill beats
+    # that step's overlapped commit (each such death is counted at that step instead).
+    assert 3 <= deaths <= 5
     status = [d for _, kind, d in _log(db, run_id) if kind == "run.status"][-1]
     assert status["status"] == "quarantined"
     assert status["details"]["attempts"] == 3  # type: ignore[index]
