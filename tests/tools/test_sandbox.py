@@ -275,7 +275,8 @@ async def test_agent_runs_python_exec_end_to_end(
     assert [e for e in events if isinstance(e, ToolFailed)] == []
     (done,) = [e for e in events if isinstance(e, ToolCompleted)]
     assert done.tool == "python_exec"
-    sandbox.close_run(run.run_id)
+    # The runtime removed the run's scratch when the run ended.
+    assert not sandbox._run_path(run.run_id).exists()
 
 
 # -- the escape set ----------------------------------------------------------------------

@@ -81,6 +81,7 @@ from tether.store import (
     default_store_url,
     open_store,
 )
+from tether.tools import Sandbox, mcp_servers
 
 log = logging.getLogger("tether.runtime")
 RunObserver = Callable[[str, Sequence[RunEvent]], None]
@@ -323,6 +324,11 @@ class Runtime(RunControl):
         await asyncio.gather(*self._handovers, return_exceptions=True)  # let them finish
         self._background.clear()
         self._handovers.clear()
+        # MCP sessions opened by this runtime's runs end with it.
+        contracts = [c for agent in self._agents.values() for c in agent.registry.values()]
+        for server in mcp_servers(contracts):
+            with contextlib.suppress(Exception):
+                await server.aclose()
         self._open = False
         await self.store.close()
 
@@ -831,6 +837,10 @@ class Runtime(RunControl):
             if not driver.lease_released:  # else the final commit already gave it back
                 with contextlib.suppress(Exception):
                     await self.store.release_lease(run_id, self.owner)
+            if driver.state.status in TERMINAL and Sandbox.in_use():
+                # The run's sandbox scratch goes with it (kept while it is only parked).
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(Sandbox.run_ended, run_id)
 
     async def _note_crash(self, failed: RunDriver, exc: Exception) -> None:
         """Record why a driver died in the run's log (the quarantine quotes it); best effort.

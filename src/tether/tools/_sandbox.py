@@ -231,6 +231,11 @@ class Sandbox:
         await anyio.to_thread.run_sync(self.close_run, run_id)
 
     @classmethod
+    def in_use(cls) -> bool:
+        """Whether any sandbox lives in this process (else a run's end has nothing to remove)."""
+        return bool(_LIVE)
+
+    @classmethod
     def run_ended(cls, run_id: str) -> None:
         """Remove ``run_id``'s scratch directories in every live sandbox of this process."""
         for sandbox in list(_LIVE):
