@@ -228,12 +228,22 @@ async def test_the_prefixed_tool_calls_the_server_under_its_own_name(
 
 
 async def test_one_session_serves_every_call(shop: MCPServer, store_url: str) -> None:
-    """Two calls in one run, and a second run, reach the same server process."""
+    """Two calls in one run, and a second run, reach the same server process while their
+    runtime lives; the runtime's exit closes the session, the next runtime opens another."""
     script = [tool_call("whoami"), tool_call("whoami"), text("done")]
-    first = await _run(_agent(script, shop), store_url)
-    second = await _run(_agent([tool_call("whoami"), text("done")], shop, name="again"), store_url)
-    pids = {e.result["result"] for e in first + second if isinstance(e, ToolCompleted)}
+    async with Runtime(store_url) as rt:
+        runs = [
+            await rt.start(_agent(script, shop), "go"),
+            await rt.start(_agent([tool_call("whoami"), text("done")], shop, name="again"), "go"),
+        ]
+        events = []
+        for run in runs:
+            assert (await run.result()).status == "completed"
+            events += await _tool_events(rt, run.run_id)
+    pids = {e.result["result"] for e in events if isinstance(e, ToolCompleted)}
     assert len(pids) == 1
+    later = await _run(_agent([tool_call("whoami"), text("done")], shop, name="later"), store_url)
+    assert {e.result["result"] for e in later if isinstance(e, ToolCompleted)}.isdisjoint(pids)
 
 
 async def test_a_server_killed_mid_call_fails_the_call_and_restarts(
