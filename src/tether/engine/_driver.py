@@ -257,6 +257,16 @@ class RunDriver:
     # -- effect helpers used by StepContext -----------------------------------------------------
 
     async def complete(self, client: ModelClient, request: ModelRequest) -> ModelResponse:
+        """One model call, paced by the runtime's provider limits (if any)."""
+        pacing = self.governance.model_pacing
+        if pacing is None:
+            return await self._complete(client, request)
+        await pacing.before(client.model_id)
+        response = await self._complete(client, request)
+        pacing.after(client.model_id, response.usage)
+        return response
+
+    async def _complete(self, client: ModelClient, request: ModelRequest) -> ModelResponse:
         """One model call; streamed when someone is listening for live deltas."""
         run_id = self.state.run_id
         if self._on_delta is None or self._wants_deltas is None or not self._wants_deltas(run_id):

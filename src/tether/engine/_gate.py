@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tether.engine._events import (
     ApprovalRequested,
@@ -31,7 +31,7 @@ from tether.engine._signals import EscalationRequested, GateFailure
 from tether.engine._state import RunState, args_hash, call_signature
 from tether.engine._transitions import Escalate, Fail
 from tether.exceptions import BudgetExceededError
-from tether.models import DEFAULT_PRICING, ModelRequest, PricingTable, ToolCall
+from tether.models import DEFAULT_PRICING, ModelRequest, PricingTable, ToolCall, Usage
 from tether.policy import (
     BreakerChange,
     Budget,
@@ -57,6 +57,14 @@ if TYPE_CHECKING:
     from tether.policy import PolicyFile
 
 
+class ModelPacing(Protocol):
+    """Paces model calls (provider rate limits): wait before a call, pay its usage after."""
+
+    async def before(self, model_id: str) -> None: ...
+
+    def after(self, model_id: str, usage: Usage) -> None: ...
+
+
 @dataclass(kw_only=True, slots=True)
 class Governance:
     """Runtime-wide inputs to the gate, shared by every run of a runtime."""
@@ -67,6 +75,7 @@ class Governance:
     protection: PayloadProtection = field(default_factory=PayloadProtection)
     pricing: PricingTable = field(default_factory=lambda: DEFAULT_PRICING)
     guard: ToolGuard = field(default_factory=ToolGuard)
+    model_pacing: ModelPacing | None = None
 
 
 @dataclass(slots=True)

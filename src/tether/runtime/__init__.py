@@ -2,6 +2,7 @@
 
 from tether.runtime._audit import AuditEntry, AuditReport, audit_run
 from tether.runtime._handle import RunHandle
+from tether.runtime._limits import ModelLimit
 from tether.runtime._results import LiveDelta, RunResult, RunUsage
 from tether.runtime._runtime import RunObserver, Runtime, new_run_id, run_sync
 
@@ -9,6 +10,7 @@ __all__ = [
     "AuditEntry",
     "AuditReport",
     "LiveDelta",
+    "ModelLimit",
     "RunHandle",
     "RunObserver",
     "RunResult",

@@ -71,6 +71,7 @@ from tether.runtime._fleet import (
     priority_of,
 )
 from tether.runtime._handle import _STOPPED, RunHandle, to_run_events
+from tether.runtime._limits import ModelLimit, ModelPacer
 from tether.runtime._results import LiveDelta, RunResult
 from tether.store import (
     Durability,
@@ -205,6 +206,9 @@ class Runtime(RunControl):
             driver kept dying there) is ``quarantined`` instead of being retried again.
         claim_interval: How often a worker looks for runs to claim (default: every
             second, or every ``lease_ttl`` if that is shorter).
+        model_limits: Requests and tokens per minute per provider (``"openai"``) or model id
+            (``"openai:gpt-4o"``), as :class:`ModelLimit`; every model call of every run
+            driven here waits its turn. Per process (each worker has its own buckets).
         tool_guard: The circuit breakers and rate-limit buckets of this process's tool
             calls (default: a fresh :class:`~tether.policy.ToolGuard` per runtime); pass
             one to set a default breaker or to inject a clock.
@@ -232,6 +236,7 @@ class Runtime(RunControl):
         max_pending: int | None = None,
         quarantine_after: int = 3,
         claim_interval: float | None = None,
+        model_limits: Mapping[str, ModelLimit] | None = None,
         tool_guard: ToolGuard | None = None,
     ) -> None:
         if concurrency is not None and concurrency < 1:
@@ -290,6 +295,7 @@ class Runtime(RunControl):
                 ),
             ),
             pricing=self._pricing,
+            model_pacing=ModelPacer(model_limits) if model_limits else None,
             guard=tool_guard if tool_guard is not None else ToolGuard(),
         )
 
