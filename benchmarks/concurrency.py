@@ -1,6 +1,7 @@
 """Many runs in one process: 10,000 concurrent runs with slow models, and 10,000 parked.
 
-Issue 10, item 6. Two phases on one fresh SQLite store (WAL, ``synchronous=FULL``):
+Issue 10, item 6. Two phases on one fresh SQLite store (WAL, ``synchronous=FULL``),
+parked runs first:
 
 * **active**: ``--runs`` runs start together; each makes ``--turns`` turns of one model
   call that takes ``--model-latency`` seconds (an ``asyncio.sleep``, like waiting on a
@@ -201,8 +202,10 @@ async def _suspended(rt: Runtime, runs: int) -> dict[str, Any]:
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tether-concurrency-") as tmp:
         async with Runtime(f"sqlite:///{tmp}/tether.db", durability="FULL") as rt:
-            active = await _active(rt, args)
+            # Parked runs first: their RSS is measured from a clean baseline (after the
+            # active phase, memory the allocator hands back would make it negative).
             suspended = await _suspended(rt, args.runs)
+            active = await _active(rt, args)
     return {
         "benchmark": "concurrency",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
