@@ -1033,7 +1033,9 @@ class Runtime(RunControl):
 
     async def _recover_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._claim_interval)
+            # Polls on SQLite; on Postgres LISTEN/NOTIFY ends the wait as soon as a run
+            # becomes claimable (a new unleased run, a lease given back, a timer set).
+            await self.store.wait_for_work(self._claim_interval)
             try:
                 await self.recover()
             except Exception:  # keep looking; a transient store error must not stop recovery
