@@ -177,3 +177,33 @@ def test_a_tool_name_two_agents_define_differently_is_served_per_agent() -> None
     gateway = ToolGateway(agents)
     assert set(gateway.tools) == {"shared", "a_lookup", "b_lookup"}
     assert gateway.tools["b_lookup"].agent is agents[1]
+
+
+async def test_the_kill_switch_stops_writes_served_over_mcp(tmp_path: Path) -> None:
+    """With a store, the runtime-wide kill switch denies write tools called over MCP."""
+    from tether import Agent, Runtime, tool
+    from tether._cli._mcp import ToolGateway
+    from tether.testing import ScriptedModel
+
+    wrote: list[str] = []
+
+    @tool(effect="write")
+    def ship(order_id: str) -> str:
+        """Ship an order."""
+        wrote.append(order_id)
+        return f"shipped {order_id}"
+
+    @tool
+    def peek(order_id: str) -> str:
+        """Read an order."""
+        return f"order {order_id}"
+
+    agent = Agent(name="shipper", model=ScriptedModel([]), tools=[ship, peek])
+    async with Runtime(f"sqlite:///{tmp_path}/tether.db") as rt:
+        gateway = ToolGateway([agent], rt)
+        assert (await gateway.call("c", "ship", {"order_id": "1"}))["ok"]
+        await rt.set_killswitch(True, by="ops")
+        refused = await gateway.call("c", "ship", {"order_id": "2"})
+        assert not refused["ok"] and refused["error"]["error_code"] == "denied"
+        assert (await gateway.call("c", "peek", {"order_id": "2"}))["ok"]  # reads go on
+    assert wrote == ["1"]

@@ -181,8 +181,20 @@ class ToolGateway:
                 verdict = hook_failure(tool_name, exc)
             else:
                 verdict = answer if isinstance(answer, Decision) else None
+        # The runtime-wide kill switch lives in the store: with --store it stops writes
+        # served here too (without a store there is no switch to read).
+        killswitch = (
+            contract.effect == "write"
+            and self.runtime is not None
+            and await self.runtime.killswitch_on()
+        )
         decision = decide_call(
-            agent.policy, contract, tool_name, normalized, killswitch_on=False, hook_verdict=verdict
+            agent.policy,
+            contract,
+            tool_name,
+            normalized,
+            killswitch_on=killswitch,
+            hook_verdict=verdict,
         )
         if decision.action == "deny":
             return _error("denied", f"{served.name} was denied: {decision.reason}")
