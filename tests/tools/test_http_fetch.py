@@ -10,6 +10,7 @@ import datetime
 import gzip
 import ipaddress
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -682,3 +683,28 @@ async def test_an_agent_asking_for_the_metadata_service_sees_url_refused(store_u
     assert failed.error.error_code == "url_refused"
     assert "metadata" in failed.error.message
     assert len(seen) == 1 and "url_refused" in seen[0]
+
+
+async def test_in_a_run_a_long_body_is_kept_in_the_run_store(
+    server: _Server, store_url: str
+) -> None:
+    """The default tool keeps a large body whole in the run's store (ToolContext.artifacts)."""
+    fetch = make_http_fetch(allow=["127.0.0.1/32"], summary_chars=100)
+    url = _url(server, "/long")
+
+    def script(request: ModelRequest) -> Any:
+        if request.messages[-1].role == "tool":
+            return text("fetched")
+        return tool_call("http_fetch", url=url)
+
+    agent = Agent(name="reader", model=ScriptedModel(script), tools=[fetch])
+    async with Runtime(store_url) as rt:
+        run = await rt.start(agent, "read it")
+        assert (await run.result(timeout=30)).status == "completed"
+        # The handle is a sha256 digest, which the store seals like any credential-shaped
+        # value; the run's own state (restored with the payload key) has it in clear.
+        (seen,) = [m.content or "" for m in (await run.state()).messages if m.role == "tool"]
+        handle = re.search(r"artifact:sha256:[0-9a-f]{64}", seen)
+        assert handle is not None, seen
+        assert await rt.store.get_blob(handle.group(0)) == b"abcdefghij" * 5000
+    assert "abcdefghij" * 10 in seen and "abcdefghij" * 11 not in seen

@@ -585,6 +585,7 @@ class StepContext:
             attempt=1,
             step=state.step,
             secrets=secrets,
+            artifacts=self._driver.store,
         )
 
         def attempt_failed(error: ToolError, attempt: int, duration_ms: float) -> None:

@@ -117,6 +117,9 @@ class ToolContext:
     metadata: dict[str, Any] = field(default_factory=dict)
     # A shared read-only empty mapping: most tools need no secrets, so no dict per call.
     secrets: Mapping[str, str] = field(default_factory=lambda: _NO_SECRETS, repr=False)
+    artifacts: Any = field(default=None, repr=False)
+    """Where a tool may keep a large output whole: an object with ``async put_blob(key,
+    data)`` (the engine passes the run's store; ``None`` outside a run)."""
 
     @property
     def traceparent(self) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextvars
 import hashlib
 import inspect
 import ipaddress
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.exceptions import AgentDefinitionError
-from tether.tools._contract import RetryPolicy, ToolContract, tool
+from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError
 from tether.tools._fetch_address import (
     HOST_NAME,
@@ -92,6 +93,12 @@ class ArtifactSink(Protocol):
     """Where a large body is kept whole: anything with ``put_blob``, e.g. a Tether store."""
 
     async def put_blob(self, key: str, data: bytes) -> None: ...
+
+
+_RUN_SINK: contextvars.ContextVar[ArtifactSink | None] = contextvars.ContextVar(
+    "tether_fetch_artifacts", default=None
+)
+"""The calling run's artifact sink (``ToolContext.artifacts``), for the call in progress."""
 
 
 def _refused(message: str, hint: str = _HINT_REFUSED) -> ToolCallError:
@@ -334,10 +341,11 @@ class _Fetcher:
         else:
             large = bool(body)
             notes.append(f"binary body ({content_type}, {len(body)} bytes) not shown")
-        if large and self.artifacts is not None:
+        sink = self.artifacts if self.artifacts is not None else _RUN_SINK.get()
+        if large and sink is not None:
             digest = hashlib.sha256(body).hexdigest()
             handle = f"artifact:sha256:{digest}"
-            await self.artifacts.put_blob(handle, body)
+            await sink.put_blob(handle, body)
             result["artifact"] = handle
         elif large:
             notes.append("no artifact store is configured, so the full body was not kept")
@@ -483,7 +491,9 @@ def make_http_fetch(
         artifacts=artifacts,
     )
 
-    async def http_fetch(url: str) -> dict[str, Any]:
+    outside = ToolContext(run_id="", call_id="", tool_name=name, idempotency_key="")
+
+    async def http_fetch(url: str, ctx: ToolContext = outside) -> dict[str, Any]:
         """Fetch a public web page or API by URL and return its status, headers and text.
 
         Local, private and cloud-metadata addresses are refused.
@@ -491,7 +501,13 @@ def make_http_fetch(
         Args:
             url: Absolute http:// or https:// URL.
         """
-        return await fetcher.fetch(url)
+        # A large body is kept whole in the run's store unless the tool was built with
+        # its own sink (make_http_fetch(artifacts=...)).
+        token = _RUN_SINK.set(ctx.artifacts)
+        try:
+            return await fetcher.fetch(url)
+        finally:
+            _RUN_SINK.reset(token)
 
     return tool(
         name=name,
