@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -38,6 +37,7 @@ from tether.exceptions import (
 from tether.store._base import EventChain, EventRow, RunCursor, RunRecord, RunUpdate, Store
 from tether.store._chain import event_hash, genesis_hash, run_key
 from tether.store._keys import ApiKey
+from tether.store._rows import KEY_COLUMNS, RUN_COLUMNS, api_key, migration_scripts, run_record
 
 try:
     import psycopg
@@ -60,54 +60,14 @@ _MIGRATION_LOCK = 0x7E7E_0001
 
 _CLAIMABLE = ("pending", "running")
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
-_RUN_COLUMNS = (
-    "run_id, agent, agent_version, status, created_at, updated_at, tenant, parent_run_id, "
-    "reason, last_seq, lease_owner, lease_expires_at"
-)
-_KEY_COLUMNS = "key_id, secret_hash, tenant, scopes, label, created_at, revoked_at"
 _POOL_OPTIONS = ("pool_size", "pool_timeout")
 
 
 def _migrations() -> list[tuple[int, list[str]]]:
-    folder = resources.files("tether.store.migrations.postgres")
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            # Whole-line comments are dropped: a ";" in one must not split a statement.
-            lines = entry.read_text().splitlines()
-            sql = "\n".join(line for line in lines if not line.lstrip().startswith("--"))
-            statements = [s for s in sql.split(";") if s.strip()]
-            found.append((int(entry.name.split("_", 1)[0]), statements))
-    return sorted(found)
-
-
-def _record(row: Sequence[Any]) -> RunRecord:
-    return RunRecord(
-        run_id=row[0],
-        agent=row[1],
-        agent_version=row[2],
-        status=row[3],
-        created_at=row[4],
-        updated_at=row[5],
-        tenant=row[6],
-        parent_run_id=row[7],
-        reason=row[8],
-        last_seq=row[9],
-        lease_owner=row[10],
-        lease_expires_at=row[11],
-    )
-
-
-def _api_key(row: Sequence[Any]) -> ApiKey:
-    return ApiKey(
-        key_id=row[0],
-        secret_hash=row[1],
-        tenant=row[2],
-        scopes=tuple(str(row[3]).split()),
-        label=row[4],
-        created_at=row[5],
-        revoked_at=row[6],
-    )
+    return [
+        (version, [s for s in sql.split(";") if s.strip()])
+        for version, sql in migration_scripts("tether.store.migrations.postgres")
+    ]
 
 
 def _safe_url(url: str) -> str:
@@ -303,7 +263,7 @@ class PostgresStore(Store):
         async def job(conn: _Conn) -> None:
             async with conn.transaction():
                 cur = await conn.execute(
-                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES "
+                    f"INSERT INTO runs ({RUN_COLUMNS}) VALUES "
                     "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
                     "ON CONFLICT (run_id) DO NOTHING RETURNING id",
                     (
@@ -436,9 +396,9 @@ class PostgresStore(Store):
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         row = await self._one(
-            "get_run", f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,)
+            "get_run", f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,)
         )
-        return _record(row) if row else None
+        return run_record(row) if row else None
 
     async def list_runs(
         self,
@@ -476,11 +436,11 @@ class PostgresStore(Store):
         params.append(limit)
         rows = await self._rows(
             "list_runs",
-            f"SELECT {_RUN_COLUMNS} FROM runs {where} "
+            f"SELECT {RUN_COLUMNS} FROM runs {where} "
             "ORDER BY created_at DESC, run_id DESC LIMIT %s",
             params,
         )
-        return [_record(row) for row in rows]
+        return [run_record(row) for row in rows]
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -648,7 +608,7 @@ class PostgresStore(Store):
     async def create_api_key(self, key: ApiKey) -> None:
         await self._rows(
             "create_api_key",
-            f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING 1",
+            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING 1",
             (
                 key.key_id,
                 key.secret_hash,
@@ -662,18 +622,18 @@ class PostgresStore(Store):
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
         row = await self._one(
-            "get_api_key", f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = %s", (key_id,)
+            "get_api_key", f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = %s", (key_id,)
         )
-        return _api_key(row) if row else None
+        return api_key(row) if row else None
 
     async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
         rows = await self._rows(
             "list_api_keys",
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE %(tenant)s::text IS NULL "
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE %(tenant)s::text IS NULL "
             "OR tenant = %(tenant)s ORDER BY created_at, key_id",
             {"tenant": tenant},
         )
-        return [_api_key(row) for row in rows]
+        return [api_key(row) for row in rows]
 
     async def revoke_api_key(self, key_id: str, *, at: float | None = None) -> bool:
         async def job(conn: _Conn) -> bool:

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +42,7 @@ from tether.store._base import (
 )
 from tether.store._chain import event_hash, genesis_hash, run_key
 from tether.store._keys import ApiKey
+from tether.store._rows import KEY_COLUMNS, RUN_COLUMNS, api_key, migration_scripts, run_record
 
 T = TypeVar("T")
 _Job = tuple[
@@ -69,39 +69,9 @@ _MAX_BATCH = 2048
 _GATHER_ROUNDS = 8
 """Times the writer lets other threads run while its queue keeps growing, before a commit."""
 
-_RUN_COLUMNS = (
-    "run_id, agent, agent_version, status, created_at, updated_at, tenant, parent_run_id, "
-    "reason, last_seq, lease_owner, lease_expires_at"
-)
-
 
 def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("tether.store.migrations.sqlite")
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            # Whole-line comments are dropped: a ";" in one must not split a statement.
-            lines = entry.read_text().splitlines()
-            sql = "\n".join(line for line in lines if not line.lstrip().startswith("--"))
-            found.append((int(entry.name.split("_", 1)[0]), sql))
-    return sorted(found)
-
-
-def _record(row: tuple[Any, ...]) -> RunRecord:
-    return RunRecord(
-        run_id=row[0],
-        agent=row[1],
-        agent_version=row[2],
-        status=row[3],
-        created_at=row[4],
-        updated_at=row[5],
-        tenant=row[6],
-        parent_run_id=row[7],
-        reason=row[8],
-        last_seq=row[9],
-        lease_owner=row[10],
-        lease_expires_at=row[11],
-    )
+    return migration_scripts("tether.store.migrations.sqlite")
 
 
 class SQLiteStore(Store):
@@ -477,7 +447,7 @@ class SQLiteStore(Store):
         def job(conn: sqlite3.Connection) -> None:
             try:
                 cur = conn.execute(
-                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         record.run_id,
                         record.agent,
@@ -585,9 +555,9 @@ class SQLiteStore(Store):
     async def get_run(self, run_id: str) -> RunRecord | None:
         def read(conn: sqlite3.Connection) -> RunRecord | None:
             row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
-            return _record(row) if row else None
+            return run_record(row) if row else None
 
         return await self._read(read)
 
@@ -625,12 +595,12 @@ class SQLiteStore(Store):
             params.extend((cursor[0], cursor[0], cursor[1]))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = (
-            f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, run_id DESC LIMIT ?"
+            f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, run_id DESC LIMIT ?"
         )
         params.append(limit)
 
         def read(conn: sqlite3.Connection) -> list[RunRecord]:
-            return [_record(row) for row in conn.execute(sql, params).fetchall()]
+            return [run_record(row) for row in conn.execute(sql, params).fetchall()]
 
         return await self._read(read)
 
@@ -767,7 +737,7 @@ class SQLiteStore(Store):
     async def create_api_key(self, key: ApiKey) -> None:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
                 (
                     key.key_id,
                     key.secret_hash,
@@ -784,20 +754,20 @@ class SQLiteStore(Store):
     async def get_api_key(self, key_id: str) -> ApiKey | None:
         def read(conn: sqlite3.Connection) -> ApiKey | None:
             row = conn.execute(
-                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)
             ).fetchone()
-            return _api_key(row) if row else None
+            return api_key(row) if row else None
 
         return await self._read(read)
 
     async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
         def read(conn: sqlite3.Connection) -> list[ApiKey]:
             rows = conn.execute(
-                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE ? IS NULL OR tenant = ? "
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE ? IS NULL OR tenant = ? "
                 "ORDER BY created_at, key_id",
                 (tenant, tenant),
             ).fetchall()
-            return [_api_key(row) for row in rows]
+            return [api_key(row) for row in rows]
 
         return await self._read(read)
 
@@ -887,21 +857,6 @@ _ADVANCE = (
 """Move a run's summary row to the end of an append, only if the log ends where the
 writer expects and the writer holds the lease: the check and the write are one
 statement, in the append's transaction."""
-
-
-_KEY_COLUMNS = "key_id, secret_hash, tenant, scopes, label, created_at, revoked_at"
-
-
-def _api_key(row: tuple[Any, ...]) -> ApiKey:
-    return ApiKey(
-        key_id=row[0],
-        secret_hash=row[1],
-        tenant=row[2],
-        scopes=tuple(str(row[3]).split()),
-        label=row[4],
-        created_at=row[5],
-        revoked_at=row[6],
-    )
 
 
 def _advance_params(pk: int, append: _Append) -> tuple[Any, ...]:
