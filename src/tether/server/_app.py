@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from tether import __version__
-from tether.engine import Agent, ApprovalDecided, ApprovalRequested, decode_event
+from tether.engine import Agent, ApprovalDecided, ApprovalRequested, RunStatus, decode_event
 from tether.runtime import Runtime, audit_run, new_run_id
 from tether.server._auth import Principal, require
 from tether.server._errors import ApiError, BodyLimit, install_error_handlers
@@ -38,7 +38,6 @@ from tether.server._models import (
     Health,
     RunList,
     RunOut,
-    RunStatusName,
     SendSignal,
 )
 from tether.server._sse import DirectSend, EventStream, RunStreams, shown
@@ -270,7 +269,7 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
     async def list_runs(
         principal: Principal = read,
         status: Annotated[
-            list[RunStatusName] | None, Query(description="Only these statuses (repeatable).")
+            list[RunStatus] | None, Query(description="Only these statuses (repeatable).")
         ] = None,
         agent: Annotated[str | None, Query(max_length=200)] = None,
         since: Annotated[

@@ -8,17 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tether.store import RunRecord
 
-RunStatusName = Literal[
-    "pending",
-    "running",
-    "waiting",
-    "escalated",
-    "quarantined",
-    "completed",
-    "failed",
-    "cancelled",
-]
-
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
