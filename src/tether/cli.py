@@ -101,6 +101,16 @@ AgentRef = Annotated[
         show_default=False,
     ),
 ]
+ServedAgentsOption = Annotated[
+    str,
+    typer.Option(
+        "--agents",
+        metavar="FILE_OR_MODULE",
+        help="path/to/file.py or package.module: every Agent it defines is served by "
+        "its name (FILE.py:NAME serves one).",
+        show_default=False,
+    ),
+]
 OptionalAgentRef = Annotated[
     str | None,
     typer.Argument(
@@ -702,16 +712,7 @@ def show(
 
 @app.command()
 def serve(
-    agents_ref: Annotated[
-        str,
-        typer.Option(
-            "--agents",
-            metavar="FILE_OR_MODULE",
-            help="path/to/file.py or package.module: every Agent it defines is served by "
-            "its name (FILE.py:NAME serves one).",
-            show_default=False,
-        ),
-    ],
+    agents_ref: ServedAgentsOption,
     store: StoreOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port.")] = 8000,
@@ -775,16 +776,7 @@ def serve(
 
 @app.command()
 def worker(
-    agents_ref: Annotated[
-        str,
-        typer.Option(
-            "--agents",
-            metavar="FILE_OR_MODULE",
-            help="path/to/file.py or package.module: every Agent it defines is served by "
-            "its name (FILE.py:NAME serves one).",
-            show_default=False,
-        ),
-    ],
+    agents_ref: ServedAgentsOption,
     store: StoreOption = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Runs driven at once by this worker.")
