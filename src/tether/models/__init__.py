@@ -45,45 +45,11 @@ _ADAPTERS = {
 }
 """Where each lazily imported adapter name lives."""
 
-_ALL = [
-    "DEFAULT_ANSWER_EXAMPLES",
-    "DEFAULT_PRICING",
-    "MAX_ARGUMENT_DEPTH",
-    "UNTRUSTED_DATA_NOTICE",
-    "AnthropicModel",
-    "Embedder",
-    "ExampleRouter",
-    "ExampleToolSpec",
-    "LlamaEmbedder",
-    "LocalModel",
-    "LocalModelStats",
-    "Message",
-    "ModelClient",
-    "ModelErrorCode",
-    "ModelRequest",
-    "ModelResponse",
-    "ModelSettings",
-    "OpenAIModel",
-    "Price",
-    "PricingTable",
-    "Router",
-    "ScriptedModel",
-    "StepKind",
-    "StreamDelta",
-    "ToolCall",
-    "ToolSpec",
-    "Usage",
-    "construct_trusted",
-    "cost",
-    "nesting_exceeds",
-    "neutralize_delimiters",
-    "render_tool_output",
-    "resolve_model",
-    "text",
-    "text_nesting_exceeds",
-    "tool_call",
-    "with_untrusted_notice",
-]
+_ALL = sorted(
+    [*_ADAPTERS, *(name for name in globals() if not name.startswith("_"))],
+    key=lambda s: (not s.isupper(), s),
+)
+"""The public names: those imported above and the adapters (the literal below for mypy)."""
 
 if _typing.TYPE_CHECKING:
     from tether.models._anthropic import AnthropicModel
