@@ -83,6 +83,10 @@ class GuardVerdict:
     changes: tuple[BreakerChange, ...] = ()
 
 
+_GO = GuardVerdict()
+"""The verdict of a call with no breaker that need not wait (shared: it is frozen)."""
+
+
 @dataclass(slots=True)
 class _BreakerState:
     state: BreakerStateName = "closed"
@@ -143,7 +147,8 @@ class ToolGuard:
         now = self.clock()
         tool = contract.name
         breaker = breaker_for(contract, policy) or self.default_breaker
-        key = breaker_key(contract)
+        # The key and its state matter only to a breaker: most tools have none.
+        key = breaker_key(contract) if breaker is not None else ""
         state = self._breakers.get(key) if breaker is not None else None
         if breaker is not None and state is not None:
             if state.state == "open":
@@ -173,7 +178,7 @@ class ToolGuard:
         for _scope, bucket in buckets:
             bucket.tokens -= 1.0  # may go below zero: a waiting call reserves its token
         if breaker is None:
-            return GuardVerdict(wait=wait)
+            return GuardVerdict(wait=wait) if wait else _GO
         if state is None:
             state = self._breakers[key] = _BreakerState()
         changes: tuple[BreakerChange, ...] = ()
