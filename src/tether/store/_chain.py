@@ -82,6 +82,20 @@ def event_hash(
     return hashlib.sha256(b"".join((_EVENT, frame, key, raw_kind, data))).digest()[:HASH_BYTES]
 
 
+def chain_links(run_id: str, prev: bytes | None, events: Sequence[EventRow]) -> list[bytes]:
+    """The hashes of ``events``, in order, linked into the run's chain after ``prev``.
+
+    ``prev`` is the hash of the event before the first; ``None`` links to the genesis value.
+    """
+    link = prev if prev is not None else genesis_hash(run_id)
+    key = run_key(run_id)
+    links: list[bytes] = []
+    for e in events:
+        link = event_hash(link, key, e.seq, e.step, e.ts, e.type, e.data)
+        links.append(link)
+    return links
+
+
 @dataclass(frozen=True, slots=True)
 class ChainVerdict:
     """What :func:`verify_chain` found.

@@ -35,7 +35,7 @@ from tether.exceptions import (
     StoreError,
 )
 from tether.store._base import EventChain, EventRow, RunCursor, RunRecord, RunUpdate, Store
-from tether.store._chain import event_hash, genesis_hash, run_key
+from tether.store._chain import chain_links
 from tether.store._keys import ApiKey
 from tether.store._rows import KEY_COLUMNS, RUN_COLUMNS, api_key, migration_scripts, run_record
 
@@ -251,13 +251,11 @@ class PostgresStore(Store):
     ) -> list[tuple[Any, ...]]:
         """The rows to insert for ``events``, linked into the run's hash chain after ``prev``
         (the hash of the event before the first; the genesis value when there is none)."""
-        link = prev if prev is not None else genesis_hash(run_id)
-        key = run_key(run_id)
-        rows: list[tuple[Any, ...]] = []
-        for e in events:
-            link = event_hash(link, key, e.seq, e.step, e.ts, e.type, e.data)
-            rows.append((pk, e.seq, e.step, e.ts, e.type, e.data, link))
-        return rows
+        links = chain_links(run_id, prev, events)
+        return [
+            (pk, e.seq, e.step, e.ts, e.type, e.data, link)
+            for e, link in zip(events, links, strict=True)
+        ]
 
     async def create_run(self, record: RunRecord, events: Sequence[EventRow]) -> None:
         async def job(conn: _Conn) -> None:

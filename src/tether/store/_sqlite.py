@@ -40,7 +40,7 @@ from tether.store._base import (
     RunUpdate,
     Store,
 )
-from tether.store._chain import event_hash, genesis_hash, run_key
+from tether.store._chain import chain_links
 from tether.store._keys import ApiKey
 from tether.store._rows import KEY_COLUMNS, RUN_COLUMNS, api_key, migration_scripts, run_record
 
@@ -423,6 +423,7 @@ class SQLiteStore(Store):
             return []
         before = events[0].seq - 1
         cached = self._heads.get(pk)
+        prev: bytes | None
         if cached is not None and cached[0] == before:
             prev = cached[1]
         else:
@@ -432,14 +433,13 @@ class SQLiteStore(Store):
                     "SELECT hash FROM events WHERE run = ? AND seq = ?", (pk, before)
                 ).fetchone()
             linked = row[0] if row is not None else None
-            prev = bytes(linked) if linked is not None else genesis_hash(run_id)
-        key = run_key(run_id)
-        rows: list[tuple[Any, ...]] = []
-        for e in events:
-            digest = event_hash(prev, key, e.seq, e.step, e.ts, e.type, e.data)
-            rows.append((pk, e.seq, e.step, e.ts, e.type, _pack(e.type, e.data), digest))
-            prev = digest
-        self._heads[pk] = (events[-1].seq, prev)
+            prev = bytes(linked) if linked is not None else None
+        links = chain_links(run_id, prev, events)
+        rows: list[tuple[Any, ...]] = [
+            (pk, e.seq, e.step, e.ts, e.type, _pack(e.type, e.data), link)
+            for e, link in zip(events, links, strict=True)
+        ]
+        self._heads[pk] = (events[-1].seq, links[-1])
         self._heads_set.append(pk)
         return rows
 
