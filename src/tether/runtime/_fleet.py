@@ -100,15 +100,23 @@ def fair_order(
     for cand in candidates:
         levels.setdefault(cand.priority, {}).setdefault(cand.tenant, []).append(cand)
     picked: list[Candidate] = []
+
+    def turn(tenant: str | None, queue: list[Candidate]) -> tuple[int, int, float, str, str | None]:
+        """A tenant's heap entry: least loaded, then least recently served, then oldest run."""
+        return (
+            load.get(tenant, 0),
+            served.get(tenant, -1),
+            queue[0].created_at,
+            str(tenant),
+            tenant,
+        )
+
     for priority in sorted(levels, reverse=True):
         queues = {
             t: sorted(q, key=lambda c: (c.created_at, c.run_id))
             for t, q in levels[priority].items()
         }
-        heap = [
-            (load.get(t, 0), served.get(t, -1), q[0].created_at, str(t), t)
-            for t, q in queues.items()
-        ]
+        heap = [turn(t, q) for t, q in queues.items()]
         heapq.heapify(heap)
         while heap and len(picked) < slots:
             *_, tenant = heapq.heappop(heap)
@@ -119,16 +127,7 @@ def fair_order(
             picked.append(queue.pop(0))
             load[tenant] = load.get(tenant, 0) + 1
             if queue:
-                heapq.heappush(
-                    heap,
-                    (
-                        load[tenant],
-                        served.get(tenant, -1),
-                        queue[0].created_at,
-                        str(tenant),
-                        tenant,
-                    ),
-                )
+                heapq.heappush(heap, turn(tenant, queue))
         if len(picked) >= slots:
             break
     return picked
