@@ -739,12 +739,13 @@ def serve(
     The server also drives its runs: recovery, approval timers and approved runs
     continue inside it. Clients need an API key (`tether keys create`).
     """
+    from tether._cli._load import load_agents
     from tether._cli._session import Session
     from tether.exceptions import TetherError
 
     session = Session(store)
     try:
-        from tether._cli._serve import listen, load_agents
+        from tether._cli._serve import listen
         from tether._cli._serve import serve as serve_forever
     except ImportError as exc:
         session.fail(

@@ -18,9 +18,6 @@ import uvicorn
 
 from tether import Agent
 
-# Re-exported: `tether serve` and `tether worker` load their agents the same way.
-from tether._cli._load import load_agents as load_agents
-
 
 class _Server(uvicorn.Server):
     """uvicorn's server, stopped by SIGINT or SIGTERM as its normal end (exit 0).
