@@ -23,11 +23,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from tether import __version__
-from tether.engine import Agent, ApprovalDecided, ApprovalRequested, RunStatus, decode_event
+from tether.engine import Agent, ApprovalRequested, RunStatus
 from tether.runtime import Runtime, audit_run, new_run_id
 from tether.server._auth import Principal, require
 from tether.server._errors import ApiError, BodyLimit, install_error_handlers
-from tether.server._metrics import metrics_router
+from tether.server._metrics import metrics_router, open_approvals
 from tether.server._models import (
     ApprovalList,
     ApprovalOut,
@@ -506,15 +506,7 @@ def _validated(
 
 async def _pending(runtime: Runtime, record: RunRecord) -> list[ApprovalOut]:
     """A waiting run's undecided approval requests, as stored (sealed values masked)."""
-    requested: dict[str, tuple[ApprovalRequested, float]] = {}
-    for row in await runtime.store.load_events(record.run_id):
-        if not row.type.startswith("approval."):
-            continue
-        event = decode_event(row.data)
-        if isinstance(event, ApprovalRequested):
-            requested[event.key] = (event, row.ts)
-        elif isinstance(event, ApprovalDecided):
-            requested.pop(event.key, None)
+    requested = open_approvals(await runtime.store.load_events(record.run_id))
     return [
         ApprovalOut(
             run_id=record.run_id,

@@ -424,7 +424,7 @@ class RunMetrics:
                 cached = self._approval_counts.get(record.run_id)
                 if cached is None or cached[0] != record.last_seq:
                     rows = await store.load_events(record.run_id)
-                    cached = (record.last_seq, _pending_approvals(rows))
+                    cached = (record.last_seq, len(open_approvals(rows)))
                 counts[record.run_id] = cached
                 pending[record.agent] = pending.get(record.agent, 0) + cached[1]
         # Set every gauge at once, without awaiting in between: a concurrent scrape
@@ -472,18 +472,21 @@ async def _probe_lag(interval: float) -> float:
     return max(loop.time() - began - interval, 0.0)
 
 
-def _pending_approvals(rows: Sequence[EventRow]) -> int:
-    """Approvals requested and not decided in a run's log (only approval rows are decoded)."""
-    open_keys: set[str] = set()
+def open_approvals(rows: Sequence[EventRow]) -> dict[str, tuple[ApprovalRequested, float]]:
+    """A run's undecided approval requests by key, each with when it was requested.
+
+    Only approval rows are decoded.
+    """
+    requested: dict[str, tuple[ApprovalRequested, float]] = {}
     for row in rows:
         if row.type not in _APPROVAL_TYPES:
             continue
         event = decode_event(row.data)
         if isinstance(event, ApprovalRequested):
-            open_keys.add(event.key)
+            requested[event.key] = (event, row.ts)
         elif isinstance(event, ApprovalDecided):
-            open_keys.discard(event.key)
-    return len(open_keys)
+            requested.pop(event.key, None)
+    return requested
 
 
 def _unauthorized() -> JSONResponse:
