@@ -6,10 +6,15 @@ A key is printed once, when it is created, alone on the last line of the output 
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from tether.store import Store
 
 keys_app = typer.Typer(
     name="keys",
@@ -28,6 +33,16 @@ _StoreOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+@contextlib.asynccontextmanager
+async def _opened(store: Store) -> AsyncIterator[Store]:
+    """``store``, opened for the ``async with`` block and closed after it."""
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @keys_app.command("create")
@@ -59,12 +74,8 @@ def create(
         session.fail(str(exc))
 
     async def main() -> int:
-        backend = open_store(session.store_url)
-        await backend.open()
-        try:
+        async with _opened(open_store(session.store_url)) as backend:
             await backend.create_api_key(record)
-        finally:
-            await backend.close()
         session.out.print(
             f"created API key {record.key_id} for tenant {record.tenant} with scopes "
             f"{', '.join(record.scopes)} in {session.store_url}"
@@ -95,11 +106,8 @@ def list_keys(
         raise typer.Exit(0)
 
     async def main() -> int:
-        await source.open()
-        try:
+        async with _opened(source):
             keys = await source.list_api_keys(tenant=tenant)
-        finally:
-            await source.close()
         if not keys:
             session.out.print(
                 f"no API keys in {session.store_url}; create one with "
@@ -141,11 +149,8 @@ def revoke(
         session.fail(f"no API key {key_id!r}: there is no store at {session.store_url}")
 
     async def main() -> int:
-        await source.open()
-        try:
+        async with _opened(source):
             found = await source.revoke_api_key(key_id)
-        finally:
-            await source.close()
         if not found:
             session.fail(
                 f"no API key {key_id!r} in {session.store_url}",
