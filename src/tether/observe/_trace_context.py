@@ -23,24 +23,22 @@ _active = 0
 """How many live ``Tracing`` observers want tool calls to carry their trace context."""
 
 
-def _digest(kind: str, key: str) -> bytes:
-    return hashlib.sha256(f"tether/{kind}/{key}".encode()).digest()
-
-
-def _nonzero(value: int) -> int:
-    return value or 1  # an all-zero id is invalid in W3C trace context
+def _hashed_id(kind: str, key: str, size: int) -> int:
+    """An id of ``size`` bytes hashed from ``key``, never zero (invalid in W3C trace context)."""
+    digest = hashlib.sha256(f"tether/{kind}/{key}".encode()).digest()
+    return int.from_bytes(digest[:size], "big") or 1
 
 
 @functools.lru_cache(maxsize=4096)  # asked for on every span and tool call of a run
 def run_trace_id(run_id: str) -> int:
     """The 128-bit trace id of a run: the same in every process that touches the run."""
-    return _nonzero(int.from_bytes(_digest("trace", run_id)[:16], "big"))
+    return _hashed_id("trace", run_id, 16)
 
 
 @functools.lru_cache(maxsize=4096)
 def run_span_id(run_id: str) -> int:
     """The 64-bit span id of a run's ``invoke_agent`` span (the parent of its other spans)."""
-    return _nonzero(int.from_bytes(_digest("run", run_id)[:8], "big"))
+    return _hashed_id("run", run_id, 8)
 
 
 def tool_call_key(run_id: str, step: int, call: int) -> str:
@@ -50,12 +48,12 @@ def tool_call_key(run_id: str, step: int, call: int) -> str:
 
 def tool_span_id(call_key: str) -> int:
     """The span id of the ``execute_tool`` span of the call with this key (all attempts)."""
-    return _nonzero(int.from_bytes(_digest("tool", call_key)[:8], "big"))
+    return _hashed_id("tool", call_key, 8)
 
 
 def model_span_id(run_id: str, step: int, call: int, attempt: int) -> int:
     """The span id of one ``chat`` attempt (deterministic, so a re-export is idempotent)."""
-    return _nonzero(int.from_bytes(_digest("chat", f"{run_id}:{step}:{call}:{attempt}")[:8], "big"))
+    return _hashed_id("chat", f"{run_id}:{step}:{call}:{attempt}", 8)
 
 
 def format_traceparent(trace_id: int, span_id: int, *, sampled: bool = True) -> str:
