@@ -85,7 +85,14 @@ def attach_span(run_id: str, span_id: int) -> object | None:
     """
     if not _active:
         return None
-    from opentelemetry import context, trace
+    from opentelemetry import context
+
+    return context.attach(span_in_context(run_id, span_id))
+
+
+def span_in_context(run_id: str, span_id: int) -> Any:
+    """An OpenTelemetry context whose current span is span ``span_id`` of the run's trace."""
+    from opentelemetry import trace
 
     span_context = trace.SpanContext(
         run_trace_id(run_id),
@@ -93,7 +100,7 @@ def attach_span(run_id: str, span_id: int) -> object | None:
         is_remote=False,
         trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
     )
-    return context.attach(trace.set_span_in_context(trace.NonRecordingSpan(span_context)))
+    return trace.set_span_in_context(trace.NonRecordingSpan(span_context))
 
 
 def detach_tool_trace(token: object | None) -> None:

@@ -61,6 +61,7 @@ from tether.observe._trace_context import (
     model_span_id,
     run_span_id,
     run_trace_id,
+    span_in_context,
     tool_call_key,
     tool_span_id,
 )
@@ -619,15 +620,7 @@ def _span_event(kind: str, ev: Any) -> dict[str, Any] | None:
 @functools.lru_cache(maxsize=1024)
 def _run_context(run_id: str) -> Any:
     """An OpenTelemetry context whose current span is the run span (the children's parent)."""
-    from opentelemetry import trace
-
-    parent = trace.SpanContext(
-        run_trace_id(run_id),
-        run_span_id(run_id),
-        is_remote=False,
-        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
-    )
-    return trace.set_span_in_context(trace.NonRecordingSpan(parent))
+    return span_in_context(run_id, run_span_id(run_id))
 
 
 @functools.lru_cache(maxsize=256)  # a runtime uses a handful of model ids
