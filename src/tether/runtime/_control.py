@@ -115,7 +115,7 @@ class RunControl:
         self._check_open()
         live = self._drivers.get(run_id)
         if name == "cancel" and live is not None:
-            self._cancel_live(run_id, live, str((payload or {}).get("reason") or "cancelled"), by)
+            self._cancel_live(run_id, live, _cancel_reason(payload), by)
             return self._handle(run_id)
         if name == "cancel":
             record = await self._record(run_id)
@@ -128,7 +128,7 @@ class RunControl:
             if driven_elsewhere:
                 # Another process drives it: leave a request in the store; that process
                 # sees it within a second, interrupts the tool in flight and records it.
-                request = {"reason": str((payload or {}).get("reason") or "cancelled"), "by": by}
+                request = {"reason": _cancel_reason(payload), "by": by}
                 await self.store.set_flag(f"{CANCEL_PREFIX}{run_id}", json.dumps(request))
                 return self._handle(run_id)
         await self._refuse_unless_parked(
@@ -157,7 +157,7 @@ class RunControl:
                     run_id=run_id,
                     status=state.status,
                 )
-            reason = str((payload or {}).get("reason") or "cancelled")
+            reason = _cancel_reason(payload)
             if state.agent not in self._agents:
                 # No agent code here (the CLI): a cancellation needs none. Record it directly.
                 await self._append_to_parked(
@@ -463,6 +463,11 @@ class _LeaseHold:
 
     def keep(self) -> None:
         self.kept = True
+
+
+def _cancel_reason(payload: Any) -> str:
+    """The reason a ``cancel`` signal's payload gives (``"cancelled"`` if none)."""
+    return str((payload or {}).get("reason") or "cancelled")
 
 
 def _decides(payload: Any) -> bool:
