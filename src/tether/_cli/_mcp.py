@@ -20,11 +20,12 @@ a run on that store and returns its output (or where it parked, for a person).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -322,11 +323,10 @@ async def _serve(
 ) -> int:
     from tether import Runtime
 
-    if store_url is None:
-        gateway = ToolGateway(agents)
-        await (serve_http(gateway, port, say) if http else serve_stdio(gateway))
-        return 0
-    async with Runtime(store_url, agents=agents) as runtime:
+    async with contextlib.AsyncExitStack() as stack:
+        runtime = None
+        if store_url is not None:
+            runtime = await stack.enter_async_context(Runtime(store_url, agents=agents))
         gateway = ToolGateway(agents, runtime)
         await (serve_http(gateway, port, say) if http else serve_stdio(gateway))
     return 0
@@ -370,7 +370,7 @@ def serve(
     from tether._cli._load import load_agents
     from tether.exceptions import TetherError
 
-    def fail(message: str) -> None:
+    def fail(message: str) -> NoReturn:
         typer.echo(f"error: {message}", err=True)
         raise typer.Exit(EXIT_USAGE)
 
