@@ -16,7 +16,7 @@ events before that sequence number cannot be checked, the rest were).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tether.engine import (
@@ -56,14 +56,7 @@ class AuditEntry:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: ``seq``, ``step``, ``ts``, ``kind``, ``summary``, ``fields``."""
-        return {
-            "seq": self.seq,
-            "step": self.step,
-            "ts": self.ts,
-            "kind": self.kind,
-            "summary": self.summary,
-            "fields": self.fields,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,20 +86,8 @@ class AuditReport:
         return self.first_bad_seq is not None
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of the whole report (the HTTP API's body)."""
-        return {
-            "run_id": self.run_id,
-            "agent": self.agent,
-            "tenant": self.tenant,
-            "status": self.status,
-            "last_seq": self.last_seq,
-            "verified": self.verified,
-            "first_bad_seq": self.first_bad_seq,
-            "problem": self.problem,
-            "unchained_before": self.unchained_before,
-            "head": self.head,
-            "entries": [entry.to_json() for entry in self.entries],
-        }
+        """A JSON-ready dict of the whole report (the HTTP API's body), fields in order."""
+        return asdict(self)
 
 
 async def audit_run(runtime: Runtime, run_id: str) -> AuditReport:
