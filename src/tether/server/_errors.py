@@ -159,8 +159,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def tether_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, TetherError)
-        err = from_tether_error(exc)
-        return error_response(err.status, err.code, err.message, headers=err.headers)
+        return await api_error(request, from_tether_error(exc))
 
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
