@@ -104,8 +104,16 @@ def current_use(state: RunState, now: float | None = None) -> Use:
 
 
 def pinned_budget(state: RunState) -> Budget | None:
-    """The budget the run was started with."""
-    return Budget.from_record(state.budget)
+    """The budget the run was started with (parsed once per record)."""
+    record = state.budget
+    if record is None:
+        return None
+    parsed = state.parsed_budget
+    if parsed is None or parsed[0] is not record:
+        budget = Budget.from_record(record)
+        assert budget is not None
+        parsed = state.parsed_budget = (record, budget)
+    return parsed[1]
 
 
 def budget_failure(exc: BudgetExceededError) -> Fail:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tether.engine._events import (
     ApprovalDecided,
@@ -36,6 +36,9 @@ from tether.engine._events import (
 )
 from tether.exceptions import IllegalTransitionError
 from tether.models import Message, ModelResponse, Usage, construct_trusted
+
+if TYPE_CHECKING:
+    from tether.policy import Budget
 
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     "pending": frozenset({"running", "quarantined", "cancelled", "failed"}),
@@ -138,6 +141,11 @@ class RunState:
     write_resolutions: dict[str, dict[str, Any]] = field(default_factory=dict)
     signals: list[SignalReceived] = field(default_factory=list)
     budget: dict[str, Any] | None = None
+    # ``budget`` parsed, with the record it was parsed from (see ``_gate.pinned_budget``):
+    # the gate reads it several times a step, and the record is pinned at creation.
+    parsed_budget: tuple[dict[str, Any], Budget] | None = field(
+        default=None, repr=False, compare=False
+    )
     approvals: dict[str, Approval] = field(default_factory=dict)
     budget_warned: set[str] = field(default_factory=set)
     degraded_to: str | None = None
