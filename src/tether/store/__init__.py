@@ -9,6 +9,7 @@ from tether.store._base import (
     RunUpdate,
     Store,
 )
+from tether.store._buckets import TokenBuckets, TokenGrant, TokenTake
 from tether.store._chain import ChainVerdict, event_hash, genesis_hash, run_key, verify_chain
 from tether.store._keys import API_SCOPES, ApiKey, api_key_id, hash_api_key, new_api_key
 from tether.store._open import default_store_url, open_store
@@ -24,6 +25,9 @@ __all__ = [
     "RunRecord",
     "RunUpdate",
     "Store",
+    "TokenBuckets",
+    "TokenGrant",
+    "TokenTake",
     "api_key_id",
     "default_store_url",
     "event_hash",

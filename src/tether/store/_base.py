@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from tether.store._buckets import TokenGrant, TokenTake
 from tether.store._keys import ApiKey
 
 Durability = Literal["FULL", "NORMAL"]
@@ -246,3 +247,27 @@ class Store(ABC):
     async def release_idempotency_key(self, tenant: str, key: str, run_id: str) -> None:
         """Unbind a key this caller claimed for ``run_id`` (its run could not be started)."""
         raise NotImplementedError(f"{type(self).__name__} does not store idempotency keys")
+
+    # -- token buckets shared by every process (fleet-wide rate limits) ---------------------
+
+    async def take_tokens(
+        self, takes: Sequence[TokenTake], *, now: float | None = None
+    ) -> TokenGrant:
+        """Take tokens from one or several shared token buckets: all of them, or none.
+
+        Atomic across every process on the store: two workers taking the last token
+        at once never both get it. Each bucket refills at its take's ``rate`` up to its
+        ``capacity`` (a new bucket starts full); a take within its ``max_wait`` reserves
+        its tokens (the level may go below zero) and the caller waits the returned
+        seconds before using them (see ``tether.store._buckets``).
+
+        Args:
+            takes: One per bucket; a bucket may appear once.
+            now: The time in epoch seconds (default: the store's clock, the database's
+                for Postgres, so every machine agrees).
+
+        Raises:
+            StoreError: the store could not be reached (the take may or may not have
+                happened).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not keep token buckets")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -35,6 +36,7 @@ from tether.exceptions import (
     StoreError,
 )
 from tether.store._base import EventChain, EventRow, RunCursor, RunRecord, RunUpdate, Store
+from tether.store._buckets import TokenGrant, TokenTake, check_takes, settle_takes
 from tether.store._chain import chain_links
 from tether.store._keys import ApiKey
 from tether.store._rows import KEY_COLUMNS, RUN_COLUMNS, api_key, migration_scripts, run_record
@@ -680,6 +682,60 @@ class PostgresStore(Store):
             (tenant, key, run_id),
         )
 
+    # -- token buckets shared by every worker --------------------------------------------------
+
+    async def take_tokens(
+        self, takes: Sequence[TokenTake], *, now: float | None = None
+    ) -> TokenGrant:
+        """Take from shared token buckets (see :meth:`Store.take_tokens`).
+
+        A take that always goes through (``max_wait=inf``: pacing model calls, paying a
+        debt) is one ``INSERT ... ON CONFLICT DO UPDATE`` over its buckets: each row is
+        refilled and taken under its row lock, and the new levels come back. A take that
+        may be refused must see every bucket before it changes any: its rows are locked
+        (``FOR UPDATE``, in key order, so two takes never deadlock) and written back in
+        one transaction of two round trips.
+        """
+        check_takes(takes)
+        if not takes:
+            return TokenGrant(True, ())
+        ordered = sorted(takes, key=lambda t: t.key)
+        columns = {
+            "keys": [t.key for t in ordered],
+            "amounts": [float(t.amount) for t in ordered],
+            "rates": [float(t.rate) for t in ordered],
+            "capacities": [float(t.capacity) for t in ordered],
+            "now": now,
+        }
+        if all(math.isinf(t.max_wait) for t in takes):
+            rows = await self._rows("take_tokens", _TAKE_ALWAYS, columns)
+            levels = {str(key): float(level) for key, level in rows}
+            waits = tuple(max(0.0, -levels[t.key] / t.rate) for t in takes)
+            return TokenGrant(True, waits)
+
+        async def job(conn: _Conn) -> TokenGrant:
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute(_ADD_BUCKETS, columns)
+                cur = await conn.execute(_LOCK_BUCKETS, columns)
+                # The clock is read after the locks are held: a take that waited for
+                # another's lock refills up to when it got it.
+                clock = await conn.execute(_CLOCK, columns)
+                locked = await cur.fetchall()
+                row = await clock.fetchone()
+                assert row is not None
+                at = float(row[0])
+                found = {str(key): (float(level), float(then)) for key, level, then in locked}
+                grant, after = settle_takes(takes, found, at)
+                if after:
+                    await cur.executemany(
+                        "UPDATE token_buckets SET level = %s, at = %s, rate = %s, "
+                        "capacity = %s, last_amount = %s WHERE key = %s",
+                        [(*after[t.key], t.rate, t.capacity, t.amount, t.key) for t in ordered],
+                    )
+            return grant
+
+        return await self._run("take_tokens", job)
+
 
 _INSERT_EVENTS = (
     "INSERT INTO events (run, seq, step, ts, type, data, hash) VALUES (%s,%s,%s,%s,%s,%s,%s)"
@@ -747,3 +803,41 @@ async def _refuse(conn: _Conn, run_id: str, first: int, owner: str | None, where
             expected=first - 1,
             actual=last_seq,
         )
+
+
+_BUCKET_INPUT = (
+    "FROM unnest(%(keys)s::text[], %(amounts)s::float8[], %(rates)s::float8[], "
+    "%(capacities)s::float8[]) AS w(key, amount, rate, capacity), "
+    f"(SELECT COALESCE(%(now)s::float8, {_NOW}) AS now) AS t ORDER BY w.key "
+)
+"""The takes as rows, in key order (every take locks its buckets in this order), and
+the time: the caller's, else the database's."""
+
+_TAKE_ALWAYS = (
+    "INSERT INTO token_buckets AS b (key, level, at, rate, capacity, last_amount) "
+    "SELECT w.key, w.capacity - w.amount, t.now, w.rate, w.capacity, w.amount "
+    + _BUCKET_INPUT
+    + "ON CONFLICT (key) DO UPDATE SET "
+    "level = least(excluded.capacity, b.level + greatest(excluded.at - b.at, 0) * excluded.rate)"
+    " - excluded.last_amount, "
+    "at = greatest(b.at, excluded.at), rate = excluded.rate, capacity = excluded.capacity, "
+    "last_amount = excluded.last_amount "
+    "RETURNING b.key, b.level"
+)
+"""Refill each bucket up to now and take its amount, whatever the level: one statement,
+each row locked only while it runs. A new bucket starts full. Returns the new levels."""
+
+_ADD_BUCKETS = (
+    "INSERT INTO token_buckets (key, level, at, rate, capacity, last_amount) "
+    "SELECT w.key, w.capacity, t.now, w.rate, w.capacity, 0 "
+    + _BUCKET_INPUT
+    + "ON CONFLICT (key) DO NOTHING"
+)
+"""Create the buckets a take names that do not exist yet, full, so they can be locked."""
+
+_LOCK_BUCKETS = (
+    "SELECT key, level, at FROM token_buckets WHERE key = ANY(%(keys)s::text[]) "
+    "ORDER BY key FOR UPDATE"
+)
+
+_CLOCK = f"SELECT COALESCE(%(now)s::float8, {_NOW})"
