@@ -40,6 +40,7 @@ from tether.store._base import (
     RunUpdate,
     Store,
 )
+from tether.store._buckets import TokenGrant, TokenTake, check_takes, settle_takes
 from tether.store._chain import chain_links
 from tether.store._keys import ApiKey
 from tether.store._rows import KEY_COLUMNS, RUN_COLUMNS, api_key, migration_scripts, run_record
@@ -811,6 +812,41 @@ class SQLiteStore(Store):
             )
 
         await self._write(job)
+
+    # -- token buckets shared by every process on the file -----------------------------------
+
+    async def take_tokens(
+        self, takes: Sequence[TokenTake], *, now: float | None = None
+    ) -> TokenGrant:
+        check_takes(takes)
+        if not takes:
+            return TokenGrant(True, ())
+
+        def job(conn: sqlite3.Connection) -> TokenGrant:
+            # A write job: it runs inside a BEGIN IMMEDIATE transaction, which holds the
+            # file's write lock, so reading the levels and writing them back is atomic
+            # across every process on the file. Processes on one file share one clock.
+            at = time.time() if now is None else now
+            marks = ",".join("?" * len(takes))
+            found = {
+                str(key): (float(level), float(then))
+                for key, level, then in conn.execute(
+                    f"SELECT key, level, at FROM token_buckets WHERE key IN ({marks})",
+                    [t.key for t in takes],
+                )
+            }
+            grant, after = settle_takes(takes, found, at)
+            if after:
+                conn.executemany(
+                    "INSERT INTO token_buckets (key, level, at, rate, capacity, last_amount) "
+                    "VALUES (?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET level = excluded.level, "
+                    "at = excluded.at, rate = excluded.rate, capacity = excluded.capacity, "
+                    "last_amount = excluded.last_amount",
+                    [(t.key, *after[t.key], t.rate, t.capacity, t.amount) for t in takes],
+                )
+            return grant
+
+        return await self._write(job)
 
 
 _HEADS: dict[str, bytes] = {}
