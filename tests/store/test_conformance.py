@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import pytest
 
 from tether.exceptions import ConcurrentWriteError, RunNotFoundError
-from tether.store import EventRow, RunRecord, RunUpdate, Store
+from tether.store import EventRow, RunRecord, RunUpdate, Store, TokenGrant, TokenTake, open_store
 
 
 def _record(run_id: str, *, status: str = "running", owner: str | None = "A") -> RunRecord:
@@ -162,3 +163,70 @@ async def test_data_survives_reopen(store: Store) -> None:
     finally:
         await again.close()
     await store.open()
+
+
+# -- token buckets shared by every process (Store.take_tokens) ------------------------------
+
+
+async def test_take_tokens_takes_until_empty_then_refills_up_to_capacity(store: Store) -> None:
+    """A new bucket is full; an empty one refuses with the wait for its next token and
+    takes nothing; time refills it at its rate, never past its capacity."""
+    take = TokenTake("b", 1, rate=0.5, capacity=2)
+    assert await store.take_tokens([take], now=1000.0) == TokenGrant(True, (0.0,))
+    assert (await store.take_tokens([take], now=1000.0)).taken
+    assert await store.take_tokens([take], now=1000.0) == TokenGrant(False, (2.0,))
+    assert await store.take_tokens([take], now=1001.0) == TokenGrant(False, (1.0,))
+    assert (await store.take_tokens([take], now=1002.0)).taken
+    for _ in range(2):  # an hour later: two tokens, not 1,800
+        assert (await store.take_tokens([take], now=4600.0)).taken
+    assert not (await store.take_tokens([take], now=4600.0)).taken
+
+
+async def test_take_tokens_over_several_buckets_takes_all_or_none(store: Store) -> None:
+    """One empty bucket refuses the whole take: the others keep their tokens."""
+    a = TokenTake("a", 1, rate=1, capacity=1)
+    b = TokenTake("b", 1, rate=1, capacity=1)
+    assert (await store.take_tokens([b], now=10.0)).taken
+    assert await store.take_tokens([a, b], now=10.0) == TokenGrant(False, (0.0, 1.0))
+    assert (await store.take_tokens([a], now=10.0)).taken  # a still had its token
+    with pytest.raises(ValueError, match="more than once"):
+        await store.take_tokens([a, a], now=10.0)
+
+
+async def test_take_tokens_reserves_within_max_wait_and_a_debt_always_lands(
+    store: Store,
+) -> None:
+    """Within ``max_wait`` a take reserves (the level goes below zero) and says how long to
+    wait; a debt (``max_wait=inf``, tokens known after a call) always lands, and a take
+    of nothing says how long until the bucket is out of debt."""
+    take = TokenTake("r", 1, rate=1, capacity=1, max_wait=2)
+    grants = [await store.take_tokens([take], now=0.0) for _ in range(4)]
+    assert [(g.taken, g.wait) for g in grants] == [(True, 0), (True, 1), (True, 2), (False, 3)]
+    debt = TokenTake("tpm", 50, rate=10, capacity=20, max_wait=math.inf)
+    assert await store.take_tokens([debt], now=0.0) == TokenGrant(True, (3.0,))
+    check = TokenTake("tpm", 0, rate=10, capacity=20, max_wait=math.inf)
+    assert await store.take_tokens([check], now=1.0) == TokenGrant(True, (2.0,))
+    assert await store.take_tokens([check], now=4.0) == TokenGrant(True, (0.0,))
+
+
+async def test_take_tokens_from_many_tasks_on_two_connections_never_over_grants(
+    store: Store,
+) -> None:
+    """40 concurrent takes through two store instances (two connections, as two processes
+    would have): a bucket of 10 grants exactly 10; 40 reservations queue one per second,
+    each at its own place (no take is lost or counted twice)."""
+    other = open_store(store.url)
+    await other.open()
+    try:
+        hot = TokenTake("hot", 1, rate=0.001, capacity=10)
+        grants = await asyncio.gather(
+            *(s.take_tokens([hot], now=100.0) for s in [store, other] * 20)
+        )
+        assert sum(g.taken for g in grants) == 10
+        queue = TokenTake("queue", 1, rate=1, capacity=5, max_wait=math.inf)
+        grants = await asyncio.gather(
+            *(s.take_tokens([queue], now=100.0) for s in [store, other] * 20)
+        )
+        assert sorted(g.wait for g in grants) == [0.0] * 5 + [float(k) for k in range(1, 36)]
+    finally:
+        await other.close()
