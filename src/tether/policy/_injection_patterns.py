@@ -113,7 +113,35 @@ _SECRET = (
 _DESTINATION = (
     r"[<`'\"(]?(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://|www\.|ftp://|t\.me/|\+\d[\d -]{7,}\d|"
     r"\b\d{3}[ -]\d{3,4}[ -]\d{4}\b|"
-    r"[a-z]{2}\d{2}(?:[ ]?[0-9a-z]{4}){3,})"
+    r"[a-z]{2}\d{2}(?:[ ]?[0-9a-z]{4}){3,}|"
+    # a crypto wallet (bech32, legacy, Ethereum), an account number in dashed groups
+    r"\bbc1[a-z0-9]{25,60}\b|\b0x[0-9a-f]{40}\b|(?<=account\s)\d{3,6}(?:-\d{3,6}){2,3}\b)"
+)
+
+# A consumer mailbox (gmail.com, outlook.com, proton.me, web.de...): where a person keeps
+# their own mail, not where a company receives its documents.
+_PERSONAL_MAILBOX = (
+    r"[\w.+-]+@(?:gmail|googlemail|outlook|hotmail|live|msn|yahoo|ymail|aol|icloud|me|mac|"
+    r"protonmail|proton|pm|tutanota|tuta|gmx|web|mail|yandex|qq|163|126|libero|laposte|orange|"
+    r"free|wanadoo|t-online|zoho|fastmail|hushmail|inbox|rediffmail|naver|daum|seznam|wp|o2|"
+    r"rambler|ukr|bk|list)\.[a-z]{2,3}(?:\.[a-z]{2})?\b"
+)
+# Verbs that move data or access somewhere else, in the languages the table reads.
+_HAND_OVER = (
+    r"(?:send|forward(?:ing)?|share|e-?mail(?!\s+(?:on|address|of|from|is|was|in|for)\b)|mail|export|sync|transfer|move|copy|upload|give|"
+    r"grant|post|submit|deliver|redirect|reenv[ií]a|env[ií]a|enviar|envie|manda|mande|"
+    r"partager|partagez|partage|envoie[rz]?|envoyez|transf[èe]re[rz]?|sende|schicke|teile|"
+    r"leite|compartilhe|compartir|comparte|compart[ií]\w*|condividi|invia|inoltra|stuur|deel|wy[sś]lij|"
+    r"prze[sś]lij|skicka|g[öo]nder)"
+)
+# What is the writer's own (my, our, all of it) or private by its nature, in a request to
+# hand it over.
+_OWNED = (
+    r"(?:\b(?:my|our|all|every|everything|mi|mis|nuestr[oa]s?|mes|mon|ma|notre|nos|unser\w*|meine\w*|mein|meus|meu|minhas|minha|"
+    r"mijn|miei|mie|mio|mia|moje|m[óo]j|tutt[ei]|todas|todos|tous|toutes|alle|al)\b|"
+    r"\b(?:statements?|payslips?|pay\s+stubs?|invoices|payroll|tax\w*|financ\w*|contacts|"
+    r"(?:client|customer)\s+list|medical|lab\s+results|passport|backup\s+codes|codes|records|"
+    r"bilanci|facturas|factures|rechnungen|extratos|faturas)\b)"
 )
 
 DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
@@ -794,15 +822,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "data_sink",
         r"\b(?:send|forward|share|post|upload|email|e-mail|transfer|transmit|wire|copy|leak|paste|"
         r"submit|leite|leiten|mail|sync|envoyez|envoyer|partagez|partager|partage|comparte|"
-        r"compartir|teile|teilen|condividi|manda|mande|mandar|mandá|inoltra|inoltre|verstuur|"
+        r"compartir|compart[ií]\w*|teile|teilen|condividi|manda|mande|mandar|mandá|inoltra|inoltre|verstuur|"
         r"wyślij|wyslij|prześlij|skicka|kirim|kirimkan|gửi|pošli|odešli|gönder|przelej|przelew|"
         r"überweise|überweisen|transfiere|transfira|vire|bonifico|trasferisci|"
         r"sending|forwarding|sharing|posting|uploading|emailing|transferring|copying|pasting|"
         r"submitting|leaking|text|put|place|publish|push|save|store|sends|forwards|shares|uploads|"
         r"emails|copies|"
-        r"export|attach|bcc|cc|fetch|open|invite|add|envía|envie|sende|senden|schicke|schick|schicken|übermittle|envoie|invia|stuur)\s+"
+        r"export|attach|bcc|cc|fetch|open|invite|add|move|envía|reenvía|reenvia|reenviar|envie|sende|senden|schicke|schick|schicken|übermittle|envoie|invia|stuur)\s+"
         # "send a POST request to https://...": how API docs describe a call, not data leaving
-        r"(?!to\b|at\b|with\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
+        r"(?!to\b|at\b|with\b|rules?\b|settings?\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
         r"head|api|http|graphql)?\s*requests?\b)"
         rf"(?:[^\n]{{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|[,:][ \t]*))?"
         rf"{_DESTINATION}"
@@ -859,6 +887,93 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:every|all|the|your)\s+(?:rules?|instructions?|guidelines)\s+you\s+(?:were|have\s+been|got)\s+"
         r"(?:given|told)\b",
         "nothing above matters / you've been assigned to ...: what came before is dismissed",
+        weak=True,
+    ),
+    InjectionPattern(
+        "personal_mailbox",
+        # "share my Finances folder with x@gmail.com", "add x@gmail.com as an owner"
+        rf"\b{_HAND_OVER}\b[^\n]{{0,60}}?{_OWNED}[^\n]{{0,60}}?"
+        r"(?:\b(?:to|with|at|naar|para|con|avec|per|till|do|an)\b|[àa]\b)(?!\s+your\b)"
+        rf"[^\n@;!?]{{0,30}}?{_PERSONAL_MAILBOX}"
+        rf"|\b(?:add|invite|make|set|assign|grant|give)\s+{_PERSONAL_MAILBOX}[^\n]{{0,20}}?"
+        r"\b(?:as\s+|an?\s+)(?:an?\s+|the\s+)?(?:owner|co-?owner|admin\w*|editor|collaborator|"
+        r"delegate|signatory|superuser)\b"
+        rf"|\b(?:grant|give)\s+{_PERSONAL_MAILBOX}\s+[^\n]{{0,30}}?\baccess\b"
+        # the owner's things named first ("look up my lab results and send them to ...")
+        rf"|{_OWNED}[^\n.!?]{{0,60}}?\b{_HAND_OVER}\s+(?:them|it|those|these|the\s+(?:full\s+)?"
+        r"(?:details|list|file|files|results|data|info\w*))\s+(?:to|with)\b[^\n@;!?]{0,30}?"
+        rf"{_PERSONAL_MAILBOX}"
+        # account recovery pointed at a personal mailbox
+        r"|\b(?:recovery|backup|secondary|fallback|forwarding)\s+(?:e-?mail|address|mailbox)\b"
+        rf"[^\n@]{{0,20}}?{_PERSONAL_MAILBOX}"
+        # the owner's things first (Chinese), then the verb and the mailbox
+        rf"|(?:我的|我们的|我所有的)[^\n]{{0,30}}?(?:发送|发到|转发|共享|分享|发给)[^\n]{{0,10}}?"
+        rf"{_PERSONAL_MAILBOX}",
+        "the owner's files, data or access handed to a personal mailbox (gmail, outlook...)",
+        weak=True,
+    ),
+    InjectionPattern(
+        "owner_action",
+        # money leaves the owner's account
+        r"\b(?:transfer|wire|send|pay|withdraw|deposit|move|remit)\s+[^\n]{0,20}?"
+        r"(?:[$€£¥]\s?\d|\d[\d,.]*\s?(?:usd|eur|gbp|btc|eth|dollars|euros|pounds|k)\b)"
+        r"[^\n]{0,30}?\b(?:from|out\s+of|of|on)\s+(?:my|our)\s+(?:[\w-]+\s+){0,2}?(?:accounts?|wallets?|"
+        r"savings|balance|funds|card|checking|brokerage)\b"
+        r"|\b(?:überweise\w*|transfiere|transfira|vire[rz]?|trasferisci)\s+[^\n]{0,40}?"
+        r"\b(?:von\s+meinem|de\s+mi|da\s+minha|de\s+mon|dal\s+mio)\b"
+        # the owner's investments sold or bought
+        r"|\b(?:sell|liquidate|dump|cash\s+out|buy|trade|short)\s+[^\n]{0,40}?\b(?:my|our)\s+"
+        r"(?:[\w-]+\s+){0,2}?(?:shares|stocks?|holdings|positions?|portfolio|bitcoin|btc|"
+        r"ethereum|eth|crypto\w*|coins|tokens|bonds|options|401k|ira)\b"
+        # the owner's home opened up
+        r"|\b(?:unlock|open|disarm|disable|deactivate|turn\s+off|switch\s+off|shut\s+off|pause|"
+        r"bypass)\s+(?:my|our|the)\s+(?:[\w-]+\s+){0,3}?(?:doors?|gates?|garage|locks?|alarm|"
+        r"security\s+system|cameras?|sensors?)\b"
+        # access to the owner's home, devices or accounts given to someone
+        r"|\b(?:give|grant|add|share)\s+[^\n]{0,50}?\baccess\b[^\n]{0,50}?\b(?:to|on|for)\s+"
+        r"(?:my|our|the)\s+(?:[\w-]+\s+){0,3}?(?:locks?|doors?|home|house|garage|car|router|"
+        r"wi-?fi|network|cameras?|alarm|safe|vault|wallet|inbox|mailbox|(?:[\w-]+\s+)?accounts?)\b"
+        r"|\b(?:add|invite|make)\s+[^\n]{0,40}?\b(?:to|on)\s+(?:my|our)\s+(?:[\w-]+\s+){0,2}?"
+        r"accounts?\s+as\s+(?:an?\s+)?(?:joint\s+(?:holder|owner)|co-?owner|signatory|owner)\b"
+        r"|\badd\s+[^\n]{0,40}?\bas\s+(?:an?\s+)?(?:admin\w*|owner|co-?owner|superuser|root)\s+"
+        r"(?:on|of|to|for)\s+(?:my|our)\s+(?:[\w-]+\s+){0,2}?(?:router|wi-?fi|network|locks?|"
+        r"home|bank\w*|wallet|cameras?|alarm)\b"
+        r"|\btransfer\s+(?:the\s+)?ownership\s+of\s+(?:my|our)\b"
+        # the owner's mail redirected
+        r"|\b(?:set\s+up|create|add|enable|turn\s+on)\s+(?:an?\s+)?(?:automatic\s+|auto-?)?"
+        r"(?:forwarding|mail\s+rule|inbox\s+rule|e-?mail\s+rule|redirect)\b[^\n]{0,40}?"
+        r"\b(?:my|all|every)\b"
+        # the owner's files wiped, or moved where anyone can read them
+        r"|\b(?:delete|erase|wipe|purge|remove|shred)\s+(?:all|every|each|everything)\b[^\n]{0,30}?"
+        r"\b(?:in|from|of|on)\s+(?:my|our)\s+(?:[\w'-]+\s+){0,2}?(?:folders?|drive|inbox|mailbox|"
+        r"files|documents|photos|backups?|repo\w*|cloud|dropbox|computer|laptop|phone|disk)\b"
+        r"|\b(?:move|copy|upload|publish|put)\s+[^\n]{0,60}?\bto\s+(?:the\s+|a\s+)?['\"`]?"
+        r"(?:/tmp\b|/srv/www\b|/var/www\b|public\s+(?:folders?|shares?|buckets?|director\w+|"
+        r"links?|pages?|sites?|repo\w*))"
+        # the owner's whereabouts published
+        r"|\b(?:post|publish|tweet|share|upload|put)\s+(?:my|our)\s+(?:[\w-]+\s+){0,2}?"
+        r"(?:address|location|phone\s+number|passport|travel\s+plans|itinerary|whereabouts)\b"
+        r"[^\n]{0,60}?\b(?:public\w*|online|facebook|twitter|instagram|forum|reddit)\b"
+        r"|\bshare\s+my\s+(?:live\s+|current\s+|real-?time\s+)?location\s+with\b"
+        # account recovery pointed elsewhere
+        r"|\b(?:change|update|set|replace|switch)\s+(?:the\s+|my\s+)?(?:account\s+)?(?:recovery|"
+        r"backup|2fa|two-factor|mfa|fallback)\s+(?:e-?mail|phone|number|address|contact)\b"
+        r"|\b(?:buy|purchase|order|get)\s+[^\n]{0,30}?\bgift\s*cards?\b"
+        # the owner's deliveries sent somewhere else
+        r"|\b(?:change|update|replace|redirect)\s+(?:the\s+)?(?:delivery|shipping|mailing)\s+"
+        r"address\s+(?:on|for|of)\s+(?:all\s+|every\s+)(?:of\s+)?(?:my|our)\b",
+        "move the owner's money, sell their holdings, open their home, redirect their mail",
+        weak=True,
+    ),
+    InjectionPattern(
+        "outside_party",
+        # "to my friend Amy (guest_amy01)", "add the guest user 'jason_w88'", "to the account
+        # gh-helper-bot": someone known only by a handle, on the receiving end
+        r"\b(?:to|with|for|give|grant|add|invite|make)\s+(?:my\s+|the\s+|a\s+|our\s+|this\s+)?"
+        r"(?:[a-z]+\s+){0,2}?(?:friend|cousin|neighbou?r|contact|guest|user|account|payee|"
+        r"recipient|handle|username)\s+(?:[a-z]+\s+[('\"`]|[('\"`])?@?(?:[a-z][a-z0-9]*"
+        r"(?:[_-][a-z0-9]+)+|[a-z]+\d{2,}[a-z0-9]*)\b",
+        "a friend, guest or account known only by a handle, on the receiving end",
         weak=True,
     ),
     InjectionPattern(
@@ -935,6 +1050,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "concealment",
         r"\b(?:do\s+not|don'?t|never)\s+(?:tell|inform|mention|alert|notify|warn)\s+"
         r"(?:anyone|them|the\s+customer)\b|\bquietly\b|\bno\s+trace\b"
+        # the owner asking not to hear about it: who would?
+        r"|\b(?:do\s+not|don'?t|never)\s+(?:send|e-?mail|text|message|notify|tell|alert|cc|copy|"
+        r"call)\s+me\s+(?:about\s+(?:it|this|that)|a\s+confirmation|any\s+confirmation|"
+        r"(?:a\s+|any\s+)?(?:receipt|notification|alert)s?)\b"
+        r"|\bkeep\s+(?:it|this)\s+(?:between\s+us|quiet|secret|to\s+yourself)\b"
         r"|\bhide\s+(?:this|it|the)\b|\bwithout\s+mentioning\b|\bkeep\s+this\s+between\s+us\b"
         r"|\bin\s+the\s+background\b|\bnever\s+finds?\s+out\b"
         r"|\b(?:disable|turn\s+off|stop|pause|suspend)\s+(?:the\s+|all\s+)?(?:logging|audit\s+logs?|"
