@@ -6,6 +6,11 @@ with heartbeats. The first SIGTERM (or Ctrl-C) drains: no more claims, each run 
 the step it is in and is given back, still ``running``, for another worker; then exit 0.
 A second one ends the process at once (killed by that signal), which is safe too: the
 leases expire and the runs are resumed from their logs elsewhere.
+
+A store that cannot be reached yet (Postgres restarting, or not up yet when the fleet
+starts) is waited for, with backoff, instead of ending the worker: a supervisor that
+restarts workers during an outage would otherwise see them die in a loop. A store that
+refuses for good (a wrong password, a schema newer than this code) still ends it.
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ from rich.console import Console
 
 from tether import Agent
 from tether._cli._exit import EXIT_COMPLETED
+from tether.exceptions import StoreError
 
 if TYPE_CHECKING:
     from tether import Runtime
+    from tether.store import Store
 
 _SHOW_EVERY = 2.0
 """Seconds between progress updates on a terminal."""
+_REACH_BACKOFF = (0.1, 2.0)
+"""First and longest wait between attempts to reach a store that is not answering."""
 
 
 def _sqlite_note(store_url: str) -> str | None:
@@ -45,9 +54,11 @@ async def work(
     lease_ttl: float,
     say: Callable[[str], object],
     console: Console | None = None,
+    quarantine_after: int = 3,
 ) -> int:
     """Drive runs from the store until a signal drains this worker; returns the exit code."""
     from tether import Runtime
+    from tether.store import open_store
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -69,8 +80,16 @@ async def work(
     for sig in handled:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
+        store = await _reach(open_store(store_url), stop, say)
+        if store is None:
+            say("stopped before the store answered; exiting")
+            return EXIT_COMPLETED
         async with Runtime(
-            store_url, agents=agents, concurrency=concurrency, lease_ttl=lease_ttl
+            store,
+            agents=agents,
+            concurrency=concurrency,
+            lease_ttl=lease_ttl,
+            quarantine_after=quarantine_after,
         ) as runtime:
             names = ", ".join(sorted(a.name for a in agents))
             say(
@@ -92,6 +111,24 @@ async def work(
         for sig in handled:
             loop.remove_signal_handler(sig)
     return EXIT_COMPLETED
+
+
+async def _reach(store: Store, stop: asyncio.Event, say: Callable[[str], object]) -> Store | None:
+    """Open the store, waiting out transient failures; ``None`` if stopped meanwhile."""
+    delay, longest = _REACH_BACKOFF
+    while True:
+        try:
+            await store.open()
+            return store
+        except StoreError as exc:
+            if not exc.transient:
+                raise
+            say(f"the store does not answer yet ({exc.message}); retrying in {delay:g} s")
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+            return None
+        except TimeoutError:
+            delay = min(delay * 2, longest)
 
 
 async def _until(stop: asyncio.Event, runtime: Runtime, console: Console | None) -> None:
