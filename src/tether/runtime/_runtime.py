@@ -317,7 +317,14 @@ class Runtime(RunControl):
             asyncio.create_task(asyncio.to_thread(_warm, [s for s in scanners.values() if s]))
         )
         if self._recover:
-            await self.recover()
+            try:
+                await self.recover()
+            except StoreError as exc:
+                if not exc.transient:
+                    raise
+                # The store went away just after it opened (a restart): the loop below
+                # claims the runs once it answers again.
+                log.warning("first recovery pass failed (%s); retrying in the background", exc)
             self._background.append(asyncio.create_task(self._recover_loop()))
             self._background.append(asyncio.create_task(self._timer_loop()))
         return self
