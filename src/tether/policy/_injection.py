@@ -102,6 +102,7 @@ from tether.policy._injection_regex import (
 __all__ = [
     "DEFAULT_PATTERNS",
     "ENCODED_NAME",
+    "UNFAMILIAR_NAME",
     "InjectionPattern",
     "InjectionScanner",
     "default_scanner",
@@ -113,6 +114,21 @@ ENCODED_NAME = "encoded_instructions"
 """Reported (with the inner names) when text hidden by an encoding matches a pattern.
 
 It is a weak cue of its own: hidden text that shows any cue at all is flagged."""
+
+UNFAMILIAR_NAME = "unfamiliar_destination"
+"""Reported by :meth:`InjectionScanner.scan_in_context` when a request to hand something
+over names an address or host the user never wrote: one more weak cue."""
+
+# Cues of a request, in the owner's voice, to hand something over; an unfamiliar
+# destination adds to them. "data_sink" counts only with the owner's things named before
+# the destination on its line (_OWNED_THEN_DESTINATION): "send the report to ..." is how
+# colleagues write to each other.
+_REQUEST_CUES = frozenset({"personal_mailbox", "owner_action", "outside_party", "access_grant"})
+_OWNED_THEN_DESTINATION = re.compile(
+    r"\b(?:my|our|mine)\b[^\n]{0,80}?(?:[\w.+-]+@[\w-]+\.|\b(?:https?|ftp)://)"
+)
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_HOST = re.compile(r"\b(?:https?|ftp)://([\w-]+(?:\.[\w-]+)+)")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAMED_GROUP = re.compile(r"\(\?P<|\(\?<(?![=!])")
@@ -170,7 +186,7 @@ class InjectionScanner:
         self.patterns = table
         self.decode_base64 = decode_base64
         self.max_chars = max(2, max_chars)
-        names = (*(p.name for p in table), ENCODED_NAME)
+        names = (*(p.name for p in table), ENCODED_NAME, UNFAMILIAR_NAME)
         self._order = {name: i for i, name in enumerate(names)}
         self._weak = frozenset({ENCODED_NAME, *(p.name for p in table if p.weak)})
         self._groups: dict[str, str] = {}
@@ -283,6 +299,32 @@ class InjectionScanner:
         if not self._flags(found, normal):
             return []
         return sorted(found, key=self._order.__getitem__)
+
+    def scan_in_context(self, text: str, told: Iterable[str]) -> list[str]:
+        """:meth:`scan`, knowing what the user wrote (``told``: their own messages).
+
+        An email address or a host in ``text`` that appears nowhere in ``told`` is one more
+        weak cue (:data:`UNFAMILIAR_NAME`) when the text also asks to hand something over
+        (send, share, grant access, move money): "forward my invoices to x@example.com"
+        then flags when the user never mentioned x@example.com, and stays quiet when they
+        asked for exactly that. Costs a full scan only for texts that name a destination.
+        """
+        found = self.scan(text)
+        if found:
+            return found
+        normal = normalize(text)
+        # An address is familiar only whole (one gmail address the user wrote does not
+        # vouch for every other); a host, by its name.
+        known = {d for t in told for d in _destinations(normalize(t))}
+        if not _destinations(normal) - known:
+            return []
+        matched = self._find(normal)
+        cues = matched & _REQUEST_CUES
+        if "data_sink" in matched and _OWNED_THEN_DESTINATION.search(normal):
+            cues.add("data_sink")
+        if not cues:
+            return []
+        return sorted({*cues, UNFAMILIAR_NAME}, key=self._order.__getitem__)
 
     def scan_value(self, value: Any) -> list[str]:
         """:meth:`scan` over a tool result: a string, or every string (and key) in JSON data."""
@@ -466,6 +508,13 @@ def _table_regexes(
     if unguarded:
         regexes.append(compile_table_regex("|".join(unguarded)))
     return regexes
+
+
+def _destinations(normal: str) -> set[str]:
+    """The email addresses and URL hosts named in normalised text."""
+    found = {m.group(0).strip(".") for m in _ADDRESS.finditer(normal)}
+    found.update(m.group(1).strip(".") for m in _HOST.finditer(normal))
+    return found
 
 
 @functools.cache

@@ -115,7 +115,8 @@ _DESTINATION = (
     r"\b\d{3}[ -]\d{3,4}[ -]\d{4}\b|"
     r"[a-z]{2}\d{2}(?:[ ]?[0-9a-z]{4}){3,}|"
     # a crypto wallet (bech32, legacy, Ethereum), an account number in dashed groups
-    r"\bbc1[a-z0-9]{25,60}\b|\b0x[0-9a-f]{40}\b|(?<=account\s)\d{3,6}(?:-\d{3,6}){2,3}\b)"
+    r"\bbc1[a-z0-9]{25,60}\b|\b0x[0-9a-f]{40}\b|(?:(?<=account\s)|(?<=konto\s)|(?<=conta\s)|(?<=cuenta\s)|(?<=compte\s)|(?<=conto\s))"
+    r"\d{3,6}(?:-\d{3,6}){2,3}\b)"
 )
 
 # A consumer mailbox (gmail.com, outlook.com, proton.me, web.de...): where a person keeps
@@ -744,7 +745,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"these\s+(?:tool|function)\s+calls?|next\s+(?:tool|function)\s+calls?|"
         r"below\s+(?:tool|function)\s+calls?|tool\s+calls?\s*[:(]|function\s+calls?\s*[:(]|"
         r"the\s+following\s+(?:arguments|parameters))\b"
-        r"|\b(?:with|use|using|via)\s+your\s+[\w-]+\s+(?:tool|access|plugin)\b",
+        r"|\b(?:with|use|using|via)\s+your\s+[\w-]+\s+(?:tool|access|plugin)\b"
+        r"|\b(?:trigger|fire|call|hit)\s+(?:a|the|this)\s+webhook\s*:",
         "call send_money(recipient=...) / use delete_file on ... / a JSON tool call",
         weak=True,
     ),
@@ -864,7 +866,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:add|include|insert|append|put|paste)\s+(?:this|the|a|our)\s+link\b"
         r"|\b(?:replac\w+|swap\w*|substitut\w+|fill\w*\s+in)\b[^\n]{0,40}?\b(?:with|for|by)\s+(?:the\s+)?"
         r"user'?s\b"
-        r"|!\[[^\]\n]{0,100}\]\(\s*https?://",
+        r"|!\[[^\]\n]{0,100}\]\(\s*https?://"
+        # code that posts the user's data somewhere: requests.post('https://...', json=profile)
+        r"|\b(?:requests|httpx|session|client)\.(?:post|put|patch)\(\s*['\"]https?://[^'\"\n]{1,200}"
+        r"['\"]\s*,\s*(?:json|data|body)\s*=\s*[\w.]{0,20}?(?:user|profile|secret|credential|token|"
+        r"password|history|conversation|contacts|environ|env)",
         "put data into a URL or link; a markdown image from another site",
         weak=True,
     ),
@@ -893,7 +899,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "personal_mailbox",
         # "share my Finances folder with x@gmail.com", "add x@gmail.com as an owner"
         rf"\b{_HAND_OVER}\b[^\n]{{0,60}}?{_OWNED}[^\n]{{0,60}}?"
-        r"(?:\b(?:to|with|at|naar|para|con|avec|per|till|do|an)\b|[àa]\b)(?!\s+your\b)"
+        r"(?:\b(?:to|with|at|naar|para|con|avec|per|till|do|an|mit|met|med)\b|[àa]\b)(?!\s+your\b)"
         rf"[^\n@;!?]{{0,30}}?{_PERSONAL_MAILBOX}"
         rf"|\b(?:add|invite|make|set|assign|grant|give)\s+{_PERSONAL_MAILBOX}[^\n]{{0,20}}?"
         r"\b(?:as\s+|an?\s+)(?:an?\s+|the\s+)?(?:owner|co-?owner|admin\w*|editor|collaborator|"
@@ -1100,7 +1106,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"sign-?off|permission)"
         r"|--(?:no-confirm\w*|skip-confirm\w*|skip-approval|no-prompt|yes-i-am-sure|yes)\b"
         r"|\bexempt\s+from\s+(?:the\s+)?(?:approval|review|confirmation|verification|sign-?off)\b"
-        r"|\b(?:skip|bypass)\s+(?:the\s+)?(?:review|approval|sign-?off|checks?)\b"
+        r"|\b(?:skip|bypass)\s+(?:the\s+)?(?:usual\s+)?(?:review|approval|sign-?off|checks?|"
+        r"confirmations?|verification)\b"
         r"|\b(?:approval|confirmation)\s+(?:is\s+)?not\s+(?:required|needed|necessary)\b"
         r"|\b(?:confirm|confirmed|force|skip_confirmation|skip_approval|approved|bypass_approval)\s*=\s*"
         r"(?:true|yes)\b"
