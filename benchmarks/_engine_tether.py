@@ -80,11 +80,23 @@ async def _open_close(url: str, durability: str) -> None:
         pass
 
 
+def _commits(rt: Runtime) -> int:
+    """Transactions the SQLite store committed so far (it counts them)."""
+    return int(getattr(rt.store, "commit_count", 0))
+
+
 async def _sequential(
-    url: str, durability: str, agent: Agent, n: int, budget: Budget, progress: Progress
+    url: str,
+    durability: str,
+    agent: Agent,
+    n: int,
+    budget: Budget,
+    progress: Progress,
+    commits: list[int],
 ) -> tuple[int, Stopwatch]:
     async with Runtime(url, durability=durability, recover=False) as rt:  # type: ignore[arg-type]
         runs = 0
+        before = _commits(rt)
         clock = Stopwatch()
         while True:
             handle = await rt.start(agent, USER_INPUT)
@@ -94,13 +106,21 @@ async def _sequential(
             if budget.sequential_done(clock.elapsed(), runs, runs * n):
                 break
         clock.stop()
+        commits.append(_commits(rt) - before)
     return runs, clock
 
 
 async def _concurrent(
-    url: str, durability: str, agent: Agent, n: int, runs: int, progress: Progress
+    url: str,
+    durability: str,
+    agent: Agent,
+    n: int,
+    runs: int,
+    progress: Progress,
+    commits: list[int],
 ) -> tuple[int, Stopwatch]:
     async with Runtime(url, durability=durability, recover=False) as rt:  # type: ignore[arg-type]
+        before = _commits(rt)
 
         async def one() -> None:
             handle = await rt.start(agent, USER_INPUT)
@@ -110,6 +130,7 @@ async def _concurrent(
         clock = Stopwatch()
         await asyncio.gather(*(one() for _ in range(runs)))
         clock.stop()
+        commits.append(_commits(rt) - before)
     return runs, clock
 
 
@@ -149,11 +170,12 @@ def run_config(
     baseline = file_bytes(path)
     agent = make_agent(n)
     gc.collect()
+    commits: list[int] = []
     if mode == "sequential":
-        runs, clock = asyncio.run(_sequential(url, durability, agent, n, budget, progress))
+        runs, clock = asyncio.run(_sequential(url, durability, agent, n, budget, progress, commits))
     else:
         runs, clock = asyncio.run(
-            _concurrent(url, durability, agent, n, budget.tether_concurrent_runs, progress)
+            _concurrent(url, durability, agent, n, budget.tether_concurrent_runs, progress, commits)
         )
     total = file_bytes(path)
     tables = table_bytes(path)
@@ -170,8 +192,13 @@ def run_config(
     events_table = tables.get("events")
     extra: dict[str, Any] = {
         "store": {
-            "engine": "tether SQLiteStore (WAL, one writer thread, group commit)",
+            "engine": "tether SQLiteStore (WAL, group commit, COMMIT in a writer thread)",
             "synchronous": durability,
+            # Steps with no effect outside the process commit overlapped with the next
+            # ones (at most 16 queued behind the commit in flight), so a commit may carry
+            # several turns: turns per commit says how many, on average.
+            "commits": commits[0],
+            "turns_per_commit": round(turns / commits[0], 2) if commits[0] else None,
             "file_bytes_after_wal_checkpoint": total,
             "baseline_schema_bytes": baseline,
             "events": events,

@@ -1,10 +1,13 @@
-"""``RunDriver``: executes one run step by step, one commit per step.
+"""``RunDriver``: executes one run step by step, committing each step in order.
 
 The driver owns the run's in-memory state while it runs. ``record`` folds an
-event into that state and buffers it; ``flush`` commits the buffer in one
-store transaction. A step ends with a ``transition`` event (or the run's
-final events) and a flush, so a crash loses at most the step in flight, whose
-effects the journal replays where they were already committed.
+event into that state and buffers it; ``flush`` queues the buffer for the store.
+A step ends with a ``transition`` event (or the run's final events) and a flush.
+Steps whose effects stay inside the process do not wait for their commit: it lands
+while the next steps run (they queue behind it, at most ``MAX_UNLANDED_STEPS``).
+Whatever has an effect outside the process flushes and waits first. So a crash
+loses at most a few steps that had no outside effect, which the run redoes, and
+the journal replays effects that were already committed.
 """
 
 from __future__ import annotations
@@ -81,6 +84,13 @@ def _retrieve(task: asyncio.Future[None]) -> None:
         task.exception()
 
 
+MAX_UNLANDED_STEPS = 16
+"""Steps whose commits may queue behind the one in flight before a step boundary waits.
+
+Each of them had no effect outside the process (those flush and wait), so a crash
+loses at most this much work to redo; it also bounds the batch a live stream receives
+at once."""
+
 _LET_GO: frozenset[str] = frozenset({*TERMINAL, *PARKED})
 
 
@@ -124,6 +134,9 @@ class RunDriver:
         self._task: asyncio.Task[Any] | None = None
         self._interruptible = False
         self._inflight: asyncio.Future[None] | None = None
+        """The task committing ``_queued`` (see :meth:`flush`)."""
+        self._queued: list[tuple[list[RunEvent], RunUpdate | None]] = []
+        self.max_unlanded_steps = MAX_UNLANDED_STEPS
 
     # -- event plumbing ----------------------------------------------------------------------
 
@@ -155,16 +168,17 @@ class RunDriver:
         return await self.governance.protection.aprotect(event)  # type: ignore[return-value]  # same type back
 
     async def flush(self, *, wait: bool = True) -> None:
-        """Commit buffered events (and any status change among them) in one transaction.
+        """Commit buffered events (and any status change among them), in order.
 
-        Commits of one run land in order: a flush first waits for the one before it.
-        ``wait=False`` hands the batch to the store and returns at once (a step
-        boundary with nothing to protect: the next step's model call or read-only tool
-        calls overlap the commit's fsync). Whatever must be durable before it happens
-        (a write tool's ``tool.started``, parking, escalating, finishing) flushes with
-        ``wait=True``, which also settles any commit still in flight. A crash before an
-        overlapped commit lands loses only work that had no effect outside the process:
-        the run resumes from the last commit and redoes it.
+        Commits of one run land in order: they go through one queue per driver, drained
+        by one task, which merges whatever queued while the commit before it was in
+        flight into one append. ``wait=False`` queues the batch and returns at once (a
+        step boundary with nothing to protect: the next steps' model calls and
+        read-only tool calls overlap the fsync). Whatever must be durable before it
+        happens (a write tool's ``tool.started``, parking, escalating, finishing)
+        flushes with ``wait=True``, which returns once everything queued has landed. A
+        crash before an overlapped commit lands loses only work that had no effect
+        outside the process: the run resumes from the last commit and redoes it.
 
         A store that fails (locked by another process, an I/O error) is retried with
         backoff for a while; if the append did land but its acknowledgement was lost, the
@@ -177,30 +191,51 @@ class RunDriver:
             StoreError: the store kept failing for the whole retry window.
             ConcurrentWriteError: another writer owns the run (or this one lost the lease).
         """
-        if self._inflight is not None:
-            inflight, self._inflight = self._inflight, None
-            await inflight
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        update, self._status_update = self._status_update, None
-        if wait:
+        task = self._inflight
+        if task is not None and task.done():
+            # The last overlapped commit is over; if it failed, nothing queued behind it
+            # can land either, and this step learns of it now.
+            self._inflight = None
+            self._queued.clear()
+            finished, task = task, None
+            finished.result()  # raises its failure
+        if self._pending:
+            batch, self._pending = self._pending, []
+            update, self._status_update = self._status_update, None
+            self._queued.append((batch, update))
+            if task is None:
+                task = self._inflight = asyncio.ensure_future(self._drain())
+                task.add_done_callback(_retrieve)
+        if task is not None and (wait or len(self._queued) >= self.max_unlanded_steps):
+            try:
+                await task
+            finally:
+                if self._inflight is task and task.done():
+                    self._inflight = None
+                    self._queued.clear()
+
+    async def _drain(self) -> None:
+        """Commit the queued batches in order, merging those that queued up meanwhile."""
+        queued = self._queued
+        while queued:
+            batch, update = queued.pop(0)
+            while queued:  # consecutive batches of one run: one append
+                more, later = queued.pop(0)
+                batch = batch + more
+                update = later if later is not None else update
             await self._commit(batch, update)
-            return
-        task = asyncio.ensure_future(self._commit(batch, update))
-        task.add_done_callback(_retrieve)
-        self._inflight = task
 
     def _watched(self) -> bool:
         wants = self._wants_deltas
         return wants is not None and wants(self.state.run_id)
 
     async def settle(self) -> None:
-        """Wait for a commit still in flight; its failure is not raised (the run is ending)."""
+        """Wait for commits queued or in flight; a failure is not raised (the run is ending)."""
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
             with contextlib.suppress(Exception):
                 await inflight
+        self._queued.clear()
 
     async def _commit(self, batch: list[RunEvent], update: RunUpdate | None) -> None:
         rows = [

@@ -184,10 +184,12 @@ class _Client:
         if self.overflowed:
             return
         if isinstance(item, _Batch):
-            self.size += len(item.blob)
-            if self.size > self.limit:
+            # Lagging means holding unread frames when more arrive: a client that has
+            # read everything takes the next commit whole, however large it is.
+            if self.items and self.size + len(item.blob) > self.limit:
                 self.overflow()
                 return
+            self.size += len(item.blob)
         self.items.append(item)
         self._wake()
 
