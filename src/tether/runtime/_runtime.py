@@ -98,6 +98,8 @@ _SCAN_LIMIT = 1000
 """Runs a claim pass looks at (``pending``/``running``, newest first) to choose fairly."""
 _CLAIM_BATCH = 100
 """Runs one claim pass takes at most (the rest wait for the next pass, or another worker)."""
+_PRIORITY_READS = 16
+"""Runs whose claim priority a claim pass reads at once."""
 
 
 def new_run_id() -> str:
@@ -530,17 +532,27 @@ class Runtime(RunControl):
             and r.run_id not in self._tasks
             and r.run_id not in self._refused
         ]
+        # A priority not yet known costs a read: several at once (a Postgres pool serves
+        # them in parallel; one after another, a fresh worker facing 1,000 orphans spent
+        # most of its first pass here).
+        priorities: list[int] = []
+        for i in range(0, len(waiting), _PRIORITY_READS):
+            chunk = waiting[i : i + _PRIORITY_READS]
+            priorities += await asyncio.gather(*(self._priority(r.run_id) for r in chunk))
         candidates = [
-            Candidate(r.run_id, r.tenant, await self._priority(r.run_id), r.created_at)
-            for r in waiting
+            Candidate(r.run_id, r.tenant, priority, r.created_at)
+            for r, priority in zip(waiting, priorities, strict=True)
         ]
         live = {r.run_id for r in waiting}
         self._priorities = {k: v for k, v in self._priorities.items() if k in live}
+        # Every candidate in fair order, not just the first `slots`: workers scanning at
+        # once see the same order, and one that loses a race for a run goes on down the
+        # list instead of idling with free slots until its next pass.
         chosen = [
             c.run_id
             for c in fair_order(
                 candidates,
-                slots,
+                len(candidates),
                 running=executing(scan, now),
                 tenant_cap=self._tenant_cap,
                 last_served=self._served,
@@ -556,6 +568,8 @@ class Runtime(RunControl):
             chosen += [run_id for run_id in extra if run_id not in chosen]
         resumed = []
         for run_id in chosen:
+            if len(resumed) >= slots:
+                break
             if run_id in self._tasks:
                 continue
             if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
