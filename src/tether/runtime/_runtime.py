@@ -566,7 +566,7 @@ class Runtime(RunControl):
                 self.owner, self.lease_ttl, limit=slots - len(chosen)
             )
             chosen += [run_id for run_id in extra if run_id not in chosen]
-        resumed = []
+        resumed: list[str] = []
         for run_id in chosen:
             if len(resumed) >= slots:
                 break
