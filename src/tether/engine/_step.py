@@ -53,10 +53,9 @@ from tether.models import (
 )
 from tether.observe import (
     OFFLOAD_BYTES,
-    attach_span,
+    attach_model_trace,
     detach_tool_trace,
     has_unrecoverable,
-    model_span_id,
     tool_call_key,
 )
 from tether.policy import GuardVerdict, InjectionScanner, call_hook
@@ -235,9 +234,7 @@ class StepContext:
                 started = time.perf_counter()
                 # The chat span (exported later, from this call's event) is current
                 # meanwhile, so an instrumented provider client joins the run's trace.
-                trace = attach_span(
-                    self.run_id, model_span_id(self.run_id, self.step, index, attempt)
-                )
+                trace = attach_model_trace(self.run_id, self.step, index, attempt)
                 try:
                     response = await driver.complete(candidate, request)
                 except (ModelError, TimeoutError) as raw:
@@ -449,7 +446,7 @@ class StepContext:
                 call = admission.call
                 # Breakers and rate limits last, so a refused or parked call takes no
                 # token; a refusal is the call's result, and the tool is not called.
-                verdict = guard_tool_call(self, contract)
+                verdict = await guard_tool_call(self, contract)
                 if verdict.error is not None:
                     decided[position] = (index, call, _outcome(call, error=verdict.error))
                     continue

@@ -88,6 +88,7 @@ class PricingTable(Mapping[str, Price]):
 
     def __init__(self, prices: Mapping[str, Price] | None = None) -> None:
         self._prices: Mapping[str, Price] = MappingProxyType(dict(prices or {}))
+        self._found: dict[str, Price | None] = {}  # price_for per model id (asked every call)
 
     def __getitem__(self, key: str) -> Price:
         return self._prices[key]
@@ -107,6 +108,16 @@ class PricingTable(Mapping[str, Price]):
 
     def price_for(self, model_id: str) -> Price | None:
         """The price of ``model_id`` (see the module docstring for the lookup order)."""
+        try:
+            return self._found[model_id]
+        except KeyError:
+            pass
+        price = self._lookup(model_id)
+        if len(self._found) < 4096:  # the table is immutable: an answer never changes
+            self._found[model_id] = price
+        return price
+
+    def _lookup(self, model_id: str) -> Price | None:
         if model_id in self._prices:
             return self._prices[model_id]
         if "@" not in model_id:

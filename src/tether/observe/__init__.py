@@ -29,6 +29,7 @@ from tether.observe._redact import (
     SecretPattern,
 )
 from tether.observe._trace_context import (
+    attach_model_trace,
     attach_span,
     attach_tool_trace,
     detach_tool_trace,
@@ -65,6 +66,7 @@ __all__ = [
     "TracedEvent",
     "Tracing",
     "UnrecoverableValueError",
+    "attach_model_trace",
     "attach_span",
     "attach_tool_trace",
     "detach_tool_trace",

@@ -76,6 +76,17 @@ def attach_tool_trace(run_id: str, call_key: str) -> object | None:
     return attach_span(run_id, tool_span_id(call_key))
 
 
+def attach_model_trace(run_id: str, step: int, call: int, attempt: int) -> object | None:
+    """Make a ``chat`` attempt's span context current (see :func:`attach_span`).
+
+    Returns ``None`` at once, without hashing the span id, while no tracing observer is
+    active (every model call asks).
+    """
+    if not _active:
+        return None
+    return attach_span(run_id, model_span_id(run_id, step, call, attempt))
+
+
 def attach_span(run_id: str, span_id: int) -> object | None:
     """Make span ``span_id`` of the run's trace current (e.g. a ``chat`` span during its call).
 
