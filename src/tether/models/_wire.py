@@ -102,6 +102,12 @@ def nesting_exceeds(value: object, limit: int) -> bool:
     ``{"a": [1]}`` is 2 levels; a scalar is 0. Iterative, so no input depth can exhaust
     the stack, and a cycle counts as too deep instead of looping forever.
     """
+    if type(value) is dict:  # the common case, flat arguments: one level, no walk
+        for child in value.values():
+            if isinstance(child, dict | list | tuple):
+                break
+        else:
+            return limit < 1
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
