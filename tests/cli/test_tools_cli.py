@@ -84,6 +84,7 @@ def test_json_shows_approval_rules_rate_limits_and_breakers() -> None:
         "per_s": 1,
         "burst": None,
         "max_wait_s": 0.0,
+        "shared": True,
         "bucket": "lookup_order",
         "text": "10/1s",
     }

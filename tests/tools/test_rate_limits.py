@@ -1,4 +1,8 @@
-"""Rate limits per tool and per tenant (token buckets per process), and a tool-call ceiling."""
+"""Rate limits per tool and per tenant (token buckets per process), and a tool-call ceiling.
+
+The limits here say ``shared=False``: a fake clock drives this process's buckets. Shared
+limits (buckets in the store) are tested in ``tests/runtime/test_shared_limits.py``.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ class FakeClock:
         self.now += seconds
 
 
-@tool(rate_limit=RateLimit(calls=2, per=60))
+@tool(rate_limit=RateLimit(calls=2, per=60, shared=False))
 def search_docs(query: str) -> str:
     """Search the documentation."""
     CALLS.append(query)
@@ -113,7 +117,8 @@ async def test_per_tenant_rate_limit_counts_each_tenant_separately(store_url: st
     """One call per 10s per tenant: acme's second call is refused, globex still gets one."""
     clock = FakeClock()
     agent = _agent(
-        tool_call("lookup_order", order_id="7"), tenant_rate_limit=RateLimit(calls=1, per=10)
+        tool_call("lookup_order", order_id="7"),
+        tenant_rate_limit=RateLimit(calls=1, per=10, shared=False),
     )
     async with Runtime(store_url, tool_guard=ToolGuard(clock=clock)) as rt:
         assert isinstance(await _outcome(rt, agent, tenant="acme"), ToolCompleted)
@@ -147,7 +152,7 @@ async def test_policy_rate_limits_by_name_and_the_model_reads_the_error(store_ur
         name="docs",
         model=ScriptedModel(script),
         tools=[lookup_order],
-        policy=Policy(rate_limits={"lookup_*": RateLimit(calls=1, per=5)}),
+        policy=Policy(rate_limits={"lookup_*": RateLimit(calls=1, per=5, shared=False)}),
     )
     async with Runtime(store_url, tool_guard=ToolGuard(clock=clock)) as rt:
         for _ in range(2):

@@ -127,6 +127,7 @@ def _rate_limit(limit: RateLimit | None, bucket: str) -> dict[str, Any] | None:
         "per_s": limit.per,
         "burst": limit.burst,
         "max_wait_s": limit.max_wait,
+        "shared": limit.shared,
         "bucket": bucket,
         "text": limit.describe(),
     }

@@ -388,14 +388,16 @@ async def decide(
     )
 
 
-def guard_tool_call(ctx: StepContext, contract: ToolContract) -> GuardVerdict:
-    """Ask the process's breakers and rate limits about an admitted call; record transitions.
+async def guard_tool_call(ctx: StepContext, contract: ToolContract) -> GuardVerdict:
+    """Ask the breakers and rate limits (shared ones in the store) about an admitted call;
+    record transitions.
 
     The verdict's error (``circuit_open``, ``rate_limited``) is the call's result when
     set: the tool is not called. Otherwise the caller waits ``verdict.wait`` seconds,
     runs the call and hands the outcome to :func:`settle_tool_call`.
     """
-    verdict = ctx.governance.guard.admit(contract, policy=ctx.agent.policy, tenant=ctx.state.tenant)
+    guard = ctx.governance.guard
+    verdict = await guard.acquire(contract, policy=ctx.agent.policy, tenant=ctx.state.tenant)
     _record_breaker_changes(ctx, verdict.changes)
     return verdict
 

@@ -1,11 +1,19 @@
-"""Circuit breakers and rate limits in front of tools: per-process state, pure decisions.
+"""Circuit breakers and rate limits in front of tools: decisions, and the state they need.
 
 A :class:`ToolGuard` belongs to one runtime process (every run that process drives
-shares it; another process has its own): it holds each breaker's state and each
-token bucket. The engine asks it before a call (:meth:`ToolGuard.admit`) and tells it
-the outcome after (:meth:`ToolGuard.settle`); the guard answers with verdicts and the
-breaker transitions to record, and never calls, sleeps or records anything itself.
-Time comes from an injectable clock (``time.monotonic`` by default).
+shares it): it holds each breaker's state and the token bucket of each per-process
+rate limit (``RateLimit(shared=False)``). A shared rate limit (the default) keeps its
+bucket in the runtime's store (``ToolGuard.buckets``), so it holds for every worker on
+the store together. The engine asks the guard before a call (:meth:`ToolGuard.acquire`:
+breakers and per-process buckets first, then one store round trip for the shared
+buckets, all or nothing) and tells it the outcome after (:meth:`ToolGuard.settle`); the
+guard answers with verdicts and the breaker transitions to record, and never calls,
+sleeps or records anything itself. Time comes from an injectable clock
+(``time.monotonic`` by default) for per-process state; shared buckets use the store's.
+
+A store that cannot be reached does not stop a run: a shared limit then falls back to
+this process's own bucket (fail open to the process), a warning is logged once per
+outage, and the store is tried again after ``STORE_RETRY`` seconds.
 
 Where the settings come from, first match wins:
 
@@ -24,17 +32,25 @@ and ``rate_limited`` results replay from the journal like any result).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from tether.exceptions import BudgetExceededError
+from tether.exceptions import BudgetExceededError, StoreError
+from tether.store import TokenBuckets, TokenTake
 from tether.tools import Breaker, RateLimit, ToolContract, ToolError, ToolErrorCode
 
 if TYPE_CHECKING:
     from tether.policy._policy import Policy
+
+log = logging.getLogger("tether.policy")
+
+STORE_RETRY = 5.0
+"""Seconds shared limits count in the process after the store failed to answer."""
 
 BreakerStateName = Literal["closed", "open", "half_open"]
 Clock = Callable[[], float]
@@ -113,21 +129,57 @@ class _Bucket:
         return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.limit.per_second
 
 
+@dataclass(frozen=True, slots=True)
+class _Limited:
+    """A rate limit a call is under: ``scope`` is ``"tool"`` or ``"tenant"``, ``key`` the
+    tool's bucket key or the tenant."""
+
+    scope: str
+    key: str
+    limit: RateLimit
+
+    def take(self) -> TokenTake:
+        """This call's token from the limit's bucket in the store."""
+        limit = self.limit
+        return TokenTake(
+            f"{self.scope}:{self.key}:{limit.calls:g}/{limit.per:g}s:{limit.capacity:g}",
+            1.0,
+            rate=limit.per_second,
+            capacity=limit.capacity,
+            max_wait=limit.max_wait,
+        )
+
+
+@dataclass(slots=True)
+class _Admitted:
+    """What :meth:`ToolGuard._admit` did, so a refusal by the store can undo it."""
+
+    verdict: GuardVerdict
+    taken: list[_Bucket]
+    shared: list[_Limited]
+
+
 @dataclass(kw_only=True, slots=True)
 class ToolGuard:
-    """The circuit breakers and token buckets of one runtime process.
+    """The circuit breakers and rate limits of one runtime process.
 
     Args:
         clock: Seconds on a monotonic clock; inject a fake one in tests.
         default_breaker: A breaker for every tool that has no other (``None``: none).
+        buckets: Where shared rate limits keep their buckets: the runtime's store (a
+            ``Runtime`` sets its own when this is ``None``). Without one, every limit is
+            per process.
     """
 
     clock: Clock = field(default=time.monotonic)
     default_breaker: Breaker | None = None
+    buckets: TokenBuckets | None = None
     _breakers: dict[str, _BreakerState] = field(default_factory=dict, init=False, repr=False)
     _buckets: dict[tuple[str, str, RateLimit], _Bucket] = field(
         default_factory=dict, init=False, repr=False
     )
+    _degraded: bool = field(default=False, init=False, repr=False)
+    _retry_at: float = field(default=0.0, init=False, repr=False)
 
     def breaker_state(self, key: str) -> BreakerStateName:
         """The state of the breaker ``key`` (a tool name or ``"mcp:SERVER"``)."""
@@ -137,13 +189,69 @@ class ToolGuard:
     def admit(
         self, contract: ToolContract, *, policy: Policy | None, tenant: str | None
     ) -> GuardVerdict:
-        """Decide whether a call of ``contract`` may go now, wait, or is refused.
+        """Decide whether a call of ``contract`` may go now, wait, or is refused, in this
+        process alone: every rate limit counts in this process's buckets.
 
         Nothing changes when the call is refused: a refused call takes no token and
         is no trial call. An open breaker whose cool-down is over lets this call
         through as its trial (``half_open``); further calls are refused until the
-        trial's outcome is settled.
+        trial's outcome is settled. :meth:`acquire` is the same decision with shared
+        limits counted in the store.
         """
+        return self._admit(contract, policy, tenant, defer_shared=False).verdict
+
+    async def acquire(
+        self, contract: ToolContract, *, policy: Policy | None, tenant: str | None
+    ) -> GuardVerdict:
+        """Decide like :meth:`admit`, with shared rate limits taken from the store.
+
+        Breakers and per-process buckets decide first (a call they refuse costs no
+        round trip); then the call's shared buckets are taken in one store round trip,
+        all or none. If the store refuses, what was taken here is given back and the
+        call is refused with the bucket's ``retry_after``; if the store cannot be
+        reached, the shared limits count in this process's buckets instead.
+        """
+        ask_store = self.buckets is not None and (
+            not self._degraded or self.clock() >= self._retry_at
+        )
+        admitted = self._admit(contract, policy, tenant, defer_shared=ask_store)
+        verdict = admitted.verdict
+        if verdict.error is not None or not admitted.shared:
+            return verdict
+        assert self.buckets is not None
+        try:
+            grant = await self.buckets.take_tokens([s.take() for s in admitted.shared])
+        except (StoreError, NotImplementedError) as exc:
+            self._retry_at = self.clock() + STORE_RETRY
+            if not self._degraded:
+                self._degraded = True
+                log.warning(
+                    "tool rate limits: the store's shared buckets are unavailable (%s); "
+                    "counting shared limits in this process's buckets until it answers again",
+                    exc,
+                )
+            return self._take_locally(admitted, contract.name, tenant)
+        if self._degraded:
+            self._degraded = False
+            log.info("tool rate limits: the store answers again; limits are shared again")
+        if grant.taken:
+            return dataclasses.replace(verdict, wait=max(verdict.wait, grant.wait))
+        for shared, wait in zip(admitted.shared, grant.waits, strict=True):
+            if wait > shared.limit.max_wait:
+                error = _rate_limited(contract.name, shared.scope, tenant, shared.limit, wait)
+                return self._undo(admitted, error)
+        raise AssertionError("a take refused by no bucket")  # pragma: no cover
+
+    def _admit(
+        self,
+        contract: ToolContract,
+        policy: Policy | None,
+        tenant: str | None,
+        *,
+        defer_shared: bool,
+    ) -> _Admitted:
+        """Breakers and this process's buckets; with ``defer_shared`` the shared limits
+        are left for the caller to take from the store."""
         now = self.clock()
         tool = contract.name
         breaker = breaker_for(contract, policy) or self.default_breaker
@@ -154,31 +262,32 @@ class ToolGuard:
             if state.state == "open":
                 remaining = state.opened_at + breaker.reset_after - now
                 if remaining > 0:
-                    return GuardVerdict(error=_circuit_open(tool, key, state, remaining))
+                    return _refused(_circuit_open(tool, key, state, remaining))
             elif state.state == "half_open" and state.probing:
                 # A trial holds the breaker for at most reset_after: one whose outcome never
                 # came back (its step ended before the call ran) cannot block it for good.
                 held = state.probe_started + breaker.reset_after - now
                 if held > 0:
                     retry = min(held, contract.timeout)
-                    return GuardVerdict(error=_circuit_open(tool, key, state, retry, trial=True))
-        buckets: list[tuple[str, _Bucket]] = []
-        limit, scope_key = rate_limit_for(contract, policy)
-        if limit is not None:
-            buckets.append(("tool", self._bucket("tool", scope_key, limit, now)))
-        tenant_limit = policy.tenant_rate_limit if policy is not None else None
-        if tenant_limit is not None:
-            buckets.append(("tenant", self._bucket("tenant", tenant or "", tenant_limit, now)))
+                    return _refused(_circuit_open(tool, key, state, retry, trial=True))
+        local: list[tuple[str, _Bucket]] = []
+        shared: list[_Limited] = []
+        for limited in _limits_of(contract, policy, tenant):
+            if defer_shared and limited.limit.shared:
+                shared.append(limited)
+            else:
+                local.append((limited.scope, self._bucket(limited, now)))
         wait = 0.0
-        for scope, bucket in buckets:
+        for scope, bucket in local:
             needed = bucket.wait(now)
             if needed > bucket.limit.max_wait:
-                return GuardVerdict(error=_rate_limited(tool, scope, tenant, bucket.limit, needed))
+                return _refused(_rate_limited(tool, scope, tenant, bucket.limit, needed))
             wait = max(wait, needed)
-        for _scope, bucket in buckets:
+        for _scope, bucket in local:
             bucket.tokens -= 1.0  # may go below zero: a waiting call reserves its token
+        taken = [bucket for _scope, bucket in local]
         if breaker is None:
-            return GuardVerdict(wait=wait) if wait else _GO
+            return _Admitted(GuardVerdict(wait=wait) if wait else _GO, taken, shared)
         if state is None:
             state = self._breakers[key] = _BreakerState()
         changes: tuple[BreakerChange, ...] = ()
@@ -199,9 +308,36 @@ class ToolGuard:
         if state.state == "half_open":
             state.probing = probe = True
             state.probe_started = now
-        return GuardVerdict(
+        verdict = GuardVerdict(
             wait=wait, ticket=GuardTicket(key, tool, breaker, probe), changes=changes
         )
+        return _Admitted(verdict, taken, shared)
+
+    def _take_locally(self, admitted: _Admitted, tool: str, tenant: str | None) -> GuardVerdict:
+        """Count the shared limits in this process's buckets (the store is away)."""
+        now = self.clock()
+        buckets = [(s, self._bucket(s, now)) for s in admitted.shared]
+        wait = admitted.verdict.wait
+        for shared, bucket in buckets:
+            needed = bucket.wait(now)
+            if needed > bucket.limit.max_wait:
+                return self._undo(
+                    admitted, _rate_limited(tool, shared.scope, tenant, shared.limit, needed)
+                )
+            wait = max(wait, needed)
+        for _shared, bucket in buckets:
+            bucket.tokens -= 1.0
+        return dataclasses.replace(admitted.verdict, wait=wait)
+
+    def _undo(self, admitted: _Admitted, error: ToolError) -> GuardVerdict:
+        """Refuse a call :meth:`_admit` let through: give its tokens back and free its
+        trial; a breaker it moved to half-open stays so (the next call is the trial)."""
+        for bucket in admitted.taken:
+            bucket.tokens = min(bucket.limit.capacity, bucket.tokens + 1.0)
+        ticket = admitted.verdict.ticket
+        if ticket is not None and ticket.probe:
+            self._breakers[ticket.key].probing = False
+        return GuardVerdict(error=error, changes=admitted.verdict.changes)
 
     def settle(
         self, ticket: GuardTicket, error: ToolError | None, *, called: bool = True
@@ -263,11 +399,31 @@ class ToolGuard:
             )
         ]
 
-    def _bucket(self, scope: str, key: str, limit: RateLimit, now: float) -> _Bucket:
-        bucket = self._buckets.get((scope, key, limit))
+    def _bucket(self, limited: _Limited, now: float) -> _Bucket:
+        found = (limited.scope, limited.key, limited.limit)
+        bucket = self._buckets.get(found)
         if bucket is None:
-            bucket = self._buckets[(scope, key, limit)] = _Bucket(limit, limit.capacity, now)
+            limit = limited.limit
+            bucket = self._buckets[found] = _Bucket(limit, limit.capacity, now)
         return bucket
+
+
+def _refused(error: ToolError) -> _Admitted:
+    return _Admitted(GuardVerdict(error=error), [], [])
+
+
+def _limits_of(
+    contract: ToolContract, policy: Policy | None, tenant: str | None
+) -> Sequence[_Limited]:
+    """The rate limits a call is under: its tool's, then its tenant's."""
+    found: list[_Limited] = []
+    limit, scope_key = rate_limit_for(contract, policy)
+    if limit is not None:
+        found.append(_Limited("tool", scope_key, limit))
+    tenant_limit = policy.tenant_rate_limit if policy is not None else None
+    if tenant_limit is not None:
+        found.append(_Limited("tenant", tenant or "", tenant_limit))
+    return found
 
 
 def counts_as_failure(error: ToolError | None) -> bool:

@@ -115,12 +115,13 @@ class Policy:
         rate_limits: Rate limits for tools whose contract sets none, keyed the same way
             (an ``"mcp:SERVER"`` limit is one bucket shared by the server's tools).
         tenant_rate_limit: Tool calls per period of each tenant (one bucket per tenant,
-            shared by every run of the process whose agent sets it).
+            shared by every run whose agent sets it, in every worker on the store unless
+            the limit says ``shared=False``).
 
-    Breakers and rate limits hold their state per runtime process and are not part of
-    the agent version (they can be tuned without pinning runs to a new version); the
-    tool-call ceiling of a run is ``budget`` (``Budget(max_tool_calls=...,
-    on_tool_limit="refuse")``).
+    Breakers hold their state per runtime process, rate limits in the store (or per
+    process with ``shared=False``); neither is part of the agent version (they can be
+    tuned without pinning runs to a new version). The tool-call ceiling of a run is
+    ``budget`` (``Budget(max_tool_calls=..., on_tool_limit="refuse")``).
     """
 
     allow_tools: Sequence[str] | None = None

@@ -210,10 +210,13 @@ class Runtime(RunControl):
             second, or every ``lease_ttl`` if that is shorter).
         model_limits: Requests and tokens per minute per provider (``"openai"``) or model id
             (``"openai:gpt-4o"``), as :class:`ModelLimit`; every model call of every run
-            driven here waits its turn. Per process (each worker has its own buckets).
+            driven here waits its turn. Shared by default: the buckets live in the store
+            and hold for every worker on it together (``ModelLimit(shared=False)``: per
+            process).
         tool_guard: The circuit breakers and rate-limit buckets of this process's tool
             calls (default: a fresh :class:`~tether.policy.ToolGuard` per runtime); pass
-            one to set a default breaker or to inject a clock.
+            one to set a default breaker or to inject a clock. Shared tool rate limits
+            use this runtime's store unless the guard names other ``buckets``.
     """
 
     def __init__(
@@ -297,9 +300,11 @@ class Runtime(RunControl):
                 ),
             ),
             pricing=self._pricing,
-            model_pacing=ModelPacer(model_limits) if model_limits else None,
+            model_pacing=ModelPacer(model_limits, buckets=self.store) if model_limits else None,
             guard=tool_guard if tool_guard is not None else ToolGuard(),
         )
+        if self.governance.guard.buckets is None:  # shared tool rate limits live in the store
+            self.governance.guard.buckets = self.store
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -165,8 +165,9 @@ class ToolContract:
             the local model (see ``tether.models.LocalModel``).
         breaker: Circuit breaker of the tool (``None``: none, unless the agent's policy
             or the runtime sets one). Operational: not part of the agent version.
-        rate_limit: Calls per period this tool may make in one runtime process
-            (``None``: unlimited, unless the agent's policy sets one).
+        rate_limit: Calls per period this tool may make, across every worker on the
+            store unless the limit says ``shared=False`` (``None``: unlimited, unless
+            the agent's policy sets one).
     """
 
     name: str
@@ -356,8 +357,9 @@ def tool(
             order?"``). The local model routes by them; remote models never see them.
         breaker: A :class:`~tether.tools.Breaker`: after that many consecutive failed
             calls the tool is not called for a while; the model gets ``circuit_open``.
-        rate_limit: A :class:`~tether.tools.RateLimit` on this tool's calls (per runtime
-            process); a call over it gets ``rate_limited`` with ``retry_after``.
+        rate_limit: A :class:`~tether.tools.RateLimit` on this tool's calls (shared by
+            every worker on the store by default); a call over it gets ``rate_limited``
+            with ``retry_after``.
 
     Raises:
         AgentDefinitionError: The function or the options cannot make a valid tool.

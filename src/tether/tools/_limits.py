@@ -1,9 +1,10 @@
 """Settings of the guards in front of a tool: a circuit breaker and a rate limit.
 
 These are plain, frozen settings (``@tool(breaker=Breaker(failures=5, reset_after=30))``);
-the state they govern (failure counts, open breakers, token buckets) belongs to a
-runtime process and lives in ``tether.policy.ToolGuard``, which the engine consults
-before every call and tells about every outcome.
+the state they govern lives in ``tether.policy.ToolGuard``, which the engine consults
+before every call and tells about every outcome. A breaker's state belongs to one
+runtime process; a rate limit's bucket is shared by every worker on the store unless
+the limit says ``shared=False``.
 """
 
 from __future__ import annotations
@@ -62,17 +63,25 @@ class RateLimit:
     ``retry_after``, unless the wait for the next token is at most ``max_wait``
     seconds: then the call waits and goes.
 
+    The limit holds for the whole fleet by default: its bucket lives in the runtime's
+    store, so every worker on the store draws from it (one store round trip per limited
+    call). If the store cannot be reached, the call is limited by this process's own
+    bucket instead (fail open to the process: the run goes on, with a logged warning).
+
     Args:
         calls: Calls allowed per period (the refill rate).
         per: The period in seconds.
         burst: Calls that may go at once after a quiet spell (default: ``calls``).
         max_wait: Seconds a call may wait for a token instead of being refused.
+        shared: One bucket in the store for every worker (default); ``False``: a bucket
+            per process, each allowing the full limit.
     """
 
     calls: float
     per: float = 1.0
     burst: float | None = None
     max_wait: float = 0.0
+    shared: bool = True
 
     def __post_init__(self) -> None:
         for name in ("calls", "per", "max_wait"):
