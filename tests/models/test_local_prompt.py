@@ -36,6 +36,7 @@ from tether.models._routing import (
     groundable,
     missing_argument_text,
     quote_result,
+    sentences,
     tool_examples,
 )
 from tether.models._types import Message, ModelRequest, ToolCall, ToolSpec
@@ -413,6 +414,43 @@ def test_a_currency_amount_is_offered_in_cents_too() -> None:
     assert 2050 in argument_candidates("amount_cents", AMOUNT, spans)
 
 
+OPTIONAL_AMOUNT = {
+    "anyOf": [{"type": "integer"}, {"type": "null"}],
+    "default": None,
+    "description": "The amount to refund in cents; leave it out to refund the full total.",
+}
+
+
+@pytest.mark.parametrize(
+    ("message", "cents"),
+    [
+        ("I want my money back for order 1234, it arrived broken", []),  # a stranger's trial
+        ("Refund order 9012 please", []),
+        ("refund order 77, I paid 30 for it", []),  # 30 what? not named: left out
+        ("Please refund 2000 cents on order 1234", [2000]),
+        ("I'd like a refund of $20 on order 1234", [2000]),
+        ("refund 15 dollars on order 5678 please", [1500]),
+        ("can you refund 12.50 euros of order 5678", [1250]),
+    ],
+)
+def test_an_optional_argument_is_given_only_when_the_words_around_it_name_it(
+    message: str, cents: list[int]
+) -> None:
+    spans = find_spans(message)
+    (order_id,) = argument_candidates("order_id", ORDER_ID, spans)
+    used = [s for s in spans if str(s.value) == order_id]
+    assert argument_candidates("amount_cents", OPTIONAL_AMOUNT, spans, used, named=True) == cents
+
+
+def test_a_question_parameter_takes_the_whole_message() -> None:
+    """One word of "do you ship to Canada?" ("ship") lost the destination."""
+    question = {"type": "string", "description": "The customer's question."}
+    spans = find_spans("  do you ship\nto Canada?")
+    assert argument_candidates("question", question, spans) == ["do you ship to Canada?"]
+    assert argument_candidates("topic", {"type": "string"}, spans) == ["ship", "canada"]
+    assert argument_candidates("question", question, spans, named=True) == []
+
+
 def test_enums_and_booleans_are_grounded_by_their_schema_and_objects_are_not() -> None:
     assert argument_candidates("topic", {"enum": ["a", "b"]}, []) == ["a", "b"]
     assert argument_candidates("flag", {"type": "boolean"}, []) == [True, False]
@@ -465,6 +503,14 @@ def test_the_router_picks_the_route_of_the_nearest_examples() -> None:
     assert router.route("where's order 12?", routes).route == "lookup_order"
     assert router.route("the return policy, please", routes).route == "policies"
     assert router.route("hello!", routes).route is None
+    # A greeting sentence does not hide the question the customer came for.
+    assert router.route("Hello there! Thanks! Order 12?", routes).route == "lookup_order"
+    assert router.route("Hello! Thanks!", routes).route is None
+    assert sentences("Hello? I've been waiting.  Order 12!") == [
+        "Hello?",
+        "I've been waiting.",
+        "Order 12!",
+    ]
     assert len(router._cache) == 5  # the examples only: routed messages are not kept
 
 

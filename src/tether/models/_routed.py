@@ -283,7 +283,10 @@ class RoutedTurns:
 
         Spans of the latest message come first, except when it answers a question
         for the argument ``asked``: then only that argument prefers the latest
-        message, and the others keep what the user said before.
+        message, and the others keep what the user said before. An optional
+        argument is given only when a span is next to a word of its name
+        (``refund order 1234`` leaves ``amount_cents`` out, ``... 2000 cents``
+        gives it); otherwise the tool's default applies, and nobody is asked.
         """
         latest = find_spans(text)
         earlier = [
@@ -294,16 +297,20 @@ class RoutedTurns:
         ]
         props: Mapping[str, Any] = tool.parameters.get("properties") or {}
         required = list(tool.parameters.get("required") or [])
+        optional = [name for name in props if name not in required]
         arguments: dict[str, Any] = {}
         used: list[Span] = []
         partial = f'{{"tool":{json.dumps(tool.name)},"arguments":{{'
-        for name in required:
+        for name in [*required, *optional]:
             schema = props.get(name) or {}
+            named = name not in required
             first, then = (earlier, latest) if asked not in (None, name) else (latest, earlier)
-            values = argument_candidates(name, schema, first, used) or argument_candidates(
-                name, schema, then, used
-            )
+            values = argument_candidates(
+                name, schema, first, used, named=named
+            ) or argument_candidates(name, schema, then, used, named=named)
             if not values:
+                if named:
+                    continue
                 return missing_argument_text(name, schema)
             if len(values) == 1:
                 value = values[0]

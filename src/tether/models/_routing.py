@@ -12,8 +12,10 @@ steps, each as small as it can be:
    (:class:`ExampleRouter`);
 2. **ground**: each argument is chosen from spans of the user's own messages
    (:func:`find_spans`, :func:`argument_candidates`): an id-like string must be
-   a token the user typed, a number a number the user typed. No span, no call;
-   the model asks for what is missing instead (:func:`missing_argument_text`);
+   a token the user typed, a number a number the user typed, a question or query
+   the user's message itself. No span, no call; the model asks for what is
+   missing instead (:func:`missing_argument_text`). An optional argument is
+   given only when the words around a span name it (``2000 cents``);
 3. **answer**: after a tool result, the answer quotes the result's fields
    (:func:`quote_result`), so it cannot invent a place, a number or a status.
 
@@ -48,6 +50,7 @@ __all__ = [
     "missing_argument_text",
     "quote_result",
     "rank_candidates",
+    "sentences",
     "skills_text",
     "tool_examples",
 ]
@@ -76,6 +79,7 @@ _WELCOME = "You're welcome! Is there anything else I can help with?"
 _BYE = "Goodbye, and thanks for getting in touch!"
 _WHO = "I'm the support assistant. I can {skills}."
 _ELSE = "Sorry, I can't help with that. I can {skills}."
+_SORRY = "I'm sorry about the trouble. I can {skills}."
 
 DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
     {
@@ -90,10 +94,14 @@ DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
         "Who are you?": _WHO,
         "What can you do?": _WHO,
         "Are you a human?": _WHO,
+        "This is useless": _SORRY,
+        "You're not helping at all": _SORRY,
+        "I want to talk to a real person": _SORRY,
         "Tell me a joke": _ELSE,
         "Can you write me a poem?": _ELSE,
         "What do you think about football?": _ELSE,
         "What is the meaning of life?": _ELSE,
+        "When are you open?": _ELSE,
     }
 )
 """Messages answered without a tool (greetings, thanks, chit-chat), each with its reply.
@@ -162,7 +170,25 @@ class ExampleRouter:
         return [self._cache[t] for t in texts]
 
     def route(self, message: str, routes: Mapping[str | None, Sequence[str]]) -> RouteDecision:
-        """Pick the route for ``message`` among ``routes`` (route → example messages)."""
+        """Pick the route for ``message`` among ``routes`` (route → example messages).
+
+        A message of several sentences that goes to the answer route as a whole is
+        routed sentence by sentence too, and a sentence that goes to a tool wins
+        (the nearest, if several do): in "Hello? I've been waiting for order 1234"
+        the greeting outweighs the question, which the customer came for.
+        """
+        decision = self._route_one(message, routes)
+        if decision.route is not None:
+            return decision
+        parts = sentences(message)
+        if len(parts) < 2:
+            return decision
+        found = [d for d in (self._route_one(p, routes) for p in parts) if d.route is not None]
+        if not found:
+            return decision
+        return max(found, key=lambda d: d.scores[d.route or ""])
+
+    def _route_one(self, message: str, routes: Mapping[str | None, Sequence[str]]) -> RouteDecision:
         labelled = [(label, text) for label, texts in routes.items() for text in texts]
         if not labelled:
             return RouteDecision(route=None, scores={})
@@ -187,10 +213,19 @@ class ExampleRouter:
         return RouteDecision(route=winner, scores=scores, nearest=nearest)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a message that have a word in them (``"Hi! Where is it?"`` → two)."""
+    parts = (p.strip() for p in _SENTENCE_END.split(" ".join(text.split())))
+    return [p for p in parts if re.search(r"[A-Za-z0-9]", p)]
+
+
 # ---------------------------------------------------------------------------
 # Grounding: argument values must come from the user's own words
 
-SpanKind = Literal["id", "number", "word"]
+SpanKind = Literal["id", "number", "word", "text"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -294,6 +329,11 @@ _STOPWORDS = frozenset(
         "yours",
     ]
 )
+# A number followed by one of these is an amount of money: it is offered in cents too.
+_CURRENCY_WORDS = frozenset(
+    {"dollar", "dollars", "usd", "buck", "bucks", "euro", "euros", "eur", "pound", "pounds", "gbp"}
+)
+_MAX_TEXT_SPAN = 500
 # Words around a span that say "this is an id / a number of something".
 _ID_MARKERS = frozenset({"#", "id", "number", "no", "nr", "num", "ref", "reference", "code"})
 
@@ -308,8 +348,11 @@ def find_spans(text: str) -> list[Span]:
 
     - ``id``: a token with a digit (``1234``, ``#A-1029`` → ``A-1029``, ``B-7``);
     - ``number``: a whole number (also an ``id``: ``1234`` is both), amounts
-      written with a currency sign (``$20`` → 20, and ``$20.50`` → 2050 cents);
-    - ``word``: a word of three letters or more that is not a stopword.
+      of money (``$20``, ``20 dollars`` → 20, and 2000 cents; ``$20.50``,
+      ``20.50 euros`` → 2050 cents);
+    - ``word``: a word of three letters or more that is not a stopword;
+    - ``text``: the whole message (cut at 500 characters), for a parameter
+      that takes the user's question in their own words.
     """
     spans: list[Span] = []
     for match in _TOKEN.finditer(text):
@@ -322,7 +365,7 @@ def find_spans(text: str) -> list[Span]:
         if not bare:
             continue
         if any(c.isdigit() for c in bare):
-            currency = token[0] in "$€£"
+            currency = token[0] in "$€£" or bool(after and after[0] in _CURRENCY_WORDS)
             if re.fullmatch(r"\d+", bare):
                 spans.append(
                     Span(text=token, value=int(bare), kind="number", before=before, after=after)
@@ -347,14 +390,36 @@ def find_spans(text: str) -> list[Span]:
             spans.append(
                 Span(text=token, value=bare.lower(), kind="word", before=before, after=after)
             )
+    whole = " ".join(text.split())[:_MAX_TEXT_SPAN]
+    if whole:
+        spans.append(Span(text=whole, value=whole, kind="text"))
     return spans
 
 
 _ID_PARAM = re.compile(r"(^|_)(id|ids|number|no|code|sku|ref|reference|key|uuid)$")
+# A string parameter with one of these names takes the user's message itself: a
+# question searched for in a knowledge base needs all its words ("ship to Canada"),
+# not the one word a choice among spans would keep ("ship").
+_TEXT_PARAM = re.compile(r"(^|_)(question|query|message|request|text|search)$")
+
+
+def _unwrap_optional(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``X | None`` (``anyOf: [X, {"type": "null"}]``) as ``X``, keeping the description."""
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if not isinstance(options, list):
+        return schema
+    kept = [o for o in options if isinstance(o, Mapping) and o.get("type") != "null"]
+    if len(kept) != 1 or len(kept) == len(options):
+        return schema
+    merged = dict(kept[0])
+    if "description" in schema:
+        merged.setdefault("description", schema["description"])
+    return merged
 
 
 def _param_kind(name: str, schema: Mapping[str, Any]) -> SpanKind | Literal["enum"] | None:
     """What kind of span grounds a parameter; ``None`` when it cannot be grounded."""
+    schema = _unwrap_optional(schema)
     if "enum" in schema or "const" in schema or schema.get("type") == "boolean":
         return "enum"
     kind = schema.get("type")
@@ -365,6 +430,8 @@ def _param_kind(name: str, schema: Mapping[str, Any]) -> SpanKind | Literal["enu
     description = str(schema.get("description", "")).lower()
     if _ID_PARAM.search(name.lower()) or re.search(r"\b(id|number|code)\b", description):
         return "id"
+    if _TEXT_PARAM.search(name.lower()):
+        return "text"
     return "word"
 
 
@@ -379,26 +446,41 @@ def groundable(parameters: Mapping[str, Any]) -> bool:
 
 
 def argument_candidates(
-    name: str, schema: Mapping[str, Any], spans: Sequence[Span], used: Sequence[Span] = ()
+    name: str,
+    schema: Mapping[str, Any],
+    spans: Sequence[Span],
+    used: Sequence[Span] = (),
+    *,
+    named: bool = False,
 ) -> list[Any]:
     """The values a parameter may take: enum members, or values of the user's spans.
 
     Spans already given to an earlier argument (``used``) are left out, so one
     number cannot be both the order id and the amount. A float parameter takes
-    the user's whole numbers.
+    the user's whole numbers. With ``named``, for an optional parameter, only
+    spans next to a word of the parameter's name count (``2000 cents`` for
+    ``amount_cents``), and enums and whole messages never do: an optional
+    argument the user did not clearly give keeps its default.
     """
     kind = _param_kind(name, schema)
     if kind == "enum":
+        if named:
+            return []
+        schema = _unwrap_optional(schema)
         if "enum" in schema:
             return list(schema["enum"])
         if "const" in schema:
             return [schema["const"]]
         return [True, False]
-    if kind is None:
+    if kind is None or (named and kind == "text"):
         return []
     taken = {(s.text, s.before, s.after) for s in used}
+    chosen = [s for s in spans if s.kind == kind]
+    if named:
+        words = _name_words(name)
+        chosen = [s for s in chosen if _context_score(words, s) > 0]
     values: list[Any] = []
-    for span in rank_candidates(name, [s for s in spans if s.kind == kind], taken=taken):
+    for span in rank_candidates(name, chosen, taken=taken):
         if span.value not in values:
             values.append(span.value)
     return values
@@ -427,13 +509,17 @@ def rank_candidates(
     taken_texts = {t[0] for t in taken}
     free = [s for s in free if s.text not in taken_texts] or free
 
-    def score(span: Span) -> int:
-        # The word right next to the span counts double: "order 5678, 9000 cents".
-        adjacent = set(span.before[-1:]) | set(span.after[:1])
-        return 2 * len(words & adjacent) + len(words & set(span.before[-2:-1]))
+    best = max(_context_score(words, s) for s in free)
+    return [s for s in free if _context_score(words, s) == best]
 
-    best = max(score(s) for s in free)
-    return [s for s in free if score(s) == best]
+
+def _context_score(words: set[str], span: Span) -> int:
+    """How strongly the words around ``span`` name a parameter (its name's ``words``).
+
+    The word right next to the span counts double: "order 5678, 9000 cents".
+    """
+    adjacent = set(span.before[-1:]) | set(span.after[:1])
+    return 2 * len(words & adjacent) + len(words & set(span.before[-2:-1]))
 
 
 def _gbnf_literal(text: str) -> str:
