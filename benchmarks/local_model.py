@@ -6,14 +6,19 @@ requests, greetings, chit-chat; a ``dev`` split and a ``heldout`` split never
 used to tune the examples) through the main job, ``examples/support.py:agent``,
 on the embedded local model, through the real runtime (a fresh SQLite store).
 A message is **right** when the run called the expected tool with the expected
-arguments (or no tool when none is expected) AND its answer is faithful: every
+arguments (or no tool when none is expected), its answer contains the case's
+``answer_has`` text if it has one (the shipping-destinations article for "do you
+ship to Canada?", not the shipping times) AND its answer is faithful: every
 number, place name and order-status word in the answer occurs in the tool
 results, the arguments or the customer's message. A write nobody asked for is
 counted separately (target: 0), and so is a write whose arguments are not all
-in the message (an amount or id the model made up). Each routing mode of ``LocalModel`` is
-measured: ``examples`` (embedding kNN over ``@tool(examples=...)``, the
-default), ``model`` (the model picks the route under a grammar; same grounding
-and answers) and ``off`` (one constrained reply per turn, the old path).
+in the message (an amount or id the model made up; "$20" grounds 2000 cents).
+A refund request without an amount proposes ``refund_order`` without one (the
+order's full total); writes wait for approval, so their answer is not scored.
+Each routing mode of ``LocalModel`` is measured: ``examples`` (embedding kNN
+over ``@tool(examples=...)``, the default), ``model`` (the model picks the route
+under a grammar; same grounding and answers) and ``off`` (one constrained reply
+per turn, the old path).
 
     python benchmarks/local_model.py --eval > local_model_eval.json
     python benchmarks/local_model.py --eval --modes examples --split heldout
@@ -274,6 +279,15 @@ def load_cases(path: Path, split: str | None) -> list[dict[str, Any]]:
     return [c for c in cases if split is None or c["split"] == split]
 
 
+def money_in(message: str) -> set[str]:
+    """Numbers of the message, and every amount in it in cents too ("$20.50" → "2050")."""
+    found = set(re.findall(r"\d+", message))
+    for number in re.findall(r"\d+(?:\.\d{1,2})?", message):
+        whole, _, frac = number.partition(".")
+        found.add(str(int(whole) * 100 + int(frac.ljust(2, "0") or 0)))
+    return found
+
+
 def unfaithful_terms(answer: str, sources: str) -> list[str]:
     """Numbers, places and status words in ``answer`` that ``sources`` never mention."""
     text, known = answer.lower(), sources.lower()
@@ -337,6 +351,9 @@ async def _eval_case(
         first is not None and first["arguments"] == case["arguments"]
     )
     answer = result.output if isinstance(result.output, str) else ""
+    # The answer says what was asked: the destinations article for "do you ship to X?".
+    wanted = case.get("answer_has")
+    answer_ok = None if wanted is None else wanted.lower() in answer.lower()
     # What the answer may draw on: the customer's words and the tool results (not the
     # call arguments: an id the model made up is no source for the answer).
     sources = " ".join([case["message"], *(json.dumps(r, default=str) for r in results)])
@@ -361,10 +378,13 @@ async def _eval_case(
         "args_ok": args_ok,
         "faithful": not invented,
         "invented": invented,
-        "right": bool(tool_ok and args_ok and not invented and finished),
+        "answer_ok": answer_ok,
+        "right": bool(tool_ok and args_ok and answer_ok is not False and not invented and finished),
         "unasked_write": bool(writes) and not case.get("write", False),
         "invented_write": any(
-            str(v) not in case["message"] for w in writes for v in w["arguments"].values()
+            str(v) not in case["message"] and str(v) not in money_in(case["message"])
+            for w in writes
+            for v in w["arguments"].values()
         ),
         "route": route_stats,
         "route_ok": None if route_stats is None else route == expected_route,
@@ -384,6 +404,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "accuracy": _rate(rows, "right"),
         "tool_accuracy": _rate(rows, "tool_ok"),
         "faithful": _rate(rows, "faithful"),
+        "answers_what_was_asked": _rate(rows, "answer_ok"),
         "route_accuracy": _rate(rows, "route_ok"),
         "unasked_writes": sum(r["unasked_write"] for r in rows),
         "writes_with_invented_arguments": sum(r["invented_write"] for r in rows),

@@ -21,6 +21,7 @@ mid-refund never refunds twice.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tether import Agent, ToolCallError, ToolContext, tool
@@ -33,30 +34,54 @@ ORDERS: dict[str, dict[str, Any]] = {
     "77": {"order_id": "77", "status": "cancelled", "eta": None, "total_cents": 1999},
 }
 
+# The countries orders go to: a fixed list, so the answer to "do you ship to X?" is
+# whatever this list says, never a guess.
+SHIPPING_COUNTRIES = (
+    "the United States", "Canada", "Mexico", "the United Kingdom", "Ireland", "France",
+    "Germany", "Spain", "Italy", "the Netherlands", "Belgium", "Australia",
+)  # fmt: skip
+
 ARTICLES = {
     "returns": "Returns are free within 30 days of delivery. Start one from the order page.",
-    "shipping": "Standard shipping takes 3-5 business days; express takes 1-2.",
+    "shipping times": "Standard shipping takes 3-5 business days; express takes 1-2.",
+    "shipping destinations": (
+        f"We ship to {', '.join(SHIPPING_COUNTRIES[:-1])} and {SHIPPING_COUNTRIES[-1]}. "
+        "We do not ship to other countries yet."
+    ),
     "refunds": "Refunds go back to the original payment method within 5 business days.",
     "warranty": "Every product has a 2-year warranty against defects; write to us with a photo.",
 }
-# Words customers use for each topic (the tool matches any of them).
+# Words customers use for each topic, matched at the start of a word of the question.
 TOPIC_WORDS = {
-    "returns": ("return", "exchange", "send back", "fit"),
-    "shipping": (
-        "ship",
-        "deliver",
-        "express",
-        "arrive",
-        "how long",
-        "how fast",
-        "abroad",
-        "international",
-        "overseas",
-        "countr",
+    "returns": ("return", "exchange", "send back", "send it back", "fit", "wrong size"),
+    "shipping times": (
+        "ship", "deliver", "express", "how long", "how fast", "how quick",
+        "how many days", "take", "times", "when will", "postage",
     ),
-    "refunds": ("refund", "money back", "reimburse"),
-    "warranty": ("warrant", "guarantee", "broken", "defect", "repair"),
+    "shipping destinations": (
+        "ship to", "shipping to", "deliver to", "delivery to", "send to", "ship outside",
+        "order from", "countr", "abroad", "international", "overseas", "worldwide",
+        "outside the", "usa", "america", "states", "uk", "england", "britain", "europe",
+        "canada", "mexico", "ireland", "france", "germany", "spain", "italy", "netherlands",
+        "holland", "belgium", "australia", "switzerland", "austria", "portugal", "poland",
+        "sweden", "norway", "denmark", "finland", "japan", "china", "india", "brazil",
+        "new zealand", "south africa", "singapore", "korea",
+    ),
+    "refunds": ("refund", "money back", "reimburse", "paid back"),
+    "warranty": (
+        "warrant", "guarantee", "broken", "broke", "defect", "repair", "damaged", "faulty",
+    ),
+}  # fmt: skip
+_TOPIC_CUES = {
+    key: [re.compile(rf"\b{re.escape(word)}") for word in words]
+    for key, words in TOPIC_WORDS.items()
 }
+
+
+def _cents(amount: int) -> str:
+    """An amount in cents as a customer reads it: 4999 → "$49.99"."""
+    return f"${amount // 100}.{amount % 100:02d}"
+
 
 REFUNDS: dict[str, dict[str, Any]] = {}
 
@@ -73,10 +98,12 @@ REFUNDS: dict[str, dict[str, Any]] = {}
         "Is my order delivered?",
         "Is my order still coming?",
         "Is my package on its way?",
+        "wheres my order",
+        "My order still hasn't arrived!",
     ]
 )
 def lookup_order(order_id: str) -> dict[str, Any]:
-    """Look up one order: its status and delivery date. Use it for any question about an order.
+    """Look up one order: its status, delivery date and total. Use it for any order question.
 
     Args:
         order_id: The order number, e.g. "1234".
@@ -88,7 +115,13 @@ def lookup_order(order_id: str) -> dict[str, Any]:
             error_code="order_not_found",
             hint="ask the customer to check the order number",
         )
-    return order
+    # The total as a customer reads it ("$49.99"), not in cents.
+    return {
+        "order_id": order["order_id"],
+        "status": order["status"],
+        "eta": order["eta"],
+        "total": _cents(order["total_cents"]),
+    }
 
 
 # The model sees this tool as "policies": SmolLM2-135M picks any tool named search_* for
@@ -100,33 +133,37 @@ def lookup_order(order_id: str) -> dict[str, Any]:
         "What is your return policy?",
         "How long does delivery take?",
         "Do you offer express shipping?",
+        "Do you ship to my country?",
+        "Which countries do you deliver to?",
+        "Can I order from abroad?",
         "How do refunds work?",
         "Is there a warranty?",
+        "My item arrived damaged, is it covered?",
         "Can I exchange an item?",
         "How many days do I have to send something back?",
         "When do I get my money back after a return?",
     ],
 )
-def search_kb(topic: str) -> list[str]:
-    """Read the store policy on a topic: returns, shipping, refunds or warranty.
+def search_kb(question: str) -> list[str]:
+    """Read the store policy on a topic: returns, shipping (times, countries), refunds, warranty.
 
-    Only the articles on that topic come back. For anything else the answer says there is
-    no article and names the topics there are: every article at once would bury the one
-    sentence the customer asked for (an order question sent here got all four).
+    Only the articles on the question's topic come back: those two of whose words occur
+    in it ("do you ship to Canada?": "ship to" and "canada" pick the destinations, a lone
+    "ship" does not pick the shipping times), else those with one. For anything else the
+    answer says there is no article and names the topics there are: every article at once
+    would bury the one sentence the customer asked for.
 
     Args:
-        topic: returns, shipping, refunds or warranty.
+        question: The customer's question, in their words.
     """
-    text = topic.lower()
-    found = [
-        ARTICLES[key]
-        for key, words in TOPIC_WORDS.items()
-        if key[:5] in text or any(w in text for w in words)
-    ]
+    text = " ".join(question.lower().split())
+    scores = {key: sum(1 for cue in cues if cue.search(text)) for key, cues in _TOPIC_CUES.items()}
+    enough = min(2, max(scores.values()))
+    found = [ARTICLES[key] for key, score in scores.items() if enough and score >= enough]
     if found:
         return found
     return [
-        f"We have no article on {topic.strip()!r}. "
+        f"We have no article on {question.strip()!r}. "
         f"The topics we cover: {', '.join(ARTICLES)}. For an order, give its order number."
     ]
 
@@ -141,27 +178,40 @@ def search_kb(topic: str) -> list[str]:
         "Refund the amount on my order",
         "Give me my money back for this order",
         "Can you refund part of my order?",
+        "Please reimburse me for my order",
     ],
 )
-def refund_order(order_id: str, amount_cents: int, ctx: ToolContext) -> dict[str, Any]:
-    """Refund an amount on an order. Every refund needs a person's approval.
+def refund_order(
+    order_id: str, ctx: ToolContext, amount_cents: int | None = None
+) -> dict[str, Any]:
+    """Refund an order, in full or in part. Every refund needs a person's approval.
 
     Args:
         order_id: The order number.
-        amount_cents: The amount to refund, in cents.
+        amount_cents: The amount to refund in cents; leave it out to refund the order's
+            full total (customers ask for their money back, not for a number of cents).
     """
     order = ORDERS.get(order_id.strip().lstrip("#"))
     if order is None:
         raise ToolCallError(f"no order {order_id!r}", error_code="order_not_found")
-    if not 0 < amount_cents <= order["total_cents"]:
+    total = order["total_cents"]
+    amount = total if amount_cents is None else amount_cents
+    if not 0 < amount <= total:
         raise ToolCallError(
-            f"amount must be between 1 and {order['total_cents']} cents",
+            f"the amount must be more than $0.00 and at most the order total, {_cents(total)}",
             error_code="invalid_amount",
         )
     # The idempotency key is the same on a retry or after a crash: never refund twice.
-    return REFUNDS.setdefault(
-        ctx.idempotency_key, {"order_id": order_id, "refunded_cents": amount_cents}
+    REFUNDS.setdefault(
+        ctx.idempotency_key, {"order_id": order["order_id"], "refunded_cents": amount}
     )
+    refund = REFUNDS[ctx.idempotency_key]
+    # Amounts as a customer reads them: the answer quotes this result.
+    return {
+        "order_id": refund["order_id"],
+        "refunded": _cents(refund["refunded_cents"]),
+        "order_total": _cents(total),
+    }
 
 
 agent = Agent(

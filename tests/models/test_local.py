@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -365,22 +366,61 @@ async def test_routing_sends_an_order_question_to_lookup_with_the_users_id(
         assert model.last_stats is not None and model.last_stats.route == "lookup_order"
 
 
+def _support_module(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_policies_returns_only_the_articles_on_the_topic_or_names_the_topics() -> None:
     """A stranger's trial got all four articles for "ship to Canada?", "can I return
     shoes?" and an order question: a topic gets its own article, anything else a clear
     "no article on that" with the topics there are."""
-    spec = importlib.util.spec_from_file_location("support_example_policies", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _support_module("support_example_policies")
     articles = module.ARTICLES
-    assert module.search_kb("ship") == [articles["shipping"]]
+    assert module.search_kb("ship") == [articles["shipping times"]]
     assert module.search_kb("return") == [articles["returns"]]
-    assert module.search_kb("international delivery") == [articles["shipping"]]
+    assert module.search_kb("How long does shipping take?") == [articles["shipping times"]]
     (nothing,) = module.search_kb("order")
     assert nothing.startswith("We have no article on 'order'")
     assert all(topic in nothing for topic in articles)
     assert not any(article in nothing for article in articles.values())
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "do you ship to Canada?",  # a stranger's trial got the shipping times
+        "Do you deliver to Germany?",
+        "which countries do you ship to",
+        "Can I order from abroad?",
+        "is shipping to Brazil possible?",  # a country we do not ship to
+    ],
+)
+def test_a_destination_question_gets_the_countries_we_ship_to_not_the_times(
+    question: str,
+) -> None:
+    module = _support_module("support_example_destinations")
+    assert module.search_kb(question) == [module.ARTICLES["shipping destinations"]]
+
+
+def test_a_refund_without_an_amount_refunds_the_order_total_in_dollars_not_cents() -> None:
+    """A stranger's trial: "my money back for order 1234" was asked for an amount in
+    cents. A missing amount means the order's full total, and the result says "$49.99"."""
+    module = _support_module("support_example_refunds")
+    params = module.refund_order.parameters
+    assert params["required"] == ["order_id"]
+    assert module.refund_order.requires_approval is True
+    assert module.refund_order.effect == "write"
+    refund = module.refund_order.fn
+    whole = refund("1234", SimpleNamespace(idempotency_key="k1"))
+    assert whole == {"order_id": "1234", "refunded": "$49.99", "order_total": "$49.99"}
+    part = refund("1234", SimpleNamespace(idempotency_key="k2"), amount_cents=2000)
+    assert part["refunded"] == "$20.00"
+    assert refund("1234", SimpleNamespace(idempotency_key="k1")) == whole  # idempotent
+    assert module.lookup_order.fn("1234")["total"] == "$49.99"
 
 
 @pytest.mark.slow
@@ -431,15 +471,87 @@ async def test_a_greeting_gets_an_answer_without_a_tool_or_a_number(
 async def test_an_answer_to_the_question_for_an_argument_goes_to_the_tool_that_asked(
     model: LocalModel, support: Any
 ) -> None:
-    first = _user("Refund order 9012 please")
+    first = _user("Where is my order?")
     ask = await model.complete(_support_request(support, first))
-    assert not ask.tool_calls and ask.text and "amount" in ask.text
+    assert not ask.tool_calls and ask.text and "order number" in ask.text
     reply = Message(role="assistant", content=ask.text)
-    answer = await model.complete(_support_request(support, first, reply, _user("2000 cents")))
+    answer = await model.complete(_support_request(support, first, reply, _user("it's 5678")))
     assert [(c.name, c.arguments) for c in answer.tool_calls] == [
-        ("refund_order", {"order_id": "9012", "amount_cents": 2000})
+        ("lookup_order", {"order_id": "5678"})
     ]
     other = await model.complete(
         _support_request(support, first, reply, _user("What is your returns policy?"))
     )
     assert [c.name for c in other.tool_calls] == ["policies"]
+
+
+@pytest.mark.slow
+async def test_a_refund_request_without_an_amount_proposes_the_full_refund_and_quotes_dollars(
+    model: LocalModel, support: Any
+) -> None:
+    """A stranger's trial: the customer was asked for an amount in cents."""
+    module = _support_module("support_example_refund_run")
+    request = _support_request(
+        support, _user("I want my money back for order 1234, it arrived broken")
+    )
+    reply = await model.complete(request)
+    assert [(c.name, c.arguments) for c in reply.tool_calls] == [
+        ("refund_order", {"order_id": "1234"})
+    ]
+    result = module.refund_order.fn("1234", SimpleNamespace(idempotency_key="k"))
+    answer = await model.complete(_with_result(request, reply, json.dumps(result)))
+    assert answer.text is not None and "$49.99" in answer.text
+    assert "cents" not in answer.text
+
+
+@pytest.mark.slow
+async def test_an_amount_of_money_the_customer_names_is_refunded_in_cents(
+    model: LocalModel, support: Any
+) -> None:
+    for question, cents in [
+        ("I'd like a refund of $20 on order 1234", 2000),
+        ("refund 15 dollars on order 1234 please", 1500),
+        ("Please refund 2000 cents on order 1234", 2000),
+    ]:
+        reply = await model.complete(_support_request(support, _user(question)))
+        assert [(c.name, c.arguments) for c in reply.tool_calls] == [
+            ("refund_order", {"order_id": "1234", "amount_cents": cents})
+        ], question
+
+
+@pytest.mark.slow
+async def test_destination_and_delivery_time_questions_get_their_own_article(
+    model: LocalModel, support: Any
+) -> None:
+    """A stranger's trial: "do you ship to Canada?" got the shipping times."""
+    module = _support_module("support_example_shipping_run")
+    for question, article in [
+        ("do you ship to Canada?", "shipping destinations"),
+        ("How long does shipping take?", "shipping times"),
+    ]:
+        request = _support_request(support, _user(question))
+        reply = await model.complete(request)
+        assert [(c.name, c.arguments) for c in reply.tool_calls] == [
+            ("policies", {"question": question})
+        ]
+        result = module.search_kb(**reply.tool_calls[0].arguments)
+        answer = await model.complete(_with_result(request, reply, json.dumps(result)))
+        assert answer.text == module.ARTICLES[article]
+
+
+@pytest.mark.slow
+async def test_a_greeting_before_an_order_question_does_not_hide_the_question(
+    model: LocalModel, support: Any
+) -> None:
+    reply = await model.complete(
+        _support_request(support, _user("Hello? I've been waiting two weeks for order 1234"))
+    )
+    assert [(c.name, c.arguments) for c in reply.tool_calls] == [
+        ("lookup_order", {"order_id": "1234"})
+    ]
+
+
+@pytest.mark.slow
+async def test_a_complaint_gets_an_apology_not_a_thank_you(model: LocalModel, support: Any) -> None:
+    reply = await model.complete(_support_request(support, _user("You are useless")))
+    assert not reply.tool_calls and reply.text and reply.text.startswith("I'm sorry")
