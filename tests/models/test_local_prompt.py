@@ -511,6 +511,7 @@ def test_the_router_picks_the_route_of_the_nearest_examples() -> None:
         "I've been waiting.",
         "Order 12!",
     ]
+    assert sentences("Hi, my order number is 77") == ["Hi,", "my order number is 77"]
     assert len(router._cache) == 5  # the examples only: routed messages are not kept
 
 

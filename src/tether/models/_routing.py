@@ -172,10 +172,10 @@ class ExampleRouter:
     def route(self, message: str, routes: Mapping[str | None, Sequence[str]]) -> RouteDecision:
         """Pick the route for ``message`` among ``routes`` (route → example messages).
 
-        A message of several sentences that goes to the answer route as a whole is
-        routed sentence by sentence too, and a sentence that goes to a tool wins
-        (the nearest, if several do): in "Hello? I've been waiting for order 1234"
-        the greeting outweighs the question, which the customer came for.
+        A message of several sentences or clauses that goes to the answer route as a
+        whole is routed part by part too, and a part that goes to a tool wins (the
+        nearest, if several do): in "Hello? I've been waiting for order 1234" the
+        greeting outweighs the question, which the customer came for.
         """
         decision = self._route_one(message, routes)
         if decision.route is not None:
@@ -213,11 +213,14 @@ class ExampleRouter:
         return RouteDecision(route=winner, scores=scores, nearest=nearest)
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?,;:])\s+")
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences of a message that have a word in them (``"Hi! Where is it?"`` → two)."""
+    """The sentences and clauses of a message (``"Hi, where is it? Thanks"`` → three).
+
+    Only parts with a word in them count; a clause ends at ``, ; :`` before a space.
+    """
     parts = (p.strip() for p in _SENTENCE_END.split(" ".join(text.split())))
     return [p for p in parts if re.search(r"[A-Za-z0-9]", p)]
 
