@@ -49,6 +49,10 @@ ARTICLES = {
         "We do not ship to other countries yet."
     ),
     "refunds": "Refunds go back to the original payment method within 5 business days.",
+    "order changes": (
+        "An order can be cancelled, or its delivery address changed, from the order page "
+        "until it ships. After that, return it within 30 days of delivery."
+    ),
     "warranty": "Every product has a 2-year warranty against defects; write to us with a photo.",
 }
 # Words customers use for each topic, matched at the start of a word of the question.
@@ -68,6 +72,7 @@ TOPIC_WORDS = {
         "new zealand", "south africa", "singapore", "korea",
     ),
     "refunds": ("refund", "money back", "reimburse", "paid back"),
+    "order changes": ("cancel", "change", "address", "modify", "edit", "update my order"),
     "warranty": (
         "warrant", "guarantee", "broken", "broke", "defect", "repair", "damaged", "faulty",
     ),
@@ -142,10 +147,12 @@ def lookup_order(order_id: str) -> dict[str, Any]:
         "Can I exchange an item?",
         "How many days do I have to send something back?",
         "When do I get my money back after a return?",
+        "I want to cancel my order",
+        "Can I change the delivery address?",
     ],
 )
 def search_kb(question: str) -> list[str]:
-    """Read the store policy on a topic: returns, shipping (times, countries), refunds, warranty.
+    """Read the store policy on a topic: returns, shipping, refunds, order changes, warranty.
 
     Only the articles on the question's topic come back: those two of whose words occur
     in it ("do you ship to Canada?": "ship to" and "canada" pick the destinations, a lone

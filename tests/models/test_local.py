@@ -425,9 +425,17 @@ def test_a_refund_without_an_amount_refunds_the_order_total_in_dollars_not_cents
 
 @pytest.mark.slow
 async def test_a_policy_question_never_proposes_a_write(model: LocalModel, support: Any) -> None:
-    for question in ("What is your returns policy?", "How long does shipping take?"):
+    for question in (
+        "What is your returns policy?",
+        "How long does shipping take?",
+        # An outsider's trial: a refund needs no amount now, so a cancellation sent to
+        # refund_order would be a refund nobody asked for.
+        "cancel order 9012",
+        "I need to change my shipping address for order 1234",
+        "My package 1234 arrived damaged",
+    ):
         reply = await model.complete(_support_request(support, _user(question)))
-        assert [c.name for c in reply.tool_calls] == ["policies"]
+        assert [c.name for c in reply.tool_calls] == ["policies"], question
 
 
 @pytest.mark.slow
