@@ -100,6 +100,8 @@ _CLAIM_BATCH = 100
 """Runs one claim pass takes at most (the rest wait for the next pass, or another worker)."""
 _PRIORITY_READS = 16
 """Runs whose claim priority a claim pass reads at once."""
+_CLAIMS_AT_ONCE = 16
+"""Runs a claim pass leases and adopts at once."""
 
 
 def new_run_id() -> str:
@@ -153,10 +155,19 @@ def _default_codec(store: Store) -> PayloadCodec | None:
     key_file = path.parent / "payload.key"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):  # it exists (maybe another process's)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        if not key_file.exists():
+            # Written whole under a name of its own, then linked into place: a process
+            # starting at the same moment sees no key file or a whole one, never a
+            # half-written one. If another process linked first, its key wins.
+            draft = key_file.with_name(f".{key_file.name}.{os.getpid()}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(AESGCMCodec.generate_key())
+            try:
+                with contextlib.suppress(FileExistsError):
+                    os.link(draft, key_file)
+            finally:
+                draft.unlink()
         return AESGCMCodec.from_base64(key_file.read_text(), key_id=f"file:{key_file.name}")
     except OSError:  # a read-only or odd location: references only, writes park if needed
         return None
@@ -572,26 +583,37 @@ class Runtime(RunControl):
             )
             chosen += [run_id for run_id in extra if run_id not in chosen]
         resumed: list[str] = []
-        for run_id in chosen:
-            if len(resumed) >= slots:
-                break
-            if run_id in self._tasks:
-                continue
-            if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
-                continue  # another worker was quicker
-            if run_id in self._tasks:
-                continue  # this process took it meanwhile (a signal, resume)
-            try:
-                if await self._adopt(run_id):
+        position = 0
+        while position < len(chosen) and len(resumed) < slots:
+            # Several claims at once (each is a lease, a log read and an append: round
+            # trips that a Postgres pool serves in parallel and SQLite commits as a group),
+            # never more than the slots still free, so a pass cannot over-claim.
+            batch = chosen[position : position + min(_CLAIMS_AT_ONCE, slots - len(resumed))]
+            position += len(batch)
+            taken = await asyncio.gather(*(self._claim(run_id) for run_id in batch))
+            for run_id, ok in zip(batch, taken, strict=True):
+                if ok:
                     resumed.append(run_id)
                     self._serve_count += 1
                     self._served[tenants.get(run_id)] = self._serve_count
-            except (UserError, RunError, StoreError) as exc:
-                log.warning("cannot recover run %s: %s", run_id, exc)
-                self._refused[run_id] = time.time() + self.lease_ttl
-                with contextlib.suppress(Exception):
-                    await self.store.release_lease(run_id, self.owner)
         return resumed
+
+    async def _claim(self, run_id: str) -> bool:
+        """Lease one chosen run and adopt it; whether this process now drives it."""
+        if run_id in self._tasks:
+            return False
+        if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+            return False  # another worker was quicker
+        if run_id in self._tasks:
+            return False  # this process took it meanwhile (a signal, resume)
+        try:
+            return await self._adopt(run_id)
+        except (UserError, RunError, StoreError) as exc:
+            log.warning("cannot recover run %s: %s", run_id, exc)
+            self._refused[run_id] = time.time() + self.lease_ttl
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(run_id, self.owner)
+            return False
 
     async def _adopt(self, run_id: str) -> bool:
         """Drive a run this process just leased, unless it is done or poisoned."""
@@ -1063,7 +1085,10 @@ class Runtime(RunControl):
             # becomes claimable (a new unleased run, a lease given back, a timer set).
             await self.store.wait_for_work(self._claim_interval)
             try:
-                await self.recover()
+                # A full pass means more may be waiting (a fleet restarting with 1,000 runs
+                # to take over): look again at once instead of after the interval.
+                while len(await self.recover()) >= _CLAIM_BATCH:
+                    pass
             except Exception:  # keep looking; a transient store error must not stop recovery
                 log.exception("recovery pass failed")
 
