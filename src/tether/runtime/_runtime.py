@@ -100,6 +100,8 @@ _CLAIM_BATCH = 100
 """Runs one claim pass takes at most (the rest wait for the next pass, or another worker)."""
 _PRIORITY_READS = 16
 """Runs whose claim priority a claim pass reads at once."""
+_CLAIMS_AT_ONCE = 16
+"""Runs a claim pass leases and adopts at once."""
 
 
 def new_run_id() -> str:
@@ -581,26 +583,37 @@ class Runtime(RunControl):
             )
             chosen += [run_id for run_id in extra if run_id not in chosen]
         resumed: list[str] = []
-        for run_id in chosen:
-            if len(resumed) >= slots:
-                break
-            if run_id in self._tasks:
-                continue
-            if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
-                continue  # another worker was quicker
-            if run_id in self._tasks:
-                continue  # this process took it meanwhile (a signal, resume)
-            try:
-                if await self._adopt(run_id):
+        position = 0
+        while position < len(chosen) and len(resumed) < slots:
+            # Several claims at once (each is a lease, a log read and an append: round
+            # trips that a Postgres pool serves in parallel and SQLite commits as a group),
+            # never more than the slots still free, so a pass cannot over-claim.
+            batch = chosen[position : position + min(_CLAIMS_AT_ONCE, slots - len(resumed))]
+            position += len(batch)
+            taken = await asyncio.gather(*(self._claim(run_id) for run_id in batch))
+            for run_id, ok in zip(batch, taken, strict=True):
+                if ok:
                     resumed.append(run_id)
                     self._serve_count += 1
                     self._served[tenants.get(run_id)] = self._serve_count
-            except (UserError, RunError, StoreError) as exc:
-                log.warning("cannot recover run %s: %s", run_id, exc)
-                self._refused[run_id] = time.time() + self.lease_ttl
-                with contextlib.suppress(Exception):
-                    await self.store.release_lease(run_id, self.owner)
         return resumed
+
+    async def _claim(self, run_id: str) -> bool:
+        """Lease one chosen run and adopt it; whether this process now drives it."""
+        if run_id in self._tasks:
+            return False
+        if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+            return False  # another worker was quicker
+        if run_id in self._tasks:
+            return False  # this process took it meanwhile (a signal, resume)
+        try:
+            return await self._adopt(run_id)
+        except (UserError, RunError, StoreError) as exc:
+            log.warning("cannot recover run %s: %s", run_id, exc)
+            self._refused[run_id] = time.time() + self.lease_ttl
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(run_id, self.owner)
+            return False
 
     async def _adopt(self, run_id: str) -> bool:
         """Drive a run this process just leased, unless it is done or poisoned."""
@@ -1072,7 +1085,10 @@ class Runtime(RunControl):
             # becomes claimable (a new unleased run, a lease given back, a timer set).
             await self.store.wait_for_work(self._claim_interval)
             try:
-                await self.recover()
+                # A full pass means more may be waiting (a fleet restarting with 1,000 runs
+                # to take over): look again at once instead of after the interval.
+                while len(await self.recover()) >= _CLAIM_BATCH:
+                    pass
             except Exception:  # keep looking; a transient store error must not stop recovery
                 log.exception("recovery pass failed")
 
