@@ -131,7 +131,19 @@ class SQLiteStore(Store):
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Turning a new file to WAL takes an exclusive lock, and SQLite answers "database is
+        # locked" at once (no busy handler) when another process is opening the same new
+        # file: two workers starting together. Retry for the busy timeout.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if not _transient(exc) or time.monotonic() > deadline:
+                    conn.close()
+                    raise
+                time.sleep(0.01)
         conn.execute(f"PRAGMA synchronous={self.durability}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
