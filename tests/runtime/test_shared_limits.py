@@ -328,17 +328,23 @@ def _start_worker(mode: str, *args: str) -> subprocess.Popen[str]:
 
 def _finish(procs: Sequence[subprocess.Popen[str]]) -> list[str]:
     """Wait for the processes; each one's output (a failure shows their stderr)."""
-    outputs = []
+    # Every process is waited for (and its pipes closed) before any verdict, so a failure
+    # leaves no process or pipe behind for a later test to trip over.
+    done: list[tuple[subprocess.Popen[str], str, str, bool]] = []
     for proc in procs:
+        hung = False
         try:
             out, err = proc.communicate(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
+            hung = True
+        done.append((proc, out, err, hung))
+    for proc, _, err, hung in done:
+        if hung:
             pytest.fail(f"a worker hung:\n{err}")
         assert proc.returncode == 0, err
-        outputs.append(out)
-    return outputs
+    return [out for _, out, _, _ in done]
 
 
 def _statuses(store_url: str) -> list[str]:

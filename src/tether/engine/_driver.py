@@ -106,6 +106,7 @@ class RunDriver:
         on_commit: CommitListener | None = None,
         on_delta: DeltaListener | None = None,
         wants_deltas: Callable[[str], bool] | None = None,
+        watched: Callable[[str], bool] | None = None,
         cost: CostFunction | None = None,
         rng: random.Random | None = None,
         governance: Governance | None = None,
@@ -120,6 +121,7 @@ class RunDriver:
         self._on_commit = on_commit
         self._on_delta = on_delta
         self._wants_deltas = wants_deltas
+        self._watched_by = watched
         self._cost = cost
         self.cancel_reason: str | None = None
         self.cancel_by: str | None = None
@@ -226,8 +228,15 @@ class RunDriver:
             await self._commit(batch, update)
 
     def _watched(self) -> bool:
-        wants = self._wants_deltas
-        return wants is not None and wants(self.state.run_id)
+        """Whether someone follows this run live (its events, or its model's deltas).
+
+        Their stream then gets each step as it commits, in step-sized pieces, and never a
+        reply's deltas before the step it follows: such a run's step boundaries wait
+        for their commit instead of overlapping it.
+        """
+        run_id = self.state.run_id
+        watched, wants = self._watched_by, self._wants_deltas
+        return (watched is not None and watched(run_id)) or (wants is not None and wants(run_id))
 
     async def settle(self) -> None:
         """Wait for commits queued or in flight; a failure is not raised (the run is ending)."""
@@ -419,9 +428,8 @@ class RunDriver:
                     if transition.data is None
                     else Transitioned(to=transition.state, data=transition.data)
                 )
-                # Overlap this commit with the next step, unless someone watches live
-                # deltas: they must not see the next reply stream before this step's
-                # events.
+                # Overlap this commit with the next step, unless someone follows the run
+                # live (see _watched).
                 await self.flush(wait=self._watched())
                 continue
             if isinstance(transition, Escalate):

@@ -820,6 +820,7 @@ class Runtime(RunControl):
             on_commit=self._publish,
             on_delta=self._publish_delta,
             wants_deltas=self._wants_deltas,
+            watched=self._watched,
             cost=self._cost,
             governance=self.governance,
             owner=self.owner,
@@ -971,6 +972,9 @@ class Runtime(RunControl):
 
     def _wants_deltas(self, run_id: str) -> bool:
         return any(wants for _, wants in self._subscribers.get(run_id, ()))
+
+    def _watched(self, run_id: str) -> bool:
+        return run_id in self._subscribers
 
     def _cost(self, model_id: str, response: ModelResponse) -> float | None:
         return self._pricing.cost(model_id, response.usage)
