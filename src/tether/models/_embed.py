@@ -18,6 +18,8 @@ pooling 30/30 dev, 13-15/16 held out depending on the template's wording.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.metadata
 import io
 import os
 import sys
@@ -128,6 +130,23 @@ class LlamaEmbedder:
                     f"Could not load {path} as an embedding model: {exc}", path=str(path)
                 ) from exc
         return self._llama
+
+    def fingerprint(self) -> str:
+        """What decides the vectors: the model file (path, size, modification time), the
+        pooling, the template, the context length and llama.cpp's version. Example
+        vectors cached on disk are keyed by it (see ``_vector_cache``)."""
+        path = self._path or packaged_model_path(DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_FILE)
+        try:
+            stat = Path(path).stat()
+            file = f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            file = str(path)
+        try:
+            version = importlib.metadata.version("llama-cpp-python")
+        except importlib.metadata.PackageNotFoundError:
+            version = "?"
+        parts = (file, self.pooling, self.template, str(self.n_ctx), version)
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, in order."""

@@ -36,6 +36,7 @@ from pydantic import Field
 
 from tether.models._embed import Embedder
 from tether.models._types import ToolSpec
+from tether.models._vector_cache import VectorCache
 
 __all__ = [
     "DEFAULT_ANSWER_EXAMPLES",
@@ -151,22 +152,43 @@ class ExampleRouter:
     Args:
         embedder: Any :class:`Embedder`; example embeddings are cached per text
             (messages being routed are not).
+        disk: Where example vectors persist across processes: ``True`` (the default)
+            for the user's cache directory, a :class:`VectorCache`, or ``False``. Used
+            only with an embedder that has a ``fingerprint()`` (``LlamaEmbedder`` does).
         k: Neighbours that vote; each votes with its cosine similarity. The
             route with the most weight wins (ties: the single nearest).
     """
 
-    def __init__(self, embedder: Embedder, *, k: int = 3) -> None:
+    def __init__(
+        self, embedder: Embedder, *, k: int = 3, disk: VectorCache | bool | None = True
+    ) -> None:
         if k < 1:
             raise ValueError("k must be at least 1")
         self.embedder = embedder
         self.k = k
         self._cache: dict[str, list[float]] = {}
+        # Example vectors also persist across processes when the embedder can say which
+        # model and settings made them (``fingerprint()``); see ``_vector_cache``.
+        fingerprint = getattr(embedder, "fingerprint", None)
+        self._fingerprint: str | None = fingerprint() if callable(fingerprint) else None
+        self._disk = (
+            (VectorCache.default() if disk is True else disk or None)
+            if self._fingerprint is not None
+            else None
+        )
 
     def _vectors(self, texts: Sequence[str]) -> list[list[float]]:
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
+        if missing and self._disk is not None and self._fingerprint is not None:
+            for text, vector in self._disk.get_many(self._fingerprint, missing).items():
                 self._cache[text] = _normalize(vector)
+            missing = [t for t in missing if t not in self._cache]
+        if missing:
+            computed = self.embedder.embed(missing)
+            for text, vector in zip(missing, computed, strict=True):
+                self._cache[text] = _normalize(vector)
+            if self._disk is not None and self._fingerprint is not None:
+                self._disk.put_many(self._fingerprint, zip(missing, computed, strict=True))
         return [self._cache[t] for t in texts]
 
     def route(self, message: str, routes: Mapping[str | None, Sequence[str]]) -> RouteDecision:
