@@ -12,6 +12,8 @@ something on purpose.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,15 @@ from typing import Any
 import pytest
 
 _ALLOW_SKIPS = "TETHER_ALLOW_SKIPS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Caches (example vectors, injection tables) go to a folder of this session's own,
+    shared with the processes its tests start, never to the user's ``~/.cache``."""
+    if "TETHER_CACHE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="tether-test-cache-")
+        os.environ["TETHER_CACHE_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from tether.models._untrusted import (
     render_tool_output,
     with_untrusted_notice,
 )
+from tether.models._vector_cache import cache_dir
 from tether.models._wire import MAX_ARGUMENT_DEPTH, nesting_exceeds, text_nesting_exceeds
 
 _ADAPTERS = {
@@ -84,6 +85,7 @@ if _typing.TYPE_CHECKING:
         "ToolCall",
         "ToolSpec",
         "Usage",
+        "cache_dir",
         "construct_trusted",
         "cost",
         "nesting_exceeds",

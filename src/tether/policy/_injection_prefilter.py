@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from tether.policy._injection_cache import compile_regex
 from tether.policy._injection_regex import (
     _PARSER,
     _REPEATS,
@@ -362,8 +363,8 @@ class LiteralGate:
         word_start, anywhere, foreign = _partition(literals)
         # "\bai" becomes "a(?<!\w.)i": every branch of the trie starts with a literal.
         ascii_ = [w[:1] + STARTED_WORD + w[1:] for w in word_start] + anywhere
-        self._ascii = re.compile(trie(ascii_, longest=longest)) if ascii_ else None
-        self._foreign = re.compile(trie(foreign, longest=longest)) if foreign else None
+        self._ascii = compile_regex(trie(ascii_, longest=longest)) if ascii_ else None
+        self._foreign = compile_regex(trie(foreign, longest=longest)) if foreign else None
 
     def search(self, text: str) -> bool:
         """Whether one of the literals occurs in ``text``."""
@@ -588,14 +589,14 @@ class WordScreen:
         self._alt_needs = alt_needs
         self._alts_of = {k: frozenset(v) for k, v in alts_of.items()}
         self._exact = exact
-        self._prefix = re.compile(trie(prefix, longest=True)) if prefix else None
+        self._prefix = compile_regex(trie(prefix, longest=True)) if prefix else None
         self._prefix_owners = _by_prefix(prefix)
         backwards = {word[::-1]: ids for word, ids in suffix.items()}
-        self._suffix = re.compile(trie(backwards, longest=True)) if backwards else None
+        self._suffix = compile_regex(trie(backwards, longest=True)) if backwards else None
         self._suffix_owners = _by_prefix(backwards)
         # The longest inner literal at each position, credited to every inner literal it
         # starts with (they occur there too).
-        self._inner = re.compile(trie(inner, longest=True)) if inner else None
+        self._inner = compile_regex(trie(inner, longest=True)) if inner else None
         self._inner_owners = _by_prefix(inner)
         self._loose_of: dict[int, list[str]] = {}
         for literal, owners in sorted(loose.items()):

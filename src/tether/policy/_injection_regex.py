@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tether.exceptions import ConfigError
+from tether.policy._injection_cache import compile_regex
 
 _ESCAPE = re.compile(r"\\.")
 
@@ -27,7 +28,7 @@ def fold(regex: str) -> str:
 
 def compile_table_regex(regex: str, flags: int = 0) -> re.Pattern[str]:
     try:
-        return re.compile(regex, re.MULTILINE | flags)
+        return compile_regex(regex, re.MULTILINE | flags)
     except re.error as exc:  # e.g. a global inline flag, valid only at the very start
         raise ConfigError(f"injection patterns do not combine: {exc}") from None
 
