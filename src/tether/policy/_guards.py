@@ -41,16 +41,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from tether.exceptions import BudgetExceededError, StoreError
-from tether.store import TokenBuckets, TokenTake
+from tether.store import STORE_RETRY as STORE_RETRY  # re-exported: tests and docs name it here
+from tether.store import BucketsOutage, TokenBuckets, TokenTake
 from tether.tools import Breaker, RateLimit, ToolContract, ToolError, ToolErrorCode
 
 if TYPE_CHECKING:
     from tether.policy._policy import Policy
 
 log = logging.getLogger("tether.policy")
-
-STORE_RETRY = 5.0
-"""Seconds shared limits count in the process after the store failed to answer."""
 
 BreakerStateName = Literal["closed", "open", "half_open"]
 Clock = Callable[[], float]
@@ -178,8 +176,15 @@ class ToolGuard:
     _buckets: dict[tuple[str, str, RateLimit], _Bucket] = field(
         default_factory=dict, init=False, repr=False
     )
-    _degraded: bool = field(default=False, init=False, repr=False)
-    _retry_at: float = field(default=0.0, init=False, repr=False)
+    _outage: BucketsOutage = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._outage = BucketsOutage(
+            log,
+            "tool rate limits",
+            "counting shared limits in this process's buckets until it answers again",
+            lambda: self.clock(),
+        )
 
     def breaker_state(self, key: str) -> BreakerStateName:
         """The state of the breaker ``key`` (a tool name or ``"mcp:SERVER"``)."""
@@ -211,9 +216,7 @@ class ToolGuard:
         call is refused with the bucket's ``retry_after``; if the store cannot be
         reached, the shared limits count in this process's buckets instead.
         """
-        ask_store = self.buckets is not None and (
-            not self._degraded or self.clock() >= self._retry_at
-        )
+        ask_store = self.buckets is not None and self._outage.ask_store()
         admitted = self._admit(contract, policy, tenant, defer_shared=ask_store)
         verdict = admitted.verdict
         if verdict.error is not None or not admitted.shared:
@@ -222,18 +225,9 @@ class ToolGuard:
         try:
             grant = await self.buckets.take_tokens([s.take() for s in admitted.shared])
         except (StoreError, NotImplementedError) as exc:
-            self._retry_at = self.clock() + STORE_RETRY
-            if not self._degraded:
-                self._degraded = True
-                log.warning(
-                    "tool rate limits: the store's shared buckets are unavailable (%s); "
-                    "counting shared limits in this process's buckets until it answers again",
-                    exc,
-                )
+            self._outage.failed(exc)
             return self._take_locally(admitted, contract.name, tenant)
-        if self._degraded:
-            self._degraded = False
-            log.info("tool rate limits: the store answers again; limits are shared again")
+        self._outage.answered()
         if grant.taken:
             return dataclasses.replace(verdict, wait=max(verdict.wait, grant.wait))
         for shared, wait in zip(admitted.shared, grant.waits, strict=True):

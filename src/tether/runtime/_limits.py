@@ -36,12 +36,10 @@ from dataclasses import dataclass
 
 from tether.exceptions import StoreError, UserError
 from tether.models import Usage
-from tether.store import TokenBuckets, TokenTake
+from tether.store import STORE_RETRY as STORE_RETRY  # re-exported: tests and docs name it here
+from tether.store import BucketsOutage, TokenBuckets, TokenTake
 
 log = logging.getLogger("tether.runtime")
-
-STORE_RETRY = 5.0
-"""Seconds shared limits stay in the process after the store failed to answer."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -131,9 +129,12 @@ class ModelPacer:
         self._unpaid: dict[str, float] = {}
         """Tokens replies used that the store has not been told of yet, per limit key."""
         self._paying: asyncio.Task[None] | None = None
-        self._degraded = False
-        self._retry_at = 0.0
-        """While the store is away: when (``clock``) to try it again."""
+        self._outage = BucketsOutage(
+            log,
+            "model rate limits",
+            "pacing model calls with this process's own buckets until it answers again",
+            clock,
+        )
 
     def _key(self, model_id: str) -> str | None:
         if model_id in self._limits:
@@ -144,7 +145,7 @@ class ModelPacer:
     def _is_shared(self, key: str) -> bool:
         if self._shared is None or not self._limits[key].shared:
             return False
-        return not self._degraded or self._clock() >= self._retry_at
+        return self._outage.ask_store()
 
     async def before(self, model_id: str) -> None:
         """Wait until a call to ``model_id`` is within its limits, and take a request."""
@@ -196,9 +197,9 @@ class ModelPacer:
             grant = await self._shared.take_tokens(self._takes(key, debt))
         except (StoreError, NotImplementedError) as exc:
             self._owe(key, debt)
-            self._fell_back(exc)
+            self._outage.failed(exc)
             return False
-        self._recovered()
+        self._outage.answered()
         if grant.wait > 0:
             await self._sleep(grant.wait)
         return True
@@ -223,7 +224,7 @@ class ModelPacer:
             except (StoreError, NotImplementedError) as exc:
                 for key, debt in unpaid.items():
                     self._owe(key, debt)  # the next call carries it
-                self._fell_back(exc)
+                self._outage.failed(exc)
                 return
 
     def _owe(self, key: str, debt: float) -> None:
@@ -232,21 +233,6 @@ class ModelPacer:
         is the safe side of a limit."""
         if debt > 0:
             self._unpaid[key] = self._unpaid.get(key, 0.0) + debt
-
-    def _fell_back(self, exc: Exception) -> None:
-        self._retry_at = self._clock() + STORE_RETRY
-        if not self._degraded:
-            self._degraded = True
-            log.warning(
-                "model rate limits: the store's shared buckets are unavailable (%s); pacing "
-                "model calls with this process's own buckets until it answers again",
-                exc,
-            )
-
-    def _recovered(self) -> None:
-        if self._degraded:
-            self._degraded = False
-            log.info("model rate limits: the store answers again; limits are shared again")
 
     # -- per process -------------------------------------------------------------------------
 

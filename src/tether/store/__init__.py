@@ -9,14 +9,16 @@ from tether.store._base import (
     RunUpdate,
     Store,
 )
-from tether.store._buckets import TokenBuckets, TokenGrant, TokenTake
+from tether.store._buckets import STORE_RETRY, BucketsOutage, TokenBuckets, TokenGrant, TokenTake
 from tether.store._chain import ChainVerdict, event_hash, genesis_hash, run_key, verify_chain
 from tether.store._keys import API_SCOPES, ApiKey, api_key_id, hash_api_key, new_api_key
 from tether.store._open import default_store_url, open_store
 
 __all__ = [
     "API_SCOPES",
+    "STORE_RETRY",
     "ApiKey",
+    "BucketsOutage",
     "ChainVerdict",
     "Durability",
     "EventChain",

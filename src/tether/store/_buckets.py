@@ -20,8 +20,9 @@ in one statement when every take is unconditional).
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -113,3 +114,56 @@ def settle_takes(
         taken = taken and wait <= take.max_wait
         after[take.key] = (level - take.amount, max(at, now))
     return TokenGrant(taken, tuple(waits)), after if taken else {}
+
+
+STORE_RETRY = 5.0
+"""Seconds after a failed take before the store's shared buckets are asked again."""
+
+
+class BucketsOutage:
+    """Whether a store's shared buckets may be asked, for a limiter that falls back to its
+    own process's buckets while the store is away.
+
+    After a failed take the limiter counts in its own buckets and the store is asked
+    again ``STORE_RETRY`` seconds later (not at every call: an outage must not cost each
+    call a connection timeout). A warning is logged once per outage, and a note when
+    the store answers again.
+
+    Args:
+        log: Where to say so.
+        subject: What is limited ("tool rate limits").
+        fallback: What happens meanwhile, after "; " in the warning.
+        clock: Seconds, monotonic (read at each call, so a limiter's clock can change).
+    """
+
+    def __init__(
+        self, log: logging.Logger, subject: str, fallback: str, clock: Callable[[], float]
+    ) -> None:
+        self._log = log
+        self._subject = subject
+        self._fallback = fallback
+        self._clock = clock
+        self._down = False
+        self._retry_at = 0.0
+
+    def ask_store(self) -> bool:
+        """Whether to ask the store now (it answered last time, or it is time to retry)."""
+        return not self._down or self._clock() >= self._retry_at
+
+    def failed(self, exc: BaseException) -> None:
+        """A take failed: count locally until ``STORE_RETRY`` seconds from now."""
+        self._retry_at = self._clock() + STORE_RETRY
+        if not self._down:
+            self._down = True
+            self._log.warning(
+                "%s: the store's shared buckets are unavailable (%s); %s",
+                self._subject,
+                exc,
+                self._fallback,
+            )
+
+    def answered(self) -> None:
+        """A take went through: the limits are shared again."""
+        if self._down:
+            self._down = False
+            self._log.info("%s: the store answers again; limits are shared again", self._subject)
