@@ -231,8 +231,7 @@ class InjectionScanner:
     def _compile_table(self) -> tuple[re.Pattern[str], ...]:
         """Build the tables, through the disk cache of earlier builds (``_injection_cache``)."""
         # Keyed by the patterns alone: the other options do not change the tables.
-        table = "\x1f".join(f"{p.name}\x1e{p.regex}\x1e{p.raw}\x1e{p.weak}" for p in self.patterns)
-        with building(TableCache.for_table(table)) as cache:
+        with building(TableCache.for_table("\x1f".join(self._pattern_parts()))) as cache:
             regexes = self._build_table()
         cache.save()
         return regexes
@@ -465,9 +464,13 @@ class InjectionScanner:
                 break  # one more is all the verdict needs
         return more
 
+    def _pattern_parts(self) -> list[str]:
+        """Each pattern as one string (name, regex, raw, weak): what identifies the table."""
+        return [f"{p.name}\x1e{p.regex}\x1e{p.raw}\x1e{p.weak}" for p in self.patterns]
+
     def fingerprint(self) -> str:
         """A short hash of the configuration (patterns and options), for version pins."""
-        parts = [f"{p.name}\x1e{p.regex}\x1e{p.raw}\x1e{p.weak}" for p in self.patterns]
+        parts = self._pattern_parts()
         parts.append(f"{self.decode_base64}\x1e{self.max_chars}")
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
