@@ -39,13 +39,19 @@ def _new_file(path: Path) -> None:
     conn.close()
 
 
-async def test_open_waits_for_a_lock_on_a_new_file_instead_of_failing(tmp_path: Path) -> None:
-    path = tmp_path / "t.db"
+def _locked_new_file(path: Path) -> tuple[threading.Event, threading.Thread]:
+    """A new file whose write lock another thread holds until the event is set."""
     _new_file(path)
     release, held = threading.Event(), threading.Event()
     holder = threading.Thread(target=_hold_write_lock, args=(path, release, held))
     holder.start()
     assert held.wait(10)
+    return release, holder
+
+
+async def test_open_waits_for_a_lock_on_a_new_file_instead_of_failing(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    release, holder = _locked_new_file(path)
     store = SQLiteStore(path, busy_timeout=10)
     opening = asyncio.ensure_future(store.open())
     await asyncio.sleep(0.3)
@@ -62,11 +68,7 @@ async def test_open_waits_for_a_lock_on_a_new_file_instead_of_failing(tmp_path: 
 
 async def test_open_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    _new_file(path)
-    release, held = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(path, release, held))
-    holder.start()
-    assert held.wait(10)
+    release, holder = _locked_new_file(path)
     try:
         with pytest.raises((sqlite3.OperationalError, StoreError), match="locked"):
             await SQLiteStore(path, busy_timeout=0.2).open()
