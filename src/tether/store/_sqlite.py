@@ -422,7 +422,6 @@ class SQLiteStore(Store):
         if committed:
             self.commit_count += 1
             self.write_count += len(batch)
-        self._new_run_ids.clear()
         self._committing = False
         _settle(results)
         if self._queued:
