@@ -420,7 +420,9 @@ def encode_event(event: _Event) -> bytes:
         exclude = _FIRST_ATTEMPT if event.attempt == 1 else None  # type: ignore[attr-defined]
     else:
         exclude = None
-    return event.model_dump_json(exclude_none=True, exclude=exclude).encode()
+    # The serializer model_dump_json() wraps, called directly: it returns the bytes that
+    # model_dump_json() would decode to a str, for this line to encode again.
+    return kind.__pydantic_serializer__.to_json(event, exclude_none=True, exclude=exclude)
 
 
 _FIRST_ATTEMPT: dict[str, Any] = {"attempt": True}

@@ -405,9 +405,13 @@ def _release_deferred(state: RunState) -> None:
         state.deferred_messages.clear()
 
 
+_SIGNATURE_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def call_signature(tool: str, arguments: dict[str, Any]) -> str:
     """Identity of a call for loop detection: the tool and its canonical arguments."""
-    return tool + json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+    # One encoder for every call: json.dumps() with options builds a new one each time.
+    return tool + _SIGNATURE_JSON.encode(arguments)
 
 
 def _count_call(state: RunState, call_id: str, tool: str) -> None:

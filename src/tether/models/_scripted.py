@@ -17,8 +17,6 @@ from tether.models._types import (
     construct_trusted,
 )
 
-_NO_USAGE = Usage()
-
 Reply = ModelResponse | ToolCall | Sequence[ToolCall] | str | None
 Script = Callable[[ModelRequest], Reply | Awaitable[Reply]] | Sequence[Reply]
 
@@ -112,16 +110,19 @@ class ScriptedModel:
     def _normalize(
         self, reply: Any, turn: int, chars: int, max_tokens: int | None
     ) -> ModelResponse:
-        if isinstance(reply, str):
-            response = ModelResponse(text=reply)
-        elif isinstance(reply, ToolCall):
-            response = construct_trusted(
+        if isinstance(reply, ToolCall):
+            # The commonest reply (a test's or benchmark's tool turn), built in one go.
+            call = reply if reply.id else _with_id(reply, turn, 0)
+            return construct_trusted(
                 ModelResponse,
                 text=None,
-                tool_calls=[reply],
-                usage=_NO_USAGE,
+                tool_calls=[call],
+                usage=_estimate(chars, len(call.name) + 16, max_tokens),
                 finish_reason="tool_calls",
+                model=self._model_id,
             )
+        if isinstance(reply, str):
+            response = ModelResponse(text=reply)
         elif isinstance(reply, ModelResponse):
             response = reply
         elif reply is None:
@@ -136,32 +137,11 @@ class ScriptedModel:
             )
         # Everything below is built from already-validated objects: construct, do not
         # validate again (a scripted turn is the engine benchmark's model).
-        calls = [
-            c
-            if c.id
-            else construct_trusted(
-                ToolCall,
-                id=f"call_{turn}_{i}",
-                name=c.name,
-                arguments=c.arguments,
-                invalid_arguments=c.invalid_arguments,
-            )
-            for i, c in enumerate(response.tool_calls)
-        ]
+        calls = [c if c.id else _with_id(c, turn, i) for i, c in enumerate(response.tool_calls)]
         usage = response.usage
         if usage.input_tokens == 0 and usage.output_tokens == 0:
             out = len(response.text or "") + sum([len(c.name) + 16 for c in calls])
-            output_tokens = out // 4 + 1
-            if max_tokens is not None:
-                # Like a real provider, never bill (or produce) more than max_tokens.
-                output_tokens = min(output_tokens, max_tokens)
-            usage = construct_trusted(
-                Usage,
-                input_tokens=chars // 4 + 1,
-                output_tokens=output_tokens,
-                cached_input_tokens=0,
-                cache_write_tokens=0,
-            )
+            usage = _estimate(chars, out, max_tokens)
         return construct_trusted(
             ModelResponse,
             text=response.text,
@@ -170,3 +150,29 @@ class ScriptedModel:
             finish_reason=response.finish_reason,
             model=self._model_id,
         )
+
+
+def _with_id(call: ToolCall, turn: int, index: int) -> ToolCall:
+    """``call`` with the id a scripted reply gets when it has none."""
+    return construct_trusted(
+        ToolCall,
+        id=f"call_{turn}_{index}",
+        name=call.name,
+        arguments=call.arguments,
+        invalid_arguments=call.invalid_arguments,
+    )
+
+
+def _estimate(prompt_chars: int, output_chars: int, max_tokens: int | None) -> Usage:
+    """Usage at one token per four characters."""
+    output_tokens = output_chars // 4 + 1
+    if max_tokens is not None:
+        # Like a real provider, never bill (or produce) more than max_tokens.
+        output_tokens = min(output_tokens, max_tokens)
+    return construct_trusted(
+        Usage,
+        input_tokens=prompt_chars // 4 + 1,
+        output_tokens=output_tokens,
+        cached_input_tokens=0,
+        cache_write_tokens=0,
+    )

@@ -123,7 +123,13 @@ def _tune_gc() -> None:
     Everything imported and built so far (modules, classes, agents) is moved to the
     permanent generation, so collections stop traversing it; the young generation
     collects less often, since a turn allocates many short-lived objects that plain
-    reference counting already frees. Cycles are still collected.
+    reference counting already frees. The middle generation collects ten times less
+    often than Python's default: what survives a young collection is mostly a live
+    run's state (its messages and events), which lives for the rest of the run and
+    is freed by reference counting when the run ends. With the default, every tenth
+    young collection re-traversed all of it (at 1,000 concurrent runs, about 10 µs of
+    CPU per turn and pauses of 0.1-0.5 s at 10,000); cycles are still collected,
+    only later.
     """
     global _GC_TUNED
     if _GC_TUNED:
@@ -132,7 +138,7 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], 50_000), threshold[1], threshold[2])
+    gc.set_threshold(max(threshold[0], 50_000), max(threshold[1], 100), threshold[2])
 
 
 _PROTECTED = (b'"$sealed"', b'"$redacted"', b"[REDACTED]")
