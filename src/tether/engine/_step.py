@@ -341,7 +341,7 @@ class StepContext:
         for position, call in enumerate(calls):
             index = self._next_call()
             recorded = state.journal.get(index)
-            if isinstance(recorded, ToolCompleted | ToolFailed):
+            if isinstance(recorded, (ToolCompleted, ToolFailed)):  # a tuple: faster than a union
                 results[position] = recorded
                 continue
             contract = registry.get(call.name)
@@ -706,7 +706,7 @@ async def _flag_injection_bounded(
         # in a worker thread, shared with the runtime's warm-up, never on the loop, where
         # it would starve lease heartbeats.
         await asyncio.to_thread(scanner.prepare)
-    if size <= OFFLOAD_BYTES or not isinstance(result, str | dict | list):
+    if size <= OFFLOAD_BYTES or not isinstance(result, (str, dict, list)):
         return flag_injection(scanner, call_id, tool, result)
     text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
     if len(text) > scanner.max_chars:
