@@ -426,17 +426,34 @@ def encode_event(event: _Event) -> bytes:
 
 
 _FIRST_ATTEMPT: dict[str, Any] = {"attempt": True}
-_ZERO_CACHE = {"cached_input_tokens", "cache_write_tokens"}
 
 
 def _turn_defaults(attempt: int, usage: Usage) -> dict[str, Any] | None:
-    zeros = {name for name in _ZERO_CACHE if getattr(usage, name) == 0}
+    key = (attempt == 1, usage.cached_input_tokens == 0, usage.cache_write_tokens == 0)
+    return _EXCLUDES[key]
+
+
+def _exclude(first: bool, no_cached: bool, no_writes: bool) -> dict[str, Any] | None:
+    zeros = {
+        name
+        for name, zero in (("cached_input_tokens", no_cached), ("cache_write_tokens", no_writes))
+        if zero
+    }
     exclude: dict[str, Any] = {}
-    if attempt == 1:
+    if first:
         exclude["attempt"] = True
     if zeros:
         exclude["response"] = {"usage": zeros}
     return exclude or None
+
+
+# The eight exclusions, built once (the serializer only reads them).
+_EXCLUDES = {
+    (a, b, c): _exclude(a, b, c)
+    for a in (False, True)
+    for b in (False, True)
+    for c in (False, True)
+}
 
 
 def decode_event(data: bytes | str) -> Event:

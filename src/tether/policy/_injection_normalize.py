@@ -86,6 +86,21 @@ _LEET_HINT = re.compile(r"[013457](?<=[a-z][013457])[013457]*[a-z]")
 _SPACED_HINT = re.compile(r"[ ./_-](?<=[^\W_][ ./_-])[^\W_][ ./_-][^\W_](?![^\W_])")
 
 
+# For the spaced-letters hint on ASCII text: letters and digits become "a", its
+# separators a space, everything else "#". A match holds a letter, a separator, a
+# letter, a separator and a letter, so its translation holds "a a a"; prose seldom does
+# (two one-letter words in a row), and bytes.translate plus a substring test run in C,
+# where the regex, which starts at a separator (a space!), tries every space.
+_SPACED_BYTES = bytes(
+    ord("a")
+    if chr(c).isascii() and chr(c).isalnum()
+    else ord(" ")
+    if chr(c) in " ./_-"
+    else ord("#")
+    for c in range(256)
+)
+
+
 def has_encoding_hint(normal: str) -> bool:
     """Whether :func:`decoded_views` may yield anything for this normalised text."""
     return (
@@ -93,7 +108,10 @@ def has_encoding_hint(normal: str) -> bool:
         or ("%" in normal and _PERCENT.search(normal) is not None)
         or ("rot" in normal and _ROT13.search(normal) is not None)
         or _LEET_HINT.search(normal) is not None
-        or _SPACED_HINT.search(normal) is not None
+        or (
+            (not normal.isascii() or b"a a a" in normal.encode("ascii").translate(_SPACED_BYTES))
+            and _SPACED_HINT.search(normal) is not None
+        )
     )
 
 
