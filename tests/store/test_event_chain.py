@@ -185,6 +185,38 @@ async def test_runs_committed_together_by_group_commit_each_verify(tmp_path: Pat
     assert all(r.verified for r in reports), [r.problem for r in reports if not r.verified]
 
 
+async def test_chains_hold_when_the_store_forgets_its_cached_heads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's per-run caches (primary key, chain head) are bounded: past the bound
+    they start over, and later appends read the head back from the log instead."""
+    from tether.store import _sqlite
+
+    monkeypatch.setattr(_sqlite, "MAX_CACHED_RUNS", 4)
+    url, _ = _db(tmp_path)
+
+    def answer(req: ModelRequest) -> Any:
+        turns = sum(m.role == "tool" for m in req.messages)
+        return tool_call("look_up", order_id=f"B{turns}") if turns < 3 else text("done")
+
+    agent = Agent(name="forgetful", model=ScriptedModel(answer), tools=[look_up])
+    async with Runtime(url) as rt:
+        store = rt.store
+        sizes: list[int] = []
+        handles = []
+        for i in range(12):
+            handles.append(await rt.start(agent, f"task {i}"))
+            sizes.append(len(store._run_ids))  # type: ignore[attr-defined]
+        results = await asyncio.gather(*(h.result() for h in handles))
+        assert {r.status for r in results} == {"completed"}
+        sizes.append(len(store._heads))  # type: ignore[attr-defined]
+        reports = [await audit_run(rt, h.run_id) for h in handles]
+    # Never more than the bound plus one transaction's worth of new runs.
+    assert max(sizes) <= 4 + 12, sizes
+    assert any(b < a for a, b in zip(sizes, sizes[1:12])), f"never started over: {sizes}"
+    assert all(r.verified for r in reports), [r.problem for r in reports if not r.verified]
+
+
 # -- tampering ---------------------------------------------------------------------------------
 
 

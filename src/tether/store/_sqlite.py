@@ -74,6 +74,9 @@ _STOP = object()
 _MAX_BATCH = 512
 """Most jobs in one transaction (the loop thread runs their statements: this bounds the
 stall); the rest wait for the next."""
+MAX_CACHED_RUNS = 50_000
+"""Runs whose primary key and hash-chain head the store keeps in memory (about 250 bytes
+each); past it both caches start over."""
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -307,6 +310,11 @@ class SQLiteStore(Store):
         self._committing = True
         self._new_run_ids.clear()
         self._heads_set.clear()
+        if len(self._run_ids) > MAX_CACHED_RUNS or len(self._heads) > MAX_CACHED_RUNS:
+            # A long-lived worker writes millions of runs: start the caches over (a miss
+            # reads one indexed row), between transactions, where nothing can roll back.
+            self._run_ids.clear()
+            self._heads.clear()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
