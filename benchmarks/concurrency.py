@@ -14,7 +14,10 @@ parked runs first:
   A parked run holds no task and no driver: only its rows in the store. Reported: RSS
   growth per suspended run (measured after they parked and a ``gc.collect()``), tasks
   and drivers left in memory, and the time to wake them all (approve every run; each
-  resumes from the store and completes).
+  resumes from the store and completes). Starting the runs in one burst drives all of
+  them at once on their way to parking, and the allocator keeps that high-water mark;
+  so ``--runs`` more runs then park on top, and their growth is reported too
+  (``rss_bytes_per_suspended_run_marginal``): what a parked run itself keeps.
 
 Prints one JSON object with (at least) the keys ``runs``, ``turns_per_s``,
 ``ideal_turns_per_s``, ``loop_lag_p99_ms``, ``rss_bytes_per_active_run`` and
@@ -180,6 +183,16 @@ async def _suspended(rt: Runtime, runs: int) -> dict[str, Any]:
     gc.collect()
     after = _rss()
     tasks = len(rt.active_runs)
+    # As many again, on top. Starting runs in a burst drives all of them at once on the
+    # way to parking: the allocator keeps that high-water mark after they park (freed
+    # memory it does not hand back), and the figure above includes it. The second burst
+    # reuses it, so its growth is what a parked run itself keeps in memory.
+    more = await asyncio.gather(*(rt.start(agent, f"refund more {i}") for i in range(runs)))
+    more_results = await asyncio.gather(*(h.result() for h in more))
+    parked_more = sum(r.status == "waiting" for r in more_results)
+    del more, more_results
+    gc.collect()
+    marginal = _rss()
     t0 = time.perf_counter()
     pending = await asyncio.gather(*(h.pending_approvals() for h in handles))
     await asyncio.gather(
@@ -193,6 +206,8 @@ async def _suspended(rt: Runtime, runs: int) -> dict[str, Any]:
     return {
         "parked": parked,
         "rss_bytes_per_suspended_run": int((after - before) / runs),
+        "rss_bytes_per_suspended_run_marginal": int((marginal - after) / runs),
+        "parked_on_top": parked_more,
         "runs_in_memory_while_parked": tasks,
         "wake_all_seconds": round(wake, 2),
         "completed_after_approval": sum(r.status == "completed" for r in done),
@@ -223,6 +238,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             "rss_bytes_per_suspended_run": {
                 "goal": 20_000,
                 "pass": suspended["rss_bytes_per_suspended_run"] <= 20_000,
+                "marginal_pass": suspended["rss_bytes_per_suspended_run_marginal"] <= 20_000,
             },
         },
     }
