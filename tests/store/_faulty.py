@@ -65,8 +65,10 @@ class FaultyStore(Store):
                 "injected: the commit landed but its acknowledgement was lost", transient=True
             )
 
-    async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
-        return await self.inner.load_events(run_id, after_seq=after_seq)
+    async def load_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
+        return await self.inner.load_events(run_id, after_seq=after_seq, limit=limit)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return await self.inner.get_run(run_id)

@@ -62,6 +62,16 @@ async def test_load_after_seq_resumes_a_stream(store: Store) -> None:
     assert [r.seq for r in await store.load_events("r1", after_seq=3)] == [4, 5]
 
 
+async def test_load_limit_reads_only_the_first_events(store: Store) -> None:
+    """``limit`` stops after that many events (a claim pass reads a run's first event, its
+    ``run.created``, for the run's priority, not the whole log)."""
+    await store.create_run(_record("r1"), _rows(1, 5))
+    assert [r.seq for r in await store.load_events("r1", limit=1)] == [1]
+    assert [r.seq for r in await store.load_events("r1", after_seq=2, limit=2)] == [3, 4]
+    assert [r.seq for r in await store.load_events("r1", limit=10)] == [1, 2, 3, 4, 5]
+    assert await store.load_events("r1", after_seq=5, limit=1) == []
+
+
 async def test_unknown_run_raises_not_found(store: Store) -> None:
     """Appending to a run that does not exist is an error, reading it is empty."""
     with pytest.raises(RunNotFoundError):

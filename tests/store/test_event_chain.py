@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import sqlite3
 import struct
 import time
@@ -213,7 +214,7 @@ async def test_chains_hold_when_the_store_forgets_its_cached_heads(
         reports = [await audit_run(rt, h.run_id) for h in handles]
     # Never more than the bound plus one transaction's worth of new runs.
     assert max(sizes) <= 4 + 12, sizes
-    assert any(b < a for a, b in zip(sizes, sizes[1:12])), f"never started over: {sizes}"
+    assert any(b < a for a, b in itertools.pairwise(sizes[:12])), f"never started over: {sizes}"
     assert all(r.verified for r in reports), [r.problem for r in reports if not r.verified]
 
 

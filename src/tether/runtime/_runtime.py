@@ -673,7 +673,7 @@ class Runtime(RunControl):
     async def _priority(self, run_id: str) -> int:
         known = self._priorities.get(run_id)
         if known is None:
-            rows = await self.store.load_events(run_id, after_seq=0)
+            rows = await self.store.load_events(run_id, limit=1)  # run.created, not the log
             created = decode_event(rows[0].data) if rows else None
             metadata = created.metadata if isinstance(created, RunCreated) else None
             known = self._priorities[run_id] = priority_of(metadata)

@@ -149,8 +149,11 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
-        """Events of a run with ``seq > after_seq``, in order."""
+    async def load_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
+        """Events of a run with ``seq > after_seq``, in order; the first ``limit`` of them
+        when ``limit`` is given (``limit=1``: a run's first event, without its log)."""
 
     async def load_event_chain(self, run_id: str) -> EventChain | None:
         """A run's stored events with their hashes, or ``None`` if there is no such run.

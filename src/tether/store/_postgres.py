@@ -348,12 +348,15 @@ class PostgresStore(Store):
 
         await self._run("append", job)
 
-    async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
+    async def load_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
         rows = await self._rows(
             "load_events",
             "SELECT e.seq, e.step, e.ts, e.type, e.data FROM events e "
-            "JOIN runs r ON r.id = e.run WHERE r.run_id = %s AND e.seq > %s ORDER BY e.seq",
-            (run_id, after_seq),
+            "JOIN runs r ON r.id = e.run WHERE r.run_id = %s AND e.seq > %s ORDER BY e.seq "
+            "LIMIT %s",
+            (run_id, after_seq, limit),
         )
         return [EventRow(seq, step, ts, kind, bytes(data)) for seq, step, ts, kind, data in rows]
 

@@ -609,12 +609,15 @@ class SQLiteStore(Store):
 
         await self._write(job, append)
 
-    async def load_events(self, run_id: str, *, after_seq: int = 0) -> list[EventRow]:
+    async def load_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
         def read(conn: sqlite3.Connection) -> list[EventRow]:
             rows = conn.execute(
                 "SELECT e.seq, e.step, e.ts, e.type, e.data FROM events e "
-                "JOIN runs r ON r.id = e.run WHERE r.run_id = ? AND e.seq > ? ORDER BY e.seq",
-                (run_id, after_seq),
+                "JOIN runs r ON r.id = e.run WHERE r.run_id = ? AND e.seq > ? ORDER BY e.seq "
+                "LIMIT ?",
+                (run_id, after_seq, -1 if limit is None else limit),
             ).fetchall()
             return [
                 EventRow(seq, step, ts, kind, _unpack(kind, data))
