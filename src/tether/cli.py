@@ -775,6 +775,13 @@ def serve(
     )
 
 
+def _positive_seconds(value: float | None) -> float | None:
+    """Refuse a duration that is not above 0 and finite, with click's usage error (exit 2)."""
+    if value is not None and not 0 < value < float("inf"):  # also refuses nan
+        raise typer.BadParameter(f"{value:g} is not a finite number of seconds above 0.")
+    return value
+
+
 @app.command()
 def worker(
     agents_ref: ServedAgentsOption,
@@ -792,6 +799,48 @@ def worker(
             "runs are taken over after about this long.",
         ),
     ] = 30.0,
+    quarantine_after: Annotated[
+        int,
+        typer.Option(
+            "--quarantine-after",
+            min=1,
+            metavar="N",
+            help="A run claimed this many times at the same step (its driver kept dying "
+            "there) is quarantined instead of retried.",
+        ),
+    ] = 3,
+    tenant_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--tenant-concurrency",
+            min=1,
+            metavar="N",
+            help="The most runs of one tenant executing at once, across every worker on the store.",
+            show_default=False,
+        ),
+    ] = None,
+    max_pending: Annotated[
+        int | None,
+        typer.Option(
+            "--max-pending",
+            min=1,
+            metavar="N",
+            help="Backpressure for runs started in this process (a worker starts none of its "
+            "own); it never limits what the worker claims.",
+            show_default=False,
+        ),
+    ] = None,
+    claim_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--claim-interval",
+            metavar="SECONDS",
+            callback=_positive_seconds,
+            help="How often this worker looks for runs to claim (default: 1, or --lease-ttl "
+            "if shorter).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Execute runs from the store as one worker of a fleet, until SIGTERM drains it.
 
@@ -815,6 +864,10 @@ def worker(
             session.store_url,
             concurrency=concurrency,
             lease_ttl=lease_ttl,
+            quarantine_after=quarantine_after,
+            tenant_concurrency=tenant_concurrency,
+            max_pending=max_pending,
+            claim_interval=claim_interval,
             say=session.out.print,
             console=session.err,
         )

@@ -55,8 +55,15 @@ async def work(
     say: Callable[[str], object],
     console: Console | None = None,
     quarantine_after: int = 3,
+    tenant_concurrency: int | None = None,
+    max_pending: int | None = None,
+    claim_interval: float | None = None,
 ) -> int:
-    """Drive runs from the store until a signal drains this worker; returns the exit code."""
+    """Drive runs from the store until a signal drains this worker; returns the exit code.
+
+    The fleet settings (``quarantine_after`` and on) go to :class:`~tether.Runtime` as they
+    are; ``None`` keeps the runtime's default.
+    """
     from tether import Runtime
     from tether.store import open_store
 
@@ -90,12 +97,15 @@ async def work(
             concurrency=concurrency,
             lease_ttl=lease_ttl,
             quarantine_after=quarantine_after,
+            tenant_concurrency=tenant_concurrency,
+            max_pending=max_pending,
+            claim_interval=claim_interval,
         ) as runtime:
             names = ", ".join(sorted(a.name for a in agents))
-            say(
-                f"worker {runtime.owner} serving {names} on {store_url} "
-                f"(concurrency {concurrency}, lease TTL {lease_ttl:g} s)"
+            settings = _settings(
+                runtime, tenant_concurrency=tenant_concurrency, claim_interval=claim_interval
             )
+            say(f"worker {runtime.owner} serving {names} on {store_url} ({settings})")
             note = _sqlite_note(store_url)
             if note:
                 say(note)
@@ -111,6 +121,24 @@ async def work(
         for sig in handled:
             loop.remove_signal_handler(sig)
     return EXIT_COMPLETED
+
+
+def _settings(
+    runtime: Runtime, *, tenant_concurrency: int | None, claim_interval: float | None
+) -> str:
+    """The fleet settings in force, for the startup line; unset optional ones are left out."""
+    parts = [
+        f"concurrency {runtime.concurrency}",
+        f"lease TTL {runtime.lease_ttl:g} s",
+        f"quarantine after {runtime.quarantine_after}",
+    ]
+    if tenant_concurrency is not None:
+        parts.append(f"tenant concurrency {tenant_concurrency}")
+    if runtime.max_pending is not None:
+        parts.append(f"max pending {runtime.max_pending}")
+    if claim_interval is not None:
+        parts.append(f"claim interval {claim_interval:g} s")
+    return ", ".join(parts)
 
 
 async def _reach(store: Store, stop: asyncio.Event, say: Callable[[str], object]) -> Store | None:
