@@ -733,6 +733,17 @@ def serve(
             "runs to `tether worker` processes on the same store.",
         ),
     ] = True,
+    max_pending: Annotated[
+        int | None,
+        typer.Option(
+            "--max-pending",
+            min=1,
+            metavar="N",
+            help="Backpressure: past N runs waiting to be executed (counted in the store), "
+            "POST /v1/runs answers 429 with Retry-After.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve agents over HTTP: runs, live event streams, approvals, the UI and /metrics.
 
@@ -771,6 +782,7 @@ def serve(
             metrics_token=metrics_token,
             say=session.out.print,
             worker=worker,
+            max_pending=max_pending,
         )
     )
 
@@ -819,17 +831,6 @@ def worker(
             show_default=False,
         ),
     ] = None,
-    max_pending: Annotated[
-        int | None,
-        typer.Option(
-            "--max-pending",
-            min=1,
-            metavar="N",
-            help="Backpressure for runs started in this process (a worker starts none of its "
-            "own); it never limits what the worker claims.",
-            show_default=False,
-        ),
-    ] = None,
     claim_interval: Annotated[
         float | None,
         typer.Option(
@@ -866,7 +867,6 @@ def worker(
             lease_ttl=lease_ttl,
             quarantine_after=quarantine_after,
             tenant_concurrency=tenant_concurrency,
-            max_pending=max_pending,
             claim_interval=claim_interval,
             say=session.out.print,
             console=session.err,

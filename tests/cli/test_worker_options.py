@@ -4,9 +4,10 @@ Real ``tether worker`` processes on a temporary SQLite store, fed by a pure-clie
 runtime, the way ``tests/runtime/test_fleet.py`` runs them (and with its agents):
 ``--quarantine-after 1`` sets a poisoned run aside after one death instead of three;
 ``--tenant-concurrency 1`` keeps a tenant's runs from executing together while another
-tenant's run executes alongside; ``--max-pending`` is reported and never stops a worker
-from draining a longer queue. Bad values are click usage errors (exit 2) naming the
-option, before anything is opened.
+tenant's run executes alongside; ``--claim-interval`` is reported and the queue still
+drains. Bad values are click usage errors (exit 2) naming the option, before anything is
+opened. (Backpressure, ``--max-pending``, belongs to ``tether serve``, which starts runs:
+tests/server/test_serve_cli.py.)
 
 Nothing asserts a duration: waits poll the store with deadlines that only bound a hung
 test.
@@ -263,16 +264,14 @@ def test_tenant_concurrency_keeps_one_tenants_runs_apart_while_another_tenant_ru
     assert max(every for _, every in seen.values()) >= 2  # globex's ran alongside acme's
 
 
-def test_max_pending_and_claim_interval_reach_the_worker_and_never_stop_it_draining_the_queue(
+def test_claim_interval_reaches_the_worker_and_it_drains_the_queue(
     tmp_path: Path, store_url: str
 ) -> None:
-    """``--max-pending 1 --claim-interval 0.05``: the startup line reports both (read back
-    from the runtime the worker built), and a queue three times the bound is still
-    claimed and completed: backpressure bounds starts, never claims."""
+    """``--claim-interval 0.05``: the startup line reports it, and the queue is claimed and
+    completed."""
     run_ids = _start(store_url, fleet_agents.quick, [(f"q{i}", None) for i in range(3)])
-    options = ("--max-pending", "1", "--claim-interval", "0.05")
+    options = ("--claim-interval", "0.05")
     with running(Worker(FLEET_AGENTS, store_url, tmp_path / "ledger.db", *options)) as worker:
-        assert "max pending 1" in worker.line
         assert "claim interval 0.05 s" in worker.line
         assert "quarantine after 3" in worker.line  # the default, shown too
         _poll(
@@ -290,8 +289,7 @@ def test_max_pending_and_claim_interval_reach_the_worker_and_never_stop_it_drain
         ("--claim-interval", "0"),
         ("--claim-interval", "nan"),
         ("--tenant-concurrency", "0"),
-        ("--max-pending", "0"),
-        ("--max-pending", "many"),
+        ("--tenant-concurrency", "many"),
     ],
 )
 def test_a_bad_fleet_option_is_a_usage_error_naming_it_before_the_store_is_touched(

@@ -166,6 +166,74 @@ def test_tether_serve_exports_spans_when_otel_variables_ask(tmp_path: Path) -> N
     assert "tether-serve-test" in out
 
 
+def test_tether_serve_max_pending_answers_429_past_the_bound(tmp_path: Path) -> None:
+    """``tether serve --no-worker --max-pending 2``: nothing executes the runs, so the third
+    start finds two waiting and is refused with 429 and Retry-After; nothing is queued."""
+    (tmp_path / "agents.py").write_text(AGENTS)
+    store = f"sqlite:///{tmp_path}/tether.db"
+    _, out = _keys(
+        "create", "--store", store, "--tenant", "acme", "--scopes", "runs:read,runs:write"
+    )
+    key = out.strip().splitlines()[-1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tether.cli",
+            "serve",
+            "--agents",
+            "agents.py",
+            "--store",
+            store,
+            "--port",
+            "0",
+            "--no-worker",
+            "--max-pending",
+            "2",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "OTEL_TRACES_EXPORTER": "none"},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"on (http://127\.0\.0\.1:\d+)", first)
+        assert match, first
+        lines = [proc.stdout.readline() for _ in range(2)]
+        assert any("past 2 runs waiting" in line for line in lines), lines
+        with httpx.Client(
+            base_url=match.group(1), headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            body = {"agent": "helper", "input": "help"}
+            accepted = [client.post("/v1/runs", json=body) for _ in range(2)]
+            assert [r.status_code for r in accepted] == [201, 201], [r.text for r in accepted]
+            refused = client.post("/v1/runs", json=body)
+            assert refused.status_code == 429, refused.text
+            assert float(refused.headers["Retry-After"]) > 0
+            listed = client.get("/v1/runs").json()
+        runs = listed["runs"] if isinstance(listed, dict) else listed
+        assert len(runs) == 2
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def test_tether_serve_says_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "empty.py").write_text("x = 1\n")
     result = CliRunner().invoke(

@@ -61,17 +61,19 @@ async def serve(
     metrics_token: str | None,
     say: Callable[[str], object],
     worker: bool = True,
+    max_pending: int | None = None,
 ) -> int:
     """Open a runtime on the store and serve the app on ``sock`` until interrupted.
 
     ``worker=False`` serves the API alone: its runtime is a pure client, and the runs it
-    starts wait for ``tether worker`` processes on the same store.
+    starts wait for ``tether worker`` processes on the same store. ``max_pending`` bounds
+    the runs waiting to be executed: past it, starting one answers 429.
     """
     from tether import Runtime
     from tether.observe import enable_tracing, tracing_requested
     from tether.server import create_app
 
-    async with Runtime(store_url, agents=agents, worker=worker) as runtime:
+    async with Runtime(store_url, agents=agents, worker=worker, max_pending=max_pending) as runtime:
         app = create_app(runtime, {a.name: a for a in agents}, metrics_token=metrics_token)
         host, port = sock.getsockname()[:2]
         shown_host = f"[{host}]" if ":" in host else host
@@ -79,6 +81,8 @@ async def serve(
         say(f"serving {names} on http://{shown_host}:{port} (store {store_url})")
         if not worker:
             say(f"API only (--no-worker): runs wait for `tether worker --store {store_url}`")
+        if max_pending is not None:
+            say(f"backpressure: past {max_pending} runs waiting, POST /v1/runs answers 429")
         say("API: /v1 (see /openapi.json) · UI: /ui · metrics: /metrics · health: /healthz")
         if not await runtime.store.list_api_keys():
             say(

@@ -56,7 +56,6 @@ async def work(
     console: Console | None = None,
     quarantine_after: int = 3,
     tenant_concurrency: int | None = None,
-    max_pending: int | None = None,
     claim_interval: float | None = None,
 ) -> int:
     """Drive runs from the store until a signal drains this worker; returns the exit code.
@@ -98,7 +97,6 @@ async def work(
             lease_ttl=lease_ttl,
             quarantine_after=quarantine_after,
             tenant_concurrency=tenant_concurrency,
-            max_pending=max_pending,
             claim_interval=claim_interval,
         ) as runtime:
             names = ", ".join(sorted(a.name for a in agents))
@@ -134,8 +132,6 @@ def _settings(
     ]
     if tenant_concurrency is not None:
         parts.append(f"tenant concurrency {tenant_concurrency}")
-    if runtime.max_pending is not None:
-        parts.append(f"max pending {runtime.max_pending}")
     if claim_interval is not None:
         parts.append(f"claim interval {claim_interval:g} s")
     return ", ".join(parts)
