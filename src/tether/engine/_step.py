@@ -125,26 +125,25 @@ class BlobStore(Protocol):
 class StepContext:
     """What a state handler gets: the folded state, the agent and journaled effects."""
 
-    __slots__ = ("_call", "_driver")
+    __slots__ = ("_call", "_driver", "agent", "state")
+
+    state: RunState
+    """The run's folded state, including this step's effects so far."""
+    agent: Agent
+    """The agent definition the run is pinned to."""
 
     def __init__(self, host: StepHost) -> None:
         self._driver = host
         self._call = 0
+        # The host keeps both for the life of the run: plain slots, not properties, since
+        # a turn reads them some 35 times (the gate, the tools, the fold).
+        self.state = host.state
+        self.agent = host.agent
 
     @property
     def run_id(self) -> str:
         """The id of the run this step belongs to."""
-        return self._driver.state.run_id
-
-    @property
-    def state(self) -> RunState:
-        """The run's folded state, including this step's effects so far."""
-        return self._driver.state
-
-    @property
-    def agent(self) -> Agent:
-        """The agent definition the run is pinned to."""
-        return self._driver.agent
+        return self.state.run_id
 
     @property
     def governance(self) -> Governance:
