@@ -89,33 +89,26 @@ not_an_agent = 42
 """
 
 
-def _serve_one_run(tmp_path: Path, **env_extra: str) -> str:
-    """Serve agents.py, complete one run through the API, stop with SIGINT; the output."""
+@contextlib.contextmanager
+def _served(
+    tmp_path: Path, *options: str, **env_extra: str
+) -> Iterator[tuple[subprocess.Popen[str], httpx.Client, list[str]]]:
+    """A real ``tether serve`` of agents.py on a free port, healthy, with an API key; yields
+    the process, a client of its API and its first lines of output."""
     (tmp_path / "agents.py").write_text(AGENTS)
     store = f"sqlite:///{tmp_path}/tether.db"
     _, out = _keys(
         "create", "--store", store, "--tenant", "acme", "--scopes", "runs:read,runs:write"
     )
     key = out.strip().splitlines()[-1]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
+    command = [sys.executable, "-m", "tether.cli", "serve", "--agents", "agents.py"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether.cli",
-            "serve",
-            "--agents",
-            "agents.py",
-            "--store",
-            store,
-            "--port",
-            "0",
-        ],
+        [*command, "--store", store, "--port", "0", *options],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env_extra},
     )
     try:
         assert proc.stdout is not None
@@ -133,21 +126,29 @@ def _serve_one_run(tmp_path: Path, **env_extra: str) -> str:
                 except httpx.TransportError:
                     assert time.monotonic() < deadline
                     time.sleep(0.05)
-            run = client.post("/v1/runs", json={"agent": "helper", "input": "help"}).json()
-            while client.get(f"/v1/runs/{run['run_id']}").json()["status"] != "completed":
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            unknown = client.post("/v1/runs", json={"agent": "not_an_agent", "input": "x"})
-            assert unknown.status_code == 404
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
-        return first + proc.stdout.read()
+            yield proc, client, [first]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _serve_one_run(tmp_path: Path, **env_extra: str) -> str:
+    """Serve agents.py, complete one run through the API, stop with SIGINT; the output."""
+    with _served(tmp_path, **env_extra) as (proc, client, lines):
+        deadline = time.monotonic() + 30
+        run = client.post("/v1/runs", json={"agent": "helper", "input": "help"}).json()
+        while client.get(f"/v1/runs/{run['run_id']}").json()["status"] != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        unknown = client.post("/v1/runs", json={"agent": "not_an_agent", "input": "x"})
+        assert unknown.status_code == 404
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        return lines[0] + proc.stdout.read()
 
 
 def test_tether_serve_serves_every_agent_of_a_file(tmp_path: Path) -> None:
@@ -169,69 +170,21 @@ def test_tether_serve_exports_spans_when_otel_variables_ask(tmp_path: Path) -> N
 def test_tether_serve_max_pending_answers_429_past_the_bound(tmp_path: Path) -> None:
     """``tether serve --no-worker --max-pending 2``: nothing executes the runs, so the third
     start finds two waiting and is refused with 429 and Retry-After; nothing is queued."""
-    (tmp_path / "agents.py").write_text(AGENTS)
-    store = f"sqlite:///{tmp_path}/tether.db"
-    _, out = _keys(
-        "create", "--store", store, "--tenant", "acme", "--scopes", "runs:read,runs:write"
-    )
-    key = out.strip().splitlines()[-1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether.cli",
-            "serve",
-            "--agents",
-            "agents.py",
-            "--store",
-            store,
-            "--port",
-            "0",
-            "--no-worker",
-            "--max-pending",
-            "2",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "OTEL_TRACES_EXPORTER": "none"},
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        match = re.search(r"on (http://127\.0\.0\.1:\d+)", first)
-        assert match, first
-        lines = [proc.stdout.readline() for _ in range(2)]
-        assert any("past 2 runs waiting" in line for line in lines), lines
-        with httpx.Client(
-            base_url=match.group(1), headers={"Authorization": f"Bearer {key}"}, timeout=30
-        ) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
-            body = {"agent": "helper", "input": "help"}
-            accepted = [client.post("/v1/runs", json=body) for _ in range(2)]
-            assert [r.status_code for r in accepted] == [201, 201], [r.text for r in accepted]
-            refused = client.post("/v1/runs", json=body)
-            assert refused.status_code == 429, refused.text
-            assert float(refused.headers["Retry-After"]) > 0
-            listed = client.get("/v1/runs").json()
+    options = ("--no-worker", "--max-pending", "2")
+    with _served(tmp_path, *options, OTEL_TRACES_EXPORTER="none") as (proc, client, _):
+        body = {"agent": "helper", "input": "help"}
+        accepted = [client.post("/v1/runs", json=body) for _ in range(2)]
+        assert [r.status_code for r in accepted] == [201, 201], [r.text for r in accepted]
+        refused = client.post("/v1/runs", json=body)
+        assert refused.status_code == 429, refused.text
+        assert float(refused.headers["Retry-After"]) > 0
+        listed = client.get("/v1/runs").json()
         runs = listed["runs"] if isinstance(listed, dict) else listed
         assert len(runs) == 2
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        assert proc.stdout is not None
+        assert "past 2 runs waiting, POST /v1/runs answers 429" in proc.stdout.read()
 
 
 def test_tether_serve_says_what_is_wrong(tmp_path: Path) -> None:
