@@ -18,15 +18,13 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from types import ModuleType
 
@@ -40,9 +38,9 @@ from tether.store import open_store
 RUNTIME_TESTS = Path(__file__).resolve().parents[1] / "runtime"
 sys.path.insert(0, str(RUNTIME_TESTS))
 import fleet_agents  # noqa: E402
+from fleet_worker import DEADLINE, Worker, workers  # noqa: E402
 
 FLEET_AGENTS = Path(fleet_agents.__file__)
-DEADLINE = 120.0  # bounds a hung test only
 
 # An agent whose one tool stays inside for a while and records, per run, the most runs
 # of its own tenant (and of any tenant) it saw inside at once. It leaves early only once
@@ -108,54 +106,9 @@ holder = Agent(name="holder", model=ScriptedModel(_hold), tools=[hold], max_turn
 '''
 
 
-class Worker:
-    """One ``tether worker`` process with extra options; ``line`` is its startup line."""
-
-    def __init__(self, agents: Path, store_url: str, ledger: Path, *options: str) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tether.cli",
-                "worker",
-                "--agents",
-                str(agents),
-                "--store",
-                store_url,
-                *options,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "TETHER_TEST_LEDGER": str(ledger), "COLUMNS": "300"},
-        )
-        assert self.proc.stdout is not None
-        self.line = self.proc.stdout.readline()
-        if " serving " not in self.line:
-            self.stop()
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            pytest.fail(f"worker did not start ({self.proc.returncode}): {self.line}\n{err}")
-
-    def drain(self) -> int:
-        """SIGTERM (drain) and the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=DEADLINE)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-@contextmanager
-def running(worker: Worker) -> Iterator[Worker]:
-    try:
-        yield worker
-    finally:
-        worker.stop()
+def _worker(store_url: str, ledger: Path, *options: str, agents: Path = FLEET_AGENTS) -> Worker:
+    """A worker with only the options given (the command's own defaults otherwise)."""
+    return Worker(store_url, ledger, *options, agents=agents, ttl=None, concurrency=None)
 
 
 def _poll(check: Callable[[], object], what: str) -> None:
@@ -218,12 +171,12 @@ def test_quarantine_after_one_sets_a_poisoned_run_aside_after_a_single_death(
     ledger = tmp_path / "ledger.db"
     (run_id,) = _start(store_url, fleet_agents.poison, [("boom", None)])
     options = ("--lease-ttl", "0.5", "--quarantine-after", "1")
-    with running(Worker(FLEET_AGENTS, store_url, ledger, *options)) as first:
+    with workers(_worker(store_url, ledger, *options)) as (first,):
         assert "quarantine after 1" in first.line
         _poll(lambda: first.proc.poll() is not None, "the first worker to die of the run")
         assert first.proc.returncode == -signal.SIGKILL
     assert _statuses(store_url)[run_id] in ("pending", "running")
-    with running(Worker(FLEET_AGENTS, store_url, ledger, *options)) as second:
+    with workers(_worker(store_url, ledger, *options)) as (second,):
         _poll(
             lambda: second.proc.poll() is not None or _statuses(store_url)[run_id] == "quarantined",
             "the second worker to quarantine the run",
@@ -247,7 +200,7 @@ def test_tenant_concurrency_keeps_one_tenants_runs_apart_while_another_tenant_ru
     acme = _start(store_url, holder, [(f"a{i}", "acme") for i in range(3)])
     (globex,) = _start(store_url, holder, [("g0", "globex")])
     options = ("--lease-ttl", "1", "--concurrency", "10", "--tenant-concurrency", "1")
-    with running(Worker(agents_file, store_url, ledger, *options)) as worker:
+    with workers(_worker(store_url, ledger, *options, agents=agents_file)) as (worker,):
         assert "tenant concurrency 1" in worker.line
         _poll(
             lambda: all(s == "completed" for s in _statuses(store_url).values()),
@@ -271,7 +224,7 @@ def test_claim_interval_reaches_the_worker_and_it_drains_the_queue(
     completed."""
     run_ids = _start(store_url, fleet_agents.quick, [(f"q{i}", None) for i in range(3)])
     options = ("--claim-interval", "0.05")
-    with running(Worker(FLEET_AGENTS, store_url, tmp_path / "ledger.db", *options)) as worker:
+    with workers(_worker(store_url, tmp_path / "ledger.db", *options)) as (worker,):
         assert "claim interval 0.05 s" in worker.line
         assert "quarantine after 3" in worker.line  # the default, shown too
         _poll(

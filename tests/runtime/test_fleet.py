@@ -22,8 +22,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -35,87 +35,9 @@ from tether.store import RunRecord, open_store
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fleet_agents
+from fleet_worker import DEADLINE, Worker, workers
 
 AGENTS = Path(fleet_agents.__file__)
-TTL = 1.0
-DEADLINE = 120.0  # bounds a hung test only
-
-
-class Worker:
-    """One ``tether worker`` process; ``owner`` is its runtime's lease owner."""
-
-    def __init__(
-        self,
-        store_url: str,
-        ledger: Path,
-        *,
-        ttl: float = TTL,
-        concurrency: int = 50,
-        **env: str,
-    ) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tether.cli",
-                "worker",
-                "--agents",
-                str(AGENTS),
-                "--store",
-                store_url,
-                "--lease-ttl",
-                str(ttl),
-                "--concurrency",
-                str(concurrency),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "TETHER_TEST_LEDGER": str(ledger), **env},
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        found = re.match(r"worker (\S+) serving", line)
-        if found is None:
-            self.stop()
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            pytest.fail(f"worker did not start ({self.proc.returncode}): {line}\n{err}")
-        self.owner = found.group(1)
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self) -> int:
-        return self.proc.wait(timeout=DEADLINE)
-
-    def read_until(self, text: str) -> None:
-        """Read the worker's output up to a line containing ``text``."""
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if text in line:
-                return
-        pytest.fail(f"the worker ended without saying {text!r}")
-
-    def output(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.read()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-@contextmanager
-def workers(*made: Worker) -> Iterator[list[Worker]]:
-    try:
-        yield list(made)
-    finally:
-        for w in made:
-            w.stop()
 
 
 def _poll(check: Callable[[], object], what: str) -> None:
