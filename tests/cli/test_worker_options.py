@@ -22,8 +22,6 @@ import signal
 import sqlite3
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from types import ModuleType
@@ -38,7 +36,8 @@ from tether.store import open_store
 RUNTIME_TESTS = Path(__file__).resolve().parents[1] / "runtime"
 sys.path.insert(0, str(RUNTIME_TESTS))
 import fleet_agents  # noqa: E402
-from fleet_worker import DEADLINE, Worker, workers  # noqa: E402
+from fleet_worker import Worker, workers  # noqa: E402
+from fleet_worker import poll as _poll  # noqa: E402
 
 FLEET_AGENTS = Path(fleet_agents.__file__)
 
@@ -109,14 +108,6 @@ holder = Agent(name="holder", model=ScriptedModel(_hold), tools=[hold], max_turn
 def _worker(store_url: str, ledger: Path, *options: str, agents: Path = FLEET_AGENTS) -> Worker:
     """A worker with only the options given (the command's own defaults otherwise)."""
     return Worker(store_url, ledger, *options, agents=agents, ttl=None, concurrency=None)
-
-
-def _poll(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _db(store_url: str) -> Path:

@@ -11,7 +11,8 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,3 +102,12 @@ def workers(*made: Worker) -> Iterator[list[Worker]]:
     finally:
         for w in made:
             w.stop()
+
+
+def poll(check: Callable[[], object], what: str) -> None:
+    """Wait until ``check()`` is true; fail the test after ``DEADLINE`` (a hung test only)."""
+    deadline = time.monotonic() + DEADLINE
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -21,8 +21,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -36,16 +34,9 @@ from tether.store import RunRecord, open_store
 sys.path.insert(0, str(Path(__file__).parent))
 import fleet_agents
 from fleet_worker import DEADLINE, Worker, workers
+from fleet_worker import poll as _poll
 
 AGENTS = Path(fleet_agents.__file__)
-
-
-def _poll(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _runs(db: Path) -> list[RunRecord]:
