@@ -105,6 +105,10 @@ REFUNDS: dict[str, dict[str, Any]] = {}
         "Is my package on its way?",
         "wheres my order",
         "My order still hasn't arrived!",
+        # The result has a total, so the examples ask for it too: without them "How much
+        # did order 9012 cost?" was nearest a policy example.
+        "How much did my order cost?",
+        "What was my order total?",
     ]
 )
 def lookup_order(order_id: str) -> dict[str, Any]:
@@ -149,6 +153,10 @@ def lookup_order(order_id: str) -> dict[str, Any]:
         "When do I get my money back after a return?",
         "I want to cancel my order",
         "Can I change the delivery address?",
+        # What the store's services cost is a policy, what an order cost a lookup: with
+        # only the lookup's cost examples, "how much do returns cost?" went to lookup_order.
+        "How much does shipping cost?",
+        "Do returns cost anything?",
     ],
 )
 def search_kb(question: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from tether.exceptions import ConfigError, MissingExtraError, ModelError
 from tether.models import _local
 from tether.models._local import LocalModel, _tighten_grammar, _whole_sentences, loop_start
 from tether.models._prompt import build_response_schema
+from tether.models._routing import argument_candidates, find_spans, without_greeting
 from tether.models._types import (
     Message,
     ModelClient,
@@ -563,3 +565,130 @@ async def test_a_greeting_before_an_order_question_does_not_hide_the_question(
 async def test_a_complaint_gets_an_apology_not_a_thank_you(model: LocalModel, support: Any) -> None:
     reply = await model.complete(_support_request(support, _user("You are useless")))
     assert not reply.tool_calls and reply.text and reply.text.startswith("I'm sorry")
+
+
+# A stranger's trial: order questions in their own words went to the policies article.
+
+
+@pytest.mark.parametrize(
+    ("message", "ids"),
+    [
+        ("I waited 3 weeks and nothing came", []),  # an outsider's trial: looked up order "3"
+        ("It's been 10 days, where's order 9012?", ["9012"]),
+        ("I paid $20 and nothing came", []),
+        ("I ordered 2 items, order 5678", ["5678"]),
+        ("is 77 cancelled or not", ["77"]),
+    ],
+)
+def test_a_count_of_time_or_things_or_an_amount_of_money_is_not_an_order_id(
+    message: str, ids: list[str]
+) -> None:
+    order_id = {"type": "string", "description": 'The order number, e.g. "1234".'}
+    assert argument_candidates("order_id", order_id, find_spans(message)) == ids
+
+
+@pytest.mark.parametrize(
+    ("message", "request_part"),
+    [
+        ("yo whats the status of A-1029", "whats the status of A-1029"),
+        ("hey can u check 5678 for me", "can u check 5678 for me"),
+        ("Hi!! where is 1234", "where is 1234"),
+        ("Hey, how are you?", None),  # nothing a tool could take follows the greeting
+        ("Hello there!", None),
+        ("hi-res photos of order 5", None),  # "hi-res" is no greeting
+        ("Where is my order?", None),
+    ],
+)
+def test_the_request_after_a_greeting_word_is_found(message: str, request_part: str | None) -> None:
+    assert without_greeting(message) == request_part
+
+
+async def _lookup_and_answer(model: LocalModel, support: Any, message: str) -> tuple[Any, str]:
+    """The routed call for ``message``, then the answer to the real lookup result."""
+    module = _support_module("support_example_lookup_run")
+    request = _support_request(support, _user(message))
+    reply = await model.complete(request)
+    assert [c.name for c in reply.tool_calls] == ["lookup_order"], (message, reply)
+    result = json.dumps(module.lookup_order.fn(**reply.tool_calls[0].arguments))
+    answer = await model.complete(_with_result(request, reply, result))
+    assert answer.text is not None and model.last_stats is not None
+    assert model.last_stats.route == "quote"
+    # Faithful: every number in the answer is in the tool result.
+    for number in re.findall(r"\d+(?:[.,:/-]\d+)*", answer.text):
+        assert number in result, (number, answer.text, result)
+    return reply.tool_calls[0].arguments, answer.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("message", "order_id", "stated"),
+    [
+        ("yo whats the status of A-1029", "A-1029", "status shipped"),
+        ("How much did order 9012 cost?", "9012", "total $25.00"),
+    ],
+)
+async def test_a_strangers_order_question_is_looked_up_and_answered_from_the_result(
+    model: LocalModel, support: Any, message: str, order_id: str, stated: str
+) -> None:
+    """A stranger's trial: both went to the policies article ("We have no article on ...")."""
+    arguments, answer = await _lookup_and_answer(model, support, message)
+    assert arguments == {"order_id": order_id}
+    assert stated in answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("message", "order_id"),
+    [
+        ("how much did I spend on order 4321", "4321"),  # an order we do not have
+        ("order 77 total?", "77"),
+        ("hey can u check 5678 for me", "5678"),  # went to "Goodbye"
+        ("I ordered 2 tents, order 5678, when do they arrive?", "5678"),
+    ],
+)
+async def test_an_outsiders_order_question_goes_to_lookup_with_the_id_they_typed(
+    model: LocalModel, support: Any, message: str, order_id: str
+) -> None:
+    reply = await model.complete(_support_request(support, _user(message)))
+    assert [(c.name, c.arguments) for c in reply.tool_calls] == [
+        ("lookup_order", {"order_id": order_id})
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I waited 3 weeks and nothing came",  # looked up order "3"
+        "whats the total on my order",  # asked for the number on behalf of refund_order
+    ],
+)
+async def test_an_order_question_without_an_order_number_asks_for_it_for_the_lookup(
+    model: LocalModel, support: Any, message: str
+) -> None:
+    """The question is asked for ``lookup_order``: the number the customer gives next must
+    be looked up, not refunded."""
+    reply = await model.complete(_support_request(support, _user(message)))
+    assert not reply.tool_calls
+    assert reply.text and "order number" in reply.text
+    assert not any(c.isdigit() for c in reply.text)
+    assert model.last_stats is not None and model.last_stats.route == "ask:lookup_order"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "message",
+    [
+        "can I return order 1234?",
+        "pls cancel 9012",
+        "how much do returns cost?",
+        "How much does express shipping cost?",
+        "can u cancel my order",
+    ],
+)
+async def test_a_policy_question_that_names_an_order_or_a_cost_reads_the_policy(
+    model: LocalModel, support: Any, message: str
+) -> None:
+    """An order id or "how much" does not make a question an order lookup, and never a write."""
+    reply = await model.complete(_support_request(support, _user(message)))
+    assert [c.name for c in reply.tool_calls] == ["policies"]

@@ -54,6 +54,7 @@ __all__ = [
     "sentences",
     "skills_text",
     "tool_examples",
+    "without_greeting",
 ]
 
 
@@ -194,11 +195,19 @@ class ExampleRouter:
     def route(self, message: str, routes: Mapping[str | None, Sequence[str]]) -> RouteDecision:
         """Pick the route for ``message`` among ``routes`` (route → example messages).
 
-        A message of several sentences or clauses that goes to the answer route as a
-        whole is routed part by part too, and a part that goes to a tool wins (the
-        nearest, if several do): in "Hello? I've been waiting for order 1234" the
-        greeting outweighs the question, which the customer came for.
+        A message that opens with a greeting word is routed without it first, and goes
+        to a tool if that part does: "yo whats the status of A-1029" went to the nearest
+        policy example, "hey can u check 5678 for me" to "Bye!". A message of several
+        sentences or clauses that goes to the answer route as a whole is routed part by
+        part too, and a part that goes to a tool wins (the nearest, if several do): in
+        "Hello? I've been waiting for order 1234" the greeting outweighs the question,
+        which the customer came for.
         """
+        request = without_greeting(message)
+        if request is not None:
+            decision = self._route_one(request, routes)
+            if decision.route is not None:
+                return decision
         decision = self._route_one(message, routes)
         if decision.route is not None:
             return decision
@@ -233,6 +242,32 @@ class ExampleRouter:
         }
         nearest = next(labelled[i][1] for i in order if labelled[i][0] == winner)
         return RouteDecision(route=winner, scores=scores, nearest=nearest)
+
+
+# Words that open a message without asking anything. A 135M model's embedding of a short
+# message moves a lot with one such word: toward the greetings, or by chance toward any
+# route ("yo whats the status of A-1029" was nearest "I want to cancel my order").
+_GREETING_WORDS = ("hi", "hiya", "hey", "heya", "hello", "howdy", "yo", "sup", "ok", "okay", "um")
+_LEADING_GREETING = re.compile(
+    rf"^(?:(?:{'|'.join(_GREETING_WORDS)})(?![\w'-])[^A-Za-z0-9#]*)+", re.IGNORECASE
+)
+
+
+def without_greeting(text: str) -> str | None:
+    """The request after the greeting words that open a message, if it has one.
+
+    ``"yo whats the status of A-1029"`` → ``"whats the status of A-1029"``. ``None``
+    when no greeting word opens the message, or when what follows asks nothing a
+    tool could take (no id and no word beyond small ones: ``"Hey, how are you?"``).
+    """
+    text = " ".join(text.split())
+    match = _LEADING_GREETING.match(text)
+    if match is None or match.end() == 0:
+        return None
+    rest = text[match.end() :]
+    if not any(span.kind in ("id", "word") for span in find_spans(rest)):
+        return None
+    return rest
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?,;:])\s+")
@@ -358,6 +393,17 @@ _STOPWORDS = frozenset(
 _CURRENCY_WORDS = frozenset(
     {"dollar", "dollars", "usd", "buck", "bucks", "euro", "euros", "eur", "pound", "pounds", "gbp"}
 )
+# A number followed by one of these counts time or things ("I waited 3 weeks", "2 items"):
+# it is offered as a number, never as an id, so an order question without an order number
+# asks for it instead of looking up order "3".
+_QUANTITY_WORDS = frozenset(
+    {
+        "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "hr", "hrs",
+        "hour", "hours", "day", "days", "week", "weeks", "wk", "wks", "month", "months",
+        "yr", "yrs", "year", "years", "time", "times", "item", "items", "piece", "pieces",
+        "pair", "pairs", "unit", "units", "pack", "packs", "box", "boxes", "percent",
+    }
+)  # fmt: skip
 _MAX_TEXT_SPAN = 500
 # Words around a span that say "this is an id / a number of something".
 _ID_MARKERS = frozenset({"#", "id", "number", "no", "nr", "num", "ref", "reference", "code"})
@@ -371,7 +417,8 @@ def _words(text: str) -> list[str]:
 def find_spans(text: str) -> list[Span]:
     """Find the values a user message offers: id-like tokens, numbers and content words.
 
-    - ``id``: a token with a digit (``1234``, ``#A-1029`` → ``A-1029``, ``B-7``);
+    - ``id``: a token with a digit (``1234``, ``#A-1029`` → ``A-1029``, ``B-7``),
+      except an amount of money or a count of time or things (``$20``, ``3 weeks``);
     - ``number``: a whole number (also an ``id``: ``1234`` is both), amounts
       of money (``$20``, ``20 dollars`` → 20, and 2000 cents; ``$20.50``,
       ``20.50 euros`` → 2050 cents);
@@ -409,7 +456,8 @@ def find_spans(text: str) -> list[Span]:
                     Span(text=token, value=cents, kind="number", before=before, after=("cents",))
                 )
                 continue
-            if "." not in bare:
+            quantity = bool(after and after[0] in _QUANTITY_WORDS)
+            if "." not in bare and not currency and not quantity:
                 spans.append(Span(text=token, value=bare, kind="id", before=before, after=after))
         elif len(bare) >= 3 and bare.isalpha() and bare.lower() not in _STOPWORDS:
             spans.append(
