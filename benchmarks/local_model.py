@@ -6,9 +6,11 @@ requests, greetings, chit-chat; a ``dev`` split and a ``heldout`` split never
 used to tune the examples) through the main job, ``examples/support.py:agent``,
 on the embedded local model, through the real runtime (a fresh SQLite store).
 A message is **right** when the run called the expected tool with the expected
-arguments (or no tool when none is expected), its answer contains the case's
-``answer_has`` text if it has one (the shipping-destinations article for "do you
-ship to Canada?", not the shipping times) AND its answer is faithful: every
+arguments (or no tool when none is expected), its first turn took the expected
+route (a question for the order number asked for ``refund_order`` is wrong: the
+number the customer gives next would propose a refund), its answer contains the
+case's ``answer_has`` text if it has one (the shipping-destinations article for
+"do you ship to Canada?", not the shipping times) AND its answer is faithful: every
 number, place name and order-status word in the answer occurs in the tool
 results, the arguments or the customer's message. A write nobody asked for is
 counted separately (target: 0), and so is a write whose arguments are not all
@@ -358,14 +360,15 @@ async def _eval_case(
     # call arguments: an id the model made up is no source for the answer).
     sources = " ".join([case["message"], *(json.dumps(r, default=str) for r in results)])
     invented = unfaithful_terms(answer, sources)
-    writes = [c for c in calls if c["tool"] == "refund_order"]
-    waiting_write = result.status == "waiting" and bool(writes)
-    finished = result.status == "completed" or waiting_write
     route_stats = model.calls[0].route if model.calls else None
     expected_route = case.get("route", expected)
     route = route_stats.removeprefix("ask:") if route_stats else None
     if route in ("answer", "quote"):
         route = None
+    route_ok = None if route_stats is None else route == expected_route
+    writes = [c for c in calls if c["tool"] == "refund_order"]
+    waiting_write = result.status == "waiting" and bool(writes)
+    finished = result.status == "completed" or waiting_write
     return {
         "id": case["id"],
         "split": case["split"],
@@ -379,7 +382,14 @@ async def _eval_case(
         "faithful": not invented,
         "invented": invented,
         "answer_ok": answer_ok,
-        "right": bool(tool_ok and args_ok and answer_ok is not False and not invented and finished),
+        "right": bool(
+            tool_ok
+            and args_ok
+            and route_ok is not False
+            and answer_ok is not False
+            and not invented
+            and finished
+        ),
         "unasked_write": bool(writes) and not case.get("write", False),
         "invented_write": any(
             str(v) not in case["message"] and str(v) not in money_in(case["message"])
@@ -387,7 +397,7 @@ async def _eval_case(
             for v in w["arguments"].values()
         ),
         "route": route_stats,
-        "route_ok": None if route_stats is None else route == expected_route,
+        "route_ok": route_ok,
         "seconds": round(seconds, 3),
     }
 
