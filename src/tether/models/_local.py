@@ -215,7 +215,8 @@ class LocalModel(RoutedTurns):
             words and answers by quoting the tool result (see
             :mod:`tether.models._routing`); ``"model"`` lets the model pick the
             route under a grammar instead (weaker: 41/95 right against 89/95
-            on ``benchmarks/local_model.py --eval``); ``"off"`` always uses one
+            on the first 95 messages of ``benchmarks/local_model.py --eval``);
+            ``"off"`` always uses one
             constrained reply. Tools without examples use one reply anyway.
         embedder: Embeds messages for routing; defaults to the same GGUF in
             llama.cpp's embedding mode (:class:`~tether.models.LlamaEmbedder`),
