@@ -209,29 +209,31 @@ async def _invoke(contract: ToolContract, kwargs: dict[str, Any], ctx: ToolConte
     deadline = asyncio.get_running_loop().time() + contract.timeout
     # Conversion may consume an iterator, which is the tool's code running: it gets the
     # same deadline, measured on the clock a worker thread can read.
-    convert = functools.partial(
-        to_json_result,
-        max_bytes=contract.max_result_bytes,
-        deadline=time.monotonic() + contract.timeout,
-    )
+    max_bytes, monotonic_deadline = contract.max_result_bytes, time.monotonic() + contract.timeout
     if not contract.is_async:
+        convert = functools.partial(
+            to_json_result, max_bytes=max_bytes, deadline=monotonic_deadline
+        )
         call = functools.partial(_call_and_convert, contract.fn, kwargs, convert)
         return await _before(deadline, anyio.to_thread.run_sync(call, abandon_on_cancel=True))
     # An async tool's result is converted on the loop: bounded work, by the caps.
     awaitable = contract.fn(**kwargs)
     if type(awaitable) is not types.CoroutineType:
-        return convert(await _before(deadline, awaitable))
-    # Hot path: a timer costs several microseconds of heap work in the loop, and many
-    # async tools finish without ever suspending. Run the first step here; arm the
-    # deadline (still measured from the start) only if the tool actually has to wait.
-    coro: Coroutine[Any, Any, Any] = awaitable
-    try:
-        pending = coro.send(None)
-    except StopIteration as done:
-        return convert(done.value)
-    except TimeoutError as exc:
-        raise _ToolTimeoutError(exc) from exc
-    return convert(await _before(deadline, _Resume(coro, pending)))
+        value = await _before(deadline, awaitable)
+    else:
+        # Hot path: a timer costs several microseconds of heap work in the loop, and many
+        # async tools finish without ever suspending. Run the first step here; arm the
+        # deadline (still measured from the start) only if the tool actually has to wait.
+        coro: Coroutine[Any, Any, Any] = awaitable
+        try:
+            pending = coro.send(None)
+        except StopIteration as done:
+            value = done.value
+        except TimeoutError as exc:
+            raise _ToolTimeoutError(exc) from exc
+        else:
+            value = await _before(deadline, _Resume(coro, pending))
+    return to_json_result(value, max_bytes=max_bytes, deadline=monotonic_deadline)
 
 
 def _call_and_convert(

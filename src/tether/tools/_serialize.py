@@ -119,6 +119,8 @@ def to_json_result(
             or nests deeper than :data:`MAX_RESULT_DEPTH` levels.
         TimeoutError: The deadline passed while an iterator was being consumed.
     """
+    if type(value) is str and len(value) + 2 <= max_bytes:
+        return value  # the commonest result, already JSON and within the cap
     return _convert(value, 1, _Budget(max_bytes, deadline))
 
 
