@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from tether import Runtime
@@ -27,16 +28,17 @@ def test_a_worker_that_loses_the_first_races_of_a_pass_claims_the_next_runs(
             for i in range(6):
                 await client.start(fleet_agents.quick, f"q{i}")
         store = open_store(store_url)
-        real_acquire = store.acquire_lease
+        real_acquire, real_batch = store.acquire_lease, store.acquire_leases
         rivals: list[str] = []
 
-        async def rival_first(run_id: str, owner: str, ttl: float) -> bool:
-            if len(rivals) < 3:  # a quicker worker leases each of the first three just before
-                assert await real_acquire(run_id, "rival", 30.0)
-                rivals.append(run_id)
-            return await real_acquire(run_id, owner, ttl)
+        async def rival_first(run_ids: Sequence[str], owner: str, ttl: float) -> list[str]:
+            for run_id in run_ids:
+                if len(rivals) < 3:  # a quicker worker leases the first three just before
+                    assert await real_acquire(run_id, "rival", 30.0)
+                    rivals.append(run_id)
+            return await real_batch(run_ids, owner, ttl)
 
-        store.acquire_lease = rival_first  # type: ignore[method-assign]
+        store.acquire_leases = rival_first  # type: ignore[method-assign]
         async with Runtime(store, agents=[fleet_agents.quick], concurrency=3, recover=False) as rt:
             claimed = await rt.recover()
             assert len(rivals) == 3

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -131,6 +133,59 @@ async def test_leases_exclude_other_owners_until_expiry(store: Store) -> None:
     assert (await store.get_run("r1")).lease_owner is None  # type: ignore[union-attr]
     with pytest.raises(RunNotFoundError):
         await store.acquire_lease("missing", "A", ttl=1)
+
+
+async def test_acquire_leases_takes_free_expired_and_own_runs_at_once(store: Store) -> None:
+    """The batch form of acquire_lease (one round trip for a claim pass): free, expired
+    and already-owned runs are leased, in the order asked; a live lease of another owner
+    and unknown runs are left out."""
+    await store.create_run(_record("free", owner=None), _rows(1, 1))
+    await store.create_run(_record("mine", owner="A"), _rows(1, 1))
+    await store.create_run(_record("theirs", owner="B"), _rows(1, 1))
+    await store.create_run(_record("lapsed", owner=None), _rows(1, 1))
+    assert await store.acquire_lease("lapsed", "C", ttl=0.2)
+    await asyncio.sleep(0.3)
+    asked = ["lapsed", "theirs", "missing", "mine", "free"]
+    assert await store.acquire_leases(asked, "A", ttl=30) == ["lapsed", "mine", "free"]
+    owners = {r: (await store.get_run(r)).lease_owner for r in ("free", "lapsed", "theirs")}  # type: ignore[union-attr]
+    assert owners == {"free": "A", "lapsed": "A", "theirs": "B"}
+    assert await store.acquire_leases(["free", "lapsed"], "B", ttl=30) == []
+    assert await store.acquire_leases([], "A", ttl=30) == []
+
+
+async def test_load_logs_reads_many_runs_logs_in_one_call(store: Store) -> None:
+    """Each run's whole log, in order, by id; unknown runs are absent."""
+    await store.create_run(_record("r1"), _rows(1, 3))
+    await store.create_run(_record("r2"), _rows(1, 2))
+    logs = await store.load_logs(["r2", "missing", "r1"])
+    assert sorted(logs) == ["r1", "r2"]
+    assert [r.seq for r in logs["r1"]] == [1, 2, 3]
+    assert [r.data for r in logs["r2"]] == [b'{"seq":1}', b'{"seq":2}']
+    assert logs["r1"] == await store.load_events("r1")
+    assert await store.load_logs([]) == {}
+    firsts = await store.load_logs(["r1", "r2"], upto_seq=1)
+    assert {run_id: [r.seq for r in rows] for run_id, rows in firsts.items()} == {
+        "r1": [1],
+        "r2": [1],
+    }
+    assert [r.seq for r in (await store.load_logs(["r1"], upto_seq=2))["r1"]] == [1, 2]
+
+
+async def test_a_store_without_batch_methods_gets_them_one_by_one(tmp_path: Path) -> None:
+    """``Store``'s own ``acquire_leases`` and ``load_logs`` (a wrapper that overrides
+    neither) give the same answers as the backends' single round trips."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _faulty import FaultyStore
+
+    plain = FaultyStore(open_store(f"sqlite:///{tmp_path}/t.db"), lambda n, run_id, rows: None)
+    assert type(plain).acquire_leases is Store.acquire_leases
+    assert type(plain).load_logs is Store.load_logs
+    await plain.open()
+    try:
+        await test_acquire_leases_takes_free_expired_and_own_runs_at_once(plain)
+        await test_load_logs_reads_many_runs_logs_in_one_call(plain)
+    finally:
+        await plain.close()
 
 
 async def test_claim_orphans_takes_only_expired_running_runs(store: Store) -> None:

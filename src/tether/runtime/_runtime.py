@@ -96,11 +96,9 @@ _MAX_PERMANENT_STORE_FAILURES = 2
 """Resumes from the log after a store failure that is not transient, before giving up."""
 _SCAN_LIMIT = 1000
 """Runs a claim pass looks at (``pending``/``running``, newest first) to choose fairly."""
-_CLAIM_BATCH = 100
+_CLAIM_BATCH = 250
 """Runs one claim pass takes at most (the rest wait for the next pass, or another worker)."""
-_PRIORITY_READS = 16
-"""Runs whose claim priority a claim pass reads at once."""
-_CLAIMS_AT_ONCE = 16
+_CLAIMS_AT_ONCE = 64
 """Runs a claim pass leases and adopts at once."""
 
 
@@ -554,16 +552,12 @@ class Runtime(RunControl):
             and r.run_id not in self._tasks
             and r.run_id not in self._refused
         ]
-        # A priority not yet known costs a read: several at once (a Postgres pool serves
-        # them in parallel; one after another, a fresh worker facing 1,000 orphans spent
-        # most of its first pass here).
-        priorities: list[int] = []
-        for i in range(0, len(waiting), _PRIORITY_READS):
-            chunk = waiting[i : i + _PRIORITY_READS]
-            priorities += await asyncio.gather(*(self._priority(r.run_id) for r in chunk))
+        # A priority not yet known is in the run's first event: one read for all of them
+        # (one by one, a fresh worker facing 1,000 orphans spent most of its first pass
+        # reading them).
+        await self._learn_priorities([r.run_id for r in waiting])
         candidates = [
-            Candidate(r.run_id, r.tenant, priority, r.created_at)
-            for r, priority in zip(waiting, priorities, strict=True)
+            Candidate(r.run_id, r.tenant, self._priorities[r.run_id], r.created_at) for r in waiting
         ]
         live = {r.run_id for r in waiting}
         self._priorities = {k: v for k, v in self._priorities.items() if k in live}
@@ -591,12 +585,13 @@ class Runtime(RunControl):
         resumed: list[str] = []
         position = 0
         while position < len(chosen) and len(resumed) < slots:
-            # Several claims at once (each is a lease, a log read and an append: round
-            # trips that a Postgres pool serves in parallel and SQLite commits as a group),
-            # never more than the slots still free, so a pass cannot over-claim.
+            # Several claims at once: one round trip leases them, one reads their logs,
+            # and their claim marks commit together (a Postgres pool serves them in
+            # parallel, SQLite commits them as a group); never more than the slots still
+            # free, so a pass cannot over-claim.
             batch = chosen[position : position + min(_CLAIMS_AT_ONCE, slots - len(resumed))]
             position += len(batch)
-            taken = await asyncio.gather(*(self._claim(run_id) for run_id in batch))
+            taken = await self._claim_many(batch)
             for run_id, ok in zip(batch, taken, strict=True):
                 if ok:
                     resumed.append(run_id)
@@ -604,16 +599,22 @@ class Runtime(RunControl):
                     self._served[tenants.get(run_id)] = self._serve_count
         return resumed
 
-    async def _claim(self, run_id: str) -> bool:
-        """Lease one chosen run and adopt it; whether this process now drives it."""
-        if run_id in self._tasks:
-            return False
-        if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
-            return False  # another worker was quicker
-        if run_id in self._tasks:
-            return False  # this process took it meanwhile (a signal, resume)
+    async def _claim_many(self, batch: list[str]) -> list[bool]:
+        """Lease the chosen runs and adopt them; whether this process now drives each."""
+        wanted = [run_id for run_id in batch if run_id not in self._tasks]
+        # Another worker may be quicker for some; this process may take one meanwhile (a
+        # signal, resume): those are not adopted here.
+        leased = await self.store.acquire_leases(wanted, self.owner, self.lease_ttl)
+        mine = [run_id for run_id in leased if run_id not in self._tasks]
+        logs = await self.store.load_logs(mine) if mine else {}
+        adopted = await asyncio.gather(*(self._take(r, logs.get(r, [])) for r in mine))
+        taken = {r for r, ok in zip(mine, adopted, strict=True) if ok}
+        return [run_id in taken for run_id in batch]
+
+    async def _take(self, run_id: str, rows: list[EventRow]) -> bool:
+        """Adopt one run this process just leased; a run it cannot take up is let go."""
         try:
-            return await self._adopt(run_id)
+            return await self._adopt(run_id, rows)
         except (UserError, RunError, StoreError) as exc:
             log.warning("cannot recover run %s: %s", run_id, exc)
             self._refused[run_id] = time.time() + self.lease_ttl
@@ -621,9 +622,9 @@ class Runtime(RunControl):
                 await self.store.release_lease(run_id, self.owner)
             return False
 
-    async def _adopt(self, run_id: str) -> bool:
-        """Drive a run this process just leased, unless it is done or poisoned."""
-        rows = await self.store.load_events(run_id)
+    async def _adopt(self, run_id: str, rows: list[EventRow]) -> bool:
+        """Drive a run this process just leased (``rows``: its log), unless it is done or
+        poisoned."""
         if not rows:
             raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
         state = RunState(run_id=run_id)
@@ -670,14 +671,17 @@ class Runtime(RunControl):
         self._launch(driver.agent, state, driver)
         return True
 
-    async def _priority(self, run_id: str) -> int:
-        known = self._priorities.get(run_id)
-        if known is None:
-            rows = await self.store.load_events(run_id, limit=1)  # run.created, not the log
+    async def _learn_priorities(self, run_ids: list[str]) -> None:
+        """Read the claim priority of the runs whose priority is not known yet."""
+        unknown = [run_id for run_id in run_ids if run_id not in self._priorities]
+        if not unknown:
+            return
+        firsts = await self.store.load_logs(unknown, upto_seq=1)  # run.created, not the log
+        for run_id in unknown:
+            rows = firsts.get(run_id)
             created = decode_event(rows[0].data) if rows else None
             metadata = created.metadata if isinstance(created, RunCreated) else None
-            known = self._priorities[run_id] = priority_of(metadata)
-        return known
+            self._priorities[run_id] = priority_of(metadata)
 
     def _tenant_cap(self, tenant: str | None) -> int | None:
         caps = self._tenant_concurrency

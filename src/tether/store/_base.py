@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from tether.exceptions import RunNotFoundError
 from tether.store._buckets import TokenGrant, TokenTake
 from tether.store._keys import ApiKey
 
@@ -193,6 +194,36 @@ class Store(ABC):
     @abstractmethod
     async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
         """Lease a run to ``owner`` if it is free, expired or already theirs."""
+
+    async def acquire_leases(self, run_ids: Sequence[str], owner: str, ttl: float) -> list[str]:
+        """:meth:`acquire_lease` for many runs at once: the ids now leased to ``owner``, in
+        the order given. Runs that do not exist are left out, not an error.
+
+        This default takes them one by one; a backend overrides it with one round trip.
+        """
+        leased = []
+        for run_id in run_ids:
+            try:
+                if await self.acquire_lease(run_id, owner, ttl):
+                    leased.append(run_id)
+            except RunNotFoundError:
+                continue
+        return leased
+
+    async def load_logs(
+        self, run_ids: Sequence[str], *, upto_seq: int | None = None
+    ) -> dict[str, list[EventRow]]:
+        """The log of each run, by id (runs that do not exist are left out): whole, or its
+        events with ``seq <= upto_seq`` (``upto_seq=1``: each run's ``run.created``).
+
+        This default reads them one by one; a backend overrides it with one query.
+        """
+        logs = {}
+        for run_id in run_ids:
+            rows = await self.load_events(run_id, limit=upto_seq)
+            if rows:
+                logs[run_id] = rows
+        return logs
 
     @abstractmethod
     async def renew_leases(self, owner: str, run_ids: Sequence[str], ttl: float) -> list[str]:

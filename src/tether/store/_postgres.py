@@ -467,6 +467,41 @@ class PostgresStore(Store):
 
         return await self._run("acquire_lease", job)
 
+    async def acquire_leases(self, run_ids: Sequence[str], owner: str, ttl: float) -> list[str]:
+        if not run_ids:
+            return []
+        # One statement; rows are locked in id order (no deadlock between workers claiming
+        # overlapping lists), and a row another worker is leasing right now is skipped:
+        # it is being taken.
+        free = "(lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < clock.now)"
+        rows = await self._rows(
+            "acquire_leases",
+            f"WITH clock AS (SELECT {_NOW} AS now), chosen AS (SELECT id FROM runs, clock "
+            f"WHERE run_id = ANY(%(ids)s) AND {free} ORDER BY id FOR UPDATE OF runs SKIP LOCKED) "
+            "UPDATE runs SET lease_owner = %(owner)s, lease_expires_at = clock.now + %(ttl)s "
+            f"FROM clock WHERE runs.id IN (SELECT id FROM chosen) AND {free} RETURNING run_id",
+            {"ids": list(run_ids), "owner": owner, "ttl": float(ttl)},
+        )
+        leased = {row[0] for row in rows}
+        return [run_id for run_id in run_ids if run_id in leased]
+
+    async def load_logs(
+        self, run_ids: Sequence[str], *, upto_seq: int | None = None
+    ) -> dict[str, list[EventRow]]:
+        if not run_ids:
+            return {}
+        rows = await self._rows(
+            "load_logs",
+            "SELECT r.run_id, e.seq, e.step, e.ts, e.type, e.data FROM events e "
+            "JOIN runs r ON r.id = e.run WHERE r.run_id = ANY(%s) "
+            "AND (%s::bigint IS NULL OR e.seq <= %s::bigint) ORDER BY e.run, e.seq",
+            (list(run_ids), upto_seq, upto_seq),
+        )
+        logs: dict[str, list[EventRow]] = {}
+        for run_id, seq, step, ts, kind, data in rows:
+            logs.setdefault(run_id, []).append(EventRow(seq, step, ts, kind, bytes(data)))
+        return logs
+
     async def renew_leases(self, owner: str, run_ids: Sequence[str], ttl: float) -> list[str]:
         if not run_ids:
             return []

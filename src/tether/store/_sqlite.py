@@ -74,6 +74,8 @@ _STOP = object()
 _MAX_BATCH = 512
 """Most jobs in one transaction (the loop thread runs their statements: this bounds the
 stall); the rest wait for the next."""
+_IDS_PER_QUERY = 500
+"""Run ids bound in one ``IN (...)`` (well under SQLite's limit on host parameters)."""
 MAX_CACHED_RUNS = 50_000
 """Runs whose primary key and hash-chain head the store keeps in memory (about 250 bytes
 each); past it both caches start over."""
@@ -732,6 +734,50 @@ class SQLiteStore(Store):
             return cur.rowcount == 1
 
         return await self._write(job)
+
+    async def acquire_leases(self, run_ids: Sequence[str], owner: str, ttl: float) -> list[str]:
+        if not run_ids:
+            return []
+
+        def job(conn: sqlite3.Connection) -> list[str]:
+            now = time.time()
+            leased = []
+            for run_id in run_ids:
+                cur = conn.execute(
+                    "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ? AND "
+                    "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
+                    (owner, now + ttl, run_id, owner, now),
+                )
+                if cur.rowcount == 1:
+                    leased.append(run_id)
+            return leased
+
+        return await self._write(job)
+
+    async def load_logs(
+        self, run_ids: Sequence[str], *, upto_seq: int | None = None
+    ) -> dict[str, list[EventRow]]:
+        ids = list(dict.fromkeys(run_ids))
+        last = -1 if upto_seq is None else upto_seq  # -1: no bound (seqs start at 1)
+
+        def read(conn: sqlite3.Connection) -> dict[str, list[EventRow]]:
+            logs: dict[str, list[EventRow]] = {}
+            for start in range(0, len(ids), _IDS_PER_QUERY):
+                chunk = ids[start : start + _IDS_PER_QUERY]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    "SELECT r.run_id, e.seq, e.step, e.ts, e.type, e.data FROM events e "
+                    f"JOIN runs r ON r.id = e.run WHERE r.run_id IN ({marks}) "
+                    "AND (? < 0 OR e.seq <= ?) ORDER BY e.run, e.seq",
+                    [*chunk, last, last],
+                ).fetchall()
+                for run_id, seq, step, ts, kind, data in rows:
+                    logs.setdefault(run_id, []).append(
+                        EventRow(seq, step, ts, kind, _unpack(kind, data))
+                    )
+            return logs
+
+        return await self._read(read)
 
     async def renew_leases(self, owner: str, run_ids: Sequence[str], ttl: float) -> list[str]:
         if not run_ids:
