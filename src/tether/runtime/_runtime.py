@@ -606,7 +606,12 @@ class Runtime(RunControl):
         # signal, resume): those are not adopted here.
         leased = await self.store.acquire_leases(wanted, self.owner, self.lease_ttl)
         mine = [run_id for run_id in leased if run_id not in self._tasks]
-        logs = await self.store.load_logs(mine) if mine else {}
+        try:
+            logs = await self.store.load_logs(mine) if mine else {}
+        except StoreError as exc:
+            # As when one adoption fails: let them go, and leave them for a while.
+            await asyncio.gather(*(self._let_go(run_id, exc) for run_id in mine))
+            return [False] * len(batch)
         adopted = await asyncio.gather(*(self._take(r, logs.get(r, [])) for r in mine))
         taken = {r for r, ok in zip(mine, adopted, strict=True) if ok}
         return [run_id in taken for run_id in batch]
@@ -616,11 +621,15 @@ class Runtime(RunControl):
         try:
             return await self._adopt(run_id, rows)
         except (UserError, RunError, StoreError) as exc:
-            log.warning("cannot recover run %s: %s", run_id, exc)
-            self._refused[run_id] = time.time() + self.lease_ttl
-            with contextlib.suppress(Exception):
-                await self.store.release_lease(run_id, self.owner)
+            await self._let_go(run_id, exc)
             return False
+
+    async def _let_go(self, run_id: str, exc: Exception) -> None:
+        """Give back a run this process leased but cannot take up, and leave it for a TTL."""
+        log.warning("cannot recover run %s: %s", run_id, exc)
+        self._refused[run_id] = time.time() + self.lease_ttl
+        with contextlib.suppress(Exception):
+            await self.store.release_lease(run_id, self.owner)
 
     async def _adopt(self, run_id: str, rows: list[EventRow]) -> bool:
         """Drive a run this process just leased (``rows``: its log), unless it is done or
