@@ -183,10 +183,23 @@ def search_kb(question: str) -> list[str]:
     ]
 
 
+def _refund_preview(arguments: dict[str, Any]) -> str:
+    """What a refund call will do, for the person approving it (a missing amount is the
+    order's full total: the arguments alone would show ``amount_cents=None``)."""
+    order = ORDERS.get(str(arguments.get("order_id", "")).strip().lstrip("#"))
+    if order is None:
+        return f"no order {arguments.get('order_id')!r}: the refund will fail"
+    total, amount = order["total_cents"], arguments.get("amount_cents")
+    if amount is None or amount == total:
+        return f"refund {_cents(total)}, the full total of order {order['order_id']}"
+    return f"refund {_cents(amount)} of order {order['order_id']} (total {_cents(total)})"
+
+
 @tool(
     effect="write",
     idempotent=True,
     requires_approval=True,
+    preview=_refund_preview,
     examples=[
         "Please refund my order",
         "I want a refund for my order",

@@ -77,7 +77,10 @@ REFUNDER = """
 from tether import Agent, tool
 from tether.testing import ScriptedModel, text, tool_call
 
-@tool(effect="write", idempotent=True, requires_approval=True)
+def say(args):
+    return f"refund ${args['amount_cents'] / 100:.2f} on order {args['order_id']}"
+
+@tool(effect="write", idempotent=True, requires_approval=True, preview=say)
 async def refund(order_id: str, amount_cents: int) -> dict:
     \"\"\"Refund an order.\"\"\"
     return {"refunded": amount_cents}
@@ -446,7 +449,11 @@ def test_approval_wait_prints_commands_and_deny_continues(store: str, tmp_path: 
     approval = re.search(r"waiting for approval of (\d+\.\d+)", waiting.output)
     assert approval is not None, waiting.output
     key = approval.group(1)
-    assert f"needs approval: refund requires approval  [{key}]" in waiting.output
+    # The tool's preview says what the call will do, beside the arguments.
+    assert (
+        f"needs approval: refund requires approval — refund $129.00 on order 5678  [{key}]"
+        in waiting.output
+    )
     assert f"tether approve {run_id} {key} --store {store} {ref}" in waiting.output
 
     refused = tether("resume", run_id, ref, "--store", store)

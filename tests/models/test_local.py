@@ -423,6 +423,14 @@ def test_a_refund_without_an_amount_refunds_the_order_total_in_dollars_not_cents
     assert part["refunded"] == "$20.00"
     assert refund("1234", SimpleNamespace(idempotency_key="k1")) == whole  # idempotent
     assert module.lookup_order.fn("1234")["total"] == "$49.99"
+    # The approver sees what a missing amount means, not amount_cents=None.
+    preview = module.refund_order.preview
+    assert preview({"order_id": "1234", "amount_cents": None}) == (
+        "refund $49.99, the full total of order 1234"
+    )
+    assert preview({"order_id": "1234", "amount_cents": 2000}) == (
+        "refund $20.00 of order 1234 (total $49.99)"
+    )
 
 
 @pytest.mark.slow

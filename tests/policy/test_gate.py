@@ -18,7 +18,12 @@ from tether.engine import (
     ToolCompleted,
     ToolFailed,
 )
-from tether.exceptions import ApprovalError, RunFinishedError, RunNotFoundError
+from tether.exceptions import (
+    AgentDefinitionError,
+    ApprovalError,
+    RunFinishedError,
+    RunNotFoundError,
+)
 from tether.models import ModelRequest, Price, PricingTable
 from tether.policy import Budget, Decision, Hooks, LoopPolicy, Policy, PolicyFile
 from tether.testing import ScriptedModel, text, tool_call
@@ -185,6 +190,74 @@ async def test_approval_then_approve_with_changes(store_url: str) -> None:
         "order_id": "1234",
         "amount_cents": 4000,
     }
+
+
+def _full_refund_preview(arguments: dict[str, Any]) -> str:
+    amount = arguments["amount_cents"]
+    return "refund $120.00, the order's full total" if amount is None else f"refund {amount}"
+
+
+@tool(effect="write", requires_approval=True, preview=_full_refund_preview)
+def refund_in_full(order_id: str, amount_cents: int | None = None) -> str:
+    """Refund an order; no amount means its full total."""
+    REFUNDS.append({"order_id": order_id, "amount_cents": amount_cents or 12000})
+    return "refunded"
+
+
+def _broken_preview(arguments: dict[str, Any]) -> str:
+    raise KeyError("total")
+
+
+@tool(effect="write", requires_approval=True, preview=_broken_preview)
+def refund_broken_preview(order_id: str) -> str:
+    """Refund an order."""
+    return "refunded"
+
+
+async def test_a_tool_preview_tells_the_approver_what_the_call_will_do(store_url: str) -> None:
+    """The arguments say ``amount_cents=None``; the approver reads what that means, in the
+    request, the pending list and the API's model. A preview that raises never fails the
+    run: the request says so and the person decides from the arguments."""
+
+    def script(tool_name: str) -> Any:
+        def reply(req: ModelRequest) -> Any:
+            if req.messages[-1].role == "user":
+                return tool_call(tool_name, order_id="1234")
+            return text("done")
+
+        return reply
+
+    async with Runtime(store_url) as rt:
+        agent = Agent(
+            name="full", model=ScriptedModel(script("refund_in_full")), tools=[refund_in_full]
+        )
+        run = await rt.start(agent, "my money back for 1234")
+        assert (await run.result()).status == "waiting"
+        (pending,) = await run.pending_approvals()
+        assert pending.arguments == {"order_id": "1234", "amount_cents": None}
+        assert pending.preview == "refund $120.00, the order's full total"
+        (requested,) = [
+            e for e in await _events(rt, run.run_id) if isinstance(e, ApprovalRequested)
+        ]
+        assert requested.preview == pending.preview
+        await rt.approve(run.run_id, pending.approval_id, by="ana")
+        assert (await run.result()).status == "completed"
+        assert REFUNDS[-1] == {"order_id": "1234", "amount_cents": 12000}
+
+        broken = Agent(
+            name="broken",
+            model=ScriptedModel(script("refund_broken_preview")),
+            tools=[refund_broken_preview],
+        )
+        run = await rt.start(broken, "refund 1234")
+        assert (await run.result()).status == "waiting"
+        (pending,) = await run.pending_approvals()
+        assert pending.preview == "(no preview: refund_broken_preview's preview raised KeyError)"
+
+
+def test_a_preview_must_be_a_function() -> None:
+    with pytest.raises(AgentDefinitionError, match="preview must be a function"):
+        tool(effect="write", preview="refund everything")(refund_in_full.fn)  # type: ignore[arg-type]
 
 
 async def test_deny_path_and_approval_errors_change_nothing(store_url: str) -> None:

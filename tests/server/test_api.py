@@ -30,7 +30,11 @@ REFUNDS: list[dict[str, Any]] = []
 TICKS = 8
 
 
-@tool(effect="write", requires_approval=True)
+def _say_refund(arguments: dict[str, Any]) -> str:
+    return f"refund {arguments['amount_cents']} cents on {arguments['order_id']}"
+
+
+@tool(effect="write", requires_approval=True, preview=_say_refund)
 def refund(order_id: str, amount_cents: int) -> str:
     """Refund part of an order."""
     REFUNDS.append({"order_id": order_id, "amount_cents": amount_cents})
@@ -219,6 +223,7 @@ def test_approve_with_edited_arguments(keys: Keys) -> None:
         "refund",
     )
     assert item["task"] == "refund order A-1" and item["requested_at"] > 0
+    assert item["preview"] == "refund 900 cents on A-1"  # the tool's words for the call
     url = f"/v1/approvals/{run['run_id']}/{item['approval_id']}"
     before = keys.acme.get(f"/v1/runs/{run['run_id']}").json()
     for bad in (

@@ -190,6 +190,8 @@ class EventPrinter:
             args: dict[str, Any] = raw if isinstance(raw, dict) else {}
             call = call_text(str(get("tool")), args, self.limits.arguments)
             text = Text(f"✋ {call} needs approval: {get('reason')}", style="yellow")
+            if get("preview"):
+                text += Text(f" — {get('preview')}", style="bold yellow")
             # The id `tether approve` takes: Tether's "step.index" (provider ids are labels).
             approval = get("approval_id") or get("call_id")
             self._line("approve", "yellow", text + Text(f"  [{approval}]", style="dim"))

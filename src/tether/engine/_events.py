@@ -215,6 +215,8 @@ class ApprovalRequested(_Event):
     reasoning: str | None = None
     expires_at: float | None = None
     on_expiry: Literal["deny", "escalate"] = "deny"
+    preview: str | None = None
+    """What the call will do, in words (the tool's ``preview``), for the person deciding."""
 
     @property
     def key(self) -> str:

@@ -285,7 +285,7 @@ async def admit_tool_call(
     elif decision.action == "require_approval":
         arguments_hash = args_hash(call.arguments)
         if approval is None:
-            ctx.record(_approval_request(ctx, call, key, index, arguments_hash, decision))
+            ctx.record(_approval_request(ctx, call, contract, key, index, arguments_hash, decision))
             return Admission("await", call)
         if approval.request.args_hash not in (None, arguments_hash):
             return Admission(
@@ -446,6 +446,7 @@ def _policy_event(call: ToolCall, key: str, decision: Decision) -> PolicyDecided
 def _approval_request(
     ctx: StepContext,
     call: ToolCall,
+    contract: ToolContract,
     key: str,
     index: int,
     arguments_hash: str,
@@ -470,7 +471,24 @@ def _approval_request(
             time.time() + settings.timeout_seconds if settings.timeout_seconds is not None else None
         ),
         on_expiry=settings.on_expiry,
+        preview=_preview(contract, call),
     )
+
+
+_PREVIEW_CHARS = 500
+
+
+def _preview(contract: ToolContract, call: ToolCall) -> str | None:
+    """The tool's own words for what the call will do; a failing preview never fails the
+    run (the person then decides from the arguments)."""
+    describe = contract.preview
+    if describe is None:
+        return None
+    try:
+        text = describe(dict(call.arguments))
+    except Exception as exc:
+        return f"(no preview: {contract.name}'s preview raised {type(exc).__name__})"
+    return None if text is None else str(text)[:_PREVIEW_CHARS]
 
 
 def _denied(call: ToolCall, decision: Decision, *, reissue: bool) -> ToolError:

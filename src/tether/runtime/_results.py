@@ -90,6 +90,8 @@ class PendingApproval:
     task: str
     reasoning: str | None
     expires_at: float | None
+    preview: str | None = None
+    """What the call will do, in the tool's words (see ``@tool(preview=...)``)."""
 
     @classmethod
     def from_request(cls, request: ApprovalRequested) -> PendingApproval:
@@ -104,4 +106,5 @@ class PendingApproval:
             task=request.task,
             reasoning=request.reasoning,
             expires_at=request.expires_at,
+            preview=request.preview,
         )

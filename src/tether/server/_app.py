@@ -521,6 +521,7 @@ async def _pending(runtime: Runtime, record: RunRecord) -> list[ApprovalOut]:
             reasoning=request.reasoning,
             expires_at=request.expires_at,
             requested_at=ts,
+            preview=request.preview,
         )
         for request, ts in requested.values()
     ]

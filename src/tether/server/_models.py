@@ -99,6 +99,9 @@ class ApprovalOut(BaseModel):
     reasoning: str | None
     expires_at: float | None
     requested_at: float
+    preview: str | None = Field(
+        default=None, description="What the call will do, in the tool's words, if it says."
+    )
 
 
 class ApprovalList(BaseModel):

@@ -168,6 +168,9 @@ class ToolContract:
         rate_limit: Calls per period this tool may make, across every worker on the
             store unless the limit says ``shared=False`` (``None``: unlimited, unless
             the agent's policy sets one).
+        preview: What a call will do, in a line for the person asked to approve it,
+            computed from the validated arguments when the approval is requested.
+            Operational: not part of the agent version.
     """
 
     name: str
@@ -191,6 +194,7 @@ class ToolContract:
     examples: tuple[str, ...] = ()
     breaker: Breaker | None = None
     rate_limit: RateLimit | None = None
+    preview: Callable[[dict[str, Any]], str] | None = None
 
     def __post_init__(self) -> None:
         # Also reached by direct construction, so a list becomes a tuple here too.
@@ -306,6 +310,7 @@ def tool(
     examples: Sequence[str] = (),
     breaker: Breaker | None = None,
     rate_limit: RateLimit | None = None,
+    preview: Callable[[dict[str, Any]], str] | None = None,
 ) -> Callable[[Callable[..., Any]], ToolContract]: ...
 
 
@@ -328,6 +333,7 @@ def tool(
     examples: Sequence[str] = (),
     breaker: Breaker | None = None,
     rate_limit: RateLimit | None = None,
+    preview: Callable[[dict[str, Any]], str] | None = None,
 ) -> ToolContract | Callable[[Callable[..., Any]], ToolContract]:
     """Declare a typed function (sync or async) as a tool; use bare or with options.
 
@@ -360,6 +366,11 @@ def tool(
         rate_limit: A :class:`~tether.tools.RateLimit` on this tool's calls (shared by
             every worker on the store by default); a call over it gets ``rate_limited``
             with ``retry_after``.
+        preview: ``f(arguments) -> str``: what a call will do, in words, for the person
+            asked to approve it (``"refund $49.99, the full total of order 1234"``, where
+            the arguments say only ``amount_cents=None``). It gets the validated
+            arguments when the approval is requested, runs on the event loop and must
+            have no effect; if it raises, the request says the preview failed.
 
     Raises:
         AgentDefinitionError: The function or the options cannot make a valid tool.
@@ -382,6 +393,7 @@ def tool(
             max_result_bytes=max_result_bytes,
             breaker=breaker,
             rate_limit=rate_limit,
+            preview=preview,
         ).with_examples(examples)
 
     return decorate(fn) if fn is not None else decorate
@@ -404,6 +416,7 @@ def _make_contract(
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
     breaker: Breaker | None = None,
     rate_limit: RateLimit | None = None,
+    preview: Callable[[dict[str, Any]], str] | None = None,
 ) -> ToolContract:
     """Check the options, build the schema, and wrap ``func`` into a contract."""
     if isinstance(func, ToolContract):
@@ -431,6 +444,8 @@ def _make_contract(
         raise bad("breaker must be a Breaker, e.g. Breaker(failures=5, reset_after=30)")
     if rate_limit is not None and not isinstance(rate_limit, RateLimit):
         raise bad("rate_limit must be a RateLimit, e.g. RateLimit(calls=10, per=1.0)")
+    if preview is not None and not callable(preview):
+        raise bad("preview must be a function of the arguments that returns a string")
     needs = _check_credentials(credentials, tool_name)
 
     summary, arg_docs = split_docstring(inspect.getdoc(func))
@@ -464,6 +479,7 @@ def _make_contract(
         max_result_bytes=max_result_bytes,
         breaker=breaker,
         rate_limit=rate_limit,
+        preview=preview,
     )
 
 
