@@ -39,7 +39,11 @@ XSS = '<img src=x onerror="window.__pwned = 1">'
 TIMEOUT_MS = 20_000  # generous bound for a loaded CI machine, not a timing claim
 
 
-@tool(effect="write", requires_approval=True)
+def _say_email(arguments: dict[str, Any]) -> str:
+    return f"email {arguments['to']} about {arguments['subject']!r} {XSS}"
+
+
+@tool(effect="write", requires_approval=True, preview=_say_email)
 def send_email(to: str, subject: str, body: str) -> str:
     """Send an email to a customer."""
     return f"queued {XSS} for {to}: {subject}"
@@ -238,6 +242,10 @@ def test_runs_timeline_inbox_approve_and_live_completion(served: Served, browser
     expect(card).to_contain_text(f"Email Ana her refund receipt {XSS}")  # the task, as text
     expect(card).to_contain_text("so I will email it to them")  # the model's last reasoning
     expect(card).to_contain_text("Needs approval:")
+    # The tool's preview, as text like everything else (its markup never runs).
+    expect(card.locator("pre.preview")).to_have_text(
+        f"email ana@example.com about 'Your refund' {XSS}"
+    )
     arguments = card.locator("textarea.args")
     assert json.loads(arguments.input_value()) == {
         "to": "ana@example.com",

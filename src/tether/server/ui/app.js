@@ -454,6 +454,7 @@ function approvalCard(item) {
     el("p", { class: "muted" },
       `requested ${fmtTime(item.requested_at)}`,
       item.expires_at ? ` · expires ${fmtTime(item.expires_at)}` : ""),
+    field("What it will do", item.preview, "value preview"),
     field("Task", item.task, "value task"),
     field("Model's last reasoning", item.reasoning, "value reasoning"),
     el("div", { class: "field" }, el("span", { class: "k", text: "Arguments (edit, then Approve with edits)" }), args),
