@@ -1,10 +1,13 @@
 """Postgres store: psycopg 3 async over a pool, leases shared by workers on many machines.
 
-Each append is one transaction whose first statement is a conditional UPDATE of the
-run's summary row: it matches only if the log ends where the writer expects and the
-writer still holds the lease, and it locks the row, so the check and the write cannot
-be separated by another worker. The same statement returns the hash of the event the
-append links to, so the hash chain costs no extra round trip.
+Each append's first statement is a conditional UPDATE of the run's summary row: it
+matches only if the log ends where the writer expects and the writer still holds the
+lease, and it locks the row, so the check and the write cannot be separated by another
+worker. The same statement returns the hash of the event the append links to, so the
+hash chain costs no extra round trip. Appends made while a transaction is in flight
+share the next one (group commit, as the SQLite store does): one UPDATE over all their
+rows, one INSERT of all their events, one WAL flush; an append whose conditions fail
+gets the error it would get alone, and its neighbours land.
 
 Lease times use the database's clock (``clock_timestamp()``), never a worker's: one
 clock decides when a lease has expired, whatever the skew between machines.
@@ -20,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from tether.exceptions import (
@@ -141,6 +146,13 @@ class PostgresStore(Store):
         """Set while the listener's ``LISTEN`` is in place (a test waits for it)."""
         self._work_seen = 0
         self._work_count = 0
+        # Group commit: appends queued while a transaction is in flight go out together.
+        self._appends: list[_Append] = []
+        self._appender: asyncio.Task[None] | None = None
+        self.commit_count = 0
+        """Append transactions committed (a group counts once)."""
+        self.write_count = 0
+        """Appends those transactions carried."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -201,6 +213,11 @@ class PostgresStore(Store):
                 await conn.execute("UPDATE schema_version SET version = %s", (latest,))
 
     async def close(self) -> None:
+        appender, self._appender = self._appender, None
+        if appender is not None:
+            # Appends already queued are written (or fail) before the pool goes away.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(appender)
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.cancel()
@@ -303,50 +320,151 @@ class PostgresStore(Store):
         *,
         owner: str | None = None,
     ) -> None:
+        """Append as the base class says; appends made while a transaction is in flight
+        commit together in the next one (group commit: one round trip pair and one WAL
+        flush for hundreds of runs' steps), each still checked on its own."""
         if not events:
             return
-        has_status = update is not None and update.status is not None
-        release = update is not None and update.release_lease
-        params = {
-            "last": events[-1].seq,
-            "ts": events[-1].ts,
-            "has_status": has_status,
-            "status": update.status if update is not None else None,
-            "reason": update.reason if update is not None else None,
-            "wake_at": update.wake_at if update is not None else None,
-            "release": release,
-            "run_id": run_id,
-            "before": events[0].seq - 1,
-            "owner": owner,
-        }
+        if self._pool is None:
+            raise StoreError("store is not open; use `async with Runtime(...)` or await open()")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._appends.append(_Append(run_id, events, update, owner, done))
+        if self._appender is None or self._appender.done():
+            self._appender = loop.create_task(self._write_appends())
+        # A caller cancelled while its append is being written does not stop the write
+        # (as with SQLite's group commit): the log says whether it landed.
+        await done
 
-        async def job(conn: _Conn) -> None:
-            # Two round trips: BEGIN and the conditional UPDATE go out together and its
-            # answer is awaited; the INSERTs, the NOTIFY and the COMMIT go out together.
+    async def _write_appends(self) -> None:
+        """Write queued appends, a group per transaction, until none are left."""
+        while self._appends:
+            group: list[_Append] = []
+            rest: list[_Append] = []
+            seen: set[str] = set()
+            for item in self._appends:
+                # One append per run in a group (a run's next append waits for the one
+                # before it anyway), and a bound on how long one transaction holds rows.
+                if item.run_id in seen or len(group) >= _MAX_GROUP:
+                    rest.append(item)
+                else:
+                    seen.add(item.run_id)
+                    group.append(item)
+            self._appends = rest
             try:
-                async with conn.pipeline(), conn.transaction():
-                    cur = await conn.execute(_ADVANCE, params)
-                    row = await cur.fetchone()
-                    if row is None:
-                        await _refuse(conn, run_id, events[0].seq, owner, self._where)
-                        raise ConcurrentWriteError(f"run {run_id}: the log moved", run_id=run_id)
-                    pk, prev, status, lease_owner, wake_at = row
-                    await cur.executemany(
-                        _INSERT_EVENTS,
-                        self._chained(int(pk), run_id, prev and bytes(prev), events),
-                    )
-                    if (status in _CLAIMABLE and lease_owner is None) or (
-                        has_status and wake_at is not None
-                    ):
-                        await _notify(conn, run_id)
-            except pg_errors.UniqueViolation as exc:
-                raise ConcurrentWriteError(
-                    f"run {run_id}: events {events[0].seq}..{events[-1].seq} collide with "
-                    "events another writer appended; this process no longer owns the run",
-                    run_id=run_id,
-                ) from exc
+                if len(group) == 1:
+                    await self._append_alone(group[0])
+                else:
+                    await self._append_group(group)
+            except BaseException as exc:  # settle every waiter, then go on
+                error = exc if isinstance(exc, Exception) else StoreError(f"append: {exc!r}")
+                for item in group:
+                    _fail(item.done, error)
+                if not isinstance(exc, Exception):
+                    for item in self._appends:
+                        _fail(item.done, error)
+                    self._appends = []
+                    raise
 
-        await self._run("append", job)
+    async def _append_alone(self, item: _Append) -> None:
+        try:
+            await self._run("append", lambda conn: self._append_one(conn, item))
+        except Exception as exc:
+            _fail(item.done, exc)
+        else:
+            self.commit_count += 1
+            self.write_count += 1
+            _succeed(item.done)
+
+    async def _append_one(self, conn: _Conn, item: _Append) -> None:
+        """One append, one transaction. Two round trips: BEGIN and the conditional UPDATE
+        go out together and its answer is awaited; the INSERTs, the NOTIFY and the COMMIT
+        go out together."""
+        run_id, events = item.run_id, item.events
+        try:
+            async with conn.pipeline(), conn.transaction():
+                cur = await conn.execute(_ADVANCE, _advance_params(item))
+                row = await cur.fetchone()
+                if row is None:
+                    await _refuse(conn, run_id, events[0].seq, item.owner, self._where)
+                pk, prev, status, lease_owner, wake_at = row
+                await cur.executemany(
+                    _INSERT_EVENTS, self._chained(int(pk), run_id, prev and bytes(prev), events)
+                )
+                if _announces(item, status, lease_owner, wake_at):
+                    await _notify(conn, run_id)
+        except pg_errors.UniqueViolation as exc:
+            raise _collision(item) from exc
+
+    async def _append_group(self, group: list[_Append]) -> None:
+        """Several runs' appends in one transaction: one conditional UPDATE moves every
+        summary row whose log ends where its writer expects (and whose lease the writer
+        holds), locking them in id order as lease renewals do; the others fail alone, with
+        the reason a single append would give. Any other failure of the group retries its
+        appends one by one, so only the offending one fails."""
+        try:
+            refused = await self._run("append", lambda conn: self._group_job(conn, group))
+        except StoreError as exc:
+            if exc.transient:
+                for item in group:
+                    _fail(item.done, copy.copy(exc))
+                return
+            for item in group:
+                await self._append_alone(item)
+            return
+        if len(refused) < len(group):
+            self.commit_count += 1
+            self.write_count += len(group) - len(refused)
+        for item in group:
+            error = refused.get(item.run_id)
+            if error is None:
+                _succeed(item.done)
+            else:
+                _fail(item.done, error)
+
+    async def _group_job(self, conn: _Conn, group: list[_Append]) -> dict[str, Exception]:
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [], [])
+        for item in group:
+            update = item.update
+            for column, value in zip(columns, _group_values(item, update), strict=True):
+                column.append(value)
+        refused: dict[str, Exception] = {}
+        async with conn.pipeline(), conn.transaction():
+            cur = await conn.execute(_ADVANCE_GROUP, columns)
+            moved = {row[0]: row[1:] for row in await cur.fetchall()}
+            left = [item for item in group if item.run_id not in moved]
+            if left:
+                found = await (
+                    await conn.execute(
+                        "SELECT run_id, last_seq, lease_owner FROM runs WHERE run_id = ANY(%s)",
+                        ([item.run_id for item in left],),
+                    )
+                ).fetchall()
+                summary = {row[0]: (row[1], row[2]) for row in found}
+                for item in left:
+                    refused[item.run_id] = _refusal(
+                        item.run_id,
+                        item.owner,
+                        item.events[0].seq,
+                        summary.get(item.run_id),
+                        self._where,
+                    )
+            rows: list[tuple[Any, ...]] = []
+            announce: list[str] = []
+            for item in group:
+                if item.run_id not in moved:
+                    continue
+                pk, prev, status, lease_owner, wake_at = moved[item.run_id]
+                rows += self._chained(int(pk), item.run_id, prev and bytes(prev), item.events)
+                if _announces(item, status, lease_owner, wake_at):
+                    announce.append(item.run_id)
+            if rows:
+                await cur.execute(
+                    _INSERT_EVENT_ROWS, [list(column) for column in zip(*rows, strict=True)]
+                )
+            if announce:
+                await conn.execute(_NOTIFY_MANY, (CHANNEL, announce))
+        return refused
 
     async def load_events(
         self, run_id: str, *, after_seq: int = 0, limit: int | None = None
@@ -796,6 +914,40 @@ _ADVANCE = (
 writer expects and the writer holds the lease; the row stays locked until the append
 commits. Returns the hash the append's first event links to."""
 
+_ADVANCE_GROUP = (
+    "WITH input AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], "
+    "%s::float8[], %s::boolean[], %s::text[], %s::text[], %s::float8[], %s::boolean[], "
+    "%s::text[]) AS u(run_id, before, last, ts, has_status, status, reason, wake_at, "
+    "release, owner)), "
+    "locked AS (SELECT runs.id, input.* FROM runs JOIN input ON runs.run_id = input.run_id "
+    "WHERE runs.last_seq = input.before "
+    "AND (input.owner IS NULL OR runs.lease_owner = input.owner) "
+    "ORDER BY runs.id FOR UPDATE OF runs) "
+    "UPDATE runs SET last_seq = l.last, updated_at = l.ts, "
+    "status = CASE WHEN l.has_status THEN l.status ELSE runs.status END, "
+    "reason = CASE WHEN l.has_status THEN l.reason ELSE runs.reason END, "
+    "wake_at = CASE WHEN l.has_status THEN l.wake_at ELSE runs.wake_at END, "
+    "lease_owner = CASE WHEN l.release THEN NULL ELSE runs.lease_owner END, "
+    "lease_expires_at = CASE WHEN l.release THEN NULL ELSE runs.lease_expires_at END "
+    "FROM locked l WHERE runs.id = l.id AND runs.last_seq = l.before "
+    "AND (l.owner IS NULL OR runs.lease_owner = l.owner) "
+    "RETURNING runs.run_id, runs.id, "
+    "(SELECT hash FROM events WHERE run = runs.id AND seq = l.before), "
+    "runs.status, runs.lease_owner, runs.wake_at"
+)
+""":data:`_ADVANCE` for a group of appends (one row each, columns as the unnest names
+them): rows are locked in id order (as lease renewals lock them), and each moves only
+if its own conditions hold; a row that does not is simply not returned."""
+
+_INSERT_EVENT_ROWS = (
+    "INSERT INTO events (run, seq, step, ts, type, data, hash) SELECT * FROM unnest("
+    "%s::bigint[], %s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::bytea[], "
+    "%s::bytea[])"
+)
+"""Many event rows in one statement: one list per column."""
+
+_NOTIFY_MANY = "SELECT pg_notify(%s, run_id) FROM unnest(%s::text[]) AS n(run_id)"
+
 
 async def _check_connection(conn: _Conn) -> None:
     """A liveness check that costs no round trip: read what the server sent while the
@@ -816,31 +968,12 @@ async def _notify(conn: _Conn, run_id: str) -> None:
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, run_id))
 
 
-async def _refuse(conn: _Conn, run_id: str, first: int, owner: str | None, where: str) -> None:
-    """Say why an append's conditional UPDATE matched no row: no run, a lost lease, or a
-    moved log. Runs inside the append's transaction."""
+async def _refuse(conn: _Conn, run_id: str, first: int, owner: str | None, where: str) -> NoReturn:
+    """Raise why an append's conditional UPDATE matched no row (inside its transaction)."""
     row = await (
         await conn.execute("SELECT last_seq, lease_owner FROM runs WHERE run_id = %s", (run_id,))
     ).fetchone()
-    if row is None:
-        raise RunNotFoundError(f"no run {run_id!r} in {where}", run_id=run_id)
-    last_seq, lease_owner = row
-    if owner is not None and lease_owner != owner:
-        raise LeaseLostError(
-            f"run {run_id}: {owner} no longer holds the lease "
-            f"(held by {lease_owner or 'nobody'}); this process must stop driving the run",
-            run_id=run_id,
-            owner=owner,
-            holder=lease_owner,
-        )
-    if last_seq != first - 1:
-        raise ConcurrentWriteError(
-            f"run {run_id}: expected to append after seq {first - 1}, but the log "
-            f"ends at {last_seq}; another writer appended to this run",
-            run_id=run_id,
-            expected=first - 1,
-            actual=last_seq,
-        )
+    raise _refusal(run_id, owner, first, None if row is None else (row[0], row[1]), where)
 
 
 _BUCKET_INPUT = (
@@ -879,3 +1012,104 @@ _LOCK_BUCKETS = (
 )
 
 _CLOCK = f"SELECT COALESCE(%(now)s::float8, {_NOW})"
+
+
+_MAX_GROUP = 500
+"""Appends one group transaction carries at most."""
+
+
+@dataclass(slots=True)
+class _Append:
+    """An append waiting for its group's transaction."""
+
+    run_id: str
+    events: Sequence[EventRow]
+    update: RunUpdate | None
+    owner: str | None
+    done: asyncio.Future[None]
+
+
+def _succeed(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+def _fail(done: asyncio.Future[None], error: BaseException) -> None:
+    if not done.done():
+        done.set_exception(error)
+
+
+def _advance_params(item: _Append) -> dict[str, Any]:
+    update, events = item.update, item.events
+    return {
+        "last": events[-1].seq,
+        "ts": events[-1].ts,
+        "has_status": update is not None and update.status is not None,
+        "status": update.status if update is not None else None,
+        "reason": update.reason if update is not None else None,
+        "wake_at": update.wake_at if update is not None else None,
+        "release": update is not None and update.release_lease,
+        "run_id": item.run_id,
+        "before": events[0].seq - 1,
+        "owner": item.owner,
+    }
+
+
+def _group_values(item: _Append, update: RunUpdate | None) -> tuple[Any, ...]:
+    """One append's row of :data:`_ADVANCE_GROUP`'s input, in its column order."""
+    events = item.events
+    return (
+        item.run_id,
+        events[0].seq - 1,
+        events[-1].seq,
+        events[-1].ts,
+        update is not None and update.status is not None,
+        update.status if update is not None else None,
+        update.reason if update is not None else None,
+        update.wake_at if update is not None else None,
+        update is not None and update.release_lease,
+        item.owner,
+    )
+
+
+def _announces(item: _Append, status: str, lease_owner: str | None, wake_at: Any) -> bool:
+    """Whether an append leaves its run claimable or sets a timer: workers are told."""
+    update = item.update
+    has_status = update is not None and update.status is not None
+    return (status in _CLAIMABLE and lease_owner is None) or (has_status and wake_at is not None)
+
+
+def _collision(item: _Append) -> ConcurrentWriteError:
+    events = item.events
+    return ConcurrentWriteError(
+        f"run {item.run_id}: events {events[0].seq}..{events[-1].seq} collide with "
+        "events another writer appended; this process no longer owns the run",
+        run_id=item.run_id,
+    )
+
+
+def _refusal(
+    run_id: str, owner: str | None, first: int, summary: tuple[int, str | None] | None, where: str
+) -> Exception:
+    """Why an append's conditional UPDATE matched no row: no run, a lost lease, or a
+    moved log (``summary``: the run's last seq and lease holder, ``None`` if no run)."""
+    if summary is None:
+        return RunNotFoundError(f"no run {run_id!r} in {where}", run_id=run_id)
+    last_seq, lease_owner = summary
+    if owner is not None and lease_owner != owner:
+        return LeaseLostError(
+            f"run {run_id}: {owner} no longer holds the lease "
+            f"(held by {lease_owner or 'nobody'}); this process must stop driving the run",
+            run_id=run_id,
+            owner=owner,
+            holder=lease_owner,
+        )
+    if last_seq != first - 1:
+        return ConcurrentWriteError(
+            f"run {run_id}: expected to append after seq {first - 1}, but the log "
+            f"ends at {last_seq}; another writer appended to this run",
+            run_id=run_id,
+            expected=first - 1,
+            actual=last_seq,
+        )
+    return ConcurrentWriteError(f"run {run_id}: the log moved", run_id=run_id)
