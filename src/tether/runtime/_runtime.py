@@ -273,6 +273,11 @@ class Runtime(RunControl):
         self._draining = False
         self._priorities: dict[str, int] = {}
         self._refused: dict[str, float] = {}
+        # Claimable runs were left over at the last claim pass (no free slot): when enough
+        # slots free up, the recovery loop looks again at once instead of after the
+        # claim interval (a worker working through a queue never idles with free slots).
+        self._backlog = False
+        self._slots_freed = asyncio.Event()
         self._handovers: set[asyncio.Task[None]] = set()
         self._served: dict[str | None, int] = {}
         self._serve_count = 0
@@ -597,6 +602,7 @@ class Runtime(RunControl):
                     resumed.append(run_id)
                     self._serve_count += 1
                     self._served[tenants.get(run_id)] = self._serve_count
+        self._backlog = len(resumed) < len(chosen) or len(scan) >= _SCAN_LIMIT
         return resumed
 
     async def _claim_many(self, batch: list[str]) -> list[bool]:
@@ -904,6 +910,8 @@ class Runtime(RunControl):
             raise
         finally:
             self._tasks.pop(run_id, None)
+            if self._backlog and self._free_slots() >= self._refill_at():
+                self._slots_freed.set()
             self._drivers.pop(run_id, None)
             self._locks.pop(run_id, None)
             for queue, _ in self._subscribers.get(run_id, ()):
@@ -1102,11 +1110,33 @@ class Runtime(RunControl):
             fired.append(run_id)
         return fired
 
+    def _refill_at(self) -> int:
+        """Free slots that are worth a claim pass while runs are left over: a tenth of the
+        concurrency (at most one claim batch), so a queue of short runs costs a pass per
+        few finished runs, not one each."""
+        return max(1, min(_CLAIMS_AT_ONCE, (self.concurrency or _CLAIM_BATCH) // 10))
+
+    async def _wait_for_work(self) -> None:
+        """Until a run may have become claimable (the store says so: polling on SQLite,
+        ``LISTEN/NOTIFY`` on Postgres), slots freed up with runs left over, or the claim
+        interval passed."""
+        if not self._slots_freed.is_set():
+            freed = asyncio.ensure_future(self._slots_freed.wait())
+            work = asyncio.ensure_future(self.store.wait_for_work(self._claim_interval))
+            try:
+                await asyncio.wait((freed, work), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                freed.cancel()
+                work.cancel()
+                await asyncio.gather(freed, work, return_exceptions=True)
+            failure = work.exception() if work.done() and not work.cancelled() else None
+            if failure is not None:
+                raise failure  # as if awaited directly
+        self._slots_freed.clear()
+
     async def _recover_loop(self) -> None:
         while True:
-            # Polls on SQLite; on Postgres LISTEN/NOTIFY ends the wait as soon as a run
-            # becomes claimable (a new unleased run, a lease given back, a timer set).
-            await self.store.wait_for_work(self._claim_interval)
+            await self._wait_for_work()
             try:
                 # A full pass means more may be waiting (a fleet restarting with 1,000 runs
                 # to take over): look again at once instead of after the interval.
