@@ -18,8 +18,8 @@ tightens, what a literal requires: the screen names every pattern that matches.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from tether.policy._injection_cache import compile_regex
 from tether.policy._injection_regex import (
@@ -35,6 +35,8 @@ from tether.policy._injection_regex import (
 )
 
 __all__ = ["CueCounter", "LiteralGate", "WordScreen", "needles"]
+
+K = TypeVar("K")
 
 _MAX_CHOICES = 48  # strings a literal run may spell ("[ \t]x" spells " x" and "\tx")
 _MAX_CLASS = 4  # characters of a class that still extends a run
@@ -427,12 +429,7 @@ class CueCounter:
         for name, found in plain_by_name.items():
             for needle in found:
                 exact.setdefault(needle, set()).add(name)
-        self._owners = {
-            needle: frozenset(
-                name for other, names in exact.items() if needle.startswith(other) for name in names
-            )
-            for needle in exact
-        }
+        self._owners = _by_prefix(exact)
         self._strong = frozenset(needles_by_name) - weak
         self._gate = LiteralGate(
             (n for found in needles_by_name.values() for n in found), longest=True
@@ -504,12 +501,21 @@ def _word_piece(needle: str) -> tuple[str, bool, bool] | None:
     return max(pieces, key=lambda piece: (len(piece[0]), piece[1], piece[2]))
 
 
-def _by_prefix(table: dict[str, frozenset[int]]) -> dict[str, frozenset[int]]:
-    """For each literal, the ids of every literal it starts with (itself included)."""
-    return {
-        word: frozenset(i for other, ids in table.items() if word.startswith(other) for i in ids)
-        for word in table
-    }
+def _by_prefix(table: Mapping[str, Iterable[K]]) -> dict[str, frozenset[K]]:
+    """For each literal, what every literal it starts with (itself included) maps to.
+
+    Each literal's prefixes are looked up, so a table costs its total length in look-ups,
+    not a comparison per pair of literals (a second of start-up in every worker).
+    """
+    found: dict[str, frozenset[K]] = {}
+    for word in table:
+        owners: set[K] = set()
+        for end in range(len(word) + 1):
+            hit = table.get(word[:end])
+            if hit:
+                owners.update(hit)
+        found[word] = frozenset(owners)
+    return found
 
 
 def _overlapping(regex: re.Pattern[str], text: str) -> Iterator[str]:
