@@ -342,7 +342,7 @@ def _recovery(cluster: Any, args: argparse.Namespace, say: Any) -> dict[str, Any
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="benchmarks/fleet.py", description=__doc__)
-    p.add_argument("--runs", type=int, default=1000)
+    p.add_argument("--runs", type=int, default=3000)
     p.add_argument("--turns", type=int, default=5)
     p.add_argument("--model-latency", type=float, default=0.0)
     p.add_argument("--concurrency", type=int, default=100)
