@@ -295,6 +295,7 @@ class Runtime(RunControl):
         self._subscribers: dict[str, list[tuple[asyncio.Queue[Any], bool]]] = {}
         self._observers: list[RunObserver] = list(observers)
         self._known_prefixes: set[str] = set()
+        self._prefix_writes: dict[str, asyncio.Future[None]] = {}
         self._crashed: dict[str, BaseException] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._background: list[asyncio.Task[None]] = []
@@ -425,8 +426,7 @@ class Runtime(RunControl):
         first = RunEvent(run_id, 1, 0, now, created)
         apply(state, first)
         if agent.prefix_hash not in self._known_prefixes:
-            await self.store.put_blob(f"prefix:{agent.prefix_hash}", agent.prefix)
-            self._known_prefixes.add(agent.prefix_hash)
+            await self._store_prefix(agent)
         await self.store.create_run(
             RunRecord(
                 run_id=run_id,
@@ -446,6 +446,26 @@ class Runtime(RunControl):
         if drive_here:
             self._launch(agent, state)
         return RunHandle(self, run_id)
+
+    async def _store_prefix(self, agent: Agent) -> None:
+        """Store the agent's prompt prefix once: runs started in a burst wait on one write
+        instead of each queueing its own (10,000 identical blob writes at once)."""
+        key = agent.prefix_hash
+        write = self._prefix_writes.get(key)
+        if write is None:
+            write = asyncio.ensure_future(self.store.put_blob(f"prefix:{key}", agent.prefix))
+            write.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._prefix_writes[key] = write
+        try:
+            await asyncio.shield(write)  # one caller cancelled does not cancel the others'
+        except StoreError:
+            # The shared write failed (a transient fault, say): this start tries its own,
+            # as it would have alone, and fails only if that fails too.
+            await self.store.put_blob(f"prefix:{key}", agent.prefix)
+        finally:
+            if write.done() and self._prefix_writes.get(key) is write:
+                del self._prefix_writes[key]  # written, or failed: the next start retries
+        self._known_prefixes.add(key)
 
     def _free_slots(self) -> int:
         if self.concurrency is None:
