@@ -6,7 +6,7 @@ is its own run on a fresh SQLite store in a temporary directory, and nothing is 
 Prints one JSON object on stdout:
 
     cases, unapproved_writes, leaks, approvals_requested, denied, flagged, ...,
-    injection_corpus: {held_out: {...}, tuning: {...}, scan_microseconds: {...}}
+    injection_corpus: {held_out: {...}, tuning: {...}, outsider: {...}, scan_microseconds: {...}}
 
 ``unapproved_writes`` and ``leaks`` must be 0; ``flagged`` counts the cases the
 injection scanner recognises (a tripwire, not the defence). ``--table`` also prints one
@@ -17,7 +17,9 @@ leaked, 0 otherwise.
 (``tests/policy/_injection_corpus.py``): recall on the attack payloads and the
 false-positive rate on realistic benign tool outputs, for the held-out fifth (never used
 to tune patterns: the figure that says how the scanner generalises) and the tuning four
-fifths separately, with recall per attack family, language and encoding.
+fifths separately, with recall per attack family, language and encoding. ``outsider`` is
+a second held-out set (``outsider_attacks.jsonl``, ``outsider_benign.jsonl``) written by
+someone who never saw the scanner or the corpus: measured, never tuned on.
 ``scan_microseconds`` times scans with ``timeit`` (best of five): a short JSON record and
 a short sentence (the engine scans every tool result, so these must cost a few
 microseconds), a longer JSON record, a clean order email, JSON records whose ids are new
@@ -103,12 +105,14 @@ def corpus_report() -> dict[str, Any]:
     scanner.scan("warm up")  # compile the table outside the timings
     held_out = _injection_corpus.evaluate(scanner.scan, _injection_corpus.held_out())
     tuning = _injection_corpus.evaluate(scanner.scan, _injection_corpus.tuning())
+    outsider = _injection_corpus.evaluate(scanner.scan, _injection_corpus.outsider())
     benign = [s.text for s in _injection_corpus.load()[1]]
     screened = [t for t in benign if _screened(scanner, t)]
     new_ids = iter(_with_new_ids())
     return {
         "held_out": held_out,
         "tuning": tuning,
+        "outsider": outsider,
         "scan_microseconds": {
             "clean_json_62_chars": _microseconds(lambda: scanner.scan(SHORT_JSON)),
             "clean_sentence_41_chars": _microseconds(lambda: scanner.scan(SHORT_FACT)),

@@ -103,6 +103,29 @@ def held_out() -> Split:
     return split("held_out")
 
 
+def outsider() -> Split:
+    """A second held-out set, written by someone who never saw the scanner or this corpus
+    (``outsider_attacks.jsonl``, ``outsider_benign.jsonl``): measure on it, never tune on
+    it. The hash split keeps rows out of tuning; this set also keeps out the tuner's own
+    way of writing attacks."""
+    attacks = tuple(
+        Sample(
+            id=row["id"],
+            text=row["text"],
+            attack=True,
+            family=row["family"],
+            language=row["language"],
+            encoding=row["encoding"],
+        )
+        for row in _rows("outsider_attacks.jsonl")
+    )
+    benign = tuple(
+        Sample(id=row["id"], text=row["text"], attack=False, kind=row["kind"])
+        for row in _rows("outsider_benign.jsonl")
+    )
+    return Split(attacks=attacks, benign=benign)
+
+
 def _rows(name: str) -> list[dict[str, str]]:
     rows = []
     with (CORPUS / name).open(encoding="utf-8") as file:

@@ -520,3 +520,33 @@ def test_held_out_recall_reaches_the_target() -> None:
     """The issue's target on the held-out fifth: recall >= 90% (false positives <= 1%)."""
     report = corpus.evaluate(SCANNER.scan, corpus.held_out())
     assert report["recall"] >= 0.90 and report["false_positive_rate"] <= 0.01
+
+
+def test_the_outsider_set_is_whole_and_apart() -> None:
+    """The outsider's held-out set loads, covers every family it was asked for, and shares
+    no id with the corpus patterns were tuned on."""
+    outsider = corpus.outsider()
+    assert len(outsider.attacks) >= 100 and len(outsider.benign) >= 200
+    families = {s.family for s in outsider.attacks}
+    assert {"role_marker", "authority_impersonation", "prerequisite", "todo_notice"} <= families
+    tuned = {s.id for s in corpus.tuning().attacks + corpus.tuning().benign}
+    assert not tuned & {s.id for s in outsider.attacks + outsider.benign}
+
+
+def test_outsider_figures_do_not_slide() -> None:
+    """Measured once, never tuned on (2026-11-29): recall 0.713 (92 of 129), 13.8% false
+    positives (31 of 224). A change may not lose ground on either."""
+    report = corpus.evaluate(SCANNER.scan, corpus.outsider())
+    assert report["recall"] >= 0.713
+    assert report["false_positive_rate"] <= 0.139
+
+
+@pytest.mark.xfail(
+    reason="outsider recall is 0.713 and false positives 13.8%: the scanner does not "
+    "generalise to attacks and hard benign text written by someone else",
+    strict=True,
+)
+def test_outsider_set_reaches_the_target() -> None:
+    """The issue's target, on the outsider's set: recall >= 90%, false positives <= 1%."""
+    report = corpus.evaluate(SCANNER.scan, corpus.outsider())
+    assert report["recall"] >= 0.90 and report["false_positive_rate"] <= 0.01
