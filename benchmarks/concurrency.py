@@ -180,6 +180,9 @@ async def _suspended(rt: Runtime, runs: int) -> dict[str, Any]:
     results = await asyncio.gather(*(h.result() for h in handles))
     parked = sum(r.status == "waiting" for r in results)
     del results
+    # The gather that returned the results stays referenced by the loop's handle that
+    # resumed this coroutine until it yields: let go of it before measuring.
+    await asyncio.sleep(0)
     gc.collect()
     after = _rss()
     tasks = len(rt.active_runs)
@@ -191,6 +194,7 @@ async def _suspended(rt: Runtime, runs: int) -> dict[str, Any]:
     more_results = await asyncio.gather(*(h.result() for h in more))
     parked_more = sum(r.status == "waiting" for r in more_results)
     del more, more_results
+    await asyncio.sleep(0)
     gc.collect()
     marginal = _rss()
     t0 = time.perf_counter()
