@@ -103,11 +103,21 @@ def held_out() -> Split:
     return split("held_out")
 
 
+def wild() -> Split:
+    """A second outside author's set (``wild_attacks.jsonl``, ``wild_benign.jsonl``),
+    written blind like :func:`outsider`, but for tuning: patterns may be fitted to it."""
+    return _outside_set("wild")
+
+
 def outsider() -> Split:
     """A second held-out set, written by someone who never saw the scanner or this corpus
     (``outsider_attacks.jsonl``, ``outsider_benign.jsonl``): measure on it, never tune on
     it. The hash split keeps rows out of tuning; this set also keeps out the tuner's own
     way of writing attacks."""
+    return _outside_set("outsider")
+
+
+def _outside_set(name: str) -> Split:
     attacks = tuple(
         Sample(
             id=row["id"],
@@ -117,11 +127,11 @@ def outsider() -> Split:
             language=row["language"],
             encoding=row["encoding"],
         )
-        for row in _rows("outsider_attacks.jsonl")
+        for row in _rows(f"{name}_attacks.jsonl")
     )
     benign = tuple(
         Sample(id=row["id"], text=row["text"], attack=False, kind=row["kind"])
-        for row in _rows("outsider_benign.jsonl")
+        for row in _rows(f"{name}_benign.jsonl")
     )
     return Split(attacks=attacks, benign=benign)
 

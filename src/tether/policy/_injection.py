@@ -358,16 +358,20 @@ class InjectionScanner:
         """The verdict: a strong cue, or two different weak ones.
 
         Security writing quotes attacks ('attackers write "ignore previous
-        instructions"'): in text that talks about attacks, strong cues found only inside
-        quotes count as one weak cue.
+        instructions"'), and prompt-format docs quote role markers: in text that talks
+        about attacks or prompt formats, in any of several languages, the cues found
+        only inside quotes or code (any quote style: "", «», „“, 「」, backticks, fenced
+        blocks) count as one weak cue together.
         """
         strong = found - self._weak
         weak = len(found) - len(strong)
-        if strong and discusses_attacks(normal):
-            quoted = strong - self._find(without_quotes(normal))
-            if quoted:
-                strong -= quoted
-                weak += 1
+        if discusses_attacks(normal) and (strong or weak >= 2):
+            # What only the quotations show counts once, as one weak cue: a text that
+            # quotes three attacks is not three cues of its own.
+            outside = self._find(without_quotes(normal))
+            if found - outside:
+                strong &= outside
+                weak = len((found & outside) & self._weak) + 1
         return bool(strong) or weak >= 2
 
     def _adds_up(self, texts: list[str]) -> bool:

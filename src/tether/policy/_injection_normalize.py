@@ -59,6 +59,7 @@ _TAGS = re.compile("[\U000e0020-\U000e007e]+")
 # long-token rule, which would otherwise replace it before any model saw it).
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _MIN_BLOB = 24
+_HEX_BLOB = re.compile(r"[0-9A-Fa-f]+")
 # ASCII bytes of the base64 alphabets as "a", the rest as spaces: a text without 16 "a"s
 # in a row holds no run, which bytes.translate and a substring test tell in C.
 _BASE64_BYTES = bytes(
@@ -77,6 +78,7 @@ _SPACED = re.compile(r"(?<![^\W_])[^\W_](?P<sep>[ ./_-])[^\W_](?:(?P=sep)[^\W_])
 _SEPARATORS = re.compile(r"[ ./_-]")
 _ENTITY = re.compile(r"&(?:#x?[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});")
 _PERCENT = re.compile(r"%[0-9a-f]{2}")
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-f]{4})")
 _ROT13 = re.compile(r"\brot-?13\b")
 
 # Both hints start with a class of characters that are rare in prose (leet digits, the
@@ -106,6 +108,7 @@ def has_encoding_hint(normal: str) -> bool:
     return (
         ("&" in normal and _ENTITY.search(normal) is not None)
         or ("%" in normal and _PERCENT.search(normal) is not None)
+        or ("\\u" in normal and _UNICODE_ESCAPE.search(normal) is not None)
         or ("rot" in normal and _ROT13.search(normal) is not None)
         or _LEET_HINT.search(normal) is not None
         or (
@@ -165,10 +168,25 @@ def _is_native_text(text: str) -> bool:
 _QUOTED = re.compile(
     "\"[^\"\n]{1,300}\"|(?<![a-z0-9])'[^'\n]{1,300}'(?![a-z0-9])"
     "|\u201c[^\u201d\n]{1,300}\u201d|\u2018[^\u2019\n]{1,300}\u2019|\u00ab[^\u00bb\n]{1,300}\u00bb"
+    # German and Polish low-high quotes, single guillemets, CJK corner brackets
+    '|\u201e[^\u201c\u201d"\n]{1,300}[\u201c\u201d"]|\u201a[^\u2018\u2019\n]{1,300}[\u2018\u2019]'
+    "|\u2039[^\u203a\n]{1,300}\u203a|\u300c[^\u300d\n]{1,300}\u300d|\u300e[^\u300f\n]{1,300}\u300f"
+    # code: a fenced block, an inline span
+    "|```[^`]{1,3000}```|`[^`\n]{1,300}`"
 )
 _DISCUSSION = re.compile(
     r"\b(?:attack(?:s|er|ers)?|injection|jailbreaks?|phishing|malicious|adversarial|"
-    r"red[\s-]team\w*|for\s+example|such\s+as|e\.g\.)"
+    r"red[\s-]team\w*|for\s+example|such\s+as|e\.g\.|"
+    # the same words in other languages
+    r"angriff\w*|angreifer\w*|attaque\w*|attaquant\w*|ataque\w*|atacante\w*|attacc\w*|"
+    r"inyecci[óo]n|inje[çc][ãa]o|iniezione|zum\s+beispiel|z\.\s?b\.|par\s+exemple|por\s+ejemplo|"
+    r"por\s+exemplo|per\s+esempio|bijvoorbeeld|aanval\w*|атак\w*|злоумышленник\w*|инъекци\w*|"
+    r"внедрени\w*|например|"
+    # writing about prompt formats: the markers it quotes are its subject
+    r"chat[\s-]templates?|special\s+tokens?|prompt\s+(?:format|template)s?|"
+    r"jetons?\s+sp[ée]ciaux|mod[èe]les?\s+de\s+(?:chat|conversation)|plantillas?\s+de\s+chat|"
+    r"tokens?\s+especiales|chat-?vorlagen?|sondertoken\w*|security\s+awareness)"
+    r"|攻击|攻撃|注入|インジェクション|悪意|恶意|例えば|例如|比如|공격|인젝션"
 )
 
 
@@ -201,6 +219,8 @@ def decoded_views(normal: str) -> Iterator[str]:
             yield leet
     if _SPACED.search(normal):
         yield _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), normal)
+    if "\\u" in normal and len(_UNICODE_ESCAPE.findall(normal, 0, 4096)) >= 3:
+        yield normalize(_UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), normal))
 
 
 def _unleet(match: re.Match[str]) -> str:
@@ -235,7 +255,17 @@ def decoded_blobs(text: str) -> Iterator[str]:
 
 
 def _decode(blob: str) -> str | None:
-    """The text a base64 blob decodes to, when it is mostly printable text with a space."""
+    """The text a base64 (or hex) blob decodes to, when it is mostly printable text with a
+    space."""
+    if len(blob) % 2 == 0 and _HEX_BLOB.fullmatch(blob) is not None:
+        # Hex digits are base64 digits too; text written as hex reads as hex. A digest or
+        # an id decodes to bytes that are not text, and falls through to base64.
+        try:
+            text = bytes.fromhex(blob).decode("utf-8")
+        except ValueError:
+            text = ""
+        if _is_text(text):
+            return text
     if "_" in blob or "-" in blob:
         blob = blob.replace("-", "+").replace("_", "/")
     blob = blob.rstrip("=")
@@ -244,10 +274,13 @@ def _decode(blob: str) -> str | None:
         decoded = base64.b64decode(blob, validate=True).decode("utf-8")
     except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
         return None
+    return decoded if _is_text(decoded) else None
+
+
+def _is_text(decoded: str) -> bool:
+    """Whether decoded bytes read as text: mostly printable, with a space."""
     printable = sum(c.isprintable() or c.isspace() for c in decoded)
-    if decoded and printable >= 0.9 * len(decoded) and " " in decoded:
-        return decoded
-    return None
+    return bool(decoded) and printable >= 0.9 * len(decoded) and " " in decoded
 
 
 def strings(value: Any, depth: int = 0) -> Iterator[str]:

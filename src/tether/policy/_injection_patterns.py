@@ -609,6 +609,120 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "before you can solve the task I gave you, first do X",
     ),
     InjectionPattern(
+        "user_intent_claim",
+        # A document that speaks for the user to whoever reads it: the user "changed their
+        # mind", "really wants you to", "asked me to let you know". A person writing about a
+        # user ("the user wants to export data") does not address the reader as "you".
+        r"\bthe\s+(?:user|customer|client|requester|requestor|account\s+owner)\s+(?:has\s+|have\s+)?"
+        r"(?:changed\s+(?:their|his|her)\s+mind\b[^\n]{0,60}?\byou\b|"
+        r"(?:now\s+|actually\s+|really\s+|also\s+|instead\s+)(?:wants?|needs?|would\s+like)\s+"
+        r"(?:you|the\s+(?:ai|assistant|bot|model))\s+to\b|"
+        r"(?:wants?|would\s+(?:also\s+)?(?:like|want))\s+(?:you|the\s+(?:ai|assistant|bot|model))\s+to\s+"
+        r"(?:also\s+)?(?:send|forward|transfer|pay|buy|purchase|book|cancel|delete|remove|share|"
+        r"publish|post|grant|approve|process|reorder|order|subscribe|sign\s+up|register|open|"
+        r"email|wire|refund|accept|reply\s+to)\b|"
+        r"asked\s+me\s+to\s+(?:let\s+you\s+know|tell\s+you|pass\s+(?:this|it)\s+on\s+to\s+you))"
+        r"|\b(?:the\s+)?(?:user|customer|client)'?s\s+(?:real|actual|true)\s+(?:intent(?:ion)?|request|"
+        r"goal|task|wish)\s+(?:is|was)\b"
+        r"|\bwhat\s+the\s+(?:user|customer|client)\s+(?:really|actually|truly)\s+wants\b"
+        r"|\b(?:new|updated|revised|real|actual)\s+(?:task|request|instructions?)\s+from\s+the\s+"
+        r"(?:user|customer|client)\b"
+        r"|\baddendum\s+to\s+the\s+(?:user|customer)'?s\s+(?:request|task|instructions?)\b"
+        r"|\b(?:der\s+)?(?:nutzer|benutzer|kunde)(?:in)?\s+hat\s+es\s+sich\s+anders\s+überlegt"
+        r"|\b(?:nutzer|benutzer)\w*\s+(?:möchte|will)\s+(?:jetzt\s+|eigentlich\s+|nun\s+)?,?\s*dass\s+du\b"
+        r"|\bl'utilisat(?:eur|rice)\s+(?:a\s+chang[ée]\s+d'avis|souhaite\s+en\s+r[ée]alit[ée]|"
+        r"(?:veut|souhaite|voudrait)\s+(?:en\s+r[ée]alit[ée]\s+|plut[ôo]t\s+|maintenant\s+|d[ée]sormais\s+)?"
+        r"que\s+(?:tu|vous)\b)"
+        r"|\blo\s+que\s+(?:el\s+|la\s+)?usuari[oa]\s+(?:realmente\s+|de\s+verdad\s+)?(?:quiere|desea)\b"
+        r"|\b(?:el\s+|la\s+)?usuari[oa]\s+(?:cambi[óo]\s+de\s+opini[óo]n|(?:ahora\s+|realmente\s+)?"
+        r"(?:quiere|desea)\s+que\s+(?:t[úu]\s+)?(?:transfieras|env[íi]es|pagues|compres|reserves|"
+        r"canceles|borres|elimines|reenv[íi]es|hagas))"
+        r"|\b(?:o\s+)?usu[áa]rio\s+(?:mudou\s+de\s+ideia|(?:agora\s+|realmente\s+)?quer\s+que\s+"
+        r"(?:voc[êe]|tu)\b)"
+        r"|\bl'utente\s+(?:ha\s+cambiato\s+idea|(?:ora\s+|in\s+realt[àa]\s+)?vuole\s+che\s+tu\b)"
+        r"|\bde\s+gebruiker\s+(?:wil\s+(?:eigenlijk\s+|nu\s+)?dat\s+je\b|is\s+van\s+gedachten\s+veranderd)"
+        r"|\banvändaren\s+(?:har\s+ändrat\s+sig|vill\s+(?:egentligen\s+|nu\s+)?att\s+du\b)"
+        r"|\buživatel\s+si\s+to\s+rozmyslel|пользователь\s+передумал"
+        r"|ユーザーの本当の(?:依頼|意図|目的|要望)|ユーザーは(?:考えを変え|気が変わ)|用户(?:改变了主意|真正(?:的)?(?:想要|意图|需求))",
+        "the user changed their mind / really wants you to (a document speaking for the user)",
+    ),
+    InjectionPattern(
+        "addressed_to_reader",
+        # Words for whatever AI reads the text, said to it: "if an AI is reading this",
+        # "AI agents updating this org are instructed to", "For AI agents:", "Assistant
+        # IA :", "AIアシスタントへ:". Human agents ("the support agent") are not meant.
+        r"\bif\s+(?:an?|any|the|some)\s+(?:ai\s+|llm\s+|coding\s+|automated\s+)?(?:ai|llm|"
+        r"language\s+model|model|assistant|agent|bot)\s+(?:is\s+)?(?:reading|reads|processing|"
+        r"processes|opens|opening|summari[sz]ing|summari[sz]es|sees|handling|handles|parsing|parses)\s+"
+        r"(?:this|these)\b"
+        r"|\byou,?\s+the\s+(?:ai|assistant|model|llm|bot)\s+(?:reading|processing|handling|"
+        r"summari[sz]ing)\b"
+        r"|\bthe\s+(?:ai\s+|llm\s+|coding\s+|automated\s+)?(?:agent|assistant|model|bot)\s+"
+        r"(?:processing|reading|handling|summari[sz]ing|opening)\s+this\s+(?:page|email|e-mail|message|"
+        r"document|file|ticket|record|repo\w*|issue|pr|folder|thread|inbox|mailbox)\b"
+        r"|\b(?:ai|llm|automated|autonomous|coding)\s+(?:agents?|assistants?|bots?|models?)\s+"
+        r"(?:\w+ing\s+(?:this|these)\s+\w+\s+)?(?:are|is)\s+(?:hereby\s+)?(?:instructed|required|"
+        r"asked|authori[sz]ed|expected|directed|requested)\s+to\b"
+        r"|(?:^|\n)[ \t>*#-]*(?:\[!\w+\]\s*>?\s*)?(?:for|to|attention)\s+(?:all\s+|any\s+)?"
+        r"(?:ai|llm|automated|autonomous|coding)\s+(?:agents?|assistants?|bots?|models?)\s*[:,]"
+        r"|\binstructions?\s+for\s+(?:the\s+)?(?:\w+\s+)?(?:bot|chatbot|assistant|ai|model|llm|"
+        r"ai\s+agent)\s*:"
+        r"|\b(?:assistant|ai|bot|llm)\s*/\s*(?:agent|assistant|bot)\s*:"
+        r"|(?:\b(?:assistant|agent)e?s?\s+(?:ia|ki|ai)|\b(?:ki|ai|ia|mi)-(?:agent\w*|assistent\w*|"
+        r"asszisztens\w*|asystent\w*|asistent\w*)|\bии-?(?:агент\w*|ассистент\w*)|"
+        r"\b(?:asistente|assistente|agente)\s+(?:de\s+)?(?:ia|ai|ki)\b|\bagent\s+ai\b|"
+        r"\bki-assistent\w*|ai\s*(?:アシスタント|エージェント)|ai\s*(?:助手|代理|智能体)|"
+        r"एआई\s+सहायक|دستیار\s+هوش\s+مصنوعی)\s*(?:へ|に|के\s+लिए)?\s*:"
+        r"|\b(?:für\s+(?:den|die)|an\s+(?:den|die|alle)|pour\s+l'|aux|para\s+(?:el|o|la)|per\s+(?:l'|il|i|gli)|"
+        r"voor\s+de|till|для|dla|az)\s*(?:ki|ai|ia|ии|mi)[-\s]?(?:agent\w*|assistent\w*|asszisztens\w*|"
+        r"asystent\w*|ассистент\w*|агент\w*|asistent\w*|assistenti)\b"
+        r"|\b(?:avis|note|notice|hinweis|aviso|avviso|nota)\s+(?:aux|for|an\s+alle|a\s+los|ai|per\s+i)\s+"
+        r"(?:agents?\s+ia|bots?|ki-\w+|agentes\s+de\s+ia|assistenti\s+ia)\b"
+        r"|\bki-?(?:assistent|agent)\w*,?\s+(?:die|der)\s+(?:diese[snrm]?|den|das)\s+\w+\s+"
+        r"(?:verarbeite|lese|liest|zusammenfass)"
+        r"|\basistent\w*\s+ai\s+care\s+cite\w*|\btout\s+agent\s+(?:automatis[ée]\s+|ia\s+)?qui\s+"
+        r"(?:lit|traite)\b|\bchi\s+elabora\s+quest[ao]\b|致所有[^\n]{0,20}?ai(?:代理|助手|智能体)",
+        "text addressed to whatever AI reads it (if an AI is reading this / for AI agents:)",
+    ),
+    InjectionPattern(
+        "summary_directive",
+        # Search-engine poisoning for agents: text telling whoever summarises or reviews it
+        # what to say, recommend or do.
+        r"\b(?:when|while|if|whenever)\s+(?:you(?:'re|\s+are)?\s+)?(?:summari[sz](?:e|es|ing)|reviewing|"
+        r"reading|processing|analy[sz]ing|translating|describing|answering\s+(?:questions\s+)?about)\s+"
+        r"this\s+(?:page|document|doc|email|e-mail|message|article|file|post|review|text|site|website|"
+        r"profile|listing|thread|pdf|report)\b[^\n]{0,30}?\b(?:recommend|mention|include|say|state|"
+        r"tell|add|book|describe\s+\w+\s+as|rate|rank|call|write|insert|link|suggest|advise|present|"
+        r"praise|claim|buy|order|open|visit|sign)"
+        r"|\bas\s+part\s+of\s+(?:this|the|your)\s+(?:summary|review|answer|response|reply|analysis)\b"
+        r"[^\n]{0,20}?\b(?:also\s+|please\s+)?(?:mention|include|recommend|say|state|add|tell|"
+        r"suggest|open|book|buy|send|link)\b"
+        r"|\bfor\s+(?:whoever|whomever|anyone|anybody|the\s+(?:ai|assistant|bot|model|llm|agent))"
+        r"(?:'s|\s+is|\s+who\s+is)?\s+(?:summari[sz]ing|reading|processing|reviewing|parsing)\s+"
+        r"(?:this|these)\b"
+        r"|\binstead\s+of\s+(?:summari[sz]ing|translating|answering|reviewing|reading)\s+(?:this|the)\s+"
+        r"(?:page|document|email|text|article|message|file)\b[^\n]{0,30}?\byou\s+(?:should|must|need\s+to|"
+        r"will|are\s+to)\b"
+        r"|\bistället\s+för\s+att\s+sammanfatta\b|\ben\s+lugar\s+de\s+resumir\b"
+        r"|\bau\s+lieu\s+de\s+r[ée]sumer\b|\bstatt\s+(?:die\s+seite\s+|das\s+dokument\s+)?"
+        r"zusammenzufassen\b|\binvece\s+di\s+riassumere\b|\bem\s+vez\s+de\s+resumir\b"
+        r"|要約ではなく|不要总结",
+        "when summarising this page, recommend / also do X (instructions to the summariser)",
+    ),
+    InjectionPattern(
+        "before_answering",
+        # "Before you answer the user, the assistant must first ...", in the languages the
+        # task_hijack pattern does not cover yet, and the English form with "first".
+        r"перед\s+тем\s+как\s+(?:отвечать|ответить)\s+пользовател\w*"
+        r"|\btrước\s+khi\s+trả\s+lời\s+người\s+dùng|\bsebelum\s+menjawab\s+pengguna"
+        r"|\bassistente\s+precisa\s+antes\b|\bavant\s+de\s+r[ée]sumer\b"
+        r"|\bkullan[\u0131i]c[\u0131i]ya\s+cevap\s+vermeden\s+önce"
+        r"|\bbefore\s+(?:you\s+)?(?:summari[sz]\w*|evaluat\w*|rank\w*|rat(?:e|ing)|screen\w*|"
+        r"answer\w*|respond\w*|reply\w*)\s+(?:this|these|to\s+the\s+user|the\s+user)\b"
+        r"[^\n]{0,80}?\b(?:you(?:'ve|\s+have)?\s+)?first\b",
+        "before answering the user / summarising this, first do X",
+    ),
+    InjectionPattern(
         "decode_and_follow",
         rf"\b(?:decode|base64|rot13|deobfuscate|decrypt|unscramble)\b{_GAP}"
         r"\b(?:follow|execute|obey|run|do\s+what|carry\s+out|comply|act\s+on|perform)\b",
@@ -641,7 +755,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\byou\s+are\s+being\s+(?:upgraded|switched|converted|promoted)\b"
         r"|\byou\s+are\s+tasked\s+with\b"
         r"|\b(?:mulai\s+(?:sekarang|saat\s+ini)|a\s+partir\s+de\s+agora|od\s+teraz|fr[åa]n\s+och\s+med\s+nu|"
-        r"vanaf\s+nu)\b|これから(?:は)?あなたは|지금부터|从现在起"
+        r"vanaf\s+nu|à\s+partir\s+de\s+maintenant|da\s+adesso(?:\s+in\s+poi)?|da\s+ora\s+in\s+poi|"
+        r"bundan\s+sonra)\b|これから(?:は)?あなたは|지금부터|从现在起"
+        r"|\bthe\s+(?:assistant|ai|model|bot)'s\s+(?:name|persona|identity)\s+is\s+now\b"
         r"|\b(?:a\s+partir\s+de\s+ahora|ab\s+sofort|desormais|désormais|d'ora\s+in\s+poi|"
         r"\u0441\s+этого\s+момента)\b|从现在开始|今後",
         "from now on you will ... / act as ...",
@@ -663,8 +779,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\brestrictions\s+(?:are|have\s+been)\s+(?:lifted|removed|disabled)\b"
         r"|\btanpa\s+(?:batasan|aturan|filter)\b|\bsem\s+(?:restri[çc][õo]es|limites|regras)\b"
         r"|\bbez\s+(?:omezen[íi]|ogranicze[ńn])\b|\bk\u0131s\u0131tlamas\u0131z\b|\bs\u0131n\u0131rs\u0131z\b"
-        r"|\b(?:senza|sin|ohne|sans)\s+(?:restrizioni|restricciones|l[íi]mites|einschr[äa]nkungen|"
-        r"restrictions|limites|grenzen|regeln|reglas|regole|r[èe]gles|limiti)\b|\buneingeschr[äa]nkt\w*|без\s+ограничений"
+        r"|\b(?:senza|sin|ohne|sans)\s+(?:aucune?\s+|alcun[ae]?\s+|ningun[ao]?\s+|jegliche\s+)?"
+        r"(?:restrizion[ei]|restricci[óo]n(?:es)?|l[íi]mites|einschr[äa]nkungen|restrictions?|limites|"
+        r"grenzen|regeln|reglas|regole|r[èe]gles|limiti|filtri|filtres|filtros|filter)\b|\buneingeschr[äa]nkt\w*|без\s+ограничений"
         r"|没有任何限制|没有限制|不受限制|制限のない|制限なし|제한\s*없는",
         "no restrictions / without any filters",
         weak=True,
