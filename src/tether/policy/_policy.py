@@ -110,8 +110,8 @@ class Policy:
             not the defence: the gate decides what runs whatever a tool output says.
         escalate_on_injection: Hand the run to a person when a tool output is flagged.
             Expect handoffs on text that quotes attacks: on a set written by someone who
-            never saw the scanner it flagged 14% of hard benign outputs (security
-            writing, docs and code that quote injections) and caught 71% of attacks
+            never saw the scanner it flagged 12% of hard benign outputs (security
+            writing, docs and code that quote injections) and caught 75% of attacks
             (``benchmarks/redteam.py``, ``outsider``).
         breakers: Circuit breakers for tools whose contract sets none, by tool name, by
             breaker key (``"mcp:SERVER"``: one breaker for all of a server's tools) or by
