@@ -65,6 +65,10 @@ def is_held_out(sample_id: str) -> bool:
 @cache
 def load() -> tuple[tuple[Sample, ...], tuple[Sample, ...]]:
     """Every attack and every benign sample, in file order."""
+    return _read("attacks.jsonl", "benign.jsonl")
+
+
+def _read(attacks_file: str, benign_file: str) -> tuple[tuple[Sample, ...], tuple[Sample, ...]]:
     attacks = tuple(
         Sample(
             id=row["id"],
@@ -74,11 +78,11 @@ def load() -> tuple[tuple[Sample, ...], tuple[Sample, ...]]:
             language=row["language"],
             encoding=row["encoding"],
         )
-        for row in _rows("attacks.jsonl")
+        for row in _rows(attacks_file)
     )
     benign = tuple(
         Sample(id=row["id"], text=row["text"], attack=False, kind=row["kind"])
-        for row in _rows("benign.jsonl")
+        for row in _rows(benign_file)
     )
     return attacks, benign
 
@@ -118,21 +122,7 @@ def outsider() -> Split:
 
 
 def _outside_set(name: str) -> Split:
-    attacks = tuple(
-        Sample(
-            id=row["id"],
-            text=row["text"],
-            attack=True,
-            family=row["family"],
-            language=row["language"],
-            encoding=row["encoding"],
-        )
-        for row in _rows(f"{name}_attacks.jsonl")
-    )
-    benign = tuple(
-        Sample(id=row["id"], text=row["text"], attack=False, kind=row["kind"])
-        for row in _rows(f"{name}_benign.jsonl")
-    )
+    attacks, benign = _read(f"{name}_attacks.jsonl", f"{name}_benign.jsonl")
     return Split(attacks=attacks, benign=benign)
 
 
