@@ -41,25 +41,31 @@ class RunHandle:
 
     async def result(self, *, timeout: float | None = None) -> RunResult:  # noqa: ASYNC109  # mirrors asyncio.wait_for's familiar keyword
         """Wait until the run stops (finished, or waiting for a signal) and summarize it."""
+        if timeout is None:
+            return await self._result()
         async with asyncio.timeout(timeout):
-            while True:
-                task = self.runtime._tasks.get(self.run_id)
-                if task is not None:
-                    # The driver holds the folded state: no need to re-read the log.
-                    state = await asyncio.shield(task)
-                    if state.status in _STOPPED:
-                        break
-                    continue  # this process stopped driving it; follow it in the store
-                record = await self.runtime._record(self.run_id)
-                crashed = self.runtime._crashed.get(self.run_id)
-                if crashed is not None:
-                    raise crashed
-                if self.run_id in self.runtime._tasks:
-                    continue
-                if record.status in _STOPPED:
-                    state = await self.runtime.load_state(self.run_id)
+            return await self._result()
+
+    async def _result(self) -> RunResult:
+        """The summary once the run stops (``result`` without its deadline)."""
+        while True:
+            task = self.runtime._tasks.get(self.run_id)
+            if task is not None:
+                # The driver holds the folded state: no need to re-read the log.
+                state = await asyncio.shield(task)
+                if state.status in _STOPPED:
                     break
-                await asyncio.sleep(_POLL)
+                continue  # this process stopped driving it; follow it in the store
+            record = await self.runtime._record(self.run_id)
+            crashed = self.runtime._crashed.get(self.run_id)
+            if crashed is not None:
+                raise crashed
+            if self.run_id in self.runtime._tasks:
+                continue
+            if record.status in _STOPPED:
+                state = await self.runtime.load_state(self.run_id)
+                break
+            await asyncio.sleep(_POLL)
         return RunResult.from_state(state, self._typed_output(state))
 
     def _typed_output(self, state: RunState) -> Any:
