@@ -157,15 +157,41 @@ def _tune_gc() -> None:
     short-lived objects die first and a collection is rare: 6% less CPU per turn, no
     more memory. The middle generation collects ten times less often than Python's
     default, for the same reason. Cycles are still collected, only later.
+
+    Code running in the runtime (tools, model clients) may make cycles the engine does
+    not, so the young threshold adapts (:func:`_adapt_young_gc`): it starts at 50,000,
+    doubles (up to 1,000,000) after each young collection that found next to nothing,
+    and drops back when one finds real garbage, so their cycles are not left waiting
+    for a million allocations.
     """
-    global _GC_TUNED
+    global _GC_TUNED, _GC_FLOOR
     if _GC_TUNED:
         return
     _GC_TUNED = True
     gc.collect()
     gc.freeze()
     threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], 1_000_000), max(threshold[1], 100), threshold[2])
+    _GC_FLOOR = max(threshold[0], _GC_YOUNG_MIN)
+    gc.set_threshold(_GC_FLOOR, max(threshold[1], 100), threshold[2])
+    gc.callbacks.append(_adapt_young_gc)
+
+
+_GC_YOUNG_MIN = 50_000
+_GC_YOUNG_MAX = 1_000_000
+_GC_FLOOR = _GC_YOUNG_MIN
+
+
+def _adapt_young_gc(phase: str, info: dict[str, int]) -> None:
+    """After a young collection: double the threshold when it freed next to nothing (under
+    one object in a thousand of the threshold), go back to the floor when it freed more."""
+    if phase != "stop" or info.get("generation") != 0:
+        return
+    young, middle, old = gc.get_threshold()
+    if info.get("collected", 0) * 1000 > young:
+        young = _GC_FLOOR
+    else:
+        young = min(young * 2, max(_GC_YOUNG_MAX, _GC_FLOOR))
+    gc.set_threshold(young, middle, old)
 
 
 _PROTECTED = (b'"$sealed"', b'"$redacted"', b"[REDACTED]")
