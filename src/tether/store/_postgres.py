@@ -28,7 +28,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from tether.exceptions import (
@@ -367,34 +367,19 @@ class PostgresStore(Store):
                     raise
 
     async def _append_alone(self, item: _Append) -> None:
+        """One append, one transaction (the group statement, for a group of one)."""
         try:
-            await self._run("append", lambda conn: self._append_one(conn, item))
+            refused = await self._run("append", lambda conn: self._group_job(conn, [item]))
         except Exception as exc:
             _fail(item.done, exc)
-        else:
-            self.commit_count += 1
-            self.write_count += 1
-            _succeed(item.done)
-
-    async def _append_one(self, conn: _Conn, item: _Append) -> None:
-        """One append, one transaction. Two round trips: BEGIN and the conditional UPDATE
-        go out together and its answer is awaited; the INSERTs, the NOTIFY and the COMMIT
-        go out together."""
-        run_id, events = item.run_id, item.events
-        try:
-            async with conn.pipeline(), conn.transaction():
-                cur = await conn.execute(_ADVANCE, _advance_params(item))
-                row = await cur.fetchone()
-                if row is None:
-                    await _refuse(conn, run_id, events[0].seq, item.owner, self._where)
-                pk, prev, status, lease_owner, wake_at = row
-                await cur.executemany(
-                    _INSERT_EVENTS, self._chained(int(pk), run_id, prev and bytes(prev), events)
-                )
-                if _announces(item, status, lease_owner, wake_at):
-                    await _notify(conn, run_id)
-        except pg_errors.UniqueViolation as exc:
-            raise _collision(item) from exc
+            return
+        error = refused.get(item.run_id)
+        if error is not None:
+            _fail(item.done, error)
+            return
+        self.commit_count += 1
+        self.write_count += 1
+        _succeed(item.done)
 
     async def _append_group(self, group: list[_Append]) -> None:
         """Several runs' appends in one transaction: one conditional UPDATE moves every
@@ -423,10 +408,20 @@ class PostgresStore(Store):
                 _fail(item.done, error)
 
     async def _group_job(self, conn: _Conn, group: list[_Append]) -> dict[str, Exception]:
+        """The appends' transaction: two round trips (BEGIN and the conditional UPDATE, then
+        the INSERT, the NOTIFY and the COMMIT), plus one to say why when some are refused.
+        Returns the refused appends' errors by run id."""
+        try:
+            return await self._group_transaction(conn, group)
+        except pg_errors.UniqueViolation as exc:
+            if len(group) == 1:  # alone, the collision is this append's
+                raise _collision(group[0]) from exc
+            raise
+
+    async def _group_transaction(self, conn: _Conn, group: list[_Append]) -> dict[str, Exception]:
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [], [])
         for item in group:
-            update = item.update
-            for column, value in zip(columns, _group_values(item, update), strict=True):
+            for column, value in zip(columns, _group_values(item), strict=True):
                 column.append(value)
         refused: dict[str, Exception] = {}
         async with conn.pipeline(), conn.transaction():
@@ -898,22 +893,6 @@ _INSERT_EVENTS = (
 )
 """An event row with its hash-chain link, in one INSERT."""
 
-_ADVANCE = (
-    "UPDATE runs SET last_seq = %(last)s, updated_at = %(ts)s, "
-    "status = CASE WHEN %(has_status)s THEN %(status)s::text ELSE status END, "
-    "reason = CASE WHEN %(has_status)s THEN %(reason)s::text ELSE reason END, "
-    "wake_at = CASE WHEN %(has_status)s THEN %(wake_at)s::float8 ELSE wake_at END, "
-    "lease_owner = CASE WHEN %(release)s THEN NULL ELSE lease_owner END, "
-    "lease_expires_at = CASE WHEN %(release)s THEN NULL ELSE lease_expires_at END "
-    "WHERE run_id = %(run_id)s AND last_seq = %(before)s "
-    "AND (%(owner)s::text IS NULL OR lease_owner = %(owner)s) "
-    "RETURNING id, (SELECT hash FROM events WHERE run = runs.id AND seq = %(before)s), "
-    "status, lease_owner, wake_at"
-)
-"""Move a run's summary row to the end of an append, only if the log ends where the
-writer expects and the writer holds the lease; the row stays locked until the append
-commits. Returns the hash the append's first event links to."""
-
 _ADVANCE_GROUP = (
     "WITH input AS (SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], "
     "%s::float8[], %s::boolean[], %s::text[], %s::text[], %s::float8[], %s::boolean[], "
@@ -935,9 +914,11 @@ _ADVANCE_GROUP = (
     "(SELECT hash FROM events WHERE run = runs.id AND seq = l.before), "
     "runs.status, runs.lease_owner, runs.wake_at"
 )
-""":data:`_ADVANCE` for a group of appends (one row each, columns as the unnest names
-them): rows are locked in id order (as lease renewals lock them), and each moves only
-if its own conditions hold; a row that does not is simply not returned."""
+"""Move the summary rows of a group of appends (one row each, columns as the unnest
+names them) to the ends of their appends, each only if the log ends where its writer
+expects and the writer holds the lease: rows are locked in id order (as lease renewals
+lock them) and stay locked until the appends commit; a row whose conditions fail is
+not returned. Returns the hash each append's first event links to."""
 
 _INSERT_EVENT_ROWS = (
     "INSERT INTO events (run, seq, step, ts, type, data, hash) SELECT * FROM unnest("
@@ -966,14 +947,6 @@ async def _check_connection(conn: _Conn) -> None:
 async def _notify(conn: _Conn, run_id: str) -> None:
     """Announce a claimable run; Postgres delivers it when the transaction commits."""
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, run_id))
-
-
-async def _refuse(conn: _Conn, run_id: str, first: int, owner: str | None, where: str) -> NoReturn:
-    """Raise why an append's conditional UPDATE matched no row (inside its transaction)."""
-    row = await (
-        await conn.execute("SELECT last_seq, lease_owner FROM runs WHERE run_id = %s", (run_id,))
-    ).fetchone()
-    raise _refusal(run_id, owner, first, None if row is None else (row[0], row[1]), where)
 
 
 _BUCKET_INPUT = (
@@ -1039,25 +1012,9 @@ def _fail(done: asyncio.Future[None], error: BaseException) -> None:
         done.set_exception(error)
 
 
-def _advance_params(item: _Append) -> dict[str, Any]:
-    update, events = item.update, item.events
-    return {
-        "last": events[-1].seq,
-        "ts": events[-1].ts,
-        "has_status": update is not None and update.status is not None,
-        "status": update.status if update is not None else None,
-        "reason": update.reason if update is not None else None,
-        "wake_at": update.wake_at if update is not None else None,
-        "release": update is not None and update.release_lease,
-        "run_id": item.run_id,
-        "before": events[0].seq - 1,
-        "owner": item.owner,
-    }
-
-
-def _group_values(item: _Append, update: RunUpdate | None) -> tuple[Any, ...]:
+def _group_values(item: _Append) -> tuple[Any, ...]:
     """One append's row of :data:`_ADVANCE_GROUP`'s input, in its column order."""
-    events = item.events
+    events, update = item.events, item.update
     return (
         item.run_id,
         events[0].seq - 1,
