@@ -136,6 +136,33 @@ async def test_a_permanent_fault_resumes_the_run_from_its_log(tmp_path: Path) ->
     assert INVOCATIONS[key] == 2
 
 
+async def test_a_lock_outlasting_the_retry_window_keeps_the_finished_write(
+    tmp_path: Path,
+) -> None:
+    """The store stays locked past the driver's whole retry window just as a write's result
+    is committed: the run resumes from its log with that step put back on top of it, so
+    the write, which did finish, is not re-issued."""
+    locked: list[int] = []
+
+    def plan(n: int, run_id: str, events: Sequence[EventRow]) -> str | None:
+        carries = any(e.type == "tool.completed" and b'"charge"' in e.data for e in events)
+        if carries and len(locked) < 9:  # more than StoreRetry().attempts (6) in a row
+            locked.append(n)
+            return "locked"
+        return None
+
+    store = FaultyStore(open_store(f"sqlite:///{tmp_path}/t.db"), plan)
+    rt, run_ids = await _run_many(store, 1)
+    try:
+        assert len(locked) == 9
+        await _check_logs(rt, run_ids)
+    finally:
+        await rt.__aexit__(None, None, None)
+    (key,) = APPLIED
+    assert APPLIED[key] == 1
+    assert INVOCATIONS[key] == 1  # landed from memory, not redone from the log
+
+
 async def test_killswitch_stops_the_reissue_of_a_started_write(tmp_path: Path) -> None:
     """Recovery re-issues a started write through the gate: with the kill switch on, the
     re-issue is denied (and the model is told it may or may not have happened)."""

@@ -1026,7 +1026,10 @@ class Runtime(RunControl):
 
         The failed driver's in-memory state is dropped: whatever its last append left
         in the log (nothing, or everything, if only the acknowledgement was lost) is
-        the truth, and the journal replays the step's recorded effects. Returns
+        the truth, and the journal replays the step's recorded effects. Whole steps a
+        transient failure left unacknowledged go on top of that log first, when it
+        still ends where they begin (:meth:`RunDriver.land`), so a write that finished
+        is not re-issued because the store was locked for a while. Returns
         ``None`` when the run is no longer this process's to drive (another holds the
         lease) or has stopped.
         """
@@ -1039,6 +1042,8 @@ class Runtime(RunControl):
                 if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
                     return None
                 state = await self.load_state(run_id)
+                if state.status not in _STOPPED and await failed.land(state.last_seq):
+                    state = await self.load_state(run_id)
             except StoreError as exc:
                 log.info("run %s: the store still fails (%s); retrying", run_id, exc)
                 continue

@@ -392,11 +392,14 @@ class SQLiteStore(Store):
                 conn.execute("COMMIT")
         except Exception as exc:
             self._rollback(conn)
-            self._report(batch, self._commit_error(batch, exc), committed=False)
-            return
+            results, open_ = self._commit_error(batch, exc), False
         finally:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA busy_timeout=0")
+        # Only now, with this thread done with the connection, may the loop thread begin
+        # the next transaction: reported earlier, its BEGIN raced this thread's PRAGMA,
+        # waited out the old busy timeout on the loop and read the PRAGMA's SQLITE_ROW as
+        # its error ("another row available"), which is not transient, so a run failed.
         self._report(batch, results, committed=open_)
 
     def _rollback(self, conn: sqlite3.Connection) -> None:
