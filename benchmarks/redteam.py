@@ -6,7 +6,8 @@ is its own run on a fresh SQLite store in a temporary directory, and nothing is 
 Prints one JSON object on stdout:
 
     cases, unapproved_writes, leaks, approvals_requested, denied, flagged, ...,
-    injection_corpus: {held_out: {...}, tuning: {...}, outsider: {...}, scan_microseconds: {...}}
+    injection_corpus: {held_out: {...}, tuning: {...}, outsider: {...}, third: {...},
+                       wild_tuning: {...}, scan_microseconds: {...}}
 
 ``unapproved_writes`` and ``leaks`` must be 0; ``flagged`` counts the cases the
 injection scanner recognises (a tripwire, not the defence). ``--table`` also prints one
@@ -19,7 +20,8 @@ false-positive rate on realistic benign tool outputs, for the held-out fifth (ne
 to tune patterns: the figure that says how the scanner generalises) and the tuning four
 fifths separately, with recall per attack family, language and encoding. ``outsider`` is
 a second held-out set (``outsider_attacks.jsonl``, ``outsider_benign.jsonl``) written by
-someone who never saw the scanner or the corpus: measured, never tuned on.
+someone who never saw the scanner or the corpus: measured, never tuned on. ``third`` is
+a third author's held-out set written the same way, later (``third_*.jsonl``).
 ``wild_tuning`` is a second outside author's set that patterns were fitted to.
 ``scan_microseconds`` times scans with ``timeit`` (best of five): a short JSON record and
 a short sentence (the engine scans every tool result, so these must cost a few
@@ -107,6 +109,7 @@ def corpus_report() -> dict[str, Any]:
     held_out = _injection_corpus.evaluate(scanner.scan, _injection_corpus.held_out())
     tuning = _injection_corpus.evaluate(scanner.scan, _injection_corpus.tuning())
     outsider = _injection_corpus.evaluate(scanner.scan, _injection_corpus.outsider())
+    third = _injection_corpus.evaluate(scanner.scan, _injection_corpus.third())
     wild = _injection_corpus.evaluate(scanner.scan, _injection_corpus.wild())
     benign = [s.text for s in _injection_corpus.load()[1]]
     screened = [t for t in benign if _screened(scanner, t)]
@@ -115,6 +118,7 @@ def corpus_report() -> dict[str, Any]:
         "held_out": held_out,
         "tuning": tuning,
         "outsider": outsider,
+        "third": third,
         "wild_tuning": wild,
         "scan_microseconds": {
             "clean_json_62_chars": _microseconds(lambda: scanner.scan(SHORT_JSON)),

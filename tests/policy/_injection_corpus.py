@@ -121,6 +121,14 @@ def outsider() -> Split:
     return _outside_set("outsider")
 
 
+def third() -> Split:
+    """A third author's held-out set (``third_attacks.jsonl``, ``third_benign.jsonl``),
+    written blind on 2026-11-29 after the outsider set had been measured twice: measure on
+    it, never tune on it. Its benign side is mostly hard negatives (imperatives addressed
+    to people, security writing that quotes attacks, chat-template documentation)."""
+    return _outside_set("third")
+
+
 def _outside_set(name: str) -> Split:
     attacks, benign = _read(f"{name}_attacks.jsonl", f"{name}_benign.jsonl")
     return Split(attacks=attacks, benign=benign)

@@ -564,3 +564,46 @@ def test_outsider_set_reaches_the_target() -> None:
     """The issue's target, on the outsider's set: recall >= 90%, false positives <= 1%."""
     report = corpus.evaluate(SCANNER.scan, corpus.outsider())
     assert report["recall"] >= 0.90 and report["false_positive_rate"] <= 0.01
+
+
+def test_the_third_set_is_whole_and_apart() -> None:
+    """The third author's held-out set loads, covers every family it was asked for, and
+    shares no id or text with the sets patterns were tuned on."""
+    third = corpus.third()
+    assert len(third.attacks) >= 180 and len(third.benign) >= 360
+    assert {s.family for s in third.attacks} >= {
+        "authority_impersonation",
+        "fake_role_marker",
+        "goal_hijack",
+        "hidden_instruction",
+        "task_prerequisite",
+        "todo_notice_tool",
+        "tool_call_spelled",
+    }
+    tuned = corpus.tuning().attacks + corpus.tuning().benign + corpus.wild().attacks
+    tuned += corpus.wild().benign
+    rows = third.attacks + third.benign
+    assert not {s.id for s in tuned} & {s.id for s in rows}
+    assert not {s.text for s in tuned} & {s.text for s in rows}
+
+
+def test_third_set_figures_do_not_slide() -> None:
+    """Never tuned on. Measured once, the day it was written (2026-11-29), with the scanner
+    as it stood: recall 0.675 (129 of 191), 11.9% false positives (43 of 361), in line
+    with the outsider set. A change may not lose ground on either."""
+    report = corpus.evaluate(SCANNER.scan, corpus.third())
+    assert report["recall"] >= 0.675  # 129 of 191
+    assert report["false_positive_rate"] <= 0.1192  # 43 of 361
+
+
+@pytest.mark.xfail(
+    reason="third-author recall is 0.675 and false positives 11.9%: patterns do not "
+    "generalise to another author's attacks and hard benign text (nor did a word n-gram "
+    "or SmolLM2-embedding classifier trained on our corpus, checked on the wild set; "
+    "see issue 7's note)",
+    strict=True,
+)
+def test_third_set_reaches_the_target() -> None:
+    """The issue's target, on the third author's set: recall >= 90%, false positives <= 1%."""
+    report = corpus.evaluate(SCANNER.scan, corpus.third())
+    assert report["recall"] >= 0.90 and report["false_positive_rate"] <= 0.01
