@@ -97,9 +97,10 @@ def _screened(scanner: InjectionScanner, text: str) -> bool:
     if has_encoding_hint(normal):
         texts += decoded_views(normal)
     texts += [normalize(blob) for blob in decoded_blobs(text)]
-    if scanner._words is None or not all(t.isascii() for t in texts):
+    read = scanner._words.screenable(texts) if scanner._words is not None else None
+    if read is None:
         return False
-    return not scanner._adds_up(texts)
+    return not scanner._adds_up(texts, read)
 
 
 def corpus_report() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from tether.policy._injection_cache import compile_regex
 from tether.policy._injection_regex import (
+    _ASCII_FOLDS,
     _PARSER,
     _REPEATS,
     _ZERO_WIDTH,
@@ -548,6 +549,7 @@ class WordScreen:
         "_alts_of",
         "_cache",
         "_exact",
+        "_foreign",
         "_hex",
         "_inner",
         "_inner_owners",
@@ -567,6 +569,7 @@ class WordScreen:
         alt_needs: list[frozenset[int]] = []
         alts_of: dict[int, set[int]] = {}
         need_id = 0
+        foreign: set[str] = set()
         for name, alternatives in requirements_by_name.items():
             for sets in alternatives:
                 ids = []
@@ -579,7 +582,10 @@ class WordScreen:
                     for needle in found:
                         text = _plain(needle)
                         if not text.isascii():
-                            continue  # cannot occur in ASCII text
+                            # Cannot occur in ASCII text; a text holding one of its
+                            # characters gets the full scan (see screenable).
+                            foreign.update(c for c in text if not c.isascii())
+                            continue
                         piece = _word_piece(needle)
                         if piece is None:
                             loose.setdefault(text, set()).add(need_id)
@@ -591,6 +597,7 @@ class WordScreen:
                 alt_name.append(name)
                 alt_needs.append(frozenset(ids[:rank] + ids[rank + 1 :]))
         inner, suffix, prefix, exact = ({k: frozenset(v) for k, v in t.items()} for t in tables)
+        self._foreign = _characters_like(foreign | _ASCII_FOLDS)
         self._alt_name = alt_name
         self._alt_needs = alt_needs
         self._alts_of = {k: frozenset(v) for k, v in alts_of.items()}
@@ -629,6 +636,29 @@ class WordScreen:
             for word, ids in sorted(table.items())
             if word.isdigit()
         ]
+
+    def screenable(self, texts: list[str]) -> list[str] | None:
+        """``texts`` as the screen reads them: ASCII, or ``None`` when one must have the
+        full scan.
+
+        A text with characters outside ASCII is read with each of them as ``?`` (not a
+        word character), unless it holds one that a literal needs (accented letters of
+        the translated patterns, CJK, Cyrillic, their case variants, or a character that
+        matches an ASCII letter without case, such as the long s). The others (dashes,
+        curly quotes, emoji, letters no pattern names) can be no part of a literal's
+        match, so every literal found in the text is found in its reading; each ``?``
+        only adds word boundaries, which can only name more patterns. One em dash in a
+        tool result no longer costs the full scan.
+        """
+        read: list[str] = []
+        for text in texts:
+            if text.isascii():
+                read.append(text)
+            elif self._foreign.search(text) is not None:
+                return None
+            else:
+                read.append(text.encode("ascii", "replace").decode("ascii"))
+        return read
 
     def names(self, text: str, *, view: bool = False) -> set[str] | None:
         """Every pattern that may match ASCII ``text`` (a superset of those that do).
@@ -736,3 +766,17 @@ class WordScreen:
             for literal in _overlapping(self._inner, word):
                 found |= self._inner_owners[literal]
         return frozenset(found)
+
+
+def _characters_like(chars: set[str]) -> re.Pattern[str]:
+    """A class matching ``chars`` and every character outside ASCII that equals one of
+    them ignoring case (case variants in the Basic Multilingual Plane, where letters with
+    case live; the characters themselves wherever they are)."""
+    if not chars:
+        return re.compile(r"(?!)")
+    variants = re.compile("(?i)[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
+    found = set(chars)
+    everything = "".join(chr(c) for c in range(0x80, 0x10000) if not 0xD800 <= c <= 0xDFFF)
+    found.update(variants.findall(everything))
+    found = {c for c in found if not c.isascii()}
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(found)) + "]")
