@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from tether.exceptions import ModelError
@@ -52,9 +54,11 @@ class ScriptedModel:
         self._model_id = model_id
         self._keep = keep_requests
         self.requests: list[ModelRequest] = []
-        # Per conversation (keyed by its first message): messages seen, assistant turns,
-        # characters. Conversations only grow, so each request costs O(new messages).
-        self._tally: dict[int, tuple[Message, int, int, int]] = {}
+        # Per conversation (keyed by its first message, held weakly: a conversation that
+        # is over, or parked and dropped from memory, takes its entry with it): messages
+        # seen, assistant turns, characters. Conversations only grow, so each request
+        # costs O(new messages).
+        self._tally: dict[int, tuple[weakref.ref[Message], int, int, int]] = {}
 
     @property
     def model_id(self) -> str:
@@ -96,15 +100,21 @@ class ScriptedModel:
             return 0, len(request.instructions)
         first = messages[0]
         seen, turns, chars = 0, 0, 0
-        known = self._tally.get(id(first))
-        if known is not None and known[0] is first and known[1] <= len(messages):
-            _, seen, turns, chars = known
+        key = id(first)
+        known = self._tally.get(key)
+        ref = None
+        if known is not None and known[0]() is first:
+            ref = known[0]
+            if known[1] <= len(messages):
+                _, seen, turns, chars = known
         for m in messages[seen:]:
             turns += m.role == "assistant"
             chars += len(m.content or "")
-        if len(self._tally) > 10_000:
-            self._tally.clear()
-        self._tally[id(first)] = (first, len(messages), turns, chars)
+        if ref is None:
+            if len(self._tally) > 10_000:
+                self._tally.clear()
+            ref = weakref.ref(first, partial(_forget, self._tally, key))
+        self._tally[key] = (ref, len(messages), turns, chars)
         return turns, chars + len(request.instructions)
 
     def _normalize(
@@ -150,6 +160,17 @@ class ScriptedModel:
             finish_reason=response.finish_reason,
             model=self._model_id,
         )
+
+
+def _forget(
+    tally: dict[int, tuple[weakref.ref[Message], int, int, int]],
+    key: int,
+    ref: weakref.ref[Message],
+) -> None:
+    """Drop a conversation's tally when its first message is gone (if the id is not reused)."""
+    known = tally.get(key)
+    if known is not None and known[0] is ref:
+        del tally[key]
 
 
 def _with_id(call: ToolCall, turn: int, index: int) -> ToolCall:
