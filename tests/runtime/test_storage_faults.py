@@ -163,6 +163,46 @@ async def test_a_lock_outlasting_the_retry_window_keeps_the_finished_write(
     assert INVOCATIONS[key] == 1  # landed from memory, not redone from the log
 
 
+async def test_a_write_whose_intent_never_committed_is_not_left_uncertain(
+    tmp_path: Path,
+) -> None:
+    """The commit a write waits for before it runs (its ``tool.started``) fails for longer
+    than the retry window: the write never ran, so that step is not put on the log (it
+    would read as a write that may have happened and park the run for a person); the run
+    redoes it once the store answers, and the write runs once."""
+    sends: list[str] = []
+
+    @tool(effect="write")  # not idempotent: an uncertain write would need a person
+    def send(order_id: str) -> str:
+        """Send an order's parcel."""
+        sends.append(order_id)
+        return f"sent {order_id}"
+
+    def script(req: ModelRequest) -> Any:
+        if not any(m.role == "tool" for m in req.messages):
+            return tool_call("send", order_id="7")
+        return text("sent")
+
+    locked: list[int] = []
+
+    def plan(n: int, run_id: str, events: Sequence[EventRow]) -> str | None:
+        if any(e.type == "tool.started" for e in events) and len(locked) < 9:
+            locked.append(n)
+            return "locked"
+        return None
+
+    store = FaultyStore(open_store(f"sqlite:///{tmp_path}/t.db"), plan)
+    async with Runtime(store, recover=False) as rt:
+        agent = Agent(name="shipping", model=ScriptedModel(script), tools=[send])
+        result = await (await rt.start(agent, "send order 7")).result(timeout=60)
+        rows = await rt.store.load_events(result.run_id)
+    assert len(locked) == 9
+    assert result.status == "completed", result.error
+    assert sends == ["7"]
+    assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
+    assert [r.type for r in rows].count("tool.started") == 1
+
+
 async def test_killswitch_stops_the_reissue_of_a_started_write(tmp_path: Path) -> None:
     """Recovery re-issues a started write through the gate: with the kill switch on, the
     re-issue is denied (and the model is told it may or may not have happened)."""

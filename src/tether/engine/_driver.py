@@ -27,6 +27,9 @@ from tether.engine._events import (
     RunStatus,
     RunStatusChanged,
     SignalReceived,
+    ToolCompleted,
+    ToolFailed,
+    ToolStarted,
     Transitioned,
     _Event,
     encode_event,
@@ -96,6 +99,30 @@ loses at most this much work to redo; it also bounds the batch a live stream rec
 at once."""
 
 _LET_GO: frozenset[str] = frozenset({*TERMINAL, *PARKED})
+
+
+def _before_unfinished_writes(
+    batches: list[tuple[list[RunEvent], RunUpdate | None]],
+) -> list[tuple[list[RunEvent], RunUpdate | None]]:
+    """The batches before the first that starts a write they do not also finish.
+
+    Such a ``tool.started`` was the commit the write waited for, so the write never ran:
+    in the log it would read as a write that may have happened (an ``uncertain_write``
+    a person must resolve). Left out, the run redoes that step and calls the tool then.
+    """
+    finished = {
+        (rec.step, rec.event.call)
+        for batch, _ in batches
+        for rec in batch
+        if isinstance(rec.event, (ToolCompleted, ToolFailed))
+    }
+    for position, (batch, _) in enumerate(batches):
+        if any(
+            isinstance(rec.event, ToolStarted) and (rec.step, rec.event.call) not in finished
+            for rec in batch
+        ):
+            return batches[:position]
+    return batches
 
 
 class RunDriver:
@@ -254,6 +281,7 @@ class RunDriver:
             StoreError: the store failed again; what is still unlanded is kept.
         """
         landed = False
+        self.unlanded = _before_unfinished_writes(self.unlanded)
         while self.unlanded:
             batch, update = self.unlanded[0]
             if batch[0].seq != last_seq + 1:
