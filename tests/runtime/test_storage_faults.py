@@ -163,6 +163,31 @@ async def test_a_lock_outlasting_the_retry_window_keeps_the_finished_write(
     assert INVOCATIONS[key] == 1  # landed from memory, not redone from the log
 
 
+async def test_a_log_that_moved_on_while_the_store_was_down_wins(tmp_path: Path) -> None:
+    """The store comes back, but the log moved on before the unlanded steps could go on top
+    of it (the append is refused as a concurrent write): the run goes on from the log as
+    it is, without crashing its task; the write, which did run, is re-issued with its key."""
+    faults: list[str] = []
+
+    def plan(n: int, run_id: str, events: Sequence[EventRow]) -> str | None:
+        carries = any(e.type == "tool.completed" and b'"charge"' in e.data for e in events)
+        if not carries or len(faults) > 6:
+            return None
+        faults.append("locked" if len(faults) < 6 else "conflict")
+        return faults[-1]
+
+    store = FaultyStore(open_store(f"sqlite:///{tmp_path}/t.db"), plan)
+    rt, run_ids = await _run_many(store, 1)
+    try:
+        assert faults == ["locked"] * 6 + ["conflict"]
+        await _check_logs(rt, run_ids)
+    finally:
+        await rt.__aexit__(None, None, None)
+    (key,) = APPLIED
+    assert APPLIED[key] == 1
+    assert INVOCATIONS[key] == 2
+
+
 async def test_a_write_whose_intent_never_committed_is_not_left_uncertain(
     tmp_path: Path,
 ) -> None:

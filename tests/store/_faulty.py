@@ -7,7 +7,9 @@
 * ``"before"``: fail with a transient ``StoreError`` and write nothing;
 * ``"locked"``: the same, worded as SQLite's "database is locked";
 * ``"after"``: write, then fail as if the acknowledgement were lost;
-* ``"permanent"``: fail with a non-transient ``StoreError`` and write nothing.
+* ``"permanent"``: fail with a non-transient ``StoreError`` and write nothing;
+* ``"conflict"``: refuse as if another writer had moved the log on
+  (``ConcurrentWriteError``), writing nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tether.exceptions import StoreError
+from tether.exceptions import ConcurrentWriteError, StoreError
 from tether.store import EventRow, RunRecord, RunUpdate, Store
 
 Plan = Callable[[int, str, Sequence[EventRow]], str | None]
@@ -59,6 +61,10 @@ class FaultyStore(Store):
             )
         if fault == "permanent":
             raise StoreError("injected permanent failure", transient=False)
+        if fault == "conflict":
+            raise ConcurrentWriteError(
+                f"injected: run {run_id} moved on under this writer", run_id=run_id
+            )
         await self.inner.append(run_id, events, update, owner=owner)
         if fault == "after":
             raise StoreError(

@@ -41,6 +41,7 @@ from tether.engine import (
 from tether.exceptions import (
     AgentVersionMismatchError,
     ConcurrentWriteError,
+    LeaseLostError,
     RunError,
     RunNotFoundError,
     RunParkedError,
@@ -1042,8 +1043,17 @@ class Runtime(RunControl):
                 if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
                     return None
                 state = await self.load_state(run_id)
-                if state.status not in _STOPPED and await failed.land(state.last_seq):
-                    state = await self.load_state(run_id)
+                if state.status not in _STOPPED:
+                    try:
+                        if await failed.land(state.last_seq):
+                            state = await self.load_state(run_id)
+                    except LeaseLostError:
+                        return None  # taken over meanwhile: the new holder drives it
+                    except ConcurrentWriteError:
+                        # The log moved on between the read and the append (a signal,
+                        # say): it is the truth, and the unlanded steps are redone.
+                        failed.unlanded = []
+                        state = await self.load_state(run_id)
             except StoreError as exc:
                 log.info("run %s: the store still fails (%s); retrying", run_id, exc)
                 continue
