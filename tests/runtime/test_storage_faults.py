@@ -93,6 +93,20 @@ async def _run_many(store: Any, n: int) -> tuple[Runtime, list[str]]:
     return rt, [r.run_id for r in runs]
 
 
+async def _charges_of_one_run(tmp_path: Path, plan: Any) -> int:
+    """One payments run on a store that faults as ``plan`` says: it completes with a gapless
+    log and the charge applied once; how many times the charge tool was invoked."""
+    store = FaultyStore(open_store(f"sqlite:///{tmp_path}/t.db"), plan)
+    rt, run_ids = await _run_many(store, 1)
+    try:
+        await _check_logs(rt, run_ids)
+    finally:
+        await rt.__aexit__(None, None, None)
+    (key,) = APPLIED
+    assert APPLIED[key] == 1  # a re-issue carries the same key: applied once
+    return INVOCATIONS[key]
+
+
 @pytest.mark.parametrize("fault", ["before", "locked", "after"])
 async def test_transient_append_faults_are_retried_with_the_same_batch(
     tmp_path: Path, fault: str
@@ -124,16 +138,8 @@ async def test_a_permanent_fault_resumes_the_run_from_its_log(tmp_path: Path) ->
             return "permanent"
         return None
 
-    store = FaultyStore(open_store(f"sqlite:///{tmp_path}/t.db"), plan)
-    rt, run_ids = await _run_many(store, 1)
-    try:
-        assert failed
-        await _check_logs(rt, run_ids)
-    finally:
-        await rt.__aexit__(None, None, None)
-    (key,) = APPLIED
-    assert APPLIED[key] == 1  # re-issued with the same key: applied once
-    assert INVOCATIONS[key] == 2
+    assert await _charges_of_one_run(tmp_path, plan) == 2  # re-issued with its key
+    assert failed
 
 
 async def test_a_lock_outlasting_the_retry_window_keeps_the_finished_write(
@@ -151,16 +157,8 @@ async def test_a_lock_outlasting_the_retry_window_keeps_the_finished_write(
             return "locked"
         return None
 
-    store = FaultyStore(open_store(f"sqlite:///{tmp_path}/t.db"), plan)
-    rt, run_ids = await _run_many(store, 1)
-    try:
-        assert len(locked) == 9
-        await _check_logs(rt, run_ids)
-    finally:
-        await rt.__aexit__(None, None, None)
-    (key,) = APPLIED
-    assert APPLIED[key] == 1
-    assert INVOCATIONS[key] == 1  # landed from memory, not redone from the log
+    assert await _charges_of_one_run(tmp_path, plan) == 1  # landed, not redone
+    assert len(locked) == 9
 
 
 async def test_a_log_that_moved_on_while_the_store_was_down_wins(tmp_path: Path) -> None:
@@ -176,16 +174,8 @@ async def test_a_log_that_moved_on_while_the_store_was_down_wins(tmp_path: Path)
         faults.append("locked" if len(faults) < 6 else "conflict")
         return faults[-1]
 
-    store = FaultyStore(open_store(f"sqlite:///{tmp_path}/t.db"), plan)
-    rt, run_ids = await _run_many(store, 1)
-    try:
-        assert faults == ["locked"] * 6 + ["conflict"]
-        await _check_logs(rt, run_ids)
-    finally:
-        await rt.__aexit__(None, None, None)
-    (key,) = APPLIED
-    assert APPLIED[key] == 1
-    assert INVOCATIONS[key] == 2
+    assert await _charges_of_one_run(tmp_path, plan) == 2  # redone from the log
+    assert faults == ["locked"] * 6 + ["conflict"]
 
 
 async def test_a_write_whose_intent_never_committed_is_not_left_uncertain(
