@@ -647,8 +647,9 @@ class WordScreen:
         matches an ASCII letter without case, such as the long s). The others (dashes,
         curly quotes, emoji, letters no pattern names) can be no part of a literal's
         match, so every literal found in the text is found in its reading; each ``?``
-        only adds word boundaries, which can only name more patterns. One em dash in a
-        tool result no longer costs the full scan.
+        only adds word boundaries, which can only name more patterns. A curly apostrophe
+        or an emoji in a tool result no longer costs the full scan (an em dash still
+        does: a pattern's separator class names it).
         """
         read: list[str] = []
         for text in texts:
