@@ -97,10 +97,9 @@ def _screened(scanner: InjectionScanner, text: str) -> bool:
     if has_encoding_hint(normal):
         texts += decoded_views(normal)
     texts += [normalize(blob) for blob in decoded_blobs(text)]
-    read = scanner._words.screenable(texts) if scanner._words is not None else None
-    if read is None:
+    if scanner._words is None or not scanner._words.can_read(texts):
         return False
-    return not scanner._adds_up(texts, read)
+    return not scanner._adds_up(texts)
 
 
 def corpus_report() -> dict[str, Any]:

@@ -400,9 +400,10 @@ def test_the_literal_prefilter_never_changes_what_is_found() -> None:
         texts.append(f"ref 9bd08835-5c65-4887-bc31-dad64d58e8bd, id a1b2c3: {example} (order 4999)")
         encoded = base64.b64encode(f"{example} and more padding".encode()).decode()
         texts.append(f"see {encoded}")
-        # Characters outside ASCII that no literal needs (the screen reads them as '?')
-        # and some it must not skip: a non-breaking space that \s matches, a letter
-        # inside a word, the long s and the Kelvin sign that match s and k without case.
+        # Characters outside ASCII that no literal's word needs (the screen splits words
+        # at them), an em dash some literals are (looked for in the text itself), and
+        # some it must not skip: a non-breaking space that \s matches, a letter inside a
+        # word, the long s and the Kelvin sign that match s and k without case.
         texts += [
             example.replace("'", "\u2019").replace('"', "\u201c") + " \U0001f642",
             example.replace(" ", "\u00a0"),
@@ -410,6 +411,7 @@ def test_the_literal_prefilter_never_changes_what_is_found() -> None:
             example.replace("e", "\u00e9", 1),
             example.replace("s", "\u017f").replace("k", "\u212a"),
             f"Note \u2014 {example} \u2014 thanks\u00a0\u00e0 tous",
+            "Note \u2014 " + example.replace(" ", " \u2014 ", 1) + " \u2014 thanks",
         ]
         assert name in fast.scan(example)
     for text in texts:

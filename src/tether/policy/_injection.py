@@ -302,9 +302,8 @@ class InjectionScanner:
             texts += decoded_views(normal)
         texts += blobs
         if not found and self._cues is not None:
-            read = self._words.screenable(texts) if self._words is not None else None
-            if read is not None:
-                if not self._adds_up(texts, read):
+            if self._words is not None and self._words.can_read(texts):
+                if not self._adds_up(texts):
                     return []  # the fast path: nothing here adds up to a flag
             elif len(texts) == 1 and not self._cues.may_flag(normal):
                 return []  # nothing here can add up to a flag
@@ -375,12 +374,11 @@ class InjectionScanner:
                 weak = len((found & outside) & self._weak) + 1
         return bool(strong) or weak >= 2
 
-    def _adds_up(self, texts: list[str], read: list[str] | None = None) -> bool:
-        """Whether ``texts`` (the normalised text, then its decoded views) may be flagged: a
-        strong pattern matches one of them, or two weak ones do (a match in a view counts
-        one more, for :data:`ENCODED_NAME`). ``read``: the same texts as
-        :meth:`WordScreen.screenable` reads them (``texts`` themselves when all ASCII);
-        the screen names patterns from these, and the patterns run on ``texts``.
+    def _adds_up(self, texts: list[str]) -> bool:
+        """Whether ``texts`` (the normalised text, then its decoded views, all of which
+        :meth:`WordScreen.can_read` accepts) may be flagged: a strong pattern matches one
+        of them, or two weak ones do (a match in a view counts one more, for
+        :data:`ENCODED_NAME`).
 
         Only the patterns :class:`WordScreen` names for a text are tried on it, each alone,
         until the verdict is known. Alone, a pattern is found wherever it matches (the
@@ -391,7 +389,7 @@ class InjectionScanner:
         words = self._words
         assert words is not None  # only called when the screen exists
         weak_names = self._weak
-        found = [words.names(t, view=i > 0) for i, t in enumerate(read or texts)]
+        found = [words.names(t, view=i > 0) for i, t in enumerate(texts)]
         if len(found) == 1:  # the common case, settled early
             names = found[0]
             if names is None:

@@ -581,11 +581,13 @@ class WordScreen:
                         alts_of.setdefault(need_id, set()).add(len(alt_name))
                     for needle in found:
                         text = _plain(needle)
-                        if not text.isascii():
-                            # Cannot occur in ASCII text; a text holding one of its
-                            # characters gets the full scan (see screenable).
-                            foreign.update(c for c in text if not c.isascii())
+                        letters = {c for c in text if not c.isascii() and _is_word_char(c)}
+                        if letters:
+                            # A text holding one of these gets the full scan (can_read).
+                            foreign.update(letters)
                             continue
+                        # Punctuation outside ASCII ("—") is read like ASCII punctuation:
+                        # not part of a word, found in the text itself (see names).
                         piece = _word_piece(needle)
                         if piece is None:
                             loose.setdefault(text, set()).add(need_id)
@@ -637,32 +639,24 @@ class WordScreen:
             if word.isdigit()
         ]
 
-    def screenable(self, texts: list[str]) -> list[str] | None:
-        """``texts`` as the screen reads them: ASCII, or ``None`` when one must have the
-        full scan.
+    def can_read(self, texts: list[str]) -> bool:
+        """Whether :meth:`names` can read every one of ``texts``.
 
-        A text with characters outside ASCII is read with each of them as ``?`` (not a
-        word character), unless it holds one that a literal needs (accented letters of
-        the translated patterns, CJK, Cyrillic, their case variants, or a character that
-        matches an ASCII letter without case, such as the long s). The others (dashes,
-        curly quotes, emoji, letters no pattern names) can be no part of a literal's
-        match, so every literal found in the text is found in its reading; each ``?``
-        only adds word boundaries, which can only name more patterns. A curly apostrophe
-        or an emoji in a tool result no longer costs the full scan (an em dash still
-        does: a pattern's separator class names it).
+        It reads ASCII, and text outside ASCII unless it holds a letter some literal needs
+        (accented letters of the translated patterns, CJK, Cyrillic, their case variants,
+        or a character that matches an ASCII letter without case, such as the long s):
+        those texts get the full scan. Any other character outside ASCII (curly quotes,
+        dashes, emoji, letters no pattern names) is part of no literal's word, so
+        :meth:`names` splits words at it; literals without a word character ("—", "<|")
+        are looked for in the text itself. Every literal found in the text is still
+        found, and the extra word boundaries can only name more patterns.
         """
-        read: list[str] = []
-        for text in texts:
-            if text.isascii():
-                read.append(text)
-            elif self._foreign.search(text) is not None:
-                return None
-            else:
-                read.append(text.encode("ascii", "replace").decode("ascii"))
-        return read
+        foreign = self._foreign
+        return all(text.isascii() or foreign.search(text) is None for text in texts)
 
     def names(self, text: str, *, view: bool = False) -> set[str] | None:
-        """Every pattern that may match ASCII ``text`` (a superset of those that do).
+        """Every pattern that may match ``text`` (a superset of those that do), for a text
+        :meth:`can_read` accepts.
 
         ``None`` when the text holds more than a few words never seen before that look
         like ids ("a3f9c2", or any new word of a decoded view, say a hex id read as
@@ -673,7 +667,7 @@ class WordScreen:
         words = []
         touched: set[int] = set()
         misses = 0
-        for word in set(text.encode("ascii").translate(_NOT_WORD).split()):
+        for word in set(text.encode("ascii", "replace").translate(_NOT_WORD).split()):
             entry = cache.get(word)
             if entry is None:
                 if word.isdigit():  # numbers are many and hold only the digit literals
