@@ -260,37 +260,37 @@ class RunDriver:
                 update = later if later is not None else update
             try:
                 await self._commit(batch, update)
-            except ConcurrentWriteError:
-                raise  # the run is someone else's: nothing of ours may land any more
-            except StoreError as exc:
+            except StoreError as exc:  # (a ConcurrentWriteError is not one: nothing is kept)
                 if exc.transient:  # a store that will answer again; else the batch may be why
                     self.unlanded = [(batch, update), *queued]
                 raise
 
-    async def land(self, last_seq: int) -> bool:
+    async def land(self, last_seq: int) -> None:
         """Append the steps a failed store never acknowledged, if the log ends at ``last_seq``.
 
         A run whose store failed for longer than the retry window resumes from its log
         (see :meth:`flush`); the steps this driver had finished but could not commit
         (a write tool's result among them) go on top of that log, exactly as they would
         have, instead of being redone. Anything else in the log (a lost acknowledgement
-        landed them, another writer moved on) leaves the log as the truth. Returns
-        whether anything landed.
+        landed them, another writer moved on) leaves the log as the truth.
 
         Raises:
             StoreError: the store failed again; what is still unlanded is kept.
+            ConcurrentWriteError: the log moved on under the append; nothing is kept.
         """
-        landed = False
         self.unlanded = _before_unfinished_writes(self.unlanded)
-        while self.unlanded:
-            batch, update = self.unlanded[0]
-            if batch[0].seq != last_seq + 1:
-                break
-            await self._commit(batch, update)
-            del self.unlanded[0]
-            last_seq, landed = batch[-1].seq, True
+        try:
+            while self.unlanded:
+                batch, update = self.unlanded[0]
+                if batch[0].seq != last_seq + 1:
+                    break
+                await self._commit(batch, update)
+                del self.unlanded[0]
+                last_seq = batch[-1].seq
+        except ConcurrentWriteError:
+            self.unlanded = []
+            raise
         self.unlanded = []
-        return landed
 
     def _watched(self) -> bool:
         """Whether someone follows this run live (its events, or its model's deltas).

@@ -549,12 +549,12 @@ class WordScreen:
         "_alts_of",
         "_cache",
         "_exact",
-        "_foreign",
         "_hex",
         "_inner",
         "_inner_owners",
         "_loose_of",
         "_loose_triggers",
+        "_needed_letters",
         "_numbers",
         "_prefix",
         "_prefix_owners",
@@ -569,7 +569,7 @@ class WordScreen:
         alt_needs: list[frozenset[int]] = []
         alts_of: dict[int, set[int]] = {}
         need_id = 0
-        foreign: set[str] = set()
+        needed: set[str] = set()
         for name, alternatives in requirements_by_name.items():
             for sets in alternatives:
                 ids = []
@@ -584,7 +584,7 @@ class WordScreen:
                         letters = {c for c in text if not c.isascii() and _is_word_char(c)}
                         if letters:
                             # A text holding one of these gets the full scan (can_read).
-                            foreign.update(letters)
+                            needed.update(letters)
                             continue
                         # Punctuation outside ASCII ("—") is read like ASCII punctuation:
                         # not part of a word, found in the text itself (see names).
@@ -599,7 +599,7 @@ class WordScreen:
                 alt_name.append(name)
                 alt_needs.append(frozenset(ids[:rank] + ids[rank + 1 :]))
         inner, suffix, prefix, exact = ({k: frozenset(v) for k, v in t.items()} for t in tables)
-        self._foreign = _characters_like(foreign | _ASCII_FOLDS)
+        self._needed_letters = _characters_like(needed | _ASCII_FOLDS)
         self._alt_name = alt_name
         self._alt_needs = alt_needs
         self._alts_of = {k: frozenset(v) for k, v in alts_of.items()}
@@ -651,8 +651,8 @@ class WordScreen:
         are looked for in the text itself. Every literal found in the text is still
         found, and the extra word boundaries can only name more patterns.
         """
-        foreign = self._foreign
-        return all(text.isascii() or foreign.search(text) is None for text in texts)
+        needed = self._needed_letters
+        return all(text.isascii() or needed.search(text) is None for text in texts)
 
     def names(self, text: str, *, view: bool = False) -> set[str] | None:
         """Every pattern that may match ``text`` (a superset of those that do), for a text

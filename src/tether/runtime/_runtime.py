@@ -1043,17 +1043,14 @@ class Runtime(RunControl):
                 if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
                     return None
                 state = await self.load_state(run_id)
-                if state.status not in _STOPPED:
+                if failed.unlanded and state.status not in _STOPPED:
                     try:
-                        if await failed.land(state.last_seq):
-                            state = await self.load_state(run_id)
+                        await failed.land(state.last_seq)
                     except LeaseLostError:
                         return None  # taken over meanwhile: the new holder drives it
                     except ConcurrentWriteError:
-                        # The log moved on between the read and the append (a signal,
-                        # say): it is the truth, and the unlanded steps are redone.
-                        failed.unlanded = []
-                        state = await self.load_state(run_id)
+                        pass  # the log moved on (a signal, say): it is the truth
+                    state = await self.load_state(run_id)
             except StoreError as exc:
                 log.info("run %s: the store still fails (%s); retrying", run_id, exc)
                 continue
