@@ -528,17 +528,6 @@ def test_held_out_false_positives_and_recall_floor() -> None:
     assert report["recall"] >= 0.89
 
 
-@pytest.mark.xfail(
-    reason="held-out recall is 0.890 (65/73), short of the 0.90 target (unchanged by the "
-    "owner's-voice cues: measured once after them)",
-    strict=True,
-)
-def test_held_out_recall_reaches_the_target() -> None:
-    """The issue's target on the held-out fifth: recall >= 90% (false positives <= 1%)."""
-    report = corpus.evaluate(SCANNER.scan, corpus.held_out())
-    assert report["recall"] >= 0.90 and report["false_positive_rate"] <= 0.01
-
-
 def test_the_outsider_set_is_whole_and_apart() -> None:
     """The outsider's held-out set loads, covers every family it was asked for, and shares
     no id with the corpus patterns were tuned on."""
@@ -566,17 +555,6 @@ def test_wild_tuning_set_recall_and_false_positives() -> None:
     report = corpus.evaluate(SCANNER.scan, corpus.wild())
     assert report["recall"] >= 0.877, report["missed_ids"]
     assert report["false_positive_rate"] <= 0.049, report["false_positive_ids"]
-
-
-@pytest.mark.xfail(
-    reason="outsider recall is 0.752 and false positives 12.1%: the scanner does not "
-    "generalise to attacks and hard benign text written by someone else",
-    strict=True,
-)
-def test_outsider_set_reaches_the_target() -> None:
-    """The issue's target, on the outsider's set: recall >= 90%, false positives <= 1%."""
-    report = corpus.evaluate(SCANNER.scan, corpus.outsider())
-    assert report["recall"] >= 0.90 and report["false_positive_rate"] <= 0.01
 
 
 def test_the_third_set_is_whole_and_apart() -> None:
@@ -609,14 +587,27 @@ def test_third_set_figures_do_not_slide() -> None:
     assert report["false_positive_rate"] <= 0.1192  # 43 of 361
 
 
-@pytest.mark.xfail(
-    reason="third-author recall is 0.675 and false positives 11.9%: patterns do not "
+_TARGET_MISSED = {
+    "held_out": "held-out recall is 0.890 (65/73), short of the 0.90 target (unchanged by "
+    "the owner's-voice cues: measured once after them)",
+    "outsider": "outsider recall is 0.752 and false positives 12.1%: the scanner does not "
+    "generalise to attacks and hard benign text written by someone else",
+    "third": "third-author recall is 0.675 and false positives 11.9%: patterns do not "
     "generalise to another author's attacks and hard benign text (nor did a word n-gram "
     "or SmolLM2-embedding classifier trained on our corpus, checked on the wild set; "
     "see issue 7's note)",
-    strict=True,
+}
+
+
+@pytest.mark.parametrize(
+    "held_out_set",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(reason=reason, strict=True))
+        for name, reason in _TARGET_MISSED.items()
+    ],
 )
-def test_third_set_reaches_the_target() -> None:
-    """The issue's target, on the third author's set: recall >= 90%, false positives <= 1%."""
-    report = corpus.evaluate(SCANNER.scan, corpus.third())
+def test_the_issue_target_is_reached_on(held_out_set: str) -> None:
+    """The issue's target on each set never tuned on (our held-out fifth, the outsider's,
+    the third author's): recall >= 90%, false positives <= 1%."""
+    report = corpus.evaluate(SCANNER.scan, getattr(corpus, held_out_set)())
     assert report["recall"] >= 0.90 and report["false_positive_rate"] <= 0.01
