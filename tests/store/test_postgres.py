@@ -9,14 +9,13 @@ machines' would.
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from _records import event_rows, run_record  # tests/store/_records.py
 
 from tether import Agent, Runtime, tool
 from tether.exceptions import (
@@ -28,8 +27,6 @@ from tether.exceptions import (
 from tether.models import ModelRequest
 from tether.runtime import audit_run
 from tether.store import (
-    EventRow,
-    RunRecord,
     RunUpdate,
     Store,
     open_store,
@@ -40,27 +37,6 @@ from tether.testing import ScriptedModel, text, tool_call
 pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _record(run_id: str, *, status: str = "running", owner: str | None = None) -> RunRecord:
-    now = time.time()
-    return RunRecord(
-        run_id=run_id,
-        agent="agent",
-        agent_version="v1",
-        status=status,
-        created_at=now,
-        updated_at=now,
-        lease_owner=owner,
-        lease_expires_at=now + 30 if owner else None,
-    )
-
-
-def _rows(first: int, count: int) -> list[EventRow]:
-    return [
-        EventRow(seq, 0, time.time(), "x.test", json.dumps({"seq": seq}).encode())
-        for seq in range(first, first + count)
-    ]
 
 
 @pytest.fixture
@@ -82,7 +58,7 @@ async def test_two_workers_racing_claim_orphans_never_both_claim_a_run(
     """SKIP LOCKED: concurrent claims split the orphans; every one is claimed exactly once."""
     a, b = two
     for i in range(120):
-        await a.create_run(_record(f"r{i:03}"), _rows(1, 1))
+        await a.create_run(run_record(f"r{i:03}"), event_rows(1, 1))
     claims = await asyncio.gather(
         *(
             store.claim_orphans(f"{name}{k}", ttl=30, limit=7)
@@ -107,16 +83,16 @@ async def test_an_append_by_the_worker_that_lost_its_lease_is_refused(
 ) -> None:
     """A's lease expired and B took the run: A's append fails and writes nothing."""
     a, b = two
-    await a.create_run(_record("r1"), _rows(1, 1))
+    await a.create_run(run_record("r1"), event_rows(1, 1))
     assert await a.acquire_lease("r1", "A", ttl=0.2)
-    await a.append("r1", _rows(2, 1), owner="A")
+    await a.append("r1", event_rows(2, 1), owner="A")
     while not await b.acquire_lease("r1", "B", ttl=30):  # noqa: ASYNC110  # the DB clock decides
         await asyncio.sleep(0.05)  # until A's lease has expired on the database's clock
     with pytest.raises(LeaseLostError) as caught:
-        await a.append("r1", _rows(3, 2), RunUpdate(status="completed"), owner="A")
+        await a.append("r1", event_rows(3, 2), RunUpdate(status="completed"), owner="A")
     assert caught.value.context["holder"] == "B"
     assert [r.seq for r in await b.load_events("r1")] == [1, 2]
-    await b.append("r1", _rows(3, 1), owner="B")
+    await b.append("r1", event_rows(3, 1), owner="B")
     record = await a.get_run("r1")
     assert record is not None and (record.status, record.last_seq) == ("running", 3)
 
@@ -127,9 +103,9 @@ async def test_racing_appends_by_two_holders_of_one_position_let_exactly_one_win
     """Both append after seq 1 at once, without leases: the row lock orders them, one wins."""
     a, b = two
     for i in range(20):
-        await a.create_run(_record(f"r{i}"), _rows(1, 1))
+        await a.create_run(run_record(f"r{i}"), event_rows(1, 1))
     results = await asyncio.gather(
-        *(store.append(f"r{i}", _rows(2, 2)) for i in range(20) for store in (a, b)),
+        *(store.append(f"r{i}", event_rows(2, 2)) for i in range(20) for store in (a, b)),
         return_exceptions=True,
     )
     for i in range(20):
@@ -154,7 +130,7 @@ async def test_a_postgres_restart_mid_run_is_transient_and_corrupts_nothing(
     runs = [f"r{i}" for i in range(4)]
     try:
         for run_id in runs:
-            await store.create_run(_record(run_id, owner="W"), _rows(1, 1))
+            await store.create_run(run_record(run_id, owner="W"), event_rows(1, 1))
         halfway = asyncio.Event()
 
         async def writer(run_id: str) -> None:
@@ -168,7 +144,7 @@ async def test_a_postgres_restart_mid_run_is_transient_and_corrupts_nothing(
                         halfway.set()
                     # The last_seq just read decides the next seq: an append whose commit
                     # landed but whose answer was lost is not written twice.
-                    await store.append(run_id, _rows(record.last_seq + 1, 1), owner="W")
+                    await store.append(run_id, event_rows(record.last_seq + 1, 1), owner="W")
                 except StoreError as exc:
                     failures.append(exc)
                     await asyncio.sleep(0.05)
@@ -200,12 +176,12 @@ async def test_after_a_restart_an_idle_pool_answers_the_next_operation(
     store = open_store(f"{postgres_url}?pool_size=4")
     await store.open()
     try:
-        await store.create_run(_record("r1", owner="W"), _rows(1, 1))
+        await store.create_run(run_record("r1", owner="W"), event_rows(1, 1))
         # Fill the pool with connections that will all be dead after the restart.
         await asyncio.gather(*(store.get_run("r1") for _ in range(8)))
         await asyncio.to_thread(postgres_cluster.restart)
         for seq in range(2, 12):
-            await store.append("r1", _rows(seq, 1), owner="W")
+            await store.append("r1", event_rows(seq, 1), owner="W")
         assert [r.seq for r in await store.load_events("r1")] == list(range(1, 12))
     finally:
         await store.close()
@@ -219,17 +195,17 @@ async def test_operations_while_postgres_is_down_fail_as_transient(
     store = open_store(f"{postgres_url}?pool_timeout=2")
     await store.open()
     try:
-        await store.create_run(_record("r1", owner="W"), _rows(1, 1))
+        await store.create_run(run_record("r1", owner="W"), event_rows(1, 1))
         await asyncio.to_thread(postgres_cluster.stop)
         try:
             with pytest.raises(StoreError) as caught:
-                await store.append("r1", _rows(2, 1), owner="W")
+                await store.append("r1", event_rows(2, 1), owner="W")
             assert caught.value.transient
         finally:
             await asyncio.to_thread(postgres_cluster.start)
         for _ in range(100):
             try:
-                await store.append("r1", _rows(2, 1), owner="W")
+                await store.append("r1", event_rows(2, 1), owner="W")
                 break
             except StoreError as exc:
                 assert exc.transient
@@ -243,7 +219,7 @@ async def test_a_newer_schema_is_refused_naming_both_versions(postgres_url: str)
     """A database migrated by a newer Tether is not touched by this one."""
     store = open_store(postgres_url)
     await store.open()
-    await store.create_run(_record("r1"), _rows(1, 1))
+    await store.create_run(run_record("r1"), event_rows(1, 1))
     await store.close()
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         (current,) = conn.execute("SELECT version FROM schema_version").fetchone()  # type: ignore[misc]
@@ -263,8 +239,8 @@ async def test_a_tampered_event_breaks_the_chain_at_its_seq(postgres_url: str) -
     store = open_store(postgres_url)
     await store.open()
     try:
-        await store.create_run(_record("r1"), _rows(1, 3))
-        await store.append("r1", _rows(4, 3), RunUpdate(status="waiting", wake_at=None))
+        await store.create_run(run_record("r1"), event_rows(1, 3))
+        await store.append("r1", event_rows(4, 3), RunUpdate(status="waiting", wake_at=None))
         chain = await store.load_event_chain("r1")
         assert chain is not None and not chain.predates_chain
         assert verify_chain("r1", chain.rows, chain.last_seq).ok
@@ -331,11 +307,11 @@ async def test_an_idle_worker_is_woken_by_notify_when_a_run_becomes_claimable(
 
     waiting = asyncio.create_task(idle.wait_for_work(3600))
     await asyncio.sleep(0)
-    await busy.create_run(_record("r1", status="pending"), _rows(1, 1))
+    await busy.create_run(run_record("r1", status="pending"), event_rows(1, 1))
     await asyncio.wait_for(waiting, timeout=30)
     assert await idle.claim_orphans("idle", ttl=30) == ["r1"]
 
-    await busy.create_run(_record("r2", owner="busy"), _rows(1, 1))
+    await busy.create_run(run_record("r2", owner="busy"), event_rows(1, 1))
     waiting = asyncio.create_task(idle.wait_for_work(3600))
     await asyncio.sleep(0)
     await busy.release_lease("r2", "busy")  # a draining worker leaves a live run behind

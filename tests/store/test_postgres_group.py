@@ -9,11 +9,10 @@ per test.
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections.abc import AsyncIterator
 
 import pytest
+from _records import event_rows, run_record  # tests/store/_records.py
 
 from tether.exceptions import (
     ConcurrentWriteError,
@@ -21,31 +20,10 @@ from tether.exceptions import (
     RunNotFoundError,
     StoreError,
 )
-from tether.store import EventRow, RunRecord, RunUpdate, open_store, verify_chain
+from tether.store import RunUpdate, open_store, verify_chain
 from tether.store._postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
-
-
-def _record(run_id: str, *, owner: str | None = None) -> RunRecord:
-    now = time.time()
-    return RunRecord(
-        run_id=run_id,
-        agent="agent",
-        agent_version="v1",
-        status="running",
-        created_at=now,
-        updated_at=now,
-        lease_owner=owner,
-        lease_expires_at=now + 30 if owner else None,
-    )
-
-
-def _rows(first: int, count: int, kind: str = "x.test") -> list[EventRow]:
-    return [
-        EventRow(seq, 0, time.time(), kind, json.dumps({"seq": seq}).encode())
-        for seq in range(first, first + count)
-    ]
 
 
 @pytest.fixture
@@ -63,10 +41,12 @@ async def test_many_concurrent_appends_share_few_transactions(store: PostgresSto
     """300 runs appending at once: every append lands, in far fewer transactions."""
     runs = [f"g{i}" for i in range(300)]
     for run_id in runs:
-        await store.create_run(_record(run_id, owner="W"), _rows(1, 1))
+        await store.create_run(run_record(run_id, owner="W"), event_rows(1, 1))
     commits, writes = store.commit_count, store.write_count
     for step in range(3):
-        await asyncio.gather(*(store.append(r, _rows(2 + 2 * step, 2), owner="W") for r in runs))
+        await asyncio.gather(
+            *(store.append(r, event_rows(2 + 2 * step, 2), owner="W") for r in runs)
+        )
     assert store.write_count - writes == 900
     # One lone append, then the rest queued behind it: a handful per round, not 300.
     assert store.commit_count - commits <= 3 * 6
@@ -85,7 +65,7 @@ async def test_one_bad_append_in_a_group_fails_alone_with_its_own_reason(
     """In one group: a moved log, a lost lease and an unknown run each fail as a lone
     append would; the good appends around them land, with their status updates."""
     for run_id in ("ok1", "ok2", "moved", "stolen"):
-        await store.create_run(_record(run_id, owner="W"), _rows(1, 2))
+        await store.create_run(run_record(run_id, owner="W"), event_rows(1, 2))
     assert await store.acquire_lease("stolen", "W", ttl=30)
     # Another worker takes "stolen" (its lease is forced to expire first).
     await store.renew_leases("W", ["stolen"], ttl=-1)
@@ -99,11 +79,11 @@ async def test_one_bad_append_in_a_group_fails_alone_with_its_own_reason(
     # Made in one go, the five appends are queued before the first transaction starts:
     # they form one group.
     results = await asyncio.gather(
-        store.append("ok1", _rows(3, 1), owner="W"),
-        store.append("ok2", _rows(3, 2), RunUpdate(status="completed"), owner="W"),
-        store.append("moved", _rows(5, 1), owner="W"),  # the log ends at 2, not 4
-        store.append("stolen", _rows(3, 1), owner="W"),
-        store.append("ghost", _rows(3, 1), owner="W"),
+        store.append("ok1", event_rows(3, 1), owner="W"),
+        store.append("ok2", event_rows(3, 2), RunUpdate(status="completed"), owner="W"),
+        store.append("moved", event_rows(5, 1), owner="W"),  # the log ends at 2, not 4
+        store.append("stolen", event_rows(3, 1), owner="W"),
+        store.append("ghost", event_rows(3, 1), owner="W"),
         return_exceptions=True,
     )
     assert store.commit_count - commits == 1
@@ -127,12 +107,12 @@ async def test_a_group_that_fails_on_one_append_retries_the_others_alone(
     """An event the database rejects (a NUL in its type) fails its own append; the
     group falls back to one transaction per append and the rest land."""
     for run_id in ("a", "b", "c"):
-        await store.create_run(_record(run_id), _rows(1, 1))
+        await store.create_run(run_record(run_id), event_rows(1, 1))
     commits = store.commit_count
     results = await asyncio.gather(
-        store.append("a", _rows(2, 1)),
-        store.append("b", _rows(2, 1, kind="bad\x00type")),
-        store.append("c", _rows(2, 3)),
+        store.append("a", event_rows(2, 1)),
+        store.append("b", event_rows(2, 1, kind="bad\x00type")),
+        store.append("c", event_rows(2, 3)),
         return_exceptions=True,
     )
     assert results[0] is None and results[2] is None
@@ -146,13 +126,13 @@ async def test_a_run_appending_twice_before_a_flush_keeps_its_order(
     store: PostgresStore,
 ) -> None:
     """Two appends of one run queued together go out in order, in separate groups."""
-    await store.create_run(_record("twice"), _rows(1, 1))
-    await store.create_run(_record("other"), _rows(1, 1))
+    await store.create_run(run_record("twice"), event_rows(1, 1))
+    await store.create_run(run_record("other"), event_rows(1, 1))
     commits = store.commit_count
     await asyncio.gather(
-        store.append("other", _rows(2, 1)),
-        store.append("twice", _rows(2, 1)),
-        store.append("twice", _rows(3, 1)),
+        store.append("other", event_rows(2, 1)),
+        store.append("twice", event_rows(2, 1)),
+        store.append("twice", event_rows(3, 1)),
     )
     assert store.commit_count - commits == 2  # ("other", "twice" 2), then "twice" 3
     assert [r.seq for r in await store.load_events("twice")] == [1, 2, 3]
@@ -163,8 +143,8 @@ async def test_close_writes_the_appends_already_queued(postgres_url: str) -> Non
     store = open_store(postgres_url)
     await store.open()
     for i in range(50):
-        await store.create_run(_record(f"c{i}"), _rows(1, 1))
-    pending = [asyncio.ensure_future(store.append(f"c{i}", _rows(2, 1))) for i in range(50)]
+        await store.create_run(run_record(f"c{i}"), event_rows(1, 1))
+    pending = [asyncio.ensure_future(store.append(f"c{i}", event_rows(2, 1))) for i in range(50)]
     await asyncio.sleep(0)  # the appends are queued
     await store.close()
     assert all(r is None for r in await asyncio.gather(*pending))
