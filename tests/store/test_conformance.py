@@ -9,23 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
+from _records import run_record  # tests/store/_records.py
 
 from tether.exceptions import ConcurrentWriteError, RunNotFoundError
 from tether.store import EventRow, RunRecord, RunUpdate, Store, TokenGrant, TokenTake, open_store
 
 
 def _record(run_id: str, *, status: str = "running", owner: str | None = "A") -> RunRecord:
-    now = time.time()
-    return RunRecord(
-        run_id=run_id,
-        agent="agent",
-        agent_version="v1",
-        status=status,
-        created_at=now,
-        updated_at=now,
-        lease_owner=owner,
-        lease_expires_at=now + 30 if owner else None,
-    )
+    """A run leased to worker "A" unless told otherwise (most cases here append as A)."""
+    return run_record(run_id, status=status, owner=owner)
 
 
 def _rows(first: int, count: int, step: int = 0) -> list[EventRow]:
