@@ -146,6 +146,13 @@ def lookup_order(order_id: str) -> dict[str, Any]:
         "Which countries do you deliver to?",
         "Can I order from abroad?",
         "How do refunds work?",
+        # Questions about refunds, not requests for one: without these, "what's your
+        # refund policy" and "how fast do refunds hit my card" went to refund_order,
+        # which asked for an order number instead of answering.
+        "what is your refund policy",
+        "Do you give refunds?",
+        "How long do refunds take?",
+        "What are the rules for refunds?",
         "Is there a warranty?",
         "My item arrived damaged, is it covered?",
         "Can I exchange an item?",
