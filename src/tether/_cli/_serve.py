@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from tether import Agent
+from tether.runtime import SERVING_LOOP_SLICE
 
 
 class _Server(uvicorn.Server):
@@ -73,7 +74,14 @@ async def serve(
     from tether.observe import enable_tracing, tracing_requested
     from tether.server import create_app
 
-    async with Runtime(store_url, agents=agents, worker=worker, max_pending=max_pending) as runtime:
+    async with Runtime(
+        store_url,
+        agents=agents,
+        worker=worker,
+        max_pending=max_pending,
+        # API requests and SSE streams stay answered while many runs wake at once.
+        loop_slice=SERVING_LOOP_SLICE,
+    ) as runtime:
         app = create_app(runtime, {a.name: a for a in agents}, metrics_token=metrics_token)
         host, port = sock.getsockname()[:2]
         shown_host = f"[{host}]" if ":" in host else host

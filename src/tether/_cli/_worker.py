@@ -26,6 +26,7 @@ from rich.console import Console
 from tether import Agent
 from tether._cli._exit import EXIT_COMPLETED
 from tether.exceptions import StoreError
+from tether.runtime import SERVING_LOOP_SLICE
 
 if TYPE_CHECKING:
     from tether import Runtime
@@ -98,6 +99,8 @@ async def work(
             quarantine_after=quarantine_after,
             tenant_concurrency=tenant_concurrency,
             claim_interval=claim_interval,
+            # Heartbeats and signals stay timely while many runs wake at once.
+            loop_slice=SERVING_LOOP_SLICE,
         ) as runtime:
             names = ", ".join(sorted(a.name for a in agents))
             settings = _settings(

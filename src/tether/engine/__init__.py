@@ -34,6 +34,7 @@ from tether.engine._events import (
 from tether.engine._gate import Governance
 from tether.engine._machine import Machine, State
 from tether.engine._protect import PayloadProtection
+from tether.engine._share import LoopShare
 from tether.engine._signals import (
     CancelRequested,
     EscalationRequested,
@@ -77,6 +78,7 @@ __all__ = [
     "Goto",
     "Governance",
     "InjectionFlagged",
+    "LoopShare",
     "Machine",
     "ModelCompleted",
     "ModelFailed",

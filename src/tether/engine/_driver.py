@@ -367,12 +367,17 @@ class RunDriver:
 
     async def complete(self, client: ModelClient, request: ModelRequest) -> ModelResponse:
         """One model call, paced by the runtime's provider limits (if any)."""
-        pacing = self.governance.model_pacing
+        governance = self.governance
+        pacing = governance.model_pacing
         if pacing is None:
-            return await self._complete(client, request)
-        await pacing.before(client.model_id)
-        response = await self._complete(client, request)
-        pacing.after(client.model_id, response.usage)
+            response = await self._complete(client, request)
+        else:
+            await pacing.before(client.model_id)
+            response = await self._complete(client, request)
+            pacing.after(client.model_id, response.usage)
+        if governance.loop_share is not None:
+            # The reply is in: wait for this run's share of the loop before working on it.
+            await governance.loop_share.turn()
         return response
 
     async def _complete(self, client: ModelClient, request: ModelRequest) -> ModelResponse:
@@ -416,9 +421,7 @@ class RunDriver:
         """
         self._interruptible = True
         try:
-            if len(aws) == 1:
-                return [await aws[0]]
-            return list(await asyncio.gather(*aws))
+            results = [await aws[0]] if len(aws) == 1 else list(await asyncio.gather(*aws))
         except asyncio.CancelledError:
             task = self._task
             if self.cancel_reason is not None and task is not None and task.cancelling():
@@ -427,6 +430,12 @@ class RunDriver:
             raise
         finally:
             self._interruptible = False
+        share = self.governance.loop_share
+        if share is not None:
+            # The tools are done: wait for this run's share of the loop before recording
+            # them (no longer interruptible: a cancel must not drop results that are in).
+            await share.turn()
+        return results
 
     def interrupt(self) -> None:
         """Cancel the tool calls in flight (if any); the run then ends as cancelled."""

@@ -27,6 +27,7 @@ from tether.engine._events import (
     PolicyDecided,
 )
 from tether.engine._protect import PayloadProtection
+from tether.engine._share import LoopShare
 from tether.engine._signals import EscalationRequested, GateFailure
 from tether.engine._state import RunState, args_hash, call_signature
 from tether.engine._transitions import Escalate, Fail
@@ -76,6 +77,7 @@ class Governance:
     pricing: PricingTable = field(default_factory=lambda: DEFAULT_PRICING)
     guard: ToolGuard = field(default_factory=ToolGuard)
     model_pacing: ModelPacing | None = None
+    loop_share: LoopShare | None = None
 
 
 @dataclass(slots=True)
