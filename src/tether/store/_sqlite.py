@@ -438,7 +438,11 @@ class SQLiteStore(Store):
         self._committing = False
         _settle(results)
         if self._queued:
-            self._begin()
+            # The next transaction's statements run in a later iteration of the loop: with
+            # a full batch they take milliseconds, and settling this one already took some.
+            if not self._scheduled and self._loop is not None:
+                self._scheduled = True
+                self._loop.call_soon(self._begin)
         elif self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
