@@ -238,6 +238,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             serving = await _active(rt, args)
             serving["loop_slice_s"] = SERVING_LOOP_SLICE
             serving["steps_deferred"] = rt.governance.loop_share.deferred  # type: ignore[union-attr]
+            # Memory is measured once, above: this phase reuses what the allocator kept.
+            del serving["rss_bytes_per_active_run"]
     return {
         "benchmark": "concurrency",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
