@@ -196,7 +196,12 @@ async def test_chains_hold_when_the_store_forgets_its_cached_heads(
     monkeypatch.setattr(_sqlite, "MAX_CACHED_RUNS", 4)
     url, _ = _db(tmp_path)
 
-    def answer(req: ModelRequest) -> Any:
+    gate = asyncio.Event()
+
+    async def answer(req: ModelRequest) -> Any:
+        # Every run stays in flight until all twelve started: a run that parks or ends
+        # leaves the cache, so only runs being driven can fill it past the bound.
+        await gate.wait()
         turns = sum(m.role == "tool" for m in req.messages)
         return tool_call("look_up", order_id=f"B{turns}") if turns < 3 else text("done")
 
@@ -208,6 +213,7 @@ async def test_chains_hold_when_the_store_forgets_its_cached_heads(
         for i in range(12):
             handles.append(await rt.start(agent, f"task {i}"))
             sizes.append(len(store._run_ids))  # type: ignore[attr-defined]
+        gate.set()
         results = await asyncio.gather(*(h.result() for h in handles))
         assert {r.status for r in results} == {"completed"}
         sizes.append(len(store._heads))  # type: ignore[attr-defined]

@@ -32,6 +32,9 @@ def to_run_events(
 class RunHandle:
     """A reference to one run: its events, its result, its state."""
 
+    # Two references and no __dict__: a caller may hold thousands while their runs park.
+    __slots__ = ("run_id", "runtime")
+
     def __init__(self, runtime: Runtime, run_id: str) -> None:
         self.runtime = runtime
         self.run_id = run_id
