@@ -188,3 +188,35 @@ def test_the_runtime_builds_a_share_only_when_asked(store_url: str) -> None:
     assert Runtime(store_url).governance.loop_share is None
     share = Runtime(store_url, loop_slice=0.005).governance.loop_share
     assert share is not None and share.slice == 0.005
+
+
+def _first_calls_peak(store_url: str, share: LoopShare | None) -> int:
+    """Start a burst of runs at once; the most first model calls made in one iteration."""
+    firsts: Counter[int] = Counter()
+    iterations = Iterations()
+
+    def script(request: Any) -> Any:
+        if len(request.messages) == 1:
+            firsts[iterations.count] += 1
+        return text("hello")
+
+    agent = Agent(name="burst", model=ScriptedModel(script))
+    runtime = Runtime(store_url, recover=False)
+    runtime.governance.loop_share = share
+
+    async def main() -> None:
+        async with runtime:
+            with iterations:
+                handles = await asyncio.gather(*(runtime.start(agent, "hi") for _ in range(RUNS)))
+                results = await asyncio.gather(*(h.result() for h in handles))
+        assert {r.status for r in results} == {"completed"}
+
+    asyncio.run(main())
+    assert sum(firsts.values()) == RUNS
+    return max(firsts.values())
+
+
+def test_a_burst_of_starts_takes_turns_too(store_url: str, tmp_path: Any) -> None:
+    assert _first_calls_peak(store_url, None) > RUNS // 2
+    other = f"sqlite:///{tmp_path}/other.db"
+    assert _first_calls_peak(other, LoopShare(0.001, clock=Clock(0.002))) <= 8

@@ -466,6 +466,11 @@ class RunDriver:
         machine = agent.machine
         assert machine is not None
         self._task = asyncio.current_task()
+        share = self.governance.loop_share
+        if share is not None:
+            # A burst of starts (or of runs woken together) would run every first step in
+            # the iteration that launched them: take a turn like any other step.
+            await share.turn()
         while True:
             if self.cancel_reason is not None:
                 await self._finish_cancelled(self.cancel_reason)
