@@ -80,6 +80,22 @@ async def test_steps_past_the_slice_wait_and_go_first_come_first_served() -> Non
     assert loop_turns.count >= 10
 
 
+async def test_a_step_that_never_let_go_keeps_its_turn() -> None:
+    share = LoopShare(0.001, clock=Clock(0.005))  # every read overruns the slice
+    mark = await share.turn()
+    # No new iteration since: whatever it awaited finished without suspending.
+    assert share.holds(mark)
+    assert await share.turn(mark) == mark
+    assert share.deferred == 0
+    await asyncio.sleep(0)  # it lets go: the loop begins a new iteration
+    assert not share.holds(mark)
+    other = asyncio.ensure_future(share.turn())  # another step takes this iteration's share
+    await asyncio.sleep(0)
+    await share.turn(mark)  # past the slice: this step waits for a later iteration
+    await other
+    assert share.deferred == 1
+
+
 async def test_a_cancelled_waiter_is_skipped_and_the_rest_still_go() -> None:
     share = LoopShare(0.001, clock=Clock(0.005))
     done: list[int] = []

@@ -35,6 +35,7 @@ from tether.engine._events import (
     encode_event,
 )
 from tether.engine._gate import Governance
+from tether.engine._share import LoopShare
 from tether.engine._signals import (
     CancelRequested,
     EscalationRequested,
@@ -165,6 +166,8 @@ class RunDriver:
         self.stop_requested = False
         """Stop at the next step boundary, the run left as it is (a draining worker)."""
         self._task: asyncio.Task[Any] | None = None
+        self._share_mark = -1.0
+        """The loop share's mark when this run last got a turn (see :meth:`_take_turn`)."""
         self._interruptible = False
         self._inflight: asyncio.Future[None] | None = None
         """The task committing ``_queued`` (see :meth:`flush`)."""
@@ -375,9 +378,10 @@ class RunDriver:
             await pacing.before(client.model_id)
             response = await self._complete(client, request)
             pacing.after(client.model_id, response.usage)
-        if governance.loop_share is not None:
+        share = governance.loop_share
+        if share is not None and not share.holds(self._share_mark):
             # The reply is in: wait for this run's share of the loop before working on it.
-            await governance.loop_share.turn()
+            await self._take_turn(share)
         return response
 
     async def _complete(self, client: ModelClient, request: ModelRequest) -> ModelResponse:
@@ -431,11 +435,21 @@ class RunDriver:
         finally:
             self._interruptible = False
         share = self.governance.loop_share
-        if share is not None:
+        if share is not None and not share.holds(self._share_mark):
             # The tools are done: wait for this run's share of the loop before recording
             # them (no longer interruptible: a cancel must not drop results that are in).
-            await share.turn()
+            await self._take_turn(share)
         return results
+
+    async def _take_turn(self, share: LoopShare) -> None:
+        """Wait for this run's share of the event loop.
+
+        Callers first ask :meth:`LoopShare.holds`: a run whose model or tools answered
+        without suspending (a cached or scripted reply, an instant tool) is still in the
+        turn it was given, and goes on. Only a run that waited, and was woken, queues
+        behind the others woken meanwhile.
+        """
+        self._share_mark = await share.turn(self._share_mark)
 
     def interrupt(self) -> None:
         """Cancel the tool calls in flight (if any); the run then ends as cancelled."""
@@ -470,7 +484,7 @@ class RunDriver:
         if share is not None:
             # A burst of starts (or of runs woken together) would run every first step in
             # the iteration that launched them: take a turn like any other step.
-            await share.turn()
+            await self._take_turn(share)
         while True:
             if self.cancel_reason is not None:
                 await self._finish_cancelled(self.cancel_reason)

@@ -71,26 +71,40 @@ class LoopShare:
         """Steps queued for a later iteration now."""
         return len(self._waiting)
 
-    async def turn(self) -> None:
-        """Return when this step may run: at once, or in a later iteration of the loop."""
+    def holds(self, since: float | None) -> bool:
+        """Whether a step granted at ``since`` (what :meth:`turn` returned) still has its
+        turn: the loop has not begun a new iteration since, so the step never let go."""
+        return since == self._mark and self._armed
+
+    async def turn(self, since: float | None = None) -> float:
+        """Return when this step may run: at once, or in a later iteration of the loop.
+
+        ``since`` is what the caller's previous ``turn`` returned. If the loop has not
+        begun a new iteration since then, the caller never let go of its turn (whatever
+        it awaited finished without suspending): it goes on at once. Returns the mark to
+        pass next time.
+        """
         if not self.slice:
-            return
+            return 0.0
+        if since is not None and self.holds(since):
+            return since  # the same turn, still going
         now = self._clock()
         if not self._armed:
             # The loop was quiet: a new share begins with this step.
             self._arm(asyncio.get_running_loop())
             self._mark = now
             self._admitted = True
-            return
+            return now
         if not self._waiting and now - self._mark < self.slice:
             self._admitted = True
-            return
+            return self._mark
         loop = self._loop
         assert loop is not None
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiting.append(waiter)
         self.deferred += 1
         await waiter
+        return self._mark
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
