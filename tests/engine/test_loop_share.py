@@ -128,6 +128,26 @@ async def test_slice_zero_never_defers() -> None:
     assert share.deferred == 0
 
 
+def test_a_share_carries_over_to_a_new_event_loop() -> None:
+    """A runtime used again on a new event loop, after the old one stopped with the share
+    still armed (its tick due): nothing of the old loop may be awaited from the new one."""
+    share = LoopShare(0.001, clock=Clock(0.005))
+
+    async def once() -> None:
+        await share.turn()  # arms the share: its tick is due next iteration
+
+    async def crowd() -> int:
+        steps = [asyncio.ensure_future(share.turn()) for _ in range(5)]
+        await asyncio.wait_for(asyncio.gather(*steps), timeout=5)
+        return len(steps)
+
+    first = asyncio.new_event_loop()
+    first.run_until_complete(once())  # stops before the tick runs
+    first.close()
+    assert asyncio.run(crowd()) == 5
+    assert share.waiting == 0
+
+
 def test_a_negative_slice_is_refused() -> None:
     with pytest.raises(ValueError, match="slice_seconds"):
         LoopShare(-1)

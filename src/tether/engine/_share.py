@@ -89,17 +89,19 @@ class LoopShare:
         if since is not None and self.holds(since):
             return since  # the same turn, still going
         now = self._clock()
-        if not self._armed:
-            # The loop was quiet: a new share begins with this step.
-            self._arm(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        if not self._armed or loop is not self._loop:
+            # The loop was quiet, or this is another loop (a runtime entered again under a
+            # new ``asyncio.run``; the old loop closed with its tick pending and its waiters
+            # gone): a new share begins with this step.
+            self._waiting.clear()
+            self._arm(loop)
             self._mark = now
             self._admitted = True
             return now
         if not self._waiting and now - self._mark < self.slice:
             self._admitted = True
             return self._mark
-        loop = self._loop
-        assert loop is not None
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiting.append(waiter)
         self.deferred += 1
