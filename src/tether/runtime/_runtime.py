@@ -97,8 +97,8 @@ event loop, must be quick and must not raise; exceptions are logged and dropped.
 KILLSWITCH = "killswitch"
 SERVING_LOOP_SLICE = 0.005
 """The ``loop_slice`` of ``tether serve`` and ``tether worker``: 5 ms of run work per
-iteration of the event loop (``benchmarks/concurrency.py``: loop lag p99 about 45 ms with
-10,000 runs waking at once, against about 1 s unpaced)."""
+iteration of the event loop (``benchmarks/concurrency.py``: loop lag p99 26-50 ms with
+10,000 runs waking at once, against 770-870 ms unpaced)."""
 _MAX_PERMANENT_STORE_FAILURES = 2
 """Resumes from the log after a store failure that is not transient, before giving up."""
 _SCAN_LIMIT = 1000
