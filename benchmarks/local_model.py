@@ -362,10 +362,16 @@ async def _eval_case(
     invented = unfaithful_terms(answer, sources)
     route_stats = model.calls[0].route if model.calls else None
     expected_route = case.get("route", expected)
-    route = route_stats.removeprefix("ask:") if route_stats else None
+    # "policies+ask:refund_order": a write with nothing to act on was answered from a read
+    # tool, with the question for what the write needs. That is the read route; it also
+    # counts as asking, where a row expects only the question ("can u refund my order").
+    read_route, _, asked_for = (route_stats or "").partition("+ask:")
+    route = (read_route if asked_for else route_stats.removeprefix("ask:")) if route_stats else None
     if route in ("answer", "quote"):
         route = None
-    route_ok = None if route_stats is None else route == expected_route
+    asked_as_expected = bool(asked_for) and expected is None and asked_for == expected_route
+    tool_ok = tool_ok or asked_as_expected
+    route_ok = None if route_stats is None else route == expected_route or asked_as_expected
     writes = [c for c in calls if c["tool"] == "refund_order"]
     waiting_write = result.status == "waiting" and bool(writes)
     finished = result.status == "completed" or waiting_write

@@ -700,3 +700,45 @@ async def test_a_policy_question_that_names_an_order_or_a_cost_reads_the_policy(
     """An order id or "how much" does not make a question an order lookup, and never a write."""
     reply = await model.complete(_support_request(support, _user(message)))
     assert [c.name for c in reply.tool_calls] == ["policies"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "message",
+    ["refund rules please", "what happens if i want my money back", "i need a refund"],
+)
+async def test_a_refund_with_no_order_named_reads_the_policy_and_asks_for_the_order(
+    model: LocalModel, support: Any, message: str
+) -> None:
+    """Routed to the write tool with nothing to act on, the message is answered from the
+    policies, the question for the order follows, and the number given next is a refund
+    proposal (it still waits for a person's approval: nothing is refunded here)."""
+    first = _user(message)
+    request = _support_request(support, first)
+    read = await model.complete(request)
+    assert [c.name for c in read.tool_calls] == ["policies"], message
+    assert model.last_stats is not None and model.last_stats.route == "policies+ask:refund_order"
+    articles = support.tools[1].fn(**read.tool_calls[0].arguments)
+    answer = await model.complete(_with_result(request, read, json.dumps(articles)))
+    assert answer.text is not None and not answer.tool_calls
+    assert answer.text.startswith("Refunds go back to the original payment method")
+    assert answer.text.endswith(" To refund an order, I need the order number.")
+    reply = Message(role="assistant", content=answer.text)
+    then = await model.complete(
+        _support_request(
+            support,
+            first,
+            Message(role="assistant", tool_calls=read.tool_calls),
+            Message(
+                role="tool",
+                tool_call_id=read.tool_calls[0].id,
+                name="policies",
+                content=json.dumps(articles),
+            ),
+            reply,
+            _user("it's 5678"),
+        )
+    )
+    assert [(c.name, c.arguments) for c in then.tool_calls] == [
+        ("refund_order", {"order_id": "5678"})
+    ]

@@ -37,6 +37,7 @@ from tether.models._routing import (
     missing_argument_text,
     quote_result,
     sentences,
+    tool_action,
     tool_examples,
 )
 from tether.models._types import Message, ModelRequest, ToolCall, ToolSpec
@@ -482,6 +483,18 @@ def test_asking_for_a_missing_argument_never_shows_the_schema_example() -> None:
     text = missing_argument_text("order_id", ORDER_ID)
     assert text == "I can help with that, but I need the order number. Could you tell me?"
     assert "1234" not in text
+    after = missing_argument_text("order_id", ORDER_ID, to="refund an order")
+    assert after == "To refund an order, I need the order number."
+
+
+def test_what_a_tool_does_is_the_first_clause_of_its_description() -> None:
+    refund = ToolSpec(
+        name="refund_order",
+        description="Refund an order, in full or in part. Every refund needs approval.",
+        parameters={},
+    )
+    assert tool_action(refund) == "refund an order"
+    assert tool_action(ToolSpec(name="ping", description="", parameters={})) == "use ping"
 
 
 class _BagOfWords:

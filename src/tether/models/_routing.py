@@ -53,6 +53,7 @@ __all__ = [
     "rank_candidates",
     "sentences",
     "skills_text",
+    "tool_action",
     "tool_examples",
     "without_greeting",
 ]
@@ -68,6 +69,10 @@ class ExampleToolSpec(ToolSpec):
     """
 
     examples: list[str] = Field(default_factory=list)
+    writes: bool = False
+    """The tool changes something (``effect="write"``). A message routed to it that names
+    nothing for it to act on ("what's your refund policy") is also answered from the
+    nearest read-only tool, with the question for what is missing."""
 
 
 def tool_examples(spec: ToolSpec) -> tuple[str, ...]:
@@ -678,13 +683,25 @@ def quote_result(tool_name: str, content: str) -> str:
     return _sentence(text)
 
 
-def missing_argument_text(name: str, schema: Mapping[str, Any]) -> str:
+def missing_argument_text(name: str, schema: Mapping[str, Any], *, to: str | None = None) -> str:
     """Ask the user for an argument that no span of their messages could ground.
 
     The parameter's description is used without its examples (``e.g.
-    "1234"``), which the user never wrote.
+    "1234"``), which the user never wrote. With ``to`` (what the tool does, "refund an
+    order") the question follows another answer: "To refund an order, I need the order
+    number."
     """
     description = _EXAMPLE_TAIL.sub("", str(schema.get("description", ""))).strip().rstrip(".,;:")
     wanted = description or f"the {_human(name)}"
     wanted = wanted[0].lower() + wanted[1:]
+    if to:
+        return f"To {to}, I need {wanted}."
     return f"I can help with that, but I need {wanted}. Could you tell me?"
+
+
+def tool_action(spec: ToolSpec) -> str:
+    """What a tool does, from its description's first clause: ``"refund an order"``."""
+    first = re.split(r"[.:;,(]", " ".join(spec.description.split()), maxsplit=1)[0].strip()
+    if not first:
+        return f"use {spec.name}"
+    return first[0].lower() + first[1:]

@@ -225,6 +225,7 @@ class ToolContract:
                 description=self.description,
                 parameters=self.parameters,
                 examples=list(self.examples),
+                writes=self.effect == "write",
             )
         return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
 
