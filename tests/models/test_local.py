@@ -718,6 +718,8 @@ async def test_a_refund_with_no_order_named_reads_the_policy_and_asks_for_the_or
     read = await model.complete(request)
     assert [c.name for c in read.tool_calls] == ["policies"], message
     assert model.last_stats is not None and model.last_stats.route == "policies+ask:refund_order"
+    # The id carries the question, in characters every provider accepts in an id.
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", read.tool_calls[0].id)
     articles = support.tools[1].fn(**read.tool_calls[0].arguments)
     answer = await model.complete(_with_result(request, read, json.dumps(articles)))
     assert answer.text is not None and not answer.tool_calls

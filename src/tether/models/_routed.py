@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -93,9 +94,11 @@ _ROUTE_NOTE = (
     "Reply with the option name only."
 )
 _ANSWER_OPTION = "answer"
-_ASK = "~"
-"""Separates, in a read call's id, the write tool and the argument it still needs
-(``call_1~refund_order~order_id``): the answer after the read's result asks for it."""
+_ASK = re.compile(r"_ask_(\d+)_(\d+)$")
+"""The end of a read call's id that names, by position, the write tool and its required
+argument still missing (``call_1_ask_2_0``): the answer after the read's result asks for
+it. Positions, not names, keep the id within what every provider accepts for one
+(letters, digits, ``_`` and ``-``), should a later turn of the run go to another model."""
 
 
 def uses_routing(request: ModelRequest, mode: RoutingMode) -> bool:
@@ -207,7 +210,7 @@ class RoutedTurns:
                 # write needs after its result (the call's id carries the question).
                 other, arguments, missing = read
                 call = ToolCall(
-                    id=f"call_{first_call}{_ASK}{tool.name}{_ASK}{missing}",
+                    id=f"call_{first_call}_ask_{request.tools.index(tool)}_{missing}",
                     name=other.name,
                     arguments=arguments,
                 )
@@ -311,13 +314,14 @@ class RoutedTurns:
         scores: Mapping[str, float],
         question: str,
         cancel: threading.Event,
-    ) -> tuple[ToolSpec, dict[str, Any], str] | None:
+    ) -> tuple[ToolSpec, dict[str, Any], int] | None:
         """For a write tool whose required argument the messages do not give (``question``
-        asks for it): the nearest read-only tool, its grounded arguments and the name of
-        the write's missing argument. ``None`` for a read tool: it just asks."""
+        asks for it): the nearest read-only tool, its grounded arguments and the position
+        of the write's missing argument among its required ones. ``None`` for a read
+        tool: it just asks."""
         if not getattr(tool, "writes", False) or not scores:
             return None
-        missing = _missing_name(tool, question)
+        missing = _missing_argument(tool, question)
         if missing is None:
             return None
         reads = [
@@ -526,26 +530,27 @@ class RoutedTurns:
         return "".join(pieces), complete
 
 
-def _missing_name(tool: ToolSpec, question: str) -> str | None:
-    """The required argument of ``tool`` that ``question`` asks for."""
+def _missing_argument(tool: ToolSpec, question: str) -> int | None:
+    """Which required argument of ``tool`` (its position) ``question`` asks for."""
     props: Mapping[str, Any] = tool.parameters.get("properties") or {}
-    for name in tool.parameters.get("required") or []:
+    for position, name in enumerate(tool.parameters.get("required") or []):
         if missing_argument_text(name, props.get(name) or {}) == question:
-            return str(name)
+            return position
     return None
 
 
 def _question_after(request: ModelRequest, call_id: str | None) -> str | None:
     """The question a read call's id carries for a write tool (see ``_ASK``), if any."""
-    if not call_id or _ASK not in call_id:
+    found = _ASK.search(call_id) if call_id else None
+    if found is None:
         return None
-    parts = call_id.split(_ASK)
-    if len(parts) != 3:
+    position, argument = int(found[1]), int(found[2])
+    if position >= len(request.tools):
         return None
-    tool = next((t for t in request.tools if t.name == parts[1]), None)
-    if tool is None:
+    tool = request.tools[position]
+    required = list(tool.parameters.get("required") or [])
+    if argument >= len(required):
         return None
-    schema = (tool.parameters.get("properties") or {}).get(parts[2])
-    if schema is None:
-        return None
-    return missing_argument_text(parts[2], schema, to=tool_action(tool))
+    name = str(required[argument])
+    schema = (tool.parameters.get("properties") or {}).get(name) or {}
+    return missing_argument_text(name, schema, to=tool_action(tool))
