@@ -191,38 +191,39 @@ class RoutedTurns:
                 reply = reply.replace("{skills}", skills_text(request.tools))
                 return self._answer(reply, on_text), _ANSWER_OPTION
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
+        route_taken = tool.name
         if not groundable(tool.parameters):
             call = self._free_arguments(request, tool, first_call, cancel)
         else:
             grounded = self._ground(
                 request, tool, text, cancel, asked=asked[1] if asked is not None else None
             )
-            if isinstance(grounded, str):
+            if isinstance(grounded, str):  # a required argument the messages do not give
                 read = (
                     None
                     if asked is not None
-                    else self._read_instead(request, tool, text, scores, grounded, cancel)
+                    else self._read_instead(request, tool, text, scores, cancel)
                 )
                 if read is None:
-                    return self._answer(grounded, on_text), f"ask:{tool.name}"
+                    question = missing_argument_text(grounded, _schema_of(tool, grounded))
+                    return self._answer(question, on_text), f"ask:{tool.name}"
                 # A write with nothing to act on ("what's your refund policy", "I want a
                 # refund"): answer from the nearest read-only tool, and ask for what the
                 # write needs after its result (the call's id carries the question).
-                other, arguments, missing = read
+                other, arguments = read
+                missing = list(tool.parameters.get("required") or []).index(grounded)
                 call = ToolCall(
                     id=f"call_{first_call}_ask_{request.tools.index(tool)}_{missing}",
                     name=other.name,
                     arguments=arguments,
                 )
-                content = assistant_content(None, [call])
-                if on_text is not None:
-                    on_text(content)
-                return self._response(None, [call], "tool_calls"), f"{other.name}+ask:{tool.name}"
-            call = ToolCall(id=f"call_{first_call}", name=tool.name, arguments=grounded)
+                route_taken = f"{other.name}+ask:{tool.name}"
+            else:
+                call = ToolCall(id=f"call_{first_call}", name=tool.name, arguments=grounded)
         content = assistant_content(None, [call])
         if on_text is not None:
             on_text(content)
-        return self._response(None, [call], "tool_calls"), tool.name
+        return self._response(None, [call], "tool_calls"), route_taken
 
     @staticmethod
     def _pending_question(request: ModelRequest, text: str) -> tuple[ToolSpec, str] | None:
@@ -312,17 +313,11 @@ class RoutedTurns:
         tool: ToolSpec,
         text: str,
         scores: Mapping[str, float],
-        question: str,
         cancel: threading.Event,
-    ) -> tuple[ToolSpec, dict[str, Any], int] | None:
-        """For a write tool whose required argument the messages do not give (``question``
-        asks for it): the nearest read-only tool, its grounded arguments and the position
-        of the write's missing argument among its required ones. ``None`` for a read
-        tool: it just asks."""
+    ) -> tuple[ToolSpec, dict[str, Any]] | None:
+        """For a write tool whose required argument the messages do not give: the nearest
+        read-only tool and its grounded arguments. ``None`` for a read tool: it just asks."""
         if not getattr(tool, "writes", False) or not scores:
-            return None
-        missing = _missing_argument(tool, question)
-        if missing is None:
             return None
         reads = [
             t
@@ -338,7 +333,7 @@ class RoutedTurns:
         arguments = self._ground(request, nearest, text, cancel)
         if isinstance(arguments, str):
             return None  # it needs something the message does not give either
-        return nearest, arguments, missing
+        return nearest, arguments
 
     def _example_router(self) -> ExampleRouter:
         if self._router is None:
@@ -358,7 +353,7 @@ class RoutedTurns:
         *,
         asked: str | None = None,
     ) -> dict[str, Any] | str:
-        """Arguments chosen from the user's spans, or the question asking for a missing one.
+        """Arguments chosen from the user's spans, or the name of a required one they lack.
 
         Spans of the latest message come first, except when it answers a question
         for the argument ``asked``: then only that argument prefers the latest
@@ -390,7 +385,7 @@ class RoutedTurns:
             if not values:
                 if named:
                     continue
-                return missing_argument_text(name, schema)
+                return str(name)
             if len(values) == 1:
                 value = values[0]
             else:
@@ -530,13 +525,9 @@ class RoutedTurns:
         return "".join(pieces), complete
 
 
-def _missing_argument(tool: ToolSpec, question: str) -> int | None:
-    """Which required argument of ``tool`` (its position) ``question`` asks for."""
-    props: Mapping[str, Any] = tool.parameters.get("properties") or {}
-    for position, name in enumerate(tool.parameters.get("required") or []):
-        if missing_argument_text(name, props.get(name) or {}) == question:
-            return position
-    return None
+def _schema_of(tool: ToolSpec, name: str) -> Mapping[str, Any]:
+    """The JSON schema of one of ``tool``'s parameters (empty if it has none)."""
+    return (tool.parameters.get("properties") or {}).get(name) or {}
 
 
 def _question_after(request: ModelRequest, call_id: str | None) -> str | None:
@@ -552,5 +543,4 @@ def _question_after(request: ModelRequest, call_id: str | None) -> str | None:
     if argument >= len(required):
         return None
     name = str(required[argument])
-    schema = (tool.parameters.get("properties") or {}).get(name) or {}
-    return missing_argument_text(name, schema, to=tool_action(tool))
+    return missing_argument_text(name, _schema_of(tool, name), to=tool_action(tool))
