@@ -91,9 +91,9 @@ class LoopShare:
         now = self._clock()
         loop = asyncio.get_running_loop()
         if not self._armed or loop is not self._loop:
-            # The loop was quiet, or this is another loop (a runtime entered again under a
-            # new ``asyncio.run``; the old loop closed with its tick pending and its waiters
-            # gone): a new share begins with this step.
+            # The loop was quiet, or this is another loop (a runtime used again after its
+            # old loop stopped with the tick still due and its waiters gone): a new share
+            # begins with this step.
             self._waiting.clear()
             self._arm(loop)
             self._mark = now
