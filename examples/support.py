@@ -71,7 +71,12 @@ TOPIC_WORDS = {
         "sweden", "norway", "denmark", "finland", "japan", "china", "india", "brazil",
         "new zealand", "south africa", "singapore", "korea",
     ),
-    "refunds": ("refund", "money back", "reimburse", "paid back"),
+    # "give me back my money" and "cash back" are refund questions too: with only
+    # "money back" they got "no article".
+    "refunds": (
+        "refund", "money back", "money", "cash back", "reimburse", "paid back", "pay me back",
+        "pay back", "chargeback",
+    ),
     "order changes": ("cancel", "change", "address", "modify", "edit", "update my order"),
     "warranty": (
         "warrant", "guarantee", "broken", "broke", "defect", "repair", "damaged", "faulty",
@@ -214,6 +219,10 @@ def _refund_preview(arguments: dict[str, Any]) -> str:
         "Give me my money back for this order",
         "Can you refund part of my order?",
         "Please reimburse me for my order",
+        # Money back in other words: "give me back my money" was nearest a policy example
+        # and got the "no article" answer.
+        "I'd like my money back",
+        "Send my money back",
     ],
 )
 def refund_order(
