@@ -61,6 +61,7 @@ from tether.models._routing import (
     find_spans,
     groundable,
     missing_argument_text,
+    names_an_id,
     quote_result,
     skills_text,
     tool_action,
@@ -302,9 +303,22 @@ class RoutedTurns:
             # A tool without examples stays reachable through its description.
             routes[tool.name] = examples or ((tool.description,) if tool.description else ())
         routes[None] = self.answer_examples
-        decision = self._example_router().route(text, routes)
+        topics = [t.description for t in request.tools if t.description]
+        decision = self._example_router().route(text, routes, topics=topics)
         # The message was read by the model (embedded): count it as input.
         self._routed_read += len(self._tokenize_text(text, special=False))
+        if decision.route is None and names_an_id(text):
+            # No answer without a tool can say anything about the id the customer typed
+            # ("any news on 1234??" was nearest "What can you do?"): the nearest read-only
+            # tool takes it. Never a write: nobody asked for one.
+            reads = [
+                t.name
+                for t in request.tools
+                if not getattr(t, "writes", False) and t.name in decision.scores
+            ]
+            if reads:
+                nearest_read = max(reads, key=lambda name: decision.scores[name])
+                return nearest_read, None, decision.scores
         return decision.route, decision.nearest, decision.scores
 
     def _read_instead(
@@ -316,7 +330,14 @@ class RoutedTurns:
         cancel: threading.Event,
     ) -> tuple[ToolSpec, dict[str, Any]] | None:
         """For a write tool whose required argument the messages do not give: the nearest
-        read-only tool and its grounded arguments. ``None`` for a read tool: it just asks."""
+        read-only tool the messages can give arguments to, and those arguments. ``None``
+        for a read tool: it just asks.
+
+        The nearest read tool that needs something the message does not give either is
+        passed over for the next: "can i send back a jacket i bought last week" was
+        nearest the order lookup, which needs an order number, and the customer was
+        asked for one on behalf of the refund instead of reading the returns policy.
+        """
         if not getattr(tool, "writes", False) or not scores:
             return None
         reads = [
@@ -327,13 +348,11 @@ class RoutedTurns:
             and t.name in scores
             and groundable(t.parameters)
         ]
-        if not reads:
-            return None
-        nearest = max(reads, key=lambda t: scores[t.name])
-        arguments = self._ground(request, nearest, text, cancel)
-        if isinstance(arguments, str):
-            return None  # it needs something the message does not give either
-        return nearest, arguments
+        for nearest in sorted(reads, key=lambda t: -scores[t.name]):
+            arguments = self._ground(request, nearest, text, cancel)
+            if not isinstance(arguments, str):
+                return nearest, arguments
+        return None
 
     def _example_router(self) -> ExampleRouter:
         if self._router is None:

@@ -49,6 +49,8 @@ __all__ = [
     "find_spans",
     "groundable",
     "missing_argument_text",
+    "names_an_id",
+    "on_topic",
     "quote_result",
     "rank_candidates",
     "sentences",
@@ -94,6 +96,10 @@ DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
         "Hello there!": _HELLO,
         "Good morning": _HELLO,
         "Hey, how are you?": _HELLO,
+        "Hey": _HELLO,
+        "Buenos días": _HELLO,
+        "Salut": _HELLO,
+        "Guten Morgen": _HELLO,
         "Thanks, that's all": _WELCOME,
         "Thank you so much for your help!": _WELCOME,
         "Bye!": _BYE,
@@ -109,6 +115,16 @@ DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
         "What do you think about football?": _ELSE,
         "What is the meaning of life?": _ELSE,
         "When are you open?": _ELSE,
+        # Questions about the world, not the store: without them these went to the
+        # nearest greeting or goodbye ("who won the game" got "Hello!").
+        "Will it rain tomorrow?": _ELSE,
+        "Who is going to win the World Cup?": _ELSE,
+        "Can you do some maths for me?": _ELSE,
+        "What is the biggest city in the world?": _ELSE,
+        "What should I cook for dinner?": _ELSE,
+        "Can you write my essay?": _ELSE,
+        "Which one should I buy?": _ELSE,
+        "What's your favourite movie?": _ELSE,
     }
 )
 """Messages answered without a tool (greetings, thanks, chit-chat), each with its reply.
@@ -197,8 +213,21 @@ class ExampleRouter:
                 self._disk.put_many(self._fingerprint, zip(missing, computed, strict=True))
         return [self._cache[t] for t in texts]
 
-    def route(self, message: str, routes: Mapping[str | None, Sequence[str]]) -> RouteDecision:
+    def route(
+        self,
+        message: str,
+        routes: Mapping[str | None, Sequence[str]],
+        *,
+        topics: Sequence[str] = (),
+    ) -> RouteDecision:
         """Pick the route for ``message`` among ``routes`` (route → example messages).
+
+        When there is an answer route (``None``), a message that names no id and shares
+        no word with any tool route's examples or with ``topics`` (the tools'
+        descriptions) goes to it, to its nearest answer example (see :func:`on_topic`):
+        the nearest examples always name some route, and a 135M model's embeddings put
+        "What's the weather in Paris?" nearer "Can I order from abroad?" than any
+        answer example (scores within 0.001 of each other).
 
         A message that opens with a greeting word is routed without it first, and goes
         to a tool if that part does: "yo whats the status of A-1029" went to the nearest
@@ -208,6 +237,20 @@ class ExampleRouter:
         "Hello? I've been waiting for order 1234" the greeting outweighs the question,
         which the customer came for.
         """
+        decision = self._route_parts(message, routes)
+        if decision.route is None or None not in routes:
+            return decision
+        tool_texts = [
+            text for label, texts in routes.items() if label is not None for text in texts
+        ]
+        if on_topic(message, [*tool_texts, *topics]):
+            return decision
+        answer = self._route_one(message, {None: routes[None]})
+        return RouteDecision(route=None, scores=decision.scores, nearest=answer.nearest)
+
+    def _route_parts(
+        self, message: str, routes: Mapping[str | None, Sequence[str]]
+    ) -> RouteDecision:
         request = without_greeting(message)
         if request is not None:
             decision = self._route_one(request, routes)
@@ -247,6 +290,44 @@ class ExampleRouter:
         }
         nearest = next(labelled[i][1] for i in order if labelled[i][0] == winner)
         return RouteDecision(route=winner, scores=scores, nearest=nearest)
+
+
+def names_an_id(text: str) -> bool:
+    """Whether ``text`` names an id: a token with a digit of three characters or more, or
+    one after ``#``, "number", "no" and the like ("order no. 88231", "#B-7"), but not a
+    count or an amount ("17 times", "$20", "2 kids" is no id either: too short)."""
+    return any(
+        span.kind == "id"
+        and (len(str(span.value)) >= 3 or bool(set(span.before[-1:]) & _ID_MARKERS))
+        for span in find_spans(text)
+    )
+
+
+_STEM = 4
+"""Letters two words must share to count as one (``waited`` and ``waiting``, ``ship`` and
+``shipping``); shorter words must be equal (``use`` is not ``useless``)."""
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 3 and w not in _STOPWORDS}
+
+
+def on_topic(message: str, texts: Sequence[str]) -> bool:
+    """Whether ``message`` names an id or shares a content word with ``texts``.
+
+    Words of three letters or more that are not stopwords count, compared by their
+    first four letters. A message that does neither ("What's the weather in Paris?",
+    "do you like pizza") is about nothing the tools do, however near their examples
+    its embedding falls.
+    """
+    if any(span.kind == "id" for span in find_spans(message)):
+        return True
+    words = _content_words(message)
+    if not words:
+        return False
+    known = _content_words(" ".join(texts))
+    stems = {w[:_STEM] for w in known if len(w) >= _STEM}
+    return any(w in known or (len(w) >= _STEM and w[:_STEM] in stems) for w in words)
 
 
 # Words that open a message without asking anything. A 135M model's embedding of a short
