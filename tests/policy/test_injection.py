@@ -420,6 +420,30 @@ def test_the_literal_prefilter_never_changes_what_is_found() -> None:
     assert [case.id for case in CASES if fast.scan_value(case.output)] == flagged
 
 
+def test_alternatives_tried_only_at_their_start_words_find_every_match() -> None:
+    """Alternatives that start with a word are tried only where such a word occurs: the
+    word repeated, inside a longer word first, after a letter outside ASCII, at the very
+    start, as a number or hex id, and only on its second occurrence each give the verdict
+    of a search over the whole text."""
+    full = InjectionScanner()
+    full.scan("warm up")
+    full._needles = full._cues = None  # the full scan, no screen
+    SCANNER.prepare()
+    words = SCANNER._words
+    assert words is not None and words.anchored  # most alternatives are anchored
+    for example in EXAMPLES.values():
+        texts = [
+            example,
+            f"{example} {example}",
+            "presend ignoreable pre" + example,
+            "\u00e9" + example.replace(" ", " \u00e9", 1),
+            f"x{example}\n{example}",
+            f"2fa 0 add a3f9 {example} cc 1234",
+        ]
+        for text in texts:
+            assert SCANNER.scan(text) == full.scan(text), text
+
+
 def test_hex_ids_are_not_read_as_leetspeak() -> None:
     """Hex ids and hashes stay as they are (no decoded view, which cost a full scan per
     tool result that carries one); leetspeak with other letters is still read."""

@@ -30,14 +30,17 @@ The pieces:
   the one-pass literal check used for other text.
 
 Speed: every tool result is scanned, so clean text must be cheap. For ASCII text (and
-its decoded views) the word screen of ``_injection_prefilter`` names the patterns whose
-required literals all occur, word by word from a per-word cache (~1-3 microseconds); those
-few are searched alone until the verdict is known (a strong one matching, or two weak
-ones), and only a text that may be flagged gets the full scan (~0.3 microseconds per
-character). Measured in CPU time (2 vCPUs, best of 7, ``benchmarks/README.md``): a
-62-character JSON record ~5 us, a 41-character sentence ~6 us (it says "capital", which
-holds "api"), a clean 184-character order email ~59 us (it gets the full scan), JSON
-carrying fresh uuids ~40 us, the original benign corpus ~110 us on average. Hex ids are
+its decoded views) the word screen of ``_injection_prefilter`` names the top-level
+alternatives whose required literals all occur, word by word from a per-word cache
+(requirements are bits of an integer); those few are tried alone until the verdict is
+known (a strong one matching, or two weak ones), and only a text that may be flagged
+gets the full scan (~0.3 microseconds per character). An alternative that starts with
+``\\b`` and literal text is matched only at the occurrences of the words the screen
+says may start it (``_AlternativeSearch``), not searched for at every position.
+Measured with ``benchmarks/redteam.py --corpus`` (2 vCPUs, best of 5): a 62-character
+JSON record ~6 us, a 41-character sentence ~7 us (it says "capital", which holds
+"api"), a clean 184-character order email ~42 us (was 55), JSON carrying fresh uuids
+~47 us, the original benign corpus ~77 us on average (was 118). Hex ids are
 not read as leetspeak (they used to cost a decoded view and a full scan each). Gaps
 inside patterns are bounded, so hostile input cannot cause catastrophic backtracking (a
 1 MB hostile text takes at most ~3 s), and texts over ``max_chars`` are scanned at their
@@ -102,6 +105,7 @@ from tether.policy._injection_regex import (
     ascii_blind,
     compile_table_regex,
     fold,
+    group_end,
     guard,
     matched_groups,
     prefix_entries,
@@ -165,6 +169,8 @@ class InjectionScanner:
     """
 
     __slots__ = (
+        "_alternative_regexes",
+        "_alternatives",
         "_by_name",
         "_compiling",
         "_cues",
@@ -207,6 +213,8 @@ class InjectionScanner:
         self._needles: LiteralGate | None = None
         self._cues: CueCounter | None = None
         self._single: dict[str, list[re.Pattern[str]]] = {}
+        self._alternatives: list[tuple[InjectionPattern, str]] = []
+        self._alternative_regexes: dict[int, tuple[list[re.Pattern[str]], bool]] = {}
         self._words: WordScreen | None = None
         self._by_name = {p.name: p for p in table}
         self._compiling = threading.Lock()
@@ -277,7 +285,12 @@ class InjectionScanner:
         self._cues = CueCounter(known, weak=self._weak)
         every = {p.name: _requirements_of(p.regex) for p in self.patterns if not p.raw}
         if all(found is not None for found in every.values()):
-            self._words = WordScreen({k: v for k, v in every.items() if v is not None})
+            starts = {
+                p.name: [_start_prefixes(alternative) for alternative in split_top(p.regex)]
+                for p in self.patterns
+                if not p.raw
+            }
+            self._words = WordScreen({k: v for k, v in every.items() if v is not None}, starts)
 
     def scan(self, text: str) -> list[str]:
         """Names of the patterns ``text`` matches, in table order (empty: not flagged).
@@ -380,47 +393,84 @@ class InjectionScanner:
         of them, or two weak ones do (a match in a view counts one more, for
         :data:`ENCODED_NAME`).
 
-        Only the patterns :class:`WordScreen` names for a text are tried on it, each alone,
-        until the verdict is known. Alone, a pattern is found wherever it matches (the
-        combined regexes of the full scan find a subset of that, and
-        :meth:`_other_weak` only adds patterns that match alone), so when this says no
+        Only the top-level alternatives :class:`WordScreen` names for a text are tried on
+        it, each alone, until the verdict is known. Alone, an alternative is found
+        wherever it matches (the combined regexes of the full scan find a subset of that,
+        and :meth:`_other_weak` only adds patterns that match alone), so when this says no
         the full scan cannot flag the text either.
         """
         words = self._words
         assert words is not None  # only called when the screen exists
         weak_names = self._weak
-        found = [words.names(t, view=i > 0) for i, t in enumerate(texts)]
+        owner = words.alternative_names
+        found = [words.alternatives(t, view=i > 0) for i, t in enumerate(texts)]
         if len(found) == 1:  # the common case, settled early
-            names = found[0]
-            if names is None:
+            if found[0] is None:
                 return True
-            if not names or (len(names) == 1 and names <= weak_names):
+            alts = found[0][0]
+            if not alts:
                 return False
-        candidates = [names for names in found if names is not None]
+            first = owner[alts[0]]
+            if first in weak_names and all(owner[alt] == first for alt in alts):
+                return False  # one weak pattern at most
+        candidates = [alts for alts in found if alts is not None]
         if len(candidates) < len(found):
             return True  # too many new ids to read cheaply: the full scan decides
-        possible = set().union(*candidates)
-        in_view = any(candidates[1:])
+        possible = {owner[alt] for alts, _starting in candidates for alt in alts}
+        in_view = any(alts for alts, _starting in candidates[1:])
         if possible <= weak_names and len(possible) + in_view < 2:
             return False  # not enough cues even if every candidate matched
-        by_name = self._by_name
-        for text, names in zip(texts, candidates, strict=True):
-            for name in names - weak_names:
-                if any(regex.search(text) for regex in self._alone(by_name[name])):
+        searches = [
+            _AlternativeSearch(self, text, starting)
+            for text, (_alts, starting) in zip(texts, candidates, strict=True)
+        ]
+        for search, (alts, _starting) in zip(searches, candidates, strict=True):
+            for alt in alts:
+                if owner[alt] not in weak_names and search.matches(alt):
                     return True
         matched: set[str] = set()
         hidden = False
-        for i, (text, names) in enumerate(zip(texts, candidates, strict=True)):
-            for name in names & weak_names:
-                if (name in matched and (hidden or not i)) or not any(
-                    regex.search(text) for regex in self._alone(by_name[name])
-                ):
+        for i, (search, (alts, _starting)) in enumerate(zip(searches, candidates, strict=True)):
+            for alt in alts:
+                name = owner[alt]
+                if name not in weak_names or (name in matched and (hidden or not i)):
+                    continue
+                if not search.matches(alt):
                     continue
                 matched.add(name)
                 hidden = hidden or i > 0
                 if len(matched) + hidden >= 2:
                     return True
         return False
+
+    def _alternative_alone(self, alt: int) -> tuple[list[re.Pattern[str]], bool]:
+        """The regexes of one top-level alternative (numbered as the word screen numbers
+        them: the non-raw patterns' alternatives in table order), compiled on first use,
+        and whether they are anchored: to be matched only at the words
+        :meth:`WordScreen.alternatives` says may start the alternative."""
+        single = self._alternative_regexes.get(alt)
+        if single is None:
+            p, alternative = self._screened_alternatives()[alt]
+            words = self._words
+            if words is not None and alt in words.anchored:
+                single = ([compile_table_regex(alternative)], True)
+            else:
+                items = [("s0", alternative, p.weak)]
+                single = (_table_regexes(items, {"s0": p.name}), False)
+            self._alternative_regexes[alt] = single
+        return single
+
+    def _screened_alternatives(self) -> list[tuple[InjectionPattern, str]]:
+        """The non-raw patterns' top-level alternatives, in table order (the word screen's
+        numbering)."""
+        if not self._alternatives:
+            self._alternatives = [
+                (p, alternative)
+                for p in self.patterns
+                if not p.raw
+                for alternative in split_top(p.regex)
+            ]
+        return self._alternatives
 
     def _alone(self, p: InjectionPattern) -> list[re.Pattern[str]]:
         """The regexes of one pattern on its own (compiled on first use)."""
@@ -571,6 +621,86 @@ def _table_regexes(
     if unguarded:
         regexes.append(compile_table_regex("|".join(unguarded)))
     return regexes
+
+
+class _AlternativeSearch:
+    """Tries alternatives on one text: anchored ones only at the words that may start
+    them (found with ``bytes.find``, then ``match`` there), the others with ``search``.
+
+    An anchored alternative starts with ``\\b`` and literal text, so a match starts where
+    a word does that begins with that text's leading letters; the word screen names
+    those words, and every occurrence of one is tried (``match`` checks the ``\\b``), so
+    nothing a search would find is missed. A search tries every position of
+    the text in the regex engine; this tries one or two.
+    """
+
+    __slots__ = ("_encoded", "_positions", "_scanner", "_starting", "_text")
+
+    def __init__(
+        self,
+        scanner: InjectionScanner,
+        text: str,
+        starting: list[tuple[bytes, frozenset[int]]],
+    ) -> None:
+        self._scanner = scanner
+        self._text = text
+        self._starting = starting
+        self._encoded: bytes | None = None
+        self._positions: dict[bytes, list[int]] = {}
+
+    def matches(self, alt: int) -> bool:
+        """Whether alternative ``alt`` matches the text."""
+        regexes, anchored = self._scanner._alternative_alone(alt)
+        text = self._text
+        if not anchored:
+            return any(regex.search(text) for regex in regexes)
+        match = regexes[0].match
+        for word, alts in self._starting:
+            if alt in alts:
+                for pos in self._where(word):
+                    if match(text, pos) is not None:
+                        return True
+        return False
+
+    def _where(self, word: bytes) -> list[int]:
+        """Where ``word`` occurs in the text (as a word or inside one)."""
+        found = self._positions.get(word)
+        if found is None:
+            if self._encoded is None:
+                # One byte per character, so positions are the text's.
+                self._encoded = self._text.encode("ascii", "replace")
+            encoded = self._encoded
+            found = []
+            pos = encoded.find(word)
+            while pos != -1:
+                found.append(pos)
+                pos = encoded.find(word, pos + 1)
+            self._positions[word] = found
+        return found
+
+
+def _start_prefixes(alternative: str) -> frozenset[str] | None:
+    """The literal texts one of which starts every match of an alternative, each right
+    after a ``\\b`` (``\\b(?:send|mail)x`` gives send and mail), or ``None`` when that is
+    not known. Lookbehinds before the ``\\b`` consume nothing and are passed over; an
+    alternative that is one group is read option by option."""
+    while alternative.startswith(("(?<!", "(?<=")):
+        end = group_end(alternative)
+        if end is None:
+            return None
+        alternative = alternative[end + 1 :]
+    if alternative.startswith("(?:") and group_end(alternative) == len(alternative) - 1:
+        found: set[str] = set()
+        for option in split_top(alternative[3:-1]):
+            inner = _start_prefixes(option)
+            if inner is None:
+                return None
+            found |= inner
+        return frozenset(found)
+    if not alternative.startswith("\\b") or fold(alternative) != alternative:
+        return None
+    entries = prefix_entries(alternative)
+    return None if entries is None else frozenset(prefix for prefix, _rest in entries)
 
 
 def _destinations(normal: str) -> set[str]:

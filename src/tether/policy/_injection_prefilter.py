@@ -475,6 +475,10 @@ _NOT_WORD = bytes(
 _MAX_CACHED_WORDS = 1 << 16
 _MAX_NEW_IDS = 100
 _DIGIT = re.compile(rb"[0-9]")
+_ASCII_WORD = "0123456789abcdefghijklmnopqrstuvwxyz_"
+# The cache entry of a word that meets no requirement and starts nothing (one object,
+# told by identity).
+_NOTHING: tuple[int, frozenset[int], frozenset[int]] = (0, frozenset(), frozenset())
 _HEX = b"0123456789abcdef"
 
 
@@ -529,7 +533,7 @@ def _overlapping(regex: re.Pattern[str], text: str) -> Iterator[str]:
 
 
 class WordScreen:
-    """Which patterns may match ASCII text, by its words: a few microseconds.
+    """Which pattern alternatives may match ASCII text, by its words: a few microseconds.
 
     A pattern may match only where, for one of its top-level alternatives, every set of
     literals that alternative needs (:func:`requirements`: a verb, then "your", then
@@ -539,17 +543,25 @@ class WordScreen:
     anywhere), so what a word satisfies depends on the word alone and is cached per
     word. A text is then its set of words (``bytes.translate`` and ``split``, in C)
     looked up in that cache. Literals without a word character are searched in the
-    text. The reduction only loosens the literals: every pattern that matches a text is
-    among those named.
+    text. The reduction only loosens the literals: every alternative that matches a text
+    is among those named.
+
+    Requirements and alternatives are bits of Python integers: a word's cache entry is
+    the mask of requirements it meets and the mask of alternatives whose rarest
+    requirement it meets, so a text costs one ``|`` per word and one ``&`` per
+    alternative it touches (sets of numbers cost ten times that).
     """
 
     __slots__ = (
         "_alt_name",
         "_alt_needs",
         "_alts_of",
+        "_by_words_only",
         "_cache",
         "_exact",
+        "_exact_starts",
         "_hex",
+        "_hex_starts",
         "_inner",
         "_inner_owners",
         "_loose_of",
@@ -558,20 +570,34 @@ class WordScreen:
         "_numbers",
         "_prefix",
         "_prefix_owners",
+        "_prefix_start_owners",
+        "_prefix_starts",
         "_suffix",
         "_suffix_owners",
+        "alternative_names",
+        "anchored",
     )
 
-    def __init__(self, requirements_by_name: dict[str, list[list[frozenset[str]]]]) -> None:
+    def __init__(
+        self,
+        requirements_by_name: dict[str, list[list[frozenset[str]]]],
+        starts_by_name: Mapping[str, list[frozenset[str] | None]] | None = None,
+    ) -> None:
         tables: tuple[dict[str, set[int]], ...] = ({}, {}, {}, {})
+        exact_starts: dict[str, set[int]] = {}  # the word is the lead
+        prefix_starts: dict[str, set[int]] = {}  # the word starts with the lead
+        starting: list[tuple[int, frozenset[str]]] = []
         loose: dict[str, set[int]] = {}
         alt_name: list[str] = []
-        alt_needs: list[frozenset[int]] = []
+        alt_needs: list[int] = []
         alts_of: dict[int, set[int]] = {}
         need_id = 0
         needed: set[str] = set()
         for name, alternatives in requirements_by_name.items():
-            for sets in alternatives:
+            alt_starts = (starts_by_name or {}).get(name) or [None] * len(alternatives)
+            for sets, prefixes in zip(alternatives, alt_starts, strict=True):
+                if prefixes is not None:
+                    starting.append((len(alt_name), prefixes))
                 ids = []
                 # An alternative is looked at only when its rarest requirement is met.
                 rank = min(range(len(sets)), key=lambda i: _needle_cost(sets[i]))
@@ -597,89 +623,154 @@ class WordScreen:
                         table.setdefault(word, set()).add(need_id)
                     need_id += 1
                 alt_name.append(name)
-                alt_needs.append(frozenset(ids[:rank] + ids[rank + 1 :]))
-        inner, suffix, prefix, exact = ({k: frozenset(v) for k, v in t.items()} for t in tables)
+                alt_needs.append(_mask(ids[:rank] + ids[rank + 1 :]))
+        inner, suffix, prefix, exact = ({k: _mask(v) for k, v in t.items()} for t in tables)
         self._needed_letters = _characters_like(needed | _ASCII_FOLDS)
+        anchored: set[int] = set()
+        for alt, prefixes in starting:
+            leads = self._leads(prefixes)
+            if leads is None:
+                continue
+            anchored.add(alt)
+            for lead, goes_on in leads:
+                table = prefix_starts if goes_on else exact_starts
+                table.setdefault(lead, set()).add(alt)
         self._alt_name = alt_name
+        self.alternative_names: tuple[str, ...] = tuple(alt_name)
+        """The pattern each alternative (numbered as :meth:`alternatives` names them) is
+        one of: the patterns' top-level alternatives in table order."""
         self._alt_needs = alt_needs
-        self._alts_of = {k: frozenset(v) for k, v in alts_of.items()}
+        self._alts_of = alts_of
         self._exact = exact
         self._prefix = compile_regex(trie(prefix, longest=True)) if prefix else None
-        self._prefix_owners = _by_prefix(prefix)
+        self._prefix_owners = _by_prefix_mask(prefix)
         backwards = {word[::-1]: ids for word, ids in suffix.items()}
         self._suffix = compile_regex(trie(backwards, longest=True)) if backwards else None
-        self._suffix_owners = _by_prefix(backwards)
+        self._suffix_owners = _by_prefix_mask(backwards)
         # The longest inner literal at each position, credited to every inner literal it
         # starts with (they occur there too).
         self._inner = compile_regex(trie(inner, longest=True)) if inner else None
-        self._inner_owners = _by_prefix(inner)
+        self._inner_owners = _by_prefix_mask(inner)
         self._loose_of: dict[int, list[str]] = {}
         for literal, owners in sorted(loose.items()):
             for need in owners:
                 self._loose_of.setdefault(need, []).append(literal)
+        # Requirements no literal without words ("<!--") meets: unmet by the words, unmet.
+        self._by_words_only = ~_mask(need for owners in loose.values() for need in owners)
         self._loose_triggers = [
             (literal, alts)
             for literal, owners in sorted(loose.items())
-            if (alts := self._triggered(frozenset(owners)))
+            if (alts := self._triggered(_mask(owners)))
         ]
-        self._cache: dict[bytes, tuple[frozenset[int], frozenset[int]]] = {}
+        self._cache: dict[bytes, tuple[int, frozenset[int], frozenset[int]]] = {}
+        self.anchored = frozenset(anchored)
+        """The alternatives every match of which starts at a word that :meth:`starts`
+        names (a ``\\b`` and then literal text)."""
+        self._exact_starts = {k: frozenset(v) for k, v in exact_starts.items()}
+        self._prefix_starts = (
+            compile_regex(trie(prefix_starts, longest=True)) if prefix_starts else None
+        )
+        self._prefix_start_owners = _by_prefix({k: frozenset(v) for k, v in prefix_starts.items()})
+        # What a hex id or a number may start (they are not cached).
+        self._hex_starts: dict[int, list[tuple[bytes, bool, frozenset[int]]]] = {}
+        for goes_on, table in ((False, exact_starts), (True, prefix_starts)):
+            for lead, starters in sorted(table.items()):
+                if not lead.encode("ascii").strip(_HEX):  # by first byte
+                    self._hex_starts.setdefault(ord(lead[0]), []).append(
+                        (lead.encode("ascii"), goes_on, frozenset(starters))
+                    )
         # Literals made of hex digits, by kind (0 anywhere, 1 word end, 2 word start,
         # 3 whole word): all a hex id can hold.
         self._hex = [
-            (word.encode("ascii"), kind, (frozenset(ids), self._triggered(frozenset(ids))))
-            for kind, table in enumerate(tables)
+            (word.encode("ascii"), kind, (ids, self._triggered(ids)))
+            for kind, table in enumerate((inner, suffix, prefix, exact))
             for word, ids in sorted(table.items())
             if not word.encode("ascii").strip(_HEX)
         ]
         # Literals made of digits ("0" of "step 0"), all a number can hold.
         self._numbers = [
-            (word.encode("ascii"), (frozenset(ids), self._triggered(frozenset(ids))))
-            for table in tables
+            (word.encode("ascii"), (ids, self._triggered(ids)))
+            for table in (inner, suffix, prefix, exact)
             for word, ids in sorted(table.items())
             if word.isdigit()
         ]
 
+    def _leads(self, prefixes: frozenset[str]) -> set[tuple[str, bool]] | None:
+        """The words a match may start at, when it starts after a ``\\b`` with one of
+        ``prefixes``: (the ASCII word characters a prefix starts with, whether the word may
+        go on after them). A prefix that starts with a letter :meth:`can_read` turns away
+        cannot match any text read here, and is left out; ``None`` when a prefix starts
+        with another character (its match would start at no word of the split)."""
+        leads = set()
+        for prefix in prefixes:
+            lead = prefix[: len(prefix) - len(prefix.lstrip(_ASCII_WORD))]
+            if lead:
+                leads.add((lead, lead == prefix))
+            elif not prefix or self._needed_letters.match(prefix) is None:
+                return None
+        return leads
+
     def can_read(self, texts: list[str]) -> bool:
-        """Whether :meth:`names` can read every one of ``texts``.
+        """Whether :meth:`alternatives` can read every one of ``texts``.
 
         It reads ASCII, and text outside ASCII unless it holds a letter some literal needs
         (accented letters of the translated patterns, CJK, Cyrillic, their case variants,
         or a character that matches an ASCII letter without case, such as the long s):
         those texts get the full scan. Any other character outside ASCII (curly quotes,
         dashes, emoji, letters no pattern names) is part of no literal's word, so
-        :meth:`names` splits words at it; literals without a word character ("—", "<|")
-        are looked for in the text itself. Every literal found in the text is still
-        found, and the extra word boundaries can only name more patterns.
+        :meth:`alternatives` splits words at it; literals without a word character ("—",
+        "<|") are looked for in the text itself. Every literal found in the text is still
+        found, and the extra word boundaries can only name more alternatives.
         """
         needed = self._needed_letters
         return all(text.isascii() or needed.search(text) is None for text in texts)
 
     def names(self, text: str, *, view: bool = False) -> set[str] | None:
-        """Every pattern that may match ``text`` (a superset of those that do), for a text
-        :meth:`can_read` accepts.
+        """Every pattern that may match ``text`` (the patterns of :meth:`alternatives`)."""
+        found = self.alternatives(text, view=view)
+        if found is None:
+            return None
+        return {self._alt_name[alt] for alt in found[0]}
+
+    def alternatives(
+        self, text: str, *, view: bool = False
+    ) -> tuple[list[int], list[tuple[bytes, frozenset[int]]]] | None:
+        """Every top-level alternative that may match ``text`` (a superset of those that
+        do), in table order, for a text :meth:`can_read` accepts; :attr:`alternative_names`
+        says whose each is.
 
         ``None`` when the text holds more than a few words never seen before that look
         like ids ("a3f9c2", or any new word of a decoded view, say a hex id read as
         leetspeak): they are seldom seen twice, so reading each costs more than the full
         scan this screen is there to save.
+
+        Also returned: the words of the text that may start a match of an alternative of
+        :attr:`anchored`, with those alternatives (see :meth:`starts`).
         """
         cache = self._cache
-        words = []
+        met = 0
         touched: set[int] = set()
+        starting: list[tuple[bytes, frozenset[int]]] = []
         misses = 0
         for word in set(text.encode("ascii", "replace").translate(_NOT_WORD).split()):
             entry = cache.get(word)
             if entry is None:
+                if word.isdigit() or (not word.isalpha() and not word.strip(_HEX)):
+                    # Numbers and hex ids are not cached (they are many and seldom seen
+                    # twice): they may start only what starts with hex digits.
+                    for lead, goes_on, alts in self._hex_starts.get(word[0], ()):
+                        if word == lead or (goes_on and word.startswith(lead)):
+                            starting.append((word, alts))
                 if word.isdigit():  # numbers are many and hold only the digit literals
-                    for digits, entry in self._numbers:
+                    for digits, (ids, alts) in self._numbers:
                         if digits in word:
-                            words.append(entry[0])
-                            touched |= entry[1]
+                            met |= ids
+                            touched |= alts
                     continue
                 if not word.isalpha() and not word.strip(_HEX):
                     # A hex id or hash ("a3f9c2"): seldom seen twice, and it can only hold
                     # the few literals made of hex digits, looked for directly.
-                    for piece, kind, entry in self._hex:
+                    for piece, kind, (ids, alts) in self._hex:
                         if (
                             (piece in word)
                             if kind == 0
@@ -689,8 +780,8 @@ class WordScreen:
                             if kind == 1
                             else word == piece
                         ):
-                            words.append(entry[0])
-                            touched |= entry[1]
+                            met |= ids
+                            touched |= alts
                     continue
                 if view or (not word.isalpha() and _DIGIT.search(word) is not None):
                     misses += 1
@@ -700,57 +791,72 @@ class WordScreen:
                 if len(cache) >= _MAX_CACHED_WORDS:
                     cache.clear()  # rebuilt at a few microseconds a word as texts come in
                 cache[word] = entry
-            words.append(entry[0])
+            if entry is _NOTHING:
+                continue  # most words of a text
+            met |= entry[0]
             if entry[1]:
                 touched |= entry[1]
+            if entry[2]:
+                starting.append((word, entry[2]))
         for literal, alts in self._loose_triggers:
             if literal in text:
                 touched |= alts
         if not touched:
-            return set()
-        found: set[str] = set()
-        # Few alternatives: look each requirement up in the words; many: in their union.
-        met = set().union(*words) if len(touched) > 4 else None
-        loose_of = self._loose_of
-        for alt in touched:
-            name = self._alt_name[alt]
-            if name in found:
-                continue
+            return [], starting
+        unmet = ~met
+        alt_needs = self._alt_needs
+        by_words_only = self._by_words_only
+        loose: dict[int, bool] = {}  # requirement -> met by a literal without words
+        found: list[int] = []
+        for alt in sorted(touched):
             # The rarest requirement is met (it touched alt); the others must be too.
-            for need in self._alt_needs[alt]:
-                if met is not None:
-                    if need in met:
-                        continue
-                else:
-                    hit = False
-                    for ids in words:  # a plain loop: a generator costs more here
-                        if need in ids:
-                            hit = True
-                            break
-                    if hit:
-                        continue
-                if not any(literal in text for literal in loose_of.get(need, ())):
-                    break  # a requirement no word meets
-            else:
-                found.add(name)
-        return found
+            missing = alt_needs[alt] & unmet
+            if missing and (missing & by_words_only or not self._loose_meet(missing, text, loose)):
+                continue  # a requirement no word, nor literal without words, meets
+            found.append(alt)
+        return found, starting
 
-    def _triggered(self, ids: frozenset[int]) -> frozenset[int]:
+    def _loose_meet(self, needs: int, text: str, seen: dict[int, bool]) -> bool:
+        """Whether ``text`` holds a literal without words ("<!--", "://") of each
+        requirement in ``needs`` (``seen``: what earlier calls for this text found)."""
+        loose_of = self._loose_of
+        while needs:
+            low = needs & -needs
+            needs ^= low
+            need = low.bit_length() - 1
+            met = seen.get(need)
+            if met is None:
+                met = seen[need] = any(literal in text for literal in loose_of[need])
+            if not met:
+                return False
+        return True
+
+    def _triggered(self, ids: int) -> frozenset[int]:
         """The alternatives whose rarest requirement is among ``ids``."""
         alts_of = self._alts_of
-        return frozenset(alt for need in ids for alt in alts_of.get(need, ()))
-
-    def _entry(self, word: str) -> tuple[frozenset[int], frozenset[int]]:
-        """A word's cache entry: the requirements it meets, the alternatives it triggers."""
-        ids = self._word_needs(word)
-        return ids, self._triggered(ids)
-
-    def _word_needs(self, word: str) -> frozenset[int]:
-        """The requirements one word meets (by a literal it may hold)."""
         found: set[int] = set()
-        hit = self._exact.get(word)
-        if hit:
-            found |= hit
+        while ids:
+            low = ids & -ids
+            ids ^= low
+            found.update(alts_of.get(low.bit_length() - 1, ()))
+        return frozenset(found)
+
+    def _entry(self, word: str) -> tuple[int, frozenset[int], frozenset[int]]:
+        """A word's cache entry: the requirements it meets, the alternatives it triggers,
+        the anchored alternatives a match of which may start at it."""
+        ids = self._word_needs(word)
+        starts = self._exact_starts.get(word, frozenset())
+        if self._prefix_starts is not None:
+            match = self._prefix_starts.match(word)
+            if match is not None:
+                starts |= self._prefix_start_owners[match.group()]
+        if not ids and not starts:
+            return _NOTHING
+        return ids, self._triggered(ids), starts
+
+    def _word_needs(self, word: str) -> int:
+        """The requirements one word meets (by a literal it may hold)."""
+        found = self._exact.get(word, 0)
         # A plain trie finds the longest literal the word starts (or, reversed, ends)
         # with; every literal that one starts with is there too.
         if self._prefix is not None and (match := self._prefix.match(word)) is not None:
@@ -760,7 +866,26 @@ class WordScreen:
         if self._inner is not None:
             for literal in _overlapping(self._inner, word):
                 found |= self._inner_owners[literal]
-        return frozenset(found)
+        return found
+
+
+def _mask(ids: Iterable[int]) -> int:
+    """Numbers as the bits of one integer."""
+    found = 0
+    for i in ids:
+        found |= 1 << i
+    return found
+
+
+def _by_prefix_mask(table: Mapping[str, int]) -> dict[str, int]:
+    """:func:`_by_prefix` for masks: each literal's mask, and those of its prefixes."""
+    found: dict[str, int] = {}
+    for word in table:
+        owners = 0
+        for end in range(len(word) + 1):
+            owners |= table.get(word[:end], 0)
+        found[word] = owners
+    return found
 
 
 def _characters_like(chars: set[str]) -> re.Pattern[str]:

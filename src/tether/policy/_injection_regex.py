@@ -81,7 +81,7 @@ def split_top(regex: str) -> list[str]:
     return parts
 
 
-def _group_end(regex: str) -> int | None:
+def group_end(regex: str) -> int | None:
     """Index of the ``)`` closing the group that opens ``regex``."""
     depth = 0
     i, n = 0, len(regex)
@@ -290,7 +290,7 @@ def prefix_entries(alternative: str) -> list[tuple[str, str]] | None:
     """
     body = alternative[2:] if alternative.startswith("\\b") else alternative
     if body.startswith("(?:"):
-        end = _group_end(body)
+        end = group_end(body)
         if end is None or body[end + 1 : end + 2] in _QUANTIFIERS:
             return None
         options, tail = split_top(body[3:end]), body[end + 1 :]
