@@ -125,6 +125,7 @@ DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
         "Can you write my essay?": _ELSE,
         "Which one should I buy?": _ELSE,
         "What's your favourite movie?": _ELSE,
+        "Do you like music?": _ELSE,
     }
 )
 """Messages answered without a tool (greetings, thanks, chit-chat), each with its reply.
@@ -313,14 +314,14 @@ def _content_words(text: str) -> set[str]:
 
 
 def on_topic(message: str, texts: Sequence[str]) -> bool:
-    """Whether ``message`` names an id or shares a content word with ``texts``.
+    """Whether ``message`` names an id (:func:`names_an_id`) or shares a word with ``texts``.
 
     Words of three letters or more that are not stopwords count, compared by their
     first four letters. A message that does neither ("What's the weather in Paris?",
     "do you like pizza") is about nothing the tools do, however near their examples
     its embedding falls.
     """
-    if any(span.kind == "id" for span in find_spans(message)):
+    if names_an_id(message):
         return True
     words = _content_words(message)
     if not words:
