@@ -429,7 +429,11 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def run_eval(
-    cases: list[dict[str, Any]], modes: list[str], threads: int | None, progress: Progress | None
+    cases: list[dict[str, Any]],
+    modes: list[str],
+    threads: int | None,
+    progress: Progress | None,
+    data: str = str(EVAL_DATA.relative_to(_HERE.parent)),
 ) -> dict[str, Any]:
     """Run every case through the main job once per routing mode and score it."""
     import dataclasses
@@ -438,7 +442,8 @@ async def run_eval(
     from tether import Runtime
 
     example = _load_example()
-    report: dict[str, Any] = {"data": str(EVAL_DATA.relative_to(_HERE.parent)), "modes": {}}
+    # The file the cases came from (``--data`` runs another set, e.g. a stranger's probe).
+    report: dict[str, Any] = {"data": data, "modes": {}}
     for mode in modes:
         model = RecordingModel(n_threads=threads, routing=mode)  # type: ignore[arg-type]
         model.calls = []
@@ -542,7 +547,9 @@ def main() -> None:
         elif args.eval:
             cases = load_cases(Path(args.data), args.split)
             modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-            result = asyncio.run(run_eval(cases, modes, args.threads, progress))
+            data = Path(args.data).resolve()
+            shown = data.relative_to(_HERE.parent) if data.is_relative_to(_HERE.parent) else data
+            result = asyncio.run(run_eval(cases, modes, args.threads, progress, data=str(shown)))
         else:
             result = asyncio.run(run(args.turns, args.threads, progress))
     finally:
