@@ -52,7 +52,11 @@ def example_payload(signal: str, details: dict[str, Any]) -> Any:
     calls = details.get("calls")
     if signal == "resolve_write" and isinstance(calls, list) and calls:
         first = calls[0] if isinstance(calls[0], dict) else {}
-        return {"call_id": first.get("call_id"), "action": "not_performed"}
+        # The idempotency key names the call in the run; provider call ids repeat.
+        return {
+            "call_id": first.get("idempotency_key") or first.get("call_id"),
+            "action": "not_performed",
+        }
     if signal == "input":
         return "your reply"
     return None

@@ -256,6 +256,8 @@ def apply(state: RunState, rec: RunEvent) -> None:
     elif isinstance(ev, Transitioned):
         state.step += 1
         state.journal.clear()
+        if state.write_resolutions:
+            state.write_resolutions.clear()  # decided about this step's writes only
         state.machine_state = ev.to
         if ev.data:
             state.data.update(ev.data)
@@ -317,7 +319,10 @@ def apply(state: RunState, rec: RunEvent) -> None:
                     "reason": ev.payload.get("reason"),
                 }
         elif ev.name == "resolve_write" and isinstance(ev.payload, dict):
-            state.write_resolutions[str(ev.payload.get("call_id"))] = ev.payload
+            # Bound to one call by its idempotency key (the runtime adds it when the signal
+            # arrives); a log from before that names the call by whatever id it was given.
+            key = ev.payload.get("idempotency_key") or ev.payload.get("call_id")
+            state.write_resolutions[str(key)] = ev.payload
         elif ev.name == "agent_version_accepted" and isinstance(ev.payload, dict):
             state.agent_version = str(ev.payload.get("accepted", state.agent_version))
     elif isinstance(ev, ModelRejected):

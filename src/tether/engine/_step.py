@@ -346,9 +346,8 @@ class StepContext:
             contract = registry.get(call.name)
             if isinstance(recorded, ToolStarted):
                 call = call.model_copy(update={"arguments": recorded.arguments})
-                resolution = state.write_resolutions.get(
-                    recorded.idempotency_key
-                ) or state.write_resolutions.get(call.id)
+                # Matched by Tether's identity of the call only: providers reuse call ids.
+                resolution = state.write_resolutions.get(recorded.idempotency_key)
                 action = resolution.get("action") if resolution else None
                 settled = _resolved(
                     call,
@@ -366,7 +365,9 @@ class StepContext:
                         pending.append((position, index, call))
                         continue
                     if has_unrecoverable(call.arguments):
-                        uncertain.append(_uncertain(call, recorded, unrecoverable=True))
+                        uncertain.append(
+                            _uncertain(call, recorded, recorded.idempotency_key, unrecoverable=True)
+                        )
                         continue
                     admission = await admit_tool_call(
                         self, call, contract, index, admitted, killswitch, reissue=True
@@ -379,7 +380,7 @@ class StepContext:
                     else:
                         pending.append((position, index, admission.call))
                 else:
-                    uncertain.append(_uncertain(call, recorded))
+                    uncertain.append(_uncertain(call, recorded, recorded.idempotency_key))
                 continue
             if (
                 call.name == ESCALATE_TOOL
@@ -403,7 +404,7 @@ class StepContext:
                 # ``_protect``): a person decides; the write never runs with a placeholder.
                 settled = _resolved(
                     call,
-                    state.write_resolutions.get(call.id),
+                    state.write_resolutions.get(self._idempotency_key(index)),
                     not_performed=("not_performed", "retry"),  # nothing to retry with
                     message="this call was not made: a sensitive argument could not be "
                     "recovered after a restart",
@@ -412,7 +413,9 @@ class StepContext:
                 if settled is not None:
                     decided[position] = (index, call, settled)
                 else:
-                    uncertain.append(_uncertain(call, None, unrecoverable=True))
+                    uncertain.append(
+                        _uncertain(call, None, self._idempotency_key(index), unrecoverable=True)
+                    )
                 continue
             closed = (
                 closed_catalog_error(call.name, self.agent.tool_domains, state.messages)
@@ -470,8 +473,9 @@ class StepContext:
                     details={
                         "message": "a write tool was started but the process stopped before it "
                         "reported; it may or may not have happened. Resolve with signal "
-                        "'resolve_write' {call_id, action: completed|not_performed|retry} "
-                        "(call_id may be the idempotency key).",
+                        "'resolve_write' {call_id, action: completed|not_performed|retry}, "
+                        "call_id being the call's idempotency key (its provider call id is "
+                        "enough when no other waiting write shares it).",
                         "calls": uncertain,
                     },
                 )
@@ -743,13 +747,19 @@ def _resolved(
 
 
 def _uncertain(
-    call: ToolCall, started: ToolStarted | None, *, unrecoverable: bool = False
+    call: ToolCall, started: ToolStarted | None, key: str, *, unrecoverable: bool = False
 ) -> dict[str, Any]:
-    """What a person needs to resolve a write that may have happened, or cannot run as asked."""
-    item: dict[str, Any] = {"call_id": call.id, "tool": call.name, "arguments": call.arguments}
-    if started is not None:
-        item["idempotency_key"] = started.idempotency_key
-    else:
+    """What a person needs to resolve a write that may have happened, or cannot run as asked.
+
+    ``key`` is the call's idempotency key: what a ``resolve_write`` decision is bound to.
+    """
+    item: dict[str, Any] = {
+        "call_id": call.id,
+        "tool": call.name,
+        "arguments": call.arguments,
+        "idempotency_key": key,
+    }
+    if started is None:
         item["started"] = False
     if unrecoverable:
         item["problem"] = (

@@ -217,6 +217,8 @@ class RunControl:
                 run_id=run_id,
                 status=state.status,
             )
+        if name == "resolve_write":
+            payload = _write_resolution(state, run_id, payload)
         agent = self._agents.get(state.agent)
         if agent is not None:
             self._check_version(state, agent, None)  # refuse before anything is written
@@ -466,8 +468,65 @@ class _LeaseHold:
 
 
 def _cancel_reason(payload: Any) -> str:
-    """The reason a ``cancel`` signal's payload gives (``"cancelled"`` if none)."""
-    return str((payload or {}).get("reason") or "cancelled")
+    """The reason a ``cancel`` signal's payload gives (``"cancelled"`` if none).
+
+    A payload that is not an object is the reason itself when it is a string, and is
+    otherwise ignored: a cancellation never fails on its payload.
+    """
+    if isinstance(payload, dict):
+        reason = payload.get("reason")
+    elif isinstance(payload, str):
+        reason = payload
+    else:
+        reason = None
+    return str(reason)[:1000] if reason not in (None, "") else "cancelled"
+
+
+WRITE_RESOLUTIONS = ("completed", "not_performed", "retry")
+"""What an operator may decide about a write that may or may not have happened."""
+
+
+def _write_resolution(state: RunState, run_id: str, payload: Any) -> dict[str, Any]:
+    """A ``resolve_write`` payload bound to exactly one of the writes the run waits on.
+
+    The operator names the call by its idempotency key (Tether's own identity of the
+    call, unique in the run) or by the provider's call id, which only counts when exactly
+    one waiting write has it: providers reuse ids. The recorded payload carries the
+    idempotency key, which is all the engine matches on, so a decision can never apply
+    to another write, in this step or a later one.
+
+    Raises:
+        ApprovalError: not an object, an action other than completed, not_performed or
+            retry, or a call that is not one of the writes waiting (or is ambiguous).
+    """
+    if not isinstance(payload, dict):
+        raise ApprovalError(
+            "resolve_write needs a JSON object: "
+            '{"call_id": "<idempotency key>", "action": "completed|not_performed|retry"}',
+            run_id=run_id,
+        )
+    action = payload.get("action")
+    if action not in WRITE_RESOLUTIONS:
+        raise ApprovalError(
+            f"resolve_write action must be one of {', '.join(WRITE_RESOLUTIONS)}, not {action!r}",
+            run_id=run_id,
+        )
+    named = payload.get("idempotency_key") or payload.get("call_id")
+    calls = [c for c in (state.wait_details or {}).get("calls") or [] if isinstance(c, dict)]
+    by_key = [c for c in calls if named is not None and c.get("idempotency_key") == named]
+    matches = by_key or [c for c in calls if named is not None and c.get("call_id") == named]
+    waiting = ", ".join(
+        f"{c.get('idempotency_key')} ({c.get('tool')}, call id {c.get('call_id')})" for c in calls
+    )
+    if len(matches) != 1 or not matches[0].get("idempotency_key"):
+        problem = "names more than one" if len(matches) > 1 else "names none"
+        raise ApprovalError(
+            f"resolve_write {problem} of the writes run {run_id} waits on ({named!r}); "
+            f"name one by its idempotency key: {waiting or 'none'}",
+            run_id=run_id,
+            call_id=str(named),
+        )
+    return {**payload, "idempotency_key": matches[0]["idempotency_key"]}
 
 
 def _decides(payload: Any) -> bool:
