@@ -297,6 +297,50 @@ def test_cancel_and_signal(keys: Keys) -> None:
     assert signals[0]["name"] == "resume" and signals[0]["by"].startswith("api-key:")
 
 
+def test_decisions_sent_as_signals_need_the_approvals_scope(keys: Keys) -> None:
+    """A key that may start runs and chat (runs:write) cannot decide what a person decides.
+
+    On the old code a customer-facing key resumed a run that policy had escalated to a
+    person (running the escalated call) and sent resolve_write, though the approvals
+    endpoint refused it the same decision.
+    """
+    unsure = _start(keys.acme, "unsure")
+    _until(keys.acme, unsure["run_id"], "escalated")
+    before = keys.acme.get(f"/v1/runs/{unsure['run_id']}").json()
+    for name, payload in (("resume", {"approve": True}), ("input", "just do it")):
+        err = _error(
+            keys.writer.post(
+                f"/v1/runs/{unsure['run_id']}/signals/{name}", json={"payload": payload}
+            ),
+            403,
+            "forbidden",
+        )
+        assert "approvals:write" in err["message"] and "escalated" in err["message"]
+    err = _error(
+        keys.writer.post(
+            f"/v1/runs/{unsure['run_id']}/signals/resolve_write",
+            json={"payload": {"call_id": "call_0", "action": "retry"}},
+        ),
+        403,
+        "forbidden",
+    )
+    assert "approvals:write" in err["message"]
+    _error(
+        keys.acme.post(
+            f"/v1/runs/{unsure['run_id']}/signals/agent_version_accepted",
+            json={"payload": {"accepted": "0" * 16}},
+        ),
+        422,
+        "signal_refused",
+    )
+    after = keys.acme.get(f"/v1/runs/{unsure['run_id']}").json()
+    assert (after["status"], after["last_seq"]) == ("escalated", before["last_seq"])
+    # A key with the scope hands the run back.
+    resumed = keys.acme.post(f"/v1/runs/{unsure['run_id']}/signals/resume", json={})
+    assert resumed.status_code == 200, resumed.text
+    assert _until(keys.acme, unsure["run_id"], "completed")["status"] == "completed"
+
+
 def test_audit_of_a_run(keys: Keys) -> None:
     run = _start(keys.acme, "echo")
     _until(keys.acme, run["run_id"], "completed")

@@ -64,6 +64,11 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
+_DECISION_SCOPE = "approvals:write"
+_DECISION_SIGNALS = frozenset({"resolve_write"})
+"""Signals that decide about a call whatever the run's status: they need ``approvals:write``."""
+
+
 def create_app(
     runtime: Runtime,
     agents: Mapping[str, Agent],
@@ -368,8 +373,31 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
         principal: Principal = write,
         body: Annotated[SendSignal | None, Body()] = None,
     ) -> RunOut:
-        """Deliver a signal (``input``, ``resume``, ``resolve_write``, ``cancel``...)."""
-        await scoped_run(principal, run_id)
+        """Deliver a signal (``input``, ``resume``, ``resolve_write``, ``cancel``...).
+
+        Signals that stand for a person's decision need ``approvals:write`` as well:
+        ``resolve_write`` (whether a write happened), and anything sent to an escalated
+        run (``resume`` runs or declines the escalated call; ``input`` takes the
+        conversation over). ``agent_version_accepted`` is recorded by ``resume`` with
+        ``--accept-new-version``, never sent by a client.
+        """
+        record = await scoped_run(principal, run_id)
+        if name == "agent_version_accepted":
+            raise ApiError(
+                422,
+                "signal_refused",
+                "agent_version_accepted is recorded by the runtime that resumes a run under "
+                "new code (tether resume --accept-new-version), not sent by a client",
+            )
+        decides = name in _DECISION_SIGNALS or record.status == "escalated"
+        if decides and not principal.allows(_DECISION_SCOPE):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"signal {name!r} {'on an escalated run ' if record.status == 'escalated' else ''}"
+                f"is a person's decision: the API key {principal.key_id} needs the "
+                f"{_DECISION_SCOPE!r} scope for it",
+            )
         await runtime.signal(run_id, name, body.payload if body else None, by=principal.by)
         return await current(run_id)
 
