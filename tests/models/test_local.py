@@ -570,6 +570,20 @@ async def test_a_greeting_before_an_order_question_does_not_hide_the_question(
 
 
 @pytest.mark.slow
+async def test_a_question_about_something_else_says_what_the_agent_can_do(
+    model: LocalModel, support: Any
+) -> None:
+    """A stranger's trial: "What's the weather in Paris?" read the policies ("We have no
+    article on ..."), "what is 17 times 23" looked up order 23. No tool, no fact."""
+    for question in ("What's the weather in Paris?", "what is 17 times 23"):
+        reply = await model.complete(_support_request(support, _user(question)))
+        assert not reply.tool_calls, question
+        assert reply.text and reply.text.startswith("Sorry, I can't help with that. I can ")
+        assert "look up one order" in reply.text and not any(c.isdigit() for c in reply.text)
+        assert model.last_stats is not None and model.last_stats.route == "answer"
+
+
+@pytest.mark.slow
 async def test_a_complaint_gets_an_apology_not_a_thank_you(model: LocalModel, support: Any) -> None:
     reply = await model.complete(_support_request(support, _user("You are useless")))
     assert not reply.tool_calls and reply.text and reply.text.startswith("I'm sorry")
@@ -652,6 +666,7 @@ async def test_a_strangers_order_question_is_looked_up_and_answered_from_the_res
         ("order 77 total?", "77"),
         ("hey can u check 5678 for me", "5678"),  # went to "Goodbye"
         ("I ordered 2 tents, order 5678, when do they arrive?", "5678"),
+        ("any news on 1234??", "1234"),  # a stranger's trial: "What can you do?"
     ],
 )
 async def test_an_outsiders_order_question_goes_to_lookup_with_the_id_they_typed(
@@ -692,6 +707,9 @@ async def test_an_order_question_without_an_order_number_asks_for_it_for_the_loo
         "how much do returns cost?",
         "How much does express shipping cost?",
         "can u cancel my order",
+        # Sent to the refund, whose nearest read tool (the lookup) needs an order number:
+        # a stranger's trial was asked for one on behalf of the refund.
+        "can i send back a jacket i bought last week",
     ],
 )
 async def test_a_policy_question_that_names_an_order_or_a_cost_reads_the_policy(
@@ -705,7 +723,12 @@ async def test_a_policy_question_that_names_an_order_or_a_cost_reads_the_policy(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "message",
-    ["refund rules please", "what happens if i want my money back", "i need a refund"],
+    [
+        "refund rules please",
+        "what happens if i want my money back",
+        "i need a refund",
+        "give me back my money",  # a stranger's trial: "We have no article on ..."
+    ],
 )
 async def test_a_refund_with_no_order_named_reads_the_policy_and_asks_for_the_order(
     model: LocalModel, support: Any, message: str

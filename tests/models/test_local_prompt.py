@@ -35,6 +35,8 @@ from tether.models._routing import (
     find_spans,
     groundable,
     missing_argument_text,
+    names_an_id,
+    on_topic,
     quote_result,
     sentences,
     tool_action,
@@ -526,6 +528,68 @@ def test_the_router_picks_the_route_of_the_nearest_examples() -> None:
     ]
     assert sentences("Hi, my order number is 77") == ["Hi,", "my order number is 77"]
     assert len(router._cache) == 5  # the examples only: routed messages are not kept
+
+
+def test_a_message_about_nothing_the_tools_do_goes_to_the_answer_route() -> None:
+    """A stranger's "What's the weather in Paris?" went to the nearest tool example: the
+    nearest examples always name some route. A message that names no id and shares no
+    word with the tools' examples or ``topics`` gets its nearest answer example."""
+    router = ExampleRouter(_BagOfWords(), k=1)
+    routes: dict[str | None, Sequence[str]] = {
+        "lookup_order": ["Where is my order?"],
+        "policies": ["What is your return policy?"],
+        None: ["Hello", "Thanks"],
+    }
+    # "where" and "status" point to the lookup, but no word is a tool's word.
+    off = router.route("where is the status of the weather, hello", routes)
+    assert off.route is None and off.nearest == "Hello"
+    assert set(off.scores) == {"lookup_order", "policies", ""}
+    assert router.route("where is 1234", routes).route == "lookup_order"  # an id
+    assert router.route("status of the returns", routes).route == "policies"  # "return"
+    topics = ["Look up one order: its status."]
+    assert router.route("order status", routes, topics=topics).route == "lookup_order"
+    # Without an answer route, every message goes to a tool.
+    tools_only = {k: v for k, v in routes.items() if k is not None}
+    assert router.route("where is the weather", tools_only).route == "lookup_order"
+
+
+@pytest.mark.parametrize(
+    ("message", "topical"),
+    [
+        ("What's the weather in Paris?", False),
+        ("can you help me with my homework", False),
+        ("hallo, guten Tag", False),
+        ("what is 17 times 23", False),  # no count or short number is an order id
+        ("I waited 3 weeks and nothing came", True),  # "waited" is "waiting"
+        ("Is there a money-back guarantee?", True),
+        ("any news on 1234??", True),  # an id
+        ("status of order nr 7", True),
+    ],
+)
+def test_a_message_is_on_topic_when_it_names_an_id_or_shares_a_tool_word(
+    message: str, topical: bool
+) -> None:
+    texts = [
+        "Where is my order?",
+        "I'm still waiting for my parcel",
+        "Give me my money back for this order",
+    ]
+    assert on_topic(message, texts) is topical
+
+
+@pytest.mark.parametrize(
+    ("message", "named"),
+    [
+        ("any news on 1234??", True),
+        ("order no. 7", True),  # short, but marked as an id
+        ("#B-7 please", True),
+        ("what is 17 times 23", False),
+        ("I have 2 kids", False),
+        ("I paid $20", False),
+    ],
+)
+def test_an_id_is_three_characters_or_marked_as_one(message: str, named: bool) -> None:
+    assert names_an_id(message) is named
 
 
 def test_tool_examples_reach_the_spec_and_the_agent_version() -> None:
