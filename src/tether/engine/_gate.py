@@ -29,7 +29,7 @@ from tether.engine._events import (
 from tether.engine._protect import PayloadProtection
 from tether.engine._share import LoopShare
 from tether.engine._signals import EscalationRequested, GateFailure
-from tether.engine._state import RunState, args_hash, call_signature
+from tether.engine._state import Approval, RunState, args_hash, call_signature
 from tether.engine._transitions import Escalate, Fail
 from tether.exceptions import BudgetExceededError
 from tether.models import DEFAULT_PRICING, ModelRequest, PricingTable, ToolCall, Usage
@@ -289,7 +289,9 @@ async def admit_tool_call(
         if approval is None:
             ctx.record(_approval_request(ctx, call, contract, key, index, arguments_hash, decision))
             return Admission("await", call)
-        if approval.request.args_hash not in (None, arguments_hash):
+        if approval.request.args_hash not in (None, arguments_hash) and not (
+            reissue and _edited_to(contract, approval, arguments_hash)
+        ):
             return Admission(
                 "refused",
                 call,
@@ -322,6 +324,22 @@ async def admit_tool_call(
             call = edited
     admitted[call.name] = admitted.get(call.name, 0) + 1
     return Admission("run", call)
+
+
+def _edited_to(contract: ToolContract, approval: Approval, arguments_hash: str) -> bool:
+    """Whether a person approved this call by editing its arguments into these ones.
+
+    A re-issued write (started, then the process died) carries the arguments it was
+    started with: after an edited approval, the edit, not what the model asked for.
+    """
+    decision = approval.decision
+    if decision is None or not decision.approved or decision.arguments is None:
+        return False
+    try:
+        edited = contract.normalize(decision.arguments)
+    except Exception:  # an edit that no longer validates approves nothing
+        return False
+    return args_hash(edited) == arguments_hash
 
 
 async def _admit_edit(
