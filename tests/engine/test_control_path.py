@@ -10,9 +10,10 @@ could not be resumed.
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from pydantic import BeforeValidator, PlainSerializer
 
 from tether import Agent, Runtime, tool
 from tether.engine import ApprovalRequested, PolicyDecided, ToolCompleted, ToolFailed
@@ -108,6 +109,79 @@ async def test_string_amount_900000_is_coerced_then_denied(store_url: str) -> No
     assert (decided.action, decided.rule) == ("deny", "huge-refunds")
     (failed,) = [e for e in events if isinstance(e, ToolFailed)]
     assert failed.error.error_code == "denied"
+
+
+def _dollars_to_cents(value: object) -> int:
+    """A validator that is not idempotent: "$900.00" becomes 90000, and 90000 9000000."""
+    return round(float(str(value).strip().lstrip("$")) * 100)
+
+
+@tool(effect="write")
+def refund_dollars(
+    order_id: str, amount_cents: Annotated[int, BeforeValidator(_dollars_to_cents)]
+) -> str:
+    """Refund; the amount may be given in dollars ("$900.00")."""
+    EXECUTED.append({"order_id": order_id, "amount_cents": amount_cents})
+    return f"refunded {amount_cents} cents on {order_id}"
+
+
+@tool(effect="write")
+def refund_unserializable(
+    order_id: str, amount_cents: Annotated[int, PlainSerializer(lambda v: 1 / 0)]
+) -> str:
+    """Refund; its arguments cannot be written as JSON."""
+    EXECUTED.append({"order_id": order_id, "amount_cents": amount_cents})
+    return "refunded"
+
+
+@tool(effect="write")
+def refund_trimmed(order_id: Annotated[str, BeforeValidator(lambda v: str(v).strip())]) -> str:
+    """Refund; an idempotent validator of the tool's own."""
+    EXECUTED.append({"order_id": order_id})
+    return f"refunded {order_id}"
+
+
+@pytest.mark.parametrize(
+    ("tool_", "arguments", "says"),
+    [
+        (refund_dollars, {"order_id": "1", "amount_cents": "$900.00"}, "not idempotent"),
+        (refund_unserializable, {"order_id": "1", "amount_cents": 5}, "cannot be used"),
+    ],
+    ids=["a validator that is not idempotent", "arguments that cannot be normalized"],
+)
+async def test_a_call_whose_arguments_the_gate_cannot_pin_never_runs(
+    store_url: str, tool_: Any, arguments: dict[str, Any], says: str
+) -> None:
+    """The tool runs only with the values the policy checked, or not at all.
+
+    On the old code the executor validated the normalized arguments again, so a
+    dollars-to-cents validator turned the 90000 a deny rule had checked into 9000000;
+    and arguments that failed to normalize skipped the gate and ran as they came.
+    """
+    call = tool_call(tool_.name, **arguments)
+    async with Runtime(store_url) as rt:
+        agent = _agent(_then_answer(call), tools=[tool_], rules=None)
+        run = await rt.start(agent, "refund")
+        result = await run.result()
+        events = await _events(rt, run.run_id)
+    assert result.status == "completed", result.error
+    assert EXECUTED == []
+    assert not [e for e in events if type(e).__name__ == "ToolStarted"]
+    (failed,) = [e for e in events if isinstance(e, ToolFailed)]
+    assert failed.error.error_code == "invalid_arguments" and says in failed.error.message
+
+
+async def test_an_idempotent_validator_of_the_tools_own_runs_as_checked(store_url: str) -> None:
+    call = tool_call("refund_trimmed", order_id="  A-1 ")
+    async with Runtime(store_url) as rt:
+        agent = _agent(_then_answer(call), tools=[refund_trimmed], rules=None)
+        run = await rt.start(agent, "refund")
+        result = await run.result()
+        events = await _events(rt, run.run_id)
+    assert result.status == "completed", result.error
+    assert EXECUTED == [{"order_id": "A-1"}]
+    (done,) = [e for e in events if isinstance(e, ToolCompleted)]
+    assert done.result == "refunded A-1"
 
 
 @pytest.mark.parametrize("amount", ["9000", " 9000 ", "9_000", "9000.0", 9000.0])

@@ -64,6 +64,7 @@ from tether.tools import (
     ToolError,
     ToolErrorCode,
     ToolOutcome,
+    argument_error,
     closed_catalog_error,
     execute_tool_call,
     is_simulated,
@@ -432,8 +433,12 @@ class StepContext:
                 # executor reports them without a gate.
                 try:
                     normalized = contract.normalize(call.arguments)
-                except Exception:  # reported as a structured error below
-                    pending.append((position, index, call))
+                except Exception as exc:  # never run arguments the gate could not see
+                    decided[position] = (
+                        index,
+                        call,
+                        _outcome(call, error=argument_error(contract, exc)),
+                    )
                     continue
                 if normalized != call.arguments:
                     call = call.model_copy(update={"arguments": normalized})

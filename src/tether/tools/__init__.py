@@ -8,7 +8,12 @@ model can act on, never as an exception that escapes the run.
 from tether.tools._catalog import Catalog, closed_catalog_error, flatten_catalogs
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError, ToolError, ToolErrorCode, TransientToolError
-from tether.tools._executor import ToolOutcome, execute_tool_call, execute_tool_calls
+from tether.tools._executor import (
+    ToolOutcome,
+    argument_error,
+    execute_tool_call,
+    execute_tool_calls,
+)
 from tether.tools._fetch import http_fetch, make_http_fetch
 from tether.tools._limits import Breaker, RateLimit
 from tether.tools._mcp import (
@@ -51,6 +56,7 @@ __all__ = [
     "ToolOutcome",
     "ToolSimulator",
     "TransientToolError",
+    "argument_error",
     "by_fields",
     "closed_catalog_error",
     "execute_tool_call",

@@ -14,6 +14,7 @@ import inspect
 import json
 import random
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -257,8 +258,22 @@ class ToolContract:
         """
         if self.arguments_model is None:
             return dict(arguments)
-        model = self.arguments_model.__pydantic_validator__.validate_python(arguments)
+        validator = self.arguments_model.__pydantic_validator__
+        model = validator.validate_python(arguments)
         dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+        if not _plain_validation(self.arguments_model):
+            # A validator of the tool's own (dollars in, cents out) may not give the same
+            # values twice; the executor validates what the gate saw, so they must agree.
+            again = validator.validate_python(dumped).model_dump(mode="json", by_alias=True)
+            if again != dumped:
+                changed = sorted(
+                    k for k in dumped.keys() | again.keys() if dumped.get(k) != again.get(k)
+                )
+                raise ValueError(
+                    f"the arguments change when validated again ({', '.join(changed)}): a "
+                    f"validator of {self.name!r} is not idempotent, so the call could not run "
+                    "with the values the policy checked"
+                )
         return dumped
 
     def approval_required(self, arguments: dict[str, Any]) -> bool:
@@ -521,3 +536,34 @@ def _check_examples(examples: Sequence[str], tool_name: str) -> tuple[str, ...]:
             tool=tool_name,
         )
     return tuple(examples)
+
+
+_PLAIN: weakref.WeakKeyDictionary[type[BaseModel], bool] = weakref.WeakKeyDictionary()
+_FUNCTION_SCHEMAS = frozenset(
+    {"function-before", "function-after", "function-wrap", "function-plain"}
+)
+
+
+def _plain_validation(model: type[BaseModel]) -> bool:
+    """Whether ``model`` validates with pydantic's own types only (no function validators).
+
+    Then validating its JSON dump gives the same values again; a function validator of
+    the tool's own may not, so :meth:`ToolContract.normalize` checks those calls.
+    """
+    plain = _PLAIN.get(model)
+    if plain is None:
+        plain = _PLAIN[model] = not _has_function(model.__pydantic_core_schema__)
+    return plain
+
+
+def _has_function(schema: Any) -> bool:
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") in _FUNCTION_SCHEMAS:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return False

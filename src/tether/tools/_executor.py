@@ -408,6 +408,19 @@ def _too_deep_arguments(contract: ToolContract) -> ToolError:
     )
 
 
+def argument_error(contract: ToolContract, exc: BaseException) -> ToolError:
+    """The structured error for arguments ``contract`` cannot validate (or normalize)."""
+    if isinstance(exc, ValidationError):
+        return _invalid_arguments(contract, exc)
+    if isinstance(exc, RecursionError):
+        return _too_deep_arguments(contract)
+    return ToolError(
+        error_code=ToolErrorCode.INVALID_ARGUMENTS.value,
+        message=f"arguments for {contract.name!r} cannot be used: {exc}",
+        hint=f"fix the arguments and call again; {_fields_hint(contract)}",
+    )
+
+
 def _invalid_arguments(contract: ToolContract, exc: ValidationError) -> ToolError:
     errors = [
         {"loc": [p if isinstance(p, int) else str(p) for p in e["loc"]], "msg": e["msg"],
