@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from tether.exceptions import ConfigError
-from tether.policy._conditions import Condition, ConditionSyntaxError, compile_condition
+from tether.policy._conditions import (
+    Condition,
+    ConditionEvaluationError,
+    ConditionSyntaxError,
+    compile_condition,
+)
 
 ARGS: dict[str, Any] = {
     "amount_cents": 6000,
@@ -169,26 +174,133 @@ def test_negating_a_missing_comparison_is_true() -> None:
 @pytest.mark.parametrize(
     "source",
     [
-        '"abc" > 5',
-        "currency > 5",
         'amount_cents > "5"',
         'amount_cents == "6000"',
-        "urgent == 1",
-        "dry_run == 0",
         "note == 0",
+        "note > 0",
+        "0 > note",
         'amount_cents contains "6"',
         "amount_cents startswith '6'",
         "amount_cents matches '6'",
         "5 in currency",
         "currency in 5",
-        "customer > 1",
-        "codes < 5",
         "5 in customer",
     ],
 )
 def test_type_mismatch_is_false(source: str) -> None:
-    """Comparing incompatible types is false, never an exception (``true`` is not ``1``)."""
+    """A mismatch no number decides is false: a string literal, ``null``, a container test."""
     assert check(source) is False
+
+
+@pytest.mark.parametrize(
+    ("source", "argument", "value_type"),
+    [
+        ("currency > 5", "currency", "string"),
+        ("urgent == 1", "urgent", "boolean"),
+        ("dry_run == 0", "dry_run", "boolean"),
+        ("dry_run != 0", "dry_run", "boolean"),
+        ("customer > 1", "customer", "object"),
+        ("codes < 5", "codes", "list"),
+        ("5 > codes", "codes", "list"),
+        ("not customer.name <= 1", "customer.name", "string"),
+        ("amount_cents > currency", "currency", "string"),
+        ('meta["x-trace"] == ratio', 'meta["x-trace"]', "string"),
+    ],
+)
+def test_a_number_against_a_value_that_is_not_one_fails_closed(
+    source: str, argument: str, value_type: str
+) -> None:
+    """With a number on one side, a boolean, a word, a list or an object raises: not false.
+
+    False would let a deny rule quietly not apply (and ``not`` would turn it into a match);
+    the error names the argument, the type found and the condition, for the gate's reason.
+    """
+    with pytest.raises(ConditionEvaluationError) as info:
+        check(source)
+    error = info.value
+    assert (error.argument, error.value_type, error.condition) == (argument, value_type, source)
+    assert f"argument {argument!r} is a {value_type}" in str(error)
+    assert pickle.loads(pickle.dumps(error)).__dict__ == error.__dict__
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "expected"),
+    [
+        ("900000", "amount > 1000", True),
+        ("999.99", "amount > 1000", False),
+        ("1000.00", "amount == 1000", True),
+        ("1000.00", "amount != 1000", False),
+        ("1000.01", "amount >= 1000", True),
+        ("-5", "amount < 0", True),
+        ("1E+3", "amount <= 1000", True),
+        ("2.5e-1", "amount == 0.25", True),
+        ("0.1", "amount == 0.1", True),  # the literal is read as 0.1 exactly, not its float
+        ("900000", "1000 < amount", True),
+        ("900000", "amount > limit", True),
+        ("900000", "limit < amount", True),
+        ("900000", "not amount > 1000", False),
+    ],
+)
+def test_a_decimal_string_compares_as_the_number_it_spells(
+    text: str, source: str, expected: bool
+) -> None:
+    """A ``Decimal`` argument reaches the rules as the string pydantic writes, e.g. "900000"."""
+    assert check(source, {"amount": text, "limit": 1000}) is expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        True,
+        False,
+        "PT1H",
+        " 9000 ",
+        "9_000",
+        "+9000",
+        "9000.",
+        ".5",
+        "NaN",
+        "Infinity",
+        "\u0669\u0660\u0660\u0660",
+        "",
+        "0x10",
+        [9000],
+        {"amount": 9000},
+    ],
+)
+def test_only_a_canonical_decimal_string_counts_as_a_number(value: Any) -> None:
+    """Other spellings (spaces, ``_``, ``NaN``, non-ASCII digits, durations) fail closed."""
+    for source in ("amount > 1000", "amount <= 1000", "amount == 1000", "amount != 1000"):
+        with pytest.raises(ConditionEvaluationError):
+            check(source, {"amount": value})
+
+
+def test_null_is_never_ordered_and_unequal_to_a_number() -> None:
+    """``null`` is a value, not a mismatch: ordering is false, ``==`` false, ``!=`` true."""
+    arguments = {"amount": None, "limit": 5}
+    assert [
+        check(source, arguments)
+        for source in ("amount > 1", "amount <= 1", "1 < amount", "amount == 1", "amount != 1")
+    ] == [False, False, False, False, True]
+    assert check("amount < limit", arguments) is False
+
+
+def test_a_decimal_value_compares_as_a_number() -> None:
+    """Arguments handed over unserialised (a ``Decimal`` object) compare as numbers too."""
+    from decimal import Decimal
+
+    assert check("amount > 1000", {"amount": Decimal("900000")}) is True
+    assert check("amount == 0.1", {"amount": Decimal("0.1")}) is True
+    assert check("amount < ratio", {"amount": Decimal("0.1"), "ratio": 0.25}) is True
+
+
+def test_two_literals_that_cannot_be_compared_are_a_syntax_error() -> None:
+    """``"abc" > 5`` is wrong whatever the call: it is reported when the rule loads."""
+    with pytest.raises(ConditionSyntaxError, match="cannot compare a string with a number"):
+        compile_condition('"abc" > 5')
+    with pytest.raises(ConditionSyntaxError, match="cannot compare a string with a number"):
+        compile_condition('5 > "abc"')
+    assert check('5 == "5"') is True
 
 
 def test_type_mismatch_on_not_in_is_false_too() -> None:
@@ -212,7 +324,10 @@ def test_type_mismatch_on_not_in_is_false_too() -> None:
         ("currency", True),
         ("true", True),
         ("false", False),
-        ("exists(note)", True),
+        ("exists(note)", False),
+        ("not exists(note)", True),
+        ("exists(dry_run)", True),
+        ("exists(empty)", True),
         ("exists(customer.tags)", True),
         ("exists(items[1])", True),
         ("exists(items[2])", False),
@@ -221,7 +336,7 @@ def test_type_mismatch_on_not_in_is_false_too() -> None:
     ],
 )
 def test_literals_truthiness_and_exists(source: str, expected: bool) -> None:
-    """``true``/``false``/``null``, bare paths test truthiness, ``exists`` tests presence."""
+    """``true``/``false``/``null``; bare paths test truthiness; ``exists``: present, not null."""
     assert check(source) is expected
 
 
@@ -427,13 +542,22 @@ def test_matches_pattern_nested_too_deep_for_re_is_a_syntax_error() -> None:
         compile_condition('reason matches "' + "(" * 5000 + "a" + ")" * 5000 + '"')
 
 
-def test_matches_searches_only_the_first_10000_characters() -> None:
-    """A long string is searched as if it ended after ``MAX_MATCH_CHARS`` characters."""
+def test_matches_searches_the_whole_string_up_to_the_limit() -> None:
+    """Text after the first 10,000 characters is found: a deny rule cannot be padded past."""
     from tether.policy._conditions import MAX_MATCH_CHARS
 
-    assert MAX_MATCH_CHARS == 10_000
-    head = compile_condition('reason matches "^x+$"')
-    assert head({"reason": "x" * 50_000}) is True  # "$" matches at the cut
     needle = compile_condition('reason matches "needle"')
-    assert needle({"reason": "x" * 9_000 + "needle"}) is True
-    assert needle({"reason": "x" * 20_000 + "needle"}) is False
+    assert needle({"reason": "x" * 20_000 + "needle"}) is True
+    assert needle({"reason": "x" * (MAX_MATCH_CHARS - 6) + "needle"}) is True
+    assert compile_condition('reason matches "^x+$"')({"reason": "x" * 50_000 + "y"}) is False
+
+
+def test_matches_on_a_string_longer_than_the_limit_fails_closed() -> None:
+    """A string too long to search is not judged, rather than judged by a prefix."""
+    from tether.policy._conditions import MAX_MATCH_CHARS
+
+    needle = compile_condition('not reason matches "needle"')
+    with pytest.raises(ConditionEvaluationError) as info:
+        needle({"reason": "needle" + "x" * MAX_MATCH_CHARS})
+    assert (info.value.argument, info.value.value_type) == ("reason", "string")
+    assert "longer than" in info.value.problem

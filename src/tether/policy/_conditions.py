@@ -29,25 +29,43 @@ Grammar, loosest binding first::
 So ``not`` binds tighter than ``and``, which binds tighter than ``or``; comparisons bind
 tighter than all three (``not a == 1`` is ``not (a == 1)``) and cannot be chained.
 
-Semantics, chosen so a condition never raises while a run is waiting on it:
+Semantics, chosen so that a rule can never be talked past by the shape of a value:
 
 * A **missing argument path** (absent key, index out of range, stepping into a non-container)
   makes the comparison that uses it false — including ``!=`` and ``not in``. Write
   ``not exists(x) or x != "US"`` when absence should count as a match.
-  ``exists(path)`` is true when the path resolves, even to ``null``.
-* A **type mismatch** makes the comparison false: ordering needs two numbers or two strings,
-  ``matches``/``startswith``/``endswith`` need strings, ``in``/``contains`` need a list, a
-  string (substring) or an object (key) on the container side.
-* Equality is JSON-like: ``1 == 1.0`` holds, ``true == 1`` does not, lists and objects
-  compare element by element, values of different types are simply unequal.
+  ``exists(path)`` is true when the path resolves to a value that is not ``null``. Tool
+  arguments are validated before the gate sees them, so an omitted optional argument arrives
+  as its default: ``not exists(amount_cents)`` holds for ``amount_cents: int | None = None``
+  left out, exactly as for ``amount_cents=None`` written out.
+* **Numbers.** When one side of ``> >= < <= == !=`` is a number (a number literal, or, between
+  two argument paths, an argument that is a number), the other side must be a number too:
+
+  - a number (not a boolean) compares as a number (``1 == 1.0``);
+  - ``null`` is never ordered (``> >= < <=`` are false) and is unequal to every number;
+  - a string that is a canonical decimal number (``-?\\d+(\\.\\d+)?([eE][+-]?\\d+)?``, ASCII
+    digits, no spaces or underscores) compares by its exact decimal value. That is how
+    pydantic writes a ``Decimal`` argument, so ``amount > 1000`` judges
+    ``amount: Decimal`` as it judges ``amount: int``;
+  - anything else (a boolean, any other string such as ``"PT1H"`` or ``" 9000 "``, a list,
+    an object) **fails closed**: the condition raises :class:`ConditionEvaluationError`, and
+    the gate denies the call with a reason naming the rule, the argument and its type. A
+    rule that cannot be judged never lets a call by, whichever way its condition reads.
+* Other **type mismatches** make the comparison false: ordering against a string literal
+  needs a string (``amount_cents > "5"`` is false), ``matches``/``startswith``/``endswith``
+  need strings, ``in``/``contains`` need a list, a string (substring) or an object (key) on
+  the container side. Two strings order as text, even when both spell numbers.
+* Equality is otherwise JSON-like: ``true == 1`` does not hold (it fails closed, as above),
+  lists and objects compare element by element, values of different types are unequal.
 * ``matches`` uses :func:`re.search` (anchor with ``^``/``$``); the pattern must be a string
   literal and is compiled when the condition is. String tests are case-sensitive.
   Because it runs on text the model wrote, ``matches`` is bounded: patterns that can
   backtrack catastrophically are refused when the condition is compiled (a quantifier
   inside a quantified group such as ``(a+)+`` or ``(.*a){20}``, an alternation inside a
   quantified group whose alternatives can start alike such as ``(a|aa)+``, and
-  backreferences), and a pattern only sees the first :data:`MAX_MATCH_CHARS` characters of
-  a string (as if the string ended there, so ``$`` matches at the cut). A possessive
+  backreferences), so a search is linear in practice. It searches the whole string up to
+  :data:`MAX_MATCH_CHARS` characters; a longer string fails closed (as above) rather than
+  being searched in part, since the forbidden text could sit after any cut. A possessive
   (``a++``) or atomic (``(?>...)``) inner quantifier does not backtrack and is accepted.
 * A condition nests at most :data:`MAX_CONDITION_DEPTH` levels of parentheses, ``not`` and
   list brackets; deeper text is a :class:`ConditionSyntaxError`, never a ``RecursionError``.
@@ -60,10 +78,12 @@ exists true false null``) cannot start a path; they can follow a dot (``meta.in`
 from __future__ import annotations
 
 import importlib
+import json
 import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
 
 from tether.exceptions import ConfigError
@@ -72,6 +92,7 @@ __all__ = [
     "MAX_CONDITION_DEPTH",
     "MAX_MATCH_CHARS",
     "Condition",
+    "ConditionEvaluationError",
     "ConditionSyntaxError",
     "compile_condition",
 ]
@@ -79,8 +100,15 @@ __all__ = [
 MAX_CONDITION_DEPTH: Final = 32
 """Levels of ``(``, ``not`` and ``[`` a condition may nest; the parser recurses per level."""
 
-MAX_MATCH_CHARS: Final = 10_000
-"""Characters of a string that ``matches`` searches (a bound on polynomial backtracking)."""
+MAX_MATCH_CHARS: Final = 1_000_000
+"""Longest string ``matches`` searches; a longer one fails closed instead of being cut.
+
+Patterns that can backtrack badly are refused at load, so a search is linear. Over a
+megabyte, a pattern with a literal start (``leg[a-z]+``) takes well under a millisecond and a
+case-insensitive one that starts with ``\\b`` (``(?i)\\bdrop\\s+table\\b``) 7-40 ms,
+depending on the text. A tool argument this long is rare enough that refusing to judge it
+(and so denying the call) is the safe answer.
+"""
 
 # The regex parser behind re.compile: private, but the only faithful reading of a pattern's
 # structure (3.11-3.13). Without it the static check is skipped; the length cap remains.
@@ -115,6 +143,9 @@ _NUMBER_RE: Final = re.compile(
     r"-?(?:\d(?:_?\d)*)(?P<frac>\.\d(?:_?\d)*)?(?P<exp>[eE][+-]?\d+)?(?![A-Za-z0-9_.])"
 )
 _ESCAPES: Final = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r"}
+# How pydantic writes a Decimal in JSON mode: what an argument string may look like to be
+# read as a number. Strict on purpose: " 9000 ", "9_000", "NaN" or "PT1H" fail closed.
+_DECIMAL_TEXT: Final = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 class ConditionSyntaxError(ConfigError):
@@ -141,6 +172,64 @@ class ConditionSyntaxError(ConfigError):
         self.text = text
         self.column = column
         self.snippet = snippet
+
+
+class ConditionEvaluationError(ValueError):
+    """An argument value a condition cannot judge; the rule holding it fails closed.
+
+    Raised while a condition runs, never while it compiles. The gate turns it into a denial
+    (:func:`tether.policy.evaluate_rules`), so a value of an unexpected type can never make
+    a deny rule quietly not apply.
+
+    Attributes:
+        problem: What cannot be compared, in words.
+        argument: The argument path as written in the condition (``"amount"``).
+        value_type: The JSON type of the value found there (``"string"``, ``"boolean"``...).
+        condition: The condition's source, once known.
+        rule: The name of the policy rule holding the condition, once known.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        argument: str,
+        value_type: str,
+        condition: str | None = None,
+        rule: str | None = None,
+    ) -> None:
+        where = f"rule {rule!r}: " if rule is not None else ""
+        super().__init__(f"{where}{problem}")
+        self.problem = problem
+        self.argument = argument
+        self.value_type = value_type
+        self.condition = condition
+        self.rule = rule
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_evaluation_error, (self.problem, self.__dict__.copy()))
+
+    def within(
+        self, *, condition: str | None = None, rule: str | None = None
+    ) -> ConditionEvaluationError:
+        """The same error, naming the condition and the rule it was raised in."""
+        return ConditionEvaluationError(
+            self.problem,
+            argument=self.argument,
+            value_type=self.value_type,
+            condition=condition if condition is not None else self.condition,
+            rule=rule if rule is not None else self.rule,
+        )
+
+
+def _rebuild_evaluation_error(problem: str, fields: dict[str, Any]) -> ConditionEvaluationError:
+    return ConditionEvaluationError(
+        problem,
+        argument=fields["argument"],
+        value_type=fields["value_type"],
+        condition=fields.get("condition"),
+        rule=fields.get("rule"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +371,7 @@ def _getter(path: _Path) -> Getter:
 
 # -- value semantics -------------------------------------------------------------------------
 
-_NUMBER_TYPES: Final = (int, float)
+_NUMBER_TYPES: Final = (int, float, Decimal)
 
 
 def _is_number(value: Any) -> bool:
@@ -333,6 +422,112 @@ _ORDER: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
+_MIRROR: Final = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
+"""``a op b`` is ``b _MIRROR[op] a``: the number tests are written with the number on the right."""
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages (``"boolean"``, ``"object"``...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, _NUMBER_TYPES):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _path_text(steps: tuple[str | int, ...]) -> str:
+    """A path as a condition spells it: ``items[0].sku``, ``meta["x-trace"]``."""
+    out = ""
+    for step in steps:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif _NAME_RE.fullmatch(step):
+            out += f".{step}" if out else step
+        else:
+            out += f"[{json.dumps(step, ensure_ascii=False)}]"
+    return out
+
+
+def _as_number(value: Any, op: str, number: Any, argument: str) -> Any:
+    """``value`` (present, not ``null``) as a number to compare with ``number``, or raise.
+
+    A canonical decimal string is what a ``Decimal`` argument looks like after validation;
+    anything else a number cannot judge fails closed.
+
+    Raises:
+        ConditionEvaluationError: ``value`` is neither a number nor a decimal string.
+    """
+    if isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value) is not None:
+        return Decimal(value)
+    kind = _json_type(value)
+    raise ConditionEvaluationError(
+        f"argument {argument!r} is a {kind} ({_shown(value)}), not a number, so "
+        f"'{argument} {op} {number!r}' cannot be judged",
+        argument=argument,
+        value_type=kind,
+    )
+
+
+def _exact(number: Any) -> Decimal:
+    """A number as the ``Decimal`` it reads as: ``0.1`` is ``Decimal("0.1")``, not the float."""
+    if isinstance(number, Decimal):
+        return number
+    return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
+
+
+def _against_number(op: str, constant: Any, argument: str) -> Callable[[Any], bool]:
+    """The test for ``value op constant`` when ``constant`` is a number.
+
+    A number compares; ``null`` is never ordered and unequal; a decimal string compares by
+    its exact value; anything else raises :class:`ConditionEvaluationError` (fail closed).
+    """
+    exact = _exact(constant)
+
+    def number_of(value: Any) -> tuple[Any, Any]:
+        """``value`` and the form of ``constant`` to compare it with."""
+        found = _as_number(value, op, constant, argument)
+        return found, exact if isinstance(found, Decimal) else constant
+
+    if op in _ORDER:
+        compare = _ORDER[op]
+
+        def ordered(value: Any) -> bool:
+            kind = value.__class__
+            if kind is int or kind is float:  # the common case, checked first
+                return compare(value, constant)
+            if value is None:
+                return False
+            return compare(*number_of(value))
+
+        return ordered
+
+    def equal(value: Any) -> bool:
+        kind = value.__class__
+        if kind is int or kind is float:
+            return bool(value == constant)
+        if value is None:
+            return False
+        found, other = number_of(value)
+        return bool(found == other)
+
+    if op == "==":
+        return equal
+    return lambda value: not equal(value)
 
 
 def _binary(op: str) -> Callable[[Any, Any], bool]:
@@ -356,34 +551,42 @@ def _binary(op: str) -> Callable[[Any, Any], bool]:
     return tests[op]
 
 
+def _between_arguments(op: str, left: str, right: str) -> Callable[[Any, Any], bool]:
+    """The test for ``path op path``: a number on either side is judged as a literal would be."""
+    general = _binary(op)
+    if op not in _MIRROR:
+        return general
+
+    def test(lhs: Any, rhs: Any) -> bool:
+        if _is_number(lhs) and not _is_number(rhs):
+            return _against_number(_MIRROR[op], lhs, right)(rhs)
+        if _is_number(rhs) and not _is_number(lhs):
+            return _against_number(op, rhs, left)(lhs)
+        return general(lhs, rhs)
+
+    return test
+
+
 def _equal_to(constant: Any) -> Callable[[Any], bool]:
     """``value == constant`` with :func:`_equal`'s semantics, specialised on the literal."""
     if isinstance(constant, str):
         return lambda value: isinstance(value, str) and value == constant
-    if _is_number(constant):
-        return lambda value: (
-            isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool) and value == constant
-        )
     if constant is None or isinstance(constant, bool):
         return lambda value: value is constant
     return lambda value: _equal(value, constant)
 
 
-def _against(op: str, constant: Any) -> Callable[[Any], bool]:
+def _against(op: str, constant: Any, argument: str) -> Callable[[Any], bool]:
     """The test for ``value op constant``, specialised on the literal's type at compile time.
 
-    Each branch gives the same answer as :func:`_binary`; it only skips work the literal's
-    type already decided (this runs before every tool dispatch).
+    Each branch gives the same answer as :func:`_binary` (or, for a number, the stricter
+    :func:`_against_number`); it only skips work the literal's type already decided (this
+    runs before every tool dispatch).
     """
-    number = _is_number(constant)
+    if _is_number(constant) and op in _MIRROR:
+        return _against_number(op, constant, argument)
     if op in _ORDER:
         compare = _ORDER[op]
-        if number:
-            return lambda value: (
-                isinstance(value, _NUMBER_TYPES)
-                and not isinstance(value, bool)
-                and compare(value, constant)
-            )
         if isinstance(constant, str):
             return lambda value: isinstance(value, str) and compare(value, constant)
     elif op in ("==", "!="):
@@ -406,10 +609,24 @@ def _against(op: str, constant: Any) -> Callable[[Any], bool]:
     return lambda value: test(value, constant)
 
 
-def _searcher(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+def _searcher(pattern: re.Pattern[str], argument: str) -> Callable[[Any], bool]:
+    """``value matches pattern`` over the whole string; a string too long to search raises."""
     search = pattern.search
-    # endpos bounds the work without copying the string.
-    return lambda value: isinstance(value, str) and search(value, 0, MAX_MATCH_CHARS) is not None
+
+    def searched(value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        if len(value) > MAX_MATCH_CHARS:
+            # Searching a prefix would let text after the cut past a deny rule.
+            raise ConditionEvaluationError(
+                f"argument {argument!r} is a string of {len(value):,} characters, longer "
+                f"than the {MAX_MATCH_CHARS:,} that 'matches' searches",
+                argument=argument,
+                value_type="string",
+            )
+        return search(value) is not None
+
+    return searched
 
 
 def _regex_hazard(source: str) -> str | None:
@@ -469,11 +686,24 @@ def _distinct_starts(branches: list[Any]) -> bool:
 def _comparison(
     left: _Operand, op: str, right: _Operand, pattern: re.Pattern[str] | None
 ) -> Predicate:
-    """Compile one comparison; a missing path on either side makes it false."""
+    """Compile one comparison; a missing path on either side makes it false.
+
+    Raises:
+        ConditionEvaluationError: Both sides are literals that cannot be compared (the
+            parser reports it as a syntax error).
+    """
     if isinstance(right, _Literal):
-        unary = _against(op, right.value) if pattern is None else _searcher(pattern)
+        argument = _path_text(left.steps) if isinstance(left, _Path) else repr(left.value)
+        unary = (
+            _against(op, right.value, argument) if pattern is None else _searcher(pattern, argument)
+        )
         if isinstance(left, _Literal):
-            constant = unary(left.value)
+            if pattern is None and op in _MIRROR and _is_number(left.value):
+                # `5 == "5"`: the number decides, whichever side it is written on.
+                mirrored = _against_number(_MIRROR[op], left.value, repr(right.value))
+                constant = mirrored(right.value)
+            else:
+                constant = unary(left.value)
             return lambda arguments: constant
         steps = left.steps
         first = steps[0]
@@ -491,9 +721,18 @@ def _comparison(
             return value is not _MISSING and unary(value)
 
         return path_vs_literal
-    test = _binary(op)
     get_right = _getter(right)
     if isinstance(left, _Literal):
+        if _is_number(left.value) and op in _MIRROR:
+            # `5000 < amount` is `amount > 5000`: the same number test, mirrored.
+            mirrored = _against_number(_MIRROR[op], left.value, _path_text(right.steps))
+
+            def number_vs_path(arguments: Arguments) -> bool:
+                value = get_right(arguments)
+                return value is not _MISSING and mirrored(value)
+
+            return number_vs_path
+        test = _binary(op)
         left_value = left.value
 
         def literal_vs_path(arguments: Arguments) -> bool:
@@ -502,13 +741,14 @@ def _comparison(
 
         return literal_vs_path
     get_left = _getter(left)
+    pair = _between_arguments(op, _path_text(left.steps), _path_text(right.steps))
 
     def path_vs_path(arguments: Arguments) -> bool:
         lhs = get_left(arguments)
         if lhs is _MISSING:
             return False
         rhs = get_right(arguments)
-        return rhs is not _MISSING and test(lhs, rhs)
+        return rhs is not _MISSING and pair(lhs, rhs)
 
     return path_vs_path
 
@@ -627,7 +867,14 @@ class _Parser:
                 raise self.error("exists() takes an argument path, such as exists(order.id)")
             get = _getter(self.parse_path())
             self.expect_punct(")")
-            return lambda arguments: get(arguments) is not _MISSING
+
+            # Present and not null: validation fills an omitted optional argument with its
+            # default, so "is the key there" would be true for every call.
+            def exists(arguments: Arguments) -> bool:
+                value = get(arguments)
+                return value is not _MISSING and value is not None
+
+            return exists
         left = self.parse_operand()
         op = self.parse_operator()
         if op is None:
@@ -659,7 +906,17 @@ class _Parser:
                         text=self.text,
                         column=side.pos + 1,
                     )
-        return _comparison(left, op, right, pattern)
+        try:
+            return _comparison(left, op, right, pattern)
+        except ConditionEvaluationError:  # only two literals are compared while compiling
+            # The side that is not a number is the one to point at.
+            other = right if isinstance(left, _Literal) and _is_number(left.value) else left
+            written = other.value if isinstance(other, _Literal) else None
+            raise ConditionSyntaxError(
+                f"{op!r} cannot compare a {_json_type(written)} with a number",
+                text=self.text,
+                column=other.pos + 1,
+            ) from None
 
     def compile_pattern(self, literal: _Literal) -> re.Pattern[str]:
         """Compile the regular expression of ``matches``, refusing ones that can blow up."""
@@ -816,8 +1073,18 @@ class Condition:
         self._test: Predicate = _Parser(source).parse()
 
     def __call__(self, arguments: Arguments) -> bool:
-        """Whether ``arguments`` satisfy the condition (never raises for any JSON-like input)."""
-        return self._test(arguments)
+        """Whether ``arguments`` satisfy the condition.
+
+        Raises:
+            ConditionEvaluationError: An argument the condition compares with a number is
+                not one (nor a decimal string), or a string for ``matches`` is longer than
+                :data:`MAX_MATCH_CHARS`. The caller must treat the call as not judged and
+                refuse it; :meth:`PolicyFile.evaluate` adds the rule's name.
+        """
+        try:
+            return self._test(arguments)
+        except ConditionEvaluationError as exc:
+            raise exc.within(condition=self.source) from None
 
     def __repr__(self) -> str:
         return f"Condition({self.source!r})"

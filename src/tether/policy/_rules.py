@@ -31,7 +31,11 @@ from pathlib import Path
 from typing import Any, Final, get_args
 
 from tether.exceptions import ConfigError
-from tether.policy._conditions import Condition, ConditionSyntaxError
+from tether.policy._conditions import (
+    Condition,
+    ConditionEvaluationError,
+    ConditionSyntaxError,
+)
 from tether.policy._decision import Action, Decision, combine
 
 __all__ = ["PolicyError", "PolicyFile", "PolicyRule"]
@@ -236,17 +240,28 @@ class PolicyFile:
 
         Returns:
             One :class:`Decision` per rule whose glob and condition match; empty if none do.
+
+        Raises:
+            ConditionEvaluationError: A rule's condition cannot judge these arguments (an
+                argument compared with a number is not one, or a string is too long for
+                ``matches``); the error names the rule. The gate denies such a call
+                (:func:`tether.policy.evaluate_rules`).
         """
         candidates = self._by_tool.get(tool_name)
         if candidates is None:
             candidates = self._candidates(tool_name)
         if not candidates:
             return []
-        return [
-            rule.decision()
-            for rule in candidates
-            if rule.condition is None or rule.condition(arguments)
-        ]
+        decisions: list[Decision] = []
+        for rule in candidates:
+            condition = rule.condition
+            try:
+                if condition is not None and not condition(arguments):
+                    continue
+            except ConditionEvaluationError as exc:
+                raise exc.within(rule=rule.name) from None
+            decisions.append(rule.decision())
+        return decisions
 
     def decide(self, tool_name: str, arguments: Mapping[str, Any]) -> Decision:
         """The combined verdict: the most restrictive matching rule, or allow if none match."""

@@ -14,6 +14,7 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tether.policy._conditions import ConditionEvaluationError
 from tether.policy._decision import ALLOW, Decision, combine
 
 if TYPE_CHECKING:
@@ -70,9 +71,23 @@ def decide_call(
 
 
 def evaluate_rules(rules: PolicyFile, tool: str, arguments: Mapping[str, Any]) -> list[Decision]:
-    """A policy file's verdicts; a rule that cannot be evaluated denies (fail closed)."""
+    """A policy file's verdicts; a rule that cannot be evaluated denies (fail closed).
+
+    A condition that cannot judge an argument (a string where it compares with a number,
+    a string too long for ``matches``) is the usual case: the reason names the rule, the
+    argument and the type found, so the policy author sees which rule to fix.
+    """
     try:
         return rules.evaluate(tool, arguments)
+    except ConditionEvaluationError as exc:
+        return [
+            Decision.deny(
+                f"policy rule {exc.rule!r} could not judge this call: {exc.problem}; "
+                "denied to be safe",
+                rule="policy_error",
+                source="policy_file",
+            )
+        ]
     except Exception as exc:  # a rule must never fail the run; it must never let a call by
         return [
             Decision.deny(
