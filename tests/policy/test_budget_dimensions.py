@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from tether import Agent, Runtime, tool
-from tether.models import ModelRequest, Price, PricingTable
-from tether.policy import Budget, Policy
+from tether.models import ModelRequest, ModelSettings, Price, PricingTable, Router
+from tether.policy import Budget, Policy, Use, check_model_call
+from tether.policy._budget import DEFAULT_REPLY_TOKENS
 from tether.runtime import RunResult
-from tether.testing import ScriptedModel, tool_call
+from tether.testing import ScriptedModel, text, tool_call
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _clock import RunClock
@@ -131,14 +132,162 @@ async def test_max_cost_usd_alone(store_url: str) -> None:
             )
         }
     )
-    # Before each call the gate prices its worst case (the full default reply), about $4
-    # here: a $10 budget admits a few calls, then refuses the one that could cross it.
+    # Before each call the gate caps the reply to what the dollars left can pay for and
+    # prices that worst case: a $10 budget admits calls until not even a one-token reply
+    # on top of the prompt fits, then refuses the call that could cross it.
     limit = 10.0
     result = await _run(store_url, _agent(Budget(max_cost_usd=limit)), pricing=pricing)
     use = _stopped_for(result, "cost_usd", "$")
     assert use["limit"] == limit
     assert 0 < result.usage.cost_usd <= limit
     assert result.usage.model_calls >= 2
+
+
+def _rambler(seen: list[int | None], words: int = 200_000) -> Any:
+    """A model that answers with a very long text, noting each request's ``max_tokens``."""
+
+    def script(req: ModelRequest) -> Any:
+        seen.append(req.settings.max_tokens)
+        return text("word " * words)
+
+    return script
+
+
+async def test_max_cost_usd_caps_the_reply_it_prices(store_url: str) -> None:
+    """A model that rambles cannot spend past the limit: ``max_tokens`` is what $ can buy.
+
+    The gate used to price a 1024-token reply without sending any cap, so one long reply
+    spent $2 of a $0.01 budget.
+    """
+    seen: list[int | None] = []
+    agent = Agent(
+        name="writer",
+        model=ScriptedModel(_rambler(seen), model_id="openai:gpt-4.1"),
+        policy=Policy(budget=Budget(max_cost_usd=0.01)),
+    )
+    result = await _run(store_url, agent)
+    assert result.status == "completed", result
+    assert 0 < result.usage.cost_usd <= 0.01
+    (cap,) = seen
+    # $8 per million output tokens: 0.01 / 8e-6 = 1250, less the prompt's worst case.
+    assert cap is not None and 1_000 < cap < 1_250
+    assert result.usage.output_tokens == cap
+
+
+async def test_max_cost_usd_never_raises_a_cap_the_request_set(store_url: str) -> None:
+    """The dollar cap only lowers ``max_tokens``: a smaller cap of the agent's is kept."""
+    seen: list[int | None] = []
+    agent = Agent(
+        name="writer",
+        model=ScriptedModel(_rambler(seen), model_id="openai:gpt-4.1"),
+        model_settings=ModelSettings(max_tokens=50),
+        policy=Policy(budget=Budget(max_cost_usd=0.01)),
+    )
+    result = await _run(store_url, agent)
+    assert seen == [50] and result.usage.output_tokens == 50
+
+
+async def test_max_cost_usd_with_no_cap_sets_the_default_reply_cap(store_url: str) -> None:
+    """With dollars for more, a request without ``max_tokens`` gets the default reply cap."""
+    seen: list[int | None] = []
+    agent = Agent(
+        name="writer",
+        model=ScriptedModel(_rambler(seen), model_id="openai:gpt-4.1"),
+        policy=Policy(budget=Budget(max_cost_usd=100.0)),
+    )
+    result = await _run(store_url, agent)
+    assert seen == [DEFAULT_REPLY_TOKENS] and result.usage.output_tokens == DEFAULT_REPLY_TOKENS
+
+
+async def test_max_cost_usd_refuses_when_not_one_output_token_is_affordable(
+    store_url: str,
+) -> None:
+    """A budget that cannot pay for the prompt and one token refuses the call, as before."""
+    seen: list[int | None] = []
+    agent = Agent(
+        name="writer",
+        instructions="x" * 30_000,  # ~10,000 prompt tokens: $0.02 on gpt-4.1
+        model=ScriptedModel(_rambler(seen), model_id="openai:gpt-4.1"),
+        policy=Policy(budget=Budget(max_cost_usd=0.01)),
+    )
+    result = await _run(store_url, agent)
+    _stopped_for(result, "cost_usd", "even with a one-token reply")
+    assert seen == [] and result.usage.model_calls == 0
+
+
+ROUTER_PRICES = PricingTable(
+    {
+        "cheap": Price(input_per_mtok=1.0, cached_input_per_mtok=0.1, output_per_mtok=2.0),
+        "dear": Price(input_per_mtok=2.0, cached_input_per_mtok=0.2, output_per_mtok=20.0),
+    }
+)
+
+
+async def test_a_router_is_priced_at_its_most_expensive_candidate(store_url: str) -> None:
+    """A router has no price of its own: the call is capped for the dearest model it may use.
+
+    It used to be refused outright ("no known price"), so no routed agent could have a cost
+    budget.
+    """
+    seen: list[int | None] = []
+    router = Router(
+        default=ScriptedModel(_rambler(seen), model_id="cheap"),
+        fallbacks=[ScriptedModel(_rambler([]), model_id="dear")],
+    )
+    agent = Agent(name="routed", model=router, policy=Policy(budget=Budget(max_cost_usd=0.01)))
+    result = await _run(store_url, agent, pricing=ROUTER_PRICES)
+    assert result.status == "completed", result
+    (cap,) = seen
+    # "dear" bills $20 per million output tokens: 0.01 / 2e-5 = 500, less the prompt.
+    assert cap is not None and 400 < cap < 500
+    assert 0 < result.usage.cost_usd <= 0.01
+
+
+async def test_a_router_with_an_unpriced_candidate_is_refused_naming_it(store_url: str) -> None:
+    """If any model the call may reach has no price, the cost cannot be bounded: refuse."""
+    router = Router(
+        default=ScriptedModel([text("hi")], model_id="cheap"),
+        fallbacks=[ScriptedModel([text("hi")], model_id="mystery:model")],
+    )
+    agent = Agent(name="routed", model=router, policy=Policy(budget=Budget(max_cost_usd=1.0)))
+    result = await _run(store_url, agent, pricing=ROUTER_PRICES)
+    _stopped_for(result, "cost_usd", "model 'mystery:model', which this call may be routed to")
+    assert "no known price" in (result.error.message if result.error else "")
+    assert result.usage.model_calls == 0
+
+
+def test_check_model_call_caps_to_the_dearest_of_several_prices() -> None:
+    """The pure check: a mapping of prices caps the reply for the most expensive one."""
+    request = ModelRequest(messages=[])
+    use = Use(
+        model_calls=0,
+        tool_calls=0,
+        tool_counts={},
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=0.0,
+        wall_seconds=0.0,
+    )
+    budget = Budget(max_cost_usd=0.001)
+
+    def per_output_token(dollars: float) -> Any:
+        return lambda usage: usage.output_tokens * dollars
+
+    one = check_model_call(budget, use, request, per_output_token(1e-6))
+    both = check_model_call(
+        budget, use, request, {"a": per_output_token(1e-6), "b": per_output_token(1e-5)}
+    )
+    assert (one, both) == (1_000, 100)
+    assert (
+        check_model_call(
+            budget,
+            use,
+            request.model_copy(update={"settings": ModelSettings(max_tokens=7)}),
+            per_output_token(1e-6),
+        )
+        == 7
+    )
+    assert check_model_call(Budget(), use, request, lambda usage: None) is None
 
 
 async def test_max_wall_seconds_alone(store_url: str, run_clock: RunClock) -> None:

@@ -14,6 +14,7 @@ is not recorded.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,16 @@ from tether.engine._signals import EscalationRequested, GateFailure
 from tether.engine._state import Approval, RunState, args_hash, call_signature
 from tether.engine._transitions import Escalate, Fail
 from tether.exceptions import BudgetExceededError
-from tether.models import DEFAULT_PRICING, ModelRequest, PricingTable, ToolCall, Usage
+from tether.models import (
+    DEFAULT_PRICING,
+    ModelClient,
+    ModelRequest,
+    PricingTable,
+    Router,
+    StepKind,
+    ToolCall,
+    Usage,
+)
 from tether.policy import (
     BreakerChange,
     Budget,
@@ -146,21 +156,43 @@ async def gate_model_call(ctx: StepContext, request: ModelRequest) -> ModelReque
     budget = pinned_budget(ctx.state)
     if budget is None:
         return request
-    client = ctx.model_client()
-    pricing = ctx.governance.pricing
+    prices = _call_prices(ctx.model_client(), request.step_kind, ctx.governance.pricing)
     try:
-        cap = check_model_call(
-            budget,
-            current_use(ctx.state),
-            request,
-            lambda usage: pricing.cost(client.model_id, usage),
-        )
+        cap = check_model_call(budget, current_use(ctx.state), request, prices)
     except BudgetExceededError as exc:
         raise GateFailure(budget_failure(exc)) from None
+    # The cap covers the output-token budget and, with a cost budget, the longest reply
+    # the dollars left can pay for: the provider stops there, so the limit holds.
     if cap is not None and cap != request.settings.max_tokens:
         settings = request.settings.model_copy(update={"max_tokens": cap})
         request = request.model_copy(update={"settings": settings})
     return request
+
+
+def _call_prices(
+    client: ModelClient, step_kind: StepKind, pricing: PricingTable
+) -> Callable[[Usage], float | None] | dict[str, Callable[[Usage], float | None]]:
+    """What a model call may cost: the model's price, or each model's a router may use.
+
+    A :class:`Router` has no price of its own: the call may be answered by any of its
+    candidates for the step kind (a nested router's candidates too), so it is priced at
+    each of them and the budget takes the most expensive.
+    """
+    if not isinstance(client, Router):
+        model_id = client.model_id
+        return lambda usage: pricing.cost(model_id, usage)
+    prices: dict[str, Callable[[Usage], float | None]] = {}
+    pending: list[ModelClient] = list(client.candidates(step_kind))
+    seen: set[int] = {id(client)}
+    while pending:
+        candidate = pending.pop(0)
+        if isinstance(candidate, Router):
+            if id(candidate) not in seen:  # a router routing to itself adds nothing
+                seen.add(id(candidate))
+                pending[:0] = candidate.candidates(step_kind)
+            continue
+        prices[candidate.model_id] = functools.partial(pricing.cost, candidate.model_id)
+    return prices
 
 
 def note_use(ctx: StepContext) -> Escalate | None:

@@ -3,9 +3,12 @@
 A run's budget is pinned in ``run.created``. Before a model call the engine
 estimates the call's input tokens (an over-estimate: one token per three
 characters plus framing), caps the reply's ``max_tokens`` to what the output
-budget has left, and prices that worst case; if any limit would be crossed,
-the run ends ``failed`` with ``budget_exceeded`` and a summary of use instead
-of making the call. Providers honour ``max_tokens``, so actual use stays inside.
+budget and the dollars left can pay for, and prices that worst case; if any
+limit would be crossed (with a cost budget: if not even a one-token reply is
+affordable), the run ends ``failed`` with ``budget_exceeded`` and a summary of
+use instead of making the call. Providers honour ``max_tokens``, so actual use
+stays inside. A call that may go to one of several models (a
+:class:`~tether.models.Router`) is priced at the most expensive of them.
 Crossing ``soft_ratio`` of a limit records ``budget.warned`` once per
 dimension and may switch the run to a cheaper model or escalate it.
 """
@@ -32,7 +35,10 @@ class Budget:
         max_input_tokens: Prompt tokens summed over calls (cached ones included).
         max_output_tokens: Reply tokens summed over calls.
         max_cost_usd: Dollars, from the runtime's pricing table. A model with no
-            known price cannot be checked, so a cost budget refuses to call it.
+            known price cannot be checked, so a cost budget refuses to call it. Each
+            call's ``max_tokens`` is capped to the reply the dollars left can pay for
+            (at most the request's own ``max_tokens``, or :data:`DEFAULT_REPLY_TOKENS`
+            when it sets none): set ``ModelSettings.max_tokens`` for longer replies.
         max_wall_seconds: Seconds spent running (time parked waiting for a person
             does not count).
         soft_ratio: Fraction of a limit that triggers ``budget.warned`` (and the
@@ -87,7 +93,17 @@ def estimate_input_tokens(request: ModelRequest) -> int:
     return math.ceil(chars / 3) + 8 * (len(request.messages) + 1)
 
 
-DEFAULT_REPLY_TOKENS = 1024
+DEFAULT_REPLY_TOKENS = 4096
+"""The reply cap a cost budget sets on a request that sets none.
+
+A cost budget must bound every reply, and a cap taken from the dollars alone can exceed
+what a model accepts (providers refuse a ``max_tokens`` above the model's own limit).
+4096 tokens is a long turn for an agent and within the output limit of every current
+provider's chat models.
+"""
+
+ModelPrice = Callable[[Usage], float | None]
+"""Dollars for a usage on one model; ``None`` when the model has no known price."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +146,22 @@ def check_model_call(
     budget: Budget,
     use: Use,
     request: ModelRequest,
-    price: Callable[[Usage], float | None],
+    price: ModelPrice | Mapping[str, ModelPrice],
 ) -> int | None:
     """Raise if this model call could cross a hard limit; returns the ``max_tokens`` cap.
+
+    Args:
+        budget: The run's pinned budget.
+        use: What the run has used so far.
+        request: The request about to be sent.
+        price: The model's price; or, for a call that may be answered by one of several
+            models (a router's candidates), each one's price by model id. The worst case
+            is then the most expensive of them.
+
+    Returns:
+        The ``max_tokens`` to send: the request's own, lowered to what the output-token
+        budget has left and to the longest reply the dollars left can pay for on every
+        candidate model; ``None`` when nothing limits it.
 
     Raises:
         BudgetExceededError: the call is refused.
@@ -170,20 +199,56 @@ def check_model_call(
             )
         cap = min(cap, left) if cap is not None else left
     if budget.max_cost_usd is not None:
-        worst = price(Usage(input_tokens=estimate, output_tokens=cap or DEFAULT_REPLY_TOKENS))
-        if worst is None:
-            raise refuse(
-                "cost_usd",
-                "the model has no known price, so a cost budget cannot be enforced; add it to "
-                "the pricing table",
-            )
-        if use.cost_usd + worst > budget.max_cost_usd:
-            raise refuse(
-                "cost_usd",
-                f"the next call could cost up to ${worst:.6f}; "
-                f"${budget.max_cost_usd - use.cost_usd:.6f} of ${budget.max_cost_usd} left",
-            )
+        limit = budget.max_cost_usd
+        prices = price if isinstance(price, Mapping) else {"": price}
+        ceiling = cap if cap is not None else DEFAULT_REPLY_TOKENS
+        for model_id, model_price in prices.items():
+            smallest = model_price(Usage(input_tokens=estimate, output_tokens=1))
+            if smallest is None:
+                subject = (
+                    "the model has"
+                    if model_id == ""
+                    else f"model {model_id!r}, which this call may be routed to, has"
+                )
+                raise refuse(
+                    "cost_usd",
+                    f"{subject} no known price, so a cost budget cannot be enforced; add it "
+                    "to the pricing table",
+                )
+            if use.cost_usd + smallest > limit:
+                raise refuse(
+                    "cost_usd",
+                    f"the next call could cost up to ${smallest:.6f} even with a one-token "
+                    f"reply; ${limit - use.cost_usd:.6f} of ${limit} left",
+                )
+            ceiling = _affordable_reply(model_price, estimate, use.cost_usd, limit, ceiling)
+        cap = ceiling
     return cap
+
+
+def _affordable_reply(
+    price: ModelPrice, input_tokens: int, spent: float, limit: float, ceiling: int
+) -> int:
+    """The longest reply, at most ``ceiling`` tokens, whose worst-case cost stays in budget.
+
+    A binary search on ``price`` (any price that grows with the reply), so no assumption
+    about how a model bills; the caller has checked that one token fits.
+    """
+
+    def fits(output_tokens: int) -> bool:
+        cost = price(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+        return cost is not None and spent + cost <= limit
+
+    if ceiling < 1 or fits(ceiling):
+        return ceiling
+    low, high = 1, ceiling  # fits(low), not fits(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def check_tool_call(budget: Budget, use: Use, tool: str, pending: Mapping[str, int]) -> None:
