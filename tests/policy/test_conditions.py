@@ -391,8 +391,11 @@ def test_evaluation_accepts_any_mapping_and_never_raises_on_odd_values() -> None
         __hash__ = object.__hash__
 
     assert check("x == [1]", {"x": Weird()}) is False
-    assert check("x in [1, 'a']", {"x": object()}) is False
+    assert check("x in ['a', 'b']", {"x": object()}) is False
     assert check("x == y", {"x": Weird(), "y": Weird()}) is False
+    # Next to a number, a value no number can judge fails closed, as with `x == 1`.
+    with pytest.raises(ConditionEvaluationError):
+        check("x in [1, 'a']", {"x": object()})
 
 
 @pytest.mark.parametrize(
@@ -561,3 +564,35 @@ def test_matches_on_a_string_longer_than_the_limit_fails_closed() -> None:
         needle({"reason": "needle" + "x" * MAX_MATCH_CHARS})
     assert (info.value.argument, info.value.value_type) == ("reason", "string")
     assert "longer than" in info.value.problem
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "expected"),
+    [
+        ("amount in [900000, 5]", "900000", True),
+        ("amount in [900000, 5]", "5.0", True),
+        ("amount in [900000, 5]", "7", False),
+        ("amount in [900000, 5]", 5.0, True),
+        ("amount not in [900000]", "900000", False),
+        ("amount not in [900000]", "1", True),
+        ("amount in [900000]", None, False),
+        ("amount not in [900000]", None, True),
+        ('code in ["A", 5]', "A", True),
+        ('code in ["A", 5]', "B", False),
+    ],
+)
+def test_a_list_of_numbers_holds_the_decimal_strings_that_spell_them(
+    source: str, value: Any, expected: bool
+) -> None:
+    """``in`` judges each number as ``==`` does: a Decimal argument (validated to the
+    string "900000") is in ``[900000]``. On the old code it was in no list of numbers, so
+    a deny rule ``amount in [...]`` never fired and ``not in`` always did."""
+    name = source.split()[0]
+    assert check(source, {name: value}) is expected
+
+
+@pytest.mark.parametrize("value", [True, "PT1H", " 9000 ", [1], {"a": 1}])
+def test_a_list_of_numbers_fails_closed_on_a_value_no_number_can_judge(value: Any) -> None:
+    with pytest.raises(ConditionEvaluationError) as info:
+        check("amount in [900000, 5]", {"amount": value})
+    assert "'amount in [900000, 5]' cannot be judged" in str(info.value)

@@ -595,6 +595,8 @@ def _against(op: str, constant: Any, argument: str) -> Callable[[Any], bool]:
             return equal
         return lambda value: not equal(value)
     elif op in ("in", "not in") and isinstance(constant, tuple):
+        if any(_is_number(item) for item in constant):
+            return _in_numbers(op, constant, argument)
         if all(isinstance(item, str) for item in constant):
             strings = frozenset(constant)
             # A non-string is never equal to a string: it is simply not in the list.
@@ -607,6 +609,40 @@ def _against(op: str, constant: Any, argument: str) -> Callable[[Any], bool]:
         return lambda value: isinstance(value, str) and value.endswith(constant)
     test = _binary(op)
     return lambda value: test(value, constant)
+
+
+def _in_numbers(op: str, items: tuple[Any, ...], argument: str) -> Callable[[Any], bool]:
+    """``value in [..]`` (or ``not in``) for a list literal holding numbers.
+
+    Judged as ``==`` against each number is: a decimal string is in the list when its
+    exact value is, and a value a number cannot judge (a boolean, ``"PT1H"``) raises
+    :class:`ConditionEvaluationError` unless the list also holds strings it could equal.
+    ``null`` or a missing argument is in no list.
+    """
+    tests = [
+        _against_number("==", item, argument) if _is_number(item) else _equal_to(item)
+        for item in items
+    ]
+    any_text = any(isinstance(item, str) for item in items)
+
+    shown = list(items)
+
+    def member(value: Any) -> bool:
+        if value is None:
+            return False
+        if not (any_text and isinstance(value, str)):
+            _as_number(value, op, shown, argument)  # raises for what a number cannot judge
+        for test in tests:
+            try:
+                if test(value):
+                    return True
+            except ConditionEvaluationError:  # a plain string, compared with the strings
+                continue
+        return False
+
+    if op == "in":
+        return member
+    return lambda value: value is None or not member(value)
 
 
 def _searcher(pattern: re.Pattern[str], argument: str) -> Callable[[Any], bool]:
