@@ -35,6 +35,7 @@ from tether.engine._events import (
     encode_event,
 )
 from tether.engine._gate import Governance
+from tether.engine._protect import DeltaGuard
 from tether.engine._share import LoopShare
 from tether.engine._signals import (
     CancelRequested,
@@ -390,11 +391,17 @@ class RunDriver:
         if self._on_delta is None or self._wants_deltas is None or not self._wants_deltas(run_id):
             return await client.complete(request)
         final: ModelResponse | None = None
+        guard = DeltaGuard(self.governance.protection.redactor)
         async for piece in client.stream(request):
             if isinstance(piece, ModelResponse):
                 final = piece
+                rest = guard.finish()
+                if rest is not None:
+                    self._on_delta(run_id, rest)
             else:
-                self._on_delta(run_id, piece)
+                shown = guard.admit(piece)
+                if shown is not None:
+                    self._on_delta(run_id, shown)
         if final is None:
             raise ModelError(
                 f"{client.model_id}: stream ended without a final response",

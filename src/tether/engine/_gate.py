@@ -336,6 +336,18 @@ async def admit_tool_call(
             )
         if approval.decision is None:
             return Admission("await", call)
+        if _decided_too_late(approval):
+            return Admission(
+                "refused",
+                call,
+                ToolError(
+                    error_code="approval_expired",
+                    message=f"the approval request for this {call.name} call expired before "
+                    f"{approval.decision.by} approved it; it does not cover this call",
+                    hint="Tell the user the request expired; propose the call again if it is "
+                    "still needed.",
+                ),
+            )
         if not approval.decision.approved:
             return Admission(
                 "refused",
@@ -356,6 +368,18 @@ async def admit_tool_call(
             call = edited
     admitted[call.name] = admitted.get(call.name, 0) + 1
     return Admission("run", call)
+
+
+def _decided_too_late(approval: Approval) -> bool:
+    """Whether an approval was recorded after its request had expired (it approves nothing)."""
+    decision, expires_at = approval.decision, approval.request.expires_at
+    return (
+        decision is not None
+        and decision.approved
+        and expires_at is not None
+        and approval.decided_at is not None
+        and approval.decided_at >= expires_at
+    )
 
 
 def _edited_to(contract: ToolContract, approval: Approval, arguments_hash: str) -> bool:

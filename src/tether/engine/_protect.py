@@ -33,6 +33,7 @@ from tether.engine._events import (
     decode_event,
     encode_event,
 )
+from tether.models import StreamDelta
 from tether.observe import (
     DEFAULT_STRUCTURAL_KEYS,
     OFFLOAD_BYTES,
@@ -155,3 +156,75 @@ def _decodes(data: bytes) -> bool:
 def _unseal_what_we_can(obj: Any, codec: PayloadCodec | None) -> Any:
     """Open every marker the codec can; leave the others (they stay unrecoverable)."""
     return unseal(obj, codec, strict=False)
+
+
+class DeltaGuard:
+    """Redacts one streamed reply's live deltas before anyone watching sees them.
+
+    The reply is stored sealed or masked (``model.completed``); its deltas go to live
+    watchers (the server's event stream, ``RunHandle.events(deltas=True)``) and get the
+    same protection. Text is released up to the last whitespace, checked together with
+    what came before it, so a secret split across deltas is seen whole before any of it
+    goes out; the tail after the last whitespace waits for the next delta, or for the
+    end of the reply (:meth:`finish`). While the text is clean, each release scans only
+    the new text and the ``_OVERLAP`` characters before it (linear in the reply); once
+    something must be masked, the text so far is redacted as a whole, and if that would
+    change text already sent (a masked block that began earlier), the rest of the
+    stream's text is held back. Tool-call argument fragments are never sent: arguments
+    may be secret, and they are stored sealed.
+    """
+
+    __slots__ = ("_clean", "_held", "_redactor", "_released", "_sent", "_text")
+
+    _OVERLAP = 4096
+    """Characters before the new text scanned with it: longer than any secret's shape."""
+
+    def __init__(self, redactor: Redactor | None) -> None:
+        self._redactor = redactor
+        self._text = ""
+        self._released = 0
+        """Characters of ``_text`` shown so far."""
+        self._sent = ""
+        """What was shown (``_text[:_released]`` while nothing was masked)."""
+        self._clean = True
+        self._held = False
+
+    def admit(self, delta: StreamDelta) -> StreamDelta | None:
+        """What of ``delta`` may be shown now (``None``: nothing yet)."""
+        if delta.kind != "text":
+            if delta.arguments_fragment:
+                if delta.tool_name is None:
+                    return None  # only a piece of arguments: nothing to show
+                return delta.model_copy(update={"arguments_fragment": ""})
+            return delta
+        if self._redactor is None:
+            return delta
+        self._text += delta.text
+        if self._held:
+            return None
+        text = self._text
+        cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
+        return self._release(cut) if cut > self._released else None
+
+    def finish(self) -> StreamDelta | None:
+        """The rest of the text, redacted, once the reply is complete (``None``: nothing)."""
+        if self._redactor is None or self._held or len(self._text) <= self._released:
+            return None
+        return self._release(len(self._text))
+
+    def _release(self, end: int) -> StreamDelta | None:
+        redactor = self._redactor
+        assert redactor is not None
+        text, start = self._text, self._released
+        if self._clean and not redactor.scan(text[max(0, start - self._OVERLAP) : end]):
+            fresh = text[start:end]
+            self._sent += fresh
+        else:
+            shown = redactor.redact_text(text[:end])
+            if not shown.startswith(self._sent):
+                self._held = True  # masking reaches back into text already sent
+                return None
+            self._clean = self._clean and shown == text[:end]
+            fresh, self._sent = shown[len(self._sent) :], shown
+        self._released = end
+        return StreamDelta(kind="text", text=fresh) if fresh else None

@@ -118,6 +118,8 @@ class Approval:
 
     request: ApprovalRequested
     decision: ApprovalDecided | None = None
+    decided_at: float | None = None
+    """When the decision was recorded (its event's timestamp)."""
 
     @property
     def pending(self) -> bool:
@@ -350,6 +352,7 @@ def apply(state: RunState, rec: RunEvent) -> None:
         approval = state.approvals.get(ev.key)
         if approval is not None:  # a decision for no known request decides nothing
             approval.decision = ev
+            approval.decided_at = rec.ts
     elif isinstance(ev, BudgetWarned):
         state.budget_warned.add(ev.dimension)
         if ev.degraded_to is not None:

@@ -562,6 +562,18 @@ def _find_approval(state: RunState, run_id: str, approval_id: str) -> Approval:
             run_id=run_id,
             call_id=approval_id,
         )
+    expires_at = approval.request.expires_at
+    if approval.decision is None and expires_at is not None and time.time() >= expires_at:
+        # Expiry is applied by a worker's timer pass, which may not have run yet (no worker
+        # up, or within its interval): the request is over all the same.
+        then = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(expires_at))
+        outcome = "denied" if approval.request.on_expiry == "deny" else "escalated to a person"
+        raise ApprovalError(
+            f"approval {approval.request.key} of run {run_id} expired at {then}; nobody can "
+            f"decide it any more, and the run's next timer pass records it as {outcome}",
+            run_id=run_id,
+            call_id=approval.request.key,
+        )
     if approval.decision is not None:
         verdict = "approved" if approval.decision.approved else "denied"
         raise ApprovalError(

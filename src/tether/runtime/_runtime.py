@@ -200,12 +200,13 @@ def _adapt_young_gc(phase: str, info: dict[str, int]) -> None:
     gc.set_threshold(young, middle, old)
 
 
-_PROTECTED = (b'"$sealed"', b'"$redacted"', b"[REDACTED]")
-
-
 def _as_persisted(rec: RunEvent) -> RunEvent:
-    """The event as the store holds it (differs from the folded one only if it was sealed)."""
-    if rec.data and any(mark in rec.data for mark in _PROTECTED):
+    """The event as the store holds it (differs from the folded one only if it was sealed).
+
+    Sealing re-encodes an event, so stored bytes that differ from the event's own encoding
+    mean it was sealed or masked, whatever the redactor's replacement text looks like.
+    """
+    if rec.data and rec.data != encode_event(rec.event):
         return RunEvent(rec.run_id, rec.seq, rec.step, rec.ts, decode_event(rec.data), rec.data)
     return rec
 
@@ -495,7 +496,10 @@ class Runtime(RunControl):
             metadata=metadata,
         )
         state = RunState(run_id=run_id)
-        first = RunEvent(run_id, 1, 0, now, created)
+        # Stored sealed like every other event (a key pasted into the task, a password in
+        # an input object, metadata); the run folds, and its model reads, the real input.
+        _, stored = self.governance.protection.protect(created)
+        first = RunEvent(run_id, 1, 0, now, created, stored)
         apply(state, first)
         if agent.prefix_hash not in self._known_prefixes:
             await self._store_prefix(agent)
@@ -512,7 +516,7 @@ class Runtime(RunControl):
                 lease_owner=self.owner if drive_here else None,
                 lease_expires_at=now + self.lease_ttl if drive_here else None,
             ),
-            [EventRow(1, 0, now, created.type, encode_event(created))],
+            [EventRow(1, 0, now, created.type, stored)],
         )
         self._publish(run_id, [first])
         if drive_here:

@@ -261,7 +261,7 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
                 body.input,
                 tenant=principal.tenant,
                 run_id=run_id,
-                metadata={"api_key": principal.key_id},
+                metadata={"api_key_id": principal.key_id},
             )
         except BaseException:
             if idempotency_key is not None:
