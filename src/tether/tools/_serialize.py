@@ -13,6 +13,14 @@ sets its own). The conversion recurses, but never deeper than the depth cap. Ite
 generators are consumed lazily against the same cap, so an endless generator ends in an
 error instead of a hang; with a deadline, a slow one ends in ``TimeoutError``. Nothing
 is ever truncated: structured data cut short would be wrong data.
+
+Text must be valid Unicode, and a lone UTF-16 surrogate is not: ``json.loads`` makes one
+of a cut emoji's ``"\\ud83d"``, and ``surrogateescape`` of any undecodable byte. It cannot
+be stored (UTF-8 has no form for it) nor sent to a model, so in keys and strings alike
+each one becomes U+FFFD, the replacement character, as the engine's ``encode_event``
+does for every event; a surrogate pair held as two code points becomes the character it
+encodes. The result stays usable (the rest of the text is intact), and the model sees
+exactly what the log holds.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import collections
 import itertools
 import math
+import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
@@ -44,6 +53,8 @@ _MAX_INT_BITS: Final = 14_000
 _DEADLINE_EVERY: Final = 1024
 # Finite or not, these are walked item by item rather than handed to pydantic whole.
 _LAZY = (Iterator, range, set, frozenset, collections.deque)
+# Any surrogate code point; only text that is not ASCII is searched for one.
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 class UnserializableResultError(Exception):
@@ -119,7 +130,11 @@ def to_json_result(
             or nests deeper than :data:`MAX_RESULT_DEPTH` levels.
         TimeoutError: The deadline passed while an iterator was being consumed.
     """
-    if type(value) is str and len(value) + 2 <= max_bytes:
+    if (
+        type(value) is str
+        and len(value) + 2 <= max_bytes
+        and (value.isascii() or _SURROGATE.search(value) is None)
+    ):
         return value  # the commonest result, already JSON and within the cap
     return _convert(value, 1, _Budget(max_bytes, deadline))
 
@@ -128,7 +143,7 @@ def _convert(value: Any, depth: int, budget: _Budget) -> Any:
     kind = type(value)
     if kind is str:
         budget.spend(len(value) + 2)
-        return value
+        return _valid_text(value)
     if kind is int:
         budget.spend(_int_size(value))
         return value
@@ -182,10 +197,13 @@ def _jsonable_dict(value: dict[Any, Any], depth: int, budget: _Budget) -> dict[s
     for index, (key, item) in enumerate(value.items()):
         if type(key) is str and type(item) is str:
             budget.spend(len(key) + len(item) + 6)
+            new_key, new_item = _valid_text(key), _valid_text(item)
+            if out is None and (new_key is not key or new_item is not item):
+                out = dict(itertools.islice(value.items(), index))
             if out is not None:
-                out[key] = item
+                out[new_key] = new_item
             continue
-        new_key = key if type(key) is str else _json_key(key)
+        new_key = _valid_text(key) if type(key) is str else _json_key(key)
         budget.spend(len(new_key) + 4)
         new_item = _convert(item, depth + 1, budget)
         if out is None and (new_key is not key or new_item is not item):
@@ -213,5 +231,17 @@ def _json_key(key: Any) -> str:
         _int_size(key)  # refuses ints too long to write as text
         return str(key)  # what json.dumps does; keeps {1: ...} results usable
     if isinstance(key, str):
-        return str(key)  # str subclasses such as StrEnum members
+        return _valid_text(str(key))  # str subclasses such as StrEnum members
     raise UnserializableResultError(f"a dict key of type {type(key).__name__}")
+
+
+def _valid_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD; ``text`` itself if it has none.
+
+    ASCII text is known clean at once (CPython records it), the rest is searched in C.
+    """
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    # UTF-16 is the one codec that pairs surrogates up; "replace" turns the rest into
+    # U+FFFD, one for each.
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
