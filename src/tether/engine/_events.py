@@ -9,10 +9,12 @@ run id and the step number is the journal key.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic_core import PydanticSerializationError, SchemaSerializer
 
 from tether.exceptions import SchemaVersionError
 from tether.models import ModelResponse, Usage
@@ -414,17 +416,103 @@ def encode_event(event: _Event) -> bytes:
     the defaults of the per-turn events that are almost always default (a first
     attempt, zero cached tokens): the log of a turn stays small, and decoding gives the
     same event back. ``v`` and ``type`` are always written.
+
+    Text that is not valid Unicode never stops an event from being persisted: a lone
+    UTF-16 surrogate (``"\\ud800"``, half of a cut emoji in third-party JSON, or a byte
+    that ``surrogateescape`` smuggled in from a file name) has no UTF-8 form, and the
+    store's JSON reader refuses its ``\\u`` escape, so each one is written as U+FFFD
+    (a surrogate pair held as two code points becomes the character it encodes). Keys
+    and values alike, in every field; two keys that differ only there become one, the
+    last kept. Clean events never pay for this: only a failed serialization looks for
+    surrogates (see :func:`_replacing_surrogates`). :func:`encode_event_as_stored` also
+    gives back the event as replaced, for the caller to fold.
     """
     kind = type(event)
-    if kind is ModelCompleted:
-        exclude = _turn_defaults(event.attempt, event.response.usage)  # type: ignore[attr-defined]
-    elif kind is ToolCompleted or kind is ToolFailed:
-        exclude = _FIRST_ATTEMPT if event.attempt == 1 else None  # type: ignore[attr-defined]
-    else:
-        exclude = None
     # The serializer model_dump_json() wraps, called directly: it returns the bytes that
     # model_dump_json() would decode to a str, for this line to encode again.
-    return kind.__pydantic_serializer__.to_json(event, exclude_none=True, exclude=exclude)
+    serializer = kind.__pydantic_serializer__
+    exclude = _exclusions(kind, event)
+    try:
+        return serializer.to_json(event, exclude_none=True, exclude=exclude)
+    except PydanticSerializationError:
+        # Out of the hot path: a try that does not raise costs nothing (Python 3.11+).
+        replaced = _replacing_surrogates(serializer, event)
+        if replaced is None:
+            raise  # not a surrogate: a real bug in what the event holds
+        return serializer.to_json(replaced, exclude_none=True, exclude=exclude)
+
+
+def _exclusions(kind: type[_Event], event: _Event) -> dict[str, Any] | None:
+    """The defaults :func:`encode_event` leaves out of this event."""
+    if kind is ModelCompleted:
+        return _turn_defaults(event.attempt, event.response.usage)  # type: ignore[attr-defined]
+    if kind is ToolCompleted or kind is ToolFailed:
+        return _FIRST_ATTEMPT if event.attempt == 1 else None  # type: ignore[attr-defined]
+    return None
+
+
+def encode_event_as_stored(event: _Event) -> tuple[_Event, bytes]:
+    """The event as the log will hold it, and its bytes (see :func:`encode_event`).
+
+    The same event, unless text had to be replaced: then an equal copy of it with the
+    replacements, so whoever folds the event into the run's state (or shows it) sees what
+    a reader of the log will see, not text that exists only in this process.
+    """
+    kind = type(event)
+    serializer = kind.__pydantic_serializer__
+    exclude = _exclusions(kind, event)
+    try:
+        return event, serializer.to_json(event, exclude_none=True, exclude=exclude)
+    except PydanticSerializationError:
+        replaced = _replacing_surrogates(serializer, event)
+        if replaced is None:
+            raise
+        return replaced, serializer.to_json(replaced, exclude_none=True, exclude=exclude)
+
+
+def _replacing_surrogates(serializer: SchemaSerializer, event: _Event) -> _Event | None:
+    """A copy of ``event`` with each surrogate replaced; ``None`` if it holds none.
+
+    The event is dumped to Python data (no text is encoded there, so nothing fails), its
+    strings and keys are cleaned, and the cleaned data is validated back into an event of
+    the same type, which the fast path's serializer then writes: the same fields,
+    exclusions and formatting as any other event.
+    """
+    plain = serializer.to_python(event, round_trip=True)
+    cleaned = _replace_surrogates(plain)
+    if cleaned is plain:
+        return None
+    return type(event).model_validate(cleaned)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(value: Any) -> Any:
+    """``value`` with the surrogates in its strings replaced; the same object if none."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii() or _SURROGATE.search(value) is None:
+            return value
+        # UTF-16 is the one codec that pairs surrogates up; "replace" turns the rest
+        # into U+FFFD, one for each.
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if kind is dict:
+        items = [(_replace_surrogates(k), _replace_surrogates(v)) for k, v in value.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items(), strict=True)):
+            return value
+        return dict(items)
+    if kind is list or kind is tuple:
+        cleaned = [_replace_surrogates(item) for item in value]
+        if all(a is b for a, b in zip(cleaned, value, strict=True)):
+            return value
+        return cleaned if kind is list else tuple(cleaned)
+    if kind is set or kind is frozenset:  # written as a list (in iteration order)
+        items = [_replace_surrogates(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, str):  # a StrEnum member or another str subclass
+        return _replace_surrogates(str(value)) if _SURROGATE.search(value) else value
+    return value
 
 
 _FIRST_ATTEMPT: dict[str, Any] = {"attempt": True}
