@@ -1,16 +1,70 @@
-"""Request and response bodies of the HTTP API (pydantic, so /openapi.json describes them)."""
+"""Request and response bodies of the HTTP API (pydantic, so /openapi.json describes them).
+
+Every string in a request body must be valid Unicode. JSON lets a client write a lone
+UTF-16 surrogate (``"\\ud800"``, often half of an emoji cut by a careless truncation),
+and Python decodes it into a string that has no UTF-8 form. Such a body is refused with
+422 ``invalid_request`` naming the field (type ``lone_surrogate``), rather than stored
+with U+FFFD in place of what the client wrote: a run's input is the task the agent acts
+on, a signal's payload and a decision's arguments can be what a tool executes, and
+text the server quietly changed is not what anyone approved. The client can see and fix
+the text; the server cannot know what it meant.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from tether.store import RunRecord
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        found = _surrogate_at(value, "")
+        if found is not None:
+            raise PydanticCustomError(
+                "lone_surrogate",
+                "{what} holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without "
+                "its pair), which is not valid Unicode; send the whole character or leave "
+                "it out",
+                {"what": found},
+            )
+        return value
+
+
+def _surrogate_at(value: Any, path: str) -> str | None:
+    """Which text in ``value`` holds a surrogate (``"the text at ['a'][0]"``), or ``None``.
+
+    A key that holds one is named by its position: its text cannot be shown as it is.
+    """
+    if isinstance(value, str):
+        if value.isascii() or _SURROGATE.search(value) is None:
+            return None
+        return f"the text at {path}" if path else "the text"
+    if isinstance(value, dict):
+        for index, (key, item) in enumerate(value.items()):
+            if _surrogate_at(key, "") is not None:
+                return f"key {index} of the object at {path}" if path else f"key {index}"
+            named = isinstance(key, str) and key.isascii()
+            inner = f"{path}[{key!r}]" if named else f"{path}[key {index}]"
+            found = _surrogate_at(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _surrogate_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 class CreateRun(_Body):
