@@ -25,6 +25,11 @@ The pieces:
   hidden text also reports ``encoded_instructions``, itself a cue.
 * ``_injection_regex``: the plumbing that joins the table into a few regexes (tries of
   literal prefixes, so a table of hundreds of alternatives costs about what a few do).
+* ``_injection_context``: what a text does with the cues it shows. Cues only in a
+  transcript's role labels, a chat template's markers, the signatures, code and commands
+  of documentation, a changelog's entries or a quotation reported inside narrative do
+  not count; security writing needs four cues outside its quotes. It only ever makes the
+  verdict stricter, and runs only on texts that would otherwise be flagged.
 * ``_injection_prefilter``: the literals every pattern needs, read off the regexes; the
   word screen that names, from the words of a text, the patterns that may match it; and
   the one-pass literal check used for other text.
@@ -64,7 +69,9 @@ adds what only the run knows, whether the user ever wrote the address or host a 
 names. Known false positive risks: security writing that quotes attacks outside
 quotation marks, documentation that spells out tool calls addressed to an assistant,
 a person asking to have their own things sent to their personal mailbox, and text that
-names this table's cues for its own reasons.
+names this table's cues for its own reasons. Other authors' benign text was flagged at
+12% (outsider, third) until the context readings; 8.5% and 5.8% after, with recall kept
+(figures in ``benchmarks/README.md``).
 Two patterns whose matches start at the same character may be reported as one: the
 result is a set of signals, not a count.
 
@@ -84,10 +91,16 @@ from typing import Any
 from tether.exceptions import ConfigError
 from tether.policy._injection_cache import TableCache, building
 from tether.policy._injection_cache import current as current_cache
+from tether.policy._injection_context import (
+    blank,
+    discussion_terms,
+    reported_quotes,
+    without_documentation,
+    without_scaffolding,
+)
 from tether.policy._injection_normalize import (
     decoded_blobs,
     decoded_views,
-    discusses_attacks,
     has_encoding_hint,
     normalize,
     strings,
@@ -320,7 +333,8 @@ class InjectionScanner:
                     return []  # the fast path: nothing here adds up to a flag
             elif len(texts) == 1 and not self._cues.may_flag(normal):
                 return []  # nothing here can add up to a flag
-        found |= self._find(normal, gated=False)
+        plain = self._find(normal, gated=False)
+        found |= plain
         hidden: set[str] = set()
         for view in texts[1:]:
             hidden |= self._find(view)
@@ -329,7 +343,7 @@ class InjectionScanner:
             found.add(ENCODED_NAME)
         if len(found) == 1 and found <= self._weak:
             found |= self._other_weak(found, texts)
-        if not self._flags(found, normal):
+        if not self._flags(found, normal, plain):
             return []
         return sorted(found, key=self._order.__getitem__)
 
@@ -367,25 +381,38 @@ class InjectionScanner:
             return []
         return self.scan("\n".join(strings(value)))
 
-    def _flags(self, found: set[str], normal: str) -> bool:
-        """The verdict: a strong cue, or two different weak ones.
+    def _flags(self, found: set[str], normal: str, plain: set[str]) -> bool:
+        """The verdict: a strong cue, or two different weak ones, that the text itself says.
 
-        Security writing quotes attacks ('attackers write "ignore previous
-        instructions"'), and prompt-format docs quote role markers: in text that talks
-        about attacks or prompt formats, in any of several languages, the cues found
-        only inside quotes or code (any quote style: "", «», „“, 「」, backticks, fenced
-        blocks) count as one weak cue together.
+        ``plain`` is what the patterns found in the text's own words; the rest of ``found``
+        (hidden characters, decoded views) always counts. Cues only in what the text
+        shows rather than says do not count (``_injection_context``): a transcript's role
+        labels, a chat template's markers, the signatures, code and commands of
+        documentation, a changelog's entries, quotations reported inside narrative.
+        Writing about attacks (security posts, awareness notes, papers, in several
+        languages) quotes them: there, cues found only inside quotes or code (any quote
+        style: "", «», „“, 「」, backticks, fenced blocks) count for nothing, and when it
+        uses two or more words of that vocabulary it takes four different cues to flag.
+        Only texts that would be flagged without this get here, so the readings cost
+        nothing on clean text.
         """
-        strong = found - self._weak
-        weak = len(found) - len(strong)
-        if discusses_attacks(normal) and (strong or weak >= 2):
-            # What only the quotations show counts once, as one weak cue: a text that
-            # quotes three attacks is not three cues of its own.
-            outside = self._find(without_quotes(normal))
-            if found - outside:
-                strong &= outside
-                weak = len((found & outside) & self._weak) + 1
-        return bool(strong) or weak >= 2
+        weak_names = self._weak
+        if not found - weak_names and len(found) < 2:
+            return False
+        hidden = found - plain
+        reading = without_documentation(without_scaffolding(normal) or normal)
+        quotes = reported_quotes(reading)
+        if quotes:
+            reading = blank(reading, quotes)
+        if reading != normal:
+            found = (found & self._find(reading)) | hidden
+        terms = discussion_terms(normal)
+        if terms and (found - weak_names or len(found) >= 2):
+            found &= self._find(without_quotes(reading)) | hidden
+        strong = found - weak_names
+        if terms >= 2:
+            return len(found) >= 4
+        return bool(strong) or len(found) >= 2
 
     def _adds_up(self, texts: list[str]) -> bool:
         """Whether ``texts`` (the normalised text, then its decoded views, all of which

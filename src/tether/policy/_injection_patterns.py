@@ -495,13 +495,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:the\s+|any\s+|all\s+|your\s+)?(?:approval|confirmation|verification|review|safety|"
         r"security|human)\s+"
         r"(?:steps?|checks?|dialogs?|prompts?|process|filters?|settings?|requirements?|gates?)\b"
-        r"|\bwithout\s+(?:any\s+|further\s+|additional\s+)?(?:checks|checking|verification|"
+        # not "what the assistant can do without approval" (what it may do alone)
+        r"|(?<!\bdo\s)\bwithout\s+(?:any\s+|further\s+|additional\s+)?(?:checks|checking|verification|"
         r"confirmation|approval|asking|review|sign-?off)\b[^\n]{0,20}?(?:$|[.!;])"
         r"|\b(?:ignore|bypass|disregard|skip)\s+(?:the\s+|your\s+|all\s+|any\s+)?(?:content|safety|"
         r"usage|openai|anthropic)\s+(?:polic(?:y|ies)|guidelines|rules|filters?)\b"
         r"|\b(?:turn\s+off|disable)\s+(?:the\s+|all\s+|your\s+)?(?:safety|content)\s+"
         r"(?:checks?|filters?|settings?)\b"
-        r"|\b(?:no\s+longer|not|never)\s+(?:required|needed|necessary|needs?|requires?)\b"
+        # not policy ("sick leave does not need approval in advance")
+        r"|\b(?:no\s+longer|(?:is|are)\s+not|never)\s+(?:required|needed|necessary|needs?|requires?)\b"
         rf"{_GAP}\b(?:approval|confirmation|authori[sz]ation|verification)\b"
         r"|(?:不经|不經|无需|無需|未经|未經)[^\n]{0,4}?(?:用户|用戶|使用者)?(?:的)?(?:确认|確認|同意|批准|许可|許可)"
         r"|(?:ohne\s+r[üu]ckfrage|sin\s+confirmaci[óo]n|sans\s+confirmation|不经用户确认|"
@@ -1171,8 +1173,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "concealment",
+        # not advice: "never tell anyone your password"
         r"\b(?:do\s+not|don'?t|never)\s+(?:tell|inform|mention|alert|notify|warn)\s+"
-        r"(?:anyone|them|the\s+customer)\b|\bquietly\b|\bno\s+trace\b"
+        r"(?:anyone|them|the\s+customer)\b(?!\s+(?:your|their|his|her)\b)|\bquietly\b|\bno\s+trace\b"
         # the owner asking not to hear about it: who would?
         r"|\b(?:do\s+not|don'?t|never)\s+(?:send|e-?mail|text|message|notify|tell|alert|cc|copy|"
         r"call)\s+me\s+(?:about\s+(?:it|this|that)|a\s+confirmation|any\s+confirmation|"
