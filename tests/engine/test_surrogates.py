@@ -97,8 +97,15 @@ def test_an_event_that_fails_for_another_reason_still_raises() -> None:
 
 def test_encode_event_as_stored_gives_back_the_event_the_log_holds() -> None:
     """The folded event is the replaced one (and a clean event is returned as is)."""
-    clean = SignalReceived(name="cancel", payload={"reason": "stop"})
-    assert encode_event_as_stored(clean) == (clean, encode_event(clean))
+    response = ModelResponse(text="hi", usage=Usage(input_tokens=1, cached_input_tokens=1))
+    for clean in (
+        SignalReceived(name="cancel", payload={"reason": "stop"}),
+        ModelCompleted(call=0, response=response),
+        ModelCompleted(call=0, response=response, attempt=2),
+        ToolCompleted(call=1, call_id="c", tool="t", result="ok"),
+        ToolCompleted(call=1, call_id="c", tool="t", result="ok", attempt=3),
+    ):
+        assert encode_event_as_stored(clean) == (clean, encode_event(clean))
     dirty = RunFinished(status="completed", output="done \ud800")
     stored, data = encode_event_as_stored(dirty)
     assert isinstance(stored, RunFinished) and stored.output == "done \ufffd"
