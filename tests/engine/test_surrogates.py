@@ -182,6 +182,8 @@ async def test_a_model_reply_with_a_lone_surrogate_completes_and_reads_back(
     assert finished.status == "completed"
     assert finished.output == "Done \ufffd, see \ufffd"
     assert state.status == "completed"
+    # The run went on from what the log holds, not from text only this process had.
+    assert result.output == finished.output
 
 
 @tool

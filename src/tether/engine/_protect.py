@@ -31,7 +31,7 @@ from tether.engine._events import (
     Transitioned,
     _Event,
     decode_event,
-    encode_event,
+    encode_event_as_stored,
 )
 from tether.models import StreamDelta
 from tether.observe import (
@@ -64,8 +64,12 @@ class PayloadProtection:
     known_values: Redactor | None = None
 
     def protect(self, event: _Event) -> tuple[_Event, bytes]:
-        """The event to fold and the bytes to persist (a few µs when there is no secret)."""
-        data = encode_event(event)
+        """The event to fold and the bytes to persist (a few µs when there is no secret).
+
+        Text the log cannot hold (a lone surrogate) is folded as the log holds it, so the
+        run goes on from what a reader of the log, or a resumed run, will see.
+        """
+        event, data = encode_event_as_stored(event)
         redactor = self.redactor
         if redactor is None or (type(event) is Transitioned and event.data is None):
             return event, data  # a bare step boundary holds nothing but a state name
@@ -75,7 +79,7 @@ class PayloadProtection:
 
     async def aprotect(self, event: _Event) -> tuple[_Event, bytes]:
         """:meth:`protect`, in a worker thread when the payload is large (no loop stall)."""
-        data = encode_event(event)
+        event, data = encode_event_as_stored(event)
         redactor = self.redactor
         if redactor is None:
             return event, data
