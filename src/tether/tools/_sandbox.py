@@ -57,6 +57,7 @@ from tether.tools._sandbox_process import (
     pick_uid,
     remove_tree,
 )
+from tether.tools._sandbox_seccomp import namespace_filter
 
 ALLOW_UNSANDBOXED_ENV = "TETHER_SANDBOX_ALLOW_UNSANDBOXED"
 """Set to ``1`` to run code without bubblewrap where it is missing (rlimits still apply)."""
@@ -72,6 +73,20 @@ INSTALL_HINT = (
 )
 
 _MAX_CODE_BYTES = 1 << 20
+
+
+def _filter_fd() -> int:
+    """A pipe's read end holding the seccomp filter, for bubblewrap's ``--seccomp``."""
+    program = namespace_filter()
+    read, write = os.pipe()
+    try:
+        os.write(write, program)  # a few hundred bytes: far below a pipe's buffer
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+    return read
 
 
 class SandboxUnavailableError(ConfigError):
@@ -486,14 +501,17 @@ class Sandbox:
         self._ensure_root()
         slot = Path(tempfile.mkdtemp(prefix="slot-", dir=self._root / "slots"))
         os.chmod(slot, 0o711)
+        pass_fds: tuple[int, ...] = ()
         if sandboxed:
             assert self._bwrap is not None
+            pass_fds = (_filter_fd(),)
             argv = bwrap_argv(
                 self._bwrap,
                 self._python,
                 slot,
                 privileged=self._privileged,
                 tmp_bytes=self.limits.tmp_bytes,
+                seccomp_fd=pass_fds[0],
             )
             # bwrap's own environment is readable as /proc/1/environ in the sandbox.
             env = {"PATH": base_env("/")["PATH"]}
@@ -510,10 +528,14 @@ class Sandbox:
                 cwd=str(slot),
                 start_new_session=True,  # the wall timeout kills the whole group
                 close_fds=True,
+                pass_fds=pass_fds,
             )
         except BaseException:
             remove_tree(slot)
             raise
+        finally:
+            for fd in pass_fds:
+                os.close(fd)
         return _Warm(proc=proc, slot=slot, sandboxed=sandboxed)
 
     def _probe(self) -> str | None:

@@ -151,11 +151,24 @@ class SandboxResult:
 
 
 def bwrap_argv(
-    bwrap: str, python: str, slot: Path, *, privileged: bool, tmp_bytes: int
+    bwrap: str,
+    python: str,
+    slot: Path,
+    *,
+    privileged: bool,
+    tmp_bytes: int,
+    seccomp_fd: int,
 ) -> list[str]:
-    """bubblewrap's command line for one sandbox that mounts ``slot`` at ``/sandbox``."""
+    """bubblewrap's command line for one sandbox that mounts ``slot`` at ``/sandbox``.
+
+    ``seccomp_fd`` is a readable descriptor holding
+    :func:`~tether.tools._sandbox_seccomp.namespace_filter` (no nested namespaces, no
+    mounts), which bubblewrap loads for the program and everything it starts.
+    """
     args = [
         bwrap,
+        "--seccomp",
+        str(seccomp_fd),
         "--die-with-parent",
         "--new-session",
         "--unshare-net",
