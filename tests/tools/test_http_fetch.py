@@ -32,6 +32,7 @@ from tether.tools import (
     ToolCallError,
     ToolContext,
     ToolContract,
+    _fetch,
     execute_tool_call,
     http_fetch,
     make_http_fetch,
@@ -151,6 +152,19 @@ def local() -> ToolContract:
     return make_http_fetch(allow=["127.0.0.1/32"], resolver=_no_dns)
 
 
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
+    """The connect step replaced by a recorder: where a fetch would connect, and nowhere."""
+    sent: list[tuple[str, list[str]]] = []
+
+    async def record(self: Any, client: Any, target: Any) -> Any:
+        sent.append((str(target.url), [str(a) for a in target.addresses]))
+        raise ToolCallError("not sent", error_code="recorded")
+
+    monkeypatch.setattr(_fetch._Fetcher, "_send", record)
+    return sent
+
+
 def _no_dns(host: str, port: int) -> list[str]:
     raise AssertionError(f"real DNS asked for {host!r}")
 
@@ -184,6 +198,9 @@ async def _refusal(fetch: ToolContract, url: str) -> ToolCallError:
         ("http://169.254.169.254/latest/meta-data/", "metadata"),
         ("http://[fd00:ec2::254]/", "metadata"),
         ("http://100.100.100.200/", "metadata"),
+        ("http://168.63.129.16/machine?comp=goalstate", "metadata"),
+        ("http://[::ffff:168.63.129.16]/", "metadata"),
+        ("http://169.254.170.2/v2/credentials", "metadata"),
         ("http://2130706433/", "loopback"),
         ("http://0177.0.0.1/", "loopback"),
         ("http://0x7f000001/", "loopback"),
@@ -226,7 +243,9 @@ async def _refusal(fetch: ToolContract, url: str) -> ToolCallError:
         ("http://93.184.215.14:0/", "port 0 refused"),
     ],
 )
-async def test_default_tool_refuses_private_and_odd_urls(url: str, reason: str) -> None:
+async def test_default_tool_refuses_private_and_odd_urls(
+    connects: list[tuple[str, list[str]]], url: str, reason: str
+) -> None:
     """Every SSRF spelling is refused before any connection, as a structured url_refused."""
     fetch = make_http_fetch(resolver=_resolver({"localhost": ["127.0.0.1", "::1"]}))
     error = await _refusal(fetch, url)
@@ -234,6 +253,7 @@ async def test_default_tool_refuses_private_and_odd_urls(url: str, reason: str) 
     assert not error.retryable
     assert reason in error.message
     assert error.hint is not None and "public" in error.hint
+    assert connects == []
 
 
 def test_importing_the_tools_does_not_import_httpx() -> None:
@@ -548,6 +568,53 @@ async def test_an_allowlisted_network_does_not_open_its_neighbours(server: _Serv
     fetch = make_http_fetch(allow=["127.0.0.1/32"])
     error = await _refusal(fetch, f"http://127.0.0.2:{server.server_address[1]}/")
     assert "loopback" in error.message
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "100.100.100.200",
+        "168.63.129.16",
+        "169.254.170.2",
+        "fd00:ec2::23",
+        "::ffff:169.254.169.254",
+        "64:ff9b::a9fe:a9fe",
+    ],
+)
+async def test_fetch_an_allowlisted_name_never_reaches_a_metadata_address(
+    connects: list[tuple[str, list[str]]], address: str
+) -> None:
+    """*.corp.example opens private networks, but a name under it that resolves to the
+    metadata service (or an IPv6 form of it) is refused, on the default port or any other."""
+    resolve = _resolver({"build.corp.example": [address]})
+    fetch = make_http_fetch(allow=["*.corp.example"], resolver=resolve)
+    for url in ("http://build.corp.example/latest/meta-data/", "http://build.corp.example:81/"):
+        error = await _refusal(fetch, url)
+        assert (error.error_code, error.retryable) == ("url_refused", False)
+        assert "metadata" in error.message and "network entry" in error.message
+    assert connects == []
+
+
+async def test_fetch_only_a_network_entry_opens_a_metadata_address(
+    connects: list[tuple[str, list[str]]],
+) -> None:
+    """The allowlist keeps its meaning: a name reaches private addresses, and a network
+    entry holding a metadata address opens it, for names and literals alike."""
+    resolve = _resolver(
+        {"build.corp.example": ["10.1.2.3"], "meta.corp.example": ["169.254.169.254"]}
+    )
+    names = make_http_fetch(allow=["*.corp.example"], resolver=resolve)
+    await _refusal(names, "http://build.corp.example:8080/")
+    both = make_http_fetch(allow=["*.corp.example", "169.254.169.254/32"], resolver=resolve)
+    await _refusal(both, "http://meta.corp.example/latest/")
+    await _refusal(both, "http://169.254.169.254:8080/latest/")
+    assert connects == [
+        ("http://build.corp.example:8080/", ["10.1.2.3"]),
+        ("http://meta.corp.example/latest/", ["169.254.169.254"]),
+        ("http://169.254.169.254:8080/latest/", ["169.254.169.254"]),
+    ]
 
 
 def test_bad_options_fail_when_the_tool_is_built() -> None:

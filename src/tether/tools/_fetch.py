@@ -12,7 +12,9 @@ connects before it connects, and connects only there:
    ``getaddrinfo`` off the event loop by default). If ANY address is loopback,
    link-local, private, CGNAT, multicast, reserved, documentation, unspecified, a cloud
    metadata address, or an IPv6 form embedding one of those (IPv4-mapped, -compatible,
-   -translated, NAT64, 6to4, Teredo), the URL is refused, unless allowlisted.
+   -translated, NAT64, 6to4, Teredo), the URL is refused, unless allowlisted. An
+   allowlisted name still never reaches a metadata address; only a network entry that
+   holds that address opens it.
 3. The request goes to the checked IP literal: the OS never resolves the name again, so
    an answer that changes after the check (DNS rebinding) is never used. The original
    name travels in the ``Host`` header and as the TLS SNI name (httpcore's
@@ -50,6 +52,7 @@ from tether.tools._fetch_address import (
     IPAddress,
     blocked_reason,
     literal_address,
+    metadata_address,
     parse_ipv4_loose,
 )
 
@@ -227,14 +230,21 @@ class _Fetcher:
             addresses = (literal,)
         name_allowed = literal is None and self.allow.has_name(host)
         for address in addresses:
-            if name_allowed and not (address.is_unspecified or address.is_multicast):
-                continue
             if self.allow.has_address(address):
+                continue
+            # An allowlisted name may reach private networks but not the metadata service:
+            # one stale or hijacked record under "*.corp.example" must not hand out the
+            # machine's credentials. Only a network entry that holds the address opens it.
+            metadata = metadata_address(address) is not None
+            if name_allowed and not (metadata or address.is_unspecified or address.is_multicast):
                 continue
             reason = blocked_reason(address)
             if reason is not None:
                 if literal is None:
-                    raise _refused(f"{host} resolves to {address}, which is {reason}")
+                    why = f"{host} resolves to {address}, which is {reason}"
+                    if name_allowed and metadata:
+                        why += " (an allowlisted name does not open it, only a network entry)"
+                    raise _refused(why)
                 spelled = "" if url.host == str(address) else f" ({address})"
                 raise _refused(f"{url.host}{spelled} is {reason}")
         allowlisted = name_allowed or all(self.allow.has_address(a) for a in addresses)
@@ -451,7 +461,9 @@ def make_http_fetch(
         allow: Networks (``"10.1.0.0/16"``, ``"127.0.0.1/32"``) or host names
             (``"api.internal"``, ``"*.corp.example"``) that may be fetched although
             private. An allowlisted destination may use any port; a name on the list may
-            resolve to any unicast address.
+            resolve to any unicast address except a cloud metadata address
+            (169.254.169.254, 168.63.129.16, ...), which only a network entry holding it
+            opens.
         ports: Ports public hosts may use (default 80 and 443).
         max_bytes: Most body bytes read (after decompression); the rest is never read.
         timeout: Seconds for the whole fetch, redirects included.

@@ -24,8 +24,21 @@ _NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
 
 _V4 = ipaddress.IPv4Network
 _V6 = ipaddress.IPv6Network
+# Services a cloud VM reaches without credentials and that hand out credentials or
+# control the VM: the instance metadata service (AWS, GCP, Azure, OpenStack and most
+# others at 169.254.169.254; AWS over IPv6; Alibaba), AWS's ECS task and EKS Pod
+# Identity credential endpoints, and Azure's WireServer, which is not even private.
 _METADATA = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "100.100.100.200",
+        "169.254.170.2",
+        "169.254.170.23",
+        "fd00:ec2::23",
+        "168.63.129.16",
+    )
 )
 # Named explicitly so the verdict does not depend on which Python patch release decides
 # ``is_global``; the reason strings are what the model and the operator read.
@@ -115,6 +128,17 @@ def blocked_reason(address: IPAddress) -> str | None:
         return "multicast"
     if not address.is_global:
         return "not a public address"
+    return None
+
+
+def metadata_address(address: IPAddress) -> IPAddress | None:
+    """The cloud metadata address ``address`` is, or carries in an IPv6 form; else ``None``."""
+    if address in _METADATA:
+        return address
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and embedded in _METADATA:
+            return embedded
     return None
 
 
