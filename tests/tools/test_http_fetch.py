@@ -117,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.release.wait(30)
         elif path == "/long":
             self._send(200, ("abcdefghij" * 5000).encode(), "text/html; charset=utf-8")
+        elif path == "/charset":
+            self._send(200, b"QUJD", f"text/plain; charset={query}")
         elif path == "/latin1":
             self._send(200, "café".encode("latin-1"), "text/plain; charset=iso-8859-1")
         elif path == "/png":
@@ -432,6 +434,20 @@ async def test_charset_is_honoured_and_binary_is_described(
     assert png["bytes"] == 108 and "binary body (image/png, 108 bytes)" in png["note"]
 
 
+@pytest.mark.parametrize(
+    "charset",
+    ["base64", "zlib", "hex", "rot13", "idna", "punycode", "undefined", "unicode_escape", "x-nope"],
+)
+async def test_fetch_a_charset_that_is_no_text_encoding_decodes_as_utf8(
+    server: _Server, local: ToolContract, charset: str
+) -> None:
+    """A hostile or odd charset (codecs.lookup also knows base64 and zlib) is an answer,
+    decoded as UTF-8 with a note, not an exception that gets the fetch run again."""
+    result = await local(_url(server, f"/charset?{charset}"))
+    assert result["text"] == "QUJD"
+    assert f"charset {charset!r} is not a text encoding" in result["note"]
+
+
 async def test_http_errors_are_results_and_overload_is_retryable(
     server: _Server, local: ToolContract
 ) -> None:
@@ -467,6 +483,31 @@ async def test_a_redirect_to_a_private_address_is_refused_at_the_hop(
     assert error.error_code == "url_refused"
     assert error.message.startswith("redirect to ")
     assert len(server.requests) == 1  # the hop itself was never requested
+
+
+@pytest.mark.parametrize(
+    "location", ["http:127.0.0.2:1/", "http://[::1", "http://127.0.0.1:99999/"]
+)
+async def test_fetch_a_redirect_httpx_cannot_follow_is_refused_not_retried(
+    server: _Server, local: ToolContract, location: str
+) -> None:
+    """A Location httpx itself cannot make a URL of, or a port beyond 65535, is a url_refused
+    at the hop, not a raw InvalidURL/OverflowError or a retryable fetch_failed."""
+    error = await _refusal(local, _url(server, "/redirect?" + location))
+    assert (error.error_code, error.retryable) == ("url_refused", False)
+    assert error.message.startswith("redirect ")
+    assert len(server.requests) == 1
+
+
+async def test_fetch_a_port_beyond_65535_is_refused_even_when_allowlisted(
+    local: ToolContract,
+) -> None:
+    """httpx accepts any port number; the tool refuses one TCP does not have."""
+    error = await _refusal(local, "http://127.0.0.1:99999/")
+    assert (error.error_code, error.message) == (
+        "url_refused",
+        "port 99999 refused: not a TCP port",
+    )
 
 
 async def test_a_relative_redirect_is_followed_and_reported(

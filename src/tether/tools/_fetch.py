@@ -90,6 +90,13 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _UNAVAILABLE = frozenset({429, 502, 503, 504})
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 _TEXT_SUFFIXES = ("+json", "+xml")
+# Text codecs (by ``CodecInfo.name``) no web page is written in, refused as charsets:
+# idna and undefined fail whatever the error handler, punycode decodes in quadratic time
+# (a 1 MB body would hold the event loop for minutes) and the escape codecs warn on
+# ordinary backslashes.
+_UNFIT_CHARSETS = frozenset(
+    {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
+)
 
 
 class ArtifactSink(Protocol):
@@ -214,6 +221,8 @@ class _Fetcher:
         # One trailing dot is the absolute form of the same name ("localhost.").
         host = raw[:-1] if raw.endswith(".") and ":" not in raw else raw
         port = url.port if url.port is not None else 443 if url.scheme == "https" else 80
+        if not 0 < port < 65536:  # httpx takes any number; connect() would raise OverflowError
+            raise _refused(f"port {port} refused: not a TCP port")
         try:
             literal = literal_address(host)
         except ValueError as exc:
@@ -316,8 +325,15 @@ class _Fetcher:
             )
             try:
                 return await client.send(request, stream=True)
+            except httpx.InvalidURL as exc:
+                raise _invalid_location(target.url, exc) from None
             except httpx.ConnectError as exc:
                 error = exc
+            except httpx.RemoteProtocolError as exc:
+                # httpx's own wording; if it ever changes, this stays a retryable error.
+                if str(exc).startswith("Invalid URL in location header"):
+                    raise _invalid_location(target.url, exc) from None
+                raise _network_error(str(target.url), exc) from None
             except httpx.HTTPError as exc:
                 raise _network_error(str(target.url), exc) from None
         assert error is not None
@@ -342,7 +358,9 @@ class _Fetcher:
             notes.append(f"body cut at max_bytes={self.max_bytes}; the rest was not read")
         large = False
         if _is_text(content_type) or not content_type:
-            text = body.decode(_charset(content_type), errors="replace")
+            text, charset_note = _decode(body, content_type)
+            if charset_note:
+                notes.append(charset_note)
             if len(text) > self.summary_chars:
                 large = True
                 notes.append(f"showing the first {self.summary_chars} of {len(text)} characters")
@@ -393,6 +411,17 @@ class _Fetcher:
         return b"".join(chunks), False
 
 
+def _invalid_location(url: httpx.URL, exc: Exception) -> ToolCallError:
+    """A redirect whose ``Location`` httpx cannot make a URL of, as a refusal.
+
+    httpx works out a redirect's next URL inside ``send()`` even when it does not follow
+    it, so a ``Location`` such as ``http:host/`` or ``http://[::1`` fails there (as
+    ``InvalidURL`` or ``RemoteProtocolError``), before :meth:`_Fetcher._follow` sees it.
+    Fetching again would meet the same answer, so it is not retryable.
+    """
+    return _refused(f"redirect from {url} refused: its Location is not a valid URL ({exc})")
+
+
 def _meaning(url: str) -> str:
     """For a URL httpx rejects, what its host would mean to the C resolver, if it is bad."""
     from urllib.parse import urlsplit
@@ -411,16 +440,36 @@ def _is_text(content_type: str) -> bool:
     return media.startswith(_TEXT_TYPES) or media.endswith(_TEXT_SUFFIXES)
 
 
-def _charset(content_type: str) -> str:
+def _decode(body: bytes, content_type: str) -> tuple[str, str | None]:
+    """The body as text in its declared charset, or as UTF-8 plus a note saying why not.
+
+    ``codecs.lookup`` knows more than text charsets: ``base64`` or ``zlib`` are
+    bytes-to-bytes and ``bytes.decode`` refuses them, so a server could otherwise turn a
+    plain answer into an error. Those and the few text codecs no page is written in fall
+    back to UTF-8 with replacement characters.
+    """
+    name = _declared_charset(content_type)
+    if name is None:
+        return body.decode("utf-8", errors="replace"), None
+    try:
+        codec: codecs.CodecInfo | None = codecs.lookup(name)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        codec = None
+    if codec is not None and codec._is_text_encoding and codec.name not in _UNFIT_CHARSETS:
+        try:
+            return body.decode(codec.name, errors="replace"), None
+        except ValueError:  # UnicodeError: a codec that ignores errors="replace"
+            pass
+    note = f"charset {name[:40]!r} is not a text encoding http_fetch decodes; decoded as utf-8"
+    return body.decode("utf-8", errors="replace"), note
+
+
+def _declared_charset(content_type: str) -> str | None:
     for param in content_type.split(";")[1:]:
         key, _, value = param.partition("=")
         if key.strip().lower() == "charset":
-            name = value.strip().strip("\"'")
-            try:
-                return codecs.lookup(name).name
-            except LookupError:
-                break
-    return "utf-8"
+            return value.strip().strip("\"'")
+    return None
 
 
 def _network_error(url: str, exc: httpx.HTTPError) -> ToolCallError:
