@@ -634,7 +634,7 @@ async def test_fetch_an_allowlisted_name_never_reaches_a_metadata_address(
     for url in ("http://build.corp.example/latest/meta-data/", "http://build.corp.example:81/"):
         error = await _refusal(fetch, url)
         assert (error.error_code, error.retryable) == ("url_refused", False)
-        assert "metadata" in error.message and "network entry" in error.message
+        assert "metadata" in error.message and "entry naming that address" in error.message
     assert connects == []
 
 
@@ -656,6 +656,25 @@ async def test_fetch_only_a_network_entry_opens_a_metadata_address(
         ("http://meta.corp.example/latest/", ["169.254.169.254"]),
         ("http://169.254.169.254:8080/latest/", ["169.254.169.254"]),
     ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "url"),
+    [
+        ("100.64.0.0/10", "http://100.100.100.200/latest/meta-data/"),
+        ("169.254.0.0/16", "http://169.254.169.254/latest/meta-data/"),
+        ("fc00::/7", "http://[fd00:ec2::254]/latest/meta-data/"),
+    ],
+)
+async def test_fetch_a_range_holding_a_metadata_address_does_not_open_it(
+    connects: list[tuple[str, list[str]]], entry: str, url: str
+) -> None:
+    """A range allowlisted for internal services (a CGNAT or ULA range) is not an entry
+    naming the metadata address: it stays refused, and the range's other hosts open."""
+    fetch = make_http_fetch(allow=[entry])
+    refused = await _refusal(fetch, url)
+    assert "metadata" in str(refused)
+    assert connects == []
 
 
 def test_bad_options_fail_when_the_tool_is_built() -> None:

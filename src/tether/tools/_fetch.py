@@ -13,8 +13,8 @@ connects before it connects, and connects only there:
    link-local, private, CGNAT, multicast, reserved, documentation, unspecified, a cloud
    metadata address, or an IPv6 form embedding one of those (IPv4-mapped, -compatible,
    -translated, NAT64, 6to4, Teredo), the URL is refused, unless allowlisted. An
-   allowlisted name still never reaches a metadata address; only a network entry that
-   holds that address opens it.
+   allowlisted name still never reaches a metadata address, nor does a range that
+   holds one; only an entry naming that one address opens it.
 3. The request goes to the checked IP literal: the OS never resolves the name again, so
    an answer that changes after the check (DNS rebinding) is never used. The original
    name travels in the ``Host`` header and as the TLS SNI name (httpcore's
@@ -243,7 +243,7 @@ class _Fetcher:
                 continue
             # An allowlisted name may reach private networks but not the metadata service:
             # one stale or hijacked record under "*.corp.example" must not hand out the
-            # machine's credentials. Only a network entry that holds the address opens it.
+            # machine's credentials. Only an entry naming that one address opens it.
             metadata = metadata_address(address) is not None
             if name_allowed and not (metadata or address.is_unspecified or address.is_multicast):
                 continue
@@ -252,7 +252,10 @@ class _Fetcher:
                 if literal is None:
                     why = f"{host} resolves to {address}, which is {reason}"
                     if name_allowed and metadata:
-                        why += " (an allowlisted name does not open it, only a network entry)"
+                        why += (
+                            " (an allowlisted name does not open it, only an entry naming "
+                            "that address)"
+                        )
                     raise _refused(why)
                 spelled = "" if url.host == str(address) else f" ({address})"
                 raise _refused(f"{url.host}{spelled} is {reason}")
@@ -511,8 +514,8 @@ def make_http_fetch(
             (``"api.internal"``, ``"*.corp.example"``) that may be fetched although
             private. An allowlisted destination may use any port; a name on the list may
             resolve to any unicast address except a cloud metadata address
-            (169.254.169.254, 168.63.129.16, ...), which only a network entry holding it
-            opens.
+            (169.254.169.254, 168.63.129.16, ...), which only an entry naming that one
+            address opens (not a range holding it).
         ports: Ports public hosts may use (default 80 and 443).
         max_bytes: Most body bytes read (after decompression); the rest is never read.
         timeout: Seconds for the whole fetch, redirects included.

@@ -220,4 +220,17 @@ class Allowlist:
         )
 
     def has_address(self, address: IPAddress) -> bool:
+        """Whether an entry holds ``address``; a cloud metadata address only by itself.
+
+        A metadata address (the machine's credentials) is opened only by an entry naming
+        that one address (``169.254.169.254`` or ``/32``): a range allowlisted for
+        internal services (``100.64.0.0/10``, ``fc00::/7``) must not hand it out too.
+        """
+        if metadata_address(address) is not None:
+            return any(
+                address.version == net.version
+                and net.num_addresses == 1
+                and net.network_address == address
+                for net in self.networks
+            )
         return any(address.version == net.version and address in net for net in self.networks)
