@@ -210,7 +210,7 @@ def test_unsandboxed_opt_in_still_applies_rlimits(
 
 
 async def test_python_exec_returns_output_and_keeps_state_per_run(sandbox: Sandbox) -> None:
-    """The tool returns {stdout, stderr, exit_code, truncated}; files persist in the run."""
+    """The tool returns stdout, stderr, exit_code, truncated, sandboxed; files persist."""
     tool = make_python_exec(sandbox)
     registry = {"python_exec": tool}
     first = await execute_tool_call(
@@ -223,8 +223,20 @@ async def test_python_exec_returns_output_and_keeps_state_per_run(sandbox: Sandb
         registry,
         _ctx("tool-run"),
     )
-    assert first.result == {"stdout": "saved\n", "stderr": "", "exit_code": 0, "truncated": False}
-    assert second.result == {"stdout": "10\n", "stderr": "", "exit_code": 0, "truncated": False}
+    assert first.result == {
+        "stdout": "saved\n",
+        "stderr": "",
+        "exit_code": 0,
+        "truncated": False,
+        "sandboxed": True,
+    }
+    assert second.result == {
+        "stdout": "10\n",
+        "stderr": "",
+        "exit_code": 0,
+        "truncated": False,
+        "sandboxed": True,
+    }
     sandbox.close_run("tool-run")
 
 

@@ -8,11 +8,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tether.tools import Sandbox, SandboxLimits
+from tether.tools import (
+    Sandbox,
+    SandboxLimits,
+    SandboxUnavailableError,
+    ToolContext,
+    make_python_exec,
+)
 
 LIMITS = SandboxLimits(
     cpu_seconds=5,
@@ -92,3 +103,154 @@ print("WROTE")
     result = sandbox.run_python_sync(code)
     assert "WROTE" not in result.stdout
     assert result.stderr.strip().endswith("unshare refused"), result
+
+
+# -- nothing survives the sandbox (hole 04) ------------------------------------------------
+
+# A daemon in the classic way (fork, setsid, fork): out of the process group, reparented.
+DAEMON = r"""
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        while True:
+            with open("beat", "w") as fh:
+                fh.write(repr(time.time()))
+            time.sleep(0.05)
+    os._exit(0)
+while not os.path.exists("beat"):
+    time.sleep(0.01)
+print("daemon started", flush=True)
+"""
+
+
+def _unsandboxed(tmp_path: Path, **kw: object) -> Sandbox:
+    return Sandbox(
+        bwrap=str(tmp_path / "no-bwrap"),
+        allow_unsandboxed=True,
+        scratch_root=tmp_path / "scratch",
+        **kw,  # type: ignore[arg-type]  # the test passes limits only
+    )
+
+
+@pytest.mark.parametrize("ending", ["timeout", "exit"])
+@pytest.mark.parametrize("mode", ["bwrap", "unsandboxed"])
+def test_no_descendant_survives_the_call(
+    sandbox: Sandbox, tmp_path: Path, mode: str, ending: str
+) -> None:
+    """A setsid'd grandchild dies with the call, at the wall timeout or when the program ends.
+
+    bubblewrap: the pid namespace ends with its pid 1. Unsandboxed: the bootstrap's
+    supervisor is the program's subreaper and kills everything below it.
+    """
+    box = sandbox if mode == "bwrap" else _unsandboxed(tmp_path)
+    code = DAEMON + ("import time\ntime.sleep(3600)\n" if ending == "timeout" else "")
+    limits = LIMITS if ending == "exit" else SandboxLimits(wall_seconds=1.5)
+    run_id = f"daemon-{mode}-{ending}"
+    try:
+        result = box.run_python_sync(code, run_id=run_id, limits=limits)
+        assert result.sandboxed == (mode == "bwrap")
+        assert "daemon started" in result.stdout, result
+        assert result.killed_by == ("timeout" if ending == "timeout" else None), result
+        beat = box._run_path(run_id) / "beat"
+        before = beat.read_text()
+        _sleep(0.5)
+        assert beat.read_text() == before, "a process of the sandbox is still running"
+    finally:
+        box.close_run(run_id)
+        box.close()
+
+
+# -- the unsandboxed opt-in (hole 05) -------------------------------------------------------
+
+AS_WHOM = r"""
+import os, time
+n = 0
+for i in range(12):
+    try:
+        if os.fork() == 0:
+            time.sleep(1); os._exit(0)
+        n += 1
+    except OSError:
+        break
+print(os.getuid(), n, os.access(f"/proc/{os.getppid()}/environ", os.R_OK))
+"""
+
+
+def test_unsandboxed_code_never_runs_as_root(tmp_path: Path) -> None:
+    """As root the opt-in runs code as an unprivileged uid: the process cap binds and
+    Tether's environment is unreadable. Not root, it runs as Tether's user (nothing to drop).
+    """
+    box = _unsandboxed(tmp_path, limits=SandboxLimits(max_processes=4, wall_seconds=10))
+    result = box.run_python_sync(AS_WHOM)
+    box.close()
+    uid, forked, environ_readable = result.stdout.split()
+    assert result.sandboxed is False
+    if os.geteuid() == 0:
+        assert int(uid) != 0 and int(forked) < 4 and environ_readable == "False", result
+    else:
+        assert int(uid) == os.geteuid(), result
+
+
+def test_unsandboxed_opt_in_is_refused_as_root_without_a_uid_to_drop_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the code would keep uid 0, the opt-in is refused rather than run as root."""
+    import tether.tools._sandbox as module
+
+    monkeypatch.setattr(module, "pick_uid", lambda: 0)
+    box = _unsandboxed(tmp_path)
+    if os.geteuid() == 0:
+        with pytest.raises(SandboxUnavailableError, match="cannot switch the code"):
+            box.check()
+    else:  # nothing to drop: the code runs as Tether's own, unprivileged, user
+        assert box.check() == "unsandboxed"
+
+
+async def test_unsandboxed_fallback_is_announced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One warning in the log when the fallback starts, and "sandboxed": false per result."""
+    box = _unsandboxed(tmp_path)
+    tool = make_python_exec(box)
+    ctx = ToolContext(run_id="r", call_id="c", tool_name="python_exec", idempotency_key="k")
+    with caplog.at_level(logging.WARNING, logger="tether.tools.sandbox"):
+        first = await tool.fn(code="print(1)", ctx=ctx)
+        second = await tool.fn(code="print(2)", ctx=ctx)
+    box.close_run("r")
+    assert (first["sandboxed"], second["sandboxed"]) == (False, False)
+    warned = [r for r in caplog.records if "UNSANDBOXED" in r.getMessage()]
+    assert len(warned) == 1 and "not installed" in warned[0].getMessage()
+
+
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_a_failed_bubblewrap_probe_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opt_in: bool
+) -> None:
+    """A probe that failed once is retried after a backoff, not remembered for good."""
+    import tether.tools._sandbox as module
+
+    monkeypatch.setattr(module, "_REPROBE_FIRST", 0.2)
+    bwrap = tmp_path / "bwrap"
+    box = Sandbox(bwrap=str(bwrap), allow_unsandboxed=opt_in, scratch_root=tmp_path / "s")
+    if opt_in:
+        assert box.check() == "unsandboxed"
+    else:
+        with pytest.raises(SandboxUnavailableError):
+            box.check()
+    real = shutil.which("bwrap")
+    assert real is not None  # CI installs bubblewrap
+    bwrap.symlink_to(real)  # bubblewrap works now
+    if opt_in:  # within the backoff the last answer stands
+        assert box.check() == "unsandboxed"
+    else:
+        with pytest.raises(SandboxUnavailableError):
+            box.check()
+    _sleep(0.3)
+    assert box.check() == "bwrap"
+    assert box.run_python_sync("print(1)").sandboxed is True
+    box.close()
+
+
+def _sleep(seconds: float) -> None:
+    threading.Event().wait(seconds)

@@ -86,6 +86,8 @@ def make_python_exec(
             "stderr": result.stderr,
             "exit_code": result.exit_code,
             "truncated": result.truncated,
+            # False only under the operator's unsandboxed opt-in: the journal shows it.
+            "sandboxed": result.sandboxed,
         }
 
     return tool(

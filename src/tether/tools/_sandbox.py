@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import stat
@@ -73,6 +74,12 @@ INSTALL_HINT = (
 )
 
 _MAX_CODE_BYTES = 1 << 20
+# A failed probe is retried after this many seconds, doubling up to the maximum: one
+# transient failure at first use must not leave an opted-in process unsandboxed forever.
+_REPROBE_FIRST = 5.0
+_REPROBE_MAX = 120.0
+
+log = logging.getLogger("tether.tools.sandbox")
 
 
 def _filter_fd() -> int:
@@ -161,6 +168,9 @@ class Sandbox:
         self._privileged = os.geteuid() == 0
         self._mode: Literal["bwrap", "unsandboxed"] | None = None
         self._refusal: str | None = None
+        self._reprobe_at = 0.0
+        self._backoff = _REPROBE_FIRST
+        self._warned = False
         self._runs: dict[str, _RunScratch] = {}
         self._lock = threading.Lock()
         self._pool: deque[_Warm] = deque()
@@ -202,23 +212,55 @@ class Sandbox:
         return self._execute(code=code, argv=None, run_id=run_id, limits=limits, cancel=None)
 
     def check(self) -> Literal["bwrap", "unsandboxed"]:
-        """Say how code will run here, probing bubblewrap once.
+        """Say how code will run here, probing bubblewrap until it works.
+
+        A working bubblewrap is remembered for the sandbox's lifetime; a failure is not:
+        bubblewrap is probed again after a backoff (5 s, doubling to 2 min), so a
+        transient failure does not leave the sandbox refusing, or unsandboxed, for good.
 
         Raises:
-            SandboxUnavailableError: Bubblewrap is missing or fails, and no opt-in.
+            SandboxUnavailableError: Bubblewrap is missing or fails, and no opt-in (or,
+                as root, the code cannot be switched to an unprivileged uid).
         """
         with self._lock:
-            if self._mode is None and self._refusal is None:
-                self._refusal = self._probe()
-                if self._refusal is None:
-                    self._mode = "bwrap"
-                elif self.allow_unsandboxed:
-                    self._mode = "unsandboxed"
+            now = time.monotonic()
+            if self._mode != "bwrap" and now >= self._reprobe_at:
+                refusal = self._probe()
+                if refusal is None:
+                    self._mode, self._refusal, self._backoff = "bwrap", None, _REPROBE_FIRST
+                    if self._warned:
+                        log.warning("sandbox: bubblewrap works now; code runs sandboxed again")
+                        self._warned = False
+                else:
+                    self._reprobe_at = now + self._backoff
+                    self._backoff = min(self._backoff * 2, _REPROBE_MAX)
+                    self._mode, self._refusal = None, refusal
+                    if self.allow_unsandboxed:
+                        self._fall_back(refusal)
             if self._mode is None:
                 raise SandboxUnavailableError(
                     f"Cannot sandbox code: {self._refusal}. {INSTALL_HINT}"
                 )
             return self._mode
+
+    def _fall_back(self, why: str) -> None:
+        """Use the operator's unsandboxed opt-in, never as root; warn once that it is on."""
+        problem = self._probe_unsandboxed()
+        if problem is not None:
+            self._refusal = f"{why}; and unsandboxed, {problem}"
+            return
+        self._mode = "unsandboxed"
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "sandbox: running code UNSANDBOXED (operator opt-in %s): %s. Only rlimits, "
+                "the wall timeout and output caps apply; the code %s.",
+                ALLOW_UNSANDBOXED_ENV,
+                why,
+                "runs as an unprivileged uid of its own"
+                if self._privileged
+                else "runs as Tether's own user and can read what it can",
+            )
 
     def start_pool(self) -> None:
         """Start the warm pool now instead of at the first call (a no-op for ``pool_size=0``)."""
@@ -363,7 +405,10 @@ class Sandbox:
             if self.pool_size:
                 self.start_pool()  # the first call starts cold; the pool refills behind it
                 warm = self._take_warm()
-            if warm is None:
+            if warm is None or warm.sandboxed != (mode == "bwrap"):
+                if warm is not None:  # started before the mode changed
+                    kill_sandbox(warm.proc, namespace=warm.sandboxed)
+                    remove_tree(warm.slot)
                 warm = self._spawn(sandboxed=mode == "bwrap")
             with self._lock:
                 self._busy_slots.add(warm.slot)
@@ -372,12 +417,12 @@ class Sandbox:
                 os.rename(scratch.path, work)
                 header = {
                     "env": {"HOME": WORKDIR if warm.sandboxed else str(work)},
-                    # Unsandboxed, the interpreter may live where only Tether's user can
-                    # read (a pyenv under /root): the code runs as that user, unisolated.
-                    "uid": scratch.uid if warm.sandboxed else None,
+                    # As root, sandboxed or not, the code runs as the run's own uid.
+                    "uid": scratch.uid,
                     "limits": lim.rlimits(),
                     "cwd": WORKDIR if warm.sandboxed else str(work),
                     "argv": argv,
+                    "supervise": not warm.sandboxed,
                 }
                 payload = json.dumps(header).encode() + b"\n" + body
                 result = communicate(warm.proc, payload, lim, cancel, namespace=warm.sandboxed)
@@ -538,30 +583,69 @@ class Sandbox:
                 os.close(fd)
         return _Warm(proc=proc, slot=slot, sandboxed=sandboxed)
 
+    def _probe_unsandboxed(self) -> str | None:
+        """``None`` when unsandboxed code will not run as root, else why it would.
+
+        As root, the bootstrap switches the code to an unprivileged uid of the run's own
+        (as in bubblewrap's root mode): run a program that way once and check. If the
+        interpreter's files are closed to other users (a pyenv under ``/root``), modules
+        not loaded before the switch cannot be imported: say so in the log.
+        """
+        if not self._privileged:
+            return None
+        uid = pick_uid()
+        code = "import os\nprint(os.getuid())\nimport decimal\nprint('imports')"
+        try:
+            out, err, status = self._probe_run(sandboxed=False, uid=uid, code=code)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"the interpreter failed to start ({exc})"
+        lines = out.split()
+        if not lines or lines[0] != str(uid).encode() or uid == 0:
+            detail = err.decode("utf-8", "replace").strip()[-300:]
+            return (
+                f"Tether runs as root and cannot switch the code to an unprivileged uid "
+                f"({detail or f'exit status {status}'}); code never runs as root"
+            )
+        if b"imports" not in lines:
+            log.warning(
+                "sandbox: unsandboxed code runs as an unprivileged uid that cannot read the "
+                "interpreter's library under %s; modules not already loaded will not import "
+                "(use an interpreter under /usr: Sandbox(python=...), or install bubblewrap)",
+                sys.prefix,
+            )
+        return None
+
+    def _probe_run(
+        self, *, sandboxed: bool, uid: int | None, code: str
+    ) -> tuple[bytes, bytes, int]:
+        """Run ``code`` once in a new interpreter (no limits): stdout, stderr, status."""
+        self._ensure_root()
+        warm = self._spawn(sandboxed=sandboxed)
+        try:
+            header: dict[str, object] = {
+                "env": {},
+                "uid": uid,
+                "limits": [],
+                "cwd": "/",
+                "argv": None,
+                "supervise": not sandboxed,
+            }
+            payload = json.dumps(header).encode() + b"\n" + code.encode()
+            out, err = warm.proc.communicate(payload, timeout=30)
+            return out, err, warm.proc.returncode
+        finally:
+            kill_sandbox(warm.proc, namespace=sandboxed)
+            remove_tree(warm.slot)
+
     def _probe(self) -> str | None:
         """``None`` when bubblewrap can start a sandbox here, else why not."""
         if not self._bwrap or not os.access(self._bwrap, os.X_OK):
             return f"bubblewrap ({self._bwrap or 'bwrap'}) is not installed"
-        warm = None
         try:
-            self._ensure_root()
-            warm = self._spawn(sandboxed=True)
-            header: dict[str, object] = {
-                "env": {},
-                "uid": None,
-                "limits": [],
-                "cwd": "/",
-                "argv": None,
-            }
-            payload = json.dumps(header).encode() + b"\nprint(1)"
-            out, err = warm.proc.communicate(payload, timeout=30)
+            out, err, status = self._probe_run(sandboxed=True, uid=None, code="print(1)")
         except (OSError, subprocess.SubprocessError) as exc:
             return f"bubblewrap failed to start ({exc})"
-        finally:
-            if warm is not None:
-                kill_sandbox(warm.proc, namespace=True)
-                remove_tree(warm.slot)
-        if warm.proc.returncode != 0 or out.strip() != b"1":
+        if status != 0 or out.strip() != b"1":
             detail = err.decode("utf-8", "replace").strip()[-300:]
             return f"bubblewrap cannot create a sandbox here ({detail or 'no output'})"
         return None

@@ -43,11 +43,53 @@ UID_RANGES = ((1 << 30, (1 << 31) - 1), (61184, 65519))
 # packages import as usual, but no ``.pth`` file runs (they import dozens of modules,
 # which costs more than the sandbox itself at start and at exit, and run host code
 # before the limits apply).
+#
+# Unsandboxed (``supervise``) there is no pid namespace whose end kills everything: the
+# bootstrap forks, and the parent stays behind as a supervisor (a child subreaper, so
+# orphans of the program, ``setsid`` or not, become its children rather than init's).
+# When the program ends, or on SIGTERM (the wall timeout), it kills every process below
+# it until none is left, then exits with the program's status. As root it keeps its uid,
+# so the program, which runs as the run's uid, cannot kill it.
 BOOTSTRAP = r"""
 import ctypes, json, os, resource, site, sys
 sys.path += [p for p in site.getsitepackages() if os.path.isdir(p)]
 h = json.loads(sys.stdin.buffer.readline())
 body = sys.stdin.buffer.read()
+libc = ctypes.CDLL(None)
+if h.get("supervise"):
+    import signal, traceback
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    program = os.fork()
+    if program:
+        me = str(os.getpid()).encode()
+        def children():
+            found = []
+            for p in os.listdir("/proc"):
+                try:
+                    st = open(f"/proc/{p}/stat", "rb").read() if p.isdigit() else b""
+                except OSError:
+                    continue
+                if st and st[st.rindex(b")") + 2:].split()[1] == me:
+                    found.append(int(p))
+            return found
+        def end(code):
+            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+            while True:
+                for p in children():
+                    try:
+                        os.kill(p, 9)
+                    except OSError:
+                        pass
+                try:
+                    os.wait()
+                except ChildProcessError:
+                    os._exit(code)
+        signal.signal(signal.SIGTERM, lambda *_: end(128 + 9))
+        while True:
+            pid, status = os.wait()
+            if pid == program:
+                code = os.waitstatus_to_exitcode(status)
+                end(128 - code if code < 0 else code)
 os.environ.update(h["env"])
 try:
     os.chdir(h["cwd"]); inside = True
@@ -56,7 +98,8 @@ except PermissionError:
 u = h["uid"]
 if u is not None and os.getuid() == 0:
     os.setgroups([]); os.setresgid(u, u, u); os.setresuid(u, u, u)
-    ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/self is its own again
+    libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/self is its own again
+libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS (bubblewrap sets it too): set-uid gains nothing
 if not inside:
     os.chdir(h["cwd"])
 for name, soft, hard in h["limits"]:
@@ -295,8 +338,15 @@ def kill_sandbox(proc: subprocess.Popen[bytes], *, namespace: bool) -> None:
     in its pid namespace and lets pid 1 be reaped only after all of it has exited, so
     bubblewrap exiting means nothing of the program is left. Killing bubblewrap first
     would return while the namespace is still being torn down. Unsandboxed there is no
-    namespace: the process group is all there is to kill.
+    namespace: SIGTERM asks the bootstrap's supervisor to kill every process below it
+    (their subreaper, so ``setsid`` does not get one away), then the process group is
+    killed too, in case the program killed the supervisor (same uid, Tether not root).
     """
+    if not namespace and proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
     if namespace and proc.poll() is None:
         with contextlib.suppress(OSError):
             children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
