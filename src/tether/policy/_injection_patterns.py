@@ -105,6 +105,7 @@ _SECRET = (
     # inside snake_case names (OPENAI_API_KEY, admin_password) and paths
     r"|_(?:passwords?|api_?keys?|secret_?keys?|access_?tokens?|private_?keys?)\b"
     r"|\.env\b|/etc/passwd|\b(?:activation|license|licence|product|serial)\s+keys?\b"
+    r"|\b(?:repository|repo|github|ci|actions|org(?:anization)?)\s+secrets\b"
     r"|\b(?:contraseñas?|senhas?|mot\s+de\s+passe|passw[öo]rter|passwort|kennwort|wachtwoord|"
     r"has[łl]o|hesla|heslo|l[öo]senord|adgangskode|salasana|kata\s+sandi|mật\s+khẩu|şifre\w*|"
     r"parola|clave\s+api|chave\s+(?:de\s+)?api|cl[ée]\s+api|api-schlüssel|парол\w*|κωδικ\w*)\b"
@@ -154,7 +155,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"suspend|nullify|void|scrap|"
         r"never\s+mind|do\s+not\s+follow|don'?t\s+follow|never\s+follow)\b"
         rf"{_NEAR}\b(?:previous|prior|above|earlier|preceding|original|initial|old|former|"
-        r"existing|system|safety|given|received|current|your|all|the\s+user'?s?)\b"
+        # "the user's" only before their instructions: "forget the user's request for now" is
+        # how colleagues talk (goal_hijack reads the request set aside for something else)
+        r"existing|system|safety|given|received|current|your|all|the\s+user'?s?(?=\s+"
+        r"(?:instructions?|rules|orders|commands|directions|prompts?|guidelines)\b))\b"
         rf"[^\n]{{0,25}}?\b{_OBJECTS}\b"
         r"|\bstop\s+everything\b"
         r"|\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all|anything)\b[^\n]{0,30}?"
@@ -193,7 +197,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:instructions?|prompts?|rules|directives|guidance|guidelines|directions)\b"
         r"[^\n]{0,60}?\b(?:no\s+longer\s+(?:appl\w*|valid|count|matter)|(?:are|is|were|was|have\s+"
         r"been)\s+(?:now\s+|hereby\s+|henceforth\s+)?(?:null|void|cancel+ed|revoked|obsolete|deprecated|outdated|invalid|"
-        r"superseded|overridden|disabled|a\s+mistake|fake|injected|(?:written|planted)\s+by|"
+        r"superseded|overridden|disabled|rescinded|withdrawn|annulled|a\s+mistake|fake|injected|(?:written|planted)\s+by|"
         r"(?:only\s+|just\s+|merely\s+)?(?:a\s+)?(?:test|decoy|trap|distraction))\b|"
         r"do\s+not\s+count|don'?t\s+count|(?:can|should|must)\s+be\s+ignored|"
         r"(?:so\s+|please\s+)?(?:ignore|drop|forget|discard|disregard|skip)\s+(?:them|those|it)\b)"
@@ -201,7 +205,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"this|earlier)\b[^\n]{0,30}?\b(?:was|were|is)\s+(?:planted|injected|inserted|forged|faked)\b"
         r"|\b(?:set|put|push|leave|lay)\s+(?:all\s+)?(?:the|your|any|those|these)\s+(?:previous\s+|"
         r"prior\s+|earlier\s+|original\s+|above\s+|preceding\s+|existing\s+)?"
-        rf"{_OBJECTS}\s+(?:aside|to\s+one\s+side|behind\s+you)\b",
+        rf"{_OBJECTS}\s+(?:aside|to\s+one\s+side|behind\s+you)\b"
+        # "set aside whatever guidance you were configured with", "ignor everything u were
+        # told b4": what the model was given, dismissed whatever it is called
+        r"|\b(?:ignor(?:e|ing)?|disregard|forget|set\s+aside|put\s+aside|drop|discard|abandon)\s+"
+        r"(?:whatever|any|all|everything|anything)\s+(?:(?:guidance|instructions?|rules|setup|"
+        r"configuration|directions|guidelines)\s+)?(?:that\s+)?(?:you|u)\s+(?:were|was|have\s+been|"
+        r"got|r|are)\s+(?:configured|programmed|set\s+up|told|given|instructed)\b"
+        r"(?:\s+(?:with|b4|before|so\s+far|earlier|previously)\b|\s*[.;,])",
         "ignore (all) previous instructions / the instructions above are void",
     ),
     InjectionPattern(
@@ -244,7 +255,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|(?:지시|명령|지침|규칙)[^\n]{0,10}?(?:무시|잊어)"
         r"|(?:تجاهل|انس)[^\n]{0,20}?(?:ال)?(?:تعليمات|أوامر|توجيهات)"
         r"|(?:निर्देशों|निर्देश)[^\n]{0,20}?(?:अनदेखा|नजरअंदाज|भूल)"
-        r"|\bignorera\b[^\n]{0,30}?\b(?:instruktioner(?:na)?|anvisningar(?:na)?)\b"
+        r"|\b(?:ignorera|bortse\s+fr[åa]n|strunta\s+i|gl[öo]m|se\s+bort\s+fr[åa]n)\b[^\n]{0,30}?"
+        r"\b(?:instruktioner(?:na)?|anvisningar(?:na)?)\b"
         r"|\b(?:ignorer|glem)\b[^\n]{0,30}?\b(?:instruktioner(?:ne)?|instruksjoner(?:ne)?|instruksjonene)\b"
         r"|\b(?:abaikan|lupakan|acuhkan)\b[^\n]{0,30}?\b(?:instruksi|perintah|petunjuk|arahan)\b"
         r"|\b(?:ignoruj|ignorujte|zapome[ňn]|zapome[ňn]te)\b[^\n]{0,30}?\b(?:pokyny|instrukce|p[řr][íi]kazy)\b"
@@ -269,7 +281,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:new|updated|revised|real|actual|true|genuine|correct|proper|additional|override|"
         r"priority|urgent|final)\s+"
         r"(?:system\s+)?(?:instructions?|directives?|objective|mission|orders)\s*"
-        r"(?:[:\-\u2014]|follow\b|are\s+as\s+follows|are\s+below)"
+        r"(?:[:\-\u2013\u2014]|follow\b|are\s+as\s+follows|are\s+below)"
+        # the same heading in other languages ("Neue Anweisung -", "nuevas instrucciones:")
+        r"|\b(?:neue|nueva|nuevas|nouvelles?|nuov[ae]|novas?|nieuwe|nowe|nowa|nya|yeni|"
+        r"новая|новые)\s+(?:anweisung(?:en)?|instrucci[óo]n(?:es)?|instructions?|istruzion[ei]|"
+        r"instru[çc](?:[ãa]o|[õo]es)|instructies?|instrukcj[ae]|instruktion(?:er)?|talimat(?:lar)?|"
+        r"инструкци[яи])\s*[:\-\u2013\u2014]"
+        r"|تعليمات\s+جديدة\s*(?:[:\-\u2013\u2014]|لل)"
         r"|\b(?:act\s+on|follow|obey)\s+(?:this|these)\s+(?:note|message|page|document|instructions?|text)\s+"
         r"instead\b"
         r"|\bnew\s+(?:system\s+)?(?:task|goal)\s*[:\-\u2014]"
@@ -282,8 +300,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:all|any)\s+(?:previous|prior|other|earlier)\s+(?:instructions|requests|orders))"
         r"|\btakes?\s+precedence\s+over\s+(?:the\s+|any\s+|all\s+)?(?:user|your|previous|prior|"
         r"other|earlier)\b"
-        r"|\byour\s+(?:new|real|true|actual|only|next|updated)\s+(?:task|goal|job|instructions?|"
+        r"|\byour\s+(?:new|only|next|updated)\s+(?:task|goal|job|instructions?|"
         r"purpose|objective|role|mission|orders|priority)\s+(?:now\s+)?(?:is|are|will\s+be)\b"
+        # "your real job is the work" is how people write to people: the real task says it
+        # replaces one ("now", "different", "not what")
+        r"|\byour\s+(?:real|true|actual)\s+(?:task|goal|job|instructions?|purpose|objective|role|"
+        r"mission|orders|priority|assignment)\s+(?:here\s+|today\s+|in\s+this\s+\w+\s+)?"
+        r"(?:now\s+(?:is|are)\b|(?:is|are)\s+(?:now\b|different\b|something\s+else\b|not\s+(?:what|"
+        r"to\s+(?:answer|help|summari[sz]e|reply))\b|as\s+follows\b|\s*:))"
         r"|\b(?:instructions|rules)\s+(?:have|has|were|was|got)\s+(?:been\s+)?(?:changed|updated|replaced)\b"
         r"|\byou\s+(?:now\s+)?(?:serve|work\s+for|answer\s+to|report\s+to)\s+(?:the\s+author|me|us|whoever|"
         r"the\s+(?:sender|writer|owner\s+of\s+this))\b"
@@ -349,6 +373,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\binvoke\s+tool\s*=|\bexecute\s+tool\s+call\b|\btool\s+calls?\s+in\s+order\b"
         r"|\byou\s+have\s+access\s+to\s+(?:a|an|the)\s+(?:tool|function)\b"
         r"|<\s*/?\s*(?:tool_call|function_call(?!s)|tool_use|function\s*=)|<\s*(?:tool|invoke)\s*>"
+        r"|\[\s*/?\s*(?:tool_call|function_call|tool_use)\s*\]"
+        # the tool named first (Korean, Japanese): "delete_files 도구를 ... 실행하세요"
+        rf"|{_WRITE_TOOL}\s*(?:도구|함수|ツール|関数|工具|函数)[^\n]{{0,60}}?(?:실행|호출|사용|実行|呼び出|调用|执行)"
         rf"|<\s*invoke\s+name\s*=\s*[\"']{_WRITE_NAME}[\"']"
         rf"|^[ \t]*action[ \t]*:[ \t]*{_WRITE_NAME}[ \t]*\n[ \t]*action[ \t]+input[ \t]*:"
         rf"|\b(?:functions|default_api|tools)\.{_WRITE_NAME}\s*\("
@@ -397,6 +424,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\b(?:everything|all|what)\s+(?:that\s+)?you\s+(?:were|have\s+been)\s+(?:given|told|"
         r"instructed|shown)\b"
         r"|\bwhat\s+(?:were|are)\s+you\s+(?:told|instructed|programmed)\b"
+        r"|\b(?:paste|repeat|print|output|show|reveal|copy|share|write|give|send)\b[^\n]{0,40}?"
+        r"\b(?:text|instructions|prompt|message|messages|rules)\s+(?:that\s+)?you\s+(?:were|have\s+been)\s+"
+        r"(?:given|shown|sent)\s+(?:at\s+the\s+(?:start|beginning|top)|before\s+(?:this|the\s+user)|"
+        r"initially|first)\b"
         r"|(?:输出|显示|告诉我|打印|给我看)[^\n]{0,10}?(?:系统提示|系统指令|初始指令)"
         r"|(?:시스템\s*프롬프트|초기\s*지시)[^\n]{0,16}?(?:출력|보여|알려|공개)"
         r"|\b(?:mostre|mostra|revele|exiba|imprima)\s+(?:o\s+)?(?:seu\s+|teu\s+)?prompt\s+(?:de|do)\s+sistema"
@@ -477,9 +508,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "bypass_controls",
-        r"\b(?:approval|confirmation|verification|review|sign-?off)\s+(?:[\w-]+\s+)?(?:is|are|was|"
+        r"\b(?:approvals?|confirmations?|verification|reviews?|sign-?off)\s+(?:[\w-]+\s+)?(?:is|are|was|"
         r"has\s+been)\s+(?:currently\s+|temporarily\s+)?(?:broken|down|disabled|offline|not\s+working|"
-        r"unavailable|bugged|turned\s+off|suspended|paused|rate-limited|failing|flaky)\b[^\n]{0,60}?"
+        r"unavailable|bugged|turned\s+off|suspended|paused|rate-limited|failing|flaky)\b[^\n]{0,100}?"
         r"(?:\b(?:just|simply)\s+(?:go\s+ahead|proceed|execute|run|send|transfer|wire|approve|do|complete|"
         r"process|call|use)\b|\b(?:directly|instead)\b)"
         r"|\b(?:pretend|assume|act\s+as\s+if|treat\s+it\s+as\s+if)\s+(?:that\s+)?(?:the\s+user|the\s+customer|"
@@ -506,6 +537,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:no\s+longer|(?:is|are)\s+not|never)\s+(?:required|needed|necessary|needs?|requires?)\b"
         rf"{_GAP}\b(?:approval|confirmation|authori[sz]ation|verification)\b"
         r"|(?:不经|不經|无需|無需|未经|未經)[^\n]{0,4}?(?:用户|用戶|使用者)?(?:的)?(?:确认|確認|同意|批准|许可|許可)"
+        r"|\b(?:sistema|servicio|servizio|syst[èe]me|service|system)\s+(?:de\s+|di\s+|d')?"
+        r"(?:aprobaci[óo]n|approvazione|approbation|validation|genehmigung|freigabe)\b[^\n]{0,60}?"
+        r"(?:fuera\s+de\s+servicio|fuori\s+servizio|hors\s+service|ca[íi]do|en\s+panne|ausgefallen|"
+        r"nicht\s+verf[üu]gbar|non\s+disponibile|no\s+disponible|indisponible)[^\n]{0,80}?"
+        r"\b(?:directamente|direttamente|directement|direkt|diretamente|rechtstreeks)\b"
         r"|(?:ohne\s+r[üu]ckfrage|sin\s+confirmaci[óo]n|sans\s+confirmation|不经用户确认|"
         r"确认なしで|確認なしで|사용자\s*확인\s*없이|без\s+подтверждени\w+)",
         "skip the approval step / without further checks",
@@ -527,7 +563,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"invoke|execute|use|send|forward|silently|immediately|always|never|remember|before|"
         r"first|add|delete|transfer|wire|reveal|print|tell|include|append|reply|respond|"
         r"summari[sz]e|say|book|buy|grant|share|post|email|text|message|export|upload|change|update|"
-        r"make|give|set|cancel|open|pay|move|mark|approve|download|install|your\s+user)\b"
+        r"make|give|set|cancel|open|pay|move|mark|approve|download|install|your\s+user|"
+        r"your\s+(?:actual|real|true|new|only)\s+(?:job|task|goal)|"
+        r"after\s+(?:reading|reviewing|summari[sz]ing|you)|once\s+you|as\s+soon\s+as|per\s+your|"
+        r"kindly|go\s+ahead|insert|commit|merge|push|publish|rate|rank|schedule|mark)\b"
         r"|\b(?:whatever|whichever|any|every|each)\s+(?:ai\s+|llm\s+|automated\s+)?(?:agent|assistant|"
         r"model|ai|bot|llm)\s+(?:that\s+|who\s+)?(?:reads?|reading|processes|processing|sees|handles|"
         r"handling|summari[sz]es|summari[sz]ing)\s+(?:this|these)\b"
@@ -541,7 +580,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"|^[ \t]*to[ \t]*:[ \t]*(?:the\s+|your\s+)?{_AI}\b"
         rf"|\bto\s+you,?\s+(?:the\s+)?{_AI}|\bfrom\s+me,\s[^\n]{{0,40}}?\bto\s+you\b"
         r"|\b(?:message|note|instructions?|communication|request|directive|notice|words)\s+from\b"
-        r"[^\n]{0,50}?\bto\s+(?:you\b|the\s+(?:ai|assistant|agent|model|llm|bot)|any\s+(?:ai|"
+        r"[^\n]{0,50}?\bto\s+(?:you\b|the\s+(?:[\w-]+\s+)?(?:ai|assistant|model|llm|bot)\b|"
+        r"the\s+(?:ai\s+)?agent|any\s+(?:ai|"
         r"assistant|automated|llm)|all\s+(?:ai|assistants|agents|llms)|integrated|llms?\b|"
         r"ai\s+(?:agents?|systems?|assistants?))"
         r"|\bit'?s\s+me,?\s+(?:the|your)\s+user\b|\bas\s+(?:the|your)\s+(?:user|owner),?\s+i\b"
@@ -549,6 +589,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"supervisor|principal)\b"
         r"|\b(?:for|to)\s+(?:the\s+)?(?:model|ai|assistant|llm)\s+(?:processing|reading|handling)\b"
         rf"|\b(?:nota|note|nachricht|hinweis|mensaje|mensagem|messaggio|aviso|avviso|notiz|not|bericht)"
+        rf"(?:\s+(?:interno|interna|interne|internes?|urgente|importante|wichtige[rs]?|"
+        rf"vertraulich\w*|confidencial|confidentiel\w*|riservat[oa]))?"
         rf"\s+(?:per|para|f[üu]r|pour|an|voor|à|a)\s+(?:l'|el\s+|o\s+|den\s+|die\s+|la\s+|il\s+|de\s+)?"
         rf"{_AI_ML}"
         rf"|(?:para\s+ti|a\s+ti|an\s+dich|à\s+toi|тебе|给你|あなたへ)[,\uff0c]?\s*[(\uff08]?\s*"
@@ -575,6 +617,21 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"charge|transfer|email|add|remove|change|update|install|share|grant|approve|buy|book|"
         r"post|wire|pay)\b"
         r"|\bne\s+dis\s+rien\s+à\s+l'utilisateur|\bno\s+le\s+digas\s+(?:nada\s+)?al\s+usuario"
+        # the user not asked, in other languages ("senza chiedere conferma all'utente")
+        r"|\bsenza\s+chiedere\s+(?:conferma|il\s+permesso|l'approvazione|l'autorizzazione)\s+"
+        r"all'utente|\bsin\s+(?:pedir|solicitar)\s+(?:confirmaci[óo]n|permiso|aprobaci[óo]n)\s+al\s+usuario"
+        r"|\bno\s+(?:le\s+)?(?:pidas|preguntes)\s+(?:confirmaci[óo]n\s+)?al\s+usuario"
+        r"|\bsans\s+demander\s+(?:de\s+)?(?:confirmation|l'autorisation|la\s+permission)\s+[àa]\s+"
+        r"l'utilisat(?:eur|rice)|\bne\s+demande\s+(?:rien|pas)\s+[àa]\s+l'utilisat(?:eur|rice)"
+        r"|\bkeine\s+r[üu]ckfrage\s+(?:beim|bei\s+dem|an\s+den)\s+(?:nutzer|benutzer|kunden)"
+        r"|\bohne\s+(?:den\s+)?(?:nutzer|benutzer)\s+zu\s+fragen|\bfrag\s+(?:den\s+)?(?:nutzer|benutzer)\s+nicht"
+        r"|\bvraag\s+(?:de\s+gebruiker|het\s+de\s+gebruiker)\s+niet\b|\bzonder\s+de\s+gebruiker\s+te\s+"
+        r"(?:vragen|informeren)|\bsem\s+(?:pedir|perguntar)\s+(?:confirma[çc][ãa]o\s+)?ao\s+usu[áa]rio"
+        r"|\bn[ãa]o\s+pergunte\s+ao\s+usu[áa]rio|\bnie\s+pytaj\s+u[żz]ytkownika|\bbez\s+pytania\s+u[żz]ytkownika"
+        r"|\bfr[åa]ga\s+inte\s+anv[äa]ndaren|\butan\s+att\s+fr[åa]ga\s+anv[äa]ndaren"
+        r"|\bkullan[\u0131i]c[\u0131i]ya\s+sormadan|\bkullan[\u0131i]c[\u0131i]ya\s+sorma\b"
+        r"|не\s+спрашива(?:я|й)\s+пользовател\w+|사용자에게\s*(?:묻지|확인하지|알리지)\s*(?:마|말)"
+        r"|ユーザーに確認せず|不要询问用户|不要问用户"
         r"|\bsag\s+(?:dem\s+)?(?:benutzer|nutzer)\s+nichts|не\s+говори\s+пользовател\w+"
         r"|不要告诉用户|ユーザーに(?:は)?(?:言わ|知らせ)ないで",
         "do not tell the user / silently do X",
@@ -599,7 +656,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bthe\s+user\s+must\s+not\s+be\s+answered\b"
         r"|\bantes\s+de\s+(?:contestar|responder|atender)\s+(?:al|a\s+la|a\s+o|ao)\s+"
         r"(?:usuari[oa]|usu[áa]ri[oa]|cliente)\b"
-        r"|\bavant\s+de\s+r[ée]pondre\s+[àa]\s+l'utilisat(?:eur|rice)"
+        r"|\bavant\s+de\s+r[ée]pondre\s+[àa]\s+(?:la\s+(?:question|demande)\s+de\s+)?l'utilisat(?:eur|rice)"
+        r"|\bantes\s+de\s+(?:contestar|responder)\s+(?:a\s+la\s+pregunta|a\s+la\s+petici[óo]n)\s+del\s+usuario"
+        r"|\bantes\s+de\s+responder\s+[àa]\s+(?:pergunta|solicita[çc][ãa]o)\s+do\s+usu[áa]rio"
+        r"|\bprima\s+di\s+rispondere\s+alla\s+(?:domanda|richiesta)\s+dell'utente"
+        r"|\bbevor\s+du\s+die\s+(?:frage|anfrage)\s+des\s+(?:nutzers|benutzers)\s+beantwortest"
         r"|\bbevor\s+du\s+(?:dem\s+)?(?:benutzer|nutzer)\s+antwortest"
         r"|\bprima\s+di\s+rispondere\s+all'utente"
         r"|\bantes\s+de\s+(?:poder\s+)?(?:resolver|completar|terminar|realizar)\s+(?:la|a)\s+"
@@ -616,7 +677,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # mind", "really wants you to", "asked me to let you know". A person writing about a
         # user ("the user wants to export data") does not address the reader as "you".
         r"\bthe\s+(?:user|customer|client|requester|requestor|account\s+owner)\s+(?:has\s+|have\s+)?"
-        r"(?:changed\s+(?:their|his|her)\s+mind\b[^\n]{0,60}?\byou\b|"
+        r"(?:changed\s+(?:their|his|her)\s+mind\b(?:[^\n]{0,60}?\byou\b|\s*[:\-\u2014]\s*\w)|"
         r"(?:now\s+|actually\s+|really\s+|also\s+|instead\s+)(?:wants?|needs?|would\s+like)\s+"
         r"(?:you|the\s+(?:ai|assistant|bot|model))\s+to\b|"
         r"(?:wants?|would\s+(?:also\s+)?(?:like|want))\s+(?:you|the\s+(?:ai|assistant|bot|model))\s+to\s+"
@@ -649,6 +710,61 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "the user changed their mind / really wants you to (a document speaking for the user)",
     ),
     InjectionPattern(
+        "goal_hijack",
+        # The user's request set aside for another goal: "forget what the user asked and
+        # instead...", "instead of answering the user, cancel...", "whatever the traveller
+        # asked you, the answer is always X", in the languages the table reads. "Forget the
+        # old process, instead use the portal" names no user, and is how people write.
+        r"(?<!not\s)(?<!never\s)(?<!n't\s)\b(?:forget|ignore|disregard|drop|set\s+aside|"
+        r"put\s+aside|never\s+mind|stop\s+working\s+on)\s+"
+        r"(?:about\s+)?(?:what(?:ever)?\s+)?(?:the\s+|your\s+)(?:user|human)(?:'s|s')?\s+"
+        r"(?:(?:original|actual|initial)\s+)?"
+        r"(?:asked|requested|wants|wanted|said|request|question|task|query|prompt)\b"
+        r"[^\n]{0,60}?\b(?:instead|rather|in\s+its\s+place)\b"
+        # said as an order (a sentence or clause starts there), not "hands over instead of ..."
+        r"|(?<![\w)]\s)\binstead\s+of\s+(?:answering|replying\s+to|responding\s+to|helping|doing\s+what)\s+"
+        r"(?:the|your)\s+(?:user|human)\b"
+        r"|\bwhatever\s+the\s+(?:user|customer|travell?er|reader|shopper|guest|person)\s+"
+        r"(?:asked|asks|requested|wants|wanted)\s+you\b[^\n.]{0,40}?(?:[,;:]\s*|\s+)(?:the\s+"
+        r"(?:best|only|right|correct)\s+(?:answer|option|choice|result)|instead)\b"
+        r"|\b(?:different|other)\s+(?:from|than)\s+what\s+the\s+user\s+(?:said|asked|wants|"
+        r"requested)\s*[:,;\-\u2014]"
+        # Spanish, Portuguese, French, Italian, German, Dutch, Swedish, Polish, Turkish, Russian
+        r"|\b(?:olvida|ignora|descarta|olv[íi]date\s+de|deja\s+de\s+lado)\s+(?:lo\s+que\s+"
+        r"(?:te\s+)?(?:pidi[óo]|dijo|quiere|solicit[óo]|pregunt[óo])\s+(?:el|la)\s+usuari[oa]|"
+        r"(?:la\s+)?(?:petici[óo]n|solicitud|pregunta|tarea)\s+del?\s+(?:la\s+)?usuari[oa])"
+        r"|\ben\s+lugar\s+de\s+(?:responder|contestar|ayudar)\s+al\s+usuario\b"
+        r"|\b(?:esque[çc]a|ignore|deixe\s+de\s+lado)\s+(?:o\s+que\s+o\s+usu[áa]rio\s+(?:pediu|disse|"
+        r"quer)|(?:o\s+)?pedido\s+do\s+usu[áa]rio|a\s+(?:solicita[çc][ãa]o|pergunta)\s+do\s+usu[áa]rio)"
+        r"|\bem\s+vez\s+de\s+responder\s+ao\s+usu[áa]rio\b"
+        r"|\b(?:oublie[rz]?|ignore[rz]?|laisse\s+tomber)\s+(?:ce\s+que\s+l'utilisat(?:eur|rice)\s+"
+        r"(?:t'a|vous\s+a|a)\s+demand[ée]|la\s+(?:demande|question)\s+de\s+l'utilisat(?:eur|rice))"
+        r"|\bau\s+lieu\s+de\s+r[ée]pondre\s+[àa]\s+l'utilisat(?:eur|rice)"
+        r"|\b(?:dimentica|ignora|lascia\s+perdere)\s+(?:quello\s+che\s+(?:ti\s+)?ha\s+chiesto\s+"
+        r"l'utente|la\s+(?:richiesta|domanda)\s+dell'utente)"
+        r"|\binvece\s+di\s+rispondere\s+all'utente\b"
+        r"|\b(?:vergiss|ignoriere)\s*,?\s+(?:was\s+(?:der|die)\s+(?:nutzer|benutzer|kunde)(?:in)?\s+"
+        r"(?:gefragt|verlangt|wollte|will|gesagt|angefragt)|die\s+(?:anfrage|frage|bitte)\s+"
+        r"(?:des|der)\s+(?:nutzers|benutzers|kunden|nutzerin|benutzerin))"
+        r"|\b(?:statt|anstatt)\s+(?:dem\s+)?(?:nutzer|benutzer|kunden)\s+zu\s+antworten\b"
+        r"|\b(?:vergeet|negeer)\s+(?:wat\s+de\s+gebruiker\s+(?:vroeg|wil|zei|gevraagd)|"
+        r"(?:het\s+verzoek|de\s+vraag)\s+van\s+de\s+gebruiker)"
+        r"|\bin\s+plaats\s+van\s+de\s+gebruiker\s+te\s+(?:antwoorden|helpen)\b"
+        r"|\b(?:gl[öo]m|strunta\s+i|ignorera|bortse\s+fr[åa]n)\s+(?:vad\s+anv[äa]ndaren\s+"
+        r"(?:bad\s+om|ville|vill|sa)|anv[äa]ndarens\s+(?:fr[åa]ga|beg[äa]ran|[öo]nskem[åa]l))"
+        r"|\bist[äa]llet\s+f[öo]r\s+att\s+svara\s+(?:p[åa]\s+)?anv[äa]ndaren\b"
+        r"|\b(?:zapomnij|zignoruj|ignoruj|pomi[ńn])\s+(?:o\s+)?(?:to,?\s+o\s+co\s+(?:prosi[łl]|"
+        r"pyta[łl])\w*\s+u[żz]ytkownik|pro[śs]b\w*\s+u[żz]ytkownika|pytani\w*\s+u[żz]ytkownika)"
+        r"|\bzamiast\s+odpowiada[ćc]\s+u[żz]ytkownikowi\b"
+        r"|\bkullan[\u0131i]c[\u0131i]n[\u0131i]n\s+(?:iste[ğg]ini|talebini|sorusunu)\s+(?:bir\s+kenara\s+b[\u0131i]rak|"
+        r"unut|g[öo]rmezden\s+gel|yok\s+say)"
+        r"|\bkullan[\u0131i]c[\u0131i]ya\s+(?:cevap|yan[\u0131i]t)\s+vermek\s+yerine\b"
+        r"|(?:забудь|игнорируй|не\s+обращай\s+внимания\s+на)\s+(?:\u043e\s+)?(?:то,?\s+что\s+(?:просил|"
+        r"спросил|хочет)\s+пользователь|(?:запрос|просьбу|вопрос)\w*\s+пользовател\w+)"
+        r"|вместо\s+того,?\s+чтобы\s+отвечать\s+пользователю",
+        "forget what the user asked / instead of answering the user, do X (the goal replaced)",
+    ),
+    InjectionPattern(
         "addressed_to_reader",
         # Words for whatever AI reads the text, said to it: "if an AI is reading this",
         # "AI agents updating this org are instructed to", "For AI agents:", "Assistant
@@ -657,6 +773,17 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"language\s+model|model|assistant|agent|bot)\s+(?:is\s+)?(?:reading|reads|processing|"
         r"processes|opens|opening|summari[sz]ing|summari[sz]es|sees|handling|handles|parsing|parses)\s+"
         r"(?:this|these)\b"
+        r"|\b(?:any\s+|all\s+|the\s+|every\s+)?(?:ai\s+|llm\s+)?(?:assistants?|models?|llms?|"
+        r"chatbots?|copilots?|(?:ai|coding|automated)\s+agents?|(?:screening|automated|ai|hr|"
+        r"recruiting)\s+(?:systems?|tools?|software))\s+(?:reading|summari[sz]ing|processing|"
+        r"handling|reviewing|screening|parsing|opening|scanning|evaluating)\s+(?:this|these|it)\b"
+        r"(?:[ \t]+[\w-]+){0,2}?[ \t]*(?:,|\s+(?:should|must|shall|needs?\s+to|are\s+to|is\s+to|"
+        r"will|has\s+to|have\s+to))"
+        r"|\b(?:if\s+)?(?:you(?:'re|\s+are)|ur|u\s+r|youre)\s+(?:an?\s+|the\s+)?(?:ai|llm|bot|"
+        r"assistant|language\s+model|model)(?:\s+(?:bot|agent|assistant|model))?\s+(?:reading|"
+        r"processing|summari[sz]ing|seeing|scanning|parsing)\s+(?:this|these)\b"
+        r"|\b(?:ai|llm|assistant|chatbot|copilot|gpt)\s+(?:instructions?|directives?|tasks?|"
+        r"orders)\s*:"
         r"|\byou,?\s+the\s+(?:ai|assistant|model|llm|bot)\s+(?:reading|processing|handling|"
         r"summari[sz]ing)\b"
         r"|\bthe\s+(?:ai\s+|llm\s+|coding\s+|automated\s+)?(?:agent|assistant|model|bot)\s+"
@@ -672,7 +799,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:assistant|ai|bot|llm)\s*/\s*(?:agent|assistant|bot)\s*:"
         r"|(?:\b(?:assistant|agent)e?s?\s+(?:ia|ki|ai)|\b(?:ki|ai|ia|mi)-(?:agent\w*|assistent\w*|"
         r"asszisztens\w*|asystent\w*|asistent\w*)|\bии-?(?:агент\w*|ассистент\w*)|"
-        r"\b(?:asistente|assistente|agente)\s+(?:de\s+)?(?:ia|ai|ki)\b|\bagent\s+ai\b|"
+        r"\b(?:asistente|assistente|agente|asystent|assistent|asistan|avustaja)\s+(?:de\s+)?"
+        r"(?:ia|ai|ki)\b|\bagent\s+ai\b|\bteko[äa]ly(?:avustaja|agentti)\w*|"
+        r"(?:\b(?:f[üu]r\s+die|pour\s+l'|para\s+la|per\s+l'|voor\s+de|dla|till)\s+|для\s+)(?:ki|ia|ai|ии)|"
         r"\bki-assistent\w*|ai\s*(?:アシスタント|エージェント)|ai\s*(?:助手|代理|智能体)|"
         r"एआई\s+सहायक|دستیار\s+هوش\s+مصنوعی)\s*(?:へ|に|के\s+लिए)?\s*:"
         r"|\b(?:für\s+(?:den|die)|an\s+(?:den|die|alle)|pour\s+l'|aux|para\s+(?:el|o|la)|per\s+(?:l'|il|i|gli)|"
@@ -720,7 +849,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bassistente\s+precisa\s+antes\b|\bavant\s+de\s+r[ée]sumer\b"
         r"|\bkullan[\u0131i]c[\u0131i]ya\s+cevap\s+vermeden\s+önce"
         r"|\bbefore\s+(?:you\s+)?(?:summari[sz]\w*|evaluat\w*|rank\w*|rat(?:e|ing)|screen\w*|"
-        r"answer\w*|respond\w*|reply\w*)\s+(?:this|these|to\s+the\s+user|the\s+user)\b"
+        r"answer\w*|respond\w*|reply\w*)(?:\s+(?:or|and)\s+\w+)?\s+(?:this|these|to\s+the\s+user|the\s+user)\b"
         r"[^\n]{0,80}?\b(?:you(?:'ve|\s+have)?\s+)?first\b",
         "before answering the user / summarising this, first do X",
     ),
@@ -827,6 +956,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bthe\s+(?:assistant|ai|model)\s+(?:(?:must|should|needs\s+to)(?!\s+be\b)|is\s+"
         r"(?:instructed|required|allowed|permitted|authori[sz]ed)\s+to|may\s+now|will\s+now)\b"
         r"|asistente|assistente|assistenten?|ki-assistent\w*|asistan\w*|yapay\s+zek[aâ]|ассистент\w*|"
+        r"\bassistent[ \t]*[,:!]|\basystent\w*|\bavustaja\w*|\bteko[äa]ly\w*|"
+        # a greeting to an assistant in other languages ("Beste assistent,"): a weak cue, as a
+        # student's mail to a teaching assistant ("assistent" in Dutch) starts the same way
+        r"\b(?:beste|lieve|hallo|hej|hei|hola|querid[oa]|estimad[oa]|cher|ch[èe]re|caro|cara|"
+        r"ciao|ol[áa]|prezad[oa]|drogi|witaj|merhaba|sevgili|moi|liebe[rs]?|salut|bonjour)[ \t]+"
+        r"(?:assistent(?:e|in)?|asistente|assistente|asystencie|asystent\w*|asistan\w*|"
+        r"avustaja|ki-assistent\w*|ии|ассистент)\b|"
         r"асистент\w*|助手|アシスタント|어시스턴트|βοηθ[όο]\w*|دستیار|ผู้ช่วย",
         "a note to the agent / the agent must ...",
         weak=True,
@@ -865,7 +1001,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"below\s+(?:tool|function)\s+calls?|tool\s+calls?\s*[:(]|function\s+calls?\s*[:(]|"
         r"the\s+following\s+(?:arguments|parameters))\b"
         r"|\b(?:with|use|using|via)\s+your\s+[\w-]+\s+(?:tool|access|plugin)\b"
-        r"|\b(?:trigger|fire|call|hit)\s+(?:a|the|this)\s+webhook\s*:",
+        r"|\b(?:trigger|fire|call|hit)\s+(?:a|the|this)\s+webhook\s*:"
+        r"|\b(?:usa|utiliza|use|usar|utilizar|verwende|benutze|nutze|utilise[zr]?|utilizza|gebruik|"
+        r"u[żz]yj|anv[äa]nd|kullan)\s+(?:la\s+|el\s+|die\s+|das\s+|l'|het\s+|de\s+|a\s+|o\s+)?"
+        rf"(?:herramienta|funci[óo]n|werkzeug|tool|funktion|outil|fonction|strumento|funzione|"
+        rf"ferramenta|fun[çc][ãa]o|narz[ęe]dzi\w*|verktyg\w*|arac[\u0131i]n[\u0131i]?)\s+{_TOOL_NAME}"
+        r"|\b(?:run|execute)\s+this\s+(?:using|with|in|via)\s+(?:the\s+|your\s+)?[\w /-]{0,40}?"
+        r"\b(?:tool|interpreter|sandbox|terminal|shell)\s*:",
         "call send_money(recipient=...) / use delete_file on ... / a JSON tool call",
         weak=True,
     ),
@@ -971,7 +1113,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "suspicious_destination",
         r"\b(?:pastebin|gist|mailinator|guerrillamail|webhook\.site|requestcatcher|requestbin|transfer\.sh|ngrok|"
         r"interact\.sh|t\.me/\w+)\b|\b(?:https?|ftp)://\d{1,3}(?:\.\d{1,3}){3}\b"
-        r"|\bhttps?://[^\s?#]{1,200}[?&][\w-]{1,30}=(?:\{[^}\n]{0,40}\}|\[[^\]\n]{0,40}\]|<[^>\n]{0,40}>|data\b|token\b|"
+        r"|\bhttps?://[^\s?#]{1,200}\?(?:[^\s#&]{0,100}&){0,4}[\w-]{1,30}=(?:\{[^}\n]{0,40}\}|\[[^\]\n]{0,40}\]|<[^>\n]{0,40}>|data\b|token\b|"
         r"secret\b|summary\b|password\b|(?=\s|$)|[\w%-]{0,40}?(?:secret|token|password|summary|"
         r"history|conversation|payload|api_?key|credential))",
         "a paste site, webhook catcher or bare IP; a URL with a placeholder for data",
@@ -989,7 +1131,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # code that posts the user's data somewhere: requests.post('https://...', json=profile)
         r"|\b(?:requests|httpx|session|client)\.(?:post|put|patch)\(\s*['\"]https?://[^'\"\n]{1,200}"
         r"['\"]\s*,\s*(?:json|data|body)\s*=\s*[\w.]{0,20}?(?:user|profile|secret|credential|token|"
-        r"password|history|conversation|contacts|environ|env)",
+        r"password|history|conversation|contacts|environ|env)"
+        r"|\b(?:urlopen|requests\.(?:post|put|get)|httpx\.(?:post|put|get)|fetch)\([^\n]{0,200}?"
+        r"(?:\bos\.environ\b|\bprocess\.env\b)",
         "put data into a URL or link; a markdown image from another site",
         weak=True,
     ),
@@ -1143,7 +1287,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\{\{\s*(?=[\w.]{0,30}?(?:chat|conversation|history|messages|context|memory|secret|api_?key|"
         r"user_|password))[\w.]{1,40}\s*\}\}"
         r"|\b(?:inbox|address\s+book|contacts?\s+book|phone\s?book|contact\s+list|customer\s+(?:list|"
-        r"database|data|records|exports?)|"
+        r"database|data|records|exports?|tables?)|"
         r"payroll\s+(?:spreadsheets?|files?|data|records|exports?)|bank\s+statements?|"
         r"chat\s+(?:history|logs)|conversation\s+history|"
         r"browsing\s+history|date\s+of\s+birth|home\s+address(?:es)?)\b"
@@ -1183,6 +1327,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bkeep\s+(?:it|this)\s+(?:between\s+us|quiet|secret|to\s+yourself)\b"
         r"|\bhide\s+(?:this|it|the)\b|\bwithout\s+mentioning\b|\bkeep\s+this\s+between\s+us\b"
         r"|\bin\s+the\s+background\b|\bnever\s+finds?\s+out\b"
+        r"|\bas\s+if\s+nothing\s+(?:happened|had\s+happened)\b|\bcomme\s+si\s+de\s+rien\s+n'[ée]tait\b"
+        r"|\bcomo\s+si\s+nada\b|\bals\s+w[äa]re\s+nichts\s+gewesen\b|\bcome\s+se\s+niente\s+fosse\b"
         r"|\b(?:disable|turn\s+off|stop|pause|suspend)\s+(?:the\s+|all\s+)?(?:logging|audit\s+logs?|"
         r"monitoring|alerts|alerting|notifications)\b"
         r"|\b(?:delete|erase|clear|wipe|remove|purge|truncate)\s+(?:the\s+|all\s+|any\s+)?"
@@ -1209,6 +1355,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:action|request|call|refund|transfer|operation|charge|deletion|payment)\s+"
         r"(?:is|has\s+been|was)\s+(?:already\s+)?(?:pre-?)?(?:authori[sz]ed|approved|verified)\b"
         r"|\bverification\s+has\s+been\s+completed\b|\bsignature\s+verified\b"
+        r"|\b(?:he|she|they|the\s+boss)(?:'ve|'s|\s+have|\s+has)?\s+already\s+(?:signed\s+off|approved|"
+        r"authori[sz]ed|agreed|consented|confirmed)\b"
+        r"|\b(?:this|it)\s+(?:has\s+been|was|is)\s+(?:already\s+)?(?:approved|authori[sz]ed|cleared)\s+"
+        r"(?:at\s+the\s+\w+\s+level|by\s+(?:the\s+)?(?:admin\w*|management|leadership|ceo|cfo|"
+        r"tenant|owner|it|security))\b"
+        r"|\b(?:el\s+)?(?:propietario|titular|due[ñn]o|administrador|director)\s+(?:de\s+la\s+cuenta\s+)?"
+        r"ya\s+(?:lo\s+)?(?:aprob[óo]|autoriz[óo])"
+        r"|\b(?:ik|wij|we)\s+heb(?:ben)?\s+toestemming\s+gegeven\b|\bdit\s+is\s+al\s+met\s+\w+\s+besproken\b"
         r"|\bhas\s+(?:the\s+)?authority\s+to\b"
         r"|\b(?:admin|administrator|override|master|root|bypass)\s+(?:override\s+)?(?:code|key|token|pin)\b"
         r"|\b(?:reviewer|approver|manager|supervisor)\s+is\s+(?:on\s+holiday|on\s+vacation|away|out\s+of\s+"
@@ -1235,6 +1389,17 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bmark\s+[^\n]{0,30}?\bas\s+(?:approved|paid|verified)\b[^\n]{0,30}?\byourself\b"
         r"|\b(?:stop|quit)\s+asking\b|\b(?:don'?t|do\s+not)\s+ask\s+(?:me\s+)?again\b"
         r"|\bnie\s+pytaj\b|\bbez\s+pytania\b|\bohne\s+(?:nach)?zufragen\b|\bfrag\s+nicht\b"
+        r"|\bneeds?\s+no\s+(?:further\s+|additional\s+)?(?:user\s+|human\s+)?(?:approval|"
+        r"confirmation|sign-?off|review)\b"
+        r"|\bno\s+(?:further\s+|additional\s+)?(?:review|sign-?off|checks?)\s+(?:is\s+|are\s+)?"
+        r"(?:needed|required|necessary)\b"
+        r"|\bno\s+need\s+to\s+(?:route|run|send|pass|put|take)\s+(?:it|this|them)\s+(?:through|past|by)\b"
+        r"|\bwithout\s+(?:waiting\s+for|creating|raising|opening|filing|submitting|requesting)\s+"
+        r"(?:an?\s+|the\s+|any\s+)?(?:\w+\s+)?(?:review|approval|sign-?off|confirmation)\b"
+        r"|\b(?:no|without)\s+(?:any\s+)?(?:approval|confirmation|safety)\s+(?:steps?|checks?|process)\b"
+        r"|\bkeine\s+r[üu]ckfrage\b|\bsenza\s+chiedere\s+conferma\b|\bsin\s+pedir\s+confirmaci[óo]n\b"
+        r"|\bzonder\s+(?:bevestiging|toestemming)\b|\bonay\s+(?:istemeden|almadan)\b"
+        r"|(?:دون|بدون)\s+(?:طلب\s+)?(?:موافقة|تأكيد|إذن)|묻지\s*마"
         r"|\bsin\s+preguntar\b|\bno\s+preguntes\b|\bsem\s+perguntar\b|\bsans\s+demander\b"
         r"|\bsenza\s+chiedere\b|\bsormadan\b|\bfr[åa]ga\s+inte\b|\btanpa\s+bertanya\b"
         r"|不要问用户|无需询问|確認せずに|묻지\s*말고|बिना\s+पूछे",
@@ -1249,7 +1414,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:on\s+behalf\s+of|as\s+requested\s+by|at\s+the\s+request\s+of)\s+(?:the\s+|your\s+)?"
         r"(?:user|owner|admin|administrator|account\s+holder|principal)\b"
         r"|\byour\s+(?:user|principal|owner)\s+(?:asked|wants|instructed|requested)\b"
-        r"|\bon\s+(?:the\s+|your\s+)?(?:user'?s|owner'?s|account\s+holder'?s|principal'?s)\s+behalf\b"
+        # not what a tool does ("sends mail on the user's behalf")
+        r"|(?<!mail\s)(?<!act\s)(?<!acts\s)(?<!acting\s)(?<!actions\s)(?<!requests\s)(?<!calls\s)"
+        r"\bon\s+(?:the\s+|your\s+)?(?:user'?s|owner'?s|account\s+holder'?s|principal'?s)\s+behalf\b"
         r"|\b(?:urgent|request|instructions?|directive)\s+(?:comes?\s+)?from\s+(?:the\s+)?"
         r"(?:ceo|cfo|owner|admin|administrator|it\s+department|platform\s+operator|operator)\b"
         r"|\bverified\s+(?:sender|source|request|instruction|directive|order|command|message)\b"
@@ -1271,9 +1438,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"comment|review|lines?)\b"
         r"|\b(?:consent|approval|authori[sz]ation|permission|confirmation)\s+from\s+(?:the\s+|your\s+)?"
         r"(?:user|owner|account\s+holder|account\s+owner|admin|administrator|principal|customer)\b"
-        r"|\b(?:message|note|mensaje|nota|nachricht)\s+(?:de\s+l'|del\s+|vom\s+|de\s+la\s+)"
+        r"|\b(?:per|as\s+per|according\s+to)\s+(?:the\s+|your\s+)?(?:ceo|cfo|coo|cto|administrator|"
+        r"admin|it\s+admin\w*|manager|owner|director|management|board)(?:'s)?\b(?:\s+(?:standing\s+)?"
+        r"(?:instruction|request|direction|order|directive)s?)?"
+        r"|\b(?:bericht|mail)\s+komt\s+(?:rechtstreeks\s+|direct\s+)?van\s+de\s+(?:directeur|directie|"
+        r"eigenaar|beheerder)|نيابة\s+عن\s+المستخدم"
+        r"|\b(?:message|note|mensaje|nota|nachricht|aviso|avviso|hinweis|mitteilung|avis|bericht|"
+        r"wiadomo[śs][ćc])\s+(?:de\s+l'|del\s+|vom\s+|de\s+la\s+|dell'|van\s+de\s+|od\s+)"
         r"(?:administrat\w*|admin|propri[ée]taire|due[ñn]o|inhaber|d[ée]veloppeur|desarrollador|"
-        r"entwickler)",
+        r"entwickler|beheerder|amministrator\w*)",
         "a message from the administrator / the developer / the user, or on their behalf",
         weak=True,
     ),
