@@ -123,8 +123,8 @@ def test_arguments_are_validated_against_the_input_schema(shop: MCPServer) -> No
     with pytest.raises(ValidationError) as info:
         refund.validate({"order_id": 1})
     messages = " ".join(e["msg"] for e in info.value.errors())
-    assert "'amount_cents' is a required property" in messages
-    assert "1 is not of type 'string'" in messages
+    assert '"amount_cents" is a required property' in messages
+    assert '1 is not of type "string"' in messages
 
 
 def test_a_colliding_name_is_prefixed_with_the_server_name(shop: MCPServer) -> None:
@@ -206,7 +206,7 @@ async def test_bad_arguments_never_reach_the_server(shop: MCPServer, store_url: 
     (failed,) = await _run(agent, store_url)
     assert isinstance(failed, ToolFailed)
     assert failed.error.error_code == "invalid_arguments"
-    assert "7 is not of type 'string'" in failed.error.message
+    assert '7 is not of type "string"' in failed.error.message
 
 
 async def test_the_prefixed_tool_calls_the_server_under_its_own_name(

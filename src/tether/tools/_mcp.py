@@ -10,9 +10,12 @@ retries and journal: the contract's function is a call over the server's session
   (unless ``requires_approval`` says otherwise) every write of a server needs approval.
 - **Schemas.** A tool's JSON Schema is the server's ``inputSchema``; arguments are
   validated against it before the gate sees them, and a mismatch is the same
-  ``invalid_arguments`` error a native tool gives.
+  ``invalid_arguments`` error a native tool gives. A schema is untrusted input: it may
+  not reference anything outside itself (nothing is ever fetched or read), its
+  patterns run on a linear-time engine, and its size is capped (see ``_mcp_schema``).
 - **Names.** Tools keep their MCP names; one that collides with another tool of the
-  agent is prefixed ``{server name}_`` (see :func:`expand_tools`).
+  agent (a native one, or one another server lists too) is prefixed
+  ``{server name}_`` (see :func:`expand_tools`).
 - **Snapshot.** The tool list is read once, when the first agent using the server is
   built (or at ``await server.refresh()``), and that snapshot is what every agent built
   from it sees: the prompt's tool list and the agent version never change under a live
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -45,6 +49,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from tether.exceptions import AgentDefinitionError
 from tether.tools._contract import Effect, RetryPolicy, Risk, ToolContract, tool
 from tether.tools._errors import ToolCallError, TransientToolError
+from tether.tools._mcp_schema import iter_problems, vet_tool
 from tether.tools._mcp_session import (
     PING_TIMEOUT,
     Connection,
@@ -58,6 +63,8 @@ from tether.tools._serialize import DEFAULT_MAX_RESULT_BYTES
 if TYPE_CHECKING:
     pass
 
+log = logging.getLogger("tether.tools.mcp")
+
 INSTALL_HINT = "pip install 'tether-runtime[mcp]'"
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -67,6 +74,7 @@ _MAX_MESSAGE = 2000
 def require_mcp() -> None:
     """Raise ``ImportError`` naming the extra to install when the ``mcp`` SDK is missing."""
     try:
+        import jsonschema_rs  # noqa: F401  -- validates the servers' schemas, no I/O
         import mcp  # noqa: F401  -- presence check only
     except ImportError as exc:
         raise ImportError(
@@ -85,13 +93,15 @@ class MCPToolContract(ToolContract):
     Attributes:
         server: The server that serves the tool.
         remote_name: The tool's name on the server (``name`` may carry a prefix).
-        validator: A compiled ``jsonschema`` validator of ``parameters`` (``None`` when
-            the server's schema is itself invalid: every call is then refused).
+        validator: A compiled validator of ``parameters`` (``None`` when the server's
+            schema was refused: every call is then refused).
+        schema_problem: Why the server's schema was refused (see ``_mcp_schema``).
     """
 
     server: MCPServer
     remote_name: str
     validator: Any = field(default=None, repr=False)
+    schema_problem: str | None = None
 
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """Check the arguments against the server's ``inputSchema``; they are not coerced.
@@ -101,11 +111,11 @@ class MCPToolContract(ToolContract):
         """
         if self.validator is None:
             raise _validation_error(
-                [((), "the server published an invalid JSON Schema for this tool")]
+                [((), self.schema_problem or "the server published an invalid JSON Schema")]
             )
-        errors = sorted(self.validator.iter_errors(dict(arguments)), key=lambda e: list(e.path))
-        if errors:
-            raise _validation_error([(tuple(e.absolute_path), e.message) for e in errors[:20]])
+        problems = iter_problems(self.validator, dict(arguments))
+        if problems:
+            raise _validation_error(problems)
         return dict(arguments)
 
     def normalize(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,13 +332,11 @@ class MCPServer:
             approval = rule
         else:
             approval = remote in rule
-        schema = entry.get("inputSchema")
-        if not isinstance(schema, dict):
-            schema = {"type": "object"}
+        vetted = vet_tool(self.name, entry)
         return MCPToolContract(
             name=_local_name(remote),
-            description=str(entry.get("description") or entry.get("title") or remote),
-            parameters=schema,
+            description=vetted.description,
+            parameters=vetted.schema,
             fn=_remote_call(self, remote),
             is_async=True,
             effect=effect,
@@ -344,7 +352,8 @@ class MCPServer:
             max_result_bytes=self.max_result_bytes,
             server=self,
             remote_name=remote,
-            validator=_compile(schema),
+            validator=vetted.validator,
+            schema_problem=vetted.problem,
         )
 
     # -- calls ------------------------------------------------------------------------------
@@ -516,21 +525,6 @@ def _text(blocks: list[Any]) -> str:
     )
 
 
-def _compile(schema: dict[str, Any]) -> Any:
-    """A ``jsonschema`` validator of ``schema``, or ``None`` if the schema is invalid."""
-    # No stubs for jsonschema; it comes with the mcp SDK, so it is present whenever this runs.
-    from jsonschema import exceptions, validators  # type: ignore[import-untyped]
-
-    cls = validators.validator_for(schema, default=validators.Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except exceptions.SchemaError:
-        return None
-    if schema.get("type", "object") != "object":
-        return None  # tool arguments are always a JSON object
-    return cls(schema)
-
-
 def _local_name(remote: str) -> str:
     """A model-safe tool name: MCP allows characters some providers refuse."""
     if _TOOL_NAME.match(remote):
@@ -567,8 +561,11 @@ def _clip(text: str) -> str:
 def expand_tools(items: Iterable[Any]) -> list[ToolContract]:
     """Contracts of an agent's ``tools``: native tools first, then each MCP server's.
 
-    An MCP tool whose name another tool already has is renamed ``{server name}_{tool}``;
-    native tools keep their names (two native tools with one name are the agent's error).
+    An MCP tool whose name a native tool has, or that another MCP server lists too, is
+    renamed ``{server name}_{tool}``: no server can take a name by being listed first (a
+    hostile server ahead of a trusted one would otherwise receive the calls meant for
+    the trusted one). A name two servers share is logged as a warning naming both.
+    Native tools keep their names (two native tools with one name are the agent's error).
     """
     native: list[ToolContract] = []
     servers: list[MCPServer] = []
@@ -577,12 +574,27 @@ def expand_tools(items: Iterable[Any]) -> list[ToolContract]:
             servers.append(item)
         else:
             native.append(item if isinstance(item, ToolContract) else tool(item))
+    listed = [(server, server.contracts()) for server in servers]
+    listers: dict[str, list[str]] = {}
+    for server, contracts in listed:
+        for contract in contracts:
+            names = listers.setdefault(contract.name, [])
+            if server.name not in names:
+                names.append(server.name)
+    for name, names in listers.items():
+        if len(names) > 1:
+            log.warning(
+                "MCP servers %s all list a tool %r; none keeps the name, each serves it as %s",
+                ", ".join(repr(n) for n in names),
+                name,
+                ", ".join(repr(f"{n}_{name}"[:64]) for n in names),
+            )
     taken = {c.name for c in native}
     out = list(native)
-    for server in servers:
-        for contract in server.contracts():
+    for server, contracts in listed:
+        for contract in contracts:
             name = contract.name
-            if name in taken:
+            if name in taken or len(listers[name]) > 1:
                 name = f"{server.name}_{name}"[:64]
                 if name in taken:
                     raise AgentDefinitionError(
