@@ -254,3 +254,82 @@ def test_a_failed_bubblewrap_probe_is_retried(
 
 def _sleep(seconds: float) -> None:
     threading.Event().wait(seconds)
+
+
+# -- memory for the whole sandbox (hole 03) -------------------------------------------------
+
+CHILDREN_HOLD_MEMORY = r"""
+import os, time
+kids = []
+for i in range(6):
+    pid = os.fork()
+    if pid == 0:
+        b = bytearray(150 << 20)
+        for j in range(0, len(b), 4096):
+            b[j] = 1
+        time.sleep(3); os._exit(0)
+    kids.append(pid)
+time.sleep(2)
+total = 0
+for p in kids:
+    try:
+        for line in open(f"/proc/{p}/status"):
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    except OSError:
+        pass
+print("RSS", total, flush=True)
+"""
+
+
+def _cgroup_expected() -> bool:
+    """Whether this host lets Tether make cgroups (detected independently of the code)."""
+    from tether.tools._sandbox_cgroup import Cgroups
+
+    return Cgroups.detect() is not None
+
+
+def test_memory_limit_holds_for_the_whole_sandbox(sandbox: Sandbox) -> None:
+    """Six children of 150 MiB each stay within memory_bytes=256 MiB in all, with a cgroup.
+
+    Without one (no writable cgroup hierarchy here) the result says the limits only
+    bound each process.
+    """
+    result = sandbox.run_python_sync(CHILDREN_HOLD_MEMORY)
+    held = int(result.stdout.split("RSS", 1)[1]) if "RSS" in result.stdout else 0
+    if _cgroup_expected():
+        assert result.enforcement == "cgroup"
+        assert held <= LIMITS.memory_bytes, result
+    else:
+        assert result.enforcement == "rlimit"
+        assert held > LIMITS.memory_bytes  # each process may hold memory_bytes
+
+
+def test_a_cgroup_oom_is_reported_as_memory(sandbox: Sandbox) -> None:
+    """A program the cgroup's OOM killer stopped reports killed_by="memory", not "cpu"."""
+    code = CHILDREN_HOLD_MEMORY.replace(
+        "time.sleep(2)", "for p in kids: os.waitpid(p, 0)\nos.kill(os.getpid(), 9)"
+    )
+    result = sandbox.run_python_sync(code)
+    if _cgroup_expected():
+        assert result.killed_by == "memory", result
+    else:
+        assert result.enforcement == "rlimit" and result.killed_by == "cpu", result
+
+
+def test_sandbox_without_cgroups_says_so(tmp_path: Path) -> None:
+    """Sandbox(cgroups=False) runs on rlimits alone, and the result says which applied."""
+    with Sandbox(scratch_root=tmp_path, cgroups=False) as box:
+        assert box.run_python_sync("print(1)").enforcement == "rlimit"
+    assert SandboxLimits().max_processes == 16  # it multiplies memory_bytes without one
+
+
+def test_no_cgroup_is_left_behind(sandbox: Sandbox) -> None:
+    """After calls, timeouts included, no cgroup of a sandbox remains."""
+    sandbox.run_python_sync("import time\ntime.sleep(60)", limits=SandboxLimits(wall_seconds=1))
+    cgroups = sandbox._cgroups
+    if cgroups is None:
+        assert not _cgroup_expected()
+        return
+    for parent in cgroups.parents:
+        assert not [p for p in parent.iterdir() if p.name.startswith("tether-sandbox-")]

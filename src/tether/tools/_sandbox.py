@@ -46,6 +46,7 @@ from typing import Literal
 import anyio.to_thread
 
 from tether.exceptions import ConfigError
+from tether.tools._sandbox_cgroup import Cgroup, Cgroups
 from tether.tools._sandbox_process import (
     BOOTSTRAP,
     WORKDIR,
@@ -107,6 +108,24 @@ class _Warm:
     proc: subprocess.Popen[bytes]
     slot: Path
     sandboxed: bool
+    cgroup: Cgroup | None = None
+
+
+def _discard(warm: _Warm) -> None:
+    """Kill an interpreter that will not serve a call, and remove its cgroup and slot."""
+    kill_sandbox(warm.proc, namespace=warm.sandboxed)
+    if warm.cgroup is not None:
+        warm.cgroup.close()
+    remove_tree(warm.slot)
+
+
+def _pids_max(limits: SandboxLimits) -> int:
+    # bubblewrap and its pid 1 (or, unsandboxed, the supervisor) count in the cgroup too.
+    return limits.max_processes + 2
+
+
+# Joins the cgroup (both hierarchies' files under v1) before anything else runs.
+_JOIN_CGROUP = 'echo $$ > "$1" && echo $$ > "$2" && shift 2 && exec "$@"'
 
 
 @dataclass(slots=True)
@@ -137,6 +156,10 @@ class Sandbox:
             abandoned and is removed (a run that ended without ``close_run``).
         bwrap: Path of the ``bwrap`` binary (found on ``PATH`` by default).
         python: Interpreter to run code with (default: this one, mounted read-only).
+        cgroups: Give each program a cgroup where this process may create one (see
+            :mod:`tether.tools._sandbox_cgroup`), so ``memory_bytes`` and
+            ``max_processes`` hold for the whole sandbox; ``False``, or where no cgroup
+            can be made, they bind each process (``SandboxResult.enforcement``).
     """
 
     def __init__(
@@ -149,6 +172,7 @@ class Sandbox:
         scratch_ttl: float = 6 * 3600,
         bwrap: str | None = None,
         python: str | None = None,
+        cgroups: bool = True,
     ) -> None:
         if pool_size < 0:
             raise ConfigError("Sandbox pool_size must be 0 or more")
@@ -166,6 +190,7 @@ class Sandbox:
             or Path(tempfile.gettempdir()) / f"tether-sandbox-{os.geteuid()}"
         )
         self._privileged = os.geteuid() == 0
+        self._cgroups = Cgroups.detect() if cgroups else None
         self._mode: Literal["bwrap", "unsandboxed"] | None = None
         self._refusal: str | None = None
         self._reprobe_at = 0.0
@@ -350,8 +375,7 @@ class Sandbox:
             self._pool.clear()
             self._closed = False
         for w in warm:
-            kill_sandbox(w.proc, namespace=w.sandboxed)
-            remove_tree(w.slot)
+            _discard(w)
 
     def __enter__(self) -> Sandbox:
         return self
@@ -407,8 +431,7 @@ class Sandbox:
                 warm = self._take_warm()
             if warm is None or warm.sandboxed != (mode == "bwrap"):
                 if warm is not None:  # started before the mode changed
-                    kill_sandbox(warm.proc, namespace=warm.sandboxed)
-                    remove_tree(warm.slot)
+                    _discard(warm)
                 warm = self._spawn(sandboxed=mode == "bwrap")
             with self._lock:
                 self._busy_slots.add(warm.slot)
@@ -425,16 +448,23 @@ class Sandbox:
                     "supervise": not warm.sandboxed,
                 }
                 payload = json.dumps(header).encode() + b"\n" + body
+                if warm.cgroup is not None:  # the call's own limits, for the whole sandbox
+                    warm.cgroup.set_limits(lim.memory_bytes, _pids_max(lim))
                 result = communicate(warm.proc, payload, lim, cancel, namespace=warm.sandboxed)
+                if warm.cgroup is not None and result.exit_code and warm.cgroup.oom_killed():
+                    result = replace(result, killed_by="memory")
             finally:
                 kill_sandbox(warm.proc, namespace=warm.sandboxed)
+                if warm.cgroup is not None:
+                    warm.cgroup.close()
                 self._restore(work, scratch)
                 remove_tree(warm.slot)
                 with self._lock:
                     self._busy_slots.discard(warm.slot)
         if run_id is None:
             remove_tree(scratch.path)
-        return replace(result, sandboxed=warm.sandboxed)
+        enforcement: Literal["cgroup", "rlimit"] = "cgroup" if warm.cgroup else "rlimit"
+        return replace(result, sandboxed=warm.sandboxed, enforcement=enforcement)
 
     # -- scratch directories -----------------------------------------------------------
 
@@ -516,7 +546,7 @@ class Sandbox:
                 self._pool_wanted.notify()
                 if warm.proc.poll() is None:
                     return warm
-                remove_tree(warm.slot)
+                _discard(warm)
         return None
 
     def _keep_pool_full(self) -> None:
@@ -537,8 +567,7 @@ class Sandbox:
                 continue
             with self._lock:
                 if self._closed:
-                    kill_sandbox(warm.proc, namespace=warm.sandboxed)
-                    remove_tree(warm.slot)
+                    _discard(warm)
                     return
                 self._pool.append(warm)
 
@@ -563,7 +592,13 @@ class Sandbox:
         else:
             argv = [self._python, "-I", "-S", "-B", "-c", BOOTSTRAP]
             env = base_env(str(slot / "work"))
+        cgroup = self._cgroups.create() if self._cgroups is not None else None
+        if cgroup is not None:
+            procs = cgroup.procs
+            argv = ["/bin/sh", "-c", _JOIN_CGROUP, "tether-sandbox", procs[0], procs[-1], *argv]
         try:
+            if cgroup is not None:
+                cgroup.set_limits(self.limits.memory_bytes, _pids_max(self.limits))
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
@@ -576,12 +611,14 @@ class Sandbox:
                 pass_fds=pass_fds,
             )
         except BaseException:
+            if cgroup is not None:
+                cgroup.close()
             remove_tree(slot)
             raise
         finally:
             for fd in pass_fds:
                 os.close(fd)
-        return _Warm(proc=proc, slot=slot, sandboxed=sandboxed)
+        return _Warm(proc=proc, slot=slot, sandboxed=sandboxed, cgroup=cgroup)
 
     def _probe_unsandboxed(self) -> str | None:
         """``None`` when unsandboxed code will not run as root, else why it would.
@@ -634,8 +671,7 @@ class Sandbox:
             out, err = warm.proc.communicate(payload, timeout=30)
             return out, err, warm.proc.returncode
         finally:
-            kill_sandbox(warm.proc, namespace=sandboxed)
-            remove_tree(warm.slot)
+            _discard(warm)
 
     def _probe(self) -> str | None:
         """``None`` when bubblewrap can start a sandbox here, else why not."""

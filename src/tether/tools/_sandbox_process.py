@@ -126,8 +126,13 @@ class SandboxLimits:
 
     Attributes:
         cpu_seconds: CPU time (``RLIMIT_CPU``); past it the program gets ``SIGXCPU``.
-        memory_bytes: Address space (``RLIMIT_AS``); past it allocations fail.
-        max_processes: Processes and threads of the sandbox's uid (``RLIMIT_NPROC``).
+        memory_bytes: Memory of the whole sandbox where a cgroup enforces it (the kernel
+            kills inside it past the limit), and the address space of each process
+            (``RLIMIT_AS``: past it allocations fail). Without a cgroup only the latter
+            holds: a program of ``max_processes`` processes may use that many times it.
+        max_processes: Processes and threads of the sandbox's uid (``RLIMIT_NPROC``),
+            and of the sandbox's cgroup. Kept low because without a cgroup it
+            multiplies ``memory_bytes``.
         file_size_bytes: Largest file the program may write (``RLIMIT_FSIZE``).
         wall_seconds: Wall-clock time before the whole sandbox is killed.
         output_bytes: Bytes kept of stdout and of stderr each; the rest is counted and
@@ -139,7 +144,7 @@ class SandboxLimits:
 
     cpu_seconds: int = 10
     memory_bytes: int = 1 << 30
-    max_processes: int = 64
+    max_processes: int = 16
     file_size_bytes: int = 64 << 20
     wall_seconds: float = 20.0
     output_bytes: int = 64_000
@@ -182,6 +187,10 @@ class SandboxResult:
             (``SIGXFSZ``), or, from the program's last words, ``"memory"`` (an uncaught
             ``MemoryError``) and ``"pids"`` (an uncaught ``EAGAIN`` from fork).
         sandboxed: ``False`` only for an operator's explicit unsandboxed opt-in.
+        enforcement: ``"cgroup"``: ``memory_bytes`` and ``max_processes`` held for the
+            whole sandbox (a cgroup of its own, besides the rlimits). ``"rlimit"``: no
+            cgroup could be made here, they bound each process, so the program could
+            hold up to ``memory_bytes * max_processes`` in all.
     """
 
     stdout: str
@@ -191,6 +200,7 @@ class SandboxResult:
     timed_out: bool = False
     killed_by: KilledBy | None = None
     sandboxed: bool = True
+    enforcement: Literal["cgroup", "rlimit"] = "rlimit"
 
 
 def bwrap_argv(
