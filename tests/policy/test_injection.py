@@ -598,10 +598,13 @@ def test_the_corpus_is_big_varied_and_split_by_id() -> None:
 
 
 def test_tuning_set_recall_and_false_positives() -> None:
-    """On the four fifths the patterns were tuned on."""
+    """On the four fifths the patterns were tuned on: 0.991 (815 of 822) and 9 false
+    positives of 970 once the attack forms of the missed rows were generalised (goal hijack,
+    readers named by what they do, requests in other languages) and 46 benign rows using
+    the same words innocently were added and kept clean."""
     report = corpus.evaluate(SCANNER.scan, corpus.tuning())
-    assert report["recall"] >= 0.90, report["missed_ids"]
-    assert report["false_positive_rate"] <= 0.01, report["false_positive_ids"]
+    assert report["recall"] >= 0.991, report["missed_ids"]
+    assert report["false_positive_rate"] <= 0.0093, report["false_positive_ids"]
 
 
 def test_held_out_false_positives_and_recall_floor() -> None:
@@ -628,9 +631,10 @@ def test_outsider_figures_do_not_slide() -> None:
     13.8% false positives (31 of 224); once more after tuning on the wild set: 0.752
     (97 of 129) and 12.1% (27 of 224); after the context readings (``_injection_context``,
     fitted on tuning and wild rows only): 0.752 and 8.5% (19 of 224). A change may not
-    lose ground on either."""
+    lose ground on either. After the generalised attack forms (fitted on tuning and wild
+    rows only, measured in aggregate once): 0.760 (98 of 129), 19 of 224."""
     report = corpus.evaluate(SCANNER.scan, corpus.outsider())
-    assert report["recall"] >= 0.7519  # 97 of 129
+    assert report["recall"] >= 0.7596  # 98 of 129
     assert report["false_positive_rate"] <= 0.0849  # 19 of 224
 
 
@@ -638,9 +642,10 @@ def test_wild_tuning_set_recall_and_false_positives() -> None:
     """On the second outside author's set, which patterns were fitted to (0.636 and 8.7%
     before): recall 0.877, 4.8% false positives, mostly security writing that quotes
     attacks outside quotation marks; 1.3% (4 of 312) once cues in what a text documents,
-    reports or formats stopped counting (``_injection_context``)."""
+    reports or formats stopped counting (``_injection_context``); recall 0.968 (245 of 253)
+    once the forms of its missed attacks were generalised."""
     report = corpus.evaluate(SCANNER.scan, corpus.wild())
-    assert report["recall"] >= 0.877, report["missed_ids"]
+    assert report["recall"] >= 0.968, report["missed_ids"]
     assert report["false_positive_rate"] <= 0.0129, report["false_positive_ids"]
 
 
@@ -671,18 +676,20 @@ def test_third_set_figures_do_not_slide() -> None:
     with the outsider set. After the context readings (``_injection_context``, fitted on
     tuning and wild rows only, measured in aggregate once): 0.670 (128 of 191) and 5.8%
     (21 of 361): one attack lost for 22 false positives, within the one-point recall
-    allowance of that change. A change may not lose ground on either from here."""
+    allowance of that change. After the generalised attack forms (fitted on tuning and wild
+    rows only, measured in aggregate once): 0.686 (131 of 191) and 5.5% (20 of 361). A
+    change may not lose ground on either from here."""
     report = corpus.evaluate(SCANNER.scan, corpus.third())
-    assert report["recall"] >= 0.6701  # 128 of 191
-    assert report["false_positive_rate"] <= 0.0582  # 21 of 361
+    assert report["recall"] >= 0.6858  # 131 of 191
+    assert report["false_positive_rate"] <= 0.0555  # 20 of 361
 
 
 _TARGET_MISSED = {
     "held_out": "held-out recall is 0.890 (65/73), short of the 0.90 target (unchanged by "
-    "the owner's-voice cues: measured once after them)",
-    "outsider": "outsider recall is 0.752 and false positives 8.5%: the scanner does not "
+    "the owner's-voice cues, nor by the generalised attack forms: measured once after each)",
+    "outsider": "outsider recall is 0.760 and false positives 8.5%: the scanner does not "
     "generalise to attacks and hard benign text written by someone else",
-    "third": "third-author recall is 0.670 and false positives 5.8%: patterns do not "
+    "third": "third-author recall is 0.686 and false positives 5.5%: patterns do not "
     "generalise to another author's attacks and hard benign text (nor did a word n-gram "
     "or SmolLM2-embedding classifier trained on our corpus, checked on the wild set; "
     "see issue 7's note)",
