@@ -2,7 +2,8 @@
 
 The server runs as a real ``tether`` subprocess over stdio and over streamable HTTP on
 127.0.0.1; every call goes through the owning agent's gate: a tool needing approval is
-not run, a tool outside the allowlist is denied, and the budget counts per client.
+not run, a tool outside the allowlist is denied, and the budget counts per client key
+(one for every HTTP client: reconnecting does not reset it).
 """
 
 from __future__ import annotations
@@ -118,9 +119,9 @@ async def test_http_client_lists_and_calls_tools_through_the_gate(http_url: str)
         await _check_gate(session)
 
 
-async def test_the_budget_counts_per_client(http_url: str) -> None:
-    """``count_items`` is allowed twice per client: a third call is refused, a new client
-    starts from zero."""
+async def test_a_new_session_does_not_reset_the_budget(http_url: str) -> None:
+    """``count_items`` is allowed twice per client key, and HTTP clients (anonymous, free
+    to open sessions) share one: a third call is refused, in a new session too."""
     async with _http_session(http_url) as first:
         results = [await first.call_tool("count_items", {"order_id": "abc"}) for _ in range(3)]
         assert [r.is_error for r in results] == [False, False, True]
@@ -128,7 +129,8 @@ async def test_the_budget_counts_per_client(http_url: str) -> None:
         assert _payload(results[2])["error_code"] == "budget_exceeded"
     async with _http_session(http_url) as second:
         again = await second.call_tool("count_items", {"order_id": "abcd"})
-        assert not again.is_error
+        assert again.is_error
+        assert _payload(again)["error_code"] == "budget_exceeded"
 
 
 async def test_with_a_store_each_agent_is_a_tool_that_runs_it(tmp_path: Path) -> None:

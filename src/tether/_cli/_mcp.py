@@ -9,9 +9,19 @@ call passes through the same gate as a call in a run of the agent that owns the 
 - a call that needs approval (the contract's rule, a ``require_approval`` or
   ``escalate`` rule) is **not run**: the client gets an ``approval_required`` error,
   since there is no run here for a person to approve;
-- the agent's budget limits on tool calls apply per connected client (each MCP session
-  counts its own calls, ``budget_exceeded`` past the limit);
-- the executor runs it with the contract's timeout, retries and result cap.
+- the agent's budget limits on tool calls apply per client key (``budget_exceeded`` past
+  the limit). ``tether mcp serve`` has no authentication, so every client of one server
+  shares one key: a session is free to open, and a budget per session would be reset by
+  reconnecting;
+- the breakers and rate limits a run's gate applies (the tool's ``rate_limit`` and
+  ``breaker``, ``Policy.rate_limits``, ``Policy.breakers``, ``Policy.tenant_rate_limit``
+  counted for runs without a tenant) hold here too, through the same ``ToolGuard``: the
+  runtime's with ``--store`` (shared limits then count in the store, with every worker),
+  else one of this server's own;
+- the executor runs it with the contract's timeout, retries and result cap, under a run
+  id of its own per MCP session (``python_exec`` scratch is never shared between
+  sessions); the session's scratch is removed when it ends (the server stops, or the
+  session is idle for :data:`SESSION_IDLE` seconds).
 
 Served calls are not journaled (there is no run); start a run for an audited trail.
 With ``--store URL`` each agent is also served as a tool, ``run_{agent}``, that starts
@@ -20,8 +30,11 @@ a run on that store and returns its output (or where it parked, for a person).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +44,10 @@ import typer
 
 if TYPE_CHECKING:
     from tether import Agent, Runtime
+    from tether.policy import BreakerChange, ToolGuard
     from tether.tools import ToolContract
+
+log = logging.getLogger("tether.mcp.serve")
 
 mcp_app = typer.Typer(
     name="mcp",
@@ -42,6 +58,8 @@ mcp_app = typer.Typer(
 )
 
 _MAX_CLIENTS = 10_000
+SESSION_IDLE = 30 * 60.0
+"""Seconds after which an unused MCP session's run ends (the SDK's own idle timeout)."""
 
 
 @dataclass(slots=True)
@@ -79,12 +97,25 @@ class ToolGateway:
     Args:
         agents: The agents whose tools are served. A tool name two agents define
             differently is served as ``{agent}_{tool}`` for each of them.
-        runtime: When given, each agent is also a tool ``run_{agent}`` that starts a run.
+        runtime: When given, each agent is also a tool ``run_{agent}`` that starts a run,
+            and calls go through the runtime's breakers and rate limits.
+        guard: The breakers and rate limits (default: the runtime's, else a new one).
     """
 
-    def __init__(self, agents: Sequence[Agent], runtime: Runtime | None = None) -> None:
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        runtime: Runtime | None = None,
+        *,
+        guard: ToolGuard | None = None,
+    ) -> None:
+        from tether.policy import ToolGuard
+
         self.agents = list(agents)
         self.runtime = runtime
+        if guard is None:
+            guard = runtime.governance.guard if runtime is not None else ToolGuard()
+        self.guard = guard
         owners: dict[str, list[tuple[Agent, ToolContract]]] = {}
         for agent in self.agents:
             for name, contract in agent.registry.items():
@@ -102,6 +133,7 @@ class ToolGateway:
             {f"run_{a.name}": a for a in self.agents} if runtime is not None else {}
         )
         self._clients: dict[object, _ClientUse] = {}
+        self._sessions: dict[object, _Session] = {}
 
     def list_tools(self) -> list[dict[str, Any]]:
         """The served tools in MCP wire form (name, description, inputSchema, annotations)."""
@@ -133,17 +165,63 @@ class ToolGateway:
         )
         return listed
 
-    async def call(self, client: object, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        """Gate and run one call for ``client``; returns ``{"ok", "result" | "error"}``."""
+    async def call(
+        self,
+        client: object,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        session: object | None = None,
+    ) -> dict[str, Any]:
+        """Gate and run one call; returns ``{"ok", "result" | "error"}``.
+
+        Args:
+            client: Whose budget the call counts against (a client identity the caller
+                vouches for; any hashable value).
+            name: The served tool.
+            arguments: The call's arguments.
+            session: The MCP session the call came in (default: ``client``): its calls
+                share a run id, and so a ``python_exec`` scratch directory.
+        """
         if name in self.run_tools:
             return await self._run_agent(self.run_tools[name], arguments)
         served = self.tools.get(name)
         if served is None:
             return _error("unknown_tool", f"there is no tool named {name!r}")
-        return await self._call_tool(client, served, arguments)
+        run_id = await self._session_run(client if session is None else session)
+        return await self._call_tool(client, served, arguments, run_id)
+
+    async def end_session(self, session: object) -> None:
+        """End the run of an MCP session: its sandbox scratch is removed."""
+        ended = self._sessions.pop(_key(session), None)
+        if ended is not None:
+            await _end_run(ended.run_id)
+
+    async def aclose(self) -> None:
+        """End every session's run (the server is stopping)."""
+        for key in list(self._sessions):
+            await _end_run(self._sessions.pop(key).run_id)
+
+    async def _session_run(self, session: object) -> str:
+        """The run id of ``session`` (a new one for a new session); ends idle sessions."""
+        now = time.monotonic()
+        key = _key(session)
+        found = self._sessions.get(key)
+        idle = [
+            k for k, s in self._sessions.items() if k != key and now - s.last_used > SESSION_IDLE
+        ]
+        while len(self._sessions) - len(idle) >= _MAX_CLIENTS and found is None:
+            oldest = next(k for k in self._sessions if k not in idle)
+            idle.append(oldest)
+        for stale in idle:
+            await _end_run(self._sessions.pop(stale).run_id)
+        if found is None:
+            found = self._sessions[key] = _Session(run_id=f"mcp_{uuid.uuid4().hex}")
+        found.last_used = now
+        return found.run_id
 
     async def _call_tool(
-        self, client: object, served: ServedTool, arguments: dict[str, Any]
+        self, client: object, served: ServedTool, arguments: dict[str, Any], run_id: str
     ) -> dict[str, Any]:
         from pydantic import ValidationError
 
@@ -163,8 +241,14 @@ class ToolGateway:
         tool_name = contract.name
         try:
             normalized = contract.normalize(arguments)
-        except (ValidationError, RecursionError) as exc:
+        except ValidationError as exc:
             return _error("invalid_arguments", f"invalid arguments for {served.name!r}: {exc}")
+        except Exception as exc:  # RecursionError, or a validator's own failure
+            return _error(
+                "invalid_arguments",
+                f"the arguments for {served.name!r} could not be checked "
+                f"({type(exc).__name__}); it was not run",
+            )
         call = ToolCall(id=f"mcp_{uuid.uuid4().hex[:12]}", name=tool_name, arguments=normalized)
         use = self._use(client)
         budget = agent.policy.budget
@@ -205,24 +289,38 @@ class ToolGateway:
                 f"{served.name} needs a person's approval ({decision.reason}); it was not run",
                 hint="ask a person, or have a Tether run make this call where it can be approved",
             )
-        secrets: dict[str, str] = {}
-        if contract.credentials:
-            from tether.policy import default_broker
+        # Breakers and rate limits last, as in a run: a refused call takes no token.
+        guarded = await self.guard.acquire(contract, policy=agent.policy, tenant=None)
+        _log_breaker_changes(guarded.changes)
+        if guarded.error is not None:
+            return {"ok": False, "error": guarded.error.model_dump(exclude_none=True)}
+        outcome = None
+        try:
+            if guarded.wait > 0:
+                await asyncio.sleep(guarded.wait)
+            secrets: dict[str, str] = {}
+            if contract.credentials:
+                from tether.policy import default_broker
 
-            try:
-                secrets = await default_broker().aresolve(contract.credentials, tool=tool_name)
-            except Exception as exc:
-                return _error("missing_secret", str(exc))
-        use.tool_calls += 1
-        use.tool_counts[tool_name] = use.tool_counts.get(tool_name, 0) + 1
-        ctx = ToolContext(
-            run_id="mcp",
-            call_id=call.id,
-            tool_name=tool_name,
-            idempotency_key=call.id,
-            secrets=secrets,
-        )
-        outcome = await execute_tool_call(call, {tool_name: contract}, ctx)
+                try:
+                    secrets = await default_broker().aresolve(contract.credentials, tool=tool_name)
+                except Exception as exc:
+                    return _error("missing_secret", str(exc))
+            use.tool_calls += 1
+            use.tool_counts[tool_name] = use.tool_counts.get(tool_name, 0) + 1
+            ctx = ToolContext(
+                run_id=run_id,
+                call_id=call.id,
+                tool_name=tool_name,
+                idempotency_key=call.id,
+                secrets=secrets,
+            )
+            outcome = await execute_tool_call(call, {tool_name: contract}, ctx)
+        finally:
+            if guarded.ticket is not None:
+                called = outcome is not None and outcome.attempts > 0
+                error = outcome.error if outcome is not None else None
+                _log_breaker_changes(self.guard.settle(guarded.ticket, error, called=called))
         if outcome.ok:
             return {"ok": True, "result": outcome.result}
         assert outcome.error is not None
@@ -249,13 +347,42 @@ class ToolGateway:
         return _error("run_failed", f"run {result.run_id} of {agent.name!r} ended: {message}")
 
     def _use(self, client: object) -> _ClientUse:
-        key = client if isinstance(client, str) else id(client)
+        key = _key(client)
         use = self._clients.get(key)
         if use is None:
             if len(self._clients) >= _MAX_CLIENTS:  # forget the oldest client
                 self._clients.pop(next(iter(self._clients)))
             use = self._clients[key] = _ClientUse()
         return use
+
+
+@dataclass(slots=True)
+class _Session:
+    """One MCP session's run: its id keys the session's sandbox scratch."""
+
+    run_id: str
+    last_used: float = 0.0
+
+
+def _key(who: object) -> object:
+    """A dict key for a client or session: a string as is, any other object by identity."""
+    return who if isinstance(who, str) else ("id", id(who))
+
+
+async def _end_run(run_id: str) -> None:
+    from tether.tools import Sandbox
+
+    if Sandbox.in_use():
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(Sandbox.run_ended, run_id)
+
+
+def _log_breaker_changes(changes: Sequence[BreakerChange]) -> None:
+    """There is no run to record a breaker's move in: it goes to the log."""
+    for change in changes:
+        log.warning(
+            "breaker %s: %s -> %s (%s)", change.key, change.previous, change.current, change.reason
+        )
 
 
 def _error(code: str, message: str, *, hint: str | None = None) -> dict[str, Any]:
@@ -274,7 +401,9 @@ def build_server(gateway: ToolGateway) -> Any:
         return types.ListToolsResult.model_validate({"tools": gateway.list_tools()})
 
     async def call_tool(ctx: Any, params: Any) -> Any:
-        outcome = await gateway.call(_client_key(ctx), params.name, dict(params.arguments or {}))
+        client, session = _client_key(ctx)
+        arguments = dict(params.arguments or {})
+        outcome = await gateway.call(client, params.name, arguments, session=session)
         if outcome["ok"]:
             result = outcome["result"]
             shown = result if isinstance(result, str) else json.dumps(result, default=str)
@@ -290,12 +419,20 @@ def build_server(gateway: ToolGateway) -> Any:
     return Server("tether", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
-def _client_key(ctx: Any) -> object:
-    """Who is calling: the MCP session id over HTTP, the connection otherwise (stdio)."""
+def _client_key(ctx: Any) -> tuple[str, object]:
+    """Whose budget a call counts against, and its MCP session.
+
+    The budget's key is the transport: a stdio server has one client (the process that
+    started it); HTTP clients are anonymous (loopback, no authentication) and a session
+    costs nothing to open, so they share one budget rather than get a fresh one per
+    session. The session is the MCP session id over HTTP, the connection over stdio.
+    """
     request = getattr(ctx, "request", None)
     headers = getattr(request, "headers", None)
     session_id = headers.get("mcp-session-id") if headers is not None else None
-    return f"http:{session_id}" if session_id else ctx.session
+    if session_id:
+        return "http", f"http:{session_id}"
+    return "stdio", ctx.session
 
 
 async def serve_stdio(gateway: ToolGateway) -> None:
@@ -303,8 +440,11 @@ async def serve_stdio(gateway: ToolGateway) -> None:
     from mcp.server.stdio import stdio_server
 
     server = build_server(gateway)
-    async with stdio_server() as (read, write):
-        await server.run(read, write, server.create_initialization_options())
+    try:
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+    finally:
+        await gateway.aclose()
 
 
 async def serve_http(gateway: ToolGateway, port: int, say: Any) -> None:
@@ -315,7 +455,10 @@ async def serve_http(gateway: ToolGateway, port: int, say: Any) -> None:
     app = server.streamable_http_app(host="127.0.0.1")
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     say(f"serving {len(gateway.list_tools())} tools over MCP on http://127.0.0.1:{port}/mcp")
-    await uvicorn.Server(config).serve()
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        await gateway.aclose()
 
 
 async def _serve(
