@@ -15,8 +15,13 @@ What the sandboxed program sees (see ``_sandbox_process.bwrap_argv``):
 Rlimits cap CPU seconds, address space, processes and file size. When Tether runs as
 root, each run's code runs as its own unprivileged uid (so the process cap is the run's
 own, and no file of the host is the sandbox's), and bubblewrap sets ``no_new_privs`` so a
-set-uid binary gains nothing. A wall timeout kills the whole sandbox (process group and
-pid namespace).
+set-uid binary gains nothing. A seccomp filter refuses new namespaces and mounts
+(``_sandbox_seccomp``). Where a cgroup can be made, memory and processes are capped for
+the whole sandbox (``_sandbox_cgroup``; the result's ``enforcement`` says so). A wall
+timeout kills the whole sandbox (cgroup, pid namespace and process group).
+
+Unsandboxed (the operator's opt-in, bubblewrap missing), code still never runs as root,
+a supervisor kills whatever it leaves behind, and a warning is logged once.
 
 A warm pool keeps bubblewrap'd interpreters started and waiting on stdin for their one
 program; each is used once and discarded, never reused across calls or runs.
