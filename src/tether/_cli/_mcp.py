@@ -30,7 +30,6 @@ a run on that store and returns its output (or where it parked, for a person).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -297,6 +296,8 @@ class ToolGateway:
         outcome = None
         try:
             if guarded.wait > 0:
+                import asyncio  # here: tether --help must not load asyncio
+
                 await asyncio.sleep(guarded.wait)
             secrets: dict[str, str] = {}
             if contract.credentials:
@@ -374,6 +375,8 @@ async def _end_run(run_id: str) -> None:
 
     if Sandbox.in_use():
         with contextlib.suppress(Exception):
+            import asyncio  # here: tether --help must not load asyncio
+
             await asyncio.to_thread(Sandbox.run_ended, run_id)
 
 
