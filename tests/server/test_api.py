@@ -356,6 +356,9 @@ def test_health_and_openapi(keys: Keys) -> None:
     assert keys.anonymous.get("/readyz").json() == {"status": "ready"}
     spec = keys.anonymous.get("/openapi.json").json()
     assert {"/v1/runs", "/v1/runs/{run_id}/events", "/v1/approvals"} <= set(spec["paths"])
+    # No CDN-loading Swagger/ReDoc pages on the UI's origin.
+    assert keys.anonymous.get("/docs").status_code == 404
+    assert keys.anonymous.get("/redoc").status_code == 404
 
 
 # -- idempotency ----------------------------------------------------------------------------

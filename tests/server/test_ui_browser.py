@@ -297,6 +297,37 @@ def test_runs_timeline_inbox_approve_and_live_completion(served: Served, browser
     context.close()
 
 
+def test_invisible_characters_in_arguments_are_shown_as_escapes(
+    served: Served, browser: Browser
+) -> None:
+    """A bidi override or a zero-width space in an argument is shown as its escape.
+
+    On the old code the approval card and the timeline showed "\u202e4321-8765" as the
+    "5678-1234" a browser displays, and "ACME\u200bCORP" as "ACMECORP": the approver read
+    one account, the tool got another. The card's JSON still parses back to the value.
+    """
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{served.url}/ui")
+    shown = page.evaluate(
+        """async () => {
+            const dom = await import("/ui/dom.js");
+            const args = {to: "\u202e4321-8765", payee: "ACME\u200bCORP", n: 5};
+            const card = dom.jsonText(args, true);
+            return {
+                call: dom.callText("transfer", args),
+                text: dom.asText("say \u202ehello\u2066"),
+                card: card,
+                same: JSON.stringify(JSON.parse(card)) === JSON.stringify(args),
+            };
+        }"""
+    )
+    assert shown["call"] == 'transfer(to="\\u202e4321-8765", payee="ACME\\u200bCORP", n=5)'
+    assert shown["text"] == "say \\u202ehello\\u2066"
+    assert "\u202e" not in shown["card"] and shown["same"] is True
+    page.close()
+
+
 def test_a_wrong_key_is_refused_and_asked_for_again(served: Served, browser: Browser) -> None:
     """A key the server rejects is not kept: the page says so and asks again."""
     page = browser.new_page()

@@ -7,6 +7,7 @@ nothing, so the printers and commands stay about layout and flow.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -48,7 +49,15 @@ def to_json(value: Any) -> str:
     A value the store holds sealed (encrypted, or a reference) is shown as
     ``"[sealed]"``/``"[redacted]"``, never as its ciphertext.
     """
-    return json.dumps(_shown(value), ensure_ascii=False, default=str)
+    text = json.dumps(_shown(value), ensure_ascii=False, default=str)
+    # Invisible and control characters as escapes: an approver reads "\u202e4321-8765",
+    # not the "5678-1234" a bidi override would display.
+    return _UNSAFE.sub(_escaped_char, text) if _UNSAFE.search(text) else text
+
+
+def _escaped_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _shown(value: Any) -> Any:
@@ -76,9 +85,55 @@ def one_line(text: str) -> str:
 
 
 def call_text(name: str, arguments: dict[str, Any], limit: int) -> str:
-    """A tool call as it would be written in Python: ``lookup_order(order_id="1234")``."""
-    args = ", ".join(f"{key}={to_json(value)}" for key, value in arguments.items())
-    return f"{name}({clip(args, limit)})"
+    """A tool call as it would be written in Python: ``lookup_order(order_id="1234")``.
+
+    ``limit`` is shared out between the values, each clipped on its own, and every key
+    is always shown with numbers and booleans in full: a long first argument must not
+    push an amount off the line a person approves from.
+    """
+    if not arguments:
+        return f"{name}()"
+    share = max(24, limit // len(arguments))
+    args = ", ".join(f"{key}={_clipped_value(value, share)}" for key, value in arguments.items())
+    return f"{name}({args})"
+
+
+def _clipped_value(value: Any, limit: int) -> str:
+    shown = to_json(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return shown
+    return clip(shown, limit)
+
+
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u206f\u3164\ufeff\ufff9-\ufffb"
+    "\U000e0000-\U000e007f]"
+)
+"""Characters a terminal acts on or does not show: C0 and C1 controls (ESC starts every
+escape sequence), DEL, and the invisible formatting characters (bidi overrides and
+isolates, zero-width spaces and joiners, tag characters). Newline and tab are text."""
+
+
+def _visible_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Control Pictures block: ESC is shown as "␛"
+    if code == 0x7F:
+        return "\u2421"
+    return "\ufffd"
+
+
+def visible(text: str) -> str:
+    """``text`` with every character a terminal would act on, or hide, made visible.
+
+    One character for one, so styled spans over the text keep their places. Run content
+    (tool results, replies, tool names, inputs) is attacker-controlled: an escape
+    sequence in it could move the cursor and rewrite the line a person approves from,
+    write the clipboard, or clear the screen; a bidi override could show "5678-1234"
+    for "4321-8765".
+    """
+    return _UNSAFE.sub(_visible_char, text) if _UNSAFE.search(text) else text
 
 
 def format_tokens(usage: Usage) -> str:

@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 import os
 import shlex
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, Coroutine, Iterable
 from typing import Any, NoReturn, cast
 
 import typer
 from rich.console import Console
+from rich.segment import Segment
 from rich.text import Text
 
 from tether import Agent, LiveDelta, RunEvent, RunHandle, RunState, Runtime
@@ -26,7 +27,7 @@ from tether._cli._exit import (
     EXIT_USAGE,
     EXIT_WAITING,
 )
-from tether._cli._format import delta_json, event_json, summary_line
+from tether._cli._format import delta_json, event_json, summary_line, visible
 from tether._cli._load import load_agent
 from tether._cli._next import NextSteps
 from tether._cli._render import EventPrinter
@@ -53,17 +54,36 @@ _DRIVEN = frozenset({"pending", "running"})
 # -- the context every command shares ---------------------------------------------------------
 
 
+class SafeConsole(Console):
+    """A console that never hands the terminal a control sequence from the text it prints.
+
+    Every command prints run content (tool results and errors, replies, tool names,
+    inputs), which an attacker may write. Rich passes ESC through, so such text could
+    rewrite an approval line already on screen, write the clipboard (OSC 52) or clear
+    the screen. Here every text segment goes through :func:`visible` before styles are
+    rendered; Rich's own control segments (cursor moves of a live display) are kept.
+    """
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(
+            segment if segment.control else Segment(visible(segment.text), segment.style)
+            for segment in buffer
+        )
+
+
 class Session:
     """One command's consoles, store URL and the "what to do next" hints it prints."""
 
     def __init__(self, store: str | None, *, agent_ref: str | None = None) -> None:
         # soft_wrap: long lines are left to the terminal, so copied commands stay whole.
         # No markup or emoji codes: run content (replies, tool results) is printed as written.
-        self.out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+        self.out = SafeConsole(highlight=False, soft_wrap=True, markup=False, emoji=False)
         if not self.out.is_terminal and "COLUMNS" not in os.environ:
             # Piped or captured output has no width to fit; 80 columns would squeeze tables.
             self.out.width = _PIPE_WIDTH
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+        self.err = SafeConsole(
+            stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False
+        )
         self.store_url = store or default_store_url()
         explicit = store is not None and store != default_store_url()
         self.next_steps = NextSteps(

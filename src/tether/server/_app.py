@@ -118,6 +118,10 @@ def create_app(
         summary="Durable LLM agent runs over HTTP: start, stream, signal, approve.",
         version=__version__,
         lifespan=lifespan,
+        # No Swagger or ReDoc pages: they load scripts from a CDN, with no CSP, on the
+        # UI's origin. The schema stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.agents = dict(agents)

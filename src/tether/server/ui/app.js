@@ -5,7 +5,7 @@
 // output.
 
 import {
-  $, asText, el, fmtTime, runLink, setError, show, shown, statusBadge,
+  $, asText, el, fmtTime, jsonText, runLink, setError, show, shown, statusBadge,
 } from "/ui/dom.js";
 import {
   ApiError, TERMINAL, api, errorText, followRun, hooks, key,
@@ -420,7 +420,7 @@ function approvalsView(onlyRun) {
 }
 
 function approvalCard(item) {
-  const original = JSON.stringify(shown(item.arguments || {}), null, 2);
+  const original = jsonText(shown(item.arguments || {}), true);
   const args = el("textarea", {
     class: "args", rows: Math.min(16, original.split("\n").length + 1), spellcheck: "false",
     "aria-label": "Arguments (JSON)",

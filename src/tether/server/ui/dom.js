@@ -54,17 +54,34 @@ export function shown(value) {
   return value;
 }
 
+// Characters a page would act on or not show: controls, bidi overrides and isolates,
+// zero-width spaces and joiners, tag characters. Shown as \uXXXX escapes, so a person
+// reads "\u202e4321-8765", not the "5678-1234" a bidi override would display.
+const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u206f\u3164\ufeff\ufff9-\ufffb]|\udb40[\udc00-\udc7f]/g;
+
+/** ``text`` with every invisible or control character as a visible \uXXXX escape. */
+export function visible(text) {
+  return text.replace(INVISIBLE, (ch) =>
+    Array.from({ length: ch.length }, (_, i) =>
+      "\\u" + ch.charCodeAt(i).toString(16).padStart(4, "0")).join(""));
+}
+
+/** JSON of a value with invisible characters escaped (JSON.parse gives the value back). */
+export function jsonText(value, pretty) {
+  return visible(pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value));
+}
+
 /** Text for any stored value: strings as they are, the rest as JSON. */
 export function asText(value, pretty) {
   const v = shown(value);
-  if (typeof v === "string") return v;
+  if (typeof v === "string") return visible(v);
   if (v === undefined) return "";
-  return pretty ? JSON.stringify(v, null, 2) : JSON.stringify(v);
+  return jsonText(v, pretty);
 }
 
 export function callText(name, args) {
-  const parts = Object.entries(shown(args || {})).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-  return `${name}(${parts.join(", ")})`;
+  const parts = Object.entries(shown(args || {})).map(([k, v]) => `${k}=${jsonText(v)}`);
+  return `${visible(String(name))}(${parts.join(", ")})`;
 }
 
 export function fmtTime(ts) {
