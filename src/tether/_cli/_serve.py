@@ -110,6 +110,19 @@ async def serve(
             say("tracing: spans exported as OTEL_* configures them")
         try:
             await _Server(config).serve(sockets=[sock])
+            if worker:
+                # Stopped by SIGTERM or Ctrl-C: drain as `tether worker` does, so every
+                # run driven here finishes its step and is given back with a release mark
+                # (not counted as a driver that died). A second signal now ends the
+                # process at once (uvicorn has put the default handlers back): the
+                # leases expire and the runs resume elsewhere from their logs.
+                driving = len(runtime.active_runs)
+                say(
+                    f"draining: {driving} run{'s' if driving != 1 else ''} finish their "
+                    "current step, then go back to the store (a second signal exits at once)"
+                )
+                await runtime.drain()
+                say("drained: every lease given back; exiting")
         finally:
             if tracing is not None:
                 await tracing.flush()  # a run span rebuilt from the log needs the store

@@ -107,6 +107,8 @@ _CLAIM_BATCH = 250
 """Runs one claim pass takes at most (the rest wait for the next pass, or another worker)."""
 _CLAIMS_AT_ONCE = 64
 """Runs a claim pass leases and adopts at once."""
+_RELEASE_NOTE_TIMEOUT = 5.0
+"""Seconds a shutdown waits, per run, to record that it gave the run back unharmed."""
 
 
 def new_run_id() -> str:
@@ -343,6 +345,7 @@ class Runtime(RunControl):
         self._tenant_concurrency = tenant_concurrency
         self._claim_interval = claim_interval if claim_interval is not None else min(1.0, lease_ttl)
         self._draining = False
+        self._closing = False
         self._priorities: dict[str, int] = {}
         self._refused: dict[str, float] = {}
         # Claimable runs were left over at the last claim pass (no free slot): when enough
@@ -431,10 +434,22 @@ class Runtime(RunControl):
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        # The runs still driven here are stopped mid-step, but by a clean shutdown: each
+        # is handed back with a release mark (see _drive), so the next claimer does not
+        # count it as a driver that died (three restarts would quarantine a healthy run).
+        self._closing = True
         pending: list[asyncio.Task[Any]] = [*self._background, *self._tasks.values()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        # A driver whose task was cancelled before it first ran never reached its cleanup:
+        # its run is given back here, the same way.
+        for run_id, driver in list(self._drivers.items()):
+            self._drivers.pop(run_id, None)
+            if not driver.lease_released:
+                await self._note_release(driver, "shutdown")
+                with contextlib.suppress(Exception):
+                    await self.store.release_lease(run_id, self.owner)
         await asyncio.gather(*self._handovers, return_exceptions=True)  # let them finish
         self._background.clear()
         self._handovers.clear()
@@ -973,6 +988,8 @@ class Runtime(RunControl):
             while True:
                 try:
                     state = await driver.drive()
+                    if state.status in PARKED:
+                        state = await self._cancel_after_park(driver) or state
                     if driver.stop_requested and state.status in ("pending", "running"):
                         # Given back unharmed by a draining worker: not an attempt that
                         # failed, so the quarantine count at this step starts over.
@@ -1013,6 +1030,8 @@ class Runtime(RunControl):
             for queue, _ in self._subscribers.get(run_id, ()):
                 queue.put_nowait(None)
             if not driver.lease_released:  # else the final commit already gave it back
+                if self._closing:
+                    await self._note_release(driver, "shutdown")
                 with contextlib.suppress(Exception):
                     await self.store.release_lease(run_id, self.owner)
             if driver.state.status in TERMINAL and Sandbox.in_use():
@@ -1041,6 +1060,29 @@ class Runtime(RunControl):
             await note.flush()
         except Exception:
             log.warning("could not record the crash of run %s", failed.state.run_id)
+
+    async def _note_release(self, stopped: RunDriver, reason: str) -> None:
+        """Record that this process gave a live run back unharmed (a clean shutdown stopped
+        its driver mid-step); best effort, bounded.
+
+        Like a drain's release mark, it starts the quarantine count at this step over: the
+        next claimer sees a run handed over cleanly, not one whose driver died. The mark
+        goes on top of the log as committed, while this process still holds the lease; a
+        process killed before it lands is counted as a death, as it should be.
+        """
+        run_id = stopped.state.run_id
+        try:
+            async with asyncio.timeout(min(_RELEASE_NOTE_TIMEOUT, self.lease_ttl)):
+                state = await self.load_state(run_id)
+                if state.status not in ("pending", "running"):
+                    return
+                note = self._new_driver(state, stopped.agent)
+                note.record(
+                    SignalReceived(name=RELEASED, payload={"reason": reason}, by=self.owner)
+                )
+                await note.flush()
+        except Exception:  # a TimeoutError too: the store is slow, shutdown goes on
+            log.warning("could not record the release of run %s at shutdown", run_id)
 
     async def _reattach(self, failed: RunDriver) -> RunDriver | None:
         """Wait for the store to answer, then continue the run from its log.
@@ -1125,26 +1167,87 @@ class Runtime(RunControl):
             del self._subscribers[run_id]
 
     async def _cancel_loop(self) -> None:
-        """Act on cancel requests other processes left in the store for runs driven here."""
+        """Act on cancel requests other processes left in the store (see :meth:`serve_cancels`)."""
         while True:
             await asyncio.sleep(self._cancel_interval)
             try:
-                requests = await self.store.list_flags(CANCEL_PREFIX)
-                for name, value in requests.items():
-                    run_id = name.removeprefix(CANCEL_PREFIX)
-                    live = self._drivers.get(run_id)
-                    if live is not None:
-                        request = json.loads(value)
-                        self._cancel_live(
-                            run_id, live, str(request.get("reason")), request.get("by")
-                        )
-                        await self.store.set_flag(name, None)
-                        continue
-                    record = await self.store.get_run(run_id)
-                    if record is None or record.status in _STOPPED:
-                        await self.store.set_flag(name, None)  # served, or nothing to cancel
+                await self.serve_cancels()
             except Exception:  # keep serving cancels through a transient store error
                 log.exception("cancel pass failed")
+
+    async def serve_cancels(self) -> None:
+        """One pass over the cancel requests other processes left in the store.
+
+        A request is left by :meth:`signal` when another process drove the run at that
+        moment. It is served here when this process drives the run (its driver is
+        interrupted), or when the run is parked (it is cancelled on the same path a
+        signal to a parked run takes: lease, record, finish ``cancelled``), whichever
+        process drove it before. A request is deleted only once the run has ended: a run
+        that parked before its driver looked would otherwise keep waiting, and a later
+        approval would execute what the user cancelled. A run still driven elsewhere, or
+        waiting for a worker, keeps its request for whoever drives it next.
+        """
+        requests = await self.store.list_flags(CANCEL_PREFIX)
+        for name, value in requests.items():
+            run_id = name.removeprefix(CANCEL_PREFIX)
+            reason, by = _cancel_request(value)
+            live = self._drivers.get(run_id)
+            if live is not None:
+                if live.cancel_reason is None:  # interrupt once; a second cancel() would
+                    self._cancel_live(run_id, live, reason, by)  # also cancel what follows
+                continue  # deleted once the run has ended, on a later pass
+            record = await self.store.get_run(run_id)
+            if record is not None and record.status in PARKED:
+                with contextlib.suppress(RunError):  # ended meanwhile, or being decided on
+                    await self._cancel_parked(run_id, reason, by)
+                record = await self.store.get_run(run_id)
+            if record is None or record.status in TERMINAL:
+                await self.store.set_flag(name, None)  # served, or nothing to cancel
+
+    async def _cancel_parked(self, run_id: str, reason: str, by: str | None) -> None:
+        """Cancel a parked run this process does not drive: the path of ``signal("cancel")``.
+
+        Raises:
+            RunFinishedError: the run ended meanwhile.
+            RunLeasedError: another process holds its lease (a decision on it, a driver).
+        """
+        async with self._leased(run_id):
+            await self._signalled_driver(run_id, "cancel", {"reason": reason}, by)
+
+    async def _cancel_after_park(self, driver: RunDriver) -> RunState | None:
+        """Apply a cancel that arrived while the run's last step was parking it; returns the
+        run's state once cancelled.
+
+        The driver only looks for a cancel between steps, so a cancel of this process
+        (``driver.cancel_reason``) or of another (a request in the store, read once per
+        park) that came during the step that parked the run would leave it waiting.
+        """
+        run_id = driver.state.run_id
+        reason, by = driver.cancel_reason, driver.cancel_by
+        flag = f"{CANCEL_PREFIX}{run_id}"
+        stored = None
+        if reason is None:
+            with contextlib.suppress(StoreError):
+                stored = await self.store.get_flag(flag)
+            if stored is None:
+                return None
+            reason, by = _cancel_request(stored)
+        try:
+            await self._cancel_parked(run_id, reason, by)
+            state = await self.load_state(run_id)
+        except (RunError, StoreError) as exc:
+            # A decision got there first, or the store failed: the request stays in the
+            # store for the cancel loop (a cancel of this process is left there too).
+            log.warning("run %s: cancel after parking not applied yet (%s)", run_id, exc)
+            with contextlib.suppress(StoreError):
+                await self.store.release_lease(run_id, self.owner)
+                if stored is None:
+                    await self.store.set_flag(flag, json.dumps({"reason": reason, "by": by}))
+            return None
+        if stored is not None:
+            with contextlib.suppress(StoreError):
+                await self.store.set_flag(flag, None)
+        return state
 
     async def _heartbeat(self) -> None:
         while True:
@@ -1251,6 +1354,18 @@ class Runtime(RunControl):
                     pass
             except Exception:  # keep looking; a transient store error must not stop recovery
                 log.exception("recovery pass failed")
+
+
+def _cancel_request(value: str) -> tuple[str, str | None]:
+    """The reason and author of a cancel request stored as a flag (never raises)."""
+    try:
+        request = json.loads(value)
+    except ValueError:
+        request = None
+    if not isinstance(request, dict):
+        return "cancelled", None
+    by = request.get("by")
+    return str(request.get("reason") or "cancelled"), by if isinstance(by, str) else None
 
 
 def run_sync(
