@@ -492,7 +492,8 @@ class Runtime(RunControl):
         self._check_open()
         self.register(agent)
         assert agent.machine is not None
-        await self._check_queue()
+        if self.max_pending is not None:
+            await self._check_queue()  # refuse early, before the prefix is stored
         run_id = run_id or new_run_id()
         now = time.time()
         # Driven here only by a worker with a free slot; otherwise the run waits, unleased,
@@ -518,21 +519,29 @@ class Runtime(RunControl):
         apply(state, first)
         if agent.prefix_hash not in self._known_prefixes:
             await self._store_prefix(agent)
-        await self.store.create_run(
-            RunRecord(
-                run_id=run_id,
-                agent=agent.name,
-                agent_version=agent.version,
-                status="pending",
-                created_at=now,
-                updated_at=now,
-                tenant=tenant,
-                parent_run_id=parent_run_id,
-                lease_owner=self.owner if drive_here else None,
-                lease_expires_at=now + self.lease_ttl if drive_here else None,
-            ),
-            [EventRow(1, 0, now, created.type, stored)],
+        record = RunRecord(
+            run_id=run_id,
+            agent=agent.name,
+            agent_version=agent.version,
+            status="pending",
+            created_at=now,
+            updated_at=now,
+            tenant=tenant,
+            parent_run_id=parent_run_id,
+            lease_owner=self.owner if drive_here else None,
+            lease_expires_at=now + self.lease_ttl if drive_here else None,
         )
+        rows = [EventRow(1, 0, now, created.type, stored)]
+        if self.max_pending is None:
+            await self.store.create_run(record, rows)
+        else:
+            # The count of waiting runs and the insert are one transaction in the store:
+            # a burst of concurrent starts cannot all pass a check made before any of
+            # them was inserted.
+            try:
+                await self.store.create_run_bounded(record, rows, max_waiting=self.max_pending)
+            except RunQueueFullError as exc:
+                raise self._queue_full(exc.pending) from None
         self._publish(run_id, [first])
         if drive_here:
             self._launch(agent, state)
@@ -564,26 +573,28 @@ class Runtime(RunControl):
         return self.concurrency - len(self._tasks)
 
     async def _check_queue(self) -> None:
-        """Refuse a new run when ``max_pending`` runs already wait to be executed."""
+        """Refuse a new run when ``max_pending`` runs already wait to be executed.
+
+        A cheap early look (a read); the binding check is made again with the insert
+        (:meth:`Store.create_run_bounded`).
+        """
         if self.max_pending is None:
             return
-        # Pending runs a worker has just leased are starting, not waiting: look a little
-        # past the bound so they do not hide waiting ones.
-        waiting = await self.store.list_runs(
-            statuses=["pending"], limit=self.max_pending + _CLAIM_BATCH
-        )
-        now = time.time()
-        queued = sum(1 for r in waiting if claimable(r, now))
+        queued = await self.store.count_waiting(limit=self.max_pending)
         if queued >= self.max_pending:
-            retry_after = max(1.0, self._claim_interval * 2)
-            raise RunQueueFullError(
-                f"{queued} runs already wait to be executed (max_pending={self.max_pending}); "
-                f"retry in {retry_after:.0f} s, or add workers (`tether worker`) to drain "
-                "the queue faster",
-                retry_after=retry_after,
-                pending=queued,
-                limit=self.max_pending,
-            )
+            raise self._queue_full(queued)
+
+    def _queue_full(self, queued: int) -> RunQueueFullError:
+        assert self.max_pending is not None
+        retry_after = max(1.0, self._claim_interval * 2)
+        return RunQueueFullError(
+            f"{queued} runs already wait to be executed (max_pending={self.max_pending}); "
+            f"retry in {retry_after:.0f} s, or add workers (`tether worker`) to drain "
+            "the queue faster",
+            retry_after=retry_after,
+            pending=queued,
+            limit=self.max_pending,
+        )
 
     def _handle(self, run_id: str) -> RunHandle:
         return RunHandle(self, run_id)

@@ -9,12 +9,13 @@ conformance suite (``tests/store``).
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tether.exceptions import RunNotFoundError
+from tether.exceptions import RunNotFoundError, RunQueueFullError
 from tether.store._buckets import TokenGrant, TokenTake
 from tether.store._keys import ApiKey
 
@@ -107,10 +108,22 @@ class RunUpdate:
     """Give the writer's lease back in the same transaction (a run that stops or parks)."""
 
 
+def refuse_if_full(waiting: int, max_waiting: int) -> None:
+    """Raise :class:`RunQueueFullError` when ``waiting`` runs fill a queue of ``max_waiting``."""
+    if waiting >= max_waiting:
+        raise RunQueueFullError(
+            f"{waiting} runs already wait to be executed (max_pending={max_waiting})",
+            retry_after=0.0,
+            pending=waiting,
+            limit=max_waiting,
+        )
+
+
 class Store(ABC):
     """Durable home of runs. Every method is safe to call from many coroutines at once."""
 
     url: str
+    _bounded_lock: asyncio.Lock | None = None
 
     @abstractmethod
     async def open(self) -> None:
@@ -123,6 +136,48 @@ class Store(ABC):
     @abstractmethod
     async def create_run(self, record: RunRecord, events: Sequence[EventRow]) -> None:
         """Insert a new run and its first events in one transaction."""
+
+    async def create_run_bounded(
+        self, record: RunRecord, events: Sequence[EventRow], *, max_waiting: int
+    ) -> None:
+        """:meth:`create_run`, refused when ``max_waiting`` runs already wait to be executed
+        (``pending`` with no live lease): backpressure that a burst cannot overrun.
+
+        The count and the insert are one step: two creates at once never both pass on
+        the last free place. This default serialises them within this store object only
+        (count, then create); SQLite and Postgres override it with one transaction, which
+        holds across every process on the store.
+
+        Raises:
+            RunQueueFullError: the queue is full (``pending`` says how many wait;
+                ``retry_after`` is 0: the caller knows better when to come back).
+        """
+        async with self._bounded_create_lock():
+            waiting = await self.count_waiting(limit=max_waiting)
+            refuse_if_full(waiting, max_waiting)
+            await self.create_run(record, events)
+
+    async def count_waiting(self, *, limit: int) -> int:
+        """Runs waiting to be executed (``pending``, no live lease), counted up to ``limit``."""
+        now = time.time()
+        waiting = 0
+        cursor: RunCursor | None = None
+        while waiting < limit:
+            page = await self.list_runs(statuses=["pending"], limit=500, cursor=cursor)
+            waiting += sum(
+                1
+                for r in page
+                if r.lease_owner is None or r.lease_expires_at is None or r.lease_expires_at < now
+            )
+            if len(page) < 500:
+                break
+            cursor = (page[-1].created_at, page[-1].run_id)
+        return min(waiting, limit)
+
+    def _bounded_create_lock(self) -> asyncio.Lock:
+        if self._bounded_lock is None:
+            self._bounded_lock = asyncio.Lock()
+        return self._bounded_lock
 
     @abstractmethod
     async def append(

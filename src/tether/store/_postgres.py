@@ -40,7 +40,15 @@ from tether.exceptions import (
     SchemaVersionError,
     StoreError,
 )
-from tether.store._base import EventChain, EventRow, RunCursor, RunRecord, RunUpdate, Store
+from tether.store._base import (
+    EventChain,
+    EventRow,
+    RunCursor,
+    RunRecord,
+    RunUpdate,
+    Store,
+    refuse_if_full,
+)
 from tether.store._buckets import TokenGrant, TokenTake, check_takes, settle_takes
 from tether.store._chain import chain_links
 from tether.store._keys import ApiKey
@@ -277,8 +285,31 @@ class PostgresStore(Store):
         ]
 
     async def create_run(self, record: RunRecord, events: Sequence[EventRow]) -> None:
+        await self._create_run(record, events, None)
+
+    async def create_run_bounded(
+        self, record: RunRecord, events: Sequence[EventRow], *, max_waiting: int
+    ) -> None:
+        # One transaction: an advisory lock taken for it serialises bounded creates across
+        # every process, and under READ COMMITTED the count (a statement after the lock)
+        # sees every run the previous holders inserted.
+        await self._create_run(record, events, max_waiting)
+
+    async def count_waiting(self, *, limit: int) -> int:
+        rows = await self._rows("count_waiting", _COUNT_WAITING, {"limit": limit})
+        return int(rows[0][0]) if rows else 0
+
+    async def _create_run(
+        self, record: RunRecord, events: Sequence[EventRow], max_waiting: int | None
+    ) -> None:
         async def job(conn: _Conn) -> None:
             async with conn.transaction():
+                if max_waiting is not None:
+                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_QUEUE_LOCK,))
+                    row = await (
+                        await conn.execute(_COUNT_WAITING, {"limit": max_waiting})
+                    ).fetchone()
+                    refuse_if_full(int(row[0]) if row else 0, max_waiting)
                 cur = await conn.execute(
                     f"INSERT INTO runs ({RUN_COLUMNS}) VALUES "
                     "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
@@ -888,6 +919,13 @@ class PostgresStore(Store):
         return await self._run("take_tokens", job)
 
 
+_QUEUE_LOCK = 0x7E7E_0001
+"""Advisory lock key of bounded run creation (``max_pending``): one queue per database."""
+_COUNT_WAITING = (
+    f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = 'pending' AND "
+    f"(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < {_NOW}) "
+    "LIMIT %(limit)s) AS waiting"
+)
 _INSERT_EVENTS = (
     "INSERT INTO events (run, seq, step, ts, type, data, hash) VALUES (%s,%s,%s,%s,%s,%s,%s)"
 )

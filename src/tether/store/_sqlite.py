@@ -49,6 +49,7 @@ from tether.store._base import (
     RunRecord,
     RunUpdate,
     Store,
+    refuse_if_full,
 )
 from tether.store._buckets import TokenGrant, TokenTake, check_takes, settle_takes
 from tether.store._chain import chain_links
@@ -580,7 +581,28 @@ class SQLiteStore(Store):
         return rows
 
     async def create_run(self, record: RunRecord, events: Sequence[EventRow]) -> None:
+        await self._create_run(record, events, None)
+
+    async def create_run_bounded(
+        self, record: RunRecord, events: Sequence[EventRow], *, max_waiting: int
+    ) -> None:
+        # The count and the insert run in one write transaction (BEGIN IMMEDIATE: one
+        # writer at a time across every process on the file), and the jobs of one
+        # group commit run one after another in it, each seeing the inserts before it.
+        await self._create_run(record, events, max_waiting)
+
+    async def count_waiting(self, *, limit: int) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            return _count_waiting(conn, time.time(), limit)
+
+        return await self._read(read)
+
+    async def _create_run(
+        self, record: RunRecord, events: Sequence[EventRow], max_waiting: int | None
+    ) -> None:
         def job(conn: sqlite3.Connection) -> None:
+            if max_waiting is not None:
+                refuse_if_full(_count_waiting(conn, time.time(), max_waiting), max_waiting)
             try:
                 cur = conn.execute(
                     f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -1122,6 +1144,16 @@ def _advance_params(pk: int, append: _Append) -> tuple[Any, ...]:
         append.owner,
         append.owner,
     )
+
+
+def _count_waiting(conn: sqlite3.Connection, now: float, limit: int) -> int:
+    """Runs ``pending`` with no live lease, counted up to ``limit``."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = 'pending' AND "
+        "(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < ?) LIMIT ?)",
+        (now, limit),
+    ).fetchone()
+    return int(row[0])
 
 
 def _as_store_error(exc: Exception) -> Exception:
