@@ -69,7 +69,6 @@ from tether.runtime._fleet import (
     Candidate,
     attempts_at,
     claimable,
-    executing,
     fair_order,
     priority_of,
 )
@@ -101,8 +100,9 @@ iteration of the event loop (``benchmarks/concurrency.py``: loop lag p99 26-50 m
 10,000 runs waking at once, against 770-870 ms unpaced)."""
 _MAX_PERMANENT_STORE_FAILURES = 2
 """Resumes from the log after a store failure that is not transient, before giving up."""
-_SCAN_LIMIT = 1000
-"""Runs a claim pass looks at (``pending``/``running``, newest first) to choose fairly."""
+_PER_TENANT_SCAN = 100
+"""Waiting runs per tenant a claim pass looks at (each tenant's oldest): priorities are
+honoured among these; a tenant's newer runs come into view as older ones are taken."""
 _CLAIM_BATCH = 250
 """Runs one claim pass takes at most (the rest wait for the next pass, or another worker)."""
 _CLAIMS_AT_ONCE = 64
@@ -667,13 +667,17 @@ class Runtime(RunControl):
         if slots <= 0:
             return []
         now = time.time()
-        scan = await self.store.list_runs(statuses=["pending", "running"], limit=_SCAN_LIMIT)
-        # Only runs of agents served here (workers may serve different agents on one
-        # store), and not those this process just failed to take up (a version mismatch).
+        # Each tenant's oldest waiting runs of the agents served here (workers may serve
+        # different agents on one store), however long the queue: a tenant that floods it
+        # cannot hide another's runs. And every tenant's runs executing fleet-wide.
+        found, running = await self.store.claim_candidates(
+            agents=list(self._agents), per_tenant=max(slots, _PER_TENANT_SCAN)
+        )
+        # Not those this process just failed to take up (a version mismatch).
         self._refused = {k: t for k, t in self._refused.items() if t > now}
         waiting = [
             r
-            for r in scan
+            for r in found
             if claimable(r, now)
             and r.agent in self._agents
             and r.run_id not in self._tasks
@@ -690,25 +694,19 @@ class Runtime(RunControl):
         self._priorities = {k: v for k, v in self._priorities.items() if k in live}
         # Every candidate in fair order, not just the first `slots`: workers scanning at
         # once see the same order, and one that loses a race for a run goes on down the
-        # list instead of idling with free slots until its next pass.
+        # list instead of idling with free slots until its next pass. A tenant at its cap
+        # gets nothing, here or anywhere else.
         chosen = [
             c.run_id
             for c in fair_order(
                 candidates,
                 len(candidates),
-                running=executing(scan, now),
+                running=running,
                 tenant_cap=self._tenant_cap,
                 last_served=self._served,
             )
         ]
         tenants = {r.run_id: r.tenant for r in waiting}
-        if len(scan) >= _SCAN_LIMIT and len(chosen) < slots:
-            # More runs than one look shows: take the oldest claimable ones too (the store
-            # orders those), so nothing beyond the window waits forever.
-            extra = await self.store.claim_orphans(
-                self.owner, self.lease_ttl, limit=slots - len(chosen)
-            )
-            chosen += [run_id for run_id in extra if run_id not in chosen]
         resumed: list[str] = []
         position = 0
         while position < len(chosen) and len(resumed) < slots:
@@ -724,7 +722,7 @@ class Runtime(RunControl):
                     resumed.append(run_id)
                     self._serve_count += 1
                     self._served[tenants.get(run_id)] = self._serve_count
-        self._backlog = len(resumed) < len(chosen) or len(scan) >= _SCAN_LIMIT
+        self._backlog = len(resumed) < len(waiting)
         return resumed
 
     async def _claim_many(self, batch: list[str]) -> list[bool]:

@@ -246,6 +246,41 @@ class Store(ABC):
         it in this order are returned.
         """
 
+    async def claim_candidates(
+        self, *, agents: Sequence[str], per_tenant: int
+    ) -> tuple[list[RunRecord], dict[str | None, int]]:
+        """What a claim pass chooses from, whatever the size of the queue.
+
+        Returns, first, each tenant's oldest ``per_tenant`` claimable runs (``pending``
+        or ``running`` with no live lease) of the agents named, oldest first within a
+        tenant: a tenant that floods the queue cannot hide another's runs, as a window
+        of the newest runs did. Second, the runs each tenant has executing (a live
+        lease), fleet-wide, for fair share and tenant caps.
+
+        This default pages through every live run; SQLite and Postgres override it with
+        a per-tenant query.
+        """
+        now = time.time()
+        wanted = set(agents)
+        queues: dict[str | None, list[RunRecord]] = {}
+        executing: dict[str | None, int] = {}
+        cursor: RunCursor | None = None
+        while True:
+            page = await self.list_runs(statuses=["pending", "running"], limit=500, cursor=cursor)
+            for r in page:
+                if r.lease_owner is not None and (r.lease_expires_at or 0) >= now:
+                    executing[r.tenant] = executing.get(r.tenant, 0) + 1
+                elif r.agent in wanted:
+                    queues.setdefault(r.tenant, []).append(r)
+            if len(page) < 500:
+                break
+            cursor = (page[-1].created_at, page[-1].run_id)
+        chosen: list[RunRecord] = []
+        for queue in queues.values():
+            queue.sort(key=lambda r: (r.created_at, r.run_id))
+            chosen += queue[:per_tenant]
+        return chosen, executing
+
     @abstractmethod
     async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
         """Lease a run to ``owner`` if it is free, expired or already theirs."""

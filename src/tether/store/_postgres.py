@@ -589,6 +589,25 @@ class PostgresStore(Store):
         )
         return [run_record(row) for row in rows]
 
+    async def claim_candidates(
+        self, *, agents: Sequence[str], per_tenant: int
+    ) -> tuple[list[RunRecord], dict[str | None, int]]:
+        names = list(dict.fromkeys(agents))
+        if not names:
+            return [], {}
+
+        async def read(conn: _Conn) -> tuple[list[RunRecord], dict[str | None, int]]:
+            async with conn.transaction():  # one clock and snapshot for both
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                now = await (await conn.execute(f"SELECT {_NOW}")).fetchone()
+                assert now is not None
+                params = {"now": now[0], "agents": names, "per_tenant": per_tenant}
+                rows = await (await conn.execute(_CANDIDATES, params)).fetchall()
+                counts = await (await conn.execute(_EXECUTING, params)).fetchall()
+            return [run_record(row) for row in rows], {t: int(n) for t, n in counts}
+
+        return await self._run("claim_candidates", read)
+
     # -- leases ------------------------------------------------------------------------------
 
     async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
@@ -919,6 +938,19 @@ class PostgresStore(Store):
         return await self._run("take_tokens", job)
 
 
+_CANDIDATES = (
+    f"SELECT {RUN_COLUMNS} FROM (SELECT {RUN_COLUMNS}, ROW_NUMBER() OVER "
+    "(PARTITION BY tenant ORDER BY created_at, run_id) AS place FROM runs "
+    "WHERE status IN ('pending', 'running') AND (lease_owner IS NULL OR "
+    "lease_expires_at IS NULL OR lease_expires_at < %(now)s) AND agent = ANY(%(agents)s)) "
+    "AS waiting WHERE place <= %(per_tenant)s ORDER BY created_at, run_id"
+)
+"""Each tenant's oldest claimable runs of the agents named (see ``claim_candidates``)."""
+_EXECUTING = (
+    "SELECT tenant, COUNT(*) FROM runs WHERE status IN ('pending', 'running') AND "
+    "lease_owner IS NOT NULL AND lease_expires_at >= %(now)s GROUP BY tenant"
+)
+"""Runs with a live lease per tenant (fleet-wide load, for fair share and caps)."""
 _QUEUE_LOCK = 0x7E7E_0001
 """Advisory lock key of bounded run creation (``max_pending``): one queue per database."""
 _COUNT_WAITING = (

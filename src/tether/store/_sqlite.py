@@ -766,6 +766,37 @@ class SQLiteStore(Store):
 
         return await self._read(read)
 
+    async def claim_candidates(
+        self, *, agents: Sequence[str], per_tenant: int
+    ) -> tuple[list[RunRecord], dict[str | None, int]]:
+        names = list(dict.fromkeys(agents))
+        if not names:
+            return [], {}
+        marks = ",".join("?" * len(names))
+        picked = (
+            f"SELECT {RUN_COLUMNS} FROM (SELECT {RUN_COLUMNS}, ROW_NUMBER() OVER "
+            "(PARTITION BY tenant ORDER BY created_at, run_id) AS place FROM runs "
+            "WHERE status IN ('pending', 'running') AND (lease_owner IS NULL OR "
+            f"lease_expires_at IS NULL OR lease_expires_at < ?) AND agent IN ({marks})) "
+            "WHERE place <= ? ORDER BY created_at, run_id"
+        )
+        counted = (
+            "SELECT tenant, COUNT(*) FROM runs WHERE status IN ('pending', 'running') AND "
+            "lease_owner IS NOT NULL AND lease_expires_at >= ? GROUP BY tenant"
+        )
+
+        def read(conn: sqlite3.Connection) -> tuple[list[RunRecord], dict[str | None, int]]:
+            now = time.time()
+            conn.execute("BEGIN")  # one snapshot for both
+            try:
+                rows = conn.execute(picked, [now, *names, per_tenant]).fetchall()
+                counts = conn.execute(counted, (now,)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return [run_record(row) for row in rows], {t: int(n) for t, n in counts}
+
+        return await self._read(read)
+
     # -- leases ------------------------------------------------------------------------------
 
     async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
