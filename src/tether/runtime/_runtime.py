@@ -716,7 +716,7 @@ class Runtime(RunControl):
             # free, so a pass cannot over-claim.
             batch = chosen[position : position + min(_CLAIMS_AT_ONCE, slots - len(resumed))]
             position += len(batch)
-            taken = await self._claim_many(batch)
+            taken = await self._claim_many(batch, tenants)
             for run_id, ok in zip(batch, taken, strict=True):
                 if ok:
                     resumed.append(run_id)
@@ -725,12 +725,25 @@ class Runtime(RunControl):
         self._backlog = len(resumed) < len(waiting)
         return resumed
 
-    async def _claim_many(self, batch: list[str]) -> list[bool]:
+    async def _claim_many(self, batch: list[str], tenants: Mapping[str, str | None]) -> list[bool]:
         """Lease the chosen runs and adopt them; whether this process now drives each."""
         wanted = [run_id for run_id in batch if run_id not in self._tasks]
+        caps: dict[str | None, int] = {}
+        for tenant in {tenants.get(run_id) for run_id in wanted}:
+            cap = self._tenant_cap(tenant)
+            if cap is not None:
+                caps[tenant] = cap
         # Another worker may be quicker for some; this process may take one meanwhile (a
-        # signal, resume): those are not adopted here.
-        leased = await self.store.acquire_leases(wanted, self.owner, self.lease_ttl)
+        # signal, resume): those are not adopted here. A capped tenant's runs are leased
+        # only while the tenant is under its cap when the lease is taken (the count and
+        # the lease are one transaction): the load fair_order saw may be stale by then,
+        # another worker's claim pass overlapping this one.
+        if caps:
+            leased = await self.store.acquire_leases_capped(
+                wanted, self.owner, self.lease_ttl, caps=caps
+            )
+        else:
+            leased = await self.store.acquire_leases(wanted, self.owner, self.lease_ttl)
         mine = [run_id for run_id in leased if run_id not in self._tasks]
         try:
             logs = await self.store.load_logs(mine) if mine else {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -299,6 +299,42 @@ class Store(ABC):
             except RunNotFoundError:
                 continue
         return leased
+
+    async def acquire_leases_capped(
+        self,
+        run_ids: Sequence[str],
+        owner: str,
+        ttl: float,
+        *,
+        caps: Mapping[str | None, int],
+    ) -> list[str]:
+        """:meth:`acquire_leases`, never past a tenant's cap on runs executing at once.
+
+        ``caps`` maps a tenant (``None``: runs without one) to the most of its runs that
+        may hold a live lease, fleet-wide; tenants not in it have no cap. The count and
+        the leases are one step, so two workers claiming at once cannot both take a
+        tenant's last place. Runs are taken in the order given.
+
+        This default holds within this store object only (count, then lease, under a
+        lock); SQLite and Postgres override it with one transaction.
+        """
+        async with self._bounded_create_lock():
+            _, load = await self.claim_candidates(agents=[], per_tenant=0)
+            leased: list[str] = []
+            for run_id in run_ids:
+                record = await self.get_run(run_id)
+                if record is None:
+                    continue
+                tenant, now = record.tenant, time.time()
+                held = record.lease_owner == owner and (record.lease_expires_at or 0) >= now
+                cap = caps.get(tenant)
+                if cap is not None and not held and load.get(tenant, 0) >= cap:
+                    continue
+                if await self.acquire_lease(run_id, owner, ttl):
+                    leased.append(run_id)
+                    if not held:
+                        load[tenant] = load.get(tenant, 0) + 1
+            return leased
 
     async def load_logs(
         self, run_ids: Sequence[str], *, upto_seq: int | None = None

@@ -85,6 +85,11 @@ def _migrations() -> list[tuple[int, list[str]]]:
     ]
 
 
+def _tenant_lock_key(tenant: str | None) -> str:
+    """The text a tenant's advisory lock is hashed from (runs without a tenant share one)."""
+    return "none" if tenant is None else f"t:{tenant}"
+
+
 def _safe_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
     parts = urlsplit(url)
@@ -593,8 +598,6 @@ class PostgresStore(Store):
         self, *, agents: Sequence[str], per_tenant: int
     ) -> tuple[list[RunRecord], dict[str | None, int]]:
         names = list(dict.fromkeys(agents))
-        if not names:
-            return [], {}
 
         async def read(conn: _Conn) -> tuple[list[RunRecord], dict[str | None, int]]:
             async with conn.transaction():  # one clock and snapshot for both
@@ -602,7 +605,7 @@ class PostgresStore(Store):
                 now = await (await conn.execute(f"SELECT {_NOW}")).fetchone()
                 assert now is not None
                 params = {"now": now[0], "agents": names, "per_tenant": per_tenant}
-                rows = await (await conn.execute(_CANDIDATES, params)).fetchall()
+                rows = await (await conn.execute(_CANDIDATES, params)).fetchall() if names else []
                 counts = await (await conn.execute(_EXECUTING, params)).fetchall()
             return [run_record(row) for row in rows], {t: int(n) for t, n in counts}
 
@@ -647,6 +650,64 @@ class PostgresStore(Store):
         )
         leased = {row[0] for row in rows}
         return [run_id for run_id in run_ids if run_id in leased]
+
+    async def acquire_leases_capped(
+        self,
+        run_ids: Sequence[str],
+        owner: str,
+        ttl: float,
+        *,
+        caps: Mapping[str | None, int],
+    ) -> list[str]:
+        if not run_ids:
+            return []
+        ids = list(dict.fromkeys(run_ids))
+
+        async def job(conn: _Conn) -> set[str]:
+            async with conn.transaction():
+                rows = await (
+                    await conn.execute(
+                        "SELECT run_id, tenant FROM runs WHERE run_id = ANY(%s)", (ids,)
+                    )
+                ).fetchall()
+                tenant_of: dict[str, str | None] = {r[0]: r[1] for r in rows}
+                groups: dict[str | None, list[str]] = {}
+                for run_id in ids:
+                    if run_id in tenant_of:
+                        groups.setdefault(tenant_of[run_id], []).append(run_id)
+                # A transaction lock per capped tenant, taken in one order by everyone (no
+                # deadlock): claims of one tenant are serialised across processes, and the
+                # count below (a statement after the lock, READ COMMITTED) sees the leases
+                # every earlier holder committed.
+                capped = sorted((t for t in groups if t in caps), key=_tenant_lock_key)
+                for tenant in capped:
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                        (_TENANT_LOCK, _tenant_lock_key(tenant)),
+                    )
+                leased: set[str] = set()
+                for tenant, group in groups.items():
+                    room: int | None = None
+                    if tenant in caps:
+                        row = await (
+                            await conn.execute(
+                                _LIVE_OF_TENANT, {"tenant": tenant, "ids": group, "owner": owner}
+                            )
+                        ).fetchone()
+                        room = max(0, caps[tenant] - (int(row[0]) if row else 0))
+                        if room == 0:
+                            continue
+                    taken = await (
+                        await conn.execute(
+                            _LEASE_IN_ORDER,
+                            {"ids": group, "owner": owner, "ttl": float(ttl), "room": room},
+                        )
+                    ).fetchall()
+                    leased.update(r[0] for r in taken)
+                return leased
+
+        leased = await self._run("acquire_leases_capped", job)
+        return [run_id for run_id in ids if run_id in leased]
 
     async def load_logs(
         self, run_ids: Sequence[str], *, upto_seq: int | None = None
@@ -951,6 +1012,23 @@ _EXECUTING = (
     "lease_owner IS NOT NULL AND lease_expires_at >= %(now)s GROUP BY tenant"
 )
 """Runs with a live lease per tenant (fleet-wide load, for fair share and caps)."""
+_TENANT_LOCK = 0x7E7E_0002
+"""First key of the per-tenant advisory locks of capped claims (the second: the tenant)."""
+_LIVE_OF_TENANT = (
+    "SELECT COUNT(*) FROM runs WHERE tenant IS NOT DISTINCT FROM %(tenant)s AND "
+    "status IN ('pending', 'running') AND lease_owner IS NOT NULL AND "
+    f"lease_expires_at >= {_NOW} AND NOT (run_id = ANY(%(ids)s) AND lease_owner = %(owner)s)"
+)
+"""A tenant's live leases, less those of the runs being claimed that the claimer holds."""
+_FREE = "(lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < clock.now)"
+_LEASE_IN_ORDER = (
+    f"WITH clock AS (SELECT {_NOW} AS now), chosen AS (SELECT id FROM runs, clock "
+    f"WHERE run_id = ANY(%(ids)s) AND {_FREE} ORDER BY array_position(%(ids)s, run_id) "
+    "LIMIT %(room)s FOR UPDATE OF runs SKIP LOCKED) "
+    "UPDATE runs SET lease_owner = %(owner)s, lease_expires_at = clock.now + %(ttl)s "
+    f"FROM clock WHERE runs.id IN (SELECT id FROM chosen) AND {_FREE} RETURNING run_id"
+)
+"""Lease the runs given, in their order, at most ``room`` of them (``NULL``: all)."""
 _QUEUE_LOCK = 0x7E7E_0001
 """Advisory lock key of bounded run creation (``max_pending``): one queue per database."""
 _COUNT_WAITING = (

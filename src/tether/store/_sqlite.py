@@ -28,7 +28,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -770,8 +770,6 @@ class SQLiteStore(Store):
         self, *, agents: Sequence[str], per_tenant: int
     ) -> tuple[list[RunRecord], dict[str | None, int]]:
         names = list(dict.fromkeys(agents))
-        if not names:
-            return [], {}
         marks = ",".join("?" * len(names))
         picked = (
             f"SELECT {RUN_COLUMNS} FROM (SELECT {RUN_COLUMNS}, ROW_NUMBER() OVER "
@@ -789,7 +787,7 @@ class SQLiteStore(Store):
             now = time.time()
             conn.execute("BEGIN")  # one snapshot for both
             try:
-                rows = conn.execute(picked, [now, *names, per_tenant]).fetchall()
+                rows = conn.execute(picked, [now, *names, per_tenant]).fetchall() if names else []
                 counts = conn.execute(counted, (now,)).fetchall()
             finally:
                 conn.execute("COMMIT")
@@ -831,6 +829,58 @@ class SQLiteStore(Store):
                 )
                 if cur.rowcount == 1:
                     leased.append(run_id)
+            return leased
+
+        return await self._write(job)
+
+    async def acquire_leases_capped(
+        self,
+        run_ids: Sequence[str],
+        owner: str,
+        ttl: float,
+        *,
+        caps: Mapping[str | None, int],
+    ) -> list[str]:
+        if not run_ids:
+            return []
+
+        # One write transaction (BEGIN IMMEDIATE: one writer at a time across every
+        # process on the file): the tenant's live leases are counted and the run leased
+        # with no other claim in between.
+        def job(conn: sqlite3.Connection) -> list[str]:
+            now = time.time()
+            load: dict[str | None, int] = {}
+            leased = []
+            for run_id in run_ids:
+                row = conn.execute(
+                    "SELECT tenant, lease_owner = ? AND lease_expires_at >= ? FROM runs "
+                    "WHERE run_id = ?",
+                    (owner, now, run_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                tenant, held = row[0], bool(row[1])
+                cap = caps.get(tenant)
+                if cap is not None and tenant not in load:
+                    load[tenant] = int(
+                        conn.execute(
+                            "SELECT COUNT(*) FROM runs WHERE tenant IS ? AND "
+                            "status IN ('pending', 'running') AND lease_owner IS NOT NULL "
+                            "AND lease_expires_at >= ?",
+                            (tenant, now),
+                        ).fetchone()[0]
+                    )
+                if cap is not None and not held and load[tenant] >= cap:
+                    continue
+                cur = conn.execute(
+                    "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ? AND "
+                    "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
+                    (owner, now + ttl, run_id, owner, now),
+                )
+                if cur.rowcount == 1:
+                    leased.append(run_id)
+                    if cap is not None and not held:
+                        load[tenant] += 1
             return leased
 
         return await self._write(job)

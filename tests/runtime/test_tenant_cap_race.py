@@ -1,0 +1,85 @@
+"""The fleet-wide tenant cap holds when two workers' claim passes overlap (red team 5,
+hole 4).
+
+The cap used to be checked only against each worker's own snapshot of the store. Two
+workers serving different agents of one tenant (a normal split) both saw the tenant
+under its cap, and both took a run: ``tenant_concurrency=1`` let two execute at once.
+Now the count is made again when the lease is taken, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tether import Agent, Runtime, tool
+from tether.models import ModelRequest
+from tether.testing import ScriptedModel, text, tool_call
+
+
+@tool(retry=None, timeout=600)
+async def work(n: int) -> str:
+    """A slow read (the runs claimed stay executing while the test looks)."""
+    await asyncio.sleep(300)
+    return "ok"
+
+
+def _plan(req: ModelRequest) -> Any:
+    return text("done") if any(m.role == "tool" for m in req.messages) else tool_call("work", n=1)
+
+
+ag_x = Agent(name="x", model=ScriptedModel(_plan), tools=[work], max_turns=4)
+ag_y = Agent(name="y", model=ScriptedModel(_plan), tools=[work], max_turns=4)
+
+
+def _gate_leases(workers: list[Runtime]) -> None:
+    """Hold each worker just before it takes its leases until both have decided what to
+    claim (whichever lease method the runtime calls)."""
+    arrived = 0
+    both = asyncio.Event()
+    for w in workers:
+        for name in ("acquire_leases", "acquire_leases_capped"):
+            real = getattr(w.store, name, None)
+            if real is None:
+                continue
+
+            async def gated(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+                nonlocal arrived
+                arrived += 1
+                if arrived >= 2:
+                    both.set()
+                await asyncio.wait_for(both.wait(), 30)
+                return await _real(*args, **kwargs)
+
+            setattr(w.store, name, gated)
+
+
+async def test_overlapping_claim_passes_of_two_workers_keep_the_tenant_cap(
+    store_url: str,
+) -> None:
+    async with Runtime(store_url, worker=False) as client:
+        await client.start(ag_x, "x1", tenant="acme")
+        await client.start(ag_y, "y1", tenant="acme")
+    w1 = Runtime(store_url, agents=[ag_x], tenant_concurrency=1, recover=False)
+    w2 = Runtime(store_url, agents=[ag_y], tenant_concurrency=1, recover=False)
+    async with w1, w2, Runtime(store_url, worker=False) as client:
+        _gate_leases([w1, w2])
+        got = await asyncio.gather(w1.recover(), w2.recover())
+        assert sorted(len(g) for g in got) == [0, 1]
+        runs = await client.list_runs(tenant="acme", limit=10)
+        live = [r for r in runs if r.status in ("pending", "running") and r.lease_owner]
+        assert len(live) == 1
+
+
+async def test_a_tenant_cap_per_tenant_leaves_other_tenants_uncapped(store_url: str) -> None:
+    async with Runtime(store_url, worker=False) as client:
+        for i in range(3):
+            await client.start(ag_x, f"a{i}", tenant="acme")
+            await client.start(ag_x, f"b{i}", tenant="beta")
+    async with Runtime(
+        store_url, agents=[ag_x], tenant_concurrency={"acme": 1}, recover=False
+    ) as worker:
+        claimed = await worker.recover()
+        records = [await worker.get_run(run_id) for run_id in claimed]
+        tenants = sorted(r.tenant or "" for r in records if r is not None)
+    assert tenants == ["acme", "beta", "beta", "beta"]
