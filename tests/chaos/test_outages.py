@@ -107,15 +107,15 @@ def test_a_runtime_whose_first_recovery_pass_meets_a_transient_store_failure_sti
     the runtime starts anyway and its recovery loop claims the waiting run later."""
     run_id = _start_quick(store_url)
     store = open_store(store_url)
-    real_list_runs = store.list_runs
+    real_candidates = store.claim_candidates  # what a claim pass reads first
     failures = [StoreError("the server restarted (injected)", transient=True)]
 
-    async def flaky_list_runs(*args: Any, **kwargs: Any) -> Any:
+    async def flaky_candidates(*args: Any, **kwargs: Any) -> Any:
         if failures:
             raise failures.pop()
-        return await real_list_runs(*args, **kwargs)
+        return await real_candidates(*args, **kwargs)
 
-    store.list_runs = flaky_list_runs  # type: ignore[method-assign]
+    store.claim_candidates = flaky_candidates  # type: ignore[method-assign]
 
     async def main() -> str:
         async with Runtime(store, agents=[fleet_agents.quick], claim_interval=0.05) as worker:

@@ -408,6 +408,7 @@ class Runtime(RunControl):
     async def __aenter__(self) -> Runtime:
         await self.store.open()
         self._open = True
+        self._closing = False
         if not self.worker:
             return self  # a pure client: no drivers, so nothing to beat, cancel or recover
         _tune_gc()
@@ -1189,15 +1190,15 @@ class Runtime(RunControl):
             del self._subscribers[run_id]
 
     async def _cancel_loop(self) -> None:
-        """Act on cancel requests other processes left in the store (see :meth:`serve_cancels`)."""
+        """Act on cancel requests other processes left in the store (see :meth:`_serve_cancels`)."""
         while True:
             await asyncio.sleep(self._cancel_interval)
             try:
-                await self.serve_cancels()
+                await self._serve_cancels()
             except Exception:  # keep serving cancels through a transient store error
                 log.exception("cancel pass failed")
 
-    async def serve_cancels(self) -> None:
+    async def _serve_cancels(self) -> None:
         """One pass over the cancel requests other processes left in the store.
 
         A request is left by :meth:`signal` when another process drove the run at that
