@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Coroutine, Iterable
 from typing import Any, NoReturn, cast
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
 from rich.text import Text
 
@@ -60,15 +60,19 @@ class SafeConsole(Console):
     Every command prints run content (tool results and errors, replies, tool names,
     inputs), which an attacker may write. Rich passes ESC through, so such text could
     rewrite an approval line already on screen, write the clipboard (OSC 52) or clear
-    the screen. Here every text segment goes through :func:`visible` before styles are
-    rendered; Rich's own control segments (cursor moves of a live display) are kept.
+    the screen. Here every text segment a renderable yields (``render`` is what
+    ``print`` and every nested renderable go through) passes :func:`visible` before
+    styles are applied; Rich's own control segments (a live display's cursor moves) stay.
     """
 
-    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
-        return super()._render_buffer(
-            segment if segment.control else Segment(visible(segment.text), segment.style)
-            for segment in buffer
-        )
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control:
+                yield segment
+            else:
+                yield Segment(visible(segment.text), segment.style)
 
 
 class Session:
