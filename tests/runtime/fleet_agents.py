@@ -26,7 +26,18 @@ LOOKUP_SECONDS = float(os.environ.get("TETHER_TEST_LOOKUP_SECONDS", "0.3"))
 
 def _ledger() -> sqlite3.Connection:
     conn = sqlite3.connect(os.environ["TETHER_TEST_LEDGER"], timeout=60, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL does not wait out the busy timeout: several runs charging
+    # at once on a fresh ledger got "database is locked", the charge failed, and the
+    # scripted model answered "paid" anyway (a run completed with no effect, about one
+    # start in seventy). Retry the switch until it holds.
+    for attempt in range(200):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 199:
+                raise
+            time.sleep(0.01)
     conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, run TEXT, pid INT)")
     conn.execute("CREATE TABLE IF NOT EXISTS invocations (key TEXT, pid INT)")
     return conn
