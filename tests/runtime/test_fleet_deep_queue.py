@@ -10,28 +10,19 @@ worker's concurrency, and a tenant flooding the queue hid an older tenant's runs
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import sys
+from pathlib import Path
 
-from tether import Agent, Runtime, tool
-from tether.models import ModelRequest
-from tether.testing import ScriptedModel, text, tool_call
+from tether import Runtime
+
+sys.path.insert(0, str(Path(__file__).parent))
+from slow_agents import slow_agent
 
 WINDOW = 1000  # the old scan window; the queues below are longer
 
 
-@tool(retry=None, timeout=600)
-async def work(n: int) -> str:
-    """A slow read (the runs claimed stay executing while the test looks)."""
-    await asyncio.sleep(300)
-    return "ok"
-
-
-def _plan(req: ModelRequest) -> Any:
-    return text("done") if any(m.role == "tool" for m in req.messages) else tool_call("work", n=1)
-
-
-slow = Agent(name="slow", model=ScriptedModel(_plan), tools=[work], max_turns=4)
-other = Agent(name="other", model=ScriptedModel(_plan), tools=[work], max_turns=4)
+slow = slow_agent("slow")
+other = slow_agent("other")
 
 
 async def test_the_tenant_cap_holds_past_a_thousand_queued_runs(store_url: str) -> None:

@@ -10,26 +10,17 @@ Now the count is made again when the lease is taken, in the same transaction.
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
-from tether import Agent, Runtime, tool
-from tether.models import ModelRequest
-from tether.testing import ScriptedModel, text, tool_call
+from tether import Runtime
 
+sys.path.insert(0, str(Path(__file__).parent))
+from slow_agents import slow_agent
 
-@tool(retry=None, timeout=600)
-async def work(n: int) -> str:
-    """A slow read (the runs claimed stay executing while the test looks)."""
-    await asyncio.sleep(300)
-    return "ok"
-
-
-def _plan(req: ModelRequest) -> Any:
-    return text("done") if any(m.role == "tool" for m in req.messages) else tool_call("work", n=1)
-
-
-ag_x = Agent(name="x", model=ScriptedModel(_plan), tools=[work], max_turns=4)
-ag_y = Agent(name="y", model=ScriptedModel(_plan), tools=[work], max_turns=4)
+ag_x = slow_agent("x")
+ag_y = slow_agent("y")
 
 
 def _gate_leases(workers: list[Runtime]) -> None:
