@@ -15,7 +15,7 @@ import re
 
 from pydantic import ValidationError
 
-from tether.engine._events import ModelRejected, OutputRejected
+from tether.engine._events import ModelCompleted, ModelRejected, OutputRejected
 from tether.engine._gate import check_failures, reject_repeated_reply
 from tether.engine._machine import Machine
 from tether.engine._step import StepContext
@@ -28,14 +28,19 @@ async def think(ctx: StepContext) -> Transition:
     """Ask the model for the next move."""
     agent = ctx.agent
     state = ctx.state
-    if state.model_calls >= agent.max_turns:
-        return Fail(
-            f"no final answer after max_turns={agent.max_turns} model calls",
-            error_code="max_turns_exceeded",
-        )
-    escalate = check_failures(ctx)
-    if escalate is not None:
-        return escalate
+    if not _replaying(ctx):
+        # Guards on a *new* model call. A step re-executed after a park (an approval) or
+        # a crash replays its journaled reply, which the fold has already counted (and
+        # whose own tool failures it has folded in): checking again would fail or
+        # escalate the run for the very turn it already took.
+        if state.model_calls >= agent.max_turns:
+            return Fail(
+                f"no final answer after max_turns={agent.max_turns} model calls",
+                error_code="max_turns_exceeded",
+            )
+        escalate = check_failures(ctx)
+        if escalate is not None:
+            return escalate
     reply = await ctx.call_model(ctx.build_request(step_kind="act"))
     if reply.tool_calls:
         repeated = reject_repeated_reply(ctx)
@@ -55,6 +60,16 @@ async def think(ctx: StepContext) -> Transition:
     if agent.output_type is not None:
         return Goto("finalize", commit=False)
     return Done(reply.text)
+
+
+def _replaying(ctx: StepContext) -> bool:
+    """Whether this step already has its model reply in the journal (a re-execution).
+
+    ``think`` opens every ReAct step, so the step's journal holds a ``model.completed``
+    only when the step is being executed again from the log: ``call_model`` will return
+    that recorded reply, not ask the model.
+    """
+    return any(isinstance(event, ModelCompleted) for event in ctx.state.journal.values())
 
 
 async def act(ctx: StepContext) -> Transition:
