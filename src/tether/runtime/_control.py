@@ -98,12 +98,25 @@ class RunControl:
         raise NotImplementedError
 
     async def signal(
-        self, run_id: str, name: str, payload: Any = None, *, by: str | None = None
+        self,
+        run_id: str,
+        name: str,
+        payload: Any = None,
+        *,
+        by: str | None = None,
+        may_decide: bool = True,
     ) -> RunHandle:
         """Deliver a signal: resumes a parked run, or cancels (``name="cancel"``) any live run.
 
         A refused signal changes nothing: in particular it never releases the lease of a
         run this or another process is driving.
+
+        ``may_decide=False`` says the sender may not make a person's decision about a
+        call (the server passes it for an API key without ``approvals:write``): then
+        ``resolve_write``, and ``resume`` or ``input`` on an escalated run, are refused.
+        Whether a signal is such a decision is judged on the run's state as loaded under
+        its lease, the state the signal is recorded against, never on an earlier read.
+        A caller of the Python API is trusted (the default).
 
         Raises:
             RunNotFoundError: no such run.
@@ -111,6 +124,8 @@ class RunControl:
             RunNotWaitingError: the run is not parked (only ``cancel`` applies now), or it
                 waits for another signal.
             RunLeasedError: another process holds the run's lease.
+            ApprovalError: the signal is a person's decision and ``may_decide`` is false
+                (its ``context["may_decide"]`` is ``False``). Nothing changes.
         """
         self._check_open()
         live = self._drivers.get(run_id)
@@ -138,7 +153,7 @@ class RunControl:
             parked_only=name != "cancel",
         )
         async with self._leased(run_id) as lease:
-            driver = await self._signalled_driver(run_id, name, payload, by)
+            driver = await self._signalled_driver(run_id, name, payload, by, may_decide)
             if driver is not None:
                 lease.keep()
         if driver is not None:
@@ -146,10 +161,21 @@ class RunControl:
         return self._handle(run_id)
 
     async def _signalled_driver(
-        self, run_id: str, name: str, payload: Any, by: str | None
+        self, run_id: str, name: str, payload: Any, by: str | None, may_decide: bool = True
     ) -> RunDriver | None:
         """Record a signal on a leased run; returns the driver to continue it, if any."""
         state = await self.load_state(run_id)
+        if not may_decide and _is_decision(state, name):
+            # Judged here, on the state this signal is recorded against (the lease is
+            # held): a status read before the lease can be stale by now.
+            raise ApprovalError(
+                f"signal {name!r} on run {run_id} ({state.status}) is a person's decision "
+                "about a call, and this sender may not make it",
+                run_id=run_id,
+                status=state.status,
+                signal=name,
+                may_decide=False,
+            )
         if name == "cancel":
             if state.terminal:
                 raise RunFinishedError(
@@ -527,6 +553,15 @@ def _write_resolution(state: RunState, run_id: str, payload: Any) -> dict[str, A
             call_id=str(named),
         )
     return {**payload, "idempotency_key": matches[0]["idempotency_key"]}
+
+
+def _is_decision(state: RunState, name: str) -> bool:
+    """Whether signal ``name`` on ``state`` is a person's decision about a call.
+
+    ``resolve_write`` says whether a write happened; on an escalated run, ``resume``
+    runs or declines what was escalated and ``input`` takes the conversation over.
+    """
+    return name == "resolve_write" or (state.status == "escalated" and name in ("resume", "input"))
 
 
 def _decides(payload: Any) -> bool:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from tether import __version__
 from tether.engine import Agent, ApprovalRequested, RunStatus
+from tether.exceptions import ApprovalError
 from tether.runtime import Runtime, audit_run, new_run_id
 from tether.server._auth import Principal, require
 from tether.server._errors import ApiError, BodyLimit, install_error_handlers
@@ -393,16 +394,24 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
                 "agent_version_accepted is recorded by the runtime that resumes a run under "
                 "new code (tether resume --accept-new-version), not sent by a client",
             )
-        decides = name in _DECISION_SIGNALS or record.status == "escalated"
-        if decides and not principal.allows(_DECISION_SCOPE):
-            raise ApiError(
-                403,
-                "forbidden",
-                f"signal {name!r} {'on an escalated run ' if record.status == 'escalated' else ''}"
-                f"is a person's decision: the API key {principal.key_id} needs the "
-                f"{_DECISION_SCOPE!r} scope for it",
+        may_decide = principal.allows(_DECISION_SCOPE)
+        if not may_decide and name in _DECISION_SIGNALS:
+            raise _may_not_decide(principal, name, record.status)
+        # Whether a signal to an escalated run is a decision is judged by the runtime on
+        # the state it records the signal against (under the run's lease), not on the
+        # status read above: the run may have been escalated since.
+        try:
+            await runtime.signal(
+                run_id,
+                name,
+                body.payload if body else None,
+                by=principal.by,
+                may_decide=may_decide,
             )
-        await runtime.signal(run_id, name, body.payload if body else None, by=principal.by)
+        except ApprovalError as exc:
+            if exc.context.get("may_decide") is False:
+                raise _may_not_decide(principal, name, exc.context.get("status")) from None
+            raise
         return await current(run_id)
 
     @router.get("/approvals", response_model=ApprovalList, tags=["approvals"])
@@ -488,6 +497,18 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _may_not_decide(principal: Principal, name: str, status: object) -> ApiError:
+    """403: a signal that is a person's decision, from a key without ``approvals:write``."""
+    where = "on an escalated run " if status == "escalated" else ""
+    return ApiError(
+        403,
+        "forbidden",
+        f"signal {name!r} {where}is a person's decision: the API key {principal.key_id} "
+        f"needs the {_DECISION_SCOPE!r} scope for it",
+        details={"required_scope": _DECISION_SCOPE, "signal": name, "status": status},
+    )
 
 
 async def _wait_for_run(runtime: Runtime, run_id: str) -> RunRecord:
