@@ -30,7 +30,13 @@ from tether.engine._events import (
 from tether.engine._protect import PayloadProtection
 from tether.engine._share import LoopShare
 from tether.engine._signals import EscalationRequested, GateFailure
-from tether.engine._state import Approval, RunState, args_hash, call_signature
+from tether.engine._state import (
+    EXPIRED_APPROVAL,
+    Approval,
+    RunState,
+    args_hash,
+    call_signature,
+)
 from tether.engine._transitions import Escalate, Fail
 from tether.exceptions import BudgetExceededError
 from tether.models import (
@@ -324,17 +330,32 @@ async def admit_tool_call(
         if approval.request.args_hash not in (None, arguments_hash) and not (
             reissue and _edited_to(contract, approval, arguments_hash)
         ):
-            return Admission(
-                "refused",
-                call,
-                ToolError(
-                    error_code="approval_mismatch",
-                    message=f"the approval of {key} was given for other arguments than this "
-                    f"{call.name} call has; it does not cover this call",
-                    hint="Propose the call again if it is still needed.",
-                ),
-            )
+            return Admission("refused", call, _mismatch(call, key))
+        if person is not None and _open_at_expiry(approval):
+            # The request expired undecided and was escalated to a person, whose decision
+            # (bound to this call's key and argument hash) stands in for the approval.
+            if person.get("args_hash") not in (None, arguments_hash) and not (
+                reissue and _edited_to(contract, approval, arguments_hash)
+            ):
+                return Admission("refused", call, _mismatch(call, key))
+            if not person.get("approved"):
+                return Admission("refused", call, _declined(call, person))
+            admitted[call.name] = admitted.get(call.name, 0) + 1
+            return Admission("run", call)
         if approval.decision is None:
+            if _expired(approval) and approval.request.on_expiry == "escalate":
+                # Nobody decided in time and no person has decided since: hand the call
+                # to a person (again) rather than park on a request that is over, whose
+                # timer is already due.
+                raise EscalationRequested(
+                    Escalate(
+                        f"approval of {call.name} expired undecided",
+                        source=EXPIRED_APPROVAL,
+                        suggested_next_step="resume with approve=true to run the call or "
+                        "approve=false to decline it, send input, or cancel",
+                        context={"calls": [key]},
+                    )
+                )
             return Admission("await", call)
         if _decided_too_late(approval):
             return Admission(
@@ -368,6 +389,37 @@ async def admit_tool_call(
             call = edited
     admitted[call.name] = admitted.get(call.name, 0) + 1
     return Admission("run", call)
+
+
+def _mismatch(call: ToolCall, key: str) -> ToolError:
+    return ToolError(
+        error_code="approval_mismatch",
+        message=f"the approval of {key} was given for other arguments than this "
+        f"{call.name} call has; it does not cover this call",
+        hint="Propose the call again if it is still needed.",
+    )
+
+
+def _expired(approval: Approval) -> bool:
+    """Whether an undecided approval request is past its expiry."""
+    expires_at = approval.request.expires_at
+    return approval.decision is None and expires_at is not None and time.time() >= expires_at
+
+
+def _open_at_expiry(approval: Approval) -> bool:
+    """Whether nobody decided an approval request before it expired.
+
+    Such a request is decided only by the person it was escalated to (``resume`` with
+    ``approve``, or ``input``); the decision recorded on the request afterwards closes it.
+    """
+    decision, expires_at = approval.decision, approval.request.expires_at
+    if decision is None:
+        return True
+    return (
+        expires_at is not None
+        and approval.decided_at is not None
+        and approval.decided_at >= expires_at
+    )
 
 
 def _decided_too_late(approval: Approval) -> bool:

@@ -185,6 +185,16 @@ class RunState:
     repeated_replies: int = 0
     last_reply_signature: str | None = None
 
+    @property
+    def escalated_calls(self) -> list[str]:
+        """Keys of the calls the run is escalated on, waiting for a person's decision.
+
+        A policy escalation names one call (``context["call"]``); an approval request that
+        expired undecided with ``on_expiry="escalate"`` names each such request
+        (``context["calls"]``). Empty unless the run is ``escalated`` on calls.
+        """
+        return _escalated_calls(self)
+
     def approval_for_call(self, call_id: str) -> list[Approval]:
         """Approvals whose provider call id is ``call_id`` (several when a provider reused it)."""
         return [a for a in self.approvals.values() if a.request.call_id == call_id]
@@ -298,28 +308,20 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.messages.append(Message(role="user", content=content))
     elif isinstance(ev, SignalReceived):
         state.signals.append(ev)
-        escalated_call = _escalated_call(state)
         if ev.name == "input":
             message = Message(role="user", content=tool_message_content(ev.payload))
-            if escalated_call is not None:
-                # A person answered instead of deciding: the escalated call does not run.
-                state.escalation_decisions[escalated_call] = {
-                    "approved": False,
-                    "by": ev.by,
-                    "reason": "a person took over the conversation instead",
-                }
+            # A person answered instead of deciding: the escalated calls do not run.
+            _bind_escalation_decision(
+                state, False, ev.by, "a person took over the conversation instead"
+            )
             if _unanswered_calls(state):
                 state.deferred_messages.append(message)
             else:
                 state.messages.append(message)
-        elif ev.name == "resume" and escalated_call is not None and isinstance(ev.payload, dict):
+        elif ev.name == "resume" and isinstance(ev.payload, dict):
             approved = ev.payload.get("approve", ev.payload.get("approved"))
             if isinstance(approved, bool):
-                state.escalation_decisions[escalated_call] = {
-                    "approved": approved,
-                    "by": ev.by,
-                    "reason": ev.payload.get("reason"),
-                }
+                _bind_escalation_decision(state, approved, ev.by, ev.payload.get("reason"))
         elif ev.name == "resolve_write" and isinstance(ev.payload, dict):
             # Bound to one call by its idempotency key (the runtime adds it when the signal
             # arrives); a log from before that names the call by whatever id it was given.
@@ -405,13 +407,37 @@ def args_hash(arguments: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def _escalated_call(state: RunState) -> str | None:
-    """The key of the call a policy escalation is about, while the run is escalated on it."""
+EXPIRED_APPROVAL = "approval_expired"
+"""The escalation source of approval requests that expired undecided (``on_expiry="escalate"``)."""
+
+
+def _escalated_calls(state: RunState) -> list[str]:
+    """The keys of the calls an escalation is about, while the run is escalated on them."""
     escalation = state.escalation
     if state.status != "escalated" or escalation is None or not escalation.context:
-        return None
+        return []
     key = escalation.context.get("call")
-    return key if isinstance(key, str) else None
+    if isinstance(key, str):
+        return [key]
+    keys = escalation.context.get("calls")
+    if escalation.source == EXPIRED_APPROVAL and isinstance(keys, list):
+        return [k for k in keys if isinstance(k, str)]
+    return []
+
+
+def _bind_escalation_decision(state: RunState, approved: bool, by: str | None, reason: Any) -> None:
+    """Bind a person's decision to each call the run is escalated on.
+
+    Bound to Tether's identity of each call (its key) and, for an approval request, to
+    the hash of the arguments the request was made for: the gate refuses the decision
+    for any other arguments. Provider call ids play no part.
+    """
+    for key in _escalated_calls(state):
+        decision: dict[str, Any] = {"approved": approved, "by": by, "reason": reason}
+        approval = state.approvals.get(key)
+        if approval is not None:
+            decision["args_hash"] = approval.request.args_hash
+        state.escalation_decisions[key] = decision
 
 
 def _unanswered_calls(state: RunState) -> bool:

@@ -220,11 +220,15 @@ class RunControl:
                     run_id=run_id,
                     status=state.status,
                 )
-            call = (state.escalation.context or {}).get("call") if state.escalation else None
-            if name == "resume" and call is not None and not _decides(payload):
-                tool = (state.escalation.context or {}).get("tool") if state.escalation else None
+            calls = state.escalated_calls
+            if name == "resume" and calls and not _decides(payload):
+                context = (state.escalation.context or {}) if state.escalation else {}
+                tools = context.get("tool") or ", ".join(
+                    sorted({state.approvals[k].request.tool for k in calls if k in state.approvals})
+                )
                 raise RunNotWaitingError(
-                    f"run {run_id} was escalated on a {tool} call ({call}); resume it with a "
+                    f"run {run_id} was escalated on {tools or 'a'} call(s) "
+                    f"({', '.join(calls)}); resume it with a "
                     'decision: payload {"approve": true} to run the call, or '
                     '{"approve": false, "reason": "..."} to decline it; or send \'input\'',
                     run_id=run_id,
@@ -248,9 +252,10 @@ class RunControl:
         agent = self._agents.get(state.agent)
         if agent is not None:
             self._check_version(state, agent, None)  # refuse before anything is written
-        await self._append_to_parked(
-            state, [SignalReceived(name=name, payload=payload, by=by)], "running", f"signal:{name}"
-        )
+        events: list[Any] = [SignalReceived(name=name, payload=payload, by=by)]
+        if state.status == "escalated" and name in ("resume", "input"):
+            events.extend(_close_escalated_approvals(state, name, payload, by))
+        await self._append_to_parked(state, events, "running", f"signal:{name}")
         if state.agent not in self._agents:
             return None  # any runtime that has the agent continues it (recovery)
         return self._driver_for(state, None, None)
@@ -564,6 +569,44 @@ def _is_decision(state: RunState, name: str) -> bool:
     return name == "resolve_write" or (state.status == "escalated" and name in ("resume", "input"))
 
 
+def _close_escalated_approvals(
+    state: RunState, name: str, payload: Any, by: str | None
+) -> list[ApprovalDecided]:
+    """The person's decision on each expired approval request the run was escalated on.
+
+    An approval request that expired undecided with ``on_expiry="escalate"`` is handed to
+    a person (``context["calls"]``). Their ``resume`` decision (or their ``input``, which
+    declines the calls) is bound to each call by the fold (``SignalReceived``); it is also
+    recorded on each request, bound to its call and argument hash, so the request is
+    closed: no longer pending, listed or timed.
+    """
+    if name == "resume":
+        if not isinstance(payload, dict) or not _decides(payload):
+            return []
+        approved = payload.get("approve", payload.get("approved"))
+        reason = payload.get("reason")
+        reason = str(reason)[:1000] if reason not in (None, "") else None
+    else:
+        approved, reason = False, "a person took over the conversation instead"
+    decided = []
+    for key in state.escalated_calls:
+        approval = state.approvals.get(key)
+        if approval is None or approval.decision is not None:
+            continue
+        request = approval.request
+        decided.append(
+            ApprovalDecided(
+                call_id=request.call_id,
+                approval_id=request.approval_id,
+                args_hash=request.args_hash,
+                approved=bool(approved),
+                by=by or f"signal:{name}",
+                reason=reason,
+            )
+        )
+    return decided
+
+
 def _decides(payload: Any) -> bool:
     """Whether a ``resume`` payload carries a person's decision on an escalated call."""
     if not isinstance(payload, dict):
@@ -602,6 +645,15 @@ def _find_approval(state: RunState, run_id: str, approval_id: str) -> Approval:
         # Expiry is applied by a worker's timer pass, which may not have run yet (no worker
         # up, or within its interval): the request is over all the same.
         then = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(expires_at))
+        if approval.request.key in state.escalated_calls:
+            raise ApprovalError(
+                f"approval {approval.request.key} of run {run_id} expired at {then} and was "
+                "escalated to a person: decide it with signal 'resume' and payload "
+                '{"approve": true} to run the call, or {"approve": false, "reason": "..."} '
+                "to decline it",
+                run_id=run_id,
+                call_id=approval.request.key,
+            )
         outcome = "denied" if approval.request.on_expiry == "deny" else "escalated to a person"
         raise ApprovalError(
             f"approval {approval.request.key} of run {run_id} expired at {then}; nobody can "

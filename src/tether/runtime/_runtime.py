@@ -1315,7 +1315,10 @@ class Runtime(RunControl):
             expired = [
                 a
                 for a in state.pending_approvals
-                if a.request.expires_at is not None and a.request.expires_at <= now
+                if a.request.expires_at is not None
+                and a.request.expires_at <= now
+                # A person the expired request was escalated to has decided it already.
+                and a.request.key not in state.escalation_decisions
             ]
             escalate = [a for a in expired if a.request.on_expiry == "escalate"]
             for approval in expired:
