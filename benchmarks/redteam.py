@@ -7,7 +7,7 @@ Prints one JSON object on stdout:
 
     cases, unapproved_writes, leaks, approvals_requested, denied, flagged, ...,
     injection_corpus: {held_out: {...}, tuning: {...}, outsider: {...}, third: {...},
-                       wild_tuning: {...}, scan_microseconds: {...}}
+                       wild_tuning: {...}, scan_microseconds: {...}, learned_stage: {...}}
 
 ``unapproved_writes`` and ``leaks`` must be 0; ``flagged`` counts the cases the
 injection scanner recognises (a tripwire, not the defence). ``--table`` also prints one
@@ -28,6 +28,12 @@ a short sentence (the engine scans every tool result, so these must cost a few
 microseconds), a longer JSON record, a clean order email, JSON records whose ids are new
 each time (hex ids look like leetspeak, so they get decoded views), the mean over the
 benign corpus, and how many benign texts the word screen settles without the full scan.
+``learned_stage`` shows what the optional learned second stage (``_injection_learned``,
+``InjectionScanner(learned=True)``, off by default; trained by
+``benchmarks/train_injection.py`` on the tuning and wild rows only) adds: per set, recall
+and false positives with the patterns alone (the figures above) and with the stage, the
+attacks and false positives it adds, the figures its training stored, and the clean
+scans timed with the stage on (their difference from the figures above is its cost).
 ``--corpus`` prints only that part (no runs, a few seconds).
 
     python benchmarks/redteam.py
@@ -58,6 +64,7 @@ sys.path.insert(0, str(_ROOT / "tests" / "policy"))
 import _injection_corpus  # noqa: E402
 
 from tether.policy._injection import InjectionScanner  # noqa: E402
+from tether.policy._injection_learned import WEIGHTS_PATH, default_model  # noqa: E402
 from tether.policy._injection_normalize import (  # noqa: E402
     decoded_blobs,
     decoded_views,
@@ -102,6 +109,55 @@ def _screened(scanner: InjectionScanner, text: str) -> bool:
     return not scanner._adds_up(texts)
 
 
+def _figures(report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("recall", "false_positive_rate", "false_positives", "attacks", "benign")
+    return {k: report[k] for k in keys}
+
+
+def learned_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The learned stage's own figures: each set with the patterns alone (``reports``, the
+    default scanner's) and with the stage on."""
+    scanner = InjectionScanner(learned=True)
+    scanner.scan("warm up")
+    sets = {
+        "held_out": _injection_corpus.held_out(),
+        "tuning": _injection_corpus.tuning(),
+        "outsider": _injection_corpus.outsider(),
+        "third": _injection_corpus.third(),
+        "wild_tuning": _injection_corpus.wild(),
+    }
+    figures: dict[str, Any] = {}
+    for name, side in sets.items():
+        alone = reports[name]
+        both = _injection_corpus.evaluate(scanner.scan, side)
+        figures[name] = {
+            "patterns_only": _figures(alone),
+            "with_learned": _figures(both),
+            "added_attacks": len(set(alone["missed_ids"]) - set(both["missed_ids"])),
+            "added_false_positives": len(
+                set(both["false_positive_ids"]) - set(alone["false_positive_ids"])
+            ),
+        }
+    model = default_model()
+    figures["model"] = {
+        "threshold": model.threshold,
+        "weights": len(model.weights),
+        "file_bytes": WEIGHTS_PATH.stat().st_size,
+        "training": model.training,
+    }
+    benign = [s.text for s in _injection_corpus.load()[1]]
+    figures["scan_microseconds_with_learned"] = {
+        "clean_json_62_chars": _microseconds(lambda: scanner.scan(SHORT_JSON)),
+        "clean_sentence_41_chars": _microseconds(lambda: scanner.scan(SHORT_FACT)),
+        "clean_json_143_chars": _microseconds(lambda: scanner.scan(CLEAN_JSON)),
+        "clean_order_184_chars": _microseconds(lambda: scanner.scan(CLEAN)),
+        "benign_corpus_mean": round(
+            _microseconds(lambda: [scanner.scan(t) for t in benign]) / len(benign), 2
+        ),
+    }
+    return figures
+
+
 def corpus_report() -> dict[str, Any]:
     """The scanner alone on the injection corpus: held-out and tuning figures, timings."""
     scanner = InjectionScanner()
@@ -114,7 +170,7 @@ def corpus_report() -> dict[str, Any]:
     benign = [s.text for s in _injection_corpus.load()[1]]
     screened = [t for t in benign if _screened(scanner, t)]
     new_ids = iter(_with_new_ids())
-    return {
+    report: dict[str, Any] = {
         "held_out": held_out,
         "tuning": tuning,
         "outsider": outsider,
@@ -140,6 +196,8 @@ def corpus_report() -> dict[str, Any]:
             else None,
         },
     }
+    report["learned_stage"] = learned_report(report)
+    return report
 
 
 def _microseconds(call: Any, repeat: int = 5, number: int | None = None) -> float:

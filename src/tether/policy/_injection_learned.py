@@ -1,0 +1,412 @@
+"""A learned second stage for the injection scanner: a linear model over words.
+
+The patterns (``_injection``) name cues; this stage scores a text with a logistic
+regression over binary word unigrams and bigrams, so wording no pattern was written for
+can still add up. ``InjectionScanner(learned=True)`` asks it only about texts the
+patterns do not flag, and reports :data:`LEARNED_NAME` when the score passes the
+threshold stored with the weights. It never removes a pattern's flag.
+
+**Off by default.** Measured once it was trained (``benchmarks/redteam.py --corpus``,
+``learned_stage``), it caught 3 more of the outsider set's 129 attacks (0.760 -> 0.783)
+and 4 more of the third set's 191 (0.686 -> 0.707), 1 more of wild's (fitted on), with
+no false positive added on any set, but none more of the held-out fifth (0.890, 65 of
+73) nor of tuning (0.991): it does not reach the 0.90 held-out target, and the rule for
+keeping such a stage on was that it improve the held-out fifth too. Turning it on is one
+argument; it costs about 1 us of CPU on a short clean record (8 more on a 184-character
+email, +18% on the benign corpus's mean; figures below).
+
+What it reads: the normalised text and decoded views the patterns see
+(``_injection_normalize``: NFKC, look-alikes folded, lower case, base64/HTML/percent/
+leetspeak/spaced-letter readings), so an encoding hides nothing from it either. Each
+text is cut into segments (lines, sentences) and scored in windows of :data:`SPAN`
+adjacent segments, plus all of it when it is short; the score is the best window's. An
+injection is a sentence or two inside a longer document, and a window sees them without
+the carrier's words around. Words are runs of letters and digits (runs of a script
+written without spaces, CJK or Thai, are read as character pairs); pairs are taken
+within a segment. Writing about attacks (``discussion_terms`` > 0) is read without its
+quotations and code, as the patterns read it, and two document features carry what its
+vocabulary says.
+
+Training (``benchmarks/train_injection.py``, deterministic: re-running it rewrites this
+file byte for byte): fitted only on the tuning four fifths of
+``tests/policy/injection_corpus`` (822 attacks and 970 benign rows of ``attacks.jsonl``
+and ``benign.jsonl`` whose id hashes to the tuning side) and the ``wild`` set (253 and
+312 rows of ``wild_*.jsonl``, an outside author's set kept for fitting). The held-out
+fifth, ``outsider`` and ``third`` were never used to fit, to choose features or to pick
+``C`` or the threshold: they were measured only, in aggregate, twice (the second time
+after changes made for speed, not for figures; the same additions both times but one
+more third-set attack). Benign rows give each window as a negative, attack rows their
+whole text as a positive. ``C`` is picked on a cross-author check (fitted on tuning,
+scored on wild); the threshold is the highest out-of-fold score of a training benign row
+the patterns leave unflagged (5 folds by a hash of ``"cv:" + id``, unrelated to the
+held-out split), plus the margin that check needed to flag no wild benign row (none).
+Out of fold, the stage then adds 1 of the 15 training attacks the patterns miss and no
+benign row: a word model this size tells attacks from the corpus's hard negatives
+(security writing that lists payloads unquoted, agent documentation) only at the top of
+its range. ``training`` in the weights file holds these figures.
+
+Speed: the weights are read once per process, by the scanner's ``prepare`` (its first
+scan), into dictionaries and sets. A text under :data:`MIN_WORDS` words is not scored;
+bounds settle most others from one or two set intersections (the positive weights its
+words could bring, then the positive weights of every unigram and in-segment bigram of
+the whole text); only a text that passes both is cut into windows and searched for the
+vocabulary of writing about attacks. CPU per scan, with and without the stage (2 vCPUs,
+best of 5, ``time.process_time``): 62-character JSON 6.0 / 5.2 us, 41-character sentence
+6.3 / 5.5, 143-character JSON 14.9 / 12.8, 184-character order email 40 / 32 (its
+tracking number reads as leetspeak, so two texts are scored), benign corpus mean 193 /
+163. Texts longer than :data:`MAX_CHARS` are scored on their first and last
+``MAX_CHARS // 2`` characters, so the work is bounded whatever the input.
+
+A missing or malformed weights file raises :class:`LearnedModelError`, a
+``ConfigError``, from ``prepare`` (at start-up in the runtime); ``learned=False`` (the
+default) never reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from tether.exceptions import ConfigError
+from tether.policy._injection_normalize import _QUOTED
+
+__all__ = [
+    "LEARNED_NAME",
+    "MAX_CHARS",
+    "MIN_WORDS",
+    "WEIGHTS_PATH",
+    "LearnedModel",
+    "LearnedModelError",
+    "default_model",
+    "doc_features",
+    "instances",
+    "load_model",
+    "said",
+    "segments",
+    "tokens",
+    "weights_digest",
+    "whole",
+]
+
+LEARNED_NAME = "learned_injection"
+"""The name reported when the learned stage flags a text the patterns did not."""
+
+WEIGHTS_PATH = Path(__file__).with_name("_injection_weights.json")
+FORMAT = "tether-injection-linear/1"
+
+MAX_CHARS = 65_536
+"""Longer texts are scored on their first and last half of this many characters."""
+
+MIN_WORDS = 10
+"""Texts with fewer words than this are not scored (the patterns alone judge them). No
+training attack under 12 words scores within 3 of the threshold: a short text gives a
+linear model over words too little to go on, and it is where the patterns are surest."""
+
+SPAN = 2
+"""Segments per window."""
+
+WHOLE_MAX_WORDS = 256
+"""The whole text is scored as one more window when it has at most this many words."""
+
+# The per-word bound settles about a quarter of the benign corpus's texts under 16 words
+# and a tenth of longer ones, for ~1 us: tried on short texts only.
+_LOOSE_BOUND_WORDS = 24
+
+_TOKEN = re.compile(r"[^\W_]+")
+# ASCII letters and digits kept (lower-cased), everything else a space: the words of
+# ASCII text are then a bytes.translate and a split, in C ([^\W_]+ on ASCII text).
+_ASCII_WORDS = bytes(
+    ord(chr(c).lower()) if chr(c).isascii() and chr(c).isalnum() else ord(" ") for c in range(256)
+)
+# Where segments end: a line break, or sentence punctuation before a space. Starts with
+# a class of characters, so a split skips ahead in C.
+_SEGMENT = re.compile(r"[.!?;:\u3002\uff01\uff1f]\s|\n")
+# Scripts written without spaces between words: read as character pairs.
+_DENSE = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+class LearnedModelError(ConfigError):
+    """The weights file of the learned stage is missing or malformed."""
+
+
+def tokens(text: str) -> list[str]:
+    """The words of normalised text: runs of letters and digits; runs of a script written
+    without spaces become their character pairs."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
+    found = _TOKEN.findall(text)
+    out: list[str] = []
+    for word in found:
+        if len(word) > 1 and _DENSE.search(word) is not None:
+            out.extend(word[i : i + 2] for i in range(len(word) - 1))
+        else:
+            out.append(word)
+    return out
+
+
+def segments(texts: Iterable[str]) -> list[list[list[str]]]:
+    """Per text (the normalised text, then its decoded views), the words of each of its
+    segments (lines, and sentences within them) that has any."""
+    return [[words for words in map(tokens, _SEGMENT.split(text)) if words] for text in texts]
+
+
+def instances(read: list[list[list[str]]]) -> list[list[list[str]]]:
+    """The windows scored for texts cut by :func:`segments`: per text, each run of
+    :data:`SPAN` adjacent segments (the whole text when it has no more segments than
+    that), and every segment at once when they hold at most :data:`WHOLE_MAX_WORDS` words
+    and make more than one window."""
+    found: list[list[list[str]]] = []
+    for segs in read:
+        if len(segs) <= SPAN:
+            if segs:
+                found.append(segs)
+            continue
+        found.extend(segs[i : i + SPAN] for i in range(len(segs) - SPAN + 1))
+    if len(found) > 1:
+        every = whole(read)
+        if sum(map(len, every)) <= WHOLE_MAX_WORDS:
+            found.append(every)
+    return found
+
+
+def whole(read: list[list[list[str]]]) -> list[list[str]]:
+    """Every segment of texts cut by :func:`segments` (an attack's training instance)."""
+    return [words for segs in read for words in segs]
+
+
+def doc_features(discussion: int) -> list[str]:
+    """Features of the whole document, added to each of its windows."""
+    return [
+        name
+        for name, needed in (("doc:discussion1", 1), ("doc:discussion2", 2))
+        if discussion >= needed
+    ]
+
+
+def said(texts: list[str], discussion: int) -> list[str]:
+    """What the model reads of ``texts``: when the text talks about attacks
+    (``discussion`` words of that vocabulary), the normalised text without its quoted
+    spans and code, as the patterns read such writing (its decoded views stay whole).
+    Each span becomes a line break, so the words around it stay apart."""
+    if not discussion or not texts:
+        return texts
+    return [_QUOTED.sub("\n", texts[0]), *texts[1:]]
+
+
+def features(window: list[list[str]]) -> set[str | tuple[str, str]]:
+    """The binary features of a window (its segments' words): the words, and the pairs of
+    adjacent words within a segment (never across a segment's end, so a blanked quotation
+    joins no words)."""
+    found: set[str | tuple[str, str]] = set()
+    for words in window:
+        found.update(words)
+        found.update(pairwise(words))
+    return found
+
+
+def clip(text: str) -> str:
+    """``text``, or its first and last ``MAX_CHARS // 2`` characters when longer."""
+    if len(text) <= MAX_CHARS:
+        return text
+    half = MAX_CHARS // 2
+    return f"{text[:half]}\n{text[-half:]}"
+
+
+class LearnedModel:
+    """A linear model over window features (see the module notes)."""
+
+    __slots__ = (
+        "_bound",
+        "_bound_keys",
+        "_doc_ceiling",
+        "_keys",
+        "_positive",
+        "bias",
+        "doc",
+        "threshold",
+        "training",
+        "weights",
+    )
+
+    def __init__(
+        self,
+        weights: Mapping[str | tuple[str, str], float],
+        bias: float,
+        threshold: float,
+        doc: Mapping[str, float] | None = None,
+        training: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.weights: dict[str | tuple[str, str], float] = dict(weights)
+        self.bias = float(bias)
+        self.threshold = float(threshold)
+        self.doc: dict[str, float] = dict(doc or {})
+        self.training: dict[str, Any] = dict(training or {})
+        # Per word, the most it can add to a window: its own weight and those of the pairs
+        # it starts, when positive. A text whose words cannot pass the threshold this way
+        # is settled without building its windows.
+        bound: dict[str, float] = {}
+        for key, value in self.weights.items():
+            if value > 0:
+                word = key if isinstance(key, str) else key[0]
+                bound[word] = bound.get(word, 0.0) + value
+        self._bound = bound
+        self._bound_keys = frozenset(bound)
+        self._keys = frozenset(self.weights)
+        self._positive = frozenset(k for k, v in self.weights.items() if v > 0)
+        self._doc_ceiling = sum(v for v in self.doc.values() if v > 0)
+
+    def score(self, texts: list[str], *, discussion: int = 0) -> float:
+        """The highest window score of ``texts`` (normalised text and decoded views), as a
+        logit; ``-inf`` when there is nothing to score."""
+        return self._score(segments(said([clip(t) for t in texts], discussion)), discussion)
+
+    def _score(self, read: list[list[list[str]]], discussion: int) -> float:
+        extra = self.bias + sum(self.doc.get(name, 0.0) for name in doc_features(discussion))
+        weight = self.weights.__getitem__
+        keys = self._keys
+        best = -math.inf
+        for window in instances(read):
+            best = max(best, extra + sum(map(weight, keys.intersection(features(window)))))
+        return best
+
+    def flags(self, texts: list[str], discussion: Callable[[], int] | None = None) -> bool:
+        """Whether ``texts`` (normalised text and decoded views) score above the threshold.
+
+        ``discussion`` gives :func:`discussion_terms` of the text; it is called only when
+        the words could pass the threshold (it costs a regex search). A text that talks
+        about attacks is scored without its quotations (:func:`said`).
+
+        Cheap bounds settle most texts before any window is built: too few words; for a
+        short text, the positive weights every word of it could bring (its own and those
+        of the pairs it starts); the positive weights of the unigrams and bigrams of the whole
+        text (every window's features are among them: pairs are never taken across a
+        segment's end, and a blanked quotation becomes one).
+        """
+        if len(texts) == 1:  # the common case: no decoded views
+            clipped = [clip(texts[0])]
+            words = tokens(clipped[0])
+        else:
+            clipped = [clip(text) for text in texts]
+            words = [w for text in clipped for w in tokens(text)]
+        if len(words) < MIN_WORDS:
+            return False
+        threshold = self.threshold
+        base = self.bias + self._doc_ceiling
+        if len(words) < _LOOSE_BOUND_WORDS:
+            reach = sum(map(self._bound.__getitem__, self._bound_keys.intersection(words)))
+            if base + reach <= threshold:
+                return False  # every positive weight its words could bring would not pass
+        present = self._positive.intersection(features([words]))
+        if base + sum(map(self.weights.__getitem__, present)) <= threshold:
+            return False  # every positive feature of the whole text would not pass
+        terms = discussion() if discussion is not None else 0
+        return self._score(segments(said(clipped, terms)), terms) > threshold
+
+    def to_json(self) -> dict[str, Any]:
+        """The weights file's content (see :func:`load_model`)."""
+        unigrams = {k: v for k, v in sorted(self.weights.items(), key=_key) if isinstance(k, str)}
+        bigrams = {
+            f"{k[0]} {k[1]}": v
+            for k, v in sorted(self.weights.items(), key=_key)
+            if isinstance(k, tuple)
+        }
+        return {
+            "format": FORMAT,
+            "bias": self.bias,
+            "threshold": self.threshold,
+            "doc": dict(sorted(self.doc.items())),
+            "unigrams": unigrams,
+            "bigrams": bigrams,
+            "training": self.training,
+        }
+
+
+def _key(item: tuple[str | tuple[str, str], float]) -> tuple[str, ...]:
+    key = item[0]
+    return (key,) if isinstance(key, str) else key
+
+
+def load_model(path: Path = WEIGHTS_PATH) -> LearnedModel:
+    """Read a weights file.
+
+    Raises:
+        LearnedModelError: The file is missing, is not JSON, or does not hold the fields
+            of :data:`FORMAT` with numbers for weights.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LearnedModelError(
+            f"the injection scanner's learned weights cannot be read from {path}: {exc}; "
+            "reinstall tether, or pass InjectionScanner(learned=False)"
+        ) from None
+    except ValueError as exc:
+        raise LearnedModelError(f"the learned weights file {path} is not JSON: {exc}") from None
+    try:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"format is not {FORMAT!r}")
+        weights: dict[str | tuple[str, str], float] = {}
+        for word, value in _numbers(data["unigrams"]).items():
+            weights[word] = value
+        for pair, value in _numbers(data["bigrams"]).items():
+            first, second = pair.split(" ")
+            weights[(first, second)] = value
+        return LearnedModel(
+            weights,
+            bias=_number(data["bias"]),
+            threshold=_number(data["threshold"]),
+            doc=_numbers(data.get("doc", {})),
+            training=data.get("training") if isinstance(data.get("training"), dict) else {},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LearnedModelError(f"the learned weights file {path} is malformed: {exc!r}") from None
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
+    return float(value)
+
+
+def _numbers(value: object) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise TypeError("weights must be an object of numbers")
+    return {str(k): _number(v) for k, v in value.items()}
+
+
+_LOADED: dict[Path, LearnedModel] = {}
+_LOADING = threading.Lock()
+
+
+def default_model(path: Path = WEIGHTS_PATH) -> LearnedModel:
+    """The model of a weights file, read once per process (on first use)."""
+    model = _LOADED.get(path)
+    if model is None:
+        with _LOADING:
+            model = _LOADED.get(path)
+            if model is None:
+                model = _LOADED[path] = load_model(path)
+    return model
+
+
+_DIGESTS: dict[Path, str] = {}
+
+
+def weights_digest(path: Path = WEIGHTS_PATH) -> str:
+    """A short hash of a weights file's bytes (``"unreadable"`` if it cannot be read), for
+    the scanner's fingerprint; read once per process."""
+    digest = _DIGESTS.get(path)
+    if digest is None:
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        except OSError:
+            digest = "unreadable"
+        _DIGESTS[path] = digest
+    return digest
