@@ -326,7 +326,7 @@ class _NeedleGroup:
     needles: tuple[bytes, ...]
     folded: bool
     run: bytes = b""  # a run of this many alphanumeric characters ("aaa...")
-    literal: bytes | None = None
+    literal: int | None = None  # a byte (``bytes in bytes`` is slow, ``int in bytes`` fast)
 
 
 _NO_VALUES = _Values(None, (), (), frozenset(), ())
@@ -513,7 +513,14 @@ class Redactor:
             hinted.setdefault(_fold("="), []).append(
                 lambda text: next(self._assigned_spans(text), None) is not None
             )
-        self._hinted = tuple((h, tuple(checks)) for h, checks in hinted.items())
+        # A one-byte hint is looked for as an int: ``bytes in bytes`` first tries its
+        # needle as an int and builds a TypeError, which costs more than the search.
+        self._byte_hinted: tuple[tuple[int, tuple[_Check, ...]], ...] = tuple(
+            (h[0], tuple(checks)) for h, checks in hinted.items() if len(h) == 1
+        )
+        self._hinted: tuple[tuple[bytes, tuple[_Check, ...]], ...] = tuple(
+            (h, tuple(checks)) for h, checks in hinted.items() if len(h) != 1
+        )
         self._ungated: tuple[_Check, ...] = tuple(
             p.found for p in self.patterns if p.hint is None and not p.long_token
         )
@@ -537,11 +544,16 @@ class Redactor:
         if key_search is not None and key_search(folded[::-1]) is not None:
             return True
         # A gate that passes only nominates patterns; they are confirmed on the text.
+        # Substrings are looked for with find(), bytes with ``int in bytes``: ``bytes in
+        # bytes`` first tries its needle as an int and builds a TypeError (most of its cost).
         checks = self._ungated
-        if self._run_gated and _RUN_NEEDLE in raw.translate(_RUN_TABLE):
-            checks += tuple(c for h, c in self._run_gated if h is None or h in folded)
+        if self._run_gated and raw.translate(_RUN_TABLE).find(_RUN_NEEDLE) != -1:
+            checks += tuple(c for h, c in self._run_gated if h is None or folded.find(h) != -1)
+        for byte, hinted in self._byte_hinted:
+            if byte in folded:
+                checks += hinted
         for hint, hinted in self._hinted:
-            if hint in folded:
+            if folded.find(hint) != -1:
                 checks += hinted
         if checks and (len(raw) > _CONFIRM_BYTES or _confirmed(raw, checks)):
             # Big data goes straight to redaction, which runs each nominated rule once
@@ -554,16 +566,19 @@ class Redactor:
                 if group.run:
                     # Hex and base64 share one translation: both are alphanumeric runs.
                     alnum_runs = alnum_runs or raw.translate(_ALNUM_RUN_TABLE)
-                    if group.run not in alnum_runs:
+                    if alnum_runs.find(group.run) == -1:
                         continue
                 if group.literal is not None and group.literal not in raw:
                     continue
-                haystack = folded if group.folded else raw
-                if any(map(haystack.__contains__, group.needles)):
-                    return True
+                find = folded.find if group.folded else raw.find
+                for needle in group.needles:
+                    if find(needle) != -1:
+                        return True
             if values.whole:
-                if any(needle in raw for needle in values.whole_needles):
-                    return True
+                find = raw.find
+                for needle in values.whole_needles:
+                    if find(needle) != -1:
+                        return True
                 if len(raw) < 4 * WEAK_VALUE_LENGTH and raw.decode("utf-8", "replace") in (
                     values.whole
                 ):
@@ -904,7 +919,7 @@ def _prepare_values(source: object, values: tuple[str, ...]) -> _Values:
             run = b"a" * min(map(len, needles))
             groups.append(_NeedleGroup(needles, kind == "hex", run=run))
         elif kind == "percent":
-            groups.append(_NeedleGroup(needles, True, literal=b"%"))
+            groups.append(_NeedleGroup(needles, True, literal=ord("%")))
         else:
             groups.append(_NeedleGroup(needles, True))
     return _Values(source, values, tuple(echoes), whole, tuple(whole_needles), tuple(groups))
