@@ -27,6 +27,7 @@ from tether.observe._redact import (
     OFFLOAD_BYTES,
     Redactor,
     SecretPattern,
+    declare_sensitive_fields,
 )
 from tether.observe._trace_context import (
     attach_model_trace,
@@ -69,6 +70,7 @@ __all__ = [
     "attach_model_trace",
     "attach_span",
     "attach_tool_trace",
+    "declare_sensitive_fields",
     "detach_tool_trace",
     "enable_tracing",
     "format_traceparent",

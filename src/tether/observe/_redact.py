@@ -7,10 +7,14 @@ Three kinds of secret are recognised:
 * **Sensitive field names** (``password``, ``api_key``, ``authorization``, ...): the whole
   value under such a key is replaced. Matching ignores case and ``-``/``_`` and looks at
   the end of the key, so ``X-Api-Key``, ``apiKey``, ``db_password`` and ``github_token``
-  all match while ``max_tokens`` or ``token_count`` do not. Booleans and ``null`` are
-  kept (``"auth": true`` reveals nothing). In free text the same names are recognised as
-  ``name=value`` (env files, query strings, flags) and as quoted keys (``"name": value``,
-  JSON or a Python dict inside a string).
+  all match while ``max_tokens`` or ``token_count`` do not. A name written with a leading
+  separator (``_pass``, ``_pin``) must also begin a word of the key: ``db_pass``,
+  ``dbPass`` and ``PIN`` match, ``compass``, ``bypass`` and ``spin`` do not. Booleans and
+  ``null`` are kept (``"auth": true`` reveals nothing). In free text the same names are
+  recognised as ``name=value`` (env files, query strings, flags) and as quoted keys
+  (``"name": value``, JSON or a Python dict inside a string). Tools add names of their own
+  with :func:`declare_sensitive_fields` (a parameter typed ``SecretStr``): those match
+  only as the whole key, in every redactor that has field names.
 * **Credential-shaped strings**: see :data:`DEFAULT_PATTERNS` (OpenAI/Anthropic, Stripe,
   Slack, GitHub and AWS keys, ``Bearer`` tokens, JWTs, PEM private keys, passwords in
   URLs, long random tokens). Every one of them contains 20 unbroken token characters,
@@ -66,7 +70,8 @@ import base64
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 from urllib.parse import quote, quote_plus
@@ -88,10 +93,19 @@ DEFAULT_REPLACEMENT = "[REDACTED]"
 DEFAULT_FIELDS: tuple[str, ...] = (
     "password",
     "passwd",
+    "pwd",
+    "passphrase",
+    "passcode",
+    "_pass",
     "secret",
+    "secret_key",
+    "secret_access_key",
+    "signing_key",
+    "encryption_key",
     "token",
     "access_token",
     "refresh_token",
+    "jwt",
     "api_key",
     "apikey",
     "authorization",
@@ -100,10 +114,22 @@ DEFAULT_FIELDS: tuple[str, ...] = (
     "set-cookie",
     "private_key",
     "client_secret",
+    "credential",
     "credentials",
     "session",
+    "_pin",
+    "otp",
+    "cvv",
+    "cvc",
 )
-"""Keys whose values are always secret (case, ``-`` and ``_`` ignored; the key's end must match)."""
+"""Keys whose values are always secret (case, ``-`` and ``_`` ignored; the key's end must match).
+
+A leading ``_`` asks for a word boundary before the name as well (start of the key, a
+separator, a digit or a camelCase hump): ``_pass`` is ``db_pass``/``dbPass``/``PASS`` but
+not ``compass`` or ``bypass``; ``_pin`` is ``card_pin``/``cardPin`` but not ``spin``.
+Keys that only *start* with such a word (``passenger``, ``pinned``, ``otp_enabled``,
+``keyword``, ``primary_key``) never match: only the end of a key counts.
+"""
 
 _MIN_RUN = 20
 """Every built-in credential shape contains this many consecutive token characters."""
@@ -413,6 +439,39 @@ payload and redacted.
 """
 
 
+_DECLARED: tuple[str, ...] = ()
+"""Argument names tools declared secret (:func:`declare_sensitive_fields`), in order."""
+_DECLARED_LOCK = threading.Lock()
+_LIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()
+"""Redactors with field names: each learns the names declared after it was built."""
+
+
+def declare_sensitive_fields(names: Iterable[str]) -> None:
+    """Treat keys named exactly ``names`` as sensitive in every redactor with field names.
+
+    For argument names a tool knows are secret although nothing in the name says so: a
+    parameter typed ``SecretStr`` (``@tool`` declares those itself) or one such as ``dsn``.
+    A declared name matches only the whole key (ASCII case and ``-``/``_`` ignored, so
+    ``new_value`` is also ``newValue`` and ``NEW-VALUE``), not a longer key ending with it,
+    and only in structured data and quoted keys (not ``name=value`` text). It applies to
+    redactors built before and after the call, except those built without field names
+    (``Redactor(field_names=())``, which look for known values only). Names stay declared
+    for the life of the process: a declared ``value`` seals every ``"value"`` key.
+
+    Raises:
+        ConfigError: A name is empty or not ASCII.
+    """
+    global _DECLARED
+    fresh = [n for n in dict.fromkeys(names) if n not in _DECLARED]
+    _variants(fresh)  # validates
+    if not fresh:
+        return
+    with _DECLARED_LOCK:
+        _DECLARED = (*_DECLARED, *(n for n in fresh if n not in _DECLARED))
+        for redactor in list(_LIVE):
+            redactor._compile_fields(_DECLARED)
+
+
 class Redactor:
     """Replace secrets in events, traces and text: by field name, by shape and by exact value.
 
@@ -463,41 +522,20 @@ class Redactor:
         self._values_cache = _NO_VALUES
         self._values_lock = threading.Lock()
 
-        spellings = _spellings(self.field_names)
-        self._spellings = spellings
+        self._spellings: tuple[str, ...] = ()  # suffixes
+        self._words: tuple[str, ...] = ()  # suffixes that must begin a word of the key
+        self._exact: frozenset[str] = frozenset()  # whole keys (declared by tools)
         self._key_cache: dict[str, bool] = {}
         self._key_search: Callable[[bytes], re.Match[bytes] | None] | None = None
         self._quoted_field: re.Pattern[str] | None = None
         self._assigned_key: re.Pattern[str] | None = None
         self._assigned_value: re.Pattern[str] | None = None
-        if spellings:
-            # Matched on the reversed, folded bytes so the regex can start at the literal
-            # ':' that ends every key: the rare anchor makes a clean event cheap to pass.
-            # A trie of optional space, quote, escapes (JSON nested up to four levels deep)
-            # and key, so most keys fail on a character or two.
-            trie = _trie_regex(
-                sp + q + "\\" * escapes + s[::-1]
-                for s in spellings
-                for sp in ("", " ")
-                for q in ('"', "'")
-                for escapes in (0, 1, 3, 7)
-            )
-            self._key_search = re.compile(f":{trie}".encode()).search
-            alts = "|".join(re.escape(s).replace("_", "[-_]") for s in spellings)
-            # Both start at a boundary (a quote; a character that cannot be in a name), so
-            # the lazy name scan covers each word once: linear in the text.
-            self._quoted_field = re.compile(
-                rf"(?P<q>[\"'])[\w.-]*?(?:{alts})(?P=q) ?:\s*(?P<value>{_QUOTED_VALUE}"
-                r"|(?![{\[])(?!(?:true|false|null|none)\b)[^\s,;}\]]++)",
-                re.IGNORECASE,
-            )
-            # name=value is found from the '=' backwards, on the reversed text: a forward
-            # regex would have to try every word of the text as the start of a name
-            # (form-urlencoded data is all words and '='). The name only has to end with
-            # a sensitive spelling, so nothing before the spelling needs checking.
-            reversed_trie = _trie_regex(s[::-1] for s in spellings).replace("_", "[-_]")
-            self._assigned_key = re.compile(rf"=(?<!==)\s*+{reversed_trie}", re.IGNORECASE)
-            self._assigned_value = re.compile(rf"\s*+(?P<value>{_QUOTED_VALUE}|[^\s&,;'\"]++)")
+        with _DECLARED_LOCK:
+            # A redactor without field names (one that only looks for known values) stays
+            # without: declared names join the others, now and when declared later.
+            self._compile_fields(_DECLARED if self.field_names else ())
+            if self.field_names:
+                _LIVE.add(self)
         # What scan() confirms, grouped by the cheap gate that must pass first.
         self._run_gated: tuple[tuple[bytes | None, _Check], ...] = tuple(
             (None if p.hint is None else _fold(p.hint), p.found)
@@ -524,6 +562,61 @@ class Redactor:
         self._ungated: tuple[_Check, ...] = tuple(
             p.found for p in self.patterns if p.hint is None and not p.long_token
         )
+
+    def _compile_fields(self, declared: Iterable[str]) -> None:
+        """Build what matches sensitive keys: the suffix, word and whole-key spellings."""
+        suffixes, words = _field_spellings(self.field_names)
+        exact = frozenset(
+            s
+            for s in _variants(declared)
+            if not s.endswith(suffixes) and not _word_end(s, s, words)
+        )
+        key_search = quoted_field = assigned_key = assigned_value = None
+        if suffixes or words or exact:
+            # Matched on the reversed, folded bytes so the regex can start at the literal
+            # ':' that ends every key: the rare anchor makes a clean event cheap to pass.
+            # A trie of optional space, quote, escapes (JSON nested up to four levels deep)
+            # and key, so most keys fail on a character or two. Folded text has no case,
+            # so a word is looked for as a suffix (a superset: redaction decides).
+            ends: list[tuple[str, tuple[str, ...]]] = [(s, ()) for s in (*suffixes, *words)]
+            ends += [(s, (r"""(?=["'])""",)) for s in sorted(exact)]
+            trie = _trie_regex(
+                (*_chars(sp + q + "\\" * escapes + s[::-1]), *tail)
+                for s, tail in ends
+                for sp in ("", " ")
+                for q in ('"', "'")
+                for escapes in (0, 1, 3, 7)
+            )
+            key_search = re.compile(f":{trie}".encode()).search
+            alts = "|".join(
+                [_chars_regex(s) for s in suffixes]
+                + [_WORD_START + _chars_regex(s) for s in words]
+                + [r"""(?<=["'])""" + _chars_regex(s) for s in sorted(exact)]
+            )
+            # Both start at a boundary (a quote; a character that cannot be in a name), so
+            # the lazy name scan covers each word once: linear in the text.
+            quoted_field = re.compile(
+                rf"(?P<q>[\"'])[\w.-]*?(?:{alts})(?P=q) ?:\s*(?P<value>{_QUOTED_VALUE}"
+                r"|(?![{\[])(?!(?:true|false|null|none)\b)[^\s,;}\]]++)",
+                re.IGNORECASE,
+            )
+        if suffixes or words:
+            # name=value is found from the '=' backwards, on the reversed text: a forward
+            # regex would have to try every word of the text as the start of a name
+            # (form-urlencoded data is all words and '='). The name only has to end with
+            # a sensitive spelling, so nothing before the spelling needs checking (but
+            # for a word, the character just before it). Declared whole keys are
+            # argument names, looked for in structured data only.
+            reversed_trie = _trie_regex(
+                [*(_chars(s[::-1], "[-_]") for s in suffixes)]
+                + [(*_chars(s[::-1], "[-_]"), _WORD_START_REVERSED) for s in words]
+            )
+            assigned_key = re.compile(rf"=(?<!==)\s*+{reversed_trie}", re.IGNORECASE)
+            assigned_value = re.compile(rf"\s*+(?P<value>{_QUOTED_VALUE}|[^\s&,;'\"]++)")
+        self._spellings, self._words, self._exact = suffixes, words, exact
+        self._key_search, self._quoted_field = key_search, quoted_field
+        self._assigned_key, self._assigned_value = assigned_key, assigned_value
+        self._key_cache = {}
 
     # -- checks --------------------------------------------------------------------------
 
@@ -589,7 +682,12 @@ class Redactor:
         """Whether values under ``key`` are replaced entirely (``X-Api-Key``: yes)."""
         hit = self._key_cache.get(key)
         if hit is None:
-            hit = key.lower().replace("-", "_").endswith(self._spellings)
+            folded = key.lower().replace("-", "_")
+            hit = (
+                folded.endswith(self._spellings)
+                or folded in self._exact
+                or (bool(self._words) and _word_end(key, folded, self._words))
+            )
             if len(self._key_cache) < 4096:  # keys repeat; a flood of unique ones must not grow it
                 self._key_cache[key] = hit
         return hit
@@ -1062,36 +1160,100 @@ def _fold(text: str | bytes) -> bytes:
     return raw.translate(_FOLD_TABLE)
 
 
-def _spellings(field_names: Iterable[str]) -> tuple[str, ...]:
-    """Folded spellings of the field names (separators as ``_`` or nothing), minimal by suffix.
+def _variants(field_names: Iterable[str]) -> set[str]:
+    """Folded spellings of the field names: separators as ``_`` or as nothing.
 
-    ``api_key`` gives ``api_key`` and ``apikey``; ``access_token`` is dropped because any
-    key ending with it also ends with ``token``.
+    ``api_key`` gives ``api_key`` and ``apikey``. A leading separator (``_pass``) is not
+    part of a spelling (it marks a word, see :func:`_field_spellings`).
     """
     spelled: set[str] = set()
     for name in field_names:
-        if not isinstance(name, str) or not name.strip() or not name.isascii():
+        parts = (
+            [p for p in re.split(r"[-_\s]+", name.strip().lower()) if p]
+            if isinstance(name, str) and name.isascii()
+            else []
+        )
+        if not parts:
             raise ConfigError(f"redaction field name {name!r} must be a non-empty ASCII string")
-        parts = [p for p in re.split(r"[-_\s]+", name.strip().lower()) if p]
         variants = [parts[0]]
         for part in parts[1:]:
             variants = [v + sep + part for v in variants for sep in ("_", "")]
         spelled.update(variants)
-    minimal = {s for s in spelled if not any(s != other and s.endswith(other) for other in spelled)}
-    return tuple(sorted(minimal, key=lambda s: (-len(s), s)))
+    return spelled
 
 
-def _trie_regex(words: Iterable[str]) -> str:
-    """A regex matching any of ``words``, factored by common prefix (``a(?:b|c)``)."""
+def _field_spellings(field_names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The spellings keys must end with, and those that must also begin a word of the key.
+
+    A name with a leading ``_`` or ``-`` (``_pass``) is a word. Both lists are minimal: a
+    suffix is dropped when any key ending with it also ends with a shorter suffix
+    (``access_token`` and ``token``), and a word when a suffix already covers it.
+    """
+    names = list(field_names)
+    words = {n for n in names if isinstance(n, str) and n.strip()[:1] in ("_", "-")}
+    suffixes = _variants(n for n in names if n not in words)
+    minimal = {s for s in suffixes if not any(s != o and s.endswith(o) for o in suffixes)}
+    covered = tuple(minimal)
+    word_spellings = {w for w in _variants(words) if not w.endswith(covered)}
+    return tuple(sorted(minimal, key=_longest_first)), tuple(
+        sorted(word_spellings, key=_longest_first)
+    )
+
+
+def _longest_first(spelling: str) -> tuple[int, str]:
+    return -len(spelling), spelling
+
+
+_WORD_START = r"(?:(?<![A-Za-z])|(?-i:(?<=[a-z])(?=[A-Z])))"
+"""Before a word: no ASCII letter, or a camelCase hump (``db|Pass``)."""
+_WORD_START_REVERSED = r"(?:(?![A-Za-z])|(?-i:(?<=[A-Z])(?=[a-z])))"
+""":data:`_WORD_START` on reversed text, after the reversed word."""
+
+
+def _word_end(key: str, folded: str, words: tuple[str, ...]) -> bool:
+    """Whether ``key`` (``folded``: lower case, ``-`` as ``_``) ends with one of ``words``.
+
+    The word must begin the key or follow a character that is not an ASCII letter
+    (``db_pass``, ``2pin``) or a camelCase hump (``dbPass``): not ``compass``.
+    """
+    for word in words:
+        if not folded.endswith(word):
+            continue
+        start = len(folded) - len(word)
+        if start == 0 or len(folded) != len(key):
+            return True  # (a key whose lower case changes length: matched, to be safe)
+        before, first = key[start - 1], key[start]
+        if not ("a" <= before <= "z" or "A" <= before <= "Z"):
+            return True
+        if "a" <= before <= "z" and "A" <= first <= "Z":
+            return True
+    return False
+
+
+def _chars(text: str, underscore: str | None = None) -> tuple[str, ...]:
+    """``text`` as regex tokens, one per character (``_`` as ``underscore`` if given)."""
+    return tuple(underscore if c == "_" and underscore else re.escape(c) for c in text)
+
+
+def _chars_regex(spelling: str) -> str:
+    """A regex of a folded spelling that matches ``-`` or ``_`` where it has ``_``."""
+    return "".join(_chars(spelling, "[-_]"))
+
+
+def _trie_regex(words: Iterable[Sequence[str]]) -> str:
+    """A regex matching any of ``words`` (sequences of regex tokens), factored by prefix.
+
+    ``[("a", "b"), ("a", "c")]`` gives ``a(?:b|c)``: most candidates fail on a token or two.
+    """
     trie: dict[str, Any] = {}
     for word in words:
         node = trie
-        for char in word:
-            node = node.setdefault(char, {})
+        for token in word:
+            node = node.setdefault(token, {})
         node[""] = {}
 
     def emit(node: dict[str, Any]) -> str:
-        options = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        options = [token + emit(child) for token, child in sorted(node.items()) if token]
         if not options:
             return ""
         body = options[0] if len(options) == 1 else f"(?:{'|'.join(options)})"
