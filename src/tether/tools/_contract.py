@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, overload
 
-from pydantic import BaseModel
+import pydantic.types
+from pydantic import BaseModel, Secret, SecretBytes, SecretStr
+from pydantic_core import to_jsonable_python
 
 from tether.exceptions import AgentDefinitionError
 from tether.models import ExampleToolSpec, ToolSpec
-from tether.observe import tool_traceparent
+from tether.observe import declare_sensitive_fields, tool_traceparent
 from tether.tools._limits import Breaker, RateLimit
 from tether.tools._schema import SchemaBuildError, build_arguments, split_docstring
 from tether.tools._serialize import DEFAULT_MAX_RESULT_BYTES
@@ -201,6 +203,12 @@ class ToolContract:
         # Also reached by direct construction, so a list becomes a tuple here too.
         object.__setattr__(self, "credentials", _check_credentials(self.credentials, self.name))
         object.__setattr__(self, "examples", _check_examples(self.examples, self.name))
+        if self.arguments_model is not None:
+            # A parameter typed SecretStr (or SecretBytes, Secret[...]) is a secret whatever
+            # its name: its key is sealed in the store like "password" (see _protect).
+            names = _secret_fields(self.arguments_model)
+            if names:
+                declare_sensitive_fields(names)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the wrapped function directly (no validation, timeout or retry)."""
@@ -252,6 +260,9 @@ class ToolContract:
         The policy gate, the approver, the journal and the tool all see this same
         object: ``{"amount_cents": "900000"}`` becomes ``{"amount_cents": 900000}``
         before any rule compares it. Validating the result again gives the same values.
+        A ``SecretStr`` (``SecretBytes``, ``Secret[...]``) argument keeps its real value
+        here, not pydantic's ``"**********"``: this object is what executes, and the
+        store seals it (redaction never changes what executes).
 
         Raises:
             pydantic.ValidationError: The arguments do not match the schema.
@@ -260,11 +271,11 @@ class ToolContract:
             return dict(arguments)
         validator = self.arguments_model.__pydantic_validator__
         model = validator.validate_python(arguments)
-        dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+        dumped = _dump(model)
         if not _plain_validation(self.arguments_model):
             # A validator of the tool's own (dollars in, cents out) may not give the same
             # values twice; the executor validates what the gate saw, so they must agree.
-            again = validator.validate_python(dumped).model_dump(mode="json", by_alias=True)
+            again = _dump(validator.validate_python(dumped))
             if again != dumped:
                 changed = sorted(
                     k for k in dumped.keys() | again.keys() if dumped.get(k) != again.get(k)
@@ -563,6 +574,132 @@ def _has_function(schema: Any) -> bool:
         if isinstance(node, dict):
             if node.get("type") in _FUNCTION_SCHEMAS:
                 return True
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return False
+
+
+_SECRET_TYPES = (Secret, SecretStr, SecretBytes)
+_SECRET_SERIALIZERS = frozenset(
+    f
+    for f in (
+        getattr(pydantic.types, "_serialize_secret_field", None),
+        getattr(pydantic.types, "_serialize_secret", None),
+    )
+    if f is not None
+)
+_OWN_FIELDS = frozenset({"model-fields", "typed-dict", "dataclass-args"})
+_SECRETS: weakref.WeakKeyDictionary[type[BaseModel], tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    """The validated arguments as JSON, secrets as their real values (pydantic masks them)."""
+    dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+    if _secret_fields(type(model)):
+        # The Python dump keeps Secret objects where the JSON dump has the mask: the
+        # two line up, so each mask is replaced by the value it hides.
+        dumped = _reveal(model.model_dump(by_alias=True), dumped)
+    return dumped
+
+
+def _reveal(python: Any, dumped: Any) -> Any:
+    """``dumped`` (a JSON dump) with each secret of ``python`` (the Python dump) revealed."""
+    if isinstance(python, _SECRET_TYPES):
+        return to_jsonable_python(python.get_secret_value())
+    if isinstance(python, dict) and isinstance(dumped, dict) and len(python) == len(dumped):
+        return {
+            key: _reveal(value, json_value)
+            for value, (key, json_value) in zip(python.values(), dumped.items(), strict=True)
+        }
+    if isinstance(python, list | tuple) and isinstance(dumped, list) and len(python) == len(dumped):
+        return [
+            _reveal(value, json_value) for value, json_value in zip(python, dumped, strict=True)
+        ]
+    if _holds_secret(python):
+        # A set of secrets, or a serializer of the tool's own that reshapes one: there is
+        # no telling which JSON value hides which secret. Never run with the mask.
+        raise ValueError(
+            "a secret argument could not be turned back into its value for the call "
+            "(put SecretStr values in a list or a field, not a set)"
+        )
+    return dumped
+
+
+def _holds_secret(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _SECRET_TYPES):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+    return False
+
+
+def _secret_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """Names (and aliases) of the fields of ``model``, nested ones too, that hold a secret.
+
+    A field counts when its own type holds ``SecretStr``, ``SecretBytes`` or ``Secret``
+    (``list[SecretStr]``, ``SecretStr | None``), not when a nested model's field does:
+    that field is named instead.
+    """
+    found = _SECRETS.get(model)
+    if found is None:
+        names: dict[str, None] = {}
+        stack: list[Any] = [model.__pydantic_core_schema__]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if node.get("type") in _OWN_FIELDS:
+                    fields = node.get("fields")
+                    items = (
+                        fields.items()
+                        if isinstance(fields, dict)
+                        else ((f.get("name"), f) for f in fields or () if isinstance(f, dict))
+                    )
+                    for name, field_schema in items:
+                        if isinstance(field_schema, dict) and _is_secret(
+                            field_schema.get("schema")
+                        ):
+                            names.update(dict.fromkeys(_field_keys(name, field_schema)))
+                stack.extend(node.values())
+            elif isinstance(node, list | tuple):
+                stack.extend(node)
+        found = _SECRETS[model] = tuple(names)
+    return found
+
+
+def _field_keys(name: Any, field_schema: dict[str, Any]) -> list[str]:
+    """The keys a field's value comes under in arguments: its aliases, else its name.
+
+    (``@tool`` names its model's fields ``arg1``, ``arg2``, ... behind the parameter names
+    as aliases; only the aliases are keys of the arguments.)
+    """
+    aliases = [field_schema.get("serialization_alias"), field_schema.get("validation_alias")]
+    keys = [k for k in aliases if isinstance(k, str) and k] or [name]
+    return [k for k in keys if isinstance(k, str) and k and k.isascii()]
+
+
+def _is_secret(schema: Any) -> bool:
+    """Whether a field's schema holds a secret type itself (not in a nested model's field)."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") in _OWN_FIELDS:
+                continue  # a nested model's fields speak for themselves
+            serialization = node.get("serialization")
+            if isinstance(serialization, dict) and any(
+                serialization.get("function") is f for f in _SECRET_SERIALIZERS
+            ):
+                return True
+            for key in ("cls", "function"):
+                value = node.get(key)
+                if isinstance(value, type) and issubclass(value, _SECRET_TYPES):
+                    return True
             stack.extend(node.values())
         elif isinstance(node, list | tuple):
             stack.extend(node)
