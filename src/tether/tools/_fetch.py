@@ -23,6 +23,10 @@ connects before it connects, and connects only there:
    bounded. Environment proxies, ``.netrc`` and cookies are never used.
 5. The body is streamed and cut at ``max_bytes`` (also after decompression), the whole
    fetch has one deadline, and only a short allowlist of response headers comes back.
+6. A body kept whole as an artifact (it is too long to show, or binary) goes into the
+   store like everything else there: sealed by the payload codec when it holds
+   something the redactor finds (a key, a ``password=`` line), or, without a codec,
+   with those values redacted (a binary body that may hold one is then not kept).
 
 Every refusal is a :class:`ToolCallError` with code ``url_refused`` and a hint the
 model can act on; network failures and timeouts are retryable tool errors.
@@ -31,19 +35,24 @@ model can act on; network failures and timeouts are retryable tool errors.
 from __future__ import annotations
 
 import asyncio
+import base64
 import codecs
 import contextvars
 import hashlib
 import inspect
 import ipaddress
+import json
+import os
 import socket
 import ssl
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tether.exceptions import AgentDefinitionError
+from tether.observe import KEY_ENV, OFFLOAD_BYTES, AESGCMCodec, PayloadCodec, Redactor
+from tether.observe._codec import sealed_marker
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError
 from tether.tools._fetch_address import (
@@ -143,6 +152,8 @@ class _Fetcher:
     resolver: Resolver
     verify: ssl.SSLContext | bool
     artifacts: ArtifactSink | None
+    redactor: Redactor | None = None
+    codec: PayloadCodec | Literal["auto"] | None = "auto"
 
     async def fetch(self, url: str) -> dict[str, Any]:
         try:
@@ -360,8 +371,10 @@ class _Fetcher:
         if truncated:
             notes.append(f"body cut at max_bytes={self.max_bytes}; the rest was not read")
         large = False
+        result_text: str | None = None  # the whole text, for the artifact's scan
         if _is_text(content_type) or not content_type:
             text, charset_note = _decode(body, content_type)
+            result_text = text
             if charset_note:
                 notes.append(charset_note)
             if len(text) > self.summary_chars:
@@ -374,15 +387,53 @@ class _Fetcher:
             notes.append(f"binary body ({content_type}, {len(body)} bytes) not shown")
         sink = self.artifacts if self.artifacts is not None else _RUN_SINK.get()
         if large and sink is not None:
-            digest = hashlib.sha256(body).hexdigest()
-            handle = f"artifact:sha256:{digest}"
-            await sink.put_blob(handle, body)
-            result["artifact"] = handle
+            # Scanning (and sealing) a large body is linear but not free: off the loop.
+            if len(body) > OFFLOAD_BYTES:
+                kept, note = await asyncio.to_thread(self._keepable, body, result_text)
+            else:
+                kept, note = self._keepable(body, result_text)
+            if note:
+                notes.append(note)
+            if kept is not None:
+                handle = f"artifact:sha256:{hashlib.sha256(kept).hexdigest()}"
+                await sink.put_blob(handle, kept)
+                result["artifact"] = handle
         elif large:
             notes.append("no artifact store is configured, so the full body was not kept")
         if notes:
             result["note"] = "; ".join(notes)
         return result
+
+    def _keepable(self, body: bytes, text: str | None) -> tuple[bytes | None, str | None]:
+        """What of a large body may go into the store, and a note when it is not the body.
+
+        The store holds what leaves the process, so the artifact gets what the run's
+        events get: a body the redactor finds nothing in is kept as fetched; one it does
+        (text as its charset reads it, a binary body as UTF-8 text) is kept sealed, the
+        JSON marker ``{"$sealed": ..., "kid": ...}`` whose :func:`~tether.observe.unseal`
+        is the body in base64, or, without a payload codec, as text with the secrets
+        redacted. A binary body that may hold a secret is not kept without a codec:
+        redacting bytes would corrupt them. ``text`` is the decoded text (``None``: binary).
+        Linear in the body; synchronous (the caller runs a large one in a worker thread).
+        """
+        redactor = self.redactor if self.redactor is not None else _default_redactor()
+        shown = text if text is not None else body.decode("utf-8", "replace")
+        redacted = redactor.redact_text(shown)
+        if redacted is shown or redacted == shown:
+            return body, None
+        codec = _payload_codec() if self.codec == "auto" else self.codec
+        if codec is not None:
+            marker = sealed_marker(base64.b64encode(body).decode("ascii"), codec, "artifact")
+            kept = json.dumps(marker, separators=(",", ":")).encode()
+            return kept, "the full body may hold credentials, so it was kept sealed"
+        if text is not None:
+            return redacted.encode("utf-8", "surrogatepass"), (
+                "the full body may hold credentials: it was kept with them redacted, as UTF-8"
+            )
+        return None, (
+            "the full body was not kept: it may hold credentials and no payload key is "
+            "configured to seal it"
+        )
 
     async def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
         """Stream up to ``max_bytes`` of (decoded) body and stop: the rest is never read."""
@@ -412,6 +463,24 @@ class _Fetcher:
             if size > self.max_bytes or raw_size > self.max_bytes:
                 return b"".join(chunks)[: self.max_bytes], True
         return b"".join(chunks), False
+
+
+_REDACTOR: Redactor | None = None
+
+
+def _default_redactor() -> Redactor:
+    """The redactor for artifacts when the tool was given none: default names and shapes."""
+    global _REDACTOR
+    if _REDACTOR is None:
+        _REDACTOR = Redactor()
+    return _REDACTOR
+
+
+def _payload_codec() -> PayloadCodec | None:
+    """``$TETHER_PAYLOAD_KEY`` as a codec, as the runtime reads it; ``None`` when unset."""
+    if not os.environ.get(KEY_ENV, "").strip():
+        return None
+    return AESGCMCodec.from_env(KEY_ENV)
 
 
 def _invalid_location(url: httpx.URL, exc: Exception) -> ToolCallError:
@@ -505,6 +574,8 @@ def make_http_fetch(
     resolver: Resolver | None = None,
     verify: ssl.SSLContext | bool = True,
     artifacts: ArtifactSink | None = None,
+    redactor: Redactor | None = None,
+    codec: PayloadCodec | Literal["auto"] | None = "auto",
     name: str = "http_fetch",
 ) -> ToolContract:
     """Build an ``http_fetch`` tool with its own allowlist and limits.
@@ -527,6 +598,12 @@ def make_http_fetch(
             private CA for an internal API) or ``False``.
         artifacts: Keeps a large body whole (``put_blob``, e.g. a Tether store); the
             result carries its handle. Without one, the summary notes the body is not kept.
+            A body holding something ``redactor`` finds is kept sealed with ``codec`` (or
+            redacted; see the module docs); the handle is the SHA-256 of what is kept.
+        redactor: Finds secrets in a body before it is kept (default: ``Redactor()``;
+            pass the runtime's to include the values its secrets broker handed out).
+        codec: Seals such a body (``"auto"``: ``$TETHER_PAYLOAD_KEY`` if set, else none,
+            and the secrets are redacted instead). What the tool returns is unchanged.
         name: The tool's name.
 
     Raises:
@@ -553,6 +630,8 @@ def make_http_fetch(
         resolver=resolver if resolver is not None else _system_resolver,
         verify=verify,
         artifacts=artifacts,
+        redactor=redactor,
+        codec=codec,
     )
 
     outside = ToolContext(run_id="", call_id="", tool_name=name, idempotency_key="")
