@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -368,3 +369,59 @@ def test_observer_counts_only_what_it_is_given() -> None:
 class _NoRuntime:
     store: Any = None
     active_runs: Sequence[str] = ()
+
+
+SK = "sk-proj-" + "Zq9Wx8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe"
+
+
+@tool
+def read_integration(name: str) -> dict[str, str]:
+    """An integration's settings, with the API key the secrets layer seals."""
+    return {"name": name, "api_key": SK}
+
+
+async def test_a_tool_name_the_model_invented_is_never_stored_or_a_metrics_label(
+    store_url: str,
+) -> None:
+    """A model that read a secret calls a tool named after it (an injection's "verify").
+
+    The name is the model's own text: sealed with its reply, never stored in the
+    structural ``tool`` field (which redaction leaves alone) nor used as a label on the
+    open /metrics page, where every invented name would also be a new series.
+    """
+
+    def script(request: Any) -> Any:
+        told = [m for m in request.messages if m.role == "tool"]
+        if not told:
+            return tool_call("read_integration", name="openai")
+        if len(told) == 1:
+            return tool_call(SK)  # the key, read raw from the result, as a tool name
+        return text("verified")
+
+    agent = Agent(name="helper", model=ScriptedModel(script), tools=[read_integration])
+    async with Runtime(store_url) as rt, _client(_app(rt)) as client:
+        handle = await rt.start(agent, "check openai")
+        result = await handle.result(timeout=30)
+        assert result.status == "completed"
+        page = (await client.get("/metrics")).text
+        rows = await rt.store.load_events(result.run_id)
+    stored = [row.type for row in rows if SK.encode() in row.data]
+    assert stored == [], stored
+    assert SK not in page
+    failed = [json.loads(row.data) for row in rows if row.type == "tool.failed"]
+    assert [f["tool"] for f in failed] == ["<unknown>"]
+    samples = await _scrape_text(page)
+    assert (
+        _value(
+            samples, "tether_tool_calls_total", agent="helper", tool="<unknown>", outcome="error"
+        )
+        == 1
+    )
+
+
+async def _scrape_text(page: str) -> Samples:
+    samples: Samples = {}
+    for family in text_string_to_metric_families(page):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return samples

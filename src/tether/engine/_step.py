@@ -622,18 +622,20 @@ class StepContext:
     ) -> tuple[ToolResult, int]:
         """Record a call's result; returns the event and the size of its stored bytes."""
         event: ToolResult
+        contract = self.agent.registry.get(call.name)
         # Marked only when the simulator answered: a refusal by the gate is never simulated.
-        simulated = (
-            True
-            if outcome.attempts > 0 and is_simulated(self.agent.registry.get(call.name))
-            else None
-        )
+        simulated = True if outcome.attempts > 0 and is_simulated(contract) else None
+        # ``tool`` is a structural field (never redacted) and a metrics label: only a
+        # registered tool's name goes there. A name the model invented is its own text,
+        # which may be anything it read (a secret included); it stays in the reply,
+        # where it is sealed like the rest of what the model wrote.
+        tool = call.name if contract is not None else UNKNOWN_TOOL_LABEL
         if outcome.ok:
             event = construct_trusted(
                 ToolCompleted,
                 call=index,
                 call_id=call.id,
-                tool=call.name,
+                tool=tool,
                 result=outcome.result,
                 attempt=outcome.attempts,
                 duration_ms=round(outcome.duration_ms, 3),
@@ -644,7 +646,7 @@ class StepContext:
             event = ToolFailed(
                 call=index,
                 call_id=call.id,
-                tool=call.name,
+                tool=tool,
                 error=outcome.error,
                 attempt=outcome.attempts,
                 duration_ms=round(outcome.duration_ms, 3),
@@ -653,6 +655,11 @@ class StepContext:
         # A tool output can be large and is scanned for secrets: off the loop if so.
         protected = await self._driver.protect(event)
         return self._driver.record(event, protected=protected), len(protected[1])
+
+
+UNKNOWN_TOOL_LABEL = "<unknown>"
+"""What a result records as its tool when the model called a tool that does not exist
+(never a valid tool name, so it cannot be mistaken for one)."""
 
 
 def _bounded(response: ModelResponse) -> ModelResponse:
