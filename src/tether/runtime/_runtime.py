@@ -1338,7 +1338,8 @@ class Runtime(RunControl):
                         reason=f"approval of {escalate[0].request.tool} expired undecided",
                         source="approval_expired",
                         context={"calls": [a.request.key for a in escalate]},
-                        suggested_next_step="approve or deny the call, then resume the run",
+                        suggested_next_step="resume with approve=true to run the call or "
+                        "approve=false to decline it, send input, or cancel",
                     )
                 )
                 driver.set_status("escalated", "approval_expired", {"signal": "resume"})
