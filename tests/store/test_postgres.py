@@ -9,6 +9,7 @@ machines' would.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,25 @@ async def test_an_append_by_the_worker_that_lost_its_lease_is_refused(
     await b.append("r1", event_rows(3, 1), owner="B")
     record = await a.get_run("r1")
     assert record is not None and (record.status, record.last_seq) == ("running", 3)
+
+
+async def test_a_worker_whose_clock_runs_ahead_claims_no_due_run_another_still_holds(
+    two: tuple[Store, Store],
+) -> None:
+    """Timers are due by the caller's clock; a lease has expired only by the database's.
+
+    A holds a parked run whose timer is due (it is firing it). B's clock is an hour
+    ahead: its claim pass sees the timer due and, by its own clock, A's lease long
+    expired, but the database says A's lease holds, so B takes nothing. Two holders
+    would drive the run twice (a write tool twice).
+    """
+    a, b = two
+    await a.create_run(run_record("parked", status="waiting"), event_rows(1, 1))
+    await a.append("parked", event_rows(2, 1), RunUpdate(status="waiting", wake_at=time.time() - 1))
+    assert await a.claim_due("A", 30, time.time()) == ["parked"]
+    assert await b.claim_due("B", 30, time.time() + 3600) == []
+    record = await b.get_run("parked")
+    assert record is not None and record.lease_owner == "A"
 
 
 async def test_racing_appends_by_two_holders_of_one_position_let_exactly_one_win(

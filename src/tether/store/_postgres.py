@@ -770,15 +770,20 @@ class PostgresStore(Store):
         return [row[0] for row in sorted(rows, key=lambda r: (r[1], r[0]))]
 
     async def claim_due(self, owner: str, ttl: float, now: float, *, limit: int = 100) -> list[str]:
+        # ``now`` (the caller's clock) says which timers are due: their times were set on
+        # the callers' clocks too. Whether a lease has expired, and until when the new one
+        # holds, is the database's clock, as for every other claim: a worker whose clock
+        # runs ahead must never take a run another worker still holds.
         rows = await self._rows(
             "claim_due",
-            "WITH picked AS (SELECT id FROM runs WHERE wake_at IS NOT NULL AND "
-            "wake_at <= %(now)s AND status IN ('waiting', 'escalated') AND "
-            "(lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < %(now)s) "
-            "ORDER BY wake_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
-            "UPDATE runs SET lease_owner = %(owner)s, lease_expires_at = %(until)s "
-            "FROM picked WHERE runs.id = picked.id RETURNING runs.run_id, runs.wake_at",
-            {"now": float(now), "owner": owner, "limit": limit, "until": float(now + ttl)},
+            f"WITH clock AS (SELECT {_NOW} AS now), picked AS (SELECT runs.id FROM runs, clock "
+            "WHERE wake_at IS NOT NULL AND wake_at <= %(now)s AND "
+            "status IN ('waiting', 'escalated') AND "
+            "(lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < clock.now) "
+            "ORDER BY wake_at LIMIT %(limit)s FOR UPDATE OF runs SKIP LOCKED) "
+            "UPDATE runs SET lease_owner = %(owner)s, lease_expires_at = clock.now + %(ttl)s "
+            "FROM picked, clock WHERE runs.id = picked.id RETURNING runs.run_id, runs.wake_at",
+            {"now": float(now), "owner": owner, "limit": limit, "ttl": float(ttl)},
         )
         return [row[0] for row in sorted(rows, key=lambda r: (r[1], r[0]))]
 
