@@ -18,6 +18,7 @@ from tether.observe._codec import (
     PayloadCodec,
     UnrecoverableValueError,
     has_unrecoverable,
+    sealed_marker,
     unseal,
 )
 from tether.observe._redact import (
@@ -79,6 +80,7 @@ __all__ = [
     "propagation_active",
     "run_span_id",
     "run_trace_id",
+    "sealed_marker",
     "tool_call_key",
     "tool_span_id",
     "tool_traceparent",

@@ -51,8 +51,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tether.exceptions import AgentDefinitionError
-from tether.observe import KEY_ENV, OFFLOAD_BYTES, AESGCMCodec, PayloadCodec, Redactor
-from tether.observe._codec import sealed_marker
+from tether.observe import (
+    KEY_ENV,
+    OFFLOAD_BYTES,
+    AESGCMCodec,
+    PayloadCodec,
+    Redactor,
+    sealed_marker,
+)
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError
 from tether.tools._fetch_address import (
