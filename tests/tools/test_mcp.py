@@ -268,15 +268,33 @@ async def test_a_server_killed_mid_call_fails_the_call_and_restarts(
 async def test_a_write_in_flight_when_the_server_dies_is_uncertain_not_retried(
     store_url: str,
 ) -> None:
+    """The server died mid-write: it may have written. Not retried, nor handed to the model
+    (which would call again under a new key): the run waits for a person, as after a crash."""
     server = MCPServer.stdio(SHOP, name="shop", requires_approval=False)  # retries allowed
+    agent = _agent([tool_call("crash"), text("done")], server)
     try:
-        (crashed,) = await _run(_agent([tool_call("crash"), text("done")], server), store_url)
+        async with Runtime(store_url) as rt:
+            run = await rt.start(agent, "go")
+            parked = await run.result()
+            assert (parked.status, parked.wait_reason) == ("waiting", "uncertain_write"), parked
+            assert parked.wait_details is not None
+            (item,) = parked.wait_details["calls"]
+            assert item["tool"] == "crash" and "closed during the call" in item["problem"]
+            assert await _tool_events(rt, run.run_id) == []  # started, no result: one attempt
+            await rt.signal(
+                run.run_id,
+                "resolve_write",
+                {"call_id": item["idempotency_key"], "action": "not_performed"},
+                by="ops",
+            )
+            result = await run.result(timeout=30)
+            assert result.status == "completed", result
+            (resolved,) = await _tool_events(rt, run.run_id)
     finally:
         await server.aclose()
-    assert isinstance(crashed, ToolFailed)
-    assert crashed.attempt == 1
-    assert crashed.error.retryable is False
-    assert crashed.error.details == {"uncertain_write": True}
+    assert isinstance(resolved, ToolFailed)
+    assert resolved.attempt == 0  # decided by the operator, never re-run
+    assert resolved.error.error_code == "write_not_performed"
 
 
 async def test_a_server_killed_while_idle_is_restarted_for_the_next_call(

@@ -471,20 +471,7 @@ class StepContext:
                     )
             pending.append((position, index, call))
         if uncertain:
-            raise WaitRequested(
-                Wait(
-                    signal="resolve_write",
-                    reason="uncertain_write",
-                    details={
-                        "message": "a write tool was started but the process stopped before it "
-                        "reported; it may or may not have happened. Resolve with signal "
-                        "'resolve_write' {call_id, action: completed|not_performed|retry}, "
-                        "call_id being the call's idempotency key (its provider call id is "
-                        "enough when no other waiting write shares it).",
-                        "calls": uncertain,
-                    },
-                )
-            )
+            raise _uncertain_wait(uncertain)
         if starts:
             for event in starts:
                 self.record(event)
@@ -498,7 +485,18 @@ class StepContext:
                     for _position, index, call in pending
                 ]
             )
+            started = {event.call: event for event in starts}
             for (position, index, call), outcome in zip(pending, outcomes, strict=True):
+                if index in started and _may_have_happened(outcome):
+                    # A write that timed out or lost its connection may have happened (a
+                    # thread tool even runs on). Handing the model an error would let it
+                    # call again, under a new key: the journal keeps the call started, with
+                    # no result, and a person resolves it as after a crash.
+                    assert outcome.error is not None
+                    item = _uncertain(call, started[index], self._idempotency_key(index))
+                    item["problem"] = outcome.error.message
+                    uncertain.append(item)
+                    continue
                 decided[position] = (index, call, outcome)
         # Results join the log (and the conversation) in the order the model asked for them.
         policy = self.agent.policy
@@ -514,6 +512,8 @@ class StepContext:
                 if flag is not None:
                     self.record(flag)
                     flagged = True
+        if uncertain:  # the other calls' results are recorded: they land with the park
+            raise _uncertain_wait(uncertain)
         if escalation is not None:
             raise EscalationRequested(
                 Escalate(
@@ -756,6 +756,36 @@ def _resolved(
         error = ToolError(error_code=ToolErrorCode.WRITE_NOT_PERFORMED, message=message, hint=hint)
         return _outcome(call, error=error)
     return None
+
+
+def _may_have_happened(outcome: ToolOutcome) -> bool:
+    """Whether a write's failure leaves its effect unknown (a timeout, a lost connection)."""
+    error = outcome.error
+    return (
+        not outcome.ok
+        and error is not None
+        and error.details is not None
+        and error.details.get("uncertain_write") is True
+    )
+
+
+def _uncertain_wait(uncertain: list[dict[str, Any]]) -> WaitRequested:
+    """Park the run until a person says whether each of these writes happened."""
+    return WaitRequested(
+        Wait(
+            signal="resolve_write",
+            reason="uncertain_write",
+            details={
+                "message": "a write tool was started but did not report whether it happened "
+                "(the process stopped, or the call timed out or lost its connection); it may "
+                "or may not have happened. Resolve with signal 'resolve_write' {call_id, "
+                "action: completed|not_performed|retry}, call_id being the call's "
+                "idempotency key (its provider call id is enough when no other waiting write "
+                "shares it).",
+                "calls": uncertain,
+            },
+        )
+    )
 
 
 def _uncertain(
