@@ -3,7 +3,9 @@
 ``--eval`` runs every message of ``benchmarks/data/support_eval.jsonl`` (order
 questions with ids of many shapes, unknown orders, policy questions, refund
 requests, greetings, chit-chat; a ``dev`` split and a ``heldout`` split never
-used to tune the examples) through the main job, ``examples/support.py:agent``,
+used to tune the examples, reported per batch too: a later batch of held-out rows
+names itself in ``batch``, and was written and measured before the change it
+tests) through the main job, ``examples/support.py:agent``,
 on the embedded local model, through the real runtime (a fresh SQLite store).
 A message is **right** when the run called the expected tool with the expected
 arguments (or no tool when none is expected), its first turn took the expected
@@ -255,6 +257,8 @@ async def run(turns: int, threads: int | None, progress: Progress | None) -> dic
 EVAL_DATA = _HERE / "data" / "support_eval.jsonl"
 EXAMPLE = _HERE.parent / "examples" / "support.py"
 TARGET_RIGHT = 0.90
+FIRST_BATCH = "first"
+"""The batch of a row without one: the rows written before batches had names."""
 RUN_TIMEOUT_S = 180.0
 
 STATUS_WORDS = (
@@ -378,6 +382,7 @@ async def _eval_case(
     return {
         "id": case["id"],
         "split": case["split"],
+        "batch": case.get("batch", FIRST_BATCH),
         "category": case["category"],
         "message": case["message"],
         "status": result.status,
@@ -460,6 +465,7 @@ async def run_eval(
         model.close()
         categories = sorted({r["category"] for r in rows})
         splits = sorted({r["split"] for r in rows})
+        batches = sorted({r["batch"] for r in rows if r["split"] == "heldout"})
         overall = _summary(rows)
         report["modes"][mode] = {
             "overall": overall,
@@ -467,6 +473,12 @@ async def run_eval(
             "target_met": (overall["accuracy"] or 0) >= TARGET_RIGHT
             and overall["unasked_writes"] == 0,
             "per_split": {s: _summary([r for r in rows if r["split"] == s]) for s in splits},
+            # Held-out rows come in batches, each written before the change it measures;
+            # the rows of a later batch carry its name ("batch"), the first batch none.
+            "per_heldout_batch": {
+                b: _summary([r for r in rows if r["split"] == "heldout" and r["batch"] == b])
+                for b in batches
+            },
             "per_category": {
                 c: _summary([r for r in rows if r["category"] == c]) for c in categories
             },
