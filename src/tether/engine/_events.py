@@ -98,6 +98,12 @@ class ModelFailed(_Event):
     attempt: int
     will_retry: bool = False
     retry_after: float | None = None
+    charged: Usage | None = None
+    """Under a budget, what the attempt may have cost when its outcome is unknown (a
+    timeout, a dropped connection, a broken reply: the provider may have generated, and
+    billed, the whole reply): the request's estimated input and its ``max_tokens``."""
+    charged_cost_usd: float | None = None
+    """``charged`` priced, when the model's price is known."""
 
 
 class PrefixChanged(_Event):

@@ -50,6 +50,7 @@ from tether.models import (
     Usage,
 )
 from tether.policy import (
+    DEFAULT_REPLY_TOKENS,
     BreakerChange,
     Budget,
     Decision,
@@ -62,6 +63,7 @@ from tether.policy import (
     check_model_call,
     check_tool_call,
     decide_call,
+    estimate_input_tokens,
     hook_failure,
     loop_verdict,
     soft_crossings,
@@ -110,13 +112,16 @@ def current_use(state: RunState, now: float | None = None) -> Use:
     wall = state.active_seconds
     if state.running_since is not None:
         wall += max(0.0, (now or time.time()) - state.running_since)
+    # Failed attempts are model calls too, and one whose outcome is unknown may have
+    # used (and billed) a whole reply: the budget counts its worst case.
+    charged = state.charged_usage
     return Use(
-        model_calls=state.model_calls,
+        model_calls=state.model_calls + state.failed_model_calls,
         tool_calls=state.tool_calls,
         tool_counts=state.tool_counts,
-        input_tokens=state.usage.input_tokens,
-        output_tokens=state.usage.output_tokens,
-        cost_usd=state.cost_usd,
+        input_tokens=state.usage.input_tokens + charged.input_tokens,
+        output_tokens=state.usage.output_tokens + charged.output_tokens,
+        cost_usd=state.cost_usd + state.charged_cost_usd,
         wall_seconds=wall,
     )
 
@@ -159,6 +164,18 @@ async def gate_model_call(ctx: StepContext, request: ModelRequest) -> ModelReque
             )
         if isinstance(verdict, ModelRequest):
             request = verdict
+    return regate_model_call(ctx, request)
+
+
+def regate_model_call(ctx: StepContext, request: ModelRequest) -> ModelRequest:
+    """The budget's check alone, before each attempt of a call (a retry, a fallback).
+
+    Every attempt is a model call the provider may bill: one the budget no longer allows
+    is not made, and each is capped to what is left.
+
+    Raises:
+        GateFailure: the budget does not allow another attempt.
+    """
     budget = pinned_budget(ctx.state)
     if budget is None:
         return request
@@ -173,6 +190,33 @@ async def gate_model_call(ctx: StepContext, request: ModelRequest) -> ModelReque
         settings = request.settings.model_copy(update={"max_tokens": cap})
         request = request.model_copy(update={"settings": settings})
     return request
+
+
+_KNOWN_NOT_GENERATED = frozenset(
+    {"rate_limited", "overloaded", "server_error", "context_length", "invalid_request", "auth",
+     "quota_exceeded"}
+)  # fmt: skip
+"""Failures that come before any reply is generated: nothing to charge."""
+
+
+def worst_case_charge(
+    ctx: StepContext, model_id: str, request: ModelRequest, error_code: str
+) -> tuple[Usage | None, float | None]:
+    """What a failed attempt may have used, under a budget, when its outcome is unknown.
+
+    A timeout, a dropped connection or a reply that broke off may come after the provider
+    generated (and billed) the whole reply: the attempt is charged the request's
+    estimated input and its ``max_tokens`` (the gate caps it). ``(None, None)`` without a
+    budget, or for a failure that came before generation (a 429, a 4xx, a 5xx).
+    """
+    if pinned_budget(ctx.state) is None or error_code in _KNOWN_NOT_GENERATED:
+        return None, None
+    cap = request.settings.max_tokens
+    usage = Usage(
+        input_tokens=estimate_input_tokens(request),
+        output_tokens=cap if cap is not None else DEFAULT_REPLY_TOKENS,
+    )
+    return usage, ctx.governance.pricing.cost(model_id, usage)
 
 
 def _call_prices(

@@ -20,6 +20,7 @@ from tether.engine._events import (
     EffectRecorded,
     Event,
     ModelCompleted,
+    ModelFailed,
     ModelRejected,
     OutputRejected,
     RunCreated,
@@ -153,6 +154,11 @@ class RunState:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     model_calls: int = 0
+    failed_model_calls: int = 0
+    """Model call attempts that failed (retries, fallbacks): the budget counts them too."""
+    charged_usage: Usage = field(default_factory=Usage)
+    """What failed attempts whose outcome is unknown may have used (``model.failed``)."""
+    charged_cost_usd: float = 0.0
     tool_calls: int = 0
     output_repairs: int = 0
     output: Any = None
@@ -275,6 +281,11 @@ def apply(state: RunState, rec: RunEvent) -> None:
             state.data.update(ev.data)
     elif isinstance(ev, (ToolStarted, EffectRecorded)):
         state.journal[ev.call] = ev
+    elif isinstance(ev, ModelFailed):
+        state.failed_model_calls += 1
+        if ev.charged is not None:
+            state.charged_usage = state.charged_usage + ev.charged
+        state.charged_cost_usd += ev.charged_cost_usd or 0.0
     elif isinstance(ev, RunStatusChanged):
         check_transition(state.run_id, state.status, ev.status)
         if state.running_since is not None:

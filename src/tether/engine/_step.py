@@ -35,7 +35,9 @@ from tether.engine._gate import (
     gate_model_call,
     guard_tool_call,
     note_use,
+    regate_model_call,
     settle_tool_call,
+    worst_case_charge,
 )
 from tether.engine._signals import EscalationRequested, WaitRequested
 from tether.engine._transitions import Escalate, Wait
@@ -231,6 +233,10 @@ class StepContext:
         while True:
             for position, candidate in enumerate(chain):
                 attempt += 1
+                if attempt > 1:
+                    # A retry or a fallback is a model call too: the budget decides again
+                    # (with the attempts before it counted) and caps what is left.
+                    request = regate_model_call(self, request)
                 started = time.perf_counter()
                 # The chat span (exported later, from this call's event) is current
                 # meanwhile, so an instrumented provider client joins the run's trace.
@@ -241,6 +247,9 @@ class StepContext:
                     exc = _as_model_error(candidate, raw)
                     more = position + 1 < len(chain) or attempt < policy.max_attempts * len(chain)
                     will_retry = exc.retryable and more
+                    charged, charged_cost = worst_case_charge(
+                        self, candidate.model_id, request, exc.error_code
+                    )
                     self.record(
                         ModelFailed(
                             call=index,
@@ -251,6 +260,8 @@ class StepContext:
                             attempt=attempt,
                             will_retry=will_retry,
                             retry_after=exc.retry_after,
+                            charged=charged,
+                            charged_cost_usd=charged_cost,
                         )
                     )
                     if not will_retry:

@@ -1,7 +1,15 @@
 """The deterministic gate between a proposed action and its execution."""
 
 from tether.exceptions import BudgetExceededError
-from tether.policy._budget import Budget, Use, check_model_call, check_tool_call, soft_crossings
+from tether.policy._budget import (
+    DEFAULT_REPLY_TOKENS,
+    Budget,
+    Use,
+    check_model_call,
+    check_tool_call,
+    estimate_input_tokens,
+    soft_crossings,
+)
 from tether.policy._decision import Decision, combine
 from tether.policy._guards import (
     BreakerChange,
@@ -42,6 +50,7 @@ from tether.policy._verdict import decide_call, hook_failure, loop_verdict, poli
 
 __all__ = [
     "DEFAULT_INJECTION_PATTERNS",
+    "DEFAULT_REPLY_TOKENS",
     "ApprovalSettings",
     "BreakerChange",
     "Budget",
@@ -76,6 +85,7 @@ __all__ = [
     "decide_call",
     "default_broker",
     "default_scanner",
+    "estimate_input_tokens",
     "hook_failure",
     "loop_verdict",
     "policy_fingerprint",
