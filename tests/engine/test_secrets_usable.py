@@ -12,6 +12,7 @@ placeholder.
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from tether import Agent, Runtime, ToolContext, tool
 from tether.engine import ToolCompleted
 from tether.models import ModelRequest
-from tether.observe import AESGCMCodec
+from tether.observe import AESGCMCodec, unseal
 from tether.policy import MappingSecrets, SecretBroker
 from tether.testing import ScriptedModel, text, tool_call
 
@@ -193,3 +194,36 @@ async def test_an_encoded_echo_of_a_handed_out_secret_never_reaches_the_model(
     assert secret not in str(done.result) and encoded not in str(done.result)
     raw = _db_bytes(store_url)
     assert secret.encode() not in raw and encoded.encode() not in raw
+
+
+async def test_an_artifact_a_tool_keeps_is_protected_with_the_runtimes_redactor_and_codec(
+    store_url: str,
+) -> None:
+    """``ctx.artifacts`` is the store behind the run's protection, not the raw store.
+
+    A tool keeps a large export that echoes the credential the broker handed it (a value
+    no default shape knows): the blob is kept sealed by the runtime's payload codec, and
+    unseals to the export; a clean blob is kept as it was.
+    """
+    secret = "zebra-crossing-417-quartz"  # no credential shape: only the broker knows it
+    export = ("row,value\n" * 3_000 + f"token,{secret}\n").encode()
+    clean = b"row,value\n" * 3_000
+
+    @tool(credentials=["warehouse"])
+    async def dump(ctx: ToolContext) -> str:
+        """Export the table, keeping the full export as an artifact."""
+        await ctx.artifacts.put_blob("artifact:export", export)
+        await ctx.artifacts.put_blob("artifact:clean", clean)
+        return "exported"
+
+    broker = SecretBroker([MappingSecrets({"warehouse": secret})])
+    async with Runtime(store_url, secrets=broker) as rt:
+        run = await rt.start(_agent(tool_call("dump"), [dump]), "export")
+        assert (await run.result()).status == "completed"
+        kept = await rt.store.get_blob("artifact:export")
+        assert await rt.store.get_blob("artifact:clean") == clean
+        codec = rt.governance.protection.codec
+    assert kept is not None and secret.encode() not in kept
+    assert codec is not None
+    assert base64.b64decode(unseal(json.loads(kept), codec)) == export
+    assert secret.encode() not in _db_bytes(store_url)

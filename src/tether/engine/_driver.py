@@ -35,7 +35,7 @@ from tether.engine._events import (
     encode_event,
 )
 from tether.engine._gate import Governance
-from tether.engine._protect import DeltaGuard
+from tether.engine._protect import DeltaGuard, ProtectedArtifacts
 from tether.engine._share import LoopShare
 from tether.engine._signals import (
     CancelRequested,
@@ -175,7 +175,16 @@ class RunDriver:
         self._queued: list[tuple[list[RunEvent], RunUpdate | None]] = []
         self.max_unlanded_steps = MAX_UNLANDED_STEPS
         self.unlanded: list[tuple[list[RunEvent], RunUpdate | None]] = []
+        self._artifacts: ProtectedArtifacts | None = None
         """Whole steps a failing store never acknowledged, kept for :meth:`land` (not lost)."""
+
+    @property
+    def artifacts(self) -> ProtectedArtifacts:
+        """Where this run's tools keep large outputs: the store, protected like events."""
+        sink = self._artifacts
+        if sink is None:
+            sink = self._artifacts = ProtectedArtifacts(self.store, self.governance.protection)
+        return sink
 
     # -- event plumbing ----------------------------------------------------------------------
 

@@ -39,8 +39,10 @@ from tether.observe import (
     OFFLOAD_BYTES,
     PayloadCodec,
     Redactor,
+    keep_blob,
     unseal,
 )
+from tether.tools import ToolCallError
 
 _EXECUTES = (ToolStarted, ApprovalRequested, ApprovalDecided)
 """Events whose ``arguments`` will run: sealed whole, never masked (so are tool calls')."""
@@ -122,6 +124,43 @@ class PayloadProtection:
             rest = redactor.for_display(obj)
             encoded = _dumps(_put_arguments(event, {**envelope, **rest}, sealed_args))
         return fold, encoded
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectedArtifacts:
+    """The run's store as tools keep artifacts in it (``ToolContext.artifacts``).
+
+    A blob a tool keeps leaves the process like an event does, so it is protected the
+    same way, with the runtime's redactor (the secrets broker's values included) and
+    payload codec: kept as it is when clean, else sealed, or without a codec kept as
+    redacted text; a binary blob that may hold a secret is refused without a codec.
+    """
+
+    store: Any
+    protection: PayloadProtection
+
+    async def get_blob(self, key: str) -> bytes | None:
+        """What is kept under ``key`` (as kept: a sealed blob stays sealed)."""
+        data: bytes | None = await self.store.get_blob(key)
+        return data
+
+    async def put_blob(self, key: str, data: bytes) -> None:
+        """Keep ``data`` under ``key``, protected (see the class).
+
+        Raises:
+            ToolCallError: a binary blob may hold a secret and no codec can seal it.
+        """
+        redactor = self.protection.redactor
+        if redactor is not None:
+            codec = self.protection.codec
+            if len(data) > OFFLOAD_BYTES:  # linear, but not for the event loop
+                kept, note = await asyncio.to_thread(keep_blob, data, redactor, codec)
+            else:
+                kept, note = keep_blob(data, redactor, codec)
+            if kept is None:
+                raise ToolCallError(note or "the artifact was not kept", error_code="not_kept")
+            data = kept
+        await self.store.put_blob(key, data)
 
 
 def _take_arguments(event: _Event, obj: dict[str, Any]) -> list[Any]:

@@ -100,6 +100,11 @@ class StepHost(Protocol):
     @property
     def store(self) -> BlobStore: ...
 
+    @property
+    def artifacts(self) -> BlobStore:
+        """Where tools keep large outputs: the store, protected like the run's events."""
+        ...
+
     def record(self, event: E, *, protected: tuple[E, bytes] | None = None) -> E: ...
 
     async def protect(self, event: E) -> tuple[E, bytes]: ...
@@ -601,7 +606,7 @@ class StepContext:
             attempt=1,
             step=state.step,
             secrets=secrets,
-            artifacts=self._driver.store,
+            artifacts=self._driver.artifacts,
         )
 
         def attempt_failed(error: ToolError, attempt: int, duration_ms: float) -> None:

@@ -12,6 +12,7 @@ after the GenAI semantic conventions; trace ids derive from run ids
 imported only when tracing is turned on.
 """
 
+from tether.observe._blob import keep_blob
 from tether.observe._codec import (
     KEY_ENV,
     AESGCMCodec,
@@ -76,6 +77,7 @@ __all__ = [
     "enable_tracing",
     "format_traceparent",
     "has_unrecoverable",
+    "keep_blob",
     "model_span_id",
     "propagation_active",
     "run_span_id",

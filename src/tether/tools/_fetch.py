@@ -35,13 +35,11 @@ model can act on; network failures and timeouts are retryable tool errors.
 from __future__ import annotations
 
 import asyncio
-import base64
 import codecs
 import contextvars
 import hashlib
 import inspect
 import ipaddress
-import json
 import os
 import socket
 import ssl
@@ -57,7 +55,7 @@ from tether.observe import (
     AESGCMCodec,
     PayloadCodec,
     Redactor,
-    sealed_marker,
+    keep_blob,
 )
 from tether.tools._contract import RetryPolicy, ToolContext, ToolContract, tool
 from tether.tools._errors import ToolCallError
@@ -423,23 +421,8 @@ class _Fetcher:
         Linear in the body; synchronous (the caller runs a large one in a worker thread).
         """
         redactor = self.redactor if self.redactor is not None else _default_redactor()
-        shown = text if text is not None else body.decode("utf-8", "replace")
-        redacted = redactor.redact_text(shown)
-        if redacted is shown or redacted == shown:
-            return body, None
         codec = _payload_codec() if self.codec == "auto" else self.codec
-        if codec is not None:
-            marker = sealed_marker(base64.b64encode(body).decode("ascii"), codec, "artifact")
-            kept = json.dumps(marker, separators=(",", ":")).encode()
-            return kept, "the full body may hold credentials, so it was kept sealed"
-        if text is not None:
-            return redacted.encode("utf-8", "surrogatepass"), (
-                "the full body may hold credentials: it was kept with them redacted, as UTF-8"
-            )
-        return None, (
-            "the full body was not kept: it may hold credentials and no payload key is "
-            "configured to seal it"
-        )
+        return keep_blob(body, redactor, codec, text=text)
 
     async def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
         """Stream up to ``max_bytes`` of (decoded) body and stop: the rest is never read."""
