@@ -74,3 +74,34 @@ async def test_a_tenant_cap_per_tenant_leaves_other_tenants_uncapped(store_url: 
         records = [await worker.get_run(run_id) for run_id in claimed]
         tenants = sorted(r.tenant or "" for r in records if r is not None)
     assert tenants == ["acme", "beta", "beta", "beta"]
+
+
+async def test_start_on_a_worker_keeps_the_tenant_cap(store_url: str) -> None:
+    """``start`` on a worker counts the tenant's runs across the fleet before driving one.
+
+    It drove every run it started at once when it had a free slot: with
+    ``tenant_concurrency=1`` three starts executed three runs. Now the first is driven,
+    the others wait unleased for a claim pass (another tenant is not held back), and none
+    waits on this process's own claim passes racing its start.
+    """
+    async with Runtime(store_url, agents=[ag_x], tenant_concurrency=1) as worker:
+        acme = [(await worker.start(ag_x, f"a{i}", tenant="acme")).run_id for i in range(3)]
+        beta = (await worker.start(ag_x, "b0", tenant="beta")).run_id
+        await worker.recover()  # a claim pass: the cap holds there too
+        records = {r: await worker.get_run(r) for r in [*acme, beta]}
+        leased = [r for r in acme if (rec := records[r]) is not None and rec.lease_owner]
+        assert leased == acme[:1]
+        beta_record = records[beta]
+        assert beta_record is not None and beta_record.lease_owner == worker.owner
+        for run_id in acme[1:]:
+            record = records[run_id]
+            assert record is not None and record.status == "pending"
+        await worker.cancel(acme[0])
+        assert (await worker.get(acme[0]).result(timeout=30)).status == "cancelled"
+        await worker.recover()  # the tenant's slot is free: one more of its runs goes
+        live = [
+            r.run_id
+            for r in await worker.list_runs(tenant="acme", statuses=["pending", "running"])
+            if r.lease_owner is not None
+        ]
+        assert len(live) == 1 and live[0] in acme[1:]

@@ -358,6 +358,9 @@ class Runtime(RunControl):
         # claim interval (a worker working through a queue never idles with free slots).
         self._backlog = False
         self._slots_freed = asyncio.Event()
+        self._starting: set[str] = set()
+        self._claim_lock = asyncio.Lock()
+        """Runs ``start`` created and is deciding whether to drive (a tenant cap)."""
         self._handovers: set[asyncio.Task[None]] = set()
         self._served: dict[str | None, int] = {}
         self._serve_count = 0
@@ -505,6 +508,12 @@ class Runtime(RunControl):
         # Driven here only by a worker with a free slot; otherwise the run waits, unleased,
         # for whichever worker claims it first.
         drive_here = self.worker and not self._draining and self._free_slots() > 0
+        # A tenant with a concurrency cap is counted across the fleet: its run is created
+        # unleased, then leased here only if the tenant is under its cap (the count and
+        # the lease in one transaction, as a claim pass does); otherwise it waits for a
+        # claim pass once one of the tenant's runs ends.
+        cap = self._tenant_cap(tenant) if drive_here else None
+        lease_now = drive_here and cap is None
         pinned = budget or agent.policy.budget
         created = RunCreated(
             agent=agent.name,
@@ -534,21 +543,33 @@ class Runtime(RunControl):
             updated_at=now,
             tenant=tenant,
             parent_run_id=parent_run_id,
-            lease_owner=self.owner if drive_here else None,
-            lease_expires_at=now + self.lease_ttl if drive_here else None,
+            lease_owner=self.owner if lease_now else None,
+            lease_expires_at=now + self.lease_ttl if lease_now else None,
         )
         rows = [EventRow(1, 0, now, created.type, stored)]
-        if self.max_pending is None:
-            await self.store.create_run(record, rows)
-        else:
-            # The count of waiting runs and the insert are one transaction in the store:
-            # a burst of concurrent starts cannot all pass a check made before any of
-            # them was inserted.
-            try:
-                await self.store.create_run_bounded(record, rows, max_waiting=self.max_pending)
-            except RunQueueFullError as exc:
-                raise self._queue_full(exc.pending) from None
-        self._publish(run_id, [first])
+        if cap is not None:
+            # From before the run exists until start decides: this process's own claim
+            # passes leave it alone (two drivers of one run in one process).
+            self._starting.add(run_id)
+        try:
+            if self.max_pending is None:
+                await self.store.create_run(record, rows)
+            else:
+                # The count of waiting runs and the insert are one transaction in the
+                # store: a burst of concurrent starts cannot all pass a check made before
+                # any of them was inserted.
+                try:
+                    await self.store.create_run_bounded(record, rows, max_waiting=self.max_pending)
+                except RunQueueFullError as exc:
+                    raise self._queue_full(exc.pending) from None
+            self._publish(run_id, [first])
+            if cap is not None:
+                leased = await self.store.acquire_leases_capped(
+                    [run_id], self.owner, self.lease_ttl, caps={tenant: cap}
+                )
+                drive_here = bool(leased)
+        finally:
+            self._starting.discard(run_id)
         if drive_here:
             self._launch(agent, state)
         return RunHandle(self, run_id)
@@ -669,6 +690,13 @@ class Runtime(RunControl):
         self._check_open()
         if not self.worker or self._draining:
             return []
+        # One claim pass at a time in a process (the claim loop, a caller's recover()):
+        # two passes racing for one run would both lease it under this owner, and the
+        # loser would let go of the lease the winner drives under.
+        async with self._claim_lock:
+            return await self._claim_pass()
+
+    async def _claim_pass(self) -> list[str]:
         slots = min(self._free_slots(), _CLAIM_BATCH)
         if slots <= 0:
             return []
@@ -738,7 +766,7 @@ class Runtime(RunControl):
 
     async def _claim_many(self, batch: list[str], tenants: Mapping[str, str | None]) -> list[bool]:
         """Lease the chosen runs and adopt them; whether this process now drives each."""
-        wanted = [run_id for run_id in batch if run_id not in self._tasks]
+        wanted = [r for r in batch if r not in self._tasks and r not in self._starting]
         caps: dict[str | None, int] = {}
         for tenant in {tenants.get(run_id) for run_id in wanted}:
             cap = self._tenant_cap(tenant)
