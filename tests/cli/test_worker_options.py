@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 
 from tether import Agent, Runtime
 from tether.cli import EXIT_USAGE, app
+from tether.exceptions import ApprovalError
 from tether.store import open_store
 
 RUNTIME_TESTS = Path(__file__).resolve().parents[1] / "runtime"
@@ -177,6 +178,19 @@ def test_quarantine_after_one_sets_a_poisoned_run_aside_after_a_single_death(
     (status,) = [e for e in _status_events(store_url, run_id) if e["status"] == "quarantined"]
     assert status["details"]["attempts"] == 1  # type: ignore[index]
     assert "killed or crashed" in status["details"]["error"]  # type: ignore[index]
+
+    async def lift_without_the_right() -> None:
+        # Lifting the quarantine is an operator's call (red team 9, hole 02): the run's own
+        # client (a key without approvals:write) resumed it, and the next worker died.
+        async with Runtime(store_url, worker=False) as client:
+            with pytest.raises(ApprovalError) as refused:
+                await client.signal(run_id, "resume", may_decide=False)
+            assert refused.value.context["may_decide"] is False
+            with pytest.raises(ApprovalError):
+                await client.signal(run_id, "input", "try again", may_decide=False)
+
+    asyncio.run(lift_without_the_right())
+    assert _statuses(store_url)[run_id] == "quarantined"
 
 
 def test_tenant_concurrency_keeps_one_tenants_runs_apart_while_another_tenant_runs_alongside(

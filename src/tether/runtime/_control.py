@@ -113,7 +113,8 @@ class RunControl:
 
         ``may_decide=False`` says the sender may not make a person's decision about a
         call (the server passes it for an API key without ``approvals:write``): then
-        ``resolve_write``, and ``resume`` or ``input`` on an escalated run, are refused.
+        ``resolve_write``, ``resume`` or ``input`` on an escalated run, and lifting a
+        quarantine, are refused.
         Whether a signal is such a decision is judged on the run's state as loaded under
         its lease, the state the signal is recorded against, never on an earlier read.
         A caller of the Python API is trusted (the default).
@@ -170,7 +171,7 @@ class RunControl:
             # held): a status read before the lease can be stale by now.
             raise ApprovalError(
                 f"signal {name!r} on run {run_id} ({state.status}) is a person's decision "
-                "about a call, and this sender may not make it",
+                "about a call or a quarantined run, and this sender may not make it",
                 run_id=run_id,
                 status=state.status,
                 signal=name,
@@ -561,12 +562,19 @@ def _write_resolution(state: RunState, run_id: str, payload: Any) -> dict[str, A
 
 
 def _is_decision(state: RunState, name: str) -> bool:
-    """Whether signal ``name`` on ``state`` is a person's decision about a call.
+    """Whether signal ``name`` on ``state`` is a person's decision about a call or a run.
 
     ``resolve_write`` says whether a write happened; on an escalated run, ``resume``
-    runs or declines what was escalated and ``input`` takes the conversation over.
+    runs or declines what was escalated and ``input`` takes the conversation over; on a
+    quarantined run (it kept killing the workers that drove it), any signal lifts the
+    quarantine: an operator's call once the cause is fixed, not the run's own client's
+    (whose input may be the poison: each lift buys more worker crashes).
     """
-    return name == "resolve_write" or (state.status == "escalated" and name in ("resume", "input"))
+    return (
+        name == "resolve_write"
+        or (state.status == "escalated" and name in ("resume", "input"))
+        or (state.status == "quarantined" and name != "cancel")
+    )
 
 
 def _close_escalated_approvals(

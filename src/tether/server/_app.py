@@ -381,9 +381,10 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
         """Deliver a signal (``input``, ``resume``, ``resolve_write``, ``cancel``...).
 
         Signals that stand for a person's decision need ``approvals:write`` as well:
-        ``resolve_write`` (whether a write happened), and anything sent to an escalated
-        run (``resume`` runs or declines the escalated call; ``input`` takes the
-        conversation over). ``agent_version_accepted`` is recorded by ``resume`` with
+        ``resolve_write`` (whether a write happened), anything sent to an escalated run
+        (``resume`` runs or declines the escalated call; ``input`` takes the conversation
+        over), and lifting a quarantine (the run kept killing its workers: an operator's
+        call). ``agent_version_accepted`` is recorded by ``resume`` with
         ``--accept-new-version``, never sent by a client.
         """
         record = await scoped_run(principal, run_id)
@@ -501,7 +502,9 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
 
 def _may_not_decide(principal: Principal, name: str, status: object) -> ApiError:
     """403: a signal that is a person's decision, from a key without ``approvals:write``."""
-    where = "on an escalated run " if status == "escalated" else ""
+    where = {"escalated": "on an escalated run ", "quarantined": "on a quarantined run "}.get(
+        str(status), ""
+    )
     return ApiError(
         403,
         "forbidden",
