@@ -77,6 +77,20 @@ class _ClientUse:
     tool_calls: int = 0
     tool_counts: dict[str, int] = field(default_factory=dict)
 
+    def reserve(self, tool: str) -> None:
+        """Count a call of ``tool`` as it is admitted, before the gate's first await."""
+        self.tool_calls += 1
+        self.tool_counts[tool] = self.tool_counts.get(tool, 0) + 1
+
+    def release(self, tool: str) -> None:
+        """Give back the slot of an admitted call that was then refused or never ran."""
+        self.tool_calls -= 1
+        left = self.tool_counts.get(tool, 0) - 1
+        if left > 0:
+            self.tool_counts[tool] = left
+        else:
+            self.tool_counts.pop(tool, None)
+
     def as_use(self, cls: Any) -> Any:
         """The policy's ``Use`` with only tool calls counted (there is no model here)."""
         return cls(
@@ -198,8 +212,10 @@ class ToolGateway:
 
     async def aclose(self) -> None:
         """End every session's run (the server is stopping)."""
-        for key in list(self._sessions):
-            await _end_run(self._sessions.pop(key).run_id)
+        ended = [s.run_id for s in self._sessions.values()]
+        self._sessions.clear()
+        for run_id in ended:
+            await _end_run(run_id)
 
     async def _session_run(self, session: object) -> str:
         """The run id of ``session`` (a new one for a new session); ends idle sessions."""
@@ -212,11 +228,15 @@ class ToolGateway:
         while len(self._sessions) - len(idle) >= _MAX_CLIENTS and found is None:
             oldest = next(k for k in self._sessions if k not in idle)
             idle.append(oldest)
-        for stale in idle:
-            await _end_run(self._sessions.pop(stale).run_id)
+        # Every change to the table before the first await: concurrent calls (the SDK
+        # serves them so) would otherwise pop a stale session twice, or each open a run
+        # for the same new session, the first one's never ended.
+        ended = [self._sessions.pop(stale).run_id for stale in idle]
         if found is None:
             found = self._sessions[key] = _Session(run_id=f"mcp_{uuid.uuid4().hex}")
         found.last_used = now
+        for run_id in ended:
+            await _end_run(run_id)
         return found.run_id
 
     async def _call_tool(
@@ -256,72 +276,84 @@ class ToolGateway:
                 check_tool_call(budget, use.as_use(Use), tool_name, {})
             except BudgetExceededError as exc:
                 return _error("budget_exceeded", exc.message)
-        hook = agent.policy.hooks.before_tool
-        verdict = None
-        if hook is not None:
-            try:
-                answer = await call_hook(hook, call, call.arguments)
-            except Exception as exc:  # fail closed, as in a run
-                verdict = hook_failure(tool_name, exc)
-            else:
-                verdict = answer if isinstance(answer, Decision) else None
-        # The runtime-wide kill switch lives in the store: with --store it stops writes
-        # served here too (without a store there is no switch to read).
-        killswitch = (
-            contract.effect == "write"
-            and self.runtime is not None
-            and await self.runtime.killswitch_on()
-        )
-        decision = decide_call(
-            agent.policy,
-            contract,
-            tool_name,
-            normalized,
-            killswitch_on=killswitch,
-            hook_verdict=verdict,
-        )
-        if decision.action == "deny":
-            return _error("denied", f"{served.name} was denied: {decision.reason}")
-        if decision.action in ("require_approval", "escalate"):
-            return _error(
-                "approval_required",
-                f"{served.name} needs a person's approval ({decision.reason}); it was not run",
-                hint="ask a person, or have a Tether run make this call where it can be approved",
-            )
-        # Breakers and rate limits last, as in a run: a refused call takes no token.
-        guarded = await self.guard.acquire(contract, policy=agent.policy, tenant=None)
-        _log_breaker_changes(guarded.changes)
-        if guarded.error is not None:
-            return {"ok": False, "error": guarded.error.model_dump(exclude_none=True)}
-        outcome = None
+        # Counted here, with no await since the check: the SDK serves a client's requests
+        # concurrently, and a call counted only once it runs let every call waiting on the
+        # store, the hook, the guard or a rate limit pass a check against the same count.
+        # A call that is then refused, or never reaches the executor, gives its slot back.
+        use.reserve(tool_name)
+        ran = False
         try:
-            if guarded.wait > 0:
-                import asyncio  # here: tether --help must not load asyncio
-
-                await asyncio.sleep(guarded.wait)
-            secrets: dict[str, str] = {}
-            if contract.credentials:
-                from tether.policy import default_broker
-
+            hook = agent.policy.hooks.before_tool
+            verdict = None
+            if hook is not None:
                 try:
-                    secrets = await default_broker().aresolve(contract.credentials, tool=tool_name)
-                except Exception as exc:
-                    return _error("missing_secret", str(exc))
-            use.tool_calls += 1
-            use.tool_counts[tool_name] = use.tool_counts.get(tool_name, 0) + 1
-            ctx = ToolContext(
-                run_id=run_id,
-                call_id=call.id,
-                tool_name=tool_name,
-                idempotency_key=call.id,
-                secrets=secrets,
+                    answer = await call_hook(hook, call, call.arguments)
+                except Exception as exc:  # fail closed, as in a run
+                    verdict = hook_failure(tool_name, exc)
+                else:
+                    verdict = answer if isinstance(answer, Decision) else None
+            # The runtime-wide kill switch lives in the store: with --store it stops writes
+            # served here too (without a store there is no switch to read).
+            killswitch = (
+                contract.effect == "write"
+                and self.runtime is not None
+                and await self.runtime.killswitch_on()
             )
-            outcome = await execute_tool_call(call, {tool_name: contract}, ctx)
+            decision = decide_call(
+                agent.policy,
+                contract,
+                tool_name,
+                normalized,
+                killswitch_on=killswitch,
+                hook_verdict=verdict,
+            )
+            if decision.action == "deny":
+                return _error("denied", f"{served.name} was denied: {decision.reason}")
+            if decision.action in ("require_approval", "escalate"):
+                return _error(
+                    "approval_required",
+                    f"{served.name} needs a person's approval ({decision.reason}); it was not run",
+                    hint="ask a person, or have a Tether run make this call where it can be "
+                    "approved",
+                )
+            # Breakers and rate limits last, as in a run: a refused call takes no token.
+            guarded = await self.guard.acquire(contract, policy=agent.policy, tenant=None)
+            _log_breaker_changes(guarded.changes)
+            if guarded.error is not None:
+                return {"ok": False, "error": guarded.error.model_dump(exclude_none=True)}
+            outcome = None
+            try:
+                if guarded.wait > 0:
+                    import asyncio  # here: tether --help must not load asyncio
+
+                    await asyncio.sleep(guarded.wait)
+                secrets: dict[str, str] = {}
+                if contract.credentials:
+                    from tether.policy import default_broker
+
+                    try:
+                        secrets = await default_broker().aresolve(
+                            contract.credentials, tool=tool_name
+                        )
+                    except Exception as exc:
+                        return _error("missing_secret", str(exc))
+                ctx = ToolContext(
+                    run_id=run_id,
+                    call_id=call.id,
+                    tool_name=tool_name,
+                    idempotency_key=call.id,
+                    secrets=secrets,
+                )
+                ran = True
+                outcome = await execute_tool_call(call, {tool_name: contract}, ctx)
+            finally:
+                if guarded.ticket is not None:
+                    called = outcome is not None and outcome.attempts > 0
+                    error = outcome.error if outcome is not None else None
+                    _log_breaker_changes(self.guard.settle(guarded.ticket, error, called=called))
         finally:
-            if guarded.ticket is not None:
-                called = outcome is not None and outcome.attempts > 0
-                error = outcome.error if outcome is not None else None
-                _log_breaker_changes(self.guard.settle(guarded.ticket, error, called=called))
+            if not ran:
+                use.release(tool_name)
         if outcome.ok:
             return {"ok": True, "result": outcome.result}
         assert outcome.error is not None
