@@ -1,9 +1,10 @@
 """Budgets: hard limits checked *before* every call, so a limit is never overshot.
 
 A run's budget is pinned in ``run.created``. Before a model call the engine
-estimates the call's input tokens (an over-estimate: one token per three
-characters plus framing), caps the reply's ``max_tokens`` to what the output
-budget and the dollars left can pay for, and prices that worst case; if any
+over-estimates the call's input tokens (a token per UTF-8 byte outside ASCII, per
+digit, capital or punctuation mark, and per three lower-case letters or spaces, plus
+framing: see :func:`estimate_input_tokens`), caps the reply's ``max_tokens`` to what
+the output budget and the dollars left can pay for, and prices that worst case; if any
 limit would be crossed (with a cost budget: if not even a one-token reply is
 affordable), the run ends ``failed`` with ``budget_exceeded`` and a summary of
 use instead of making the call. Providers honour ``max_tokens``, so actual use
@@ -15,7 +16,7 @@ dimension and may switch the run to a cheaper model or escalate it.
 
 from __future__ import annotations
 
-import math
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -84,13 +85,56 @@ class Budget:
 
 
 def estimate_input_tokens(request: ModelRequest) -> int:
-    """A deliberate over-estimate of a request's prompt tokens (chars / 3 + framing)."""
-    chars = len(request.instructions) + sum(len(m.content or "") for m in request.messages)
-    chars += sum(len(t.name) + len(t.description) + len(str(t.parameters)) for t in request.tools)
-    chars += sum(
-        len(c.name) + len(str(c.arguments)) for m in request.messages for c in m.tool_calls
+    """A deliberate over-estimate of a request's prompt tokens, counted from its text.
+
+    Framing is 8 tokens a message. The text is counted by what byte-level BPE tokenizers
+    (GPT, Claude, Llama 3, SmolLM2) do with it: they start from one token per UTF-8 byte
+    and merge only the common runs, so
+
+    - outside ASCII, one token per UTF-8 byte, which no such tokenizer exceeds (a
+      character is 2-4 bytes and 1-4 tokens: runic text ran at nine times ``chars / 3``);
+    - digits, capitals, punctuation and control characters, one each (digits are one
+      token each in SmolLM2's tokenizer, and CSV, JSON, log lines and markup, a tool's
+      usual results, ran at two to three times ``chars / 3``);
+    - lower-case letters and spaces, a token per three (prose and code run at about four
+      characters a token).
+
+    Prose and code come out at 1.5-1.7 times what SmolLM2 spends, numbers and markup
+    at 1-1.3 times, text outside ASCII at 1-2 times. Only text made to defeat a merge
+    table, such as a long run of random lower-case letters, spends more (about 1.8 times).
+    Cheap: two or three passes in C over the text, no loop per character.
+    """
+    size = _text_tokens
+    total = size(request.instructions)
+    total += sum(
+        size(m.content or "") + size(m.name or "") + size(m.tool_call_id or "")
+        for m in request.messages
     )
-    return math.ceil(chars / 3) + 8 * (len(request.messages) + 1)
+    total += sum(
+        size(c.name) + size(str(c.arguments)) for m in request.messages for c in m.tool_calls
+    )
+    total += sum(
+        size(t.name) + size(t.description) + size(str(t.parameters)) for t in request.tools
+    )
+    if request.output_schema is not None:  # sent with the prompt, and billed as it
+        total += size(str(request.output_schema))
+    return total + 8 * (len(request.messages) + 1)
+
+
+_MERGEABLE = (string.ascii_lowercase + " ").encode()
+"""The ASCII bytes counted a token per three (every other byte is a token)."""
+
+
+def _text_tokens(text: str) -> int:
+    """Tokens ``text`` is counted as: see :func:`estimate_input_tokens`."""
+    if text.isascii():
+        ascii_bytes, other = text.encode("ascii"), 0
+    else:
+        ascii_bytes = text.encode("ascii", "ignore")
+        # A lone surrogate (from a JSON "\ud800") is counted as the 3 bytes it would take.
+        other = len(text.encode("utf-8", "surrogatepass")) - len(ascii_bytes)
+    unmerged = len(ascii_bytes.translate(None, _MERGEABLE))
+    return -(-(len(ascii_bytes) - unmerged) // 3) + unmerged + other
 
 
 DEFAULT_REPLY_TOKENS = 4096
