@@ -767,3 +767,45 @@ async def test_a_refund_with_no_order_named_reads_the_policy_and_asks_for_the_or
     assert [(c.name, c.arguments) for c in then.tool_calls] == [
         ("refund_order", {"order_id": "5678"})
     ]
+
+
+# A new user's trial of the main job: a contact question was asked for an order number,
+# a refund request got the policy alone, a greeting and a laugh were told goodbye.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("message", "opening"),
+    [
+        ("Ciao!", "Hello! How can I help"),
+        ("lol", "How can I help you? I can "),
+        ("wat is ur phone number", None),
+    ],
+)
+async def test_a_greeting_a_laugh_or_a_contact_question_gets_no_goodbye_and_no_question(
+    model: LocalModel, support: Any, message: str, opening: str | None
+) -> None:
+    reply = await model.complete(_support_request(support, _user(message)))
+    assert not reply.tool_calls and reply.text, message
+    assert model.last_stats is not None and model.last_stats.route == "answer"
+    assert "Goodbye" not in reply.text and "order number" not in reply.text
+    assert not any(c.isdigit() for c in reply.text)
+    if opening is not None:
+        assert reply.text.startswith(opening), reply.text
+
+
+@pytest.mark.slow
+async def test_a_refund_request_the_policy_edged_out_still_asks_for_the_order(
+    model: LocalModel, support: Any
+) -> None:
+    """The refund policy was nearer than the refund examples by noise (0.005): the policy
+    is read, and the question for the order follows. Nothing is proposed."""
+    request = _support_request(support, _user("can i have my cash back"))
+    read = await model.complete(request)
+    assert [c.name for c in read.tool_calls] == ["policies"]
+    assert model.last_stats is not None and model.last_stats.route == "policies+ask:refund_order"
+    articles = support.tools[1].fn(**read.tool_calls[0].arguments)
+    answer = await model.complete(_with_result(request, read, json.dumps(articles)))
+    assert answer.text is not None and not answer.tool_calls
+    assert answer.text.startswith("Refunds go back to the original payment method")
+    assert answer.text.endswith(" To refund an order, I need the order number.")

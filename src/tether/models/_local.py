@@ -226,7 +226,9 @@ class LocalModel(RoutedTurns):
             without digits) or a mapping of message to reply (the reply of the
             nearest example is given; ``{skills}`` in it becomes what the tools
             do). Defaults to greetings, thanks and chit-chat with their replies
-            (:data:`~tether.models.DEFAULT_ANSWER_EXAMPLES`).
+            (:data:`~tether.models.DEFAULT_ANSWER_EXAMPLES`); of those, a goodbye,
+            a "you're welcome" and an apology only for a message that says so in
+            words (``PRESUMING_REPLIES`` in :mod:`tether.models._routing`).
         route_k: Nearest examples that vote on a route.
 
     The model is loaded on the first call (or by :meth:`load`), never in

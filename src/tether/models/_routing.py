@@ -24,10 +24,11 @@ Nothing here touches llama.cpp; :mod:`tether.models._local` runs the steps.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -40,6 +41,7 @@ from tether.models._vector_cache import VectorCache
 
 __all__ = [
     "DEFAULT_ANSWER_EXAMPLES",
+    "PRESUMING_REPLIES",
     "ExampleRouter",
     "ExampleToolSpec",
     "RouteDecision",
@@ -53,6 +55,7 @@ __all__ = [
     "on_topic",
     "quote_result",
     "rank_candidates",
+    "replies_said",
     "sentences",
     "skills_text",
     "tool_action",
@@ -89,6 +92,14 @@ _BYE = "Goodbye, and thanks for getting in touch!"
 _WHO = "I'm the support assistant. I can {skills}."
 _ELSE = "Sorry, I can't help with that. I can {skills}."
 _SORRY = "I'm sorry about the trouble. I can {skills}."
+# For a message that says little: laughter, "ok", an emoji. It is right after a greeting
+# too, which such a message is often taken for (and the other way round).
+_HELP = "How can I help you? I can {skills}."
+# The assistant has no phone number or address to give, and must not make one up.
+_CONTACT = (
+    "I have no phone number or email address to give you, but I can help right here: "
+    "I can {skills}."
+)
 
 DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
     {
@@ -100,10 +111,35 @@ DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
         "Buenos días": _HELLO,
         "Salut": _HELLO,
         "Guten Morgen": _HELLO,
+        "Greetings!": _HELLO,
+        "Good day": _HELLO,
+        "Bonjour": _HELLO,
+        "Namaste": _HELLO,
         "Thanks, that's all": _WELCOME,
         "Thank you so much for your help!": _WELCOME,
+        "Many thanks": _WELCOME,
+        "Thank you, I appreciate it": _WELCOME,
+        "Merci": _WELCOME,
         "Bye!": _BYE,
         "Nice talking to you": _BYE,
+        "Goodbye": _BYE,
+        "See you later": _BYE,
+        "Have a nice day": _BYE,
+        "Good night": _BYE,
+        "Take care": _BYE,
+        "Au revoir": _BYE,
+        "Okay": _HELP,
+        "Alright": _HELP,
+        "Cool": _HELP,
+        "Great!": _HELP,
+        "Nice!": _HELP,
+        "Ha ha": _HELP,
+        ":-)": _HELP,
+        "\U0001f600": _HELP,
+        "How can I contact you?": _CONTACT,
+        "What is your email address?": _CONTACT,
+        "Can I reach you by phone?": _CONTACT,
+        "How do I get in touch with you?": _CONTACT,
         "Who are you?": _WHO,
         "What can you do?": _WHO,
         "Are you a human?": _WHO,
@@ -131,8 +167,19 @@ DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
 """Messages answered without a tool (greetings, thanks, chit-chat), each with its reply.
 
 A reply names no fact, so it cannot be wrong; ``{skills}`` becomes what the
-agent's tools do (:func:`skills_text`).
+agent's tools do (:func:`skills_text`). A goodbye, a "you're welcome" and an
+apology are given only to a message that says so in words (see
+:meth:`ExampleRouter.answer`).
 """
+
+PRESUMING_REPLIES: frozenset[str] = frozenset({_WELCOME, _BYE, _SORRY})
+"""Replies of :data:`DEFAULT_ANSWER_EXAMPLES` that take for granted what the message
+must say in words: that the customer is leaving, thanks the assistant, or complains.
+
+A 135M model's embeddings of a short message land near whichever short example
+happens to be closest: "Ciao!", "lol" and "ok" were nearest "Bye!" and were told
+goodbye, "I have 2 kids and they love your stuff" got an apology. Any other reply
+(a greeting, what the assistant can do) is right for them, or harmless."""
 
 
 def skills_text(tools: Sequence[ToolSpec]) -> str:
@@ -224,11 +271,16 @@ class ExampleRouter:
         """Pick the route for ``message`` among ``routes`` (route → example messages).
 
         When there is an answer route (``None``), a message that names no id and shares
-        no word with any tool route's examples or with ``topics`` (the tools'
-        descriptions) goes to it, to its nearest answer example (see :func:`on_topic`):
-        the nearest examples always name some route, and a 135M model's embeddings put
-        "What's the weather in Paris?" nearer "Can I order from abroad?" than any
-        answer example (scores within 0.001 of each other).
+        no word with the examples of the tool route it went to or with ``topics`` (the
+        tools' descriptions) goes to it, to its nearest answer example (see
+        :func:`on_topic`): the nearest examples always name some route, and a 135M
+        model's embeddings put "What's the weather in Paris?" nearer "Can I order from
+        abroad?" than any answer example (scores within 0.001 of each other). A message
+        that shares words only with other routes' examples goes to the nearest of them
+        (the answer route's words are its examples'): "do you have an email address I
+        can write to" went to the order lookup, with "address" a word of a policy
+        example, and was asked for an order number; a contact answer example was nearer
+        than the policies, and has "email".
 
         A message that opens with a greeting word is routed without it first, and goes
         to a tool if that part does: "yo whats the status of A-1029" went to the nearest
@@ -241,11 +293,15 @@ class ExampleRouter:
         decision = self._route_parts(message, routes)
         if decision.route is None or None not in routes:
             return decision
-        tool_texts = [
-            text for label, texts in routes.items() if label is not None for text in texts
-        ]
-        if on_topic(message, [*tool_texts, *topics]):
+        if on_topic(message, [*routes[decision.route], *topics]):
             return decision
+        # The nearest route that shares a word with the message (the answer route by its
+        # examples alone), else the answer route.
+        for label in sorted(routes, key=lambda r: -decision.scores.get(r or "", -2.0)):
+            texts = [*routes[label], *topics] if label is not None else routes[label]
+            if on_topic(message, texts):
+                nearest = self._route_one(message, {label: routes[label]}).nearest
+                return RouteDecision(route=label, scores=decision.scores, nearest=nearest)
         answer = self._route_one(message, {None: routes[None]})
         return RouteDecision(route=None, scores=decision.scores, nearest=answer.nearest)
 
@@ -267,6 +323,29 @@ class ExampleRouter:
         if not found:
             return decision
         return max(found, key=lambda d: d.scores[d.route or ""])
+
+    def answer(
+        self,
+        message: str,
+        replies: Mapping[str, str],
+        *,
+        presuming: Collection[str] = PRESUMING_REPLIES,
+    ) -> str | None:
+        """The answer example whose reply ``message`` gets (``replies``: example → reply).
+
+        The nearest example by embedding, among the replies that take nothing for
+        granted and those of ``presuming`` the message says in words
+        (:func:`replies_said`): "Ciao!" was nearest "Bye!", "lol" too; neither says
+        goodbye. ``None`` when there are no examples.
+        """
+        said = replies_said(message, replies)
+        groups: dict[str | None, list[str]] = {}
+        for example, reply in replies.items():
+            if reply not in presuming or reply in said:
+                groups.setdefault(reply, []).append(example)
+        if not groups:  # every reply presumes something the message does not say
+            groups = {None: list(replies)}
+        return self._route_one(message, groups).nearest
 
     def _route_one(self, message: str, routes: Mapping[str | None, Sequence[str]]) -> RouteDecision:
         labelled = [(label, text) for label, texts in routes.items() for text in texts]
@@ -319,16 +398,68 @@ def on_topic(message: str, texts: Sequence[str]) -> bool:
     Words of three letters or more that are not stopwords count, compared by their
     first four letters. A message that does neither ("What's the weather in Paris?",
     "do you like pizza") is about nothing the tools do, however near their examples
-    its embedding falls.
+    its embedding falls. A word that only says a value is an id ("number", "code")
+    tells nothing of what it is the id of: "wat is ur phone number" shared only
+    "number" with "order number below", and was asked for an order number.
     """
     if names_an_id(message):
         return True
-    words = _content_words(message)
+    words = _content_words(message) - _ID_MARKERS
     if not words:
         return False
     known = _content_words(" ".join(texts))
     stems = {w[:_STEM] for w in known if len(w) >= _STEM}
     return any(w in known or (len(w) >= _STEM and w[:_STEM] in stems) for w in words)
+
+
+_SAME_WORD = 5
+"""Letters two words of a reply's examples must share to count as one ("thanks" and
+"thank", "appreciated" and "appreciate"); shorter words must be equal ("goodbye" is
+not "good", "bye" is not "byte")."""
+# "thanks" asks nothing of a tool (a stopword there), but it is what "you're welcome" answers.
+_REPLY_WORDS_KEPT = frozenset({"thanks"})
+
+
+def _reply_words(text: str) -> set[str]:
+    """Words of two letters or more in any script ("días", "tschüss"), stopwords left out."""
+    words = re.findall(r"(?<!['\u2019])\b[^\W\d_]{2,}", text.lower())  # not "re" of "you're"
+    return {w for w in words if w in _REPLY_WORDS_KEPT or w not in _STOPWORDS}
+
+
+def _same_word(a: str, b: str) -> bool:
+    return a == b or (min(len(a), len(b)) >= _SAME_WORD and a[:_SAME_WORD] == b[:_SAME_WORD])
+
+
+def replies_said(message: str, replies: Mapping[str, str]) -> set[str]:
+    """The replies (of ``replies``: example → reply) whose own words ``message`` uses.
+
+    A reply's own words are the words of its examples that no other reply's examples
+    have: "bye" and "later" for a goodbye, "thank" for "you're welcome", but not "nice"
+    when "Nice talking to you" says goodbye and "Nice!" is a reply of its own.
+    """
+    words = _reply_words(message)
+    if not words:
+        return set()
+    return {
+        reply
+        for reply, own in _own_words(tuple(replies.items()))
+        if any(_same_word(w, o) for w in words for o in own)
+    }
+
+
+@functools.lru_cache(maxsize=16)
+def _own_words(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each reply of ``pairs`` (example, reply) with the words only its examples have."""
+    by_reply: dict[str, set[str]] = {}
+    for example, reply in pairs:
+        by_reply.setdefault(reply, set()).update(_reply_words(example))
+    owned = []
+    for reply, words in by_reply.items():
+        others = [w for r, ws in by_reply.items() if r != reply for w in ws]
+        owned.append(
+            (reply, frozenset(w for w in words if not any(_same_word(w, o) for o in others)))
+        )
+    return tuple(owned)
 
 
 # Words that open a message without asking anything. A 135M model's embedding of a short
