@@ -471,11 +471,25 @@ def _release_deferred(state: RunState) -> None:
 
 
 _SIGNATURE_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+# The C encoder that JSONEncoder.encode() builds anew on every call, built once. Without
+# the circular-reference check: arguments are bounded in depth before they are recorded
+# (a cycle would be refused there), and anything odd falls back to the full encoder.
+_SIGNATURE_C = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
 
 
 def call_signature(tool: str, arguments: dict[str, Any]) -> str:
     """Identity of a call for loop detection: the tool and its canonical arguments."""
-    # One encoder for every call: json.dumps() with options builds a new one each time.
+    if _SIGNATURE_C is not None and type(arguments) is dict:
+        try:
+            return tool + "".join(_SIGNATURE_C(arguments, 0))
+        except (ValueError, TypeError, RecursionError):
+            pass
     return tool + _SIGNATURE_JSON.encode(arguments)
 
 

@@ -1208,7 +1208,8 @@ class Runtime(RunControl):
                 queue.put_nowait(LiveDelta(run_id, delta))
 
     def _wants_deltas(self, run_id: str) -> bool:
-        return any(wants for _, wants in self._subscribers.get(run_id, ()))
+        subscribers = self._subscribers.get(run_id)  # asked twice a turn: mostly nobody
+        return subscribers is not None and any(wants for _, wants in subscribers)
 
     def _watched(self, run_id: str) -> bool:
         return run_id in self._subscribers
