@@ -138,3 +138,38 @@ def test_tether_cancel_interrupts_a_run_driven_by_another_process(tmp_path: Path
                 stream.close()
     assert finished["status"] == "cancelled"
     assert marks.read_text().splitlines() == ["started", "interrupted"]
+
+
+async def test_a_cancel_during_the_model_call_stops_the_write_it_then_asks_for(
+    store_url: str,
+) -> None:
+    """Red team 10, hole 04: the model was thinking when the user cancelled; the charge it
+    then asked for still ran (ReAct goes from think to act within one step, past the
+    step-boundary check). No tool starts after a cancel is accepted."""
+    charged: list[str] = []
+    thinking, answer = asyncio.Event(), asyncio.Event()
+
+    @tool(effect="write")
+    def charge(order_id: str) -> str:
+        """Charge an order."""
+        charged.append(order_id)
+        return "charged"
+
+    async def script(request: Any) -> Any:
+        if any(m.role == "tool" for m in request.messages):
+            return text("done")
+        thinking.set()
+        await answer.wait()  # a slow provider
+        return tool_call("charge", order_id="7")
+
+    agent = Agent(name="biller", model=ScriptedModel(script), tools=[charge])
+    async with Runtime(store_url) as rt:
+        run = await rt.start(agent, "charge order 7")
+        await asyncio.wait_for(thinking.wait(), 30)
+        await rt.cancel(run.run_id, reason="stop", by="ana")
+        answer.set()
+        result = await run.result(timeout=30)
+        kinds = [type(e).__name__ for e in await _events(rt, run.run_id)]
+    assert result.status == "cancelled"
+    assert charged == []
+    assert "ToolStarted" not in kinds and "ToolCompleted" not in kinds, kinds

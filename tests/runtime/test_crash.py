@@ -83,9 +83,10 @@ async def test_sigkill_mid_run_then_restart_completes_with_no_lost_step_and_no_d
     done = [e for e in completed if isinstance(e, ToolCompleted)]
     assert sorted(int(d.result.split()[1]) for d in done) == list(range(PAYMENTS))
     starts = [e for e in completed if isinstance(e, ToolStarted)]
-    # Every write was announced once before it ran; the interrupted one was re-issued
-    # with its recorded key, not re-announced.
-    assert len(starts) == PAYMENTS
+    # Every write was announced before it ran; the interrupted one was announced again
+    # (committed under the new lease) when it was re-issued, with its recorded key.
+    keys = [e.idempotency_key for e in starts]
+    assert len(keys) == PAYMENTS + 1 and len(set(keys)) == PAYMENTS
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 

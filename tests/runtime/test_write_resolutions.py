@@ -160,3 +160,23 @@ async def test_cancel_takes_any_payload(tmp_path: Path, payload: object, reason:
         result = await rt.get(run.run_id).result(timeout=10)
     assert result.status == "cancelled"
     assert result.error is not None and result.error.message == reason
+
+
+async def test_a_retry_authorises_one_attempt_and_a_second_crash_asks_again(
+    tmp_path: Path,
+) -> None:
+    """Red team 10, hole 01: one "retry" re-issued a non-idempotent write after every crash.
+
+    Charge 1 crashes after its effect; the operator says retry; the retry crashes after its
+    effect too. The re-issue is now started again (committed under the lease), which uses
+    the decision up: the run waits for a person again instead of charging a third time.
+    """
+    store, ledger = f"sqlite:///{tmp_path}/t.db", tmp_path / "ledger.txt"
+    run_id = _worker(store, ledger, "crash_after", 1)
+    (first,) = await _uncertain(store, ledger, run_id)
+    assert ledger.read_text().split() == ["1"]
+    retry = json.dumps({"call_id": first["idempotency_key"], "action": "retry"})
+    _worker(store, ledger, "crash_after", 1, run_id, retry)  # the retried charge crashes too
+    (again,) = await _uncertain(store, ledger, run_id)
+    assert again["idempotency_key"] == first["idempotency_key"]
+    assert ledger.read_text().split() == ["1", "1"]  # the decision bought one attempt

@@ -279,7 +279,12 @@ def apply(state: RunState, rec: RunEvent) -> None:
         state.machine_state = ev.to
         if ev.data:
             state.data.update(ev.data)
-    elif isinstance(ev, (ToolStarted, EffectRecorded)):
+    elif isinstance(ev, ToolStarted):
+        state.journal[ev.call] = ev
+        if state.write_resolutions:
+            # A write started (again): an operator's decision about it is used up.
+            state.write_resolutions.pop(ev.idempotency_key, None)
+    elif isinstance(ev, EffectRecorded):
         state.journal[ev.call] = ev
     elif isinstance(ev, ModelFailed):
         state.failed_model_calls += 1

@@ -39,7 +39,7 @@ from tether.engine._gate import (
     settle_tool_call,
     worst_case_charge,
 )
-from tether.engine._signals import EscalationRequested, WaitRequested
+from tether.engine._signals import CancelRequested, EscalationRequested, WaitRequested
 from tether.engine._transitions import Escalate, Wait
 from tether.exceptions import ModelError
 from tether.models import (
@@ -96,6 +96,7 @@ class StepHost(Protocol):
     agent: Agent
     governance: Governance
     rng: random.Random
+    cancel_reason: str | None
 
     @property
     def store(self) -> BlobStore: ...
@@ -227,6 +228,7 @@ class StepContext:
         if isinstance(recorded, ModelCompleted):
             return recorded.response
         driver = self._driver
+        self._stop_if_cancelled()
         client = self.model_client()
         policy = self.agent.model_retry
         request = await gate_model_call(self, request)
@@ -342,6 +344,7 @@ class StepContext:
         otherwise the run waits for a person to resolve it (signal ``resolve_write``).
         """
         driver = self._driver
+        self._stop_if_cancelled()
         state = self.state
         registry = self.agent.registry
         results: list[ToolResult | None] = [None] * len(calls)
@@ -395,7 +398,20 @@ class StepContext:
                     elif admission.kind == "await":
                         awaiting.append(approval_key(state.step, index))
                     else:
-                        pending.append((position, index, admission.call))
+                        reissue = admission.call
+                        pending.append((position, index, reissue))
+                        # Started again, committed under the lease before it runs: the
+                        # fold uses up the operator's "retry" with it, so if this attempt
+                        # is cut off too, a person decides again (one decision, one run).
+                        starts.append(
+                            ToolStarted(
+                                call=index,
+                                call_id=reissue.id,
+                                tool=reissue.name,
+                                arguments=reissue.arguments,
+                                idempotency_key=recorded.idempotency_key,
+                            )
+                        )
                 else:
                     uncertain.append(_uncertain(call, recorded, recorded.idempotency_key))
                 continue
@@ -488,6 +504,9 @@ class StepContext:
             pending.append((position, index, call))
         if uncertain:
             raise _uncertain_wait(uncertain)
+        # The gate may have waited (the kill switch, a rate limit): a cancel accepted
+        # meanwhile stops the step before any write starts.
+        self._stop_if_cancelled()
         if starts:
             for event in starts:
                 self.record(event)
@@ -559,6 +578,16 @@ class StepContext:
         if escalate is not None:
             raise EscalationRequested(escalate)
         return [r for r in results if r is not None]
+
+    def _stop_if_cancelled(self) -> None:
+        """End the step here if a cancel was accepted since it began (none runs after it).
+
+        A cancel that arrives while the model is thinking is seen before the tools it
+        asks for start: the model call cannot be taken back, its writes can be not made.
+        """
+        reason = self._driver.cancel_reason
+        if reason is not None:
+            raise CancelRequested(reason)
 
     def _idempotency_key(self, index: int) -> str:
         # The tool's execute_tool span id derives from it: one format, in observe.
