@@ -400,7 +400,7 @@ class RunDriver:
         if self._on_delta is None or self._wants_deltas is None or not self._wants_deltas(run_id):
             return await client.complete(request)
         final: ModelResponse | None = None
-        guard = DeltaGuard(self.governance.protection.redactor)
+        guard = DeltaGuard(self.governance.protection.redactor, frozenset(self.agent.registry))
         async for piece in client.stream(request):
             if isinstance(piece, ModelResponse):
                 final = piece

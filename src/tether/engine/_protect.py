@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,69 +207,197 @@ class DeltaGuard:
     """Redacts one streamed reply's live deltas before anyone watching sees them.
 
     The reply is stored sealed or masked (``model.completed``); its deltas go to live
-    watchers (the server's event stream, ``RunHandle.events(deltas=True)``) and get the
-    same protection. Text is released up to the last whitespace, checked together with
-    what came before it, so a secret split across deltas is seen whole before any of it
-    goes out; the tail after the last whitespace waits for the next delta, or for the
-    end of the reply (:meth:`finish`). While the text is clean, each release scans only
-    the new text and the ``_OVERLAP`` characters before it (linear in the reply); once
-    something must be masked, the text so far is redacted as a whole, and if that would
-    change text already sent (a masked block that began earlier), the rest of the
-    stream's text is held back. Tool-call argument fragments are never sent: arguments
-    may be secret, and they are stored sealed.
+    watchers (the server's event stream, ``RunHandle.events(deltas=True)``), who must
+    never see what the stored reply masks. Only known fields go out: a text delta's text,
+    a tool call's index and name (the name only when it is one of the agent's tools, else
+    ``<unknown>``, as a result records it: a name the model made up is its own text, which
+    may be a secret it read). Tool-call argument fragments are never sent: arguments may
+    be secret, and they are stored sealed.
+
+    Text is released up to its last whitespace, judged with everything that has arrived:
+    a secret split across deltas is seen whole before any of it goes out, and the tail
+    after the last whitespace waits for the next delta or the end of the reply
+    (:meth:`finish`). A secret with whitespace inside may match nothing until its end
+    arrives (``password="correct horse battery staple"``), so nothing is released past
+    the start of such a span while it is open (:meth:`Redactor.open_span_start`), nor
+    into a secret that reaches past the cut. A reply that may be a JSON document is
+    redacted whole once complete (values under sensitive keys, of any type, and escapes
+    decoded), so once one has something that may be sensitive, the rest waits for the end.
+
+    Cost: each release looks at the text arrived since the last one and the ``_OVERLAP``
+    characters before it (a scan, and redaction only when the scan finds something), so a
+    reply costs time linear in its length; a span held open longer than ``_OVERLAP``
+    stops live release (the rest comes at the end) rather than be looked at again and
+    again. :meth:`finish` redacts the whole reply once, as the store does, and releases
+    its rest only if it goes on from what was shown.
     """
 
-    __slots__ = ("_clean", "_held", "_redactor", "_released", "_sent", "_text")
+    __slots__ = (
+        "_chunks",
+        "_cut",
+        "_deferred",
+        "_document",
+        "_pending",
+        "_redactor",
+        "_released",
+        "_sent",
+        "_shown",
+        "_size",
+        "_start",
+        "_text",
+        "_tools",
+        "_unknown",
+    )
 
     _OVERLAP = 4096
-    """Characters before the new text scanned with it: longer than any secret's shape."""
+    """Characters before the new text judged with it: longer than any secret's shape."""
 
-    def __init__(self, redactor: Redactor | None) -> None:
+    def __init__(self, redactor: Redactor | None, tools: Iterable[str] = ()) -> None:
+        # Imported here: _step imports _gate, which imports this module.
+        from tether.engine._step import UNKNOWN_TOOL_LABEL
+
         self._redactor = redactor
+        self._tools = frozenset(tools)
+        """Names a tool call may show (the agent's tools); any other is ``_unknown``."""
+        self._unknown = UNKNOWN_TOOL_LABEL
+        self._chunks: list[str] = []
+        """The whole text so far."""
+        self._size = 0
+        self._pending: list[str] = []
+        """Text arrived since ``_text`` was last brought up to date."""
         self._text = ""
+        """The text from ``_start`` (``_OVERLAP`` or more before ``_released``) to ``_pending``."""
+        self._start = 0
         self._released = 0
-        """Characters of ``_text`` shown so far."""
-        self._sent = ""
-        """What was shown (``_text[:_released]`` while nothing was masked)."""
-        self._clean = True
-        self._held = False
+        """Characters of the text shown so far (masked as they were shown)."""
+        self._cut = 0
+        """Just after the text's last whitespace: as far as a release may go."""
+        self._sent: list[str] = []
+        """What was shown."""
+        self._shown: tuple[int, int, str] | None = None
+        """The last masked release: its window's start, its end, the window redacted."""
+        self._document: bool | None = None
+        """Whether the reply may be a JSON document (``None``: nothing but space yet)."""
+        self._deferred = False
+        """Nothing more is released before :meth:`finish`."""
 
     def admit(self, delta: StreamDelta) -> StreamDelta | None:
         """What of ``delta`` may be shown now (``None``: nothing yet)."""
-        if delta.kind != "text":
-            if delta.arguments_fragment:
-                if delta.tool_name is None:
-                    return None  # only a piece of arguments: nothing to show
-                return delta.model_copy(update={"arguments_fragment": ""})
-            return delta
-        if self._redactor is None:
-            return delta
-        self._text += delta.text
-        if self._held:
+        if delta.kind == "tool_call":
+            name = delta.tool_name
+            if not name:
+                return None  # only a piece of arguments: nothing to show
+            return StreamDelta(
+                kind="tool_call",
+                tool_call_index=delta.tool_call_index,
+                tool_name=name if name in self._tools else self._unknown,
+            )
+        piece = delta.text
+        if delta.kind != "text" or not piece:
             return None
-        text = self._text
-        cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
-        return self._release(cut) if cut > self._released else None
+        if self._redactor is None:
+            return StreamDelta(kind="text", text=piece)
+        size = self._size
+        self._chunks.append(piece)
+        self._size = size + len(piece)
+        if self._document is None and piece.strip():
+            self._document = "".join(self._chunks).lstrip()[:1] in ("{", "[")
+        if self._deferred:
+            return None
+        self._pending.append(piece)
+        space = max(piece.rfind(" "), piece.rfind("\n"), piece.rfind("\t"))
+        if space >= 0:
+            self._cut = size + space + 1
+        return self._release() if self._cut > self._released else None
 
     def finish(self) -> StreamDelta | None:
-        """The rest of the text, redacted, once the reply is complete (``None``: nothing)."""
-        if self._redactor is None or self._held or len(self._text) <= self._released:
-            return None
-        return self._release(len(self._text))
+        """The rest of the text, redacted, once the reply is complete (``None``: nothing).
 
-    def _release(self, end: int) -> StreamDelta | None:
+        The whole reply is redacted as the store redacts it; its rest goes out only if it
+        goes on from what was shown (else a mask reaches back into shown text, and the
+        watcher gets the stored reply instead).
+        """
+        redactor = self._redactor
+        if redactor is None or self._released >= self._size:
+            return None
+        shown, sent = redactor.redact_text("".join(self._chunks)), "".join(self._sent)
+        self._released = self._size
+        self._deferred = True
+        if not shown.startswith(sent) or len(shown) == len(sent):
+            return None
+        return StreamDelta(kind="text", text=shown[len(sent) :])
+
+    def _release(self) -> StreamDelta | None:
+        """Show what is final of the text up to ``_cut``, judged with all that arrived."""
         redactor = self._redactor
         assert redactor is not None
-        text, start = self._text, self._released
-        if self._clean and not redactor.scan(text[max(0, start - self._OVERLAP) : end]):
-            fresh = text[start:end]
-            self._sent += fresh
-        else:
-            shown = redactor.redact_text(text[:end])
-            if not shown.startswith(self._sent):
-                self._held = True  # masking reaches back into text already sent
-                return None
-            self._clean = self._clean and shown == text[:end]
-            fresh, self._sent = shown[len(self._sent) :], shown
+        if self._pending:
+            self._text += "".join(self._pending)
+            self._pending.clear()
+        text, start, released = self._text, self._start, self._released
+        sensitive = redactor.scan(text)
+        if self._document and (sensitive or _has_sensitive_key(redactor, text, released - start)):
+            self._defer()
+            return None
+        end = self._cut
+        open_at = redactor.open_span_start(text)
+        if open_at is not None:
+            end = min(end, start + open_at)
+        fresh: str | None = None
+        if end > released:
+            if not sensitive:
+                fresh = text[released - start : end - start]
+            else:
+                # What was shown must stay a prefix of the text redacted as it stands, and
+                # no secret may reach past the cut (the next release will include it).
+                shown = self._shown
+                if shown is not None and shown[0] == start and shown[1] == released:
+                    before = shown[2]  # the last release's, from the same start
+                else:
+                    before = redactor.redact_text(text[: released - start])
+                upto = redactor.redact_text(text[: end - start])
+                whole = upto if end - start == len(text) else redactor.redact_text(text)
+                if upto.startswith(before) and whole.startswith(upto):
+                    fresh = upto[len(before) :]
+                    self._shown = (start, end, upto)
+        if fresh is None:
+            if self._size - released > self._OVERLAP:
+                self._defer()  # held open too long to keep looking at it
+            return None
         self._released = end
-        return StreamDelta(kind="text", text=fresh) if fresh else None
+        if end - start > (2 if sensitive else 1) * self._OVERLAP:
+            # Keep _OVERLAP before what was shown (twice that, while masking, so the next
+            # release can reuse this one's redaction).
+            keep = end - self._OVERLAP
+            self._text, self._start = text[keep - start :], keep
+        if not fresh:
+            return None
+        self._sent.append(fresh)
+        return StreamDelta(kind="text", text=fresh)
+
+    def _defer(self) -> None:
+        self._deferred = True
+        self._text, self._pending = "", []
+
+
+_JSON_KEY = re.compile(r'"((?:[^"\\]|\\.)*+)"\s*+:')
+
+
+def _has_sensitive_key(redactor: Redactor, text: str, since: int) -> bool:
+    """Whether a JSON key in ``text`` whose ``:`` is at or after ``since`` is sensitive.
+
+    The key as a JSON reader sees it (escapes decoded, any space before the ``:``), since
+    a reply that is a JSON document is redacted by its parsed keys.
+    """
+    if ":" not in text[since:]:
+        return False
+    for match in _JSON_KEY.finditer(text):
+        if match.end() <= since:
+            continue
+        try:
+            key = json.loads(f'"{match.group(1)}"')
+        except ValueError:
+            key = match.group(1)
+        if isinstance(key, str) and redactor.is_sensitive_key(key):
+            return True
+    return False

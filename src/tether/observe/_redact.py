@@ -19,7 +19,8 @@ Three kinds of secret are recognised:
   Slack, GitHub and AWS keys, ``Bearer`` tokens, JWTs, PEM private keys, passwords in
   URLs, long random tokens). Every one of them contains 20 unbroken token characters,
   which is what makes the scan cheap; a ``Bearer`` token shorter than that in free text
-  is left alone (under an ``Authorization`` key it is redacted as a field).
+  is left alone (under an ``Authorization`` key it is redacted as a field, and after an
+  ``Authorization:`` header name and a scheme, ``Basic`` included, whatever its length).
   Long tokens are judged by shape: a run of 40 or more base64/base64url characters is a
   secret when it has a digit and a letter and is either one unbroken alphanumeric word
   (hex digests, base32 and base62 keys) or mixes upper case, lower case and digits
@@ -152,6 +153,12 @@ _LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
 _SEPARATORS = frozenset("+/_-")
 # A JSON, Python or shell quoted string, escapes included.
 _QUOTED_VALUE = r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+# One whose closing quote has not arrived yet, nor a line end that rules the quoted form out.
+_UNCLOSED_VALUE = r"\"(?:[^\"\\\n]|\\.)*+\\?\Z|'(?:[^'\\\n]|\\.)*+\\?\Z"
+_UNCLOSED = re.compile(_UNCLOSED_VALUE)
+_UNCLOSED_ASSIGNED = re.compile(rf"\s*+(?P<value>{_UNCLOSED_VALUE})")
+_SPACE = re.compile(r"\s")
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,6 +234,17 @@ _T = "[A-Za-z0-9_-]"  # a token character (base64url)
 _LONG_TOKEN_RE = re.compile(rf"[A-Za-z0-9+/_-]{{{LONG_TOKEN_LENGTH},}}={{0,2}}")
 _LONG_NEEDLE = b"a" * LONG_TOKEN_LENGTH
 
+_PEM_BEGIN = r"-----BEGIN (?:[A-Z0-9]{1,24} ){0,4}PRIVATE KEY(?: BLOCK)?-----"
+_PEM_END = r"-----END (?:[A-Z0-9]{1,24} ){0,4}PRIVATE KEY(?: BLOCK)?-----"
+_PEM_MATERIAL = r"[A-Za-z0-9+/]{20}"
+_PEM_REACH = 300
+"""Key material must begin within this many characters after a private key header."""
+_PEM_BEGIN_RE = re.compile(_PEM_BEGIN)
+_PEM_END_RE = re.compile(_PEM_END)
+_PEM_MATERIAL_RE = re.compile(_PEM_MATERIAL)
+_PEM_STARTED = re.compile(r"-----BEGIN[A-Z0-9 -]{0,140}\Z")
+"""The start of a header at the end of a text (a superset: any header, whole or not)."""
+
 DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
     SecretPattern(
         name="private_key_block",
@@ -234,9 +252,7 @@ DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
         # header in documentation stays. An unterminated block (truncated output) is
         # redacted to the end of the text.
         regex=re.compile(
-            r"-----BEGIN (?:[A-Z0-9]{1,24} ){0,4}PRIVATE KEY(?: BLOCK)?-----"
-            r"(?=.{0,300}?[A-Za-z0-9+/]{20})"
-            r".*?(?:-----END (?:[A-Z0-9]{1,24} ){0,4}PRIVATE KEY(?: BLOCK)?-----|\Z)",
+            rf"{_PEM_BEGIN}(?=.{{0,{_PEM_REACH}}}?{_PEM_MATERIAL}).*?(?:{_PEM_END}|\Z)",
             re.DOTALL,
         ),
         long_token=True,  # body lines are 64 base64 characters
@@ -275,6 +291,19 @@ DEFAULT_PATTERNS: tuple[SecretPattern, ...] = (
         name="aws_access_key_id",
         regex=re.compile(r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[0-9A-Z]{16}(?![A-Za-z0-9])"),
         long_token=True,
+    ),
+    SecretPattern(
+        name="authorization_header",
+        # An Authorization header written out (a request dump, curl -v, a log line): the
+        # credentials after a known scheme, whatever their length or shape, so a Basic
+        # credential (base64 of user:password) or a short token goes too. The scheme
+        # stays; a value without one is left to the other shapes.
+        hint="authorization",
+        regex=re.compile(
+            r"(?i:authorization)[ \t]*+:[ \t]*+(?i:basic|bearer|token|negotiate|ntlm|apikey)"
+            r"[ \t]++(?P<secret>[A-Za-z0-9._~+/-]++=*+)"
+        ),
+        group="secret",
     ),
     SecretPattern(
         name="bearer_token",
@@ -521,6 +550,8 @@ class Redactor:
         self._values_source = values_source
         self._values_cache = _NO_VALUES
         self._values_lock = threading.Lock()
+        self._spaced: tuple[_Values | None, tuple[str, ...]] = (None, ())
+        """Known values with whitespace inside (ASCII lower case), for open_span_start."""
 
         self._spellings: tuple[str, ...] = ()  # suffixes
         self._words: tuple[str, ...] = ()  # suffixes that must begin a word of the key
@@ -691,6 +722,84 @@ class Redactor:
             if len(self._key_cache) < 4096:  # keys repeat; a flood of unique ones must not grow it
                 self._key_cache[key] = hit
         return hit
+
+    def open_span_start(self, text: str) -> int | None:
+        """Where the earliest secret begins that these rules would find only with more text.
+
+        For a text still arriving (a streamed reply), ``text`` being what has arrived. A
+        secret with whitespace inside may match nothing until its end arrives, so text up to
+        its last whitespace is not yet final. The spans looked for:
+
+        * a quoted value after a sensitive name, as :meth:`redact_text` finds them
+          (``password="correct horse``, ``"api_key": 'a b``, ``db_password = 'a``), whose
+          closing quote has not arrived, nor the end of its line (which rules it out);
+        * a private key block, from its header (or the start of one) until its end line,
+          unless what followed the header has ruled key material out;
+        * the beginning of a known value with whitespace in it (a passphrase).
+
+        A word still being written (a token, a URL) is not reported: it has no whitespace,
+        so a reader that shows text only up to its last whitespace never shows part of one.
+
+        Returns the index of the span's first character (the opening quote, the first
+        ``-`` of the header), or ``None``: then, whatever more arrives, :meth:`redact_text`
+        masks nothing before the text's last whitespace that it does not mask now. Linear
+        in ``text``; the caller bounds how much of a long text it passes (a name and its
+        value are a few lines at most).
+        """
+        starts: list[int] = []
+        if '"' in text or "'" in text:
+            quoted, key_search = self._quoted_field, self._key_search
+            if quoted is not None and key_search is not None and key_search(_fold(text)[::-1]):
+                # An unclosed quoted value is matched, for now, as the unquoted word that
+                # begins with its quote; matches come in order, so the first is the earliest.
+                for match in quoted.finditer(text):
+                    if _UNCLOSED.match(text, match.start("value")) is not None:
+                        starts.append(match.start("value"))
+                        break
+            key = self._assigned_key
+            if key is not None and "=" in text:
+                # Found from the right; one value of each quote can be unclosed.
+                last = len(text) - 1
+                for match in key.finditer(text[::-1]):
+                    found = _UNCLOSED_ASSIGNED.match(text, last - match.start() + 1)
+                    if found is not None:
+                        starts.append(found.start("value"))
+        if "-----BEGIN" in text:
+            begun = _PEM_STARTED.search(text, max(0, len(text) - 160))
+            if begun is not None:
+                starts.append(begun.start())
+            last_end = max((m.start() for m in _PEM_END_RE.finditer(text)), default=-1)
+            for header in _PEM_BEGIN_RE.finditer(text):
+                after = header.end()
+                if last_end >= after:
+                    continue  # the block (if it is one) has ended
+                decided = len(text) - after >= _PEM_REACH + 20
+                material = _PEM_MATERIAL_RE.search(text, after, after + _PEM_REACH + 20)
+                if material is not None or not decided:
+                    starts.append(header.start())  # matched to the end so far, or may be
+                    break
+        values = self._values()
+        spaced = self._spaced
+        if spaced[0] is not values:
+            spaced = (
+                values,
+                tuple(
+                    v.translate(_ASCII_LOWER)
+                    for v in values.values
+                    if v not in values.whole and _SPACE.search(v) is not None
+                ),
+            )
+            self._spaced = spaced
+        for folded in spaced[1]:
+            base = max(0, len(text) - len(folded) + 1)
+            tail = text[base:].translate(_ASCII_LOWER)
+            at = tail.find(folded[0])
+            while at != -1:
+                if folded.startswith(tail[at:]):
+                    starts.append(base + at)
+                    break
+                at = tail.find(folded[0], at + 1)
+        return min(starts, default=None)
 
     # -- redaction -----------------------------------------------------------------------
 
