@@ -46,6 +46,9 @@ from tether.observe import (
 )
 from tether.tools import ToolCallError
 
+_BOUNDARIES: dict[str, bytes] = {}
+"""The stored bytes of a bare ``transition`` event, by target state."""
+_MAX_BOUNDARIES = 4096  # machines have a few states; agents built on the fly may bring more
 _EXECUTES = (ToolStarted, ApprovalRequested, ApprovalDecided)
 """Events whose ``arguments`` will run: sealed whole, never masked (so are tool calls')."""
 _TOOL_OUTPUT = (ToolCompleted, ToolFailed)
@@ -73,10 +76,21 @@ class PayloadProtection:
         Text the log cannot hold (a lone surrogate) is folded as the log holds it, so the
         run goes on from what a reader of the log, or a resumed run, will see.
         """
+        if type(event) is Transitioned and event.data is None:
+            # A bare step boundary holds nothing but a state name: its bytes are the same
+            # every time (one per state of the machine), nothing to scan.
+            data = _BOUNDARIES.get(event.to)
+            if data is None:
+                event, data = encode_event_as_stored(event)
+                if type(event) is Transitioned:  # not a copy with replaced text
+                    if len(_BOUNDARIES) >= _MAX_BOUNDARIES:
+                        _BOUNDARIES.clear()
+                    _BOUNDARIES[event.to] = data
+            return event, data
         event, data = encode_event_as_stored(event)
         redactor = self.redactor
-        if redactor is None or (type(event) is Transitioned and event.data is None):
-            return event, data  # a bare step boundary holds nothing but a state name
+        if redactor is None:
+            return event, data
         if not redactor.scan(data):
             return event, data
         return self._seal(event, data)
