@@ -63,12 +63,15 @@ async def serve(
     say: Callable[[str], object],
     worker: bool = True,
     max_pending: int | None = None,
+    tenant_concurrency: int | None = None,
 ) -> int:
     """Open a runtime on the store and serve the app on ``sock`` until interrupted.
 
     ``worker=False`` serves the API alone: its runtime is a pure client, and the runs it
     starts wait for ``tether worker`` processes on the same store. ``max_pending`` bounds
     the runs waiting to be executed: past it, starting one answers 429.
+    ``tenant_concurrency`` caps each tenant's runs executing at once, fleet-wide, as
+    ``tether worker --tenant-concurrency`` does (the built-in worker keeps it too).
     """
     from tether import Runtime
     from tether.observe import enable_tracing, tracing_requested
@@ -79,6 +82,7 @@ async def serve(
         agents=agents,
         worker=worker,
         max_pending=max_pending,
+        tenant_concurrency=tenant_concurrency,
         # API requests and SSE streams stay answered while many runs wake at once.
         loop_slice=SERVING_LOOP_SLICE,
     ) as runtime:
@@ -89,6 +93,8 @@ async def serve(
         say(f"serving {names} on http://{shown_host}:{port} (store {store_url})")
         if not worker:
             say(f"API only (--no-worker): runs wait for `tether worker --store {store_url}`")
+        if worker and tenant_concurrency is not None:
+            say(f"tenant concurrency {tenant_concurrency} (runs of one tenant at once)")
         if max_pending is not None:
             say(f"backpressure: past {max_pending} runs waiting, POST /v1/runs answers 429")
         say("API: /v1 (see /openapi.json) · UI: /ui · metrics: /metrics · health: /healthz")

@@ -86,6 +86,9 @@ class RunControl:
     def _launch(self, agent: Agent, state: RunState, driver: RunDriver | None = None) -> None:
         raise NotImplementedError
 
+    async def _launch_capped(self, agent: Agent, state: RunState, driver: RunDriver) -> bool:
+        raise NotImplementedError
+
     def _check_version(
         self, state: RunState, agent: Agent, accept_new_version: bool | None
     ) -> None:
@@ -155,10 +158,10 @@ class RunControl:
         )
         async with self._leased(run_id) as lease:
             driver = await self._signalled_driver(run_id, name, payload, by, may_decide)
-            if driver is not None:
+            # The signal is recorded; the run is driven here only with a free slot and its
+            # tenant under its cap, else its lease is given back for a claim pass.
+            if driver is not None and await self._launch_capped(driver.agent, driver.state, driver):
                 lease.keep()
-        if driver is not None:
-            self._launch(driver.agent, driver.state, driver)
         return self._handle(run_id)
 
     async def _signalled_driver(
@@ -381,9 +384,10 @@ class RunControl:
             )
             if agent is not None and resume:
                 driver = self._driver_for(state, agent, None)
-                lease.keep()
-        if resume and driver is not None:
-            self._launch(driver.agent, state, driver)
+                # Driven here only with a free slot and the tenant under its cap; else
+                # the lease is given back and a claim pass takes the run.
+                if await self._launch_capped(driver.agent, state, driver):
+                    lease.keep()
         return self._handle(run_id)
 
     async def _refuse_unless_parked(

@@ -599,6 +599,33 @@ class Runtime(RunControl):
             return 1_000_000
         return self.concurrency - len(self._tasks)
 
+    async def _launch_capped(self, agent: Agent, state: RunState, driver: RunDriver) -> bool:
+        """Drive a run this process holds the lease of and just made live (a timer fired,
+        a signal or decision resumed it), if a claim pass here could take it: a free
+        slot, and its tenant under its cap fleet-wide (counted with the lease, in one
+        transaction, as a claim pass does). Returns whether it is driven here.
+
+        Otherwise the caller gives the lease back (the store announces the run as
+        claimable) and a claim pass picks it up once a slot frees: what was decided is
+        recorded already; only the driving waits. Serialised with this process's claim
+        passes, so neither over-fills the slots the other counted.
+        """
+        if not self.worker:
+            self._launch(agent, state, driver)  # a pure client hands the run back
+            return True
+        async with self._claim_lock:
+            if not self._draining and self._free_slots() <= 0:
+                return False
+            cap = self._tenant_cap(state.tenant)
+            if cap is not None:
+                leased = await self.store.acquire_leases_capped(
+                    [state.run_id], self.owner, self.lease_ttl, caps={state.tenant: cap}
+                )
+                if not leased:
+                    return False
+            self._launch(agent, state, driver)
+            return True
+
     async def _check_queue(self) -> None:
         """Refuse a new run when ``max_pending`` runs already wait to be executed.
 
@@ -664,8 +691,9 @@ class Runtime(RunControl):
         async with self._leased(run_id) as lease:
             state = await self.load_state(run_id)
             driver = self._driver_for(state, agent, accept_new_version)
-            lease.keep()
-        self._launch(driver.agent, state, driver)
+            # No free slot, or its tenant at its cap: left to a claim pass (lease given back).
+            if await self._launch_capped(driver.agent, state, driver):
+                lease.keep()
         return RunHandle(self, run_id)
 
     async def set_killswitch(self, on: bool, *, by: str | None = None) -> None:
@@ -1163,7 +1191,17 @@ class Runtime(RunControl):
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.store_backoff_cap)
             try:
-                if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+                cap = self._tenant_cap(failed.state.tenant)
+                if cap is None:
+                    if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+                        return None
+                elif not await self.store.acquire_leases_capped(
+                    [run_id], self.owner, self.lease_ttl, caps={failed.state.tenant: cap}
+                ):
+                    # Taken by another, or its tenant filled up while the lease lapsed: a
+                    # lease still held here is given back for a claim pass.
+                    with contextlib.suppress(StoreError):
+                        await self.store.release_lease(run_id, self.owner)
                     return None
                 state = await self.load_state(run_id)
                 if failed.unlanded and state.status not in _STOPPED:
@@ -1376,7 +1414,12 @@ class Runtime(RunControl):
             elif not state.pending_approvals:
                 driver.set_status("running", "approval_expired")
                 await driver.flush()
-                self._launch(driver.agent, state, driver)
+                # The expiry is recorded; the run is driven here only with a free slot and
+                # its tenant under its cap, else it waits (`running`, unleased) for a
+                # claim pass.
+                if not await self._launch_capped(driver.agent, state, driver):
+                    with contextlib.suppress(StoreError):
+                        await self.store.release_lease(run_id, self.owner)
             else:
                 # Other approvals are still pending: the run stays parked. Only its timer
                 # moves to the next expiry; no lifecycle event (waiting → waiting is not a

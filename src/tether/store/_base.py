@@ -326,14 +326,21 @@ class Store(ABC):
                 if record is None:
                     continue
                 tenant, now = record.tenant, time.time()
-                held = record.lease_owner == owner and (record.lease_expires_at or 0) >= now
+                held = (
+                    record.lease_owner == owner
+                    and (record.lease_expires_at or 0) >= now
+                    and record.status in ("pending", "running")
+                )
+                if held:  # counted once granted, like any other run (as on Postgres)
+                    load[tenant] = load.get(tenant, 0) - 1
                 cap = caps.get(tenant)
-                if cap is not None and not held and load.get(tenant, 0) >= cap:
+                if cap is not None and load.get(tenant, 0) >= cap:
+                    if held:
+                        load[tenant] += 1  # still held: still counted for the next ones
                     continue
                 if await self.acquire_lease(run_id, owner, ttl):
                     leased.append(run_id)
-                    if not held:
-                        load[tenant] = load.get(tenant, 0) + 1
+                    load[tenant] = load.get(tenant, 0) + 1
             return leased
 
     async def load_logs(

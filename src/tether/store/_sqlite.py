@@ -851,26 +851,38 @@ class SQLiteStore(Store):
             now = time.time()
             load: dict[str | None, int] = {}
             leased = []
-            for run_id in run_ids:
+            asked = list(dict.fromkeys(run_ids))
+            rows = {}
+            for run_id in asked:
                 row = conn.execute(
-                    "SELECT tenant, lease_owner = ? AND lease_expires_at >= ? FROM runs "
-                    "WHERE run_id = ?",
+                    "SELECT tenant, lease_owner = ? AND lease_expires_at >= ? "
+                    "AND status IN ('pending', 'running') FROM runs WHERE run_id = ?",
                     (owner, now, run_id),
                 ).fetchone()
-                if row is None:
+                if row is not None:
+                    rows[run_id] = (row[0], bool(row[1]))
+            for run_id in asked:
+                if run_id not in rows:
                     continue
-                tenant, held = row[0], bool(row[1])
+                tenant = rows[run_id][0]
                 cap = caps.get(tenant)
                 if cap is not None and tenant not in load:
-                    load[tenant] = int(
-                        conn.execute(
-                            "SELECT COUNT(*) FROM runs WHERE tenant IS ? AND "
-                            "status IN ('pending', 'running') AND lease_owner IS NOT NULL "
-                            "AND lease_expires_at >= ?",
-                            (tenant, now),
-                        ).fetchone()[0]
+                    # The tenant's live leases, less those of the runs asked for that the
+                    # claimer holds already (as on Postgres): a run held here counts
+                    # against the cap once it is granted, like any other.
+                    held = sum(1 for t, mine in rows.values() if mine and t == tenant)
+                    load[tenant] = (
+                        int(
+                            conn.execute(
+                                "SELECT COUNT(*) FROM runs WHERE tenant IS ? AND "
+                                "status IN ('pending', 'running') AND lease_owner IS NOT NULL "
+                                "AND lease_expires_at >= ?",
+                                (tenant, now),
+                            ).fetchone()[0]
+                        )
+                        - held
                     )
-                if cap is not None and not held and load[tenant] >= cap:
+                if cap is not None and load[tenant] >= cap:
                     continue
                 cur = conn.execute(
                     "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ? AND "
@@ -879,7 +891,7 @@ class SQLiteStore(Store):
                 )
                 if cur.rowcount == 1:
                     leased.append(run_id)
-                    if cap is not None and not held:
+                    if cap is not None:
                         load[tenant] += 1
             return leased
 
