@@ -96,6 +96,9 @@ class Governance:
     guard: ToolGuard = field(default_factory=ToolGuard)
     model_pacing: ModelPacing | None = None
     loop_share: LoopShare | None = None
+    clock: Callable[[], float] = time.time
+    """Now, on the clock approval expiry is stamped and judged by: the store's
+    (:meth:`~tether.store.Store.clock`), one for every worker of a fleet."""
 
 
 @dataclass(slots=True)
@@ -387,7 +390,10 @@ async def admit_tool_call(
             admitted[call.name] = admitted.get(call.name, 0) + 1
             return Admission("run", call)
         if approval.decision is None:
-            if _expired(approval) and approval.request.on_expiry == "escalate":
+            if (
+                _expired(approval, ctx.governance.clock())
+                and approval.request.on_expiry == "escalate"
+            ):
                 # Nobody decided in time and no person has decided since: hand the call
                 # to a person (again) rather than park on a request that is over, whose
                 # timer is already due.
@@ -444,10 +450,11 @@ def _mismatch(call: ToolCall, key: str) -> ToolError:
     )
 
 
-def _expired(approval: Approval) -> bool:
-    """Whether an undecided approval request is past its expiry."""
+def _expired(approval: Approval, now: float) -> bool:
+    """Whether an undecided approval request is past its expiry at ``now`` (the store's
+    clock, on which the expiry was set)."""
     expires_at = approval.request.expires_at
-    return approval.decision is None and expires_at is not None and time.time() >= expires_at
+    return approval.decision is None and expires_at is not None and now >= expires_at
 
 
 def _open_at_expiry(approval: Approval) -> bool:
@@ -639,8 +646,12 @@ def _approval_request(
         rule=decision.rule,
         task=_task_text(state),
         reasoning=reply.text if reply is not None else None,
+        # On the store's clock: whichever worker's timer pass or person's decision looks
+        # at it next judges it on the same clock.
         expires_at=(
-            time.time() + settings.timeout_seconds if settings.timeout_seconds is not None else None
+            ctx.governance.clock() + settings.timeout_seconds
+            if settings.timeout_seconds is not None
+            else None
         ),
         on_expiry=settings.on_expiry,
         preview=_preview(contract, call),

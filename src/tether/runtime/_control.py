@@ -138,7 +138,7 @@ class RunControl:
             return self._handle(run_id)
         if name == "cancel":
             record = await self._record(run_id)
-            now = time.time()
+            now = self.store.clock()  # lease times are on the store's clock
             driven_elsewhere = (
                 record.status in ("pending", "running")
                 and record.lease_owner not in (None, self.owner)
@@ -338,7 +338,7 @@ class RunControl:
         driver: RunDriver | None = None
         async with self._leased(run_id) as lease:
             state = await self.load_state(run_id)
-            approval = _find_approval(state, run_id, approval_id)
+            approval = _find_approval(state, run_id, approval_id, self.store.clock())
             request = approval.request
             agent = self._agents.get(state.agent)
             if agent is not None:
@@ -434,7 +434,9 @@ class RunControl:
         if status is not None:
             records.append(RunStatusChanged(previous=state.status, status=status, reason=reason))
         rows = []
-        now = time.time()
+        # On the store's clock, as approval expiry is: a decision is judged in time or too
+        # late on one clock, whichever machine recorded it.
+        now = self.store.clock()
         protection = self.governance.protection
         applied: list[RunEvent] = []
         for event in records:
@@ -461,7 +463,7 @@ class RunControl:
         """
         async with self._decision_lock(run_id):
             record = await self._record(run_id)
-            now = time.time()
+            now = self.store.clock()
             held_before = record.lease_owner == self.owner and (record.lease_expires_at or 0) > now
             if not await self.store.acquire_lease(run_id, self.owner, self.lease_ttl):
                 record = await self._record(run_id)
@@ -626,8 +628,9 @@ def _decides(payload: Any) -> bool:
     return isinstance(payload.get("approve", payload.get("approved")), bool)
 
 
-def _find_approval(state: RunState, run_id: str, approval_id: str) -> Approval:
-    """The pending approval ``approval_id`` names (or a call id, when exactly one has it).
+def _find_approval(state: RunState, run_id: str, approval_id: str, now: float) -> Approval:
+    """The pending approval ``approval_id`` names (or a call id, when exactly one has it),
+    its expiry judged at ``now`` (the store's clock, on which it was set).
 
     Raises:
         ApprovalError: none, several, or one already decided.
@@ -653,7 +656,7 @@ def _find_approval(state: RunState, run_id: str, approval_id: str) -> Approval:
             call_id=approval_id,
         )
     expires_at = approval.request.expires_at
-    if approval.decision is None and expires_at is not None and time.time() >= expires_at:
+    if approval.decision is None and expires_at is not None and now >= expires_at:
         # Expiry is applied by a worker's timer pass, which may not have run yet (no worker
         # up, or within its interval): the request is over all the same.
         then = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(expires_at))

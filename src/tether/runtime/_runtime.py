@@ -407,6 +407,7 @@ class Runtime(RunControl):
             model_pacing=ModelPacer(model_limits, buckets=self.store) if model_limits else None,
             guard=tool_guard if tool_guard is not None else ToolGuard(),
             loop_share=LoopShare(loop_slice) if loop_slice else None,
+            clock=self.store.clock,
         )
         if self.governance.guard.buckets is None:  # shared tool rate limits live in the store
             self.governance.guard.buckets = self.store
@@ -544,7 +545,8 @@ class Runtime(RunControl):
             tenant=tenant,
             parent_run_id=parent_run_id,
             lease_owner=self.owner if lease_now else None,
-            lease_expires_at=now + self.lease_ttl if lease_now else None,
+            # Lease times are on the store's clock (Postgres: the database's).
+            lease_expires_at=self.store.clock() + self.lease_ttl if lease_now else None,
         )
         rows = [EventRow(1, 0, now, created.type, stored)]
         if cap is not None:
@@ -729,6 +731,7 @@ class Runtime(RunControl):
         if slots <= 0:
             return []
         now = time.time()
+        leases_now = self.store.clock()  # leases expire on the store's clock
         # Each tenant's oldest waiting runs of the agents served here (workers may serve
         # different agents on one store), however long the queue: a tenant that floods it
         # cannot hide another's runs. And every tenant's runs executing fleet-wide.
@@ -741,7 +744,7 @@ class Runtime(RunControl):
         waiting = [
             r
             for r in found
-            if claimable(r, now)
+            if claimable(r, leases_now)
             and r.agent in self._agents
             and r.run_id not in self._tasks
             and r.run_id not in self._refused
@@ -1364,8 +1367,13 @@ class Runtime(RunControl):
                 log.exception("timer pass failed")
 
     async def fire_timers(self, now: float | None = None) -> list[str]:
-        """Expire due approval requests (deny or escalate, per policy); returns run ids."""
-        now = time.time() if now is None else now
+        """Expire due approval requests (deny or escalate, per policy); returns run ids.
+
+        Due at ``now`` on the store's clock (default: :meth:`Store.clock`, on which the
+        requests' expiry was set), never this machine's own: a worker whose clock runs
+        fast does not expire the requests other workers made early.
+        """
+        now = self.store.clock() if now is None else now
         fired: list[str] = []
         if self._draining:
             return fired

@@ -358,6 +358,18 @@ class Store(ABC):
                 logs[run_id] = rows
         return logs
 
+    def clock(self) -> float:
+        """Now, in unix seconds, on the clock this store decides leases and timers by.
+
+        Costs no round trip. The default is this machine's clock (SQLite: every process
+        sharing the file is on one machine). A store shared by machines answers with its
+        own clock, estimated here (Postgres: an offset measured when it opens and again
+        as leases are renewed): times compared across workers (approval expiry, a
+        decision's time, timers) are stamped and judged on it, so a worker whose clock
+        runs fast cannot expire another worker's approval requests early.
+        """
+        return time.time()
+
     @abstractmethod
     async def renew_leases(self, owner: str, run_ids: Sequence[str], ttl: float) -> list[str]:
         """Extend ``owner``'s leases; returns the ids it still holds."""
@@ -372,7 +384,10 @@ class Store(ABC):
 
     @abstractmethod
     async def claim_due(self, owner: str, ttl: float, now: float, *, limit: int = 100) -> list[str]:
-        """Lease parked runs whose timer (``wake_at``) is due; return their ids."""
+        """Lease parked runs whose timer (``wake_at``) is due at ``now``; return their ids.
+
+        ``now`` is on this store's :meth:`clock`, as the timers were set.
+        """
 
     async def wait_for_work(self, timeout: float) -> None:  # noqa: ASYNC109  # a poll interval, not a deadline
         """Wait until a run may have become claimable, or at most ``timeout`` seconds.

@@ -26,6 +26,7 @@ import contextlib
 import copy
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -76,6 +77,8 @@ _MIGRATION_LOCK = 0x7E7E_0001
 _CLAIMABLE = ("pending", "running")
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
 _POOL_OPTIONS = ("pool_size", "pool_timeout")
+_CLOCK_CHECK = 10.0
+"""Seconds between two measurements of the database clock's offset (with lease renewals)."""
 
 
 def _migrations() -> list[tuple[int, list[str]]]:
@@ -152,6 +155,9 @@ class PostgresStore(Store):
                 url=_safe_url(url),
             )
         self._where = _safe_url(url)
+        self._clock_offset = 0.0
+        """The database's clock less this machine's, as last measured (see :meth:`clock`)."""
+        self._clock_checked = -math.inf
         self._pool: AsyncConnectionPool[_Conn] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._work = asyncio.Event()
@@ -180,6 +186,7 @@ class PostgresStore(Store):
             )
             async with conn:
                 await self._migrate(conn)
+                await self._measure_clock(conn)
         except psycopg.Error as exc:
             raise self._error("cannot open", exc) from exc
         pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
@@ -198,6 +205,23 @@ class PostgresStore(Store):
         self._pool = pool
         # Fresh wake-up events for this event loop (a store may be reopened in another).
         self._work, self._listening = asyncio.Event(), asyncio.Event()
+
+    def clock(self) -> float:
+        # The database's clock, which decides leases and timers, from this machine's and
+        # the offset last measured (no round trip): a worker whose own clock is off stamps
+        # and judges approval expiry on the same clock as every other worker.
+        return time.time() + self._clock_offset
+
+    async def _measure_clock(self, conn: _Conn) -> None:
+        """Measure the database clock's offset from this machine's (to within half a
+        round trip)."""
+        sent = time.time()
+        started = time.monotonic()
+        row = await (await conn.execute(f"SELECT {_NOW}")).fetchone()
+        elapsed = time.monotonic() - started
+        if row is not None:
+            self._clock_offset = float(row[0]) - (sent + elapsed / 2)
+            self._clock_checked = time.monotonic()
 
     async def _migrate(self, conn: _Conn) -> None:
         async with conn.transaction():
@@ -727,6 +751,10 @@ class PostgresStore(Store):
         return logs
 
     async def renew_leases(self, owner: str, run_ids: Sequence[str], ttl: float) -> list[str]:
+        if time.monotonic() - self._clock_checked >= _CLOCK_CHECK:
+            # A worker's heartbeat: the clock offset is measured again now and then (a
+            # machine's clock may be stepped, or drift, while it runs).
+            await self._run("clock", self._measure_clock)
         if not run_ids:
             return []
         # The rows are locked in id order: two workers renewing overlapping lists cannot
@@ -770,10 +798,11 @@ class PostgresStore(Store):
         return [row[0] for row in sorted(rows, key=lambda r: (r[1], r[0]))]
 
     async def claim_due(self, owner: str, ttl: float, now: float, *, limit: int = 100) -> list[str]:
-        # ``now`` (the caller's clock) says which timers are due: their times were set on
-        # the callers' clocks too. Whether a lease has expired, and until when the new one
-        # holds, is the database's clock, as for every other claim: a worker whose clock
-        # runs ahead must never take a run another worker still holds.
+        # ``now`` (the database's clock as the caller estimates it, :meth:`clock`) says
+        # which timers are due: they were set on that clock too, whichever worker set
+        # them. Whether a lease has expired, and until when the new one holds, is the
+        # database's clock itself, as for every other claim: a worker whose clock runs
+        # ahead must never take a run another worker still holds.
         rows = await self._rows(
             "claim_due",
             f"WITH clock AS (SELECT {_NOW} AS now), picked AS (SELECT runs.id FROM runs, clock "
