@@ -744,6 +744,17 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    tenant_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--tenant-concurrency",
+            min=1,
+            metavar="N",
+            help="The most runs of one tenant executing at once, across every worker on the "
+            "store (the built-in worker keeps it, as tether worker does).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve agents over HTTP: runs, live event streams, approvals, the UI and /metrics.
 
@@ -783,6 +794,7 @@ def serve(
             say=session.out.print,
             worker=worker,
             max_pending=max_pending,
+            tenant_concurrency=tenant_concurrency,
         )
     )
 

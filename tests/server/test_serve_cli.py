@@ -187,6 +187,17 @@ def test_tether_serve_max_pending_answers_429_past_the_bound(tmp_path: Path) -> 
         assert "past 2 runs waiting, POST /v1/runs answers 429" in proc.stdout.read()
 
 
+def test_tether_serve_keeps_a_tenant_concurrency_cap(tmp_path: Path) -> None:
+    """``--tenant-concurrency`` reaches the built-in worker, as ``tether worker``'s does."""
+    options = ("--tenant-concurrency", "1")
+    with _served(tmp_path, *options, OTEL_TRACES_EXPORTER="none") as (proc, client, _):
+        assert client.get("/v1/runs").status_code == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        assert "tenant concurrency 1 (runs of one tenant at once)" in proc.stdout.read()
+
+
 def test_tether_serve_says_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "empty.py").write_text("x = 1\n")
     result = CliRunner().invoke(
