@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from tether import Agent, LiveDelta, Runtime, tool
+from tether.engine._events import UNKNOWN_TOOL_LABEL
 from tether.engine._protect import DeltaGuard
-from tether.engine._step import UNKNOWN_TOOL_LABEL
 from tether.models import ModelRequest, StreamDelta
 from tether.observe import Redactor
 from tether.testing import ScriptedModel, text, tool_call

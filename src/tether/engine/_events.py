@@ -36,6 +36,11 @@ RunStatus = Literal[
 ]
 
 
+UNKNOWN_TOOL_LABEL = "<unknown>"
+"""What an event records as its tool when the model called a tool that does not exist
+(never a valid tool name, so it cannot be mistaken for one, nor carry what the model wrote)."""
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
     v: int = SCHEMA_VERSION

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.engine._events import (
+    UNKNOWN_TOOL_LABEL,
     ApprovalDecided,
     ApprovalRequested,
     ModelCompleted,
@@ -267,9 +268,6 @@ class DeltaGuard:
     """Characters before the new text judged with it: longer than any secret's shape."""
 
     def __init__(self, redactor: Redactor | None, tools: Iterable[str] = ()) -> None:
-        # Imported here: _step imports _gate, which imports this module.
-        from tether.engine._step import UNKNOWN_TOOL_LABEL
-
         self._redactor = redactor
         self._tools = frozenset(tools)
         """Names a tool call may show (the agent's tools); any other is ``_unknown``."""

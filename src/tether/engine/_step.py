@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from tether.context import describe_change, prefix_bytes, prefix_hash
 from tether.engine._escalate import ESCALATE_TOOL
 from tether.engine._events import (
+    UNKNOWN_TOOL_LABEL,
     EffectRecorded,
     InjectionFlagged,
     ModelCompleted,
@@ -700,11 +701,6 @@ class StepContext:
         # A tool output can be large and is scanned for secrets: off the loop if so.
         protected = await self._driver.protect(event)
         return self._driver.record(event, protected=protected), len(protected[1])
-
-
-UNKNOWN_TOOL_LABEL = "<unknown>"
-"""What a result records as its tool when the model called a tool that does not exist
-(never a valid tool name, so it cannot be mistaken for one)."""
 
 
 def _bounded(response: ModelResponse) -> ModelResponse:
