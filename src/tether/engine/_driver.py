@@ -166,6 +166,8 @@ class RunDriver:
         """Whether a commit of this driver gave the run's lease back (it stopped or parked)."""
         self.stop_requested = False
         """Stop at the next step boundary, the run left as it is (a draining worker)."""
+        self.lease_lost = False
+        """A lease renewal found the run's lease gone: stop, recording nothing more."""
         self._task: asyncio.Task[Any] | None = None
         self._share_mark = -1.0
         """The loop share's mark when this run last got a turn (see :meth:`_take_turn`)."""

@@ -1082,7 +1082,11 @@ class Runtime(RunControl):
                     state = await driver.drive()
                     if state.status in PARKED:
                         state = await self._cancel_after_park(driver) or state
-                    if driver.stop_requested and state.status in ("pending", "running"):
+                    if (
+                        driver.stop_requested
+                        and not driver.lease_lost
+                        and state.status in ("pending", "running")
+                    ):
                         # Given back unharmed by a draining worker: not an attempt that
                         # failed, so the quarantine count at this step starts over.
                         driver.record(
@@ -1355,8 +1359,29 @@ class Runtime(RunControl):
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.lease_ttl / 3)
-            with contextlib.suppress(Exception):
-                await self.store.renew_leases(self.owner, list(self._tasks), self.lease_ttl)
+            asked = list(self._tasks)
+            try:
+                held = await self.store.renew_leases(self.owner, asked, self.lease_ttl)
+            except Exception:  # the store is down: the appends will say whose the runs are
+                continue
+            self._stop_lost(set(asked).difference(held))
+
+    def _stop_lost(self, lost: set[str]) -> None:
+        """Stop driving runs whose lease a renewal found gone (another process may own them).
+
+        Every append checks the lease, so nothing this process records would land; but
+        until the next append fails, a driver would go on calling its model and read tools
+        for a run someone else now drives. It stops at its next step boundary instead. A
+        run that gave its lease back itself (it parked or ended) is not one of these.
+        """
+        for run_id in lost:
+            driver = self._drivers.get(run_id)
+            task = self._tasks.get(run_id)
+            if driver is None or task is None or task.done() or driver.lease_released:
+                continue
+            log.warning("run %s: its lease was lost; stopping at the step boundary", run_id)
+            driver.lease_lost = True
+            driver.stop_requested = True
 
     async def _timer_loop(self) -> None:
         while True:
