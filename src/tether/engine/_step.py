@@ -404,15 +404,7 @@ class StepContext:
                         # Started again, committed under the lease before it runs: the
                         # fold uses up the operator's "retry" with it, so if this attempt
                         # is cut off too, a person decides again (one decision, one run).
-                        starts.append(
-                            ToolStarted(
-                                call=index,
-                                call_id=reissue.id,
-                                tool=reissue.name,
-                                arguments=reissue.arguments,
-                                idempotency_key=recorded.idempotency_key,
-                            )
-                        )
+                        starts.append(_started(index, reissue, recorded.idempotency_key))
                 else:
                     uncertain.append(_uncertain(call, recorded, recorded.idempotency_key))
                 continue
@@ -493,15 +485,7 @@ class StepContext:
                 if verdict.ticket is not None or verdict.wait > 0:
                     guarded[index] = verdict
                 if contract.effect == "write":
-                    starts.append(
-                        ToolStarted(
-                            call=index,
-                            call_id=call.id,
-                            tool=call.name,
-                            arguments=call.arguments,
-                            idempotency_key=self._idempotency_key(index),
-                        )
-                    )
+                    starts.append(_started(index, call, self._idempotency_key(index)))
             pending.append((position, index, call))
         if uncertain:
             raise _uncertain_wait(uncertain)
@@ -521,9 +505,9 @@ class StepContext:
                     for _position, index, call in pending
                 ]
             )
-            started = {event.call: event for event in starts}
+            started = {event.call: event for event in starts} if starts else {}
             for (position, index, call), outcome in zip(pending, outcomes, strict=True):
-                if index in started and _may_have_happened(outcome):
+                if started and index in started and _may_have_happened(outcome):
                     # A write that timed out or lost its connection may have happened (a
                     # thread tool even runs on). Handing the model an error would let it
                     # call again, under a new key: the journal keeps the call started, with
@@ -797,6 +781,17 @@ def _resolved(
         error = ToolError(error_code=ToolErrorCode.WRITE_NOT_PERFORMED, message=message, hint=hint)
         return _outcome(call, error=error)
     return None
+
+
+def _started(index: int, call: ToolCall, key: str) -> ToolStarted:
+    """The ``tool.started`` committed (under the lease) before a write runs."""
+    return ToolStarted(
+        call=index,
+        call_id=call.id,
+        tool=call.name,
+        arguments=call.arguments,
+        idempotency_key=key,
+    )
 
 
 def _may_have_happened(outcome: ToolOutcome) -> bool:
