@@ -41,6 +41,7 @@ from tether.engine._transitions import Escalate, Fail
 from tether.exceptions import BudgetExceededError
 from tether.models import (
     DEFAULT_PRICING,
+    NOT_GENERATED_CODES,
     ModelClient,
     ModelRequest,
     PricingTable,
@@ -195,13 +196,6 @@ def regate_model_call(ctx: StepContext, request: ModelRequest) -> ModelRequest:
     return request
 
 
-_KNOWN_NOT_GENERATED = frozenset(
-    {"rate_limited", "overloaded", "server_error", "context_length", "invalid_request", "auth",
-     "quota_exceeded"}
-)  # fmt: skip
-"""Failures that come before any reply is generated: nothing to charge."""
-
-
 def worst_case_charge(
     ctx: StepContext, model_id: str, request: ModelRequest, error_code: str
 ) -> tuple[Usage | None, float | None]:
@@ -212,7 +206,7 @@ def worst_case_charge(
     estimated input and its ``max_tokens`` (the gate caps it). ``(None, None)`` without a
     budget, or for a failure that came before generation (a 429, a 4xx, a 5xx).
     """
-    if pinned_budget(ctx.state) is None or error_code in _KNOWN_NOT_GENERATED:
+    if pinned_budget(ctx.state) is None or error_code in NOT_GENERATED_CODES:
         return None, None
     cap = request.settings.max_tokens
     usage = Usage(

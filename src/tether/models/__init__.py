@@ -10,7 +10,7 @@ import importlib as _importlib
 import typing as _typing
 
 from tether.models._embed import Embedder, LlamaEmbedder
-from tether.models._errors import ModelErrorCode
+from tether.models._errors import NOT_GENERATED_CODES, ModelErrorCode
 from tether.models._pricing import DEFAULT_PRICING, Price, PricingTable, cost
 from tether.models._resolve import resolve_model
 from tether.models._router import Router
@@ -61,6 +61,7 @@ if _typing.TYPE_CHECKING:
         "DEFAULT_ANSWER_EXAMPLES",
         "DEFAULT_PRICING",
         "MAX_ARGUMENT_DEPTH",
+        "NOT_GENERATED_CODES",
         "UNTRUSTED_DATA_NOTICE",
         "AnthropicModel",
         "Embedder",

@@ -41,6 +41,7 @@ from typing import Any
 from tether.exceptions import ModelError
 
 __all__ = [
+    "NOT_GENERATED_CODES",
     "ModelErrorCode",
     "classify_status",
     "from_anthropic_error",
@@ -78,6 +79,21 @@ RETRYABLE_CODES = frozenset(
         ModelErrorCode.MALFORMED_RESPONSE,
     }
 )
+
+NOT_GENERATED_CODES = frozenset(
+    {
+        ModelErrorCode.RATE_LIMITED,
+        ModelErrorCode.OVERLOADED,
+        ModelErrorCode.SERVER_ERROR,
+        ModelErrorCode.CONTEXT_LENGTH,
+        ModelErrorCode.INVALID_REQUEST,
+        ModelErrorCode.AUTH,
+        ModelErrorCode.QUOTA_EXCEEDED,
+    }
+)
+"""Failures the provider reports before it generates a reply: nothing was billed for
+output. The others (a timeout, a dropped connection, a broken reply) may come after a
+whole reply was generated and billed."""
 
 # Phrases providers use for "the prompt is longer than the window"; OpenAI sets a
 # code, but vLLM, llama.cpp, Ollama and Anthropic only say it in the message.
