@@ -167,6 +167,19 @@ def _root(
     """Run LLM agents as durable, resumable runs; stream, inspect, resume and signal them."""
 
 
+TenantConcurrency = Annotated[
+    int | None,
+    typer.Option(
+        "--tenant-concurrency",
+        min=1,
+        metavar="N",
+        help="The most runs of one tenant executing at once, across every worker on the store.",
+        show_default=False,
+    ),
+]
+"""``tether serve`` and ``tether worker`` take the same tenant cap."""
+
+
 @app.command()
 def run(
     agent_ref: AgentRef,
@@ -744,17 +757,7 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    tenant_concurrency: Annotated[
-        int | None,
-        typer.Option(
-            "--tenant-concurrency",
-            min=1,
-            metavar="N",
-            help="The most runs of one tenant executing at once, across every worker on the "
-            "store (the built-in worker keeps it, as tether worker does).",
-            show_default=False,
-        ),
-    ] = None,
+    tenant_concurrency: TenantConcurrency = None,
 ) -> None:
     """Serve agents over HTTP: runs, live event streams, approvals, the UI and /metrics.
 
@@ -833,16 +836,7 @@ def worker(
             "there) is quarantined instead of retried.",
         ),
     ] = 3,
-    tenant_concurrency: Annotated[
-        int | None,
-        typer.Option(
-            "--tenant-concurrency",
-            min=1,
-            metavar="N",
-            help="The most runs of one tenant executing at once, across every worker on the store.",
-            show_default=False,
-        ),
-    ] = None,
+    tenant_concurrency: TenantConcurrency = None,
     claim_interval: Annotated[
         float | None,
         typer.Option(

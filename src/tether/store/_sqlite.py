@@ -799,18 +799,11 @@ class SQLiteStore(Store):
 
     async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> bool:
         def job(conn: sqlite3.Connection) -> bool:
-            now = time.time()
-            cur = conn.execute(
-                "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ? AND "
-                "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
-                (owner, now + ttl, run_id, owner, now),
-            )
-            if (
-                cur.rowcount == 0
-                and not conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            ):
+            if _take_lease(conn, run_id, owner, ttl, time.time()):
+                return True
+            if not conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
                 raise RunNotFoundError(f"no run {run_id!r} in {self.url}", run_id=run_id)
-            return cur.rowcount == 1
+            return False
 
         return await self._write(job)
 
@@ -822,12 +815,7 @@ class SQLiteStore(Store):
             now = time.time()
             leased = []
             for run_id in run_ids:
-                cur = conn.execute(
-                    "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ? AND "
-                    "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
-                    (owner, now + ttl, run_id, owner, now),
-                )
-                if cur.rowcount == 1:
+                if _take_lease(conn, run_id, owner, ttl, now):
                     leased.append(run_id)
             return leased
 
@@ -884,12 +872,7 @@ class SQLiteStore(Store):
                     )
                 if cap is not None and load[tenant] >= cap:
                     continue
-                cur = conn.execute(
-                    "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ? AND "
-                    "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
-                    (owner, now + ttl, run_id, owner, now),
-                )
-                if cur.rowcount == 1:
+                if _take_lease(conn, run_id, owner, ttl, now):
                     leased.append(run_id)
                     if cap is not None:
                         load[tenant] += 1
@@ -1155,6 +1138,16 @@ def _head(kind: str) -> bytes:
     if head is None:
         head = _HEADS[kind] = b'{"v":1,"type":' + json.dumps(kind).encode() + b","
     return head
+
+
+def _take_lease(conn: sqlite3.Connection, run_id: str, owner: str, ttl: float, now: float) -> bool:
+    """Lease one run to ``owner`` until ``now + ttl`` if it is free, expired or already its."""
+    cur = conn.execute(
+        "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE run_id = ? AND "
+        "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)",
+        (owner, now + ttl, run_id, owner, now),
+    )
+    return cur.rowcount == 1
 
 
 def _pack(kind: str, data: bytes) -> bytes:
