@@ -566,10 +566,10 @@ class Runtime(RunControl):
                     raise self._queue_full(exc.pending) from None
             self._publish(run_id, [first])
             if cap is not None:
-                leased = await self.store.acquire_leases_capped(
-                    [run_id], self.owner, self.lease_ttl, caps={tenant: cap}
-                )
-                drive_here = bool(leased)
+                # Through the gate every launch outside a claim pass takes: a free slot,
+                # the tenant under its cap (counted with the lease, in one transaction).
+                await self._launch_capped(agent, state, self._driver_for(state, agent, None))
+                drive_here = False
         finally:
             self._starting.discard(run_id)
         if drive_here:
