@@ -18,11 +18,13 @@ leaked, 0 otherwise.
 (``tests/policy/_injection_corpus.py``): recall on the attack payloads and the
 false-positive rate on realistic benign tool outputs, for the held-out fifth (never used
 to tune patterns: the figure that says how the scanner generalises) and the tuning four
-fifths separately, with recall per attack family, language and encoding. ``outsider`` is
-a second held-out set (``outsider_attacks.jsonl``, ``outsider_benign.jsonl``) written by
-someone who never saw the scanner or the corpus: measured, never tuned on. ``third`` is
-a third author's held-out set written the same way, later (``third_*.jsonl``).
-``wild_tuning`` is a second outside author's set that patterns were fitted to.
+fifths separately, with recall per attack family, language and encoding. ``outsider``
+(``outsider_attacks.jsonl``, ``outsider_benign.jsonl``, written by someone who never saw
+the scanner or the corpus) and ``third`` (a third author's set written the same way,
+later: ``third_*.jsonl``) were measured, never tuned on, until session 9; since session 9
+patterns are fitted to them, like ``wild_tuning`` (a second outside author's set), so
+they are tuning figures now: a fresh blind fourth set, written separately, is the outside
+measure.
 ``scan_microseconds`` times scans with ``timeit`` (best of five): a short JSON record and
 a short sentence (the engine scans every tool result, so these must cost a few
 microseconds), a longer JSON record, a clean order email, JSON records whose ids are new

@@ -114,18 +114,20 @@ def wild() -> Split:
 
 
 def outsider() -> Split:
-    """A second held-out set, written by someone who never saw the scanner or this corpus
-    (``outsider_attacks.jsonl``, ``outsider_benign.jsonl``): measure on it, never tune on
-    it. The hash split keeps rows out of tuning; this set also keeps out the tuner's own
-    way of writing attacks."""
+    """A set written by someone who never saw the scanner or this corpus
+    (``outsider_attacks.jsonl``, ``outsider_benign.jsonl``). Measured, never tuned on,
+    until session 9; since session 9 it is tuning data like :func:`wild` (its misses and
+    false positives were studied to find general forms), so it no longer measures how
+    the scanner generalises: a fresh blind fourth set, written separately, does."""
     return _outside_set("outsider")
 
 
 def third() -> Split:
-    """A third author's held-out set (``third_attacks.jsonl``, ``third_benign.jsonl``),
-    written blind on 2026-11-29 after the outsider set had been measured twice: measure on
-    it, never tune on it. Its benign side is mostly hard negatives (imperatives addressed
-    to people, security writing that quotes attacks, chat-template documentation)."""
+    """A third author's set (``third_attacks.jsonl``, ``third_benign.jsonl``), written
+    blind on 2026-11-29 after the outsider set had been measured twice. Measured, never
+    tuned on, until session 9; since session 9 it is tuning data like :func:`wild` and
+    :func:`outsider`. Its benign side is mostly hard negatives (imperatives addressed to
+    people, security writing that quotes attacks, chat-template documentation)."""
     return _outside_set("third")
 
 

@@ -76,7 +76,13 @@ quotation marks, documentation that spells out tool calls addressed to an assist
 a person asking to have their own things sent to their personal mailbox, and text that
 names this table's cues for its own reasons. Other authors' benign text was flagged at
 12% (outsider, third) until the context readings; 8.5% and 5.8% after, with recall kept
-(figures in ``benchmarks/README.md``).
+(figures in ``benchmarks/README.md``). Session 9 promoted the outsider and third sets to
+tuning data and added general forms read off their misses (text addressed to an AI
+reader that tells it what to do, the user's voice claimed, prerequisites of answering,
+chat markup beyond ChatML, safeguards said to be off): outsider recall 0.760 -> 0.938
+(false positives 8.5% -> 7.1%), third 0.686 -> 0.921 (5.5% -> 5.0%), but the held-out
+fifth did not move (0.890, no false positive), so those gains are fitted figures; the
+blind fourth set is the outside measure now.
 Two patterns whose matches start at the same character may be reported as one: the
 result is a set of signals, not a count.
 
