@@ -474,6 +474,11 @@ ADVERSARIAL = {
     "scheme_colons": lambda n: "x://" + "a:" * (n // 2) + "@",
     "quotes": lambda n: "'password': \"" * (n // 14),
     "assignments": lambda n: "token = " * (n // 8),
+    # A name right after each value: every value read to the end of the text was
+    # quadratic (session 9: 8 s for 200 KB of "password=x").
+    "chained_assignments": lambda n: "password=x" * (n // 10),
+    "chained_colons": lambda n: "password:a1b2c3d4" * (n // 17),
+    "open_quotes": lambda n: 'password="a' * (n // 11),
     "bearer": lambda n: "Bearer " + "a." * (n // 2),
     "short_runs": lambda n: "abcdefghij0123456789abcdefghij01234567 " * (n // 39),
     "eyj": lambda n: "eyJ" * (n // 3),

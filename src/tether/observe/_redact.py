@@ -157,6 +157,7 @@ _QUOTED_VALUE = r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
 _UNCLOSED_VALUE = r"\"(?:[^\"\\\n]|\\.)*+\\?\Z|'(?:[^'\\\n]|\\.)*+\\?\Z"
 _UNCLOSED = re.compile(_UNCLOSED_VALUE)
 _UNCLOSED_ASSIGNED = re.compile(rf"\s*+(?P<value>{_UNCLOSED_VALUE})")
+_OPEN_QUOTE = re.compile(r"\s*+[\"']")
 _SPACE = re.compile(r"\s")
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
@@ -561,6 +562,8 @@ class Redactor:
         self._quoted_field: re.Pattern[str] | None = None
         self._assigned_key: re.Pattern[str] | None = None
         self._assigned_value: re.Pattern[str] | None = None
+        self._colon_key: re.Pattern[str] | None = None
+        self._colon_value: re.Pattern[str] | None = None
         with _DECLARED_LOCK:
             # A redactor without field names (one that only looks for known values) stays
             # without: declared names join the others, now and when declared later.
@@ -603,6 +606,7 @@ class Redactor:
             if not s.endswith(suffixes) and not _word_end(s, s, words)
         )
         key_search = quoted_field = assigned_key = assigned_value = None
+        colon_key = colon_value = None
         if suffixes or words or exact:
             # Matched on the reversed, folded bytes so the regex can start at the literal
             # ':' that ends every key: the rare anchor makes a clean event cheap to pass.
@@ -612,11 +616,20 @@ class Redactor:
             ends: list[tuple[str, tuple[str, ...]]] = [(s, ()) for s in (*suffixes, *words)]
             ends += [(s, (r"""(?=["'])""",)) for s in sorted(exact)]
             trie = _trie_regex(
-                (*_chars(sp + q + "\\" * escapes + s[::-1]), *tail)
-                for s, tail in ends
-                for sp in ("", " ")
-                for q in ('"', "'")
-                for escapes in (0, 1, 3, 7)
+                [
+                    (*_chars(sp + q + "\\" * escapes + s[::-1]), *tail)
+                    for s, tail in ends
+                    for sp in ("", " ")
+                    for q in ('"', "'")
+                    for escapes in (0, 1, 3, 7)
+                ]
+                # An unquoted name before its ':' in text (``api_key: "v"``, YAML, a log
+                # line): not in JSON's own keys, which are quoted, so clean events pass.
+                + [
+                    (*_chars(sp + s[::-1]), *tail)
+                    for s, tail in ends[: len(suffixes) + len(words)]
+                    for sp in ("", " ")
+                ]
             )
             key_search = re.compile(f":{trie}".encode()).search
             alts = "|".join(
@@ -644,9 +657,20 @@ class Redactor:
             )
             assigned_key = re.compile(rf"=(?<!==)\s*+{reversed_trie}", re.IGNORECASE)
             assigned_value = re.compile(rf"\s*+(?P<value>{_QUOTED_VALUE}|[^\s&,;'\"]++)")
+            # name: value, the same way from the ':' backwards (an unquoted name: quoted
+            # ones are the quoted field's). Prose says "password: see below", so an
+            # unquoted value must look like a credential: six characters or more, not a
+            # word of letters alone, not itself a name=value (a Cookie header's pairs). No
+            # URL here: '&' is part of the value ("Tr0ub4dor&3"), not a separator.
+            colon_key = re.compile(rf":(?<!::)[ \t]*+{reversed_trie}", re.IGNORECASE)
+            colon_value = re.compile(
+                rf"[ \t]*+(?P<value>{_QUOTED_VALUE}"
+                rf"|(?![^\s,;'\"]*=)(?![A-Za-z][a-z]*+(?![^\s,;'\"]))[^\s,;'\"]{{6,}}+)"
+            )
         self._spellings, self._words, self._exact = suffixes, words, exact
         self._key_search, self._quoted_field = key_search, quoted_field
         self._assigned_key, self._assigned_value = assigned_key, assigned_value
+        self._colon_key, self._colon_value = colon_key, colon_value
         self._key_cache = {}
 
     # -- checks --------------------------------------------------------------------------
@@ -756,14 +780,14 @@ class Redactor:
                     if _UNCLOSED.match(text, match.start("value")) is not None:
                         starts.append(match.start("value"))
                         break
-            key = self._assigned_key
-            if key is not None and "=" in text:
-                # Found from the right; one value of each quote can be unclosed.
-                last = len(text) - 1
-                for match in key.finditer(text[::-1]):
-                    found = _UNCLOSED_ASSIGNED.match(text, last - match.start() + 1)
-                    if found is not None:
-                        starts.append(found.start("value"))
+            last = len(text) - 1
+            for key, sign in ((self._assigned_key, "="), (self._colon_key, ":")):
+                if key is not None and sign in text:
+                    # Found from the right; one value of each quote can be unclosed.
+                    for match in key.finditer(text[::-1]):
+                        found = _UNCLOSED_ASSIGNED.match(text, last - match.start() + 1)
+                        if found is not None:
+                            starts.append(found.start("value"))
         if "-----BEGIN" in text:
             begun = _PEM_STARTED.search(text, max(0, len(text) - 160))
             if begun is not None:
@@ -1046,20 +1070,41 @@ class Redactor:
             and key_search(folded[::-1]) is not None
         ):
             spans.extend(_value_spans(self._quoted_field.finditer(text)))
+            spans.extend(self._named_spans(text, self._colon_key, self._colon_value))
         if self._assigned_key is not None and _fold("=") in folded:
             spans.extend(self._assigned_spans(text))
         return _merge(text, spans, grow)
 
     def _assigned_spans(self, text: str) -> Iterator[tuple[int, int]]:
         """Spans of the values in ``name=value`` pairs whose name is sensitive."""
-        key, value = self._assigned_key, self._assigned_value
+        return self._named_spans(text, self._assigned_key, self._assigned_value)
+
+    @staticmethod
+    def _named_spans(
+        text: str, key: re.Pattern[str] | None, value: re.Pattern[str] | None
+    ) -> Iterator[tuple[int, int]]:
+        """Spans of the values after sensitive names ``key`` finds on the reversed text.
+
+        Names come right to left; a value is read only up to where the name after it
+        begins, so the reads never overlap and the whole pass stays linear (unbounded,
+        ``password=xpassword=x...`` read each value to the end of the text: quadratic,
+        eight seconds for 200 KB). A quoted value still open where the next name begins
+        runs to there (``password="a b token=c"`` loses ``a b`` and ``c``).
+        """
         if key is None or value is None:
             return
-        last = len(text) - 1
+        size = len(text)
+        last, limit = size - 1, size
         for match in key.finditer(text[::-1]):
-            found = value.match(text, last - match.start() + 1)
+            start = last - match.start() + 1
+            found = value.match(text, start, limit)
             if found is not None:
                 yield from _value_spans((found,))
+            else:
+                opened = _OPEN_QUOTE.match(text, start, limit)
+                if opened is not None and opened.end() < limit:
+                    yield opened.end(), limit
+            limit = size - match.end()
 
     def _values(self) -> _Values:
         """The known secret values, prepared for searching, recomputed only when they change."""
