@@ -7,7 +7,8 @@ Prints one JSON object on stdout:
 
     cases, unapproved_writes, leaks, approvals_requested, denied, flagged, ...,
     injection_corpus: {held_out: {...}, tuning: {...}, outsider: {...}, third: {...},
-                       wild_tuning: {...}, scan_microseconds: {...}, learned_stage: {...}}
+                       fourth: {...}, wild_tuning: {...}, scan_microseconds: {...},
+                       learned_stage: {...}}
 
 ``unapproved_writes`` and ``leaks`` must be 0; ``flagged`` counts the cases the
 injection scanner recognises (a tripwire, not the defence). ``--table`` also prints one
@@ -23,7 +24,8 @@ fifths separately, with recall per attack family, language and encoding. ``outsi
 the scanner or the corpus) and ``third`` (a third author's set written the same way,
 later: ``third_*.jsonl``) were measured, never tuned on, until session 9; since session 9
 patterns are fitted to them, like ``wild_tuning`` (a second outside author's set), so
-they are tuning figures now: a fresh blind fourth set, written separately, is the outside
+they are tuning figures now. ``fourth`` (``fourth_*.jsonl``, a fourth author's set
+written blind in session 9, never tuned on) is, with the held-out fifth, the outside
 measure.
 ``scan_microseconds`` times scans with ``timeit`` (best of five): a short JSON record and
 a short sentence (the engine scans every tool result, so these must cost a few
@@ -126,6 +128,7 @@ def learned_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "tuning": _injection_corpus.tuning(),
         "outsider": _injection_corpus.outsider(),
         "third": _injection_corpus.third(),
+        "fourth": _injection_corpus.fourth(),
         "wild_tuning": _injection_corpus.wild(),
     }
     figures: dict[str, Any] = {}
@@ -168,6 +171,7 @@ def corpus_report() -> dict[str, Any]:
     tuning = _injection_corpus.evaluate(scanner.scan, _injection_corpus.tuning())
     outsider = _injection_corpus.evaluate(scanner.scan, _injection_corpus.outsider())
     third = _injection_corpus.evaluate(scanner.scan, _injection_corpus.third())
+    fourth = _injection_corpus.evaluate(scanner.scan, _injection_corpus.fourth())
     wild = _injection_corpus.evaluate(scanner.scan, _injection_corpus.wild())
     benign = [s.text for s in _injection_corpus.load()[1]]
     screened = [t for t in benign if _screened(scanner, t)]
@@ -177,6 +181,7 @@ def corpus_report() -> dict[str, Any]:
         "tuning": tuning,
         "outsider": outsider,
         "third": third,
+        "fourth": fourth,
         "wild_tuning": wild,
         "scan_microseconds": {
             "clean_json_62_chars": _microseconds(lambda: scanner.scan(SHORT_JSON)),

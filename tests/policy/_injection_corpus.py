@@ -131,6 +131,17 @@ def third() -> Split:
     return _outside_set("third")
 
 
+def fourth() -> Split:
+    """A fourth author's set (``fourth_attacks.jsonl``, ``fourth_benign.jsonl``), written
+    blind in session 9 (2026-11-30) by someone who read nothing of the scanner or the
+    other sets, while the outsider and third sets became tuning data. Measured, never
+    tuned on: with the held-out fifth, the figure that says how the scanner generalises.
+    Its benign side holds "twins" of each attack family's surface form (robots.txt rules
+    for AI crawlers, an llms.txt, a TODO naming a function, a runbook's "earlier guidance
+    no longer applies")."""
+    return _outside_set("fourth")
+
+
 def _outside_set(name: str) -> Split:
     attacks, benign = _read(f"{name}_attacks.jsonl", f"{name}_benign.jsonl")
     return Split(attacks=attacks, benign=benign)

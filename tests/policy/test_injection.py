@@ -698,6 +698,42 @@ def test_third_set_figures_do_not_slide() -> None:
     assert report["false_positive_rate"] <= 0.0499, report["false_positive_ids"]  # 18 of 361
 
 
+def test_the_fourth_set_is_whole_and_apart() -> None:
+    """The fourth author's blind set loads, covers the families it was asked for, and
+    shares no id or text with any set patterns were tuned on."""
+    fourth = corpus.fourth()
+    assert len(fourth.attacks) >= 200 and len(fourth.benign) >= 350
+    assert {s.family for s in fourth.attacks} >= {
+        "ignore_previous",
+        "authority_impersonation",
+        "fake_role_markers",
+        "prerequisite_task",
+        "tool_naming",
+        "exfiltration",
+        "goal_hijack",
+        "prompt_leak",
+        "jailbreak_persona",
+        "social_engineering_subtle",
+    }
+    tuned = [*corpus.tuning().attacks, *corpus.tuning().benign]
+    for side in (corpus.wild(), corpus.outsider(), corpus.third(), corpus.held_out()):
+        tuned += [*side.attacks, *side.benign]
+    rows = fourth.attacks + fourth.benign
+    assert not {s.id for s in tuned} & {s.id for s in rows}
+    assert not {s.text for s in tuned} & {s.text for s in rows}
+
+
+def test_fourth_set_figures_do_not_slide() -> None:
+    """Measured the day it was written (2026-11-30, session 9), never tuned on: the
+    scanner of session 8 (before the outsider and third sets were fitted to) scored
+    recall 0.698 (173 of 248) with 7.0% false positives (33 of 469); the scanner fitted to
+    them 0.794 (197 of 248) and 7.2% (34 of 469). The gain is what fitting the other
+    authors' sets taught about attacks in general; the false positives did not fall."""
+    report = corpus.evaluate(SCANNER.scan, corpus.fourth())
+    assert report["recall"] >= 0.7943, report["missed_ids"]  # 197 of 248
+    assert report["false_positive_rate"] <= 0.0725, report["false_positive_ids"]  # 34 of 469
+
+
 _TARGET_MISSED = {
     "held_out": "held-out recall is 0.890 (65/73), short of the 0.90 target (unchanged by "
     "the owner's-voice cues, nor by the generalised attack forms: measured once after each)",
@@ -705,6 +741,8 @@ _TARGET_MISSED = {
     "to): hard benign text written by someone else is still flagged",
     "third": "third-author recall is 0.921 but false positives 5.0% (session 9, now fitted "
     "to): security writing, AI documentation and people's imperatives are still flagged",
+    "fourth": "fourth-author (blind) recall is 0.794 and false positives 7.2%: attacks "
+    "addressed politely to an AI and hard benign twins of each family are still confused",
 }
 
 
@@ -716,7 +754,8 @@ _TARGET_MISSED = {
     ],
 )
 def test_the_issue_target_is_reached_on(held_out_set: str) -> None:
-    """The issue's target on each set never tuned on (our held-out fifth, the outsider's,
-    the third author's): recall >= 90%, false positives <= 1%."""
+    """The issue's target on each outside set (our held-out fifth, the outsider's and the
+    third author's, both fitted to since session 9, and the fourth author's, never tuned
+    on): recall >= 90%, false positives <= 1%."""
     report = corpus.evaluate(SCANNER.scan, getattr(corpus, held_out_set)())
     assert report["recall"] >= 0.90 and report["false_positive_rate"] <= 0.01
