@@ -12,6 +12,7 @@ from tether.engine import (
     RunCreated,
     RunEvent,
     RunStatusChanged,
+    SignalReceived,
     ToolCompleted,
     ToolFailed,
     Transitioned,
@@ -32,6 +33,8 @@ ALLOWED = {
     ("running", "completed"),
     ("running", "failed"),
     ("running", "cancelled"),
+    # driven on from the log by another driver (its previous one died): reason "resumed"
+    ("running", "running"),
     ("waiting", "running"),
     ("waiting", "escalated"),
     ("waiting", "cancelled"),
@@ -143,3 +146,29 @@ def test_unknown_event_type_or_newer_version_fails_fast() -> None:
         decode_event(b'{"type": "transition", "v": 99, "to": "x"}')
     with pytest.raises(SchemaVersionError):
         decode_event(b"not json")
+
+
+def test_a_takeover_credits_active_time_until_the_last_driven_event() -> None:
+    """``running → running`` (another driver goes on from the log) ends the active span at
+    the previous driver's last event: neither the orphaned stretch nor the new owner's
+    claim note (a signal: not driving) counts, and the clock starts again at the takeover."""
+    recs = [
+        RunEvent("r", 1, 0, 100.0, _created()),
+        RunEvent("r", 2, 0, 100.0, RunStatusChanged(previous="pending", status="running")),
+        RunEvent("r", 3, 0, 107.0, Transitioned(to="think")),  # the dead driver's last event
+        RunEvent("r", 4, 1, 900.0, SignalReceived(name="tether.claimed", payload={})),
+        RunEvent(
+            "r",
+            5,
+            1,
+            900.5,
+            RunStatusChanged(previous="running", status="running", reason="resumed"),
+        ),
+    ]
+    state = fold("r", recs)  # type: ignore[arg-type]
+    assert state.status == "running"
+    assert state.active_seconds == 7.0
+    assert state.running_since == 900.5
+    more = RunEvent("r", 6, 1, 903.5, RunStatusChanged(previous="running", status="completed"))
+    state = fold("r", [*recs, more])  # type: ignore[arg-type]
+    assert state.active_seconds == 10.0 and state.running_since is None

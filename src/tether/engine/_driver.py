@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -160,6 +159,8 @@ class RunDriver:
         self.cancel_by: str | None = None
         self._status_update: RunUpdate | None = None
         self.governance = governance or Governance()
+        self._clock = self.governance.clock
+        """Events are stamped on the store's clock (one for every worker of a fleet)."""
         self.owner = owner
         self.store_retry = store_retry or StoreRetry()
         self.lease_released = False
@@ -205,7 +206,7 @@ class RunDriver:
             run_id=state.run_id,
             seq=state.last_seq + 1,
             step=state.step,
-            ts=time.time(),
+            ts=self._clock(),
             event=event,  # type: ignore[arg-type]  # every _Event subclass is in the Event union
             data=data,
         )
@@ -503,6 +504,11 @@ class RunDriver:
             # A burst of starts (or of runs woken together) would run every first step in
             # the iteration that launched them: take a turn like any other step.
             await self._take_turn(share)
+        if state.status == "running":
+            # The log leaves the run running: whoever drove it before is gone (a crash, a
+            # lost lease, a store that stopped answering). From here it is driven again;
+            # the time no one drove it is not the run's (its wall-time budget).
+            self.set_status("running", "resumed")
         while True:
             if self.cancel_reason is not None:
                 await self._finish_cancelled(self.cancel_reason)

@@ -111,11 +111,11 @@ class Admission:
     error: ToolError | None = None
 
 
-def current_use(state: RunState, now: float | None = None) -> Use:
-    """What a run has used so far."""
+def current_use(state: RunState, now: float) -> Use:
+    """What a run has used so far, at ``now`` (on the clock its events are stamped by)."""
     wall = state.active_seconds
     if state.running_since is not None:
-        wall += max(0.0, (now or time.time()) - state.running_since)
+        wall += max(0.0, now - state.running_since)
     # Failed attempts are model calls too, and one whose outcome is unknown may have
     # used (and billed) a whole reply: the budget counts its worst case.
     charged = state.charged_usage
@@ -128,6 +128,11 @@ def current_use(state: RunState, now: float | None = None) -> Use:
         cost_usd=state.cost_usd + state.charged_cost_usd,
         wall_seconds=wall,
     )
+
+
+def _use(ctx: StepContext) -> Use:
+    """:func:`current_use` now, on the store's clock (the one events are stamped by)."""
+    return current_use(ctx.state, ctx.governance.clock())
 
 
 def pinned_budget(state: RunState) -> Budget | None:
@@ -185,7 +190,7 @@ def regate_model_call(ctx: StepContext, request: ModelRequest) -> ModelRequest:
         return request
     prices = _call_prices(ctx.model_client(), request.step_kind, ctx.governance.pricing)
     try:
-        cap = check_model_call(budget, current_use(ctx.state), request, prices)
+        cap = check_model_call(budget, _use(ctx), request, prices)
     except BudgetExceededError as exc:
         raise GateFailure(budget_failure(exc)) from None
     # The cap covers the output-token budget and, with a cost budget, the longest reply
@@ -247,7 +252,7 @@ def note_use(ctx: StepContext) -> Escalate | None:
     budget = pinned_budget(ctx.state)
     if budget is None:
         return None
-    crossings = soft_crossings(budget, current_use(ctx.state), ctx.state.budget_warned)
+    crossings = soft_crossings(budget, _use(ctx), ctx.state.budget_warned)
     escalate = None
     for dimension, used, limit in crossings:
         degrade = ctx.agent.policy.degrade_model
@@ -321,7 +326,7 @@ async def admit_tool_call(
     budget = pinned_budget(state)
     if budget is not None:
         try:
-            check_tool_call(budget, current_use(state), call.name, admitted)
+            check_tool_call(budget, _use(ctx), call.name, admitted)
         except BudgetExceededError as exc:
             if budget.on_tool_limit != "refuse":
                 raise GateFailure(budget_failure(exc)) from None

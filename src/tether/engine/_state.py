@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     "pending": frozenset({"running", "quarantined", "cancelled", "failed"}),
+    # running → running: another driver goes on from the log (its previous one died, lost
+    # its lease, or lost its store); reason "resumed".
     "running": frozenset(
-        {"waiting", "escalated", "quarantined", "completed", "failed", "cancelled"}
+        {"running", "waiting", "escalated", "quarantined", "completed", "failed", "cancelled"}
     ),
     "waiting": frozenset({"running", "escalated", "cancelled", "failed"}),
     "escalated": frozenset({"running", "cancelled", "failed"}),
@@ -145,6 +147,9 @@ class RunState:
     last_seq: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
+    driven_at: float = 0.0
+    """When the run's last event that a driver recorded was (a signal is not one): where
+    its active time ends if its driver died (see ``running → running``)."""
     messages: list[Message] = field(default_factory=list)
     journal: dict[
         int, ModelCompleted | ToolStarted | ToolCompleted | ToolFailed | EffectRecorded
@@ -226,6 +231,7 @@ def apply(state: RunState, rec: RunEvent) -> None:
     ev = rec.event
     state.last_seq = rec.seq
     state.updated_at = rec.ts
+    driven_before, state.driven_at = state.driven_at, rec.ts
     if isinstance(ev, ModelCompleted):
         state.journal[ev.call] = ev
         state.model_calls += 1
@@ -294,7 +300,10 @@ def apply(state: RunState, rec: RunEvent) -> None:
     elif isinstance(ev, RunStatusChanged):
         check_transition(state.run_id, state.status, ev.status)
         if state.running_since is not None:
-            state.active_seconds += max(0.0, rec.ts - state.running_since)
+            # Taken over (running → running): the run was driven until the previous
+            # owner's last event, then by no one until now.
+            until = driven_before if ev.status == "running" else rec.ts
+            state.active_seconds += max(0.0, until - state.running_since)
             state.running_since = None
         state.status = ev.status
         if ev.status in PARKED:
@@ -323,6 +332,7 @@ def apply(state: RunState, rec: RunEvent) -> None:
         content = ev.input if isinstance(ev.input, str) else json.dumps(ev.input)
         state.messages.append(Message(role="user", content=content))
     elif isinstance(ev, SignalReceived):
+        state.driven_at = driven_before  # from outside (a person, a claim): no driving
         state.signals.append(ev)
         if ev.name == "input":
             message = Message(role="user", content=tool_message_content(ev.payload))

@@ -505,7 +505,7 @@ class Runtime(RunControl):
         if self.max_pending is not None:
             await self._check_queue()  # refuse early, before the prefix is stored
         run_id = run_id or new_run_id()
-        now = time.time()
+        now = self.store.clock()  # every event of a run is stamped on the store's clock
         # Driven here only by a worker with a free slot; otherwise the run waits, unleased,
         # for whichever worker claims it first.
         drive_here = self.worker and not self._draining and self._free_slots() > 0
