@@ -4,9 +4,9 @@ A YAML config, a ``.env``-style dump written with colons, a log line or a header
 tool's output holds ``api_key: "..."`` or ``password: hunter2secret``: only the quoted
 field rule (``"api_key": ...``) and ``name=value`` looked, so the value was stored as it
 was. Now the value after an unquoted sensitive name and a ``:`` goes too: a quoted value
-always, an unquoted one when it looks like a credential (six characters or more, not a
-word of letters alone, not itself a ``name=value`` pair). Prose that names a field
-("password: see below") is left alone.
+always, an unquoted one when it looks like a credential (six characters or more with a
+digit or a symbol: not a word, nor a type annotation; not itself a ``name=value``
+pair). Prose that names a field ("password: see below") is left alone.
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def test_a_value_after_an_unquoted_sensitive_name_is_redacted(text: str, expecte
         "model openai:gpt-4o-mini said: tokens are cheap; password policies matter",
         "max_tokens: 4096000",
         "passwords: 3 rotated",
+        "def connect(api_key: Optional[str] = None, secret: SecretStr | None = None)",
+        "password: PasswordField",
     ],
 )
 def test_prose_that_names_a_field_is_left_alone(text: str) -> None:

@@ -659,13 +659,15 @@ class Redactor:
             assigned_value = re.compile(rf"\s*+(?P<value>{_QUOTED_VALUE}|[^\s&,;'\"]++)")
             # name: value, the same way from the ':' backwards (an unquoted name: quoted
             # ones are the quoted field's). Prose says "password: see below", so an
-            # unquoted value must look like a credential: six characters or more, not a
-            # word of letters alone, not itself a name=value (a Cookie header's pairs). No
-            # URL here: '&' is part of the value ("Tr0ub4dor&3"), not a separator.
+            # unquoted value must look like a credential: six characters or more with a
+            # digit or a symbol in them (not a word, nor a type: "api_key: Optional[str]"),
+            # not itself a name=value (a Cookie header's pairs). No URL here: '&' is part
+            # of the value ("Tr0ub4dor&3"), not a separator.
             colon_key = re.compile(rf":(?<!::)[ \t]*+{reversed_trie}", re.IGNORECASE)
             colon_value = re.compile(
                 rf"[ \t]*+(?P<value>{_QUOTED_VALUE}"
-                rf"|(?![^\s,;'\"]*=)(?![A-Za-z][a-z]*+(?![^\s,;'\"]))[^\s,;'\"]{{6,}}+)"
+                rf"|(?![^\s,;'\"]*=)(?=[^\s,;'\"\d!@#$%^&*+/~?]*+[\d!@#$%^&*+/~?])"
+                rf"[^\s,;'\"]{{6,}}+)"
             )
         self._spellings, self._words, self._exact = suffixes, words, exact
         self._key_search, self._quoted_field = key_search, quoted_field
