@@ -18,7 +18,13 @@ results, the arguments or the customer's message. A write nobody asked for is
 counted separately (target: 0), and so is a write whose arguments are not all
 in the message (an amount or id the model made up; "$20" grounds 2000 cents).
 A refund request without an amount proposes ``refund_order`` without one (the
-order's full total); writes wait for approval, so their answer is not scored.
+order's full total); one for a part it does not state ("half of order A-1029", "20%")
+asks for the amount instead. Writes wait for approval, so their answer is not scored.
+A read's answer followed by the question for a write the row does not ask for (the
+refund policy, then "To refund an order, I need the order number.") is wrong too, and
+counted (``unasked_questions``). ``answer_has`` may list texts, any of which will do.
+The rows of ``EXTRA_CASES`` (dev rows for four defects a new user found) are added to
+the default data file's.
 Each routing mode of ``LocalModel`` is measured: ``examples`` (embedding kNN
 over ``@tool(examples=...)``, the default), ``model`` (the model picks the route
 under a grammar; same grounding and answers) and ``off`` (one constrained reply
@@ -279,9 +285,149 @@ PLACES = (
 )  # fmt: skip
 
 
+# Rows for four defects a new user found in the main job, kept here beside the data file
+# (``EXTRA_CASES``, added to the default set). All are ``dev`` rows: the examples and rules
+# were tuned on them. The ``defects-seen`` batch is the new user's own messages (seen before
+# the fix, so no held-out row); ``defects-fresh`` rows were written for each defect family
+# before the fix and measured before and after it. Three of the new user's messages were
+# rows already: "ty" (d166, dev), "thx!" (h86) and "Adios!" (h90); those two held-out rows
+# have been seen since. Families (``category``):
+#
+# - ``refund_amount``: a part of an order, or an amount in words, is not its full total: the
+#   exact amount is grounded when the message states one, else the customer is asked for it
+#   (``route`` refund_order, no write); "refund half of order A-1029" proposed $74.50;
+# - ``exchange``: swaps and exchanges get the returns article ("can't help" before);
+# - ``thanks_goodbye``: thanks and goodbyes in words no example had get "you're welcome" or
+#   a goodbye (``answer_has`` may list several texts: any one will do);
+# - ``policy_no_ask``: a question about a policy gets the policy alone, without the question
+#   for a refund's order number nobody asked for (an ``unasked_question``).
+_SEEN, _FRESH = "defects-seen", "defects-fresh"
+_AMOUNT, _EXCHANGE, _THANKS_BYE, _NO_ASK = (
+    "refund_amount", "exchange", "thanks_goodbye", "policy_no_ask"
+)  # fmt: skip
+_ASK_AMOUNT = {"tool": None, "route": "refund_order", "answer_has": "amount"}
+_RETURNS = {"tool": "policies", "answer_has": "Returns are free"}
+_THANKS = {"tool": None, "answer_has": "welcome"}
+_BYE = {"tool": None, "answer_has": "bye"}
+_EITHER = {"tool": None, "answer_has": ["welcome", "bye"]}
+_POLICY = {"tool": "policies"}
+_REFUNDS = {"tool": "policies", "answer_has": "original payment method"}
+_DAYS = {"tool": "policies", "answer_has": "30 days"}
+
+
+def _refund(order_id: str, cents: int) -> dict[str, Any]:
+    return {
+        "tool": "refund_order",
+        "arguments": {"order_id": order_id, "amount_cents": cents},
+        "write": True,
+    }
+
+
+_EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
+    # batch, category, message, expectation
+    (_SEEN, _AMOUNT, "refund half of order A-1029", _ASK_AMOUNT),
+    (_SEEN, _AMOUNT, "refund part of order 1234", _ASK_AMOUNT),
+    (_SEEN, _AMOUNT, "refund some of order 5678", _ASK_AMOUNT),
+    (_SEEN, _AMOUNT, "I'd like a partial refund on order 9012", _ASK_AMOUNT),
+    (_SEEN, _AMOUNT, "refund 20% of order A-1029", _ASK_AMOUNT),
+    (_SEEN, _AMOUNT, "refund ten dollars on order 1234", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "can you give me back half the money for order 5678?", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "please refund a quarter of order 9012", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "i only want part of my money back for order 1234", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "partially refund order A-1029 please", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund twenty bucks from order 5678", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund 50 percent of order 1234", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "can I get a partial refund for A-1029, one item was missing", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund me a bit of order 9012", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "give me five euros back on order 5678", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund a third of order 1234", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund 30 of order 5678", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund 12.5 on order 1234", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "I want 25% back on order 9012", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund the difference on order A-1029", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund fifteen dollars of order 1234", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "half refund for order 5678 please", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "I want half my money back",
+     {"tool": None, "route": "refund_order", "answer_has": "order number"}),
+    (_FRESH, _AMOUNT, "refund $20 of order 1234", _refund("1234", 2000)),
+    (_FRESH, _AMOUNT, "please refund €15 for order A-1029", _refund("A-1029", 1500)),
+    (_FRESH, _AMOUNT, "refund £5.99 of order 9012", _refund("9012", 599)),
+    (_FRESH, _AMOUNT, "refund 30 dollars on order 5678", _refund("5678", 3000)),
+    (_FRESH, _AMOUNT, "partial refund of $10 on order 1234 please", _refund("1234", 1000)),
+    (_FRESH, _AMOUNT, "refund half of order 5678, that's $64.50", _refund("5678", 6450)),
+    (_SEEN, _EXCHANGE, "wrong size, can I swap it?", _RETURNS),
+    (_FRESH, _EXCHANGE, "can I swap these boots for a bigger size?", _RETURNS),
+    (_FRESH, _EXCHANGE, "the jacket doesn't fit, can I exchange it?", _RETURNS),
+    (_FRESH, _EXCHANGE, "I'd like to swap my tent for a different colour", _RETURNS),
+    (_FRESH, _EXCHANGE, "how do exchanges work?", _RETURNS),
+    (_FRESH, _EXCHANGE, "can i trade this in for another size", _RETURNS),
+    (_FRESH, _EXCHANGE, "need to swap a medium for a large", _RETURNS),
+    (_FRESH, _EXCHANGE, "is it possible to switch my item for a different one?", _RETURNS),
+    (_FRESH, _EXCHANGE, "these shoes are too small, what can I do?", _RETURNS),
+    (_FRESH, _EXCHANGE, "ordered the wrong size by mistake", _RETURNS),
+    (_FRESH, _EXCHANGE, "can I send this back and get a different size?", _RETURNS),
+    (_FRESH, _EXCHANGE, "do you do exchanges?", _RETURNS),
+    (_FRESH, _EXCHANGE, "can i return something i don't like", _RETURNS),
+    (_FRESH, _EXCHANGE, "how do i swap an item", _RETURNS),
+    (_FRESH, _EXCHANGE, "got the wrong colour, can I replace it with another?", _RETURNS),
+    (_FRESH, _EXCHANGE, "too big, I want a smaller one", _RETURNS),
+    (_FRESH, _EXCHANGE, "the pants are too long, can I get them shorter?", _RETURNS),
+    (_FRESH, _EXCHANGE, "it doesn't fit me, what now?", _RETURNS),
+    (_FRESH, _EXCHANGE, "can I exchange my sleeping bag for a warmer one?", _RETURNS),
+    (_SEEN, _THANKS_BYE, "gotta go", _BYE),
+    (_SEEN, _THANKS_BYE, "cheers", _EITHER),
+    (_FRESH, _THANKS_BYE, "thanks a bunch", _THANKS),
+    (_FRESH, _THANKS_BYE, "tysm", _THANKS),
+    (_FRESH, _THANKS_BYE, "thnx", _THANKS),
+    (_FRESH, _THANKS_BYE, "thank you kindly", _THANKS),
+    (_FRESH, _THANKS_BYE, "appreciate it!", _THANKS),
+    (_FRESH, _THANKS_BYE, "ok thanks", _EITHER),
+    (_FRESH, _THANKS_BYE, "ttyl", _BYE),
+    (_FRESH, _THANKS_BYE, "later!", _BYE),
+    (_FRESH, _THANKS_BYE, "gtg", _BYE),
+    (_FRESH, _THANKS_BYE, "i'm off, bye", _BYE),
+    (_FRESH, _THANKS_BYE, "catch you later", _BYE),
+    (_FRESH, _THANKS_BYE, "peace out", _BYE),
+    (_FRESH, _THANKS_BYE, "farewell", _BYE),
+    (_FRESH, _THANKS_BYE, "have a good one", _BYE),
+    (_FRESH, _THANKS_BYE, "see ya later", _BYE),
+    (_FRESH, _THANKS_BYE, "that's all for now, thanks", _EITHER),
+    (_FRESH, _THANKS_BYE, "hasta luego", _BYE),
+    (_FRESH, _THANKS_BYE, "cheers for the help", _EITHER),
+    (_FRESH, _THANKS_BYE, "tschüss", _BYE),
+    (_FRESH, _NO_ASK, "how do refunds work for returns?", _POLICY),
+    (_FRESH, _NO_ASK, "what's the return window?", _DAYS),
+    (_FRESH, _NO_ASK, "how long until I get refunded?", _REFUNDS),
+    (_FRESH, _NO_ASK, "do you refund the original shipping?", _POLICY),
+    (_FRESH, _NO_ASK, "what happens after I send something back?", _POLICY),
+    (_FRESH, _NO_ASK, "how do returns work?", _DAYS),
+    (_FRESH, _NO_ASK, "refund timeline?", _REFUNDS),
+    (_FRESH, _NO_ASK, "is there a restocking fee on returns?", _POLICY),
+    (_FRESH, _NO_ASK, "when do refunds arrive?", _REFUNDS),
+    (_FRESH, _NO_ASK, "are refunds made to my credit card?", _REFUNDS),
+    (_FRESH, _NO_ASK, "do I get store credit or money back?", _POLICY),
+    (_FRESH, _NO_ASK, "what's the policy for returning damaged items?", _POLICY),
+    (_FRESH, _NO_ASK, "how many days do refunds take to process", _REFUNDS),
+    (_FRESH, _NO_ASK, "can I return an item bought on sale?", _DAYS),
+    (_FRESH, _NO_ASK, "are returns free?", _DAYS),
+    (_FRESH, _NO_ASK, "what is your money back guarantee?", _POLICY),
+    (_FRESH, _NO_ASK, "how does the refund process work?", _REFUNDS),
+    (_FRESH, _NO_ASK, "what do I need to do to return something?", _DAYS),
+]  # fmt: skip
+EXTRA_CASES: list[dict[str, Any]] = [
+    {"id": f"x{i:02d}", "split": "dev", "batch": batch, "category": category, "message": message}
+    | expected
+    for i, (batch, category, message, expected) in enumerate(_EXTRA_ROWS, 1)
+]
+"""Dev rows beyond the data file, for the defects above; :func:`load_cases` adds them."""
+
+
 def load_cases(path: Path, split: str | None) -> list[dict[str, Any]]:
-    """The eval messages, one JSON object a line (see the module docstring)."""
+    """The eval messages, one JSON object a line (see the module docstring), and
+    :data:`EXTRA_CASES` after those of the default set."""
     cases = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if path.resolve() == EVAL_DATA.resolve():
+        cases += EXTRA_CASES
     return [c for c in cases if split is None or c["split"] == split]
 
 
@@ -359,7 +505,9 @@ async def _eval_case(
     answer = result.output if isinstance(result.output, str) else ""
     # The answer says what was asked: the destinations article for "do you ship to X?".
     wanted = case.get("answer_has")
-    answer_ok = None if wanted is None else wanted.lower() in answer.lower()
+    # A list: any one of its texts will do ("cheers" may be thanks or a goodbye).
+    anyof = [wanted] if isinstance(wanted, str) else wanted
+    answer_ok = None if anyof is None else any(w.lower() in answer.lower() for w in anyof)
     # What the answer may draw on: the customer's words and the tool results (not the
     # call arguments: an id the model made up is no source for the answer).
     sources = " ".join([case["message"], *(json.dumps(r, default=str) for r in results)])
@@ -375,7 +523,15 @@ async def _eval_case(
         route = None
     asked_as_expected = bool(asked_for) and expected is None and asked_for == expected_route
     tool_ok = tool_ok or asked_as_expected
-    route_ok = None if route_stats is None else route == expected_route or asked_as_expected
+    # A read's answer followed by a question for a write nobody asked for ("what's your
+    # refund policy" answered, then "To refund an order, I need the order number."): the
+    # policy question gets the policy alone.
+    unasked_question = bool(asked_for) and not asked_as_expected and asked_for != expected_route
+    route_ok = (
+        None
+        if route_stats is None
+        else (route == expected_route or asked_as_expected) and not unasked_question
+    )
     writes = [c for c in calls if c["tool"] == "refund_order"]
     waiting_write = result.status == "waiting" and bool(writes)
     finished = result.status == "completed" or waiting_write
@@ -402,6 +558,7 @@ async def _eval_case(
             and finished
         ),
         "unasked_write": bool(writes) and not case.get("write", False),
+        "unasked_question": unasked_question,
         "invented_write": any(
             str(v) not in case["message"] and str(v) not in money_in(case["message"])
             for w in writes
@@ -428,6 +585,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "answers_what_was_asked": _rate(rows, "answer_ok"),
         "route_accuracy": _rate(rows, "route_ok"),
         "unasked_writes": sum(r["unasked_write"] for r in rows),
+        "unasked_questions": sum(r["unasked_question"] for r in rows),
         "writes_with_invented_arguments": sum(r["invented_write"] for r in rows),
         "median_s": sorted(r["seconds"] for r in rows)[len(rows) // 2] if rows else None,
     }
@@ -478,6 +636,11 @@ async def run_eval(
             "per_heldout_batch": {
                 b: _summary([r for r in rows if r["split"] == "heldout" and r["batch"] == b])
                 for b in batches
+            },
+            # Dev rows of a named batch (``EXTRA_CASES``): the rows of one fix.
+            "per_dev_batch": {
+                b: _summary([r for r in rows if r["split"] == "dev" and r["batch"] == b])
+                for b in sorted({r["batch"] for r in rows if r["split"] == "dev"} - {FIRST_BATCH})
             },
             "per_category": {
                 c: _summary([r for r in rows if r["category"] == c]) for c in categories
