@@ -76,6 +76,7 @@ from tether.models._routing import (
     ExampleRouter,
     Span,
     argument_candidates,
+    asks_about,
     choice_grammar,
     find_spans,
     groundable,
@@ -85,6 +86,7 @@ from tether.models._routing import (
     skills_text,
     tool_action,
     tool_examples,
+    unstated_amount,
 )
 from tether.models._types import (
     FinishReason,
@@ -223,12 +225,29 @@ class RoutedTurns:
                 return self._answer(reply, on_text), _ANSWER_OPTION
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
         route_taken = tool.name
+        if asked is None and getattr(tool, "writes", False) and asks_about(text):
+            # A question about how it works ("refund policy?", "is order 5678 eligible for a
+            # refund?") went to the write: the nearest read answers it, and nothing is
+            # proposed nor asked for the write (see ``asks_about``).
+            read = self._read_instead(request, tool, text, scores, cancel)
+            if read is not None:
+                other, arguments = read
+                call = ToolCall(id=f"call_{first_call}", name=other.name, arguments=arguments)
+                content = assistant_content(None, [call])
+                if on_text is not None:
+                    on_text(content)
+                return self._response(None, [call], "tool_calls"), other.name
         if not groundable(tool.parameters):
             call = self._free_arguments(request, tool, first_call, cancel)
         else:
             grounded = self._ground(
                 request, tool, text, cancel, asked=asked[1] if asked is not None else None
             )
+            if isinstance(grounded, str) and grounded not in _required(tool):
+                # An amount the messages speak of but do not state ("refund half of order
+                # A-1029"): asked for, never the tool's default (the full total).
+                question = missing_argument_text(grounded, _schema_of(tool, grounded))
+                return self._answer(question, on_text), f"ask:{tool.name}"
             if isinstance(grounded, str):  # a required argument the messages do not give
                 read = (
                     None
@@ -273,7 +292,8 @@ class RoutedTurns:
         """The tool and argument the previous reply asked for, if this message supplies it.
 
         After "I need the order number", a reply of "It's 1234" goes to the tool
-        that needed it, whatever its nearest examples say.
+        that needed it, whatever its nearest examples say; after "I need the exact amount
+        to refund", a reply of "$20" goes to the refund.
         """
         messages = request.messages
         if len(messages) < 2 or messages[-2].role != "assistant" or messages[-2].tool_calls:
@@ -282,7 +302,7 @@ class RoutedTurns:
         spans = find_spans(text)
         for tool in request.tools:
             props: Mapping[str, Any] = tool.parameters.get("properties") or {}
-            for name in tool.parameters.get("required") or []:
+            for name in [*_required(tool), *(n for n in props if n not in _required(tool))]:
                 schema = props.get(name) or {}
                 asked = missing_argument_text(name, schema)
                 after = missing_argument_text(name, schema, to=tool_action(tool))
@@ -403,9 +423,11 @@ class RoutedTurns:
         """For a read tool: the write tool scored within ``_NEAR_WRITE`` of it whose required
         argument the messages do not give, and that argument's position. ``None`` if none.
 
-        A write the messages can act on is never returned: it stays unasked for.
+        A write the messages can act on is never returned: it stays unasked for; nor one
+        for a question about how things work ("what's the return window?", see
+        :func:`~tether.models._routing.asks_about`): its answer is the policy alone.
         """
-        if getattr(tool, "writes", False) or tool.name not in scores:
+        if getattr(tool, "writes", False) or tool.name not in scores or asks_about(text):
             return None
         spans = [
             span
@@ -476,7 +498,7 @@ class RoutedTurns:
                 name, schema, first, used, named=named
             ) or argument_candidates(name, schema, then, used, named=named)
             if not values:
-                if named:
+                if named and not self._unstated(request, tool, name, text, asked, arguments):
                     continue
                 return str(name)
             if len(values) == 1:
@@ -491,6 +513,44 @@ class RoutedTurns:
             used.extend(s for s in [*latest, *earlier] if str(s.value) == str(value))
             partial += f"{json.dumps(name)}:{json.dumps(value, ensure_ascii=False)},"
         return arguments
+
+    @staticmethod
+    def _unstated(
+        request: ModelRequest,
+        tool: ToolSpec,
+        name: str,
+        text: str,
+        asked: str | None,
+        arguments: Mapping[str, Any],
+    ) -> bool:
+        """Whether a write's optional number argument (an amount) is one the customer
+        speaks of without stating it (:func:`~tether.models._routing.unstated_amount`):
+        "refund half of order A-1029" must not refund the full total, the default.
+
+        The customer's messages since the last tool result count ("I want half my money
+        back", then "order 1234"; a read made to ask for what the write needs, the refund
+        policy before "To refund an order, I need the order number.", does not end them),
+        or only the latest when it answers the question for this argument ("all of it"
+        then takes the default).
+        """
+        schema = _schema_of(tool, name)
+        options = schema.get("anyOf") or schema.get("oneOf") or [schema]
+        numeric = any(
+            isinstance(o, Mapping) and o.get("type") in ("integer", "number") for o in options
+        )
+        if not getattr(tool, "writes", False) or not numeric:
+            return False
+        texts = [text]
+        if asked != name:
+            for message in reversed(request.messages[:-1]):
+                ids = [c.id for c in message.tool_calls] or [message.tool_call_id or ""]
+                if (message.role == "tool" or message.tool_calls) and not all(
+                    _ASK.search(i) for i in ids
+                ):
+                    break
+                if message.role == "user":
+                    texts.append(message.content or "")
+        return any(unstated_amount(t, arguments.values()) for t in texts)
 
     @staticmethod
     def _argument_turns(request: ModelRequest, tool: ToolSpec, text: str) -> list[ChatTurn]:
@@ -616,6 +676,11 @@ class RoutedTurns:
         self._routed_tokens[0] += len(tokens)
         self._routed_tokens[1] += produced
         return "".join(pieces), complete
+
+
+def _required(tool: ToolSpec) -> list[str]:
+    """The names of a tool's required parameters."""
+    return [str(n) for n in tool.parameters.get("required") or []]
 
 
 def _schema_of(tool: ToolSpec, name: str) -> Mapping[str, Any]:

@@ -42,11 +42,13 @@ from tether.models._vector_cache import VectorCache
 __all__ = [
     "DEFAULT_ANSWER_EXAMPLES",
     "PRESUMING_REPLIES",
+    "VAGUE_REPLIES",
     "ExampleRouter",
     "ExampleToolSpec",
     "RouteDecision",
     "Span",
     "argument_candidates",
+    "asks_about",
     "choice_grammar",
     "find_spans",
     "groundable",
@@ -60,6 +62,7 @@ __all__ = [
     "skills_text",
     "tool_action",
     "tool_examples",
+    "unstated_amount",
     "without_greeting",
 ]
 
@@ -120,6 +123,18 @@ DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
         "Many thanks": _WELCOME,
         "Thank you, I appreciate it": _WELCOME,
         "Merci": _WELCOME,
+        # Thanks and goodbyes in the short words people type: without them "thx!", "ty",
+        # "cheers", "Adios!" and "gotta go" got "How can I help you?" (a goodbye or a
+        # "you're welcome" needs a word of its own examples, see ``replies_said``).
+        "Thx so much": _WELCOME,
+        "Thnx for the help": _WELCOME,
+        "Ty so much": _WELCOME,
+        "Tysm!!": _WELCOME,
+        "Cheers for that": _WELCOME,
+        "Much appreciated": _WELCOME,
+        "Appreciate it": _WELCOME,
+        "Danke schön": _WELCOME,
+        "Gracias amigo": _WELCOME,
         "Bye!": _BYE,
         "Nice talking to you": _BYE,
         "Goodbye": _BYE,
@@ -128,6 +143,17 @@ DEFAULT_ANSWER_EXAMPLES: Mapping[str, str] = MappingProxyType(
         "Good night": _BYE,
         "Take care": _BYE,
         "Au revoir": _BYE,
+        "Adios amigo": _BYE,
+        "Hasta luego": _BYE,
+        "Tschüss": _BYE,
+        "Gotta go, see ya": _BYE,
+        "Gtg, talk soon": _BYE,
+        "Ttyl!": _BYE,
+        "Cya soon": _BYE,
+        "Later then!": _BYE,
+        "Catch you later": _BYE,
+        "Farewell": _BYE,
+        "Peace out": _BYE,
         "Okay": _HELP,
         "Alright": _HELP,
         "Cool": _HELP,
@@ -180,6 +206,12 @@ A 135M model's embeddings of a short message land near whichever short example
 happens to be closest: "Ciao!", "lol" and "ok" were nearest "Bye!" and were told
 goodbye, "I have 2 kids and they love your stuff" got an apology. Any other reply
 (a greeting, what the assistant can do) is right for them, or harmless."""
+
+
+VAGUE_REPLIES: frozenset[str] = frozenset({_HELLO, _HELP})
+"""Replies of :data:`DEFAULT_ANSWER_EXAMPLES` for a message that says little: a greeting,
+laughter, "ok". A message that also thanks the assistant or says goodbye in words ("ok
+thanks", "i'm off, bye") says more than that, and gets the reply for what it says."""
 
 
 def skills_text(tools: Sequence[ToolSpec]) -> str:
@@ -330,17 +362,23 @@ class ExampleRouter:
         replies: Mapping[str, str],
         *,
         presuming: Collection[str] = PRESUMING_REPLIES,
+        vague: Collection[str] = VAGUE_REPLIES,
     ) -> str | None:
         """The answer example whose reply ``message`` gets (``replies``: example → reply).
 
         The nearest example by embedding, among the replies that take nothing for
         granted and those of ``presuming`` the message says in words
         (:func:`replies_said`): "Ciao!" was nearest "Bye!", "lol" too; neither says
-        goodbye. ``None`` when there are no examples.
+        goodbye. A message that says one of them leaves out the replies of ``vague``,
+        those for a message that says little ("ok thanks" was nearest "Okay", and was
+        asked how it could be helped). ``None`` when there are no examples.
         """
         said = replies_said(message, replies)
+        says_one = any(reply in said for reply in presuming)
         groups: dict[str | None, list[str]] = {}
         for example, reply in replies.items():
+            if says_one and reply in vague:
+                continue
             if reply not in presuming or reply in said:
                 groups.setdefault(reply, []).append(example)
         if not groups:  # every reply presumes something the message does not say
@@ -486,6 +524,66 @@ def without_greeting(text: str) -> str | None:
     if not any(span.kind in ("id", "word") for span in find_spans(rest)):
         return None
     return rest
+
+
+# A message that asks how something works, not for something to be done: "how do refunds
+# work", "refund policy?", "are shipping costs refunded?", "can I return shoes I wore?".
+_INQUIRY_OPENERS = frozenset(
+    {
+        "how", "what", "whats", "wat", "when", "where", "which", "why", "who", "is", "are",
+        "do", "does", "did", "has", "was", "were", "explain", "tell",
+    }
+)  # fmt: skip
+_INQUIRY_WORDS = re.compile(
+    r"\b(?:how|what|when|why|polic(?:y|ies)|rules?|process|procedure|possible|eligible"
+    r"|allowed|guarantee|window|terms|timeline|works?)\b"
+)
+# "can I return it?" asks whether it is allowed, and so does "can I get X if Y?"; "can I have
+# / get my money back?" asks for it.
+_MAY_I = re.compile(
+    r"^(?:can|could|may)\s+(?:i|we)\s+(?:(?!have\b|get\b|receive\b|please\b)\w|.*\bif\b)"
+)
+# What asks for something to be done, whatever else the message asks: "I want a refund, how
+# long does it take?" wants the refund.
+_REQUEST = re.compile(
+    r"\b(?:i|i'd|id|i'm|im|we|we'd)\s+(?:really\s+|just\s+|only\s+)?"
+    r"(?:want|need|demand|would\s+like|'d\s+like|like|wanna|expect)"
+    r"(?!\s+to\s+(?!get\b|have\b|receive\b))\b"
+    r"|\b(?:give|send|pay|refund|reimburse)\s+(?:me|us)\b"
+    r"|^(?:can|could|may)\s+(?:i|we)\s+(?:have|get|receive)\b(?!.*\bif\b)"
+    r"|^(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+|pls\s+)?"
+    r"(?:refund|give|send|reimburse|process|issue|pay)\b"
+    # "refund order 1234, how long will it take?", but not "refund policy?"
+    r"|^(?:please\s+|pls\s+|plz\s+|kindly\s+)?(?:refund|reimburse)\s+"
+    r"(?!polic|rules?\b|process|procedure|timeline|window|terms)[\w#$€£]"
+)
+
+
+def asks_about(text: str) -> bool:
+    """Whether ``text`` asks how something works rather than for something to be done.
+
+    A sentence or clause of it opens with a question word or an auxiliary ("how",
+    "what's", "are", "do") or asks whether it may do something ("wrong size, can I swap
+    it?"), or it names a rule, policy, process or time line; and nothing in it asks for
+    an action ("I want", "give me", "can I have", "can you refund", "refund order 1234,
+    how long will it take?"). The embeddings of a 135M model put "what's your
+    refund policy" and "can I get a refund" equally near the refund examples (within
+    0.001-0.02 of the policy examples, either way); the words tell them apart. A question
+    about a policy is answered with the policy alone: "To refund an order, I need the
+    order number" after it asks for a refund nobody wanted, and a write is never proposed
+    for it.
+    """
+    rest = without_greeting(text) or text
+    lowered = " ".join(rest.lower().replace("\u2019", "'").split())
+    if not lowered or _REQUEST.search(lowered):
+        return False
+    if _INQUIRY_WORDS.search(lowered):
+        return True
+    for part in sentences(lowered):  # "wrong size, can I swap it?": its second clause
+        first = re.sub(r"[^a-z]", "", part.split(" ", 1)[0])
+        if first in _INQUIRY_OPENERS or _MAY_I.search(part):
+            return True
+    return False
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?,;:])\s+")
@@ -685,6 +783,66 @@ def find_spans(text: str) -> list[Span]:
     if whole:
         spans.append(Span(text=whole, value=whole, kind="text"))
     return spans
+
+
+# Words that speak of a part of an amount without stating it: "refund half of order A-1029"
+# is no request for the order's full total. "some" and "bit" only before what they measure.
+_PART = re.compile(
+    r"\b(?:half|halves|halfs|part|parts|partial|partially|portion|quarter|quarters|third"
+    r"|thirds|fraction|percent|percentage|pct|difference|some\s+(?:of|money|cash|back|amount)"
+    r"|(?:a\s+)?bit\s+(?:of|back))\b|%"
+)
+_NUMBER_WORDS = frozenset(
+    {
+        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+        "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
+        "eighty", "ninety", "hundred", "thousand", "few", "couple",
+    }
+)  # fmt: skip
+_MONEY_WORDS = _CURRENCY_WORDS | {"cent", "cents", "quid"}
+_TIME_WORDS = frozenset(
+    {
+        "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "hr", "hrs",
+        "hour", "hours", "day", "days", "week", "weeks", "wk", "wks", "month", "months",
+        "yr", "yrs", "year", "years", "time", "times",
+    }
+)  # fmt: skip
+
+
+def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
+    """Whether ``text`` speaks of an amount it does not state as one: a part ("half of",
+    "a partial refund", "20%", "some of"), an amount in words ("ten dollars", "a few
+    bucks"), a bare number that is no argument (``used``: the values the other arguments
+    took) and counts no time ("refund 30 of order 5678"), or a number with decimals but
+    no currency ("12.5").
+
+    A write given no amount acts on the whole (a refund of the order's full total): for
+    such a message it must ask for the amount instead. An amount of money stated in
+    figures ("$20", "15 dollars", "2000 cents") is grounded and needs no question.
+    """
+    lowered = " ".join(text.lower().split())
+    if _PART.search(lowered):
+        return True
+    words = re.findall(r"[a-z]+|\d+(?:\.\d+)?", lowered)
+    for i, word in enumerate(words):
+        if word in _MONEY_WORDS and not (i and words[i - 1][0].isdigit()):
+            return True  # "ten dollars", "a few bucks": money, but no figure
+        if word in _NUMBER_WORDS and _MONEY_WORDS & set(words[i + 1 : i + 3]):
+            return True
+    taken = {str(v) for v in used}
+    for span in find_spans(text):
+        if span.kind != "number" or str(span.value) in taken:
+            continue
+        if span.text[0] in "$€£" or (span.after and span.after[0] in _MONEY_WORDS):
+            continue  # an amount of money in figures grounds the amount itself
+        if not (span.after and span.after[0] in _TIME_WORDS):
+            return True  # a bare number no argument took: an amount without its unit
+    return bool(
+        re.search(
+            r"(?<![$€£\d.])\d+\.\d+(?![\d.])(?!\s*(?:dollar|buck|euro|pound|usd|eur|gbp))", lowered
+        )
+    )
 
 
 _ID_PARAM = re.compile(r"(^|_)(id|ids|number|no|code|sku|ref|reference|key|uuid)$")
@@ -904,7 +1062,10 @@ def missing_argument_text(name: str, schema: Mapping[str, Any], *, to: str | Non
     order") the question follows another answer: "To refund an order, I need the order
     number."
     """
-    description = _EXAMPLE_TAIL.sub("", str(schema.get("description", ""))).strip().rstrip(".,;:")
+    # The first clause: what the argument is, not how the tool treats it ("...; leave it out
+    # to refund the order's full total" is for the model, not the customer).
+    description = str(schema.get("description", "")).split(";", 1)[0]
+    description = _EXAMPLE_TAIL.sub("", description).strip().rstrip(".,;:")
     wanted = description or f"the {_human(name)}"
     wanted = wanted[0].lower() + wanted[1:]
     if to:
