@@ -167,9 +167,12 @@ def test_the_amount_asked_for_is_taken_from_the_reply() -> None:
         "refund_order",
         {"order_id": "A-1029", "amount_cents": 3725},
     )
-    # "half" again states nothing: asked again, never the full total.
-    response, _ = turns.reply(*asked, _user("refund half of it, order A-1029"))
-    assert response.tool_calls == [] and response.text == ASK_AMOUNT
+    # "half" again states nothing, nor does a number without its currency: asked again,
+    # never the full total.
+    for again in ("refund half of it, order A-1029", "half", "37.25"):
+        response, route = turns.reply(*asked, _user(again))
+        assert response.tool_calls == [] and response.text == ASK_AMOUNT, again
+        assert route == "ask:refund_order"
 
 
 def test_a_part_named_before_the_order_number_is_asked_for_after_it() -> None:

@@ -293,7 +293,8 @@ class RoutedTurns:
 
         After "I need the order number", a reply of "It's 1234" goes to the tool
         that needed it, whatever its nearest examples say; after "I need the exact amount
-        to refund", a reply of "$20" goes to the refund.
+        to refund", a reply of "$20" goes to the refund, and so does one that names an
+        amount without stating it ("half", "37.25"): it is asked for again.
         """
         messages = request.messages
         if len(messages) < 2 or messages[-2].role != "assistant" or messages[-2].tool_calls:
@@ -306,9 +307,10 @@ class RoutedTurns:
                 schema = props.get(name) or {}
                 asked = missing_argument_text(name, schema)
                 after = missing_argument_text(name, schema, to=tool_action(tool))
-                if (previous == asked or previous.endswith(f" {after}")) and argument_candidates(
-                    name, schema, spans
-                ):
+                if not (previous == asked or previous.endswith(f" {after}")):
+                    continue
+                optional = name not in _required(tool)
+                if argument_candidates(name, schema, spans) or (optional and unstated_amount(text)):
                     return tool, name
         return None
 
