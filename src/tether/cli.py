@@ -603,7 +603,7 @@ def runs(
     source = session.read_only_store()
     if source is None:
         session.out.print(
-            Text(f"no store at {session.store_url} yet, so no runs. ", style="yellow")
+            Text(f"no store at {session.store_shown} yet, so no runs. ", style="yellow")
             + Text(
                 'Start one with `tether run FILE.py:AGENT "task"`, or point --store '
                 "(or $TETHER_STORE) at an existing store."
@@ -617,12 +617,12 @@ def runs(
         if not records:
             filters = " matching these filters" if status or agent else ""
             session.out.print(
-                Text(f"no runs{filters} in {session.store_url}. ", style="yellow")
+                Text(f"no runs{filters} in {session.store_shown}. ", style="yellow")
                 + Text('Start one with `tether run FILE.py:AGENT "task"`.')
             )
             return EXIT_COMPLETED
         table = Table(
-            title=f"runs in {session.store_url}",
+            title=f"runs in {session.store_shown}",
             title_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
@@ -693,7 +693,7 @@ def show(
     source = session.read_only_store()
     if source is None:
         session.fail(
-            f"no run {run_id!r}: there is no store at {session.store_url}",
+            f"no run {run_id!r}: there is no store at {session.store_shown}",
             "pass --store URL or set $TETHER_STORE to the store the run was started with",
         )
 

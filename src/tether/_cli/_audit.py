@@ -51,7 +51,7 @@ def audit_command(run_id: str, store: str | None, *, verify: bool, as_json: bool
     source = session.read_only_store()
     if source is None:
         session.fail(
-            f"no run {run_id!r}: there is no store at {session.store_url}",
+            f"no run {run_id!r}: there is no store at {session.store_shown}",
             "pass --store URL or set $TETHER_STORE to the store the run was started with",
         )
 

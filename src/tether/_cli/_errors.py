@@ -35,8 +35,10 @@ def store_failure(exc: BaseException, store_url: str) -> Failure | None:
     """
     import sqlite3  # the standard library's; the store has imported it by now anyway
 
+    from tether.store import safe_store_url
+
     path = _store_path(store_url)
-    where = str(path) if path is not None else store_url
+    where = str(path) if path is not None else safe_store_url(store_url)
     if isinstance(exc, SchemaVersionError):
         return Failure(
             message=exc.message,

@@ -57,7 +57,7 @@ def export(
     source = session.read_only_store()
     if source is None:
         session.fail(
-            f"no run {run_id!r}: there is no store at {session.store_url}",
+            f"no run {run_id!r}: there is no store at {session.store_shown}",
             "pass --store URL or set $TETHER_STORE to the store the run was started with",
         )
 

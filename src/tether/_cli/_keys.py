@@ -78,7 +78,7 @@ def create(
             await backend.create_api_key(record)
         session.out.print(
             f"created API key {record.key_id} for tenant {record.tenant} with scopes "
-            f"{', '.join(record.scopes)} in {session.store_url}"
+            f"{', '.join(record.scopes)} in {session.store_shown}"
         )
         session.out.print("the key is shown only this once; the store keeps only its hash:")
         typer.echo(key)
@@ -102,7 +102,7 @@ def list_keys(
     session = Session(store)
     source = session.read_only_store()
     if source is None:
-        session.out.print(f"no store at {session.store_url} yet, so no keys")
+        session.out.print(f"no store at {session.store_shown} yet, so no keys")
         raise typer.Exit(0)
 
     async def main() -> int:
@@ -110,7 +110,7 @@ def list_keys(
             keys = await source.list_api_keys(tenant=tenant)
         if not keys:
             session.out.print(
-                f"no API keys in {session.store_url}; create one with "
+                f"no API keys in {session.store_shown}; create one with "
                 "`tether keys create --tenant NAME --scopes runs:read,runs:write`"
             )
             return 0
@@ -146,14 +146,14 @@ def revoke(
     session = Session(store)
     source = session.read_only_store()
     if source is None:
-        session.fail(f"no API key {key_id!r}: there is no store at {session.store_url}")
+        session.fail(f"no API key {key_id!r}: there is no store at {session.store_shown}")
 
     async def main() -> int:
         async with _opened(source):
             found = await source.revoke_api_key(key_id)
         if not found:
             session.fail(
-                f"no API key {key_id!r} in {session.store_url}",
+                f"no API key {key_id!r} in {session.store_shown}",
                 "list the keys with `tether keys list`",
             )
         session.out.print(f"revoked API key {key_id}")

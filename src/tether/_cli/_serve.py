@@ -76,6 +76,7 @@ async def serve(
     from tether import Runtime
     from tether.observe import enable_tracing, tracing_requested
     from tether.server import create_app
+    from tether.store import safe_store_url
 
     async with Runtime(
         store_url,
@@ -90,9 +91,10 @@ async def serve(
         host, port = sock.getsockname()[:2]
         shown_host = f"[{host}]" if ":" in host else host
         names = ", ".join(sorted(a.name for a in agents))
-        say(f"serving {names} on http://{shown_host}:{port} (store {store_url})")
+        shown_store = safe_store_url(store_url)  # never its password
+        say(f"serving {names} on http://{shown_host}:{port} (store {shown_store})")
         if not worker:
-            say(f"API only (--no-worker): runs wait for `tether worker --store {store_url}`")
+            say(f"API only (--no-worker): runs wait for `tether worker --store {shown_store}`")
         if worker and tenant_concurrency is not None:
             say(f"tenant concurrency {tenant_concurrency} (runs of one tenant at once)")
         if max_pending is not None:
@@ -101,7 +103,7 @@ async def serve(
         if not await runtime.store.list_api_keys():
             say(
                 "no API keys yet: create one with `tether keys create --tenant NAME "
-                f"--scopes runs:read,runs:write,approvals:write --store {store_url}`"
+                f"--scopes runs:read,runs:write,approvals:write --store {shown_store}`"
             )
         config = uvicorn.Config(
             app,

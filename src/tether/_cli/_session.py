@@ -43,7 +43,7 @@ from tether.exceptions import (
     TetherError,
     UserError,
 )
-from tether.store import Store, default_store_url, open_store
+from tether.store import Store, default_store_url, open_store, safe_store_url
 
 _PIPE_WIDTH = 120
 _WATCH_INTERVAL = 0.5
@@ -89,9 +89,11 @@ class Session:
             stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False
         )
         self.store_url = store or default_store_url()
+        self.store_shown = safe_store_url(self.store_url)
+        """The store URL as output may show it (its password masked)."""
         explicit = store is not None and store != default_store_url()
         self.next_steps = NextSteps(
-            store_flag=f" --store {shlex.quote(store)}" if explicit and store else "",
+            store_flag=f" --store {shlex.quote(self.store_shown)}" if explicit else "",
             agent_ref=agent_ref or "FILE.py:AGENT",
         )
         self.run_id: str | None = None

@@ -65,7 +65,7 @@ async def work(
     are; ``None`` keeps the runtime's default.
     """
     from tether import Runtime
-    from tether.store import open_store
+    from tether.store import open_store, safe_store_url
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -106,7 +106,8 @@ async def work(
             settings = _settings(
                 runtime, tenant_concurrency=tenant_concurrency, claim_interval=claim_interval
             )
-            say(f"worker {runtime.owner} serving {names} on {store_url} ({settings})")
+            shown = safe_store_url(store_url)  # never its password
+            say(f"worker {runtime.owner} serving {names} on {shown} ({settings})")
             note = _sqlite_note(store_url)
             if note:
                 say(note)

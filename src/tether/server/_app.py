@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import logging
 import math
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
@@ -63,6 +64,8 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorOut, "description": "The run's status rules this out now."}
 }
+
+log = logging.getLogger("tether.server")
 
 
 _DECISION_SCOPE = "approvals:write"
@@ -159,7 +162,9 @@ def _health_router(runtime: Runtime) -> APIRouter:
             async with asyncio.timeout(5):
                 await runtime.store.get_flag("readyz")
         except Exception as exc:
-            raise ApiError(503, "not_ready", f"the store does not answer: {exc}") from None
+            # Unauthenticated: the reason (a connection string, a host) stays in the log.
+            log.warning("readyz: the store does not answer: %s", exc)
+            raise ApiError(503, "not_ready", "the store does not answer") from None
         return Health(status="ready")
 
     return router

@@ -114,7 +114,11 @@ def from_tether_error(exc: TetherError) -> ApiError:
         wait = str(max(1, math.ceil(exc.retry_after)))
         return ApiError(429, "queue_full", message, headers={"Retry-After": wait})
     if isinstance(exc, StoreError):
-        return ApiError(503, "store_unavailable", f"the store failed: {message}; retry later")
+        # What failed inside (a connection string, a host, a file path) is the operator's
+        # to read in the log, not every caller's: the key lookup that answers this may run
+        # before any key is judged.
+        log.warning("the store failed: %s", message)
+        return ApiError(503, "store_unavailable", "the store is unavailable; retry later")
     if isinstance(exc, RunError | UserError):
         return ApiError(409, "run_refused", message)
     return ApiError(409, "refused", message)

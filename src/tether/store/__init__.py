@@ -12,7 +12,7 @@ from tether.store._base import (
 from tether.store._buckets import STORE_RETRY, BucketsOutage, TokenBuckets, TokenGrant, TokenTake
 from tether.store._chain import ChainVerdict, event_hash, genesis_hash, run_key, verify_chain
 from tether.store._keys import API_SCOPES, ApiKey, api_key_id, hash_api_key, new_api_key
-from tether.store._open import default_store_url, open_store
+from tether.store._open import default_store_url, open_store, safe_store_url
 
 __all__ = [
     "API_SCOPES",
@@ -38,5 +38,6 @@ __all__ = [
     "new_api_key",
     "open_store",
     "run_key",
+    "safe_store_url",
     "verify_chain",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import parse_qs, urlsplit
+import re
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from tether.exceptions import ConfigError
 from tether.store._base import Durability, Store
@@ -12,6 +13,35 @@ from tether.store._base import Durability, Store
 def default_store_url() -> str:
     """``$TETHER_STORE`` if set, else a SQLite file in ``.tether/`` of the working directory."""
     return os.environ.get("TETHER_STORE") or "sqlite:///.tether/tether.db"
+
+
+_SECRET_PARAM = re.compile(r"(?i)(?:pass|secret|token|key)")
+"""Query options whose value is masked in :func:`safe_store_url` (libpq's ``password``,
+``sslpassword``; ``sslkey`` is a path, masked all the same)."""
+
+
+def safe_store_url(url: str) -> str:
+    """``url`` as it may be shown (messages, logs, the CLI, the API): without the password
+    in ``user:password@`` nor the value of a query option such as ``?password=``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL one can take apart: show none of it
+        return "<store URL>"
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    query = parts.query
+    if query:
+        pairs = []
+        for pair in query.split("&"):
+            name, eq, _ = pair.partition("=")
+            pairs.append(f"{name}=***" if eq and _SECRET_PARAM.search(name) else pair)
+        query = "&".join(pairs)
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing to hide (urlunsplit would also rewrite sqlite:/// as sqlite:/)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def open_store(url: str | Store, *, durability: Durability | None = None) -> Store:
@@ -26,7 +56,14 @@ def open_store(url: str | Store, *, durability: Durability | None = None) -> Sto
     """
     if isinstance(url, Store):
         return url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed bracket
+        raise ConfigError(
+            f"store URL {safe_store_url(url)!r} cannot be read ({exc}); use "
+            "sqlite:///path/to/tether.db or postgresql://user:pass@host/db",
+            url=safe_store_url(url),
+        ) from None
     if parts.scheme == "sqlite":
         from tether.store._sqlite import SQLiteStore
 
@@ -61,7 +98,7 @@ def open_store(url: str | Store, *, durability: Durability | None = None) -> Sto
 
         return PostgresStore(url)
     raise ConfigError(
-        f"unknown store URL {url!r}; use sqlite:///path/to/tether.db or "
+        f"unknown store URL {safe_store_url(url)!r}; use sqlite:///path/to/tether.db or "
         "postgresql://user:pass@host/db (or set $TETHER_STORE)",
-        url=url,
+        url=safe_store_url(url),
     )

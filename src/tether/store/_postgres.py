@@ -53,6 +53,7 @@ from tether.store._base import (
 from tether.store._buckets import TokenGrant, TokenTake, check_takes, settle_takes
 from tether.store._chain import chain_links
 from tether.store._keys import ApiKey
+from tether.store._open import safe_store_url
 from tether.store._rows import KEY_COLUMNS, RUN_COLUMNS, api_key, migration_scripts, run_record
 
 try:
@@ -91,15 +92,6 @@ def _migrations() -> list[tuple[int, list[str]]]:
 def _tenant_lock_key(tenant: str | None) -> str:
     """The text a tenant's advisory lock is hashed from (runs without a tenant share one)."""
     return "none" if tenant is None else f"t:{tenant}"
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _split_url(url: str) -> tuple[str, dict[str, str]]:
@@ -141,7 +133,8 @@ class PostgresStore(Store):
     """
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = safe_store_url(url)
+        """The URL as it may be shown: its password is masked (it connects with ``url``)."""
         self._conninfo, options = _split_url(url)
         try:
             self.pool_size = int(options.get("pool_size", "10"))
@@ -150,11 +143,11 @@ class PostgresStore(Store):
             self.pool_size = self.pool_timeout = -1
         if self.pool_size < 1 or not self.pool_timeout > 0:
             raise ConfigError(
-                f"store URL {_safe_url(url)!r}: pool_size must be a positive integer and "
+                f"store URL {safe_store_url(url)!r}: pool_size must be a positive integer and "
                 "pool_timeout a positive number of seconds",
-                url=_safe_url(url),
+                url=safe_store_url(url),
             )
-        self._where = _safe_url(url)
+        self._where = safe_store_url(url)
         self._clock_offset = 0.0
         """The database's clock less this machine's, as last measured (see :meth:`clock`)."""
         self._clock_checked = -math.inf
