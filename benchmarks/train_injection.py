@@ -3,12 +3,14 @@
     python benchmarks/train_injection.py            # fit, print the figures, write the file
     python benchmarks/train_injection.py --check    # fit, and fail if the file differs
 
-Data: only the rows the project may fit on. The tuning four fifths of
-``tests/policy/injection_corpus`` (``_injection_corpus.tuning()``: ``attacks.jsonl`` and
-``benign.jsonl`` rows whose id hashes to the tuning side) and the ``wild`` set
-(``_injection_corpus.wild()``, an outside author's set kept for fitting). The held-out
-fifth, ``outsider`` and ``third`` are never read here: they are for measuring
-(``benchmarks/redteam.py --corpus``).
+Data (since session 9, 2026-11-30): only the rows the project may fit on. The tuning
+four fifths of ``tests/policy/injection_corpus`` (``_injection_corpus.tuning()``:
+``attacks.jsonl`` and ``benign.jsonl`` rows whose id hashes to the tuning side) and the
+three outside authors' sets that are tuning data since session 9: ``wild``,
+``outsider`` and ``third`` (``_injection_corpus.wild()``, ``outsider()``, ``third()``).
+The held-out fifth and the fourth author's blind set are never read here: they are for
+measuring, in aggregate (``benchmarks/redteam.py --corpus``). (Until session 9 the
+stage was fitted on the tuning rows and ``wild`` only.)
 
 Model: logistic regression (scikit-learn, L2, lbfgs; a training-time tool only: the
 scanner scores with pure Python) over binary word unigrams and bigrams of each window
@@ -19,21 +21,26 @@ positive; the classes weigh the same. Features seen in fewer than two training r
 are dropped before fitting, and weights smaller than ``PRUNE`` after, which keeps the
 file small.
 
-Choices, made on the training rows only:
+Choices, made on the training rows only, by cross-validation across sources: the folds
+are each outside author's set (``wild``, ``outsider``, ``third``: a fold left out is an
+author the model never read, as the fourth set is) and the tuning rows in
+``TUNING_FOLDS`` halves by a hash of ``"cv:" + id`` (unseen rows of our own corpus, as
+the held-out fifth is; unrelated to the held-out split). Each row gets a score from the
+model fitted on the other folds.
 
-* ``C`` (inverse regularisation), from ``GRID``: the model is fitted on the tuning rows
-  alone and scored on the ``wild`` rows (another author's wording), with its threshold
-  set as below from the tuning rows and the wild benign rows; the ``C`` whose model then
-  scores the most wild attacks above it wins (ties: the smaller ``C``).
-* The threshold: folds of the training rows (5, by a hash of ``"cv:" + id``, unrelated to
-  the held-out split) give each row a score from a model that never saw it; the threshold
-  is the highest such score of a benign row the patterns leave unflagged, plus a margin:
-  how far above its own out-of-fold maximum the tuning-only model had to go to flag none
-  of the wild benign rows (so a new author's benign text is allowed for). A text flags
-  when its score is above the threshold.
+* The threshold, per ``C``: the highest such out-of-fold score of a benign row the
+  patterns leave unflagged, so that out of fold the stage adds no false positive on any
+  source. A text flags when its score is above it.
+* ``C`` (inverse regularisation), from ``GRID``: the one whose out-of-fold scores put the
+  most attacks the patterns miss above its threshold (ties: the most attacks above it,
+  then the smaller ``C``).
+
+The model written is fitted on every training row with that ``C`` and threshold;
+``training`` in the weights file holds the figures of each ``C``.
 
 Deterministic: rows in file order, folds by hash, a sorted vocabulary, lbfgs, weights
-rounded to four decimals. Takes a minute or two on 2 vCPUs.
+rounded to four decimals. Takes about three minutes on 2 vCPUs (five fits per ``C``,
+one more at the end).
 """
 
 from __future__ import annotations
@@ -82,8 +89,9 @@ from tether.policy._injection_normalize import (  # noqa: E402
     normalize,
 )
 
-GRID = (0.1, 0.3, 1.0, 3.0)
-FOLDS = 5
+SOURCES = ("tuning", "wild", "outsider", "third")
+GRID = (0.3, 1.0, 3.0, 10.0)
+TUNING_FOLDS = 2
 MIN_DF = 2
 PRUNE = 0.002
 
@@ -95,7 +103,7 @@ class Row:
     """One training row, read as the scanner reads it."""
 
     id: str
-    source: str  # "tuning" or "wild"
+    source: str  # one of SOURCES
     attack: bool
     flagged: bool  # by the patterns alone
     positive: frozenset[Feature]  # the whole text's features (an attack's instance)
@@ -116,10 +124,8 @@ def readings(text: str) -> list[str]:
 def load_rows() -> list[Row]:
     scanner = InjectionScanner(learned=False)
     rows: list[Row] = []
-    for source, side in (
-        ("tuning", _injection_corpus.tuning()),
-        ("wild", _injection_corpus.wild()),
-    ):
+    for source in SOURCES:
+        side = getattr(_injection_corpus, source)()
         for sample in (*side.attacks, *side.benign):
             texts = [clip(t) for t in readings(sample.text)]
             terms = discussion_terms(texts[0])
@@ -138,9 +144,15 @@ def load_rows() -> list[Row]:
     return rows
 
 
-def fold_of(row_id: str) -> int:
-    digest = hashlib.sha256(f"cv:{row_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % FOLDS
+def fold_of(row: Row) -> str:
+    """The row's cross-validation fold: its source when an outside author wrote it (the
+    fold then stands for an unseen author, like the fourth set), else one of
+    ``TUNING_FOLDS`` halves of the tuning rows by a hash of ``"cv:" + id`` (unseen rows of
+    our own corpus, like the held-out fifth; unrelated to the held-out split)."""
+    if row.source != "tuning":
+        return row.source
+    digest = hashlib.sha256(f"cv:{row.id}".encode()).digest()
+    return f"tuning{int.from_bytes(digest[:4], 'big') % TUNING_FOLDS}"
 
 
 class Fitted:
@@ -212,89 +224,80 @@ def _order(feature: Feature) -> tuple[str, ...]:
 
 
 def out_of_fold(rows: Sequence[Row], c: float) -> list[float]:
+    """Each row's score from the model fitted on every fold but its own."""
     scores = [0.0] * len(rows)
-    for fold in range(FOLDS):
-        inside = [r for r in rows if fold_of(r.id) != fold]
-        fitted = Fitted(inside, c)
+    for fold in sorted({fold_of(r) for r in rows}):
+        fitted = Fitted([r for r in rows if fold_of(r) != fold], c)
         for i, row in enumerate(rows):
-            if fold_of(row.id) == fold:
+            if fold_of(row) == fold:
                 scores[i] = fitted.score(row)
     return scores
 
 
-def highest_clean(rows: Sequence[Row], scores: Sequence[float]) -> float:
-    """The highest score of a benign row the patterns leave unflagged."""
-    return max(s for r, s in zip(rows, scores, strict=True) if not r.attack and not r.flagged)
-
-
-def cross_author(tuning: Sequence[Row], wild: Sequence[Row], c: float) -> dict[str, Any]:
-    """Fit on the tuning rows, score the wild rows (another author's): the margin above
-    the tuning rows' out-of-fold maximum that flags no unflagged wild benign row, and how
-    many wild attacks score above the threshold that margin gives."""
-    oof_max = highest_clean(tuning, out_of_fold(tuning, c))
-    fitted = Fitted(tuning, c)
-    scores = [fitted.score(r) for r in wild]
-    margin = max(0.0, highest_clean(wild, scores) - oof_max)
-    above = [s > oof_max + margin for s in scores]
+def cross_validate(rows: Sequence[Row], c: float) -> dict[str, Any]:
+    """Out-of-fold figures for one ``C``: the threshold that flags no benign row the
+    patterns leave unflagged (the highest out-of-fold score of one), per fold the highest
+    such score, and how many attacks (and attacks the patterns miss) score above it."""
+    scores = out_of_fold(rows, c)
+    clean = [(r, s) for r, s in zip(rows, scores, strict=True) if not r.attack and not r.flagged]
+    threshold = max(s for _, s in clean)
+    per_fold: dict[str, float] = {}
+    for row, score in clean:
+        per_fold[fold_of(row)] = max(per_fold.get(fold_of(row), -math.inf), score)
+    above = [(r, s > threshold) for r, s in zip(rows, scores, strict=True) if r.attack]
     return {
         "c": c,
-        "tuning_out_of_fold_max_clean_benign": oof_max,
-        "margin": margin,
-        "wild_attacks_above": sum(a for r, a in zip(wild, above, strict=True) if r.attack),
-        "of_which_the_patterns_missed": sum(
-            a for r, a in zip(wild, above, strict=True) if r.attack and not r.flagged
-        ),
-        "wild_attacks": sum(r.attack for r in wild),
-        "wild_attacks_the_patterns_missed": sum(r.attack and not r.flagged for r in wild),
+        "threshold": threshold,
+        "max_clean_benign_by_fold": dict(sorted(per_fold.items())),
+        "attacks_above": sum(a for _, a in above),
+        "missed_attacks_above": sum(a for r, a in above if not r.flagged),
+        "missed_attacks": sum(not r.flagged for r, _ in above),
+        "attacks": len(above),
     }
 
 
 def train() -> tuple[LearnedModel, dict[str, Any]]:
     rows = load_rows()
-    tuning = [r for r in rows if r.source == "tuning"]
-    wild = [r for r in rows if r.source == "wild"]
-    grid = [cross_author(tuning, wild, c) for c in GRID]
-    best = max(grid, key=lambda g: (g["wild_attacks_above"], -g["c"]))
-    c, margin = best["c"], best["margin"]
-    scores = out_of_fold(rows, c)
-    oof_max = highest_clean(rows, scores)
-    threshold = oof_max + margin
+    grid = [cross_validate(rows, c) for c in GRID]
+    best = max(grid, key=lambda g: (g["missed_attacks_above"], g["attacks_above"], -g["c"]))
+    c, threshold = best["c"], best["threshold"]
     fitted = Fitted(rows, c)
-    benign = [r for r in rows if not r.attack]
-    attacks = [r for r in rows if r.attack]
-    oof_added = [s > threshold and not r.flagged for r, s in zip(rows, scores, strict=True)]
+    count = Counter((r.source, r.attack) for r in rows)
     training = {
         "data": (
             "tests/policy/injection_corpus: the tuning four fifths of attacks.jsonl and "
-            "benign.jsonl (ids hashing to the tuning side) and wild_attacks.jsonl, "
-            "wild_benign.jsonl; never the held-out fifth, outsider or third"
+            "benign.jsonl (ids hashing to the tuning side), wild_*.jsonl, outsider_*.jsonl "
+            "and third_*.jsonl (session 9, 2026-11-30); never the held-out fifth nor the "
+            "fourth set"
         ),
+        "session": 9,
         "rows": {
-            "tuning_attacks": sum(r.attack for r in tuning),
-            "tuning_benign": sum(not r.attack for r in tuning),
-            "wild_attacks": sum(r.attack for r in wild),
-            "wild_benign": sum(not r.attack for r in wild),
+            f"{source}_{'attacks' if attack else 'benign'}": count[(source, attack)]
+            for source in SOURCES
+            for attack in (True, False)
         },
         "model": "logistic regression, L2, binary word unigrams+bigrams per window",
         "c": c,
         "min_df": MIN_DF,
         "prune": PRUNE,
-        "folds": FOLDS,
-        "out_of_fold_max_clean_benign": round(oof_max, 4),
-        "margin": round(margin, 4),
-        "out_of_fold_added_attacks": sum(
-            a for r, a in zip(rows, oof_added, strict=True) if r.attack
-        ),
-        "out_of_fold_added_benign": sum(
-            a for r, a in zip(rows, oof_added, strict=True) if not r.attack
-        ),
-        "attacks": len(attacks),
-        "benign": len(benign),
-        "grid": [
-            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in g.items()} for g in grid
-        ],
+        "folds": sorted({fold_of(r) for r in rows}),
+        "threshold": "the highest out-of-fold score of a benign row the patterns leave "
+        "unflagged, for the C picked",
+        "out_of_fold_added_attacks": best["missed_attacks_above"],
+        "out_of_fold_added_benign": 0,
+        "attacks": sum(r.attack for r in rows),
+        "benign": sum(not r.attack for r in rows),
+        "grid": [_rounded(g) for g in grid],
     }
     return fitted.model(threshold, training), training
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def main() -> None:

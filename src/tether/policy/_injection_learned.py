@@ -6,14 +6,17 @@ can still add up. ``InjectionScanner(learned=True)`` asks it only about texts th
 patterns do not flag, and reports :data:`LEARNED_NAME` when the score passes the
 threshold stored with the weights. It never removes a pattern's flag.
 
-**Off by default.** Measured once it was trained (``benchmarks/redteam.py --corpus``,
-``learned_stage``), it caught 3 more of the outsider set's 129 attacks (0.760 -> 0.783)
-and 4 more of the third set's 191 (0.686 -> 0.707), 1 more of wild's (fitted on), with
-no false positive added on any set, but none more of the held-out fifth (0.890, 65 of
-73) nor of tuning (0.991): it does not reach the 0.90 held-out target, and the rule for
-keeping such a stage on was that it improve the held-out fifth too. Turning it on is one
-argument; it costs about 1 us of CPU on a short clean record (8 more on a 184-character
-email, +18% on the benign corpus's mean; figures below).
+**Off by default.** Retrained in session 9 (2026-11-30) on the tuning rows and all
+three outside sets fitted to since then (below), it was measured once, in aggregate
+(patterns alone -> with the stage): held-out fifth 0.890 -> 0.890 (65 of 73; 0 of 92
+false positives either way), the fourth author's blind set 0.794 -> 0.810 (197 -> 201 of
+248; false positives 34 of 469 either way), and on the sets it was fitted to tuning
+0.991 -> 0.991, wild 0.968 -> 0.972, outsider 0.938 -> 0.938, third 0.921 -> 0.932, no
+false positive added anywhere. It does not reach the 0.90 held-out target, and the rule
+for turning such a stage on is that it improve the held-out fifth too, so it stays off.
+(Trained in session 8 on tuning and wild only, it had added 3 outsider and 4 third
+attacks and none of the held-out fifth.) Turning it on is one argument; its cost is
+below.
 
 What it reads: the normalised text and decoded views the patterns see
 (``_injection_normalize``: NFKC, look-alikes folded, lower case, base64/HTML/percent/
@@ -28,33 +31,40 @@ quotations and code, as the patterns read it, and two document features carry wh
 vocabulary says.
 
 Training (``benchmarks/train_injection.py``, deterministic: re-running it rewrites this
-file byte for byte): fitted only on the tuning four fifths of
+file byte for byte), session 9 (2026-11-30): fitted only on the tuning four fifths of
 ``tests/policy/injection_corpus`` (822 attacks and 970 benign rows of ``attacks.jsonl``
-and ``benign.jsonl`` whose id hashes to the tuning side) and the ``wild`` set (253 and
-312 rows of ``wild_*.jsonl``, an outside author's set kept for fitting). The held-out
-fifth, ``outsider`` and ``third`` were never used to fit, to choose features or to pick
-``C`` or the threshold: they were measured only, in aggregate, twice (the second time
-after changes made for speed, not for figures; the same additions both times but one
-more third-set attack). Benign rows give each window as a negative, attack rows their
-whole text as a positive. ``C`` is picked on a cross-author check (fitted on tuning,
-scored on wild); the threshold is the highest out-of-fold score of a training benign row
-the patterns leave unflagged (5 folds by a hash of ``"cv:" + id``, unrelated to the
-held-out split), plus the margin that check needed to flag no wild benign row (none).
-Out of fold, the stage then adds 1 of the 15 training attacks the patterns miss and no
-benign row: a word model this size tells attacks from the corpus's hard negatives
-(security writing that lists payloads unquoted, agent documentation) only at the top of
-its range. ``training`` in the weights file holds these figures.
+and ``benign.jsonl`` whose id hashes to the tuning side) and the three outside authors'
+sets that are tuning data since session 9: ``wild`` (253 and 312 rows), ``outsider``
+(129 and 224) and ``third`` (191 and 361). The held-out fifth and the fourth author's set
+were never used to fit, to choose features or to pick ``C`` or the threshold: they were
+measured once, in aggregate (figures above). Benign rows give each window as a negative,
+attack rows their whole text as a positive. ``C`` and the threshold come from
+cross-validation across sources (each outside author's set is a fold, so a fold left out
+is an unseen author; the tuning rows are two folds by a hash of ``"cv:" + id``, unrelated
+to the held-out split): the threshold is the highest out-of-fold score of a training
+benign row the patterns leave unflagged, so out of fold the stage adds no false positive
+on any source, and ``C`` (3, of 0.3, 1, 3, 10) puts the most attacks the patterns miss
+above it. Out of fold it then adds 1 of the 38 training attacks the patterns miss: a
+word model this size tells attacks from the corpus's hard negatives (security writing
+that lists payloads, some unquoted) only at the top of its range; the highest
+out-of-fold benign scores are three such rows of our own corpus. Character n-grams of
+words (3 to 5), word trigrams, words inside quotation marks read apart, and positives
+taken from an attack's best window instead of its whole text were tried the same way
+and added no more than 1 out of fold at that threshold, so the features stayed words
+and word pairs. ``training`` in the weights file holds the figures of each ``C``.
 
 Speed: the weights are read once per process, by the scanner's ``prepare`` (its first
 scan), into dictionaries and sets. A text under :data:`MIN_WORDS` words is not scored;
 bounds settle most others from one or two set intersections (the positive weights its
 words could bring, then the positive weights of every unigram and in-segment bigram of
 the whole text); only a text that passes both is cut into windows and searched for the
-vocabulary of writing about attacks. CPU per scan, with and without the stage (2 vCPUs,
-best of 5, ``time.process_time``): 62-character JSON 6.0 / 5.2 us, 41-character sentence
-6.3 / 5.5, 143-character JSON 14.9 / 12.8, 184-character order email 40 / 32 (its
-tracking number reads as leetspeak, so two texts are scored), benign corpus mean 193 /
-163. Texts longer than :data:`MAX_CHARS` are scored on their first and last
+vocabulary of writing about attacks. CPU per scan, with and without the stage (session 9
+weights, 2 vCPUs shared with other work, best of 5, ``timeit``): 62-character JSON 6.9 /
+6.0 us, 41-character sentence 7.6 / 6.7, 143-character JSON 21.9 / 14.5 (its words now
+bring enough positive weight to pass the first bound, so the second is built), 184-
+character order email 51 / 42 (its tracking number reads as leetspeak, so two texts are
+scored); with the session 8 weights the same texts cost 6.3, 6.7, 14.6-16.5 and 43-44
+on the same machine. Texts longer than :data:`MAX_CHARS` are scored on their first and last
 ``MAX_CHARS // 2`` characters, so the work is bounded whatever the input.
 
 A missing or malformed weights file raises :class:`LearnedModelError`, a
