@@ -12,7 +12,8 @@ from tether.store._base import (
 from tether.store._buckets import STORE_RETRY, BucketsOutage, TokenBuckets, TokenGrant, TokenTake
 from tether.store._chain import ChainVerdict, event_hash, genesis_hash, run_key, verify_chain
 from tether.store._keys import API_SCOPES, ApiKey, api_key_id, hash_api_key, new_api_key
-from tether.store._open import default_store_url, open_store, safe_store_url
+from tether.store._open import default_store_url, open_store
+from tether.store._urls import safe_store_url
 
 __all__ = [
     "API_SCOPES",

@@ -53,8 +53,8 @@ from tether.store._base import (
 from tether.store._buckets import TokenGrant, TokenTake, check_takes, settle_takes
 from tether.store._chain import chain_links
 from tether.store._keys import ApiKey
-from tether.store._open import safe_store_url
 from tether.store._rows import KEY_COLUMNS, RUN_COLUMNS, api_key, migration_scripts, run_record
+from tether.store._urls import safe_store_url
 
 try:
     import psycopg
