@@ -34,7 +34,8 @@ each time (hex ids look like leetspeak, so they get decoded views), the mean ove
 benign corpus, and how many benign texts the word screen settles without the full scan.
 ``learned_stage`` shows what the optional learned second stage (``_injection_learned``,
 ``InjectionScanner(learned=True)``, off by default; trained by
-``benchmarks/train_injection.py`` on the tuning and wild rows only) adds: per set, recall
+``benchmarks/train_injection.py`` on the tuning, wild, outsider and third rows; never the
+held-out fifth nor the fourth set) adds: per set, recall
 and false positives with the patterns alone (the figures above) and with the stage, the
 attacks and false positives it adds, the figures its training stored, and the clean
 scans timed with the stage on (their difference from the figures above is its cost).

@@ -35,9 +35,10 @@ The pieces:
   the one-pass literal check used for other text.
 * ``_injection_learned``: an optional learned second stage (``learned=True``), a linear
   model over words asked about texts the patterns do not flag; it reports
-  ``learned_injection``. Off by default: trained on the tuning and wild rows only, it
-  caught 3 more of the outsider set's attacks and 4 more of the third set's at no added
-  false positive anywhere, but none more on the held-out fifth (figures in its notes).
+  ``learned_injection``. Off by default: retrained in session 9 on the tuning, wild,
+  outsider and third rows, it catches 4 more of the blind fourth set's attacks at no
+  added false positive anywhere, but none more on the held-out fifth, and it costs up to
+  ~8 µs on some clean texts (figures in its notes).
 
 Speed: every tool result is scanned, so clean text must be cheap. For ASCII text (and
 its decoded views) the word screen of ``_injection_prefilter`` names the top-level
@@ -194,8 +195,8 @@ class InjectionScanner:
             characters (injections go where they will be read: the start or the end).
         learned: Also ask the learned stage (``_injection_learned``) about texts the
             patterns do not flag; it reports :data:`LEARNED_NAME`. Off by default: it
-            added attacks on the other authors' sets at no added false positive, but
-            none on the held-out fifth (see the module notes). Its weights are read by
+            adds attacks on the blind fourth set at no added false positive, but none
+            on the held-out fifth (see the module notes). Its weights are read by
             :meth:`prepare` (the first scan); a missing or malformed weights file raises
             :class:`~tether.policy._injection_learned.LearnedModelError` (a
             ``ConfigError``) then.

@@ -48,10 +48,11 @@ above it. Out of fold it then adds 1 of the 38 training attacks the patterns mis
 word model this size tells attacks from the corpus's hard negatives (security writing
 that lists payloads, some unquoted) only at the top of its range; the highest
 out-of-fold benign scores are three such rows of our own corpus. Character n-grams of
-words (3 to 5), word trigrams, words inside quotation marks read apart, and positives
-taken from an attack's best window instead of its whole text were tried the same way
-and added no more than 1 out of fold at that threshold, so the features stayed words
-and word pairs. ``training`` in the weights file holds the figures of each ``C``.
+words (3 to 5), words inside quotation marks read apart, and positives taken from an
+attack's best window instead of its whole text were tried the same way and added no
+more than 1 out of fold at that threshold (word trigrams were not tried), so the
+features stayed words and word pairs. ``training`` in the weights file holds the
+figures of each ``C``.
 
 Speed: the weights are read once per process, by the scanner's ``prepare`` (its first
 scan), into dictionaries and sets. A text under :data:`MIN_WORDS` words is not scored;
