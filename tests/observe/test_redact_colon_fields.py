@@ -75,10 +75,16 @@ def test_prose_that_names_a_field_is_left_alone(text: str) -> None:
     assert Redactor().redact_text(text) == text
 
 
-def test_a_cookie_header_keeps_its_pair_rule() -> None:
-    """The pairs of a ``Cookie:`` header are name=value: each sensitive one goes alone."""
-    text = "Cookie: session=abc123; theme=dark"
-    assert Redactor().redact_text(text) == f"Cookie: session={R}; theme=dark"
+def test_a_cookie_header_value_is_masked() -> None:
+    """A cookie is a credential: a Cookie or Set-Cookie header's first pair goes whole, and
+    each sensitive pair after it by the name=value rule."""
+    redactor = Redactor()
+    assert redactor.redact_text("Cookie: session=abc123; theme=dark") == f"Cookie: {R}; theme=dark"
+    assert redactor.redact_text("Cookie: theme=dark; session=abc123") == f"Cookie: {R}; session={R}"
+    assert (
+        redactor.redact_text("Set-Cookie: sid=9f8e7d; Path=/; HttpOnly")
+        == f"Set-Cookie: {R}; Path=/; HttpOnly"
+    )
 
 
 def test_a_streamed_value_after_a_colon_is_held_back_until_it_closes() -> None:

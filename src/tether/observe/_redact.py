@@ -156,8 +156,18 @@ _QUOTED_VALUE = r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
 # One whose closing quote has not arrived yet, nor a line end that rules the quoted form out.
 _UNCLOSED_VALUE = r"\"(?:[^\"\\\n]|\\.)*+\\?\Z|'(?:[^'\\\n]|\\.)*+\\?\Z"
 _UNCLOSED = re.compile(_UNCLOSED_VALUE)
-_UNCLOSED_ASSIGNED = re.compile(rf"\s*+(?P<value>{_UNCLOSED_VALUE})")
-_OPEN_QUOTE = re.compile(r"\s*+[\"']")
+_GAP = 256
+"""At most this many whitespace characters between a sensitive name and its value (or
+its ``=`` / ``:``): the rules that find a value by its name reach no further, so a live
+stream's guard (``engine/_protect.DeltaGuard``, which keeps 4,096 characters before what
+it showed) sees every name whose value it could show."""
+_UNQUOTED_GAP = rf"(?:[ \t]|t\\+){{0,{_GAP}}}+"
+"""Between an unquoted name and its ':' in the reversed bytes of an event: spaces, tabs,
+and tabs as JSON writes them in a string (``\\t``, reversed ``t\\``)."""
+_NAME = 128
+"""Characters of a name before its sensitive spelling that the forward rules read."""
+_UNCLOSED_ASSIGNED = re.compile(rf"\s{{0,{_GAP}}}+(?P<value>{_UNCLOSED_VALUE})")
+_OPEN_QUOTE = re.compile(rf"\s{{0,{_GAP}}}+[\"']")
 _SPACE = re.compile(r"\s")
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
@@ -564,6 +574,9 @@ class Redactor:
         self._assigned_value: re.Pattern[str] | None = None
         self._colon_key: re.Pattern[str] | None = None
         self._colon_value: re.Pattern[str] | None = None
+        self._colon_block: re.Pattern[str] | None = None
+        self._xml_field: re.Pattern[str] | None = None
+        self._xml_open: re.Pattern[str] | None = None
         with _DECLARED_LOCK:
             # A redactor without field names (one that only looks for known values) stays
             # without: declared names join the others, now and when declared later.
@@ -585,6 +598,9 @@ class Redactor:
             hinted.setdefault(_fold("="), []).append(
                 lambda text: next(self._assigned_spans(text), None) is not None
             )
+        if self._xml_field is not None:
+            xml = self._xml_field
+            hinted.setdefault(_fold("</"), []).append(lambda text: xml.search(text) is not None)
         # A one-byte hint is looked for as an int: ``bytes in bytes`` first tries its
         # needle as an int and builds a TypeError, which costs more than the search.
         self._byte_hinted: tuple[tuple[int, tuple[_Check, ...]], ...] = tuple(
@@ -606,7 +622,7 @@ class Redactor:
             if not s.endswith(suffixes) and not _word_end(s, s, words)
         )
         key_search = quoted_field = assigned_key = assigned_value = None
-        colon_key = colon_value = None
+        colon_key = colon_value = colon_block = xml_field = xml_open = None
         if suffixes or words or exact:
             # Matched on the reversed, folded bytes so the regex can start at the literal
             # ':' that ends every key: the rare anchor makes a clean event cheap to pass.
@@ -626,9 +642,8 @@ class Redactor:
                 # An unquoted name before its ':' in text (``api_key: "v"``, YAML, a log
                 # line): not in JSON's own keys, which are quoted, so clean events pass.
                 + [
-                    (*_chars(sp + s[::-1]), *tail)
+                    (_UNQUOTED_GAP, *_chars(s[::-1]), *tail)
                     for s, tail in ends[: len(suffixes) + len(words)]
-                    for sp in ("", " ")
                 ]
             )
             key_search = re.compile(f":{trie}".encode()).search
@@ -640,8 +655,21 @@ class Redactor:
             # Both start at a boundary (a quote; a character that cannot be in a name), so
             # the lazy name scan covers each word once: linear in the text.
             quoted_field = re.compile(
-                rf"(?P<q>[\"'])[\w.-]*?(?:{alts})(?P=q) ?:\s*(?P<value>{_QUOTED_VALUE}"
+                rf"(?P<q>[\"'])[\w.-]{{0,{_NAME}}}?(?:{alts})(?P=q) ?:\s{{0,{_GAP}}}"
+                rf"(?P<value>{_QUOTED_VALUE}"
                 r"|(?![{\[])(?!(?:true|false|null|none)\b)[^\s,;}\]]++)",
+                re.IGNORECASE,
+            )
+            # <password>value</password>: XML and HTML forms, from the '<' of the tag (a
+            # boundary, so linear); the value stops at the next '<'.
+            xml_field = re.compile(
+                rf"<(?P<tag>[\w.:-]{{0,{_NAME}}}?(?:{alts}))(?:\s[^<>]{{0,512}}+)?>"
+                rf"(?P<value>[^<]{{1,4096}}+)</(?P=tag)\s*>",
+                re.IGNORECASE,
+            )
+            xml_open = re.compile(
+                rf"<(?P<tag>[\w.:-]{{0,{_NAME}}}?(?:{alts}))(?:\s[^<>]{{0,512}}+)?>"
+                rf"(?P<value>[^<]{{0,4096}}+)\Z",
                 re.IGNORECASE,
             )
         if suffixes or words:
@@ -655,24 +683,36 @@ class Redactor:
                 [*(_chars(s[::-1], "[-_]") for s in suffixes)]
                 + [(*_chars(s[::-1], "[-_]"), _WORD_START_REVERSED) for s in words]
             )
-            assigned_key = re.compile(rf"=(?<!==)\s*+{reversed_trie}", re.IGNORECASE)
-            assigned_value = re.compile(rf"\s*+(?P<value>{_QUOTED_VALUE}|[^\s&,;'\"]++)")
+            # The name may be quoted or a subscript (``'password' => '...'``,
+            # ``ENV['API_KEY'] = ...``), the '=' a hash rocket (``:password => '...'``).
+            assigned_key = re.compile(
+                rf"=(?<!==)\s{{0,{_GAP}}}+[\]\"']{{0,2}}+{reversed_trie}", re.IGNORECASE
+            )
+            assigned_value = re.compile(
+                rf">?\s{{0,{_GAP}}}+(?P<value>{_QUOTED_VALUE}|[^\s&,;'\"]++)"
+            )
             # name: value, the same way from the ':' backwards (an unquoted name: quoted
             # ones are the quoted field's). Prose says "password: see below", so an
             # unquoted value must look like a credential: six characters or more with a
-            # digit or a symbol in them (not a word, nor a type: "api_key: Optional[str]"),
-            # not itself a name=value (a Cookie header's pairs). No URL here: '&' is part
-            # of the value ("Tr0ub4dor&3"), not a separator.
-            colon_key = re.compile(rf":(?<!::)[ \t]*+{reversed_trie}", re.IGNORECASE)
+            # digit or a symbol in them (not a word, nor a type: "api_key: Optional[str]";
+            # base64's '=' padding is a symbol). No URL here: '&' is part of the value
+            # ("Tr0ub4dor&3"), not a separator. A name that ends its line takes the
+            # indented block under it (YAML ``password: |``, ``password:`` and a line).
+            colon_key = re.compile(rf":(?<!::)[ \t]{{0,{_GAP}}}+{reversed_trie}", re.IGNORECASE)
             colon_value = re.compile(
-                rf"[ \t]*+(?P<value>{_QUOTED_VALUE}"
-                rf"|(?![^\s,;'\"]*=)(?=[^\s,;'\"\d!@#$%^&*+/~?]*+[\d!@#$%^&*+/~?])"
-                rf"[^\s,;'\"]{{6,}}+)"
+                rf"[ \t]{{0,{_GAP}}}+(?P<value>{_QUOTED_VALUE}"
+                rf"|(?=[^\s,;'\"\d!@#$%^&*+/~?=]*+[\d!@#$%^&*+/~?=])[^\s,;'\"]{{6,}}+)"
+            )
+            colon_block = re.compile(
+                rf"[ \t]{{0,{_GAP}}}+(?:[|>][-+]?[1-9]?[ \t]{{0,{_GAP}}}+)?\r?\n"
+                r"(?P<indent>[ \t]++)(?P<value>[^\r\n]++(?:\r?\n(?P=indent)[^\r\n]++)*+)"
             )
         self._spellings, self._words, self._exact = suffixes, words, exact
         self._key_search, self._quoted_field = key_search, quoted_field
         self._assigned_key, self._assigned_value = assigned_key, assigned_value
         self._colon_key, self._colon_value = colon_key, colon_value
+        self._colon_block = colon_block
+        self._xml_field, self._xml_open = xml_field, xml_open
         self._key_cache = {}
 
     # -- checks --------------------------------------------------------------------------
@@ -790,6 +830,12 @@ class Redactor:
                         found = _UNCLOSED_ASSIGNED.match(text, last - match.start() + 1)
                         if found is not None:
                             starts.append(found.start("value"))
+        xml_open = self._xml_open
+        if xml_open is not None and "<" in text:
+            # <password>correct horse ... with its closing tag still to come.
+            opened = xml_open.search(text, max(0, len(text) - 4096 - 1024))
+            if opened is not None:
+                starts.append(opened.start("value"))
         if "-----BEGIN" in text:
             begun = _PEM_STARTED.search(text, max(0, len(text) - 160))
             if begun is not None:
@@ -1072,7 +1118,11 @@ class Redactor:
             and key_search(folded[::-1]) is not None
         ):
             spans.extend(_value_spans(self._quoted_field.finditer(text)))
-            spans.extend(self._named_spans(text, self._colon_key, self._colon_value))
+            spans.extend(
+                self._named_spans(text, self._colon_key, self._colon_value, self._colon_block)
+            )
+        if self._xml_field is not None and "</" in text:
+            spans.extend(_value_spans(self._xml_field.finditer(text)))
         if self._assigned_key is not None and _fold("=") in folded:
             spans.extend(self._assigned_spans(text))
         return _merge(text, spans, grow)
@@ -1083,7 +1133,7 @@ class Redactor:
 
     @staticmethod
     def _named_spans(
-        text: str, key: re.Pattern[str] | None, value: re.Pattern[str] | None
+        text: str, key: re.Pattern[str] | None, *values: re.Pattern[str] | None
     ) -> Iterator[tuple[int, int]]:
         """Spans of the values after sensitive names ``key`` finds on the reversed text.
 
@@ -1093,13 +1143,17 @@ class Redactor:
         eight seconds for 200 KB). A quoted value still open where the next name begins
         runs to there (``password="a b token=c"`` loses ``a b`` and ``c``).
         """
-        if key is None or value is None:
+        if key is None or None in values:
             return
         size = len(text)
         last, limit = size - 1, size
         for match in key.finditer(text[::-1]):
             start = last - match.start() + 1
-            found = value.match(text, start, limit)
+            found = None
+            for value in values:
+                found = value.match(text, start, limit)  # type: ignore[union-attr]  # checked
+                if found is not None:
+                    break
             if found is not None:
                 yield from _value_spans((found,))
             else:
