@@ -275,8 +275,13 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
             )
         except BaseException:
             if idempotency_key is not None:
+                # The key goes back only if the run was never created: once it is in the
+                # store (start failed after, or the client went away), a retry with the
+                # same key must get this run, not start a second one.
                 with contextlib.suppress(Exception):
-                    await store.release_idempotency_key(principal.tenant, idempotency_key, run_id)
+                    await asyncio.shield(
+                        _release_unless_created(runtime, principal.tenant, idempotency_key, run_id)
+                    )
             raise
         return await current(run_id)
 
@@ -517,6 +522,12 @@ def _may_not_decide(principal: Principal, name: str, status: object) -> ApiError
         f"needs the {_DECISION_SCOPE!r} scope for it",
         details={"required_scope": _DECISION_SCOPE, "signal": name, "status": status},
     )
+
+
+async def _release_unless_created(runtime: Runtime, tenant: str, key: str, run_id: str) -> None:
+    """Give an idempotency key back after a failed start, if the store has no such run."""
+    if await runtime.get_run(run_id) is None:
+        await runtime.store.release_idempotency_key(tenant, key, run_id)
 
 
 async def _wait_for_run(runtime: Runtime, run_id: str) -> RunRecord:
