@@ -67,17 +67,22 @@ def test_an_unreadable_store_url_is_a_config_error_without_the_password() -> Non
     assert PW not in str(caught.value)
 
 
+def _tether(args: list[str], url: str) -> tuple[int, str]:
+    """The CLI in a subprocess, as a person runs it: exit code and everything it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tether.cli", *args, "--store", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
 def test_the_cli_does_not_print_the_password_of_a_store_that_does_not_answer() -> None:
     url = f"postgresql://admin:{PW}@127.0.0.1:1/db?connect_timeout=1&pool_timeout=1"
     for args in (["runs"], ["keys", "list"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "tether.cli", *args, "--store", url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        out = done.stdout + done.stderr
-        assert done.returncode != 0, out
+        code, out = _tether(args, url)
+        assert code != 0, out
         assert PW not in out, out
         assert "Traceback" not in out
 
@@ -93,13 +98,7 @@ def test_the_cli_does_not_print_the_password_of_a_working_store(postgres_url: st
         ["runs"],
         ["show", "run_doesnotexist"],
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "tether.cli", *args, "--store", url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        out = done.stdout + done.stderr
+        _, out = _tether(args, url)
         assert PW not in out, (args, out)
         assert "Traceback" not in out, (args, out)
 
