@@ -897,7 +897,13 @@ class Runtime(RunControl):
         firsts = await self.store.load_logs(unknown, upto_seq=1)  # run.created, not the log
         for run_id in unknown:
             rows = firsts.get(run_id)
-            created = decode_event(rows[0].data) if rows else None
+            try:
+                created = decode_event(rows[0].data) if rows else None
+            except Exception:
+                # A run this code cannot read (written by a newer version, or edited) gets
+                # the default priority here; claiming it is what refuses it, for that run
+                # alone. Raising would stop every pass, and recovery of every other run.
+                created = None
             metadata = created.metadata if isinstance(created, RunCreated) else None
             self._priorities[run_id] = priority_of(metadata)
 
