@@ -41,6 +41,18 @@ measured before the near-write, off-topic and presuming-reply rules and the cont
 and small-talk answer examples (19/28), then once after them (23/28; its goodbyes and
 thanks in words no example has, "thx!", "Adios!", now get "How can I help you?"). The
 first 193 rows went from 188/193 to 190/193 (held out 61/63 to 63/63).
+Four defects a new user then found (a part of an order refunded in full, "refund half
+of order A-1029" proposing $74.50; swaps answered "can't help"; "thx!", "cheers",
+"gotta go" told "How can I help you?"; a policy answer followed by the question for a
+refund's order number) got 87 dev rows, measured before (25/87: 20 writes of an amount
+nobody stated, 9 questions nobody asked) and after the unstated-amount and
+policy-question rules and the short thanks, goodbye and swap examples (84/87, none of
+either). The eval counts such a question as wrong since: the 276 rows above were
+244/276 by that count before (22 questions for a refund after a policy answer, 10 of
+them held out), 268/276 after (dev 181/185, held out 87/91: "thx!" and "Adios!" of the
+second batch right, "has 4455 been dispatched or what" now wrong, "what happens if i
+want my money back" still asked for an order number); 0 writes nobody asked for, every
+answer faithful, before and after.
 The last 23 held-out rows are every other message of a stranger's probe of 46,
 written and measured before the off-topic rule (30/46 of the probe right, then 44/46).
 Of the held-out rows, 14 were measured before and after the refund-question
