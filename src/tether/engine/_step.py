@@ -36,6 +36,7 @@ from tether.engine._gate import (
     gate_model_call,
     guard_tool_call,
     note_use,
+    pinned_budget,
     regate_model_call,
     settle_tool_call,
     worst_case_charge,
@@ -61,7 +62,7 @@ from tether.observe import (
     has_unrecoverable,
     tool_call_key,
 )
-from tether.policy import GuardVerdict, InjectionScanner, call_hook
+from tether.policy import GuardVerdict, InjectionScanner, call_hook, charged_usage
 from tether.tools import (
     ToolContext,
     ToolError,
@@ -280,6 +281,7 @@ class StepContext:
                 latency = (time.perf_counter() - started) * 1000
                 if response.tool_calls:
                     response = _bounded(response)
+                response = _charged(self, request, response)
                 if isinstance(client, Router):
                     response = response.model_copy(update={"model": candidate.model_id})
                 after_model = self.agent.policy.hooks.after_model
@@ -707,6 +709,23 @@ def _bounded(response: ModelResponse) -> ModelResponse:
         for c in calls
     ]
     return response.model_copy(update={"tool_calls": fixed})
+
+
+def _charged(ctx: StepContext, request: ModelRequest, response: ModelResponse) -> ModelResponse:
+    """The reply with the usage it is charged (see :func:`~tether.policy.charged_usage`):
+    a reply without usage, or with a negative one, is charged the estimates; under a
+    budget, a count below a quarter of the estimate is raised to it."""
+    usage = response.usage
+    budgeted = pinned_budget(ctx.state) is not None
+    reported = (usage.input_tokens or usage.output_tokens) and min(
+        usage.input_tokens, usage.output_tokens
+    ) >= 0
+    if reported and not budgeted:
+        return response  # the common case: reported, no budget to protect
+    charged = charged_usage(request, response, budgeted=budgeted)
+    if charged is usage:
+        return response
+    return response.model_copy(update={"usage": charged})
 
 
 def flag_injection(

@@ -50,6 +50,7 @@ from tether.models._wire import (
     tool_call_from_json,
     tool_call_from_object,
     tool_result_text,
+    usage_counts,
 )
 
 if TYPE_CHECKING:
@@ -217,12 +218,20 @@ def build_messages_request(
 def usage_from_anthropic(usage: dict[str, Any] | None) -> Usage:
     """Usage from a Messages ``usage`` object, with cache reads and writes added to input."""
     if not usage:
-        return Usage()
-    read = int(usage.get("cache_read_input_tokens") or 0)
-    write = int(usage.get("cache_creation_input_tokens") or 0)
+        return Usage()  # not reported: the engine charges its estimate
+    counts = usage_counts(
+        usage,
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+    )
+    if counts is None:
+        return Usage()  # unreadable (negative, a string): as if not reported
+    fresh, output, read, write = counts
     return Usage(
-        input_tokens=int(usage.get("input_tokens") or 0) + read + write,
-        output_tokens=int(usage.get("output_tokens") or 0),
+        input_tokens=fresh + read + write,
+        output_tokens=output,
         cached_input_tokens=read,
         cache_write_tokens=write,
     )

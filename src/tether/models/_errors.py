@@ -347,6 +347,11 @@ def from_anthropic_error(exc: BaseException, **context: Any) -> ModelError | Non
     return _from_sdk_error(exc, anthropic, **context)
 
 
+_SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+"""What reading a reply of the wrong shape raises (a pydantic ``ValidationError`` is a
+``ValueError``)."""
+
+
 @contextmanager
 def _map_errors(classify: Callable[..., ModelError | None], **context: Any) -> Iterator[None]:
     try:
@@ -358,6 +363,14 @@ def _map_errors(classify: Callable[..., ModelError | None], **context: Any) -> I
         if mapped is None and isinstance(exc, json.JSONDecodeError):
             # The SDK decodes each SSE ``data:`` line itself; garbage there is ours to classify.
             mapped = malformed_response(f"reply is not valid JSON: {exc}", **context)
+        elif mapped is None and isinstance(exc, _SHAPE_ERRORS):
+            # A reply of the wrong shape (a string where an object belongs, arguments as
+            # an object, a list at the top): what reading it raised is a malformed reply,
+            # retried like one, never a crash of the run.
+            mapped = malformed_response(
+                f"reply has an unexpected shape ({type(exc).__name__}: {str(exc)[:200]})",
+                **context,
+            )
         if mapped is None:
             raise
         raise mapped from exc

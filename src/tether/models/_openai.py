@@ -41,6 +41,7 @@ from tether.models._wire import (
     system_text,
     tool_call_from_json,
     tool_result_text,
+    usage_counts,
 )
 
 if TYPE_CHECKING:
@@ -193,13 +194,12 @@ def build_chat_request(
 def usage_from_openai(usage: dict[str, Any] | None) -> Usage:
     """Usage from an OpenAI ``usage`` object; ``prompt_tokens`` already includes cached ones."""
     if not usage:
-        return Usage()
-    details = usage.get("prompt_tokens_details") or {}
-    return Usage(
-        input_tokens=int(usage.get("prompt_tokens") or 0),
-        output_tokens=int(usage.get("completion_tokens") or 0),
-        cached_input_tokens=int(details.get("cached_tokens") or 0),
-    )
+        return Usage()  # not reported: the engine charges its estimate
+    counts = usage_counts(usage, "prompt_tokens", "completion_tokens")
+    cached = usage_counts(usage.get("prompt_tokens_details") or {}, "cached_tokens")
+    if counts is None or cached is None:
+        return Usage()  # unreadable (negative, a string): as if not reported
+    return Usage(input_tokens=counts[0], output_tokens=counts[1], cached_input_tokens=cached[0])
 
 
 def _finish_reason(raw: str | None, has_tool_calls: bool) -> FinishReason:

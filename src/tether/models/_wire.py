@@ -53,6 +53,35 @@ def as_dict(obj: object) -> dict[str, Any]:
     return data
 
 
+def token_count(value: object) -> int | None:
+    """A token count a provider reported, or ``None`` if it is not one.
+
+    ``None``, a missing field, is 0. Anything else must be a whole, finite number of zero
+    or more (a float like ``12.0`` is taken): a negative count would hand a run's budget
+    back, a string or ``1e999`` says the provider's accounting cannot be read.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    return None
+
+
+def usage_counts(usage: object, *fields: str) -> list[int] | None:
+    """The named counts of a ``usage`` object, or ``None`` if any of them cannot be read
+    (then the usage counts as not reported: the engine charges its own estimate)."""
+    if not isinstance(usage, dict):
+        return None
+    counts = [token_count(usage.get(name)) for name in fields]
+    if any(c is None for c in counts):
+        return None
+    return counts  # type: ignore[return-value]  # no None left
+
+
 def tool_call_from_json(call_id: str, name: str, raw: str | None) -> ToolCall:
     """Build a ToolCall from the argument text a model produced.
 

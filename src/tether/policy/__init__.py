@@ -5,9 +5,11 @@ from tether.policy._budget import (
     DEFAULT_REPLY_TOKENS,
     Budget,
     Use,
+    charged_usage,
     check_model_call,
     check_tool_call,
     estimate_input_tokens,
+    estimate_output_tokens,
     soft_crossings,
 )
 from tether.policy._decision import Decision, combine
@@ -78,6 +80,7 @@ __all__ = [
     "breaker_for",
     "breaker_key",
     "call_hook",
+    "charged_usage",
     "check_model_call",
     "check_tool_call",
     "combine",
@@ -86,6 +89,7 @@ __all__ = [
     "default_broker",
     "default_scanner",
     "estimate_input_tokens",
+    "estimate_output_tokens",
     "hook_failure",
     "loop_verdict",
     "policy_fingerprint",

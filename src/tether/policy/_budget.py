@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from tether.exceptions import BudgetExceededError, UserError
-from tether.models import ModelRequest, Usage
+from tether.models import ModelRequest, ModelResponse, Usage
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,6 +119,50 @@ def estimate_input_tokens(request: ModelRequest) -> int:
     if request.output_schema is not None:  # sent with the prompt, and billed as it
         total += size(str(request.output_schema))
     return total + 8 * (len(request.messages) + 1)
+
+
+def estimate_output_tokens(response: ModelResponse) -> int:
+    """:func:`estimate_input_tokens`'s count of a reply: its text and its tool calls."""
+    size = _text_tokens
+    total = size(response.text or "")
+    total += sum(size(c.name) + size(str(c.arguments)) for c in response.tool_calls)
+    return total
+
+
+def charged_usage(request: ModelRequest, response: ModelResponse, *, budgeted: bool) -> Usage:
+    """The usage a reply is charged: what the provider reported, checked against the text.
+
+    A reply whose usage was not reported (all zero: many OpenAI-compatible servers send
+    none, and an unreadable one counts as none) or is negative is charged the estimates
+    of its request and of itself. For a run with a budget (``budgeted``), a reported
+    count is also never less than a quarter of the estimate: the estimates over-count
+    (see :func:`estimate_input_tokens`; digits, which some tokenizers take three at a
+    time, by up to three times), so a quarter is below what an honest provider reports,
+    and one that under-reports (a 30 MB reply billed as 1 token) cannot carry a run past
+    its limits. A reply is never charged more output than the request's ``max_tokens``:
+    a provider bills no more than that (the gate caps it to what the budget has left).
+    """
+    usage = response.usage
+    unreported = (usage.input_tokens == 0 and usage.output_tokens == 0) or min(
+        usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens
+    ) < 0
+    if not unreported and not budgeted:
+        return usage
+    prompt, reply = estimate_input_tokens(request), estimate_output_tokens(response)
+    cap = request.settings.max_tokens
+    if cap is not None:
+        reply = min(reply, cap) if unreported else min(reply, 4 * cap)
+    if unreported:
+        return Usage(input_tokens=prompt, output_tokens=reply)
+    prompt, reply = prompt // 4, reply // 4
+    if usage.input_tokens >= prompt and usage.output_tokens >= reply:
+        return usage
+    return usage.model_copy(
+        update={
+            "input_tokens": max(usage.input_tokens, prompt),
+            "output_tokens": max(usage.output_tokens, reply),
+        }
+    )
 
 
 _MERGEABLE = (string.ascii_lowercase + " ").encode()
