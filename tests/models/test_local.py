@@ -721,10 +721,21 @@ async def test_a_policy_question_that_names_an_order_or_a_cost_reads_the_policy(
 
 
 @pytest.mark.slow
+async def test_a_question_about_the_refund_rules_gets_the_policy_alone(
+    model: LocalModel, support: Any
+) -> None:
+    """A question about how refunds work is answered from the policies, with no question
+    for an order after it (session 9: it read as a refund request with nothing to act on,
+    and the answer asked for an order nobody wanted refunded)."""
+    read = await model.complete(_support_request(support, _user("refund rules please")))
+    assert [c.name for c in read.tool_calls] == ["policies"]
+    assert model.last_stats is not None and model.last_stats.route == "policies"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "message",
     [
-        "refund rules please",
         "what happens if i want my money back",
         "i need a refund",
         "give me back my money",  # a stranger's trial: "We have no article on ..."
