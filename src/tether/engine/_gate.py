@@ -130,6 +130,14 @@ def current_use(state: RunState, now: float) -> Use:
     )
 
 
+def wall_seconds_left(ctx: StepContext) -> float | None:
+    """Seconds of running time the run's budget has left (``None``: no such limit)."""
+    budget = pinned_budget(ctx.state)
+    if budget is None or budget.max_wall_seconds is None:
+        return None
+    return max(0.0, budget.max_wall_seconds - _use(ctx).wall_seconds)
+
+
 def _use(ctx: StepContext) -> Use:
     """:func:`current_use` now, on the store's clock (the one events are stamped by)."""
     return current_use(ctx.state, ctx.governance.clock())

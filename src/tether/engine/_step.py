@@ -39,6 +39,7 @@ from tether.engine._gate import (
     pinned_budget,
     regate_model_call,
     settle_tool_call,
+    wall_seconds_left,
     worst_case_charge,
 )
 from tether.engine._signals import CancelRequested, EscalationRequested, WaitRequested
@@ -251,7 +252,14 @@ class StepContext:
                 # meanwhile, so an instrumented provider client joins the run's trace.
                 trace = attach_model_trace(self.run_id, self.step, index, attempt)
                 try:
-                    response = await driver.complete(candidate, request)
+                    left = wall_seconds_left(self)
+                    if left is None:
+                        response = await driver.complete(candidate, request)
+                    else:
+                        # A reply that trickles in (a byte at a time, keep-alives) is cut
+                        # off where the run's running time ends, not where it stops coming.
+                        async with asyncio.timeout(left):
+                            response = await driver.complete(candidate, request)
                 except (ModelError, TimeoutError) as raw:
                     exc = _as_model_error(candidate, raw)
                     more = position + 1 < len(chain) or attempt < policy.max_attempts * len(chain)

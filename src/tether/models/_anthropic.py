@@ -24,6 +24,7 @@ outputs reject it as an invalid request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -376,7 +377,7 @@ class AnthropicModel:
         model: Anthropic's model name (``claude-sonnet-4-5``...).
         api_key: defaults to what the SDK finds (``ANTHROPIC_API_KEY``).
         base_url: a different endpoint (a proxy or gateway).
-        timeout: seconds per request.
+        timeout: seconds per request, the whole of it (a streamed reply: between reads).
         max_tokens: reply budget when the request sets none (the API requires one).
         client: a ready ``anthropic.AsyncAnthropic`` to use instead of building one
             (Tether expects ``max_retries=0``). A client passed in is not closed by
@@ -439,7 +440,9 @@ class AnthropicModel:
         body = self._body(request)
         client = self._sdk_client()
         with self._errors():
-            message = await client.messages.create(**body)
+            # The whole request, not each read (see OpenAIModel.complete).
+            async with asyncio.timeout(self._timeout):
+                message = await client.messages.create(**body)
             return parse_message(as_dict(message), self.model_id)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamDelta | ModelResponse]:

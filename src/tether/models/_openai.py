@@ -15,6 +15,7 @@ tools. Callers that want "JSON only, no tools" send no tools.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -320,7 +321,7 @@ class OpenAIModel:
             ``None`` means OpenAI itself.
         api_key: defaults to ``OPENAI_API_KEY``; custom endpoints get a
             placeholder when neither is set.
-        timeout: seconds per request.
+        timeout: seconds per request, the whole of it (a streamed reply: between reads).
         client: a ready ``openai.AsyncOpenAI`` to use instead of building one
             (its retry settings are then yours; Tether expects ``max_retries=0``).
             A client passed in is not closed by :meth:`aclose`.
@@ -393,7 +394,10 @@ class OpenAIModel:
         body = self._body(request)
         client = self._sdk_client()
         with self._errors():
-            completion = await client.chat.completions.create(**body)
+            # The whole request, not each read: a server that trickles its reply a byte
+            # at a time would otherwise hold the call as long as it liked.
+            async with asyncio.timeout(self._timeout):
+                completion = await client.chat.completions.create(**body)
             return parse_chat_completion(as_dict(completion), self.model_id)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamDelta | ModelResponse]:
