@@ -23,8 +23,8 @@ asks for the amount instead. Writes wait for approval, so their answer is not sc
 A read's answer followed by the question for a write the row does not ask for (the
 refund policy, then "To refund an order, I need the order number.") is wrong too, and
 counted (``unasked_questions``). ``answer_has`` may list texts, any of which will do.
-The rows of ``EXTRA_CASES`` (dev rows for four defects a new user found) are added to
-the default data file's.
+The rows of ``EXTRA_CASES`` (dev rows for four defects a new user found, and for refused
+refunds and excluded amounts, red team 12's hole 05) are added to the default data file's.
 Each routing mode of ``LocalModel`` is measured: ``examples`` (embedding kNN
 over ``@tool(examples=...)``, the default), ``model`` (the model picks the route
 under a grammar; same grounding and answers) and ``off`` (one constrained reply
@@ -323,6 +323,26 @@ def _refund(order_id: str, cents: int) -> dict[str, Any]:
     }
 
 
+def _full(order_id: str) -> dict[str, Any]:
+    """A refund of the order's full total (no amount: the tool's default)."""
+    return {"tool": "refund_order", "arguments": {"order_id": order_id}, "write": True}
+
+
+def _lookup(order_id: str) -> dict[str, Any]:
+    return {"tool": "lookup_order", "arguments": {"order_id": order_id}}
+
+
+# Red team 12, hole 05: a refused or withdrawn refund ("please don't refund order 5678", "I
+# never asked for a refund") is no request for one: it is acknowledged (or what else the
+# message asks is answered), never proposed; an amount the message negates or excludes ("not
+# 20 dollars", "except $20", "instead of $25") is never the amount: the full total when the
+# message asks for it in words, else the question for the amount. ``refund_near_miss``: a
+# negation that is not about the refund ("don't wait, refund order 5678 now") still gets it.
+_NEG_SEEN, _NEG_FRESH = "negation-seen", "negation-fresh"
+_REFUSED, _EXCLUDED, _NEAR_MISS = "refund_refused", "amount_excluded", "refund_near_miss"
+_NO_REFUND = {"tool": None, "answer_has": "won't"}
+
+
 _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     # batch, category, message, expectation
     (_SEEN, _AMOUNT, "refund half of order A-1029", _ASK_AMOUNT),
@@ -413,6 +433,47 @@ _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     (_FRESH, _NO_ASK, "what is your money back guarantee?", _POLICY),
     (_FRESH, _NO_ASK, "how does the refund process work?", _REFUNDS),
     (_FRESH, _NO_ASK, "what do I need to do to return something?", _DAYS),
+    # Red team 12, hole 05 (``negation-seen``: its five messages) and rows written for it
+    # before the fix (``negation-fresh``), all dev.
+    (_NEG_SEEN, _REFUSED, "Please don't refund order 5678", _NO_REFUND),
+    (_NEG_SEEN, _REFUSED, "I do not want my money back for order 5678", _NO_REFUND),
+    (_NEG_SEEN, _REFUSED, "I never asked for a refund on order 5678", _NO_REFUND),
+    (_NEG_SEEN, _EXCLUDED, "Refund order 5678, not 20 dollars, the full amount", _full("5678")),
+    (_NEG_SEEN, _EXCLUDED, "Refund order 5678 except 2000 cents", _ASK_AMOUNT),
+    (_NEG_FRESH, _REFUSED, "dont refund order 1234, i'm keeping it", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "I don't need a refund for order 9012", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "no refund for order A-1029 please, it's fine", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "please cancel my refund request for order 5678", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "I changed my mind, don't refund order 1234", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "I changed my mind about the refund on order 9012", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "no need to give me my money back for order 1234", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "I didn't ask to be reimbursed for order 5678", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "never mind the refund for order A-1029", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "forget the refund on order 5678, I'll keep the item", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "please do NOT reimburse order 9012", _NO_REFUND),
+    (_NEG_FRESH, _REFUSED, "I'm not asking for a refund, where is order 1234?", _lookup("1234")),
+    (_NEG_FRESH, _REFUSED, "I don't want my money back, just tell me when order 9012 arrives",
+     _lookup("9012")),
+    (_NEG_FRESH, _REFUSED, "I don't want a refund, what's your return policy?", _DAYS),
+    (_NEG_FRESH, _EXCLUDED, "refund order 1234 but not 10 dollars, the whole thing", _full("1234")),
+    (_NEG_FRESH, _EXCLUDED, "refund the full amount of order 9012, not $5", _full("9012")),
+    (_NEG_FRESH, _EXCLUDED, "refund order 5678 except $20", _ASK_AMOUNT),
+    (_NEG_FRESH, _EXCLUDED, "refund everything on order A-1029 except 1500 cents", _ASK_AMOUNT),
+    (_NEG_FRESH, _EXCLUDED, "refund $30 of order 5678, not $20", _refund("5678", 3000)),
+    (_NEG_FRESH, _EXCLUDED, "refund order 1234 for $15 instead of $25", _refund("1234", 1500)),
+    (_NEG_FRESH, _EXCLUDED, "refund order 9012, the full amount rather than 10 dollars",
+     _full("9012")),
+    (_NEG_FRESH, _NEAR_MISS, "don't wait, refund order 5678 now", _full("5678")),
+    (_NEG_FRESH, _NEAR_MISS, "I can't believe I have to ask: refund order 1234", _full("1234")),
+    (_NEG_FRESH, _NEAR_MISS, "don't forget to refund order 9012", _full("9012")),
+    (_NEG_FRESH, _NEAR_MISS, "it never arrived, please refund order A-1029", _full("A-1029")),
+    (_NEG_FRESH, _NEAR_MISS, "I don't want to wait any longer, refund order 5678", _full("5678")),
+    (_NEG_FRESH, _NEAR_MISS, "not happy with order 1234, I want a refund", _full("1234")),
+    (_NEG_FRESH, _NEAR_MISS, "why haven't you refunded order 9012 yet? please refund it",
+     _full("9012")),
+    (_NEG_FRESH, _NEAR_MISS, "no, I really do want a refund for order 5678", _full("5678")),
+    (_NEG_FRESH, _NEAR_MISS, "I don't have the box anymore but refund order 1234 please",
+     _full("1234")),
 ]  # fmt: skip
 EXTRA_CASES: list[dict[str, Any]] = [
     {"id": f"x{i:02d}", "split": "dev", "batch": batch, "category": category, "message": message}

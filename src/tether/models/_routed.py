@@ -28,6 +28,12 @@ the request's tools carry routing examples (``@tool(examples=[...])``):
   that shares a word with it, else gets the reply of its nearest answer example, and
   one sent to the answer route that names an id ("any news on 1234??") goes to the
   nearest read-only tool (see :func:`~tether.models._routing.on_topic`);
+- a message that refuses or takes back a write ("Please don't refund order 5678", "I
+  never asked for a refund", "cancel my refund request") proposes none and asks for
+  none: what else it asks is answered ("I'm not asking for a refund, where is order
+  1234?" looks the order up), else the refusal is acknowledged (see
+  :func:`~tether.models._routing.declined`); an amount it excludes ("not 20 dollars",
+  "except 2000 cents") is never an argument, and is routed without;
 - a goodbye, a "you're welcome" or an apology is given only to a message that says
   so in words ("Ciao!" and "lol" were nearest "Bye!"; see
   :meth:`~tether.models._routing.ExampleRouter.answer`).
@@ -53,6 +59,11 @@ them held out), 268/276 after (dev 181/185, held out 87/91: "thx!" and "Adios!" 
 second batch right, "has 4455 been dispatched or what" now wrong, "what happens if i
 want my money back" still asked for an order number); 0 writes nobody asked for, every
 answer faithful, before and after.
+Red team 12's hole 05 (refused refunds proposed as refunds, excluded amounts as the
+amount) got 35 dev rows (5 of its messages, 30 written before the fix: 17 refusals, 9
+excluded amounts, 9 negations about something else that still ask for the refund): 12/35
+before with 16 writes nobody asked for, 35/35 after with none; the other 363 rows
+unchanged (held out 87/91 both).
 The last 23 held-out rows are every other message of a stranger's probe of 46,
 written and measured before the off-topic rule (30/46 of the probe right, then 44/46).
 Of the held-out rows, 14 were measured before and after the refund-question
@@ -89,7 +100,10 @@ from tether.models._routing import (
     Span,
     argument_candidates,
     asks_about,
+    asks_for_write,
+    asks_something,
     choice_grammar,
+    declined,
     find_spans,
     groundable,
     missing_argument_text,
@@ -99,6 +113,7 @@ from tether.models._routing import (
     tool_action,
     tool_examples,
     unstated_amount,
+    without_exclusions,
 )
 from tether.models._types import (
     FinishReason,
@@ -221,11 +236,33 @@ class RoutedTurns:
         route: str | None
         nearest: str | None
         scores: Mapping[str, float] = {}
+        # "Please don't refund order 5678": what the message still asks once the refused
+        # write is left out ("" for nothing), see ``declined``.
+        rest = declined(text, _write_verbs(request.tools)) if asked is None else None
         if asked is not None:  # the user answers the question asked for a tool's argument
             route, nearest = asked[0].name, None
+        elif rest is not None:
+            route, nearest, scores = (
+                self._route(request, rest, cancel) if rest else (None, None, {})
+            )
         else:
-            route, nearest, scores = self._route(request, text, cancel)
+            # Routed without the amounts it excludes ("..., not $20"); grounded with them.
+            route, nearest, scores = self._route(request, without_exclusions(text), cancel)
         tool = next((t for t in request.tools if t.name == route), None)
+        if rest is not None:
+            write = getattr(tool, "writes", False)
+            if (
+                tool is None
+                or (write and not asks_for_write(rest, _write_verbs(request.tools)))
+                or (not write and not asks_something(rest))
+            ):
+                # Refused, and nothing else asked for ("I'll keep the item", small talk):
+                # acknowledged, never proposed nor asked for.
+                return self._answer(_declined_text(request, tool), on_text), _ANSWER_OPTION
+            if write or not isinstance(self._ground(request, tool, rest, cancel), str):
+                # The write of the rest alone ("don't refund 5678, refund 1234"); a read on
+                # what the rest asks ("..., what's your return policy?") if it names enough.
+                text = rest
         if tool is None:
             if nearest is not None and self.answer_replies:
                 # Among the answer examples alone, a goodbye, thanks or apology only to
@@ -321,6 +358,8 @@ class RoutedTurns:
                 after = missing_argument_text(name, schema, to=tool_action(tool))
                 if not (previous == asked or previous.endswith(f" {after}")):
                     continue
+                if declined(text, _write_verbs(request.tools)) is not None:
+                    return None  # "no, don't refund it after all": no answer to the question
                 optional = name not in _required(tool)
                 if argument_candidates(name, schema, spans) or (optional and unstated_amount(text)):
                     return tool, name
@@ -443,6 +482,8 @@ class RoutedTurns:
         """
         if getattr(tool, "writes", False) or tool.name not in scores or asks_about(text):
             return None
+        if declined(text, _write_verbs(request.tools)) is not None:
+            return None  # "I don't want a refund, where is order 1234?": the lookup alone
         spans = [
             span
             for m in request.messages
@@ -690,6 +731,26 @@ class RoutedTurns:
         self._routed_tokens[0] += len(tokens)
         self._routed_tokens[1] += produced
         return "".join(pieces), complete
+
+
+_DECLINED = "Understood, I won't {action}. Is there anything else I can help with? I can {skills}."
+
+
+def _write_verbs(tools: Sequence[ToolSpec]) -> tuple[str, ...]:
+    """The verbs of the write tools' names (``refund`` of ``refund_order``): a refusal of
+    one is no request for it (:func:`~tether.models._routing.declined`)."""
+    return tuple(
+        t.name.split("_", 1)[0].lower()
+        for t in tools
+        if getattr(t, "writes", False) and len(t.name.split("_", 1)[0]) >= 4
+    )
+
+
+def _declined_text(request: ModelRequest, tool: ToolSpec | None) -> str:
+    """The answer to a refused write: it is not done, and what the tools can do."""
+    writes = [t for t in request.tools if getattr(t, "writes", False)]
+    write = tool if tool is not None and getattr(tool, "writes", False) else writes[0]
+    return _DECLINED.format(action=tool_action(write), skills=skills_text(request.tools))
 
 
 def _required(tool: ToolSpec) -> list[str]:

@@ -49,7 +49,11 @@ __all__ = [
     "Span",
     "argument_candidates",
     "asks_about",
+    "asks_for_write",
+    "asks_something",
     "choice_grammar",
+    "declined",
+    "excluded",
     "find_spans",
     "groundable",
     "missing_argument_text",
@@ -63,6 +67,7 @@ __all__ = [
     "tool_action",
     "tool_examples",
     "unstated_amount",
+    "without_exclusions",
     "without_greeting",
 ]
 
@@ -575,7 +580,9 @@ def asks_about(text: str) -> bool:
     """
     rest = without_greeting(text) or text
     lowered = " ".join(rest.lower().replace("\u2019", "'").split())
-    if not lowered or _REQUEST.search(lowered):
+    # A clause that asks for it counts too: "why haven't you refunded order 9012 yet? please
+    # refund it" asks for the refund.
+    if not lowered or any(_REQUEST.search(p) for p in (lowered, *sentences(lowered))):
         return False
     if _INQUIRY_WORDS.search(lowered):
         return True
@@ -584,6 +591,179 @@ def asks_about(text: str) -> bool:
         if first in _INQUIRY_OPENERS or _MAY_I.search(part):
             return True
     return False
+
+
+# ---------------------------------------------------------------------------
+# Refusals: "please don't refund order 5678" is no request for a refund
+
+# What a write of the main job's kind does, in the customer's words; a write tool's own verb
+# ("cancel" of ``cancel_order``) is added by the caller (``verbs``).
+_WRITE_WORDS = (
+    r"refund\w*|reimburs\w*|(?:money|cash)\s+back|pa(?:y|id)\s+(?:me\s+|us\s+)?back|chargeback"
+)
+# Words that may stand between a "no" and what it refuses: "don't go ahead and refund", "no
+# need to give me my money back". A verb not among them ends the refusal: "don't wait,
+# refund it", "don't forget to refund it", "I don't have the box, but refund it".
+_FILLER = (
+    r"(?:a|an|the|my|our|any|me|us|it|this|that|please|pls|go|ahead|and|bother|to|be|for"
+    r"|give|giving|send|sending|issue|issuing|process|processing|make|start|with|even|really"
+    r"|actually|at|all)"
+)
+# Asking for it: "I never asked for a refund", "I'm not requesting my money back".
+_ASKING = (
+    r"(?:want|wanted|wanna|need|needed|ask|asked|asking|request|requested|requesting|wish"
+    r"|expect|expected|expecting|like|mean|meant|intend|intended|intending|get|getting"
+    r"|receive|have)"
+)
+# A "no" before the write itself: "please don't refund", "no refund", "no need to refund",
+# "do NOT reimburse". "didn't" and "haven't" are left out here: "you didn't refund it" and
+# "why haven't you refunded order 9012" ask for the refund.
+_NO_DIRECT = r"(?:don'?t|do\s+not|never|no\s+need\s+(?:to|for)|no|please\s+don'?t|shouldn'?t)"
+# A "no" before asking for it: "I don't want", "I never asked for", "I'm not asking for",
+# "I didn't ask to be reimbursed", "no longer need".
+_NO_ASKING = (
+    r"(?:don'?t|do\s+not|does\s+not|doesn'?t|didn'?t|did\s+not|never|not|no\s+longer"
+    r"|won'?t|will\s+not|wouldn'?t|would\s+not)"
+)
+# Taking it back: "cancel my refund request", "never mind the refund", "I changed my mind
+# about the refund", "forget about the refund".
+_WITHDRAW = (
+    r"(?:cancel|withdraw|drop|forget|scrap|stop|call\s+off|hold\s+off\s+on|never\s*mind"
+    r"|nvm|chang\w*\s+(?:my|our)\s+minds?\s+(?:about|on|regarding|re))"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _refusal(verbs: tuple[str, ...]) -> re.Pattern[str]:
+    extra = "".join(f"|{re.escape(v)}\\w*" for v in verbs if v)
+    write = f"(?:{_WRITE_WORDS}{extra})"
+    filler = rf"(?:\s+{_FILLER})"
+    return re.compile(
+        rf"\b{_NO_DIRECT}{filler}{{0,5}}\s+{write}"
+        rf"|\b{_NO_ASKING}\s+(?:(?:really|even|actually|ever)\s+)?{_ASKING}{filler}{{0,5}}\s+{write}"
+        rf"|\b{_WITHDRAW}(?:\s+about)?(?:\s+(?:the|my|our|that|this|a|any))?\s+{write}"
+    )
+
+
+_CLAUSE_END = re.compile(r"(?<=[.!?,;:])\s+|\s+(?=\bbut\b)")
+
+
+def declined(text: str, verbs: Collection[str] = ()) -> str | None:
+    """What ``text`` asks once the requests it refuses or takes back are left out, or
+    ``None`` when it refuses nothing.
+
+    A clause refuses a write when a "no" stands before it ("please don't refund order 5678",
+    "no need to give me my money back", "do NOT reimburse"), before asking for it ("I do
+    not want my money back", "I never asked for a refund", "I didn't ask to be
+    reimbursed"), or when it takes one back ("cancel my refund request", "never mind the
+    refund", "I changed my mind about the refund"). The write is a refund in the
+    customer's words, or one of ``verbs`` (a write tool's own verb, "cancel"). Only small
+    words may stand between the "no" and the write: in "don't wait, refund order 5678
+    now", "don't forget to refund order 9012" and "I can't believe I have to ask: refund
+    order 1234" the "no" is about something else, and the refund is asked for.
+
+    The embeddings of a 135M model put "Please don't refund order 5678" nearest the refund
+    examples, and the order id grounded it: the approver was shown a refund of the full
+    total nobody asked for. The clauses kept (``""`` if none) are what the customer still
+    asks: "I'm not asking for a refund, where is order 1234?" asks where order 1234 is.
+    """
+    pattern = _refusal(tuple(sorted({v.lower() for v in verbs})))
+    if not pattern.search(_lowered(text)):
+        return None
+    parts = [p for p in _CLAUSE_END.split(" ".join(text.split())) if p.strip()]
+    kept = [p for p in parts if not pattern.search(_lowered(p))]
+    if len(kept) == len(parts):  # the refusal spans clauses: "don't, please, refund it"
+        return ""
+    # "I changed my mind, don't refund order 1234": the first clause only says it's taken back.
+    kept = [p for p in kept if not _TAKING_BACK.fullmatch(_lowered(p).strip(" .!?,;:"))]
+    return " ".join(kept).strip()
+
+
+def _lowered(text: str) -> str:
+    return " ".join(text.lower().replace("\u2019", "'").split())
+
+
+_TAKING_BACK = re.compile(
+    r"(?:(?:oh|ok|okay|so|sorry|um|actually|wait)\s+)*(?:i\s+(?:have\s+|'ve\s+)?"
+    r"chang\w*\s+my\s+mind|never\s*mind|nvm|actually|on\s+second\s+thoughts?|sorry"
+    r"|scratch\s+that|wait)"
+)
+
+
+def asks_for_write(text: str, verbs: Collection[str] = ()) -> bool:
+    """Whether ``text`` names the write at all (a refund in the customer's words, or one of
+    ``verbs``), refused or not: what is left of a refusal must, to go to the write."""
+    lowered = " ".join(text.lower().split())
+    extra = "".join(f"|{re.escape(v.lower())}\\w*" for v in verbs if v)
+    return bool(re.search(rf"\b(?:{_WRITE_WORDS}{extra})", lowered))
+
+
+# Words before a value that exclude it: "not 20 dollars", "except 2000 cents", "instead of
+# $25". ``replaced``: another amount is meant (the full total, if the message says so);
+# ``subtracted``: the amount meant is what is left, which the message does not state.
+# Not "no": "order no. 9012" names the order ("no" is an id marker, see ``_ID_MARKERS``).
+_REPLACED_BEFORE = frozenset({("not",), ("instead", "of"), ("rather", "than")})
+_SUBTRACTED_BEFORE = frozenset(
+    {("except",), ("excluding",), ("exclude",), ("minus",), ("less",), ("other", "than"),
+     ("apart", "from"), ("aside", "from"), ("but", "for"), ("save", "for"), ("without",)}
+)  # fmt: skip
+_SKIPPED_BEFORE = frozenset({"the", "a", "an", "those", "that", "this"})
+_FULL = re.compile(r"\b(?:full|whole|entire|total|complete|everything|all\s+of\s+it)\b")
+
+
+_EXCLUDING = re.compile(
+    r"[,;]?\s*\b(?:(?:but\s+)?not|instead\s+of|rather\s+than|except|excluding|minus|less"
+    r"|other\s+than|apart\s+from|aside\s+from)\s+(?:(?:the|a|an)\s+)?"
+    r"(?:[$€£]\s?\d+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?\s*(?:dollars?|bucks?|euros?|pounds?"
+    r"|cents?|usd|eur|gbp|quid)\b)",
+    re.IGNORECASE,
+)
+
+
+def without_exclusions(text: str) -> str:
+    """``text`` without the amounts it excludes ("refund $30 of order 5678, not $20" →
+    "refund $30 of order 5678"): routed with them, a 135M model's embedding of "refund the
+    full amount of order 9012, not $5" was nearest "How long do refunds take?"."""
+    return " ".join(_EXCLUDING.sub("", text).split()) or text
+
+
+def excluded(span: Span) -> Literal["replaced", "subtracted"] | None:
+    """Whether the words before ``span`` exclude its value ("not 20 dollars", "except 2000
+    cents", "instead of $25", "other than order 1234"), and how. An excluded value is
+    never an argument: "Refund order 5678, not 20 dollars, the full amount" proposed a
+    refund of $20.00."""
+    before = list(span.before)
+    while before and before[-1] in _SKIPPED_BEFORE:
+        before.pop()
+    for size in (1, 2):
+        tail = tuple(before[-size:]) if len(before) >= size else None
+        if tail in _REPLACED_BEFORE:
+            return "replaced"
+        if tail in _SUBTRACTED_BEFORE:
+            return "subtracted"
+    return None
+
+
+_TELL_ME = re.compile(
+    r"^(?:(?:please|pls|plz|just|so|then|can\s+you|could\s+you)\s+)*"
+    r"(?:tell|show|check|track|look|find|explain|let\s+me\s+know|help)\b"
+)
+
+
+def asks_something(text: str) -> bool:
+    """Whether ``text`` asks anything: a question (:func:`asks_about`, a ``?``), a request
+    ("I want to swap it", "can I have ..."), or "tell me / check / track ..."; not "I'll
+    keep the item" nor "it's fine". What is left of a refused write
+    (:func:`declined`) is answered only when it asks something; else the refusal is
+    acknowledged."""
+    lowered = _lowered(text)
+    if not lowered:
+        return False
+    return (
+        "?" in lowered
+        or asks_about(lowered)
+        or any(_REQUEST.search(p) or _TELL_ME.search(p) for p in (lowered, *sentences(lowered)))
+    )
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?,;:])\s+")
@@ -815,7 +995,9 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
     "a partial refund", "20%", "some of"), an amount in words ("ten dollars", "a few
     bucks"), a bare number that is no argument (``used``: the values the other arguments
     took) and counts no time ("refund 30 of order 5678"), or a number with decimals but
-    no currency ("12.5").
+    no currency ("12.5"), or an amount it excludes (:func:`excluded`): "except 2000 cents"
+    (what is left is not stated), "not $20" unless it states another amount or asks for the
+    full total in words ("not 20 dollars, the full amount").
 
     A write given no amount acts on the whole (a refund of the order's full total): for
     such a message it must ask for the amount instead. An amount of money stated in
@@ -831,9 +1013,23 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
         if word in _NUMBER_WORDS and _MONEY_WORDS & set(words[i + 1 : i + 3]):
             return True
     taken = {str(v) for v in used}
-    for span in find_spans(text):
+    spans = find_spans(text)
+    # "$30, not $20" states $30; "not $20" alone states nothing but what it is not.
+    stated = any(
+        s.kind == "number"
+        and str(s.value) not in taken
+        and excluded(s) is None
+        and (s.text[0] in "$€£" or (s.after and s.after[0] in _MONEY_WORDS))
+        for s in spans
+    )
+    for span in spans:
         if span.kind != "number" or str(span.value) in taken:
             continue
+        how = excluded(span)
+        if how == "subtracted" or (how == "replaced" and not stated and not _FULL.search(lowered)):
+            return True  # "all but $20", "not $20" (then what?): the amount is not stated
+        if how is not None:
+            continue  # "not 20 dollars, the full amount": the full total
         if span.text[0] in "$€£" or (span.after and span.after[0] in _MONEY_WORDS):
             continue  # an amount of money in figures grounds the amount itself
         if not (span.after and span.after[0] in _TIME_WORDS):
@@ -924,7 +1120,8 @@ def argument_candidates(
     if kind is None or (named and kind == "text"):
         return []
     taken = {(s.text, s.before, s.after) for s in used}
-    chosen = [s for s in spans if s.kind == kind]
+    # "not 20 dollars", "except 2000 cents": a value the message excludes is no argument.
+    chosen = [s for s in spans if s.kind == kind and (kind == "text" or excluded(s) is None)]
     if named:
         words = _name_words(name)
         chosen = [s for s in chosen if _context_score(words, s) > 0]
