@@ -164,6 +164,13 @@ it showed) sees every name whose value it could show."""
 _UNQUOTED_GAP = rf"(?:[ \t]|t\\+){{0,{_GAP}}}+"
 """Between an unquoted name and its ':' in the reversed bytes of an event: spaces, tabs,
 and tabs as JSON writes them in a string (``\\t``, reversed ``t\\``)."""
+_UNQUOTED_GAPS: tuple[tuple[str, ...], ...] = (
+    (),
+    (" ", _UNQUOTED_GAP),
+    ("\t", _UNQUOTED_GAP),
+    ("t", "\\\\+", _UNQUOTED_GAP),  # JSON's "\\t", reversed
+)
+"""The ways a gap before an unquoted name's ':' begins, as regex tokens on reversed bytes."""
 _NAME = 128
 """Characters of a name before its sensitive spelling that the forward rules read."""
 _UNCLOSED_ASSIGNED = re.compile(rf"\s{{0,{_GAP}}}+(?P<value>{_UNCLOSED_VALUE})")
@@ -598,9 +605,6 @@ class Redactor:
             hinted.setdefault(_fold("="), []).append(
                 lambda text: next(self._assigned_spans(text), None) is not None
             )
-        if self._xml_field is not None:
-            xml = self._xml_field
-            hinted.setdefault(_fold("</"), []).append(lambda text: xml.search(text) is not None)
         # A one-byte hint is looked for as an int: ``bytes in bytes`` first tries its
         # needle as an int and builds a TypeError, which costs more than the search.
         self._byte_hinted: tuple[tuple[int, tuple[_Check, ...]], ...] = tuple(
@@ -641,9 +645,13 @@ class Redactor:
                 ]
                 # An unquoted name before its ':' in text (``api_key: "v"``, YAML, a log
                 # line): not in JSON's own keys, which are quoted, so clean events pass.
+                # A gap before the ':' (an aligned "Password      :", a tab, JSON's "\t")
+                # starts with a space, a tab or a 't': JSON's own keys end with '"', so
+                # the gap's branches cost a clean event's ':' nothing.
                 + [
-                    (_UNQUOTED_GAP, *_chars(s[::-1]), *tail)
+                    (*gap, *_chars(s[::-1]), *tail)
                     for s, tail in ends[: len(suffixes) + len(words)]
+                    for gap in _UNQUOTED_GAPS
                 ]
             )
             key_search = re.compile(f":{trie}".encode()).search
@@ -730,8 +738,11 @@ class Redactor:
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
         folded = raw.translate(_FOLD_TABLE)
         # Keys end with '":'; reversed, that literal ':' lets the regex skip ahead in C.
-        key_search = self._key_search
-        if key_search is not None and key_search(folded[::-1]) is not None:
+        if self._names_in(folded):
+            return True
+        xml = self._xml_field
+        # An XML element (<password>...</password>); ``60 in`` is one memchr for '<'.
+        if xml is not None and 60 in folded and xml.search(raw.decode("utf-8", "replace")):
             return True
         # A gate that passes only nominates patterns; they are confirmed on the text.
         # Substrings are looked for with find(), bytes with ``int in bytes``: ``bytes in
@@ -775,6 +786,11 @@ class Redactor:
                     return True  # the bare string, as redact_text() sees it
         return False
 
+    def _names_in(self, folded: bytes) -> bool:
+        """Whether folded ``data`` may hold a sensitive name before a ':' (see scan)."""
+        key_search = self._key_search
+        return key_search is not None and key_search(folded[::-1]) is not None
+
     def is_sensitive_key(self, key: str) -> bool:
         """Whether values under ``key`` are replaced entirely (``X-Api-Key``: yes)."""
         hit = self._key_cache.get(key)
@@ -814,8 +830,8 @@ class Redactor:
         """
         starts: list[int] = []
         if '"' in text or "'" in text:
-            quoted, key_search = self._quoted_field, self._key_search
-            if quoted is not None and key_search is not None and key_search(_fold(text)[::-1]):
+            quoted = self._quoted_field
+            if quoted is not None and self._names_in(_fold(text)):
                 # An unclosed quoted value is matched, for now, as the unquoted word that
                 # begins with its quote; matches come in order, so the first is the earliest.
                 for match in quoted.finditer(text):
@@ -1111,12 +1127,7 @@ class Redactor:
                 if accept is None or accept(match.group(group)):
                     spans.append(match.span(group))
 
-        key_search = self._key_search
-        if (
-            self._quoted_field is not None
-            and key_search is not None
-            and key_search(folded[::-1]) is not None
-        ):
+        if self._quoted_field is not None and self._names_in(folded):
             spans.extend(_value_spans(self._quoted_field.finditer(text)))
             spans.extend(
                 self._named_spans(text, self._colon_key, self._colon_value, self._colon_block)
