@@ -137,6 +137,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="skip the physical floor (one ~900-byte row committed per turn) beside Tether's "
         "sequential runs",
     )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="measure every sample in this process (before session 9: LangGraph's heap then "
+        "taxes Tether's samples); default: a fresh child process per sample",
+    )
     p.add_argument("--workdir", type=Path, help="where the SQLite files go (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the database files")
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
@@ -650,7 +656,10 @@ def _measure(
     if system == "langgraph":
         kwargs["lg_durability"] = args.lg_durability
     try:
-        row: dict[str, Any] = modules[system].run_config(**kwargs)
+        if args.in_process:
+            row: dict[str, Any] = modules[system].run_config(**kwargs)
+        else:
+            row = _in_child(system, kwargs)
     except Exception as exc:  # report and go on with the others
         failures.append(
             {
@@ -673,6 +682,33 @@ def _measure(
         f"{label} {row['turns_per_s']:>9} turns/s  {row['cpu_us_per_turn']:>7} CPU µs/turn  "
         f"{row['bytes_per_turn']:>9} B/turn  ratio {row['ratio']}"
     )
+    return row
+
+
+def _child_measure(system: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """In a fresh interpreter: warm the system up, then measure one configuration."""
+    import importlib
+
+    module = importlib.import_module(f"_engine_{system}")
+    module.warm_up(kwargs["workdir"])
+    return dict(module.run_config(**kwargs, progress=lambda _done: None))
+
+
+def _in_child(system: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One sample in a child process of its own (``spawn``: nothing inherited).
+
+    Both systems ran in this process before, one after the other: Tether's samples then
+    paid for LangGraph's heap (about 150 KB of checkpoint objects a turn, freed but
+    leaving the allocator fragmented and the cyclic collector more to walk), about a
+    third more CPU per turn than the same samples taken alone. A child per sample, as
+    pyperf does, measures each system on its own; the samples stay interleaved, so both
+    see the same machine.
+    """
+    import multiprocessing
+
+    sent = {k: v for k, v in kwargs.items() if k != "progress"}
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        row: dict[str, Any] = pool.apply(_child_measure, (system, sent))
     return row
 
 
@@ -833,6 +869,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{budget.seq_min_turns} turns (at least {budget.seq_min_runs} runs), after a "
             f"warm-up in a throwaway store; measured {args.repeat}x per configuration with the "
             "systems interleaved, the median turns/s reported",
+            "isolation": "every sample in a fresh child process (spawn) that warms its "
+            "system up first, so neither system's heap taxes the other's samples"
+            + (" (off: --in-process)" if args.in_process else ""),
             "concurrent": "all runs started together with asyncio.gather(start + result) in one "
             f"event loop; tether measured {args.repeat}x (median CPU per turn and turns/s), "
             "langgraph once",
