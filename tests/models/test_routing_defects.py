@@ -23,7 +23,6 @@ from tether.models._routing import (
     DEFAULT_ANSWER_EXAMPLES,
     PRESUMING_REPLIES,
     ExampleRouter,
-    ExampleToolSpec,
     asks_about,
     on_topic,
     replies_said,
@@ -31,51 +30,11 @@ from tether.models._routing import (
 )
 from tether.models._types import Message, ModelRequest, ModelResponse
 
+from ._support_specs import ASK_AMOUNT, LOOKUP, POLICIES, REFUND
+
 WELCOME = DEFAULT_ANSWER_EXAMPLES["Thanks, that's all"]
 BYE = DEFAULT_ANSWER_EXAMPLES["Bye!"]
 HELP = DEFAULT_ANSWER_EXAMPLES["Okay"]
-
-LOOKUP = ExampleToolSpec(
-    name="lookup_order",
-    description="Look up one order.",
-    parameters={
-        "type": "object",
-        "properties": {"order_id": {"type": "string", "description": "The order number."}},
-        "required": ["order_id"],
-    },
-    examples=["Where is my order?"],
-)
-POLICIES = ExampleToolSpec(
-    name="policies",
-    description="Read the store policy on a topic.",
-    parameters={
-        "type": "object",
-        "properties": {"question": {"type": "string"}},
-        "required": ["question"],
-    },
-    examples=["What is your return policy?"],
-)
-# As ``examples/support.py`` declares it: an optional amount, the full total by default.
-REFUND = ExampleToolSpec(
-    name="refund_order",
-    description="Refund an order, in full or in part.",
-    parameters={
-        "type": "object",
-        "properties": {
-            "order_id": {"type": "string", "description": "The order number."},
-            "amount_cents": {
-                "anyOf": [{"type": "integer"}, {"type": "null"}],
-                "default": None,
-                "description": "The exact amount to refund; in cents. Leave it out to refund "
-                "the order's full total.",
-            },
-        },
-        "required": ["order_id"],
-    },
-    examples=["Please refund my order"],
-    writes=True,
-)
-ASK_AMOUNT = "I can help with that, but I need the exact amount to refund. Could you tell me?"
 
 
 class _Words:
