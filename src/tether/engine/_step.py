@@ -724,15 +724,9 @@ def _charged(ctx: StepContext, request: ModelRequest, response: ModelResponse) -
     a reply without usage, or with a negative one, is charged the estimates; under a
     budget, a count below a quarter of the estimate is raised to it."""
     usage = response.usage
-    budgeted = pinned_budget(ctx.state) is not None
-    reported = (usage.input_tokens or usage.output_tokens) and min(
-        usage.input_tokens, usage.output_tokens
-    ) >= 0
-    if reported and not budgeted:
-        return response  # the common case: reported, no budget to protect
-    charged = charged_usage(request, response, budgeted=budgeted)
+    charged = charged_usage(request, response, budgeted=pinned_budget(ctx.state) is not None)
     if charged is usage:
-        return response
+        return response  # the common case: reported, and no budget to protect
     return response.model_copy(update={"usage": charged})
 
 
