@@ -10,14 +10,12 @@ word), so the rules are tested, not a 135M model's embeddings.
 from __future__ import annotations
 
 import importlib.util
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tether.models._embed import Embedder
 from tether.models._routed import RoutedTurns
 from tether.models._routing import (
     DEFAULT_ANSWER_EXAMPLES,
@@ -28,52 +26,16 @@ from tether.models._routing import (
     replies_said,
     unstated_amount,
 )
-from tether.models._types import Message, ModelRequest, ModelResponse
+from tether.models._types import Message, ModelRequest
 
 from ._support_specs import ASK_AMOUNT, LOOKUP, POLICIES, REFUND
+from ._support_specs import Turns as _Turns
+from ._support_specs import Words as _Words
+from ._support_specs import user as _user
 
 WELCOME = DEFAULT_ANSWER_EXAMPLES["Thanks, that's all"]
 BYE = DEFAULT_ANSWER_EXAMPLES["Bye!"]
 HELP = DEFAULT_ANSWER_EXAMPLES["Okay"]
-
-
-class _Words:
-    """A test embedder: one dimension per word of a small vocabulary."""
-
-    VOCAB = ("where", "order", "refund", "policy", "return", "hello")
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return [[float(w in t.lower()) + 1e-3 for w in self.VOCAB] for t in texts]
-
-
-class _Turns(RoutedTurns):
-    """The routed turn on a test embedder, without llama.cpp (no model call may happen)."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self.routing = "examples"
-        self.answer_replies = dict(DEFAULT_ANSWER_EXAMPLES)
-        self.answer_examples = tuple(DEFAULT_ANSWER_EXAMPLES)
-        self.route_k = 1
-        self._embedder = embedder
-        self._router = ExampleRouter(embedder, k=1, disk=False)
-
-    @property
-    def model_id(self) -> str:
-        return "test"
-
-    def _tokenize_text(self, text: str, *, special: bool) -> list[int]:
-        return [0] * len(text.split())
-
-    def _sample(self, *args: Any, **kwargs: Any) -> tuple[str, bool]:
-        raise AssertionError("a routed turn of these tests needs no model call")
-
-    def reply(self, *messages: Message) -> tuple[ModelResponse, str]:
-        request = ModelRequest(tools=[LOOKUP, POLICIES, REFUND], messages=list(messages))
-        return self._routed_reply(request, None, threading.Event())
-
-
-def _user(text: str) -> Message:
-    return Message(role="user", content=text)
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,6 @@ embeddings did for these.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +19,6 @@ import pytest
 from tether.models._routed import RoutedTurns
 from tether.models._routing import (
     DEFAULT_ANSWER_EXAMPLES,
-    ExampleRouter,
     asks_about,
     declined,
     excluded,
@@ -28,9 +26,12 @@ from tether.models._routing import (
     unstated_amount,
     without_exclusions,
 )
-from tether.models._types import Message, ModelRequest, ModelResponse
+from tether.models._types import Message, ModelRequest
 
 from ._support_specs import ASK_AMOUNT, LOOKUP, POLICIES, REFUND
+from ._support_specs import Turns as _Turns
+from ._support_specs import Words as _Words
+from ._support_specs import user as _user
 
 UNDERSTOOD = "Understood, I won't refund an order."
 
@@ -51,45 +52,6 @@ class _NearRefund:
             )
             for t in texts
         ]
-
-
-class _Words:
-    """One dimension per word of a small vocabulary."""
-
-    VOCAB = ("where", "order", "refund", "policy", "return", "hello")
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return [[float(w in t.lower()) + 1e-3 for w in self.VOCAB] for t in texts]
-
-
-class _Turns(RoutedTurns):
-    """The routed turn on a test embedder, without llama.cpp (no model call may happen)."""
-
-    def __init__(self, embedder: Any) -> None:
-        self.routing = "examples"
-        self.answer_replies = dict(DEFAULT_ANSWER_EXAMPLES)
-        self.answer_examples = tuple(DEFAULT_ANSWER_EXAMPLES)
-        self.route_k = 1
-        self._embedder = embedder
-        self._router = ExampleRouter(embedder, k=1, disk=False)
-
-    @property
-    def model_id(self) -> str:
-        return "test"
-
-    def _tokenize_text(self, text: str, *, special: bool) -> list[int]:
-        return [0] * len(text.split())
-
-    def _sample(self, *args: Any, **kwargs: Any) -> tuple[str, bool]:
-        raise AssertionError("a routed turn of these tests needs no model call")
-
-    def reply(self, *messages: Message) -> tuple[ModelResponse, str]:
-        request = ModelRequest(tools=[LOOKUP, POLICIES, REFUND], messages=list(messages))
-        return self._routed_reply(request, None, threading.Event())
-
-
-def _user(text: str) -> Message:
-    return Message(role="user", content=text)
 
 
 REFUSALS = [
