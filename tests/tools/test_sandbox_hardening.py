@@ -333,3 +333,60 @@ def test_no_cgroup_is_left_behind(sandbox: Sandbox) -> None:
         return
     for parent in cgroups.parents:
         assert not [p for p in parent.iterdir() if p.name.startswith("tether-sandbox-")]
+
+
+_HOST_KILLED_MID_CALL = r"""
+import sys
+from tether.tools import Sandbox, SandboxLimits
+
+with Sandbox(scratch_root=sys.argv[1]) as box:
+    print("ready", flush=True)
+    box.run_python_sync("import time\ntime.sleep(60)", limits=SandboxLimits(wall_seconds=60))
+"""
+
+
+def test_a_killed_hosts_cgroups_are_swept_by_the_next_sandbox(tmp_path: Path) -> None:
+    """A host SIGKILLed mid-call leaves its sandbox's cgroup; the next process removes it.
+
+    Only cgroups whose maker is dead go: one of this live process stays.
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tether.tools._sandbox_cgroup import Cgroups
+
+    cgroups = Cgroups.detect()
+    if cgroups is None:
+        assert not _cgroup_expected()
+        return
+    host = subprocess.Popen(
+        [sys.executable, "-c", _HOST_KILLED_MID_CALL, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert host.stdout is not None and host.stdout.readline().strip() == "ready"
+        mine = f"tether-sandbox-{host.pid}-"
+        deadline = time.monotonic() + 30
+        left: list[Path] = []
+        while not left and time.monotonic() < deadline:
+            left = [p for p in cgroups.parents[0].iterdir() if p.name.startswith(mine)]
+            time.sleep(0.05)
+        assert left, "the host never made its sandbox's cgroup"
+    finally:
+        host.send_signal(signal.SIGKILL)
+        host.wait()
+        assert host.stdout is not None
+        host.stdout.close()
+    assert all(p.is_dir() for p in left)  # close() never ran: the cgroup stays
+    live = cgroups.create()  # this process's, alive: never swept
+    try:
+        swept = Cgroups.detect()
+        assert swept is not None
+        for parent in cgroups.parents:
+            assert not [p for p in parent.iterdir() if p.name.startswith(mine)]
+        assert all(d.is_dir() for d in live.dirs)
+    finally:
+        live.close()

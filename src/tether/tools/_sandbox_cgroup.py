@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PREFIX = "tether-sandbox-"
+"""Then the creating process's pid and start time, so a later process can tell whose it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +131,40 @@ class Cgroups:
             found.create().close()
         except OSError:
             return None
+        found.sweep()
         return found
+
+    def sweep(self) -> list[str]:
+        """Remove the cgroups of processes that died without closing them; their names.
+
+        A host SIGKILLed mid-call never runs :meth:`Cgroup.close`: its sandbox dies with it
+        (bubblewrap's ``--die-with-parent``), but the empty cgroup stays. Each name says
+        which process made it (pid and start time, so a reused pid does not count as the
+        same process); a cgroup whose maker is gone is killed and removed. A live
+        process's cgroups (this one's, another Tether's) are left alone. One named by an
+        older version (no maker in the name) goes only if no process is in it.
+        """
+        names: set[str] = set()
+        for parent in self.parents:
+            with contextlib.suppress(OSError):
+                names |= {p.name for p in parent.iterdir() if p.name.startswith(_PREFIX)}
+        swept = []
+        for name in sorted(names):
+            dirs = tuple(d for d in (parent / name for parent in self.parents) if d.is_dir())
+            owner = _owner(name)
+            if owner is None:  # named before makers were recorded: only if empty
+                if any(_members(d) for d in dirs):
+                    continue
+            elif _start_time(owner[0]) == owner[1]:
+                continue
+            Cgroup(dirs=dirs, version=self.version).close()
+            swept.append(name)
+        return swept
 
     def create(self) -> Cgroup:
         """A new, empty cgroup for one program."""
-        name = _PREFIX + secrets.token_hex(8)
+        pid = os.getpid()  # this process's, also after a fork
+        name = f"{_PREFIX}{pid}-{_start_time(pid) or 0}-{secrets.token_hex(6)}"
         made: list[Path] = []
         try:
             for parent in self.parents:
@@ -147,6 +177,33 @@ class Cgroups:
                     path.rmdir()
             raise
         return Cgroup(dirs=tuple(made), version=self.version)
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), or ``None`` if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the command name may hold spaces
+    return fields[19] if len(fields) > 19 else None
+
+
+def _members(cgroup_dir: Path) -> bool:
+    """Whether any process is in a cgroup (an unreadable one counts as occupied)."""
+    try:
+        return bool((cgroup_dir / "cgroup.procs").read_text().strip())
+    except OSError:
+        return True
+
+
+def _owner(name: str) -> tuple[int, str] | None:
+    """The (pid, start time) a cgroup's name records, if it is one this code made."""
+    parts = name[len(_PREFIX) :].split("-")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return int(parts[0]), parts[1]
 
 
 def _write(path: Path, value: object) -> None:
