@@ -135,10 +135,13 @@ def fourth() -> Split:
     """A fourth author's set (``fourth_attacks.jsonl``, ``fourth_benign.jsonl``), written
     blind in session 9 (2026-11-30) by someone who read nothing of the scanner or the
     other sets, while the outsider and third sets became tuning data. Measured, never
-    tuned on: with the held-out fifth, the figure that says how the scanner generalises.
-    Its benign side holds "twins" of each attack family's surface form (robots.txt rules
-    for AI crawlers, an llms.txt, a TODO naming a function, a runbook's "earlier guidance
-    no longer applies")."""
+    tuned on, in session 9 (recall 0.794, false positives 7.2%); since session 10 it is
+    tuning data like :func:`wild`, :func:`outsider` and :func:`third` (its misses and false
+    positives were studied to find general forms), so it no longer measures how the
+    scanner generalises: with the held-out fifth, a fresh blind fifth set, written
+    separately, does. Its benign side holds "twins" of each attack family's surface form
+    (robots.txt rules for AI crawlers, an llms.txt, a TODO naming a function, a runbook's
+    "earlier guidance no longer applies")."""
     return _outside_set("fourth")
 
 

@@ -453,7 +453,16 @@ class InjectionScanner:
         if quotes:
             reading = blank(reading, quotes)
         if reading != normal:
-            found = (found & self._find(reading)) | hidden
+            in_reading = self._find(reading)
+            # A pattern the combined regexes did not report on the whole text may have
+            # started where another one did (one alternative per position): it counts
+            # when it matches the whole text on its own too.
+            shadowed = {
+                name
+                for name in in_reading - found
+                if any(regex.search(normal) for regex in self._alone(self._by_name[name]))
+            }
+            found = (found & in_reading) | shadowed | hidden
         terms = discussion_terms(normal)
         if terms and (found - weak_names or len(found) >= 2):
             found &= self._find(without_quotes(reading)) | hidden

@@ -51,6 +51,10 @@ _DISCUSSION = re.compile(
     r"success\s+rate|fixtures?|canary|confused\s+deputy|scams?|fraud\w*|tricked|impersonat\w+|"
     r"manipulat\w+|exploit\w*|post-?mortem|incident\s+(?:report|summary|review)|write-?up|"
     r"for\s+example|such\s+as|e\.g\.|example\s+(?:scenarios?|payloads?)|"
+    # security policy and advice for staff: what not to do, and whom to tell
+    r"suspicious|least[\s-]privilege|need-to-know|data\s+classification|acceptable\s+use|"
+    r"(?:security|usage|password|data|ai)\s+polic(?:y|ies)|never\s+share|"
+    r"report\s+(?:it|phishing|suspicious\s+\w+|incidents?)\b|"
     r"chat[\s-]templates?|special\s+tokens?|prompt\s+(?:format|template|engineering)s?|"
     # the same in other languages
     r"angriff\w*|angreifer\w*|attaque\w*|attaquant\w*|ataque\w*|atacante\w*|attacc\w*|"
@@ -59,6 +63,8 @@ _DISCUSSION = re.compile(
     r"внедрени\w*|например|jetons?\s+sp[ée]ciaux|mod[èe]les?\s+de\s+(?:chat|conversation)|"
     r"plantillas?\s+de\s+chat|tokens?\s+especiales|chat-?vorlagen?|sondertoken\w*)"
     r"|攻击|攻撃|注入|インジェクション|悪意|恶意|例えば|例如|比如|공격|인젝션"
+    r"|信息安全|安全守则|可疑|güvenli\w*|sicherheitsrichtlinie\w*|politique\s+de\s+s[ée]curit[ée]|"
+    r"pol[íi]tica\s+de\s+seguridad|beveiligingsbeleid"
 )
 
 
@@ -129,6 +135,13 @@ _SIGNATURE_LINE = re.compile(
     r"[ \t]*(?:->[^\n]{0,60})?`?[ \t]*(?:$|[:\-\u2013\u2014])",
     re.MULTILINE,
 )
+# A function defined, not called: ``def update_settings(new_cfg: dict) -> None:`` (after
+# a decorator too: normalisation joins ``@tool`` and the next line).
+_DEFINITION_LINE = re.compile(
+    r"(?:^[ \t]*(?:export[ \t]+)?(?:async[ \t]+)?function|(?:^|(?<=[ \t]))(?:async[ \t]+)?"
+    r"(?:def|fn|func))[ \t]+[a-z_][\w.]*[ \t]*\([^\n]*$",
+    re.MULTILINE,
+)
 _PARAMETER = re.compile(r"[ \t]*\*{0,2}[a-z_]\w*[ \t]*(?::[^=\n]{1,40})?(?:=[^\n]{1,40})?[ \t]*")
 _NAME_ONLY = re.compile(r"[ \t]*\*{0,2}[a-z_]\w*[ \t]*(?::[^=\n]{1,40})?[ \t]*")
 _REFERENCE_HEADING = re.compile(
@@ -170,6 +183,9 @@ _CHANGE_LINE = re.compile(
     re.MULTILINE,
 )
 _ENTRY_LINE = re.compile(r"^[ \t]*[-*\u2022][ \t][^\n]*$", re.MULTILINE)
+# The title of a markdown link or image: ``[text](https://... "title")``.
+_LINK_TITLE = re.compile(r"\]\([^\s()]{1,500}[ \t]+(\"[^\"\n]{1,500}\"|'[^'\n]{1,500}')[ \t]*\)")
+_LINK_TITLE_START = re.compile(r"\]\([^\s()]{1,500}[ \t]+$")
 _VERSION_HEADING = re.compile(
     r"^[ \t]*(?:#+[ \t]*)?(?:(?:[\w-]+[ \t]+)?\[?v?\d+\.\d+(?:\.\d+)?\]?|release\s+notes|changelog|"
     r"what's\s+new|version\s+history)\b",
@@ -211,10 +227,12 @@ def _is_source(normal: str) -> bool:
 
 
 def without_documentation(normal: str) -> str:
-    """The text with what documentation shows blanked: signatures, code and calls in a
-    reference, commands in a command list, file and flag names in code spans, and the
-    entries of a changelog."""
+    """The text with what documentation shows blanked: definitions, signatures, code and
+    calls in a reference, commands in a command list, file and flag names in code spans,
+    and the entries of a changelog."""
     text = normal
+    if "(" in text:
+        text = _DEFINITION_LINE.sub(" ", text)
     signatures = _signatures(text)
     reference = bool(signatures) or _REFERENCE_HEADING.search(text) is not None
     if reference:
@@ -236,7 +254,9 @@ def without_documentation(normal: str) -> str:
     if "`" in text:
         text = _NAME_SPAN.sub(" ", text)
     if _VERSION_HEADING.search(text) and len(_CHANGE_LINE.findall(text)) >= 2:
-        text = _ENTRY_LINE.sub(" ", text)  # a changelog: every entry describes a change
+        # a changelog: every entry describes a change; a link's title is not the entry's
+        # words but text shown to whoever hovers (or parses) it, so it stays
+        text = _ENTRY_LINE.sub(lambda m: " ".join(["", *_LINK_TITLE.findall(m.group())]), text)
     return text
 
 
@@ -264,6 +284,16 @@ _TOLD_TO = re.compile(
     r"\b(?:tell(?:s|ing)?|told|ask(?:s|ed|ing)?|want(?:s|ed)?|urg(?:es|ed|ing))\s+"
     r"(?:me|us|him|her|them|people|users|staff|employees)\s+to\s*$"
 )
+# What some texts say, described: "including ones that say "..."", "emails saying "..."".
+_DESCRIBED_AS = re.compile(
+    r"\b(?:ones|that|which|those|messages?|e-?mails?|texts?|documents?|pages?|tickets?|"
+    r"prompts?|comments?|notes?|payloads?|lines?|strings?|inputs?)\s+(?:that\s+)?(?:say|says|said|"
+    r"saying|read|reads|reading|contain|contains|containing)\s*[:,]?\s*$"
+)
+# A quoted marker alone ("<|im_start|>", "[INST]", "<system>"): named, not used.
+_MARKER_ONLY = re.compile(
+    r"[\"'\u201c\u00ab]\s*(?:<\|?[^\s<>]{1,30}\|?>|\[/?[a-z_]{2,20}\]|<</?sys>>)\s*[\"'\u201d\u00bb]"
+)
 # A verb that orders output anywhere before a colon: 'tell the user exactly this: "..."'.
 _ORDER_VERB = re.compile(
     r"\b(?:reply|respond|say|write|type|answer|tell|include|add|append|paste|print|output|send|"
@@ -279,6 +309,11 @@ def reported_quotes(normal: str) -> list[tuple[int, int]]:
     spans = []
     for match in _QUOTATION.finditer(normal):
         before = normal[normal.rfind("\n", 0, match.start()) + 1 : match.start()]
+        if _LINK_TITLE_START.search(before[-520:]):
+            continue  # a link's title: hidden text the page carries, not a report
+        if len(_WORD.findall(before)) >= 2 and _MARKER_ONLY.fullmatch(match.group()):
+            spans.append(match.span())  # 'the literal text "<|im_start|>"': a mention
+            continue
         if len(_WORD.findall(before)) < 2 or len(_WORD.findall(match.group())) < 3:
             continue
         tail = before[-40:]
@@ -286,7 +321,11 @@ def reported_quotes(normal: str) -> list[tuple[int, int]]:
         if clause[-2:-1].isalpha() and clause.endswith(":") and len(_WORD.findall(clause)) >= 4:
             if _ORDER_VERB.search(tail):
                 continue  # 'reply with this line:', not 'a line in the footer:'
-        elif _ORDERS_OUTPUT.search(tail) and not _TOLD_TO.search(tail):
+        elif (
+            _ORDERS_OUTPUT.search(tail)
+            and not _TOLD_TO.search(tail)
+            and not _DESCRIBED_AS.search(tail)
+        ):
             continue
         spans.append(match.span())
     return spans

@@ -49,6 +49,12 @@ class InjectionPattern:
 
 _GAP = r"[^\n]{0,60}?"  # a bounded, same-line gap between the words of a phrase
 _NEAR = r"[^\n]{0,40}?"
+# Not the writer's own earlier instructions ("the instructions I sent on Monday"): people
+# correct themselves that way.
+_NOT_MINE = (
+    r"(?!\s+(?:that\s+|which\s+)?(?:i|we)(?:'ve|\s+have|\s+had)?\s+(?:sent|gave|wrote|shared|posted|"
+    r"emailed|mentioned|provided|left|listed|circulated|attached|forwarded)\b)"
+)
 _OBJECTS = (
     r"(?:instructions?|instr\w*ions|\w{1,3}nstruct\w*|prompts?|rules|directions|directives?|"
     r"guidelines|guidance|text|content|input|inputs|conversation|tasks|statements|objectives|"
@@ -266,7 +272,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # how colleagues talk (goal_hijack reads the request set aside for something else)
         r"existing|system|safety|given|received|current|your|all|the\s+user'?s?(?=\s+"
         r"(?:instructions?|rules|orders|commands|directions|prompts?|guidelines)\b))\b"
-        rf"[^\n]{{0,25}}?\b{_OBJECTS}\b"
+        rf"[^\n]{{0,25}}?\b{_OBJECTS}\b{_NOT_MINE}"
         r"|\bstop\s+everything\b"
         r"|\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all|anything)\b[^\n]{0,30}?"
         r"\b(?:above|before|prior|earlier|previously)\b"
@@ -302,6 +308,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\s+(?:you\s+(?:were|have\s+been|got)\s+(?:given|told)|(?:given|provided)\s+to\s+you)\b"
         r"|\b(?:previous|prior|earlier|above|original|initial|old|former|your|the|these|all)\s+"
         r"(?:instructions?|prompts?|rules|directives|guidance|guidelines|directions)\b"
+        r"(?!\s+(?:in|of|from)\s+(?:sections?|chapters?|steps?|parts?|pages?|paragraphs?|"
+        r"appendix|v\d|version|revision|the\s+(?:runbook|wiki|manual|handbook|guide|docs?|"
+        r"readme|playbook|old\s+\w+))\b)"
         r"[^\n]{0,60}?\b(?:no\s+longer\s+(?:appl\w*|valid|count|matter)|(?:are|is|were|was|have\s+"
         r"been)\s+(?:now\s+|hereby\s+|henceforth\s+)?(?:null|void|cancel+ed|revoked|obsolete|deprecated|outdated|invalid|"
         r"superseded|overridden|disabled|rescinded|withdrawn|annulled|a\s+mistake|fake|injected|(?:written|planted)\s+by|"
@@ -380,7 +389,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "disregard_instructions",
-        rf"\bdisregard\b{_GAP}\b{_OBJECTS}\b",
+        rf"\bdisregard\b(?!\s+(?:my|our)\b){_GAP}\b{_OBJECTS}\b{_NOT_MINE}",
         "disregard ... instructions",
     ),
     InjectionPattern(
@@ -445,7 +454,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"admin|administrator|sysadmin|system|developer|god)\b"
         r"|\b(?:role-?\s?play|roleplay)\s+as\b"
         r"|\b(?:your\s+new\s+(?:identity|name|persona)\s+is|switch\s+(?:your\s+)?persona|"
-        r"change\s+(?:your\s+)?persona|two\s+personas|stay\s+in\s+character)\b"
+        r"change\s+(?:your\s+)?persona|two\s+personas)\b"
         r"|\b(?:imagine|suppose)\s+(?:that\s+)?you\s+(?:are|were)\s+(?:an?\s+)?(?:ai|assistant|"
         r"model|chatbot|bot|llm)\b"
         r"|\b(?:behave|respond|answer|act)\s+as\s+(?:if|though)\s+you\s+(?:were|are|had)\b"
@@ -509,7 +518,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "exfiltrate",
-        r"\bexfiltrat\w*|\bexfil\b|\bleak\s+(?:the|all|your|any|their|this|these|those|it)\b",
+        r"\bexfiltrat(?:e|ing)\b|\bexfil\b|\bleak\s+(?:the|all|your|any|their|this|these|those|it)\b",
         "exfiltrate / leak the ...",
     ),
     InjectionPattern(
@@ -517,11 +526,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # Not after "never" / "do not": that is advice ("never send your password to anyone").
         r"(?<!never\s)(?<!not\s)(?<!n't\s)\b(?:reveal|print|show|output|repeat|display|dump|leak|share|tell\s+me|give\s+me|"
         r"include|paste|list|send|email|forward|expose|return|echo|disclose|provide|post|write|"
-        r"copy|translate|summari[sz]e|recite|spell(?:\s+out)?)\s+(?:back\s+|out\s+|up\s+)?"
+        r"copy|translate|summari[sz]e|recite|append|attach|insert|spell(?:\s+out)?)\s+(?:back\s+|out\s+|up\s+)?"
         r"(?:me\s+|us\s+)?(?:(?:all|any|of|every|each)\s+)*(?:your|the|its|their|all|any)\s+"
         r"(?:[\w-]+\s+){0,2}?[\w-]*?(?:instructions|(?:system\s+)?prompt|secrets?|api[\s_-]?keys?|"
         r"credentials?|passwords?|passphrases?|tokens?|(?:secret|private|access)\s+keys?|"
         r"env(?:ironment)?\s+variables|config(?:uration)?|(?:system|developer)\s+message)\b"
+        r"(?!\s+(?:only\s+)?(?:via|through|using|when|once|if)\b|\s+(?:in|into)\s+(?:the|a)\s+"
+        r"(?:form|field|box|vault|keychain|settings|terminal|config\w*|prompt|password\s+manager)\b"
+        r"|\s+for\s+(?:the|a|an|my|our)\s+(?!(?:ai|assistant|model|bot|chat|conversation|session|"
+        r"system|agent)\b)\w)"
         r"|\b(?:summari[sz]e|repeat|print|show|reveal|output|list)\s+your\s+rules\b"
         r"|\b(?:summari[sz]e|repeat|print|show|reveal|output|list|describe)\s+the\s+(?:rules|instructions|"
         r"guidelines)\s+you\s+(?:are\s+following|follow|were\s+given|have\s+been\s+given)\b"
@@ -599,7 +612,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"account\s+holder|account\s+owner)\s+(?:has\s+|have\s+)?(?:already|explicitly|"
         r"previously)\s+(?:authori[sz]ed|approved|consented\s+to|pre-?approved|signed\s+off\s+on)"
         r"\b"
-        r"|\b(?:approval|authori[sz]ation|override|admin|bypass|clearance)\s+"
+        r"|\b(?:approval|authori[sz]ation|override|admin|bypass|clearance)(?<!\.override)(?<!\.admin)\s+"
         r"(?:token|code|key|id|pin|phrase)\s*(?:is\s*)?[:=#]"
         r"|\bno\s+(?:further\s+)?(?:approval|confirmation|authori[sz]ation)\s+(?:[\w-]+\s+)?"
         r"(?:is\s+)?(?:needed|required|necessary)\b"
@@ -646,7 +659,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # not policy ("sick leave does not need approval in advance")
         r"|\b(?:no\s+longer|(?:is|are)\s+not|never)\s+(?:required|needed|necessary|needs?|requires?)\b"
         rf"{_GAP}\b(?:approval|confirmation|authori[sz]ation|verification)\b"
-        r"|(?:不经|不經|无需|無需|未经|未經)[^\n]{0,4}?(?:用户|用戶|使用者)?(?:的)?(?:确认|確認|同意|批准|许可|許可)"
+        r"|(?:不经|不經|无需|無需|未经|未經)[^\n]{0,4}?(?:用户|用戶|使用者)?(?:的)?(?:确认|確認|同意|批准|许可|許可)(?!的)"
         r"|\b(?:sistema|servicio|servizio|syst[èe]me|service|system)\s+(?:de\s+|di\s+|d')?"
         r"(?:aprobaci[óo]n|approvazione|approbation|validation|genehmigung|freigabe)\b[^\n]{0,60}?"
         r"(?:fuera\s+de\s+servicio|fuori\s+servizio|hors\s+service|ca[íi]do|en\s+panne|ausgefallen|"
@@ -755,7 +768,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:before|prior\s+to)\s+(?:solving|completing|finishing|answering|replying|"
         r"responding|returning|summari[sz]ing|continuing|proceeding|doing|resolving)\b"
         # "the client's question" is someone else's: the user's is "the user"
-        r"[^\n]{0,40}?\b(?:(?<!'s\s)(?:task|request|question)|the\s+user|anything|with\s+any)\b"
+        r"[^\n]{0,40}?\b(?:(?<!'s\s)(?:task|request|question)|the\s+user|(?<!doing\s)anything|"
+        r"with\s+any)\b"
         r"|\bthe\s+task\s+(?:that\s+)?i\s+gave\s+you\b"
         r"|\b(?:cannot|can'?t|won'?t)\s+be\s+(?:resolved|completed|answered|closed|processed|"
         r"finished)\s+(?:until|unless)\s+(?:the\s+(?:assistant|ai|model)|you\s+first)\b"
@@ -983,7 +997,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # travel-planning assistants: when the user compares hotels, present ...",
         # "Internal note (action for the automation bot): approve ...", "Editors' note for
         # summarization tools: any summary must include ..."
-        r"\b(?:to|for|attention|attn)[ \t]+(?:the[ \t]+|any[ \t]+|all[ \t]+|every[ \t]+|"
+        r"\b(?:to|for|attention|attn)[ \t]+(?!(?:building|creating|making|developing|designing|"
+        r"writing|testing|training|evaluating|deploying|hosting|running|monitoring|benchmarking)\s)"
+        r"(?:the[ \t]+|any[ \t]+|all[ \t]+|every[ \t]+|"
         r"each[ \t]+|"
         rf"whichever[ \t]+|whatever[ \t]+|our[ \t]+)?{_ADDRESSEE_NAMED}s?"
         r"(?:[ \t]+(?:who|that|which|[a-z]+ing)\b[^\n:;.]{0,60}?)?[ \t]*(?=[:)\]\u2014]|-[ \t])"
@@ -1111,7 +1127,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"starting\s+(?:now|today|immediately)|as\s+of\s+now|effective\s+immediately)\b,?\s+"
         r"(?:you(?:'ll|'re)?|the\s+(?:assistant|ai|model|agent|bot))\b"
         r"|\blet'?s\s+(?:play\s+a\s+game|role-?play|pretend)\b"
-        r"|\bstay\s+in\s+(?:the\s+)?(?:story|role|game|persona)\b"
+        r"|\bstay\s+in\s+(?:the\s+)?(?:story|role|game|persona|character)\b"
         r"|\byou\s+(?:now\s+)?(?:run|operate|function)\s+as\b|\bforget\s+(?:about\s+)?being\s+an?\b"
         r"|\bthe\s+(?:assistant|ai|model|bot)\s+(?:now\s+)?(?:goes\s+by|is\s+(?:now\s+)?(?:called|"
         r"named|known\s+as))\b|\b(?:ab\s+jetzt|ab\s+sofort)\b"
@@ -1157,7 +1173,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "system_prompt",
-        r"\bsystem\s+(?:prompt|message|override|instructions?|directive)\b"
+        r"\bsystem(?<!\ba\ssystem)(?<!\ban\ssystem)(?<!\bour\ssystem)(?<!\bits\ssystem)"
+        r"(?<!\btheir\ssystem)(?<!\bin\sthe\ssystem)(?<!called\sthe\ssystem)(?<!\bbot\ssystem)"
+        r"\s+(?:prompt|message|override|instructions?|directive)\b"
+        r"(?!\s+(?:vs\.?|versus|and\s+(?:the\s+)?user)\b)"
         r"|\bdeveloper\s+(?:message|prompt|instructions)\b"
         r"|\b(?:exact|full|complete|verbatim|original)\s+(?:system|hidden|initial)\s+(?:text|prompt|message|"
         r"instructions)\b|\[[ \t]*(?:begin|start|end)[ \t]+system[ \t]+(?:prompt|message)[ \t]*\]"
@@ -1174,6 +1193,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "role_line",
         r"^[ \t]*\b(?:system|sys|admin|developer|assistant|human|user|ai)[ \t]*:"
+        r"(?![ \t]*(?:\S*[@_/\d]\S*|\S+\.\S+)?[ \t]*$)"
         r"|^[ \t]*(?:thought|observation|action)[ \t]*:",
         "a line that starts like a chat-transcript turn ('assistant:', 'Thought:')",
         weak=True,
@@ -1287,7 +1307,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     InjectionPattern(
         "todo_note",
         r"\b(?:todo|fixme|hack|to-do|pendiente|pendente|a\s+faire|à\s+faire|da\s+fare|a\s+fazer)\s*"
-        r"(?:[(\[]|for\b|f[üu]r\b|para\b|per\b|pour\b|[:\-\u2014]\s*(?:the\s+)?agents?\b)"
+        r"(?:\((?!(?!(?:ai|agents?|assistants?|bots?|llms?|models?|claude|gpt|copilot)\))[\w.@-]{1,24}\))"
+        r"|\[|for\b|f[üu]r\b|para\b|per\b|pour\b|[:\-\u2014]\s*(?:the\s+)?agents?\b)"
         r"|\b(?:action\s+item|pending\s+task|open\s+item|follow-up|automation\s+note)\b",
         "a TODO or follow-up note",
         weak=True,
@@ -1331,6 +1352,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"emails|copies|"
         r"export|attach|bcc|cc|fetch|open|invite|add|move|envía|reenvía|reenvia|reenviar|envie|sende|senden|schicke|schick|schicken|übermittle|envoie|invia|stuur)\s+"
         # "send a POST request to https://...": how API docs describe a call, not data leaving
+        r"(?!(?:(?<=email\s)|(?<=e-mail\s)|(?<=mail\s)|(?<=text\s)|(?<=open\s)|(?<=emails\s))"
+        r"[<`'\"(]?(?:[\w.+-]+@|https?://|www\.))"
         r"(?!to\b|at\b|with\b|rules?\b|settings?\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
         r"head|api|http|graphql)?\s*requests?\b)"
         rf"(?:[^\n]{{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|[,:][ \t]*))?"
@@ -1524,7 +1547,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\binternal\s+(?:pricing|documents?|memos?|financials|roadmap|spreadsheets?|wiki|"
         r"salary|salaries)\b"
         # a template slot for the conversation or a secret ({{chat_history}}), led by "{{"
-        r"|\{\{\s*(?=[\w.]{0,30}?(?:chat|conversation|history|messages|context|memory|secret|api_?key|"
+        r"|\{\{\s*(?!secrets\.|vars\.|env\.)(?=[\w.]{0,30}?(?:chat|conversation|history|messages|context|memory|secret|api_?key|"
         r"user_|password))[\w.]{1,40}\s*\}\}"
         r"|\b(?:inbox|address\s+book|contacts?\s+book|phone\s?book|contact\s+list|customer\s+(?:list|"
         r"database|data|records|exports?|tables?)|"
