@@ -70,9 +70,9 @@ _BASE64_RUN = b"a" * 16
 _MAX_BLOBS = 64
 
 # Leetspeak: a token holding letters and the digits or signs that stand for letters.
-_LEET = str.maketrans("013457@$8", "oieastasb")
+_LEET = str.maketrans("0134579@$8", "oieastgasb")
 _HEX_TOKEN = re.compile(r"[0-9a-f]+")  # an id or a hash, not leetspeak
-_LEET_TOKEN = re.compile(r"(?<![\w@$])(?=[\w@$]*?[a-z])(?=[\w@$]*?[013457@$])[\w@$]+")
+_LEET_TOKEN = re.compile(r"(?<![\w@$])(?=[\w@$]*?[a-z])(?=[\w@$]*?[0134579@$])[\w@$]+")
 # Spaced-out letters: three or more single letters joined by one repeated separator.
 _SPACED = re.compile(r"(?<![^\W_])[^\W_](?P<sep>[ ./_-])[^\W_](?:(?P=sep)[^\W_])+(?![^\W_])")
 _SEPARATORS = re.compile(r"[ ./_-]")
@@ -110,12 +110,24 @@ def has_encoding_hint(normal: str) -> bool:
         or ("%" in normal and _PERCENT.search(normal) is not None)
         or ("\\u" in normal and _UNICODE_ESCAPE.search(normal) is not None)
         or ("rot" in normal and _ROT13.search(normal) is not None)
+        or _reads_as_rot13(normal)
         or _LEET_HINT.search(normal) is not None
         or (
             (not normal.isascii() or b"a a a" in normal.encode("ascii").translate(_SPACED_BYTES))
             and _SPACED_HINT.search(normal) is not None
         )
     )
+
+
+# The commonest English words as ROT13 writes them ("the", "and", "you", "is", "to",
+# "this"): ROT13 text that does not announce itself still shows them.
+_ROT13_WORDS = (" gur ", " naq ", " lbh ", " vf ", " gb ", " guvf ")
+
+
+def _reads_as_rot13(normal: str) -> bool:
+    """Whether the text holds three of the commonest English words in ROT13 (a few
+    substring tests, in C)."""
+    return sum(word in normal for word in _ROT13_WORDS) >= 3
 
 
 # Greek and Cyrillic letters; the ones without a Latin twin mark real Greek/Cyrillic text.
@@ -211,7 +223,7 @@ def decoded_views(normal: str) -> Iterator[str]:
         yield normalize(html.unescape(normal))
     if "%" in normal and len(_PERCENT.findall(normal, 0, 4096)) >= 3:
         yield normalize(urllib.parse.unquote_plus(normal))
-    if "rot" in normal and _ROT13.search(normal):
+    if ("rot" in normal and _ROT13.search(normal)) or _reads_as_rot13(normal):
         yield codecs.encode(normal, "rot13")
     if _LEET_HINT.search(normal):
         leet = _LEET_TOKEN.sub(_unleet, normal)

@@ -111,6 +111,7 @@ _SECRET = (
     # inside snake_case names (OPENAI_API_KEY, admin_password) and paths
     r"|_(?:passwords?|api_?keys?|secret_?keys?|access_?tokens?|private_?keys?)\b"
     r"|\.env\b|/etc/passwd|\b(?:activation|license|licence|product|serial)\s+keys?\b"
+    r"|\b(?:session|auth|login|authentication)[\s_-]?cookies?\b"
     r"|\b(?:repository|repo|github|ci|actions|org(?:anization)?)\s+secrets\b"
     r"|\b(?:contraseñas?|senhas?|mot\s+de\s+passe|passw[öo]rter|passwort|kennwort|wachtwoord|"
     r"has[łl]o|hesla|heslo|l[öo]senord|adgangskode|salasana|kata\s+sandi|mật\s+khẩu|şifre\w*|"
@@ -669,7 +670,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:que\s+tu\s+as|qu'on\s+t'a|que\s+(?:te\s+dieron|recibiste|has\s+recibido)|"
         r"die\s+du\s+(?:erhalten|bekommen)|che\s+hai\s+ricevuto|que\s+voc[êe]\s+recebeu|initiales|"
         r"iniciales|iniziali|du\s+syst[èe]me|del\s+sistema|di\s+sistema)"
-        r"|\b(?:zeige?|gib)\s+(?:mir\s+)?(?:deinen?|den)\s+(?:system-?prompt|anweisungen)\b",
+        r"|\b(?:zeige?|gib)\s+(?:mir\s+)?(?:deinen?|den)\s+(?:system-?prompt|anweisungen)\b"
+        r"|\b(?:begin|start|open|preface|prefix|end|close)\s+your\s+(?:reply|answer|response|output|"
+        r"message)\s+(?:with|by\s+(?:printing|repeating|quoting|reciting))\b[^\n]{0,60}?"
+        r"\b(?:you\s+were\s+(?:configured|given|set\s+up|initiali[sz]ed|told|instructed|primed)|"
+        r"system\s+(?:prompt|message)|(?:your|the)\s+(?:instructions|prompt|preamble|configuration))\b"
+        r"|\b(?:output|print|repeat|show|reveal|write|copy|dump|quote|recite)\s+(?:everything|all|"
+        r"the\s+text|whatever)\s+(?:that\s+)?(?:appears|is|was|comes|came)\s+(?:before|above|"
+        r"prior\s+to)\b",
         "reveal your instructions / prompt / secrets / API key",
     ),
     InjectionPattern(
@@ -757,6 +765,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"usage|openai|anthropic)\s+(?:polic(?:y|ies)|guidelines|rules|filters?)\b"
         r"|\b(?:turn\s+off|disable)\s+(?:the\s+|all\s+|your\s+)?(?:safety|content)\s+"
         r"(?:checks?|filters?|settings?)\b"
+        r"|\byour\s+(?:safety|content|moderation)\s+(?:filters?|guardrails|guidelines|restrictions|"
+        r"rules|settings|checks|polic(?:y|ies)|training)\s+(?:are|is|have\s+been|has\s+been)\s+"
+        r"(?:now\s+|temporarily\s+|hereby\s+)?(?:disabled|off|lifted|removed|suspended|"
+        r"deactivated|turned\s+off|waived|bypassed)\b"
         # not policy ("sick leave does not need approval in advance")
         r"|\b(?:no\s+longer|(?:is|are)\s+not|never)\s+(?:required|needed|necessary|needs?|requires?)\b"
         rf"{_GAP}\b(?:approval|confirmation|authori[sz]ation|verification)\b"
@@ -828,8 +840,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         "conceal_from_user",
         r"\b(?:do\s+not|don'?t|never|without)\s+(?:tell|telling|inform|informing|mention|"
         r"mentioning|alert|alerting|notify|notifying|ask|asking|warn|warning|bother|bothering)\s+"
-        r"(?:(?:this|it|them)\s+(?:to\s+)?)?(?:the\s+)?(?:user|human|operator|account\s+owner|"
-        r"a\s+human|for\s+(?:approval|confirmation|permission))\b"
+        r"(?:(?:this|it|them|(?:this|that|the|these)\s+(?:note|message|instruction|link|change|"
+        r"step|request|field|line|part))\s+(?:to\s+)?)?(?:the\s+)?(?:user|human|operator|"
+        r"account\s+owner|a\s+human|for\s+(?:approval|confirmation|permission))\b"
         r"|\b(?:do\s+not|don'?t)\s+let\s+the\s+(?:user|human)\s+know\b"
         r"|\bno\s+need\s+to\s+(?:bother|tell|inform|ask|involve)\s+the\s+(?:user|human)\b"
         r"|\bso\s+(?:that\s+)?(?:there\s+is\s+no\s+trace|(?:nobody|no\s+one)\s+(?:knows|notices|can\s+"
@@ -1343,6 +1356,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:x-(?:ai|llm|assistant|gpt|chatbot)|ai|llm|assistant|gpt|chatbot)[-_]"
         r"(?:summary[-_]|reader[-_])?(?:directive|instructions?|hint|prompt|command|task|note|"
         r"message)s?[\"']?(?:\s+content)?\s*[:=]"
+        r"|\bfor\s+(?:the\s+)?automation\s*:"
         r"|\b(?:x-(?:agent|bot|model)|agent|bot|model)[-_](?:directive|instructions?|prompt|command)s?"
         r"[\"']?\s*[:=]",
         "a note to the agent / the agent must ...",
@@ -1459,7 +1473,12 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:read|see|access|view|unlock)\s+the\s+(?:rest|remainder)\b(?:\s+of\s+(?:this|the)\b)?"
         r"|\bonly\s+be\s+able\s+to\b[^\n]{0,60}?\b(?:after|once)\s+you\b"
         r"|\bcan\s+only\s+be\s+(?:displayed|shown|read|accessed|answered|completed|unlocked|viewed|"
-        r"processed)\s+(?:after|once|when)\s+(?:you|the\s+(?:assistant|ai|model|agent))\b",
+        r"processed)\s+(?:after|once|when)\s+(?:you|the\s+(?:assistant|ai|model|agent))\b"
+        r"|\bbefore\s+(?:you\s+)?(?:continu\w+|keep)\s+reading\b"
+        r"|\bbefore\s+(?:processing|parsing|reading|handling|ingesting|applying|merging|using|"
+        r"summari[sz]ing|deploying)\s+this\s+[\w.-]+\s*,\s*(?:you\s+must\s+|please\s+)?(?:first\s+)?"
+        r"(?:create|send|add|put|run|execute|delete|grant|give|post|upload|share|email|forward|"
+        r"transfer|open|visit|call|paste|copy|disable|invite)\b",
         "do this first, then carry on with your task",
         weak=True,
     ),
@@ -1540,7 +1559,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\byour\s+(?:job|task|goal|role|purpose)\s+is\s+(?:now\s+)?to\b"
         r"|\bstop\s+(?:working\s+on|doing)\s+(?:your|the)\s+(?:original|current|initial|assigned)\b"
         r"|\b(?:every|all|the|your)\s+(?:rules?|instructions?|guidelines)\s+you\s+(?:were|have\s+been|got)\s+"
-        r"(?:given|told)\b",
+        r"(?:given|told)\b"
+        r"|\b(?:we|i)(?:'ve|\s+have)\s+(?:updated|changed|modified|reconfigured|overridden|replaced)\s+"
+        r"your\s+(?:configuration|config|instructions|system\s+prompt|rules|guidelines|programming|"
+        r"directives|settings)\b"
+        r"|\bi\s+am\s+(?:hereby\s+)?(?:instructing|ordering|commanding|directing|authori[sz]ing)\s+you\b",
         "nothing above matters / you've been assigned to ...: what came before is dismissed",
         weak=True,
     ),
@@ -1697,7 +1720,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:value|contents?)\s+of\s+[^\n]{0,40}?\bin\s+your\s+(?:environment|env|"
         r"configuration|config|settings)\b"
         r"|\b(?:post|send|forward|share|upload|copy|email|summari[sz]e|leak)\s+(?:the|this|our|"
-        r"your)\s+(?:[\w-]+\s+)?(?:conversation|chat(?:\s+(?:log|history|transcript))?)\b",
+        r"your)\s+(?:[\w-]+\s+)?(?:conversation|chat(?:\s+(?:log|history|transcript))?)\b"
+        r"|\b(?:tell|inform|remind|convince|assure)\s+(?:the|your)\s+user\b|\byour\s+user\b"
+        r"|\b(?:to|in)\s+(?:every|each|all)\s+(?:of\s+your\s+)?(?:answers?|repl(?:y|ies)|responses?)\b",
         "talks about the user, your answer or your environment (the model's world)",
         weak=True,
     ),
@@ -1719,7 +1744,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"monitoring|alerts|alerting|notifications)\b"
         r"|\b(?:delete|erase|clear|wipe|remove|purge|truncate)\s+(?:the\s+|all\s+|any\s+)?"
         r"(?:audit|access|activity|security|command|shell)\s+(?:logs?|trails?|history)\b"
-        r"|\b(?:delete|erase|clear|wipe|remove|purge)\s+(?:it|them|this|the\s+\w+)\s+from\s+(?:the\s+)?sent\b",
+        r"|\b(?:delete|erase|clear|wipe|remove|purge)\s+(?:it|them|this|the\s+\w+)\s+from\s+(?:the\s+)?sent\b"
+        r"|\b(?:do\s+not|don'?t|never|without)\s+(?:escalat\w*|hand\w*\s+(?:it\s+|this\s+)?(?:off|over)|"
+        r"rout\w*|transfer\w*|pass\w*)\s+(?:it\s+|this\s+)?to\s+(?:a\s+|the\s+)?(?:human|person|"
+        r"supervisor|staff)\b"
+        r"|\bno\s+need\s+to\s+(?:mention|flag|disclose|point\s+out)\s+(?:it|this|that)\b",
         "keep it quiet / leave no trace",
         weak=True,
     ),
@@ -1832,7 +1861,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:message|note|mensaje|nota|nachricht|aviso|avviso|hinweis|mitteilung|avis|bericht|"
         r"wiadomo[śs][ćc])\s+(?:de\s+l'|del\s+|vom\s+|de\s+la\s+|dell'|van\s+de\s+|od\s+)"
         r"(?:administrat\w*|admin|propri[ée]taire|due[ñn]o|inhaber|d[ée]veloppeur|desarrollador|"
-        r"entwickler|beheerder|amministrator\w*)",
+        r"entwickler|beheerder|amministrator\w*)"
+        r"|\b(?:operator|admin|administrator|developer|deployer|platform|root|owner)\s+override\b"
+        r"|\bissued\s+by\s+(?:the\s+)?(?:deployment\s+owner|operator|administrator|admin|platform|"
+        r"developers?|deployer|system\s+owner)\b"
+        r"|\bfrom\s+your\s+(?:developers?|deployers?|creators?|operators?|makers?|programmers?)\b",
         "a message from the administrator / the developer / the user, or on their behalf",
         weak=True,
     ),
