@@ -88,6 +88,43 @@ from tether.store import (
 from tether.tools import Sandbox, mcp_servers
 
 log = logging.getLogger("tether.runtime")
+
+
+class _PassLog:
+    """What a background pass (recovery, timers, cancels) says when it fails.
+
+    A store that is down fails every pass, several times a second: each would log a full
+    traceback of the same connection error. A transient store error is said once, in one
+    line, and again only when its message changes; when the pass succeeds again, that is
+    said too. Anything else is a defect and keeps its traceback every time.
+    """
+
+    __slots__ = ("_down", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._down: str | None = None
+
+    def failed(self, exc: Exception) -> None:
+        if isinstance(exc, StoreError) and exc.transient:
+            message = str(exc)
+            if message != self._down:
+                log.warning(
+                    "%s pass: the store is unavailable (%s); retrying until it answers",
+                    self.name,
+                    message,
+                )
+            self._down = message
+            return
+        self._down = None
+        log.exception("%s pass failed", self.name)
+
+    def ok(self) -> None:
+        if self._down is not None:
+            log.warning("%s pass: the store answers again", self.name)
+            self._down = None
+
+
 RunObserver = Callable[[str, Sequence[RunEvent]], None]
 """Called with ``(run_id, events)`` after each commit of any run this runtime drives.
 
@@ -1281,12 +1318,15 @@ class Runtime(RunControl):
 
     async def _cancel_loop(self) -> None:
         """Act on cancel requests other processes left in the store (see :meth:`_serve_cancels`)."""
+        said = _PassLog("cancel")
         while True:
             await asyncio.sleep(self._cancel_interval)
             try:
                 await self._serve_cancels()
-            except Exception:  # keep serving cancels through a transient store error
-                log.exception("cancel pass failed")
+            except Exception as exc:  # keep serving cancels through a transient store error
+                said.failed(exc)
+            else:
+                said.ok()
 
     async def _serve_cancels(self) -> None:
         """One pass over the cancel requests other processes left in the store.
@@ -1390,12 +1430,15 @@ class Runtime(RunControl):
             driver.stop_requested = True
 
     async def _timer_loop(self) -> None:
+        said = _PassLog("timer")
         while True:
             await asyncio.sleep(self._timer_interval)
             try:
                 await self.fire_timers()
-            except Exception:  # keep the timers running through a transient store error
-                log.exception("timer pass failed")
+            except Exception as exc:  # keep the timers running through a transient store error
+                said.failed(exc)
+            else:
+                said.ok()
 
     async def fire_timers(self, now: float | None = None) -> list[str]:
         """Expire due approval requests (deny or escalate, per policy); returns run ids.
@@ -1493,15 +1536,19 @@ class Runtime(RunControl):
         self._slots_freed.clear()
 
     async def _recover_loop(self) -> None:
+        said = _PassLog("recovery")
         while True:
-            await self._wait_for_work()
             try:
+                await self._wait_for_work()
                 # A full pass means more may be waiting (a fleet restarting with 1,000 runs
                 # to take over): look again at once instead of after the interval.
                 while len(await self.recover()) >= _CLAIM_BATCH:
                     pass
-            except Exception:  # keep looking; a transient store error must not stop recovery
-                log.exception("recovery pass failed")
+            except Exception as exc:  # keep looking; a transient store error must not stop it
+                said.failed(exc)
+                await asyncio.sleep(self._claim_interval)
+            else:
+                said.ok()
 
 
 def _cancel_request(value: str) -> tuple[str, str | None]:
