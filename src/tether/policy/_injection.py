@@ -105,9 +105,11 @@ from tether.policy._injection_cache import TableCache, building
 from tether.policy._injection_cache import current as current_cache
 from tether.policy._injection_context import (
     blank,
+    described_actions,
     discussion_terms,
     reported_quotes,
     without_documentation,
+    without_log_fields,
     without_scaffolding,
 )
 from tether.policy._injection_learned import (
@@ -448,10 +450,13 @@ class InjectionScanner:
         if not found - weak_names and len(found) < 2:
             return False
         hidden = found - plain
-        reading = without_documentation(without_scaffolding(normal) or normal)
+        reading = without_log_fields(without_documentation(without_scaffolding(normal) or normal))
         quotes = reported_quotes(reading)
         if quotes:
             reading = blank(reading, quotes)
+        described = described_actions(reading)
+        if described:
+            reading = blank(reading, described)
         if reading != normal:
             in_reading = self._find(reading)
             # A pattern the combined regexes did not report on the whole text may have

@@ -32,9 +32,11 @@ import re
 
 __all__ = [
     "blank",
+    "described_actions",
     "discussion_terms",
     "reported_quotes",
     "without_documentation",
+    "without_log_fields",
     "without_scaffolding",
 ]
 
@@ -47,6 +49,8 @@ _DISCUSSION = re.compile(
     r"(?<![^\W_])(?:attack(?:s|ers?)?(?![a-z0-9@-]|\.[a-z])|injections?|jailbreak\w*|phishing|malicious|adversarial|"
     r"red[\s-]?team\w*|payloads?(?!\s*[=:])|threat\s+model\w*|mitigations?|defen[cs]es?|untrusted|"
     r"hostile|ctf|bug\s+bounty|vulnerab\w+|owasp|social\s+engineering|researchers?|"
+    r"defenders?|patched|arxiv|pretending\s+to\s+be|stay\s+safe|never\s+ask\s+(?:you\s+)?(?:for|to)|"
+    r"is\s+it\s+safe|(?:low|high)[\s-]risk|the\s+danger|"
     r"security\s+(?:awareness|training|review|team|checklist|incident)|spotlighting|in\s+the\s+wild|"
     r"success\s+rate|fixtures?|canary|confused\s+deputy|scams?|fraud\w*|tricked|impersonat\w+|"
     r"manipulat\w+|exploit\w*|post-?mortem|incident\s+(?:report|summary|review)|write-?up|"
@@ -205,6 +209,24 @@ def _signatures(normal: str) -> list[tuple[int, int]]:
     return spans
 
 
+# A call commented out (``# send_email(to=order.email, ...)``): code, not a note.
+_COMMENTED_CALL = re.compile(
+    r"^([ \t]*(?:#|//)[ \t]*)(?!(?:todo|fixme|hack|note|xxx|nb)\()[a-z_][\w.]*\([^\n]*\)"
+    r"[ \t]*;?[ \t]*$"
+)
+# A fenced block tagged with a programming language: its calls are code, whatever their
+# string arguments say (``check("ignore the previous instructions")``).
+_CODE_FENCE = re.compile(
+    r"```[ \t]*(?:python|py|js|javascript|ts|typescript|bash|sh|shell|go|rust|java|ruby|php|"
+    r"kotlin|swift|c|cpp|csharp|sql)\b[^`]{1,3000}```"
+)
+# Lines of calls, indented, after a line that shows them ("Replace calls like", "with",
+# "for example:"): what the documentation shows, not what it asks.
+_SHOWN_CALLS = re.compile(
+    r"^[^\n]{0,120}?\b(?:like|with|as|e\.g\.|following|this|these|below)[ \t]*:?[ \t]*\n"
+    r"(?:[ \t]*\n)?((?:(?:    |\t)[ \t]*[a-z_][\w.]*\([^\n]*\)[ \t]*;?[ \t]*(?:\n|$))+)",
+    re.MULTILINE,
+)
 # An indented block after a line that introduces an example ("Example for the
 # blacksmith:", "a prompt like this:"): shown, not said.
 _INDENTED_EXAMPLE = re.compile(
@@ -242,11 +264,15 @@ def without_documentation(normal: str) -> str:
         text = _CALL_EXPRESSION.sub(" ", text)
     elif _is_source(text):
         text = "\n".join(
-            line
+            _COMMENTED_CALL.sub(r"\1 ", line)
             if _COMMENT_LINE.match(line)
             else _CALL_EXPRESSION.sub(" ", _CODE_LINE.sub(" ", line))
             for line in text.split("\n")
         )
+    if "```" in text:
+        text = _CODE_FENCE.sub(lambda m: _CALL_EXPRESSION.sub(" ", m.group()), text)
+    if "    " in text or "\t" in text:
+        text = _SHOWN_CALLS.sub(lambda m: m.group()[: m.start(1) - m.start()], text)
     if "    " in text or "\t" in text:
         text = _INDENTED_EXAMPLE.sub(lambda m: m.group()[: m.start(1) - m.start()], text)
     if reference or _COMMAND_LIST.search(text):
@@ -289,7 +315,11 @@ _DESCRIBED_AS = re.compile(
     r"\b(?:ones|that|which|those|messages?|e-?mails?|texts?|documents?|pages?|tickets?|"
     r"prompts?|comments?|notes?|payloads?|lines?|strings?|inputs?)\s+(?:that\s+)?(?:say|says|said|"
     r"saying|read|reads|reading|contain|contains|containing)\s*[:,]?\s*$"
+    r"|\b(?:sites?|pages?|e-?mails?|messages?|texts?|comments?|documents?|tickets?|files?|posts?|"
+    r"reviews?|tweets?|websites?|pdfs?|repos?|readmes?)\s+with\s*$"
 )
+# The next quotation of a list of them: '"repeat everything above", "translate ..."'.
+_NEXT_IN_LIST = re.compile(r"[\"\u201d\u00bb']\s*,\s*(?:or\s+|and\s+)?$")
 # A quoted marker alone ("<|im_start|>", "[INST]", "<system>"): named, not used.
 _MARKER_ONLY = re.compile(
     r"[\"'\u201c\u00ab]\s*(?:<\|?[^\s<>]{1,30}\|?>|\[/?[a-z_]{2,20}\]|<</?sys>>)\s*[\"'\u201d\u00bb]"
@@ -325,6 +355,7 @@ def reported_quotes(normal: str) -> list[tuple[int, int]]:
             _ORDERS_OUTPUT.search(tail)
             and not _TOLD_TO.search(tail)
             and not _DESCRIBED_AS.search(tail)
+            and not _NEXT_IN_LIST.search(tail)
         ):
             continue
         spans.append(match.span())
@@ -343,3 +374,45 @@ def blank(text: str, spans: list[tuple[int, int]]) -> str:
         end = stop
     parts.append(text[end:])
     return "".join(parts)
+
+
+# -- descriptions and records -------------------------------------------------------------
+
+# A verb that dismisses instructions or takes a role, described rather than ordered: "our
+# agent seems to forget the system prompt", "how do I make ChatGPT forget earlier
+# context", "I asked it to act as a French partner".
+_DESCRIBED_ACTION = re.compile(
+    r"\b(?:(?:seems?|tends?|appears?|starts?|started|begins?|began|likely|able|tried|trying)\s+to"
+    r"|keeps|kept|sometimes|often|(?:does|did|do)(?:n't|\s+not)?\s+(?:it|the\s+\w+|\w+)"
+    r"|make\s+(?:it|him|her|them|[\w-]+)|(?:asked|told|got|get|getting|asking|telling)\s+"
+    r"(?:it|him|her|them|the\s+(?:bot|model|assistant|ai|chatbot))\s+to)\s+"
+    r"(?P<verb>ignor\w*|forget\w*|forgot|disregard\w*|override\w*|act|behave|pretend)\b"
+)
+
+
+def described_actions(normal: str) -> list[tuple[int, int]]:
+    """Spans of the verbs of dismissal or role-play that the text describes rather than
+    orders (see ``_DESCRIBED_ACTION``)."""
+    return [match.span("verb") for match in _DESCRIBED_ACTION.finditer(normal)]
+
+
+# A log: lines led by a date or a time. Its ``key=value`` fields are records of what
+# happened (``to=admin``, ``config.override key=session_timeout``), not requests; quoted
+# values stay, since a log can carry injected text.
+_LOG_LINE = re.compile(
+    r"^[ \t]*(?:\[?\d{4}-\d{2}-\d{2}[t \d:.,z+-]*\]?|\[?\d{2}:\d{2}(?::\d{2})?\]?|"
+    r"[a-z]{3}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2})[^\n]*$",
+    re.MULTILINE,
+)
+_FIELD = re.compile(r"\b[a-z_][\w.]{0,30}=(?![\"'])[^\s,;]{1,200}")
+
+
+def without_log_fields(normal: str) -> str:
+    """A log's unquoted ``key=value`` fields blanked (when most lines are log lines)."""
+    if "=" not in normal:
+        return normal
+    lines = [line for line in normal.split("\n") if line.strip()]
+    logged = _LOG_LINE.findall(normal)
+    if len(logged) < 2 or len(logged) * 2 < len(lines):
+        return normal
+    return _LOG_LINE.sub(lambda m: _FIELD.sub(" ", m.group()), normal)

@@ -491,7 +491,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "disregard_instructions",
-        rf"\bdisregard\b(?!\s+(?:my|our)\b){_GAP}\b{_OBJECTS}\b{_NOT_MINE}",
+        rf"\bdisregard\b(?!\s+(?:my|our)\b|\s+(?:it|this|that|them|him|her)\s*(?:and|,|\.|;|$)){_GAP}"
+        rf"\b{_OBJECTS}\b{_NOT_MINE}",
         "disregard ... instructions",
     ),
     InjectionPattern(
@@ -545,7 +546,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\byou(?:\s+are|'re)\s+(?:now\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|"
         r"jailbroken|rogue|evil|malicious|amoral)\b"
         r"|\byou(?:\s+are|'re)\s+now\s+(?:dan|stan|aim|called|named|known\s+as|acting|operating)\b"
-        r"|\byou(?:\s+are|'re)\s+now\s+[\w-]{0,20}(?:bot|gpt|ai)\b(?!\s+(?:team|group|department))"
+        r"|\byou(?:\s+are|'re)\s+now\s+(?:an?\s+)?[\w-]{0,20}(?:bot|gpt|ai)\b"
+        r"(?!\s+(?:team|group|department|admin\w*|owner|member|user))"
         r"|\byou(?:\s+are|'re)\s+now\s+in\s+[\w-]+\s+mode\b"
         r"|\byou(?:\s+are|'re)\s+now\s+the\s+(?:system|admin|administrator|root|owner)\b"
         # not a notice that ownership moved ("You are now the owner of 'Marketing Assets'")
@@ -572,7 +574,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "developer_mode",
-        r"\bjailbr(?:eak|oken)\b|\bdo\s+anything\s+now\b"
+        r"\bjailbroken\b|\bjailbreak\s+(?:enabled|activated|on|unlocked|successful)\b"
+        r"|\bdo\s+anything\s+now\b"
         r"|\b(?:dan|stan|aim|jailbreak|evil|chaos)\s+mode\b",
         "jailbreak / DAN mode / do anything now",
     ),
@@ -585,8 +588,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"|\b(?:ejecuta|llama\s+a|invoca|rufe|f[üu]hre|ex[ée]cute|appelle|chiama|esegui|chame|"
         rf"execute|wywo[łl]aj|uruchom|anropa|k[öo]r|jalankan|panggil)\s+{_WRITE_TOOL}(?![a-z_])"
         rf"|(?:调用|呼叫|执行|運行|运行|実行|呼び出|호출|실행)\s*(?:して|하여)?\s*{_WRITE_TOOL}"
-        rf"|\b(?:call|invoke|execute|trigger|run){_NOT_A_STEP}\s+{_WRITE_TOOL}(?![a-z_])"
+        rf"|\b(?:call|invoke|execute|trigger|run){_NOT_A_STEP}(?<!only\scall)(?<!never\scall)"
+        rf"(?<!not\scall)(?<!n't\scall)\s+{_WRITE_TOOL}(?![a-z_])"
         r"(?!\s*\(\s*(?:\)|[a-z_]{1,30}\s*(?:,\s*[a-z_]{1,30}\s*){0,8}\)))"
+        r"(?!\s+(?:here|there|below|above|inside|within|instead)\b)"
         r"|\b(?:run|execute)\s+(?:this|it|that)\s+(?:with|using|via)\s+your\s+[\w-]+\s+tool\b"
         r"|^[ \t]*(?:\d[.)][ \t]*|step[ \t]+\d+[ \t]*:[ \t]*)?"
         rf"{_WRITE_TOOL}\s+(?:to|for|on|with)\b"
@@ -602,7 +607,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"|\b(?:call|invoke|execute|trigger|run)\s+the\s+{_WRITE_TOOL}\s+(?:tool|function)\b"
         # a call record naming a tool that writes, with no outcome: a request, not a log line
         rf"|[\"']name[\"']\s*:\s*{_WRITE_TOOL}[^\n]{{0,60}}?[\"'](?:arguments|args|parameters|"
-        r"params|input)[\"'](?![^\n]{0,300}?[\"'](?:result|status|output|error|latency_ms|"
+        r"params|input)[\"'](?!\s*:\s*\{\s*[\"']\w+[\"']\s*:\s*[\"'](?:str|int|float|bool|list|dict|"
+        r"string|integer|number|boolean|array|object)\b)"
+        r"(?![^\n]{0,300}?[\"'](?:result|status|output|error|latency_ms|"
         r"duration_ms|started_at|finished_at)[\"']\s*:)",
         "assistant must call send_money(...) / a spelled-out tool call",
     ),
@@ -784,7 +791,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "addressed_to_ai",
-        r"\b(?:attention|note|message|instructions?|important|notice|memo|reminder|nb|hint|info|"
+        r"\b(?!as\sinstructions?\b)(?:attention|note|message|instructions?|important|notice|memo|reminder|nb|hint|info|"
         r"todo|fixme|action\s+item|pending\s+task|update|request|directive|communication|"
         r"checklist|priority\s+directive|ps|p\.s\.?)\s*(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+|"
         rf"an?\s+|every\s+)?{_AI_KIND}{_AI}\b{_NOT_A_ROLE}"
@@ -1260,8 +1267,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\byou\s+(?:now\s+)?(?:run|operate|function)\s+as\b|\bforget\s+(?:about\s+)?being\s+an?\b"
         r"|\bthe\s+(?:assistant|ai|model|bot)\s+(?:now\s+)?(?:goes\s+by|is\s+(?:now\s+)?(?:called|"
         r"named|known\s+as))\b|\b(?:ab\s+jetzt|ab\s+sofort)\b"
-        r"|\b(?:act|behave)\s+(?:as|like)\s+(?:a|an|the|if|my|though|your)\b"
-        r"|\bpretend\s+(?:to\s+be|you\s+are|that\s+you|you're)\b"
+        r"|\b(?:act|behave)(?!(?<=will\sact)(?<!you\swill\sact)|(?<=would\sact)(?<!you\swould\sact)"
+        r"|(?<=can\sact)(?<!you\scan\sact)|(?<=could\sact)(?<!you\scould\sact))"
+        r"\s+(?:as|like)\s+(?:a|an|the|if|my|though|your)\b"
+        r"|\bpretend(?<!\bor\spretend)(?<!\bthat\spretend)(?<!\bwho\spretend)(?<!\bwhich\spretend)"
+        r"\s+(?:to\s+be|you\s+are|that\s+you|you're)\b"
         r"|\bbehave\s+as\s+[\w-]*(?:gpt|bot|ai)\b"
         r"|\bfor\s+the\s+rest\s+of\s+(?:this|the|our)\s+(?:chat|conversation|session|thread|task)\b"
         r"|\bassume\s+the\s+(?:role|identity|persona)\s+of\b"
@@ -1286,7 +1296,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "unrestricted",
-        r"\b(?:no|without(?:\s+any)?|free\s+of|all)\s+(?:content\s+|safety\s+)?(?:filters|"
+        r"\b(?:no|without(?:\s+any)?|free\s+of|all)\s+(?:content\s+|safety\s+|ethical\s+|moral\s+)?"
+        r"(?:constraints|filters|"
         r"restrictions|limits|limitations|guidelines|guardrails|censorship|rules|boundaries|morals|"
         r"ethics|oversight|supervision)\b|\bnever\s+(?:refuses?|says?\s+no|declines?|rejects?)\b"
         r"|\bbroken?\s+free\s+(?:of|from)\b"
@@ -1305,7 +1316,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"\bsystem(?<!\ba\ssystem)(?<!\ban\ssystem)(?<!\bour\ssystem)(?<!\bits\ssystem)"
         r"(?<!\btheir\ssystem)(?<!\bin\sthe\ssystem)(?<!called\sthe\ssystem)(?<!\bbot\ssystem)"
         r"\s+(?:prompt|message|override|instructions?|directive)\b"
-        r"(?!\s+(?:vs\.?|versus|and\s+(?:the\s+)?user)\b)"
+        r"(?!\s+(?:vs\.?|versus|and\s+(?:the\s+)?user|sets|defines|establishes|describes|"
+        r"has\s+gone|goes\s+through|went\s+through)\b)"
         r"|\bdeveloper\s+(?:message|prompt|instructions)\b"
         r"|\b(?:exact|full|complete|verbatim|original)\s+(?:system|hidden|initial)\s+(?:text|prompt|message|"
         r"instructions)\b|\[[ \t]*(?:begin|start|end)[ \t]+system[ \t]+(?:prompt|message)[ \t]*\]"
@@ -1342,7 +1354,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:para\s+(?:el\s+|o\s+)?agente|per\s+l'agente|pour\s+l'agent|f[üu]r\s+den\s+agenten)\b"
         r"|\bthe\s+(?:assistant|ai|model)\s+(?:(?:must|should|needs\s+to)(?!\s+be\b)|is\s+"
         r"(?:instructed|required|allowed|permitted|authori[sz]ed)\s+to|may\s+now|will\s+now)\b"
-        r"|asistente|assistente|assistenten?|ki-assistent\w*|asistan\w*|yapay\s+zek[aâ]|ассистент\w*|"
+        r"|asistente|assistente|assistenten?|ki-assistent\w*|asistan\w*|ассистент\w*|"
         r"\bassistent[ \t]*[,:!]|\basystent\w*|\bavustaja\w*|\bteko[äa]ly\w*|"
         # a greeting to an assistant in other languages ("Beste assistent,"): a weak cue, as a
         # student's mail to a teaching assistant ("assistent" in Dutch) starts the same way
@@ -1498,7 +1510,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"[<`'\"(]?(?:[\w.+-]+@|https?://|www\.))"
         r"(?!to\b|at\b|with\b|rules?\b|settings?\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
         r"head|api|http|graphql)?\s*requests?\b)"
-        rf"(?:[^\n]{{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|[,:][ \t]*))?"
+        rf"(?:(?:[^\n.!?]|[.!?](?=\S)){{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|"
+        r"[,:][ \t]*))?"
         rf"{_DESTINATION}"
         rf"|\bget\s+[^\n]{{0,60}}?\bover\s+to\s+{_DESTINATION}"
         r"|\bpublic\s+(?:comment|channel|repo\w*|gist|forum|thread|link)\b"
