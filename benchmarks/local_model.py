@@ -16,7 +16,8 @@ case's ``answer_has`` text if it has one (the shipping-destinations article for
 number, place name and order-status word in the answer occurs in the tool
 results, the arguments or the customer's message. A write nobody asked for is
 counted separately (target: 0), and so is a write whose arguments are not all
-in the message (an amount or id the model made up; "$20" grounds 2000 cents).
+in the message (an amount or id the model made up; "$20" grounds 2000 cents,
+"five euros" 500).
 A refund request without an amount proposes ``refund_order`` without one (the
 order's full total); one for a part it does not state ("half of order A-1029", "20%")
 asks for the amount instead. Writes wait for approval, so their answer is not scored.
@@ -295,7 +296,9 @@ PLACES = (
 #
 # - ``refund_amount``: a part of an order, or an amount in words, is not its full total: the
 #   exact amount is grounded when the message states one, else the customer is asked for it
-#   (``route`` refund_order, no write); "refund half of order A-1029" proposed $74.50;
+#   (``route`` refund_order, no write); "refund half of order A-1029" proposed $74.50. An
+#   amount spelled out ("ten dollars", "five euros") states it: four rows asked for the
+#   amount until the held-out batch ``session10``, and expect the refund of it since;
 # - ``exchange``: swaps and exchanges get the returns article ("can't help" before);
 # - ``thanks_goodbye``: thanks and goodbyes in words no example had get "you're welcome" or
 #   a goodbye (``answer_has`` may list several texts: any one will do);
@@ -350,22 +353,22 @@ _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     (_SEEN, _AMOUNT, "refund some of order 5678", _ASK_AMOUNT),
     (_SEEN, _AMOUNT, "I'd like a partial refund on order 9012", _ASK_AMOUNT),
     (_SEEN, _AMOUNT, "refund 20% of order A-1029", _ASK_AMOUNT),
-    (_SEEN, _AMOUNT, "refund ten dollars on order 1234", _ASK_AMOUNT),
+    (_SEEN, _AMOUNT, "refund ten dollars on order 1234", _refund("1234", 1000)),
     (_FRESH, _AMOUNT, "can you give me back half the money for order 5678?", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "please refund a quarter of order 9012", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "i only want part of my money back for order 1234", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "partially refund order A-1029 please", _ASK_AMOUNT),
-    (_FRESH, _AMOUNT, "refund twenty bucks from order 5678", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund twenty bucks from order 5678", _refund("5678", 2000)),
     (_FRESH, _AMOUNT, "refund 50 percent of order 1234", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "can I get a partial refund for A-1029, one item was missing", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "refund me a bit of order 9012", _ASK_AMOUNT),
-    (_FRESH, _AMOUNT, "give me five euros back on order 5678", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "give me five euros back on order 5678", _refund("5678", 500)),
     (_FRESH, _AMOUNT, "refund a third of order 1234", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "refund 30 of order 5678", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "refund 12.5 on order 1234", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "I want 25% back on order 9012", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "refund the difference on order A-1029", _ASK_AMOUNT),
-    (_FRESH, _AMOUNT, "refund fifteen dollars of order 1234", _ASK_AMOUNT),
+    (_FRESH, _AMOUNT, "refund fifteen dollars of order 1234", _refund("1234", 1500)),
     (_FRESH, _AMOUNT, "half refund for order 5678 please", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "I want half my money back",
      {"tool": None, "route": "refund_order", "answer_has": "order number"}),
@@ -492,9 +495,37 @@ def load_cases(path: Path, split: str | None) -> list[dict[str, Any]]:
     return [c for c in cases if split is None or c["split"] == split]
 
 
+_UNIT_WORDS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+    "eighteen", "nineteen",
+)  # fmt: skip
+_TENS_WORDS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_NUMBER_WORDS = {word: value for value, word in enumerate(_UNIT_WORDS)} | {
+    word: 10 * tens for tens, word in enumerate(_TENS_WORDS, 2)
+}
+
+
+def _spelled_amounts(message: str) -> set[int]:
+    """Whole amounts a message spells out ("twenty-five", "five"), in units."""
+    words = re.findall(r"[a-z]+", message.lower())
+    found: set[int] = set()
+    for i, word in enumerate(words):
+        value = _NUMBER_WORDS.get(word)
+        if value is None:
+            continue
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if value >= 20 and value % 10 == 0 and _NUMBER_WORDS.get(following, 10) < 10:
+            value += _NUMBER_WORDS[following]
+        found.add(value)
+    return found
+
+
 def money_in(message: str) -> set[str]:
-    """Numbers of the message, and every amount in it in cents too ("$20.50" → "2050")."""
+    """Numbers of the message, and every amount in it in cents too ("$20.50" → "2050",
+    "five euros" → "500": an amount spelled out is stated, not made up)."""
     found = set(re.findall(r"\d+", message))
+    found |= {str(value * 100) for value in _spelled_amounts(message)}
     for number in re.findall(r"\d+(?:\.\d{1,2})?", message):
         whole, _, frac = number.partition(".")
         found.add(str(int(whole) * 100 + int(frac.ljust(2, "0") or 0)))
