@@ -457,20 +457,30 @@ class InjectionScanner:
         described = described_actions(reading)
         if described:
             reading = blank(reading, described)
-        if reading != normal:
-            in_reading = self._find(reading)
-            # A pattern the combined regexes did not report on the whole text may have
-            # started where another one did (one alternative per position): it counts
-            # when it matches the whole text on its own too.
-            shadowed = {
-                name
-                for name in in_reading - found
-                if any(regex.search(normal) for regex in self._alone(self._by_name[name]))
-            }
-            found = (found & in_reading) | shadowed | hidden
         terms = discussion_terms(normal)
+        if reading == normal:
+            return self._says(found, reading, hidden, terms)
+        in_reading = self._find(reading)
+        if self._says((found & in_reading) | hidden, reading, hidden, terms):
+            return True
+        # A pattern the combined regexes did not report on the whole text may have
+        # started where another one did (one alternative per position): it counts when
+        # it matches the whole text on its own too. Tried only when it could change the
+        # verdict, since each is a search of the whole text.
+        shadowed = {
+            name
+            for name in in_reading - found
+            if any(regex.search(normal) for regex in self._alone(self._by_name[name]))
+        }
+        if not shadowed:
+            return False
+        return self._says((found & in_reading) | shadowed | hidden, reading, hidden, terms)
+
+    def _says(self, found: set[str], reading: str, hidden: set[str], terms: int) -> bool:
+        """The verdict on the cues ``found`` in ``reading`` (see :meth:`_flags`)."""
+        weak_names = self._weak
         if terms and (found - weak_names or len(found) >= 2):
-            found &= self._find(without_quotes(reading)) | hidden
+            found = found & (self._find(without_quotes(reading)) | hidden)
         strong = found - weak_names
         if terms >= 2:
             return len(found) >= 4

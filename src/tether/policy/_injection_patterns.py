@@ -791,7 +791,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "addressed_to_ai",
-        r"\b(?!as\sinstructions?\b)(?:attention|note|message|instructions?|important|notice|memo|reminder|nb|hint|info|"
+        r"\b(?:attention|note|message|instructions?(?<!\bas\sinstruction)(?<!\bas\sinstructions)|"
+        r"important|notice|memo|reminder|nb|hint|info|"
         r"todo|fixme|action\s+item|pending\s+task|update|request|directive|communication|"
         r"checklist|priority\s+directive|ps|p\.s\.?)\s*(?:\(|:?\s*(?:to|for)\s+)(?:the\s+|any\s+|all\s+|"
         rf"an?\s+|every\s+)?{_AI_KIND}{_AI}\b{_NOT_A_ROLE}"
@@ -1505,12 +1506,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"submitting|leaking|text|put|place|publish|push|save|store|sends|forwards|shares|uploads|"
         r"emails|copies|"
         r"export|attach|bcc|cc|fetch|open|invite|add|move|envía|reenvía|reenvia|reenviar|envie|sende|senden|schicke|schick|schicken|übermittle|envoie|invia|stuur)\s+"
-        # "send a POST request to https://...": how API docs describe a call, not data leaving
+        # "send a POST request to https://...": how API docs describe a call, not data leaving;
+        # nor is the gap to the destination another sentence ("we'll send you a bag every
+        # two weeks. Questions? Email hello@...")
         r"(?!(?:(?<=email\s)|(?<=e-mail\s)|(?<=mail\s)|(?<=text\s)|(?<=open\s)|(?<=emails\s))"
         r"[<`'\"(]?(?:[\w.+-]+@|https?://|www\.))"
         r"(?!to\b|at\b|with\b|rules?\b|settings?\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
         r"head|api|http|graphql)?\s*requests?\b)"
-        rf"(?:(?:[^\n.!?]|[.!?](?=\S)){{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|"
+        rf"(?:[^\n!?]{{0,80}}?(?:\b(?:to|with|at|into|on|a|an|à|naar)?[ \t]+|"
         r"[,:][ \t]*))?"
         rf"{_DESTINATION}"
         rf"|\bget\s+[^\n]{{0,60}}?\bover\s+to\s+{_DESTINATION}"
