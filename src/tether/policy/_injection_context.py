@@ -337,29 +337,36 @@ def reported_quotes(normal: str) -> list[tuple[int, int]]:
     orders output (after a colon that ends a clause of four words, only when the clause
     holds such a verb)."""
     spans = []
-    for match in _QUOTATION.finditer(normal):
-        before = normal[normal.rfind("\n", 0, match.start()) + 1 : match.start()]
-        if _LINK_TITLE_START.search(before[-520:]):
-            continue  # a link's title: hidden text the page carries, not a report
-        if len(_WORD.findall(before)) >= 2 and _MARKER_ONLY.fullmatch(match.group()):
-            spans.append(match.span())  # 'the literal text "<|im_start|>"': a mention
-            continue
-        if len(_WORD.findall(before)) < 2 or len(_WORD.findall(match.group())) < 3:
-            continue
-        tail = before[-40:]
-        clause = before.rstrip()
-        if clause[-2:-1].isalpha() and clause.endswith(":") and len(_WORD.findall(clause)) >= 4:
-            if _ORDER_VERB.search(tail):
-                continue  # 'reply with this line:', not 'a line in the footer:'
-        elif (
-            _ORDERS_OUTPUT.search(tail)
-            and not _TOLD_TO.search(tail)
-            and not _DESCRIBED_AS.search(tail)
-            and not _NEXT_IN_LIST.search(tail)
-        ):
-            continue
-        spans.append(match.span())
+    pending = list(_QUOTATION.finditer(normal))
+    while pending:
+        match = pending.pop(0)
+        if _reported(normal, match):
+            spans.append(match.span())
+        elif match.end() - match.start() > 2:
+            # a quotation quoting another: 'message: "does the old 'ignore ...' trick work"'
+            pending[:0] = _QUOTATION.finditer(normal, match.start() + 1, match.end() - 1)
     return spans
+
+
+def _reported(normal: str, match: re.Match[str]) -> bool:
+    """Whether one quotation is reported (see :func:`reported_quotes`)."""
+    before = normal[normal.rfind("\n", 0, match.start()) + 1 : match.start()]
+    if _LINK_TITLE_START.search(before[-520:]):
+        return False  # a link's title: hidden text the page carries, not a report
+    if len(_WORD.findall(before)) >= 2 and _MARKER_ONLY.fullmatch(match.group()):
+        return True  # 'the literal text "<|im_start|>"': a mention
+    if len(_WORD.findall(before)) < 2 or len(_WORD.findall(match.group())) < 3:
+        return False
+    tail = before[-40:]
+    clause = before.rstrip()
+    if clause[-2:-1].isalpha() and clause.endswith(":") and len(_WORD.findall(clause)) >= 4:
+        return not _ORDER_VERB.search(tail)  # 'reply with this line:', not 'a line in the footer:'
+    return not (
+        _ORDERS_OUTPUT.search(tail)
+        and not _TOLD_TO.search(tail)
+        and not _DESCRIBED_AS.search(tail)
+        and not _NEXT_IN_LIST.search(tail)
+    )
 
 
 def blank(text: str, spans: list[tuple[int, int]]) -> str:

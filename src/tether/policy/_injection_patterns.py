@@ -1327,8 +1327,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:prompt|instructions|rules|guidelines|configuration|directives)\b"
         r"|\bsystem(?:prompt|nachricht|anweisung)\b|\b(?:prompt|mensaje)\s+del\s+sistema\b"
         r"|\b(?:message|prompt)\s+syst[èe]me\b|системн\w+\s+(?:промпт|сообщени\w*|инструкци\w*)"
-        r"|系统提示|系统消息|系統訊息|系统公告|系統公告|系统通知|系統通知|系统指令|系統指令|システムプロンプト|システムメッセージ|시스템\s*(?:메시지|프롬프트)"
-        r"|[\"']role[\"']\s*:\s*[\"']system[\"']",
+        r"|系统提示|系统消息|系統訊息|系统公告|系統公告|系统通知|系統通知|系统指令|系統指令|システムプロンプト|システムメッセージ|시스템\s*(?:메시지|프롬프트)",
+        # ('"role": "system"' is every chat-API payload's first message: not a cue)
         "mentions the system prompt or a system message",
         weak=True,
     ),
@@ -1716,7 +1716,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"payroll\s+(?:spreadsheets?|files?|data|records|exports?)|bank\s+statements?|"
         r"chat\s+(?:history|logs)|conversation\s+history|"
         r"browsing\s+history|date\s+of\s+birth|home\s+address(?:es)?)\b"
-        r"|~/(?<![\w~]~/)[\w.-]"
+        # the home directory's stores of keys, history and documents, not any path under ~/
+        r"|~/(?<![\w~]~/)(?:\.(?:ssh|aws|kube|gnupg|config|netrc|docker|npmrc|pypirc|"
+        r"git-credentials|bash_history|zsh_history|password-store)|documents|desktop|downloads|"
+        r"pictures|photos|projects|library|mail|dropbox|onedrive|icloud)\b"
         r"|\b(?:todos\s+los|todas\s+las)\s+(?:documentos|correos|archivos|mensajes|contactos)\b"
         r"|\balle\s+(?:e-?mails|dateien|dokumente|nachrichten|kontakte)\b"
         r"|\btutt[ei]\s+(?:le\s+|i\s+)?(?:e-?mails?|mail|file|documenti|messaggi|contatti|conversazioni)\b"
