@@ -25,7 +25,8 @@ the scanner or the corpus) and ``third`` (a third author's set written the same 
 later: ``third_*.jsonl``) were measured, never tuned on, until session 9; since session 9
 patterns are fitted to them, like ``wild_tuning`` (a second outside author's set), so
 they are tuning figures now. ``fourth`` (``fourth_*.jsonl``, a fourth author's set
-written blind in session 9, never tuned on) is, with the held-out fifth, the outside
+written blind in session 9) was measured blind then and became tuning data in session 10,
+so it is a fitted figure too; the held-out fifth (and a fresh blind set) are the outside
 measure.
 ``scan_microseconds`` times scans with ``timeit`` (best of five): a short JSON record and
 a short sentence (the engine scans every tool result, so these must cost a few

@@ -84,6 +84,19 @@ chat markup beyond ChatML, safeguards said to be off): outsider recall 0.760 -> 
 (false positives 8.5% -> 7.1%), third 0.686 -> 0.921 (5.5% -> 5.0%), but the held-out
 fifth did not move (0.890, no false positive), so those gains are fitted figures; the
 blind fourth set is the outside measure now.
+Session 10 measured the fourth set blind (0.794, 7.2% false positives), then made it
+tuning data and read general forms off it: the AI reader named as the one reading,
+summarising or handling *this* text in a dozen languages ("asistentes de IA que lean
+este correo", "Bu yorumu okuyan yapay zeka"), "if you are an AI" and notes dedicated to
+it in other languages, what the AI must do first, header keys named for the AI, answers
+prescribed to the reader; and, for false positives, what a text describes, records or
+shows rather than orders (a writer's own instructions, a document revising its sections,
+contact lines, definitions and commented-out calls, a log's key=value fields, "our agent
+seems to forget the system prompt", lists of quoted examples, link titles kept as hidden
+text, documentation about system prompts, security-policy vocabulary). Fitted figures
+after it: fourth 0.996 / 0.2%, outsider 0.946 / 2.2%, third 0.921 / 0.8%, wild 0.968 /
+0.3%, tuning 0.991 / 0.6%; the held-out fifth again did not move (0.890, 0 of 92), so a
+fresh blind fifth author's set is the outside measure now.
 Two patterns whose matches start at the same character may be reported as one: the
 result is a set of signals, not a count.
 
