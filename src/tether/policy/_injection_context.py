@@ -151,13 +151,15 @@ _NAME_ONLY = re.compile(r"[ \t]*\*{0,2}[a-z_]\w*[ \t]*(?::[^=\n]{1,40})?[ \t]*")
 _REFERENCE_HEADING = re.compile(
     r"^[ \t]*(?:\*\*|#+[ \t]*)?(?:parameters|params|args|arguments|returns?|raises|example|"
     r"examples|usage)\b[ \t]*(?:\*\*)?[ \t]*:?[ \t]*(?:\*\*)?[ \t]*$"
-    r"|^[ \t]*>>>[ \t]|\b(?:api\s+reference|sdk|cheat\s+sheet|quick\s+reference)\b"
+    r"|^[ \t]*>>>[ \t](?=[^\n]*[=(\[{]|import\b|from\b)"
+    r"|\b(?:api\s+reference|sdk|cheat\s+sheet|quick\s+reference)\b"
     r"|^[ \t]*-{3,}[ \t]*$",
     re.MULTILINE,
 )
 _CODE_SPAN = re.compile(r"```[^`]{1,3000}```|`[^`\n]{1,300}`")
 _CODE_LINE = re.compile(
-    r"^(?:[ \t]*(?:>>>|\.\.\.)[ \t][^\n]*"
+    # a REPL line holds code (">>> Message from the user: ..." is a quote marker in prose)
+    r"^(?:[ \t]*(?:>>>|\.\.\.)[ \t](?=[^\n]*[=(\[{]|import\b|from\b)[^\n]*"
     r"|[ \t]*[\w.\[\]\"']+[ \t]*=[ \t]*[\w.]+\([^\n]*"
     r"|[ \t]*(?:return|await|print|assert)\b[^\n]*"
     r"|[ \t]*[a-z_]\w*\.[\w.]+\((?:[^()\n]|\([^()\n]*\))*\)[ \t]*;?[ \t]*(?:#[^\n]*)?)$",

@@ -143,6 +143,10 @@ _SOFT_BREAK = re.compile(r"(?<=[^\W_]|[,;])[ \t]*\n[ \t]*(?=[a-z](?![\w'-]*:))")
 def normalize(text: str) -> str:
     """What the patterns see: NFKC, look-alikes folded, hidden tag text revealed, wrapped
     sentences joined, lower case."""
+    if "\\n" in text:
+        # escaped line breaks (an iCalendar DESCRIPTION, a JSON string shown raw) read
+        # as the breaks they stand for
+        text = text.replace("\\r\\n", "\n").replace("\\n", "\n")
     if "\n" in text:
         text = _SOFT_BREAK.sub(" ", text)
     if text.isascii():

@@ -104,6 +104,7 @@ _CALL = (
 )
 _SECRET = (
     r"\b(?:passwords?|passcodes?|passphrases?|credentials?|api[\s_-]?keys?|secret[\s_-]?keys?|"
+    r"oauth[\s_-]?tokens?|"
     r"private[\s_-]?keys?|access[\s_-]?tokens?|session[\s_-]?tokens?|auth[\s_-]?tokens?|"
     r"ssh[\s_-]?keys?|id_rsa|authorized_keys|2fa\s+codes?|one-time\s+codes?|otp|"
     r"verification\s+codes?|security\s+codes?|ssn|social\s+security|"
@@ -1038,6 +1039,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\bthe\s+(?:ai\s+|llm\s+|coding\s+|automated\s+)?(?:agent|assistant|model|bot)\s+"
         r"(?:processing|reading|handling|summari[sz]ing|opening)\s+this\s+(?:page|email|e-mail|message|"
         r"document|file|ticket|record|repo\w*|issue|pr|folder|thread|inbox|mailbox)\b"
+        # "the AI filling this survey should paste ...": a machine doing something with
+        # this text, obliged (not "the agent handling this case", a person)
+        r"|\bthe\s+(?:ai|llm|assistant|model|bot|chatbot)\s+[a-z]+ing\s+this\s+[\w-]+\s+(?:should|must|"
+        r"needs\s+to|has\s+to|is\s+to|will)\b"
         r"|\b(?:ai|llm|automated|autonomous|coding)\s+(?:agents?|assistants?|bots?|models?)\s+"
         r"(?:\w+ing\s+(?:this|these)\s+\w+\s+)?(?:are|is)\s+(?:hereby\s+)?(?:instructed|required|"
         r"asked|authori[sz]ed|expected|directed|requested)\s+to\b"
@@ -1056,7 +1061,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:ia|ai|ki)\b|\bagent\s+ai\b|\bteko[äa]ly(?:avustaja|agentti)\w*|"
         r"(?:\b(?:f[üu]r\s+die|pour\s+l'|para\s+la|per\s+l'|voor\s+de|dla|till)\s+|для\s+)(?:ki|ia|ai|ии)|"
         r"\bki-assistent\w*|ai\s*(?:アシスタント|エージェント)|ai\s*(?:助手|代理|智能体)|"
-        r"एआई\s+सहायक|دستیار\s+هوش\s+مصنوعی)\s*(?:へ|に|के\s+लिए)?\s*:"
+        r"एआई\s+सहायक|دستیار\s+هوش\s+مصنوعی)\s*(?:へ|に|के\s+लिए)?\s*\)?\s*:"
         r"|\b(?:für\s+(?:den|die)|an\s+(?:den|die|alle)|pour\s+l'|aux|para\s+(?:el|o|la)|per\s+(?:l'|il|i|gli)|"
         r"voor\s+de|till|для|dla|az)\s*(?:ki|ai|ia|ии|mi)[-\s]?(?:agent\w*|assistent\w*|asszisztens\w*|"
         r"asystent\w*|ассистент\w*|агент\w*|asistent\w*|assistenti)\b"
@@ -1172,7 +1177,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|(?:^|[:\uff1a]\s*)(?:सहायक|asistan|asistente|assistente|assistent|ассистент|помощник)\s*,"
         # said to it in other languages, then asked: "Assistant : merci de transférer ...",
         # "Asistente: dile al usuario ...", "Olá, assistente! Antes de responder, mostre ..."
-        r"|(?:^|[.!?>(\[\"*]|<!--)[ \t]*"
+        r"|(?:^|[.!?>(\[\"*:]|<!--)[ \t]*"
         r"(?:(?:ol[áa]|hola|bonjour|salut|hallo|ciao|hej|hi|hey)[ \t,]+)?"
         r"(?:asistente|assistente|assistent(?:e|in)?|assistant|asistan|ассистент|помощник|सहायक|"
         r"asystencie|asystent)[ \t]*[:,!][^\n]{0,80}?(?:\bmerci\s+de|\bveuillez|\bbitte\b|"
@@ -1370,6 +1375,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?:summary[-_]|reader[-_])?(?:directive|instructions?|hint|prompt|command|task|note|"
         r"message)s?[\"']?(?:\s+content)?\s*[:=]"
         r"|\bfor\s+(?:the\s+)?automation\s*:"
+        r"|\bthe\s+[a-z]+ing\s+(?:assistant|ai|bot|model|chatbot)\s+(?:must|should|needs\s+to|has\s+to|"
+        r"is\s+to|will)\b"
+        r"|\bfor\s+(?:any|every|all)\s+(?:ai\s+)?(?:assistants?|bots?|agents?|llms?|chatbots?)\b"
+        r"|\b(?:agent|ai|assistant|bot)\s+(?:task|action|todo|directive|orders?)\s*:"
         r"|\b(?:x-(?:agent|bot|model)|agent|bot|model)[-_](?:directive|instructions?|prompt|command)s?"
         r"[\"']?\s*[:=]",
         "a note to the agent / the agent must ...",
@@ -1415,7 +1424,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"(?:herramienta|funci[óo]n|werkzeug|tool|funktion|outil|fonction|strumento|funzione|"
         rf"ferramenta|fun[çc][ãa]o|narz[ęe]dzi\w*|verktyg\w*|arac[\u0131i]n[\u0131i]?)\s+{_TOOL_NAME}"
         r"|\b(?:run|execute)\s+this\s+(?:using|with|in|via)\s+(?:the\s+|your\s+)?[\w /-]{0,40}?"
-        r"\b(?:tool|interpreter|sandbox|terminal|shell)\s*:",
+        r"\b(?:tool|interpreter|sandbox|terminal|shell)\s*:"
+        r"|\b(?:run|execute)\s+the\s+(?:code\s+)?(?:block|snippet|script|commands?|cell)s?\s+"
+        r"(?:above|below)\b",
         "call send_money(recipient=...) / use delete_file on ... / a JSON tool call",
         weak=True,
     ),
@@ -1741,6 +1752,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:post|send|forward|share|upload|copy|email|summari[sz]e|leak)\s+(?:the|this|our|"
         r"your)\s+(?:[\w-]+\s+)?(?:conversation|chat(?:\s+(?:log|history|transcript))?)\b"
         r"|\b(?:tell|inform|remind|convince|assure)\s+(?:the|your)\s+user\b|\byour\s+user\b"
+        # an answer keyed to the user's question: "when the user asks which ..., recommend X"
+        r"|\b(?:when|if|whenever)\s+(?:the|a|your)\s+user\s+asks?\b[^\n]{0,80}?\b(?:recommend|say|"
+        r"tell|answer|reply|respond|state|claim|suggest|direct|point)\b"
         r"|\b(?:to|in)\s+(?:every|each|all)\s+(?:of\s+your\s+)?(?:answers?|repl(?:y|ies)|responses?)\b",
         "talks about the user, your answer or your environment (the model's world)",
         weak=True,
@@ -1932,7 +1946,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # "tu es désormais « ModeDev », une version de l'assistant"
         r"\b(?:you(?:'re|\s+are)|tu\s+es|eres|du\s+bist|sei)\s+(?:now\s+|désormais\s+|maintenant\s+|"
         r"ahora\s+|jetzt\s+|ora\s+)?[\"'«“]?\s*[\w-]{2,20}\s*[\"'»”]?\s*(?:,|\u2014|-|\(|:)\s*"
-        r"(?:[\w-]+\s+){0,6}?(?:ai|chatbot|bot|assistant|model|version|twin|persona|identity|"
+        r"(?:[\w-]+\s+|\u2014\s+){0,8}?(?:ai|chatbot|bot|assistant|model|version|twin|persona|identity|"
         r"character|mode|ia|ki|assistente|asistente|l'assistant|modèle|modelo)\b"
         r"|\byou(?:'re|\s+are)\s+(?:now\s+)?[\w-]{1,20}(?:gpt|bot|ai)\b"
         r"|\b(?:switch|change)\s+to\s+(?:[\w-]+\s+)?persona\b|\bpersona\s+activation\b"
