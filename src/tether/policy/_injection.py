@@ -94,9 +94,10 @@ shows rather than orders (a writer's own instructions, a document revising its s
 contact lines, definitions and commented-out calls, a log's key=value fields, "our agent
 seems to forget the system prompt", lists of quoted examples, link titles kept as hidden
 text, documentation about system prompts, security-policy vocabulary). Fitted figures
-after it: fourth 0.996 / 0.2%, outsider 0.946 / 2.2%, third 0.979 / 0.8%, wild 0.968 /
-0.3%, tuning 0.991 / 0.6%; the held-out fifth again did not move (0.890, 0 of 92), so a
-fresh blind fifth author's set is the outside measure now.
+after it: fourth 0.996 / 0.2%, outsider 0.977 / 2.2%, third 0.984 / 0.8%, wild 0.976 /
+0.3%, tuning 0.991 / 0.6% (reversed text and unannounced ROT13 are read too); the
+held-out fifth again did not move (0.890, 0 of 92), so a fresh blind fifth author's set
+is the outside measure now.
 Two patterns whose matches start at the same character may be reported as one: the
 result is a set of signals, not a count.
 

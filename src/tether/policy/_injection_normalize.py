@@ -78,7 +78,7 @@ _SPACED = re.compile(r"(?<![^\W_])[^\W_](?P<sep>[ ./_-])[^\W_](?:(?P=sep)[^\W_])
 _SEPARATORS = re.compile(r"[ ./_-]")
 _ENTITY = re.compile(r"&(?:#x?[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});")
 _PERCENT = re.compile(r"%[0-9a-f]{2}")
-_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-f]{4})")
+_UNICODE_ESCAPE = re.compile(r"\\{1,2}u([0-9a-f]{4})")  # escaped once, or twice (JSON in JSON)
 _ROT13 = re.compile(r"\brot-?13\b")
 
 # Both hints start with a class of characters that are rare in prose (leet digits, the
@@ -110,7 +110,10 @@ def has_encoding_hint(normal: str) -> bool:
         or ("%" in normal and _PERCENT.search(normal) is not None)
         or ("\\u" in normal and _UNICODE_ESCAPE.search(normal) is not None)
         or ("rot" in normal and _ROT13.search(normal) is not None)
-        or _reads_as_rot13(normal)
+        or (
+            _HIDDEN_WORDS.search(normal) is not None
+            and (_reads_as_rot13(normal) or _reads_reversed(normal))
+        )
         or _LEET_HINT.search(normal) is not None
         or (
             (not normal.isascii() or b"a a a" in normal.encode("ascii").translate(_SPACED_BYTES))
@@ -121,13 +124,29 @@ def has_encoding_hint(normal: str) -> bool:
 
 # The commonest English words as ROT13 writes them ("the", "and", "you", "is", "to",
 # "this"): ROT13 text that does not announce itself still shows them.
-_ROT13_WORDS = (" gur ", " naq ", " lbh ", " vf ", " gb ", " guvf ")
+_ROT13_WORDS = (" gur ", " naq ", " lbh ", " lbhe ", " guvf ", " sbe ", " jvgu ")
 
 
 def _reads_as_rot13(normal: str) -> bool:
-    """Whether the text holds three of the commonest English words in ROT13 (a few
-    substring tests, in C)."""
-    return sum(word in normal for word in _ROT13_WORDS) >= 3
+    """Whether the text holds the commonest English words in ROT13 twice (a few substring
+    counts, in C; none of them is an English word)."""
+    return sum(normal.count(word) for word in _ROT13_WORDS) >= 2
+
+
+# The same words written backwards ("eht", "dna", "uoy"): text reversed to hide it.
+_REVERSED_WORDS = (" eht ", " dna ", " uoy ", " ruoy ", " siht ", " rof ", " htiw ")
+
+
+def _reads_reversed(normal: str) -> bool:
+    """Whether the text holds the commonest English words written backwards twice."""
+    return sum(normal.count(word) for word in _REVERSED_WORDS) >= 2
+
+
+# One search for any of those words (a fraction of a microsecond on a short text): only a
+# text that holds one is counted word by word.
+_HIDDEN_WORDS = re.compile(
+    " (?:" + "|".join(w.strip() for w in (*_ROT13_WORDS, *_REVERSED_WORDS)) + ") "
+)
 
 
 # Greek and Cyrillic letters; the ones without a Latin twin mark real Greek/Cyrillic text.
@@ -229,6 +248,8 @@ def decoded_views(normal: str) -> Iterator[str]:
         yield normalize(urllib.parse.unquote_plus(normal))
     if ("rot" in normal and _ROT13.search(normal)) or _reads_as_rot13(normal):
         yield codecs.encode(normal, "rot13")
+    if _reads_reversed(normal):
+        yield normal[::-1]
     if _LEET_HINT.search(normal):
         leet = _LEET_TOKEN.sub(_unleet, normal)
         if leet != normal:

@@ -289,7 +289,7 @@ _READER_ML = (
     r"traiterai(?:en)?t|r[ée]sume|r[ée]sument|analyse|analysent|g[èe]re|g[èe]rent)\s+"
     r"(?:ce|cet|cette|ces)\b"
     # Italian: "(assistente IA) che (legge) (questa)"
-    r"|\b(?:assistent[ei]|ia|agent[ei]|modell[oi]|bot|chatbot)\s+(?:ia\s+|virtuali?\s+)?che\s+"
+    r"|\b(?:assistent[ei]|ia|agent[ei]|modell[oi]|bot|chatbot)\s+(?:ia\s+|virtuali?\s+|automatic[oi]\s+)?che\s+"
     r"(?:legge|leggono|riassume|riassumono|elabora|elaborano|analizza|analizzano|gestisce)\s+"
     r"(?:quest[oaie])\b"
     # German, Dutch: "(KI-Assistent), der diese Anleitung ... liest", "(AI-assistent) die deze
@@ -445,7 +445,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"aanwijzingen|instrukcje|polecenia|instructions)\b"
         r"|\bignore\b[^\n]{0,40}?\b(?:instrucciones|consignes|instru[çc][õo]es|orienta[çc][õo]es|"
         r"(?:toutes\s+)?(?:les|tes|vos)\s+instructions)\b"
-        r"|\bolvida\s+(?:todo\s+)?lo\s+que\s+te\s+(?:dijeron|han\s+dicho)"
+        r"|\b(?:olvida|ignora|descarta|no\s+tomes\s+en\s+cuenta|no\s+hagas\s+caso\s+a)\s+(?:todo\s+|nada\s+de\s+)?"
+        r"lo\s+que\s+te\s+(?:dijeron|han\s+dicho|indicaron|han\s+indicado|pidieron|ordenaron)"
+        r"|\b(?:esas|estas|las)\s+instrucciones\s+ya\s+no\s+(?:son\s+v[áa]lidas|aplican|valen|cuentan)"
         r"|\b(?:dimentica|ignora|olvida|oublie|vergiss|esque[çc]a|ignorier\w*)\s+(?:tutto|todo|tout|"
         r"alles|tudo)\b[^\n]{0,30}?\b(?:detto|dicho|dit|gesagt|dito|disseram|dijeron|ricevuto|recibido)\b"
         r"|\b(?:ignora|olvida|dimentica|oublie[rsz]?|ignorez|vergiss|vergessen|ignorier\w*|esque[çc]a|"
@@ -1224,7 +1226,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"korrektur|klarstellung|aktualisierung|verduidelijking|correctie)\s+(?:de\s+la\s+demande\s+)?"
         r"(?:del|de|dal|do|da|des|vom|van\s+de)\s+(?:l'|tuo\s+|seu\s+|su\s+|la\s+)?(?:usuario|"
         r"utilisat(?:eur|rice)|utente|usu[áa]rio|nutzers?|benutzers?|gebruiker)\b"
-        r"|補足[\uff08(]ユーザー|ユーザーより[)\uff09]|本当にお願いしたいのは|用户(?:其实|实际上)",
+        r"|補足[\uff08(]ユーザー|ユーザーより[)\uff09]|本当にお願いしたいのは|用户(?:其实|实际上)"
+        r"|\b(?:mensaje|nota|mensagem|message|nachricht|messaggio|bericht)\s+(?:del|de\s+l'|do|vom|dell'|"
+        r"van\s+de)\s*(?:usuario|utilisat(?:eur|rice)|usu[áa]rio|nutzer|benutzer|utente|gebruiker)\s+"
+        r"(?:para|pour|f[üu]r|per|voor|an)\s+(?:el\s+|l'|o\s+|den\s+|la\s+|il\s+|de\s+)?(?:asistente|"
+        r"assistant|assistente|assistenten?|ia|ki|ai)\b",
         "the user changed their mind / really meant X (a document speaking for the user)",
     ),
     InjectionPattern(
@@ -1420,7 +1426,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:with|use|using|via)\s+your\s+[\w-]+\s+(?:tool|access|plugin)\b"
         r"|\b(?:trigger|fire|call|hit)\s+(?:a|the|this)\s+webhook\s*:"
         r"|\b(?:usa|utiliza|use|usar|utilizar|verwende|benutze|nutze|utilise[zr]?|utilizza|gebruik|"
-        r"u[żz]yj|anv[äa]nd|kullan)\s+(?:la\s+|el\s+|die\s+|das\s+|l'|het\s+|de\s+|a\s+|o\s+)?"
+        r"u[żz]yj|anv[äa]nd|kullan|appel(?:le|lez|er)|llam[ae]\s+a|chiama|rufe|ejecuta|"
+        r"ex[ée]cute[rz]?|esegui)\s+(?:la\s+|el\s+|die\s+|das\s+|l'|het\s+|de\s+|a\s+|o\s+)?"
         rf"(?:herramienta|funci[óo]n|werkzeug|tool|funktion|outil|fonction|strumento|funzione|"
         rf"ferramenta|fun[çc][ãa]o|narz[ęe]dzi\w*|verktyg\w*|arac[\u0131i]n[\u0131i]?)\s+{_TOOL_NAME}"
         r"|\b(?:run|execute)\s+this\s+(?:using|with|in|via)\s+(?:the\s+|your\s+)?[\w /-]{0,40}?"
