@@ -53,9 +53,14 @@ JSON record ~6 us, a 41-character sentence ~7 us (it says "capital", which holds
 "api"), a clean 184-character order email ~42 us (was 55), JSON carrying fresh uuids
 ~47 us, the original benign corpus ~77 us on average (was 118). Hex ids are
 not read as leetspeak (they used to cost a decoded view and a full scan each). Gaps
-inside patterns are bounded, so hostile input cannot cause catastrophic backtracking (a
-1 MB hostile text takes at most ~3 s), and texts over ``max_chars`` are scanned at their
-start and end only.
+inside patterns are bounded, so hostile input cannot cause catastrophic backtracking, and
+texts over ``max_chars`` (200,000 characters) are scanned at their first and last 100,000
+only. Text dense with cues costs ~3 microseconds a character (every position may start a
+pattern): a 10 MB tool output of security writing quoting an attack in every sentence,
+the worst case measured, takes ~0.7 s (``benchmarks/redteam.py``, ``scan_worst_case``);
+with the old 1,000,000 it took ~4 s, and before session 10 a quotation's lead-in was read
+back to the start of its line, so one long line of quotations took quadratic time (159 s
+for 1 MB).
 
 Measured on ``tests/policy/injection_corpus`` (figures in ``benchmarks/README.md``):
 recall on the held-out fifth 0.890 (65 of 73) at 0% false positives, on the tuning side
@@ -252,7 +257,7 @@ class InjectionScanner:
         extra: Iterable[InjectionPattern | tuple[str, str]] = (),
         *,
         decode_base64: bool = True,
-        max_chars: int = 1_000_000,
+        max_chars: int = 200_000,
         learned: bool = False,
     ) -> None:
         table = tuple(_as_pattern(p) for p in (*patterns, *extra))

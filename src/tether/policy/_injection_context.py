@@ -340,20 +340,32 @@ def reported_quotes(normal: str) -> list[tuple[int, int]]:
     holds such a verb)."""
     spans = []
     pending = list(_QUOTATION.finditer(normal))
+    pending.reverse()  # popped from the end: the first quotation first
     while pending:
-        match = pending.pop(0)
+        match = pending.pop()
         if _reported(normal, match):
             spans.append(match.span())
         elif match.end() - match.start() > 2:
             # a quotation quoting another: 'message: "does the old 'ignore ...' trick work"'
-            pending[:0] = _QUOTATION.finditer(normal, match.start() + 1, match.end() - 1)
+            inner = list(_QUOTATION.finditer(normal, match.start() + 1, match.end() - 1))
+            inner.reverse()
+            pending.extend(inner)
     return spans
+
+
+_LEAD_IN = 520
+"""How much of a quotation's line before it is read (its lead-in words). Bounded, so a
+text of one long line with many quotations costs linear time, not a re-read of the whole
+line before each of them."""
 
 
 def _reported(normal: str, match: re.Match[str]) -> bool:
     """Whether one quotation is reported (see :func:`reported_quotes`)."""
-    before = normal[normal.rfind("\n", 0, match.start()) + 1 : match.start()]
-    if _LINK_TITLE_START.search(before[-520:]):
+    start = match.start()
+    before = normal[
+        max(normal.rfind("\n", max(0, start - _LEAD_IN), start) + 1, start - _LEAD_IN) : start
+    ]
+    if _LINK_TITLE_START.search(before):
         return False  # a link's title: hidden text the page carries, not a report
     if len(_WORD.findall(before)) >= 2 and _MARKER_ONLY.fullmatch(match.group()):
         return True  # 'the literal text "<|im_start|>"': a mention
