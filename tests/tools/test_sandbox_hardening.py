@@ -345,6 +345,13 @@ with Sandbox(scratch_root=sys.argv[1]) as box:
 """
 
 
+def _occupied(cgroup_dir: Path) -> bool:
+    try:
+        return bool((cgroup_dir / "cgroup.procs").read_text().strip())
+    except OSError:  # removed meanwhile
+        return False
+
+
 def test_a_killed_hosts_cgroups_are_swept_by_the_next_sandbox(tmp_path: Path) -> None:
     """A host SIGKILLed mid-call leaves its sandbox's cgroup; the next process removes it.
 
@@ -368,13 +375,17 @@ def test_a_killed_hosts_cgroups_are_swept_by_the_next_sandbox(tmp_path: Path) ->
     )
     try:
         assert host.stdout is not None and host.stdout.readline().strip() == "ready"
-        mine = f"tether-sandbox-{host.pid}-"
+        mine = f"tether-sandbox-{os.stat('/proc/self/ns/pid').st_ino}-{host.pid}-"
         deadline = time.monotonic() + 30
-        left: list[Path] = []
-        while not left and time.monotonic() < deadline:
-            left = [p for p in cgroups.parents[0].iterdir() if p.name.startswith(mine)]
+        busy: list[Path] = []
+        while not busy and time.monotonic() < deadline:  # the program runs in its cgroup
+            busy = [
+                p for p in cgroups.parents[0].iterdir() if p.name.startswith(mine) and _occupied(p)
+            ]
             time.sleep(0.05)
-        assert left, "the host never made its sandbox's cgroup"
+        assert busy, "the host never ran its program in a cgroup"
+        time.sleep(0.5)  # past the start-up's short-lived cgroups (a probe's, a warm-up's)
+        left = [p for p in cgroups.parents[0].iterdir() if p.name.startswith(mine)]
     finally:
         host.send_signal(signal.SIGKILL)
         host.wait()

@@ -140,9 +140,10 @@ class Cgroups:
         A host SIGKILLed mid-call never runs :meth:`Cgroup.close`: its sandbox dies with it
         (bubblewrap's ``--die-with-parent``), but the empty cgroup stays. Each name says
         which process made it (pid and start time, so a reused pid does not count as the
-        same process); a cgroup whose maker is gone is killed and removed. A live
-        process's cgroups (this one's, another Tether's) are left alone. One named by an
-        older version (no maker in the name) goes only if no process is in it.
+        same process; and pid namespace, as pids mean nothing outside theirs); a cgroup
+        whose maker is gone is killed and removed. A live process's cgroups (this one's,
+        another Tether's) are left alone. One made in another pid namespace, or named by
+        an older version (no maker in the name), goes only if no process is in it.
         """
         names: set[str] = set()
         for parent in self.parents:
@@ -152,7 +153,7 @@ class Cgroups:
         for name in sorted(names):
             dirs = tuple(d for d in (parent / name for parent in self.parents) if d.is_dir())
             owner = _owner(name)
-            if owner is None:  # named before makers were recorded: only if empty
+            if owner is None:  # another pid namespace's, or named before makers were: if empty
                 if any(_members(d) for d in dirs):
                     continue
             elif _start_time(owner[0]) == owner[1]:
@@ -164,7 +165,7 @@ class Cgroups:
     def create(self) -> Cgroup:
         """A new, empty cgroup for one program."""
         pid = os.getpid()  # this process's, also after a fork
-        name = f"{_PREFIX}{pid}-{_start_time(pid) or 0}-{secrets.token_hex(6)}"
+        name = f"{_PREFIX}{_pid_namespace()}-{pid}-{_start_time(pid) or 0}-{secrets.token_hex(6)}"
         made: list[Path] = []
         try:
             for parent in self.parents:
@@ -198,12 +199,23 @@ def _members(cgroup_dir: Path) -> bool:
         return True
 
 
+def _pid_namespace() -> str:
+    """This process's pid namespace (its inode number): pids mean something only inside it."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
 def _owner(name: str) -> tuple[int, str] | None:
-    """The (pid, start time) a cgroup's name records, if it is one this code made."""
+    """The (pid, start time) a cgroup's name records, if this code made it in this pid
+    namespace (a pid from another namespace says nothing about who is alive here)."""
     parts = name[len(_PREFIX) :].split("-")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) != 4 or not all(part.isdigit() for part in parts[:3]):
         return None
-    return int(parts[0]), parts[1]
+    if parts[0] != _pid_namespace():
+        return None
+    return int(parts[1]), parts[2]
 
 
 def _write(path: Path, value: object) -> None:
