@@ -64,6 +64,17 @@ amount) got 35 dev rows (5 of its messages, 30 written before the fix: 17 refusa
 excluded amounts, 9 negations about something else that still ask for the refund): 12/35
 before with 16 writes nobody asked for, 35/35 after with none; the other 363 rows
 unchanged (held out 87/91 both).
+Five rough edges then got a held-out batch (``session10``, 40 rows written before the
+fixes: amounts in words and other currencies, unknown orders, parting wishes, refunds
+refused in other languages, bare ids with a status verb, and ordinary traffic), 19/40 with
+one write nobody asked for ("not looking for a refund, just want to know if 9012 shipped")
+before, 38/40 with none after: an amount spelled out ("five euros") is grounded in cents;
+a tool error's hint for the person ends its answer ("Could you check the order number?");
+a parting wish ("have a good one") says goodbye and is about no tool; a refund refused in
+Spanish, Portuguese, French, Italian or German is a refusal, and an id what is left of one
+names goes to the read that takes ids; a message naming an id goes to such a read when it
+is within ``_NEAR_ID`` of the read it went to. All 438 rows: 403 right before, 428 after
+(dev 297/307 to 302/307), none wrong after that was right before, faithful 1.0 both.
 The last 23 held-out rows are every other message of a stranger's probe of 46,
 written and measured before the off-topic rule (30/46 of the probe right, then 44/46).
 Of the held-out rows, 14 were measured before and after the refund-question
@@ -110,6 +121,7 @@ from tether.models._routing import (
     names_an_id,
     quote_result,
     skills_text,
+    takes_an_id,
     tool_action,
     tool_examples,
     unstated_amount,
@@ -150,6 +162,9 @@ its question. The embeddings tell a question about refunds from a request for on
 than noise: on the main job's dev rows, refund questions scored 0.0003-0.0075 below the
 refund examples, and "i want my money bak" 0.008 (a write the message can act on is never
 proposed this way: it would be unasked for)."""
+_NEAR_ID = 0.005
+"""A read tool that takes an id this near the read tool without one that a message naming an
+id went to (best example similarity) takes the message: see :meth:`RoutedTurns._route`."""
 _ASK = re.compile(r"_ask_(\d+)_(\d+)$")
 """The end of a read call's id that names, by position, the write tool and its required
 argument still missing (``call_1_ask_2_0``): the answer after the read's result asks for
@@ -251,13 +266,29 @@ class RoutedTurns:
         tool = next((t for t in request.tools if t.name == route), None)
         if rest is not None:
             write = getattr(tool, "writes", False)
+            elsewhere = tool is not None and (
+                not asks_for_write(rest, _write_verbs(request.tools))
+                if write
+                else not takes_an_id(tool.parameters)
+            )
+            if tool is not None and elsewhere and names_an_id(rest):
+                # What is left of a refused write names an id but no write: the read that
+                # takes an id reads it. "no quiero un reembolso, solo dónde está mi pedido
+                # 9012" was nearest the refund, "kein Geld zurück bitte, nur der Status von
+                # Bestellung 5678" the policies: the embeddings read other languages poorly.
+                read = self._read_instead(
+                    request, tool, rest, scores, cancel, ids_first=True, from_read=True
+                )
+                if read is not None:
+                    tool, write = read[0], False
             if (
                 tool is None
                 or (write and not asks_for_write(rest, _write_verbs(request.tools)))
-                or (not write and not asks_something(rest))
+                or (not write and not asks_something(rest) and not names_an_id(rest))
             ):
                 # Refused, and nothing else asked for ("I'll keep the item", small talk):
-                # acknowledged, never proposed nor asked for.
+                # acknowledged, never proposed nor asked for. An id the rest names for a
+                # read is asked about in any language ("solo dónde está mi pedido 9012").
                 return self._answer(_declined_text(request, tool), on_text), _ANSWER_OPTION
             if write or not isinstance(self._ground(request, tool, rest, cancel), str):
                 # The write of the rest alone ("don't refund 5678, refund 1234"); a read on
@@ -422,19 +453,33 @@ class RoutedTurns:
         decision = self._example_router().route(text, routes, topics=topics)
         # The message was read by the model (embedded): count it as input.
         self._routed_read += len(self._tokenize_text(text, special=False))
-        if decision.route is None and names_an_id(text):
+        if not names_an_id(text):
+            return decision.route, decision.nearest, decision.scores
+        reads = {
+            t.name: t
+            for t in request.tools
+            if not getattr(t, "writes", False) and t.name in decision.scores
+        }
+        route, nearest = decision.route, decision.nearest
+        if route is None and reads:
             # No answer without a tool can say anything about the id the customer typed
             # ("any news on 1234??" was nearest "What can you do?"): the nearest read-only
             # tool takes it. Never a write: nobody asked for one.
-            reads = [
-                t.name
-                for t in request.tools
-                if not getattr(t, "writes", False) and t.name in decision.scores
+            route, nearest = max(reads, key=lambda name: decision.scores[name]), None
+        if route in reads and not takes_an_id(reads[route].parameters):
+            # The id typed is what tells a read that takes one from a read that does not,
+            # when the embeddings cannot: "has 4455 been dispatched or what" was nearer a
+            # shipping policy example by 0.0017. Only within ``_NEAR_ID``: "pls cancel
+            # 9012" (0.027) and "can I return order 1234?" (0.009) ask for the policy.
+            near = [
+                name
+                for name, tool in reads.items()
+                if takes_an_id(tool.parameters)
+                and decision.scores[name] >= decision.scores[route] - _NEAR_ID
             ]
-            if reads:
-                nearest_read = max(reads, key=lambda name: decision.scores[name])
-                return nearest_read, None, decision.scores
-        return decision.route, decision.nearest, decision.scores
+            if near:
+                route, nearest = max(near, key=lambda name: decision.scores[name]), None
+        return route, nearest, decision.scores
 
     def _read_instead(
         self,
@@ -443,27 +488,36 @@ class RoutedTurns:
         text: str,
         scores: Mapping[str, float],
         cancel: threading.Event,
+        *,
+        ids_first: bool = False,
+        from_read: bool = False,
     ) -> tuple[ToolSpec, dict[str, Any]] | None:
         """For a write tool whose required argument the messages do not give: the nearest
         read-only tool the messages can give arguments to, and those arguments. ``None``
-        for a read tool: it just asks.
+        for a read tool: it just asks (with ``from_read``, another read instead of it). With
+        ``ids_first``, a read that takes an id comes before the others (the message names
+        one).
 
         The nearest read tool that needs something the message does not give either is
         passed over for the next: "can i send back a jacket i bought last week" was
         nearest the order lookup, which needs an order number, and the customer was
         asked for one on behalf of the refund instead of reading the returns policy.
         """
-        if not getattr(tool, "writes", False) or not scores:
+        if not (from_read or getattr(tool, "writes", False)) or not scores:
             return None
         reads = [
             t
             for t in request.tools
-            if t.name != tool.name
+            if (from_read or t.name != tool.name)
             and not getattr(t, "writes", False)
             and t.name in scores
             and groundable(t.parameters)
         ]
-        for nearest in sorted(reads, key=lambda t: -scores[t.name]):
+
+        def rank(t: ToolSpec) -> tuple[bool, float]:
+            return (ids_first and not takes_an_id(t.parameters), -scores[t.name])
+
+        for nearest in sorted(reads, key=rank):
             arguments = self._ground(request, nearest, text, cancel)
             if not isinstance(arguments, str):
                 return nearest, arguments

@@ -64,6 +64,7 @@ __all__ = [
     "replies_said",
     "sentences",
     "skills_text",
+    "takes_an_id",
     "tool_action",
     "tool_examples",
     "unstated_amount",
@@ -447,7 +448,9 @@ def on_topic(message: str, texts: Sequence[str]) -> bool:
     """
     if names_an_id(message):
         return True
-    words = _content_words(message) - _ID_MARKERS
+    # "ok that's it, have a good one": a parting wish is about no tool ("one" is a word of
+    # "can I trade it for another one?").
+    words = _content_words(_PARTING_WISH.sub(" ", message)) - _ID_MARKERS
     if not words:
         return False
     known = _content_words(" ".join(texts))
@@ -483,11 +486,28 @@ def replies_said(message: str, replies: Mapping[str, str]) -> set[str]:
     words = _reply_words(message)
     if not words:
         return set()
-    return {
+    said = {
         reply
         for reply, own in _own_words(tuple(replies.items()))
         if any(_same_word(w, o) for w in words for o in own)
     }
+    if _PARTING_WISH.search(message):
+        # "have a good one", "enjoy your weekend": a wish for what comes after the talk says
+        # goodbye in words no reply owns ("good" greets too), like an example that wishes one.
+        said |= {reply for example, reply in replies.items() if _PARTING_WISH.search(example)}
+    return said
+
+
+# A wish for the time after the conversation: "have a nice day", "have a good one", "enjoy
+# your weekend", "take care". Not "good evening" (a greeting) nor "have a question".
+_PARTING_WISH = re.compile(
+    r"\b(?:(?:have|enjoy)\s+(?:a|an|the|your|ur)\s+(?:(?:very|really|great|good|nice|lovely"
+    r"|wonderful|fantastic|fab|brilliant|awesome|pleasant|happy|safe|relaxing|restful|blessed"
+    r"|rest\s+of\s+(?:the|your))\s+)+(?:one|day|evening|night|weekend|week|afternoon|morning"
+    r"|time|holiday|holidays|trip|flight|summer|winter|christmas)|enjoy\s+(?:the|your|ur)\s+"
+    r"(?:day|evening|night|weekend|week|afternoon|holidays?)|take\s+care)\b",
+    re.IGNORECASE,
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -612,6 +632,7 @@ _FILLER = (
 # Asking for it: "I never asked for a refund", "I'm not requesting my money back".
 _ASKING = (
     r"(?:want|wanted|wanna|need|needed|ask|asked|asking|request|requested|requesting|wish"
+    r"|looking\s+for|seeking|after"
     r"|expect|expected|expecting|like|mean|meant|intend|intended|intending|get|getting"
     r"|receive|have)"
 )
@@ -633,6 +654,23 @@ _WITHDRAW = (
 )
 
 
+# A refund in the customer's words in Spanish, Portuguese, French, Italian and German
+# ("reembolso", "devolver el dinero", "remboursement", "rimborso", "Erstattung", "Geld
+# zurück"), and the "no" before it ("no quiero", "kein", "je ne veux pas de", "non voglio",
+# "não quero"), with up to four words between them: other languages' small words are not
+# in ``_FILLER``. "no quiero un reembolso, solo dónde está mi pedido 1234" asked for no
+# refund: the embeddings put it nearest the refund examples all the same.
+_FOREIGN_WRITE_WORDS = (
+    r"re?embols\w*|rembours\w*|rimbors\w*|(?:r[uü]ck)?erstatt\w*"
+    r"|(?:devol\w*|devuel\w*)\s+(?:\w+\s+){0,2}(?:dinero|dinheiro|plata)"
+    r"|(?:dinero|dinheiro|soldi|argent|geld)\s+(?:\w+\s+)?(?:zur[uü]ck|de\s+volta|indietro)"
+)
+_FOREIGN_NO = (
+    r"(?:no|non|n[aã]o|nada\s+de|sin|sem|kein\w*|nicht|pas|jamais|nunca|niente|nessun\w*"
+    r"|ning[uú]n\w*|nenhum\w*)"
+)
+
+
 @functools.lru_cache(maxsize=64)
 def _refusal(verbs: tuple[str, ...]) -> re.Pattern[str]:
     extra = "".join(f"|{re.escape(v)}\\w*" for v in verbs if v)
@@ -642,6 +680,7 @@ def _refusal(verbs: tuple[str, ...]) -> re.Pattern[str]:
         rf"\b{_NO_DIRECT}{filler}{{0,5}}\s+{write}"
         rf"|\b{_NO_ASKING}\s+(?:(?:really|even|actually|ever)\s+)?{_ASKING}{filler}{{0,5}}\s+{write}"
         rf"|\b{_WITHDRAW}(?:\s+about)?(?:\s+(?:the|my|our|that|this|a|any))?\s+{write}"
+        rf"|\b{_FOREIGN_NO}(?:\s+[^\s,.;:!?]+){{0,4}}?\s+(?:{_FOREIGN_WRITE_WORDS})"
     )
 
 
@@ -887,8 +926,43 @@ _STOPWORDS = frozenset(
 )
 # A number followed by one of these is an amount of money: it is offered in cents too.
 _CURRENCY_WORDS = frozenset(
-    {"dollar", "dollars", "usd", "buck", "bucks", "euro", "euros", "eur", "pound", "pounds", "gbp"}
+    {"dollar", "dollars", "usd", "buck", "bucks", "euro", "euros", "eur", "pound", "pounds", "gbp",
+     "quid", "franc", "francs", "chf", "yen", "krona", "kronor", "krone", "kroner"}
+)  # fmt: skip
+# Whole numbers in words, for an amount of money spelled out ("five euros", "twenty-five
+# dollars"): an amount the customer states, in words instead of figures.
+_UNITS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+    "eighteen", "nineteen",
+)  # fmt: skip
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_SPELLED = re.compile(
+    rf"\b(?:(?P<tens>{'|'.join(_TENS)})(?:[\s-]+(?P<unit>{'|'.join(_UNITS[1:10])}))?"
+    rf"|(?P<small>{'|'.join(_UNITS)}))\s+(?P<currency>[a-z]+)\b",
+    re.IGNORECASE,
 )
+
+
+def spelled_amounts(text: str) -> list[tuple[str, int]]:
+    """Amounts of money ``text`` spells out, each as (its words, its value in cents):
+    "give me five euros back" → ``[("five euros", 500)]``. Only whole numbers up to
+    ninety-nine before a currency word ("a few bucks", "a hundred dollars" state none)."""
+    found = []
+    for match in _SPELLED.finditer(text):
+        if match.group("currency").lower() not in _CURRENCY_WORDS:
+            continue
+        if match.group("small"):
+            value = _UNITS.index(match.group("small").lower())
+        else:
+            unit = match.group("unit")
+            value = 10 * (_TENS.index(match.group("tens").lower()) + 2)
+            value += _UNITS.index(unit.lower()) if unit else 0
+        if value:
+            found.append((match.group(0), value * 100))
+    return found
+
+
 # A number followed by one of these counts time or things ("I waited 3 weeks", "2 items"):
 # it is offered as a number, never as an id, so an order question without an order number
 # asks for it instead of looking up order "3".
@@ -959,6 +1033,14 @@ def find_spans(text: str) -> list[Span]:
             spans.append(
                 Span(text=token, value=bare.lower(), kind="word", before=before, after=after)
             )
+    for match in _SPELLED.finditer(text):
+        stated = spelled_amounts(match.group(0))
+        if stated:
+            before = tuple(_words(text[: match.start()])[-_CONTEXT_WORDS:])
+            words, cents = stated[0]
+            spans.append(
+                Span(text=words, value=cents, kind="number", before=before, after=("cents",))
+            )
     whole = " ".join(text.split())[:_MAX_TEXT_SPAN]
     if whole:
         spans.append(Span(text=whole, value=whole, kind="text"))
@@ -1006,6 +1088,9 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
     lowered = " ".join(text.lower().split())
     if _PART.search(lowered):
         return True
+    # "five euros" states its amount, in words: grounded like "5 euros" (see ``find_spans``).
+    for words_, _ in spelled_amounts(lowered):
+        lowered = lowered.replace(words_, "0", 1)
     words = re.findall(r"[a-z]+|\d+(?:\.\d+)?", lowered)
     for i, word in enumerate(words):
         if word in _MONEY_WORDS and not (i and words[i - 1][0].isdigit()):
@@ -1078,6 +1163,16 @@ def _param_kind(name: str, schema: Mapping[str, Any]) -> SpanKind | Literal["enu
     if _TEXT_PARAM.search(name.lower()):
         return "text"
     return "word"
+
+
+def takes_an_id(parameters: Mapping[str, Any]) -> bool:
+    """Whether a tool's parameters require an id ("order_id"): the tool for a message that
+    names one when nothing else tells the tools apart."""
+    props: Mapping[str, Any] = parameters.get("properties") or {}
+    return any(
+        _param_kind(name, props.get(name) or {}) == "id"
+        for name in parameters.get("required") or []
+    )
 
 
 def groundable(parameters: Mapping[str, Any]) -> bool:
@@ -1242,13 +1337,53 @@ def quote_result(tool_name: str, content: str) -> str:
     except ValueError:
         value = content
     if isinstance(value, Mapping) and "error_code" in value and "message" in value:
-        return _sentence(f"Sorry, I could not complete that: {_scalar(value['message'])}")
+        answer = _sentence(f"Sorry, I could not complete that: {_scalar(value['message'])}")
+        next_step = _hint_for_user(value.get("hint"))
+        return f"{answer} {next_step}" if next_step else answer
     text = _quote(value)
     if not text:
         return f"{tool_name} returned nothing."
     if len(text) > _MAX_QUOTE:
         text = text[:_MAX_QUOTE].rsplit(" ", 1)[0] + " ..."
     return _sentence(text)
+
+
+# A tool's hint is written for the model: "ask the customer to check the order number".
+# Only what it says to ask or tell the person is passed on, in their words: "Could you
+# check the order number?". A hint about what the model should do ("decide whether to call
+# the tool again", "do not retry this call") is no answer for a customer.
+_HINT_ASK = re.compile(
+    r"^(?:please\s+)?ask\s+(?:the\s+)?(?:customer|user|caller|client|person|them)\s+"
+    r"(?:to|if|whether)\s+(?P<what>[^;.]+)",
+    re.IGNORECASE,
+)
+_HINT_TELL = re.compile(
+    r"^(?:please\s+)?tell\s+(?:the\s+)?(?:customer|user|caller|client|person|them)\s+"
+    r"(?:that\s+)?(?P<what>(?!what\b|why\b|how\b|which\b|who\b|when\b)[^;.]+)",
+    re.IGNORECASE,
+)
+_THEIR = {
+    "their": "your", "they": "you", "them": "you", "theirs": "yours", "themselves": "yourself"
+}  # fmt: skip
+
+
+def _hint_for_user(hint: Any) -> str:
+    """A tool error's ``hint`` as said to the person, if it asks or tells them something:
+    "ask the customer to check the order number" → "Could you check the order number?";
+    else ``""``. A lookup of an unknown order said only "no order '8080'"."""
+    if not isinstance(hint, str):
+        return ""
+    text = " ".join(hint.split())
+    ask, tell = _HINT_ASK.match(text), _HINT_TELL.match(text)
+    match = ask or tell
+    if match is None:
+        return ""
+    what = " ".join(_THEIR.get(w.lower(), w) for w in match.group("what").strip(" ,").split())
+    if not what:
+        return ""
+    if ask is not None:
+        return f"Could you {what}?"
+    return _sentence(what)
 
 
 def missing_argument_text(name: str, schema: Mapping[str, Any], *, to: str | None = None) -> str:
