@@ -246,6 +246,11 @@ def _refund_preview(arguments: dict[str, Any]) -> str:
         # for order 5678?" went to the order lookup.
         "Can I have part of my money back?",
         "Refund some of the money on my order",
+        # An amount of money back, in words or figures ("give me five euros back on order
+        # 5678", "please give me 15 euros back for order 1234") was nearest the order
+        # lookup's examples. No number here: the amount is grounded in the message. ("Could
+        # I get a few bucks back?" too put "can I get them shorter?" within 0.01 of a refund.)
+        "I would like a few dollars back",
     ],
 )
 def refund_order(
