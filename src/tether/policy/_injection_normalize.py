@@ -18,6 +18,7 @@ import base64
 import binascii
 import codecs
 import html
+import itertools
 import re
 import unicodedata
 import urllib.parse
@@ -68,6 +69,21 @@ _BASE64_BYTES = bytes(
 )
 _BASE64_RUN = b"a" * 16
 _MAX_BLOBS = 64
+# Bytes written as hex pairs with a separator ("42 65 66", "0x42, 0x65", "\\x42\\x65",
+# "42:65"): a dozen pairs or more. Each pair parses one way and a failing start gives up
+# within a dozen pairs, so the search stays linear.
+_SPACED_HEX = re.compile(
+    r"(?:\\x|0x)?[0-9A-Fa-f]{2}(?:(?:,? |[,:])(?:0x)?[0-9A-Fa-f]{2}|\\x[0-9A-Fa-f]{2}){11,}"
+)
+_HEX_PAIR = re.compile(r"(?:\\x|0x)?([0-9A-Fa-f]{2})")
+# Hex digits as "h", spaces and colons as spaces, commas dropped, the rest as ".": three
+# pairs in a row show as "hh hh hh" (told in C, before any regex runs); "0x" and "\\x"
+# forms are told by their prefixes.
+_HEX_BYTES = bytes(
+    ord("h") if chr(c) in "0123456789abcdefABCDEF" else ord(" ") if chr(c) in " :" else ord(".")
+    for c in range(256)
+)
+_HEX_RUN = b"hh hh hh"
 
 # Leetspeak: a token holding letters and the digits or signs that stand for letters.
 _LEET = str.maketrans("0134579@$8", "oieastgasb")
@@ -267,7 +283,12 @@ def _unleet(match: re.Match[str]) -> str:
 
 
 def decoded_blobs(text: str) -> Iterator[str]:
-    """Printable text hidden in base64 (standard or URL-safe), whole runs or split ones."""
+    """Printable text hidden in base64 (standard or URL-safe), whole runs or split ones, or
+    in hex pairs written with separators."""
+    if _HEX_RUN in text.encode("utf-8", "replace").translate(_HEX_BYTES, b",") or (
+        "0x" in text or "\\x" in text
+    ):
+        yield from _spaced_hex(text)
     if text.isascii() and _BASE64_RUN not in text.encode("ascii").translate(_BASE64_BYTES):
         return
     groups: list[list[str]] = []
@@ -289,6 +310,13 @@ def decoded_blobs(text: str) -> Iterator[str]:
                 decoded = _decode(piece) if len(piece) >= _MIN_BLOB else None
                 if decoded is not None:
                     yield decoded
+
+
+def _spaced_hex(text: str) -> Iterator[str]:
+    for match in itertools.islice(_SPACED_HEX.finditer(text), _MAX_BLOBS):
+        decoded = _decode("".join(_HEX_PAIR.findall(match.group())))
+        if decoded is not None:
+            yield decoded
 
 
 def _decode(blob: str) -> str | None:
