@@ -1433,7 +1433,14 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:run|execute)\s+this\s+(?:using|with|in|via)\s+(?:the\s+|your\s+)?[\w /-]{0,40}?"
         r"\b(?:tool|interpreter|sandbox|terminal|shell)\s*:"
         r"|\b(?:run|execute)\s+the\s+(?:code\s+)?(?:block|snippet|script|commands?|cell)s?\s+"
-        r"(?:above|below)\b",
+        r"(?:above|below)\b"
+        # German separable verbs: "der Assistent ruft folgende Funktion auf", "rufe das
+        # Werkzeug ... auf" (the model told, informally, to call; formal "rufen Sie" is how
+        # manuals address people).
+        rf"|\b(?:{_AI_ML}|assistent|ki)\s+ruft\s+(?:[^\W\d]+\s+){{0,2}}"
+        rf"(?:funktion|werkzeug|tool|methode|endpunkt|{_TOOL_NAME})\b(?:[^\n.]|\.(?=\w)){{0,60}}?\bauf\b"
+        r"|\bruf(?:e|st\s+du)?\s+(?:[^\W\d]+\s+){0,2}(?:funktion|werkzeug|tool|endpunkt)\b"
+        r"(?:[^\n.]|\.(?=\w)){0,60}?\bauf\b",
         "call send_money(recipient=...) / use delete_file on ... / a JSON tool call",
         weak=True,
     ),
