@@ -55,6 +55,8 @@ _DISCUSSION = re.compile(
     r"success\s+rate|fixtures?|canary|confused\s+deputy|scams?|fraud\w*|tricked|impersonat\w+|"
     r"manipulat\w+|exploit\w*|post-?mortem|incident\s+(?:report|summary|review)|write-?up|"
     r"for\s+example|such\s+as|e\.g\.|example\s+(?:scenarios?|payloads?)|"
+    # what a filter did to content it caught: a scanner's log, a moderation report
+    r"quarantin\w*|saniti[sz]\w*|"
     # security policy and advice for staff: what not to do, and whom to tell
     r"suspicious|least[\s-]privilege|need-to-know|data\s+classification|acceptable\s+use|"
     r"(?:security|usage|password|data|ai)\s+polic(?:y|ies)|never\s+share|"
