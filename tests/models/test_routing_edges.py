@@ -69,6 +69,10 @@ def test_an_amount_in_words_proposes_the_refund_of_that_amount(
         "refund a few euros on order 1234",  # no number
         "refund a couple of bucks from order 5678",
         "refund order 9012, except nine dollars",  # what is left is not stated
+        # A currency without cents: 500 yen is not 50,000 cents (a $500.00 refund was
+        # proposed on a $129.00 order), so the amount is asked for.
+        "give me 500 yen back on order 5678",
+        "refund five yen on order 5678",
     ],
 )
 def test_an_amount_in_words_that_states_no_number_is_still_asked_for(text: str) -> None:

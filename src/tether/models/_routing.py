@@ -925,9 +925,11 @@ _STOPWORDS = frozenset(
     ]
 )
 # A number followed by one of these is an amount of money: it is offered in cents too.
+# Only currencies of a hundred minor units: "500 yen" is not 50,000 cents of anything (it
+# is left unstated, so the amount is asked for, not proposed a hundred times too large).
 _CURRENCY_WORDS = frozenset(
     {"dollar", "dollars", "usd", "buck", "bucks", "euro", "euros", "eur", "pound", "pounds", "gbp",
-     "quid", "franc", "francs", "chf", "yen", "krona", "kronor", "krone", "kroner"}
+     "quid", "franc", "francs", "chf", "krona", "kronor", "krone", "kroner"}
 )  # fmt: skip
 # Whole numbers in words, for an amount of money spelled out ("five euros", "twenty-five
 # dollars"): an amount the customer states, in words instead of figures.
@@ -1063,6 +1065,9 @@ _NUMBER_WORDS = frozenset(
     }
 )  # fmt: skip
 _MONEY_WORDS = _CURRENCY_WORDS | {"cent", "cents", "quid"}
+_NO_CENTS = frozenset({"yen", "jpy", "krw", "isk"})  # not "won": "I won't"
+"""Currencies without a hundred minor units: an amount in them is money the message
+speaks of, but no number of cents, so it is asked for (never proposed as cents)."""
 _TIME_WORDS = frozenset(
     {
         "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "hr", "hrs",
@@ -1092,6 +1097,8 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
     for words_, _ in spelled_amounts(lowered):
         lowered = lowered.replace(words_, "0", 1)
     words = re.findall(r"[a-z]+|\d+(?:\.\d+)?", lowered)
+    if _NO_CENTS.intersection(words):
+        return True  # "500 yen": money, but no number of cents
     for i, word in enumerate(words):
         if word in _MONEY_WORDS and not (i and words[i - 1][0].isdigit()):
             return True  # "ten dollars", "a few bucks": money, but no figure
