@@ -807,7 +807,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # said to it ("Assistant, please ..."), not of someone ("as the team's assistant, you")
         r"|\b(?:ai|assistant|llm|language\s+model|bot|copilot|gpt|claude|ai\s+agents?|agents)"
         r"(?<!'s\sassistant)(?<!\sas\san\sassistant)(?<!\sas\sa\sbot)"
-        r"[ \t]*[:,][ \t]*(?:you\s+must|please|ignore|do\s+not|don'?t|you\s+should|now|call|run|"
+        # an aside may come between ("assistant, while you're at it, add ..."); a question
+        # ("assistant, while you're at it can you book ...") is how people ask people
+        r"[ \t]*[:,][ \t]*(?:(?:while\s+you(?:'re|\s+are)\s+at\s+it|by\s+the\s+way|btw|also|"
+        r"and\s+then|then|meanwhile)[ \t]*,?[ \t]*)?"
+        r"(?:you\s+must|please|ignore|do\s+not|don'?t|you\s+should|now|call|run|"
         r"invoke|execute|use|send|forward|silently|immediately|always|never|remember|before|"
         r"first|add|delete|transfer|wire|reveal|print|tell|include|append|reply|respond|"
         r"summari[sz]e|say|book|buy|grant|share|post|email|text|message|export|upload|change|update|"
