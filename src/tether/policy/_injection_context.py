@@ -252,6 +252,24 @@ def _is_source(normal: str) -> bool:
     return len(lines) >= 3 and len(_SOURCE_LINE.findall(normal)) * 2 >= len(lines)
 
 
+# An order to run the code that follows or precedes ("run this using the code
+# interpreter:", "execute the following in your python tool"): the code is a payload
+# handed to the reader's tools, not source shown to a person.
+_RUN_ORDER = re.compile(
+    r"\b(?:run|execute)\s+(?:this|it|the\s+following|the\s+(?:code\s+)?(?:block|snippet|script|"
+    r"cell)s?\s+(?:above|below))\s+(?:using|with|in|via|through)\s+(?:the\s+|your\s+)?"
+    r"[\w /-]{0,40}?\b(?:interpreter|python|sandbox|tool|terminal|shell)\b"
+)
+# A statement that posts the whole environment or a secrets file (``exfiltrate_url``'s
+# code form): a payload wherever it sits, so source code keeps it.
+_SHIPS_OUT = re.compile(
+    r"\b(?:urlopen|requests\.(?:post|put|get|request)|httpx\.(?:post|put|get)|fetch|"
+    r"axios\.(?:post|put|get)|sendbeacon)\s*\([^\n]{0,200}?"
+    r"(?:os\.environ(?:\.copy\(\)|\.items\(\))?\s*[),]|process\.env\s*[),]|"
+    r"\.aws/credentials|\.ssh/id_\w+|\.netrc\b|/etc/shadow)"
+)
+
+
 def without_documentation(normal: str) -> str:
     """The text with what documentation shows blanked: definitions, signatures, code and
     calls in a reference, commands in a command list, file and flag names in code spans,
@@ -266,10 +284,12 @@ def without_documentation(normal: str) -> str:
         text = _CODE_SPAN.sub(" ", text)
         text = _CODE_LINE.sub(" ", text)
         text = _CALL_EXPRESSION.sub(" ", text)
-    elif _is_source(text):
+    elif _is_source(text) and not _RUN_ORDER.search(text):
         text = "\n".join(
             _COMMENTED_CALL.sub(r"\1 ", line)
             if _COMMENT_LINE.match(line)
+            else line
+            if _SHIPS_OUT.search(line)
             else _CALL_EXPRESSION.sub(" ", _CODE_LINE.sub(" ", line))
             for line in text.split("\n")
         )

@@ -618,7 +618,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     ),
     InjectionPattern(
         "exfiltrate_url",
-        r"\b(?:curl|wget)\b[^\n]{0,100}?(?:\$\(|`(?=[a-z~/$])|\bcat\s)",
+        r"\b(?:curl|wget)\b[^\n]{0,100}?(?:\$\(|`(?=[a-z~/$])|\bcat\s)"
+        # code that posts the whole environment or a secrets file in one statement (one
+        # variable, os.environ["TOKEN"], is how code authenticates)
+        r"|\b(?:urlopen|requests\.(?:post|put|get|request)|httpx\.(?:post|put|get)|fetch|"
+        r"axios\.(?:post|put|get)|sendbeacon)\s*\([^\n]{0,200}?"
+        r"(?:os\.environ(?:\.copy\(\)|\.items\(\))?\s*[),]|process\.env\s*[),]|"
+        r"\.aws/credentials|\.ssh/id_\w+|\.netrc\b|/etc/shadow)",
         "curl/wget that ships local data out",
     ),
     InjectionPattern(
