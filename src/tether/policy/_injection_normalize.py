@@ -92,6 +92,14 @@ _LEET_TOKEN = re.compile(r"(?<![\w@$])(?=[\w@$]*?[a-z])(?=[\w@$]*?[0134579@$])[\
 # Spaced-out letters: three or more single letters joined by one repeated separator.
 _SPACED = re.compile(r"(?<![^\W_])[^\W_](?P<sep>[ ./_-])[^\W_](?:(?P=sep)[^\W_])+(?![^\W_])")
 _SEPARATORS = re.compile(r"[ ./_-]")
+# Letters spaced out with wider gaps between the words ("a l s o ,   a s   p a r t"):
+# single spaces inside a word, two or more between words. Each space run parses one way.
+# Tried only where a run starts (the lookbehinds), so each run is read once: linear.
+_WIDE_SPACED = re.compile(
+    r"(?<!\S)(?<!\s\S )(?<!^\S )(?:\S ){3,}\S(?: {2,}(?:\S )*\S)+", re.MULTILINE
+)
+_INNER_SPACE = re.compile(r"(?<=\S) (?=\S)")
+_WORD_GAP = re.compile(r" {2,}")
 _ENTITY = re.compile(r"&(?:#x?[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});")
 _PERCENT = re.compile(r"%[0-9a-f]{2}")
 _UNICODE_ESCAPE = re.compile(r"\\{1,2}u([0-9a-f]{4})")  # escaped once, or twice (JSON in JSON)
@@ -272,8 +280,15 @@ def decoded_views(normal: str) -> Iterator[str]:
             yield leet
     if _SPACED.search(normal):
         yield _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), normal)
+        if "  " in normal and _WIDE_SPACED.search(normal):
+            yield _WIDE_SPACED.sub(_close_up, normal)
     if "\\u" in normal and len(_UNICODE_ESCAPE.findall(normal, 0, 4096)) >= 3:
         yield normalize(_UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), normal))
+
+
+def _close_up(match: re.Match[str]) -> str:
+    """Spaced-out words closed up: the single spaces go, the wider gaps become spaces."""
+    return _WORD_GAP.sub(" ", _INNER_SPACE.sub("", match.group()))
 
 
 def _unleet(match: re.Match[str]) -> str:
