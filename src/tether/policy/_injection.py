@@ -129,6 +129,7 @@ from tether.policy._injection_context import (
     reported_quotes,
     without_documentation,
     without_log_fields,
+    without_records,
     without_scaffolding,
 )
 from tether.policy._injection_learned import (
@@ -469,7 +470,9 @@ class InjectionScanner:
         if not found - weak_names and len(found) < 2:
             return False
         hidden = found - plain
-        reading = without_log_fields(without_documentation(without_scaffolding(normal) or normal))
+        reading = without_records(
+            without_log_fields(without_documentation(without_scaffolding(normal) or normal))
+        )
         quotes = reported_quotes(reading)
         if quotes:
             reading = blank(reading, quotes)

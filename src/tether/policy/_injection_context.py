@@ -37,6 +37,7 @@ __all__ = [
     "reported_quotes",
     "without_documentation",
     "without_log_fields",
+    "without_records",
     "without_scaffolding",
 ]
 
@@ -459,3 +460,35 @@ def without_log_fields(normal: str) -> str:
     if len(logged) < 2 or len(logged) * 2 < len(lines):
         return normal
     return _LOG_LINE.sub(lambda m: _FIELD.sub(" ", m.group()), normal)
+
+
+# -- records: a secret's field with its value, a listing's file names -------------------
+
+# A field that holds a secret, with the value on its line ("Passcode: 8#vQ2r!m"): the
+# secret delivered to its owner, not a request for it.
+_SECRET_FIELD = re.compile(
+    r"^[ \t]*(?:[\w-]+[ \t]+){0,2}(?:pass(?:code|word|phrase)|pin|(?:access|meeting|"
+    r"verification|security)[ \t]+code|api[ \t_-]?key|token)[ \t]*:[ \t]*\S{1,64}[ \t]*$",
+    re.MULTILINE,
+)
+# A listing's cell (a file manager, ``ls -l``, a drive): a name that ends like a file or
+# a folder, at a line's start or after a column gap, then a gap of three spaces or more
+# before the next column (rows may be joined into one line by normalisation, which reads
+# a lower-case start as a wrapped sentence). A name holds no gap; its length is bounded.
+_LISTED_NAME = re.compile(
+    r"(?:^|(?<=[ \t]{3}))(?:\S|[ \t]{1,2}(?=\S)){1,80}?(?:\.[a-z0-9]{2,5}|/)(?=[ \t]{3,}\S)",
+    re.MULTILINE,
+)
+
+
+def without_records(normal: str) -> str:
+    """The text with a secret field's line blanked, and a listing's file names (when three
+    rows or more name files)."""
+    text = normal
+    if ":" in text:
+        text = _SECRET_FIELD.sub(" ", text)
+    if "   " in text:
+        names = _LISTED_NAME.findall(text)
+        if len(names) >= 3:
+            text = _LISTED_NAME.sub(" ", text)
+    return text
