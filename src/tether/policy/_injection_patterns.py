@@ -848,11 +848,13 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"supervisor|principal)\b|\b(?:this\s+is|it'?s|i\s+am|i'?m)\s+your\s+(?:admin|administrator|"
         r"owner|master|maker|programmer|deployer)\b"
         r"|\b(?:for|to)\s+(?:the\s+)?(?:model|ai|assistant|llm)\s+(?:processing|reading|handling)\b"
-        rf"|\b(?:nota|note|nachricht|hinweis|mensaje|mensagem|messaggio|aviso|avviso|notiz|not|bericht)"
+        rf"|\b(?:nota|note|nachricht|hinweis|mensaje|mensagem|messaggio|aviso|avviso|notiz|not|bericht|"
+        rf"instructions?|instrucci[óo]n(?:es)?|anweisung(?:en)?|istruzion[ei]|instru[çc](?:[ãa]o|[õo]es))"
         rf"(?:\s+(?:interno|interna|interne|internes?|urgente|importante|wichtige[rs]?|"
         rf"vertraulich\w*|confidencial|confidentiel\w*|riservat[oa]))?"
         rf"\s+(?:per|para|f[üu]r|pour|an|voor|à|a)\s+(?:l'|el\s+|o\s+|den\s+|die\s+|la\s+|il\s+|de\s+)?"
-        rf"{_AI_ML}"
+        # not a person's post ("l'assistant de cuisine", "el asistente de dirección")
+        rf"{_AI_ML}(?!\s+(?:de|di|du|da|del|della|des)\s)"
         rf"|(?:para\s+ti|a\s+ti|an\s+dich|à\s+toi|тебе|给你|あなたへ)[,\uff0c]?\s*[(\uff08]?\s*"
         rf"(?:el\s+|den\s+|l')?{_AI_ML}",
         "text addressed to the AI reading it (a note to the assistant, a message to you, GPT-4)",
