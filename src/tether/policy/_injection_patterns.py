@@ -1452,7 +1452,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         rf"|\b(?:{_AI_ML}|assistent|ki)\s+ruft\s+(?:[^\W\d]+\s+){{0,2}}"
         rf"(?:funktion|werkzeug|tool|methode|endpunkt|{_TOOL_NAME})\b(?:[^\n.]|\.(?=\w)){{0,60}}?\bauf\b"
         r"|\bruf(?:e|st\s+du)?\s+(?:[^\W\d]+\s+){0,2}(?:funktion|werkzeug|tool|endpunkt)\b"
-        r"(?:[^\n.]|\.(?=\w)){0,60}?\bauf\b",
+        r"(?:[^\n.]|\.(?=\w)){0,60}?\bauf\b"
+        # and to run a command: "führe den folgenden Befehl aus", "der Assistent führt ...
+        # aus", Dutch "voer het volgende commando uit" (as weak as "run the following command")
+        r"|\bf[üu]hr(?:e|st\s+du)?\s+(?:[^\W\d]+\s+){0,2}(?:befehl|kommando|skript|code)\b"
+        r"(?:[^\n.]|\.(?=\w)){0,60}?\baus\b"
+        rf"|\b(?:{_AI_ML}|assistent|ki)\s+f[üu]hrt\s+(?:[^\W\d]+\s+){{0,2}}"
+        r"(?:befehl|kommando|skript|code|funktion)\b(?:[^\n.]|\.(?=\w)){0,60}?\baus\b"
+        r"|\bvoer\s+(?:[^\W\d]+\s+){0,2}(?:commando|opdracht|script|code)\b"
+        r"(?:[^\n.]|\.(?=\w)){0,60}?\buit\b",
         "call send_money(recipient=...) / use delete_file on ... / a JSON tool call",
         weak=True,
     ),
