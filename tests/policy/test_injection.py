@@ -778,16 +778,19 @@ def test_fifth_set_figures_do_not_slide() -> None:
     """Written blind in session 10 and never tuned on. The scanner of session 9
     (``33c6f23``) scored recall 0.84 (168 of 200) with 4.75% false positives (19 of 400);
     session 10's, whose changes were read off the fourth set without this one, 0.87 (174)
-    and 2.75% (11). A later change may not lose ground on it; it must not be fitted to."""
+    and 2.75% (11); session 11's, read off the tuning sets only, 0.87 and 2.5% (10). A
+    later change may not lose ground on it; it must not be fitted to."""
     report = corpus.evaluate(SCANNER.scan, corpus.fifth())
     assert report["recall"] >= 0.87, report["recall_by_family"]
-    assert report["false_positive_rate"] <= 0.0275, report["false_positives"]
+    assert report["false_positive_rate"] <= 0.025, report["false_positives"]
 
 
 _TARGET_MISSED = {
     "held_out": "held-out recall is 0.890 (65/73), short of the 0.90 target (unchanged by "
-    "the owner's-voice cues, nor by the generalised attack forms: measured once after each)",
-    "fifth": "fifth-author (blind, session 10) recall is 0.87 and false positives 2.75%",
+    "the owner's-voice cues, nor by the generalised attack forms, nor by session 11's: "
+    "measured once after each)",
+    "fifth": "fifth-author (blind, session 10) recall is 0.87 and false positives 2.5% "
+    "(10 of 400; 2.75% before session 11)",
 }
 # Reached in session 10, on sets fitted to (so fitted figures): the third author's (0.984,
 # 0.8%) and the fourth author's (blind in session 9 at 0.794 and 7.2%; 0.996, 0.2%); in
