@@ -14,6 +14,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -401,3 +402,54 @@ def test_a_killed_hosts_cgroups_are_swept_by_the_next_sandbox(tmp_path: Path) ->
         assert all(d.is_dir() for d in live.dirs)
     finally:
         live.close()
+
+
+def _fake_hierarchy(monkeypatch: pytest.MonkeyPatch, root: Path) -> tuple[Path, Path]:
+    """Plain directories standing in for a v1 memory and pids hierarchy (the sweep only
+    lists, reads, kills the pids it reads and removes directories there)."""
+    from tether.tools import _sandbox_cgroup as cg
+
+    mem, pids = root / "memory", root / "pids"
+    mem.mkdir()
+    pids.mkdir()
+    monkeypatch.setattr(
+        cg, "_mounts", lambda: {"memory": (str(mem), "/"), "pids": (str(pids), "/")}
+    )
+    monkeypatch.setattr(cg, "_own_cgroups", lambda: {"memory": "/", "pids": "/"})
+    monkeypatch.setattr(cg, "_UNREMOVABLE", set())
+    return mem, pids
+
+
+def test_a_name_another_process_made_cannot_break_the_sweep(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Red team 13, hole 08: a directory named like a dead host's cgroup, with a pid that is
+    a Unicode digit ("²": isdigit() but not int()), made Cgroups.detect(), so every
+    Sandbox(), raise ValueError; and one that cannot be removed (a cgroup below it) was
+    tried for 5 s by every Sandbox(). The sweep never raises, and tries such a directory a
+    few times, once per process."""
+    from tether.tools import _sandbox_cgroup as cg
+
+    mem, pids = _fake_hierarchy(monkeypatch, tmp_path)
+    ns = cg._pid_namespace()
+    odd = f"tether-sandbox-{ns}-\u00b2-0-aaaa"
+    stuck = f"tether-sandbox-{ns}-999999999-1-bbbb"  # a dead maker's
+    for parent in (mem, pids):
+        (parent / odd).mkdir()
+        (parent / stuck / "child").mkdir(parents=True)
+    rounds: list[int] = []
+    close = cg.Cgroup.close
+
+    def counted(self: Any, **kw: Any) -> bool:
+        rounds.append(kw.get("rounds", 200))
+        return close(self, **kw)
+
+    monkeypatch.setattr(cg.Cgroup, "close", counted)
+    assert cg.Cgroups.detect() is not None  # no ValueError
+    assert (mem / stuck).is_dir()  # could not be removed
+    tried = list(rounds)
+    assert cg.Cgroups.detect() is not None
+    assert rounds[len(tried) :] == [200]  # only the probe's own cgroup: stuck is not retried
+    assert 4 in tried  # the stuck one was tried briefly, once
+    for parent in (mem, pids):
+        (parent / stuck / "child").rmdir()

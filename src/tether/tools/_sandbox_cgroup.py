@@ -67,13 +67,14 @@ class Cgroup:
                 return int(value) > 0
         return False
 
-    def close(self) -> None:
-        """Kill every process in the cgroup and remove it (safe to repeat)."""
+    def close(self, *, rounds: int = 200) -> bool:
+        """Kill every process in the cgroup and remove it (safe to repeat); whether it is
+        gone. ``rounds`` bounds the tries, 25 ms apart."""
         if self.version == 2:
             with contextlib.suppress(OSError):
                 _write(self.dirs[0] / "cgroup.kill", 1)
         wait = threading.Event()
-        for _ in range(200):  # a fork racing the kill shows up on the next round
+        for _ in range(rounds):  # a fork racing the kill shows up on the next round
             pids = set()
             for procs in self.procs:
                 with contextlib.suppress(OSError):
@@ -90,8 +91,13 @@ class Cgroup:
                 except OSError:  # busy: processes still exiting
                     removed = False
             if removed:
-                return
+                return True
             wait.wait(0.025)
+        return False
+
+
+_UNREMOVABLE: set[str] = set()
+"""Names :meth:`Cgroups.sweep` could not remove: not tried again in this process."""
 
 
 class Cgroups:
@@ -150,16 +156,23 @@ class Cgroups:
             with contextlib.suppress(OSError):
                 names |= {p.name for p in parent.iterdir() if p.name.startswith(_PREFIX)}
         swept = []
-        for name in sorted(names):
-            dirs = tuple(d for d in (parent / name for parent in self.parents) if d.is_dir())
-            owner = _owner(name)
-            if owner is None:  # another pid namespace's, or named before makers were: if empty
-                if any(_members(d) for d in dirs):
+        for name in sorted(names - _UNREMOVABLE):
+            try:
+                dirs = tuple(d for d in (parent / name for parent in self.parents) if d.is_dir())
+                owner = _owner(name)
+                if owner is None:  # another pid namespace's, or named before makers were
+                    if any(_members(d) for d in dirs):
+                        continue  # only if empty
+                elif _start_time(owner[0]) == owner[1]:
                     continue
-            elif _start_time(owner[0]) == owner[1]:
-                continue
-            Cgroup(dirs=dirs, version=self.version).close()
-            swept.append(name)
+                # A few tries: one that stays (a cgroup below it, say) is not tried again
+                # by this process, so no Sandbox() waits on it twice.
+                if Cgroup(dirs=dirs, version=self.version).close(rounds=4):
+                    swept.append(name)
+                else:
+                    _UNREMOVABLE.add(name)
+            except (OSError, ValueError):  # the sweep is housekeeping: it never fails a sandbox
+                _UNREMOVABLE.add(name)
         return swept
 
     def create(self) -> Cgroup:
@@ -211,8 +224,8 @@ def _owner(name: str) -> tuple[int, str] | None:
     """The (pid, start time) a cgroup's name records, if this code made it in this pid
     namespace (a pid from another namespace says nothing about who is alive here)."""
     parts = name[len(_PREFIX) :].split("-")
-    if len(parts) != 4 or not all(part.isdigit() for part in parts[:3]):
-        return None
+    if len(parts) != 4 or not all(part.isascii() and part.isdigit() for part in parts[:3]):
+        return None  # ("²".isdigit() is true, but int() refuses it)
     if parts[0] != _pid_namespace():
         return None
     return int(parts[1]), parts[2]
