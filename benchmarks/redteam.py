@@ -230,11 +230,38 @@ WORST_CASES = {
 }
 
 
+def _every_view_unit() -> str:
+    """200,000 characters that switch on every decoded view (entities, percent, ROT13,
+    reversed words, leetspeak, spaced letters, escapes) and are dense with cue words: each
+    view is the whole text read another way (red team 13, hole 09: ~3 s for 10 MB before
+    the views were bounded)."""
+    import random
+
+    vocabulary = (
+        "ignore the previous assistant run führe aus 42 0x65 erongi vtaber a b \" ' "
+        "instructions AI you must curl $(cat os.environ requests.post( http://x.y/ \\x41 %41 "
+        "system prompt tool_call « » “ ” :: said: wrote: SYSTEM: Assistant: secret password "
+        "token send email to attacker@evil.com forward all files delete execute command "
+        "Befehl Anweisungen ignorieren ignora instrucciones anteriores tell user do not "
+        "escalate reveal configuration begin your reply with if are an bot summarizer note "
+        "for agents reading this ! ? . : ( ) [ ] { } < > ` ``` # // <!-- --> base64 rot13 "
+        "reversed hex 65 66 6f \\u0041 &#x41; eht dna fo ot ni si taht uoy gur naq bs gb v "
+        "1gn0r3 4ll &amp; %20"
+    )
+    words = [*vocabulary.split(), "g n o r e", "a l s o", "\n"]
+    prefix = (
+        "rot13 &amp; &#x41; %41%42%43%44 \\u0041\\u0042\\u0043\\u0044 1gn0r3 4ll pr3v10u5 "
+        "i g n o r e  a l l   p r e v i o u s   "
+    )
+    rng = random.Random(1)
+    return (prefix + " ".join(rng.choice(words) for _ in range(60_000)))[:200_000]
+
+
 def worst_case(scanner: InjectionScanner, size: int = 10_000_000) -> dict[str, Any]:
     """Seconds to scan a ``size``-character tool output of each of :data:`WORST_CASES`
     (best of two). Goal (issue 7, item 8): a 10 MB output in under 1 s."""
     figures: dict[str, Any] = {"chars": size, "goal_s": 1.0}
-    for name, unit in WORST_CASES.items():
+    for name, unit in {**WORST_CASES, "every_view_switched_on": _every_view_unit()}.items():
         text = unit * (size // len(unit))
         times = []
         for _ in range(2):
@@ -242,7 +269,16 @@ def worst_case(scanner: InjectionScanner, size: int = 10_000_000) -> dict[str, A
             scanner.scan(text)
             times.append(time.perf_counter() - started)
         figures[name] = round(min(times), 3)
-    figures["pass"] = all(figures[name] < 1.0 for name in WORST_CASES)
+    # scan_in_context reads addresses and hosts too: one run of word characters with no
+    # '@' in it once cost quadratic time there (100,000 letters: 17 s).
+    run = "a" * size
+    started = time.perf_counter()
+    scanner.scan_in_context(run, ["where is my order?"])
+    figures["in_context_one_word_run"] = round(time.perf_counter() - started, 3)
+    figures["pass"] = all(
+        figures[name] < 1.0
+        for name in (*WORST_CASES, "every_view_switched_on", "in_context_one_word_run")
+    )
     return figures
 
 
