@@ -120,6 +120,7 @@ from tether.models._routing import (
     missing_argument_text,
     names_an_id,
     quote_result,
+    several_amounts,
     skills_text,
     takes_an_id,
     tool_action,
@@ -610,6 +611,10 @@ class RoutedTurns:
                 if named and not self._unstated(request, tool, name, text, asked, arguments):
                     continue
                 return str(name)
+            if named and self._unstated(request, tool, name, text, asked, arguments, several=True):
+                # "refund $5 on order 5678 (I paid $129)": the refund's amount and the price
+                # paid; which is which is asked, never chosen (see ``several_amounts``).
+                return str(name)
             if len(values) == 1:
                 value = values[0]
             else:
@@ -631,6 +636,8 @@ class RoutedTurns:
         text: str,
         asked: str | None,
         arguments: Mapping[str, Any],
+        *,
+        several: bool = False,
     ) -> bool:
         """Whether a write's optional number argument (an amount) is one the customer
         speaks of without stating it (:func:`~tether.models._routing.unstated_amount`):
@@ -640,7 +647,8 @@ class RoutedTurns:
         back", then "order 1234"; a read made to ask for what the write needs, the refund
         policy before "To refund an order, I need the order number.", does not end them),
         or only the latest when it answers the question for this argument ("all of it"
-        then takes the default).
+        then takes the default). With ``several``: whether one of them states more than one
+        amount of money (:func:`~tether.models._routing.several_amounts`).
         """
         schema = _schema_of(tool, name)
         options = schema.get("anyOf") or schema.get("oneOf") or [schema]
@@ -659,6 +667,8 @@ class RoutedTurns:
                     break
                 if message.role == "user":
                     texts.append(message.content or "")
+        if several:
+            return any(several_amounts(t) for t in texts)
         return any(unstated_amount(t, arguments.values()) for t in texts)
 
     @staticmethod

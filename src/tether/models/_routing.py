@@ -63,6 +63,7 @@ __all__ = [
     "rank_candidates",
     "replies_said",
     "sentences",
+    "several_amounts",
     "skills_text",
     "takes_an_id",
     "tool_action",
@@ -1131,6 +1132,19 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
             r"(?<![$€£\d.])\d+\.\d+(?![\d.])(?!\s*(?:dollar|buck|euro|pound|usd|eur|gbp))", lowered
         )
     )
+
+
+def several_amounts(text: str) -> bool:
+    """Whether ``text`` states more than one distinct amount of money it does not exclude:
+    "refund $5 on order 5678 (I paid $129)" states the refund and the price paid, and
+    nothing here tells which is the refund's; the amount is asked for, never chosen (the
+    larger, the price, was proposed). "$30, not $20" states one; "$20 (2000 cents)" too."""
+    values = {
+        s.value
+        for s in find_spans(text)
+        if s.kind == "number" and s.after[:1] == ("cents",) and excluded(s) is None
+    }
+    return len(values) > 1
 
 
 _ID_PARAM = re.compile(r"(^|_)(id|ids|number|no|code|sku|ref|reference|key|uuid)$")
