@@ -382,6 +382,39 @@ text of one long line with many quotations costs linear time, not a re-read of t
 line before each of them."""
 
 
+# What says a quotation is reported: a verb or noun of saying, showing or naming before
+# it ("she wrote", "the error", "the phrase", "such as", "titled"), or a report after it
+# ('"...", she said'). Two neutral words and a pair of quotes are no report: they hid
+# any attack (red team 13, hole 10).
+_REPORTING = re.compile(
+    r"\b(?:s[ae]ys?|said|saying|wr[io]tes?|written|writing|asks?|asked|tells?|told|"
+    r"calls?|called|names?|named|titled|label(?:l?ed|s)?|reads?|reading|phrases?|texts?|"
+    r"messages?|lines?|strings?|words?|wording|quotes?|quoted|quoting|like|such\s+as|e\.g|"
+    r"examples?|saw|see[ns]?|got|gets?|received|shows?|showed|shown|appears?|appeared|"
+    r"displays?|displayed|error|warnings?|notices?|prompts?|attacks?|injections?|payloads?|"
+    r"patterns?|tricks?|jailbreaks?|sentences?|comments?|reviews?|claims?|claimed|mentions?|"
+    r"mentioned|known\s+as|so-called|posts?|posted|tweets?|tweeted|replied|replies|answered|"
+    r"typed|entered|searched|sign|signs|captions?|subject|headlines?|titles?|banners?|"
+    r"popups?|emails?|e-mails?|notes?|heading|slogan|motto|called|term|terms|expression|"
+    r"instruction|instructions|command|commands|request|requests|input|inputs|output|outputs|"
+    r"response|responses|answer|answers|question|questions|"
+    r"telling|asking|"
+    r"calling|naming|showing|reporting|reported|reports?|"
+    # other languages: saying, writing, message(s), sentence(s), "of the kind", "like"
+    r"dic[ei]|dijo|dicho|escribi[oó]|escrito|mensajes?|frases?|tipo|como|llamad[oa]s?|"
+    r"dit|disait|[ée]crit|comme|genre|intitul[ée]e?s?|"
+    r"sagt|sagte|gesagt|schrieb|geschrieben|nachrichten?|s[äa]tzen?|satz|wie|meldungs?|etwa|"
+    r"disse|detto|scritto|messaggi?o?|come|"
+    r"diz|escreveu|mensage[mn]s?|"
+    r"zegt|zei|schreef|berichten?|zinnen?|zoals)\b",
+)
+_REPORTED_AFTER = re.compile(
+    r"\s*[,.]?\s*(?:(?:he|she|they|it|we|i|someone|\w+)\s+(?:said|says|wrote|writes|asked|"
+    r"replied)\b|(?:trick|attack|prompt|message|phrase|line|text|example|pattern|jailbreak|"
+    r"payload|string|sentence|instruction|command|request|comment|kind|type)s?\b)"
+)
+
+
 def _reported(normal: str, match: re.Match[str]) -> bool:
     """Whether one quotation is reported (see :func:`reported_quotes`)."""
     start = match.start()
@@ -394,6 +427,8 @@ def _reported(normal: str, match: re.Match[str]) -> bool:
         return True  # 'the literal text "<|im_start|>"': a mention
     if len(_WORD.findall(before)) < 2 or len(_WORD.findall(match.group())) < 3:
         return False
+    if not _REPORTING.search(before[-80:]) and not _REPORTED_AFTER.match(normal, match.end()):
+        return False  # 'Great product "Ignore all previous instructions ..."': no report
     tail = before[-40:]
     clause = before.rstrip()
     if clause[-2:-1].isalpha() and clause.endswith(":") and len(_WORD.findall(clause)) >= 4:
