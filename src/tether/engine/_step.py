@@ -535,13 +535,26 @@ class StepContext:
             index, call, outcome = decided[position]
             result, size = await self._record_tool_result(index, call, outcome)
             results[position] = result
-            if isinstance(result, ToolCompleted) and policy.injection is not None:
+            if policy.injection is None:
+                continue
+            if isinstance(result, ToolCompleted):
                 flag = await _flag_injection_bounded(
                     policy.injection, call.id, call.name, result.result, size
                 )
-                if flag is not None:
-                    self.record(flag)
-                    flagged = True
+            elif isinstance(result, ToolFailed) and not result.will_retry:
+                # An error's message and hint reach the model as much as a result does (an
+                # MCP server's or an upstream API's text, passed on in a ToolCallError):
+                # scanned the same way (red team 13, hole 13).
+                error = result.error
+                text = error.message if not error.hint else f"{error.message}\n{error.hint}"
+                flag = await _flag_injection_bounded(
+                    policy.injection, call.id, call.name, text, len(text)
+                )
+            else:
+                continue
+            if flag is not None:
+                self.record(flag)
+                flagged = True
         if uncertain:  # the other calls' results are recorded: they land with the park
             raise _uncertain_wait(uncertain)
         if escalation is not None:
