@@ -77,3 +77,43 @@ def test_the_amount_asked_again_is_then_proposed() -> None:
     assert [(c.name, c.arguments) for c in response.tool_calls] == [
         ("refund_order", {"order_id": "5678", "amount_cents": 500})
     ]
+
+
+# ---------------------------------------------------------------------------
+# hole_02: a spelled amount after another number word is the tail of a longer number:
+# never grounded as the amount, asked for instead
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "refund zero point five euros on order 5678",
+        "refund nineteen ninety-five dollars on order 5678",
+        "refund one hundred twenty dollars on order 5678",
+        # fresh variants
+        "refund two hundred fifty dollars on order 1234",
+        "refund a hundred and five bucks on order 5678",
+        "refund one thousand twenty euros on order 9012",
+        "refund nineteen ninety nine dollars on order 1234",
+        "refund twelve point five euros on order 5678",
+        "refund a hundred and five dollars on order 5678",
+        "refund one thousand five dollars on order 5678",
+        "refund five dollars and fifty cents on order 5678",
+        "refund eight euros and 20 cents on order 1234",
+    ],
+)
+def test_the_tail_of_a_longer_spelled_number_is_no_amount(text: str) -> None:
+    _asks_amount(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments"),
+    [
+        ("refund forty two dollars on order 1234", {"order_id": "1234", "amount_cents": 4200}),
+        ("refund order 9012 and nine euros", {"order_id": "9012", "amount_cents": 900}),
+    ],
+)
+def test_a_spelled_amount_on_its_own_is_still_proposed(
+    text: str, arguments: dict[str, Any]
+) -> None:
+    _proposes(text, arguments)

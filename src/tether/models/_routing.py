@@ -942,18 +942,26 @@ _UNITS = (
 _TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _SPELLED = re.compile(
     rf"\b(?:(?P<tens>{'|'.join(_TENS)})(?:[\s-]+(?P<unit>{'|'.join(_UNITS[1:10])}))?"
-    rf"|(?P<small>{'|'.join(_UNITS)}))\s+(?P<currency>[a-z]+)\b",
+    rf"|(?P<small>{'|'.join(_UNITS)}))(?=\s+(?P<currency>[a-z]+)\b)",
     re.IGNORECASE,
 )
+# Words of a longer number: a spelled amount right after one of them ("one hundred twenty
+# dollars", "nineteen ninety-five dollars", "zero point five euros", "a hundred and five
+# bucks") is the tail of a number the parser does not read, never the amount itself.
+_LONGER_NUMBER = frozenset(
+    {*_UNITS, *_TENS, "hundred", "hundreds", "thousand", "thousands", "million", "millions",
+     "point", "dozen", "grand"}
+)  # fmt: skip
 
 
-def spelled_amounts(text: str) -> list[tuple[str, int]]:
-    """Amounts of money ``text`` spells out, each as (its words, its value in cents):
-    "give me five euros back" → ``[("five euros", 500)]``. Only whole numbers up to
-    ninety-nine before a currency word ("a few bucks", "a hundred dollars" state none)."""
-    found = []
+def _spelled(text: str) -> list[tuple[int, int, str, int | None]]:
+    """Each amount of money ``text`` spells out: its start, end, words and value in cents
+    (``None``: the tail of a longer number, an amount the message does not state)."""
+    found: list[tuple[int, int, str, int | None]] = []
     for match in _SPELLED.finditer(text):
-        if match.group("currency").lower() not in _CURRENCY_WORDS:
+        # "fifty cents" is 50 cents ("five dollars and fifty cents" states two amounts).
+        minor = match.group("currency").lower() in ("cent", "cents")
+        if not minor and match.group("currency").lower() not in _CURRENCY_WORDS:
             continue
         if match.group("small"):
             value = _UNITS.index(match.group("small").lower())
@@ -961,9 +969,23 @@ def spelled_amounts(text: str) -> list[tuple[str, int]]:
             unit = match.group("unit")
             value = 10 * (_TENS.index(match.group("tens").lower()) + 2)
             value += _UNITS.index(unit.lower()) if unit else 0
-        if value:
-            found.append((match.group(0), value * 100))
+        end = match.end("currency")
+        previous = re.findall(r"[a-z]+|\d+", text[: match.start()].lower())[-2:]
+        if previous and previous[-1] == "and" and len(previous) == 2:
+            previous = previous[:1]  # "a hundred and five dollars"
+        longer = bool(previous) and previous[-1] in _LONGER_NUMBER
+        cents = value if minor else value * 100
+        found.append((match.start(), end, text[match.start() : end], None if longer else cents))
     return found
+
+
+def spelled_amounts(text: str) -> list[tuple[str, int]]:
+    """Amounts of money ``text`` spells out, each as (its words, its value in cents):
+    "give me five euros back" → ``[("five euros", 500)]``. Only whole numbers up to
+    ninety-nine before a currency word ("a few bucks", "a hundred dollars" state none),
+    and not the tail of a longer number ("one hundred twenty dollars", "zero point five
+    euros" state none the parser reads)."""
+    return [(words, cents) for _, _, words, cents in _spelled(text) if cents]
 
 
 # A number followed by one of these counts time or things ("I waited 3 weeks", "2 items"):
@@ -1036,13 +1058,11 @@ def find_spans(text: str) -> list[Span]:
             spans.append(
                 Span(text=token, value=bare.lower(), kind="word", before=before, after=after)
             )
-    for match in _SPELLED.finditer(text):
-        stated = spelled_amounts(match.group(0))
-        if stated:
-            before = tuple(_words(text[: match.start()])[-_CONTEXT_WORDS:])
-            words, cents = stated[0]
+    for start, _, words, amount in _spelled(text):
+        if amount:
+            before = tuple(_words(text[:start])[-_CONTEXT_WORDS:])
             spans.append(
-                Span(text=words, value=cents, kind="number", before=before, after=("cents",))
+                Span(text=words, value=amount, kind="number", before=before, after=("cents",))
             )
     whole = " ".join(text.split())[:_MAX_TEXT_SPAN]
     if whole:
