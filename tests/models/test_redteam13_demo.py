@@ -117,3 +117,29 @@ def test_a_spelled_amount_on_its_own_is_still_proposed(
     text: str, arguments: dict[str, Any]
 ) -> None:
     _proposes(text, arguments)
+
+
+# ---------------------------------------------------------------------------
+# hole_03: a thousands group or a decimal comma is not read: the amount is asked for
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "refund $1,000 on order 5678",
+        "refund €12,50 on order 5678",
+        "give me 1.000 euros back on order 5678",
+        # fresh variants
+        "refund £2,500 on order 1234",
+        "refund 3,50 euros on order 9012",
+        "refund $1.500 on order 5678",
+        "refund 1,000 dollars on order 1234",
+        "refund 2,000 cents on order 5678",
+    ],
+)
+def test_an_amount_with_separators_is_asked_for(text: str) -> None:
+    _asks_amount(text)
+
+
+def test_an_amount_with_decimals_is_still_proposed() -> None:
+    _proposes("refund $12.50 on order 5678", {"order_id": "5678", "amount_cents": 1250})

@@ -942,7 +942,7 @@ _UNITS = (
 _TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _SPELLED = re.compile(
     rf"\b(?:(?P<tens>{'|'.join(_TENS)})(?:[\s-]+(?P<unit>{'|'.join(_UNITS[1:10])}))?"
-    rf"|(?P<small>{'|'.join(_UNITS)}))(?=\s+(?P<currency>[a-z]+)\b)",
+    rf"|(?P<small>{'|'.join(_UNITS)}))(?=\s+(?P<currency>[a-z]+)\b(?:\s+(?P<cents>cents?)\b)?)",
     re.IGNORECASE,
 )
 # Words of a longer number: a spelled amount right after one of them ("one hundred twenty
@@ -969,12 +969,13 @@ def _spelled(text: str) -> list[tuple[int, int, str, int | None]]:
             unit = match.group("unit")
             value = 10 * (_TENS.index(match.group("tens").lower()) + 2)
             value += _UNITS.index(unit.lower()) if unit else 0
-        end = match.end("currency")
+        end = match.end("cents") if match.group("cents") else match.end("currency")
         previous = re.findall(r"[a-z]+|\d+", text[: match.start()].lower())[-2:]
         if previous and previous[-1] == "and" and len(previous) == 2:
             previous = previous[:1]  # "a hundred and five dollars"
         longer = bool(previous) and previous[-1] in _LONGER_NUMBER
-        cents = value if minor else value * 100
+        # "ten euro cents" is ten cents of a euro, not ten euros.
+        cents = value if minor or match.group("cents") else value * 100
         found.append((match.start(), end, text[match.start() : end], None if longer else cents))
     return found
 
@@ -984,7 +985,7 @@ def spelled_amounts(text: str) -> list[tuple[str, int]]:
     "give me five euros back" → ``[("five euros", 500)]``. Only whole numbers up to
     ninety-nine before a currency word ("a few bucks", "a hundred dollars" state none),
     and not the tail of a longer number ("one hundred twenty dollars", "zero point five
-    euros" state none the parser reads)."""
+    euros" state none the parser reads); "ten euro cents" is 10 cents."""
     return [(words, cents) for _, _, words, cents in _spelled(text) if cents]
 
 
@@ -1000,6 +1001,11 @@ _QUANTITY_WORDS = frozenset(
     }
 )  # fmt: skip
 _MAX_TEXT_SPAN = 500
+# A figure directly followed by ",<digits>" or a ".ddd" group, or directly after one: part of
+# a number written with separators ("$1,000", "€12,50", "1.000 euros").
+_GLUED = re.compile(r"(?:,\d|\.\d{3}(?!\d))")
+_GLUED_BEFORE = re.compile(r"\d[,.]$")
+_SEPARATED = re.compile(r"\d(?:,\d|\.\d{3}(?!\d))")
 # Words around a span that say "this is an id / a number of something".
 _ID_MARKERS = frozenset({"#", "id", "number", "no", "nr", "num", "ref", "reference", "code"})
 
@@ -1032,6 +1038,10 @@ def find_spans(text: str) -> list[Span]:
         if not bare:
             continue
         if any(c.isdigit() for c in bare):
+            if _GLUED.match(text, match.end()) or _GLUED_BEFORE.search(text, 0, match.start()):
+                # "$1,000", "€12,50", "1.000 euros": a thousands group or a decimal comma
+                # the parser does not read; no part of it is a value (the amount is asked).
+                continue
             currency = token[0] in "$€£" or bool(after and after[0] in _CURRENCY_WORDS)
             if re.fullmatch(r"\d+", bare):
                 spans.append(
@@ -1112,8 +1122,8 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
     figures ("$20", "15 dollars", "2000 cents") is grounded and needs no question.
     """
     lowered = " ".join(text.lower().split())
-    if _PART.search(lowered):
-        return True
+    if _PART.search(lowered) or _SEPARATED.search(lowered):
+        return True  # "$1,000", "€12,50", "1.000 euros": a figure the parser does not read
     # "five euros" states its amount, in words: grounded like "5 euros" (see ``find_spans``).
     for words_, _ in spelled_amounts(lowered):
         lowered = lowered.replace(words_, "0", 1)
