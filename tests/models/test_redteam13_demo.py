@@ -143,3 +143,28 @@ def test_an_amount_with_separators_is_asked_for(text: str) -> None:
 
 def test_an_amount_with_decimals_is_still_proposed() -> None:
     _proposes("refund $12.50 on order 5678", {"order_id": "5678", "amount_cents": 1250})
+
+
+# ---------------------------------------------------------------------------
+# hole_01: "euro cents" are cents of a euro, not euros
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        ("refund ten euro cents on order 5678", 10),
+        ("refund 15 euro cents on order 1234", 15),
+        # fresh variants
+        ("refund 50 dollar cents on order 5678", 50),
+        ("refund twenty euro cent on order 1234", 20),
+        ("refund 99 pound cents on order 9012", 99),
+    ],
+)
+def test_currency_cents_are_cents(text: str, cents: int) -> None:
+    response, _ = _Turns(_Words()).reply(_user(text))
+    # Proposed as that many cents, or asked for: never a hundred times more.
+    if response.tool_calls:
+        [call] = response.tool_calls
+        assert call.arguments["amount_cents"] == cents
+    else:
+        assert response.text == ASK_AMOUNT

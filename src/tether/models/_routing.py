@@ -1043,18 +1043,20 @@ def find_spans(text: str) -> list[Span]:
                 # the parser does not read; no part of it is a value (the amount is asked).
                 continue
             currency = token[0] in "$€£" or bool(after and after[0] in _CURRENCY_WORDS)
+            # "15 euro cents" is 15 cents of a euro, not 15 euros.
+            minor = after[1:2] in (("cent",), ("cents",)) and after[0] in _CURRENCY_WORDS
             if re.fullmatch(r"\d+", bare):
                 spans.append(
                     Span(text=token, value=int(bare), kind="number", before=before, after=after)
                 )
                 if currency:
-                    cents = int(bare) * 100
+                    cents = int(bare) * (1 if minor else 100)
                     spans.append(
                         Span(
                             text=token, value=cents, kind="number", before=before, after=("cents",)
                         )
                     )
-            elif currency and re.fullmatch(r"\d+\.\d{1,2}", bare):
+            elif currency and not minor and re.fullmatch(r"\d+\.\d{1,2}", bare):
                 whole, frac = bare.split(".")
                 cents = int(whole) * 100 + int(frac.ljust(2, "0"))
                 spans.append(
