@@ -18,6 +18,7 @@ from ._support_specs import ASK_AMOUNT
 from ._support_specs import Turns as _Turns
 from ._support_specs import Words as _Words
 from ._support_specs import user as _user
+from .test_routing_negation import _NearRefund
 
 
 def _asks_amount(text: str) -> None:
@@ -168,3 +169,79 @@ def test_currency_cents_are_cents(text: str, cents: int) -> None:
         assert call.arguments["amount_cents"] == cents
     else:
         assert response.text == ASK_AMOUNT
+
+
+# ---------------------------------------------------------------------------
+# hole_04 and hole_06: messages that ask for no refund propose none; what else they ask is
+# answered
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ich will mein Geld nicht zurück, wo ist Bestellung 5678?",
+        "refund nothing on order 5678, where is it",
+        "I already got a refund for 5678, thanks",
+        "5678 refund status",
+        "will you refund 5678 if I return it?",
+        "Refund order 5678. Just kidding, where is it?",
+        # fresh variants
+        "Ich möchte das Geld für Bestellung 1234 wirklich nicht zurück",
+        "ich will mein Geld nicht mehr zurück, Bestellung 9012",
+        "reimburse nothing for order 1234, just track it",
+        "I want nothing back for order 9012, where is it?",
+        "I already received my refund for order 9012",
+        "my refund for 1234 has already arrived, thank you",
+        "I was already refunded for 5678",
+        "what's the refund status of order 9012",
+        "where is my refund for order 1234?",
+        "has my refund for 5678 gone through?",
+        "would you refund order 9012 if it arrives damaged?",
+        "if I send it back, will you refund 1234?",
+        "refund 1234 please. never mind, where is it?",
+        "Refund order 9012. Scratch that.",
+        "refund order 5678 jk",
+        "refund is the last thing I want, where is 5678",
+        "the last thing I need is a refund for 1234, just tell me where it is",
+    ],
+)
+@pytest.mark.parametrize("embedder", [_Words, _NearRefund])
+def test_a_message_that_asks_for_no_refund_gets_none(text: str, embedder: type) -> None:
+    # _NearRefund: every message nearest the refund example, as a 135M model's embeddings
+    # put these.
+    response, route = _Turns(embedder()).reply(_user(text))
+    assert all(c.name != "refund_order" for c in response.tool_calls), text
+    assert "refund_order" not in route.split("+")[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "order"),
+    [
+        ("Ich will mein Geld nicht zurück, wo ist Bestellung 5678?", "5678"),
+        ("refund nothing on order 5678, where is it", "5678"),
+        ("Refund order 5678. Just kidding, where is it?", "5678"),
+        ("5678 refund status", "5678"),
+        ("where is my refund for order 1234?", "1234"),
+        ("refund 1234 please. never mind, where is it?", "1234"),
+    ],
+)
+def test_what_else_it_asks_is_answered(text: str, order: str) -> None:
+    response, _ = _Turns(_Words()).reply(_user(text))
+    assert [(c.name, c.arguments) for c in response.tool_calls] == [
+        ("lookup_order", {"order_id": order})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments"),
+    [
+        # Still asked for: a condition that is politeness, a taking back before the request,
+        # a refund not received.
+        ("would you refund order 5678 if possible?", {"order_id": "5678"}),
+        ("never mind the wait, refund order 1234", {"order_id": "1234"}),
+        ("I never got my refund for order 9012, please refund it", {"order_id": "9012"}),
+        ("Refund order 1234. Sorry!", {"order_id": "1234"}),
+    ],
+)
+def test_a_refund_asked_for_is_still_proposed(text: str, arguments: dict[str, Any]) -> None:
+    _proposes(text, arguments)

@@ -265,6 +265,25 @@ class RoutedTurns:
             # Routed without the amounts it excludes ("..., not $20"); grounded with them.
             route, nearest, scores = self._route(request, without_exclusions(text), cancel)
         tool = next((t for t in request.tools if t.name == route), None)
+        if (
+            rest
+            and tool is None
+            and request.tools
+            and asks_something(rest)
+            and not names_an_id(rest)
+            and names_an_id(text)
+        ):
+            # "Refund order 5678. Just kidding, where is it?": "it" is the order the refused
+            # clause names; the read that takes an id reads it (never the write).
+            read = self._read_instead(
+                request, request.tools[0], text, scores, cancel, ids_first=True, from_read=True
+            )
+            if read is not None:
+                other, arguments = read
+                call = ToolCall(id=f"call_{first_call}", name=other.name, arguments=arguments)
+                if on_text is not None:
+                    on_text(assistant_content(None, [call]))
+                return self._response(None, [call], "tool_calls"), other.name
         if rest is not None:
             write = getattr(tool, "writes", False)
             elsewhere = tool is not None and (

@@ -682,7 +682,57 @@ def _refusal(verbs: tuple[str, ...]) -> re.Pattern[str]:
         rf"|\b{_NO_ASKING}\s+(?:(?:really|even|actually|ever)\s+)?{_ASKING}{filler}{{0,5}}\s+{write}"
         rf"|\b{_WITHDRAW}(?:\s+about)?(?:\s+(?:the|my|our|that|this|a|any))?\s+{write}"
         rf"|\b{_FOREIGN_NO}(?:\s+[^\s,.;:!?]+){{0,4}}?\s+(?:{_FOREIGN_WRITE_WORDS})"
+        # German puts the "no" inside the verb's frame: "Ich will mein Geld nicht zurück".
+        r"|\b(?:geld|soldi|argent|dinero)(?:\s+[^\s,.;:!?]+){0,4}?\s+(?:nicht|kein\w*|nie)"
+        r"(?:\s+[^\s,.;:!?]+)?\s+zur[uü]ck"
+        # Nothing as what is refunded: "refund nothing on order 5678", "I want nothing back".
+        rf"|\b{write}\s+(?:me\s+|us\s+)?(?:nothing|none|nada|zilch)\b"
+        r"|\b(?:want|need|expect)\s+nothing\s+back\b"
+        # "a refund is the last thing I want", "the last thing I need is my money back".
+        rf"|\b{write}\s+(?:is|would\s+be)\s+the\s+last\s+thing\b"
+        rf"|\blast\s+thing\s+(?:i|we)\s+(?:want|need|expect)\s+is\s+(?:\w+\s+){{0,2}}?{write}"
     )
+
+
+# Messages that name a refund but ask for none: one already received ("I already got a
+# refund for 5678", "my refund has already arrived"), a question about one asked before
+# ("5678 refund status", "where is my refund?"), a conditional question ("will you refund
+# 5678 if I return it?"). What else they say is answered (the order, the policy).
+@functools.lru_cache(maxsize=64)
+def _not_asked(verbs: tuple[str, ...]) -> re.Pattern[str]:
+    extra = "".join(f"|{re.escape(v)}\\w*" for v in verbs if v)
+    write = f"(?:{_WRITE_WORDS}{extra})"
+    owner = r"(?:(?:a|an|the|my|our|your|this|that|its|it|his|her|their)\s+)?"
+    return re.compile(
+        rf"\balready\s+(?:(?:got|gotten|get|received|had|have|has|been|was|were|being)\s+)*"
+        rf"{owner}{write}"
+        rf"|\b(?:i|we)\s+(?:have\s+|'ve\s+|just\s+|finally\s+)*(?:got|gotten|received)\s+"
+        rf"{owner}{write}"
+        rf"|\b{write}\s+(?:(?:for|on|of)\s+(?:order\s+)?\S+\s+)?(?:has|have|had|was|is)"
+        r"\s+already\b"
+        rf"|\b{write}\s+status\b|\bstatus\s+(?:of|on|for)\s+{owner}{write}"
+        rf"|\bwhere(?:'s|\s+is|\s+are)\s+{owner}{write}"
+        rf"|\b(?:has|have|did|was)\s+{owner}{write}\s+(?:been|gone|go|come|arrive|went)\b"
+        rf"|\b(?:track|check)\s+(?:on\s+)?{owner}{write}"
+        rf"|\b(?:will|would)\s+(?:you|u|they|the\s+store)\s+(?:\w+\s+){{0,3}}?{write}"
+        rf"[^.!?]*\bif\b{_NOT_A_CONDITION}"
+        rf"|\bif\b{_NOT_A_CONDITION}[^.!?]*\b(?:will|would)\s+(?:you|u|they|the\s+store)\s+"
+        rf"(?:\w+\s+){{0,3}}?{write}"
+    )
+
+
+# "if possible", "if you can": a request made politely, not a condition.
+_NOT_A_CONDITION = (
+    r"(?!\s+(?:possible|you\s+can|you\s+could|you\s+don'?t\s+mind|that'?s|it'?s|not|so"
+    r"|needed|necessary|need\s+be|you\s+please|u\s+can)\b)"
+)
+# A request taken back after it is made: "Refund order 5678. Just kidding, where is it?".
+_TAKEN_BACK = re.compile(
+    r"^(?:(?:oh|ok|okay|so|um|actually|wait|lol|haha)\s+)*(?:just\s+kidding|kidding|jk|j/k"
+    r"|scratch\s+that|never\s*mind|nvm|forget\s+(?:it|that)|ignore\s+that|disregard\s+that"
+    r"|cancel\s+that|on\s+second\s+thoughts?|i\s+(?:have\s+|'ve\s+)?changed\s+my\s+mind)\b"
+    r"|\b(?:just\s+kidding|jk|j/k|scratch\s+that)[\s.!?,;:]*$"
+)
 
 
 _CLAUSE_END = re.compile(r"(?<=[.!?,;:])\s+|\s+(?=\bbut\b)")
@@ -707,12 +757,36 @@ def declined(text: str, verbs: Collection[str] = ()) -> str | None:
     total nobody asked for. The clauses kept (``""`` if none) are what the customer still
     asks: "I'm not asking for a refund, where is order 1234?" asks where order 1234 is.
     """
-    pattern = _refusal(tuple(sorted({v.lower() for v in verbs})))
-    if not pattern.search(_lowered(text)):
-        return None
+    key = tuple(sorted({v.lower() for v in verbs}))
+    pattern, unasked = _refusal(key), _not_asked(key)
     parts = [p for p in _CLAUSE_END.split(" ".join(text.split())) if p.strip()]
-    kept = [p for p in parts if not pattern.search(_lowered(p))]
-    if len(kept) == len(parts):  # the refusal spans clauses: "don't, please, refund it"
+    # A request taken back after it is made ("Refund order 5678. Just kidding, where is
+    # it?"): the writes asked for before the taking back are refused.
+    back = max((i for i, p in enumerate(parts) if _TAKEN_BACK.search(_lowered(p))), default=-1)
+    whole = _lowered(text)
+    if not (pattern.search(whole) or unasked.search(whole) or back >= 0):
+        return None
+    if back >= 0 and not any(asks_for_write(p, verbs) for p in parts[: back + 1]):
+        back = -1  # "never mind, refund order 5678": taken back before it is asked
+        if not (pattern.search(whole) or unasked.search(whole)):
+            return None
+    kept = []
+    for i, part in enumerate(parts):
+        lowered = _lowered(part)
+        if pattern.search(lowered) or (i <= back and asks_for_write(part, verbs)):
+            continue
+        if i == back:  # "Just kidding, where is it?": what follows the taking back
+            part = " ".join(_TAKEN_BACK.sub(" ", lowered).strip(" .!?,;:").split())
+            if not part:
+                continue
+        if unasked.search(lowered):
+            # "5678 refund status": what it asks, without the refund it does not ask for.
+            extra = "".join(f"|{re.escape(v.lower())}\\w*" for v in verbs if v)
+            part = " ".join(
+                re.sub(rf"\b(?:{_WRITE_WORDS}{extra})", " ", part, flags=re.IGNORECASE).split()
+            )
+        kept.append(part)
+    if len(kept) == len(parts) and kept == parts:  # the refusal spans clauses
         return ""
     # "I changed my mind, don't refund order 1234": the first clause only says it's taken back.
     kept = [p for p in kept if not _TAKING_BACK.fullmatch(_lowered(p).strip(" .!?,;:"))]
