@@ -245,3 +245,35 @@ def test_what_else_it_asks_is_answered(text: str, order: str) -> None:
 )
 def test_a_refund_asked_for_is_still_proposed(text: str, arguments: dict[str, Any]) -> None:
     _proposes(text, arguments)
+
+
+# ---------------------------------------------------------------------------
+# hole_05: the digits of a card, an account, a phone or a postcode are no order id
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [
+        ("I paid with the card ending 1234, please refund me", "1234"),
+        # fresh variants
+        ("my card ending in 5678 was charged twice, refund please", "5678"),
+        ("refund me, the last four digits of my card are 9012", "9012"),
+        ("refund to account 12345678 please", "12345678"),
+        ("my phone is 5551234, refund my order", "5551234"),
+        ("zip 90210, I want a refund", "90210"),
+        ("refund my order, card number: 4111", "4111"),
+        ("please refund, last 4 digits 1234", "1234"),
+    ],
+)
+@pytest.mark.parametrize("embedder", [_Words, _NearRefund])
+def test_a_card_account_or_phone_number_is_no_order_id(
+    text: str, digits: str, embedder: type
+) -> None:
+    response, _ = _Turns(embedder()).reply(_user(text))
+    for call in response.tool_calls:  # a question searched in the policies is the message
+        values = {str(v) for k, v in call.arguments.items() if k != "question"}
+        assert digits not in values, (text, call)
+
+
+def test_the_order_named_beside_a_card_is_still_refunded() -> None:
+    _proposes("refund order 1234, paid with the card ending 9999", {"order_id": "1234"})

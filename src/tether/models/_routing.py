@@ -1079,6 +1079,15 @@ _MAX_TEXT_SPAN = 500
 # a number written with separators ("$1,000", "€12,50", "1.000 euros").
 _GLUED = re.compile(r"(?:,\d|\.\d{3}(?!\d))")
 _GLUED_BEFORE = re.compile(r"\d[,.]$")
+# Digits after these are a card, an account, a phone or a postcode, never an order id nor an
+# amount: "I paid with the card ending 1234, please refund me" refunded order 1234.
+_NOT_AN_ORDER = re.compile(
+    r"(?:\b(?:card\s+)?(?:ending|ends)(?:\s+(?:in|with))?|\blast\s+(?:four|4|\d)(?:\s+digits?)?"
+    r"(?:\s+of\s+(?:my|the|our)\s+(?:\w+\s+)?(?:card|account|number|phone))?(?:\s+(?:are|is|were))?"
+    r"|\b(?:card|account|acct|iban|phone|mobile|cell|tel|telephone|zip|postcode|postal\s+code"
+    r"|zip\s+code|ssn)(?:\s+(?:number|no|nr|#|code))?(?:\s+(?:is|was))?)[\s:#.]*$",
+    re.IGNORECASE,
+)
 _SEPARATED = re.compile(r"\d(?:,\d|\.\d{3}(?!\d))")
 # Words around a span that say "this is an id / a number of something".
 _ID_MARKERS = frozenset({"#", "id", "number", "no", "nr", "num", "ref", "reference", "code"})
@@ -1112,6 +1121,8 @@ def find_spans(text: str) -> list[Span]:
         if not bare:
             continue
         if any(c.isdigit() for c in bare):
+            if _NOT_AN_ORDER.search(text, 0, match.start()):
+                continue  # "the card ending 1234": a card, account or phone, no order or amount
             if _GLUED.match(text, match.end()) or _GLUED_BEFORE.search(text, 0, match.start()):
                 # "$1,000", "€12,50", "1.000 euros": a thousands group or a decimal comma
                 # the parser does not read; no part of it is a value (the amount is asked).
