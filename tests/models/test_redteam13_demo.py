@@ -8,11 +8,13 @@ turn here runs :class:`RoutedTurns` on a test embedder, so the rules are tested,
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from tether.models._types import Message
+from tether.models._routing import quote_result
+from tether.models._types import Message, ToolCall
 
 from ._support_specs import ASK_AMOUNT
 from ._support_specs import Turns as _Turns
@@ -277,3 +279,52 @@ def test_a_card_account_or_phone_number_is_no_order_id(
 
 def test_the_order_named_beside_a_card_is_still_refunded() -> None:
     _proposes("refund order 1234, paid with the card ending 9999", {"order_id": "1234"})
+
+
+# ---------------------------------------------------------------------------
+# hole_07: an unexpected exception's text is never the customer's answer
+
+GENERIC = "Sorry, something went wrong on our side; please try again later."
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            "tool_error",
+            "RuntimeError: could not connect to postgresql://svc_orders:[REDACTED]@10.0.3.7:5432/o",
+        ),
+        ("tool_error", "RuntimeError: upstream http://orders.internal.corp:8080/v2 returned 500"),
+        # fresh variants: a dropped connection, a timeout the tool raised, a bare type, and a
+        # type name under a code of the tool's own
+        ("transient", "ConnectionError: [Errno 111] Connection refused to 10.1.2.3:6379"),
+        ("timeout", "TimeoutError: read from db-replica-2.internal timed out"),
+        ("tool_error", "KeyError"),
+        ("lookup_failed", "psycopg.OperationalError: FATAL: password authentication failed"),
+        ("lookup_failed", "OperationalError: FATAL: role svc_orders does not exist"),
+    ],
+)
+def test_an_unexpected_exception_gets_a_generic_answer(code: str, message: str) -> None:
+    content = json.dumps({"error_code": code, "message": message, "hint": "ask the user to wait"})
+    assert quote_result("lookup_order", content) == GENERIC
+    # Through a routed turn: the answer to the tool result.
+    call = ToolCall(id="call_1", name="lookup_order", arguments={"order_id": "2222"})
+    response, route = _Turns(_Words()).reply(
+        _user("where is my order 2222?"),
+        Message(role="assistant", tool_calls=[call]),
+        Message(role="tool", tool_call_id="call_1", name="lookup_order", content=content),
+    )
+    assert route == "quote" and response.text == GENERIC
+
+
+def test_a_tool_authors_own_error_is_still_quoted() -> None:
+    content = json.dumps(
+        {
+            "error_code": "order_not_found",
+            "message": "no order '3141'",
+            "hint": "ask the customer to check their order number",
+        }
+    )
+    assert quote_result("lookup_order", content) == (
+        "Sorry, I could not complete that: no order '3141'. Could you check your order number?"
+    )

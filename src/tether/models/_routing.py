@@ -1463,11 +1463,23 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
+# The executor's codes for an exception the tool did not raise as a ``ToolCallError`` of its
+# own code (``_executor._error_from_exception``: "tool_error", "transient" and "timeout",
+# whose message is the exception's type and text), and the shape of that text.
+_UNEXPECTED_CODES = frozenset({"tool_error", "transient", "timeout"})
+_EXCEPTION_TEXT = re.compile(
+    r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning)\b(?::|$)"
+)
+_UNEXPECTED = "Sorry, something went wrong on our side; please try again later."
+
+
 def quote_result(tool_name: str, content: str) -> str:
     """Answer with the tool result itself: its fields and values, nothing added.
 
     A dict becomes ``"Order id 1234, status shipped, eta 2026-11-25."``, a list
-    of texts the texts, a structured tool error its message. Every value in
+    of texts the texts, a structured tool error its message when the tool wrote it for
+    people (a ``ToolCallError`` with a code of its own, "order_not_found"); an unexpected
+    exception gets "Sorry, something went wrong on our side" and no detail. Every value in
     the answer is a value of the result, so the answer cannot invent one.
     """
     try:
@@ -1475,6 +1487,12 @@ def quote_result(tool_name: str, content: str) -> str:
     except ValueError:
         value = content
     if isinstance(value, Mapping) and "error_code" in value and "message" in value:
+        if str(value["error_code"]) in _UNEXPECTED_CODES or _EXCEPTION_TEXT.match(
+            _scalar(value["message"])
+        ):
+            # An unexpected exception's text (its type, a host, a user, a connection
+            # string) is for the logs, never for the customer.
+            return _UNEXPECTED
         answer = _sentence(f"Sorry, I could not complete that: {_scalar(value['message'])}")
         next_step = _hint_for_user(value.get("hint"))
         return f"{answer} {next_step}" if next_step else answer
