@@ -19,6 +19,7 @@ from tether.engine._events import (
     BudgetWarned,
     EffectRecorded,
     Event,
+    InjectionFlagged,
     ModelCompleted,
     ModelFailed,
     ModelRejected,
@@ -277,6 +278,8 @@ def apply(state: RunState, rec: RunEvent) -> None:
             )
         )
         _release_deferred(state)
+    elif isinstance(ev, InjectionFlagged):
+        _flag_message(state, ev)
     elif isinstance(ev, Transitioned):
         state.step += 1
         state.journal.clear()
@@ -387,6 +390,16 @@ def apply(state: RunState, rec: RunEvent) -> None:
             state.degraded_to = ev.degraded_to
     elif isinstance(ev, RunEscalated):
         state.escalation = ev
+
+
+def _flag_message(state: RunState, ev: InjectionFlagged) -> None:
+    """Mark the tool message of a flagged call (the latest with its id) with the patterns."""
+    messages = state.messages
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        if message.role == "tool" and message.tool_call_id == ev.call_id:
+            messages[i] = message.model_copy(update={"flagged": list(ev.patterns)})
+            return
 
 
 def _message(

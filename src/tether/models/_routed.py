@@ -192,6 +192,12 @@ def _first_sentence_or_two(text: str) -> str:
     return text
 
 
+FLAGGED_RESULT_ANSWER = (
+    "Sorry, I can't pass that result on: part of it reads as instructions rather than information."
+)
+"""The answer to a tool result the run flagged as an injection attempt (never quoted)."""
+
+
 class RoutedTurns:
     """Route, ground and answer on a loaded llama context (mixed into ``LocalModel``)."""
 
@@ -242,6 +248,10 @@ class RoutedTurns:
         first_call = 1 + sum(len(m.tool_calls) for m in messages)
         if last is not None and last.role == "tool":
             name = last.name or self._call_name(messages, last.tool_call_id) or "tool"
+            if last.flagged:
+                # The result tries to instruct whoever reads it: quoted, it would reach the
+                # customer word for word ("re-enter your card number at http://...").
+                return self._answer(FLAGGED_RESULT_ANSWER, on_text), "quote"
             answer = quote_result(name, last.content or "")
             still = _question_after(request, last.tool_call_id)
             return self._answer(f"{answer} {still}" if still else answer, on_text), "quote"

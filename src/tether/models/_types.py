@@ -110,6 +110,10 @@ class Message(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
+    flagged: list[str] | None = None
+    """On a tool message: the injection patterns its text matched (the run recorded an
+    ``injection.flagged`` for the call). A model may read it as data; an answer must not
+    pass it on. Never sent to a provider."""
 
 
 class ToolSpec(BaseModel):
