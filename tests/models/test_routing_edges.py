@@ -73,6 +73,9 @@ def test_an_amount_in_words_proposes_the_refund_of_that_amount(
         # proposed on a $129.00 order), so the amount is asked for.
         "give me 500 yen back on order 5678",
         "refund five yen on order 5678",
+        # A minus sign: not a refund of that many cents ($5.00 was proposed; red team 13).
+        "refund -5 dollars on order 5678",
+        "please refund \u2212$5 for order 1234",
     ],
 )
 def test_an_amount_in_words_that_states_no_number_is_still_asked_for(text: str) -> None:

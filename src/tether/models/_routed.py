@@ -119,6 +119,7 @@ from tether.models._routing import (
     groundable,
     missing_argument_text,
     names_an_id,
+    negative_amount,
     quote_result,
     several_amounts,
     skills_text,
@@ -696,8 +697,8 @@ class RoutedTurns:
                     break
                 if message.role == "user":
                     texts.append(message.content or "")
-        if several:
-            return any(several_amounts(t) for t in texts)
+        if several:  # and a grounded amount with a minus sign before it
+            return any(several_amounts(t) or negative_amount(t) for t in texts)
         return any(unstated_amount(t, arguments.values()) for t in texts)
 
     @staticmethod

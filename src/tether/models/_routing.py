@@ -58,6 +58,7 @@ __all__ = [
     "groundable",
     "missing_argument_text",
     "names_an_id",
+    "negative_amount",
     "on_topic",
     "quote_result",
     "rank_candidates",
@@ -1195,6 +1196,15 @@ _TIME_WORDS = frozenset(
 )  # fmt: skip
 
 
+# A minus sign before an amount of money ("refund -5 dollars", "-$5"): no refund of that
+# many cents (the sign was dropped and $5.00 proposed), so the amount is asked for. After a
+# word character it is part of an id or a range ("A-1029", "5-10 dollars"), not a sign.
+_NEGATIVE_MONEY = re.compile(
+    r"(?<![\w$€£])[-\u2212]\s?(?:[$€£]\s?\d|\d+(?:[.,]\d+)?\s*(?:dollars?|bucks?|euros?|"
+    r"pounds?|usd|eur|gbp|cents?|quid)\b)"
+)
+
+
 def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
     """Whether ``text`` speaks of an amount it does not state as one: a part ("half of",
     "a partial refund", "20%", "some of"), an amount in words ("ten dollars", "a few
@@ -1209,7 +1219,7 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
     figures ("$20", "15 dollars", "2000 cents") is grounded and needs no question.
     """
     lowered = " ".join(text.lower().split())
-    if _PART.search(lowered) or _SEPARATED.search(lowered):
+    if _PART.search(lowered) or _SEPARATED.search(lowered) or _NEGATIVE_MONEY.search(lowered):
         return True  # "$1,000", "€12,50", "1.000 euros": a figure the parser does not read
     # "five euros" states its amount, in words: grounded like "5 euros" (see ``find_spans``).
     for words_, _ in spelled_amounts(lowered):
@@ -1249,6 +1259,12 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
             r"(?<![$€£\d.])\d+\.\d+(?![\d.])(?!\s*(?:dollar|buck|euro|pound|usd|eur|gbp))", lowered
         )
     )
+
+
+def negative_amount(text: str) -> bool:
+    """Whether ``text`` puts a minus sign before an amount of money ("refund -5 dollars"):
+    grounded, the sign was dropped and $5.00 proposed; the amount is asked for instead."""
+    return _NEGATIVE_MONEY.search(" ".join(text.lower().split())) is not None
 
 
 def several_amounts(text: str) -> bool:
