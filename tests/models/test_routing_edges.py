@@ -76,6 +76,10 @@ def test_an_amount_in_words_proposes_the_refund_of_that_amount(
         # A minus sign: not a refund of that many cents ($5.00 was proposed; red team 13).
         "refund -5 dollars on order 5678",
         "please refund \u2212$5 for order 1234",
+        # A range: the full total or its top was proposed.
+        "refund 5-10 dollars of order 1234",
+        "refund between 5 and 10 dollars on order 1234",
+        "could you refund from $5 to $10 on order 5678",
     ],
 )
 def test_an_amount_in_words_that_states_no_number_is_still_asked_for(text: str) -> None:

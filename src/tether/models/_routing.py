@@ -1219,7 +1219,7 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
     figures ("$20", "15 dollars", "2000 cents") is grounded and needs no question.
     """
     lowered = " ".join(text.lower().split())
-    if _PART.search(lowered) or _SEPARATED.search(lowered) or _NEGATIVE_MONEY.search(lowered):
+    if _PART.search(lowered) or _SEPARATED.search(lowered) or negative_amount(lowered):
         return True  # "$1,000", "€12,50", "1.000 euros": a figure the parser does not read
     # "five euros" states its amount, in words: grounded like "5 euros" (see ``find_spans``).
     for words_, _ in spelled_amounts(lowered):
@@ -1262,9 +1262,21 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
 
 
 def negative_amount(text: str) -> bool:
-    """Whether ``text`` puts a minus sign before an amount of money ("refund -5 dollars"):
-    grounded, the sign was dropped and $5.00 proposed; the amount is asked for instead."""
-    return _NEGATIVE_MONEY.search(" ".join(text.lower().split())) is not None
+    """Whether ``text`` puts a minus sign before an amount of money ("refund -5 dollars"),
+    or gives a range ("5-10 dollars", "between $5 and $10"): grounded, the sign was
+    dropped and $5.00 proposed, a range took the full total or its top; the amount is
+    asked for instead."""
+    lowered = " ".join(text.lower().split())
+    return _NEGATIVE_MONEY.search(lowered) is not None or _MONEY_RANGE.search(lowered) is not None
+
+
+_MONEY_RANGE = re.compile(
+    r"(?<![\w.,])[$€£]?\d+(?:[.,]\d+)?\s?(?:[-\u2013]|to)\s?[$€£]?\d+(?:[.,]\d+)?\s*"
+    r"(?:dollars?|bucks?|euros?|pounds?|usd|eur|gbp|cents?|quid)\b"
+    r"|(?<![\w.,])[$€£]\d+(?:[.,]\d+)?\s?(?:[-\u2013]|to)\s?[$€£]?\d"
+    r"|\b(?:between|from)\s+[$€£]?\d+(?:[.,]\d+)?\s*(?:\w+\s+)?(?:and|to|-)\s+[$€£]?\d"
+)
+"""A range of money: "5-10 dollars", "$5-$10", "between 5 and 10 dollars", "from $5 to $10"."""
 
 
 def several_amounts(text: str) -> bool:
