@@ -119,13 +119,13 @@ from tether.models._routing import (
     groundable,
     missing_argument_text,
     names_an_id,
-    negative_amount,
     quote_result,
     several_amounts,
     skills_text,
     takes_an_id,
     tool_action,
     tool_examples,
+    unreadable_amount,
     unstated_amount,
     without_exclusions,
 )
@@ -698,7 +698,7 @@ class RoutedTurns:
                 if message.role == "user":
                     texts.append(message.content or "")
         if several:  # and a grounded amount with a minus sign before it
-            return any(several_amounts(t) or negative_amount(t) for t in texts)
+            return any(several_amounts(t) or unreadable_amount(t) for t in texts)
         return any(unstated_amount(t, arguments.values()) for t in texts)
 
     @staticmethod

@@ -58,7 +58,6 @@ __all__ = [
     "groundable",
     "missing_argument_text",
     "names_an_id",
-    "negative_amount",
     "on_topic",
     "quote_result",
     "rank_candidates",
@@ -69,6 +68,7 @@ __all__ = [
     "takes_an_id",
     "tool_action",
     "tool_examples",
+    "unreadable_amount",
     "unstated_amount",
     "without_exclusions",
     "without_greeting",
@@ -673,10 +673,15 @@ _FOREIGN_NO = (
 )
 
 
+def _write_words(verbs: tuple[str, ...]) -> str:
+    """The words of a write: the built-in ones and the tools' own verbs."""
+    extra = "".join(f"|{re.escape(v)}\\w*" for v in verbs if v)
+    return f"(?:{_WRITE_WORDS}{extra})"
+
+
 @functools.lru_cache(maxsize=64)
 def _refusal(verbs: tuple[str, ...]) -> re.Pattern[str]:
-    extra = "".join(f"|{re.escape(v)}\\w*" for v in verbs if v)
-    write = f"(?:{_WRITE_WORDS}{extra})"
+    write = _write_words(verbs)
     filler = rf"(?:\s+{_FILLER})"
     return re.compile(
         rf"\b{_NO_DIRECT}{filler}{{0,5}}\s+{write}"
@@ -701,8 +706,7 @@ def _refusal(verbs: tuple[str, ...]) -> re.Pattern[str]:
 # 5678 if I return it?"). What else they say is answered (the order, the policy).
 @functools.lru_cache(maxsize=64)
 def _not_asked(verbs: tuple[str, ...]) -> re.Pattern[str]:
-    extra = "".join(f"|{re.escape(v)}\\w*" for v in verbs if v)
-    write = f"(?:{_WRITE_WORDS}{extra})"
+    write = _write_words(verbs)
     owner = r"(?:(?:a|an|the|my|our|your|this|that|its|it|his|her|their)\s+)?"
     return re.compile(
         rf"\balready\s+(?:(?:got|gotten|get|received|had|have|has|been|was|were|being)\s+)*"
@@ -826,11 +830,12 @@ _SKIPPED_BEFORE = frozenset({"the", "a", "an", "those", "that", "this"})
 _FULL = re.compile(r"\b(?:full|whole|entire|total|complete|everything|all\s+of\s+it)\b")
 
 
+_MONEY_UNIT = r"(?:dollars?|bucks?|euros?|pounds?|cents?|usd|eur|gbp|quid)\b"
+"""A unit of money written after a figure ("15 dollars", "2000 cents")."""
 _EXCLUDING = re.compile(
     r"[,;]?\s*\b(?:(?:but\s+)?not|instead\s+of|rather\s+than|except|excluding|minus|less"
     r"|other\s+than|apart\s+from|aside\s+from)\s+(?:(?:the|a|an)\s+)?"
-    r"(?:[$€£]\s?\d+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?\s*(?:dollars?|bucks?|euros?|pounds?"
-    r"|cents?|usd|eur|gbp|quid)\b)",
+    rf"(?:[$€£]\s?\d+(?:\.\d{{1,2}})?|\d+(?:\.\d{{1,2}})?\s*{_MONEY_UNIT})",
     re.IGNORECASE,
 )
 
@@ -1196,12 +1201,16 @@ _TIME_WORDS = frozenset(
 )  # fmt: skip
 
 
-# A minus sign before an amount of money ("refund -5 dollars", "-$5"): no refund of that
-# many cents (the sign was dropped and $5.00 proposed), so the amount is asked for. After a
-# word character it is part of an id or a range ("A-1029", "5-10 dollars"), not a sign.
-_NEGATIVE_MONEY = re.compile(
-    r"(?<![\w$€£])[-\u2212]\s?(?:[$€£]\s?\d|\d+(?:[.,]\d+)?\s*(?:dollars?|bucks?|euros?|"
-    r"pounds?|usd|eur|gbp|cents?|quid)\b)"
+# Amounts of money the grounding cannot read as one number of cents, so the amount is
+# asked for. A minus sign before one ("refund -5 dollars", "-$5": the sign was dropped and
+# $5.00 proposed; after a word character a dash is part of an id or a range, "A-1029").
+# A range ("5-10 dollars", "$5-$10", "between 5 and 10 dollars", "from $5 to $10": the
+# full total or the range's top was proposed).
+_UNREADABLE_MONEY = re.compile(
+    rf"(?<![\w$€£])[-\u2212]\s?(?:[$€£]\s?\d|\d+(?:[.,]\d+)?\s*{_MONEY_UNIT})"
+    rf"|(?<![\w.,])[$€£]?\d+(?:[.,]\d+)?\s?(?:[-\u2013]|to)\s?[$€£]?\d+(?:[.,]\d+)?\s*{_MONEY_UNIT}"
+    r"|(?<![\w.,])[$€£]\d+(?:[.,]\d+)?\s?(?:[-\u2013]|to)\s?[$€£]?\d"
+    r"|\b(?:between|from)\s+[$€£]?\d+(?:[.,]\d+)?\s*(?:\w+\s+)?(?:and|to|-)\s+[$€£]?\d"
 )
 
 
@@ -1219,7 +1228,7 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
     figures ("$20", "15 dollars", "2000 cents") is grounded and needs no question.
     """
     lowered = " ".join(text.lower().split())
-    if _PART.search(lowered) or _SEPARATED.search(lowered) or negative_amount(lowered):
+    if _PART.search(lowered) or _SEPARATED.search(lowered) or _UNREADABLE_MONEY.search(lowered):
         return True  # "$1,000", "€12,50", "1.000 euros": a figure the parser does not read
     # "five euros" states its amount, in words: grounded like "5 euros" (see ``find_spans``).
     for words_, _ in spelled_amounts(lowered):
@@ -1261,22 +1270,10 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
     )
 
 
-def negative_amount(text: str) -> bool:
-    """Whether ``text`` puts a minus sign before an amount of money ("refund -5 dollars"),
-    or gives a range ("5-10 dollars", "between $5 and $10"): grounded, the sign was
-    dropped and $5.00 proposed, a range took the full total or its top; the amount is
-    asked for instead."""
-    lowered = " ".join(text.lower().split())
-    return _NEGATIVE_MONEY.search(lowered) is not None or _MONEY_RANGE.search(lowered) is not None
-
-
-_MONEY_RANGE = re.compile(
-    r"(?<![\w.,])[$€£]?\d+(?:[.,]\d+)?\s?(?:[-\u2013]|to)\s?[$€£]?\d+(?:[.,]\d+)?\s*"
-    r"(?:dollars?|bucks?|euros?|pounds?|usd|eur|gbp|cents?|quid)\b"
-    r"|(?<![\w.,])[$€£]\d+(?:[.,]\d+)?\s?(?:[-\u2013]|to)\s?[$€£]?\d"
-    r"|\b(?:between|from)\s+[$€£]?\d+(?:[.,]\d+)?\s*(?:\w+\s+)?(?:and|to|-)\s+[$€£]?\d"
-)
-"""A range of money: "5-10 dollars", "$5-$10", "between 5 and 10 dollars", "from $5 to $10"."""
+def unreadable_amount(text: str) -> bool:
+    """Whether ``text`` gives an amount of money with a minus sign or as a range
+    (:data:`_UNREADABLE_MONEY`): it is asked for, never grounded."""
+    return _UNREADABLE_MONEY.search(" ".join(text.lower().split())) is not None
 
 
 def several_amounts(text: str) -> bool:
