@@ -278,8 +278,6 @@ def apply(state: RunState, rec: RunEvent) -> None:
             )
         )
         _release_deferred(state)
-    elif isinstance(ev, InjectionFlagged):
-        _flag_message(state, ev)
     elif isinstance(ev, Transitioned):
         state.step += 1
         state.journal.clear()
@@ -295,6 +293,8 @@ def apply(state: RunState, rec: RunEvent) -> None:
             state.write_resolutions.pop(ev.idempotency_key, None)
     elif isinstance(ev, EffectRecorded):
         state.journal[ev.call] = ev
+    elif isinstance(ev, InjectionFlagged):
+        _flag_message(state, ev)
     elif isinstance(ev, ModelFailed):
         state.failed_model_calls += 1
         if ev.charged is not None:

@@ -376,9 +376,7 @@ class InjectionScanner:
             return []
         if self._regexes is None:
             self.prepare()
-        if len(text) > self.max_chars:
-            half = self.max_chars // 2
-            text = f"{text[:half]}\n{text[-half:]}"
+        text = _ends(text, self.max_chars)
         found: set[str] = set()
         if self._raw is not None and (self._raw_on_ascii or not text.isascii()):
             found.update(self._groups[g] for g in matched_groups(self._raw, text))
@@ -433,10 +431,7 @@ class InjectionScanner:
         found = self.scan(text)
         if found:
             return found
-        if len(text) > self.max_chars:  # read as scan() reads it: its two ends
-            half = self.max_chars // 2
-            text = f"{text[:half]}\n{text[-half:]}"
-        normal = normalize(text)
+        normal = normalize(_ends(text, self.max_chars))  # read as scan() reads it
         # An address is familiar only whole (one gmail address the user wrote does not
         # vouch for every other); a host, by its name.
         known = {d for t in told for d in _destinations(normalize(t))}
@@ -845,7 +840,15 @@ def _within_view_budget(views: list[str], budget: int) -> list[str]:
     if total <= budget:
         return views
     each = max(2, budget // len(views))
-    return [v if len(v) <= each else f"{v[: each // 2]}\n{v[-(each // 2) :]}" for v in views]
+    return [_ends(view, each) for view in views]
+
+
+def _ends(text: str, limit: int) -> str:
+    """``text``, or its first and last ``limit // 2`` characters when it is longer."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n{text[-half:]}"
 
 
 def _destinations(normal: str) -> set[str]:
