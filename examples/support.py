@@ -93,6 +93,11 @@ _TOPIC_CUES = {
     key: [re.compile(rf"\b{re.escape(word)}") for word in words]
     for key, words in TOPIC_WORDS.items()
 }
+# Sending a thing back with words between ("how long do I have to send something back?"
+# got the shipping times): a return.
+_TOPIC_CUES["returns"].append(
+    re.compile(r"\b(?:send|ship|mail|post|bring)\s+(?:\w+\s+){1,2}back\b")
+)
 
 
 def _cents(amount: int) -> str:

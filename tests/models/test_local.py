@@ -820,3 +820,16 @@ async def test_a_refund_request_the_policy_edged_out_still_asks_for_the_order(
     assert answer.text is not None and not answer.tool_calls
     assert answer.text.startswith("Refunds go back to the original payment method")
     assert answer.text.endswith(" To refund an order, I need the order number.")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how long do I have to send something back?",  # a stranger's trial got shipping times
+        "can I mail the shoes back",
+        "Could I post the jacket back to you?",
+    ],
+)
+def test_sending_a_thing_back_gets_the_returns_article(question: str) -> None:
+    module = _support_module("support_example_send_back")
+    assert module.search_kb(question) == [module.ARTICLES["returns"]]
