@@ -241,9 +241,13 @@ _INDENTED_EXAMPLE = re.compile(
     re.MULTILINE,
 )
 # Source code: most lines end or start the way code does. Its comments are prose and stay.
+# Keywords that are English words too ("for", "if", "from", "let", "try") count only in the
+# shape code gives them: "for the recipient's assistant: ..." and "From: ..." are prose.
 _SOURCE_LINE = re.compile(
-    r"^[ \t]*(?:(?:def|class|import|from|return|const|let|var|export|if|for|while|elif|else|try|"
-    r"except)\b|@\w+|[\w.]+[ \t]*=(?!=)|[})\]])[^\n]*$|^[^\n#]*[:;{}(,][ \t]*$",
+    r"^[ \t]*(?:(?:def|class|import|return|const|var|export|elif|except)\b|from[ \t]+[\w.]+[ \t]+"
+    r"import\b|let[ \t]+(?:mut[ \t]+)?\w+[ \t]*[=:]|(?:if|for|while)\b[ \t]*\("
+    r"|for[ \t]+[\w, ()]{1,40}[ \t]+(?:in|of)\b|(?:if|while)\b[^\n]*:[ \t]*$"
+    r"|(?:else|try)\b[ \t]*[:{]|@\w+|[\w.]+[ \t]*=(?!=)|[})\]])[^\n]*$|^[^\n#]*[:;{}(,][ \t]*$",
     re.MULTILINE,
 )
 
