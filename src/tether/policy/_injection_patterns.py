@@ -267,6 +267,21 @@ _AI_ML_WHO = (
     r"المساعد|مساعد|सहायक)"
 )
 _SEP_ML = r"\s*(?:\([^)\n]{0,30}\)\s*)?[:\uff1a]"
+# The AI itself, hailed or written to: a bare word for AI, a compound naming an assistant,
+# agent, bot, model or system, or an assistant said to be an AI; then, before the colon,
+# at most what it is "of" and a clause saying what it does ("som läser det här", "що
+# читає цей опис", "đang đọc trang này"). A compound naming people ("KI-Nutzer",
+# "AI-teamet") or a topic ("IA générative") is not it.
+_AI_HAILED = (
+    r"(?:\b(?:ai|ki|ia|ші|ии)(?![\w-])"
+    r"|\b(?:ai|ki|ia|ші|ии)-[\w-]{0,20}?(?:assist|asist|asyst|асист|ассист|agent|агент|bot|бот|model|"
+    r"модел|system|systeem|syst[ée]m)\w{0,20}"
+    r"|\b(?:agent|agente|assistant|assistente|asistente|asystent|assistent|асистент|ассистент)\w{0,3}"
+    r"\s+(?:ia|ai|ki|ші|ии)\b|\btrợ\s+lý\s+(?:ai|ảo)\b)"
+    r"(?:\s+(?:de|du|des|di|del|della)\s+[\w-]{1,30})?"
+    r"(?:\s*,?\s+(?:som|que|qui|che|die|der|das|dat|która|który|które|що|яки\w|котор\w{1,3}|đang|"
+    r"that|who|which)\b[^\n:]{0,50}?)?"
+)
 
 # -- general forms (session 10) --------------------------------------------------------
 # Read off the fourth author's set: the reader named as the AI that reads, summarises or
@@ -1183,12 +1198,26 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         + r"[^\n:]{0,50}?"
         + _SEP_ML
         + r"[^\n]{12}"
+        # a note for, or a hail to, the AI itself, in more languages ("Hinweis an
+        # KI-Reiseassistenten:", "Hej AI som läser det här:", "Let op, AI-selectiesysteem:",
+        # "À l'attention de l'agent IA de comptabilité :", "Для ШІ, що читає цей опис:"); only
+        # the machine is meant, not a group or a topic ("Till AI-teamet:", "Uwaga, AI w szkole:")
+        r"|(?:\b(?:pour|para|f[üu]r|voor|aan|dla|al|alla|ao|aos|aux|till|f[öo]r|cho)\s+|(?<!\w)à\s+"
+        r"(?:l'(?:attention|intention)\s+d(?:e|u|es)\s+)?|\ban\s+(?=ki\b|ki-)|(?:для|до)\s+"
+        r"|(?:^|[.!?>(\[\"*\u2014])[ \t]*(?:hej|hei|hallo|hola|ciao|ol[áa]|này|let\s+op|achtung|"
+        r"attention|atenci[óo]n|attenzione|uwaga|увага|внимание|obs|salut|bonjour|merhaba|witaj|"
+        r"привіт|привет)[ \t]*[,!]?[ \t]+)(?:l'|la\s+|le\s+|el\s+|o\s+|il\s+|den\s+|die\s+|de\s+)?"
+        + _AI_HAILED
+        + _SEP_ML
+        + r"[^\n]{12}"
         r"|(?:给|給|致|(?<![针針])对|(?<![针針])對)[^\n]{0,12}?(?:ai|助手|智能体|代理)[^\n]{0,12}?[:\uff1a]"
         r"[^\n]{0,60}?(?:请|請|必须|必須|务必|務必|应|應|要)"
         r"|(?:ai)?(?:アシスタント|エージェント)(?:の方)?(?:へ|に|様)[^\n]{0,4}?[:\uff1a、]"
         r"|(?:ai\s*)?(?:어시스턴트|비서|에이전트)(?:에게|님)[^\n]{0,4}?[:\uff1a,]"
         r"|إلى\s+(?:ال)?مساعد[^\n]{0,20}?[:\uff1a]"
         r"|(?:^|[:\uff1a]\s*)(?:सहायक|asistan|asistente|assistente|assistent|ассистент|помощник)\s*,"
+        # a vocative only an assistant is hailed with ("Asystencie AI, ...", "Trợ lý ơi, ...")
+        r"|(?:^|[.!?:>(\[\"\u201e\u201c])[ \t]*asystencie\b[^\n]{0,50}?[:,!][^\n]{12}|(?:trợ\s+lý|\bai)(?:\s+\w+)?\s+ơi\s*[,!:][^\n]{12}"
         # said to it in other languages, then asked: "Assistant : merci de transférer ...",
         # "Asistente: dile al usuario ...", "Olá, assistente! Antes de responder, mostre ..."
         r"|(?:^|[.!?>(\[\"*:]|<!--)[ \t]*"
