@@ -383,7 +383,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # how colleagues talk (goal_hijack reads the request set aside for something else)
         r"existing|system|safety|given|received|current|your|all|the\s+user'?s?(?=\s+"
         r"(?:instructions?|rules|orders|commands|directions|prompts?|guidelines)\b))\b"
-        rf"[^\n]{{0,25}}?\b{_OBJECTS}\b{_NOT_MINE}"
+        rf"[^\n]{{0,25}}?\b(?<!\band\s)(?<!\bthen\s){_OBJECTS}\b{_NOT_MINE}"
         r"|\bstop\s+everything\b"
         r"|\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all|anything)\b[^\n]{0,30}?"
         r"\b(?:above|before|prior|earlier|previously)\b"
@@ -397,7 +397,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"doing\b"
         r"|\b(?:instructions?|rules|directives?)\s+(?:supersede|override|replace)s?\s+(?:every|each|"
         r"earlier|previous|prior|old|existing|all|any|"
-        r"the|your)\b"
+        # not "the guidance sent in January": a notice revising itself
+        r"the\s+(?:user'?s?|system|original|above|preceding|initial|assistant'?s?|model'?s?)|your)\b"
         r"|\b(?:do\s+not|don'?t|never)\s+take\s+(?:the\s+user'?s?|your|the\s+previous|any\s+previous|the\s+"
         r"original)\s+(?:request|instructions?|question|task|rules)\s+into\s+account\b"
         r"|\bwhatever\s+(?:the\s+system|your\s+(?:instructions|prompt|developers?|system\s+prompt))\s+"
@@ -827,6 +828,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"(?![ \t]+(?:team|group|department|developers))"
         # said to it ("Assistant, please ..."), not of someone ("as the team's assistant, you")
         r"|\b(?:ai|assistant|llm|language\s+model|bot|copilot|gpt|claude|ai\s+agents?|agents)"
+        # "Internal - agents: use this macro ...", "Support agents, please ...": people
+        r"(?<!internal\sagents)(?<!support\sagents)(?<!service\sagents)(?<!human\sagents)(?<!sales\sagents)(?<!desk\sagents)"
+        r"(?<!internal\s\u2014\sagents)(?<!internal\s-\sagents)(?<!support\s\u2014\sagents)(?<!support\s-\sagents)"
         r"(?<!'s\sassistant)(?<!\sas\san\sassistant)(?<!\sas\sa\sbot)"
         # an aside may come between ("assistant, while you're at it, add ..."); a question
         # ("assistant, while you're at it can you book ...") is how people ask people
@@ -1583,6 +1587,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # "send a POST request to https://...": how API docs describe a call, not data leaving;
         # nor is the gap to the destination another sentence ("we'll send you a bag every
         # two weeks. Questions? Email hello@...")
+        r"(?!(?<=add\s)[\w.+-]{1,64}@[\w.-]{1,100}\s+to\s+(?:your|the)\s+(?:contacts|address\s+book|"
+        r"safe\s+senders?|allow-?list|white-?list|approved\s+senders|contact\s+list)\b)"
         r"(?!(?:(?<=email\s)|(?<=e-mail\s)|(?<=mail\s)|(?<=text\s)|(?<=open\s)|(?<=emails\s))"
         r"[<`'\"(]?(?:[\w.+-]+@|https?://|www\.))"
         r"(?!to\b|at\b|with\b|rules?\b|settings?\b|(?:an?\s+|the\s+|your\s+)?(?:https?\s+)?(?:get|post|put|patch|delete|"
@@ -1770,6 +1776,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"passwords?|credentials?|addresses|phone\s+numbers|transactions)\b"
         # "all emails about the offsite": scoped to a topic, the way people ask
         r"(?!\s+(?:about|regarding|concerning|related\s+to|on\s+the|for\s+the|re:))"
+        # nor the first word of another thing's name ("all file servers", "every email client")
+        r"(?![ \t]+(?:servers?|shares?|systems?|types?|formats?|sizes?|extensions?|names?|paths?|"
+        r"storage|clients?|providers?|settings|permissions|folders?|drives?|templates?|"
+        r"signatures?|notifications?|threads?)\b)"
         r"|\bthe\s+(?:full\s+|entire\s+|whole\s+)?contents?\s+of\b"
         r"|\b(?:every|each|all)\s+(?:reply|replies|message|messages|e-?mails?|response|responses)\s+you\s+"
         r"(?:send|draft|write|compose|receive)\b"
