@@ -1221,7 +1221,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|إلى\s+(?:ال)?مساعد[^\n]{0,20}?[:\uff1a]"
         r"|(?:^|[:\uff1a]\s*)(?:सहायक|asistan|asistente|assistente|assistent|ассистент|помощник)\s*,"
         # a vocative only an assistant is hailed with ("Asystencie AI, ...", "Trợ lý ơi, ...")
-        r"|(?:^|[.!?:>(\[\"\u201e\u201c])[ \t]*asystencie\b[^\n]{0,50}?[:,!][^\n]{12}|(?:trợ\s+lý|\bai)(?:\s+\w+)?\s+ơi\s*[,!:][^\n]{12}"
+        r"|(?:^|[.!?:>(\[\"\u201e\u201c])[ \t]*asystencie\b[^\n]{0,50}?[:,!][^\n]{12}"
+        r"|(?:trợ\s+lý|\bai)(?:\s+\w+)?\s+ơi\s*[,!:][^\n]{12}"
         # said to it in other languages, then asked: "Assistant : merci de transférer ...",
         # "Asistente: dile al usuario ...", "Olá, assistente! Antes de responder, mostre ..."
         r"|(?:^|[.!?>(\[\"*:]|<!--)[ \t]*"
