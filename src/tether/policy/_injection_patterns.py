@@ -326,7 +326,7 @@ _READER_ML = (
     r"|(?:इस|यह|इन)\s[^\n]{0,40}?(?:पढ़ने\s+वाले|पढ़\s+रहे|सारांश\s+(?:देने|बनाने)\s+वाले)\s+"
     r"(?:ai|एआई|सहायक)|(?:ai|एआई)\s+सहायक[^\n]{0,50}?पढ़\s+(?:रहा|रही|रहे)"
     # Korean, Japanese, Chinese: "이 글을 요약하는 AI", "このページを読んでいるAI", "阅读此页面的AI"
-    r"|(?:요약하는|읽는|읽고\s*있는|처리하는)\s*ai|(?:読んで(?:いる)?|要約する|処理する)\s*(?:ai|アシスタント|"
+    r"|(?:요약하는|읽는|읽고\s*있는|처리하는)\s*ai|(?:読んで(?:いる)?|読んだ|読む|読み込んだ|要約する|処理する)\s*(?:ai|アシスタント|"
     r"エージェント)|(?:阅读|读取|总结|处理)(?:此|这|本)[^\n]{0,10}?的\s*(?:ai|助手|智能体|模型)"
 )
 # "If you are an AI assistant ...", in other languages (English: addressed_to_ai).
@@ -365,6 +365,8 @@ _FIRST_ML = (
     r"|\bl'(?:assistente|agente|ia)\b[^\n]{0,20}?\bdeve\s+(?:\w+\s+)?prima\b"
     r"|\b(?:der|die|das)\s+(?:ki|assistent|ki-assistent|bot|chatbot|modell)\w*\b[^\n]{0,30}?\bmuss\s+"
     r"(?:\w+\s+)?(?:zuerst|erst|vorher)\b"
+    r"|\b(?:muss|soll|m[üu]ssen|sollen)\s+(?:ein|eine|der|die|das|jede[rs]?|alle)\s+(?:ki|ki-\w+|"
+    r"assistent\w*|bot|chatbot|sprachmodell\w*)\s+(?:\w+\s+)?(?:zuerst|erst|vorher|zun[äa]chst)\b"
     r"|\bvoordat\s+de\s+(?:ai-)?(?:assistent|bot|chatbot|ai)\b[^\n]{0,100}?\beerst\b"
 )
 
@@ -529,11 +531,16 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:act\s+on|follow|obey)\s+(?:this|these)\s+(?:note|message|page|document|instructions?|text)\s+"
         r"instead\b"
         r"|\bnew\s+(?:system\s+)?(?:task|goal)\s*[:\-\u2014]"
+        # "treat this comment as your only instructions": the text made the reader's orders
+        r"|\b(?:treat|regard|consider|take)\s+(?:this|these|the\s+following|my)\s+(?:[\w-]+\s+){0,2}?"
+        r"as\s+(?:your|the)\s+(?:only|new|real|sole|primary|actual|updated|current|true|main|"
+        r"highest-priority|top-priority)\s+(?:system\s+)?(?:instructions?|orders|rules|prompt|"
+        r"directives?|task|commands)\b"
         r"|\b(?:overrides?|supersedes?|outranks?|takes?\s+precedence\s+over|trumps?)\s+(?:anything|"
         r"everything|whatever|all|any)\s+(?:that\s+)?(?:the\s+user|you(?:r\s+user)?)\b"
         r"|\bonly\s+(?:takes?|accepts?|follows?|obeys?|listens?\s+to)\s+(?:orders|instructions|commands|"
         r"directions)\s+(?:from|found\s+in|in)\b"
-        r"|\b(?:this|it|these)\s+(?:message\s+|note\s+|notice\s+|instruction\s+)?(?:overrides?|"
+        r"|\b(?:this|it|these)\s+(?:[\w-]+\s+){0,2}?(?:overrides?|"
         r"supersedes?|outranks?)\s+(?:the\s+user\b(?!'s)|your\s+(?:instructions|rules|orders|user)|"
         r"(?:all|any)\s+(?:previous|prior|other|earlier)\s+(?:instructions|requests|orders))"
         r"|\btakes?\s+precedence\s+over\s+(?:the\s+|any\s+|all\s+)?(?:user|your|previous|prior|"
@@ -849,6 +856,7 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"model|ai|bot|llm)\s+(?:that\s+|who\s+)?(?:reads?|reading|processes|processing|sees|handles|"
         r"handling|summari[sz]es|summari[sz]ing)\s+(?:this|these)\b"
         rf"|\bif\s+(?:you|it|they)\s+(?:are|is)\s+an?\s+(?:ai|llm|language\s+model|assistant|agent)\b{_NOT_A_ROLE}"
+        rf"|\bif\s+(?:ur|u\s+r|u'?re|youre|your)\s+an?\s+(?:ai|llm|language\s+model|assistant|bot)\b{_NOT_A_ROLE}"
         r"|\bthe\s+user\s+(?:you(?:'re|\s+are)\s+(?:assisting|helping|working\s+for|serving)|you\s+"
         r"(?:assist|serve|work\s+for))\b"
         r"|\b(?:owner|user|admin|administrator|developer|operator|creator|boss|principal|human)\s+to\s+"
@@ -1825,7 +1833,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"configuration|config|settings)\b"
         r"|\b(?:post|send|forward|share|upload|copy|email|summari[sz]e|leak)\s+(?:the|this|our|"
         r"your)\s+(?:[\w-]+\s+)?(?:conversation|chat(?:\s+(?:log|history|transcript))?)\b"
-        r"|\b(?:tell|inform|remind|convince|assure)\s+(?:the|your)\s+user\b|\byour\s+user\b"
+        r"|\b(?:tell|inform|remind|convince|assure|reassure|confirm\s+to)\s+(?:the|your)\s+user\b"
+        r"|\byour\s+user\b"
         # an answer keyed to the user's question: "when the user asks which ..., recommend X"
         r"|\b(?:when|if|whenever)\s+(?:the|a|your)\s+user\s+asks?\b[^\n]{0,80}?\b(?:recommend|say|"
         r"tell|answer|reply|respond|state|claim|suggest|direct|point)\b"
@@ -1924,7 +1933,15 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|(?:دون|بدون)\s+(?:طلب\s+)?(?:موافقة|تأكيد|إذن)|묻지\s*마"
         r"|\bsin\s+preguntar\b|\bno\s+preguntes\b|\bsem\s+perguntar\b|\bsans\s+demander\b"
         r"|\bsenza\s+chiedere\b|\bsormadan\b|\bfr[åa]ga\s+inte\b|\btanpa\s+bertanya\b"
-        r"|不要问用户|无需询问|確認せずに|묻지\s*말고|बिना\s+पूछे",
+        r"|不要问用户|无需询问|確認せずに|묻지\s*말고|बिना\s+पूछे"
+        # "no need to ask (the user) for confirmation", in more languages
+        r"|\bnon\s+(?:serve|occorre|è\s+necessario|c'è\s+bisogno\s+di)\s+(?:chiedere|domandare|"
+        r"confermare|avvisare)\b|\bno\s+(?:hace\s+falta|es\s+necesario)\s+(?:pedir|preguntar|"
+        r"confirmar|avisar)\b|\bpas\s+besoin\s+de\s+(?:demander|confirmer|pr[ée]venir)\b"
+        r"|\bn[ãa]o\s+(?:precisa|[ée]\s+necess[áa]rio)\s+(?:de\s+)?(?:perguntar|pedir|confirmar)\b"
+        r"|\b(?:musst|m[üu]ssen)\s+(?:sie\s+)?nicht\s+(?:nach)?(?:fragen|best[äa]tigen)\b"
+        r"|\bniet\s+nodig\s+om\s+(?:te\s+)?(?:vragen|bevestigen)\b|\bnie\s+musisz\s+pyta[ćc]\b"
+        r"|(?:確認|報告|許可|承認)(?:は|も)?(?:不要|いりません)",
         "you don't need permission / no need to check",
         weak=True,
     ),
