@@ -144,6 +144,8 @@ from tether.policy._injection_normalize import (
     decoded_views,
     has_encoding_hint,
     normalize,
+    percent_hides,
+    percent_view,
     strings,
     without_quotes,
 )
@@ -396,11 +398,13 @@ class InjectionScanner:
         plain = self._find(normal, gated=False)
         found |= plain
         hidden: set[str] = set()
-        for view in texts[1:]:
-            hidden |= self._find(view)
+        by_view = [self._find(view) for view in texts[1:]]
+        for names in by_view:
+            hidden |= names
         if hidden - found:
             found |= hidden
-            found.add(ENCODED_NAME)
+            if not _only_transport(normal, texts[1:], by_view, found - hidden):
+                found.add(ENCODED_NAME)
         if len(found) == 1 and found <= self._weak:
             found |= self._other_weak(found, texts)
         if not self._flags(found, normal, plain):
@@ -656,6 +660,32 @@ class InjectionScanner:
 
     def __repr__(self) -> str:
         return f"InjectionScanner(patterns={[p.name for p in self.patterns]!r})"
+
+
+# A request line of an access log (common log format, or a line led by a time): what a
+# client asked the server for, recorded.
+_REQUEST_LINE = re.compile(
+    r"^[^\n\"]{0,120}?\"(?:get|post|head|put|delete|patch|options)\s+/[^\n]*$"
+    r"|^[ \t]*\[?(?:\d{4}-\d{2}-\d{2}[t \d:.,z+-]*|\d{2}:\d{2}(?::\d{2})?)\]?[^\n]{0,80}?\b"
+    r"(?:get|post|head|put|delete|patch|options)\s+/[^\n]*$"
+)
+
+
+def _only_transport(normal: str, views: list[str], by_view: list[set[str]], seen: set[str]) -> bool:
+    """Whether the cues the decoded views add come only from the percent-encoding of an
+    access log's request lines that hides nothing: escaped spaces and punctuation are how a
+    logged URL carries a search query ("GET /search?q=developer%20mode%20android"), not
+    text hidden from a reader, so they do not count as :data:`ENCODED_NAME` (what they
+    decode to still counts). Escaped letters or digits ("%61%73%73...") need no escaping:
+    that is hiding, in a log too; and a link in a page is read, not recorded."""
+    if "%" not in normal or percent_hides(normal):
+        return False
+    lines = [line for line in normal.split("\n") if "%" in line]
+    if not all(_REQUEST_LINE.match(line) for line in lines):
+        return False
+    transport = percent_view(normal)
+    added = zip(views, by_view, strict=True)
+    return all(names <= seen for view, names in added if view != transport)
 
 
 def _needles_of(regex: str) -> tuple[str, ...] | None:

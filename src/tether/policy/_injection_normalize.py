@@ -31,6 +31,8 @@ __all__ = [
     "discusses_attacks",
     "has_encoding_hint",
     "normalize",
+    "percent_hides",
+    "percent_view",
     "strings",
     "without_quotes",
 ]
@@ -259,6 +261,21 @@ def without_quotes(normal: str) -> str:
     return _QUOTED.sub(" ", normal)
 
 
+# An escaped letter or digit (``%61``): characters a URL carries as they are.
+_ESCAPED_PLAIN = re.compile(r"%(?:3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a])")
+
+
+def percent_view(normal: str) -> str:
+    """The normalised text with its percent-encoding decoded (one of :func:`decoded_views`)."""
+    return normalize(urllib.parse.unquote_plus(normal))
+
+
+def percent_hides(normal: str) -> bool:
+    """Whether the percent-encoding of ``normal`` escapes letters or digits, which need no
+    escaping: text hidden from a reader rather than carried in a URL."""
+    return _ESCAPED_PLAIN.search(normal) is not None
+
+
 def decoded_views(normal: str) -> Iterator[str]:
     """Readings of the normalised text hidden by an encoding, each normalised in turn.
 
@@ -269,7 +286,7 @@ def decoded_views(normal: str) -> Iterator[str]:
     if "&" in normal and _ENTITY.search(normal):
         yield normalize(html.unescape(normal))
     if "%" in normal and len(_PERCENT.findall(normal, 0, 4096)) >= 3:
-        yield normalize(urllib.parse.unquote_plus(normal))
+        yield percent_view(normal)
     if ("rot" in normal and _ROT13.search(normal)) or _reads_as_rot13(normal):
         yield codecs.encode(normal, "rot13")
     if _reads_reversed(normal):
