@@ -374,6 +374,35 @@ _FIRST_ML = (
 )
 
 
+# -- the owner's voice (session 11) -----------------------------------------------------
+# A plea that opens a sentence, and what it asks for the writer's own things (owner_plea).
+_PLEA = (
+    r"(?:(?:hey|hi|ok|okay)[ \t,]+)?(?:please|pls|kindly|(?:can|could|would|will)\s+you"
+    r"(?:\s+please)?|go\s+ahead\s+and|i\s+need\s+you\s+to)"
+)
+_HOME_OPENED = (
+    r"(?:unlock|open|disarm|disable|deactivate|turn\s+off|switch\s+off|shut\s+off)\s+"
+    r"(?:(?:my|our)\s+(?:[\w-]+\s+){0,3}?(?:doors?|gates?|garage|locks?|alarm|security\s+system|"
+    r"cameras?|sensors?)\b"
+    r"|the\s+(?:[\w-]+\s+){0,3}?(?:doors?|gates?|garage|locks?|alarm|security\s+system|cameras?|"
+    r"sensors?)\b[^\n.!?]{0,60}?\b(?:my|our|tonight|today|until|for\s+(?:the\s+)?(?:next|rest|"
+    r"whole|weekend|night|day|delivery|guest|cleaner|cousin|friend|contractor|visitor)|"
+    r"(?:from|at|for)\s+\d|(?:and|then)\s+leave\s+(?:it|them)\s+(?:open|unlocked|off))\b)"
+)
+_HOLDINGS_SOLD = (
+    r"(?:sell|liquidate|cash\s+out)\s+[^\n]{0,40}?\b(?:my|our)\s+(?:[\w-]+\s+){0,2}?(?:shares|"
+    r"stocks?|holdings|positions?|portfolio|bitcoin|btc|ethereum|eth|crypto\w*|coins|tokens)\b"
+)
+# The writer's own things acted on ("update my home address"), not what is shared "with my
+# assistant" or sent "to our new hire".
+_OWN_THINGS = (
+    r"(?:\w+\s+)?(?:delete|cancel|update|change|transfer|move|withdraw|deposit|sell|buy|grant|"
+    r"disable|unlock|remove|reset|share|post|pay|initiate|schedule|increase|decrease|adjust|set|"
+    r"turn\s+off|modify|release|redirect|order|purchase|book)\s+"
+    r"(?:(?!(?:with|to|for|from)\b)[\w'-]+\s+){0,3}?(?:my|our)\b"
+)
+
+
 DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
     # -- strong cues ---------------------------------------------------------------------
     InjectionPattern(
@@ -1610,6 +1639,8 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # "send a POST request to https://...": how API docs describe a call, not data leaving;
         # nor is the gap to the destination another sentence ("we'll send you a bag every
         # two weeks. Questions? Email hello@...")
+        # "the email on my account": the noun, not the verb
+        r"(?!(?<=email\s)(?:on|address|of|from|is|was|in|for)\b)"
         r"(?!(?<=add\s)[\w.+-]{1,64}@[\w.-]{1,100}\s+to\s+(?:your|the)\s+(?:contacts|address\s+book|"
         r"safe\s+senders?|allow-?list|white-?list|approved\s+senders|contact\s+list)\b)"
         r"(?!(?:(?<=email\s)|(?<=e-mail\s)|(?<=mail\s)|(?<=text\s)|(?<=open\s)|(?<=emails\s))"
@@ -1773,22 +1804,11 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # people ask people this way too; with what it hands over or where (a destination,
         # bulk data, an owner_action) a tool result that asks it speaks in the owner's voice.
         # A manual's steps say "the door", with no owner, no window of time, no one let in.
-        r"(?:^|[.!?]\s+)(?:(?:hey|hi|ok|okay)[ \t,]+)?(?:(?:please|pls|kindly)\s+"
-        r"|(?:can|could|would|will)\s+you\s+(?:please\s+)?|go\s+ahead\s+and\s+|i\s+need\s+you\s+to\s+)?"
-        r"(?:unlock|open|disarm|disable|deactivate|turn\s+off|switch\s+off|shut\s+off)\s+"
-        r"(?:(?:my|our)\s+(?:[\w-]+\s+){0,3}?(?:doors?|gates?|garage|locks?|alarm|security\s+system|"
-        r"cameras?|sensors?)\b"
-        r"|the\s+(?:[\w-]+\s+){0,3}?(?:doors?|gates?|garage|locks?|alarm|security\s+system|cameras?|"
-        r"sensors?)\b[^\n.!?]{0,60}?\b(?:my|our|tonight|today|until|for\s+(?:the\s+)?(?:next|rest|"
-        r"whole|weekend|night|day|delivery|guest|cleaner|cousin|friend|contractor|visitor)|"
-        r"(?:from|at|for)\s+\d|(?:and|then)\s+leave\s+(?:it|them)\s+(?:open|unlocked|off))\b)"
-        r"|(?:^|[.!?]\s+)(?:(?:please|pls|kindly)\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?"
-        r"(?:sell|liquidate|cash\s+out)\s+[^\n]{0,40}?\b(?:my|our)\s+(?:[\w-]+\s+){0,2}?(?:shares|"
-        r"stocks?|holdings|positions?|portfolio|bitcoin|btc|ethereum|eth|crypto\w*|coins|tokens)\b"
-        r"|(?:^|[.!?]\s+)(?:please|pls|kindly|(?:can|could|would)\s+you(?:\s+please)?)\s+(?:\w+\s+)?"
-        r"(?:delete|cancel|update|change|transfer|move|withdraw|deposit|sell|buy|grant|disable|unlock|"
-        r"remove|reset|share|post|pay|initiate|schedule|increase|decrease|adjust|set|turn\s+off|modify|"
-        r"release|redirect|order|purchase|book)\s+(?:(?!(?:with|to|for|from)\b)[\w'-]+\s+){0,3}?(?:my|our)\b",
+        # Only the first word is matched (the rest is looked ahead at), so the cues that
+        # start inside the request ("share my folder with x@gmail.com") are still found.
+        rf"(?:^|[.!?]\s+){_PLEA}(?=\s+(?:{_HOME_OPENED}|{_HOLDINGS_SOLD}|{_OWN_THINGS}))"
+        rf"|(?:^|[.!?]\s+)(?=(?:{_HOME_OPENED}|{_HOLDINGS_SOLD}))(?:unlock|open|disarm|disable|"
+        r"deactivate|turn|switch|shut|sell|liquidate|cash)\b",
         "please update my address / unlock the door for the guest / sell my bitcoin: the "
         "writer's own things, asked for in the imperative",
         weak=True,
