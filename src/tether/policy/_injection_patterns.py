@@ -281,7 +281,7 @@ _AI_HAILED = (
     r"модел|system|systeem|syst[ée]m)\w{0,20}"
     r"|\b(?:agent|agente|assistant|assistente|asistente|asystent|assistent|асистент|ассистент)\w{0,3}"
     r"\s+(?:ia|ai|ki|ші|ии)\b|\btrợ\s+lý\s+(?:ai|ảo)\b)"
-    r"(?:\s+(?:de|du|des|di|del|della)\s+[\w-]{1,30})?"
+    r"(?:\s+(?:de|du|des|di|del|della)\s+[\w'-]{1,30}(?:\s+[\w-]{1,30})?)?"
     r"(?:\s*,?\s+(?:som|que|qui|che|die|der|das|dat|która|który|które|що|яки\w|котор\w{1,3}|đang|"
     r"that|who|which)\b[^\n:]{0,50}?)?"
 )
