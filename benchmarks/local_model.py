@@ -17,7 +17,7 @@ number, place name and order-status word in the answer occurs in the tool
 results, the arguments or the customer's message. A write nobody asked for is
 counted separately (target: 0), and so is a write whose arguments are not all
 in the message (an amount or id the model made up; "$20" grounds 2000 cents,
-"five euros" 500).
+"five dollars" 500; "five euros" is asked for in dollars, the store's currency).
 A refund request without an amount proposes ``refund_order`` without one (the
 order's full total); one for a part it does not state ("half of order A-1029", "20%")
 asks for the amount instead. Writes wait for approval, so their answer is not scored.
@@ -309,6 +309,10 @@ _AMOUNT, _EXCHANGE, _THANKS_BYE, _NO_ASK = (
     "refund_amount", "exchange", "thanks_goodbye", "policy_no_ask"
 )  # fmt: skip
 _ASK_AMOUNT = {"tool": None, "route": "refund_order", "answer_has": "amount"}
+# The store refunds US dollars (``amount_cents`` says so): an amount in euros or pounds is
+# asked for in dollars, never converted one to one. Until session 11 these rows expected
+# the conversion ("five euros" → 500 cents, which the approver read as $5.00).
+_ASK_DOLLARS = {"tool": None, "route": "refund_order", "answer_has": "US dollars"}
 _RETURNS = {"tool": "policies", "answer_has": "Returns are free"}
 _THANKS = {"tool": None, "answer_has": "welcome"}
 _BYE = {"tool": None, "answer_has": "bye"}
@@ -362,7 +366,7 @@ _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     (_FRESH, _AMOUNT, "refund 50 percent of order 1234", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "can I get a partial refund for A-1029, one item was missing", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "refund me a bit of order 9012", _ASK_AMOUNT),
-    (_FRESH, _AMOUNT, "give me five euros back on order 5678", _refund("5678", 500)),
+    (_FRESH, _AMOUNT, "give me five euros back on order 5678", _ASK_DOLLARS),
     (_FRESH, _AMOUNT, "refund a third of order 1234", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "refund 30 of order 5678", _ASK_AMOUNT),
     (_FRESH, _AMOUNT, "refund 12.5 on order 1234", _ASK_AMOUNT),
@@ -373,8 +377,8 @@ _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     (_FRESH, _AMOUNT, "I want half my money back",
      {"tool": None, "route": "refund_order", "answer_has": "order number"}),
     (_FRESH, _AMOUNT, "refund $20 of order 1234", _refund("1234", 2000)),
-    (_FRESH, _AMOUNT, "please refund €15 for order A-1029", _refund("A-1029", 1500)),
-    (_FRESH, _AMOUNT, "refund £5.99 of order 9012", _refund("9012", 599)),
+    (_FRESH, _AMOUNT, "please refund €15 for order A-1029", _ASK_DOLLARS),
+    (_FRESH, _AMOUNT, "refund £5.99 of order 9012", _ASK_DOLLARS),
     (_FRESH, _AMOUNT, "refund 30 dollars on order 5678", _refund("5678", 3000)),
     (_FRESH, _AMOUNT, "partial refund of $10 on order 1234 please", _refund("1234", 1000)),
     (_FRESH, _AMOUNT, "refund half of order 5678, that's $64.50", _refund("5678", 6450)),

@@ -265,9 +265,9 @@ def refund_order(
 
     Args:
         order_id: The order number.
-        amount_cents: The exact amount to refund; in cents. Leave it out to refund the
-            order's full total (customers ask for their money back, not for a number of
-            cents).
+        amount_cents: The exact amount to refund in US dollars, the store's currency; in
+            cents. Leave it out to refund the order's full total (customers ask for their
+            money back, not for a number of cents).
     """
     order = ORDERS.get(order_id.strip().lstrip("#"))
     if order is None:

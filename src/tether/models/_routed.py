@@ -114,8 +114,10 @@ from tether.models._routing import (
     asks_for_write,
     asks_something,
     choice_grammar,
+    declared_currency,
     declined,
     find_spans,
+    foreign_amount,
     groundable,
     missing_argument_text,
     names_an_id,
@@ -697,6 +699,9 @@ class RoutedTurns:
                     break
                 if message.role == "user":
                     texts.append(message.content or "")
+        currency = declared_currency(schema)
+        if currency is not None and any(foreign_amount(t, currency) for t in texts):
+            return True  # "five euros" for a refund in US dollars: asked, never converted
         if several:  # and a grounded amount with a minus sign before it
             return any(several_amounts(t) or unreadable_amount(t) for t in texts)
         return any(unstated_amount(t, arguments.values()) for t in texts)

@@ -52,9 +52,11 @@ __all__ = [
     "asks_for_write",
     "asks_something",
     "choice_grammar",
+    "declared_currency",
     "declined",
     "excluded",
     "find_spans",
+    "foreign_amount",
     "groundable",
     "missing_argument_text",
     "names_an_id",
@@ -1268,6 +1270,57 @@ def unstated_amount(text: str, used: Collection[Any] = ()) -> bool:
             r"(?<![$€£\d.])\d+\.\d+(?![\d.])(?!\s*(?:dollar|buck|euro|pound|usd|eur|gbp))", lowered
         )
     )
+
+
+# The currencies an amount parameter may declare in its description ("The exact amount to
+# refund in US dollars"), each with the words and signs a customer names it by. A
+# declared currency makes an amount in another one a question, never a number of cents.
+_CURRENCY_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "usd": ("$", "dollar", "dollars", "usd", "buck", "bucks"),
+        "eur": ("€", "euro", "euros", "eur"),
+        "gbp": ("£", "pound", "pounds", "gbp", "quid", "sterling"),
+        "chf": ("franc", "francs", "chf"),
+        "sek": ("krona", "kronor", "krone", "kroner", "sek", "nok", "dkk"),
+    }
+)
+_DECLARED = {
+    code: re.compile(
+        r"(?:" + "|".join(re.escape(n) if n in "$€£" else rf"\b{n}\b" for n in names) + r")"
+    )
+    for code, names in _CURRENCY_NAMES.items()
+}
+_NUMBER_IN_WORDS = "|".join(sorted({*_UNITS, *_TENS, "hundred", "thousand"}, key=len, reverse=True))
+
+
+def _money_in(names: tuple[str, ...]) -> re.Pattern[str]:
+    """An amount of money in one currency: a sign before a figure ("€5", "£ 8"), or a figure
+    or a number in words before its word ("15 euros", "5.99 eur", "twenty-five pounds",
+    "ten euro cents")."""
+    signs = [rf"{re.escape(n)}\s?\d" for n in names if n in "$€£"]
+    words = "|".join(n for n in names if n not in "$€£")
+    number = rf"(?:\d[\d.,]*|\b(?:{_NUMBER_IN_WORDS})(?:[\s-](?:{_NUMBER_IN_WORDS}))?)"
+    return re.compile("|".join([*signs, rf"{number}\s?(?:{words})\b"]))
+
+
+_MONEY_IN = {code: _money_in(names) for code, names in _CURRENCY_NAMES.items()}
+
+
+def declared_currency(schema: Mapping[str, Any]) -> str | None:
+    """The one currency an amount parameter's description names (``"usd"`` for "The exact
+    amount to refund in US dollars"), or ``None`` when it names none or several."""
+    description = " ".join(str(schema.get("description", "")).lower().split())
+    named = [code for code, pattern in _DECLARED.items() if pattern.search(description)]
+    return named[0] if len(named) == 1 else None
+
+
+def foreign_amount(text: str, currency: str) -> bool:
+    """Whether ``text`` states an amount of money in another currency than ``currency``
+    (a code of :func:`declared_currency`): "give me five euros back" on a tool that refunds
+    US dollars is no number of cents of the order's money, so the amount is asked for,
+    never converted one to one ($5.00 was proposed)."""
+    lowered = " ".join(text.lower().split())
+    return any(pattern.search(lowered) for code, pattern in _MONEY_IN.items() if code != currency)
 
 
 def unreadable_amount(text: str) -> bool:
