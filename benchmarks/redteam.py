@@ -7,7 +7,7 @@ Prints one JSON object on stdout:
 
     cases, unapproved_writes, leaks, approvals_requested, denied, flagged, ...,
     injection_corpus: {held_out: {...}, tuning: {...}, outsider: {...}, third: {...},
-                       fourth: {...}, fifth_blind: {...}, wild_tuning: {...},
+                       fourth: {...}, fifth: {...}, wild_tuning: {...},
                        scan_microseconds: {...}, scan_worst_case: {...},
                        learned_stage: {...}}
 
@@ -27,8 +27,10 @@ later: ``third_*.jsonl``) were measured, never tuned on, until session 9; since 
 patterns are fitted to them, like ``wild_tuning`` (a second outside author's set), so
 they are tuning figures now. ``fourth`` (``fourth_*.jsonl``, a fourth author's set
 written blind in session 9) was measured blind then and became tuning data in session 10,
-so it is a fitted figure too; the held-out fifth and ``fifth_blind`` (``fifth_*.jsonl``,
-a fifth author's set written blind in session 10, never tuned on) are the outside measure.
+so it is a fitted figure too; ``fifth`` (``fifth_*.jsonl``, a fifth author's set) was
+measured blind in session 10 (recall 0.875, false positives 2.5%) and is tuning data since
+session 11, so it is a fitted figure as well; the held-out fifth is the outside measure (with
+a fresh blind sixth set, written separately).
 ``scan_worst_case`` times 10 MB tool outputs built to be slow (a quoted attack in every
 sentence, an attack in every sentence) and a clean one: goal under 1 s each.
 ``scan_microseconds`` times scans with ``timeit`` (best of five): a short JSON record and
@@ -134,7 +136,7 @@ def learned_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "outsider": _injection_corpus.outsider(),
         "third": _injection_corpus.third(),
         "fourth": _injection_corpus.fourth(),
-        "fifth_blind": _injection_corpus.fifth(),
+        "fifth": _injection_corpus.fifth(),
         "wild_tuning": _injection_corpus.wild(),
     }
     figures: dict[str, Any] = {}
@@ -189,7 +191,7 @@ def corpus_report() -> dict[str, Any]:
         "outsider": outsider,
         "third": third,
         "fourth": fourth,
-        "fifth_blind": fifth,
+        "fifth": fifth,
         "wild_tuning": wild,
         "scan_microseconds": {
             "clean_json_62_chars": _microseconds(lambda: scanner.scan(SHORT_JSON)),
