@@ -903,6 +903,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"assistant|automated|llm)|all\s+(?:ai|assistants|agents|llms)|integrated|llms?\b|"
         r"ai\s+(?:agents?|systems?|assistants?))"
         r"|\bit'?s\s+me,?\s+(?:the|your)\s+user\b|\bas\s+(?:the|your)\s+(?:user|owner),?\s+i\b"
+        # "(message relayed to the AI assistant from your user)": the other order of words
+        r"|\b(?:message|note|request|instructions?|word)\s+(?:[\w-]+\s+)?to\s+(?:you,?\s+)?(?:the\s+)?"
+        r"(?:ai\s+)?(?:assistant|ai|model|agent|bot)\s+from\s+your\s+(?:user|owner|principal|human)\b"
         r"|\b(?:this\s+is|it'?s|i\s+am|i'?m)\s+(?:your|the)\s+(?:operator|developer|creator|"
         r"supervisor|principal)\b|\b(?:this\s+is|it'?s|i\s+am|i'?m)\s+your\s+(?:admin|administrator|"
         r"owner|master|maker|programmer|deployer)\b"
@@ -1715,7 +1718,9 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|\b(?:we|i)(?:'ve|\s+have)\s+(?:updated|changed|modified|reconfigured|overridden|replaced)\s+"
         r"your\s+(?:configuration|config|instructions|system\s+prompt|rules|guidelines|programming|"
         r"directives|settings)\b"
-        r"|\bi\s+am\s+(?:hereby\s+)?(?:instructing|ordering|commanding|directing|authori[sz]ing)\s+you\b",
+        r"|\bi\s+am\s+(?:hereby\s+)?(?:instructing|ordering|commanding|directing|authori[sz]ing)\s+you\b"
+        # someone else said to give the reader its orders ("the new operator instructs you to")
+        r"|\b(?:instructs|orders|commands|directs)\s+you\s+to\b",
         "nothing above matters / you've been assigned to ...: what came before is dismissed",
         weak=True,
     ),
