@@ -103,6 +103,18 @@ after it: fourth 0.996 / 0.2%, outsider 0.977 / 2.2%, third 0.984 / 0.8%, wild 0
 0.3%, tuning 0.991 / 0.6% (reversed text and unannounced ROT13 are read too); the
 held-out fifth again did not move (0.890, 0 of 92), so a fresh blind fifth author's set
 is the outside measure now.
+Session 11 measured nothing blind: it made that fifth author's set (blind in session 10 at
+0.875 recall, 2.5% false positives) tuning data and read general forms off it: the AI
+hailed or written to in more languages, only the machine meant ("Hej AI som läser det
+här:", "Для ШІ, що читає цей опис:", not "Till AI-teamet:"); the text made the reader's
+only instructions, or said to override the user's; "if ur an AI"; "no need to ask" in
+more languages; orders said to come from someone else; a note that calls itself hidden;
+the task on this text dropped ("stop summarizing"); requests in the imperative for the
+writer's own things (``owner_plea``, weak: "Please update my home address to ...");
+and, for false positives, prose lines led by "for the" or "if" no longer read as source
+code, a notice revising "the guidance", a search query percent-encoded in an access log
+(spaces escaped, nothing hidden). Fitted figures after it: fifth 0.995 / 1.0%, tuning 1.0
+/ 0.6%, the others unchanged.
 Two patterns whose matches start at the same character may be reported as one: the
 result is a set of signals, not a count.
 
