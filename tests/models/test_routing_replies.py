@@ -81,6 +81,37 @@ def test_a_goodbye_thanks_or_apology_needs_the_words_for_it() -> None:
     assert router.answer("lol", {}) is None
 
 
+class _NearThanks:
+    """A test embedder that puts every message next to "Thanks, that's all", far from the
+    other answer examples."""
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [
+            [1.0, 0.0, 0.0]
+            if t == "Thanks, that's all"
+            else [0.2, 1.0, 0.0]
+            if t in DEFAULT_ANSWER_EXAMPLES
+            else [0.95, 0.3, 0.1]
+            for t in texts
+        ]
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["thanks, bye!", "Thank you so much, goodbye", "ok thanks, have a nice day", "thx, cya"],
+)
+def test_a_message_that_says_goodbye_gets_the_goodbye_even_when_it_thanks(message: str) -> None:
+    """The customer said "thanks, bye!" and was told "You're welcome! Is there anything else
+    I can help with?" as they left: nearest the thanks, it says goodbye too, and gets the
+    goodbye."""
+    router = ExampleRouter(_NearThanks(), k=1, disk=False)
+    replies = dict(DEFAULT_ANSWER_EXAMPLES)
+    assert router._route_one(message, {None: list(replies)}).nearest == "Thanks, that's all"
+    assert replies[router.answer(message, replies) or ""] == BYE
+    # Thanks alone still gets the thanks.
+    assert replies[router.answer("thanks a lot", replies) or ""] == WELCOME
+
+
 def test_a_word_that_only_marks_an_id_is_no_topic() -> None:
     texts = ["Where is my order?", "I'm still waiting for my parcel, order number below"]
     assert not on_topic("wat is ur phone number", texts)

@@ -41,6 +41,7 @@ from tether.models._vector_cache import VectorCache
 
 __all__ = [
     "DEFAULT_ANSWER_EXAMPLES",
+    "PARTING_REPLIES",
     "PRESUMING_REPLIES",
     "VAGUE_REPLIES",
     "ExampleRouter",
@@ -218,6 +219,11 @@ goodbye, "I have 2 kids and they love your stuff" got an apology. Any other repl
 (a greeting, what the assistant can do) is right for them, or harmless."""
 
 
+PARTING_REPLIES: frozenset[str] = frozenset({_BYE})
+"""Replies of :data:`DEFAULT_ANSWER_EXAMPLES` that end the conversation. A message that
+says one in words gets it, whatever else it says: "thanks, bye!" was told "You're welcome!
+Is there anything else I can help with?" as the customer left."""
+
 VAGUE_REPLIES: frozenset[str] = frozenset({_HELLO, _HELP})
 """Replies of :data:`DEFAULT_ANSWER_EXAMPLES` for a message that says little: a greeting,
 laughter, "ok". A message that also thanks the assistant or says goodbye in words ("ok
@@ -373,6 +379,7 @@ class ExampleRouter:
         *,
         presuming: Collection[str] = PRESUMING_REPLIES,
         vague: Collection[str] = VAGUE_REPLIES,
+        parting: Collection[str] = PARTING_REPLIES,
     ) -> str | None:
         """The answer example whose reply ``message`` gets (``replies``: example → reply).
 
@@ -381,7 +388,9 @@ class ExampleRouter:
         (:func:`replies_said`): "Ciao!" was nearest "Bye!", "lol" too; neither says
         goodbye. A message that says one of them leaves out the replies of ``vague``,
         those for a message that says little ("ok thanks" was nearest "Okay", and was
-        asked how it could be helped). ``None`` when there are no examples.
+        asked how it could be helped). A thanks (or an apology) that also says one of
+        ``parting`` gets it: "thanks, bye!" is a goodbye, not a thanks to ask "anything
+        else?" of. ``None`` when there are no examples.
         """
         said = replies_said(message, replies)
         says_one = any(reply in said for reply in presuming)
@@ -393,7 +402,17 @@ class ExampleRouter:
                 groups.setdefault(reply, []).append(example)
         if not groups:  # every reply presumes something the message does not say
             groups = {None: list(replies)}
-        return self._route_one(message, groups).nearest
+        nearest = self._route_one(message, groups).nearest
+        if (
+            nearest is not None
+            and replies[nearest] in presuming
+            and replies[nearest] not in parting
+        ):
+            # "thanks, bye!": a thanks that also says goodbye in words gets the goodbye.
+            leaving = [e for e, reply in replies.items() if reply in parting and reply in said]
+            if leaving:
+                return self._route_one(message, {None: leaving}).nearest
+        return nearest
 
     def _route_one(self, message: str, routes: Mapping[str | None, Sequence[str]]) -> RouteDecision:
         labelled = [(label, text) for label, texts in routes.items() for text in texts]
