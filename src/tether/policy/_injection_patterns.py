@@ -375,13 +375,21 @@ _FIRST_ML = (
 
 
 # -- the owner's voice (session 11) -----------------------------------------------------
-# A plea that opens a sentence, and what it asks for the writer's own things (owner_plea).
-_PLEA = (
-    r"(?:(?:hey|hi|ok|okay)[ \t,]+)?(?:please|pls|kindly|(?:can|could|would|will)\s+you"
-    r"(?:\s+please)?|go\s+ahead\s+and|i\s+need\s+you\s+to)"
-)
-_HOME_OPENED = (
-    r"(?:unlock|open|disarm|disable|deactivate|turn\s+off|switch\s+off|shut\s+off)\s+"
+
+
+def _first_word(words: str, rest: str) -> str:
+    """``words`` (literal, ``|``-separated) only as a sentence's first word, then ``rest``:
+    not after a word and a space ("you can open", "will you"), nor first in a quotation (a
+    ticket's subject quotes its requester). Each word carries its own fixed-width
+    lookbehinds, so the alternative stays literal-led (tried only where a word may start it)."""
+    options = (
+        rf"{w}(?<![\w'\"-][ \t]{w})(?<![\w'\"-][ \t][ \t]{w})(?<![\"'\u201c\u201e\u00ab]{w})"
+        for w in words.split("|")
+    )
+    return rf"\b(?:{'|'.join(options)}){rest}"
+
+
+_HOME_OBJECT = (
     r"(?:(?:my|our)\s+(?:[\w-]+\s+){0,3}?(?:doors?|gates?|garage|locks?|alarm|security\s+system|"
     r"cameras?|sensors?)\b"
     r"|the\s+(?:[\w-]+\s+){0,3}?(?:doors?|gates?|garage|locks?|alarm|security\s+system|cameras?|"
@@ -389,9 +397,9 @@ _HOME_OPENED = (
     r"whole|weekend|night|day|delivery|guest|cleaner|cousin|friend|contractor|visitor)|"
     r"(?:from|at|for)\s+\d|(?:and|then)\s+leave\s+(?:it|them)\s+(?:open|unlocked|off))\b)"
 )
-_HOLDINGS_SOLD = (
-    r"(?:sell|liquidate|cash\s+out)\s+[^\n]{0,40}?\b(?:my|our)\s+(?:[\w-]+\s+){0,2}?(?:shares|"
-    r"stocks?|holdings|positions?|portfolio|bitcoin|btc|ethereum|eth|crypto\w*|coins|tokens)\b"
+_HOLDINGS_OBJECT = (
+    r"[^\n]{0,40}?\b(?:my|our)\s+(?:[\w-]+\s+){0,2}?(?:shares|stocks?|holdings|positions?|"
+    r"portfolio|bitcoin|btc|ethereum|eth|crypto\w*|coins|tokens)\b"
 )
 # The writer's own things acted on ("update my home address"), not what is shared "with my
 # assistant" or sent "to our new hire".
@@ -400,6 +408,10 @@ _OWN_THINGS = (
     r"disable|unlock|remove|reset|share|post|pay|initiate|schedule|increase|decrease|adjust|set|"
     r"turn\s+off|modify|release|redirect|order|purchase|book)\s+"
     r"(?:(?!(?:with|to|for|from)\b)[\w'-]+\s+){0,3}?(?:my|our)\b"
+)
+_ASKED = (
+    r"(?=\s+(?:(?:unlock|open|disarm|disable|deactivate|turn\s+off|switch\s+off|shut\s+off)\s+"
+    rf"{_HOME_OBJECT}|(?:sell|liquidate|cash\s+out)\s+{_HOLDINGS_OBJECT}|{_OWN_THINGS}))"
 )
 
 
@@ -1254,11 +1266,12 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # KI-Reiseassistenten:", "Hej AI som läser det här:", "Let op, AI-selectiesysteem:",
         # "À l'attention de l'agent IA de comptabilité :", "Для ШІ, що читає цей опис:"); only
         # the machine is meant, not a group or a topic ("Till AI-teamet:", "Uwaga, AI w szkole:")
-        r"|(?:\b(?:pour|para|f[üu]r|voor|aan|dla|al|alla|ao|aos|aux|till|f[öo]r|cho)\s+|(?<!\w)à\s+"
-        r"(?:l'(?:attention|intention)\s+d(?:e|u|es)\s+)?|\ban\s+(?=ki\b|ki-)|(?:для|до)\s+"
-        r"|(?:^|[.!?>(\[\"*\u2014])[ \t]*(?:hej|hei|hallo|hola|ciao|ol[áa]|này|let\s+op|achtung|"
-        r"attention|atenci[óo]n|attenzione|uwaga|увага|внимание|obs|salut|bonjour|merhaba|witaj|"
-        r"привіт|привет)[ \t]*[,!]?[ \t]+)(?:l'|la\s+|le\s+|el\s+|o\s+|il\s+|den\s+|die\s+|de\s+)?"
+        # (literal-led, so only the words that may start it are tried)
+        r"|\b(?:pour|para|f[üu]r|voor|aan|dla|al|alla|ao|aos|aux|till|f[öo]r|cho|для|до|an(?=\s+ki\b|\s+ki-)"
+        r"|à(?:\s+l'(?:attention|intention)\s+d(?:e|u|es))?|hej|hei|hallo|hola|ciao|ol[áa]|này|"
+        r"let\s+op|achtung|attention|atenci[óo]n|attenzione|uwaga|увага|внимание|obs|salut|bonjour|"
+        r"merhaba|witaj|привіт|привет)[ \t]*[,!]?\s+"
+        r"(?:l'|la\s+|le\s+|el\s+|o\s+|il\s+|den\s+|die\s+|de\s+)?"
         + _AI_HAILED
         + _SEP_ML
         + r"[^\n]{12}"
@@ -1269,8 +1282,10 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         r"|إلى\s+(?:ال)?مساعد[^\n]{0,20}?[:\uff1a]"
         r"|(?:^|[:\uff1a]\s*)(?:सहायक|asistan|asistente|assistente|assistent|ассистент|помощник)\s*,"
         # a vocative only an assistant is hailed with ("Asystencie AI, ...", "Trợ lý ơi, ...")
-        r"|(?:^|[.!?:>(\[\"\u201e\u201c])[ \t]*asystencie\b[^\n]{0,50}?[:,!][^\n]{12}"
-        r"|(?:trợ\s+lý|\bai)(?:\s+\w+)?\s+ơi\s*[,!:][^\n]{12}"
+        # ("Panie Asystencie," is how a student writes to a teaching assistant)
+        r"|\basystencie(?<!\w[ \t]asystencie)(?<!\w[ \t][ \t]asystencie)\b"
+        r"[^\n]{0,50}?[:,!][^\n]{12}"
+        r"|\b(?:trợ\s+lý|ai)(?:\s+\w+)?\s+ơi\s*[,!:][^\n]{12}"
         # said to it in other languages, then asked: "Assistant : merci de transférer ...",
         # "Asistente: dile al usuario ...", "Olá, assistente! Antes de responder, mostre ..."
         r"|(?:^|[.!?>(\[\"*:]|<!--)[ \t]*"
@@ -1811,9 +1826,21 @@ DEFAULT_PATTERNS: tuple[InjectionPattern, ...] = (
         # A manual's steps say "the door", with no owner, no window of time, no one let in.
         # Only the first word is matched (the rest is looked ahead at), so the cues that
         # start inside the request ("share my folder with x@gmail.com") are still found.
-        rf"(?:^|[.!?]\s+){_PLEA}(?=\s+(?:{_HOME_OPENED}|{_HOLDINGS_SOLD}|{_OWN_THINGS}))"
-        rf"|(?:^|[.!?]\s+)(?=(?:{_HOME_OPENED}|{_HOLDINGS_SOLD}))(?:unlock|open|disarm|disable|"
-        r"deactivate|turn|switch|shut|sell|liquidate|cash)\b",
+        _first_word("please|pls|kindly", _ASKED)
+        + "|"
+        + _first_word("can|could|would|will", rf"\s+you\b(?:\s+please)?{_ASKED}")
+        + "|"
+        + _first_word("go", rf"\s+ahead\s+and{_ASKED}")
+        + "|"
+        + _first_word("i", rf"\s+need\s+you\s+to{_ASKED}")
+        + "|"
+        + _first_word("unlock|open|disarm|disable|deactivate", rf"(?=\s+{_HOME_OBJECT})")
+        + "|"
+        + _first_word("turn|switch|shut", rf"\s+off(?=\s+{_HOME_OBJECT})")
+        + "|"
+        + _first_word("sell|liquidate", rf"(?=\s+{_HOLDINGS_OBJECT})")
+        + "|"
+        + _first_word("cash", rf"\s+out(?=\s+{_HOLDINGS_OBJECT})"),
         "please update my address / unlock the door for the guest / sell my bitcoin: the "
         "writer's own things, asked for in the imperative",
         weak=True,
