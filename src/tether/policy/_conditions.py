@@ -471,6 +471,13 @@ def _as_number(value: Any, op: str, number: Any, argument: str) -> Any:
         ConditionEvaluationError: ``value`` is neither a number nor a decimal string.
     """
     if isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool):
+        if value != value:  # NaN: no order and no equality (any comparison would be False)
+            raise ConditionEvaluationError(
+                f"argument {argument!r} is not a number (NaN), so "
+                f"'{argument} {op} {_shown(number)}' cannot be judged",
+                argument=argument,
+                value_type="NaN",
+            )
         return value
     if isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value) is not None:
         return Decimal(value)
@@ -508,7 +515,8 @@ def _against_number(op: str, constant: Any, argument: str) -> Callable[[Any], bo
 
         def ordered(value: Any) -> bool:
             kind = value.__class__
-            if kind is int or kind is float:  # the common case, checked first
+            # The common case, checked first (NaN, unequal to itself, is judged below).
+            if kind is int or (kind is float and value == value):
                 return compare(value, constant)
             if value is None:
                 return False
@@ -518,7 +526,7 @@ def _against_number(op: str, constant: Any, argument: str) -> Callable[[Any], bo
 
     def equal(value: Any) -> bool:
         kind = value.__class__
-        if kind is int or kind is float:
+        if kind is int or (kind is float and value == value):
             return bool(value == constant)
         if value is None:
             return False
@@ -558,6 +566,15 @@ def _between_arguments(op: str, left: str, right: str) -> Callable[[Any, Any], b
         return general
 
     def test(lhs: Any, rhs: Any) -> bool:
+        if _is_number(lhs) and _is_number(rhs) and (lhs != lhs or rhs != rhs):
+            # NaN on either side: no comparison judges it (fail closed, like a literal).
+            nan_side = left if lhs != lhs else right
+            raise ConditionEvaluationError(
+                f"argument {nan_side!r} is not a number (NaN), so '{left} {op} {right}' "
+                "cannot be judged",
+                argument=nan_side,
+                value_type="NaN",
+            )
         if _is_number(lhs) and not _is_number(rhs):
             return _against_number(_MIRROR[op], lhs, right)(rhs)
         if _is_number(rhs) and not _is_number(lhs):

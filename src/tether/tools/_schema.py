@@ -158,7 +158,9 @@ def build_arguments(
     try:
         model = create_model(
             f"{tool_name}_arguments",
-            __config__=ConfigDict(extra="forbid"),
+            # JSON has no NaN or Infinity: a float argument that reads as one ("nan",
+            # "inf", 1e400) is no amount a rule can judge or a tool should act on.
+            __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
             **fields,
         )
         schema = model.model_json_schema(mode="validation")
