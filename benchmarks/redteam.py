@@ -7,7 +7,7 @@ Prints one JSON object on stdout:
 
     cases, unapproved_writes, leaks, approvals_requested, denied, flagged, ...,
     injection_corpus: {held_out: {...}, tuning: {...}, outsider: {...}, third: {...},
-                       fourth: {...}, fifth: {...}, wild_tuning: {...},
+                       fourth: {...}, fifth: {...}, sixth_blind: {...}, wild_tuning: {...},
                        scan_microseconds: {...}, scan_worst_case: {...},
                        learned_stage: {...}}
 
@@ -29,8 +29,9 @@ they are tuning figures now. ``fourth`` (``fourth_*.jsonl``, a fourth author's s
 written blind in session 9) was measured blind then and became tuning data in session 10,
 so it is a fitted figure too; ``fifth`` (``fifth_*.jsonl``, a fifth author's set) was
 measured blind in session 10 (recall 0.875, false positives 2.5%) and is tuning data since
-session 11, so it is a fitted figure as well; the held-out fifth is the outside measure (with
-a fresh blind sixth set, written separately).
+session 11, so it is a fitted figure as well; the held-out fifth and ``sixth_blind``
+(``sixth_*.jsonl``, two authors' set written blind in session 11, never tuned on: long
+documents and short outputs) are the outside measure.
 ``scan_worst_case`` times 10 MB tool outputs built to be slow (a quoted attack in every
 sentence, an attack in every sentence) and a clean one: goal under 1 s each.
 ``scan_microseconds`` times scans with ``timeit`` (best of five): a short JSON record and
@@ -137,6 +138,7 @@ def learned_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "third": _injection_corpus.third(),
         "fourth": _injection_corpus.fourth(),
         "fifth": _injection_corpus.fifth(),
+        "sixth_blind": _injection_corpus.sixth(),
         "wild_tuning": _injection_corpus.wild(),
     }
     figures: dict[str, Any] = {}
@@ -181,6 +183,7 @@ def corpus_report() -> dict[str, Any]:
     third = _injection_corpus.evaluate(scanner.scan, _injection_corpus.third())
     fourth = _injection_corpus.evaluate(scanner.scan, _injection_corpus.fourth())
     fifth = _injection_corpus.evaluate(scanner.scan, _injection_corpus.fifth())
+    sixth = _injection_corpus.evaluate(scanner.scan, _injection_corpus.sixth())
     wild = _injection_corpus.evaluate(scanner.scan, _injection_corpus.wild())
     benign = [s.text for s in _injection_corpus.load()[1]]
     screened = [t for t in benign if _screened(scanner, t)]
@@ -192,6 +195,7 @@ def corpus_report() -> dict[str, Any]:
         "third": third,
         "fourth": fourth,
         "fifth": fifth,
+        "sixth_blind": sixth,
         "wild_tuning": wild,
         "scan_microseconds": {
             "clean_json_62_chars": _microseconds(lambda: scanner.scan(SHORT_JSON)),

@@ -159,6 +159,22 @@ def fifth() -> Split:
     return _outside_set("fifth")
 
 
+def sixth() -> Split:
+    """A sixth set (``sixth_attacks.jsonl``, ``sixth_benign.jsonl``: 200 attacks, ten in
+    each of ten families per author, 29 languages, 15 encodings; 400 benign outputs),
+    written blind in session 11 (2026-11-30) by two authors who read nothing of the
+    scanner, the tests or the other sets, while the fifth set became tuning data:
+    ``batch`` ``long_documents`` (300 to 3,000 characters, the injection anywhere in a web
+    page, an email thread, a ticket, a CSV or JSON export, benign twins sharing the same
+    document bodies) and ``short_outputs`` (a review, an order note, an SMS, a commit
+    message, a DNS TXT record). Measured, never tuned on: with the held-out fifth, the
+    figure that says how the scanner generalises. On the scanner of session 10
+    (``2cd6214``): recall 0.765 (153 of 200), false positives 2.75% (11 of 400); after
+    session 11's forms read off the fifth set (which took the fifth from 0.875 to 0.995):
+    0.77 (154) and 2.75% (11)."""
+    return _outside_set("sixth")
+
+
 def _outside_set(name: str) -> Split:
     attacks, benign = _read(f"{name}_attacks.jsonl", f"{name}_benign.jsonl")
     return Split(attacks=attacks, benign=benign)
