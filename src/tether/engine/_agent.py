@@ -99,6 +99,9 @@ class Agent:
         if rules is not None and not isinstance(rules, str | Path):
             for message in rules.unknown_tool_rules(self.registry):
                 warnings.warn(f"agent {self.name!r}: {message}", PolicyWarning, stacklevel=3)
+            schemas = {name: contract.parameters for name, contract in self.registry.items()}
+            for message in rules.unknown_argument_rules(schemas):
+                warnings.warn(f"agent {self.name!r}: {message}", PolicyWarning, stacklevel=3)
 
     def resolve(self, model: ModelClient | str) -> ModelClient:
         """A model client for ``model`` (ids resolved once and cached)."""

@@ -95,6 +95,7 @@ __all__ = [
     "ConditionEvaluationError",
     "ConditionSyntaxError",
     "compile_condition",
+    "path_text",
 ]
 
 MAX_CONDITION_DEPTH: Final = 32
@@ -448,7 +449,7 @@ def _shown(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _path_text(steps: tuple[str | int, ...]) -> str:
+def path_text(steps: tuple[str | int, ...]) -> str:
     """A path as a condition spells it: ``items[0].sku``, ``meta["x-trace"]``."""
     out = ""
     for step in steps:
@@ -746,7 +747,7 @@ def _comparison(
             parser reports it as a syntax error).
     """
     if isinstance(right, _Literal):
-        argument = _path_text(left.steps) if isinstance(left, _Path) else repr(left.value)
+        argument = path_text(left.steps) if isinstance(left, _Path) else repr(left.value)
         unary = (
             _against(op, right.value, argument) if pattern is None else _searcher(pattern, argument)
         )
@@ -778,7 +779,7 @@ def _comparison(
     if isinstance(left, _Literal):
         if _is_number(left.value) and op in _MIRROR:
             # `5000 < amount` is `amount > 5000`: the same number test, mirrored.
-            mirrored = _against_number(_MIRROR[op], left.value, _path_text(right.steps))
+            mirrored = _against_number(_MIRROR[op], left.value, path_text(right.steps))
 
             def number_vs_path(arguments: Arguments) -> bool:
                 value = get_right(arguments)
@@ -794,7 +795,7 @@ def _comparison(
 
         return literal_vs_path
     get_left = _getter(left)
-    pair = _between_arguments(op, _path_text(left.steps), _path_text(right.steps))
+    pair = _between_arguments(op, path_text(left.steps), path_text(right.steps))
 
     def path_vs_path(arguments: Arguments) -> bool:
         lhs = get_left(arguments)
@@ -817,6 +818,7 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.index = 0
         self.depth = 0  # open "(", "not" and "[" around the current token
+        self.paths: list[tuple[str | int, ...]] = []  # every argument path, in order
 
     def enter(self, token: _Token) -> None:
         """Count one more level of nesting; the parser recurses per level, so it is capped."""
@@ -1070,6 +1072,7 @@ class _Parser:
                 self.expect_punct("]")
             else:
                 break
+        self.paths.append(tuple(steps))
         return _Path(tuple(steps), first.pos)
 
     def parse_literal(self) -> Any:
@@ -1112,9 +1115,12 @@ class Condition:
 
     Attributes:
         source: The condition as written in the policy file.
+        paths: The argument paths it reads, each as its steps (``("payment", "amount")``
+            for ``payment.amount``, ``("items", 0, "sku")`` for ``items[0].sku``), once
+            each, in order.
     """
 
-    __slots__ = ("_test", "source")
+    __slots__ = ("_test", "paths", "source")
 
     def __init__(self, source: str) -> None:
         """Parse and compile ``source``.
@@ -1123,7 +1129,9 @@ class Condition:
             ConditionSyntaxError: The text is not a valid condition.
         """
         self.source = source
-        self._test: Predicate = _Parser(source).parse()
+        parser = _Parser(source)
+        self._test: Predicate = parser.parse()
+        self.paths: tuple[tuple[str | int, ...], ...] = tuple(dict.fromkeys(parser.paths))
 
     def __call__(self, arguments: Arguments) -> bool:
         """Whether ``arguments`` satisfy the condition.

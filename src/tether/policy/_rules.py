@@ -35,6 +35,7 @@ from tether.policy._conditions import (
     Condition,
     ConditionEvaluationError,
     ConditionSyntaxError,
+    path_text,
 )
 from tether.policy._decision import Action, Decision, combine
 
@@ -267,6 +268,54 @@ class PolicyFile:
         """The combined verdict: the most restrictive matching rule, or allow if none match."""
         return combine(self.evaluate(tool_name, arguments))
 
+    def unknown_argument_rules(
+        self, parameters: Mapping[str, Mapping[str, Any]], *, agent: str | None = None
+    ) -> list[str]:
+        """Warnings for rule conditions that read an argument a tool they cover never has.
+
+        A path the tool's schema does not define is always missing, so a comparison on it
+        never holds, and the rule silently never applies: ``payment.amount > 100`` on a
+        tool whose ``payment`` model names the field ``amt`` (an alias; the rules see the
+        arguments as validated, by alias). One warning per rule, path and tool, with a
+        guess when a defined name is close. Paths under a value the schema leaves open (an
+        object of any keys, ``Any``) are not judged.
+
+        Args:
+            parameters: Each of the agent's tools (by name) and its arguments' JSON Schema.
+            agent: The agent's name, for the message.
+        """
+        whose = f"of agent {agent!r}" if agent is not None else "of the agent"
+        warnings: list[str] = []
+        for rule in self.rules:
+            if rule.condition is None:
+                continue
+            where = f"{self.path}:{rule.line}" if rule.line is not None else self.path
+            for name, schema in parameters.items():
+                if not rule.matches_tool(name):
+                    continue
+                for steps in rule.condition.paths:
+                    missing = _undefined_step(schema, steps)
+                    if missing is None:
+                        continue
+                    at, known = missing
+                    message = (
+                        f"{where} rule {rule.name!r} reads {path_text(steps)!r}, but tool "
+                        f"{name!r} {whose} has no argument {path_text(steps[: at + 1])!r}, so "
+                        "the rule never applies to it"
+                    )
+                    step = steps[at]
+                    guesses = (
+                        difflib.get_close_matches(step, known, n=1, cutoff=0.5)
+                        if isinstance(step, str)
+                        else []
+                    )
+                    if guesses:
+                        message += f"; did you mean {guesses[0]!r}?"
+                    elif known:
+                        message += f" (it has: {', '.join(sorted(known))})"
+                    warnings.append(message)
+        return warnings
+
     def unknown_tool_rules(
         self, tool_names: Iterable[str], *, agent: str | None = None
     ) -> list[str]:
@@ -487,3 +536,75 @@ class _Loader:
             if not item.strip():
                 raise fail("'tool' globs must not be empty")
         return tuple(items)
+
+
+_MAX_SCHEMA_DEPTH: Final = 32
+
+
+def _undefined_step(
+    schema: Mapping[str, Any], steps: tuple[str | int, ...]
+) -> tuple[int, list[str]] | None:
+    """Where ``steps`` leave what ``schema`` defines: the index of the first step no
+    branch of the schema allows, with the names defined there; ``None`` when some branch
+    allows the whole path, or the schema leaves the value open (any keys, any type)."""
+    defs = schema.get("$defs") or schema.get("definitions") or {}
+    nodes: list[Mapping[str, Any]] = [schema]
+    for index, step in enumerate(steps):
+        known: list[str] = []
+        following: list[Mapping[str, Any]] = []
+        for node in _branches(nodes, defs):
+            if isinstance(step, int):
+                items = node.get("items")
+                if isinstance(items, Mapping):
+                    following.append(items)
+                elif node.get("type") in (None, "array") and "properties" not in node:
+                    return None  # items of any shape
+                for prefix in node.get("prefixItems") or ():
+                    if isinstance(prefix, Mapping):
+                        following.append(prefix)
+                continue
+            properties = node.get("properties")
+            if isinstance(properties, Mapping):
+                known.extend(str(k) for k in properties)
+                if step in properties and isinstance(properties[step], Mapping):
+                    following.append(properties[step])
+                    continue
+            extra = node.get("additionalProperties")
+            if isinstance(extra, Mapping) and extra:
+                following.append(extra)  # a mapping of some value type
+            elif extra is True or (
+                extra is None and not isinstance(properties, Mapping) and _open(node)
+            ):
+                return None  # any key may be there
+        if not following:
+            return index, sorted(set(known))
+        nodes = following
+    return None
+
+
+def _open(node: Mapping[str, Any]) -> bool:
+    """Whether a schema node says nothing of its value's shape (``{}``, ``Any``)."""
+    shape = {"properties", "items", "anyOf", "oneOf", "allOf", "$ref", "enum", "const"}
+    return not (shape & node.keys()) and node.get("type") in (None, "object")
+
+
+def _branches(nodes: list[Mapping[str, Any]], defs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The nodes with references resolved and ``anyOf``/``oneOf``/``allOf`` opened up."""
+    out: list[Mapping[str, Any]] = []
+    todo = [(node, 0) for node in nodes]
+    while todo:
+        node, depth = todo.pop()
+        if depth > _MAX_SCHEMA_DEPTH:
+            continue
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = defs.get(ref.rsplit("/", 1)[-1])
+            if isinstance(target, Mapping):
+                todo.append((target, depth + 1))
+        for key in ("anyOf", "oneOf", "allOf"):
+            for branch in node.get(key) or ():
+                if isinstance(branch, Mapping):
+                    todo.append((branch, depth + 1))
+        if not isinstance(ref, str):
+            out.append(node)
+    return out
