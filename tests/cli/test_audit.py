@@ -246,3 +246,50 @@ def test_a_missing_store_is_not_created(tmp_path: Path) -> None:
     assert result.exit_code == EXIT_USAGE
     assert_one_error_line(result.stderr, "no store")
     assert not (tmp_path / "absent.db").exists()
+
+
+@tool(effect="write")
+def wire_money(to: str) -> str:
+    """Wire money."""
+    return f"wired to {to}"
+
+
+@tool
+def look_up(q: str) -> str:
+    """Look something up (a read that fails)."""
+    raise ValueError("backend down")
+
+
+def test_a_refused_write_is_shown_as_not_run_and_a_failed_read_as_a_read(tmp_path: Path) -> None:
+    """Red team 14: a write the policy denied was labelled "(read)" in the audit: it never
+    ran, so it is "not run"; a read that ran and failed is still a read."""
+    from tether.policy import Policy, PolicyFile
+    from tether.runtime._audit import audit_run
+
+    rules = PolicyFile.loads(
+        'version = 1\n[[rules]]\nname = "no-wires"\ntool = "wire_money"\naction = "deny"\n',
+        source="deny.toml",
+    )
+
+    def script(req: ModelRequest) -> Any:
+        if not any(m.role == "tool" for m in req.messages):
+            return [tool_call("wire_money", to="mallory"), tool_call("look_up", q="x")]
+        return text("done")
+
+    async def go() -> list[Any]:
+        agent = Agent(
+            name="wirer",
+            model=ScriptedModel(script),
+            tools=[wire_money, look_up],
+            policy=Policy(rules=rules),
+        )
+        async with Runtime(f"sqlite:///{tmp_path}/t.db") as rt:
+            run = await rt.start(agent, "wire it")
+            await run.result()
+            report = await audit_run(rt, run.run_id)
+        return [e for e in report.entries if e.kind == "tool.failed"]
+
+    failed = {e.fields["tool"]: e for e in asyncio.run(go())}
+    assert failed["wire_money"].fields["effect"] == "not run"
+    assert "wire_money failed (not run): denied" in failed["wire_money"].summary
+    assert failed["look_up"].fields["effect"] == "read"

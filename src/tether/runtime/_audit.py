@@ -226,7 +226,9 @@ class _Builder:
                 duration_ms=event.duration_ms,
             )
         elif isinstance(event, ToolFailed):
-            effect = self._effect(row.step, event.call)
+            # A call refused before it ran (a denial, an unknown tool, bad arguments) was
+            # no read: a denied write was labelled "(read)".
+            effect = self._effect(row.step, event.call) if event.attempt else "not run"
             retry = ", will retry" if event.will_retry else ""
             self._entry(
                 row,
