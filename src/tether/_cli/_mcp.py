@@ -23,6 +23,12 @@ call passes through the same gate as a call in a run of the agent that owns the 
   sessions); the session's scratch is removed when it ends (the server stops, or the
   session is idle for :data:`SESSION_IDLE` seconds).
 
+What a call returns (its result, or its error) leaves the process as a run's tool
+output reaches its model: a value the secrets broker handed to a tool (raw or encoded,
+as a string, inside one, or as a mapping key) is replaced by ``[REDACTED]`` first, so
+a tool that echoes its credential never hands it to the client. As in a run, that is
+the only rewriting: the tool itself ran with the real secret.
+
 Served calls are not journaled (there is no run); start a run for an audited trail.
 With ``--store URL`` each agent is also served as a tool, ``run_{agent}``, that starts
 a run on that store and returns its output (or where it parked, for a person).
@@ -122,9 +128,15 @@ class ToolGateway:
         *,
         guard: ToolGuard | None = None,
     ) -> None:
-        from tether.policy import ToolGuard
+        from tether.observe import Redactor
+        from tether.policy import ToolGuard, default_broker
 
         self.agents = list(agents)
+        # The redactor a run puts tool outputs through before the model reads them: the
+        # broker's values only (calls here resolve their secrets from default_broker()).
+        self.known_values = Redactor(
+            field_names=(), patterns=(), values_source=default_broker().known_values
+        )
         self.runtime = runtime
         if guard is None:
             guard = runtime.governance.guard if runtime is not None else ToolGuard()
@@ -197,12 +209,31 @@ class ToolGateway:
                 share a run id, and so a ``python_exec`` scratch directory.
         """
         if name in self.run_tools:
-            return await self._run_agent(self.run_tools[name], arguments)
+            return await self._scrub(await self._run_agent(self.run_tools[name], arguments))
         served = self.tools.get(name)
         if served is None:
             return _error("unknown_tool", f"there is no tool named {name!r}")
         run_id = await self._session_run(client if session is None else session)
-        return await self._call_tool(client, served, arguments, run_id)
+        return await self._scrub(await self._call_tool(client, served, arguments, run_id))
+
+    async def _scrub(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        """``outcome`` without the broker's values: what a run's model would read of it.
+
+        One scan of its JSON when it is clean; a large one is redacted in a worker thread.
+        """
+        from tether.observe import OFFLOAD_BYTES
+
+        known = self.known_values
+        data = json.dumps(outcome, ensure_ascii=False, default=str)
+        if not known.scan(data):
+            return outcome
+        if len(data) > OFFLOAD_BYTES:
+            import asyncio  # here: tether --help must not load asyncio
+
+            cleaned: dict[str, Any] = await asyncio.to_thread(known.redact_value, outcome)
+            return cleaned
+        scrubbed: dict[str, Any] = known.redact_value(outcome)
+        return scrubbed
 
     async def end_session(self, session: object) -> None:
         """End the run of an MCP session: its sandbox scratch is removed."""

@@ -43,10 +43,22 @@ original text, the ranges are merged, and only they are replaced.
 
 **Structure is never rewritten.** :meth:`Redactor.redact_json` leaves the top-level
 :data:`DEFAULT_STRUCTURAL_KEYS` of an event (``type``, ``status``, ``call_id``, ...) alone,
-and no rule ever rewrites a key, so a secret that equals ``"completed"`` cannot break the
-log. :meth:`Redactor.seal` is for what executes: sensitive values become ``$sealed``
-markers (see :mod:`tether.observe._codec`) that :func:`~tether.observe.unseal` turns back
-into the exact originals.
+keys included, and a *weak* known value is never looked for in a key, so a secret that
+equals ``"completed"`` cannot break the log. :meth:`Redactor.seal` is for what executes:
+sensitive values become ``$sealed`` markers (see :mod:`tether.observe._codec`) that
+:func:`~tether.observe.unseal` turns back into the exact originals.
+
+**Keys are data too.** A mapping key that holds a secret (a credential shape, a known
+value: ``{"sessions": {"<api key>": ...}}``, ``{"headers": {"ghp_...": ...}}``) is found
+by the same rules as a string. :meth:`Redactor.redact_value` renames it to its redacted
+text, and two keys that would become the same (or a key another key already has) are
+told apart by a suffix (``[REDACTED]``, ``[REDACTED]#2``), so no entry is silently
+dropped. :meth:`Redactor.seal` cannot put a marker where a key goes, so it seals the
+smallest mapping that holds such a key whole (its exact keys come back from
+:func:`~tether.observe.unseal`); with ``mask_text=True`` it renames the keys as
+:meth:`Redactor.redact_value` does. Keys repeat, so what each key becomes is cached
+(per set of known values): a mapping without a secret key costs a dict lookup per key,
+and only once :meth:`Redactor.scan` has found something in the document at all.
 
 **Linear time.** Every regex is linear on any input: no nested unbounded quantifiers, and
 shapes start with their literal prefix (``sk-``, ``eyJ``, ``://``) so the engine jumps
@@ -575,6 +587,8 @@ class Redactor:
         self._words: tuple[str, ...] = ()  # suffixes that must begin a word of the key
         self._exact: frozenset[str] = frozenset()  # whole keys (declared by tools)
         self._key_cache: dict[str, bool] = {}
+        self._key_secrets: tuple[tuple[str, ...] | None, dict[str, str | None]] = (None, {})
+        """What each key seen so far becomes (``None``: clean), for the known values given."""
         self._key_search: Callable[[bytes], re.Match[bytes] | None] | None = None
         self._quoted_field: re.Pattern[str] | None = None
         self._assigned_key: re.Pattern[str] | None = None
@@ -722,6 +736,7 @@ class Redactor:
         self._colon_block = colon_block
         self._xml_field, self._xml_open = xml_field, xml_open
         self._key_cache = {}
+        self._key_secrets = (None, {})
 
     # -- checks --------------------------------------------------------------------------
 
@@ -910,9 +925,11 @@ class Redactor:
         """A redacted copy of JSON-like data (dicts, lists, tuples, strings, numbers).
 
         Values under sensitive keys are replaced entirely (except booleans and ``None``);
-        strings go through :meth:`redact_text`. Keys are never rewritten, and
-        ``$sealed``/``$redacted`` markers are left as they are. What needs no change is
-        returned as the same object, so a clean input comes back unchanged.
+        strings go through :meth:`redact_text`. A key that holds a secret is renamed to
+        its redacted text, kept distinct from the mapping's other keys (``[REDACTED]``,
+        ``[REDACTED]#2``); ``$sealed``/``$redacted`` markers are left as they are. What
+        needs no change is returned as the same object, so a clean input comes back
+        unchanged.
         """
         return self._redact(obj, ())
 
@@ -954,7 +971,10 @@ class Redactor:
         A value under a sensitive key (except booleans and ``None``) and a string that
         holds a credential shape or a known value become ``{"$sealed": token, "kid": id}``
         with a codec (the value's JSON, encrypted: :func:`unseal` restores it exactly) or
-        ``{"$redacted": reason}`` without one. Keys are never rewritten.
+        ``{"$redacted": reason}`` without one. A mapping with a key that holds a secret
+        (a credential shape, a known value) is sealed whole, reason ``"key"``, since a
+        key cannot be a marker; with ``mask_text=True`` its keys are renamed as
+        :meth:`redact_value` renames them instead.
 
         A string that merely *contains* a secret is sealed whole, so a tool argument
         like a shell command gets its exact text back. With ``mask_text=True`` such text
@@ -979,10 +999,12 @@ class Redactor:
             if is_marker(obj) and self._is_clean_marker(obj):
                 return obj
             out: dict[Any, Any] = {}
-            changed = not isinstance(obj, dict)
+            renamed = self._secret_keys(obj, protected)
+            changed = renamed is not None or not isinstance(obj, dict)
             for key, value in obj.items():
+                shown = key if renamed is None else renamed.get(key, key)
                 if key in protected or (is_marker(value) and self._is_clean_marker(value)):
-                    out[key] = value  # a sealed value under a sensitive key is already safe
+                    out[shown] = value  # a sealed value under a sensitive key is already safe
                     continue
                 if (
                     isinstance(key, str)
@@ -990,11 +1012,11 @@ class Redactor:
                     and value is not None
                     and not isinstance(value, bool)
                 ):
-                    out[key] = self.replacement
+                    out[shown] = self.replacement
                     changed = changed or value != self.replacement
                     continue
                 new_value = self._redact(value, ())
-                out[key] = new_value
+                out[shown] = new_value
                 changed = changed or new_value is not value
             return out if changed else obj
         if isinstance(obj, list | tuple):
@@ -1003,6 +1025,63 @@ class Redactor:
                 return obj
             return items if isinstance(obj, list) else tuple(items)
         return obj
+
+    def _secret_keys(
+        self, obj: Mapping[Any, Any], protected: frozenset[str] | tuple[()]
+    ) -> dict[str, str] | None:
+        """The keys of ``obj`` that hold a secret, each with the distinct key it becomes.
+
+        ``None`` when no key does (the common case: one cached lookup per key). A key is
+        judged as :meth:`redact_text` judges a string (credential shapes, ``name=value``,
+        known values and their encodings) and becomes its redacted text, except that a
+        *weak* known value is never looked for in keys: a key is an identifier, and a
+        ``"completed"`` or ``"123456"`` key is far more often a word or an id than the
+        secret. Two keys that would become the same (``[REDACTED]`` for two tokens), or
+        a key another key of ``obj`` already has, are told apart by a suffix (``#2``,
+        ``#3``, ...), so no entry overwrites another and nothing is silently dropped.
+        The ``protected`` keys (the top level of an event's envelope) are never renamed.
+        """
+        values = self._values()
+        cached, memo = self._key_secrets
+        if cached is not values.values:  # the same tuple while the values stay the same
+            memo = {}
+            self._key_secrets = (values.values, memo)
+        found: list[tuple[str, str]] = []
+        for key in obj:
+            if type(key) is not str:
+                continue
+            new = memo.get(key, key)
+            if new is key:  # not seen yet (a hit is never the key itself)
+                new = self._redacted_key(key, values)
+                if len(memo) < 4096:  # keys repeat; a flood of unique ones must not grow it
+                    memo[key] = new
+            if new is not None and key not in protected:
+                found.append((key, new))
+        if not found:
+            return None
+        taken: set[Any] = set(obj)
+        taken.difference_update(key for key, _ in found)
+        counts: dict[str, int] = {}
+        renamed: dict[str, str] = {}
+        for key, new in found:
+            if new in taken:
+                n = counts.get(new, 1)
+                while f"{new}#{n + 1}" in taken:
+                    n += 1
+                counts[new] = n + 1
+                new = f"{new}#{n + 1}"
+            taken.add(new)
+            renamed[key] = new
+        return renamed
+
+    def _redacted_key(self, key: str, values: _Values) -> str | None:
+        """What ``key`` becomes when it holds a secret, or ``None`` (see _secret_keys)."""
+        if not key or key in values.whole:
+            return None
+        if len(key) <= _CONFIRM_BYTES and not self.scan(key):
+            return None
+        new = self._scrub(key)
+        return None if new == key else new
 
     def _is_clean_marker(self, marker: Mapping[str, Any]) -> bool:
         """Whether a marker is one of ours and hides nothing, so redaction keeps it whole.
@@ -1032,8 +1111,13 @@ class Redactor:
                 return redacted
             return sealed_marker(obj, codec, "text")
         if isinstance(obj, Mapping):
+            renamed = self._secret_keys(obj, ())
+            if renamed is not None and not mask_text:
+                # A key cannot be a marker: the smallest mapping that holds a secret key is
+                # sealed whole, so unseal() gives back its exact keys (see _secret_keys).
+                return sealed_marker(obj, codec, "key")
             out: dict[Any, Any] = {}
-            changed = not isinstance(obj, dict)
+            changed = renamed is not None or not isinstance(obj, dict)
             for key, value in obj.items():
                 if (
                     isinstance(key, str)
@@ -1046,7 +1130,7 @@ class Redactor:
                 else:
                     new_value = self._seal(value, codec, mask_text)
                     changed = changed or new_value is not value
-                out[key] = new_value
+                out[key if renamed is None else renamed.get(key, key)] = new_value
             if not RESERVED_KEYS.isdisjoint(out):
                 return {LITERAL: out}  # data that looks like a marker stays data
             return out if changed else obj
