@@ -33,6 +33,8 @@ from tether.engine._gate import (
     Governance,
     admit_tool_call,
     approval_key,
+    budget_failure,
+    current_use,
     gate_model_call,
     guard_tool_call,
     note_use,
@@ -42,9 +44,14 @@ from tether.engine._gate import (
     wall_seconds_left,
     worst_case_charge,
 )
-from tether.engine._signals import CancelRequested, EscalationRequested, WaitRequested
-from tether.engine._transitions import Escalate, Wait
-from tether.exceptions import ModelError
+from tether.engine._signals import (
+    CancelRequested,
+    EscalationRequested,
+    GateFailure,
+    WaitRequested,
+)
+from tether.engine._transitions import Escalate, Fail, Wait
+from tether.exceptions import BudgetExceededError, ModelError
 from tether.models import (
     MAX_ARGUMENT_DEPTH,
     ModelClient,
@@ -502,10 +509,15 @@ class StepContext:
         # The gate may have waited (the kill switch, a rate limit): a cancel accepted
         # meanwhile stops the step before any write starts.
         self._stop_if_cancelled()
+        if pending and wall_seconds_left(self) == 0.0:
+            # The running-time budget is used up (the gate's waits, a slow hook): no tool
+            # starts, as no model call would.
+            raise GateFailure(self._out_of_time())
         if starts:
             for event in starts:
                 self.record(event)
             await driver.flush()
+        cut_off = False
         if pending:
             outcomes = await driver.gather(
                 [
@@ -517,6 +529,7 @@ class StepContext:
             )
             started = {event.call: event for event in starts} if starts else {}
             for (position, index, call), outcome in zip(pending, outcomes, strict=True):
+                cut_off = cut_off or outcome.out_of_time
                 if started and index in started and _may_have_happened(outcome):
                     # A write that timed out or lost its connection may have happened (a
                     # thread tool even runs on). Handing the model an error would let it
@@ -556,7 +569,13 @@ class StepContext:
                 self.record(flag)
                 flagged = True
         if uncertain:  # the other calls' results are recorded: they land with the park
+            # (A write cut off by the running-time budget too: it may have happened. Once a
+            # person has said whether it did, the run's next call finds the budget used up.)
             raise _uncertain_wait(uncertain)
+        if cut_off:
+            # The running-time budget ended a call (an async tool cancelled, a thread tool
+            # abandoned): the run ends on its budget, as when it cuts off a model call.
+            raise GateFailure(self._out_of_time())
         if escalation is not None:
             raise EscalationRequested(
                 Escalate(
@@ -597,6 +616,20 @@ class StepContext:
         if reason is not None:
             raise CancelRequested(reason)
 
+    def _out_of_time(self) -> Fail:
+        """The run's ending when its running-time budget runs out during its tool calls."""
+        budget = pinned_budget(self.state)
+        assert budget is not None and budget.max_wall_seconds is not None
+        use = current_use(self.state, self.governance.clock())
+        return budget_failure(
+            BudgetExceededError(
+                "wall_seconds",
+                f"budget exceeded: {use.wall_seconds:.1f}s of {budget.max_wall_seconds}s "
+                "running time used (a tool call was stopped where it ends)",
+                use.summary(budget),
+            )
+        )
+
     def _idempotency_key(self, index: int) -> str:
         # The tool's execute_tool span id derives from it: one format, in observe.
         return tool_call_key(self.run_id, self.step, index)
@@ -606,7 +639,9 @@ class StepContext:
         outcome: ToolOutcome | None = None
         try:
             if verdict.wait > 0:
-                await self._driver.sleep(verdict.wait)
+                # Never past the running-time budget: the call then finds no time left.
+                left = wall_seconds_left(self)
+                await self._driver.sleep(verdict.wait if left is None else min(verdict.wait, left))
             outcome = await self._run_tool(index, call)
             return outcome
         finally:
@@ -659,8 +694,12 @@ class StepContext:
                 )
             )
 
+        # The call ends where the run's running-time budget does, if that comes before
+        # the tool's own timeout (and no retry starts after it).
+        left = wall_seconds_left(self)
+        deadline = None if left is None else asyncio.get_running_loop().time() + left
         outcome = await execute_tool_call(
-            call, self.agent.registry, ctx, on_attempt_failed=attempt_failed
+            call, self.agent.registry, ctx, on_attempt_failed=attempt_failed, deadline=deadline
         )
         after_tool = self.agent.policy.hooks.after_tool
         if after_tool is not None and outcome.ok:

@@ -16,6 +16,12 @@ inside the attempt's timeout (in the worker thread, for a sync tool) under the
 contract's ``max_result_bytes`` cap and the ``MAX_RESULT_DEPTH`` limit: an endless
 generator or a 5 MB string becomes ``result_too_large``, a cycle or 600-deep data
 ``unserializable_result``, rather than a hang or a crash.
+
+A call may also be given a ``deadline``: the end of its run's running-time budget. Each
+attempt's timeout is then the tool's own or the time left, whichever is shorter; an
+attempt cut there is stopped like any timed-out one (an async tool is cancelled, a
+thread tool abandoned and its late result discarded), and no retry starts, or waits,
+past it. Such an outcome has ``out_of_time`` set: the engine ends the run on its budget.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ class ToolOutcome:
         error: The structured error the model sees (``None`` when ok).
         attempts: Attempts made; ``0`` when the call was rejected before running.
         duration_ms: Wall time of the whole call, including retries and backoff.
+        out_of_time: The call's ``deadline`` (its run's running-time budget) ended it: an
+            attempt was cut off there, or no time was left to make (or retry) one.
     """
 
     call_id: str
@@ -72,6 +80,7 @@ class ToolOutcome:
     error: ToolError | None = None
     attempts: int
     duration_ms: float
+    out_of_time: bool = False
 
 
 async def execute_tool_call(
@@ -82,6 +91,7 @@ async def execute_tool_call(
     on_attempt_failed: AttemptFailedHook | None = None,
     sleep: Sleep | None = None,
     rng: random.Random | None = None,
+    deadline: float | None = None,
 ) -> ToolOutcome:
     """Execute one tool call and report its outcome; tool problems never raise.
 
@@ -93,6 +103,8 @@ async def execute_tool_call(
             attempt that will be retried (so the engine can record it).
         sleep: Backoff sleep (default ``asyncio.sleep``); inject a fake in tests.
         rng: Jitter source (default: a module-level ``random.Random``).
+        deadline: Event-loop time (``loop.time()``) no attempt may run past: the end of
+            the run's running-time budget. ``None``: the tool's own timeout alone.
 
     Returns:
         The outcome; ``outcome.error`` says what went wrong when ``outcome.ok`` is false.
@@ -115,13 +127,22 @@ async def execute_tool_call(
     policy = contract.retry
     attempt = 1
     while True:
+        if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+            # No time is left to start an attempt: the tool is not called (again).
+            return _out_of_time(call, contract, attempt - 1, start)
         attempt_ctx = ctx if ctx.attempt == attempt else dataclasses.replace(ctx, attempt=attempt)
         attempt_start = _perf()
         error = None
         # The call's span context is current while the tool runs (a no-op while tracing is off).
         trace_token = attach_tool_trace(ctx.run_id, ctx.idempotency_key)
+        out_of_time = False
         try:
-            result = await _invoke(contract, kwargs, attempt_ctx)
+            result = await _invoke(contract, kwargs, attempt_ctx, deadline)
+        except _OutOfTimeError as exc:
+            out_of_time = True
+            error = _timed_out(contract, exc.seconds, budget=True)
+            if not contract.rerunnable:  # cut mid-flight, like any timeout: it may have run
+                error = _uncertain_write(contract, error)
         except ResultTooLargeError as exc:
             error = _too_large(contract, exc)
         except UnserializableResultError as exc:
@@ -141,7 +162,7 @@ async def execute_tool_call(
                 attempts=attempt,
                 duration_ms=(_perf() - start) * 1000.0,
             )
-        if not error.retryable or attempt >= policy.max_attempts:
+        if out_of_time or not error.retryable or attempt >= policy.max_attempts:
             return ToolOutcome(
                 call_id=call.id,
                 tool=call.name,
@@ -149,10 +170,23 @@ async def execute_tool_call(
                 error=error,
                 attempts=attempt,
                 duration_ms=(_perf() - start) * 1000.0,
+                out_of_time=out_of_time,
+            )
+        delay = policy.delay(attempt, rng or _default_rng)
+        if deadline is not None and asyncio.get_running_loop().time() + delay >= deadline:
+            # The retry could only start after the budget's end: it is not waited for.
+            return ToolOutcome(
+                call_id=call.id,
+                tool=call.name,
+                ok=False,
+                error=error,
+                attempts=attempt,
+                duration_ms=(_perf() - start) * 1000.0,
+                out_of_time=True,
             )
         if on_attempt_failed is not None:
             on_attempt_failed(error, attempt, (_perf() - attempt_start) * 1000.0)
-        await (sleep or asyncio.sleep)(policy.delay(attempt, rng or _default_rng))
+        await (sleep or asyncio.sleep)(delay)
         attempt += 1
 
 
@@ -164,6 +198,7 @@ async def execute_tool_calls(
     on_attempt_failed: Callable[[ToolCall, ToolError, int, float], None] | None = None,
     sleep: Sleep | None = None,
     rng: random.Random | None = None,
+    deadline: float | None = None,
 ) -> list[ToolOutcome]:
     """Execute several tool calls concurrently; outcomes come back in call order.
 
@@ -175,6 +210,7 @@ async def execute_tool_calls(
             concurrent failures can be told apart.
         sleep: Backoff sleep (default ``asyncio.sleep``).
         rng: Jitter source.
+        deadline: Like :func:`execute_tool_call`'s, for every call.
     """
 
     def hook_for(call: ToolCall) -> AttemptFailedHook | None:
@@ -188,6 +224,7 @@ async def execute_tool_calls(
             on_attempt_failed=hook_for(call),
             sleep=sleep,
             rng=rng,
+            deadline=deadline,
         )
         for index, call in enumerate(calls)
     ]
@@ -196,20 +233,45 @@ async def execute_tool_calls(
     return list(await asyncio.gather(*coros))
 
 
-async def _invoke(contract: ToolContract, kwargs: dict[str, Any], ctx: ToolContext) -> Any:
-    """Run one attempt and convert its result to JSON, under the contract's timeout.
+async def _invoke(
+    contract: ToolContract, kwargs: dict[str, Any], ctx: ToolContext, budget_end: float | None
+) -> Any:
+    """Run one attempt and convert its result to JSON, under the contract's timeout (or
+    until ``budget_end``, loop time, if that comes first).
 
     Raises:
-        TimeoutError: The deadline passed.
+        TimeoutError: The contract's timeout passed.
+        _OutOfTimeError: ``budget_end`` passed first.
         ResultTooLargeError: The result passes the contract's size caps.
         UnserializableResultError: The result has no faithful JSON form.
     """
+    now = asyncio.get_running_loop().time()
+    timeout = contract.timeout
+    budget_bound = budget_end is not None and budget_end - now <= timeout
+    if budget_end is not None and budget_bound:
+        timeout = max(0.0, budget_end - now)
+    try:
+        return await _attempt(contract, kwargs, ctx, now + timeout, timeout)
+    except TimeoutError:  # ours: the tool's own is a _ToolTimeoutError
+        if budget_bound:
+            raise _OutOfTimeError(timeout) from None
+        raise
+
+
+async def _attempt(
+    contract: ToolContract,
+    kwargs: dict[str, Any],
+    ctx: ToolContext,
+    deadline: float,
+    seconds: float,
+) -> Any:
+    """:func:`_invoke`'s attempt, ending in ``TimeoutError`` at ``deadline`` (loop time,
+    ``seconds`` from now)."""
     if contract.context_param is not None:
         kwargs = {**kwargs, contract.context_param: ctx}
-    deadline = asyncio.get_running_loop().time() + contract.timeout
     # Conversion may consume an iterator, which is the tool's code running: it gets the
     # same deadline, measured on the clock a worker thread can read.
-    max_bytes, monotonic_deadline = contract.max_result_bytes, time.monotonic() + contract.timeout
+    max_bytes, monotonic_deadline = contract.max_result_bytes, time.monotonic() + seconds
     if not contract.is_async:
         convert = functools.partial(
             to_json_result, max_bytes=max_bytes, deadline=monotonic_deadline
@@ -287,6 +349,14 @@ class _Resume:
                     return done.value
 
 
+class _OutOfTimeError(Exception):
+    """An attempt reached the end of its run's running-time budget before its own timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"cut off after {seconds:g}s")
+        self.seconds = seconds
+
+
 class _ToolTimeoutError(Exception):
     """Wraps a ``TimeoutError`` raised by the tool so it is not mistaken for ours."""
 
@@ -305,13 +375,7 @@ def _error_from_exception(contract: ToolContract, exc: Exception) -> ToolError:
             hint=exc.hint,
         )
     if isinstance(exc, TimeoutError):  # raised by asyncio.timeout: our deadline expired
-        return ToolError(
-            error_code=ToolErrorCode.TIMEOUT.value,
-            message=f"tool {contract.name!r} did not finish within {contract.timeout:g}s",
-            retryable=True,
-            hint="try again, or ask for less work in one call",
-            details={"timeout_s": contract.timeout},
-        )
+        return _timed_out(contract, contract.timeout)
     if isinstance(exc, _ToolTimeoutError):
         return ToolError(
             error_code=ToolErrorCode.TIMEOUT.value,
@@ -323,6 +387,46 @@ def _error_from_exception(contract: ToolContract, exc: Exception) -> ToolError:
             error_code=ToolErrorCode.TRANSIENT.value, message=_describe(exc), retryable=True
         )
     return ToolError(error_code=ToolErrorCode.TOOL_ERROR.value, message=_describe(exc))
+
+
+def _timed_out(contract: ToolContract, seconds: float, *, budget: bool = False) -> ToolError:
+    """The error of an attempt stopped at its deadline: the tool's timeout, or the end of
+    the run's running-time budget (``budget``)."""
+    if not budget:
+        return ToolError(
+            error_code=ToolErrorCode.TIMEOUT.value,
+            message=f"tool {contract.name!r} did not finish within {contract.timeout:g}s",
+            retryable=True,
+            hint="try again, or ask for less work in one call",
+            details={"timeout_s": contract.timeout},
+        )
+    return ToolError(
+        error_code=ToolErrorCode.TIMEOUT.value,
+        message=f"tool {contract.name!r} was stopped after {seconds:.3g}s, where the run's "
+        "running-time budget ends",
+        retryable=True,
+        details={"timeout_s": round(seconds, 3), "budget": "wall_seconds"},
+    )
+
+
+def _out_of_time(
+    call: ToolCall, contract: ToolContract, attempts: int, start: float
+) -> ToolOutcome:
+    """The outcome of a call with no running time left to make an attempt in."""
+    return ToolOutcome(
+        call_id=call.id,
+        tool=call.name,
+        ok=False,
+        error=ToolError(
+            error_code=ToolErrorCode.TIMEOUT.value,
+            message=f"tool {contract.name!r} was not called: the run's running-time "
+            "budget is used up",
+            details={"timeout_s": 0, "budget": "wall_seconds"},
+        ),
+        attempts=attempts,
+        duration_ms=(_perf() - start) * 1000.0,
+        out_of_time=True,
+    )
 
 
 def _uncertain_write(contract: ToolContract, error: ToolError) -> ToolError:
