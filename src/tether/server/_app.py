@@ -28,7 +28,7 @@ from tether.engine import Agent, ApprovalRequested, RunStatus
 from tether.exceptions import ApprovalError
 from tether.runtime import Runtime, audit_run, new_run_id
 from tether.server._auth import Principal, require
-from tether.server._errors import ApiError, BodyLimit, install_error_handlers
+from tether.server._errors import ApiError, BodyLimit, JsonRoute, install_error_handlers
 from tether.server._metrics import metrics_router, open_approvals
 from tether.server._models import (
     ApprovalList,
@@ -174,7 +174,8 @@ def _health_router(runtime: Runtime) -> APIRouter:
 
 
 def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams) -> APIRouter:
-    router = APIRouter(prefix="/v1", responses=_ERRORS)
+    # Every body is measured as it is parsed: one too deep is a 422, on every endpoint.
+    router = APIRouter(prefix="/v1", responses=_ERRORS, route_class=JsonRoute)
     store = runtime.store
     read = Depends(require("runs:read"))
     write = Depends(require("runs:write"))

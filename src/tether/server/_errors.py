@@ -4,19 +4,24 @@ The handlers here turn FastAPI's validation errors, Starlette's HTTP errors, Tet
 typed run errors and :class:`ApiError` into that one shape. Anything else is a bug: it
 is logged and answered with a 500 in the same shape, never a traceback. The body-size
 limit is an ASGI middleware, so an oversized body is refused before any handler (or
-JSON parser) reads it.
+JSON parser) reads it. A JSON body is measured where it is parsed (:class:`JsonRoute`):
+one nested deeper than :data:`MAX_BODY_DEPTH` is refused with 422 before anything walks
+it, whichever endpoint it is sent to.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,8 +38,18 @@ from tether.exceptions import (
     TetherError,
     UserError,
 )
+from tether.models import nesting_exceeds
 
 log = logging.getLogger("tether.server")
+
+MAX_BODY_DEPTH: Final = 128
+"""Levels of objects and arrays a JSON request body may nest (the body itself is level 1).
+
+What a body carries fits with room to spare: a decision's arguments (a tool's arguments
+nest at most 64 levels) and a ``resolve_write`` result (a tool result at most 100). A
+deeper body would exhaust the stack of whatever walks it next (the validators, the event
+encoder), so it is refused where it is parsed, with 422 ``invalid_request``.
+"""
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -159,7 +174,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint {request.url.path}; see /openapi.json"
         headers = dict(exc.headers) if exc.headers else None
-        return error_response(exc.status_code, code, message, headers=headers)
+        details = exc.details if isinstance(exc, BodyTooDeepError) else None
+        return error_response(exc.status_code, code, message, details=details, headers=headers)
 
     async def tether_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, TetherError)
@@ -252,3 +268,60 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": response.body, "more_body": False})
+
+
+class BodyTooDeepError(HTTPException):
+    """A JSON body nested deeper than :data:`MAX_BODY_DEPTH`: 422 ``invalid_request``.
+
+    An ``HTTPException``, because FastAPI passes those on from body parsing as they are
+    (any other exception there becomes a bare 400).
+    """
+
+    def __init__(self) -> None:
+        message = (
+            f"the request body nests objects and arrays deeper than {MAX_BODY_DEPTH} "
+            "levels, more than the API accepts; send flatter JSON"
+        )
+        super().__init__(422, detail=message)
+        self.details = [
+            {
+                "loc": ["body"],
+                "msg": message,
+                "type": "too_deep",
+                "max_depth": MAX_BODY_DEPTH,
+            }
+        ]
+
+
+class _MeasuredRequest(Request):
+    """A request whose JSON body is refused if it nests too deep (see :class:`JsonRoute`)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                parsed = json.loads(body)
+            except RecursionError:  # ~1,000 levels: the parser itself gives up
+                raise BodyTooDeepError() from None
+            # Iterative: a body just under the parser's limit is measured, never walked.
+            if nesting_exceeds(parsed, MAX_BODY_DEPTH):
+                raise BodyTooDeepError()
+            self._json = parsed
+        return self._json
+
+
+class JsonRoute(APIRoute):
+    """An API route whose JSON body is measured once, as it is parsed.
+
+    A body nested deeper than :data:`MAX_BODY_DEPTH` is answered with 422 before
+    validation, a handler or the runtime sees it (a signal's payload 500 lists deep used
+    to reach the event encoder and come back as a 500).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def measured(request: Request) -> Response:
+            return await handler(_MeasuredRequest(request.scope, request.receive))
+
+        return measured
