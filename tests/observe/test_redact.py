@@ -533,8 +533,9 @@ def test_a_secret_equal_to_a_structural_value_leaves_the_event_intact() -> None:
     assert redactor.redact_text("the task completed") == "the task completed"
 
 
-def test_structural_fields_and_keys_keep_a_strong_secret() -> None:
-    """A secret that equals an id is kept in the id field and in keys, redacted elsewhere."""
+def test_structural_fields_keep_a_strong_secret_and_keys_lose_it() -> None:
+    """A secret that equals an id is kept in the id field, redacted elsewhere: in a key of
+    the arguments too (red team 14: keys were never scanned, and reached the model)."""
     secret = "call_8f3a2b9c"
     redactor = Redactor(values_source=lambda: [secret])
     data = encode_event(
@@ -549,7 +550,7 @@ def test_structural_fields_and_keys_keep_a_strong_secret() -> None:
     event = decode_event(redactor.redact_json(data))
     assert isinstance(event, ToolStarted)
     assert event.call_id == secret
-    assert event.arguments == {secret: 1, "q": f"id {R}"}
+    assert event.arguments == {R: 1, "q": f"id {R}"}
 
 
 def test_structural_keys_are_configurable() -> None:
