@@ -75,6 +75,16 @@ Spanish, Portuguese, French, Italian or German is a refusal, and an id what is l
 names goes to the read that takes ids; a message naming an id goes to such a read when it
 is within ``_NEAR_ID`` of the read it went to. All 438 rows: 403 right before, 428 after
 (dev 297/307 to 302/307), none wrong after that was right before, faithful 1.0 both.
+Red team 14b found refunds proposed nobody asked for: a refund reported as done, a
+transcript pasted in the message, questions, hedges, deferrals and someone else's wish,
+conditions, a named part of the order's cost or an amount left to judgment (the full
+total was proposed), happy customers, and other requests (store credit, a return). A write
+is now proposed only for the customer's own words (``own_words``) that name it
+(``names_write``), ask for it now (``asks_about``: hedges, deferrals, another's wish,
+modal questions), without a condition (``conditional``: the order is looked up), and with
+an amount stated (``unstated_amount``: "the shipping fee", "a reasonable amount"). Its 28
+messages and 28 rows written for its families (dev) were 27/28 and 24/28 right after, with
+no write nobody asked for; the other 438 rows unchanged (428 right, held out 126/131).
 The last 23 held-out rows are every other message of a stranger's probe of 46,
 written and measured before the off-topic rule (30/46 of the probe right, then 44/46).
 Of the held-out rows, 14 were measured before and after the refund-question
@@ -107,6 +117,7 @@ from tether.models._prompt import (
     tool_signature,
 )
 from tether.models._routing import (
+    THANKS_REPLIES,
     ExampleRouter,
     Span,
     argument_candidates,
@@ -114,6 +125,7 @@ from tether.models._routing import (
     asks_for_write,
     asks_something,
     choice_grammar,
+    conditional,
     declared_currency,
     declined,
     find_spans,
@@ -121,7 +133,10 @@ from tether.models._routing import (
     groundable,
     missing_argument_text,
     names_an_id,
+    names_write,
+    own_words,
     quote_result,
+    replies_said,
     several_amounts,
     skills_text,
     takes_an_id,
@@ -260,7 +275,9 @@ class RoutedTurns:
             return self._answer(f"{answer} {still}" if still else answer, on_text), "quote"
         if request.step_kind == "finalize" or last is None or last.role != "user":
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
-        text = last.content or ""
+        # A conversation pasted into the message: the other side's quoted turns are not the
+        # customer's words ("Assistant: I have refunded $500"), see ``own_words``.
+        text = own_words(last.content or "")
         asked = self._pending_question(request, text)
         route: str | None
         nearest: str | None
@@ -314,6 +331,10 @@ class RoutedTurns:
                 )
                 if read is not None:
                     tool, write = read[0], False
+            thanked = self._thanked(rest, request.tools)
+            if thanked is not None:
+                # "the refund for 5678 arrived, thank you": a refund reported, and thanks.
+                return self._answer(thanked, on_text), _ANSWER_OPTION
             if (
                 tool is None
                 or (write and not asks_for_write(rest, _write_verbs(request.tools)))
@@ -338,11 +359,49 @@ class RoutedTurns:
                 return self._answer(reply, on_text), _ANSWER_OPTION
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
         route_taken = tool.name
-        if asked is None and getattr(tool, "writes", False) and asks_about(text):
+        verbs = _write_verbs(request.tools)
+        unnamed = asked is None and getattr(tool, "writes", False) and not names_write(text, verbs)
+        thanked = self._thanked(text, request.tools) if unnamed else None
+        if thanked is not None:
+            # "I spent $129 on order 5678 and it's great, thanks": asks nothing, names no
+            # write, says thanks: thanked (it was nearest the refund examples).
+            return self._answer(thanked, on_text), _ANSWER_OPTION
+        # Only a write the messages give what it needs would be proposed: one without ("what
+        # happens if i want my money back") reads the policy and asks, as before.
+        condition = (
+            asked is None
+            and getattr(tool, "writes", False)
+            and conditional(text)
+            and not asks_about(text)  # "Could order 9012 be refunded if I wanted?" asks
+            and _acts_on(request, tool, text)
+        )
+        if (
+            asked is None
+            and getattr(tool, "writes", False)
+            and (asks_about(text) or unnamed or condition)
+        ):
             # A question about how it works ("refund policy?", "is order 5678 eligible for a
             # refund?") went to the write: the nearest read answers it, and nothing is
-            # proposed nor asked for the write (see ``asks_about``).
-            read = self._read_instead(request, tool, text, scores, cancel)
+            # proposed nor asked for the write (see ``asks_about``); so does a message that
+            # names no write ("I want to return order 1234", see ``names_write``). A write
+            # asked for on a condition ("refund order 1234 unless it has shipped") is never
+            # proposed as if unconditional: the order is looked up (see ``conditional``).
+            # A question about the write itself ("Can order 5678 be refunded?", "my sister
+            # wants a refund") is the policy's to answer, before the order's status.
+            about_write = not condition and not unnamed
+            read = self._read_instead(
+                request,
+                tool,
+                text,
+                scores,
+                cancel,
+                ids_first=condition and not unnamed,
+                ids_last=about_write and names_write(text, verbs),
+            )
+            if read is None:
+                # Nothing a read can take either: what the tools do, never the write.
+                help_text = f"How can I help you? I can {skills_text(request.tools)}."
+                return self._answer(help_text, on_text), _ANSWER_OPTION
             if read is not None:
                 other, arguments = read
                 call = ToolCall(id=f"call_{first_call}", name=other.name, arguments=arguments)
@@ -399,6 +458,19 @@ class RoutedTurns:
         if on_text is not None:
             on_text(content)
         return self._response(None, [call], "tool_calls"), route_taken
+
+    def _thanked(self, text: str, tools: Sequence[ToolSpec]) -> str | None:
+        """The reply to a message that asks nothing and says thanks or a goodbye in words
+        (:data:`~tether.models._routing.THANKS_REPLIES`), else ``None``."""
+        if not self.answer_replies or asks_something(text):
+            return None
+        if not replies_said(text, self.answer_replies) & THANKS_REPLIES:
+            return None
+        nearest = self._example_router().answer(text, self.answer_replies)
+        reply = self.answer_replies.get(nearest or "")
+        if reply not in THANKS_REPLIES:
+            return None
+        return reply.replace("{skills}", skills_text(tools))
 
     @staticmethod
     def _pending_question(request: ModelRequest, text: str) -> tuple[ToolSpec, str] | None:
@@ -524,12 +596,13 @@ class RoutedTurns:
         *,
         ids_first: bool = False,
         from_read: bool = False,
+        ids_last: bool = False,
     ) -> tuple[ToolSpec, dict[str, Any]] | None:
         """For a write tool whose required argument the messages do not give: the nearest
         read-only tool the messages can give arguments to, and those arguments. ``None``
         for a read tool: it just asks (with ``from_read``, another read instead of it). With
         ``ids_first``, a read that takes an id comes before the others (the message names
-        one).
+        one); with ``ids_last``, after the others (the message asks about the write).
 
         The nearest read tool that needs something the message does not give either is
         passed over for the next: "can i send back a jacket i bought last week" was
@@ -547,8 +620,9 @@ class RoutedTurns:
             and groundable(t.parameters)
         ]
 
-        def rank(t: ToolSpec) -> tuple[bool, float]:
-            return (ids_first and not takes_an_id(t.parameters), -scores[t.name])
+        def rank(t: ToolSpec) -> tuple[bool, bool, float]:
+            ids = takes_an_id(t.parameters)
+            return (ids_first and not ids, ids_last and ids, -scores[t.name])
 
         for nearest in sorted(reads, key=rank):
             arguments = self._ground(request, nearest, text, cancel)
@@ -850,6 +924,19 @@ def _declined_text(request: ModelRequest, tool: ToolSpec | None) -> str:
     writes = [t for t in request.tools if getattr(t, "writes", False)]
     write = tool if tool is not None and getattr(tool, "writes", False) else writes[0]
     return _DECLINED.format(action=tool_action(write), skills=skills_text(request.tools))
+
+
+def _acts_on(request: ModelRequest, tool: ToolSpec, text: str) -> bool:
+    """Whether the user's words (``text`` and the earlier user messages) give ``tool`` a
+    value for every required argument."""
+    spans = [*find_spans(text)] + [
+        span
+        for m in request.messages[:-1]
+        if m.role == "user"
+        for span in find_spans(m.content or "")
+    ]
+    props: Mapping[str, Any] = tool.parameters.get("properties") or {}
+    return all(argument_candidates(name, props.get(name) or {}, spans) for name in _required(tool))
 
 
 def _required(tool: ToolSpec) -> list[str]:
