@@ -400,7 +400,7 @@ class InjectionScanner:
         if self.decode_base64 and has_encoding_hint(normal):
             texts += decoded_views(normal)
         texts += blobs
-        texts[1:] = _within_view_budget(texts[1:], self.max_chars // 4)
+        texts[1:] = _within_view_budget(normal, texts[1:], self.max_chars // 4)
         if not found and self._cues is not None:
             if self._words is not None and self._words.can_read(texts):
                 if not self._adds_up(texts):
@@ -870,19 +870,75 @@ def _start_prefixes(alternative: str) -> frozenset[str] | None:
     return None if entries is None else frozenset(prefix for prefix, _rest in entries)
 
 
-def _within_view_budget(views: list[str], budget: int) -> list[str]:
-    """The decoded views, cut to ``budget`` characters in all (each to its two ends).
+def _within_view_budget(normal: str, views: list[str], budget: int) -> list[str]:
+    """The decoded views, cut to ``budget`` characters in all.
 
-    Every view is the whole text read another way, and each is scanned in full: a long
-    text that switches every view on (entities, percent, ROT13, reversed words, leetspeak,
-    spaced letters, escapes, base64) cost nine full scans, ~3 s for 200,000 characters
-    dense with cues. Bounded, the views add at most a quarter of ``max_chars``.
+    Every view is the whole text read another way, and each is scanned: a long text that
+    switches every view on (entities, percent, ROT13, reversed words, leetspeak, spaced
+    letters, escapes, base64) cost nine full scans, ~3 s for 200,000 characters dense
+    with cues. Bounded, the views add at most a quarter of ``max_chars``.
+
+    Over the budget, a view is first cut to what it reads differently from the text (its
+    decoded part, with some context: :func:`_decoded_part`), so an encoded attack in the
+    middle of a long page is still read (red team 13, hole 14: it was cut away with the
+    middle of the view). Views still too long share what is left, each cut to its two
+    ends, the shorter ones whole first.
     """
-    total = sum(map(len, views))
-    if total <= budget:
+    if sum(map(len, views)) <= budget:
         return views
-    each = max(2, budget // len(views))
-    return [_ends(view, each) for view in views]
+    parts = [_decoded_part(normal, view) for view in views]
+    out = list(parts)
+    left, remaining = len(parts), budget
+    for i in sorted(range(len(parts)), key=lambda i: len(parts[i])):
+        share = max(2, remaining // left)
+        if len(parts[i]) > share:
+            out[i] = _ends(parts[i], share)
+        remaining = max(0, remaining - len(out[i]))
+        left -= 1
+    return out
+
+
+_DECODED_CONTEXT = 300
+"""Characters kept on each side of a view's decoded part: the sentence around it."""
+_PREFIX_STEP = 4096
+
+
+def _decoded_part(normal: str, view: str) -> str:
+    """What ``view`` reads differently from ``normal``, with :data:`_DECODED_CONTEXT`
+    characters on each side: from the first character where they differ to the last
+    (a view rewrites the text only where its encoding is). Linear: blocks compare in C."""
+    head = _common_prefix(normal, view)
+    if head == min(len(normal), len(view)) and len(normal) == len(view):
+        return ""  # nothing decoded
+    tail = _common_suffix(normal, view, min(len(normal), len(view)) - head)
+    start = max(0, head - _DECODED_CONTEXT)
+    stop = min(len(view), len(view) - tail + _DECODED_CONTEXT)
+    return view[start:stop]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of ``a`` and ``b``."""
+    n, i, step = min(len(a), len(b)), 0, _PREFIX_STEP
+    while i < n and a[i : i + step] == b[i : i + step]:
+        i += step
+    end = min(i + step, n)
+    while i < end and a[i] == b[i]:
+        i += 1
+    return min(i, n)
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """The length of the longest common suffix of ``a`` and ``b``, at most ``limit``."""
+    la, lb, i, step = len(a), len(b), 0, _PREFIX_STEP
+    while (
+        i < limit
+        and a[max(la - i - step, la - limit) : la - i] == b[max(lb - i - step, lb - limit) : lb - i]
+    ):
+        i += step
+    end = min(i + step, limit)
+    while i < end and a[la - i - 1] == b[lb - i - 1]:
+        i += 1
+    return min(i, limit)
 
 
 def _ends(text: str, limit: int) -> str:
