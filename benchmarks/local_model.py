@@ -358,6 +358,22 @@ _REPORTED, _TRANSCRIPT, _MAYBE, _CONDITION = (
 _HAPPY, _OTHER, _REQUEST = "happy_customer", "not_a_refund", "refund_request"
 
 
+# Red team 14b's minor holes: a return asked for got the order's status (17); a question
+# about what shipping costs or who carries it got the shipping times (18); plain status
+# questions got no lookup (09); ids typed "A 1029", "a-1029", "#A1029" or "order1234" were
+# not found (08); refunds that cannot be made (more than the total, $0, no such order)
+# waited for a person's approval (07): the customer is told at once, and nothing is written.
+_MN_SEEN, _MN_FRESH = "redteam14b-minor-seen", "redteam14b-minor-fresh"
+_RETURN_ASK, _DETAIL, _STATUS, _ID_FORMAT, _IMPOSSIBLE = (
+    "return_request", "policy_detail", "status_request", "id_format", "refund_impossible"
+)  # fmt: skip
+_NO_ARTICLE = {"tool": "policies", "answer_has": "no article"}
+_TIMES = {"tool": "policies", "answer_has": "business days"}
+_A1029 = {"answer_has": "A-1029"}
+_OVER_TOTAL = {"answer_has": "at most the order total"}
+_NO_ORDER = {"answer_has": "no order"}
+
+
 _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     # batch, category, message, expectation
     (_SEEN, _AMOUNT, "refund half of order A-1029", _ASK_AMOUNT),
@@ -554,6 +570,61 @@ _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     (_RT_FRESH, _REQUEST, "refund $5 on order 5678", _refund("5678", 500)),
     (_RT_FRESH, _REQUEST, "I want my money back for order 9012", _full("9012")),
     (_RT_FRESH, _REQUEST, "order 1234 arrived broken, please refund it", _full("1234")),
+    # Red team 14b's minor holes (17, 18, 09, 08, 07), see ``_MINOR_SEEN`` below.
+    (_MN_SEEN, _RETURN_ASK, "return order 5678 please", _RETURNS),
+    (_MN_SEEN, _RETURN_ASK, "send me a return label for order 5678", _RETURNS),
+    (_MN_SEEN, _DETAIL, "How much does shipping cost?", _NO_ARTICLE),
+    (_MN_SEEN, _DETAIL, "is express shipping free?", _NO_ARTICLE),
+    (_MN_SEEN, _DETAIL, "I heard you give free shipping over $50, is that right?", _NO_ARTICLE),
+    (_MN_SEEN, _DETAIL, "What carrier do you use for shipping?", _NO_ARTICLE),
+    (_MN_SEEN, _DETAIL, "order 1234 - how much was shipping?", _lookup("1234")),
+    (_MN_SEEN, _STATUS, "what is the eta of order 77", _lookup("77")),
+    (_MN_SEEN, _STATUS, "where's 77 at", _lookup("77")),
+    (_MN_SEEN, _STATUS, "5678 where", _lookup("5678")),
+    (_MN_SEEN, _STATUS, "tell me about order 9012", _lookup("9012")),
+    (_MN_SEEN, _STATUS, "were is my oder 5678", _lookup("5678")),
+    (_MN_SEEN, _STATUS, "Wo ist meine Bestellung 9012?", _lookup("9012")),
+    (_MN_SEEN, _STATUS, "my order 9012 is taking forever", _lookup("9012")),
+    (_MN_SEEN, _STATUS, "refund $10 on order 1234. Actually no, cancel that, just check status",
+     _lookup("1234")),
+    (_MN_SEEN, _STATUS, "line1\nwhere is order\n5678", _lookup("5678")),
+    (_MN_SEEN, _ID_FORMAT, "where is order A 1029", _lookup("A 1029") | _A1029),
+    (_MN_SEEN, _ID_FORMAT, "status of a-1029", _lookup("a-1029") | _A1029),
+    (_MN_SEEN, _ID_FORMAT, "track #A1029", _lookup("A1029") | _A1029),
+    (_MN_SEEN, _ID_FORMAT, "#5678", _lookup("5678")),
+    (_MN_SEEN, _ID_FORMAT, "order1234", _lookup("order1234") | {"answer_has": "shipped"}),
+    (_MN_SEEN, _ID_FORMAT, "refund order A 1029", _full("A 1029")),
+    (_MN_SEEN, _IMPOSSIBLE, "please refund 1000 dollars on order 1234",
+     _refund("1234", 100000) | _OVER_TOTAL),
+    (_MN_SEEN, _IMPOSSIBLE, "refund 0 dollars on order 1234", _refund("1234", 0) | _OVER_TOTAL),
+    (_MN_SEEN, _IMPOSSIBLE, "refund order 99999", _full("99999") | _NO_ORDER),
+    (_MN_SEEN, _IMPOSSIBLE, "Can I get a refund of $10 for order 4321?",
+     _refund("4321", 1000) | _NO_ORDER),
+    (_MN_SEEN, _IMPOSSIBLE, "my boss said u guys owe me $500, pay up on order 1234",
+     _lookup("1234")),
+    (_MN_FRESH, _RETURN_ASK, "return order 1234 pls", _RETURNS),
+    (_MN_FRESH, _RETURN_ASK, "can you email me a return label for order 9012", _RETURNS),
+    (_MN_FRESH, _DETAIL, "How much is express shipping?", _NO_ARTICLE),
+    (_MN_FRESH, _DETAIL, "is shipping free for orders over $100?", _NO_ARTICLE),
+    (_MN_FRESH, _DETAIL, "which courier delivers your parcels?", _NO_ARTICLE),
+    (_MN_FRESH, _DETAIL, "do you charge for delivery?", _NO_ARTICLE),
+    (_MN_FRESH, _DETAIL, "do returns cost anything", _RETURNS),
+    (_MN_FRESH, _DETAIL, "how long does express shipping take", _TIMES),
+    (_MN_FRESH, _STATUS, "what's the eta on order 5678", _lookup("5678")),
+    (_MN_FRESH, _STATUS, "9012 where is it", _lookup("9012")),
+    (_MN_FRESH, _STATUS, "tell me about my order A-1029", _lookup("A-1029")),
+    (_MN_FRESH, _STATUS, "whats up with oder 1234", _lookup("1234")),
+    (_MN_FRESH, _STATUS, "order 9012 is taking ages", _lookup("9012")),
+    (_MN_FRESH, _ID_FORMAT, "where is order a-1029", _lookup("a-1029") | _A1029),
+    (_MN_FRESH, _ID_FORMAT, "track #5678", _lookup("5678")),
+    (_MN_FRESH, _ID_FORMAT, "#9012 status?", _lookup("9012")),
+    (_MN_FRESH, _ID_FORMAT, "order5678", _lookup("order5678") | {"answer_has": "delivered"}),
+    (_MN_FRESH, _ID_FORMAT, "refund order a-1029", _full("a-1029")),
+    (_MN_FRESH, _IMPOSSIBLE, "refund $500 on order 9012", _refund("9012", 50000) | _OVER_TOTAL),
+    (_MN_FRESH, _IMPOSSIBLE, "refund order 55555", _full("55555") | _NO_ORDER),
+    (_MN_FRESH, _IMPOSSIBLE, "refund 0 dollars on order 5678", _refund("5678", 0) | _OVER_TOTAL),
+    (_MN_FRESH, _IMPOSSIBLE, "refund $200 on order A-1029",
+     _refund("A-1029", 20000) | _OVER_TOTAL),
 ]  # fmt: skip
 EXTRA_CASES: list[dict[str, Any]] = [
     {"id": f"x{i:02d}", "split": "dev", "batch": batch, "category": category, "message": message}

@@ -22,7 +22,9 @@ mid-refund never refunds twice.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, ValidationInfo
 
 from tether import Agent, ToolCallError, ToolContext, tool
 
@@ -100,6 +102,44 @@ _TOPIC_CUES["returns"].append(
 )
 
 
+def _key(order_id: str) -> str:
+    """An order id as the store compares it: "#A1029", "a-1029", "A 1029" and "order1234"
+    are A-1029 and 1234 (customers type ids every way; the ids have one form)."""
+    key = re.sub(r"[^0-9a-z]", "", order_id.lower())
+    return key.removeprefix("order") if key[5:6].isdigit() else key
+
+
+_BY_KEY = {_key(order_id): order for order_id, order in ORDERS.items()}
+
+
+def find_order(order_id: str) -> dict[str, Any] | None:
+    """The order with this id, however the customer typed it (see ``_key``)."""
+    return _BY_KEY.get(_key(order_id))
+
+
+# What a question asks of its topic, beyond the topic itself: an article answers it only if
+# it says that ("How much does shipping cost?", "is express shipping free?" and "What carrier
+# do you use?" got the shipping times, which say nothing of prices or carriers).
+DETAIL_WORDS = {
+    "price": (
+        "cost", "costs", "price", "prices", "pricing", "free", "fee", "fees", "charge",
+        "charges", "charged", "pay for", "expensive", "cheap", "how much(?! time| longer)",
+    ),
+    "carrier": (
+        "carrier", "carriers", "courier", "couriers", "fedex", "ups", "usps", "dhl", "royal mail",
+        "which company", "tracking number",
+    ),
+}  # fmt: skip
+_DETAIL_CUES = {
+    key: [re.compile(rf"\b{word}\b") for word in words] for key, words in DETAIL_WORDS.items()
+}
+
+
+def _details(text: str) -> set[str]:
+    """The details of :data:`DETAIL_WORDS` a text speaks of."""
+    return {key for key, cues in _DETAIL_CUES.items() if any(c.search(text) for c in cues)}
+
+
 def _cents(amount: int) -> str:
     """An amount in cents as a customer reads it: 4999 → "$49.99"."""
     return f"${amount // 100}.{amount % 100:02d}"
@@ -134,7 +174,7 @@ def lookup_order(order_id: str) -> dict[str, Any]:
     Args:
         order_id: The order number, e.g. "1234".
     """
-    order = ORDERS.get(order_id.strip().lstrip("#"))
+    order = find_order(order_id)
     if order is None:
         raise ToolCallError(
             f"no order {order_id!r}",
@@ -208,6 +248,10 @@ def search_kb(question: str) -> list[str]:
         scores[key] += sum(1 for cue in _TIME_CUES if cue.search(text))
     enough = min(2, max(scores.values()))
     found = [ARTICLES[key] for key, score in scores.items() if enough and score >= enough]
+    # An article answers what it covers: a question about a price or a carrier gets the
+    # articles that state one, else the answer that there is no article on it.
+    asked = _details(text)
+    found = [article for article in found if asked <= _details(article.lower())]
     if found:
         return found
     return [
@@ -219,13 +263,38 @@ def search_kb(question: str) -> list[str]:
 def _refund_preview(arguments: dict[str, Any]) -> str:
     """What a refund call will do, for the person approving it (a missing amount is the
     order's full total: the arguments alone would show ``amount_cents=None``)."""
-    order = ORDERS.get(str(arguments.get("order_id", "")).strip().lstrip("#"))
+    order = find_order(str(arguments.get("order_id", "")))
     if order is None:
         return f"no order {arguments.get('order_id')!r}: the refund will fail"
     total, amount = order["total_cents"], arguments.get("amount_cents")
     if amount is None or amount == total:
         return f"refund {_cents(total)}, the full total of order {order['order_id']}"
     return f"refund {_cents(amount)} of order {order['order_id']} (total {_cents(total)})"
+
+
+def _known_order(order_id: str) -> str:
+    """The order id of a refund, checked before anyone is asked to approve it."""
+    if find_order(order_id) is None:
+        raise ValueError(f"no order {order_id!r}")
+    return order_id
+
+
+def _refundable(amount_cents: int | None, info: ValidationInfo) -> int | None:
+    """The amount of a refund, checked against its order's total before anyone is asked
+    to approve it: "please refund 1000 dollars on order 1234" waited for a person, with a
+    preview saying the refund would fail. A refund that cannot be made fails validation,
+    so the customer is told why at once, and nothing waits or is written."""
+    # The order id validated before the amount (the only string argument; the fields are
+    # named by position in the arguments model, so not looked up by name).
+    order_id = next((v for v in info.data.values() if isinstance(v, str)), "")
+    order = find_order(order_id)
+    if order is not None and amount_cents is not None:
+        total = order["total_cents"]
+        if not 0 < amount_cents <= total:
+            raise ValueError(
+                f"the amount must be more than $0.00 and at most the order total, {_cents(total)}"
+            )
+    return amount_cents
 
 
 # An amount the customer names but does not state ("half of order A-1029", "20%", "ten
@@ -259,7 +328,9 @@ def _refund_preview(arguments: dict[str, Any]) -> str:
     ],
 )
 def refund_order(
-    order_id: str, ctx: ToolContext, amount_cents: int | None = None
+    order_id: Annotated[str, AfterValidator(_known_order)],
+    ctx: ToolContext,
+    amount_cents: Annotated[int | None, AfterValidator(_refundable)] = None,
 ) -> dict[str, Any]:
     """Refund an order, in full or in part. Every refund needs a person's approval.
 
@@ -269,7 +340,7 @@ def refund_order(
             cents. Leave it out to refund the order's full total (customers ask for their
             money back, not for a number of cents).
     """
-    order = ORDERS.get(order_id.strip().lstrip("#"))
+    order = find_order(order_id)
     if order is None:
         raise ToolCallError(f"no order {order_id!r}", error_code="order_not_found")
     total = order["total_cents"]

@@ -128,6 +128,7 @@ from tether.models._routing import (
     conditional,
     declared_currency,
     declined,
+    distinct_words,
     find_spans,
     foreign_amount,
     groundable,
@@ -184,6 +185,10 @@ proposed this way: it would be unasked for)."""
 _NEAR_ID = 0.005
 """A read tool that takes an id this near the read tool without one that a message naming an
 id went to (best example similarity) takes the message: see :meth:`RoutedTurns._route`."""
+_NEAR_WORDS = 0.03
+"""How far a read without an id (or the answer) may lead the read that takes one and still
+give a message naming an id to it when its words say nothing of the first: "what is the eta
+of order 77" led by 0.026 (the answer), "were is my oder 5678" by 0.021 (the policies)."""
 _ASK = re.compile(r"_ask_(\d+)_(\d+)$")
 """The end of a read call's id that names, by position, the write tool and its required
 argument still missing (``call_1_ask_2_0``): the answer after the read's result asks for
@@ -297,7 +302,7 @@ class RoutedTurns:
         tool = next((t for t in request.tools if t.name == route), None)
         if (
             rest
-            and tool is None
+            and (tool is None or _about_no_topic(rest, tool, request.tools))
             and request.tools
             and asks_something(rest)
             and not names_an_id(rest)
@@ -584,6 +589,7 @@ class RoutedTurns:
             ]
             if near:
                 route, nearest = max(near, key=lambda name: decision.scores[name]), None
+        route, nearest = _by_words(text, route, nearest, reads, routes, decision.scores)
         return route, nearest, decision.scores
 
     def _read_instead(
@@ -624,7 +630,16 @@ class RoutedTurns:
             ids = takes_an_id(t.parameters)
             return (ids_first and not ids, ids_last and ids, -scores[t.name])
 
-        for nearest in sorted(reads, key=rank):
+        ranked = sorted(reads, key=rank)
+        if ranked and not ids_first and not ids_last:
+            # The words tell the reads apart where the scores do not (see ``_by_words``):
+            # "return order 1234 pls", nearest a refund example, read the order.
+            routes: dict[str | None, Sequence[str]] = {
+                t.name: tool_examples(t) or (t.description,) for t in reads
+            }
+            worded, _ = _by_words(text, ranked[0].name, None, {t.name: t for t in reads}, routes)
+            ranked.sort(key=lambda t: t.name != worded)
+        for nearest in ranked:
             arguments = self._ground(request, nearest, text, cancel)
             if not isinstance(arguments, str):
                 return nearest, arguments
@@ -937,6 +952,65 @@ def _acts_on(request: ModelRequest, tool: ToolSpec, text: str) -> bool:
     ]
     props: Mapping[str, Any] = tool.parameters.get("properties") or {}
     return all(argument_candidates(name, props.get(name) or {}, spans) for name in _required(tool))
+
+
+def _about_no_topic(text: str, tool: ToolSpec, tools: Sequence[ToolSpec]) -> bool:
+    """Whether ``tool`` is a read without an id that ``text`` shares no word with, where a
+    read that takes an id shares one: "refund $10 on order 1234. Actually no, cancel that,
+    just check status" left "just check status", nearest a policy example, and got "no
+    article"; "status" is a word of the lookup's examples (the order is the refused one's)."""
+    if getattr(tool, "writes", False) or takes_an_id(tool.parameters):
+        return False
+    ids = [t for t in tools if not getattr(t, "writes", False) and takes_an_id(t.parameters)]
+    return any(
+        distinct_words(text, tool_examples(t), tool_examples(tool))
+        and not distinct_words(text, tool_examples(tool), tool_examples(t))
+        for t in ids
+    )
+
+
+def _by_words(
+    text: str,
+    route: str | None,
+    nearest: str | None,
+    reads: Mapping[str, ToolSpec],
+    routes: Mapping[str | None, Sequence[str]],
+    scores: Mapping[str, float] | None = None,
+) -> tuple[str | None, str | None]:
+    """The read a message naming an id goes to when its words tell the reads apart and the
+    embeddings did not (see :func:`~tether.models._routing.distinct_words`).
+
+    A read that takes no id keeps the message only if it shares a word with that read's
+    examples that the id read's examples lack: "tell me about order 9012", "were is my
+    oder 5678" and "my order 9012 is taking forever" share none with the policy examples
+    ("order" is in both), and the order they name is looked up, when the read or answer
+    they went to leads the id read by ``_NEAR_WORDS`` at most (a clear lead stands). A
+    read that takes an id gives the message up to another read when it shares no word
+    with the id read's examples, and names a topic of the other read's description that
+    the id read's examples and description lack: "return order 5678 please" and "send me
+    a return label for order 5678" name "returns", and get the returns policy.
+    """
+    ids = [name for name, tool in reads.items() if takes_an_id(tool.parameters)]
+    plain = [name for name in reads if name not in ids]
+    if len(ids) != 1 or not plain:
+        return route, nearest
+    lookup = ids[0]
+    others = [t for name in plain for t in routes[name]]
+    if route is None or route in plain:
+        mine = [t for name in ([route] if route else plain) for t in routes[name]]
+        lead = 0.0 if scores is None else scores.get(route or "", 0.0) - scores.get(lookup, 0.0)
+        if lead <= _NEAR_WORDS and not distinct_words(text, mine, routes[lookup]):
+            return lookup, None
+        return route, nearest
+    if route == lookup and not distinct_words(text, routes[lookup], others):
+        mine = [*routes[lookup], reads[lookup].description]
+        for name in plain:
+            # A topic the other read names in its description, not a word of an example:
+            # "It's been 10 days, where's order 9012?" shares "days" with "How many days
+            # do I have to send something back?", and is no policy question.
+            if distinct_words(text, [reads[name].description], mine):
+                return name, None
+    return route, nearest
 
 
 def _required(tool: ToolSpec) -> list[str]:

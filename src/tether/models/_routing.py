@@ -453,7 +453,12 @@ def names_an_id(text: str) -> bool:
     count or an amount ("17 times", "$20", "2 kids" is no id either: too short)."""
     return any(
         span.kind == "id"
-        and (len(str(span.value)) >= 3 or bool(set(span.before[-1:]) & _ID_MARKERS))
+        and (
+            len(str(span.value)) >= 3
+            or bool(set(span.before[-1:]) & _ID_MARKERS)
+            # "what is the eta of order 77": two digits right after "order" are its id.
+            or (len(str(span.value)) == 2 and span.before[-1:] == ("order",))
+        )
         for span in find_spans(text)
     )
 
@@ -487,6 +492,24 @@ def on_topic(message: str, texts: Sequence[str]) -> bool:
     known = _content_words(" ".join(texts))
     stems = {w[:_STEM] for w in known if len(w) >= _STEM}
     return any(w in known or (len(w) >= _STEM and w[:_STEM] in stems) for w in words)
+
+
+def _matching(words: set[str], texts: Sequence[str]) -> set[str]:
+    known = _content_words(" ".join(texts))
+    stems = {w[:_STEM] for w in known if len(w) >= _STEM}
+    return {w for w in words if w in known or (len(w) >= _STEM and w[:_STEM] in stems)}
+
+
+def distinct_words(message: str, texts: Sequence[str], others: Sequence[str]) -> set[str]:
+    """The words of ``message`` that ``texts`` share and ``others`` do not.
+
+    Compared as :func:`on_topic` compares them; a word that only says a value is an id
+    ("number", "#") is left out. What tells two routes apart when their examples are near
+    each other: "return order 5678 please" shares "return" with the policy examples and
+    nothing with the order lookup's but "order", which both have.
+    """
+    words = _content_words(_PARTING_WISH.sub(" ", message)) - _ID_MARKERS
+    return _matching(words, texts) - _matching(words, others)
 
 
 _SAME_WORD = 5
@@ -1240,6 +1263,8 @@ _QUANTITY_WORDS = frozenset(
 _MAX_TEXT_SPAN = 500
 # A figure directly followed by ",<digits>" or a ".ddd" group, or directly after one: part of
 # a number written with separators ("$1,000", "€12,50", "1.000 euros").
+# A capital letter between "order" (or "#") and digits is part of the id: "order A 1029".
+_LETTER_BEFORE = re.compile(r"(?:\b[Oo]rder|#)\s*([A-HJ-Z])\s$")
 _GLUED = re.compile(r"(?:,\d|\.\d{3}(?!\d))")
 _GLUED_BEFORE = re.compile(r"\d[,.]$")
 # Digits after these are a card, an account, a phone or a postcode, never an order id nor an
@@ -1293,6 +1318,21 @@ def find_spans(text: str) -> list[Span]:
             currency = token[0] in "$€£" or bool(after and after[0] in _CURRENCY_WORDS)
             # "15 euro cents" is 15 cents of a euro, not 15 euros.
             minor = after[1:2] in (("cent",), ("cents",)) and after[0] in _CURRENCY_WORDS
+            quantity = bool(after and after[0] in _QUANTITY_WORDS)
+            lettered = _LETTER_BEFORE.search(text, 0, match.start())
+            if lettered and bare.isdigit() and not currency and not quantity:
+                # "where is order A 1029": the letter is the id's, as the customer typed it
+                # ("A 1029"); the tool reads it as its own ids are written.
+                spans.append(
+                    Span(
+                        text=f"{lettered.group(1)} {token}",
+                        value=f"{lettered.group(1)} {bare}",
+                        kind="id",
+                        before=before[:-1],
+                        after=after,
+                    )
+                )
+                continue
             if re.fullmatch(r"\d+", bare):
                 spans.append(
                     Span(text=token, value=int(bare), kind="number", before=before, after=after)
@@ -1311,7 +1351,6 @@ def find_spans(text: str) -> list[Span]:
                     Span(text=token, value=cents, kind="number", before=before, after=("cents",))
                 )
                 continue
-            quantity = bool(after and after[0] in _QUANTITY_WORDS)
             if "." not in bare and not currency and not quantity:
                 spans.append(Span(text=token, value=bare, kind="id", before=before, after=after))
         elif len(bare) >= 3 and bare.isalpha() and bare.lower() not in _STOPWORDS:
