@@ -404,16 +404,26 @@ class RunDriver:
             return await client.complete(request)
         final: ModelResponse | None = None
         guard = DeltaGuard(self.governance.protection.redactor, frozenset(self.agent.registry))
-        async for piece in client.stream(request):
-            if isinstance(piece, ModelResponse):
-                final = piece
-                rest = guard.finish()
-                if rest is not None:
-                    self._on_delta(run_id, rest)
-            else:
-                shown = guard.admit(piece)
-                if shown is not None:
-                    self._on_delta(run_id, shown)
+        generating = False
+        try:
+            async for piece in client.stream(request):
+                if isinstance(piece, ModelResponse):
+                    final = piece
+                    rest = guard.finish()
+                    if rest is not None:
+                        self._on_delta(run_id, rest)
+                else:
+                    generating = True
+                    shown = guard.admit(piece)
+                    if shown is not None:
+                        self._on_delta(run_id, shown)
+        except ModelError as exc:
+            if generating:
+                # The reply broke off after it began (an error event mid-stream): what was
+                # generated may be billed whatever the error's code says (see
+                # ``worst_case_charge``). Red team 14c: such attempts were charged nothing.
+                exc.broke_off = True  # type: ignore[attr-defined]
+            raise
         if final is None:
             raise ModelError(
                 f"{client.model_id}: stream ended without a final response",

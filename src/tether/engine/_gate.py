@@ -210,16 +210,23 @@ def regate_model_call(ctx: StepContext, request: ModelRequest) -> ModelRequest:
 
 
 def worst_case_charge(
-    ctx: StepContext, model_id: str, request: ModelRequest, error_code: str
+    ctx: StepContext,
+    model_id: str,
+    request: ModelRequest,
+    error_code: str,
+    *,
+    broke_off: bool = False,
 ) -> tuple[Usage | None, float | None]:
     """What a failed attempt may have used, under a budget, when its outcome is unknown.
 
     A timeout, a dropped connection or a reply that broke off may come after the provider
     generated (and billed) the whole reply: the attempt is charged the request's
     estimated input and its ``max_tokens`` (the gate caps it). ``(None, None)`` without a
-    budget, or for a failure that came before generation (a 429, a 4xx, a 5xx).
+    budget, or for a failure that came before generation (a 429, a 4xx, a 5xx), unless the
+    reply ``broke_off`` after it began: a streamed reply cut by an error event mid-way is
+    charged whatever the error's code (red team 14c).
     """
-    if pinned_budget(ctx.state) is None or error_code in NOT_GENERATED_CODES:
+    if pinned_budget(ctx.state) is None or (error_code in NOT_GENERATED_CODES and not broke_off):
         return None, None
     cap = request.settings.max_tokens
     usage = Usage(

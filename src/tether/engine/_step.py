@@ -272,7 +272,11 @@ class StepContext:
                     more = position + 1 < len(chain) or attempt < policy.max_attempts * len(chain)
                     will_retry = exc.retryable and more
                     charged, charged_cost = worst_case_charge(
-                        self, candidate.model_id, request, exc.error_code
+                        self,
+                        candidate.model_id,
+                        request,
+                        exc.error_code,
+                        broke_off=getattr(raw, "broke_off", False),
                     )
                     self.record(
                         ModelFailed(
