@@ -275,7 +275,8 @@ def _refund_preview(arguments: dict[str, Any]) -> str:
 def _known_order(order_id: str) -> str:
     """The order id of a refund, checked before anyone is asked to approve it."""
     if find_order(order_id) is None:
-        raise ValueError(f"no order {order_id!r}")
+        # Said to the customer as it is (the answer quotes a validator's message).
+        raise ValueError(f"There is no order {order_id!r}.")
     return order_id
 
 
@@ -291,8 +292,12 @@ def _refundable(amount_cents: int | None, info: ValidationInfo) -> int | None:
     if order is not None and amount_cents is not None:
         total = order["total_cents"]
         if not 0 < amount_cents <= total:
+            # Plain and true for the customer, who reads it as it is: "I can't refund
+            # $500.00 on order 1234: ...", not "invalid arguments ...: Value error, ...".
+            asked = f"-{_cents(-amount_cents)}" if amount_cents < 0 else _cents(amount_cents)
             raise ValueError(
-                f"the amount must be more than $0.00 and at most the order total, {_cents(total)}"
+                f"I can't refund {asked} on order {order['order_id']}: a refund is more than "
+                f"$0.00 and at most the order total, {_cents(total)}."
             )
     return amount_cents
 

@@ -133,6 +133,7 @@ from tether.models._routing import (
     foreign_amount,
     groundable,
     missing_argument_text,
+    missing_details,
     names_an_id,
     names_write,
     own_words,
@@ -276,6 +277,12 @@ class RoutedTurns:
                 # customer word for word ("re-enter your card number at http://...").
                 return self._answer(FLAGGED_RESULT_ANSWER, on_text), "quote"
             answer = quote_result(name, last.content or "")
+            # A detail the customer asked for that the result has no field for: said to be
+            # unavailable, not left out as if the status line answered it.
+            question = next((m.content or "" for m in reversed(messages) if m.role == "user"), "")
+            lacking = missing_details(question, last.content or "")
+            if lacking:
+                answer = f"{answer} {lacking}"
             still = _question_after(request, last.tool_call_id)
             return self._answer(f"{answer} {still}" if still else answer, on_text), "quote"
         if request.step_kind == "finalize" or last is None or last.role != "user":
