@@ -10,11 +10,7 @@ functions and the routing helpers directly.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import threading
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,53 +24,14 @@ from tether.models._routing import (
     several_amounts,
     unstated_amount,
 )
-from tether.models._types import Message, ModelRequest, ModelResponse
+from tether.models._types import Message, ModelResponse
 from tether.tools._executor import argument_error
 
-from ._support_specs import Turns as _Turns
 from ._support_specs import user as _user
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support.py"
-
-
-def _support_module() -> Any:
-    spec = importlib.util.spec_from_file_location("support_example_rt14b_minor2", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SUPPORT = _support_module()
-SPECS = SUPPORT.agent.tool_specs
-
-
-class _Nearest:
-    """Every message nearest the examples of one route (a tool name, or ``None`` for the
-    answer examples), the others within 0.01 behind."""
-
-    def __init__(self, route: str | None) -> None:
-        self.axes: dict[str, int] = dict.fromkeys(DEFAULT_ANSWER_EXAMPLES, 3)
-        for axis, spec in enumerate(SPECS):
-            for example in getattr(spec, "examples", None) or ():
-                self.axes[example] = axis
-        names = [s.name for s in SPECS]
-        self.mine = 3 if route is None else names.index(route)
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = []
-        for text in texts:
-            axis = self.axes.get(text)
-            vector = [0.0] * 4 if axis is not None else [0.98] * 4
-            vector[self.mine if axis is None else axis] = 1.0
-            vectors.append(vector)
-        return vectors
-
-
-class _DemoTurns(_Turns):
-    def reply(self, *messages: Any) -> tuple[ModelResponse, str]:
-        request = ModelRequest(tools=list(SPECS), messages=list(messages))
-        return self._routed_reply(request, None, threading.Event())
+# The demo's tool specs, its module and the routed turns on a test embedder: shared with
+# the first round's tests.
+from .test_redteam14b_minor import SUPPORT, _DemoTurns, _Nearest
 
 
 def _reply(text: str, nearest: str | None) -> ModelResponse:

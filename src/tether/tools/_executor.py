@@ -162,7 +162,12 @@ async def execute_tool_call(
                 attempts=attempt,
                 duration_ms=(_perf() - start) * 1000.0,
             )
-        if out_of_time or not error.retryable or attempt >= policy.max_attempts:
+        retry = not out_of_time and error.retryable and attempt < policy.max_attempts
+        delay = policy.delay(attempt, rng or _default_rng) if retry else 0.0
+        if retry and deadline is not None and asyncio.get_running_loop().time() + delay >= deadline:
+            retry = False  # the retry could only start after the budget's end
+            out_of_time = True
+        if not retry:
             return ToolOutcome(
                 call_id=call.id,
                 tool=call.name,
@@ -171,18 +176,6 @@ async def execute_tool_call(
                 attempts=attempt,
                 duration_ms=(_perf() - start) * 1000.0,
                 out_of_time=out_of_time,
-            )
-        delay = policy.delay(attempt, rng or _default_rng)
-        if deadline is not None and asyncio.get_running_loop().time() + delay >= deadline:
-            # The retry could only start after the budget's end: it is not waited for.
-            return ToolOutcome(
-                call_id=call.id,
-                tool=call.name,
-                ok=False,
-                error=error,
-                attempts=attempt,
-                duration_ms=(_perf() - start) * 1000.0,
-                out_of_time=True,
             )
         if on_attempt_failed is not None:
             on_attempt_failed(error, attempt, (_perf() - attempt_start) * 1000.0)
