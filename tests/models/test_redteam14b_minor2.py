@@ -223,3 +223,20 @@ def test_other_amount_forms_are_still_asked_for(text: str) -> None:
 def test_a_code_before_a_figure_is_money() -> None:
     spans = find_spans("refund USD 20 on order 5678")
     assert 2000 in [s.value for s in spans if s.kind == "number"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks, that's everything",
+        "Thanks so much, that's everything!",
+        "Thanks, that's all I needed",
+    ],
+)
+def test_thanks_nearest_a_read_is_answered_with_thanks(text: str) -> None:
+    """Tried as a stranger after this session's fixes: "thanks, that's everything" was
+    nearest the policies and got "We have no article on ...". A message that asks nothing,
+    names no id and says thanks gets the thanks, whichever read it was nearest."""
+    response = _DemoTurns(_Nearest("policies")).reply(_user(text))[0]
+    assert response.tool_calls == []
+    assert response.text is not None and response.text.startswith("You're welcome")

@@ -373,10 +373,16 @@ class RoutedTurns:
         route_taken = tool.name
         verbs = _write_verbs(request.tools)
         unnamed = asked is None and getattr(tool, "writes", False) and not names_write(text, verbs)
-        thanked = self._thanked(text, request.tools) if unnamed else None
+        # A read for a message that names no id, or a write it does not name, may be only
+        # thanks (see ``_thanked``).
+        only_thanks = asked is None and (
+            unnamed or not (getattr(tool, "writes", False) or names_an_id(text))
+        )
+        thanked = self._thanked(text, request.tools) if only_thanks else None
         if thanked is not None:
             # "I spent $129 on order 5678 and it's great, thanks": asks nothing, names no
-            # write, says thanks: thanked (it was nearest the refund examples).
+            # write, says thanks: thanked (it was nearest the refund examples). "thanks,
+            # that's everything" was nearest the policies, and got "We have no article".
             return self._answer(thanked, on_text), _ANSWER_OPTION
         # Only a write the messages give what it needs would be proposed: one without ("what
         # happens if i want my money back") reads the policy and asks, as before.
