@@ -169,6 +169,13 @@ class RunDriver:
         """Stop at the next step boundary, the run left as it is (a draining worker)."""
         self.lease_lost = False
         """A lease renewal found the run's lease gone: stop, recording nothing more."""
+        self.unrecorded_model_call = False
+        """The run was taken over from a driver that stopped without handing it over (its
+        process was killed, it lost its lease): that driver may have been in a model call
+        whose reply never reached the log, and which the provider may have billed. The
+        first model call this driver makes anew charges that call first (see
+        :meth:`StepContext.call_model`). Set by the runtime when it adopts such a run;
+        never for a run started, woken by a signal or handed back by a draining worker."""
         self._task: asyncio.Task[Any] | None = None
         self._share_mark = -1.0
         """The loop share's mark when this run last got a turn (see :meth:`_take_turn`)."""

@@ -90,6 +90,10 @@ if TYPE_CHECKING:
     from tether.engine._state import RunState
 
 ToolResult = ToolCompleted | ToolFailed
+
+INTERRUPTED_CALL = "interrupted"
+"""``model.failed`` error code of a call a previous driver may have had in flight when it
+stopped without handing the run over (see :meth:`StepContext.call_model`)."""
 E = TypeVar("E", bound="_Event")
 T = TypeVar("T")
 
@@ -107,6 +111,7 @@ class StepHost(Protocol):
     governance: Governance
     rng: random.Random
     cancel_reason: str | None
+    unrecorded_model_call: bool
 
     @property
     def store(self) -> BlobStore: ...
@@ -247,6 +252,15 @@ class StepContext:
         # attempt on every model is journaled as its own event.
         chain = client.candidates(request.step_kind) if isinstance(client, Router) else [client]
         attempt = 0
+        if driver.unrecorded_model_call:
+            # Taken over from a driver that died, or lost its lease, without handing the
+            # run over: it may have been in this very call, billed but never recorded.
+            # Charge that call before making it again (its attempt counts: the next one
+            # is the 2nd, gated with this charge counted), so a hard limit holds across
+            # crashes. Red team 14c: each kill during a call added one uncounted call.
+            driver.unrecorded_model_call = False
+            attempt = 1
+            self._charge_interrupted(index, chain[0].model_id, request)
         while True:
             for position, candidate in enumerate(chain):
                 attempt += 1
@@ -327,6 +341,33 @@ class StepContext:
             # The whole chain failed retryably: back off, then walk it again.
             rounds = attempt // len(chain)
             await driver.sleep(max(exc.retry_after or 0.0, policy.delay(rounds, driver.rng)))
+
+    def _charge_interrupted(self, index: int, model_id: str, request: ModelRequest) -> None:
+        """Record the call a previous driver may have had in flight as a failed attempt.
+
+        It is charged the way an attempt that broke off is (see ``worst_case_charge``):
+        the request's estimated input and its ``max_tokens``, as the gate capped it for
+        the previous driver too (it saw the same log). Without a budget it is counted,
+        not charged.
+        """
+        charged, charged_cost = worst_case_charge(
+            self, model_id, request, INTERRUPTED_CALL, broke_off=True
+        )
+        self.record(
+            ModelFailed(
+                call=index,
+                model=model_id,
+                error_code=INTERRUPTED_CALL,
+                message="the run's previous driver stopped without handing the run over, "
+                "possibly during this call: the call may have been made (and billed) and "
+                "is charged before it is made again",
+                retryable=True,
+                attempt=1,
+                will_retry=True,
+                charged=charged,
+                charged_cost_usd=charged_cost,
+            )
+        )
 
     async def _check_prefix(self, request: ModelRequest) -> str:
         """Hash the request's stable prefix; warn with ``prefix.changed`` on a cache bust."""

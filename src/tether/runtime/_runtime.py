@@ -728,8 +728,13 @@ class Runtime(RunControl):
                 signal=signal,
             )
         async with self._leased(run_id) as lease:
-            state = await self.load_state(run_id)
+            state, rows = await self._load(run_id)
             driver = self._driver_for(state, agent, accept_new_version)
+            # Not driven, yet `running`: unless a drain handed it back, its driver stopped
+            # without handing it over, possibly in a model call the log does not show.
+            driver.unrecorded_model_call = (
+                record.lease_owner is not None or not attempts_at(rows, state.step).fresh
+            )
             # No free slot, or its tenant at its cap: left to a claim pass (lease given back).
             if await self._launch_capped(driver.agent, state, driver):
                 lease.keep()
@@ -810,6 +815,9 @@ class Runtime(RunControl):
             )
         ]
         tenants = {r.run_id: r.tenant for r in waiting}
+        # A claimable run that still names an owner: its lease ran out, so whoever drove
+        # it stopped without handing it over (see RunDriver.unrecorded_model_call).
+        orphans = {r.run_id for r in waiting if r.lease_owner is not None}
         resumed: list[str] = []
         position = 0
         while position < len(chosen) and len(resumed) < slots:
@@ -819,7 +827,7 @@ class Runtime(RunControl):
             # free, so a pass cannot over-claim.
             batch = chosen[position : position + min(_CLAIMS_AT_ONCE, slots - len(resumed))]
             position += len(batch)
-            taken = await self._claim_many(batch, tenants)
+            taken = await self._claim_many(batch, tenants, orphans)
             for run_id, ok in zip(batch, taken, strict=True):
                 if ok:
                     resumed.append(run_id)
@@ -832,8 +840,15 @@ class Runtime(RunControl):
         self._backlog = len(resumed) < len(waiting) or any(n >= per_tenant for n in pages.values())
         return resumed
 
-    async def _claim_many(self, batch: list[str], tenants: Mapping[str, str | None]) -> list[bool]:
-        """Lease the chosen runs and adopt them; whether this process now drives each."""
+    async def _claim_many(
+        self,
+        batch: list[str],
+        tenants: Mapping[str, str | None],
+        orphans: frozenset[str] | set[str] = frozenset(),
+    ) -> list[bool]:
+        """Lease the chosen runs and adopt them; whether this process now drives each.
+
+        ``orphans``: those whose lease had expired under an owner (not handed over)."""
         wanted = [r for r in batch if r not in self._tasks and r not in self._starting]
         caps: dict[str | None, int] = {}
         for tenant in {tenants.get(run_id) for run_id in wanted}:
@@ -858,14 +873,16 @@ class Runtime(RunControl):
             # As when one adoption fails: let them go, and leave them for a while.
             await asyncio.gather(*(self._let_go(run_id, exc) for run_id in mine))
             return [False] * len(batch)
-        adopted = await asyncio.gather(*(self._take(r, logs.get(r, [])) for r in mine))
+        adopted = await asyncio.gather(
+            *(self._take(r, logs.get(r, []), orphaned=r in orphans) for r in mine)
+        )
         taken = {r for r, ok in zip(mine, adopted, strict=True) if ok}
         return [run_id in taken for run_id in batch]
 
-    async def _take(self, run_id: str, rows: list[EventRow]) -> bool:
+    async def _take(self, run_id: str, rows: list[EventRow], *, orphaned: bool = False) -> bool:
         """Adopt one run this process just leased; a run it cannot take up is let go."""
         try:
-            return await self._adopt(run_id, rows)
+            return await self._adopt(run_id, rows, orphaned=orphaned)
         except (UserError, RunError, StoreError) as exc:
             await self._let_go(run_id, exc)
             return False
@@ -877,9 +894,12 @@ class Runtime(RunControl):
         with contextlib.suppress(Exception):
             await self.store.release_lease(run_id, self.owner)
 
-    async def _adopt(self, run_id: str, rows: list[EventRow]) -> bool:
+    async def _adopt(self, run_id: str, rows: list[EventRow], *, orphaned: bool = False) -> bool:
         """Drive a run this process just leased (``rows``: its log), unless it is done or
-        poisoned."""
+        poisoned.
+
+        ``orphaned``: its lease had expired under an owner, who never handed it over.
+        """
         if not rows:
             raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
         state = RunState(run_id=run_id)
@@ -923,6 +943,9 @@ class Runtime(RunControl):
             )
         )
         await driver.flush()
+        # Its last driver stopped without handing it over (its lease ran out, or the log
+        # ends mid-drive): it may have been in a model call the log does not show.
+        driver.unrecorded_model_call = orphaned or not attempts.fresh
         self._launch(driver.agent, state, driver)
         return True
 
@@ -974,13 +997,17 @@ class Runtime(RunControl):
 
     async def load_state(self, run_id: str) -> RunState:
         """Fold a run's state from its stored events."""
+        return (await self._load(run_id))[0]
+
+    async def _load(self, run_id: str) -> tuple[RunState, list[EventRow]]:
+        """A run's folded state and the stored events it was folded from."""
         rows = await self.store.load_events(run_id)
         if not rows:
             raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
         state = RunState(run_id=run_id)
         for rec in to_run_events(run_id, rows, self.governance.protection):
             apply(state, rec)
-        return state
+        return state, rows
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """A run's summary row (status, lease, last sequence number), or ``None``."""
