@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,11 +34,14 @@ from _inflight_worker import make_agent
 WORKER = Path(__file__).with_name("_inflight_worker.py")
 
 
-def _start_and_kill_mid_call(store_url: str, calls: Path, max_calls: int) -> str:
-    """Start a run in a child process and SIGKILL it while its model call hangs."""
+def _start_and_kill_mid_call(
+    store_url: str, calls: Path, max_calls: int, *, mode: str = "hang", after: int = 1
+) -> str:
+    """Start a run in a child process; SIGKILL it once its model was called ``after``
+    times (in mode ``hang``, while the first call hangs)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
-        [sys.executable, str(WORKER), store_url, str(calls), str(max_calls)],
+        [sys.executable, str(WORKER), store_url, str(calls), str(max_calls), mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -48,7 +52,7 @@ def _start_and_kill_mid_call(store_url: str, calls: Path, max_calls: int) -> str
         run_id = proc.stdout.readline().strip()
         assert run_id.startswith("run_"), proc.stderr.read() if proc.stderr else ""
         deadline = time.monotonic() + 30
-        while not (calls.exists() and calls.read_text()):
+        while not (calls.exists() and _provider_calls(calls) >= after):
             if time.monotonic() > deadline:
                 pytest.fail("the worker never called its model")
             time.sleep(0.01)
@@ -105,6 +109,108 @@ async def test_after_the_charge_a_budget_with_room_left_makes_the_call_again(
     assert charge.error_code == "interrupted" and charge.will_retry
     assert charge.charged is not None and charge.charged.output_tokens > 0
     assert state.model_calls + state.failed_model_calls == 2
+
+
+async def test_replies_counted_only_in_memory_are_not_lost_at_sigkill(
+    tmp_path: Path, store_url: str
+) -> None:
+    """A fast model outran the overlapped commits: a kill lost up to 16 counted replies.
+
+    Under a limit on model use, what the run recorded is committed before each call, so
+    a crash loses at most the call in flight, which the next driver charges.
+    """
+    calls = tmp_path / "calls.log"
+    run_id = _start_and_kill_mid_call(store_url, calls, 40, mode="loop", after=20)
+    killed_at = _provider_calls(calls)
+    agent = make_agent(calls, 40, hang=False, loop=True)
+    async with Runtime(store_url, agents=[agent], worker=False) as client:
+        before = await client.load_state(run_id)
+    # Every call the provider saw is in the log, but the one in flight at the kill.
+    assert killed_at - (before.model_calls + before.failed_model_calls) <= 1
+    async with Runtime(store_url, agents=[agent], lease_ttl=1.0) as rt:
+        result = await rt.get(run_id).result(timeout=60)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.error_code == "budget_exceeded"
+    assert _provider_calls(calls) <= 40
+
+
+async def test_under_a_model_budget_every_reply_is_committed_before_the_next_call(
+    store_url: str,
+) -> None:
+    """The same, seen from the store: however slow its commits, a model call under a
+    model budget is made only once every earlier reply of the run is in the log."""
+    recorded_before: list[int] = []
+    run_ids: list[str] = []
+    store: Any = None
+
+    async def provider(request: ModelRequest) -> object:
+        rows = await store.load_events(run_ids[0])
+        recorded_before.append(sum(row.type == "model.completed" for row in rows))
+        if len(recorded_before) >= 6:
+            return text("done")
+        return tool_call("lookup", q=str(len(recorded_before)))
+
+    @tool
+    def lookup(q: str) -> str:
+        """Look ``q`` up."""
+        return "nothing yet"
+
+    agent = Agent(
+        name="budgeted",
+        instructions="Look up.",
+        model=ScriptedModel(provider),
+        tools=[lookup],
+        policy=Policy(budget=Budget(max_model_calls=10)),
+    )
+    async with Runtime(store_url, agents=[agent]) as rt:
+        store = rt.store
+        append = store.append
+
+        async def slow_append(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0.05)  # a slow disk: the next steps would outrun it
+            return await append(*args, **kwargs)
+
+        store.append = slow_append
+        run_ids.append((await rt.start(agent, "go")).run_id)
+        result = await rt.get(run_ids[0]).result(timeout=30)
+    assert result.status == "completed", result.error
+    assert recorded_before == list(range(6))
+
+
+async def test_a_call_cut_off_by_a_clean_shutdown_is_charged(store_url: str) -> None:
+    """A shutdown cancels a call mid-way (the provider may bill it) and hands the run back
+    cleanly: its release mark says a call was in flight, and the next driver charges it."""
+    seen: list[int] = []
+    calling = asyncio.Event()
+
+    async def hangs(request: ModelRequest) -> object:
+        seen.append(1)
+        calling.set()
+        await asyncio.sleep(600)
+        return text("never")
+
+    async def answers(request: ModelRequest) -> object:
+        seen.append(2)
+        return text("answer")
+
+    def agent_with(model: ScriptedModel) -> Agent:
+        return Agent(
+            name="shut",
+            instructions="Answer.",
+            model=model,
+            policy=Policy(budget=Budget(max_model_calls=1)),
+        )
+
+    first = agent_with(ScriptedModel(hangs))
+    async with Runtime(store_url, agents=[first]) as rt:
+        run = await rt.start(first, "hi")
+        await calling.wait()
+    second = agent_with(ScriptedModel(answers))
+    async with Runtime(store_url, agents=[second]) as rt:
+        result = await rt.get(run.run_id).result(timeout=30)
+    assert seen == [1]  # not called again past max_model_calls=1
+    assert result.status == "failed" and result.error is not None
+    assert result.error.error_code == "budget_exceeded"
 
 
 @tool(effect="write", idempotent=True, requires_approval=True, retry=None)

@@ -176,6 +176,8 @@ class RunDriver:
         first model call this driver makes anew charges that call first (see
         :meth:`StepContext.call_model`). Set by the runtime when it adopts such a run;
         never for a run started, woken by a signal or handed back by a draining worker."""
+        self.in_model_call = False
+        """Whether a model call is under way (left set when it was cancelled midway)."""
         self._task: asyncio.Task[Any] | None = None
         self._share_mark = -1.0
         """The loop share's mark when this run last got a turn (see :meth:`_take_turn`)."""

@@ -156,6 +156,23 @@ def pinned_budget(state: RunState) -> Budget | None:
     return parsed[1]
 
 
+def limits_model_use(state: RunState) -> bool:
+    """Whether the run's budget limits what model calls use (calls, tokens or dollars).
+
+    Such a run commits what it recorded before each model call it makes (the commit of
+    the step before, which would otherwise overlap the call, and any failed attempt):
+    a crash then loses at most the call in flight, which the next driver charges (see
+    ``StepContext.call_model``), never replies that were in and counted only in memory.
+    """
+    budget = pinned_budget(state)
+    return budget is not None and (
+        budget.max_model_calls is not None
+        or budget.max_input_tokens is not None
+        or budget.max_output_tokens is not None
+        or budget.max_cost_usd is not None
+    )
+
+
 def budget_failure(exc: BudgetExceededError) -> Fail:
     """The run's ending when a hard limit would be crossed."""
     return Fail(

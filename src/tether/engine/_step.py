@@ -37,6 +37,7 @@ from tether.engine._gate import (
     current_use,
     gate_model_call,
     guard_tool_call,
+    limits_model_use,
     note_use,
     pinned_budget,
     regate_model_call,
@@ -112,6 +113,7 @@ class StepHost(Protocol):
     rng: random.Random
     cancel_reason: str | None
     unrecorded_model_call: bool
+    in_model_call: bool
 
     @property
     def store(self) -> BlobStore: ...
@@ -252,15 +254,20 @@ class StepContext:
         # attempt on every model is journaled as its own event.
         chain = client.candidates(request.step_kind) if isinstance(client, Router) else [client]
         attempt = 0
+        # Under a limit on model use, what this run recorded is committed before each
+        # call: a crash loses at most the call in flight (charged below by the next
+        # driver), never replies counted only in memory (overlapped commits).
+        limited = limits_model_use(self.state)
         if driver.unrecorded_model_call:
-            # Taken over from a driver that died, or lost its lease, without handing the
-            # run over: it may have been in this very call, billed but never recorded.
-            # Charge that call before making it again (its attempt counts: the next one
-            # is the 2nd, gated with this charge counted), so a hard limit holds across
-            # crashes. Red team 14c: each kill during a call added one uncounted call.
+            # Taken over from a driver that stopped without handing the run over: it may
+            # have been in this very call, billed but never recorded. Charge that call,
+            # durably, before making it again (its attempt counts: the next one is the
+            # 2nd, gated with this charge counted), so a hard limit holds across crashes.
+            # Red team 14c: each kill during a call added one uncounted call.
             driver.unrecorded_model_call = False
             attempt = 1
             self._charge_interrupted(index, chain[0].model_id, request)
+            limited = True
         while True:
             for position, candidate in enumerate(chain):
                 attempt += 1
@@ -268,10 +275,15 @@ class StepContext:
                     # A retry or a fallback is a model call too: the budget decides again
                     # (with the attempts before it counted) and caps what is left.
                     request = regate_model_call(self, request)
+                if limited:
+                    await driver.flush()
                 started = time.perf_counter()
                 # The chat span (exported later, from this call's event) is current
                 # meanwhile, so an instrumented provider client joins the run's trace.
                 trace = attach_model_trace(self.run_id, self.step, index, attempt)
+                # Left set if the call is cancelled (a shutdown stops the run mid-call):
+                # the runtime's release mark then says so, and the next driver charges it.
+                driver.in_model_call = True
                 try:
                     left = wall_seconds_left(self)
                     if left is None:
@@ -282,6 +294,7 @@ class StepContext:
                         async with asyncio.timeout(left):
                             response = await driver.complete(candidate, request)
                 except (ModelError, TimeoutError) as raw:
+                    driver.in_model_call = False  # recorded below, charged as it may cost
                     exc = _as_model_error(candidate, raw)
                     more = position + 1 < len(chain) or attempt < policy.max_attempts * len(chain)
                     will_retry = exc.retryable and more
@@ -311,6 +324,7 @@ class StepContext:
                     continue
                 finally:
                     detach_tool_trace(trace)
+                driver.in_model_call = False
                 latency = (time.perf_counter() - started) * 1000
                 if response.tool_calls:
                     response = _bounded(response)

@@ -143,11 +143,20 @@ class Attempts:
             by a draining worker, or continued by a signal), so claiming it now does not
             mean its last driver died.
         error: The last error recorded at this step (``tether.crashed``), if any.
+        interrupted: Whether the run was given back (a shutdown) during a model call.
     """
 
     deaths: int
     fresh: bool
     error: str | None
+    interrupted: bool = False
+
+    @property
+    def unrecorded_call(self) -> bool:
+        """Whether its last driver may have had a model call in flight the log does not
+        show: it stopped mid-drive (the log does not end at a start, a signal or a clean
+        release), or it was given back during a call."""
+        return not self.fresh or self.interrupted
 
 
 def _payload(row: EventRow) -> dict[str, Any]:
@@ -187,6 +196,10 @@ def attempts_at(rows: Sequence[EventRow], step: int) -> Attempts:
             error = payload["error"]
     last = rows[-1] if rows else None
     fresh = last is None or last.type in ("run.created", "run.status")
+    interrupted = False
     if last is not None and last.type == "signal.received":
-        fresh = _payload(last).get("name") == RELEASED
-    return Attempts(deaths, fresh, error)
+        data = _payload(last)
+        fresh = data.get("name") == RELEASED
+        found = data.get("payload")
+        interrupted = fresh and isinstance(found, dict) and found.get("in_model_call") is True
+    return Attempts(deaths, fresh, error, interrupted)

@@ -733,7 +733,7 @@ class Runtime(RunControl):
             # Not driven, yet `running`: unless a drain handed it back, its driver stopped
             # without handing it over, possibly in a model call the log does not show.
             driver.unrecorded_model_call = (
-                record.lease_owner is not None or not attempts_at(rows, state.step).fresh
+                record.lease_owner is not None or attempts_at(rows, state.step).unrecorded_call
             )
             # No free slot, or its tenant at its cap: left to a claim pass (lease given back).
             if await self._launch_capped(driver.agent, state, driver):
@@ -945,7 +945,7 @@ class Runtime(RunControl):
         await driver.flush()
         # Its last driver stopped without handing it over (its lease ran out, or the log
         # ends mid-drive): it may have been in a model call the log does not show.
-        driver.unrecorded_model_call = orphaned or not attempts.fresh
+        driver.unrecorded_model_call = orphaned or attempts.unrecorded_call
         self._launch(driver.agent, state, driver)
         return True
 
@@ -1243,9 +1243,12 @@ class Runtime(RunControl):
                 if state.status not in ("pending", "running"):
                     return
                 note = self._new_driver(state, stopped.agent)
-                note.record(
-                    SignalReceived(name=RELEASED, payload={"reason": reason}, by=self.owner)
-                )
+                payload: dict[str, Any] = {"reason": reason}
+                if stopped.in_model_call:
+                    # Stopped during a model call the provider may bill: the next driver
+                    # charges it before calling again (see attempts_at).
+                    payload["in_model_call"] = True
+                note.record(SignalReceived(name=RELEASED, payload=payload, by=self.owner))
                 await note.flush()
         except Exception:  # a TimeoutError too: the store is slow, shutdown goes on
             log.warning("could not record the release of run %s at shutdown", run_id)
