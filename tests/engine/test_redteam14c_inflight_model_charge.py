@@ -289,3 +289,28 @@ async def test_a_run_handed_back_by_a_draining_worker_is_not_charged(store_url: 
         state = await rt.load_state(run.run_id)
     assert result.status == "completed", result.error
     assert state.model_calls == 2 and state.failed_model_calls == 0
+
+
+async def test_a_run_a_client_started_is_not_charged_when_a_worker_claims_it(
+    store_url: str,
+) -> None:
+    """Started by a pure client (``pending``, no lease): nobody drove it, nothing to charge."""
+    seen: list[int] = []
+
+    async def answers(request: ModelRequest) -> object:
+        seen.append(1)
+        return text("answer")
+
+    agent = Agent(
+        name="queued",
+        instructions="Answer.",
+        model=ScriptedModel(answers),
+        policy=Policy(budget=Budget(max_model_calls=1)),
+    )
+    async with Runtime(store_url, agents=[agent], worker=False) as client:
+        run = await client.start(agent, "hi")
+    async with Runtime(store_url, agents=[agent]) as rt:
+        result = await rt.get(run.run_id).result(timeout=30)
+        state = await rt.load_state(run.run_id)
+    assert result.status == "completed", result.error
+    assert seen == [1] and state.failed_model_calls == 0
