@@ -101,8 +101,8 @@ def test_the_amount_asked_again_is_then_proposed() -> None:
         "refund twelve point five euros on order 5678",
         "refund a hundred and five dollars on order 5678",
         "refund one thousand five dollars on order 5678",
-        "refund five dollars and fifty cents on order 5678",
-        "refund eight euros and 20 cents on order 1234",
+        # Units and cents after a longer number are its tail too (red team 14b, hole 11).
+        "refund one hundred twenty dollars and fifty cents on order 5678",
     ],
 )
 def test_the_tail_of_a_longer_spelled_number_is_no_amount(text: str) -> None:
@@ -114,6 +114,18 @@ def test_the_tail_of_a_longer_spelled_number_is_no_amount(text: str) -> None:
     [
         ("refund forty two dollars on order 1234", {"order_id": "1234", "amount_cents": 4200}),
         ("refund order 9012 and nine euros", {"order_id": "9012", "amount_cents": 900}),
+        # Units and their cents are one amount, however written (red team 14b, hole 11:
+        # this pinned "five dollars and fifty cents" as two amounts, and asked; $5.50 is
+        # what the customer stated). A currency the tool does not take is still asked
+        # (the demo declares US dollars, see test_routing_currency.py).
+        (
+            "refund five dollars and fifty cents on order 5678",
+            {"order_id": "5678", "amount_cents": 550},
+        ),
+        (
+            "refund eight euros and 20 cents on order 1234",
+            {"order_id": "1234", "amount_cents": 820},
+        ),
     ],
 )
 def test_a_spelled_amount_on_its_own_is_still_proposed(

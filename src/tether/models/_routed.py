@@ -131,14 +131,19 @@ from tether.models._routing import (
     distinct_words,
     find_spans,
     foreign_amount,
+    foreign_write_request,
     groundable,
+    hedged,
+    listed_ids,
     missing_argument_text,
     missing_details,
     names_an_id,
     names_write,
+    ordered_write,
     own_words,
     quote_result,
     replies_said,
+    requests_of,
     several_amounts,
     skills_text,
     takes_an_id,
@@ -190,6 +195,8 @@ _NEAR_WORDS = 0.03
 """How far a read without an id (or the answer) may lead the read that takes one and still
 give a message naming an id to it when its words say nothing of the first: "what is the eta
 of order 77" led by 0.026 (the answer), "were is my oder 5678" by 0.021 (the policies)."""
+_SAID = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+"""Where a quoted result's sentences end (a capital follows)."""
 _ASK = re.compile(r"_ask_(\d+)_(\d+)$")
 """The end of a read call's id that names, by position, the write tool and its required
 argument still missing (``call_1_ask_2_0``): the answer after the read's result asks for
@@ -259,11 +266,14 @@ class RoutedTurns:
         request: ModelRequest,
         on_text: Callable[[str], None] | None,
         cancel: threading.Event,
+        *,
+        whole: bool = True,
     ) -> tuple[ModelResponse, str]:
         """One routed turn: a grounded tool call, a quoted result or a short answer.
 
         Returns the response and the route taken (a tool name, ``"answer"``,
-        ``"quote"`` or ``"ask:<tool>"``), for stats.
+        ``"quote"`` or ``"ask:<tool>"``), for stats. A message of several requests gets a
+        call for each (see :meth:`_several`); ``whole=False`` routes one of them alone.
         """
         self._routed_tokens = [0, 0]  # prompt tokens, output tokens of model sub-calls
         self._routed_read = 0  # tokens of the message embedded for routing
@@ -271,20 +281,33 @@ class RoutedTurns:
         last = messages[-1] if messages else None
         first_call = 1 + sum(len(m.tool_calls) for m in messages)
         if last is not None and last.role == "tool":
-            name = last.name or self._call_name(messages, last.tool_call_id) or "tool"
-            if last.flagged:
+            # Every result of the last batch of calls, in the order they were asked for: a
+            # message of several requests ("where is order 1234 and what's your return
+            # policy?") gets an answer to each.
+            batch: list[Message] = []
+            for message in reversed(messages):
+                if message.role != "tool":
+                    break
+                batch.insert(0, message)
+            if any(m.flagged for m in batch):
                 # The result tries to instruct whoever reads it: quoted, it would reach the
                 # customer word for word ("re-enter your card number at http://...").
                 return self._answer(FLAGGED_RESULT_ANSWER, on_text), "quote"
-            answer = quote_result(name, last.content or "")
-            # A detail the customer asked for that the result has no field for: said to be
-            # unavailable, not left out as if the status line answered it.
             question = next((m.content or "" for m in reversed(messages) if m.role == "user"), "")
-            lacking = missing_details(question, last.content or "")
-            if lacking:
-                answer = f"{answer} {lacking}"
-            still = _question_after(request, last.tool_call_id)
-            return self._answer(f"{answer} {still}" if still else answer, on_text), "quote"
+            said: list[str] = []
+            for result in batch:
+                name = result.name or self._call_name(messages, result.tool_call_id) or "tool"
+                said.append(quote_result(name, result.content or ""))
+                # A detail the customer asked for that the result has no field for: said to
+                # be unavailable, not left out as if the status line answered it.
+                said.append(missing_details(question, result.content or ""))
+            for result in batch:
+                said.append(_question_after(request, result.tool_call_id) or "")
+            # A sentence two results share is said once ("how long does it take?" and "do you
+            # ship internationally" both read the shipping times).
+            sentences_said = (s for part in said for s in _SAID.split(part) if s)
+            answer = " ".join(dict.fromkeys(sentences_said))
+            return self._answer(answer, on_text), "quote"
         if request.step_kind == "finalize" or last is None or last.role != "user":
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
         # A conversation pasted into the message: the other side's quoted turns are not the
@@ -294,6 +317,7 @@ class RoutedTurns:
         route: str | None
         nearest: str | None
         scores: Mapping[str, float] = {}
+        ordered = None
         # "Please don't refund order 5678": what the message still asks once the refused
         # write is left out ("" for nothing), see ``declined``.
         rest = declined(text, _write_verbs(request.tools)) if asked is None else None
@@ -306,6 +330,20 @@ class RoutedTurns:
         else:
             # Routed without the amounts it excludes ("..., not $20"); grounded with them.
             route, nearest, scores = self._route(request, without_exclusions(text), cancel)
+            ordered = _ordered_write(request, text)
+            if ordered is not None and route != ordered.name:
+                # "Hola, quiero un reembolso del pedido 5678" was nearest the order lookup,
+                # "ayo bro refund 5678 fr fr" a policy example: a refund asked for in so
+                # many words goes to the write, and meets every rule a write meets below
+                # (still asked for now, unconditional, its amount stated; then approved).
+                route, nearest = ordered.name, None
+            if whole:
+                several = self._several(request, text, route, first_call, cancel)
+                if several is not None:
+                    response, taken = several
+                    if on_text is not None:
+                        on_text(assistant_content(None, response.tool_calls))
+                    return response, taken
         tool = next((t for t in request.tools if t.name == route), None)
         if (
             rest
@@ -372,7 +410,11 @@ class RoutedTurns:
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
         route_taken = tool.name
         verbs = _write_verbs(request.tools)
-        unnamed = asked is None and getattr(tool, "writes", False) and not names_write(text, verbs)
+        unnamed = (
+            asked is None
+            and getattr(tool, "writes", False)
+            and not (names_write(text, verbs) or foreign_write_request(text))
+        )
         # A read for a message that names no id, or a write it does not name, may be only
         # thanks (see ``_thanked``).
         only_thanks = asked is None and (
@@ -441,7 +483,9 @@ class RoutedTurns:
             if isinstance(grounded, str):  # a required argument the messages do not give
                 read = (
                     None
-                    if asked is not None
+                    # A refund asked for in so many words ("Hola, quiero un reembolso") is
+                    # asked what it lacks, not answered from a policy it did not ask about.
+                    if asked is not None or ordered is tool
                     else self._read_instead(request, tool, text, scores, cancel)
                 )
                 if read is None:
@@ -476,6 +520,70 @@ class RoutedTurns:
         if on_text is not None:
             on_text(content)
         return self._response(None, [call], "tool_calls"), route_taken
+
+    def _several(
+        self,
+        request: ModelRequest,
+        text: str,
+        route: str | None,
+        first_call: int,
+        cancel: threading.Event,
+    ) -> tuple[ModelResponse, str] | None:
+        """The calls for a message of several requests, each routed and grounded as if it
+        came alone, or ``None`` for a message of one request (or one this does not take
+        apart).
+
+        Red team 14b, hole 10: "where is order 1234 and what's your return policy?" got the
+        returns policy alone, "Where are orders 1234 and 9012?" order 1234 alone, "what's the
+        status of order 1234? Also refund $10 on 5678." neither. A message is taken apart at
+        its requests (:func:`~tether.models._routing.requests_of`: a sentence, or a clause
+        after "and" / "also" that opens with a question word or a request), and an id
+        list ("orders 1234 and 9012", "1234, 5678 & 9012") into one request per id. A
+        part that asks nothing and names no id ("It arrived broken.", "Hi!") is left out.
+        Each part meets every rule a message meets on its own, so a write is proposed only
+        for a part that asks for it now, unconditionally, with its amount stated (and it
+        waits for approval like any); the answer then quotes every result.
+
+        The message is answered whole, as before, when a part gets a question (it lacks an
+        order number or an amount another part may give: "I want a refund. Order 1234."),
+        when it hedges or puts a condition (which may hold for every part: "idk", "if it's
+        late"), when an id list comes with an amount ("refund $10 on orders 1234 and 5678":
+        each, or in all?), or when fewer than two distinct calls come of it. The calls of
+        the whole message's ``route`` come first.
+        """
+        if hedged(text) or conditional(text):
+            return None
+        parts: list[str] = []
+        for part in requests_of(text):
+            if not (asks_something(part) or names_an_id(part) or names_write(part)):
+                continue  # "It arrived broken.", "Hi!": no request of its own
+            each = _one_per_id(part, request.tools)
+            parts.extend(each if len(each) > 1 else _one_per_amount(part, request.tools))
+        if len(parts) < 2:
+            return None
+        calls: list[ToolCall] = []
+        routes: list[str] = []
+        for part in parts:
+            sub = request.model_copy(
+                update={"messages": [*request.messages[:-1], Message(role="user", content=part)]}
+            )
+            response, taken = self._routed_reply(sub, None, cancel, whole=False)
+            if taken.startswith("ask:") or "+ask:" in taken:
+                return None  # it lacks what another part may give: the message, whole
+            for call in response.tool_calls:
+                if all((c.name, c.arguments) != (call.name, call.arguments) for c in calls):
+                    calls.append(call)
+                    routes.append(taken)
+        if len(calls) < 2:
+            return None
+        order = sorted(range(len(calls)), key=lambda i: calls[i].name != route)
+        renamed = [
+            calls[i].model_copy(update={"id": f"call_{first_call + n}"})
+            for n, i in enumerate(order)
+        ]
+        return self._response(None, renamed, "tool_calls"), "+".join(
+            dict.fromkeys(routes[i] for i in order)
+        )
 
     def _thanked(self, text: str, tools: Sequence[ToolSpec]) -> str | None:
         """The reply to a message that asks nothing and says thanks or a goodbye in words
@@ -1024,6 +1132,75 @@ def _by_words(
             if distinct_words(text, [reads[name].description], mine):
                 return name, None
     return route, nearest
+
+
+def _ordered_write(request: ModelRequest, text: str) -> ToolSpec | None:
+    """The write a message asks for in so many words, where the embeddings may not see it:
+    a refund asked for in Spanish, Portuguese, French, Italian or German
+    (:func:`~tether.models._routing.foreign_write_request`), or "refund" opening a clause
+    before an order's id (:func:`~tether.models._routing.ordered_write`: "ayo bro refund
+    5678 fr fr"). Only a write whose verb is a refund's, and only one such write."""
+    if not (foreign_write_request(text) or ordered_write(text)):
+        return None
+    writes = [
+        t
+        for t in request.tools
+        if getattr(t, "writes", False)
+        and re.match(r"(?:refund|reimburs)", t.name.split("_", 1)[0].lower())
+    ]
+    return writes[0] if len(writes) == 1 else None
+
+
+def _one_per_id(part: str, tools: Sequence[ToolSpec]) -> list[str]:
+    """``part`` once per id of an id list it names ("Where are orders 1234 and 9012?" →
+    "Where are orders 1234?", "Where are orders 9012?"), or ``[part]``. Not when it states
+    an amount of money: "refund $10 on orders 1234 and 5678" may mean $10 in all."""
+    spans = find_spans(part)
+    if any(s.kind == "number" and s.after[:1] == ("cents",) for s in spans):
+        return [part]
+    for tool in tools:
+        props: Mapping[str, Any] = tool.parameters.get("properties") or {}
+        for name in _required(tool):
+            schema = props.get(name) or {}
+            if not takes_an_id({"properties": {name: schema}, "required": [name]}):
+                continue
+            listed = listed_ids(part, argument_candidates(name, schema, spans))
+            if len(listed) < 2:
+                continue
+            found = [
+                m
+                for m in re.finditer(r"#?[A-Za-z0-9][A-Za-z0-9-]*", part)
+                if m.group(0).lstrip("#") in listed
+            ]
+            start, end = found[0].start(), found[-1].end()
+            return [f"{part[:start]}{value}{part[end:]}" for value in listed]
+    return [part]
+
+
+_LIST_SPLIT = re.compile(r"\s*(?:[,;&]|\band\b)\s*", re.IGNORECASE)
+_FIRST_VALUE = re.compile(r"[$€£#]?\d")
+
+
+def _one_per_amount(part: str, tools: Sequence[ToolSpec]) -> list[str]:
+    """``part`` once per order it states an amount of money for ("refund $10 on order 1234
+    and $5 on order 5678" → "refund $10 on order 1234", "refund $5 on order 5678": the words
+    before the first amount open each), or ``[part]``: each piece names one id and one amount
+    of money, or the message is one request (red team 14b, hole 11, asked for the amount)."""
+    pieces = [p for p in _LIST_SPLIT.split(part) if p.strip()]
+    if len(pieces) < 2:
+        return [part]
+    for piece in pieces:
+        spans = find_spans(piece)
+        money = {s.value for s in spans if s.kind == "number" and s.after[:1] == ("cents",)}
+        ids = [s for s in spans if s.kind == "id"]
+        if len(money) != 1 or len(ids) != 1 or not names_an_id(piece):
+            return [part]
+    first = _FIRST_VALUE.search(pieces[0])
+    lead = pieces[0][: first.start()] if first else ""
+    verbs = _write_verbs(tools)
+    if not asks_for_write(lead, verbs):
+        return [part]
+    return [p if asks_for_write(p, verbs) else f"{lead}{p}" for p in pieces]
 
 
 def _required(tool: ToolSpec) -> list[str]:

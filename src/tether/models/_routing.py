@@ -25,6 +25,7 @@ Nothing here touches llama.cpp; :mod:`tether.models._local` runs the steps.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import re
@@ -61,16 +62,21 @@ __all__ = [
     "excluded",
     "find_spans",
     "foreign_amount",
+    "foreign_write_request",
     "groundable",
+    "hedged",
+    "listed_ids",
     "missing_argument_text",
     "missing_details",
     "names_an_id",
     "names_write",
     "on_topic",
+    "ordered_write",
     "own_words",
     "quote_result",
     "rank_candidates",
     "replies_said",
+    "requests_of",
     "sentences",
     "several_amounts",
     "skills_text",
@@ -475,11 +481,19 @@ def names_an_id(text: str) -> bool:
         and (
             len(str(span.value)) >= 3
             or bool(set(span.before[-1:]) & _ID_MARKERS)
-            # "what is the eta of order 77": two digits right after "order" are its id.
-            or (len(str(span.value)) == 2 and span.before[-1:] == ("order",))
+            # "what is the eta of order 77": two digits right after "order" are its id, and
+            # right after "where's" ("where's 77 at" got "How can I help you?").
+            or (
+                len(str(span.value)) == 2
+                and (span.before[-1:] in _BEFORE_SHORT_ID or span.before[-2:] in _WHERE_IS)
+            )
         )
         for span in find_spans(text)
     )
+
+
+_BEFORE_SHORT_ID = frozenset({("order",), ("wheres",), ("track",)})
+_WHERE_IS = frozenset({("where", "s"), ("where", "is"), ("where", "are")})
 
 
 _STEM = 4
@@ -678,6 +692,13 @@ _NOT_NOW = re.compile(
 _MODAL_QUESTION = re.compile(
     r"^(?:can|could|may|might|should|shall|would|will|must)\s+(?!(?:you|u|ya|y'all)\b)\w"
 )
+
+
+def hedged(text: str) -> bool:
+    """Whether ``text`` hedges, defers or speaks of someone else's wish (:data:`_NOT_NOW`):
+    "idk", "maybe later", "my sister wants": it holds for the whole message, so the message
+    is never taken apart into requests of their own (see :func:`requests_of`)."""
+    return bool(_NOT_NOW.search(_lowered(text)))
 
 
 def asks_about(text: str) -> bool:
@@ -1239,6 +1260,12 @@ _LONGER_NUMBER = frozenset(
 )  # fmt: skip
 
 
+_CENTS_OF = re.compile(
+    r"\b(?:dollars?|bucks?|euros?|pounds?|usd|eur|gbp)\s+(?:and\s+)?$", re.IGNORECASE
+)
+"""Before cents that belong to an amount in units: "... dollars and fifty cents"."""
+
+
 def _spelled(text: str) -> list[tuple[int, int, str, int | None]]:
     """Each amount of money ``text`` spells out: its start, end, words and value in cents
     (``None``: the tail of a longer number, an amount the message does not state)."""
@@ -1247,6 +1274,11 @@ def _spelled(text: str) -> list[tuple[int, int, str, int | None]]:
         # "fifty cents" is 50 cents ("five dollars and fifty cents" states two amounts).
         minor = match.group("currency").lower() in ("cent", "cents")
         if not minor and match.group("currency").lower() not in _CURRENCY_WORDS:
+            continue
+        if minor and _CENTS_OF.search(text, 0, match.start()):
+            # "one hundred twenty dollars and fifty cents": the cents of an amount the parser
+            # does not read (one it reads is a figure by now, see ``joined_cents``).
+            found.append((match.start(), match.end(), match.group(0), None))
             continue
         if match.group("small"):
             value = _UNITS.index(match.group("small").lower())
@@ -1311,6 +1343,48 @@ def _words(text: str) -> list[str]:
     return ["0" if w[0].isdigit() else w.lower() for w in re.findall(r"#|[A-Za-z]+|\d+", text)]
 
 
+_MAJOR_UNIT = r"(?:dollars?|bucks?|euros?|pounds?|usd|eur|gbp)"
+_SPELLED_SMALL = (
+    rf"(?:(?:{'|'.join(_TENS)})(?:[\s-]+(?:{'|'.join(_UNITS[1:10])}))?|{'|'.join(_UNITS)})"
+)
+# An amount in a currency's units and its cents: "twenty dollars and fifty cents", "$20 and
+# 50 cents", "5 euros 20 cents" (red team 14b, hole 11: the two were read as two amounts,
+# and the exact amount asked for).
+_MAJOR_AND_MINOR = re.compile(
+    rf"(?:(?P<sign>[$€£])\s?(?P<figure>\d+)|(?P<number>\d+|{_SPELLED_SMALL})\s*(?P<unit>{_MAJOR_UNIT}))"
+    rf"\s+(?:and\s+)?(?P<minor>\d{{1,2}}|{_SPELLED_SMALL})\s+cents?\b",
+    re.IGNORECASE,
+)
+
+
+def _as_number(words: str) -> int:
+    """A whole number of :data:`_SPELLED_SMALL` or in figures: "twenty-five" → 25."""
+    if words.isdigit():
+        return int(words)
+    value = 0
+    for word in re.split(r"[\s-]+", words.lower()):
+        value += 10 * (_TENS.index(word) + 2) if word in _TENS else _UNITS.index(word)
+    return value
+
+
+def joined_cents(text: str) -> str:
+    """``text`` with each amount given in units and cents written as one figure: "refund
+    twenty dollars and fifty cents" → "refund 20.50 dollars", "$20 and 50 cents" → "$20.50".
+    Not the tail of a longer number ("one hundred twenty dollars and fifty cents" states
+    nothing the parser reads), nor cents of a hundred or more."""
+
+    def joined(match: re.Match[str]) -> str:
+        previous = re.findall(r"[a-z]+|\d+", text[: match.start()].lower())[-1:]
+        if previous and (previous[0] in _LONGER_NUMBER or previous[0] == "and"):
+            return match.group(0)
+        minor = _as_number(match.group("minor"))
+        if match.group("sign"):
+            return f"{match.group('sign')}{match.group('figure')}.{minor:02d}"
+        return f"{_as_number(match.group('number'))}.{minor:02d} {match.group('unit')}"
+
+    return _MAJOR_AND_MINOR.sub(joined, text)
+
+
 def find_spans(text: str) -> list[Span]:
     """Find the values a user message offers: id-like tokens, numbers and content words.
 
@@ -1324,6 +1398,7 @@ def find_spans(text: str) -> list[Span]:
       that takes the user's question in their own words.
     """
     spans: list[Span] = []
+    original, text = text, joined_cents(text)
     for match in _TOKEN.finditer(text):
         token = match.group(0)
         before = tuple(_words(text[: match.start()])[-_CONTEXT_WORDS:])
@@ -1336,6 +1411,8 @@ def find_spans(text: str) -> list[Span]:
         if any(c.isdigit() for c in bare):
             if _NOT_AN_ORDER.search(text, 0, match.start()):
                 continue  # "the card ending 1234": a card, account or phone, no order or amount
+            if after[:1] in (("cent",), ("cents",)) and _CENTS_OF.search(text, 0, match.start()):
+                continue  # "one hundred twenty dollars and 50 cents": see ``_spelled``
             if _GLUED.match(text, match.end()) or _GLUED_BEFORE.search(text, 0, match.start()):
                 # "$1,000", "€12,50", "1.000 euros": a thousands group or a decimal comma
                 # the parser does not read; no part of it is a value (the amount is asked).
@@ -1392,7 +1469,7 @@ def find_spans(text: str) -> list[Span]:
             spans.append(
                 Span(text=words, value=amount, kind="number", before=before, after=("cents",))
             )
-    whole = " ".join(text.split())[:_MAX_TEXT_SPAN]
+    whole = " ".join(original.split())[:_MAX_TEXT_SPAN]
     if whole:
         spans.append(Span(text=whole, value=whole, kind="text"))
     return spans
@@ -1977,3 +2054,130 @@ def tool_action(spec: ToolSpec) -> str:
     if not first:
         return f"use {spec.name}"
     return first[0].lower() + first[1:]
+
+
+# ---------------------------------------------------------------------------
+# Several requests in one message (red team 14b, hole 10)
+
+# Where a message's requests part: the end of a sentence, or "and" / "also" / "plus" before
+# a clause of its own (a question word, an auxiliary, a request verb). Not a bare comma:
+# "It's been 10 days, where's order 9012?" asks one thing. Not "and" before an id: "Where are
+# orders 1234 and 9012?" is one question about two orders (see :func:`listed_ids`).
+_CLAUSE_OPENER = (
+    r"(?:what|what's|whats|where|where's|wheres|when|how|why|which|who|can|could|would|will"
+    r"|do|does|did|is|are|has|have|please|pls|plz|refund|reimburse|check|track|tell|give"
+    r"|send|look|find|show|let\s+me|i\s+(?:want|need|would|'d)|i'd|order)\b"
+)
+_REQUESTS_PART = re.compile(
+    r"(?<=[.!?;])\s+"
+    rf"|,?\s+\b(?:and\s+(?:then\s+)?(?:also\s+)?|also\s+|plus\s+|as\s+well\s+as\s+)(?={_CLAUSE_OPENER})",
+    re.IGNORECASE,
+)
+_ALSO = re.compile(r"^(?:and\s+|also\s+|plus\s+|then\s+)+|[\s,;:]+$", re.IGNORECASE)
+
+
+def requests_of(text: str) -> list[str]:
+    """The requests of a message, each in its own words: "where is order 1234 and what's
+    your return policy?" → ``["where is order 1234", "what's your return policy?"]``; "what's
+    the status of order 1234? Also refund $10 on 5678." → two. A message of one request is
+    one part. Only parts with a word in them count."""
+    parts = (_ALSO.sub("", p.strip()) for p in _REQUESTS_PART.split(" ".join(text.split())))
+    return [p for p in parts if re.search(r"[A-Za-z0-9]", p)]
+
+
+# Between two ids of a list: "1234 and 9012", "1234, 5678 & 9012", "#1234 or #5678",
+# "order 1234 and order 5678".
+_ID_LIST_JOIN = re.compile(
+    r"\s*(?:,\s*(?:and\s+|&\s+)?|\s(?:and|&|\+|or)\s|/)\s*(?:(?:orders?|no\.?|number|#)\s*)*#?",
+    re.IGNORECASE,
+)
+_BOTH = re.compile(r"\b(?:both|all|each|every|them|these|those)\b", re.IGNORECASE)
+
+
+def listed_ids(text: str, values: Collection[Any]) -> list[str]:
+    """The ids of ``values`` (an id parameter's candidates) that ``text`` lists together, in
+    its order, or ``[]`` when it lists fewer than two: "Where are orders 1234 and 9012?" →
+    ``["1234", "9012"]``. Ids stand next to each other joined by a comma, "and", "&", "or" or
+    "/" (with "order" or "#" again before the next one); ids with only a space between them
+    ("refund 1234 5678 both please") count when the message says "both", "all" or "each".
+    "I paid $129 for order 5678 in 2024" lists none: "for ... in" is no list."""
+    wanted = {str(v) for v in values}
+    spans = [
+        (m.start(), m.end(), m.group(0).lstrip("#"))
+        for m in re.finditer(r"#?[A-Za-z0-9][A-Za-z0-9-]*", text)
+        if m.group(0).lstrip("#") in wanted
+    ]
+    if len(spans) < 2:
+        return []
+    spaced = _BOTH.search(text) is not None
+    listed: list[str] = []
+    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+        between = text[end:start]
+        joined = bool(_ID_LIST_JOIN.fullmatch(between)) or (spaced and not between.strip())
+        if not joined:
+            continue
+        for value in (first, second):
+            if value not in listed:
+                listed.append(value)
+    return listed if len(listed) >= 2 else []
+
+
+# ---------------------------------------------------------------------------
+# A refund asked for in other languages, or in a word or two (red team 14b, hole 12)
+
+# "I want / I'd like / I ask for" in Spanish, Portuguese, French, Italian and German, then only
+# small words (articles, possessives, "me") before the refund: "quiero un reembolso", "je
+# veux un remboursement", "ich möchte eine Erstattung", "vorrei un rimborso". Not "quiero
+# saber cuánto tarda el reembolso" (to know about one), nor a question about one.
+_FOREIGN_WANT = (
+    r"(?:quiero|quisiera|necesito|deseo|solicito|pido|exijo|me\s+gustar[ií]a|quero|gostaria"
+    r"|preciso|peço|exijo|je\s+veux|je\s+voudrais|j'aimerais|je\s+souhaite|je\s+demande"
+    r"|j'exige|je\s+r[ée]clame|voglio|vorrei|chiedo|pretendo|ich\s+(?:will|m[öo]chte"
+    r"|h[äa]tte\s+gerne?|brauche|verlange|fordere|bitte\s+um)|bitte\s+um)"
+)
+_FOREIGN_SMALL = (
+    r"(?:un|una|uno|um|uma|une|le|la|el|lo|il|mi|mis|mon|ma|mes|mein|meine|meinen|eine|einen"
+    r"|die|den|das|der|o|a|me|moi|mir|del|de|du|des|dos|das|do|da|della|dello|del|para"
+    r"|pour|per|f[üu]r|por|total|completo|complet|completa|volle|vollst[äa]ndige|ganze|ganzen)"
+)
+_FOREIGN_REFUND_NOUN = (
+    r"(?:re?embols\w*|rembours\w*|rimbors\w*|(?:r[uü]ck)?erstatt\w*|(?:mi|mein|mon|il\s+mio)"
+    r"\s+(?:dinero|geld|argent|denaro|dinheiro)\s+(?:de\s+vuelta|zur[uü]ck|de\s+volta|indietro))"
+)
+_FOREIGN_REQUEST = re.compile(
+    rf"\b{_FOREIGN_WANT}(?:\s+{_FOREIGN_SMALL}){{0,3}}\s+{_FOREIGN_REFUND_NOUN}"
+    # The verb asked for: "reembólsenme el pedido", "remboursez-moi", "rimborsatemi",
+    # "erstatten Sie mir", "bitte erstatten".
+    r"|\b(?:re?emb[oó]ls(?:e|en|ame|enme|eme)|rembourse[zr]?-moi|remboursez|rimborsatemi"
+    r"|rimborsami|rimborsate|erstatten\s+sie|bitte\s+(?:\w+\s+){0,3}?(?:r[uü]ck)?erstatten)\b",
+    re.IGNORECASE,
+)
+
+
+def foreign_write_request(text: str) -> bool:
+    """Whether ``text`` asks for a refund in Spanish, Portuguese, French, Italian or German
+    in so many words: a wish ("quiero", "je veux", "ich möchte", "vorrei") with only small
+    words before the refund, or the refund's verb asked for ("reembólsenme", "remboursez-
+    moi", "erstatten Sie"). The embeddings of a 135M model read other languages poorly:
+    "Hola, quiero un reembolso del pedido 5678" was nearest the order lookup. A refusal
+    ("no quiero un reembolso") is :func:`declined`'s; a question about refunds ("¿cuánto
+    tarda el reembolso?") asks for none."""
+    return bool(_FOREIGN_REQUEST.search(_lowered(text)))
+
+
+# A refund ordered in so many words, first in its clause after greetings and slang at most:
+# "ayo bro refund 5678 fr fr", "yo refund order 1234 asap", "pls refund #9012". Not "the
+# refund 5678 went through" (a noun), "refund policy?".
+_ORDERED_WRITE = re.compile(
+    r"(?:^|[.!?;,]\s*)(?:(?:ayo|yo|hey|hi|hello|bro|bruh|dude|man|fam|sis|mate|pls|plz|please"
+    r"|just|ok|okay|now|so|um|uh|lol|omg|ugh|guys|u|ya|ye|yeah|yes)[\s,!]+)*"
+    r"(?:refund|reimburse)\s+(?:me\s+)?(?:(?:for|on)\s+)?(?:(?:my|the|this|that)\s+)?"
+    r"(?:order\s+)?(?:no\.?\s*|number\s+|#\s*)?[A-Za-z]?-?\d"
+)
+
+
+def ordered_write(text: str) -> bool:
+    """Whether ``text`` orders a refund of an order it names, in so many words: "refund" (or
+    "reimburse") opens a clause, after greetings and slang at most, and the order's id follows
+    it. "ayo bro refund 5678 fr fr" was nearest a policy example, and got the refund policy."""
+    return bool(_ORDERED_WRITE.search(_lowered(text)))
