@@ -389,6 +389,29 @@ _NO_CARRIER = {"answer_has": "don't have the carrier"}
 _NO_TRACKING = {"answer_has": "don't have the tracking number"}
 
 
+# Red team 14b's minor holes, the third round: a message of several requests got one of them
+# answered (10: "where is order 1234 and what's your return policy?", "Where are orders 1234
+# and 9012?"); a refund asked for in Spanish, French or slang got the order's status (12); an
+# amount in units and cents, or one per order, was asked for again (11). A row with ``calls``
+# expects exactly those calls, in any order (a call without ``arguments`` matches the tool
+# alone), and one with ``answer_all`` every one of its texts in the answer.
+_M3_SEEN, _M3_FRESH = "redteam14b-minor3-seen", "redteam14b-minor3-fresh"
+_SEVERAL, _OTHER_WORDS = "several_requests", "refund_other_words"
+
+
+def _calls(*calls: dict[str, Any], says: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A row of several calls: the first is ``tool`` (for the per-tool figures), all are
+    ``calls``; a write among them makes the row a write's (its answer waits for approval)."""
+    expected = [{"tool": c["tool"], **({"arguments": c["arguments"]} if "arguments" in c else {})}
+                for c in calls]  # fmt: skip
+    row: dict[str, Any] = {"tool": calls[0]["tool"], "calls": expected}
+    if any(c.get("write") for c in calls):
+        row["write"] = True
+    if says:
+        row["answer_all"] = list(says)
+    return row
+
+
 _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     # batch, category, message, expectation
     (_SEEN, _AMOUNT, "refund half of order A-1029", _ASK_AMOUNT),
@@ -675,6 +698,51 @@ _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     (_M2_FRESH, _AMOUNT_FORM, "refund usd 7 on order A-1029", _refund("A-1029", 700)),
     (_M2_FRESH, _AMOUNT_FORM, "refund EUR 20 on order 5678", _ASK_DOLLARS),
     (_M2_FRESH, _AMOUNT_FORM, "please refund USD 30 for order 1234", _refund("1234", 3000)),
+    (_M3_SEEN, _SEVERAL, "where is order 1234 and what's your return policy?",
+     _calls(_POLICY, _lookup("1234"), says=("shipped", "30 days"))),
+    (_M3_SEEN, _SEVERAL, "Where are orders 1234 and 9012?",
+     _calls(_lookup("1234"), _lookup("9012"), says=("shipped", "processing"))),
+    (_M3_SEEN, _SEVERAL, "order 1234: status? order 5678: status?",
+     _calls(_lookup("1234"), _lookup("5678"), says=("shipped", "delivered"))),
+    (_M3_SEEN, _SEVERAL, "what's the status of order 1234? Also refund $10 on 5678.",
+     _calls(_refund("5678", 1000), _lookup("1234"))),
+    (_M3_SEEN, _SEVERAL, "Do you ship internationally and how long does it take?",
+     _calls(_POLICY, _POLICY, says=("We ship to", "3-5 business days"))),
+    (_M3_SEEN, _SEVERAL, "Can you check order 1234 and also refund order 5678?",
+     _calls(_full("5678"), _lookup("1234"))),
+    (_M3_FRESH, _SEVERAL, "is order 9012 shipped yet? and what's your warranty?",
+     _calls(_lookup("9012"), _POLICY, says=("processing", "2-year warranty"))),
+    (_M3_FRESH, _SEVERAL, "where are my orders 1234, 5678 and 9012?",
+     _calls(_lookup("1234"), _lookup("5678"), _lookup("9012"))),
+    (_M3_FRESH, _SEVERAL, "What's your return policy and do you ship to Canada?",
+     _calls(_POLICY, _POLICY, says=("30 days", "Canada"))),
+    (_M3_FRESH, _SEVERAL, "where is order 1234 and can it be refunded?",
+     _calls(_POLICY, _lookup("1234"))),
+    (_M3_FRESH, _SEVERAL, "where is order 9012? also please refund order 1234",
+     _calls(_full("1234"), _lookup("9012"))),
+    (_M3_SEEN, _OTHER_WORDS, "Hola, quiero un reembolso del pedido 5678", _full("5678")),
+    (_M3_SEEN, _OTHER_WORDS, "Je veux un remboursement pour la commande 1234", _full("1234")),
+    (_M3_SEEN, _OTHER_WORDS, "ayo bro refund 5678 fr fr", _full("5678")),
+    (_M3_FRESH, _OTHER_WORDS, "Ich möchte eine Rückerstattung für Bestellung 9012",
+     _full("9012")),
+    (_M3_FRESH, _OTHER_WORDS, "Vorrei un rimborso per l'ordine 5678", _full("5678")),
+    (_M3_FRESH, _OTHER_WORDS, "pls refund #9012 asap", _full("9012")),
+    (_M3_FRESH, _OTHER_WORDS, "¿Cuánto tarda un reembolso?", _REFUNDS),
+    (_M3_FRESH, _OTHER_WORDS, "Je ne veux pas de remboursement pour la commande 9012",
+     _NO_REFUND),
+    (_M3_FRESH, _OTHER_WORDS, "Ich will keine Erstattung für Bestellung 9012", _NO_REFUND),
+    (_M3_FRESH, _OTHER_WORDS, "¿Dónde está mi pedido 5678?", _lookup("5678")),
+    (_M3_SEEN, _AMOUNT_FORM, "refund twenty dollars and fifty cents on order 1234",
+     _refund("1234", 2050)),
+    (_M3_SEEN, _AMOUNT_FORM, "refund $10 on order 1234 and $5 on order 5678",
+     _calls(_refund("1234", 1000), _refund("5678", 500))),
+    (_M3_SEEN, _AMOUNT_FORM, "refund 1234 5678 both please", _calls(_full("1234"), _full("5678"))),
+    (_M3_FRESH, _AMOUNT_FORM, "refund five dollars and fifty cents on order 5678",
+     _refund("5678", 550)),
+    (_M3_FRESH, _AMOUNT_FORM, "refund $12 and 5 cents on order 9012", _refund("9012", 1205)),
+    (_M3_FRESH, _AMOUNT_FORM, "refund one hundred twenty dollars and fifty cents on order 5678",
+     _ASK_AMOUNT),
+    (_M3_FRESH, _STATUS, "where is 77?", _lookup("77")),
 ]  # fmt: skip
 EXTRA_CASES: list[dict[str, Any]] = [
     {"id": f"x{i:02d}", "split": "dev", "batch": batch, "category": category, "message": message}
@@ -719,11 +787,28 @@ def _spelled_amounts(message: str) -> set[int]:
     return found
 
 
+_NUMBER_TEXT = r"\d+|(?:[a-z]+)(?:[\s-][a-z]+)?"
+_UNITS_AND_CENTS = re.compile(
+    rf"\$?({_NUMBER_TEXT})\s*(?:dollars?|bucks?|usd)?\s+(?:and\s+)?({_NUMBER_TEXT})\s+cents?\b"
+)
+
+
+def _amount_value(text: str) -> int:
+    """A whole number in figures or words ("twenty-five", "5"); 0 for anything else."""
+    if text.isdigit():
+        return int(text)
+    words = re.findall(r"[a-z]+", text)
+    return sum(_NUMBER_WORDS.get(w, 0) for w in words)
+
+
 def money_in(message: str) -> set[str]:
     """Numbers of the message, and every amount in it in cents too ("$20.50" → "2050",
     "five euros" → "500": an amount spelled out is stated, not made up)."""
     found = set(re.findall(r"\d+", message))
     found |= {str(value * 100) for value in _spelled_amounts(message)}
+    # An amount in units and cents ("twenty dollars and fifty cents", "$12 and 5 cents").
+    for major, minor in _UNITS_AND_CENTS.findall(message.lower()):
+        found.add(str(_amount_value(major) * 100 + _amount_value(minor)))
     for number in re.findall(r"\d+(?:\.\d{1,2})?", message):
         whole, _, frac = number.partition(".")
         found.add(str(int(whole) * 100 + int(frac.ljust(2, "0") or 0)))
@@ -792,12 +877,17 @@ async def _eval_case(
     args_ok = "arguments" not in case or (
         first is not None and first["arguments"] == case["arguments"]
     )
+    if "calls" in case:  # several requests: exactly these calls, in any order
+        tool_ok = args_ok = _same_calls(calls, case["calls"])
     answer = result.output if isinstance(result.output, str) else ""
     # The answer says what was asked: the destinations article for "do you ship to X?".
     wanted = case.get("answer_has")
     # A list: any one of its texts will do ("cheers" may be thanks or a goodbye).
     anyof = [wanted] if isinstance(wanted, str) else wanted
     answer_ok = None if anyof is None else any(w.lower() in answer.lower() for w in anyof)
+    if "answer_all" in case:  # several requests: an answer to each
+        every = all(w.lower() in answer.lower() for w in case["answer_all"])
+        answer_ok = every if answer_ok is None else answer_ok and every
     # What the answer may draw on: the customer's words and the tool results (not the
     # call arguments: an id the model made up is no source for the answer).
     sources = " ".join([case["message"], *(json.dumps(r, default=str) for r in results)])
@@ -820,6 +910,9 @@ async def _eval_case(
     route_ok = (
         None
         if route_stats is None
+        # Several calls took several routes: the calls are checked, and no question asked.
+        else not unasked_question
+        if "calls" in case
         else (route == expected_route or asked_as_expected) and not unasked_question
     )
     writes = [c for c in calls if c["tool"] == "refund_order"]
@@ -858,6 +951,26 @@ async def _eval_case(
         "route_ok": route_ok,
         "seconds": round(seconds, 3),
     }
+
+
+def _same_calls(calls: list[dict[str, Any]], expected: list[dict[str, Any]]) -> bool:
+    """Whether ``calls`` are ``expected`` in some order (one without ``arguments`` matches
+    any call of its tool)."""
+    left = list(calls)
+    for want in sorted(expected, key=lambda c: "arguments" not in c):
+        match = next(
+            (
+                c
+                for c in left
+                if c["tool"] == want["tool"]
+                and ("arguments" not in want or c["arguments"] == want["arguments"])
+            ),
+            None,
+        )
+        if match is None:
+            return False
+        left.remove(match)
+    return not left
 
 
 def _rate(rows: list[dict[str, Any]], key: str) -> float | None:
