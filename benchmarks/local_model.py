@@ -743,6 +743,10 @@ _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     (_M3_FRESH, _AMOUNT_FORM, "refund one hundred twenty dollars and fifty cents on order 5678",
      _ASK_AMOUNT),
     (_M3_FRESH, _STATUS, "where is 77?", _lookup("77")),
+    # A refund under way, spoken of: proposed again in full until this round.
+    (_M3_FRESH, _REPORTED, "refund 1234 is taking forever", _lookup("1234")),
+    (_M3_FRESH, _REPORTED, "my refund 5678 is stuck", _lookup("5678")),
+    (_M3_FRESH, _REPORTED, "the refund on 9012 is late", _lookup("9012")),
 ]  # fmt: skip
 EXTRA_CASES: list[dict[str, Any]] = [
     {"id": f"x{i:02d}", "split": "dev", "batch": batch, "category": category, "message": message}

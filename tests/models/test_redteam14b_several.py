@@ -133,7 +133,10 @@ async def test_every_read_of_several_requests_is_answered(
             "what's the status of order 1234? Also refund $10 on 5678.",
             [_lookup("1234"), _refund("5678", 1000)],
         ),
-        ("Can you check order 1234 and also refund order 5678?", [_lookup("1234"), _refund("5678")]),
+        (
+            "Can you check order 1234 and also refund order 5678?",
+            [_lookup("1234"), _refund("5678")],
+        ),
         # fresh variant
         ("where is order 9012? also please refund order 1234", [_lookup("9012"), _refund("1234")]),
     ],
@@ -271,6 +274,41 @@ async def test_cents_of_an_amount_the_parser_cannot_read_ask_for_it(
 ) -> None:
     calls, answer = await _turn(model, text)
     assert calls == [] and answer is not None and ASK_AMOUNT in answer, (text, calls, answer)
+
+
+# ---------------------------------------------------------------------------
+# Found on the way (not in the red team's notes): a refund under way spoken of ("refund 1234
+# is taking forever", "my refund 5678 is stuck") proposed the full refund again
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "order"),
+    [
+        ("refund 1234 is taking forever", "1234"),
+        ("my refund for order 1234 is taking forever", "1234"),
+        ("the refund on 9012 is late", "9012"),
+        ("my refund 5678 is stuck", "5678"),
+    ],
+)
+async def test_a_refund_under_way_is_no_new_refund(
+    model: LocalModel, text: str, order: str
+) -> None:
+    calls, _ = await _turn(model, text)
+    assert calls == [_lookup(order)], (text, calls)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    [
+        "refund order 1234 please, it is late",
+        "please refund my order 5678 which is still missing",
+    ],
+)
+async def test_a_late_order_is_still_refunded_when_asked(model: LocalModel, text: str) -> None:
+    calls, _ = await _turn(model, text)
+    assert [name for name, _ in calls] == ["refund_order"], (text, calls)
 
 
 # ---------------------------------------------------------------------------

@@ -89,6 +89,10 @@ def test_a_refund_asked_for_in_another_language(text: str) -> None:
         "Wie lange dauert eine Erstattung?",
         "Merci, j'ai bien reçu le remboursement",
         "Il mio rimborso è arrivato, grazie",
+        # a condition or a hedge: not proposed as if unconditional and now
+        "quiero un reembolso si no llega el viernes",
+        "Je veux un remboursement si la commande n'arrive pas",
+        "Ich möchte vielleicht später eine Erstattung",
     ],
 )
 def test_other_messages_about_refunds_ask_for_none(text: str) -> None:
@@ -105,6 +109,9 @@ def test_other_messages_about_refunds_ask_for_none(text: str) -> None:
         ("refund policy?", False),
         ("my refund 5678 status", False),
         ("what about a refund for 5678", False),
+        ("refund 1234 is taking forever", False),
+        ("refund 5678 was denied?", False),
+        ("refund 1234 when?", False),
     ],
 )
 def test_a_refund_ordered_in_so_many_words(text: str, ordered: bool) -> None:
@@ -166,3 +173,18 @@ def test_the_answer_after_several_results_quotes_each_once() -> None:
     )
     assert route == "quote"
     assert response.text == "Order id 1234, status shipped. Returns are free within 30 days."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "refund 1234 is taking forever",
+        "my refund for order 1234 is stuck",
+        "the refund on 9012 is late",
+    ],
+)
+def test_a_refund_under_way_is_not_asked_for(text: str) -> None:
+    from tether.models._routing import declined
+
+    rest = declined(text, ("refund",))
+    assert rest is not None and "refund" not in rest

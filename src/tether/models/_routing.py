@@ -842,6 +842,12 @@ def _not_asked(verbs: tuple[str, ...]) -> re.Pattern[str]:
         rf"|\b{write}\s+(?:(?:for|on|of)\s+(?:order\s+)?\S+\s+)?(?:has|have|had|was|is)"
         r"\s+already\b"
         rf"|\b{write}\s+status\b|\bstatus\s+(?:of|on|for)\s+{owner}{write}"
+        # One under way, spoken of ("refund 1234 is taking forever", "my refund for order
+        # 1234 is stuck", "the refund on 9012 is late"): proposed again in full before.
+        rf"|\b{write}(?:\s+(?:for|on|of)\s+(?:order\s+)?[^\s.!?,;:]+|\s+#?\w*\d[\w-]*)?"
+        r"\s+(?:is|was|'s|has\s+been|seems|still|keeps)\s+(?:still\s+|so\s+|really\s+|very\s+)?"
+        r"(?:taking|pending|late|delayed|slow|stuck|missing|lost|denied|declined|rejected"
+        r"|processing|on\s+hold|not\s+(?:here|arrived|through|showing|done))\b"
         # One reported as done (red team 14b, hole 01): "the refund for order 1234 went
         # through", "my refund of $20 for order 1234 arrived", "thanks for the refund".
         rf"|\b(?:the|my|our|your|that|this)\s+{write}(?:\s+{_NOT_A_LINK}[^\s.!?,;:]+){{0,6}}?"
@@ -2066,7 +2072,7 @@ def tool_action(spec: ToolSpec) -> str:
 _CLAUSE_OPENER = (
     r"(?:what|what's|whats|where|where's|wheres|when|how|why|which|who|can|could|would|will"
     r"|do|does|did|is|are|has|have|please|pls|plz|refund|reimburse|check|track|tell|give"
-    r"|send|look|find|show|let\s+me|i\s+(?:want|need|would|'d)|i'd|order)\b"
+    r"|send|look|find|show|let\s+me|i\s+(?:want|need|would|'d)|i'd)\b"
 )
 _REQUESTS_PART = re.compile(
     r"(?<=[.!?;])\s+"
@@ -2154,6 +2160,15 @@ _FOREIGN_REQUEST = re.compile(
 )
 
 
+# A condition or a hedge in those languages ("si no llega", "wenn", "peut-être", "später"):
+# a refund asked for so is not proposed as if unconditional and now.
+_FOREIGN_NOT_NOW = re.compile(
+    r"\b(?:si|se|wenn|falls|sofern|a\s+menos|sauf|salvo|tal\s+vez|quiz[aá]s?|peut-[eê]tre"
+    r"|vielleicht|forse|talvez|plus\s+tard|m[aá]s\s+tarde|sp[aä]ter|pi[uù]\s+tardi|mais\s+tarde"
+    r"|quand|cuando|quando|sobald|nachdem|despu[eé]s|apr[eè]s|dopo|depois)\b"
+)
+
+
 def foreign_write_request(text: str) -> bool:
     """Whether ``text`` asks for a refund in Spanish, Portuguese, French, Italian or German
     in so many words: a wish ("quiero", "je veux", "ich möchte", "vorrei") with only small
@@ -2162,7 +2177,8 @@ def foreign_write_request(text: str) -> bool:
     "Hola, quiero un reembolso del pedido 5678" was nearest the order lookup. A refusal
     ("no quiero un reembolso") is :func:`declined`'s; a question about refunds ("¿cuánto
     tarda el reembolso?") asks for none."""
-    return bool(_FOREIGN_REQUEST.search(_lowered(text)))
+    lowered = _lowered(text)
+    return bool(_FOREIGN_REQUEST.search(lowered)) and not _FOREIGN_NOT_NOW.search(lowered)
 
 
 # A refund ordered in so many words, first in its clause after greetings and slang at most:
@@ -2172,7 +2188,11 @@ _ORDERED_WRITE = re.compile(
     r"(?:^|[.!?;,]\s*)(?:(?:ayo|yo|hey|hi|hello|bro|bruh|dude|man|fam|sis|mate|pls|plz|please"
     r"|just|ok|okay|now|so|um|uh|lol|omg|ugh|guys|u|ya|ye|yeah|yes)[\s,!]+)*"
     r"(?:refund|reimburse)\s+(?:me\s+)?(?:(?:for|on)\s+)?(?:(?:my|the|this|that)\s+)?"
-    r"(?:order\s+)?(?:no\.?\s*|number\s+|#\s*)?[A-Za-z]?-?\d"
+    r"(?:order\s+)?(?:no\.?\s*|number\s+|#\s*)?[A-Za-z]?-?\d[\w-]*(?![\w-])"
+    # Not a refund spoken of ("refund 1234 is taking forever", "refund 5678 was denied?").
+    r"(?!\s+(?:is|was|has|had|have|went|got|still|taking|takes|took|pending|denied|declined"
+    r"|status|arrived|came|processed|never|hasn'?t|isn'?t|wasn'?t|didn'?t|hasnt|isnt|wasnt"
+    r"|didnt|when|yet)\b)"
 )
 
 
