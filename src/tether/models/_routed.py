@@ -85,6 +85,18 @@ modal questions), without a condition (``conditional``: the order is looked up),
 an amount stated (``unstated_amount``: "the shipping fee", "a reasonable amount"). Its 28
 messages and 28 rows written for its families (dev) were 27/28 and 24/28 right after, with
 no write nobody asked for; the other 438 rows unchanged (428 right, held out 126/131).
+Red team 14b's minor holes 09-12: a message of several requests is taken apart and each part
+routed as if it came alone (``_several``: "where is order 1234 and what's your return
+policy?" got the policy alone, "Where are orders 1234 and 9012?" one lookup), the answer
+quoting every result; a refund asked for in Spanish, Portuguese, French, Italian or German,
+or "refund <id>" after slang, goes to the write (it was looked up); an amount in units and
+cents is one amount ("twenty dollars and fifty cents", asked for before); and a refund under
+way spoken of ("my refund 5678 is stuck") is no request for one (it proposed the full total
+again). A part proposes a write only as a message would on its own (now, unconditional, its
+amount stated), and waits for approval like any; a part that would ask for something
+another part may give leaves the message whole, as before. Measured on the 567 rows before
+it: 554 right before, 555 after (the one change "where's 77 at", now looked up), no call
+of any other row changed, 0 writes nobody asked for, faithful 1.0 both.
 The last 23 held-out rows are every other message of a stranger's probe of 46,
 written and measured before the off-topic rule (30/46 of the probe right, then 44/46).
 Of the held-out rows, 14 were measured before and after the refund-question
@@ -275,8 +287,9 @@ class RoutedTurns:
         ``"quote"`` or ``"ask:<tool>"``), for stats. A message of several requests gets a
         call for each (see :meth:`_several`); ``whole=False`` routes one of them alone.
         """
-        self._routed_tokens = [0, 0]  # prompt tokens, output tokens of model sub-calls
-        self._routed_read = 0  # tokens of the message embedded for routing
+        if whole:  # a part of a message (``_several``) counts toward the message's turn
+            self._routed_tokens = [0, 0]  # prompt tokens, output tokens of model sub-calls
+            self._routed_read = 0  # tokens of the message embedded for routing
         messages = request.messages
         last = messages[-1] if messages else None
         first_call = 1 + sum(len(m.tool_calls) for m in messages)
