@@ -96,7 +96,10 @@ again). A part proposes a write only as a message would on its own (now, uncondi
 amount stated), and waits for approval like any; a part that would ask for something
 another part may give leaves the message whole, as before. Measured on the 567 rows before
 it: 554 right before, 555 after (the one change "where's 77 at", now looked up), no call
-of any other row changed, 0 writes nobody asked for, faithful 1.0 both.
+of any other row changed (held out 126/131 both), 0 writes nobody asked for, faithful 1.0
+both; its 31 dev rows (batch ``redteam14b-minor3``, 12 of the red team's messages and 19
+written for the families) 30/31 after ("¿Cuánto tarda un reembolso?" gets the help menu:
+the policies have no words in Spanish).
 The last 23 held-out rows are every other message of a stranger's probe of 46,
 written and measured before the off-topic rule (30/46 of the probe right, then 44/46).
 Of the held-out rows, 14 were measured before and after the refund-question
