@@ -39,13 +39,14 @@ a short sentence (the engine scans every tool result, so these must cost a few
 microseconds), a longer JSON record, a clean order email, JSON records whose ids are new
 each time (hex ids look like leetspeak, so they get decoded views), the mean over the
 benign corpus, and how many benign texts the word screen settles without the full scan.
-``learned_stage`` shows what the optional learned second stage (``_injection_learned``,
-``InjectionScanner(learned=True)``, off by default; trained by
-``benchmarks/train_injection.py`` on the tuning, wild, outsider and third rows; never the
-held-out fifth nor the fourth set) adds: per set, recall
-and false positives with the patterns alone (the figures above) and with the stage, the
-attacks and false positives it adds, the figures its training stored, and the clean
-scans timed with the stage on (their difference from the figures above is its cost).
+The figures above are the default scanner's: the patterns, then the learned second stage
+(``_injection_learned``, ``InjectionScanner(learned=True)``, on by default since session
+12; trained by ``benchmarks/train_injection.py`` on the tuning, wild, outsider, third,
+fourth and fifth rows; never the held-out fifth nor the sixth set). ``learned_stage``
+shows what the stage adds: per set, recall and false positives with the patterns alone
+(``learned=False``) and with the stage (the figures above), the attacks and false
+positives it adds, the figures its training stored, and the clean scans timed with the
+patterns alone (their difference from the figures above is its cost).
 ``--corpus`` prints only that part (no runs, a few seconds).
 
     python benchmarks/redteam.py
@@ -127,9 +128,9 @@ def _figures(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def learned_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The learned stage's own figures: each set with the patterns alone (``reports``, the
-    default scanner's) and with the stage on."""
-    scanner = InjectionScanner(learned=True)
+    """The learned stage's own figures: each set with the patterns alone
+    (``learned=False``) and with the stage on (``reports``, the default scanner's)."""
+    scanner = InjectionScanner(learned=False)
     scanner.scan("warm up")
     sets = {
         "held_out": _injection_corpus.held_out(),
@@ -143,8 +144,8 @@ def learned_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
     figures: dict[str, Any] = {}
     for name, side in sets.items():
-        alone = reports[name]
-        both = _injection_corpus.evaluate(scanner.scan, side)
+        alone = _injection_corpus.evaluate(scanner.scan, side)
+        both = reports[name]
         figures[name] = {
             "patterns_only": _figures(alone),
             "with_learned": _figures(both),
@@ -161,7 +162,7 @@ def learned_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "training": model.training,
     }
     benign = [s.text for s in _injection_corpus.load()[1]]
-    figures["scan_microseconds_with_learned"] = {
+    figures["scan_microseconds_patterns_only"] = {
         "clean_json_62_chars": _microseconds(lambda: scanner.scan(SHORT_JSON)),
         "clean_sentence_41_chars": _microseconds(lambda: scanner.scan(SHORT_FACT)),
         "clean_json_143_chars": _microseconds(lambda: scanner.scan(CLEAN_JSON)),
@@ -174,7 +175,8 @@ def learned_report(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def corpus_report() -> dict[str, Any]:
-    """The scanner alone on the injection corpus: held-out and tuning figures, timings."""
+    """The scanner alone (the default: patterns, then the learned stage) on the injection
+    corpus: held-out and tuning figures, timings."""
     scanner = InjectionScanner()
     scanner.scan("warm up")  # compile the table outside the timings
     held_out = _injection_corpus.evaluate(scanner.scan, _injection_corpus.held_out())

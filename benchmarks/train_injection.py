@@ -3,44 +3,54 @@
     python benchmarks/train_injection.py            # fit, print the figures, write the file
     python benchmarks/train_injection.py --check    # fit, and fail if the file differs
 
-Data (since session 9, 2026-11-30): only the rows the project may fit on. The tuning
+Data (since session 12, 2026-11-30): only the rows the project may fit on. The tuning
 four fifths of ``tests/policy/injection_corpus`` (``_injection_corpus.tuning()``:
 ``attacks.jsonl`` and ``benign.jsonl`` rows whose id hashes to the tuning side) and the
-three outside authors' sets that are tuning data since session 9: ``wild``,
-``outsider`` and ``third`` (``_injection_corpus.wild()``, ``outsider()``, ``third()``).
-The held-out fifth and the fourth author's blind set are never read here: they are for
-measuring, in aggregate (``benchmarks/redteam.py --corpus``). (Until session 9 the
-stage was fitted on the tuning rows and ``wild`` only.)
+five outside authors' sets that are tuning data: ``wild``, ``outsider``, ``third`` (since
+session 9), ``fourth`` (since session 10) and ``fifth`` (since session 11)
+(``_injection_corpus.wild()`` ... ``fifth()``). The held-out fifth and the sixth set
+(blind, session 11) are never read here: they are for measuring, in aggregate
+(``benchmarks/redteam.py --corpus``). (Session 8 fitted on the tuning rows and ``wild``;
+session 9 added ``outsider`` and ``third``.)
 
 Model: logistic regression (scikit-learn, L2, lbfgs; a training-time tool only: the
 scanner scores with pure Python) over binary word unigrams and bigrams of each window
-of two segments of the normalised text and its decoded views, plus two document
-features for writing about attacks (``_injection_learned``). Benign rows give one
-negative per window and one for the whole text; attack rows give their whole text as a
-positive; the classes weigh the same. Features seen in fewer than two training rows
-are dropped before fitting, and weights smaller than ``PRUNE`` after, which keeps the
-file small.
+of two segments of the normalised text (its quoted spans and code blanked) and its
+decoded views, plus a document feature for writing about attacks
+(``_injection_learned``). Rows with ``DISCUSSION_GATE`` or more words of that vocabulary
+are ``gated``: the scanner never scores them, so they are neither fitted nor scored here
+(185 benign rows, no attack). Benign rows give one negative per window and one for the
+whole text; attack rows give their whole text as a positive; the classes weigh the same.
+Features seen in fewer than two training rows are dropped before fitting, and weights
+smaller than ``PRUNE`` after, which keeps the file small. (Rows under ``MIN_WORDS`` words,
+which the scanner does not score either, are scored here; none of the attacks among them
+passes the threshold out of fold, so the figures are the scanner's.)
 
 Choices, made on the training rows only, by cross-validation across sources: the folds
-are each outside author's set (``wild``, ``outsider``, ``third``: a fold left out is an
-author the model never read, as the fourth set is) and the tuning rows in
-``TUNING_FOLDS`` halves by a hash of ``"cv:" + id`` (unseen rows of our own corpus, as
-the held-out fifth is; unrelated to the held-out split). Each row gets a score from the
-model fitted on the other folds.
+are each outside author's set (``wild``, ``outsider``, ``third``, ``fourth``, ``fifth``:
+a fold left out is an author the model never read, as the sixth set's are) and the tuning
+rows in ``TUNING_FOLDS`` halves by a hash of ``"cv:" + id`` (unseen rows of our own
+corpus, as the held-out fifth is; unrelated to the held-out split). Each row gets a score
+from the model fitted on the other folds.
 
 * The threshold, per ``C``: the highest such out-of-fold score of a benign row the
   patterns leave unflagged, so that out of fold the stage adds no false positive on any
   source. A text flags when its score is above it.
 * ``C`` (inverse regularisation), from ``GRID``: the one whose out-of-fold scores put the
   most attacks the patterns miss above its threshold (ties: the most attacks above it,
-  then the smaller ``C``).
+  then the smaller ``C``). The patterns miss only 8 training attacks now (they were
+  fitted to these sets), so the tie-break, all attacks above the threshold out of fold,
+  is what decides in practice. The features (words and pairs, quotations blanked,
+  writing about attacks gated) were chosen the same way in session 12 over word
+  trigrams and character n-grams; the figures are in ``_injection_learned``'s notes.
 
 The model written is fitted on every training row with that ``C`` and threshold;
 ``training`` in the weights file holds the figures of each ``C``.
 
 Deterministic: rows in file order, folds by hash, a sorted vocabulary, lbfgs, weights
-rounded to four decimals. Takes about three minutes on 2 vCPUs (five fits per ``C``,
-one more at the end).
+rounded to four decimals. Takes about five minutes on 2 vCPUs (seven fits per ``C``,
+one more at the end); needs scikit-learn, numpy and scipy (``pip install
+scikit-learn``), which the scanner itself does not.
 """
 
 from __future__ import annotations
@@ -77,6 +87,7 @@ from tether.policy._injection_learned import (  # noqa: E402
     clip,
     doc_features,
     features,
+    gated,
     instances,
     said,
     segments,
@@ -89,7 +100,7 @@ from tether.policy._injection_normalize import (  # noqa: E402
     normalize,
 )
 
-SOURCES = ("tuning", "wild", "outsider", "third")
+SOURCES = ("tuning", "wild", "outsider", "third", "fourth", "fifth")
 GRID = (0.3, 1.0, 3.0, 10.0)
 TUNING_FOLDS = 2
 MIN_DF = 2
@@ -109,6 +120,7 @@ class Row:
     positive: frozenset[Feature]  # the whole text's features (an attack's instance)
     negatives: tuple[frozenset[Feature], ...]  # every scored window (a benign row's)
     doc: tuple[str, ...]
+    gated: bool  # writing about attacks the stage leaves to the patterns: not fitted, not scored
 
 
 def readings(text: str) -> list[str]:
@@ -129,7 +141,7 @@ def load_rows() -> list[Row]:
         for sample in (*side.attacks, *side.benign):
             texts = [clip(t) for t in readings(sample.text)]
             terms = discussion_terms(texts[0])
-            read = segments(said(texts, terms))
+            read = segments(said(texts))
             rows.append(
                 Row(
                     id=sample.id,
@@ -139,6 +151,7 @@ def load_rows() -> list[Row]:
                     positive=frozenset(features(whole(read))),
                     negatives=tuple(frozenset(features(w)) for w in instances(read)),
                     doc=tuple(doc_features(terms)),
+                    gated=gated(terms),
                 )
             )
     return rows
@@ -159,6 +172,7 @@ class Fitted:
     """A model fitted on some rows, with its vocabulary (numpy weights, not pruned)."""
 
     def __init__(self, rows: Sequence[Row], c: float) -> None:
+        rows = [row for row in rows if not row.gated]  # never scored, so never fitted
         counts: Counter[Feature] = Counter()
         for row in rows:
             seen = set(row.positive)
@@ -204,8 +218,10 @@ class Fitted:
 
     def score(self, row: Row) -> float:
         """The row's score as the scanner computes it: the best of its windows."""
+        if row.gated or not row.negatives:
+            return -math.inf
         values = self.matrix(row.negatives, [row.doc] * len(row.negatives)) @ self.coef
-        return float(values.max()) + self.bias if len(row.negatives) else -math.inf
+        return float(values.max()) + self.bias
 
     def model(self, threshold: float, training: dict[str, Any]) -> LearnedModel:
         weights: dict[Feature, float] = {}
@@ -266,17 +282,21 @@ def train() -> tuple[LearnedModel, dict[str, Any]]:
     training = {
         "data": (
             "tests/policy/injection_corpus: the tuning four fifths of attacks.jsonl and "
-            "benign.jsonl (ids hashing to the tuning side), wild_*.jsonl, outsider_*.jsonl "
-            "and third_*.jsonl (session 9, 2026-11-30); never the held-out fifth nor the "
-            "fourth set"
+            "benign.jsonl (ids hashing to the tuning side), wild_*.jsonl, outsider_*.jsonl, "
+            "third_*.jsonl, fourth_*.jsonl and fifth_*.jsonl (session 12, 2026-11-30); "
+            "never the held-out fifth nor the sixth set"
         ),
-        "session": 9,
+        "session": 12,
         "rows": {
             f"{source}_{'attacks' if attack else 'benign'}": count[(source, attack)]
             for source in SOURCES
             for attack in (True, False)
         },
-        "model": "logistic regression, L2, binary word unigrams+bigrams per window",
+        "model": (
+            "logistic regression, L2, binary word unigrams+bigrams per window, quoted "
+            "spans and code blanked; texts with >= 2 discussion terms not scored"
+        ),
+        "gated_rows": sum(r.gated for r in rows),
         "c": c,
         "min_df": MIN_DF,
         "prune": PRUNE,

@@ -637,10 +637,12 @@ def test_tuning_set_recall_and_false_positives() -> None:
 
 def test_held_out_false_positives_and_recall_floor() -> None:
     """On the fifth never tuned on: at most 1% false positives; recall no worse than last
-    measured (0.890, 65 of 73), so a change cannot quietly lose it."""
+    measured (the patterns alone: 0.890, 65 of 73; with the learned stage, on by default
+    since session 12: 0.918, 67 of 73, 0 of 92 false positives), so a change cannot
+    quietly lose it."""
     report = corpus.evaluate(SCANNER.scan, corpus.held_out())
     assert report["false_positive_rate"] <= 0.01, report["false_positive_ids"]
-    assert report["recall"] >= 0.89
+    assert report["recall"] >= 0.9178  # 67 of 73
 
 
 def test_the_outsider_set_is_whole_and_apart() -> None:
@@ -833,24 +835,27 @@ def test_sixth_set_figures_do_not_slide() -> None:
     (``2cd6214``) scored recall 0.765 (153 of 200) and 2.75% false positives (11 of 400);
     after session 11's forms read off the fifth set, 0.77 (154) and 2.75% (11). The fifth
     set went from 0.875 to 0.995 in the same round: fitting one author's wording carried
-    over to two new authors by one attack."""
+    over to two new authors by one attack. With the learned stage (retrained in session 12
+    on the tuning rows and the wild to fifth sets, on by default since): 0.805 (161) and
+    2.75% (11, the same rows: the stage only adds flags)."""
     report = corpus.evaluate(SCANNER.scan, corpus.sixth())
-    assert report["recall"] >= 0.77, report["missed_ids"]  # 154 of 200
+    assert report["recall"] >= 0.805, report["missed_ids"]  # 161 of 200
     assert report["false_positive_rate"] <= 0.0275, report["false_positive_ids"]  # 11 of 400
 
 
 _TARGET_MISSED = {
-    "sixth": "sixth-set (blind, session 11) recall is 0.77 (154/200) and false positives "
-    "2.75% (11/400), short of the 0.90 and 1% target",
-    "held_out": "held-out recall is 0.890 (65/73), short of the 0.90 target (unchanged by "
-    "the owner's-voice cues, nor by the generalised attack forms, nor by later ones, nor by "
-    "session 11's forms read off the fifth set: measured once after each)",
+    "sixth": "sixth-set (blind, session 11) recall is 0.805 (161/200) with the learned "
+    "stage (0.77 with the patterns alone) and false positives 2.75% (11/400), short of the "
+    "0.90 and 1% target",
 }
 # Reached in session 10, on sets fitted to (so fitted figures): the third author's (0.984,
 # 0.8%) and the fourth author's (blind in session 9 at 0.794 and 7.2%; 0.996, 0.2%); in
 # later in session 10 the outsider's (0.984, 0.9%: a man page and a password-reset template left);
 # in session 11 the fifth author's (blind in session 10 at 0.875 and 2.5%; fitted: 0.995, 1.0%).
-_TARGET_REACHED = ("third", "fourth", "outsider", "fifth")
+# In session 12 the held-out fifth (never tuned on): 0.918 (67 of 73) and 0 of 92 false
+# positives, once the learned stage, retrained with the fourth and fifth sets, was turned on
+# (the patterns alone: 0.890, unchanged by every round of forms since session 9).
+_TARGET_REACHED = ("held_out", "third", "fourth", "outsider", "fifth")
 
 
 @pytest.mark.parametrize(

@@ -33,12 +33,15 @@ The pieces:
 * ``_injection_prefilter``: the literals every pattern needs, read off the regexes; the
   word screen that names, from the words of a text, the patterns that may match it; and
   the one-pass literal check used for other text.
-* ``_injection_learned``: an optional learned second stage (``learned=True``), a linear
-  model over words asked about texts the patterns do not flag; it reports
-  ``learned_injection``. Off by default: retrained in session 9 on the tuning, wild,
-  outsider and third rows, it catches 4 more of the blind fourth set's attacks at no
-  added false positive anywhere, but none more on the held-out fifth, and it costs up to
-  ~8 µs on some clean texts (figures in its notes).
+* ``_injection_learned``: a learned second stage (``learned=True``, the default since
+  session 12), a linear model over words asked about texts the patterns do not flag; it
+  reports ``learned_injection``. Retrained in session 12 on the tuning rows and the
+  wild, outsider, third, fourth and fifth sets (quotations and code blanked, writing
+  about attacks left to the patterns), it was measured once: held-out fifth 0.890 ->
+  0.918 (65 -> 67 of 73, no false positive either way), blind sixth set 0.77 -> 0.805
+  (154 -> 161 of 200, false positives 11 of 400 either way), which passes the rule for
+  turning it on. It costs ~4 us on a clean 200-byte JSON result and ~5 us on a
+  clean 184-character email (figures in its notes); ``learned=False`` turns it off.
 
 Speed: every tool result is scanned, so clean text must be cheap. For ASCII text (and
 its decoded views) the word screen of ``_injection_prefilter`` names the top-level
@@ -233,9 +236,10 @@ class InjectionScanner:
         max_chars: Longer texts are scanned in their first and last ``max_chars // 2``
             characters (injections go where they will be read: the start or the end).
         learned: Also ask the learned stage (``_injection_learned``) about texts the
-            patterns do not flag; it reports :data:`LEARNED_NAME`. Off by default: it
-            adds attacks on the blind fourth set at no added false positive, but none
-            on the held-out fifth (see the module notes). Its weights are read by
+            patterns do not flag; it reports :data:`LEARNED_NAME`. On by default since
+            session 12: it took the held-out fifth from 0.890 to 0.918 and the blind
+            sixth set from 0.77 to 0.805 at no added false positive (see the module
+            notes); ``False`` leaves the patterns alone. Its weights are read by
             :meth:`prepare` (the first scan); a missing or malformed weights file raises
             :class:`~tether.policy._injection_learned.LearnedModelError` (a
             ``ConfigError``) then.
@@ -276,7 +280,7 @@ class InjectionScanner:
         *,
         decode_base64: bool = True,
         max_chars: int = 200_000,
-        learned: bool = False,
+        learned: bool = True,
     ) -> None:
         table = tuple(_as_pattern(p) for p in (*patterns, *extra))
         seen: set[str] = set()

@@ -2,75 +2,90 @@
 
 The patterns (``_injection``) name cues; this stage scores a text with a logistic
 regression over binary word unigrams and bigrams, so wording no pattern was written for
-can still add up. ``InjectionScanner(learned=True)`` asks it only about texts the
-patterns do not flag, and reports :data:`LEARNED_NAME` when the score passes the
-threshold stored with the weights. It never removes a pattern's flag.
+can still add up. ``InjectionScanner()`` (``learned=True``, the default since session 12)
+asks it only about texts the patterns do not flag, and reports :data:`LEARNED_NAME` when
+the score passes the threshold stored with the weights. It never removes a pattern's
+flag; ``learned=False`` leaves the patterns alone.
 
-**Off by default.** Retrained in session 9 (2026-11-30) on the tuning rows and all
-three outside sets fitted to since then (below), it was measured once, in aggregate
-(patterns alone -> with the stage): held-out fifth 0.890 -> 0.890 (65 of 73; 0 of 92
-false positives either way), the fourth author's blind set 0.794 -> 0.810 (197 -> 201 of
-248; false positives 34 of 469 either way), and on the sets it was fitted to tuning
-0.991 -> 0.991, wild 0.968 -> 0.972, outsider 0.938 -> 0.938, third 0.921 -> 0.932, no
-false positive added anywhere. It does not reach the 0.90 held-out target, and the rule
-for turning such a stage on is that it improve the held-out fifth too, so it stays off.
-(Trained in session 8 on tuning and wild only, it had added 3 outsider and 4 third
-attacks and none of the held-out fifth.) Turning it on is one argument; its cost is
-below.
+**On by default since session 12.** Retrained in session 12 (2026-11-30) on the tuning
+rows and all five outside sets fitted to since then (below), it was measured once, in
+aggregate (patterns alone -> with the stage): held-out fifth 0.890 -> 0.918 (65 -> 67 of
+73; 0 of 92 false positives either way), the blind sixth set 0.77 -> 0.805 (154 -> 161
+of 200; false positives 11 of 400 either way, the same rows: the stage only adds flags).
+That passes the rule for turning it on (it improves the held-out fifth and adds no false
+positive on its benign rows; with it the held-out fifth reaches the 0.90 and 1% target,
+and the sixth set's false positives do not rise). On the sets it was fitted to (in
+sample, so fitted figures): tuning 822 and 822 of 822, wild 250 -> 251 of 253, outsider
+127 -> 128 of 129, third 189 -> 190 of 191, fourth 248 and 248, fifth 199 and 199; no
+false positive added on any. (Session 9's stage, fitted on tuning, wild, outsider and
+third with quotations read, added none of the held-out fifth and 4 of the then blind
+fourth set; it stayed off.)
 
 What it reads: the normalised text and decoded views the patterns see
 (``_injection_normalize``: NFKC, look-alikes folded, lower case, base64/HTML/percent/
-leetspeak/spaced-letter readings), so an encoding hides nothing from it either. Each
-text is cut into segments (lines, sentences) and scored in windows of :data:`SPAN`
-adjacent segments, plus all of it when it is short; the score is the best window's. An
-injection is a sentence or two inside a longer document, and a window sees them without
-the carrier's words around. Words are runs of letters and digits (runs of a script
-written without spaces, CJK or Thai, are read as character pairs); pairs are taken
-within a segment. Writing about attacks (``discussion_terms`` > 0) is read without its
-quotations and code, as the patterns read it, and two document features carry what its
-vocabulary says.
+leetspeak/spaced-letter readings), so an encoding hides nothing from it either. Quoted
+spans and code (``_QUOTED``) are blanked from the normalised text before it is read, in
+every text (until session 12 only in writing about attacks): a document that reports or
+shows a line is not saying it, and security writing, quizzes and tweet threads that quote
+payloads were the benign texts that set session 9's threshold. A text with
+:data:`DISCUSSION_GATE` or more words of the vocabulary of writing about attacks
+(``discussion_terms``) is not scored at all (:func:`gated`): none of the 1,843 training
+attacks has two, and an evaluation's appendix listing payloads unquoted was the highest
+benign score left once quotations were blanked. Each text is cut into segments (lines,
+sentences) and scored in windows of :data:`SPAN` adjacent segments, plus all of it when it
+is short; the score is the best window's. An injection is a sentence or two inside a
+longer document, and a window sees them without the carrier's words around. Words are
+runs of letters and digits (runs of a script written without spaces, CJK or Thai, are
+read as character pairs); pairs are taken within a segment. A document feature carries
+one word of that vocabulary.
 
 Training (``benchmarks/train_injection.py``, deterministic: re-running it rewrites this
-file byte for byte), session 9 (2026-11-30): fitted only on the tuning four fifths of
+file byte for byte), session 12 (2026-11-30): fitted only on the tuning four fifths of
 ``tests/policy/injection_corpus`` (822 attacks and 970 benign rows of ``attacks.jsonl``
-and ``benign.jsonl`` whose id hashes to the tuning side) and the three outside authors'
-sets that are tuning data since session 9: ``wild`` (253 and 312 rows), ``outsider``
-(129 and 224) and ``third`` (191 and 361). The held-out fifth and the fourth author's set
-were never used to fit, to choose features or to pick ``C`` or the threshold: they were
-measured once, in aggregate (figures above). Benign rows give each window as a negative,
-attack rows their whole text as a positive. ``C`` and the threshold come from
+and ``benign.jsonl`` whose id hashes to the tuning side) and the five outside authors'
+sets that are tuning data: ``wild`` (253 and 312 rows), ``outsider`` (129 and 224),
+``third`` (191 and 361), ``fourth`` (248 and 469) and ``fifth`` (200 and 400); the 185 of
+them that are :func:`gated` are neither fitted nor scored. The held-out fifth and the
+sixth set were never used to fit, to choose features or to pick ``C`` or the threshold:
+they were measured once, in aggregate (figures above). Benign rows give each window as a
+negative, attack rows their whole text as a positive. ``C`` and the threshold come from
 cross-validation across sources (each outside author's set is a fold, so a fold left out
 is an unseen author; the tuning rows are two folds by a hash of ``"cv:" + id``, unrelated
 to the held-out split): the threshold is the highest out-of-fold score of a training
 benign row the patterns leave unflagged, so out of fold the stage adds no false positive
 on any source, and ``C`` (3, of 0.3, 1, 3, 10) puts the most attacks the patterns miss
-above it. Out of fold it then adds 1 of the 38 training attacks the patterns miss: a
-word model this size tells attacks from the corpus's hard negatives (security writing
-that lists payloads, some unquoted) only at the top of its range; the highest
-out-of-fold benign scores are three such rows of our own corpus. Character n-grams of
-words (3 to 5), words inside quotation marks read apart, and positives taken from an
-attack's best window instead of its whole text were tried the same way and added no
-more than 1 out of fold at that threshold (word trigrams were not tried), so the
-features stayed words and word pairs. ``training`` in the weights file holds the
-figures of each ``C``.
+above it, then the most attacks. The patterns now miss only 8 of the 1,843 training
+attacks (they were fitted to all of these sets), so that count says little (0 or 1 of 8
+out of fold, whatever the choice); the number of all training attacks scoring above the
+threshold out of fold is what tells choices apart (it is what the stage can add on
+wording the patterns have not seen). Tried the same way in session 12 (7 folds; attacks
+above the zero-false-positive threshold out of fold, of 1,843, at C 0.3 / 1 / 3 / 10):
+words and pairs as in session 9 (quotations blanked only in writing about attacks), 206 /
+188 / 169 / 148; with word trigrams, 202 / 170 / 155 / 131; with character 5-grams of each
+segment across word boundaries, 202 at 0.3 (220 at 0.1); quotations always blanked, 432
+/ 441 at 0.3 / 1 (450 at 0.1); blanked and gated, 509 / 614 / 689 / 578 (487 at 30); and
+on top of that word trigrams, 628 / 632 at 1 / 3, or character 5-grams, 241 at 3. So the
+features stay words and word pairs, read without quotations and with writing about attacks
+left to the patterns. (A hashing trick would shrink the file, not change what is learned:
+not tried.) No training attack under :data:`MIN_WORDS` words scores above the threshold
+out of fold. ``training`` in the weights file holds the figures of each ``C``.
 
 Speed: the weights are read once per process, by the scanner's ``prepare`` (its first
-scan), into dictionaries and sets. A text under :data:`MIN_WORDS` words is not scored;
+scan; the runtime calls it at start-up, in a worker thread), into dictionaries and sets:
+~40-70 ms for the 542 KB file. A text under :data:`MIN_WORDS` words is not scored;
 bounds settle most others from one or two set intersections (the positive weights its
 words could bring, then the positive weights of every unigram and in-segment bigram of
 the whole text); only a text that passes both is cut into windows and searched for the
-vocabulary of writing about attacks. CPU per scan, with and without the stage (session 9
-weights, 2 vCPUs shared with other work, best of 5, ``timeit``): 62-character JSON 6.9 /
-6.0 us, 41-character sentence 7.6 / 6.7, 143-character JSON 21.9 / 14.5 (its words now
-bring enough positive weight to pass the first bound, so the second is built), 184-
-character order email 51 / 42 (its tracking number reads as leetspeak, so two texts are
-scored); with the session 8 weights the same texts cost 6.3, 6.7, 14.6-16.5 and 43-44
-on the same machine. Texts longer than :data:`MAX_CHARS` are scored on their first and last
-``MAX_CHARS // 2`` characters, so the work is bounded whatever the input.
+vocabulary of writing about attacks. CPU per scan, patterns alone / with the stage
+(session 12 weights, 2 vCPUs shared with other work, best of 7, ``timeit``): a clean
+200-byte JSON tool result 21.5 / 25.1 us, the clean 184-character order email of
+``benchmarks/redteam.py`` 28.4 / 33.5 us (the session 9 weights on the same machine:
+21.1 / 25.0 and 28.5 / 33.9). Texts longer than :data:`MAX_CHARS` are scored on their
+first and last ``MAX_CHARS // 2`` characters, so the work is bounded whatever the input.
 
 A missing or malformed weights file raises :class:`LearnedModelError`, a
-``ConfigError``, from ``prepare`` (at start-up in the runtime); ``learned=False`` (the
-default) never reads it.
+``ConfigError``, from ``prepare`` (at start-up in the runtime); ``learned=False`` never
+reads it.
 """
 
 from __future__ import annotations
@@ -89,6 +104,7 @@ from tether.exceptions import ConfigError
 from tether.policy._injection_normalize import _QUOTED
 
 __all__ = [
+    "DISCUSSION_GATE",
     "LEARNED_NAME",
     "MAX_CHARS",
     "MIN_WORDS",
@@ -97,6 +113,7 @@ __all__ = [
     "LearnedModelError",
     "default_model",
     "doc_features",
+    "gated",
     "instances",
     "load_model",
     "said",
@@ -116,12 +133,19 @@ MAX_CHARS = 65_536
 """Longer texts are scored on their first and last half of this many characters."""
 
 MIN_WORDS = 10
-"""Texts with fewer words than this are not scored (the patterns alone judge them). No
-training attack under 12 words scores within 3 of the threshold: a short text gives a
-linear model over words too little to go on, and it is where the patterns are surest."""
+"""Texts with fewer words than this (the normalised text and its decoded views) are not
+scored (the patterns alone judge them). Out of fold, no training attack under 10 words
+scores above the threshold (in sample one does, the model having read it): a short text
+gives a linear model over words too little to go on, and it is where the patterns are
+surest."""
 
 SPAN = 2
 """Segments per window."""
+
+DISCUSSION_GATE = 2
+"""Texts with at least this many words of writing about attacks (``discussion_terms``)
+are not scored: no training attack has two, and security writing that lists payloads
+unquoted (an evaluation's appendix, a quiz) is where a word model cannot tell."""
 
 WHOLE_MAX_WORDS = 256
 """The whole text is scored as one more window when it has at most this many words."""
@@ -201,14 +225,19 @@ def doc_features(discussion: int) -> list[str]:
     ]
 
 
-def said(texts: list[str], discussion: int) -> list[str]:
-    """What the model reads of ``texts``: when the text talks about attacks
-    (``discussion`` words of that vocabulary), the normalised text without its quoted
-    spans and code, as the patterns read such writing (its decoded views stay whole).
-    Each span becomes a line break, so the words around it stay apart."""
-    if not discussion or not texts:
+def said(texts: list[str]) -> list[str]:
+    """What the model reads of ``texts``: the normalised text without its quoted spans and
+    code (``_QUOTED``: what a text reports or shows rather than says; its decoded views
+    stay whole). Each span becomes a line break, so the words around it stay apart."""
+    if not texts:
         return texts
     return [_QUOTED.sub("\n", texts[0]), *texts[1:]]
+
+
+def gated(discussion: int) -> bool:
+    """Whether a text with ``discussion`` words of writing about attacks is left to the
+    patterns (:data:`DISCUSSION_GATE`)."""
+    return discussion >= DISCUSSION_GATE
 
 
 def features(window: list[list[str]]) -> set[str | tuple[str, str]]:
@@ -275,8 +304,10 @@ class LearnedModel:
 
     def score(self, texts: list[str], *, discussion: int = 0) -> float:
         """The highest window score of ``texts`` (normalised text and decoded views), as a
-        logit; ``-inf`` when there is nothing to score."""
-        return self._score(segments(said([clip(t) for t in texts], discussion)), discussion)
+        logit; ``-inf`` when there is nothing to score or the text is :func:`gated`."""
+        if gated(discussion):
+            return -math.inf
+        return self._score(segments(said([clip(t) for t in texts])), discussion)
 
     def _score(self, read: list[list[list[str]]], discussion: int) -> float:
         extra = self.bias + sum(self.doc.get(name, 0.0) for name in doc_features(discussion))
@@ -291,14 +322,16 @@ class LearnedModel:
         """Whether ``texts`` (normalised text and decoded views) score above the threshold.
 
         ``discussion`` gives :func:`discussion_terms` of the text; it is called only when
-        the words could pass the threshold (it costs a regex search). A text that talks
-        about attacks is scored without its quotations (:func:`said`).
+        the words could pass the threshold (it costs a regex search). A text is scored
+        without its quotations and code (:func:`said`); one that talks about attacks
+        enough is not scored (:func:`gated`).
 
         Cheap bounds settle most texts before any window is built: too few words; for a
         short text, the positive weights every word of it could bring (its own and those
         of the pairs it starts); the positive weights of the unigrams and bigrams of the whole
         text (every window's features are among them: pairs are never taken across a
-        segment's end, and a blanked quotation becomes one).
+        segment's end, and a blanked quotation becomes one, so blanking only removes
+        features).
         """
         if len(texts) == 1:  # the common case: no decoded views
             clipped = [clip(texts[0])]
@@ -318,7 +351,9 @@ class LearnedModel:
         if base + sum(map(self.weights.__getitem__, present)) <= threshold:
             return False  # every positive feature of the whole text would not pass
         terms = discussion() if discussion is not None else 0
-        return self._score(segments(said(clipped, terms)), terms) > threshold
+        if gated(terms):
+            return False  # writing about attacks: left to the patterns
+        return self._score(segments(said(clipped)), terms) > threshold
 
     def to_json(self) -> dict[str, Any]:
         """The weights file's content (see :func:`load_model`)."""
