@@ -139,3 +139,25 @@ async def test_sqlite_lists_a_tenants_runs_by_index(tmp_path: Path) -> None:
             ("acme",),
         ).fetchall()
     assert any("runs_by_tenant" in str(step) for step in plan), plan
+
+
+async def test_a_stale_idempotency_key_is_taken_over_and_then_never_released(
+    store: Store,
+) -> None:
+    await store.claim_idempotency_key("acme", "k", "run_a", "h")
+    assert await store.take_over_idempotency_key("acme", "k", "run_a", stale_after=3600) == (
+        "recent"
+    )
+    assert await store.take_over_idempotency_key("acme", "k", "run_b", stale_after=0) == "gone"
+    assert await store.take_over_idempotency_key("acme", "k", "run_a", stale_after=0) == "taken"
+    # Taken over just now: a second taker that wants a stale claim finds it recent.
+    assert await store.take_over_idempotency_key("acme", "k", "run_a", stale_after=3600) == (
+        "recent"
+    )
+    # The first request's late release cannot free it: the taker may be creating run_a.
+    await store.release_idempotency_key("acme", "k", "run_a")
+    assert await store.claim_idempotency_key("acme", "k", "run_c", "h") == ("run_a", "h")
+    # A key never taken over is released as before, and is then gone for a taker.
+    await store.claim_idempotency_key("acme", "k2", "run_d", "h")
+    await store.release_idempotency_key("acme", "k2", "run_d")
+    assert await store.take_over_idempotency_key("acme", "k2", "run_d", stale_after=0) == "gone"

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query
 from fastapi.responses import JSONResponse
@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from tether import __version__
 from tether.engine import Agent, ApprovalRequested, RunStatus
-from tether.exceptions import ApprovalError
+from tether.exceptions import ApprovalError, ConcurrentWriteError
 from tether.runtime import Runtime, audit_run, new_run_id
 from tether.server._auth import Principal, require
 from tether.server._errors import ApiError, BodyLimit, JsonRoute, install_error_handlers
@@ -50,6 +50,8 @@ _MAX_SEQ = 2**62
 RunId = Annotated[str, Path(min_length=1, max_length=200, description="The run's id.")]
 _REPLAY_WAIT = 10.0
 """Seconds a retried POST waits for the run its idempotency key's first request starts."""
+_CLAIM_TRIES = 3
+"""Claims of one idempotency key a POST makes (a claim released meanwhile is claimed again)."""
 _APPROVAL_SCAN = 1000
 """Waiting runs read per approvals listing."""
 
@@ -249,10 +251,12 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
             digest = hashlib.sha256(
                 json.dumps([body.agent, body.input], ensure_ascii=False).encode()
             ).hexdigest()
-            owner, owner_digest = await store.claim_idempotency_key(
-                principal.tenant, idempotency_key, run_id, digest
-            )
-            if owner != run_id:
+            for _ in range(_CLAIM_TRIES):
+                owner, owner_digest = await store.claim_idempotency_key(
+                    principal.tenant, idempotency_key, run_id, digest
+                )
+                if owner == run_id:
+                    break
                 if owner_digest != digest:
                     raise ApiError(
                         422,
@@ -260,12 +264,20 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
                         "this Idempotency-Key was used "
                         "with a different request body; use a new key for a new run",
                     )
-                record = await _wait_for_run(runtime, owner)
-                return JSONResponse(
-                    RunOut.of(record).model_dump(mode="json"),
-                    status_code=200,
-                    headers={"Idempotent-Replayed": "true"},
+                record, outcome = await _replay_or_take_over(
+                    runtime, principal.tenant, idempotency_key, owner
                 )
+                if record is not None:
+                    return _replayed(record)
+                if outcome == "taken":
+                    # The first request never created its run (it failed and could not
+                    # give the key back, or its process died): this one starts that very
+                    # run, so whichever of them creates it first is the only one.
+                    run_id = owner
+                    break
+                # "gone": the first request gave the key back meanwhile; claim it afresh.
+            else:
+                raise _in_progress()
         try:
             await runtime.start(
                 agent,
@@ -274,11 +286,19 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
                 run_id=run_id,
                 metadata={"api_key_id": principal.key_id},
             )
+        except ConcurrentWriteError:
+            # Only a run id an idempotency key names can exist already: a retry that took
+            # the key over (or the first request, if this is the retry) created it first.
+            record = await runtime.get_run(run_id) if idempotency_key is not None else None
+            if record is None:
+                raise
+            return _replayed(record)
         except BaseException:
             if idempotency_key is not None:
                 # The key goes back only if the run was never created: once it is in the
                 # store (start failed after, or the client went away), a retry with the
-                # same key must get this run, not start a second one.
+                # same key must get this run, not start a second one. If this fails too
+                # (the store is away), a retry takes the key over once it is stale.
                 with contextlib.suppress(Exception):
                     await asyncio.shield(
                         _release_unless_created(runtime, principal.tenant, idempotency_key, run_id)
@@ -531,21 +551,56 @@ async def _release_unless_created(runtime: Runtime, tenant: str, key: str, run_i
         await runtime.store.release_idempotency_key(tenant, key, run_id)
 
 
-async def _wait_for_run(runtime: Runtime, run_id: str) -> RunRecord:
-    """The run an earlier request with the same idempotency key is starting."""
+async def _replay_or_take_over(
+    runtime: Runtime, tenant: str, key: str, run_id: str
+) -> tuple[RunRecord | None, Literal["taken", "recent", "gone"]]:
+    """The run an earlier request with the same idempotency key started, waited for up to
+    ``_REPLAY_WAIT``; or none, and whether this request took the key over to start it.
+
+    A claim that produced no run in ``_REPLAY_WAIT`` is taken over (a first request
+    whose start and release both failed in a store outage would otherwise hold the key
+    forever). Taking over is safe while the first request still lives: both create the
+    same run id, and the store's primary key lets one of them win.
+    """
+    record = await runtime.get_run(run_id)
+    if record is not None:
+        return record, "taken"
+    outcome = await runtime.store.take_over_idempotency_key(
+        tenant, key, run_id, stale_after=_REPLAY_WAIT
+    )
+    if outcome != "recent":
+        return None, outcome
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _REPLAY_WAIT
-    while True:
+    while loop.time() < deadline:
+        await asyncio.sleep(0.05)
         record = await runtime.get_run(run_id)
         if record is not None:
-            return record
-        if loop.time() >= deadline:
-            raise ApiError(
-                409,
-                "idempotency_key_in_progress",
-                "the first request with this Idempotency-Key is still starting its run; retry",
-            )
-        await asyncio.sleep(0.05)
+            return record, "taken"
+    # Claimed (or last taken over) at least this long ago, and still no run. Half the
+    # wait: the store's clock and this loop's may disagree a little.
+    outcome = await runtime.store.take_over_idempotency_key(
+        tenant, key, run_id, stale_after=_REPLAY_WAIT / 2
+    )
+    if outcome == "recent":
+        raise _in_progress()
+    return None, outcome
+
+
+def _in_progress() -> ApiError:
+    return ApiError(
+        409,
+        "idempotency_key_in_progress",
+        "the first request with this Idempotency-Key is still starting its run; retry",
+    )
+
+
+def _replayed(record: RunRecord) -> JSONResponse:
+    return JSONResponse(
+        RunOut.of(record).model_dump(mode="json"),
+        status_code=200,
+        headers={"Idempotent-Replayed": "true"},
+    )
 
 
 def _validated(

@@ -447,7 +447,24 @@ class Store(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not store idempotency keys")
 
     async def release_idempotency_key(self, tenant: str, key: str, run_id: str) -> None:
-        """Unbind a key this caller claimed for ``run_id`` (its run could not be started)."""
+        """Unbind a key this caller claimed for ``run_id`` (its run could not be started).
+
+        A key a retry has taken over (:meth:`take_over_idempotency_key`) stays bound: the
+        taker may be creating ``run_id`` at this very moment.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not store idempotency keys")
+
+    async def take_over_idempotency_key(
+        self, tenant: str, key: str, run_id: str, *, stale_after: float
+    ) -> Literal["taken", "recent", "gone"]:
+        """Let a retry start the run a key's first request never created.
+
+        ``"taken"`` if ``(tenant, key)`` is still bound to ``run_id`` and was claimed (or
+        last taken over) at least ``stale_after`` seconds ago on the store's clock: it is
+        now marked taken over, so it is never released, and the caller starts ``run_id``
+        itself (the runs table's primary key lets one creator of it win). ``"recent"`` if
+        it is bound but younger (nothing changed); ``"gone"`` if it was released.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not store idempotency keys")
 
     # -- token buckets shared by every process (fleet-wide rate limits) ---------------------

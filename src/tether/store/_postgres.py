@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from tether.exceptions import (
@@ -964,12 +964,40 @@ class PostgresStore(Store):
         return await self._run("claim_idempotency_key", job)
 
     async def release_idempotency_key(self, tenant: str, key: str, run_id: str) -> None:
+        # A take-over's UPDATE and this DELETE lock the same row: whichever comes second
+        # sees the first's outcome (the row gone, or marked taken over and so kept).
         await self._rows(
             "release_idempotency_key",
             "DELETE FROM idempotency_keys WHERE tenant = %s AND key = %s AND run_id = %s "
-            "RETURNING 1",
+            "AND taken_over_at IS NULL RETURNING 1",
             (tenant, key, run_id),
         )
+
+    async def take_over_idempotency_key(
+        self, tenant: str, key: str, run_id: str, *, stale_after: float
+    ) -> Literal["taken", "recent", "gone"]:
+        async def job(conn: _Conn) -> Literal["taken", "recent", "gone"]:
+            async with conn.transaction():
+                taken = await (
+                    await conn.execute(
+                        f"UPDATE idempotency_keys SET taken_over_at = {_NOW} "
+                        "WHERE tenant = %s AND key = %s AND run_id = %s "
+                        f"AND COALESCE(taken_over_at, created_at) <= {_NOW} - %s RETURNING 1",
+                        (tenant, key, run_id, stale_after),
+                    )
+                ).fetchone()
+                if taken is not None:
+                    return "taken"
+                bound = await (
+                    await conn.execute(
+                        "SELECT 1 FROM idempotency_keys "
+                        "WHERE tenant = %s AND key = %s AND run_id = %s",
+                        (tenant, key, run_id),
+                    )
+                ).fetchone()
+            return "recent" if bound is not None else "gone"
+
+        return await self._run("take_over_idempotency_key", job)
 
     # -- token buckets shared by every worker --------------------------------------------------
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from tether.exceptions import (
     ConcurrentWriteError,
@@ -1088,11 +1088,33 @@ class SQLiteStore(Store):
     async def release_idempotency_key(self, tenant: str, key: str, run_id: str) -> None:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "DELETE FROM idempotency_keys WHERE tenant = ? AND key = ? AND run_id = ?",
+                "DELETE FROM idempotency_keys WHERE tenant = ? AND key = ? AND run_id = ? "
+                "AND taken_over_at IS NULL",
                 (tenant, key, run_id),
             )
 
         await self._write(job)
+
+    async def take_over_idempotency_key(
+        self, tenant: str, key: str, run_id: str, *, stale_after: float
+    ) -> Literal["taken", "recent", "gone"]:
+        def job(conn: sqlite3.Connection) -> Literal["taken", "recent", "gone"]:
+            now = time.time()  # the clock claim_idempotency_key stamps created_at with
+            cur = conn.execute(
+                "UPDATE idempotency_keys SET taken_over_at = ? "
+                "WHERE tenant = ? AND key = ? AND run_id = ? "
+                "AND COALESCE(taken_over_at, created_at) <= ?",
+                (now, tenant, key, run_id, now - stale_after),
+            )
+            if cur.rowcount:
+                return "taken"
+            row = conn.execute(
+                "SELECT 1 FROM idempotency_keys WHERE tenant = ? AND key = ? AND run_id = ?",
+                (tenant, key, run_id),
+            ).fetchone()
+            return "recent" if row is not None else "gone"
+
+        return await self._write(job)
 
     # -- token buckets shared by every process on the file -----------------------------------
 
