@@ -16,6 +16,7 @@ from tether._cli._exit import EXIT_INTERNAL, EXIT_STORE
 from tether.exceptions import SchemaVersionError, StoreError, TetherError
 
 _FRESH = "or point --store (or $TETHER_STORE) at another file"
+_FRESH_SERVER = "or point --store (or $TETHER_STORE) at another database"
 
 
 @dataclass(kw_only=True, frozen=True, slots=True)
@@ -42,7 +43,8 @@ def store_failure(exc: BaseException, store_url: str) -> Failure | None:
     if isinstance(exc, SchemaVersionError):
         return Failure(
             message=exc.message,
-            hint="`pip install -U tether-runtime` to read it, " + _FRESH,
+            hint="`pip install -U tether-runtime` to read it, "
+            + (_FRESH if path is not None else _FRESH_SERVER),
             code=EXIT_STORE,
         )
     cause = exc.__cause__ if isinstance(exc, StoreError) else None
@@ -61,10 +63,25 @@ def store_failure(exc: BaseException, store_url: str) -> Failure | None:
     if isinstance(exc, StoreError):
         return Failure(
             message=f"the store {where} failed: {exc.message}",
-            hint=f"check the file and its folder, {_FRESH}",
+            hint=f"check the file and its folder, {_FRESH}"
+            if path is not None or store_url.startswith("sqlite:")
+            else _server_hint(exc),
             code=EXIT_STORE,
         )
     return None
+
+
+def _server_hint(exc: StoreError) -> str:
+    """What to do about a database server (Postgres) that failed."""
+    if exc.transient:
+        return (
+            "check that the database server is running and reachable at the URL's host and "
+            f"port, then run again, {_FRESH_SERVER}"
+        )
+    return (
+        "check the URL's database name, user, password and options, and that the server "
+        f"lets that user connect to that database (CREATE DATABASE, pg_hba.conf), {_FRESH_SERVER}"
+    )
 
 
 def internal_failure(exc: BaseException) -> Failure:

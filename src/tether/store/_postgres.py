@@ -26,6 +26,7 @@ import contextlib
 import copy
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -113,12 +114,37 @@ _NOT_TRANSIENT_CLASSES = ("28", "3D", "42")
 """Authorization, unknown database, and SQL errors: waiting will not fix those."""
 
 
+_REFUSED_FOR_GOOD = (
+    # The server's FATAL answers while connecting (3D000, 28000, 28P01, 42501): libpq
+    # reports them as text only, with no SQLSTATE.
+    re.compile(r'database ".*" does not exist'),
+    re.compile(r'role ".*" does not exist'),
+    re.compile(r"authentication failed for user"),
+    re.compile(r"no pg_hba\.conf entry"),
+    re.compile(r"permission denied for database"),
+    re.compile(r"is not permitted to log in"),
+    # libpq's own refusals of the connection settings, before any server is asked.
+    re.compile(r"\binvalid \S+ value\b"),
+    re.compile(r"invalid connection option"),
+    re.compile(r"invalid URI query parameter"),
+    re.compile(r"no password supplied"),
+    re.compile(r"server does not support SSL, but SSL was required"),
+)
+"""Connection failures that waiting will not fix: the database, the role or its password,
+or a connection setting is wrong."""
+
+
 def _transient(exc: BaseException) -> bool:
     """Whether a Postgres failure goes away by itself: a lost connection, a server
     restarting or shutting down, a serialization failure or deadlock, no free connection."""
     if not isinstance(exc, psycopg.OperationalError):
         return False
     state = exc.sqlstate or ""
+    if not state:
+        # A failure to connect carries no SQLSTATE; its text tells a server that is not
+        # up yet (refused, starting up, too many clients) from one that refuses for good.
+        text = str(exc)
+        return not any(pattern.search(text) for pattern in _REFUSED_FOR_GOOD)
     return not state.startswith(_NOT_TRANSIENT_CLASSES)
 
 
@@ -141,10 +167,11 @@ class PostgresStore(Store):
             self.pool_timeout = float(options.get("pool_timeout", "10"))
         except ValueError:
             self.pool_size = self.pool_timeout = -1
-        if self.pool_size < 1 or not self.pool_timeout > 0:
+        # inf (or nan) would pass a bare "> 0" and fail later, in open(), as a crash.
+        if self.pool_size < 1 or not 0 < self.pool_timeout < math.inf:
             raise ConfigError(
                 f"store URL {safe_store_url(url)!r}: pool_size must be a positive integer and "
-                "pool_timeout a positive number of seconds",
+                "pool_timeout a positive, finite number of seconds",
                 url=safe_store_url(url),
             )
         self._where = safe_store_url(url)
