@@ -757,6 +757,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Runs the built-in worker drives at once; the others wait, as pending "
+            "runs, for a free slot (and count toward --max-pending).",
+        ),
+    ] = 100,
     tenant_concurrency: TenantConcurrency = None,
 ) -> None:
     """Serve agents over HTTP: runs, live event streams, approvals, the UI and /metrics.
@@ -797,6 +806,7 @@ def serve(
             say=session.out.print,
             worker=worker,
             max_pending=max_pending,
+            concurrency=concurrency,
             tenant_concurrency=tenant_concurrency,
         )
     )

@@ -89,13 +89,45 @@ not_an_agent = 42
 """
 
 
+# A run that stays in its tool until the test creates the file "release" (or a minute
+# passes, so a failed test ends): it keeps a slot of the built-in worker busy.
+HOLDING_AGENTS = (
+    AGENTS
+    + """
+import time
+from pathlib import Path
+
+from tether import tool
+from tether.testing import tool_call
+
+
+@tool(retry=None)
+def hold() -> str:
+    \"\"\"Stay inside until the test lets go.\"\"\"
+    until = time.monotonic() + 60
+    while not Path("release").exists() and time.monotonic() < until:
+        time.sleep(0.02)
+    return "released"
+
+
+def _hold(req):
+    if req.messages[-1].role == "tool":
+        return text("done")
+    return tool_call("hold")
+
+
+holder = Agent(name="holder", model=ScriptedModel(_hold), tools=[hold], max_turns=4)
+"""
+)
+
+
 @contextlib.contextmanager
 def _served(
-    tmp_path: Path, *options: str, **env_extra: str
+    tmp_path: Path, *options: str, agents: str = AGENTS, **env_extra: str
 ) -> Iterator[tuple[subprocess.Popen[str], httpx.Client, list[str]]]:
     """A real ``tether serve`` of agents.py on a free port, healthy, with an API key; yields
     the process, a client of its API and its first lines of output."""
-    (tmp_path / "agents.py").write_text(AGENTS)
+    (tmp_path / "agents.py").write_text(agents)
     store = f"sqlite:///{tmp_path}/tether.db"
     _, out = _keys(
         "create", "--store", store, "--tenant", "acme", "--scopes", "runs:read,runs:write"
@@ -113,10 +145,10 @@ def _served(
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        match = re.search(r"serving greeter, helper on (http://127\.0\.0\.1:\d+)", first)
+        match = re.search(r"serving greeter, helper(, holder)? on (http://127\.0\.0\.1:\d+)", first)
         assert match, first
         with httpx.Client(
-            base_url=match.group(1), headers={"Authorization": f"Bearer {key}"}, timeout=30
+            base_url=match.group(2), headers={"Authorization": f"Bearer {key}"}, timeout=30
         ) as client:
             deadline = time.monotonic() + 30
             while True:
@@ -185,6 +217,39 @@ def test_tether_serve_max_pending_answers_429_past_the_bound(tmp_path: Path) -> 
         assert proc.wait(timeout=30) == 0
         assert proc.stdout is not None
         assert "past 2 runs waiting, POST /v1/runs answers 429" in proc.stdout.read()
+
+
+def test_tether_serve_with_its_worker_queues_past_concurrency_and_answers_429(
+    tmp_path: Path,
+) -> None:
+    """Red team 15, hole 09: ``tether serve --max-pending`` with its built-in worker never
+    answered 429, since every start was driven in the server at once and none waited (and
+    serve had no ``--concurrency``). With ``--concurrency 1`` the first run holds the one
+    slot, the second waits, pending, and the third finds the queue full."""
+    options = ("--concurrency", "1", "--max-pending", "1")
+    with _served(tmp_path, *options, agents=HOLDING_AGENTS, OTEL_TRACES_EXPORTER="none") as (
+        proc,
+        client,
+        _,
+    ):
+        body = {"agent": "holder", "input": "hold on"}
+        driven = client.post("/v1/runs", json=body)
+        assert driven.status_code == 201, driven.text
+        waiting = client.post("/v1/runs", json=body)
+        assert waiting.status_code == 201, waiting.text
+        refused = client.post("/v1/runs", json=body)
+        assert refused.status_code == 429, refused.text
+        assert float(refused.headers["Retry-After"]) > 0
+        (tmp_path / "release").write_text("")  # both accepted runs finish, one at a time
+        deadline = time.monotonic() + 60
+        for run in (driven.json(), waiting.json()):
+            while client.get(f"/v1/runs/{run['run_id']}").json()["status"] != "completed":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        assert "concurrency 1 (runs driven here at once" in proc.stdout.read()
 
 
 def test_tether_serve_keeps_a_tenant_concurrency_cap(tmp_path: Path) -> None:

@@ -63,13 +63,17 @@ async def serve(
     say: Callable[[str], object],
     worker: bool = True,
     max_pending: int | None = None,
+    concurrency: int | None = None,
     tenant_concurrency: int | None = None,
 ) -> int:
     """Open a runtime on the store and serve the app on ``sock`` until interrupted.
 
     ``worker=False`` serves the API alone: its runtime is a pure client, and the runs it
     starts wait for ``tether worker`` processes on the same store. ``max_pending`` bounds
-    the runs waiting to be executed: past it, starting one answers 429.
+    the runs waiting to be executed: past it, starting one answers 429. ``concurrency``
+    caps the runs the built-in worker drives at once, as ``tether worker --concurrency``
+    does: the runs beyond it wait, pending, for a free slot, so ``max_pending`` bounds them
+    (with no cap every start would be driven at once, and none would ever wait).
     ``tenant_concurrency`` caps each tenant's runs executing at once, fleet-wide, as
     ``tether worker --tenant-concurrency`` does (the built-in worker keeps it too).
     """
@@ -83,6 +87,7 @@ async def serve(
         agents=agents,
         worker=worker,
         max_pending=max_pending,
+        concurrency=concurrency,
         tenant_concurrency=tenant_concurrency,
         # API requests and SSE streams stay answered while many runs wake at once.
         loop_slice=SERVING_LOOP_SLICE,
@@ -95,6 +100,8 @@ async def serve(
         say(f"serving {names} on http://{shown_host}:{port} (store {shown_store})")
         if not worker:
             say(f"API only (--no-worker): runs wait for `tether worker --store {shown_store}`")
+        if worker and concurrency is not None:
+            say(f"concurrency {concurrency} (runs driven here at once; the others wait)")
         if worker and tenant_concurrency is not None:
             say(f"tenant concurrency {tenant_concurrency} (runs of one tenant at once)")
         if max_pending is not None:
