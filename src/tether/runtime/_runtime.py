@@ -396,8 +396,10 @@ class Runtime(RunControl):
         self._backlog = False
         self._slots_freed = asyncio.Event()
         self._starting: set[str] = set()
-        self._claim_lock = asyncio.Lock()
         """Runs ``start`` created and is deciding whether to drive (a tenant cap)."""
+        self._reserved = 0
+        """Slots ``start`` took for runs it is still writing (see :meth:`_free_slots`)."""
+        self._claim_lock = asyncio.Lock()
         self._handovers: set[asyncio.Task[None]] = set()
         self._served: dict[str | None, int] = {}
         self._serve_count = 0
@@ -546,6 +548,12 @@ class Runtime(RunControl):
         # Driven here only by a worker with a free slot; otherwise the run waits, unleased,
         # for whichever worker claims it first.
         drive_here = self.worker and not self._draining and self._free_slots() > 0
+        # The slot is taken now, before the first await: a burst of starts (or a claim
+        # pass) running while this one writes its run would otherwise all see the same
+        # free slot and drive more runs than `concurrency` at once.
+        reserved = drive_here
+        if reserved:
+            self._reserved += 1
         # A tenant with a concurrency cap is counted across the fleet: its run is created
         # unleased, then leased here only if the tenant is under its cap (the count and
         # the lease in one transaction, as a claim pass does); otherwise it waits for a
@@ -570,8 +578,6 @@ class Runtime(RunControl):
         _, stored = self.governance.protection.protect(created)
         first = RunEvent(run_id, 1, 0, now, created, stored)
         apply(state, first)
-        if agent.prefix_hash not in self._known_prefixes:
-            await self._store_prefix(agent)
         record = RunRecord(
             run_id=run_id,
             agent=agent.name,
@@ -591,6 +597,8 @@ class Runtime(RunControl):
             # passes leave it alone (two drivers of one run in one process).
             self._starting.add(run_id)
         try:
+            if agent.prefix_hash not in self._known_prefixes:
+                await self._store_prefix(agent)
             if self.max_pending is None:
                 await self.store.create_run(record, rows)
             else:
@@ -605,12 +613,23 @@ class Runtime(RunControl):
             if cap is not None:
                 # Through the gate every launch outside a claim pass takes: a free slot,
                 # the tenant under its cap (counted with the lease, in one transaction).
+                # The slot reserved above is handed to that gate, which counts it afresh.
+                self._reserved -= 1
+                reserved = False
                 await self._launch_capped(agent, state, self._driver_for(state, agent, None))
                 drive_here = False
+            if drive_here:
+                self._reserved -= 1  # the slot becomes the run's task, with no await between
+                reserved = False
+                self._launch(agent, state)
         finally:
             self._starting.discard(run_id)
-        if drive_here:
-            self._launch(agent, state)
+            if reserved:
+                self._reserved -= 1
+        if self.worker and not drive_here:
+            # Left waiting for a slot here or a worker elsewhere: a slot freed here looks
+            # for it at once (see _drive), not a claim interval later.
+            self._backlog = True
         return RunHandle(self, run_id)
 
     async def _store_prefix(self, agent: Agent) -> None:
@@ -636,7 +655,7 @@ class Runtime(RunControl):
     def _free_slots(self) -> int:
         if self.concurrency is None:
             return 1_000_000
-        return self.concurrency - len(self._tasks)
+        return self.concurrency - len(self._tasks) - self._reserved
 
     async def _launch_capped(self, agent: Agent, state: RunState, driver: RunDriver) -> bool:
         """Drive a run this process holds the lease of and just made live (a timer fired,
