@@ -754,6 +754,10 @@ class Runtime(RunControl):
             driver.unrecorded_model_call = (
                 record.lease_owner is not None or attempts_at(rows, state.step).unrecorded_call
             )
+            # A cancel accepted while its last driver still held the lease: served first.
+            request = await self.store.get_flag(f"{CANCEL_PREFIX}{run_id}")
+            if request is not None:
+                driver.cancel_reason, driver.cancel_by = _cancel_request(request)
             # No free slot, or its tenant at its cap: left to a claim pass (lease given back).
             if await self._launch_capped(driver.agent, state, driver):
                 lease.keep()
@@ -888,20 +892,38 @@ class Runtime(RunControl):
         mine = [run_id for run_id in leased if run_id not in self._tasks]
         try:
             logs = await self.store.load_logs(mine) if mine else {}
+            # Cancels accepted while their runs' last drivers were unresponsive (frozen,
+            # just killed, their leases still live): applied before anything is driven.
+            cancels = await self.store.list_flags(CANCEL_PREFIX) if mine else {}
         except StoreError as exc:
             # As when one adoption fails: let them go, and leave them for a while.
             await asyncio.gather(*(self._let_go(run_id, exc) for run_id in mine))
             return [False] * len(batch)
         adopted = await asyncio.gather(
-            *(self._take(r, logs.get(r, []), orphaned=r in orphans) for r in mine)
+            *(
+                self._take(
+                    r,
+                    logs.get(r, []),
+                    orphaned=r in orphans,
+                    cancel=cancels.get(f"{CANCEL_PREFIX}{r}"),
+                )
+                for r in mine
+            )
         )
         taken = {r for r, ok in zip(mine, adopted, strict=True) if ok}
         return [run_id in taken for run_id in batch]
 
-    async def _take(self, run_id: str, rows: list[EventRow], *, orphaned: bool = False) -> bool:
+    async def _take(
+        self,
+        run_id: str,
+        rows: list[EventRow],
+        *,
+        orphaned: bool = False,
+        cancel: str | None = None,
+    ) -> bool:
         """Adopt one run this process just leased; a run it cannot take up is let go."""
         try:
-            return await self._adopt(run_id, rows, orphaned=orphaned)
+            return await self._adopt(run_id, rows, orphaned=orphaned, cancel=cancel)
         except (UserError, RunError, StoreError) as exc:
             await self._let_go(run_id, exc)
             return False
@@ -913,11 +935,21 @@ class Runtime(RunControl):
         with contextlib.suppress(Exception):
             await self.store.release_lease(run_id, self.owner)
 
-    async def _adopt(self, run_id: str, rows: list[EventRow], *, orphaned: bool = False) -> bool:
+    async def _adopt(
+        self,
+        run_id: str,
+        rows: list[EventRow],
+        *,
+        orphaned: bool = False,
+        cancel: str | None = None,
+    ) -> bool:
         """Drive a run this process just leased (``rows``: its log), unless it is done or
         poisoned.
 
         ``orphaned``: its lease had expired under an owner, who never handed it over.
+        ``cancel``: the cancel request stored for it (see :meth:`_serve_cancels`), if any:
+        the run is cancelled before anything else is done (no call of the step it was
+        in is re-issued), and a quarantine gives way to it.
         """
         if not rows:
             raise RunNotFoundError(f"no run {run_id!r} in {self.store.url}", run_id=run_id)
@@ -930,7 +962,12 @@ class Runtime(RunControl):
         driver = self._driver_for(state, None, None)
         attempts = attempts_at(rows, state.step)
         deaths = attempts.deaths + (0 if attempts.fresh else 1)
-        if deaths >= self.quarantine_after:
+        if cancel is not None:
+            # Accepted while another process drove the run, which stopped answering before
+            # it saw the request: the user's cancel comes first, before any call of the
+            # step it was in runs again (the request is deleted once the run has ended).
+            driver.cancel_reason, driver.cancel_by = _cancel_request(cancel)
+        elif deaths >= self.quarantine_after:
             cause = attempts.error or (
                 "the process driving it stopped without releasing it (killed or crashed)"
             )
