@@ -819,6 +819,19 @@ def _positive_seconds(value: float | None) -> float | None:
     return value
 
 
+def _lease_seconds(value: float) -> float:
+    """A lease TTL from 0.1 s to a day, else click's usage error (exit 2): an infinite or
+    huge one keeps a dead worker's runs from every other worker (for good, with ``inf``)."""
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise typer.BadParameter(f"{value:g} is not a finite number of seconds above 0.")
+    if not 0.1 <= value <= 86_400:
+        raise typer.BadParameter(
+            f"{value:g} s is outside 0.1 s to 86400 s (a day): a dead worker's runs are "
+            "taken over only after it."
+        )
+    return value
+
+
 @app.command()
 def worker(
     agents_ref: ServedAgentsOption,
@@ -830,8 +843,8 @@ def worker(
         float,
         typer.Option(
             "--lease-ttl",
-            min=0.1,
             metavar="SECONDS",
+            callback=_lease_seconds,
             help="How long a run stays this worker's without a heartbeat; a dead worker's "
             "runs are taken over after about this long.",
         ),

@@ -246,6 +246,13 @@ def test_claim_interval_reaches_the_worker_and_it_drains_the_queue(
         ("--claim-interval", "-1"),
         ("--claim-interval", "0"),
         ("--claim-interval", "nan"),
+        ("--claim-interval", "inf"),
+        # Red team 15, hole 02: a lease that never expires keeps a dead worker's runs.
+        ("--lease-ttl", "inf"),
+        ("--lease-ttl", "nan"),
+        ("--lease-ttl", "1e308"),
+        ("--lease-ttl", "0"),
+        ("--lease-ttl", "-1"),
         ("--tenant-concurrency", "0"),
         ("--tenant-concurrency", "many"),
     ],

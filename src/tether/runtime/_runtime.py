@@ -12,6 +12,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import os
 import secrets as _random
 import socket
@@ -43,6 +44,7 @@ from tether.engine import (
 from tether.exceptions import (
     AgentVersionMismatchError,
     ConcurrentWriteError,
+    ConfigError,
     LeaseLostError,
     RunError,
     RunNotFoundError,
@@ -379,6 +381,18 @@ class Runtime(RunControl):
             raise UserError(f"loop_slice must be 0 (off) or more seconds, not {loop_slice}")
         if quarantine_after < 1:
             raise UserError(f"quarantine_after must be at least 1, not {quarantine_after}")
+        # A lease that never expires (inf, or a nan no comparison ever passes) keeps a dead
+        # worker's runs from every other worker for good; 0 or less has every run taken
+        # over while it is being driven.
+        _check_seconds("lease_ttl", lease_ttl)
+        if lease_ttl > MAX_LEASE_TTL:  # 1e308 is finite, and as good as forever
+            raise ConfigError(
+                f"lease_ttl must be at most {MAX_LEASE_TTL:g} s (a day), not {lease_ttl!r}: a "
+                "dead worker's runs are taken over only after it"
+            )
+        _check_seconds("timer_interval", timer_interval)
+        if claim_interval is not None:
+            _check_seconds("claim_interval", claim_interval)
         self.store = open_store(store or default_store_url(), durability=durability)
         self.worker = worker
         self.concurrency = concurrency
@@ -1635,6 +1649,16 @@ class Runtime(RunControl):
                 await asyncio.sleep(self._claim_interval)
             else:
                 said.ok()
+
+
+MAX_LEASE_TTL = 86_400.0
+"""The longest lease a runtime takes: a dead worker's runs wait this long for a taker."""
+
+
+def _check_seconds(name: str, value: float) -> None:
+    """Refuse a duration that is not a finite number of seconds above 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ConfigError(f"{name} must be a finite number of seconds above 0, not {value!r}")
 
 
 def _cancel_request(value: str) -> tuple[str, str | None]:
