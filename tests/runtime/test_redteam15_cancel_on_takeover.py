@@ -14,12 +14,7 @@ A real child process is killed with SIGKILL mid-write; nothing asserts a duratio
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,61 +23,20 @@ from tether import Runtime
 from tether.engine import RunFinished, SignalReceived, ToolStarted
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _cancel_takeover_worker import payer
-
-HERE = Path(__file__).parent
-
-LEASE_TTL = 4.0  # long enough that the cancel below finds the dead worker's lease live
-
-
-def _marks(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def _kill_mid_write(store: str, marks: Path) -> str:
-    """Start the run in a child worker, SIGKILL it inside the write; the run's id."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "TETHER_TEST_MARKS": str(marks),
-        "TETHER_TEST_PAY_SECONDS": "300",  # the write hangs until the worker is killed
-    }
-    child = subprocess.Popen(
-        [sys.executable, str(HERE / "_cancel_takeover_worker.py"), store, str(LEASE_TTL)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    try:
-        assert child.stdout is not None
-        run_id = str(json.loads(child.stdout.readline())["run_id"])
-        deadline = time.monotonic() + 60  # bounds a hung test only
-        while not any(m.startswith("started") for m in _marks(marks)):
-            assert time.monotonic() < deadline and child.poll() is None
-            time.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(timeout=30)
-        if child.stdout is not None:
-            child.stdout.close()
-    return run_id
+from _takeover_worker import LEASE_TTL, kill_mid_write, marks_of, payer
 
 
 async def test_a_cancel_left_for_a_killed_worker_is_applied_by_the_next_one(
     any_store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marks = tmp_path / "marks.txt"
-    run_id = await asyncio.to_thread(_kill_mid_write, any_store_url, marks)
+    run_id = await asyncio.to_thread(kill_mid_write, any_store_url, marks)
 
     async with Runtime(any_store_url, worker=False) as client:
         await client.cancel(run_id, reason="user asked", by="ops")
         # The dead worker's lease was live: the cancel was left as a request for it.
         assert await client.store.get_flag(f"cancel:{run_id}") is not None
-    assert _marks(marks) == [m for m in _marks(marks) if m.startswith("started")]
+    assert marks_of(marks) == [m for m in marks_of(marks) if m.startswith("started")]
 
     monkeypatch.setenv("TETHER_TEST_MARKS", str(marks))
     monkeypatch.setenv("TETHER_TEST_PAY_SECONDS", "0")  # a re-issued write would land at once
@@ -95,8 +49,8 @@ async def test_a_cancel_left_for_a_killed_worker_is_applied_by_the_next_one(
     assert result.status == "cancelled"
     assert result.error is not None and "user asked" in result.error.message
     # The write the dead worker was in never ran again, and nothing ran after the cancel.
-    assert len([m for m in _marks(marks) if m.startswith("started")]) == 1
-    assert not [m for m in _marks(marks) if m.startswith("effect")]
+    assert len([m for m in marks_of(marks) if m.startswith("started")]) == 1
+    assert not [m for m in marks_of(marks) if m.startswith("effect")]
     assert sum(isinstance(e, ToolStarted) for e in events) == 1
     cancel_at = next(
         i for i, e in enumerate(events) if isinstance(e, SignalReceived) and e.name == "cancel"

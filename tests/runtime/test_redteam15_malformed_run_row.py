@@ -25,7 +25,7 @@ from tether import Runtime
 from tether.cli import app
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _cancel_takeover_worker import payer
+from _takeover_worker import payer
 
 CORRUPTIONS = {
     "created_at text": "UPDATE runs SET created_at = 'yesterday' WHERE run_id = ?",

@@ -476,6 +476,19 @@ class StepContext:
                         awaiting.append(approval_key(state.step, index))
                     else:
                         reissue = admission.call
+                        # And through the breakers and rate limits, as a fresh call: the
+                        # re-issue is another invocation of the tool (it takes a token,
+                        # an open breaker refuses it, and the refusal is its result).
+                        verdict = await guard_tool_call(self, contract)
+                        if verdict.error is not None:
+                            decided[position] = (
+                                index,
+                                reissue,
+                                _outcome(reissue, error=verdict.error),
+                            )
+                            continue
+                        if verdict.ticket is not None or verdict.wait > 0:
+                            guarded[index] = verdict
                         pending.append((position, index, reissue))
                         # Started again, committed under the lease before it runs: the
                         # fold uses up the operator's "retry" with it, so if this attempt
