@@ -4,8 +4,10 @@ breakers like a fresh call (red team 15, hole 04).
 The re-issue path ran the gate (kill switch, rules, budget) but never asked the tool's
 guard: it took no rate-limit token and ignored an open breaker, so a write limited to one
 call an hour ran twice within seconds across a takeover. Now the re-issue takes a token
-from the same shared bucket; with none left it is refused ``rate_limited`` (the limit has
-no ``max_wait``), and the tool is not invoked again.
+from the same shared bucket; with none left (the limit has no ``max_wait``) the tool is not
+invoked again, and the run waits for a person as an uncertain write: the dead worker's
+attempt may have happened, so the call is not failed either (a model told "rate limited"
+would call again under a new idempotency key, and the write could happen twice).
 
 A real child worker is killed with SIGKILL inside the write (after it took the hour's
 only token); nothing asserts a duration.
@@ -44,6 +46,9 @@ async def test_a_reissued_write_takes_a_rate_limit_token(
     # The bucket was empty: the re-issue was refused, and the tool not invoked again.
     assert [m.split()[0] for m in marks_of(marks)] == ["started"]
     assert sum(isinstance(e, ToolStarted) for e in events) == 1
-    failed = [e for e in events if isinstance(e, ToolFailed)]
-    assert [e.error.error_code for e in failed] == ["rate_limited"]
-    assert result.status == "completed"
+    assert not [e for e in events if isinstance(e, ToolFailed)]
+    # Nor failed: it may have happened, so a person says whether it did.
+    assert (result.status, result.wait_reason) == ("waiting", "uncertain_write"), result
+    assert result.wait_details is not None
+    (item,) = result.wait_details["calls"]
+    assert item["tool"] == "pay" and "refused" in item["problem"], item

@@ -477,14 +477,22 @@ class StepContext:
                     else:
                         reissue = admission.call
                         # And through the breakers and rate limits, as a fresh call: the
-                        # re-issue is another invocation of the tool (it takes a token,
-                        # an open breaker refuses it, and the refusal is its result).
+                        # re-issue is another invocation of the tool (it takes a token, and
+                        # waits for one as far as the limit allows). One they refuse is not
+                        # failed: the first attempt may have happened, and a model told
+                        # "rate limited" would call again under a new key. It waits for a
+                        # person, as a write that may have happened does.
                         verdict = await guard_tool_call(self, contract)
                         if verdict.error is not None:
-                            decided[position] = (
-                                index,
-                                reissue,
-                                _outcome(reissue, error=verdict.error),
+                            uncertain.append(
+                                _uncertain(
+                                    reissue,
+                                    recorded,
+                                    recorded.idempotency_key,
+                                    problem="it may have happened before the process "
+                                    "stopped, and re-issuing it now was refused: "
+                                    f"{verdict.error.message}",
+                                )
                             )
                             continue
                         if verdict.ticket is not None or verdict.wait > 0:
@@ -970,7 +978,12 @@ def _uncertain_wait(uncertain: list[dict[str, Any]]) -> WaitRequested:
 
 
 def _uncertain(
-    call: ToolCall, started: ToolStarted | None, key: str, *, unrecoverable: bool = False
+    call: ToolCall,
+    started: ToolStarted | None,
+    key: str,
+    *,
+    unrecoverable: bool = False,
+    problem: str | None = None,
 ) -> dict[str, Any]:
     """What a person needs to resolve a write that may have happened, or cannot run as asked.
 
@@ -989,6 +1002,8 @@ def _uncertain(
             "its arguments held a sensitive value that is stored without a key to recover "
             "it, so it cannot be re-issued; configure a payload key to keep such values"
         )
+    elif problem is not None:
+        item["problem"] = problem
     return item
 
 
