@@ -257,6 +257,15 @@ def _as_persisted(rec: RunEvent) -> RunEvent:
     return rec
 
 
+def _release_starting(starting: dict[str, int], run_id: str) -> None:
+    """One start of ``run_id`` is done: it leaves ``starting`` when the last one is."""
+    left = starting.get(run_id, 0) - 1
+    if left > 0:
+        starting[run_id] = left
+    else:
+        starting.pop(run_id, None)
+
+
 def _default_codec(store: Store) -> PayloadCodec | None:
     """``$TETHER_PAYLOAD_KEY``, else a key file beside a SQLite database, else none."""
     if os.environ.get(KEY_ENV, "").strip():
@@ -409,7 +418,9 @@ class Runtime(RunControl):
         # claim interval (a worker working through a queue never idles with free slots).
         self._backlog = False
         self._slots_freed = asyncio.Event()
-        self._starting: set[str] = set()
+        self._starting: dict[str, int] = {}
+        """Runs a start() of this process is creating, counted per start: two starts of one
+        run id (an idempotency key's take-over) each hold it until each is done."""
         """Runs ``start`` created and is deciding whether to drive (a tenant cap)."""
         self._reserved = 0
         """Slots ``start`` took for runs it is still writing (see :meth:`_free_slots`)."""
@@ -609,7 +620,7 @@ class Runtime(RunControl):
         if cap is not None:
             # From before the run exists until start decides: this process's own claim
             # passes leave it alone (two drivers of one run in one process).
-            self._starting.add(run_id)
+            self._starting[run_id] = self._starting.get(run_id, 0) + 1
         try:
             if agent.prefix_hash not in self._known_prefixes:
                 await self._store_prefix(agent)
@@ -637,7 +648,8 @@ class Runtime(RunControl):
                 reserved = False
                 self._launch(agent, state)
         finally:
-            self._starting.discard(run_id)
+            if cap is not None:
+                _release_starting(self._starting, run_id)
             if reserved:
                 self._reserved -= 1
         if self.worker and not drive_here:
