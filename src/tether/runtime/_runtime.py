@@ -567,7 +567,7 @@ class Runtime(RunControl):
         self.register(agent)
         assert agent.machine is not None
         if self.max_pending is not None:
-            await self._check_queue()  # refuse early, before the prefix is stored
+            await self._check_queue(tenant)  # refuse early, before the prefix is stored
         run_id = run_id or new_run_id()
         now = self.store.clock()  # every event of a run is stamped on the store's clock
         # Driven here only by a worker with a free slot; otherwise the run waits, unleased,
@@ -710,7 +710,7 @@ class Runtime(RunControl):
             self._launch(agent, state, driver)
             return True
 
-    async def _check_queue(self) -> None:
+    async def _check_queue(self, tenant: str | None) -> None:
         """Refuse a new run when ``max_pending`` runs already wait to be executed.
 
         A cheap early look (a read); the binding check is made again with the insert
@@ -719,7 +719,8 @@ class Runtime(RunControl):
         if self.max_pending is None:
             return
         queued = await self.store.count_waiting(limit=self.max_pending)
-        if queued >= self.max_pending:
+        # A full queue still admits a tenant's first waiting run (Store.create_run_bounded).
+        if queued >= self.max_pending and await self.store.tenant_waits(tenant):
             raise self._queue_full(queued)
 
     def _queue_full(self, queued: int) -> RunQueueFullError:

@@ -108,6 +108,11 @@ class RunUpdate:
     """Give the writer's lease back in the same transaction (a run that stops or parks)."""
 
 
+def _unleased(owner: str | None, expires_at: float | None, now: float) -> bool:
+    """Whether a run has no live lease at ``now``."""
+    return owner is None or expires_at is None or expires_at < now
+
+
 def refuse_if_full(waiting: int, max_waiting: int) -> None:
     """Raise :class:`RunQueueFullError` when ``waiting`` runs fill a queue of ``max_waiting``."""
     if waiting >= max_waiting:
@@ -143,6 +148,11 @@ class Store(ABC):
         """:meth:`create_run`, refused when ``max_waiting`` runs already wait to be executed
         (``pending`` with no live lease): backpressure that a burst cannot overrun.
 
+        A full queue still admits the first waiting run of a tenant (``record.tenant``;
+        runs without one count as one tenant) that has none waiting: one tenant flooding
+        the queue cannot keep every other tenant's runs out. The queue is then bounded by
+        ``max_waiting`` plus the number of tenants with a run waiting.
+
         The count and the insert are one step: two creates at once never both pass on
         the last free place. This default serialises them within this store object only
         (count, then create); SQLite and Postgres override it with one transaction, which
@@ -154,8 +164,28 @@ class Store(ABC):
         """
         async with self._bounded_create_lock():
             waiting = await self.count_waiting(limit=max_waiting)
-            refuse_if_full(waiting, max_waiting)
+            if waiting >= max_waiting and await self.tenant_waits(record.tenant):
+                refuse_if_full(waiting, max_waiting)
             await self.create_run(record, events)
+
+    async def tenant_waits(self, tenant: str | None) -> bool:
+        """Whether a run of ``tenant`` waits to be executed (``pending``, no live lease);
+        ``None`` is the runs without a tenant."""
+        now = time.time()
+        cursor: RunCursor | None = None
+        while True:
+            page = await self.list_runs(statuses=["pending"], limit=500, cursor=cursor)
+            if any(
+                r.tenant == tenant
+                and (
+                    r.lease_owner is None or r.lease_expires_at is None or r.lease_expires_at < now
+                )
+                for r in page
+            ):
+                return True
+            if len(page) < 500:
+                return False
+            cursor = (page[-1].created_at, page[-1].run_id)
 
     async def count_waiting(self, *, limit: int) -> int:
         """Runs waiting to be executed (``pending``, no live lease), counted up to ``limit``."""
@@ -164,11 +194,7 @@ class Store(ABC):
         cursor: RunCursor | None = None
         while waiting < limit:
             page = await self.list_runs(statuses=["pending"], limit=500, cursor=cursor)
-            waiting += sum(
-                1
-                for r in page
-                if r.lease_owner is None or r.lease_expires_at is None or r.lease_expires_at < now
-            )
+            waiting += sum(1 for r in page if _unleased(r.lease_owner, r.lease_expires_at, now))
             if len(page) < 500:
                 break
             cursor = (page[-1].created_at, page[-1].run_id)

@@ -348,6 +348,10 @@ class PostgresStore(Store):
         rows = await self._rows("count_waiting", _COUNT_WAITING, {"limit": limit})
         return int(rows[0][0]) if rows else 0
 
+    async def tenant_waits(self, tenant: str | None) -> bool:
+        rows = await self._rows("tenant_waits", _TENANT_WAITS, {"tenant": tenant})
+        return bool(rows)
+
     async def _create_run(
         self, record: RunRecord, events: Sequence[EventRow], max_waiting: int | None
     ) -> None:
@@ -358,7 +362,14 @@ class PostgresStore(Store):
                     row = await (
                         await conn.execute(_COUNT_WAITING, {"limit": max_waiting})
                     ).fetchone()
-                    refuse_if_full(int(row[0]) if row else 0, max_waiting)
+                    waiting = int(row[0]) if row else 0
+                    # A full queue still admits a tenant's first waiting run (Store docs).
+                    if waiting >= max_waiting:
+                        mine = await (
+                            await conn.execute(_TENANT_WAITS, {"tenant": record.tenant})
+                        ).fetchone()
+                        if mine is not None:
+                            refuse_if_full(waiting, max_waiting)
                 cur = await conn.execute(
                     f"INSERT INTO runs ({RUN_COLUMNS}) VALUES "
                     "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
@@ -1118,6 +1129,12 @@ _COUNT_WAITING = (
     f"(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < {_NOW}) "
     "LIMIT %(limit)s) AS waiting"
 )
+_TENANT_WAITS = (
+    "SELECT 1 FROM runs WHERE status = 'pending' AND tenant IS NOT DISTINCT FROM "
+    f"%(tenant)s AND (lease_owner IS NULL OR lease_expires_at IS NULL OR "
+    f"lease_expires_at < {_NOW}) LIMIT 1"
+)
+"""A run of the tenant waits to be executed (a full queue admits its first one)."""
 _INSERT_EVENTS = (
     "INSERT INTO events (run, seq, step, ts, type, data, hash) VALUES (%s,%s,%s,%s,%s,%s,%s)"
 )

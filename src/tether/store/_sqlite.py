@@ -597,12 +597,22 @@ class SQLiteStore(Store):
 
         return await self._read(read)
 
+    async def tenant_waits(self, tenant: str | None) -> bool:
+        def read(conn: sqlite3.Connection) -> bool:
+            return _tenant_waits(conn, time.time(), tenant)
+
+        return await self._read(read)
+
     async def _create_run(
         self, record: RunRecord, events: Sequence[EventRow], max_waiting: int | None
     ) -> None:
         def job(conn: sqlite3.Connection) -> None:
             if max_waiting is not None:
-                refuse_if_full(_count_waiting(conn, time.time(), max_waiting), max_waiting)
+                now = time.time()
+                waiting = _count_waiting(conn, now, max_waiting)
+                # A full queue still admits a tenant's first waiting run (Store docs).
+                if waiting >= max_waiting and _tenant_waits(conn, now, record.tenant):
+                    refuse_if_full(waiting, max_waiting)
             try:
                 cur = conn.execute(
                     f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -1262,6 +1272,16 @@ def _count_waiting(conn: sqlite3.Connection, now: float, limit: int) -> int:
         (now, limit),
     ).fetchone()
     return int(row[0])
+
+
+def _tenant_waits(conn: sqlite3.Connection, now: float, tenant: str | None) -> bool:
+    """Whether a run of ``tenant`` is ``pending`` with no live lease."""
+    row = conn.execute(
+        "SELECT 1 FROM runs WHERE status = 'pending' AND tenant IS ? AND "
+        "(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < ?) LIMIT 1",
+        (tenant, now),
+    ).fetchone()
+    return row is not None
 
 
 def _as_store_error(exc: Exception) -> Exception:
