@@ -53,6 +53,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(_HERE.parent / "src"))
 
 from tether import Agent, Runtime, tool  # noqa: E402
+from tether.policy import default_scanner  # noqa: E402
 from tether.runtime import SERVING_LOOP_SLICE  # noqa: E402
 from tether.testing import ScriptedModel, text, tool_call  # noqa: E402
 
@@ -226,6 +227,10 @@ async def _suspended(rt: Runtime, runs: int) -> dict[str, Any]:
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tether-concurrency-") as tmp:
         async with Runtime(f"sqlite:///{tmp}/tether.db", durability="FULL") as rt:
+            # The runtime builds the injection scanner's tables and reads its weights in
+            # a thread as it starts (some 40 MB, once per process): measured from before
+            # that ends, they would count as memory of the runs.
+            await asyncio.to_thread(default_scanner().prepare)  # waits for a build under way
             # Parked runs first: their RSS is measured from a clean baseline (after the
             # active phase, memory the allocator hands back would make it negative).
             suspended = await _suspended(rt, args.runs)

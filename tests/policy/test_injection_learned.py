@@ -293,3 +293,17 @@ def test_huge_inputs_cost_bounded_work(monkeypatch: pytest.MonkeyPatch) -> None:
     scanner = InjectionScanner(max_chars=200_000)
     assert scanner.scan(clean * (10_000_000 // len(clean))) == []
     assert sum(seen) <= 2 * (MAX_CHARS + 1)
+
+
+def test_a_scanner_is_ready_only_once_its_weights_are_read() -> None:
+    """The engine reads ``ready`` to decide whether the first scan of a run may happen on
+    the event loop; a scanner whose tables were built but whose weights were not yet read
+    would then read them there (a fifth of a second, holding the loop)."""
+    scanner = InjectionScanner()
+    scanner._compile_table()  # the tables only, as a warm-up thread has built them midway
+    assert not scanner.ready
+    scanner.prepare()
+    assert scanner.ready
+    patterns_only = InjectionScanner(learned=False)
+    patterns_only.prepare()
+    assert patterns_only.ready
