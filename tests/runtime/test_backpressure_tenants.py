@@ -30,8 +30,8 @@ async def _try(client: Runtime, tenant: str | None, i: int) -> bool:
     return True
 
 
-async def test_a_flooded_queue_still_admits_another_tenant_s_first_run(store_url: str) -> None:
-    async with Runtime(store_url, worker=False, max_pending=MAX) as client:
+async def test_a_flooded_queue_still_admits_another_tenant_s_first_run(any_store_url: str) -> None:
+    async with Runtime(any_store_url, worker=False, max_pending=MAX) as client:
         for i in range(MAX):
             assert await _try(client, "flood", i)
         with pytest.raises(RunQueueFullError):
@@ -46,8 +46,8 @@ async def test_a_flooded_queue_still_admits_another_tenant_s_first_run(store_url
     assert sorted((r.tenant or "") for r in queued) == ["", "flood", "flood", "flood", "quiet"]
 
 
-async def test_a_burst_of_one_tenant_s_first_starts_admits_one(store_url: str) -> None:
-    async with Runtime(store_url, worker=False, max_pending=MAX) as client:
+async def test_a_burst_of_one_tenant_s_first_starts_admits_one(any_store_url: str) -> None:
+    async with Runtime(any_store_url, worker=False, max_pending=MAX) as client:
         for i in range(MAX):
             assert await _try(client, "flood", i)
         admitted = await asyncio.gather(*(_try(client, "quiet", i) for i in range(20)))
