@@ -173,6 +173,19 @@ def limits_model_use(state: RunState) -> bool:
     )
 
 
+def limits_tool_use(state: RunState) -> bool:
+    """Whether the run's budget limits its tool calls (in all, or per tool).
+
+    Such a run commits what it recorded before its tools run, as :func:`limits_model_use`
+    does before a model call: a crash then re-runs at most the calls in flight, never
+    calls whose results were in and counted only in memory.
+    """
+    budget = pinned_budget(state)
+    return budget is not None and (
+        budget.max_tool_calls is not None or bool(budget.max_calls_per_tool)
+    )
+
+
 def budget_failure(exc: BudgetExceededError) -> Fail:
     """The run's ending when a hard limit would be crossed."""
     return Fail(

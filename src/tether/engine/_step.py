@@ -38,6 +38,7 @@ from tether.engine._gate import (
     gate_model_call,
     guard_tool_call,
     limits_model_use,
+    limits_tool_use,
     note_use,
     pinned_budget,
     regate_model_call,
@@ -596,6 +597,11 @@ class StepContext:
         if starts:
             for event in starts:
                 self.record(event)
+            await driver.flush()
+        elif pending and limits_tool_use(state):
+            # Under a limit on tool calls, what this run recorded is committed before its
+            # tools run: a crash re-runs at most the calls in flight, never calls whose
+            # results were in and counted only in memory (overlapped commits).
             await driver.flush()
         cut_off = False
         if pending:
