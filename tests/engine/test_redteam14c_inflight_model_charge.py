@@ -30,6 +30,7 @@ from tether.testing import ScriptedModel, text, tool_call
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _inflight_worker import make_agent
+from _slow_store import slow_appends
 
 WORKER = Path(__file__).with_name("_inflight_worker.py")
 
@@ -164,13 +165,7 @@ async def test_under_a_model_budget_every_reply_is_committed_before_the_next_cal
     )
     async with Runtime(store_url, agents=[agent]) as rt:
         store = rt.store
-        append = store.append
-
-        async def slow_append(*args: Any, **kwargs: Any) -> Any:
-            await asyncio.sleep(0.05)  # a slow disk: the next steps would outrun it
-            return await append(*args, **kwargs)
-
-        store.append = slow_append
+        slow_appends(store)  # a slow disk: the next steps would outrun it
         run_ids.append((await rt.start(agent, "go")).run_id)
         result = await rt.get(run_ids[0]).result(timeout=30)
     assert result.status == "completed", result.error

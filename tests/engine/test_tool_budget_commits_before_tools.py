@@ -12,7 +12,8 @@ the calls in flight. Seen from the store, with a slow disk; nothing asserts a du
 
 from __future__ import annotations
 
-import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,9 @@ from tether import Agent, Runtime, tool
 from tether.models import ModelRequest
 from tether.policy import Budget, Policy
 from tether.testing import ScriptedModel, text, tool_call
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _slow_store import slow_appends
 
 CALLS = 6
 
@@ -57,13 +61,7 @@ async def test_under_a_tool_budget_every_result_is_in_the_log_before_the_next_to
     )
     async with Runtime(store_url, agents=[agent]) as rt:
         store = rt.store
-        append = store.append
-
-        async def slow_append(*args: Any, **kwargs: Any) -> Any:
-            await asyncio.sleep(0.05)  # a slow disk: the next steps would outrun it
-            return await append(*args, **kwargs)
-
-        store.append = slow_append
+        slow_appends(store)  # a slow disk: the next steps would outrun it
         run_ids.append((await rt.start(agent, "go")).run_id)
         result = await rt.get(run_ids[0]).result(timeout=30)
     assert result.status == "completed", result.error

@@ -165,12 +165,7 @@ def limits_model_use(state: RunState) -> bool:
     ``StepContext.call_model``), never replies that were in and counted only in memory.
     """
     budget = pinned_budget(state)
-    return budget is not None and (
-        budget.max_model_calls is not None
-        or budget.max_input_tokens is not None
-        or budget.max_output_tokens is not None
-        or budget.max_cost_usd is not None
-    )
+    return budget is not None and budget.limits_model_use
 
 
 def limits_tool_use(state: RunState) -> bool:
@@ -181,9 +176,7 @@ def limits_tool_use(state: RunState) -> bool:
     calls whose results were in and counted only in memory.
     """
     budget = pinned_budget(state)
-    return budget is not None and (
-        budget.max_tool_calls is not None or bool(budget.max_calls_per_tool)
-    )
+    return budget is not None and budget.limits_tool_use
 
 
 def budget_failure(exc: BudgetExceededError) -> Fail:

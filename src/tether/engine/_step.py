@@ -464,7 +464,9 @@ class StepContext:
                         continue
                     if has_unrecoverable(call.arguments):
                         uncertain.append(
-                            _uncertain(call, recorded, recorded.idempotency_key, unrecoverable=True)
+                            _uncertain(
+                                call, recorded, recorded.idempotency_key, problem=_UNRECOVERABLE
+                            )
                         )
                         continue
                     admission = await admit_tool_call(
@@ -538,7 +540,7 @@ class StepContext:
                     decided[position] = (index, call, settled)
                 else:
                     uncertain.append(
-                        _uncertain(call, None, self._idempotency_key(index), unrecoverable=True)
+                        _uncertain(call, None, self._idempotency_key(index), problem=_UNRECOVERABLE)
                     )
                 continue
             closed = (
@@ -622,8 +624,12 @@ class StepContext:
                     # call again, under a new key: the journal keeps the call started, with
                     # no result, and a person resolves it as after a crash.
                     assert outcome.error is not None
-                    item = _uncertain(call, started[index], self._idempotency_key(index))
-                    item["problem"] = outcome.error.message
+                    item = _uncertain(
+                        call,
+                        started[index],
+                        self._idempotency_key(index),
+                        problem=outcome.error.message,
+                    )
                     uncertain.append(item)
                     continue
                 decided[position] = (index, call, outcome)
@@ -983,13 +989,15 @@ def _uncertain_wait(uncertain: list[dict[str, Any]]) -> WaitRequested:
     )
 
 
+_UNRECOVERABLE = (
+    "its arguments held a sensitive value that is stored without a key to recover it, so it "
+    "cannot be re-issued; configure a payload key to keep such values"
+)
+"""The problem of a write whose arguments cannot be recovered (see :func:`_uncertain`)."""
+
+
 def _uncertain(
-    call: ToolCall,
-    started: ToolStarted | None,
-    key: str,
-    *,
-    unrecoverable: bool = False,
-    problem: str | None = None,
+    call: ToolCall, started: ToolStarted | None, key: str, *, problem: str | None = None
 ) -> dict[str, Any]:
     """What a person needs to resolve a write that may have happened, or cannot run as asked.
 
@@ -1003,12 +1011,7 @@ def _uncertain(
     }
     if started is None:
         item["started"] = False
-    if unrecoverable:
-        item["problem"] = (
-            "its arguments held a sensitive value that is stored without a key to recover "
-            "it, so it cannot be re-issued; configure a payload key to keep such values"
-        )
-    elif problem is not None:
+    if problem is not None:
         item["problem"] = problem
     return item
 

@@ -69,6 +69,21 @@ class Budget:
                 f"Budget.on_tool_limit must be 'fail' or 'refuse', not {self.on_tool_limit!r}"
             )
 
+    @property
+    def limits_model_use(self) -> bool:
+        """Whether it limits what model calls use: their number, tokens or dollars."""
+        return (
+            self.max_model_calls is not None
+            or self.max_input_tokens is not None
+            or self.max_output_tokens is not None
+            or self.max_cost_usd is not None
+        )
+
+    @property
+    def limits_tool_use(self) -> bool:
+        """Whether it limits tool calls, in all or per tool."""
+        return self.max_tool_calls is not None or bool(self.max_calls_per_tool)
+
     def to_record(self) -> dict[str, Any]:
         """JSON-compatible form, pinned in ``run.created``."""
         record = asdict(self)

@@ -419,9 +419,9 @@ class Runtime(RunControl):
         self._backlog = False
         self._slots_freed = asyncio.Event()
         self._starting: dict[str, int] = {}
-        """Runs a start() of this process is creating, counted per start: two starts of one
-        run id (an idempotency key's take-over) each hold it until each is done."""
-        """Runs ``start`` created and is deciding whether to drive (a tenant cap)."""
+        """Runs ``start`` created and is deciding whether to drive (a tenant cap), counted
+        per start: two starts of one run id (an idempotency key's take-over) each hold it
+        until each is done."""
         self._reserved = 0
         """Slots ``start`` took for runs it is still writing (see :meth:`_free_slots`)."""
         self._claim_lock = asyncio.Lock()
