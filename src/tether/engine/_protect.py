@@ -132,6 +132,12 @@ class PayloadProtection:
         # parks the call); the rest is text for people, masked when there is no key.
         arguments = _take_arguments(event, obj)
         sealed_args = [redactor.seal(a, self.codec) for a in arguments]
+        # What the event says about its own arguments (an approval's preview and
+        # reasoning, the reply that made the call) may quote a value sealed for its key
+        # ("set bob's password to hunter22"): masked there too (red team 16, hole 1).
+        quoted = _values_under_sensitive_keys(redactor, arguments)
+        if quoted:
+            obj = _mask_values(obj, quoted, redactor.replacement)
         rest = redactor.seal(obj, self.codec, mask_text=self.codec is None)
         persisted = _put_arguments(event, {**envelope, **rest}, sealed_args)
         encoded = _dumps(persisted)
@@ -188,6 +194,63 @@ def _take_arguments(event: _Event, obj: dict[str, Any]) -> list[Any]:
     if isinstance(event, _EXECUTES) and "arguments" in obj:
         return [obj.pop("arguments")]
     return []
+
+
+_MIN_QUOTED = 4
+"""Shortest sealed argument value masked where the same event quotes it (shorter ones
+would mask ordinary words and numbers)."""
+
+
+def _values_under_sensitive_keys(redactor: Redactor, arguments: list[Any]) -> list[str]:
+    """The text of every argument value that is sealed for its key (a password, a token),
+    longest first, so a value inside another is masked after it."""
+    found: set[str] = set()
+
+    def leaves(value: Any) -> None:
+        if isinstance(value, str):
+            if len(value.strip()) >= _MIN_QUOTED:
+                found.add(value.strip())
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if len(str(value)) >= _MIN_QUOTED:
+                found.add(str(value))
+        elif isinstance(value, dict):
+            for item in value.values():
+                leaves(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                leaves(item)
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and redactor.is_sensitive_key(key):
+                    leaves(item)
+                else:
+                    walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    for argument in arguments:
+        walk(argument)
+    return sorted(found, key=len, reverse=True)
+
+
+def _mask_values(obj: Any, values: list[str], replacement: str) -> Any:
+    """``obj`` with every occurrence of ``values`` in its strings (keys too) replaced."""
+    if isinstance(obj, str):
+        for value in values:
+            if value in obj:
+                obj = obj.replace(value, replacement)
+        return obj
+    if isinstance(obj, dict):
+        return {
+            _mask_values(key, values, replacement): _mask_values(item, values, replacement)
+            for key, item in obj.items()
+        }
+    if isinstance(obj, list):
+        return [_mask_values(item, values, replacement) for item in obj]
+    return obj
 
 
 def _put_arguments(event: _Event, obj: dict[str, Any], arguments: list[Any]) -> dict[str, Any]:
