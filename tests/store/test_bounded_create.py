@@ -11,6 +11,7 @@ database).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from _records import event_rows, run_record
@@ -93,3 +94,26 @@ async def test_the_default_for_other_backends_counts_then_creates_under_a_lock(
         await store.create_run_bounded(
             run_record("late", status="pending"), event_rows(1, 1), max_waiting=LIMIT
         )
+
+
+async def test_tenant_queue_counts_a_tenant_s_waiting_runs_and_the_tenants_waiting(
+    store: Store,
+) -> None:
+    """What a full queue's fair share is computed from, the same in every backend and in
+    the default (a scan of the pending runs) that other backends inherit."""
+    for run_id, tenant, status, owner in [
+        ("a1", "acme", "pending", None),
+        ("a2", "acme", "pending", None),
+        ("a3", "acme", "pending", "worker-1"),  # leased: starting, not waiting
+        ("a4", "acme", "running", None),
+        ("g1", "globex", "pending", None),
+        ("n1", None, "pending", None),
+        ("x1", "initech", "completed", None),
+    ]:
+        record = replace(run_record(run_id, status=status, owner=owner), tenant=tenant)
+        await store.create_run(record, event_rows(1, 1))
+    for tenant, expected in [("acme", (2, 3)), ("globex", (1, 3)), (None, (1, 3)), ("x", (0, 3))]:
+        assert await store.tenant_queue(tenant, limit=100) == expected
+        assert await Store.tenant_queue(store, tenant, limit=100) == expected
+    assert await store.tenant_queue("acme", limit=1) == (1, 3)  # counted up to the limit
+    assert await Store.tenant_queue(store, "acme", limit=1) == (1, 3)

@@ -85,6 +85,7 @@ from tether.store import (
     RunRecord,
     Store,
     default_store_url,
+    fair_share,
     open_store,
 )
 from tether.tools import Sandbox, mcp_servers
@@ -335,7 +336,9 @@ class Runtime(RunControl):
             worker on the store (an int for every tenant, or a mapping per tenant).
         max_pending: Backpressure: when this many runs already wait to be executed,
             ``start`` raises :class:`~tether.exceptions.RunQueueFullError` instead of
-            queueing without limit (counted in the store, so across every process).
+            queueing without limit (counted in the store, so across every process). A
+            full queue still admits a tenant below its fair share (``max_pending``
+            divided among the tenants with a run waiting), up to twice ``max_pending``.
         quarantine_after: A run claimed this many times at the same step (its worker or
             driver kept dying there) is ``quarantined`` instead of being retried again.
         claim_interval: How often a worker looks for runs to claim (default: every
@@ -718,10 +721,14 @@ class Runtime(RunControl):
         """
         if self.max_pending is None:
             return
-        queued = await self.store.count_waiting(limit=self.max_pending)
-        # A full queue still admits a tenant's first waiting run (Store.create_run_bounded).
-        if queued >= self.max_pending and await self.store.tenant_waits(tenant):
-            raise self._queue_full(queued)
+        queued = await self.store.count_waiting(limit=2 * self.max_pending)
+        if queued < self.max_pending:
+            return
+        # A full queue still admits a tenant below its fair share (Store.create_run_bounded).
+        mine, tenants = await self.store.tenant_queue(tenant, limit=2 * self.max_pending)
+        if queued < 2 * self.max_pending and mine < fair_share(self.max_pending, mine, tenants):
+            return
+        raise self._queue_full(queued)
 
     def _queue_full(self, queued: int) -> RunQueueFullError:
         assert self.max_pending is not None

@@ -8,6 +8,7 @@ from tether.store._base import (
     RunRecord,
     RunUpdate,
     Store,
+    fair_share,
 )
 from tether.store._buckets import STORE_RETRY, BucketsOutage, TokenBuckets, TokenGrant, TokenTake
 from tether.store._chain import ChainVerdict, event_hash, genesis_hash, run_key, verify_chain
@@ -34,6 +35,7 @@ __all__ = [
     "api_key_id",
     "default_store_url",
     "event_hash",
+    "fair_share",
     "genesis_hash",
     "hash_api_key",
     "new_api_key",

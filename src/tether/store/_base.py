@@ -113,15 +113,34 @@ def _unleased(owner: str | None, expires_at: float | None, now: float) -> bool:
     return owner is None or expires_at is None or expires_at < now
 
 
-def refuse_if_full(waiting: int, max_waiting: int) -> None:
-    """Raise :class:`RunQueueFullError` when ``waiting`` runs fill a queue of ``max_waiting``."""
-    if waiting >= max_waiting:
-        raise RunQueueFullError(
-            f"{waiting} runs already wait to be executed (max_pending={max_waiting})",
-            retry_after=0.0,
-            pending=waiting,
-            limit=max_waiting,
-        )
+def fair_share(max_waiting: int, mine: int, tenants: int) -> int:
+    """A tenant's share of a full queue of ``max_waiting``: an equal part for each tenant
+    with a run waiting (``tenants``, counting this one even when ``mine`` is 0), rounded
+    up, so every tenant gets at least one place."""
+    return -(-max_waiting // max(1, tenants + (0 if mine else 1)))
+
+
+def refuse_beyond_share(waiting: int, max_waiting: int, mine: int, tenants: int) -> None:
+    """Raise :class:`RunQueueFullError` unless a new run of a tenant may join the queue.
+
+    Below ``max_waiting`` anyone may. A full queue still admits a tenant below its
+    :func:`fair_share`, up to twice ``max_waiting`` in all: one tenant flooding the queue
+    keeps the others neither out nor to a single place, and the queue stays bounded.
+    ``waiting`` is counted up to ``2 * max_waiting``; ``mine`` is this tenant's waiting
+    runs, ``tenants`` how many tenants have one.
+    """
+    if waiting < max_waiting:
+        return
+    share = fair_share(max_waiting, mine, tenants)
+    if waiting < 2 * max_waiting and mine < share:
+        return
+    raise RunQueueFullError(
+        f"{waiting} runs already wait to be executed (max_pending={max_waiting}); "
+        f"{mine} of them are this tenant's, its share of a full queue is {share}",
+        retry_after=0.0,
+        pending=waiting,
+        limit=max_waiting,
+    )
 
 
 class Store(ABC):
@@ -148,10 +167,10 @@ class Store(ABC):
         """:meth:`create_run`, refused when ``max_waiting`` runs already wait to be executed
         (``pending`` with no live lease): backpressure that a burst cannot overrun.
 
-        A full queue still admits the first waiting run of a tenant (``record.tenant``;
-        runs without one count as one tenant) that has none waiting: one tenant flooding
-        the queue cannot keep every other tenant's runs out. The queue is then bounded by
-        ``max_waiting`` plus the number of tenants with a run waiting.
+        A full queue still admits a run of a tenant (``record.tenant``; runs without one
+        count as one tenant) below its fair share (:func:`refuse_beyond_share`): one
+        tenant flooding the queue cannot keep the others out, nor to one place each. The
+        queue is then bounded by twice ``max_waiting``.
 
         The count and the insert are one step: two creates at once never both pass on
         the last free place. This default serialises them within this store object only
@@ -163,28 +182,28 @@ class Store(ABC):
                 ``retry_after`` is 0: the caller knows better when to come back).
         """
         async with self._bounded_create_lock():
-            waiting = await self.count_waiting(limit=max_waiting)
-            if waiting >= max_waiting and await self.tenant_waits(record.tenant):
-                refuse_if_full(waiting, max_waiting)
+            waiting = await self.count_waiting(limit=2 * max_waiting)
+            if waiting >= max_waiting:
+                mine, tenants = await self.tenant_queue(record.tenant, limit=2 * max_waiting)
+                refuse_beyond_share(waiting, max_waiting, mine, tenants)
             await self.create_run(record, events)
 
-    async def tenant_waits(self, tenant: str | None) -> bool:
-        """Whether a run of ``tenant`` waits to be executed (``pending``, no live lease);
-        ``None`` is the runs without a tenant."""
+    async def tenant_queue(self, tenant: str | None, *, limit: int) -> tuple[int, int]:
+        """The runs of ``tenant`` waiting to be executed (``pending``, no live lease),
+        counted up to ``limit``, and how many tenants have a run waiting (``None`` is the
+        runs without a tenant: one more tenant)."""
         now = time.time()
+        mine = 0
+        tenants: set[str | None] = set()
         cursor: RunCursor | None = None
         while True:
             page = await self.list_runs(statuses=["pending"], limit=500, cursor=cursor)
-            if any(
-                r.tenant == tenant
-                and (
-                    r.lease_owner is None or r.lease_expires_at is None or r.lease_expires_at < now
-                )
-                for r in page
-            ):
-                return True
+            for r in page:
+                if _unleased(r.lease_owner, r.lease_expires_at, now):
+                    tenants.add(r.tenant)
+                    mine += r.tenant == tenant
             if len(page) < 500:
-                return False
+                return min(mine, limit), len(tenants)
             cursor = (page[-1].created_at, page[-1].run_id)
 
     async def count_waiting(self, *, limit: int) -> int:

@@ -49,7 +49,7 @@ from tether.store._base import (
     RunRecord,
     RunUpdate,
     Store,
-    refuse_if_full,
+    refuse_beyond_share,
 )
 from tether.store._buckets import TokenGrant, TokenTake, check_takes, settle_takes
 from tether.store._chain import chain_links
@@ -348,9 +348,9 @@ class PostgresStore(Store):
         rows = await self._rows("count_waiting", _COUNT_WAITING, {"limit": limit})
         return int(rows[0][0]) if rows else 0
 
-    async def tenant_waits(self, tenant: str | None) -> bool:
-        rows = await self._rows("tenant_waits", _TENANT_WAITS, {"tenant": tenant})
-        return bool(rows)
+    async def tenant_queue(self, tenant: str | None, *, limit: int) -> tuple[int, int]:
+        rows = await self._rows("tenant_queue", _TENANT_QUEUE, {"tenant": tenant, "limit": limit})
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
     async def _create_run(
         self, record: RunRecord, events: Sequence[EventRow], max_waiting: int | None
@@ -360,16 +360,19 @@ class PostgresStore(Store):
                 if max_waiting is not None:
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_QUEUE_LOCK,))
                     row = await (
-                        await conn.execute(_COUNT_WAITING, {"limit": max_waiting})
+                        await conn.execute(_COUNT_WAITING, {"limit": 2 * max_waiting})
                     ).fetchone()
                     waiting = int(row[0]) if row else 0
-                    # A full queue still admits a tenant's first waiting run (Store docs).
+                    # A full queue still admits a tenant below its fair share (Store docs).
                     if waiting >= max_waiting:
-                        mine = await (
-                            await conn.execute(_TENANT_WAITS, {"tenant": record.tenant})
+                        share = await (
+                            await conn.execute(
+                                _TENANT_QUEUE,
+                                {"tenant": record.tenant, "limit": 2 * max_waiting},
+                            )
                         ).fetchone()
-                        if mine is not None:
-                            refuse_if_full(waiting, max_waiting)
+                        mine, tenants = (int(share[0]), int(share[1])) if share else (0, 0)
+                        refuse_beyond_share(waiting, max_waiting, mine, tenants)
                 cur = await conn.execute(
                     f"INSERT INTO runs ({RUN_COLUMNS}) VALUES "
                     "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
@@ -1129,12 +1132,17 @@ _COUNT_WAITING = (
     f"(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < {_NOW}) "
     "LIMIT %(limit)s) AS waiting"
 )
-_TENANT_WAITS = (
-    "SELECT 1 FROM runs WHERE status = 'pending' AND tenant IS NOT DISTINCT FROM "
-    f"%(tenant)s AND (lease_owner IS NULL OR lease_expires_at IS NULL OR "
-    f"lease_expires_at < {_NOW}) LIMIT 1"
+_WAITING = (
+    "status = 'pending' AND (lease_owner IS NULL OR lease_expires_at IS NULL OR "
+    f"lease_expires_at < {_NOW})"
 )
-"""A run of the tenant waits to be executed (a full queue admits its first one)."""
+_TENANT_QUEUE = (
+    "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE tenant IS NOT DISTINCT FROM "
+    f"%(tenant)s AND {_WAITING} LIMIT %(limit)s) AS mine), "
+    f"(SELECT COUNT(*) FROM (SELECT DISTINCT tenant FROM runs WHERE {_WAITING}) AS t)"
+)
+"""The tenant's waiting runs (up to a limit) and how many tenants have one (a full queue
+admits a tenant below its fair share)."""
 _INSERT_EVENTS = (
     "INSERT INTO events (run, seq, step, ts, type, data, hash) VALUES (%s,%s,%s,%s,%s,%s,%s)"
 )

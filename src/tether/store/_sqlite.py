@@ -49,7 +49,7 @@ from tether.store._base import (
     RunRecord,
     RunUpdate,
     Store,
-    refuse_if_full,
+    refuse_beyond_share,
 )
 from tether.store._buckets import TokenGrant, TokenTake, check_takes, settle_takes
 from tether.store._chain import chain_links
@@ -597,9 +597,9 @@ class SQLiteStore(Store):
 
         return await self._read(read)
 
-    async def tenant_waits(self, tenant: str | None) -> bool:
-        def read(conn: sqlite3.Connection) -> bool:
-            return _tenant_waits(conn, time.time(), tenant)
+    async def tenant_queue(self, tenant: str | None, *, limit: int) -> tuple[int, int]:
+        def read(conn: sqlite3.Connection) -> tuple[int, int]:
+            return _tenant_queue(conn, time.time(), tenant, limit)
 
         return await self._read(read)
 
@@ -609,10 +609,11 @@ class SQLiteStore(Store):
         def job(conn: sqlite3.Connection) -> None:
             if max_waiting is not None:
                 now = time.time()
-                waiting = _count_waiting(conn, now, max_waiting)
-                # A full queue still admits a tenant's first waiting run (Store docs).
-                if waiting >= max_waiting and _tenant_waits(conn, now, record.tenant):
-                    refuse_if_full(waiting, max_waiting)
+                waiting = _count_waiting(conn, now, 2 * max_waiting)
+                # A full queue still admits a tenant below its fair share (Store docs).
+                if waiting >= max_waiting:
+                    mine, tenants = _tenant_queue(conn, now, record.tenant, 2 * max_waiting)
+                    refuse_beyond_share(waiting, max_waiting, mine, tenants)
             try:
                 cur = conn.execute(
                     f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -1274,14 +1275,23 @@ def _count_waiting(conn: sqlite3.Connection, now: float, limit: int) -> int:
     return int(row[0])
 
 
-def _tenant_waits(conn: sqlite3.Connection, now: float, tenant: str | None) -> bool:
-    """Whether a run of ``tenant`` is ``pending`` with no live lease."""
-    row = conn.execute(
-        "SELECT 1 FROM runs WHERE status = 'pending' AND tenant IS ? AND "
-        "(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < ?) LIMIT 1",
-        (tenant, now),
+def _tenant_queue(
+    conn: sqlite3.Connection, now: float, tenant: str | None, limit: int
+) -> tuple[int, int]:
+    """The runs of ``tenant`` waiting (``pending``, no live lease), counted up to
+    ``limit``, and how many tenants have one (no tenant is one more)."""
+    unleased = "(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < ?)"
+    mine = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = 'pending' AND tenant IS ? "
+        f"AND {unleased} LIMIT ?)",
+        (tenant, now, limit),
     ).fetchone()
-    return row is not None
+    tenants = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT tenant FROM runs WHERE status = 'pending' "
+        f"AND {unleased})",
+        (now,),
+    ).fetchone()
+    return int(mine[0]), int(tenants[0])
 
 
 def _as_store_error(exc: Exception) -> Exception:
