@@ -84,9 +84,10 @@ def export_fixtures(run_id: str, log: Iterable[Any]) -> dict[str, Any]:
     """The fixtures document of a run from its events (``RunEvent`` s, as stored).
 
     One entry per final tool result (``tool.completed``, or ``tool.failed`` that is not
-    retried), in log order, with the arguments of the call: a write's as journaled by
-    its ``tool.started`` (validated, possibly edited by an approver), otherwise as the
-    model sent them.
+    retried: an attempt that will be retried, or a call a killed driver may have made,
+    charged before it ran again, is not a result), in log order, with the arguments of
+    the call: a write's as journaled by its ``tool.started`` (validated, possibly edited
+    by an approver), otherwise as the model sent them.
     """
     from tether.engine import ModelCompleted, RunCreated, ToolCompleted, ToolFailed, ToolStarted
     from tether.tools import Fixtures, RecordedCall

@@ -330,7 +330,11 @@ class EventPrinter:
         meta = f"  (attempt {ev.attempt} · {format_duration(ev.duration_ms / 1000)})"
         if self.detail:
             meta = f"  [{ev.call_id}]" + meta
-        text.append(meta + ("; retrying" if ev.will_retry else ""), style="dim")
+        if ev.charged:
+            meta += "; charged to the budget, running again"
+        elif ev.will_retry:
+            meta += "; retrying"
+        text.append(meta, style="dim")
         self._line("tool", style, text)
         if self.detail:
             self._arguments(ev.call_id)

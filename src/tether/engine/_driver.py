@@ -176,6 +176,13 @@ class RunDriver:
         first model call this driver makes anew charges that call first (see
         :meth:`StepContext.call_model`). Set by the runtime when it adopts such a run;
         never for a run started, woken by a signal or handed back by a draining worker."""
+        self.unrecorded_tool_calls = False
+        """The same takeover, for tool calls: the driver that stopped may have been running
+        the read tool calls of the step this one resumes, whose results never reached the
+        log. Under a limit on tool calls, the first batch of calls this driver runs anew
+        charges them first (see :meth:`StepContext.call_tools`); a new model call clears
+        it (the calls of a new reply were never run). Set where ``unrecorded_model_call``
+        is."""
         self.in_model_call = False
         """Whether a model call is under way (left set when it was cancelled midway)."""
         self._task: asyncio.Task[Any] | None = None

@@ -166,6 +166,11 @@ class ToolFailed(_Event):
     will_retry: bool = False
     simulated: bool | None = None
     """``True`` when a ``ToolSimulator`` answered (a replayed error, or ``not_simulated``)."""
+    charged: bool | None = None
+    """``True`` on a call a previous driver may have run before it stopped without handing
+    the run over (error code ``interrupted``, ``will_retry``): the budget counts it as a
+    call made, though no result was recorded; the call runs again, and its result is the
+    call's. ``None`` (left out of the log) on every other event."""
 
 
 class EffectRecorded(_Event):

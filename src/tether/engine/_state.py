@@ -264,6 +264,13 @@ def apply(state: RunState, rec: RunEvent) -> None:
         _release_deferred(state)
     elif isinstance(ev, ToolFailed):
         if ev.will_retry:
+            if ev.charged:
+                # A call a killed driver may have run (see ``StepContext.call_tools``):
+                # counted against the budget, in all and per tool. Not a result (the call
+                # runs again), and not a request of the model's (loop detection counts
+                # those: the re-run's result counts this call once).
+                state.tool_calls += 1
+                state.tool_counts[ev.tool] = state.tool_counts.get(ev.tool, 0) + 1
             return
         state.journal[ev.call] = ev
         state.tool_calls += 1

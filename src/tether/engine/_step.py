@@ -72,7 +72,13 @@ from tether.observe import (
     has_unrecoverable,
     tool_call_key,
 )
-from tether.policy import GuardVerdict, InjectionScanner, call_hook, charged_usage
+from tether.policy import (
+    GuardVerdict,
+    InjectionScanner,
+    call_hook,
+    charged_usage,
+    check_tool_call,
+)
 from tether.tools import (
     ToolContext,
     ToolError,
@@ -94,8 +100,9 @@ if TYPE_CHECKING:
 ToolResult = ToolCompleted | ToolFailed
 
 INTERRUPTED_CALL = "interrupted"
-"""``model.failed`` error code of a call a previous driver may have had in flight when it
-stopped without handing the run over (see :meth:`StepContext.call_model`)."""
+"""``model.failed`` (and ``tool.failed``) error code of a call a previous driver may have
+had in flight when it stopped without handing the run over (see
+:meth:`StepContext.call_model` and :meth:`StepContext.call_tools`)."""
 E = TypeVar("E", bound="_Event")
 T = TypeVar("T")
 
@@ -114,6 +121,7 @@ class StepHost(Protocol):
     rng: random.Random
     cancel_reason: str | None
     unrecorded_model_call: bool
+    unrecorded_tool_calls: bool
     in_model_call: bool
 
     @property
@@ -246,6 +254,9 @@ class StepContext:
         if isinstance(recorded, ModelCompleted):
             return recorded.response
         driver = self._driver
+        if driver.unrecorded_tool_calls:
+            # A reply made anew: its tool calls are new, never run by the driver before.
+            driver.unrecorded_tool_calls = False
         self._stop_if_cancelled()
         client = self.model_client()
         policy = self.agent.model_retry
@@ -420,9 +431,14 @@ class StepContext:
         that was started but never completed (the process died) is re-issued with
         the same idempotency key only when the tool declares ``idempotent=True``;
         otherwise the run waits for a person to resolve it (signal ``resolve_write``).
+        Under a limit on tool calls, a run taken over from a driver that stopped without
+        handing it over first charges the read calls that driver may have run (see
+        :meth:`_charge_interrupted_tools`).
         """
         driver = self._driver
         self._stop_if_cancelled()
+        if driver.unrecorded_tool_calls:
+            self._charge_interrupted_tools(calls)
         state = self.state
         registry = self.agent.registry
         results: list[ToolResult | None] = [None] * len(calls)
@@ -697,6 +713,75 @@ class StepContext:
         if escalate is not None:
             raise EscalationRequested(escalate)
         return [r for r in results if r is not None]
+
+    def _charge_interrupted_tools(self, calls: Sequence[ToolCall]) -> None:
+        """Charge the read calls the run's previous driver may have run, before they run again.
+
+        That driver stopped without handing the run over (killed, its lease lost) and may
+        have been running this batch: a read records nothing before it runs, so the log
+        shows the calls without results, and each may have been made. Under a limit on
+        tool calls, each is charged once (a ``tool.failed`` of code ``interrupted``,
+        ``will_retry``, ``charged``: the fold counts it, in all and per tool, and adds no
+        message) before the gate decides on running it again: a call the charge leaves no
+        room for is not made again (the run fails ``budget_exceeded``, or the call is
+        refused under ``on_tool_limit="refuse"``), so the limit holds across crashes.
+        Writes are not charged here: each records ``tool.started`` before it runs and is
+        re-issued under its key or resolved by a person. A call the budget would not have
+        let that driver run (the log it saw was this one) is not charged, nor one that
+        never runs (an unknown tool, bad arguments, a closed catalog, escalation).
+
+        The takeover is used up by the first batch with a call that has no result (a
+        batch replayed whole comes before the one that driver was in); without a limit on
+        tool calls nothing is recorded.
+        """
+        state = self.state
+        journal = state.journal
+        base = self._call
+        unrecorded = [
+            (base + offset, call)
+            for offset, call in enumerate(calls)
+            if not isinstance(journal.get(base + offset), (ToolCompleted, ToolFailed))
+        ]
+        if not unrecorded:
+            return
+        self._driver.unrecorded_tool_calls = False
+        budget = pinned_budget(state)
+        if budget is None or not budget.limits_tool_use:
+            return
+        registry = self.agent.registry
+        domains = self.agent.tool_domains
+        for index, call in unrecorded:
+            contract = registry.get(call.name)
+            if (
+                contract is None
+                or contract.effect == "write"
+                or call.invalid_arguments is not None
+                or call.name == ESCALATE_TOOL
+                or (
+                    domains and closed_catalog_error(call.name, domains, state.messages) is not None
+                )
+            ):
+                continue
+            try:
+                check_tool_call(budget, current_use(state, self.governance.clock()), call.name, {})
+            except BudgetExceededError:
+                continue  # the gate did not let the previous driver run it either
+            self.record(
+                ToolFailed(
+                    call=index,
+                    call_id=call.id,
+                    tool=call.name,
+                    error=ToolError(
+                        error_code=INTERRUPTED_CALL,
+                        message="the run's previous driver stopped without handing the run "
+                        "over, possibly while running this call: it may have been made, and "
+                        "is counted before it runs again",
+                        retryable=True,
+                    ),
+                    will_retry=True,
+                    charged=True,
+                )
+            )
 
     def _stop_if_cancelled(self) -> None:
         """End the step here if a cancel was accepted since it began (none runs after it).

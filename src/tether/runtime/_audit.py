@@ -230,10 +230,18 @@ class _Builder:
             # no read: a denied write was labelled "(read)".
             effect = self._effect(row.step, event.call) if event.attempt else "not run"
             retry = ", will retry" if event.will_retry else ""
+            if event.charged:
+                # Not a failure seen: a call a driver that died may have made, counted.
+                summary = (
+                    f"{event.tool} may have run before its driver stopped ({effect}): "
+                    "charged to the budget, will run again"
+                )
+            else:
+                summary = f"{event.tool} failed ({effect}): {event.error.error_code}{retry}"
             self._entry(
                 row,
                 "tool.failed",
-                f"{event.tool} failed ({effect}): {event.error.error_code}{retry}",
+                summary,
                 call_id=event.call_id,
                 tool=event.tool,
                 effect=effect,
@@ -241,6 +249,7 @@ class _Builder:
                 error_code=str(event.error.error_code),
                 error=event.error.message,
                 will_retry=event.will_retry,
+                charged=event.charged,
             )
         elif isinstance(event, SignalReceived):
             by = f" by {event.by}" if event.by else ""

@@ -784,8 +784,9 @@ class Runtime(RunControl):
             state, rows = await self._load(run_id)
             driver = self._driver_for(state, agent, accept_new_version)
             # Not driven, yet `running`: unless a drain handed it back, its driver stopped
-            # without handing it over, possibly in a model call the log does not show.
-            driver.unrecorded_model_call = (
+            # without handing it over, possibly in a model call or read tool calls the log
+            # does not show.
+            driver.unrecorded_model_call = driver.unrecorded_tool_calls = (
                 record.lease_owner is not None or attempts_at(rows, state.step).unrecorded_call
             )
             # A cancel accepted while its last driver still held the lease: served first.
@@ -1034,8 +1035,11 @@ class Runtime(RunControl):
         )
         await driver.flush()
         # Its last driver stopped without handing it over (its lease ran out, or the log
-        # ends mid-drive): it may have been in a model call the log does not show.
-        driver.unrecorded_model_call = orphaned or attempts.unrecorded_call
+        # ends mid-drive): it may have been in a model call, or read tool calls, the log
+        # does not show.
+        driver.unrecorded_model_call = driver.unrecorded_tool_calls = (
+            orphaned or attempts.unrecorded_call
+        )
         self._launch(driver.agent, state, driver)
         return True
 
