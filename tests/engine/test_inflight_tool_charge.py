@@ -295,6 +295,45 @@ async def test_a_run_handed_back_by_a_draining_worker_is_not_charged(store_url: 
     assert ran == ["0", "1"] and state.tool_calls == 2 and not _charges(events)
 
 
+async def test_reads_cut_off_by_a_clean_shutdown_are_charged(store_url: str) -> None:
+    """A shutdown (not a drain) cancels a read mid-way and hands the run back cleanly: its
+    release mark says tools were running, and the next driver charges them. The model
+    call, which had finished, is not charged."""
+    ran: list[str] = []
+    running = asyncio.Event()
+
+    @tool
+    async def lookup(q: str) -> str:
+        """Look ``q`` up."""
+        ran.append(q)
+        running.set()
+        await asyncio.sleep(600)
+        return "never"
+
+    def script(request: ModelRequest) -> object:
+        done = sum(m.role == "tool" for m in request.messages)
+        return text("done") if done else tool_call("lookup", q="a")
+
+    agent = Agent(
+        name="shut-tools",
+        instructions="Look up.",
+        model=ScriptedModel(script),
+        tools=[lookup],
+        policy=Policy(budget=Budget(max_tool_calls=1, max_model_calls=2)),
+    )
+    async with Runtime(store_url, agents=[agent]) as rt:
+        run = await rt.start(agent, "look it up")
+        await running.wait()
+    async with Runtime(store_url, agents=[agent]) as rt:
+        result = await rt.get(run.run_id).result(timeout=30)
+        events = [e async for e in rt.get(run.run_id).events(follow=False)]
+    assert ran == ["a"]  # not run again past max_tool_calls=1
+    assert len(_charges(events)) == 1
+    assert not [e for e in events if isinstance(e.event, ModelFailed)]
+    assert result.status == "failed" and result.error is not None
+    assert result.error.error_code == "budget_exceeded"
+
+
 def test_a_charge_is_counted_in_all_and_per_tool_and_old_retries_load_unchanged() -> None:
     """The fold counts a charged attempt (no message, no journal entry: the call runs
     again); a retried attempt as logged before the field existed stays uncounted."""

@@ -81,7 +81,9 @@ async def test_restarts_while_a_run_sits_in_a_long_step_do_not_quarantine_it(
     assert record.status in ("pending", "running"), record.reason
     assert record.lease_owner is None  # handed back, not left to expire
     releases = [p for name, p in signals if name == RELEASED]
-    assert releases == [{"reason": "shutdown"}] * 5
+    assert [p["reason"] for p in releases] == ["shutdown"] * 5
+    # A mark may also say the step's tools were running (charged under a tool budget).
+    assert all(set(p) <= {"reason", "in_tool_calls"} for p in releases)
     claims = [p for name, p in signals if name == CLAIMED]
     assert len(claims) == 4 and all(p["fresh"] and p["deaths"] == 0 for p in claims)
 

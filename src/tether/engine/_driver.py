@@ -185,6 +185,8 @@ class RunDriver:
         is."""
         self.in_model_call = False
         """Whether a model call is under way (left set when it was cancelled midway)."""
+        self.in_tool_calls = False
+        """Whether tool calls are under way (left set when they were cancelled midway)."""
         self._task: asyncio.Task[Any] | None = None
         self._share_mark = -1.0
         """The loop share's mark when this run last got a turn (see :meth:`_take_turn`)."""

@@ -123,6 +123,7 @@ class StepHost(Protocol):
     unrecorded_model_call: bool
     unrecorded_tool_calls: bool
     in_model_call: bool
+    in_tool_calls: bool
 
     @property
     def store(self) -> BlobStore: ...
@@ -623,6 +624,7 @@ class StepContext:
             await driver.flush()
         cut_off = False
         if pending:
+            driver.in_tool_calls = True
             outcomes = await driver.gather(
                 [
                     self._run_guarded(index, call, guarded[index])
@@ -631,6 +633,7 @@ class StepContext:
                     for _position, index, call in pending
                 ]
             )
+            driver.in_tool_calls = False  # left set when a shutdown cancels the calls
             started = {event.call: event for event in starts} if starts else {}
             for (position, index, call), outcome in zip(pending, outcomes, strict=True):
                 cut_off = cut_off or outcome.out_of_time

@@ -144,12 +144,14 @@ class Attempts:
             mean its last driver died.
         error: The last error recorded at this step (``tether.crashed``), if any.
         interrupted: Whether the run was given back (a shutdown) during a model call.
+        interrupted_tools: Whether it was given back while running tool calls.
     """
 
     deaths: int
     fresh: bool
     error: str | None
     interrupted: bool = False
+    interrupted_tools: bool = False
 
     @property
     def unrecorded_call(self) -> bool:
@@ -157,6 +159,12 @@ class Attempts:
         show: it stopped mid-drive (the log does not end at a start, a signal or a clean
         release), or it was given back during a call."""
         return not self.fresh or self.interrupted
+
+    @property
+    def unrecorded_tools(self) -> bool:
+        """Whether its last driver may have been running read tool calls whose results the
+        log does not show: it stopped mid-drive, or it was given back while running them."""
+        return not self.fresh or self.interrupted_tools
 
 
 def _payload(row: EventRow) -> dict[str, Any]:
@@ -196,10 +204,12 @@ def attempts_at(rows: Sequence[EventRow], step: int) -> Attempts:
             error = payload["error"]
     last = rows[-1] if rows else None
     fresh = last is None or last.type in ("run.created", "run.status")
-    interrupted = False
+    interrupted = interrupted_tools = False
     if last is not None and last.type == "signal.received":
         data = _payload(last)
         fresh = data.get("name") == RELEASED
         found = data.get("payload")
-        interrupted = fresh and isinstance(found, dict) and found.get("in_model_call") is True
-    return Attempts(deaths, fresh, error, interrupted)
+        if fresh and isinstance(found, dict):
+            interrupted = found.get("in_model_call") is True
+            interrupted_tools = found.get("in_tool_calls") is True
+    return Attempts(deaths, fresh, error, interrupted, interrupted_tools)

@@ -786,9 +786,10 @@ class Runtime(RunControl):
             # Not driven, yet `running`: unless a drain handed it back, its driver stopped
             # without handing it over, possibly in a model call or read tool calls the log
             # does not show.
-            driver.unrecorded_model_call = driver.unrecorded_tool_calls = (
-                record.lease_owner is not None or attempts_at(rows, state.step).unrecorded_call
-            )
+            attempts = attempts_at(rows, state.step)
+            orphaned = record.lease_owner is not None
+            driver.unrecorded_model_call = orphaned or attempts.unrecorded_call
+            driver.unrecorded_tool_calls = orphaned or attempts.unrecorded_tools
             # A cancel accepted while its last driver still held the lease: served first.
             request = await self.store.get_flag(f"{CANCEL_PREFIX}{run_id}")
             if request is not None:
@@ -1037,9 +1038,8 @@ class Runtime(RunControl):
         # Its last driver stopped without handing it over (its lease ran out, or the log
         # ends mid-drive): it may have been in a model call, or read tool calls, the log
         # does not show.
-        driver.unrecorded_model_call = driver.unrecorded_tool_calls = (
-            orphaned or attempts.unrecorded_call
-        )
+        driver.unrecorded_model_call = orphaned or attempts.unrecorded_call
+        driver.unrecorded_tool_calls = orphaned or attempts.unrecorded_tools
         self._launch(driver.agent, state, driver)
         return True
 
@@ -1342,6 +1342,10 @@ class Runtime(RunControl):
                     # Stopped during a model call the provider may bill: the next driver
                     # charges it before calling again (see attempts_at).
                     payload["in_model_call"] = True
+                if stopped.in_tool_calls:
+                    # Stopped while its tools ran (an async tool cancelled, a thread tool
+                    # abandoned): under a tool-call limit the next driver charges the reads.
+                    payload["in_tool_calls"] = True
                 note.record(SignalReceived(name=RELEASED, payload=payload, by=self.owner))
                 await note.flush()
         except Exception:  # a TimeoutError too: the store is slow, shutdown goes on
