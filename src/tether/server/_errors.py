@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tether.exceptions import (
     AgentVersionMismatchError,
     ApprovalError,
+    ConcurrentWriteError,
     RunError,
     RunFinishedError,
     RunLeasedError,
@@ -109,17 +110,31 @@ def error_response(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
+_BUSY = "the run is being changed by another worker or request; retry shortly"
+"""What a client is told when another process holds (or took) the run's lease."""
+
+
 def from_tether_error(exc: TetherError) -> ApiError:
-    """The HTTP answer to a typed Tether error raised by a runtime call."""
+    """The HTTP answer to a typed Tether error raised by a runtime call.
+
+    Errors about who holds a run's lease are answered with a generic message: theirs
+    name the lease owner (``host:pid:...``), an internal detail kept for the log (the
+    CLI, on the operator's machine, still shows it). A missing run's names the store.
+    """
     message = str(exc)
     if isinstance(exc, RunNotFoundError):
-        return ApiError(404, "run_not_found", message)
+        return ApiError(404, "run_not_found", f"no run {exc.run_id!r} for this API key's tenant")
+    if isinstance(exc, RunLeasedError):
+        log.warning("409 run_leased for run %s: %s", exc.run_id, message)
+        return ApiError(409, "run_leased", _BUSY)
+    if isinstance(exc, ConcurrentWriteError):
+        # Another writer took the run over (LeaseLostError names both owners).
+        log.warning("409 run_refused for run %s: %s", exc.run_id, message)
+        return ApiError(409, "run_refused", _BUSY)
     if isinstance(exc, RunFinishedError):
         return ApiError(409, "run_finished", message)
     if isinstance(exc, RunNotWaitingError):
         return ApiError(409, "run_not_waiting", message)
-    if isinstance(exc, RunLeasedError):
-        return ApiError(409, "run_leased", message)
     if isinstance(exc, AgentVersionMismatchError):
         return ApiError(409, "agent_version_mismatch", message)
     if isinstance(exc, ApprovalError):
