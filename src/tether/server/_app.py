@@ -48,6 +48,8 @@ from tether.store import RunCursor, RunRecord
 
 _MAX_SEQ = 2**62
 RunId = Annotated[str, Path(min_length=1, max_length=200, description="The run's id.")]
+_TEXT = r"^[^\x00]*$"
+"""Text a filter may be: no NUL, which no stored name holds (and Postgres refuses)."""
 _REPLAY_WAIT = 10.0
 """Seconds a retried POST waits for the run its idempotency key's first request starts."""
 _CLAIM_TRIES = 3
@@ -85,6 +87,7 @@ def create_app(
     sse_overflow_grace: float = 10.0,
     sse_poll: float = 0.5,
     sse_keepalive: float = 15.0,
+    sse_key_check: float = 1.0,
 ) -> FastAPI:
     """The FastAPI app serving ``agents`` (by name) on ``runtime``.
 
@@ -101,6 +104,8 @@ def create_app(
         sse_poll: Seconds of silence after which a stream reads the store (runs driven
             by other processes).
         sse_keepalive: Seconds between keep-alive comments on an idle stream.
+        sse_key_check: Seconds between reads of the API keys open streams use: a stream
+            whose key was revoked meanwhile is sent ``event: error`` and closed.
     """
     for agent in agents.values():
         runtime.register(agent)
@@ -110,6 +115,7 @@ def create_app(
         overflow_grace=sse_overflow_grace,
         poll=sse_poll,
         keepalive=sse_keepalive,
+        key_check=sse_key_check,
     )
 
     @contextlib.asynccontextmanager
@@ -185,7 +191,8 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
 
     async def scoped_run(principal: Principal, run_id: str) -> RunRecord:
         """The run, if the key's tenant may see it; else 404 (as if it did not exist)."""
-        record = await runtime.get_run(run_id)
+        # No run id holds a NUL (Postgres cannot store one, nor be asked for one).
+        record = await runtime.get_run(run_id) if _storable(run_id) else None
         if record is None or not principal.sees(record.tenant):
             raise ApiError(404, "run_not_found", f"no run {run_id!r} for this API key's tenant")
         return record
@@ -312,7 +319,7 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
         status: Annotated[
             list[RunStatus] | None, Query(description="Only these statuses (repeatable).")
         ] = None,
-        agent: Annotated[str | None, Query(max_length=200)] = None,
+        agent: Annotated[str | None, Query(max_length=200, pattern=_TEXT)] = None,
         since: Annotated[
             float | None, Query(allow_inf_nan=False, description="Created at or after (unix s).")
         ] = None,
@@ -324,7 +331,8 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
             str | None, Query(max_length=600, description="`next_cursor` of the last page.")
         ] = None,
         tenant: Annotated[
-            str | None, Query(max_length=200, description="Another tenant (admin keys only).")
+            str | None,
+            Query(max_length=200, pattern=_TEXT, description="Another tenant (admin keys only)."),
         ] = None,
     ) -> RunList:
         """Runs of the key's tenant, newest first, a page at a time."""
@@ -378,7 +386,7 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
         if last_event_id is not None:
             position = _parse_last_event_id(last_event_id)
         await scoped_run(principal, run_id)
-        return streams.response(run_id, after=position, deltas=deltas)
+        return streams.response(run_id, after=position, deltas=deltas, key_id=principal.key_id)
 
     @router.post(
         "/runs/{run_id}/cancel",
@@ -450,7 +458,8 @@ def _api_router(runtime: Runtime, agents: dict[str, Agent], streams: RunStreams)
     async def list_approvals(
         principal: Principal = read,
         tenant: Annotated[
-            str | None, Query(max_length=200, description="Another tenant (admin keys only).")
+            str | None,
+            Query(max_length=200, pattern=_TEXT, description="Another tenant (admin keys only)."),
         ] = None,
     ) -> ApprovalList:
         """Calls waiting for a person in the key's tenant, oldest request first."""
@@ -661,23 +670,41 @@ def _encode_cursor(cursor: RunCursor) -> str:
 
 
 def _decode_cursor(text: str) -> RunCursor:
+    """The position a ``next_cursor`` names; 400 ``invalid_cursor`` for anything else.
+
+    A cursor is the client's to send back, so it is judged like any input: a number that
+    fits a float, and a run id the store could hold (text with a UTF-8 form, no NUL).
+    Whatever else a crafted one holds is refused here, never raised from the store.
+    """
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         created_at, run_id = json.loads(raw)
         if (
             isinstance(created_at, int | float)
             and not isinstance(created_at, bool)
-            and math.isfinite(created_at)
+            and math.isfinite(created_at)  # an int too large for a float: OverflowError
             and isinstance(run_id, str)
+            and _storable(run_id)
         ):
             return float(created_at), run_id
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         pass
     raise ApiError(
         400,
         "invalid_cursor",
         "the cursor is not one this API returned; pass next_cursor from the previous page as it is",
     )
+
+
+def _storable(text: str) -> bool:
+    """Whether ``text`` can be a run id in a store: it encodes as UTF-8 (no lone
+    surrogate, which SQLite's driver refuses to bind) and holds no NUL (which Postgres
+    refuses in text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _parse_last_event_id(value: str) -> int:

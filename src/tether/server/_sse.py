@@ -17,6 +17,11 @@ resume from, then disconnected. A client that does not even read that frame with
 Runs driven by another process publish nothing here: a feed that hears nothing for
 ``poll`` seconds reads the store, and also ends the stream once the run is parked or
 finished and every stored event was sent.
+
+A stream outlives the request that authenticated it, so the API key it was opened with
+is read again every ``key_check`` seconds (one store read per key, however many streams
+use it): once the key is revoked or gone, each of its streams is sent ``event: error``
+(``key_revoked``) and closed, as its next plain request would be refused with 401.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from tether.store import EventRow, RunRecord
 log = logging.getLogger("tether.server.sse")
 
 _STOPPED = frozenset({*TERMINAL, *PARKED})
+_KEY_READS = 32
+"""Up to this many keys are re-read one by one; more are read in one listing."""
 _CHUNK = 64 * 1024
 """Replayed history is sent in writes of about this many bytes."""
 _HEADERS = {
@@ -103,6 +110,18 @@ def overflow_frame(resume_after: int) -> bytes:
     return _control_frame(b"overflow", {"resume_after": resume_after})
 
 
+def revoked_frame(key_id: str, last_seq: int) -> bytes:
+    """The last frame of a stream whose API key was revoked while it was open."""
+    return _control_frame(
+        b"error",
+        {
+            "code": "key_revoked",
+            "message": f"the API key {key_id} was revoked; this stream ends (use another key)",
+            "last_seq": last_seq,
+        },
+    )
+
+
 # -- per-client buffers and per-run feeds -------------------------------------------------
 
 
@@ -146,16 +165,20 @@ class _Client:
         "cancel",
         "feed",
         "items",
+        "key_id",
         "limit",
         "overflowed",
         "pinged",
+        "revoked",
         "size",
         "waiter",
         "watchdog",
     )
 
-    def __init__(self, feed: _RunFeed, limit: int) -> None:
+    def __init__(self, feed: _RunFeed, limit: int, key_id: str | None = None) -> None:
         self.feed = feed
+        self.key_id = key_id
+        self.revoked = False
         self.items: deque[_Item] = deque()
         self.size = 0
         self.limit = limit
@@ -171,8 +194,9 @@ class _Client:
             waiter.set_result(None)
 
     async def wait(self) -> None:
-        """Until something is pushed, the client overflows or a keep-alive is due."""
-        if self.items or self.overflowed or self.pinged:
+        """Until something is pushed, the client overflows or is revoked, or a keep-alive
+        is due."""
+        if self.items or self.overflowed or self.revoked or self.pinged:
             return
         self.waiter = asyncio.get_running_loop().create_future()
         try:
@@ -199,6 +223,17 @@ class _Client:
 
     def overflow(self) -> None:
         self.overflowed = True
+        self._drop()
+
+    def revoke(self) -> None:
+        """The client's API key was revoked: it gets no more frames, only the last one."""
+        if self.overflowed or self.revoked or self not in self.feed.clients:
+            return  # already told to go, or its stream ended meanwhile
+        self.revoked = True
+        self._drop()
+
+    def _drop(self) -> None:
+        """Leave the feed; the stream sends its last frame, or is cut off after a grace."""
         self.items.clear()
         self.size = 0
         self._wake()
@@ -338,6 +373,8 @@ class RunStreams:
         poll: Seconds of silence after which a feed reads the store (runs driven by
             another process, and the end of a stream).
         keepalive: Seconds between comment lines on an idle stream.
+        key_check: Seconds between reads of the API keys open streams were opened with
+            (a stream whose key was revoked or deleted meanwhile is ended).
     """
 
     def __init__(
@@ -348,24 +385,67 @@ class RunStreams:
         overflow_grace: float = 10.0,
         poll: float = 0.5,
         keepalive: float = 15.0,
+        key_check: float = 1.0,
     ) -> None:
         self.runtime = runtime
         self.buffer_bytes = buffer_bytes
         self.overflow_grace = overflow_grace
         self.poll = poll
         self.keepalive = keepalive
+        self.key_check = key_check
         self._feeds: dict[tuple[str, bool], _RunFeed] = {}
         self._pinger: asyncio.Task[None] | None = None
+        self._key_watch: asyncio.Task[None] | None = None
 
-    def _join(self, run_id: str, deltas: bool) -> _Client:
+    def _join(self, run_id: str, deltas: bool, key_id: str | None = None) -> _Client:
         feed = self._feeds.get((run_id, deltas))
         if feed is None:
             feed = self._feeds[(run_id, deltas)] = _RunFeed(self, run_id, deltas)
-        client = _Client(feed, self.buffer_bytes)
+        client = _Client(feed, self.buffer_bytes, key_id)
         feed.clients.add(client)
+        loop = asyncio.get_running_loop()
         if self._pinger is None or self._pinger.done():
-            self._pinger = asyncio.get_running_loop().create_task(self._ping())
+            self._pinger = loop.create_task(self._ping())
+        if key_id is not None and (self._key_watch is None or self._key_watch.done()):
+            self._key_watch = loop.create_task(self._watch_keys(), name="tether-sse-keys")
         return client
+
+    async def _watch_keys(self) -> None:
+        """Every ``key_check`` seconds, end the streams whose API key was revoked or deleted.
+
+        One task for all streams, and one store read per key per round however many
+        streams use it (one listing of every key when more than :data:`_KEY_READS` are
+        in use). A store that fails to answer ends nothing: the next round reads again.
+        """
+        while True:
+            await asyncio.sleep(self.key_check)
+            by_key: dict[str, list[_Client]] = {}
+            for feed in list(self._feeds.values()):
+                for client in feed.clients:
+                    if client.key_id is not None:
+                        by_key.setdefault(client.key_id, []).append(client)
+            if not by_key:
+                return  # the next stream with a key starts a new watch
+            try:
+                valid = await self._valid_keys(list(by_key))
+            except Exception as exc:
+                log.warning("cannot re-read the API keys of open streams: %s", exc)
+                continue
+            for key_id, clients in by_key.items():
+                if key_id not in valid:
+                    log.info("API key %s revoked or gone: %d stream(s) end", key_id, len(clients))
+                    for client in clients:
+                        client.revoke()
+
+    async def _valid_keys(self, key_ids: list[str]) -> set[str]:
+        """Which of ``key_ids`` are stored and not revoked."""
+        store = self.runtime.store
+        if len(key_ids) <= _KEY_READS:
+            found = await asyncio.gather(*(store.get_api_key(k) for k in key_ids))
+            records = [record for record in found if record is not None]
+        else:
+            records = await store.list_api_keys()
+        return {record.key_id for record in records if not record.revoked}
 
     async def _ping(self) -> None:
         """Every ``keepalive`` seconds, have each idle stream send a comment line.
@@ -392,15 +472,22 @@ class RunStreams:
     async def close(self) -> None:
         """Stop every feed (the app is shutting down)."""
         tasks = [feed.task for feed in self._feeds.values()]
-        if self._pinger is not None:
-            tasks.append(self._pinger)
+        for timer in (self._pinger, self._key_watch):
+            if timer is not None:
+                tasks.append(timer)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def response(self, run_id: str, *, after: int, deltas: bool) -> EventStream:
-        """The streaming response for one client of ``run_id``, resuming after ``after``."""
-        return EventStream(self, run_id, after=after, deltas=deltas)
+    def response(
+        self, run_id: str, *, after: int, deltas: bool, key_id: str | None = None
+    ) -> EventStream:
+        """The streaming response for one client of ``run_id``, resuming after ``after``.
+
+        ``key_id`` is the stored API key the client authenticated with: the stream ends
+        once that key is revoked. ``None`` (no key) streams until the run stops.
+        """
+        return EventStream(self, run_id, after=after, deltas=deltas, key_id=key_id)
 
 
 _DIRECT_SEND = "tether.sse.send"
@@ -430,7 +517,15 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, streams: RunStreams, run_id: str, *, after: int, deltas: bool) -> None:
+    def __init__(
+        self,
+        streams: RunStreams,
+        run_id: str,
+        *,
+        after: int,
+        deltas: bool,
+        key_id: str | None = None,
+    ) -> None:
         # No body and so no Content-Length (Response.__init__ would declare 0 bytes).
         self.status_code = 200
         self.background = None
@@ -439,9 +534,10 @@ class EventStream(Response):
         self.run_id = run_id
         self.after = after
         self.deltas = deltas
+        self.key_id = key_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = self.streams._join(self.run_id, self.deltas)
+        client = self.streams._join(self.run_id, self.deltas, self.key_id)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             send = scope.get(_DIRECT_SEND, send)
@@ -489,7 +585,10 @@ class EventStream(Response):
             if size >= _CHUNK:
                 await flush(frames, mark)
                 frames, size = [], 0
-        await flush(frames, mark)
+                if client.revoked:
+                    break  # no more of the history: the loop below ends the stream
+        else:
+            await flush(frames, mark)
 
         # Then live frames, until the run stops, the client leaves or falls behind.
         while True:
@@ -498,6 +597,11 @@ class EventStream(Response):
                 await send(
                     {"type": "http.response.body", "body": overflow_frame(sent), "more_body": True}
                 )
+                return
+            if client.revoked:
+                assert client.key_id is not None  # only a client with a key is revoked
+                body = revoked_frame(client.key_id, sent)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
                 return
             if not client.items:  # idle for a keep-alive period
                 client.pinged = False
