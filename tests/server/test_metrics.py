@@ -14,14 +14,14 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from tether import Agent, Runtime, tool
-from tether.engine import ModelCompleted
+from tether.engine import ModelCompleted, RunCreated, RunEvent, ToolFailed
 from tether.models import ModelResponse, Price, PricingTable, Usage
 from tether.policy import Policy, PolicyFile
 from tether.server import _metrics
 from tether.server._metrics import metrics_router
 from tether.store import RunRecord
 from tether.testing import ScriptedModel, text, tool_call
-from tether.tools import ToolCallError
+from tether.tools import ToolCallError, ToolError
 
 PRICES = PricingTable({"scripted": Price(1.0, 0.25, 4.0)})
 
@@ -364,6 +364,37 @@ def test_observer_counts_only_what_it_is_given() -> None:
     metrics = _metrics.RunMetrics(runtime=_NoRuntime())  # type: ignore[arg-type]
     metrics.observe("run_x", [])
     assert b"tether_runs_started" in metrics.render()
+
+
+async def test_a_charged_call_is_counted_as_interrupted_not_as_a_retry() -> None:
+    """A read a stopped driver may have made, charged before it runs again, is its own
+    outcome (not "retry", which means the tool itself failed), and is not timed."""
+    metrics = _metrics.RunMetrics(runtime=_NoRuntime())  # type: ignore[arg-type]
+    error = ToolError(error_code="interrupted", message="may have run", retryable=True)
+    events = [
+        RunEvent(
+            "run_x", 1, 0, time.time(), RunCreated(agent="a", agent_version="v", initial_state="s")
+        ),
+        RunEvent(
+            "run_x",
+            2,
+            0,
+            time.time(),
+            ToolFailed(
+                call=1, call_id="c", tool="lookup", error=error, will_retry=True, charged=True
+            ),
+        ),
+    ]
+    metrics.observe("run_x", events)
+    samples = await _scrape_text(metrics.render().decode())
+    assert (
+        _value(samples, "tether_tool_calls_total", agent="a", tool="lookup", outcome="interrupted")
+        == 1
+    )
+    assert (
+        _value(samples, "tether_tool_calls_total", agent="a", tool="lookup", outcome="retry") == 0
+    )
+    assert _value(samples, "tether_tool_call_seconds_count", agent="a", tool="lookup") == 0
 
 
 class _NoRuntime:

@@ -150,8 +150,9 @@ class RunMetrics:
         )
         self.tool_calls = Counter(
             "tether_tool_calls",
-            "Tool call attempts by outcome: ok, error (final), retry (another attempt follows) "
-            "or denied (refused by a person or the policy; it did not run).",
+            "Tool call attempts by outcome: ok, error (final), retry (another attempt follows), "
+            "denied (refused by a person or the policy; it did not run) or interrupted (a "
+            "call a stopped driver may have made, charged before it runs again).",
             ["agent", "tool", "outcome"],
             registry=r,
         )
@@ -351,6 +352,10 @@ class RunMetrics:
         elif isinstance(ev, ToolCompleted | ToolFailed):
             if isinstance(ev, ToolCompleted):
                 outcome = "ok"
+            elif ev.charged:
+                # Counted by the budget, not timed: the attempt's own duration is unknown.
+                self.tool_calls.labels(agent, ev.tool, "interrupted").inc()
+                return
             elif ev.will_retry:
                 outcome = "retry"
             else:  # a call a person or the policy refused never ran: not a tool error
