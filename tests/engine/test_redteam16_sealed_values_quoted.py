@@ -110,3 +110,83 @@ async def test_a_nested_sealed_value_is_masked_where_the_reply_quotes_it(store_u
         assert PASSWORD not in rec.event.model_dump_json()
     if store_url.startswith("sqlite:///"):
         assert PASSWORD.encode() not in _db_bytes(store_url)
+
+
+@tool
+def login(user: str, password: str) -> str:
+    """Log a user in (and, carelessly, echo what it was given)."""
+    RECEIVED.append({"user": user, "password": password})
+    return f"logged in {user} with password {password}"
+
+
+async def test_a_later_event_that_repeats_a_sealed_value_is_masked_in_the_store(
+    store_url: str,
+) -> None:
+    """A tool that echoes the password it was given, and a reply that reads it back: the
+    store, the stream and the audit hold neither; the model still read the real output
+    (redaction protects what leaves the process, never what executes)."""
+    seen: list[str] = []
+
+    def script(request: ModelRequest) -> Any:
+        tool_messages = [m for m in request.messages if m.role == "tool"]
+        if not tool_messages:
+            return ModelResponse(
+                tool_calls=[
+                    ToolCall(id="c1", name="login", arguments={"user": "ana", "password": PASSWORD})
+                ],
+                finish_reason="tool_calls",
+            )
+        seen.append(tool_messages[-1].content or "")
+        return text(f"Done: ana is in, with the password {PASSWORD}.")
+
+    agent = Agent(name="echo", model=ScriptedModel(script), tools=[login])
+    async with Runtime(store_url) as rt:
+        run = await rt.start(agent, "log ana in")
+        result = await run.result()
+        streamed = [rec async for rec in run.events(follow=False)]
+    assert result.status == "completed"
+    assert RECEIVED == [{"user": "ana", "password": PASSWORD}]
+    assert seen and PASSWORD in seen[0]  # what executes is unchanged
+    assert result.output is not None and "Done: ana is in" in result.output
+    for rec in streamed:
+        assert PASSWORD not in rec.event.model_dump_json()
+    if store_url.startswith("sqlite:///"):
+        assert PASSWORD.encode() not in _db_bytes(store_url)
+
+
+async def test_a_resumed_run_still_masks_a_value_sealed_before_it_parked(store_url: str) -> None:
+    """The values come back with the run: a new process that approves the call and runs
+    the echoing tool masks the password it was never shown in this process's events."""
+
+    @tool(effect="write", requires_approval=True)
+    def rotate(user: str, password: str) -> str:
+        """Rotate a user's password."""
+        return f"rotated {user} to {password}"
+
+    def script(request: ModelRequest) -> Any:
+        if any(m.role == "tool" for m in request.messages):
+            return text("rotated")
+        return ModelResponse(
+            tool_calls=[
+                ToolCall(id="c1", name="rotate", arguments={"user": "ana", "password": PASSWORD})
+            ],
+            finish_reason="tool_calls",
+        )
+
+    agent = Agent(name="rotator", model=ScriptedModel(script), tools=[rotate])
+    async with Runtime(store_url) as rt:
+        run = await rt.start(agent, "rotate ana")
+        assert (await run.result()).status == "waiting"
+        (pending,) = await run.pending_approvals()
+    async with Runtime(store_url, agents=[agent]) as rt:
+        await rt.approve(run.run_id, pending.approval_id, by="ops")
+        handle = rt.get(run.run_id)
+        result = await handle.result(timeout=30)
+        streamed = [rec async for rec in handle.events(follow=False)]
+    assert result.status == "completed"
+    completed = [rec.event for rec in streamed if rec.event.type == "tool.completed"]
+    assert completed and "rotated ana to " in completed[0].model_dump_json()
+    for rec in streamed:
+        assert PASSWORD not in rec.event.model_dump_json()
+    if store_url.startswith("sqlite:///"):
+        assert PASSWORD.encode() not in _db_bytes(store_url)

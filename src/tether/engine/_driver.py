@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tether.engine._events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    ModelCompleted,
     RunEscalated,
     RunFailure,
     RunFailureCode,
@@ -34,7 +37,7 @@ from tether.engine._events import (
     encode_event,
 )
 from tether.engine._gate import Governance
-from tether.engine._protect import DeltaGuard, ProtectedArtifacts
+from tether.engine._protect import DeltaGuard, ProtectedArtifacts, Quoted, quoted_values
 from tether.engine._share import LoopShare
 from tether.engine._signals import (
     CancelRequested,
@@ -53,6 +56,22 @@ if TYPE_CHECKING:
     from tether.engine._agent import Agent
 
 _JITTER = random.Random()
+_NESTED = frozenset({dict, list})
+
+
+def _may_hold_sealed(sensitive: Callable[[str], bool], arguments: list[dict[str, Any]]) -> bool:
+    """Whether tool-call arguments may hold a value sealed for its key: a sensitive key,
+    or nested data (looked into by ``quoted_values``). Flat, plain arguments (most calls)
+    are settled here, in loops (cheaper than generators on this per-turn path)."""
+    for args in arguments:
+        for key, value in args.items():
+            if sensitive(key) or type(value) in _NESTED:
+                return True
+    return False
+
+
+_ARGUMENT_EVENTS = frozenset({ModelCompleted, ToolStarted, ApprovalRequested, ApprovalDecided})
+"""Events whose arguments may hold values sealed for their key (see ``RunDriver._note_quoted``)."""
 """Retry jitter for drivers given no generator of their own: one for all (seeding one per
 run from the OS cost microseconds for each run started)."""
 
@@ -197,6 +216,8 @@ class RunDriver:
         self.max_unlanded_steps = MAX_UNLANDED_STEPS
         self.unlanded: list[tuple[list[RunEvent], RunUpdate | None]] = []
         self._artifacts: ProtectedArtifacts | None = None
+        self._quoted: Quoted | None = None
+        """Values sealed for their key so far in the run (see :meth:`_quotes_so_far`)."""
         """Whole steps a failing store never acknowledged, kept for :meth:`land` (not lost)."""
 
     @property
@@ -217,9 +238,12 @@ class RunDriver:
         a pair :meth:`protect` already computed (off the loop, for a large payload).
         """
         state = self.state
-        event, data = (
-            protected if protected is not None else self.governance.protection.protect(event)  # type: ignore[assignment]  # same event type back
-        )
+        quoted = self._quoted if self._quoted is not None else self._quotes_so_far()
+        if protected is None:
+            protected = self.governance.protection.protect(event, quoted)  # type: ignore[assignment]  # same event type back
+        event, data = protected  # type: ignore[misc]  # set just above
+        if type(event) in _ARGUMENT_EVENTS:
+            self._note_quoted(event)
         rec = RunEvent(
             run_id=state.run_id,
             seq=state.last_seq + 1,
@@ -234,7 +258,37 @@ class RunDriver:
 
     async def protect(self, event: E) -> tuple[E, bytes]:
         """Seal an event for the store, in a worker thread when it is large."""
-        return await self.governance.protection.aprotect(event)  # type: ignore[return-value]  # same type back
+        quoted = self._quoted if self._quoted is not None else self._quotes_so_far()
+        return await self.governance.protection.aprotect(event, quoted)  # type: ignore[return-value]  # same type back
+
+    def _quotes_so_far(self) -> Quoted:
+        """The values sealed for their key so far in the run (its input, the arguments
+        of the tool calls in its conversation): what later events must not repeat in
+        clear. Read from the state once per driver, then kept up by :meth:`record`."""
+        redactor = self.governance.protection.redactor
+        state = self.state
+        arguments: list[Any] = [state.input]
+        for message in state.messages:
+            arguments += [call.arguments for call in message.tool_calls]
+        self._quoted = quoted_values(redactor, arguments)
+        return self._quoted
+
+    def _note_quoted(self, event: Any) -> None:
+        """Add the values an event's arguments seal for their key to the run's quoted."""
+        redactor = self.governance.protection.redactor
+        if redactor is None:
+            return
+        if isinstance(event, ModelCompleted):
+            arguments = [call.arguments for call in event.response.tool_calls]
+        else:
+            arguments = [event.arguments] if event.arguments else []
+        # Flat arguments with no sensitive key (most calls) hold nothing: settled here.
+        if not _may_hold_sealed(redactor.is_sensitive_key, arguments):
+            return
+        found = quoted_values(redactor, arguments)
+        if found:
+            known = self._quoted or ()
+            self._quoted = known + tuple(q for q in found if q not in known)
 
     async def flush(self, *, wait: bool = True) -> None:
         """Commit buffered events (and any status change among them), in order.

@@ -40,6 +40,7 @@ from tether.models import StreamDelta
 from tether.observe import (
     DEFAULT_STRUCTURAL_KEYS,
     OFFLOAD_BYTES,
+    WEAK_VALUE_LENGTH,
     PayloadCodec,
     Redactor,
     keep_blob,
@@ -71,11 +72,14 @@ class PayloadProtection:
     codec: PayloadCodec | None = None
     known_values: Redactor | None = None
 
-    def protect(self, event: _Event) -> tuple[_Event, bytes]:
+    def protect(self, event: _Event, quoted: Quoted = ()) -> tuple[_Event, bytes]:
         """The event to fold and the bytes to persist (a few µs when there is no secret).
 
         Text the log cannot hold (a lone surrogate) is folded as the log holds it, so the
         run goes on from what a reader of the log, or a resumed run, will see.
+        ``quoted``: values sealed for their key earlier in the run (:func:`quoted_values`),
+        masked where this event's text repeats them (a tool that echoes the password it
+        was given, a reply that reads it back).
         """
         if type(event) is Transitioned and event.data is None:
             # A bare step boundary holds nothing but a state name: its bytes are the same
@@ -92,23 +96,23 @@ class PayloadProtection:
         redactor = self.redactor
         if redactor is None:
             return event, data
-        if not redactor.scan(data):
+        if not redactor.scan(data) and not (quoted and _holds(data, quoted)):
             return event, data
-        return self._seal(event, data)
+        return self._seal(event, data, quoted)
 
-    async def aprotect(self, event: _Event) -> tuple[_Event, bytes]:
+    async def aprotect(self, event: _Event, quoted: Quoted = ()) -> tuple[_Event, bytes]:
         """:meth:`protect`, in a worker thread when the payload is large (no loop stall)."""
         event, data = encode_event_as_stored(event)
         redactor = self.redactor
         if redactor is None:
             return event, data
         if len(data) > OFFLOAD_BYTES:
-            if not await asyncio.to_thread(redactor.scan, data):
+            if not await asyncio.to_thread(_may_seal, redactor, data, quoted):
                 return event, data
-            return await asyncio.to_thread(self._seal, event, data)
-        if not redactor.scan(data):
+            return await asyncio.to_thread(self._seal, event, data, quoted)
+        if not redactor.scan(data) and not (quoted and _holds(data, quoted)):
             return event, data
-        return self._seal(event, data)
+        return self._seal(event, data, quoted)
 
     def restore(self, data: bytes) -> bytes:
         """Persisted bytes with every marker the codec can open turned back into its value."""
@@ -117,7 +121,7 @@ class PayloadProtection:
         restored = _unseal_what_we_can(json.loads(data), self.codec)
         return json.dumps(restored, separators=(",", ":"), ensure_ascii=False).encode()
 
-    def _seal(self, event: _Event, data: bytes) -> tuple[_Event, bytes]:
+    def _seal(self, event: _Event, data: bytes, quoted: Quoted = ()) -> tuple[_Event, bytes]:
         redactor = self.redactor
         assert redactor is not None
         obj: dict[str, Any] = json.loads(data)
@@ -135,9 +139,11 @@ class PayloadProtection:
         # What the event says about its own arguments (an approval's preview and
         # reasoning, the reply that made the call) may quote a value sealed for its key
         # ("set bob's password to hunter22"): masked there too (red team 16, hole 1).
-        quoted = _values_under_sensitive_keys(redactor, arguments)
-        if quoted:
-            obj = _mask_values(obj, quoted, redactor.replacement)
+        masked = _values_under_sensitive_keys(redactor, arguments, _MIN_QUOTED)
+        masked += [value for value, _needle in quoted]
+        if masked:
+            longest_first = sorted(set(masked), key=len, reverse=True)
+            obj = _mask_values(obj, longest_first, redactor.replacement)
         rest = redactor.seal(obj, self.codec, mask_text=self.codec is None)
         persisted = _put_arguments(event, {**envelope, **rest}, sealed_args)
         encoded = _dumps(persisted)
@@ -199,19 +205,58 @@ def _take_arguments(event: _Event, obj: dict[str, Any]) -> list[Any]:
 _MIN_QUOTED = 4
 """Shortest sealed argument value masked where the same event quotes it (shorter ones
 would mask ordinary words and numbers)."""
+_MIN_QUOTED_LATER = 6
+"""Shortest one masked where a later event of the run quotes it (see :func:`quoted_values`)."""
+
+Quoted = tuple[tuple[str, bytes], ...]
+"""Values sealed for their key earlier in a run, each with its form inside stored JSON."""
 
 
-def _values_under_sensitive_keys(redactor: Redactor, arguments: list[Any]) -> list[str]:
+def quoted_values(redactor: Redactor | None, arguments: Iterable[Any]) -> Quoted:
+    """The values under sensitive keys in ``arguments`` (tool calls' arguments, a run's
+    input) that later events of the run must not repeat in clear.
+
+    At least :data:`_MIN_QUOTED_LATER` characters, and not a *weak* value (only letters,
+    or only digits, shorter than ``WEAK_VALUE_LENGTH``): masking every "123456" or
+    "welcome" in every later text would destroy more than it protects (the redactor's
+    rule for known values).
+    """
+    if redactor is None:
+        return ()
+    found = _values_under_sensitive_keys(redactor, list(arguments), _MIN_QUOTED_LATER)
+    return tuple(
+        (value, json.dumps(value, ensure_ascii=False)[1:-1].encode())
+        for value in found
+        if not _weak(value)
+    )
+
+
+def _weak(value: str) -> bool:
+    return len(value) < WEAK_VALUE_LENGTH and (value.isalpha() or value.isdigit())
+
+
+def _holds(data: bytes, quoted: Quoted) -> bool:
+    """Whether stored ``data`` repeats one of the ``quoted`` values."""
+    return any(needle in data for _value, needle in quoted)
+
+
+def _may_seal(redactor: Redactor, data: bytes, quoted: Quoted) -> bool:
+    return redactor.scan(data) or (bool(quoted) and _holds(data, quoted))
+
+
+def _values_under_sensitive_keys(
+    redactor: Redactor, arguments: list[Any], shortest: int
+) -> list[str]:
     """The text of every argument value that is sealed for its key (a password, a token),
     longest first, so a value inside another is masked after it."""
     found: set[str] = set()
 
     def leaves(value: Any) -> None:
         if isinstance(value, str):
-            if len(value.strip()) >= _MIN_QUOTED:
+            if len(value.strip()) >= shortest:
                 found.add(value.strip())
         elif isinstance(value, int | float) and not isinstance(value, bool):
-            if len(str(value)) >= _MIN_QUOTED:
+            if len(str(value)) >= shortest:
                 found.add(str(value))
         elif isinstance(value, dict):
             for item in value.values():
