@@ -398,6 +398,18 @@ _NO_TRACKING = {"answer_has": "don't have the tracking number"}
 _M3_SEEN, _M3_FRESH = "redteam14b-minor3-seen", "redteam14b-minor3-fresh"
 _SEVERAL, _OTHER_WORDS = "several_requests", "refund_other_words"
 
+# Session 13's stranger test: one amount for several orders proposed it on the first order
+# alone (each order's refund when the amount is for each, else the question whether it is);
+# money asked back in Spanish, Portuguese, French, Italian or German got a lookup; policy
+# questions in those languages got "no article"; and a read with a write (its answer now comes
+# with the proposed write; the calls are what the rows check). A question about money back,
+# or one already given back, gets the order's status or thanks, never a refund.
+_S13_SEEN, _S13_FRESH = "session13-seen", "session13-fresh"
+_OTHER_POLICY = "policy_other_language"
+_EACH_OR_ALL = {"tool": None, "route": "refund_order", "answer_has": "for each of"}
+_SHIPPING_DAYS = {"tool": "policies", "answer_has": "3-5 business days"}
+_WE_SHIP = {"tool": "policies", "answer_has": "We ship to"}
+
 
 def _calls(*calls: dict[str, Any], says: tuple[str, ...] = ()) -> dict[str, Any]:
     """A row of several calls: the first is ``tool`` (for the per-tool figures), all are
@@ -747,6 +759,43 @@ _EXTRA_ROWS: list[tuple[str, str, str, dict[str, Any]]] = [
     (_M3_FRESH, _REPORTED, "refund 1234 is taking forever", _lookup("1234")),
     (_M3_FRESH, _REPORTED, "my refund 5678 is stuck", _lookup("5678")),
     (_M3_FRESH, _REPORTED, "the refund on 9012 is late", _lookup("9012")),
+    # Session 13's stranger test (see ``_S13``).
+    (_S13_SEEN, _AMOUNT_FORM, "refund $10 on orders 1234 and 5678",
+     _calls(_refund("1234", 1000), _refund("5678", 1000))),
+    (_S13_FRESH, _AMOUNT_FORM, "please refund $5 on each of orders 9012 and A-1029",
+     _calls(_refund("9012", 500), _refund("A-1029", 500))),
+    (_S13_FRESH, _AMOUNT_FORM, "refund orders 5678 and 9012 $3 each",
+     _calls(_refund("5678", 300), _refund("9012", 300))),
+    (_S13_FRESH, _AMOUNT_FORM, "refund $10 total for orders 1234 and 5678", _EACH_OR_ALL),
+    (_S13_FRESH, _AMOUNT_FORM, "refund $20 for both 1234 and 9012", _EACH_OR_ALL),
+    (_S13_SEEN, _OTHER_WORDS, "¿Me pueden devolver el dinero del pedido 1234?", _full("1234")),
+    (_S13_FRESH, _OTHER_WORDS, "Devuélvanme el dinero del pedido 9012, llegó roto",
+     _full("9012")),
+    (_S13_FRESH, _OTHER_WORDS, "Pouvez-vous me rembourser la commande 5678 ?", _full("5678")),
+    (_S13_FRESH, _OTHER_WORDS, "Ich will mein Geld für Bestellung 9012 zurück", _full("9012")),
+    (_S13_FRESH, _OTHER_WORDS, "Podem devolver o dinheiro do pedido 1234?", _full("1234")),
+    (_S13_FRESH, _OTHER_WORDS, "Potete rimborsarmi l'ordine 5678?", _full("5678")),
+    (_S13_FRESH, _OTHER_WORDS, "si no ha salido, devuélvanme el dinero del pedido 1234",
+     _lookup("1234")),
+    (_S13_FRESH, _OTHER_WORDS, "ne me remboursez pas la commande 5678", _NO_REFUND),
+    (_S13_FRESH, _OTHER_WORDS, "¿Cuándo me devuelven el dinero del pedido 1234?",
+     _lookup("1234")),
+    (_S13_FRESH, _OTHER_WORDS, "ya me devolvieron el dinero del pedido 5678, gracias", _EITHER),
+    (_S13_FRESH, _OTHER_WORDS, "Wann bekomme ich mein Geld für Bestellung 9012 zurück?",
+     _lookup("9012")),
+    (_S13_SEEN, _OTHER_POLICY, "¿Cuál es la política de devoluciones?", _RETURNS),
+    (_S13_SEEN, _OTHER_POLICY, "¿Cuánto tarda el envío?", _SHIPPING_DAYS),
+    (_S13_FRESH, _OTHER_POLICY, "¿Hacen envíos a Alemania?", _WE_SHIP),
+    (_S13_FRESH, _OTHER_POLICY, "Wie lange dauert eine Rückerstattung?", _REFUNDS),
+    (_S13_FRESH, _OTHER_POLICY, "Quelle est votre politique de retour ?", _RETURNS),
+    (_S13_FRESH, _OTHER_POLICY, "Quanto tempo demora a entrega?", _SHIPPING_DAYS),
+    (_S13_FRESH, _OTHER_POLICY, "Qual è la vostra politica di reso?", _RETURNS),
+    (_S13_FRESH, _OTHER_POLICY, "¿La garantía cubre un producto roto?",
+     {"tool": "policies", "answer_has": "2-year warranty"}),
+    (_S13_SEEN, _SEVERAL, "where is 1234, and refund 5678 please",
+     _calls(_lookup("1234"), _full("5678"))),
+    (_S13_FRESH, _SEVERAL, "is order 9012 shipped? and please refund $10 on order 1234",
+     _calls(_lookup("9012"), _refund("1234", 1000))),
 ]  # fmt: skip
 EXTRA_CASES: list[dict[str, Any]] = [
     {"id": f"x{i:02d}", "split": "dev", "batch": batch, "category": category, "message": message}

@@ -73,7 +73,8 @@ async def _turn(model: LocalModel, text: str) -> tuple[list[tuple[str, Any]], st
     ]
     messages = [*request.messages, Message(role="assistant", tool_calls=reply.tool_calls)]
     answer = await model.complete(request.model_copy(update={"messages": messages + results}))
-    return calls, answer.text
+    # A write asked for with reads comes with the reads' answer (session 13): its calls count.
+    return calls + [(c.name, c.arguments) for c in answer.tool_calls], answer.text
 
 
 _FUNCTIONS = {"lookup_order": "lookup_order", "policies": "search_kb"}

@@ -100,6 +100,13 @@ of any other row changed (held out 126/131 both), 0 writes nobody asked for, fai
 both; its 31 dev rows (batch ``redteam14b-minor3``, 12 of the red team's messages and 19
 written for the families) 30/31 after ("¿Cuánto tarda un reembolso?" gets the help menu:
 the policies have no words in Spanish).
+Session 13's stranger test: one amount for several orders ("refund $10 on orders 1234 and
+5678") is a refund per order when it is for each, and asked ("Is $10 for each of 1234 and
+5678, or for all of them together?") when it may be a sum (``_for_each``); money asked back in
+other languages ("¿Me pueden devolver el dinero del pedido 1234?") goes to the write like a
+refund asked for there, questions, conditions and refusals in them to none; and a message of
+reads and writes gets its reads first, their answer then coming with the proposed writes
+(``_THEN``), so the customer reads it while the writes wait for approval.
 The last 23 held-out rows are every other message of a stranger's probe of 46,
 written and measured before the off-topic rule (30/46 of the probe right, then 44/46).
 Of the held-out rows, 14 were measured before and after the refund-question
@@ -135,6 +142,9 @@ from tether.models._routing import (
     THANKS_REPLIES,
     ExampleRouter,
     Span,
+    amount_for_each,
+    amount_in_all,
+    amount_text,
     argument_candidates,
     asks_about,
     asks_for_write,
@@ -166,6 +176,7 @@ from tether.models._routing import (
     tool_examples,
     unreadable_amount,
     unstated_amount,
+    without_each,
     without_exclusions,
 )
 from tether.models._types import (
@@ -212,6 +223,10 @@ give a message naming an id to it when its words say nothing of the first: "what
 of order 77" led by 0.026 (the answer), "were is my oder 5678" by 0.021 (the policies)."""
 _SAID = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 """Where a quoted result's sentences end (a capital follows)."""
+_THEN = "_then"
+"""The end of a read call's id made before the writes of the same message: the answer to
+its result comes with those writes (see :meth:`RoutedTurns._several`), so the customer reads
+it while the writes wait for approval, not after they are decided."""
 _ASK = re.compile(r"_ask_(\d+)_(\d+)$")
 """The end of a read call's id that names, by position, the write tool and its required
 argument still missing (``call_1_ask_2_0``): the answer after the read's result asks for
@@ -319,10 +334,28 @@ class RoutedTurns:
                 said.append(missing_details(question, result.content or ""))
             for result in batch:
                 said.append(_question_after(request, result.tool_call_id) or "")
+            # The answer already given with writes proposed after reads (see ``_THEN``) opens
+            # the answer to the writes' results, so the last answer answers the whole message.
+            since = next(
+                (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), -1
+            )
+            told = [
+                m.content
+                for m in messages[since + 1 :]
+                if m.role == "assistant" and m.content and m.tool_calls
+            ]
             # A sentence two results share is said once ("how long does it take?" and "do you
             # ship internationally" both read the shipping times).
-            sentences_said = (s for part in said for s in _SAID.split(part) if s)
+            sentences_said = (s for part in [*told, *said] for s in _SAID.split(part) if s)
             answer = " ".join(dict.fromkeys(sentences_said))
+            if any((m.tool_call_id or "").endswith(_THEN) for m in batch):
+                writes = self._writes_after(request, first_call, cancel)
+                if writes:
+                    if on_text is not None:
+                        on_text(assistant_content(answer, writes))
+                    return self._response(answer, writes, "tool_calls"), "quote+" + "+".join(
+                        dict.fromkeys(c.name for c in writes)
+                    )
             return self._answer(answer, on_text), "quote"
         if request.step_kind == "finalize" or last is None or last.role != "user":
             return self._free_answer(request, on_text, cancel), _ANSWER_OPTION
@@ -485,6 +518,17 @@ class RoutedTurns:
                 if on_text is not None:
                     on_text(content)
                 return self._response(None, [call], "tool_calls"), other.name
+        if getattr(tool, "writes", False) and groundable(tool.parameters):
+            # One amount for several orders: each order's refund when the customer says so
+            # ("$10 on orders 1234 and 5678" is taken apart by ``_several``), else asked,
+            # never one of the orders chosen ("$10 total for 1234 and 5678" proposed $10 on
+            # 1234 alone): see ``_for_each``.
+            each = self._for_each(request, tool, text, asked, first_call, cancel)
+            if each is not None:
+                response, taken = each
+                if on_text is not None:
+                    on_text(response.text or assistant_content(None, response.tool_calls))
+                return response, taken
         if not groundable(tool.parameters):
             call = self._free_arguments(request, tool, first_call, cancel)
         else:
@@ -544,10 +588,14 @@ class RoutedTurns:
         route: str | None,
         first_call: int,
         cancel: threading.Event,
+        *,
+        defer: bool = True,
     ) -> tuple[ModelResponse, str] | None:
         """The calls for a message of several requests, each routed and grounded as if it
         came alone, or ``None`` for a message of one request (or one this does not take
-        apart).
+        apart). With ``defer``, a message of reads and writes gets its reads alone first:
+        their answer then comes with the writes (:meth:`_writes_after`), before a person
+        approves them.
 
         Red team 14b, hole 10: "where is order 1234 and what's your return policy?" got the
         returns policy alone, "Where are orders 1234 and 9012?" order 1234 alone, "what's the
@@ -593,6 +641,20 @@ class RoutedTurns:
         if len(calls) < 2:
             return None
         order = sorted(range(len(calls)), key=lambda i: calls[i].name != route)
+        writes = {t.name for t in request.tools if getattr(t, "writes", False)}
+        if defer and any(calls[i].name in writes for i in order):
+            reads = [i for i in order if calls[i].name not in writes]
+            if reads:
+                # Reads first, writes after their answer (see ``_THEN``): "where is 1234, and
+                # refund 5678 please" showed the lookup's answer only once the refund was
+                # decided; the answer now comes with the proposed refund, before its approval.
+                renamed = [
+                    calls[i].model_copy(update={"id": f"call_{first_call + n}{_THEN}"})
+                    for n, i in enumerate(reads)
+                ]
+                return self._response(None, renamed, "tool_calls"), "+".join(
+                    dict.fromkeys(routes[i] for i in reads)
+                )
         renamed = [
             calls[i].model_copy(update={"id": f"call_{first_call + n}"})
             for n, i in enumerate(order)
@@ -600,6 +662,93 @@ class RoutedTurns:
         return self._response(None, renamed, "tool_calls"), "+".join(
             dict.fromkeys(routes[i] for i in order)
         )
+
+    def _writes_after(
+        self, request: ModelRequest, first_call: int, cancel: threading.Event
+    ) -> list[ToolCall]:
+        """The write calls of the customer's last message of several requests whose reads
+        were made first (their ids end with ``_THEN``): the message is taken apart again as
+        :meth:`_several` took it (the same routing and grounding give the same calls)."""
+        messages = list(request.messages)
+        index = next(
+            (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), None
+        )
+        if index is None:
+            return []
+        sub = request.model_copy(update={"messages": messages[: index + 1]})
+        text = own_words(messages[index].content or "")
+        several = self._several(sub, text, None, first_call, cancel, defer=False)
+        if several is None:
+            return []
+        writes = {t.name for t in request.tools if getattr(t, "writes", False)}
+        made = [c for c in several[0].tool_calls if c.name in writes]
+        return [c.model_copy(update={"id": f"call_{first_call + n}"}) for n, c in enumerate(made)]
+
+    def _for_each(
+        self,
+        request: ModelRequest,
+        tool: ToolSpec,
+        text: str,
+        asked: tuple[ToolSpec, str] | None,
+        first_call: int,
+        cancel: threading.Event,
+    ) -> tuple[ModelResponse, str] | None:
+        """For a write given one amount for several orders: the question whether it is for
+        each of them or for all together, or, in reply to it, one call per order; ``None``
+        when the message lists fewer than two ids (or states no amount).
+
+        "refund $10 total for orders 1234 and 5678" (and "$10 for both", "$10 split between
+        them") asks; a reply that says "each" ("$5 each") proposes $5 on each order the
+        message before named, each waiting for its approval; any other reply asks again. An
+        order nobody named is never refunded, and one of the named never chosen for the
+        customer (the grounding let the model pick one).
+        """
+        amount = _amount_param(tool)
+        if amount is None:
+            return None
+        messages = request.messages
+        if asked is None:
+            listed = _listed_ids_of(text, [tool])
+            if len(listed) < 2 or amount_text(text) is None:
+                return None
+            question = _each_or_all(tool, amount, listed, amount_text(text))
+            return self._response(question, [], "stop"), f"ask:{tool.name}"
+        if asked[0] is not tool or names_an_id(text) or len(messages) < 3:
+            return None
+        # The customer's message the question followed, and the ids it listed.
+        index = next(
+            (i for i in range(len(messages) - 3, -1, -1) if messages[i].role == "user"), None
+        )
+        if index is None:
+            return None
+        before = messages[index].content or ""
+        listed = _listed_ids_of(before, [tool])
+        if len(listed) < 2:
+            return None
+        if not amount_for_each(text, said=True):
+            # "$10" asks again whether for each; "$10 in total" how much for each.
+            said = None if amount_in_all(text) else amount_text(text)
+            question = _each_or_all(tool, amount, listed, said)
+            return self._response(question, [], "stop"), f"ask:{tool.name}"
+        calls: list[ToolCall] = []
+        for piece in _one_per_id(before, [tool], each=True):
+            sub = request.model_copy(
+                update={
+                    "messages": [
+                        *messages[:index],
+                        Message(role="user", content=piece),
+                        *messages[index + 1 :],
+                    ]
+                }
+            )
+            grounded = self._ground(sub, tool, text, cancel, asked=asked[1])
+            if isinstance(grounded, str) or grounded in [c.arguments for c in calls]:
+                question = _each_or_all(tool, amount, listed, amount_text(text))
+                return self._response(question, [], "stop"), f"ask:{tool.name}"
+            calls.append(
+                ToolCall(id=f"call_{first_call + len(calls)}", name=tool.name, arguments=grounded)
+            )
+        return self._response(None, calls, "tool_calls"), tool.name
 
     def _thanked(self, text: str, tools: Sequence[ToolSpec]) -> str | None:
         """The reply to a message that asks nothing and says thanks or a goodbye in words
@@ -1167,13 +1316,40 @@ def _ordered_write(request: ModelRequest, text: str) -> ToolSpec | None:
     return writes[0] if len(writes) == 1 else None
 
 
-def _one_per_id(part: str, tools: Sequence[ToolSpec]) -> list[str]:
+def _one_per_id(part: str, tools: Sequence[ToolSpec], *, each: bool | None = None) -> list[str]:
     """``part`` once per id of an id list it names ("Where are orders 1234 and 9012?" →
-    "Where are orders 1234?", "Where are orders 9012?"), or ``[part]``. Not when it states
-    an amount of money: "refund $10 on orders 1234 and 5678" may mean $10 in all."""
+    "Where are orders 1234?", "Where are orders 9012?"), or ``[part]``. When it states an
+    amount of money, only for a write whose one amount is for each order (``each``, by
+    default :func:`~tether.models._routing.amount_for_each`): "refund $10 on orders 1234 and
+    5678" → "refund $10 on orders 1234", "refund $10 on orders 5678" (session 13: it proposed
+    $10 on order 1234 alone); "refund $10 total for 1234 and 5678" stays whole, and its
+    amount is asked (see :func:`_listed_for_write`)."""
     spans = find_spans(part)
     if any(s.kind == "number" and s.after[:1] == ("cents",) for s in spans):
+        if each is None:
+            each = asks_for_write(part, _write_verbs(tools)) and amount_for_each(part)
+        if not each:
+            return [part]
+        part = without_each(part)
+        spans = find_spans(part)
+    listed = _listed_ids_of(part, tools, spans)
+    if len(listed) < 2:
         return [part]
+    found = [
+        m
+        for m in re.finditer(r"#?[A-Za-z0-9][A-Za-z0-9-]*", part)
+        if m.group(0).lstrip("#") in listed
+    ]
+    start, end = found[0].start(), found[-1].end()
+    return [f"{part[:start]}{value}{part[end:]}" for value in listed]
+
+
+def _listed_ids_of(
+    part: str, tools: Sequence[ToolSpec], spans: Sequence[Span] | None = None
+) -> list[str]:
+    """The ids ``part`` lists together (:func:`~tether.models._routing.listed_ids`) for the
+    first tool's required id parameter that has two or more, else ``[]``."""
+    spans = find_spans(part) if spans is None else spans
     for tool in tools:
         props: Mapping[str, Any] = tool.parameters.get("properties") or {}
         for name in _required(tool):
@@ -1181,16 +1357,9 @@ def _one_per_id(part: str, tools: Sequence[ToolSpec]) -> list[str]:
             if not takes_an_id({"properties": {name: schema}, "required": [name]}):
                 continue
             listed = listed_ids(part, argument_candidates(name, schema, spans))
-            if len(listed) < 2:
-                continue
-            found = [
-                m
-                for m in re.finditer(r"#?[A-Za-z0-9][A-Za-z0-9-]*", part)
-                if m.group(0).lstrip("#") in listed
-            ]
-            start, end = found[0].start(), found[-1].end()
-            return [f"{part[:start]}{value}{part[end:]}" for value in listed]
-    return [part]
+            if len(listed) >= 2:
+                return listed
+    return []
 
 
 _LIST_SPLIT = re.compile(r"\s*(?:[,;&]|\band\b)\s*", re.IGNORECASE)
@@ -1217,6 +1386,29 @@ def _one_per_amount(part: str, tools: Sequence[ToolSpec]) -> list[str]:
     if not asks_for_write(lead, verbs):
         return [part]
     return [p if asks_for_write(p, verbs) else f"{lead}{p}" for p in pieces]
+
+
+def _amount_param(tool: ToolSpec) -> str | None:
+    """The name of a tool's optional number parameter (a write's amount), if it has one."""
+    props: Mapping[str, Any] = tool.parameters.get("properties") or {}
+    for name, schema in props.items():
+        if name in _required(tool) or not isinstance(schema, Mapping):
+            continue
+        options = schema.get("anyOf") or schema.get("oneOf") or [schema]
+        if any(isinstance(o, Mapping) and o.get("type") in ("integer", "number") for o in options):
+            return str(name)
+    return None
+
+
+def _each_or_all(tool: ToolSpec, amount: str, listed: Sequence[str], said: str | None) -> str:
+    """The question whether one amount is for each of the ``listed`` ids or for all of them,
+    ending with the question for the amount (so the reply is taken as its answer, see
+    ``_pending_question``)."""
+    ids = ", ".join(listed[:-1]) + " and " + listed[-1]
+    ask = missing_argument_text(amount, _schema_of(tool, amount), to=tool_action(tool))
+    if said is None:
+        return f"How much for each of {ids}? {ask}"
+    return f"Is {said} for each of {ids}, or for all of them together? {ask}"
 
 
 def _required(tool: ToolSpec) -> list[str]:

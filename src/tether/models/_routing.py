@@ -51,6 +51,9 @@ __all__ = [
     "ExampleToolSpec",
     "RouteDecision",
     "Span",
+    "amount_for_each",
+    "amount_in_all",
+    "amount_text",
     "argument_candidates",
     "asks_about",
     "asks_for_write",
@@ -85,6 +88,7 @@ __all__ = [
     "tool_examples",
     "unreadable_amount",
     "unstated_amount",
+    "without_each",
     "without_exclusions",
     "without_greeting",
 ]
@@ -814,6 +818,13 @@ def _refusal(verbs: tuple[str, ...]) -> re.Pattern[str]:
         rf"|\b(?:instead\s+of|rather\s+than)\s+{write}"
         rf"|\b(?:rather|prefer)\b[^.!?]*?\b(?:than|to|over)\s+(?:(?:a|an|the|my|any)\s+)?{write}"
         rf"|\b{_FOREIGN_NO}(?:\s+[^\s,.;:!?]+){{0,4}}?\s+(?:{_FOREIGN_WRITE_WORDS})"
+        # French puts it around the verb ("ne me remboursez pas"), German after it ("erstatten
+        # Sie die Bestellung 1234 nicht"), Italian and Spanish before a verb with its pronoun
+        # ("non rimborsatemi", "no me devuelvan el dinero").
+        r"|\bne\s+(?:[^\s,.;:!?]+\s+){0,2}?(?:rembours\w*|rend\w*)(?:\s+[^\s,.;:!?]+)?\s+"
+        r"(?:pas|jamais|plus|rien)\b"
+        r"|\b(?:r[uü]ck)?erstatt\w*(?:\s+[^\s,.;:!?]+){0,4}?\s+(?:nicht|keine?n?)\b"
+        r"|\bn'?\s*(?:[^\s,.;:!?]+\s+){0,2}?rembours\w*\s+pas\b"
         # German puts the "no" inside the verb's frame: "Ich will mein Geld nicht zurück".
         r"|\b(?:geld|soldi|argent|dinero)(?:\s+[^\s,.;:!?]+){0,4}?\s+(?:nicht|kein\w*|nie)"
         r"(?:\s+[^\s,.;:!?]+)?\s+zur[uü]ck"
@@ -837,6 +848,12 @@ def _not_asked(verbs: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(
         rf"\balready\s+(?:(?:got|gotten|get|received|had|have|has|been|was|were|being)\s+)*"
         rf"{owner}{write}"
+        # One already given back, in other languages (session 13): "ya me devolvieron el
+        # dinero", "j'ai déjà été remboursé", "ich habe mein Geld schon zurück".
+        r"|\b(?:ya|d[ée]j[àa]|schon|bereits|gi[àa]|j[áa])(?:\s+[^\s,.;:!?]+){0,4}?\s+"
+        rf"(?:{_FOREIGN_WRITE_WORDS}|rembours\w*|erstattet|rimborsat\w*|reembolsad\w*)"
+        r"|\b(?:geld|dinero|dinheiro|argent|soldi)\s+(?:[^\s,.;:!?]+\s+){0,4}?(?:schon|bereits"
+        r"|ya|d[ée]j[àa]|gi[àa]|j[áa])\s+(?:zur[uü]ck|de\s+vuelta|de\s+volta|indietro)"
         rf"|\b(?:i|we)\s+(?:have\s+|'ve\s+|just\s+|finally\s+)*(?:got|gotten|received)\s+"
         rf"{owner}{write}"
         rf"|\b{write}\s+(?:(?:for|on|of)\s+(?:order\s+)?\S+\s+)?(?:has|have|had|was|is)"
@@ -934,8 +951,12 @@ def declined(text: str, verbs: Collection[str] = ()) -> str | None:
         if unasked.search(lowered):
             # "5678 refund status": what it asks, without the refund it does not ask for.
             extra = "".join(f"|{re.escape(v.lower())}\\w*" for v in verbs if v)
+            # (and in other languages: "ya me devolvieron el dinero del pedido 5678")
+            foreign = f"|{_FOREIGN_WRITE_WORDS}|rembours\\w*|erstattet|rimborsat\\w*|geld|zur[uü]ck"
             part = " ".join(
-                re.sub(rf"\b(?:{_WRITE_WORDS}{extra})", " ", part, flags=re.IGNORECASE).split()
+                re.sub(
+                    rf"\b(?:{_WRITE_WORDS}{extra}{foreign})", " ", part, flags=re.IGNORECASE
+                ).split()
             )
         kept.append(part)
     if len(kept) == len(parts) and kept == parts:  # the refusal spans clauses
@@ -1674,6 +1695,66 @@ def several_amounts(text: str) -> bool:
     return len(values) > 1
 
 
+# Words that make one amount for several orders a sum for all of them, or leave it open:
+# "$10 total for orders 1234 and 5678", "$10 split between them", "$10 for both". "$10 on
+# orders 1234 and 5678" and "$10 on each of orders 1234 and 5678" are $10 on each.
+_AMOUNT_IN_ALL = re.compile(
+    r"\b(?:total|totals|totaling|totalling|in\s+all|altogether|all\s+together|combined|together"
+    r"|overall|split|splitting|divided|divide|between|across|shared|share|sum|both|all|whole"
+    r"|entire|max|maximum|up\s+to|at\s+most)\b"
+)
+_EACH = re.compile(
+    r"\b(?:each|apiece|a\s+piece|per\s+order|for\s+every\s+order|every\s+one|every\s+order)\b"
+)
+
+
+def amount_for_each(text: str, *, said: bool = False) -> bool:
+    """Whether the one amount of money ``text`` states for the orders it lists is for each of
+    them: "refund $10 on orders 1234 and 5678", "$10 on each of orders 1234 and 5678", "$10
+    each on 1234 and 5678"; not "$10 total for 1234 and 5678", "$10 split between them" or
+    "$10 for both" (a sum, or unclear: asked, never guessed). One amount only: "$10 and $5"
+    is for :func:`several_amounts`. With ``said``, only when it says "each" in words (the
+    reply to the question whether it is for each order or for all of them)."""
+    lowered = _lowered(text)
+    values = {
+        s.value
+        for s in find_spans(text)
+        if s.kind == "number" and s.after[:1] == ("cents",) and excluded(s) is None
+    }
+    if len(values) != 1 or unreadable_amount(lowered):
+        return False
+    if _EACH.search(lowered):
+        return not re.search(r"\b(?:total|in\s+all|altogether|combined|split)\b", lowered)
+    return not said and _AMOUNT_IN_ALL.search(lowered) is None
+
+
+def amount_in_all(text: str) -> bool:
+    """Whether ``text`` speaks of an amount for all the orders together ("$10 in total",
+    "split between them", "for both"): see :func:`amount_for_each`."""
+    return _AMOUNT_IN_ALL.search(_lowered(text)) is not None
+
+
+_AMOUNT_TEXT = re.compile(
+    rf"[$€£]\s?\d+(?:\.\d{{1,2}})?|\b\d+(?:\.\d{{1,2}})?\s*{_MONEY_UNIT}", re.IGNORECASE
+)
+
+
+def amount_text(text: str) -> str | None:
+    """The first amount of money ``text`` states in figures, as typed ("$10", "15 dollars")."""
+    found = _AMOUNT_TEXT.search(text)
+    return " ".join(found.group(0).split()) if found else None
+
+
+def without_each(text: str) -> str:
+    """``text`` without the words that say its amount is for each order ("on each of orders
+    1234" → "on orders 1234"): what one order's part of it says."""
+    text = re.sub(r"\beach\s+of\s+(?:the\s+|my\s+|these\s+|those\s+)?", "", text, flags=re.I)
+    text = re.sub(
+        r"\s*\b(?:each|apiece|a\s+piece|per\s+order|for\s+every\s+order)\b", "", text, flags=re.I
+    )
+    return " ".join(text.split())
+
+
 _ID_PARAM = re.compile(r"(^|_)(id|ids|number|no|code|sku|ref|reference|key|uuid)$")
 # A string parameter with one of these names takes the user's message itself: a
 # question searched for in a knowledge base needs all its words ("ship to Canada"),
@@ -2150,12 +2231,67 @@ _FOREIGN_REFUND_NOUN = (
     r"(?:re?embols\w*|rembours\w*|rimbors\w*|(?:r[uü]ck)?erstatt\w*|(?:mi|mein|mon|il\s+mio)"
     r"\s+(?:dinero|geld|argent|denaro|dinheiro)\s+(?:de\s+vuelta|zur[uü]ck|de\s+volta|indietro))"
 )
+# Money in those languages, for the verbs that give it back ("devolver el dinero", "rendre
+# l'argent", "ridare i soldi", "das Geld zurückgeben"): "devolver el pedido" returns the order.
+_FOREIGN_MONEY = r"(?:dinero|plata|dinheiro|argent|soldi|denaro|geld|importe|valor|montant)"
 _FOREIGN_REQUEST = re.compile(
     rf"\b{_FOREIGN_WANT}(?:\s+{_FOREIGN_SMALL}){{0,3}}\s+{_FOREIGN_REFUND_NOUN}"
     # The verb asked for: "reembólsenme el pedido", "remboursez-moi", "rimborsatemi",
     # "erstatten Sie mir", "bitte erstatten".
     r"|\b(?:re?emb[oó]ls(?:e|en|ame|enme|eme)|rembourse[zr]?-moi|remboursez|rimborsatemi"
-    r"|rimborsami|rimborsate|erstatten\s+sie|bitte\s+(?:\w+\s+){0,3}?(?:r[uü]ck)?erstatten)\b",
+    r"|rimborsami|rimborsate|erstatten\s+sie|bitte\s+(?:\w+\s+){0,3}?(?:r[uü]ck)?erstatten)\b"
+    # Session 13: the money given back, asked of the store ("¿Me pueden devolver el dinero
+    # del pedido 1234?" was looked up): "me pueden devolver / reembolsar", "devuélvanme el
+    # dinero", "me devuelven el dinero", "podem devolver o dinheiro", "pouvez-vous me
+    # rembourser", "je veux être remboursé", "potete rimborsarmi", "ridatemi i soldi", "Geld
+    # zurück", "können Sie mir das Geld zurückerstatten". A question about when, how, where
+    # or whether, or one already given, is none (see :data:`_FOREIGN_ASKS_ABOUT`).
+    rf"|\b(?:me|nos|m'|mi|ci)\s*(?:pueden|puede|podr[ií]an|podr[ií]a|pod[eé]s|puedes|podem|pode"
+    rf"|poderiam|poderia|potete|puoi|potreste|potrebbe)\s+(?:(?:devolver|regresar|reintegrar)"
+    rf"\s+(?:\w+\s+){{0,2}}?{_FOREIGN_MONEY}|re?embolsar|rimborsare|ridare\s+(?:\w+\s+){{0,2}}?soldi)"
+    rf"|\b(?:pueden|puede|podr[ií]an|podr[ií]a|puedes|podem|pode|poderiam|poderia|potete|puoi"
+    rf"|potreste|potrebbe)\s+(?:(?:devolver|regresar|reintegrar|devolver)(?:me|nos)\s+(?:\w+\s+)"
+    rf"{{0,2}}?{_FOREIGN_MONEY}|re?embolsar(?:me|nos)|rimborsarmi|rimborsarci"
+    rf"|ridarmi\s+(?:\w+\s+){{0,2}}?soldi)"
+    rf"|\b(?:pueden|podr[ií]an|podem|poderiam|potete|potreste)\s+(?:devolver|regresar|reintegrar"
+    rf"|ridare|restituire|restituir)\s+(?:\w+\s+){{0,2}}?{_FOREIGN_MONEY}"
+    rf"|\bdevu[eé]lv(?:a|an|e)(?:me|nos)\s+(?:\w+\s+){{0,2}}?{_FOREIGN_MONEY}"
+    rf"|\b(?:me|nos)\s+(?:devuelv|devolv|regres|reintegr)\w*\s+(?:\w+\s+){{0,2}}?{_FOREIGN_MONEY}"
+    rf"|\bdevolv(?:am|a|er)-(?:me|nos)\s+(?:\w+\s+){{0,2}}?{_FOREIGN_MONEY}"
+    r"|\b(?:me|nos)\s+re?embols(?:en|an|e|a|ar[aá]n|em)\b|\bre?embols(?:em|e|ar)-(?:me|nos)\b"
+    r"|\b(?:pouvez|pourriez|peux|pourrais|pouvez-vous|pourriez-vous|peux-tu|pourrais-tu"
+    r"|vous\s+pouvez|tu\s+peux|merci\s+de|veuillez)\s+(?:vous\s+|tu\s+)?me\s+rembourser\b"
+    r"|\b(?:je\s+veux|je\s+voudrais|j'aimerais|je\s+souhaite|je\s+demande\s+[àa])\s+"
+    r"(?:[êe]tre|me\s+faire)\s+rembours\w*"
+    r"|\brendez-moi\s+(?:\w+\s+){0,2}?argent\b"
+    r"|\b(?:voglio|vorrei)\s+(?:essere\s+rimborsat\w*|(?:indietro\s+)?i\s+miei\s+soldi)"
+    r"|\bmi\s+rimbors(?:ate|i|a|erete)\b|\brid(?:atemi|ammi)\s+(?:\w+\s+){0,2}?soldi\b"
+    r"|\b(?:quero|gostaria\s+de|preciso)\s+(?:(?:o|meu|o\s+meu)\s+)?dinheiro\s+de\s+volta\b"
+    r"|\b(?:quiero|necesito|quisiera)\s+(?:(?:mi|el)\s+)?dinero\s+de\s+vuelta\b"
+    r"|\b(?:quiero|necesito|quisiera|quero|preciso)\s+(?:recuperar|que\s+(?:me\s+)?"
+    r"(?:devuelvan|devolvam|reembolsen|reembolsem))\b"
+    # German: "Ich will mein Geld für Bestellung 1234 zurück", "Geld zurück bitte",
+    # "Können Sie mir das Geld zurückerstatten / zurückgeben / zurücküberweisen?".
+    r"|\b(?:ich\s+(?:will|m[öo]chte|h[äa]tte\s+gerne?|brauche|verlange)|bitte|geben\s+sie\s+mir"
+    r"|k[öo]nnen\s+sie\s+mir|k[öo]nnten\s+sie\s+mir)\s+(?:\S+\s+){0,6}?geld\s+(?:\S+\s+){0,5}?"
+    r"zur[uü]ck(?:erstatten|geben|zahlen|[üu]berweisen|bekommen|haben|erhalten)?\b"
+    r"|\bgeld\s+zur[uü]ck\s+(?:bitte|f[üu]r|von)\b"
+    r"|\b(?:k[öo]nnen|k[öo]nnten)\s+sie\s+(?:\S+\s+){0,6}?(?:zur[uü]ck)?erstatten\b",
+    re.IGNORECASE,
+)
+# A question about a refund, not a request for one, in those languages: when, how long, how
+# much, where, how, why, whether it is possible or allowed, its status or policy, one already
+# given or received ("¿cuándo llega mi reembolso?", "wann bekomme ich mein Geld zurück?", "j'ai
+# déjà été remboursé", "ya me devolvieron el dinero").
+_FOREIGN_ASKS_ABOUT = re.compile(
+    r"(?:^|[\s¿¡(\"'])(?:cu[aá]ndo|cu[aá]nto|cu[aá]nta|cu[aá]l|d[oó]nde|c[oó]mo|qu[eé]\s+pasa"
+    r"|por\s+qu[eé]|qué|quand|combien|où|comment|pourquoi|quel|quelle|wann|wie|wo|warum"
+    r"|wieso|welche|quanto|quanta|dove|come|perch[eé]|quale|onde|qual|quando"
+    r"|pol[ií]tica|politique|politica|richtlinie|regel|estado|statut|stato|status|situaci[oó]n"
+    r"|posible|poss[ií]vel|possible|possibile|m[öo]glich|permitido|erlaubt|consentito"
+    r"|ya|d[ée]j[àa]|schon|bereits|gi[àa]|j[áa]|recib[ií]|re[çc]u|erhalten|ricevut\w*|recebi"
+    r"|devolvieron|devolveram|tarda\w*|demora\w*|dauert|d[ée]lai|tempo|tiempo"
+    r"|puedo|posso|puis-je|darf\s+ich|kann\s+ich|se\s+puede|pode-se|on\s+peut)(?=$|[\s?!.,;:])",
     re.IGNORECASE,
 )
 
@@ -2178,7 +2314,11 @@ def foreign_write_request(text: str) -> bool:
     ("no quiero un reembolso") is :func:`declined`'s; a question about refunds ("¿cuánto
     tarda el reembolso?") asks for none."""
     lowered = _lowered(text)
-    return bool(_FOREIGN_REQUEST.search(lowered)) and not _FOREIGN_NOT_NOW.search(lowered)
+    return (
+        bool(_FOREIGN_REQUEST.search(lowered))
+        and not _FOREIGN_NOT_NOW.search(lowered)
+        and not _FOREIGN_ASKS_ABOUT.search(lowered)
+    )
 
 
 # A refund ordered in so many words, first in its clause after greetings and slang at most:
