@@ -351,8 +351,8 @@ class RoutedTurns:
             if any((m.tool_call_id or "").endswith(_THEN) for m in batch):
                 writes = self._writes_after(request, first_call, cancel)
                 if writes:
-                    if on_text is not None:
-                        on_text(assistant_content(answer, writes))
+                    if on_text is not None:  # what the customer reads while the writes wait
+                        on_text(answer)
                     return self._response(answer, writes, "tool_calls"), "quote+" + "+".join(
                         dict.fromkeys(c.name for c in writes)
                     )
