@@ -954,9 +954,10 @@ def _bounded(response: ModelResponse) -> ModelResponse:
 def _charged(ctx: StepContext, request: ModelRequest, response: ModelResponse) -> ModelResponse:
     """The reply with the usage it is charged (see :func:`~tether.policy.charged_usage`):
     a reply without usage, or with a negative one, is charged the estimates; under a
-    budget, a count below a quarter of the estimate is raised to it."""
+    budget of tokens or dollars, a count below a quarter of the estimate is raised to it."""
     usage = response.usage
-    charged = charged_usage(request, response, budgeted=pinned_budget(ctx.state) is not None)
+    budget = pinned_budget(ctx.state)
+    charged = charged_usage(request, response, budgeted=budget is not None and budget.counts_tokens)
     if charged is usage:
         return response  # the common case: reported, and no budget to protect
     return response.model_copy(update={"usage": charged})

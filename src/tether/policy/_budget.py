@@ -80,6 +80,16 @@ class Budget:
         )
 
     @property
+    def counts_tokens(self) -> bool:
+        """Whether it limits tokens or dollars: what the estimates of a call protect (a
+        budget of calls, tool calls or running time alone needs none)."""
+        return (
+            self.max_input_tokens is not None
+            or self.max_output_tokens is not None
+            or self.max_cost_usd is not None
+        )
+
+    @property
     def limits_tool_use(self) -> bool:
         """Whether it limits tool calls, in all or per tool."""
         return self.max_tool_calls is not None or bool(self.max_calls_per_tool)
@@ -388,7 +398,12 @@ def check_model_call(
             "wall_seconds",
             f"{use.wall_seconds:.1f}s of {budget.max_wall_seconds}s running time used",
         )
-    estimate = estimate_input_tokens(request)
+    # Estimated only when tokens or dollars are limited: a pass over the new messages.
+    estimate = (
+        estimate_input_tokens(request)
+        if budget.max_input_tokens is not None or budget.max_cost_usd is not None
+        else 0
+    )
     if (
         budget.max_input_tokens is not None
         and use.input_tokens + estimate > budget.max_input_tokens
