@@ -368,16 +368,19 @@ class ToolGuard:
             return []
         assert error is not None
         state.failures += 1
-        state.last_error = f"{error.error_code}: {error.message}"[:300]
+        # The code alone: a breaker is shared by every run and tenant of the process, and
+        # an error's message is the failing run's own text (it may quote the call's
+        # password): told to another run's model, stored in its log, it would cross runs
+        # and tenants (red team 17, hole 05). The failing run's events keep the message.
+        state.last_error = str(error.error_code)[:100]
+        # The change is recorded in the log of the run whose call failed: its own text.
+        detail = f"{error.error_code}: {error.message}"[:300]
         if state.state == "half_open" and ticket.probe:
             previous: BreakerStateName = "half_open"
-            reason = f"the trial call of {ticket.tool} failed ({state.last_error})"
+            reason = f"the trial call of {ticket.tool} failed ({detail})"
         elif state.state == "closed" and state.failures >= breaker.failures:
             previous = "closed"
-            reason = (
-                f"{state.failures} consecutive failed calls (last: {ticket.tool}, "
-                f"{state.last_error})"
-            )
+            reason = f"{state.failures} consecutive failed calls (last: {ticket.tool}, {detail})"
         else:
             return []
         state.state, state.opened_at = "open", self.clock()
