@@ -1287,11 +1287,49 @@ class Redactor:
             self._values_cache = prepared
         return prepared
 
+    def with_values(self, source: Callable[[], Iterable[str]]) -> Redactor:
+        """A redactor with these rules that also scrubs the exact values ``source`` returns
+        (the secrets broker's ``known_values``), besides any this one already knew.
+
+        The runtime gives a redactor passed to it the broker's values this way, so a custom
+        redactor cannot turn off the scrub of the credentials the broker hands to tools.
+        """
+        own = self._values_source
+        return Redactor(
+            self.field_names,
+            self.patterns,
+            source if own is None else _BothValues(own, source),
+            self.replacement,
+            min_value_length=self.min_value_length,
+            structural_keys=self.structural_keys,
+        )
+
     def __repr__(self) -> str:
         return (
             f"Redactor(fields={len(self.field_names)}, "
             f"patterns={[p.name for p in self.patterns]!r})"
         )
+
+
+class _BothValues:
+    """Two sources of known values as one, returning the same object while neither changes
+    (a redactor re-prepares its values only when its source returns a new object)."""
+
+    __slots__ = ("_first", "_second", "_seen", "_values")
+
+    def __init__(
+        self, first: Callable[[], Iterable[str]], second: Callable[[], Iterable[str]]
+    ) -> None:
+        self._first, self._second = first, second
+        self._seen: tuple[object, object] = (None, None)
+        self._values: tuple[str, ...] = ()
+
+    def __call__(self) -> tuple[str, ...]:
+        first, second = self._first(), self._second()
+        if first is not self._seen[0] or second is not self._seen[1]:
+            self._values = (*first, *second)
+            self._seen = (first, second)
+        return self._values
 
 
 def _is_weak(value: str) -> bool:

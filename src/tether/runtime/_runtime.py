@@ -457,17 +457,24 @@ class Runtime(RunControl):
             for tenant, policy in (tenant_policies or {}).items()
         }
         broker = secrets if secrets is not None else default_broker()
+        # A redactor of one's own still scrubs what the broker hands to tools.
+        main = (
+            redactor.with_values(broker.known_values)
+            if redactor is not None
+            else Redactor(values_source=broker.known_values)
+        )
         self.governance = Governance(
             killswitch=self.killswitch_on,
             tenant_rules=rules,
             secrets=broker,
             protection=PayloadProtection(
-                redactor=redactor
-                if redactor is not None
-                else Redactor(values_source=broker.known_values),
+                redactor=main,
                 codec=_default_codec(self.store) if payload_codec == "auto" else payload_codec,
                 known_values=Redactor(
-                    field_names=(), patterns=(), values_source=broker.known_values
+                    field_names=(),
+                    patterns=(),
+                    values_source=broker.known_values,
+                    replacement=main.replacement,
                 ),
             ),
             pricing=self._pricing,
