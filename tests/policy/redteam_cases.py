@@ -850,8 +850,9 @@ async def run_case(
 ) -> CaseResult:
     """Run one case on its own fresh store, approving nothing, and account for it.
 
-    ``redactor`` replaces the runtime's default (tests pass a do-nothing one to prove
-    the leak detection finds what redaction normally removes).
+    ``redactor`` replaces the runtime's default (tests pass a do-nothing one, which also
+    refuses the broker's values, to prove the leak detection finds what redaction
+    normally removes).
     """
     SIDE_EFFECTS.clear()
     path = directory / f"{case.id}.db"

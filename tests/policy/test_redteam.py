@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,15 @@ async def test_redteam_set_no_unapproved_writes_and_no_leaks(
         assert counts["injection_events"] == counts["flagged"]
 
 
+class _ScrubsNothing(Redactor):
+    """A redactor that scrubs nothing, not even the secrets broker's values, which the
+    runtime gives every redactor passed to it (``Redactor.with_values``): the negative
+    control below must see what leaks without any redaction."""
+
+    def with_values(self, source: Callable[[], Iterable[str]]) -> Redactor:
+        return self
+
+
 async def test_the_harness_finds_leaks_when_redaction_is_off(tmp_path: Path) -> None:
     """Negative control: with a redactor that scrubs nothing, the same cases leak everywhere.
 
@@ -101,7 +111,7 @@ async def test_the_harness_finds_leaks_when_redaction_is_off(tmp_path: Path) -> 
     the runs above, since the model is just as gullible).
     """
     canaries = Canaries.fresh()
-    nothing = Redactor(field_names=(), patterns=())
+    nothing = _ScrubsNothing(field_names=(), patterns=())
     scanner = InjectionScanner()
     by_id = {c.id: c for c in CASES}
     result = await run_case(by_id["ex-01-plain"], tmp_path, canaries, scanner, redactor=nothing)

@@ -1,7 +1,7 @@
 """The engine of one run: events, the fold, machines, the journal and the driver."""
 
 from tether.engine._agent import Agent
-from tether.engine._driver import RunDriver
+from tether.engine._driver import RunDriver, run_quotes
 from tether.engine._events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -116,4 +116,5 @@ __all__ = [
     "flag_injection",
     "fold",
     "run_finished",
+    "run_quotes",
 ]

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tether.engine._events import (
-    ApprovalDecided,
-    ApprovalRequested,
-    ModelCompleted,
     RunEscalated,
     RunFailure,
     RunFailureCode,
@@ -37,7 +35,13 @@ from tether.engine._events import (
     encode_event,
 )
 from tether.engine._gate import Governance
-from tether.engine._protect import DeltaGuard, ProtectedArtifacts, Quoted, quoted_values
+from tether.engine._protect import (
+    DeltaGuard,
+    ProtectedArtifacts,
+    Quoted,
+    learn_quoted,
+    quoted_values,
+)
 from tether.engine._share import LoopShare
 from tether.engine._signals import (
     CancelRequested,
@@ -50,28 +54,14 @@ from tether.engine._step import StepContext
 from tether.engine._transitions import Done, Escalate, Fail, Goto, Transition, Wait
 from tether.exceptions import ConcurrentWriteError, ModelError, StoreError
 from tether.models import ModelClient, ModelRequest, ModelResponse, StreamDelta, construct_trusted
+from tether.observe import Redactor
 from tether.store import EventRow, RunUpdate, Store
 
 if TYPE_CHECKING:
     from tether.engine._agent import Agent
 
 _JITTER = random.Random()
-_NESTED = frozenset({dict, list})
 
-
-def _may_hold_sealed(sensitive: Callable[[str], bool], arguments: list[dict[str, Any]]) -> bool:
-    """Whether tool-call arguments may hold a value sealed for its key: a sensitive key,
-    or nested data (looked into by ``quoted_values``). Flat, plain arguments (most calls)
-    are settled here, in loops (cheaper than generators on this per-turn path)."""
-    for args in arguments:
-        for key, value in args.items():
-            if sensitive(key) or type(value) in _NESTED:
-                return True
-    return False
-
-
-_ARGUMENT_EVENTS = frozenset({ModelCompleted, ToolStarted, ApprovalRequested, ApprovalDecided})
-"""Events whose arguments may hold values sealed for their key (see ``RunDriver._note_quoted``)."""
 """Retry jitter for drivers given no generator of their own: one for all (seeding one per
 run from the OS cost microseconds for each run started)."""
 
@@ -143,6 +133,25 @@ def _before_unfinished_writes(
         ):
             return batches[:position]
     return batches
+
+
+def run_quotes(redactor: Redactor | None, state: RunState) -> Quoted:
+    """The values a run has sealed for their key so far, that later events must not repeat
+    in clear (:func:`~tether.engine._protect.quoted_values`): under sensitive keys of its
+    input, of its tool calls' arguments, of its tool results (JSON ones) and of the
+    payloads of the signals it received. Read from the state (a resumed run, a decision
+    on a parked run); a driver then keeps it up as it records."""
+    if redactor is None:
+        return ()
+    found: list[Any] = [state.input]
+    for message in state.messages:
+        found += [call.arguments for call in message.tool_calls]
+        content = message.content
+        if message.role == "tool" and content and content[:1] in ("{", "["):
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(content))
+    found += [signal.payload for signal in state.signals]
+    return quoted_values(redactor, found)
 
 
 class RunDriver:
@@ -239,11 +248,11 @@ class RunDriver:
         """
         state = self.state
         quoted = self._quoted if self._quoted is not None else self._quotes_so_far()
+        protection = self.governance.protection
         if protected is None:
-            protected = self.governance.protection.protect(event, quoted)  # type: ignore[assignment]  # same event type back
+            protected = protection.protect(event, quoted)  # type: ignore[assignment]  # same event type back
         event, data = protected  # type: ignore[misc]  # set just above
-        if type(event) in _ARGUMENT_EVENTS:
-            self._note_quoted(event)
+        self._quoted = learn_quoted(protection.redactor, quoted, event, data)
         rec = RunEvent(
             run_id=state.run_id,
             seq=state.last_seq + 1,
@@ -262,33 +271,10 @@ class RunDriver:
         return await self.governance.protection.aprotect(event, quoted)  # type: ignore[return-value]  # same type back
 
     def _quotes_so_far(self) -> Quoted:
-        """The values sealed for their key so far in the run (its input, the arguments
-        of the tool calls in its conversation): what later events must not repeat in
-        clear. Read from the state once per driver, then kept up by :meth:`record`."""
-        redactor = self.governance.protection.redactor
-        state = self.state
-        arguments: list[Any] = [state.input]
-        for message in state.messages:
-            arguments += [call.arguments for call in message.tool_calls]
-        self._quoted = quoted_values(redactor, arguments)
+        """The values sealed for their key so far in the run (see :func:`run_quotes`), read
+        from the state once per driver, then kept up by :meth:`record`."""
+        self._quoted = run_quotes(self.governance.protection.redactor, self.state)
         return self._quoted
-
-    def _note_quoted(self, event: Any) -> None:
-        """Add the values an event's arguments seal for their key to the run's quoted."""
-        redactor = self.governance.protection.redactor
-        if redactor is None:
-            return
-        if isinstance(event, ModelCompleted):
-            arguments = [call.arguments for call in event.response.tool_calls]
-        else:
-            arguments = [event.arguments] if event.arguments else []
-        # Flat arguments with no sensitive key (most calls) hold nothing: settled here.
-        if not _may_hold_sealed(redactor.is_sensitive_key, arguments):
-            return
-        found = quoted_values(redactor, arguments)
-        if found:
-            known = self._quoted or ()
-            self._quoted = known + tuple(q for q in found if q not in known)
 
     async def flush(self, *, wait: bool = True) -> None:
         """Commit buffered events (and any status change among them), in order.

@@ -43,7 +43,9 @@ from tether.observe import (
     WEAK_VALUE_LENGTH,
     PayloadCodec,
     Redactor,
+    is_marker,
     keep_blob,
+    sealed_marker,
     unseal,
 )
 from tether.tools import ToolCallError
@@ -136,6 +138,12 @@ class PayloadProtection:
         # parks the call); the rest is text for people, masked when there is no key.
         arguments = _take_arguments(event, obj)
         sealed_args = [redactor.seal(a, self.codec) for a in arguments]
+        if quoted:
+            # A call that repeats a value the run sealed before (an email carrying the API
+            # key a tool returned): each string holding one is sealed whole, as one holding
+            # a credential is, so it runs exactly and is stored sealed.
+            values = [value for value, _needle in quoted]
+            sealed_args = [_seal_quoted(a, values, self.codec) for a in sealed_args]
         # What the event says about its own arguments (an approval's preview and
         # reasoning, the reply that made the call) may quote a value sealed for its key
         # ("set bob's password to hunter22"): masked there too (red team 16, hole 1).
@@ -231,6 +239,21 @@ def quoted_values(redactor: Redactor | None, arguments: Iterable[Any]) -> Quoted
     )
 
 
+def sealed_something(data: bytes) -> bool:
+    """Whether stored bytes hold a sealed (or redacted) value: a marker's key."""
+    return _MARKERS[0] in data or _MARKERS[1] in data
+
+
+def learn_quoted(redactor: Redactor | None, known: Quoted, event: _Event, data: bytes) -> Quoted:
+    """``known`` plus the values under sensitive keys of ``event``, when its stored form
+    ``data`` sealed something (any event: a tool result's ``api_key``, a signal's
+    ``password``, a call's arguments). A look for a marker in C on every other event."""
+    if redactor is None or not sealed_something(data):
+        return known
+    found = quoted_values(redactor, [event.model_dump()])
+    return known + tuple(q for q in found if q not in known) if found else known
+
+
 def _weak(value: str) -> bool:
     return len(value) < WEAK_VALUE_LENGTH and (value.isalpha() or value.isdigit())
 
@@ -279,6 +302,20 @@ def _values_under_sensitive_keys(
     for argument in arguments:
         walk(argument)
     return sorted(found, key=len, reverse=True)
+
+
+def _seal_quoted(obj: Any, values: list[str], codec: PayloadCodec | None) -> Any:
+    """``obj`` with every string that holds one of ``values`` sealed whole (markers, which
+    hold no plaintext, are left as they are)."""
+    if isinstance(obj, str):
+        return sealed_marker(obj, codec, "text") if any(v in obj for v in values) else obj
+    if isinstance(obj, dict):
+        if is_marker(obj):
+            return obj
+        return {key: _seal_quoted(item, values, codec) for key, item in obj.items()}
+    if isinstance(obj, list):
+        return [_seal_quoted(item, values, codec) for item in obj]
+    return obj
 
 
 def _mask_values(obj: Any, values: list[str], replacement: str) -> Any:

@@ -19,6 +19,7 @@ from tether.observe._codec import (
     PayloadCodec,
     UnrecoverableValueError,
     has_unrecoverable,
+    is_marker,
     sealed_marker,
     unseal,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "enable_tracing",
     "format_traceparent",
     "has_unrecoverable",
+    "is_marker",
     "keep_blob",
     "model_span_id",
     "propagation_active",

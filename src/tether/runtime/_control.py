@@ -35,6 +35,7 @@ from tether.engine import (
     apply,
     args_hash,
     run_finished,
+    run_quotes,
 )
 from tether.exceptions import (
     ApprovalError,
@@ -438,9 +439,12 @@ class RunControl:
         # late on one clock, whichever machine recorded it.
         now = self.store.clock()
         protection = self.governance.protection
+        # A decision's text (a deny reason, an input) may repeat a value the run sealed for
+        # its key (the password the call proposed): masked there too (red team 17, 01).
+        quoted = run_quotes(protection.redactor, state)
         applied: list[RunEvent] = []
         for event in records:
-            folded, data = protection.protect(event)
+            folded, data = protection.protect(event, quoted)
             rec = RunEvent(state.run_id, state.last_seq + 1, state.step, now, folded, data)  # type: ignore[arg-type]  # every _Event subclass is in the Event union
             apply(state, rec)
             applied.append(rec)
