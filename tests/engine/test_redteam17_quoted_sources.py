@@ -16,14 +16,18 @@ and a decision on a parked run is protected with the values read from the run's 
 
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from tether import Agent, Runtime, tool
 from tether.models import ModelRequest
+from tether.observe import unseal
 from tether.policy import EscalationPolicy, Policy
 from tether.testing import ScriptedModel, text, tool_call
+from tether.tools import ToolContext
 
 KEY = "k9Q2-x7Lm-44Zr-p0Vt"
 PASSWORD = "vpn-Pa55-for-bob-77"
@@ -128,3 +132,34 @@ async def test_a_deny_reason_quoting_the_proposed_password_is_masked(tmp_path: P
     for rec in streamed:
         assert PASSWORD not in rec.event.model_dump_json()
     assert PASSWORD.encode() not in _stored(tmp_path / "t.db")
+
+
+@tool(effect="write")
+async def provision(user: str, password: str, ctx: ToolContext) -> str:
+    """Provision an account and keep its welcome letter."""
+    await ctx.artifacts.put_blob(f"letter:{user}", f"Welcome {user}! Login: {password}".encode())
+    return f"provisioned {user}; the letter is artifact letter:{user}"
+
+
+async def test_an_artifact_repeating_a_sealed_argument_is_kept_sealed(tmp_path: Path) -> None:
+    """Red team 17, hole 11: a blob a tool keeps is protected with the run's values too."""
+
+    def script(request: ModelRequest) -> Any:
+        if len(request.messages) == 1:
+            return tool_call("provision", user="bob", password=PASSWORD)
+        return text("done")
+
+    agent = Agent(name="prov", model=ScriptedModel(script), tools=[provision])
+    async with Runtime(f"sqlite:///{tmp_path}/t.db", agents=[agent]) as rt:
+        result = await (await rt.start(agent, "provision bob")).result()
+        codec = rt.governance.protection.codec
+    assert result.status == "completed"
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        (kept,) = [
+            bytes(row[0])
+            for row in conn.execute("SELECT data FROM blobs WHERE key = ?", ("letter:bob",))
+        ]
+    assert PASSWORD.encode() not in kept
+    assert codec is not None  # the default runtime has a key: the letter is kept sealed
+    letter = base64.b64decode(unseal(json.loads(kept), codec))
+    assert letter == f"Welcome bob! Login: {PASSWORD}".encode()  # recoverable exactly

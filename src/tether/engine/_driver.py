@@ -234,7 +234,9 @@ class RunDriver:
         """Where this run's tools keep large outputs: the store, protected like events."""
         sink = self._artifacts
         if sink is None:
-            sink = self._artifacts = ProtectedArtifacts(self.store, self.governance.protection)
+            sink = self._artifacts = ProtectedArtifacts(
+                self.store, self.governance.protection, lambda: self._quoted or ()
+            )
         return sink
 
     # -- event plumbing ----------------------------------------------------------------------

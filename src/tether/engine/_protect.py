@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,6 +175,9 @@ class ProtectedArtifacts:
 
     store: Any
     protection: PayloadProtection
+    quoted: Callable[[], Quoted] | None = None
+    """The run's values sealed for their key so far (see :func:`quoted_values`): a blob
+    repeating one is kept as one holding a secret is (red team 17, hole 11)."""
 
     async def get_blob(self, key: str) -> bytes | None:
         """What is kept under ``key`` (as kept: a sealed blob stays sealed)."""
@@ -194,6 +197,11 @@ class ProtectedArtifacts:
                 kept, note = await asyncio.to_thread(keep_blob, data, redactor, codec)
             else:
                 kept, note = keep_blob(data, redactor, codec)
+            quoted = self.quoted() if self.quoted is not None else ()
+            if kept is data and quoted and any(v.encode() in data for v, _needle in quoted):
+                values = frozenset(v for v, _needle in quoted)
+                repeats = Redactor(field_names=(), patterns=(), values_source=lambda: values)
+                kept, note = keep_blob(data, repeats, codec)
             if kept is None:
                 raise ToolCallError(note or "the artifact was not kept", error_code="not_kept")
             data = kept
