@@ -254,7 +254,8 @@ class RunDriver:
         if protected is None:
             protected = protection.protect(event, quoted)  # type: ignore[assignment]  # same event type back
         event, data = protected  # type: ignore[misc]  # set just above
-        self._quoted = learn_quoted(protection.redactor, quoted, event, data)
+        if data.find(b'"$') != -1:  # a marker's key starts so (rare in any other event)
+            self._quoted = learn_quoted(protection.redactor, quoted, event, data)
         rec = RunEvent(
             run_id=state.run_id,
             seq=state.last_seq + 1,
