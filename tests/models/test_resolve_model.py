@@ -50,7 +50,9 @@ def test_openai_compatible_endpoint_ids(spec: str, name: str, base_url: str) -> 
     pytest.importorskip("openai")
     model = resolve_model(spec)
     assert (model.model, model.base_url) == (name, base_url)  # type: ignore[attr-defined]
-    assert model.model_id == spec
+    # The id shows the URL without its credentials (it is stored, labelled, traced);
+    # requests go to ``base_url`` as given.
+    assert model.model_id == spec.replace("user:pw@", "")
 
 
 def test_anthropic_ids() -> None:

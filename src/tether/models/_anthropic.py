@@ -30,6 +30,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from tether.exceptions import ConfigError, MissingExtraError
+from tether.models._endpoint import safe_endpoint_url
 from tether.models._errors import malformed_response, map_anthropic_errors
 from tether.models._types import (
     FinishReason,
@@ -411,8 +412,10 @@ class AnthropicModel:
 
     @property
     def model_id(self) -> str:
-        """``anthropic:<model>``, plus ``@<base_url>`` for a custom endpoint."""
-        suffix = f"@{self.base_url}" if self.base_url else ""
+        """``anthropic:<model>``, plus ``@<base_url>`` for a custom endpoint: the URL as it
+        may be shown (no ``user:password@``, no ``?api_key=`` value), since the id is
+        stored, exported and labelled; requests still go to ``base_url`` as given."""
+        suffix = f"@{safe_endpoint_url(self.base_url)}" if self.base_url else ""
         return f"anthropic:{self.model}{suffix}"
 
     def _sdk_client(self) -> AsyncAnthropic:

@@ -8,6 +8,7 @@ provider whose extra is missing fails with the exact ``pip install`` line.
 from __future__ import annotations
 
 from tether.exceptions import ConfigError
+from tether.models._endpoint import safe_model_spec
 from tether.models._types import ModelClient
 
 __all__ = ["ACCEPTED_FORMS", "resolve_model"]
@@ -25,7 +26,10 @@ ACCEPTED_FORMS = (
 
 def _bad(spec: str, why: str) -> ConfigError:
     forms = ", ".join(repr(f) for f in ACCEPTED_FORMS)
-    return ConfigError(f"cannot resolve model {spec!r}: {why}. Accepted forms: {forms}", model=spec)
+    shown = safe_model_spec(spec)  # never a password in the base URL
+    return ConfigError(
+        f"cannot resolve model {shown!r}: {why}. Accepted forms: {forms}", model=shown
+    )
 
 
 def resolve_model(spec: str | ModelClient) -> ModelClient:
