@@ -38,11 +38,19 @@ def describe_change(previous: bytes | None, current: bytes) -> list[str]:
     """What differs between two prefixes, for a person reading a ``prefix.changed`` warning."""
     if previous is None:
         return ["previous prefix unknown"]
-    old, new = json.loads(previous), json.loads(current)
+    new = json.loads(current)
+    try:
+        # A prefix that may hold credentials is kept sealed whole (no prefix inside to
+        # compare) or redacted (compared as far as it reads).
+        old = json.loads(previous)
+        old_names = [t["name"] for t in old["tools"]]
+        old_tools = {t["name"]: t for t in old["tools"]}
+        old_instructions, old_schema = old["instructions"], old["output_schema"]
+    except (ValueError, KeyError, TypeError):
+        return ["previous prefix sealed"]
     changes: list[str] = []
-    if old["instructions"] != new["instructions"]:
+    if old_instructions != new["instructions"]:
         changes.append("instructions")
-    old_tools = {t["name"]: t for t in old["tools"]}
     new_tools = {t["name"]: t for t in new["tools"]}
     changes.extend(f"tool added: {name}" for name in sorted(new_tools.keys() - old_tools.keys()))
     changes.extend(f"tool removed: {name}" for name in sorted(old_tools.keys() - new_tools.keys()))
@@ -51,10 +59,10 @@ def describe_change(previous: bytes | None, current: bytes) -> list[str]:
         for name in sorted(old_tools.keys() & new_tools.keys())
         if old_tools[name] != new_tools[name]
     )
-    if [t["name"] for t in old["tools"]] != [t["name"] for t in new["tools"]] and not any(
+    if old_names != [t["name"] for t in new["tools"]] and not any(
         c.startswith(("tool added", "tool removed")) for c in changes
     ):
         changes.append("tool order")
-    if old["output_schema"] != new["output_schema"]:
+    if old_schema != new["output_schema"]:
         changes.append("output schema")
     return changes or ["unknown"]

@@ -670,11 +670,38 @@ class Runtime(RunControl):
 
     async def _store_prefix(self, agent: Agent) -> None:
         """Store the agent's prompt prefix once: runs started in a burst wait on one write
-        instead of each queueing its own (10,000 identical blob writes at once)."""
+        instead of each queueing its own (10,000 identical blob writes at once).
+
+        The prefix leaves the process like an artifact does (a key pasted into the
+        instructions, a credential as a schema default), so it is kept the same way:
+        :func:`~tether.observe.keep_blob` with the runtime's redactor and payload codec
+        keeps it as it is when clean, else sealed whole, or without a codec as JSON with
+        its secrets redacted. The prompt sent to the model is the agent's own, unchanged;
+        a ``prefix.changed`` that finds the previous prefix sealed says so instead of
+        listing what changed.
+        """
+        from tether.observe import OFFLOAD_BYTES, keep_blob
+
         key = agent.prefix_hash
+        protection = self.governance.protection
+
+        async def put() -> None:
+            data = agent.prefix
+            redactor = protection.redactor
+            if redactor is not None:
+                args = (data, redactor, protection.codec)
+                text = data.decode()  # canonical JSON: UTF-8 text, so never refused
+                if len(data) > OFFLOAD_BYTES:  # linear, but not for the event loop
+                    kept, _ = await asyncio.to_thread(keep_blob, *args, text=text)
+                else:
+                    kept, _ = keep_blob(*args, text=text)
+                assert kept is not None
+                data = kept
+            await self.store.put_blob(f"prefix:{key}", data)
+
         write = self._prefix_writes.get(key)
         if write is None:
-            write = asyncio.ensure_future(self.store.put_blob(f"prefix:{key}", agent.prefix))
+            write = asyncio.ensure_future(put())
             write.add_done_callback(lambda done: done.cancelled() or done.exception())
             self._prefix_writes[key] = write
         try:
@@ -682,7 +709,7 @@ class Runtime(RunControl):
         except StoreError:
             # The shared write failed (a transient fault, say): this start tries its own,
             # as it would have alone, and fails only if that fails too.
-            await self.store.put_blob(f"prefix:{key}", agent.prefix)
+            await put()
         finally:
             if write.done() and self._prefix_writes.get(key) is write:
                 del self._prefix_writes[key]  # written, or failed: the next start retries
