@@ -31,9 +31,12 @@ Three kinds of secret are recognised:
   indistinguishable from a key and is redacted.
 * **Exact values** the secrets broker handed out (``values_source``), even when they look
   like nothing in particular (``hunter2hunter2``), also in another ASCII case and
-  encoded: hex, base64 (standard or urlsafe, padded or not, and inside a longer base64
-  string such as ``base64("user:" + value)``: each of the three byte alignments has a run
-  of characters that depends on the value alone) and percent-encoding. Values shorter
+  encoded: hex (also with ``:``, ``-`` or space between bytes), base64 (standard or
+  urlsafe, padded or not, and inside a longer base64 string such as
+  ``base64("user:" + value)``: each of the three byte alignments has a run of characters
+  that depends on the value alone), percent-encoding (of the special characters, or of
+  every byte) and JSON escapes (``\\/``, ``\\uXXXX`` for any of its characters, at any
+  depth of nesting). Values shorter
   than ``min_value_length`` are ignored; *weak* values (only letters or only digits,
   under 10 characters: ``"completed"``, ``"123456"``) are replaced only where a whole
   string equals them, never inside prose or in encoded forms.
@@ -378,12 +381,13 @@ class _Echo:
     for in the persisted bytes (folded with ``_FOLD_TABLE`` when ``folded``).
     """
 
-    kind: str  # "text", "encoded" (percent), "hex" or "base64"
+    kind: str  # "text", "encoded" (percent), "hex", "hexsep", "base64" or "escaped"
     regex: re.Pattern[str]
     gate: str
     needles: tuple[bytes, ...]
     folded: bool
     alphabet: frozenset[str] = frozenset()  # a match grows to the run of these around it
+    run: bytes = b""  # separated hex: its gate in the ``_HEXSEP_TABLE`` translation
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +400,79 @@ class _Values:
     whole: frozenset[str]  # weak values: redacted only where a whole string equals them
     whole_needles: tuple[bytes, ...]
     groups: tuple[_NeedleGroup, ...] = ()
+    escapes: _Escapes | None = None
+
+
+class _Escapes:
+    """JSON escapes of the characters of the known values (``\\/``, ``\\u002d``, a
+    surrogate pair), behind any number of backslashes (JSON inside JSON ...), and how to
+    undo them. Escapes of other characters (``\\u00e9`` in clean text) are left alone,
+    so clean data costs a regex pass that stops only at backslashes; every printable
+    ASCII character is undone (one class is quicker than a list of the values' ones)."""
+
+    __slots__ = ("_gate", "_gate_text", "_slash", "_slash_text", "_unicode", "_unicode_text")
+
+    def __init__(self, values: Iterable[str]) -> None:
+        chars = {char for value in values for char in value}
+        # Printable ASCII as one class (a quick "no" at \\u00e9), any other character of
+        # the values by its code.
+        codes = ["u00[2-7][0-9a-f]"]
+        for char in sorted(chars):
+            code = ord(char)
+            if 0x20 <= code < 0x80:
+                continue
+            if code > 0xFFFF:  # a surrogate pair
+                code -= 0x10000
+                high, low = 0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)
+                codes.append(rf"u{high:04x}\\+u{low:04x}")
+            else:
+                codes.append(f"u{code:04x}")
+        unicode = "|".join(codes)
+        self._unicode = re.compile(rf"\\+(?:{unicode})".encode(), re.IGNORECASE)
+        self._unicode_text = re.compile(rf"\\+(?:{unicode})", re.IGNORECASE)
+        slash = "/" in chars
+        self._slash = re.compile(rb"\\+/") if slash else None
+        self._slash_text = re.compile(r"\\+/") if slash else None
+        # The gate: after one backslash, which ``re`` skips to quickly (a leading ``\\+``
+        # makes it try every position); the escape is then undone behind all of them.
+        gate = rf"\\(?:{unicode}|/)" if slash else rf"\\(?:{unicode})"
+        self._gate = re.compile(gate.encode(), re.IGNORECASE)
+        self._gate_text = re.compile(gate, re.IGNORECASE)
+
+    def undo(self, raw: bytes) -> bytes | None:
+        """``raw`` with these escapes undone; ``None`` when it has none."""
+        if self._gate.search(raw) is None:
+            return None
+        if self._slash is not None:
+            raw = self._slash.sub(b"/", raw)
+        return self._unicode.sub(_unescape_bytes, raw)
+
+    def undo_text(self, text: str) -> str | None:
+        """:meth:`undo` for text."""
+        if self._gate_text.search(text) is None:
+            return None
+        if self._slash_text is not None:
+            text = self._slash_text.sub("/", text)
+        return self._unicode_text.sub(_unescape_text, text)
+
+
+_ESCAPE_CODE = re.compile(r"[0-9a-fA-F]{4}")
+
+
+def _escaped(matched: str) -> str:
+    """The character an escape ``\\uXXXX`` (or a surrogate pair of them) stands for."""
+    codes = [int(code, 16) for code in _ESCAPE_CODE.findall(matched)]
+    if len(codes) == 2:
+        return chr(0x10000 + ((codes[0] - 0xD800) << 10) + (codes[1] - 0xDC00))
+    return chr(codes[0])
+
+
+def _unescape_text(match: re.Match[str]) -> str:
+    return _escaped(match.group())
+
+
+def _unescape_bytes(match: re.Match[bytes]) -> bytes:
+    return _escaped(match.group().decode("ascii")).encode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,12 +489,26 @@ class _NeedleGroup:
     folded: bool
     run: bytes = b""  # a run of this many alphanumeric characters ("aaa...")
     literal: int | None = None  # a byte (``bytes in bytes`` is slow, ``int in bytes`` fast)
+    escaped: bool = False  # also looked for in the data with JSON escapes undone
+    table: bytes | None = None  # the translation ``run`` is looked for in (None: alnum)
 
 
 _NO_VALUES = _Values(None, (), (), frozenset(), ())
 _ALNUM_RUN_TABLE = bytes(
     ord("a") if chr(c).isascii() and chr(c).isalnum() else 32 for c in range(256)
 )
+_HEX_SEPARATORS = ":- "
+"""What may stand between the bytes of separated hex (``41:42:43``)."""
+_HEXSEP_TABLE = bytes(
+    ord("h") if chr(c) in "0123456789abcdefABCDEF" else ord("s") if chr(c) in ":- " else 46
+    for c in range(256)
+)
+"""Hex digits as ``h``, separators as ``s``: separated hex reads ``hhshhs...``. (In the
+alphanumeric-run translation it would read ``aa aa ...``, which prose is full of: a
+search for it there is slow.)"""
+_HEXSEP_PAIRS = 5
+"""Bytes of separated hex the gate looks for (more make the needle no more selective,
+only slower to search for)."""
 
 _Check = Callable[[str], bool]
 
@@ -549,12 +640,14 @@ class Redactor:
             never rewrites (see :data:`DEFAULT_STRUCTURAL_KEYS`).
 
     Known values are matched in any ASCII case and in their encoded forms: percent-encoded
-    (``%20`` or ``+`` for a space), hex (either case) and base64 (standard or urlsafe,
-    padded or not, also inside a longer base64 string such as ``base64("user:" + value)``,
-    whose whole run is then replaced). A *weak* value, one of only letters or only digits
-    shorter than :data:`WEAK_VALUE_LENGTH` (``"completed"``, ``"123456"``), would destroy
-    ordinary prose and numbers if scrubbed inside text; it is replaced only where a whole
-    string equals it, and not in its encoded forms.
+    (``%20`` or ``+`` for a space, or every byte as ``%XX``), hex (either case, bytes
+    joined or separated by ``:``, ``-`` or a space), JSON-escaped (``\\/`` for ``/``,
+    ``\\uXXXX`` for any character, however deeply nested) and base64 (standard or
+    urlsafe, padded or not, also inside a longer base64 string such as
+    ``base64("user:" + value)``, whose whole run is then replaced). A *weak* value, one of
+    only letters or only digits shorter than :data:`WEAK_VALUE_LENGTH` (``"completed"``,
+    ``"123456"``), would destroy ordinary prose and numbers if scrubbed inside text; it is
+    replaced only where a whole string equals it, and not in its encoded forms.
 
     Raises:
         ConfigError: A field name is empty or not ASCII.
@@ -779,17 +872,30 @@ class Redactor:
             values = self._values()
             alnum_runs = b""
             for group in values.groups:
-                if group.run:
+                if group.literal is not None and group.literal not in raw:
+                    continue
+                if group.table is not None:  # separated hex: its own translation
+                    if raw.translate(group.table).find(group.run) == -1:
+                        continue
+                elif group.run:
                     # Hex and base64 share one translation: both are alphanumeric runs.
                     alnum_runs = alnum_runs or raw.translate(_ALNUM_RUN_TABLE)
                     if alnum_runs.find(group.run) == -1:
                         continue
-                if group.literal is not None and group.literal not in raw:
-                    continue
                 find = folded.find if group.folded else raw.find
                 for needle in group.needles:
                     if find(needle) != -1:
                         return True
+            unescaped = values.escapes.undo(raw) if values.escapes and 92 in raw else None
+            if unescaped is not None:
+                # JSON escapes of the values' characters (``\\/``, ``\\u002d``, nested at
+                # any depth): their text needles are looked for with the escapes undone.
+                find = unescaped.translate(_FOLD_TABLE).find
+                for group in values.groups:
+                    if group.escaped:
+                        for needle in group.needles:
+                            if find(needle) != -1:
+                                return True
             if values.whole:
                 find = raw.find
                 for needle in values.whole_needles:
@@ -1184,7 +1290,33 @@ class Redactor:
         if values.echoes:
             lowered = text.lower() if any(e.folded for e in values.echoes) else text
             aligned = len(lowered) == len(text)  # then a position in one is one in the other
+            # Gates shared by the values' forms, each computed once (if at all).
+            unescaped: str | None = None
+            percent: bool | None = None
+            separated_hex: bool | None = None
             for echo in values.echoes:
+                kind = echo.kind
+                if kind == "escaped":
+                    # Only text with a JSON escape, whose unescaped reading holds the value.
+                    if unescaped is None:
+                        escapes = values.escapes if "\\" in text else None
+                        undone = escapes.undo_text(text) if escapes is not None else None
+                        unescaped = undone.lower() if undone is not None else ""
+                    if not unescaped or echo.gate not in unescaped:
+                        continue
+                    spans.extend(m.span() for m in echo.regex.finditer(text))
+                    continue
+                if kind == "hexsep":
+                    if separated_hex is None:
+                        shortest = min((e.run for e in values.echoes if e.run), key=len)
+                        separated_hex = raw.translate(_HEXSEP_TABLE).find(shortest) != -1
+                    if not separated_hex:
+                        continue
+                elif kind == "encoded" and "%" in echo.gate:
+                    if percent is None:
+                        percent = "%" in text
+                    if not percent:
+                        continue
                 haystack = lowered if echo.folded else text
                 if echo.gate not in haystack:
                     continue
@@ -1281,6 +1413,7 @@ class Redactor:
                     cache.whole,
                     cache.whole_needles,
                     cache.groups,
+                    cache.escapes,
                 )
             else:
                 prepared = _prepare_values(current, values)
@@ -1351,6 +1484,8 @@ def _prepare_values(source: object, values: tuple[str, ...]) -> _Values:
             echoes.extend(_echoes(value))
     by_kind: dict[str, dict[bytes, None]] = {}
     for echo in echoes:
+        if echo.kind == "escaped":
+            continue  # looked for by the text needles, in the unescaped data
         kind = "percent" if echo.kind == "encoded" and b"%" in echo.needles[0] else echo.kind
         by_kind.setdefault(kind, {}).update(dict.fromkeys(echo.needles))
     groups: list[_NeedleGroup] = []
@@ -1359,11 +1494,18 @@ def _prepare_values(source: object, values: tuple[str, ...]) -> _Values:
         if kind in ("hex", "base64"):
             run = b"a" * min(map(len, needles))
             groups.append(_NeedleGroup(needles, kind == "hex", run=run))
+        elif kind == "hexsep":
+            run = _hexsep_run(min((len(n) + 1) // 3 for n in needles))
+            groups.append(_NeedleGroup(needles, True, run=run, table=_HEXSEP_TABLE))
         elif kind == "percent":
             groups.append(_NeedleGroup(needles, True, literal=ord("%")))
         else:
-            groups.append(_NeedleGroup(needles, True))
-    return _Values(source, values, tuple(echoes), whole, tuple(whole_needles), tuple(groups))
+            groups.append(_NeedleGroup(needles, True, escaped=kind == "text"))
+    strong = [value for value in values if value not in whole]
+    escapes = _Escapes(strong) if strong else None
+    return _Values(
+        source, values, tuple(echoes), whole, tuple(whole_needles), tuple(groups), escapes
+    )
 
 
 def _echoes(value: str) -> list[_Echo]:
@@ -1379,6 +1521,8 @@ def _echoes(value: str) -> list[_Echo]:
         )
     ]
     encoded = {quote(value, safe=""), quote(value), quote_plus(value, safe=""), quote_plus(value)}
+    raw = value.encode("utf-8", "surrogatepass")
+    encoded.add("".join(f"%{byte:02X}" for byte in raw))  # every byte (either case: flags)
     for form in sorted(encoded - {value}):
         echoes.append(
             _Echo(
@@ -1389,7 +1533,6 @@ def _echoes(value: str) -> list[_Echo]:
                 folded=True,
             )
         )
-    raw = value.encode("utf-8", "surrogatepass")
     hexed = raw.hex()
     echoes.append(
         _Echo(
@@ -1399,6 +1542,29 @@ def _echoes(value: str) -> list[_Echo]:
             needles=(hexed.encode(),),
             folded=True,
             alphabet=_HEX_ALPHABET,
+        )
+    )
+    for separator in _HEX_SEPARATORS:  # 41:42:43, 41-42-43, 41 42 43 (either case)
+        separated = raw.hex(separator)
+        echoes.append(
+            _Echo(
+                kind="hexsep",
+                regex=re.compile(re.escape(separated), flags),
+                gate=separated,
+                needles=(_fold(separated),),
+                folded=True,
+                run=_hexsep_run(len(raw)),
+            )
+        )
+    # JSON escapes of any of its characters (``\\/``, ``\\u002d``), behind any number of
+    # backslashes; the gate is the value in the text read with those escapes undone.
+    echoes.append(
+        _Echo(
+            kind="escaped",
+            regex=re.compile("".join(_escaped_char(c) for c in value), flags),
+            gate=value.lower(),
+            needles=(),
+            folded=False,
         )
     )
     for offset in range(3):
@@ -1422,6 +1588,26 @@ def _echoes(value: str) -> list[_Echo]:
             )
         )
     return echoes
+
+
+def _hexsep_run(size: int) -> bytes:
+    """What separated hex of ``size`` bytes holds in the ``_HEXSEP_TABLE`` translation."""
+    return b"s".join([b"hh"] * min(size, _HEXSEP_PAIRS))
+
+
+def _escaped_char(char: str) -> str:
+    """A regex for ``char`` as itself or JSON-escaped (``\\uXXXX``, ``\\/``), behind any
+    number of backslashes."""
+    code = ord(char)
+    if code > 0xFFFF:  # a surrogate pair
+        code -= 0x10000
+        high, low = 0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)
+        escaped = rf"\\+u{high:04x}\\+u{low:04x}"
+    else:
+        escaped = rf"\\+u{code:04x}"
+    if char == "/":
+        escaped += r"|\\+/"
+    return f"(?:{re.escape(char)}|{escaped})"
 
 
 def _echo_spans(echo: _Echo, text: str, lowered: str | None) -> Iterator[tuple[int, int]]:
