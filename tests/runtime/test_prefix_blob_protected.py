@@ -82,3 +82,34 @@ async def test_a_prefix_change_after_a_sealed_prefix_is_reported_not_fatal(tmp_p
     (warning,) = [e for e in events if isinstance(e, PrefixChanged)]
     assert warning.previous == agent.prefix_hash
     assert warning.changed == ["previous prefix sealed"]
+
+
+async def test_a_prefix_a_step_changes_to_is_kept_sealed_too(tmp_path: Path) -> None:
+    """The engine stores the prefix a request changes to (to say what changed next time):
+    it is kept as the agent's is, never in clear."""
+    machine = Machine("probe", initial="bust")
+
+    @machine.state(terminal=True)
+    async def bust(ctx: StepContext) -> Done:
+        await ctx.call_model(ctx.build_request())
+        changed = ctx.build_request().model_copy(update={"instructions": f"now use {KEY}"})
+        await ctx.call_model(changed)
+        return Done("ok")
+
+    seen: list[str] = []
+    agent = Agent(
+        name="plain",
+        instructions="You are the billing bot.",
+        model=_agent(seen).model,
+        machine=machine,
+    )
+    async with Runtime(f"sqlite:///{tmp_path}/t.db") as rt:
+        run = await rt.start(agent, "go")
+        result = await run.result()
+        events = [e.event async for e in run.events(follow=False)]
+        (warning,) = [e for e in events if isinstance(e, PrefixChanged)]
+        stored = await rt.store.get_blob(f"prefix:{warning.current}")
+    assert result.status == "completed"
+    assert seen[-1] == f"now use {KEY}"  # the model got the instructions as written
+    assert warning.changed == ["instructions"]  # the agent's clean prefix reads back
+    assert stored is not None and KEY.encode() not in stored

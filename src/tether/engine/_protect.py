@@ -116,6 +116,21 @@ class PayloadProtection:
             return event, data
         return self._seal(event, data, quoted)
 
+    async def keep_text(self, data: bytes) -> bytes:
+        """A UTF-8 text blob (the prompt prefix) as the store may keep it: as it is when
+        clean, else sealed whole, or with its secrets redacted without a codec
+        (:func:`~tether.observe.keep_blob`), in a worker thread when it is large."""
+        redactor = self.redactor
+        if redactor is None:
+            return data
+        text = data.decode("utf-8", "surrogatepass")
+        if len(data) > OFFLOAD_BYTES:  # linear, but not for the event loop
+            kept, _ = await asyncio.to_thread(keep_blob, data, redactor, self.codec, text=text)
+        else:
+            kept, _ = keep_blob(data, redactor, self.codec, text=text)
+        assert kept is not None  # text is redacted, never refused
+        return kept
+
     def restore(self, data: bytes) -> bytes:
         """Persisted bytes with every marker the codec can open turned back into its value."""
         if not any(marker in data for marker in _MARKERS):

@@ -412,7 +412,10 @@ class StepContext:
         if previous is not None and previous != current:
             store = self._driver.store
             old = await store.get_blob(f"prefix:{previous}")
-            await store.put_blob(f"prefix:{current}", data)
+            # Kept as the runtime keeps an agent's prefix: sealed when it may hold a secret.
+            await store.put_blob(
+                f"prefix:{current}", await self.governance.protection.keep_text(data)
+            )
             self.record(
                 PrefixChanged(
                     previous=previous, current=current, changed=describe_change(old, data)

@@ -680,24 +680,11 @@ class Runtime(RunControl):
         a ``prefix.changed`` that finds the previous prefix sealed says so instead of
         listing what changed.
         """
-        from tether.observe import OFFLOAD_BYTES, keep_blob
-
         key = agent.prefix_hash
-        protection = self.governance.protection
 
         async def put() -> None:
-            data = agent.prefix
-            redactor = protection.redactor
-            if redactor is not None:
-                args = (data, redactor, protection.codec)
-                text = data.decode()  # canonical JSON: UTF-8 text, so never refused
-                if len(data) > OFFLOAD_BYTES:  # linear, but not for the event loop
-                    kept, _ = await asyncio.to_thread(keep_blob, *args, text=text)
-                else:
-                    kept, _ = keep_blob(*args, text=text)
-                assert kept is not None
-                data = kept
-            await self.store.put_blob(f"prefix:{key}", data)
+            kept = await self.governance.protection.keep_text(agent.prefix)
+            await self.store.put_blob(f"prefix:{key}", kept)
 
         write = self._prefix_writes.get(key)
         if write is None:
