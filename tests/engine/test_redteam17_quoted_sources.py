@@ -163,3 +163,40 @@ async def test_an_artifact_repeating_a_sealed_argument_is_kept_sealed(tmp_path: 
     assert codec is not None  # the default runtime has a key: the letter is kept sealed
     letter = base64.b64decode(unseal(json.loads(kept), codec))
     assert letter == f"Welcome bob! Login: {PASSWORD}".encode()  # recoverable exactly
+
+
+@tool(effect="write", requires_approval=True)
+def notify(to: str) -> str:
+    """Tell someone a key is ready."""
+    return f"told {to}"
+
+
+async def test_a_resumed_run_reads_sealed_result_values_back_from_its_state(
+    tmp_path: Path,
+) -> None:
+    """After a park, a new process masks the key a tool returned before the park (read
+    back from the run's JSON tool results) where the model repeats it afterwards."""
+
+    def script(request: ModelRequest) -> Any:
+        n = len(request.messages)
+        if n == 1:
+            return tool_call("create_api_key", owner="acme")
+        if n == 3:
+            return tool_call("notify", to="ops@acme.test")
+        return text(f"All set; the key is {KEY}.")
+
+    agent = Agent(name="keys2", model=ScriptedModel(script), tools=[create_api_key, notify])
+    async with Runtime(f"sqlite:///{tmp_path}/t.db") as rt:
+        run = await rt.start(agent, "make acme a key, then tell ops")
+        assert (await run.result()).status == "waiting"
+        (pending,) = await run.pending_approvals()
+    async with Runtime(f"sqlite:///{tmp_path}/t.db", agents=[agent]) as rt:
+        await rt.approve(run.run_id, pending.approval_id, by="ops")
+        handle = rt.get(run.run_id)
+        result = await handle.result(timeout=30)
+        streamed = [rec async for rec in handle.events(follow=False)]
+    assert result.status == "completed"
+    assert any("All set; the key is" in rec.event.model_dump_json() for rec in streamed)
+    for rec in streamed:
+        assert KEY not in rec.event.model_dump_json()
+    assert KEY.encode() not in _stored(tmp_path / "t.db")

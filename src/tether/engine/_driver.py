@@ -147,7 +147,9 @@ def run_quotes(redactor: Redactor | None, state: RunState) -> Quoted:
     for message in state.messages:
         found += [call.arguments for call in message.tool_calls]
         content = message.content
-        if message.role == "tool" and content and content[:1] in ("{", "["):
+        # A JSON result is parsed again only when the redactor's scan (in C) finds a
+        # sensitive key or a secret in it: most results hold none, and some are large.
+        if message.role == "tool" and content and content[:1] in "{[" and redactor.scan(content):
             with contextlib.suppress(ValueError):
                 found.append(json.loads(content))
     found += [signal.payload for signal in state.signals]
