@@ -61,7 +61,6 @@ if TYPE_CHECKING:
     from tether.engine._agent import Agent
 
 _JITTER = random.Random()
-
 """Retry jitter for drivers given no generator of their own: one for all (seeding one per
 run from the OS cost microseconds for each run started)."""
 
@@ -226,10 +225,10 @@ class RunDriver:
         self._queued: list[tuple[list[RunEvent], RunUpdate | None]] = []
         self.max_unlanded_steps = MAX_UNLANDED_STEPS
         self.unlanded: list[tuple[list[RunEvent], RunUpdate | None]] = []
+        """Whole steps a failing store never acknowledged, kept for :meth:`land` (not lost)."""
         self._artifacts: ProtectedArtifacts | None = None
         self._quoted: Quoted | None = None
         """Values sealed for their key so far in the run (see :meth:`_quotes_so_far`)."""
-        """Whole steps a failing store never acknowledged, kept for :meth:`land` (not lost)."""
 
     @property
     def artifacts(self) -> ProtectedArtifacts:
