@@ -40,10 +40,10 @@ from tether.models import StreamDelta
 from tether.observe import (
     DEFAULT_STRUCTURAL_KEYS,
     OFFLOAD_BYTES,
-    WEAK_VALUE_LENGTH,
     PayloadCodec,
     Redactor,
     is_marker,
+    is_weak_value,
     keep_blob,
     sealed_marker,
     unseal,
@@ -133,7 +133,7 @@ class PayloadProtection:
 
     def restore(self, data: bytes) -> bytes:
         """Persisted bytes with every marker the codec can open turned back into its value."""
-        if not any(marker in data for marker in _MARKERS):
+        if not sealed_something(data):
             return data
         restored = _unseal_what_we_can(json.loads(data), self.codec)
         return json.dumps(restored, separators=(",", ":"), ensure_ascii=False).encode()
@@ -247,10 +247,9 @@ def quoted_values(redactor: Redactor | None, arguments: Iterable[Any]) -> Quoted
     """The values under sensitive keys in ``arguments`` (tool calls' arguments, a run's
     input) that later events of the run must not repeat in clear.
 
-    At least :data:`_MIN_QUOTED_LATER` characters, and not a *weak* value (only letters,
-    or only digits, shorter than ``WEAK_VALUE_LENGTH``): masking every "123456" or
-    "welcome" in every later text would destroy more than it protects (the redactor's
-    rule for known values).
+    At least :data:`_MIN_QUOTED_LATER` characters, and not a *weak* value
+    (:func:`~tether.observe.is_weak_value`): masking every "123456" or "welcome" in every
+    later text would destroy more than it protects (the redactor's rule for known values).
     """
     if redactor is None:
         return ()
@@ -258,7 +257,7 @@ def quoted_values(redactor: Redactor | None, arguments: Iterable[Any]) -> Quoted
     return tuple(
         (value, json.dumps(value, ensure_ascii=False)[1:-1].encode())
         for value in found
-        if not _weak(value)
+        if not is_weak_value(value)
     )
 
 
@@ -277,10 +276,6 @@ def learn_quoted(redactor: Redactor | None, known: Quoted, event: _Event, data: 
         return known
     found = quoted_values(redactor, [event.model_dump()])
     return known + tuple(q for q in found if q not in known) if found else known
-
-
-def _weak(value: str) -> bool:
-    return len(value) < WEAK_VALUE_LENGTH and (value.isalpha() or value.isdigit())
 
 
 def _holds(data: bytes, quoted: Quoted) -> bool:

@@ -28,10 +28,10 @@ from tether.observe._redact import (
     DEFAULT_PATTERNS,
     DEFAULT_STRUCTURAL_KEYS,
     OFFLOAD_BYTES,
-    WEAK_VALUE_LENGTH,
     Redactor,
     SecretPattern,
     declare_sensitive_fields,
+    is_weak_value,
 )
 from tether.observe._trace_context import (
     attach_model_trace,
@@ -63,7 +63,6 @@ __all__ = [
     "DEFAULT_STRUCTURAL_KEYS",
     "KEY_ENV",
     "OFFLOAD_BYTES",
-    "WEAK_VALUE_LENGTH",
     "AESGCMCodec",
     "HistoryLoader",
     "PayloadCodec",
@@ -81,6 +80,7 @@ __all__ = [
     "format_traceparent",
     "has_unrecoverable",
     "is_marker",
+    "is_weak_value",
     "keep_blob",
     "model_span_id",
     "propagation_active",

@@ -1465,13 +1465,13 @@ class _BothValues:
         return self._values
 
 
-def _is_weak(value: str) -> bool:
+def is_weak_value(value: str) -> bool:
     """Whether scrubbing ``value`` inside text would destroy ordinary words or numbers."""
     return len(value) < WEAK_VALUE_LENGTH and (value.isalpha() or value.isdigit())
 
 
 def _prepare_values(source: object, values: tuple[str, ...]) -> _Values:
-    whole = frozenset(v for v in values if _is_weak(v))
+    whole = frozenset(v for v in values if is_weak_value(v))
     whole_needles: dict[bytes, None] = {}
     for value in sorted(whole):
         for form in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
