@@ -85,8 +85,8 @@ from tether.store import (
     RunRecord,
     Store,
     default_store_url,
-    fair_share,
     open_store,
+    queue_admits,
 )
 from tether.tools import Sandbox, mcp_servers
 
@@ -747,9 +747,8 @@ class Runtime(RunControl):
             return
         # A full queue still admits a tenant below its fair share (Store.create_run_bounded).
         mine, tenants = await self.store.tenant_queue(tenant, limit=2 * self.max_pending)
-        if queued < 2 * self.max_pending and mine < fair_share(self.max_pending, mine, tenants):
-            return
-        raise self._queue_full(queued)
+        if not queue_admits(queued, self.max_pending, mine, tenants):
+            raise self._queue_full(queued)
 
     def _queue_full(self, queued: int) -> RunQueueFullError:
         assert self.max_pending is not None

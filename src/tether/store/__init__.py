@@ -9,6 +9,7 @@ from tether.store._base import (
     RunUpdate,
     Store,
     fair_share,
+    queue_admits,
 )
 from tether.store._buckets import STORE_RETRY, BucketsOutage, TokenBuckets, TokenGrant, TokenTake
 from tether.store._chain import ChainVerdict, event_hash, genesis_hash, run_key, verify_chain
@@ -40,6 +41,7 @@ __all__ = [
     "hash_api_key",
     "new_api_key",
     "open_store",
+    "queue_admits",
     "run_key",
     "safe_store_url",
     "verify_chain",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -120,6 +120,14 @@ def fair_share(max_waiting: int, mine: int, tenants: int) -> int:
     return -(-max_waiting // max(1, tenants + (0 if mine else 1)))
 
 
+def queue_admits(waiting: int, max_waiting: int, mine: int, tenants: int) -> bool:
+    """Whether a new run of a tenant may join a queue of ``waiting`` runs (see
+    :func:`refuse_beyond_share`)."""
+    if waiting < max_waiting:
+        return True
+    return waiting < 2 * max_waiting and mine < fair_share(max_waiting, mine, tenants)
+
+
 def refuse_beyond_share(waiting: int, max_waiting: int, mine: int, tenants: int) -> None:
     """Raise :class:`RunQueueFullError` unless a new run of a tenant may join the queue.
 
@@ -129,14 +137,12 @@ def refuse_beyond_share(waiting: int, max_waiting: int, mine: int, tenants: int)
     ``waiting`` is counted up to ``2 * max_waiting``; ``mine`` is this tenant's waiting
     runs, ``tenants`` how many tenants have one.
     """
-    if waiting < max_waiting:
-        return
-    share = fair_share(max_waiting, mine, tenants)
-    if waiting < 2 * max_waiting and mine < share:
+    if queue_admits(waiting, max_waiting, mine, tenants):
         return
     raise RunQueueFullError(
         f"{waiting} runs already wait to be executed (max_pending={max_waiting}); "
-        f"{mine} of them are this tenant's, its share of a full queue is {share}",
+        f"{mine} of them are this tenant's, its share of a full queue is "
+        f"{fair_share(max_waiting, mine, tenants)}",
         retry_after=0.0,
         pending=waiting,
         limit=max_waiting,
@@ -192,32 +198,35 @@ class Store(ABC):
         """The runs of ``tenant`` waiting to be executed (``pending``, no live lease),
         counted up to ``limit``, and how many tenants have a run waiting (``None`` is the
         runs without a tenant: one more tenant)."""
-        now = time.time()
         mine = 0
         tenants: set[str | None] = set()
-        cursor: RunCursor | None = None
-        while True:
-            page = await self.list_runs(statuses=["pending"], limit=500, cursor=cursor)
-            for r in page:
-                if _unleased(r.lease_owner, r.lease_expires_at, now):
-                    tenants.add(r.tenant)
-                    mine += r.tenant == tenant
-            if len(page) < 500:
-                return min(mine, limit), len(tenants)
-            cursor = (page[-1].created_at, page[-1].run_id)
+        async for run in self._waiting_runs():
+            tenants.add(run.tenant)
+            mine += run.tenant == tenant
+        return min(mine, limit), len(tenants)
 
     async def count_waiting(self, *, limit: int) -> int:
         """Runs waiting to be executed (``pending``, no live lease), counted up to ``limit``."""
-        now = time.time()
         waiting = 0
-        cursor: RunCursor | None = None
-        while waiting < limit:
-            page = await self.list_runs(statuses=["pending"], limit=500, cursor=cursor)
-            waiting += sum(1 for r in page if _unleased(r.lease_owner, r.lease_expires_at, now))
-            if len(page) < 500:
+        async for _run in self._waiting_runs():
+            waiting += 1
+            if waiting >= limit:
                 break
+        return waiting
+
+    async def _waiting_runs(self) -> AsyncIterator[RunRecord]:
+        """The runs waiting to be executed, a page of ``list_runs`` at a time (the default
+        the SQL stores replace with a count in SQL)."""
+        now = time.time()
+        cursor: RunCursor | None = None
+        while True:
+            page = await self.list_runs(statuses=["pending"], limit=500, cursor=cursor)
+            for run in page:
+                if _unleased(run.lease_owner, run.lease_expires_at, now):
+                    yield run
+            if len(page) < 500:
+                return
             cursor = (page[-1].created_at, page[-1].run_id)
-        return min(waiting, limit)
 
     def _bounded_create_lock(self) -> asyncio.Lock:
         if self._bounded_lock is None:

@@ -1127,14 +1127,13 @@ _LEASE_IN_ORDER = (
 """Lease the runs given, in their order, at most ``room`` of them (``NULL``: all)."""
 _QUEUE_LOCK = 0x7E7E_0001
 """Advisory lock key of bounded run creation (``max_pending``): one queue per database."""
-_COUNT_WAITING = (
-    f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = 'pending' AND "
-    f"(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < {_NOW}) "
-    "LIMIT %(limit)s) AS waiting"
-)
 _WAITING = (
     "status = 'pending' AND (lease_owner IS NULL OR lease_expires_at IS NULL OR "
     f"lease_expires_at < {_NOW})"
+)
+"""A run waiting to be executed: ``pending``, with no live lease."""
+_COUNT_WAITING = (
+    f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE {_WAITING} LIMIT %(limit)s) AS waiting"
 )
 _TENANT_QUEUE = (
     "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE tenant IS NOT DISTINCT FROM "

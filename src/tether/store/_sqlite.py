@@ -1265,12 +1265,18 @@ def _advance_params(pk: int, append: _Append) -> tuple[Any, ...]:
     )
 
 
+_WAITING = (
+    "status = 'pending' AND "
+    "(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < :now)"
+)
+"""A run waiting to be executed: ``pending``, with no live lease at ``:now``."""
+
+
 def _count_waiting(conn: sqlite3.Connection, now: float, limit: int) -> int:
     """Runs ``pending`` with no live lease, counted up to ``limit``."""
     row = conn.execute(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = 'pending' AND "
-        "(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < ?) LIMIT ?)",
-        (now, limit),
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE {_WAITING} LIMIT :limit)",
+        {"now": now, "limit": limit},
     ).fetchone()
     return int(row[0])
 
@@ -1280,16 +1286,14 @@ def _tenant_queue(
 ) -> tuple[int, int]:
     """The runs of ``tenant`` waiting (``pending``, no live lease), counted up to
     ``limit``, and how many tenants have one (no tenant is one more)."""
-    unleased = "(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < ?)"
     mine = conn.execute(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = 'pending' AND tenant IS ? "
-        f"AND {unleased} LIMIT ?)",
-        (tenant, now, limit),
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE tenant IS :tenant AND {_WAITING} "
+        "LIMIT :limit)",
+        {"tenant": tenant, "now": now, "limit": limit},
     ).fetchone()
     tenants = conn.execute(
-        "SELECT COUNT(*) FROM (SELECT DISTINCT tenant FROM runs WHERE status = 'pending' "
-        f"AND {unleased})",
-        (now,),
+        f"SELECT COUNT(*) FROM (SELECT DISTINCT tenant FROM runs WHERE {_WAITING})",
+        {"now": now},
     ).fetchone()
     return int(mine[0]), int(tenants[0])
 
