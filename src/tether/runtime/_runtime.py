@@ -69,6 +69,7 @@ from tether.runtime._fleet import (
     CLAIMED,
     CRASHED,
     RELEASED,
+    Attempts,
     Candidate,
     attempts_at,
     claimable,
@@ -256,6 +257,15 @@ def _as_persisted(rec: RunEvent) -> RunEvent:
     if rec.data and rec.data != encode_event(rec.event):
         return RunEvent(rec.run_id, rec.seq, rec.step, rec.ts, decode_event(rec.data), rec.data)
     return rec
+
+
+def _note_takeover(driver: RunDriver, attempts: Attempts, *, orphaned: bool) -> None:
+    """Tell a driver taking a run up what its last driver may have left unrecorded: a
+    model call, or read tool calls, in flight when it stopped without handing the run
+    over (``orphaned``: its lease ran out under an owner; else what the log's end says,
+    :class:`Attempts`). The driver charges them before making them again."""
+    driver.unrecorded_model_call = orphaned or attempts.unrecorded_call
+    driver.unrecorded_tool_calls = orphaned or attempts.unrecorded_tools
 
 
 def _release_starting(starting: dict[str, int], run_id: str) -> None:
@@ -804,12 +814,10 @@ class Runtime(RunControl):
             state, rows = await self._load(run_id)
             driver = self._driver_for(state, agent, accept_new_version)
             # Not driven, yet `running`: unless a drain handed it back, its driver stopped
-            # without handing it over, possibly in a model call or read tool calls the log
-            # does not show.
-            attempts = attempts_at(rows, state.step)
-            orphaned = record.lease_owner is not None
-            driver.unrecorded_model_call = orphaned or attempts.unrecorded_call
-            driver.unrecorded_tool_calls = orphaned or attempts.unrecorded_tools
+            # without handing it over.
+            _note_takeover(
+                driver, attempts_at(rows, state.step), orphaned=record.lease_owner is not None
+            )
             # A cancel accepted while its last driver still held the lease: served first.
             request = await self.store.get_flag(f"{CANCEL_PREFIX}{run_id}")
             if request is not None:
@@ -1055,11 +1063,9 @@ class Runtime(RunControl):
             )
         )
         await driver.flush()
-        # Its last driver stopped without handing it over (its lease ran out, or the log
-        # ends mid-drive): it may have been in a model call, or read tool calls, the log
-        # does not show.
-        driver.unrecorded_model_call = orphaned or attempts.unrecorded_call
-        driver.unrecorded_tool_calls = orphaned or attempts.unrecorded_tools
+        # Its last driver may have stopped without handing it over (its lease ran out, or
+        # the log ends mid-drive).
+        _note_takeover(driver, attempts, orphaned=orphaned)
         self._launch(driver.agent, state, driver)
         return True
 
