@@ -92,7 +92,8 @@ OTHER_TOPIC_WORDS = {
     "returns": (
         "devoluc", "devoluç", "devolver un", "devolver el producto", "devolver la", "devolver o",
         "devolver a", "retour", "retourn", "renvoy", "renvoi", "échang", "echang", "rückgabe",
-        "rücksend", "zurückschick", "zurücksend", "umtausch", "reso", "resi", "restitu", "talla",
+        "rücksend", "zurückschick", "zurücksend", "zurückzuschick", "zurückzusend",
+        "zurückgeb", "zurückzugeb", "umtausch", "reso", "resi", "restitu", "talla",
         "taille", "größe", "taglia", "tamanho", "troca", "trocar", "cambio de talla",
         "cambiar la talla", "cambiar el producto",
     ),

@@ -231,6 +231,8 @@ def test_money_already_given_back_is_asked_of_no_more(text: str) -> None:
         ("¿Puedo cancelar mi pedido?", "order changes"),
         ("Il prodotto è arrivato rotto, c'è la garanzia?", "warranty"),
         ("¿Cuánto tardan en devolverme el dinero?", "refunds"),
+        # A stranger's wording: "zurückzusenden" got the shipping times.
+        ("Wie lange habe ich Zeit, etwas zurückzusenden?", "returns"),
     ],
 )
 def test_a_policy_question_in_another_language_gets_its_article(
