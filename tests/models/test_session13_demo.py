@@ -443,3 +443,31 @@ async def test_model_read_answer_comes_with_the_proposed_write(
     calls, shown = await _run(model, text)
     assert calls == [read, write], (text, calls)
     assert shown is not None and says in shown, (text, shown)
+
+
+# A stranger's message: the refused clause named the order the question is about.
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        (
+            "I don't want a refund for 9012, just tell me when it ships",
+            "just tell me when it ships (order 9012)",
+        ),
+        ("don't refund 9012, where is it?", "where is it? (order 9012)"),
+        # Nothing refers back, another id is named, or the rest asks for the write again:
+        # as before.
+        ("no refund for 1234 please, how long does shipping take?", "how long does shipping take?"),
+        ("I'm not asking for a refund, where is order 5678?", "where is order 5678?"),
+        ("Don't refund 9012 yet, refund it next week", "refund it next week"),
+        ("dont refund order 1234, i'm keeping it", "i'm keeping it"),
+    ],
+)
+def test_a_question_about_the_order_a_refusal_named_keeps_its_id(text: str, rest: str) -> None:
+    assert declined(text) == rest
+
+
+@pytest.mark.slow
+async def test_model_looks_up_the_order_a_refusal_named(model: LocalModel) -> None:
+    calls, answer = await _run(model, "I don't want a refund for 9012, just tell me when it ships")
+    assert calls == [("lookup_order", {"order_id": "9012"})]
+    assert answer is not None and "processing" in answer and "2026-11-28" in answer

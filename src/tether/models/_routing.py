@@ -940,9 +940,11 @@ def declined(text: str, verbs: Collection[str] = ()) -> str | None:
         if not (pattern.search(whole) or unasked.search(whole)):
             return None
     kept = []
+    refused_ids: list[str] = []
     for i, part in enumerate(parts):
         lowered = _lowered(part)
         if pattern.search(lowered) or (i <= back and asks_for_write(part, verbs)):
+            refused_ids += _ids_named(part)
             continue
         if i == back:  # "Just kidding, where is it?": what follows the taking back
             part = " ".join(_TAKEN_BACK.sub(" ", lowered).strip(" .!?,;:").split())
@@ -963,7 +965,30 @@ def declined(text: str, verbs: Collection[str] = ()) -> str | None:
         return ""
     # "I changed my mind, don't refund order 1234": the first clause only says it's taken back.
     kept = [p for p in kept if not _TAKING_BACK.fullmatch(_lowered(p).strip(" .!?,;:"))]
-    return " ".join(kept).strip()
+    rest = " ".join(kept).strip()
+    if (
+        len(set(refused_ids)) == 1
+        and rest
+        and not names_an_id(rest)
+        and asks_something(rest)  # not "I'm keeping it", "it's fine"
+        and _REFERS_BACK.search(_lowered(rest))
+        and not asks_for_write(rest, verbs)
+    ):
+        # "I don't want a refund for 9012, just tell me when it ships": "it" is the order
+        # the refused clause named (left out, the question got the shipping times).
+        rest = f"{rest} (order {refused_ids[0]})"
+    return rest
+
+
+_REFERS_BACK = re.compile(r"\b(?:it|its|it's|that one|this one|that order|this order)\b")
+"""Words of a question that stand for an order named before (see :func:`declined`)."""
+
+
+def _ids_named(text: str) -> list[str]:
+    """The order ids ``text`` names (as :func:`names_an_id` finds them)."""
+    return [
+        str(span.value) for span in find_spans(text) if span.kind == "id" and names_an_id(span.text)
+    ]
 
 
 def _lowered(text: str) -> str:
